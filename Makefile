@@ -1,0 +1,47 @@
+# referral-bus: the two commands (`make run`, `make test`) do all the set-up on a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+BUS := $(VENV)/bin/referral-bus
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install broker broker-stop lint typecheck schemas unit test run bench faults clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
+	@$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP)  ## virtual environment with the project and its dev tools
+
+broker: install  ## start the local Kafka broker (KRaft, 127.0.0.1), unless KAFKA_BOOTSTRAP_SERVERS points elsewhere
+	@$(BUS) broker start
+
+broker-stop: install
+	@$(BUS) broker stop
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+schemas: install
+	$(BUS) schemas check
+
+test: install broker lint typecheck schemas  ## ruff, mypy, schema check, every test against the real broker
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+run: install  ## broker, three workers, local agencies, sample reports, delivery table
+	$(PY) -m referral_bus.demo
+
+bench: install broker  ## benchmarks → bench/results/
+	$(PY) -m bench.run
+
+faults: install broker  ## fault-injection suite
+	$(PY) -m pytest -q -p no:cacheprovider -m faults tests/faults
+
+clean:
+	rm -rf .local/stacks .local/faust

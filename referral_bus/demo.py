@@ -1,0 +1,153 @@
+"""`make run`: broker, three workers, local agencies, the sample reports, and where each went."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from referral_bus import broker, topics
+from referral_bus.codec import Codec
+from referral_bus.devstack import (
+    MailReceiver,
+    WebhookReceiver,
+    Workers,
+    read_topic,
+    rewrite_directory,
+    temp_workdir,
+    write_secrets,
+)
+from referral_bus.produce import produce
+from referral_bus.settings import REPO_ROOT
+
+EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
+
+
+def _expected(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """report_id → recipients the rules choose, for the reports intake will accept."""
+    from referral_bus.errors import RejectedMessage
+    from referral_bus.produce import prepare
+    from services.intake.accept import case_id_for
+    from services.intake.report import validate
+    from services.routing.rules import CaseView, load_rules
+
+    ruleset = load_rules(directory, rules)
+    out: dict[str, set[str]] = {}
+    for raw in reports:
+        try:
+            report = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000).model_dump()
+        except RejectedMessage:
+            continue
+        case = {"case_id": case_id_for(report["agency_id"], report["report_id"]), "report": report}
+        out[report["report_id"]] = {c.recipient.id for c in ruleset.decide(CaseView.from_case(case)).recipients}
+    return out
+
+
+async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
+    """Run the demo (broker already started); 0 when every expected referral was delivered."""
+    namespace = "demo-" + uuid.uuid4().hex[:6]
+    import os
+
+    os.environ["REFERRAL_BUS_NAMESPACE"] = namespace
+    web, mail = WebhookReceiver(), MailReceiver()
+    await web.start()
+    mail.start()
+    codec = Codec()
+    with temp_workdir("demo-") as work:
+        directory = rewrite_directory(
+            REPO_ROOT / "config" / "recipients.yaml",
+            work / "recipients.yaml",
+            webhook_base=web.base_url,
+            smtp_port=mail.port,
+        )
+        write_secrets(directory, work / "secrets")
+        workers = Workers(
+            work,
+            namespace,
+            {
+                "ROUTING_DIRECTORY_PATH": str(directory),
+                "NOTIFIER_DIRECTORY_PATH": str(directory),
+                "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
+            },
+        )
+        try:
+            print(f"starting intake, routing and notifier (namespace {namespace}, logs in {work})")
+            workers.start_all()
+            workers.wait_ready()
+            reports = [json.loads(x) for x in examples.read_text().splitlines() if x.strip()]
+            expected = _expected(directory, REPO_ROOT / "config" / "rules.yaml", reports)
+            total = sum(len(v) for v in expected.values())
+            print(f"local agencies: webhooks on {web.base_url}, SMTP on 127.0.0.1:{mail.port}, partner topics in Kafka")
+            records = await produce(examples)
+            print(f"produced {len(records)} sample reports; waiting for {total} referrals")
+
+            def delivered(rs: list[Any]) -> bool:
+                return sum(1 for r in rs if codec.decode(r.value, "DeliveryReceipt")["status"] == "DELIVERED") >= total
+
+            receipts = await read_topic(topics.name(topics.RECEIPTS), until=delivered, timeout=timeout)
+            dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: False, timeout=3)
+            case_report: dict[str, str] = {}
+            for report_id in expected:
+                from services.intake.accept import case_id_for
+
+                agency = next(r["agency_id"] for r in reports if r["report_id"] == report_id)
+                case_report[case_id_for(agency, report_id)] = report_id
+            rows = []
+            seen: set[tuple[str, str]] = set()
+            for rec in receipts:
+                rc = codec.decode(rec.value, "DeliveryReceipt")
+                if rc["status"] != "DELIVERED":
+                    continue
+                seen.add((case_report.get(rc["case_id"], "?"), rc["recipient_id"]))
+                rows.append(
+                    (
+                        case_report.get(rc["case_id"], "?"),
+                        rc["case_id"][:13],
+                        rc["recipient_id"],
+                        rc["channel"] or "",
+                        rc["status"],
+                        str(rc["latency_ms"] or ""),
+                    )
+                )
+            rows.sort()
+            header = ("report", "case", "recipient", "channel", "status", "ms")
+            widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+            print()
+            print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+            print("  ".join("-" * w for w in widths))
+            for row in rows:
+                print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+            for rec in dead:
+                d = codec.decode(rec.value, "DeadLetter")
+                print(f"\ndead letter from {d['stage']}: {d['reason']}: {d['message']}")
+            missing = {(rep, rid) for rep, rids in expected.items() for rid in rids} - seen
+            print(
+                f"\n{len(seen)} of {total} expected referrals delivered"
+                f" ({len(web.deliveries)} webhook, {len(mail.messages)} e-mail, rest partner topics);"
+                f" {len(dead)} dead letter(s)"
+            )
+            for rep, rid in sorted(missing):
+                print(f"MISSING: {rep} → {rid}")
+            return 0 if not missing else 1
+        finally:
+            workers.stop_all()
+            await web.stop()
+            mail.stop()
+
+
+def main() -> None:
+    """Entry point for `make run`; Ctrl-C stops everything it started."""
+    try:
+        print(broker.start())
+        sys.exit(asyncio.run(run()))
+    except KeyboardInterrupt:
+        print("\ninterrupted; workers stopped")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The recipients directory (YAML): who exists, where they act, how to reach them, what they may see."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from referral_bus import jurisdictions
+from referral_bus.errors import RulesError
+from referral_bus.yamlfile import YamlDocument
+
+Kind = Literal["police", "child_protection", "social_services", "hotline", "health", "international_partner"]
+RecipientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WebhookChannel(_Model):
+    """HTTPS POST of the referral as JSON, HMAC-signed."""
+
+    type: Literal["webhook"]
+    url: Annotated[str, Field(pattern=r"^https?://")]
+    timeout_seconds: float | None = None
+
+
+class EmailChannel(_Model):
+    """SMTP e-mail for agencies without an API."""
+
+    type: Literal["email"]
+    to: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)]
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    starttls: bool = False
+    sender: str = "referral-bus@example.invalid"
+
+
+class KafkaChannel(_Model):
+    """The referral produced in Avro to the recipient's own topic (referrals.partner.<id>.v1)."""
+
+    type: Literal["kafka"]
+
+
+Channel = Annotated[WebhookChannel | EmailChannel | KafkaChannel, Field(discriminator="type")]
+
+
+class Recipient(_Model):
+    """One agency or unit that can receive referrals."""
+
+    id: RecipientId
+    name: Annotated[str, Field(min_length=1)]
+    kind: Kind
+    jurisdictions: Annotated[list[str], Field(min_length=1)]
+    channel: Channel
+    data_profile: Literal["full", "need_to_know", "convention_minimal"] = "need_to_know"
+    contact_point_24_7: bool = False
+    ack_contact: str | None = None
+    escalation_target: RecipientId | None = None
+    sample: bool = True
+
+    @model_validator(mode="after")
+    def _codes(self) -> Recipient:
+        bad = [j for j in self.jurisdictions if not jurisdictions.is_known(j)]
+        if bad:
+            raise ValueError(f"jurisdictions: unknown code(s) {', '.join(bad)}")
+        return self
+
+    def covers(self, code: str) -> bool:
+        """True when the recipient acts exactly at `code` (a country code covers the whole country)."""
+        return code in self.jurisdictions
+
+
+class Directory:
+    """All recipients by id, with lookups by kind and jurisdiction."""
+
+    def __init__(self, recipients: list[Recipient], version: str) -> None:
+        self.recipients = {r.id: r for r in recipients}
+        self.version = version
+        self._by_kind_at: dict[tuple[str, str], list[Recipient]] = {}
+        for r in recipients:
+            for code in r.jurisdictions:
+                self._by_kind_at.setdefault((r.kind, jurisdictions.normalise(code)), []).append(r)
+
+    def get(self, recipient_id: str) -> Recipient | None:
+        """A recipient by id."""
+        return self.recipients.get(recipient_id)
+
+    def at(self, kind: str, code: str) -> list[Recipient]:
+        """Recipients of `kind` acting exactly at `code`."""
+        return list(self._by_kind_at.get((kind, jurisdictions.normalise(code)), ()))
+
+
+def file_hash(*paths: Path) -> str:
+    """Short content hash of files: the rules version recorded in every decision."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()[:16]
+
+
+def load_directory(path: Path) -> Directory:
+    """Load and validate a recipients file; raise RulesError naming every problem with file and line."""
+    doc = YamlDocument(path)
+    data: Any = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("recipients"), list):
+        raise RulesError([f"{doc.where(())}: a recipients file needs a top-level 'recipients:' list"])
+    problems: list[str] = []
+    unknown_top = sorted(set(data) - {"version", "recipients"})
+    for key in unknown_top:
+        problems.append(f"{doc.where((key,))}: unknown top-level key {key!r}")
+    recipients: list[tuple[int, Recipient]] = []
+    seen: dict[str, int] = {}
+    for i, entry in enumerate(data["recipients"]):
+        label = f"recipient {entry.get('id', f'#{i + 1}')}" if isinstance(entry, dict) else f"recipient #{i + 1}"
+        try:
+            r = Recipient.model_validate(entry)
+        except ValidationError as exc:
+            problems.extend(doc.errors(exc, ("recipients", i), label))
+            continue
+        if r.id in seen:
+            problems.append(
+                f"{doc.where(('recipients', i, 'id'), label=label)}: id: duplicate (first on line {seen[r.id]})"
+            )
+        seen[r.id] = doc.line(("recipients", i, "id"))
+        recipients.append((i, r))
+    ids = {r.id for _, r in recipients}
+    for i, r in recipients:
+        if r.escalation_target and r.escalation_target not in ids:
+            problems.append(
+                f"{doc.where(('recipients', i, 'escalation_target'), label=f'recipient {r.id}')}: "
+                f"escalation_target: no recipient with id {r.escalation_target!r}"
+            )
+    if problems:
+        raise RulesError(problems)
+    return Directory([r for _, r in recipients], file_hash(path))

@@ -1,0 +1,85 @@
+"""Exceptions of our own; each message says what to do, never a PII value."""
+
+from __future__ import annotations
+
+
+class ReferralBusError(Exception):
+    """Base of every error raised by referral-bus."""
+
+
+class ConfigurationError(ReferralBusError):
+    """A setting is missing, inconsistent or points at something that does not exist."""
+
+
+class BrokerError(ReferralBusError):
+    """The local Kafka broker could not be prepared, started or reached."""
+
+
+class RejectedMessage(ReferralBusError):
+    """A message that must go to the dead-letter topic, with a stable reason code."""
+
+    reason: str = "rejected"
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UndecodableError(RejectedMessage):
+    """The bytes are not an Avro single-object (or Confluent) encoded record."""
+
+    reason = "undecodable"
+
+
+class UnknownSchemaError(RejectedMessage):
+    """The writer's schema fingerprint is not one we know."""
+
+    reason = "unknown_schema"
+
+
+class WrongSchemaError(RejectedMessage):
+    """The record was written with a schema of another record type."""
+
+    reason = "wrong_schema"
+
+
+class InvalidFieldError(RejectedMessage):
+    """A field is missing or has a value that breaks the contract."""
+
+    reason = "invalid_field"
+
+
+class UnknownJurisdictionError(RejectedMessage):
+    """A jurisdiction code is not a known ISO 3166-1/-2 code."""
+
+    reason = "unknown_jurisdiction"
+
+
+class OversizedMessageError(RejectedMessage):
+    """The message is larger than the configured size limit."""
+
+    reason = "oversized"
+
+
+class ProcessingError(RejectedMessage):
+    """An unexpected failure while handling one event (a bug or an outage)."""
+
+    reason = "processing_error"
+
+
+class RulesError(ReferralBusError):
+    """A recipients directory or rules file is invalid; lists every problem found."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class DeliveryError(RejectedMessage):
+    """A delivery attempt failed; `retryable` says whether to try again."""
+
+    reason = "delivery_failed"
+
+    def __init__(self, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.retryable = retryable

@@ -1,0 +1,116 @@
+"""Typed settings read from environment variables (one prefix per service)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from referral_bus.errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class KafkaSettings(BaseSettings):
+    """How to reach Kafka; `KAFKA_*` variables, shared by every service and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_", extra="ignore")
+
+    bootstrap_servers: str = "127.0.0.1:9092"
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: str | None = Field(default=None, repr=False)
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    topic_partitions: int = Field(default=4, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @model_validator(mode="after")
+    def _complete(self) -> KafkaSettings:
+        """Refuse a half-configured TLS/SASL setting instead of failing later at connect."""
+        if self.security_protocol.startswith("SASL"):
+            missing = [
+                name
+                for name, value in (
+                    ("KAFKA_SASL_MECHANISM", self.sasl_mechanism),
+                    ("KAFKA_SASL_USERNAME", self.sasl_username),
+                    ("KAFKA_SASL_PASSWORD", self.sasl_password),
+                )
+                if not value
+            ]
+            if missing:
+                raise ConfigurationError(f"KAFKA_SECURITY_PROTOCOL={self.security_protocol} needs {', '.join(missing)}")
+        elif self.sasl_mechanism or self.sasl_username or self.sasl_password:
+            raise ConfigurationError(
+                "KAFKA_SASL_* is set but KAFKA_SECURITY_PROTOCOL is "
+                f"{self.security_protocol}; set it to SASL_SSL or SASL_PLAINTEXT"
+            )
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ConfigurationError("KAFKA_SSL_CERTFILE and KAFKA_SSL_KEYFILE must be set together")
+        return self
+
+    @property
+    def faust_broker(self) -> str:
+        """The broker URL in Faust's form."""
+        return ";".join(f"kafka://{h.strip()}" for h in self.bootstrap_servers.split(","))
+
+
+class ServiceSettings(BaseSettings):
+    """Settings every worker has; subclasses add a prefix and their own fields."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    log_format: Literal["json", "console"] = "json"
+    log_level: str = "INFO"
+    stream_buffer_maxsize: int = Field(default=4096, ge=1)
+    broker_commit_every: int = Field(default=100, ge=1)
+    broker_commit_interval: float = Field(default=1.0, gt=0)
+    producer_linger_ms: int = Field(default=5, ge=0)
+    data_dir: Path = REPO_ROOT / ".local" / "faust"
+
+
+class IntakeSettings(ServiceSettings):
+    """`INTAKE_*` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
+
+    web_port: int = 6066
+    clock_skew_seconds: int = Field(default=300, ge=0)
+    dedup_window_days: int = Field(default=30, ge=1)
+    correlation_window_hours: int = Field(default=72, ge=0)
+
+
+class RoutingSettings(ServiceSettings):
+    """`ROUTING_*` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore")
+
+    web_port: int = 6067
+    directory_path: Path = REPO_ROOT / "config" / "recipients.yaml"
+    rules_path: Path = REPO_ROOT / "config" / "rules.yaml"
+    reload_interval_seconds: float = Field(default=2.0, gt=0)
+
+
+class NotifierSettings(ServiceSettings):
+    """`NOTIFIER_*` variables."""
+
+    model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
+
+    web_port: int = 6068
+    directory_path: Path = REPO_ROOT / "config" / "recipients.yaml"
+    secrets_dir: Path | None = None
+    http_timeout_seconds: float = Field(default=10.0, gt=0)
+    tls_verify: bool = True
+    max_attempts: int = Field(default=6, ge=1)
+    backoff_base_seconds: float = Field(default=1.0, gt=0)
+    backoff_max_seconds: float = Field(default=300.0, gt=0)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    sla_check_interval_seconds: float = Field(default=5.0, gt=0)

@@ -1,0 +1,240 @@
+"""The Faust shell every service shares: app factory, topics, health views and the guarded event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import ssl
+import threading
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+from faust.types import StreamT
+from faust.web import Request, Response, View
+
+from referral_bus import logging as rb_logging
+from referral_bus import metrics, topics, tracing
+from referral_bus.codec import Codec
+from referral_bus.deadletter import SourceMessage, dead_letter, normalise_headers
+from referral_bus.errors import RejectedMessage
+from referral_bus.kafka import ensure_topics
+from referral_bus.settings import KafkaSettings, ServiceSettings
+
+Handler = Callable[[SourceMessage], Awaitable[None]]
+ReadinessCheck = Callable[[], str | None]
+
+log = rb_logging.get_logger()
+
+
+TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
+
+
+def without_trace(headers: Sequence[tuple[str, bytes | None]]) -> list[tuple[str, bytes]]:
+    """Headers to forward, minus trace context: the aiokafka instrumentation injects the current one."""
+    return [(k, v) for k, v in headers if k.lower() not in TRACE_HEADERS and v is not None]
+
+
+def _where(exc: BaseException) -> str:
+    """File and line of the innermost frame: enough to find a bug, without messages that may hold data."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unknown"
+    return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+
+
+def _credentials(kafka: KafkaSettings) -> Any:
+    """Faust credentials for TLS and/or SASL, or None for plaintext."""
+    context: ssl.SSLContext | None = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+        if kafka.ssl_certfile and kafka.ssl_keyfile:
+            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile))
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+class Service:
+    """One worker: its Faust app, topics, codec, dead-letter writer and readiness checks."""
+
+    def __init__(self, name: str, settings: ServiceSettings, kafka: KafkaSettings | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.kafka = kafka or KafkaSettings()
+        rb_logging.configure(name, fmt=settings.log_format, level=settings.log_level)
+        tracing.configure(f"referral-bus-{name}")
+        metrics.configure(f"referral-bus-{name}")
+        self.codec = Codec(max_bytes=self.kafka.max_message_bytes)
+        ns = topics.namespace()
+        datadir = settings.data_dir / f"{ns or 'default'}-{name}-{settings.web_port}"
+        datadir.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            f"{ns + '.' if ns else ''}referral-bus-{name}",
+            broker=self.kafka.faust_broker,
+            broker_credentials=_credentials(self.kafka),
+            value_serializer="json",  # tables' changelogs; our topics set raw bytes themselves
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            datadir=str(datadir),
+            store="memory://",
+            topic_partitions=self.kafka.topic_partitions,
+            topic_replication_factor=self.kafka.topic_replication_factor,
+            topic_allow_declare=True,
+            stream_buffer_maxsize=settings.stream_buffer_maxsize,
+            broker_commit_every=settings.broker_commit_every,
+            broker_commit_interval=settings.broker_commit_interval,
+            producer_linger_ms=settings.producer_linger_ms,
+            producer_max_request_size=self.kafka.max_message_bytes * 2,
+            consumer_auto_offset_reset="earliest",
+            consumer_max_fetch_size=self.kafka.max_message_bytes * 2,
+            web_enabled=True,
+            table_standby_replicas=0,
+        )
+        from faust.contrib.opentelemetry import setup_opentelemetry
+
+        setup_opentelemetry(self.app)
+        self._readiness: list[ReadinessCheck] = []
+        self._topic_names: list[str] = []
+        self.deadletter_topic = self.topic(topics.DEADLETTER)
+        self._register_views()
+        self.app.on_worker_init.connect(self._create_topics)
+
+    def _create_topics(self, *args: Any, **kwargs: Any) -> None:
+        """Before the consumer subscribes: create our topics, so no agent starts on a missing one."""
+        result: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(ensure_topics(self.kafka, self._topic_names))
+            except BaseException as exc:  # noqa: BLE001 - reported below, in the worker's thread
+                result.append(exc)
+
+        thread = threading.Thread(target=run, name="ensure-topics")
+        thread.start()
+        thread.join()
+        if result:
+            log.error("could not create topics; Faust will try", error=type(result[0]).__name__)
+
+    def topic(self, contract_name: str) -> faust.TopicT:
+        """Declare one of our topics (created on start-up if missing) with raw bytes key/value."""
+        name = topics.name(contract_name)
+        self._topic_names.append(name)
+        return self.app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            internal=True,
+            partitions=self.kafka.topic_partitions,
+            replicas=self.kafka.topic_replication_factor,
+        )
+
+    def add_readiness(self, check: ReadinessCheck) -> None:
+        """Register a check that returns None when ready or a short reason when not."""
+        self._readiness.append(check)
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why the worker is not ready; empty when it is."""
+        reasons = [r for r in (c() for c in self._readiness) if r]
+        consumer = self.app.consumer if self.app.producer.started else None
+        if consumer is None:
+            reasons.append("not connected to Kafka")
+        elif not self.app.consumer.assignment():
+            reasons.append("no partitions assigned")
+        if self.app.rebalancing:
+            reasons.append("rebalancing")
+        return reasons
+
+    def _register_views(self) -> None:
+        service = self
+
+        @self.app.page("/healthz")
+        class Healthz(View):
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "alive", "service": service.name})
+
+        @self.app.page("/readyz")
+        class Readyz(View):
+            async def get(self, request: Request) -> Response:
+                reasons = service.not_ready_reasons()
+                if reasons:
+                    return self.json({"status": "not ready", "reasons": reasons}, status=503)
+                return self.json({"status": "ready", "service": service.name})
+
+        @self.app.page("/metrics")
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                body, content_type = metrics.exposition()
+                return self.bytes(body, content_type=content_type)
+
+    async def send(
+        self,
+        topic: faust.TopicT,
+        key: bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Produce and wait for the broker's acknowledgement (at-least-once before the offset moves on)."""
+        fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None)
+        await fut
+
+    async def dead_letter(self, source: SourceMessage, exc: BaseException, **ids: Any) -> None:
+        """Write a dead letter; if even that fails repeatedly, stop the process so the offset is not committed."""
+        record = dead_letter(source, self.name, exc, **ids)
+        log.warning(
+            "dead-lettered",
+            stage=self.name,
+            reason=record["reason"],
+            detail=record["message"],
+            source_topic=source.topic,
+            source_partition=source.partition,
+            source_offset=source.offset,
+            case_id=ids.get("case_id"),
+        )
+        metrics.count(self.name, record["reason"])
+        value = self.codec.encode("DeadLetter", record)
+        delay = 0.5
+        for attempt in range(6):
+            try:
+                await self.send(self.deadletter_topic, source.key, value)
+                return
+            except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
+                log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)
+                await asyncio.sleep(delay)
+                delay *= 2
+        log.critical("cannot write to the dead-letter topic; stopping without committing the offset")
+        os._exit(75)
+
+    async def run_guarded(self, stream: StreamT[bytes], handler: Handler) -> None:
+        """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
+
+        Faust acknowledges an event even when the agent raises, so a failure must never escape.
+        """
+        async for event in stream.events():
+            msg = event.message
+            source = SourceMessage(
+                topic=msg.topic,
+                partition=msg.partition,
+                offset=msg.offset,
+                key=msg.key,
+                value=msg.value,
+                headers=normalise_headers(msg.headers),
+            )
+            try:
+                await handler(source)
+            except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, by design
+                if not isinstance(exc, RejectedMessage):
+                    log.error("handler failed", error_type=type(exc).__name__, where=_where(exc))
+                await self.dead_letter(source, exc)

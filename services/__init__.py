@@ -1,0 +1,1 @@
+"""The three referral-bus services; none imports another."""

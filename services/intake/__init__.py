@@ -1,0 +1,1 @@
+"""Intake service: decode, validate, deduplicate, normalise."""

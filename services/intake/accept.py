@@ -1,0 +1,80 @@
+"""Intake's decision for one message: rekey, reject, drop as duplicate, or accept as a case."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from referral_bus.codec import Codec
+from services.intake.report import validate
+
+CASE_NAMESPACE = uuid.UUID("6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11")
+
+
+def dedup_key(agency_id: str, report_id: str) -> str:
+    """The Kafka key of a report on the intake topic, and its deduplication key."""
+    return f"{agency_id}/{report_id}"
+
+
+def case_id_for(agency_id: str, report_id: str) -> str:
+    """Deterministic case id: a replayed report gets the same id, so downstream dedup holds."""
+    return "case-" + str(uuid.uuid5(CASE_NAMESPACE, dedup_key(agency_id, report_id)))
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """A new case to emit."""
+
+    case_id: str
+    case: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Duplicate:
+    """The report was accepted before; nothing to emit."""
+
+    case_id: str
+
+
+@dataclass(frozen=True)
+class Rekey:
+    """The report arrived under another key; re-produce it under `key` so dedup is partition-local."""
+
+    key: bytes
+
+
+Outcome = Accepted | Duplicate | Rekey
+
+
+class Intake:
+    """Decode, validate, deduplicate, normalise. No Kafka here: the agent is a thin shell."""
+
+    def __init__(self, codec: Codec, seen: MutableMapping[str, str], *, clock_skew_ms: int) -> None:
+        self.codec = codec
+        self.seen = seen
+        self.clock_skew_ms = clock_skew_ms
+
+    def handle(self, key: bytes | None, value: bytes | None, *, now_ms: int) -> Outcome:
+        """Raise a RejectedMessage subclass for bad input; otherwise say what to do."""
+        raw = self.codec.decode(value or b"", "CaseReport")
+        report = validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms)
+        dkey = dedup_key(report.agency_id, report.report_id)
+        if key != dkey.encode():
+            return Rekey(dkey.encode())
+        case_id = self.seen.get(dkey)
+        if case_id is not None:
+            return Duplicate(case_id)
+        case_id = case_id_for(report.agency_id, report.report_id)
+        self.seen[dkey] = case_id
+        if report.received_at is None:
+            report = report.model_copy(update={"received_at": now_ms})
+        case = {
+            "case_id": case_id,
+            "accepted_at": now_ms,
+            "report": report.model_dump(),
+            "linked_reports": [],
+            "is_update": False,
+        }
+        return Accepted(case_id, case)

@@ -1,0 +1,179 @@
+"""The case report as a pydantic model, with the semantic checks the Avro schema cannot express."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from referral_bus import jurisdictions
+from referral_bus.errors import InvalidFieldError, UnknownJurisdictionError
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
+ShortText = Annotated[str, Field(max_length=512)]
+LongText = Annotated[str, Field(max_length=20_000)]
+
+RECIPIENT_KINDS = ("police", "child_protection", "social_services", "hotline", "health", "international_partner")
+_HEX_LENGTHS = {"sha256": 64, "sha1": 40, "md5": 32, "pdq": 64}
+_HEX = re.compile(r"^[0-9a-f]+$")
+MINOR_BANDS = {"UNDER_13", "AGE_13_15", "AGE_16_17"}
+
+
+class Strict(BaseModel):
+    """Base: unknown fields are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Victim(Strict):
+    """The victim or survivor."""
+
+    age_band: Literal["UNKNOWN", "UNDER_13", "AGE_13_15", "AGE_16_17", "ADULT"]
+    is_minor: bool
+    jurisdiction: Annotated[str, Field(min_length=2, max_length=6)]
+    name: ShortText | None = None
+    contact: ShortText | None = None
+    account_handle: ShortText | None = None
+
+    @model_validator(mode="after")
+    def _age_agrees(self) -> Victim:
+        if self.age_band in MINOR_BANDS and not self.is_minor:
+            raise ValueError(f"age_band {self.age_band} is a minor's but is_minor is false")
+        if self.age_band == "ADULT" and self.is_minor:
+            raise ValueError("age_band ADULT but is_minor is true")
+        return self
+
+
+class Offender(Strict):
+    """The suspected offender."""
+
+    country: Annotated[str, Field(min_length=2, max_length=2)] | None = None
+    account_handle: ShortText | None = None
+    ip_address: Annotated[str, Field(max_length=64)] | None = None
+    name: ShortText | None = None
+
+
+class ContentHash(Strict):
+    """One hash of one piece of content."""
+
+    algorithm: Annotated[str, Field(min_length=2, max_length=32, pattern=r"^[a-z0-9_-]+$")]
+    value: Annotated[str, Field(min_length=1, max_length=1024)]
+
+    @model_validator(mode="after")
+    def _shape(self) -> ContentHash:
+        expected = _HEX_LENGTHS.get(self.algorithm)
+        if expected is not None and (len(self.value) != expected or not _HEX.match(self.value)):
+            raise ValueError(f"{self.algorithm} hash must be {expected} lower-case hex characters")
+        return self
+
+
+class CaseReport(Strict):
+    """Mirror of the CaseReport Avro contract (current version)."""
+
+    report_id: Identifier
+    agency_id: Identifier
+    source_system: Annotated[str, Field(min_length=1, max_length=128)]
+    reported_at: Annotated[int, Field(gt=0)]
+    received_at: Annotated[int, Field(gt=0)] | None = None
+    category: Literal[
+        "OTHER",
+        "CSAM",
+        "GROOMING",
+        "SEXTORTION",
+        "LIVE_STREAMED_ABUSE",
+        "TRAFFICKING",
+        "NON_CONSENSUAL_INTIMATE_IMAGES",
+        "SEXUAL_DEEPFAKE",
+        "CYBERSTALKING",
+        "HARASSMENT",
+        "DOXXING",
+    ]
+    severity: Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "IMMINENT_DANGER"]
+    escalation_reason: ShortText | None = None
+    victim: Victim
+    offender: Offender
+    hosting_country: Annotated[str, Field(min_length=2, max_length=2)] | None = None
+    platform: Annotated[str, Field(max_length=128)] | None = None
+    content_hashes: Annotated[list[ContentHash], Field(max_length=1000)] = []
+    content_urls: Annotated[list[Annotated[str, Field(max_length=2048)]], Field(max_length=1000)] = []
+    preservation_requested: bool = False
+    consent: Literal["NOT_ASKED", "GIVEN", "REFUSED", "NOT_REQUIRED_CHILD"]
+    consented_services: Annotated[list[str], Field(max_length=len(RECIPIENT_KINDS))] = []
+    reporter_contact: ShortText | None = None
+    narrative: LongText | None = None
+
+    @field_validator("content_urls")
+    @classmethod
+    def _urls_parse(cls, urls: list[str]) -> list[str]:
+        for i, url in enumerate(urls):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"content_urls[{i}] is not an absolute http(s) URL")
+        return urls
+
+    @field_validator("consented_services")
+    @classmethod
+    def _kinds(cls, kinds: list[str]) -> list[str]:
+        unknown = [k for k in kinds if k not in RECIPIENT_KINDS]
+        if unknown:
+            raise ValueError(f"consented_services must be among {', '.join(RECIPIENT_KINDS)}")
+        return kinds
+
+    @model_validator(mode="after")
+    def _consent(self) -> CaseReport:
+        if self.consent == "NOT_REQUIRED_CHILD" and not self.victim.is_minor:
+            raise ValueError("consent NOT_REQUIRED_CHILD is only valid when the victim is a minor")
+        return self
+
+
+def normalise(raw: dict[str, Any]) -> dict[str, Any]:
+    """Canonical forms: codes upper-case, hash algorithm and value lower-case, text trimmed."""
+    out = dict(raw)
+    victim = dict(out.get("victim") or {})
+    if isinstance(victim.get("jurisdiction"), str):
+        victim["jurisdiction"] = jurisdictions.normalise(victim["jurisdiction"])
+    out["victim"] = victim
+    offender = dict(out.get("offender") or {})
+    if isinstance(offender.get("country"), str):
+        offender["country"] = offender["country"].strip().upper()
+    out["offender"] = offender
+    if isinstance(out.get("hosting_country"), str):
+        out["hosting_country"] = out["hosting_country"].strip().upper()
+    hashes = out.get("content_hashes")
+    if isinstance(hashes, list):
+        out["content_hashes"] = [
+            {k: (v.strip().lower() if isinstance(v, str) else v) for k, v in h.items()} if isinstance(h, dict) else h
+            for h in hashes
+        ]
+    return out
+
+
+def _first_error(exc: ValidationError) -> InvalidFieldError:
+    """The first pydantic error as our own, naming field and problem but never the value."""
+    err = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    field = ".".join(str(p) for p in err["loc"]) or "report"
+    message = err["msg"].removeprefix("Value error, ")
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return InvalidFieldError(f"{field}: {message}{more}", field=field)
+
+
+def validate(raw: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> CaseReport:
+    """Validate a decoded report; raise InvalidFieldError or UnknownJurisdictionError naming the field."""
+    try:
+        report = CaseReport.model_validate(normalise(raw))
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    for name, value in (("reported_at", report.reported_at), ("received_at", report.received_at)):
+        if value is not None and value > now_ms + clock_skew_ms:
+            raise InvalidFieldError(f"{name} is in the future beyond the clock-skew allowance", field=name)
+    if not jurisdictions.is_known(report.victim.jurisdiction):
+        raise UnknownJurisdictionError(
+            "victim.jurisdiction is not a known ISO 3166-1 country or current ISO 3166-2 subdivision code",
+            field="victim.jurisdiction",
+        )
+    for name, code in (("offender.country", report.offender.country), ("hosting_country", report.hosting_country)):
+        if code is not None and not jurisdictions.is_country(code):
+            raise UnknownJurisdictionError(f"{name} is not a known ISO 3166-1 alpha-2 country code", field=name)
+    return report

@@ -1,0 +1,1 @@
+"""Notifier service: channels, retries, acknowledgements, SLA."""

@@ -1,0 +1,1 @@
+"""Delivery channels: webhook, e-mail, partner Kafka topic."""

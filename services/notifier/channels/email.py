@@ -1,0 +1,82 @@
+"""SMTP e-mail channel for agencies without an API: plain text and HTML, only the profile's fields."""
+
+from __future__ import annotations
+
+import html
+import json
+from email.message import EmailMessage
+from typing import Any
+
+import aiosmtplib
+
+from referral_bus.directory import EmailChannel, Recipient
+from referral_bus.errors import DeliveryError
+from services.notifier.secrets import Secrets
+from services.notifier.signing import IDEMPOTENCY_HEADER
+
+
+def _flatten(doc: Any, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(doc, dict):
+        rows: list[tuple[str, str]] = []
+        for k, v in doc.items():
+            rows.extend(_flatten(v, f"{prefix}{k}."))
+        return rows
+    if isinstance(doc, list):
+        return [(prefix.rstrip("."), json.dumps(doc, ensure_ascii=False))]
+    return [(prefix.rstrip("."), "" if doc is None else str(doc))]
+
+
+def message(recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> EmailMessage:
+    """The e-mail for one referral: a subject without personal data, text and HTML bodies of `doc`."""
+    assert isinstance(recipient.channel, EmailChannel)
+    msg = EmailMessage()
+    msg["Subject"] = f"[{referral['priority']}] Referral {referral['referral_id']} (case {referral['case_id']})"
+    msg["From"] = recipient.channel.sender
+    msg["To"] = ", ".join(recipient.channel.to)
+    msg[IDEMPOTENCY_HEADER] = referral["referral_id"]
+    msg["Message-ID"] = f"<{referral['referral_id']}@referral-bus>"
+    rows = _flatten(doc)
+    text = "\n".join(f"{k}: {v}" for k, v in rows)
+    msg.set_content(
+        f"A referral for {recipient.name}.\nAcknowledge within {referral['ack_sla_seconds']} seconds.\n\n{text}\n"
+    )
+    table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    msg.add_alternative(
+        f"<html><body><p>A referral for {html.escape(recipient.name)}.</p><table>{table}</table></body></html>",
+        subtype="html",
+    )
+    return msg
+
+
+class Email:
+    """Sends over SMTP; STARTTLS and authentication when configured."""
+
+    name = "email"
+
+    def __init__(self, secrets: Secrets, *, timeout_seconds: float) -> None:
+        self.secrets = secrets
+        self.timeout = timeout_seconds
+
+    async def deliver(self, recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> None:
+        """Send one message; connection and 4xx SMTP errors are retryable, 5xx are not."""
+        ch = recipient.channel
+        assert isinstance(ch, EmailChannel)
+        username = self.secrets.get("smtp-username")
+        password = self.secrets.get("smtp-password")
+        try:
+            await aiosmtplib.send(
+                message(recipient, referral, doc),
+                hostname=ch.smtp_host,
+                port=ch.smtp_port,
+                start_tls=ch.starttls,
+                username=username,
+                password=password,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPResponseException as exc:
+            raise DeliveryError(f"SMTP server answered {exc.code}", retryable=exc.code < 500) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP server unreachable ({type(exc).__name__})", retryable=True) from None
+
+    async def close(self) -> None:
+        """Nothing pooled."""

@@ -1,0 +1,77 @@
+"""Delivering one referral: pick the recipient's channel, redact, send, and say what happened."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import MutableMapping
+from dataclasses import dataclass
+from typing import Any
+
+from referral_bus.deadletter import now_ms
+from referral_bus.directory import Directory
+from referral_bus.errors import DeliveryError
+from services.notifier.channels.base import Channel
+from services.notifier.payload import document
+from services.notifier.redaction import load_profiles
+
+DELIVERED = "DELIVERED"
+
+
+def receipt(
+    referral: dict[str, Any],
+    status: str,
+    *,
+    channel: str | None,
+    detail: str | None = None,
+    latency_ms: int | None = None,
+) -> dict[str, Any]:
+    """A DeliveryReceipt record."""
+    return {
+        "receipt_id": str(uuid.uuid4()),
+        "referral_id": referral["referral_id"],
+        "case_id": referral["case_id"],
+        "recipient_id": referral["recipient_id"],
+        "status": status,
+        "at": now_ms(),
+        "channel": channel,
+        "attempt": referral.get("attempt", 0),
+        "latency_ms": latency_ms,
+        "detail": detail,
+    }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a delivery attempt ended as: a receipt to emit, or nothing for a duplicate."""
+
+    receipt: dict[str, Any] | None
+    duplicate: bool = False
+
+
+class Deliverer:
+    """Channel selection, redaction and the delivered-once table; no Kafka consumer here."""
+
+    def __init__(self, directory: Directory, channels: dict[str, Channel], delivered: MutableMapping[str, int]) -> None:
+        self.directory = directory
+        self.channels = channels
+        self.delivered = delivered
+        self.profiles = load_profiles()
+
+    async def deliver(self, referral: dict[str, Any]) -> Outcome:
+        """Deliver once; raise DeliveryError when the attempt fails."""
+        rid = referral["referral_id"]
+        if self.delivered.get(rid):
+            return Outcome(None, duplicate=True)
+        recipient = self.directory.get(referral["recipient_id"])
+        if recipient is None:
+            raise DeliveryError(
+                f"recipient {referral['recipient_id']} is not in the notifier's directory", retryable=False
+            )
+        channel = self.channels[recipient.channel.type]
+        doc = document(referral, self.profiles[recipient.data_profile])
+        await channel.deliver(recipient, referral, doc)
+        at = now_ms()
+        self.delivered[rid] = at
+        received = referral["case"]["report"].get("received_at")
+        latency = at - received if received else None
+        return Outcome(receipt(referral, DELIVERED, channel=channel.name, latency_ms=latency))

@@ -1,0 +1,38 @@
+"""HMAC-SHA256 webhook signatures: what we send, and the helper receivers use to verify."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "X-Referral-Bus-Signature"
+TIMESTAMP_HEADER = "X-Referral-Bus-Timestamp"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+DEFAULT_TOLERANCE_SECONDS = 300
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """`v1=<hex>`: HMAC-SHA256 over `<timestamp>.<body>` with the recipient's secret."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "v1=" + mac.hexdigest()
+
+
+def verify(
+    secret: str,
+    timestamp_header: str,
+    signature_header: str,
+    body: bytes,
+    *,
+    now: float | None = None,
+    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+) -> bool:
+    """True when the signature matches and the timestamp is fresh (replays of old requests fail)."""
+    try:
+        timestamp = int(timestamp_header)
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_seconds:
+        return False
+    return hmac.compare_digest(sign(secret, timestamp, body), signature_header)

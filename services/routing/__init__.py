@@ -1,0 +1,1 @@
+"""Routing service: rules engine and decisions."""

@@ -1,0 +1,63 @@
+"""Turning a routing Decision into the Avro RoutingDecision and Referral records."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from services.routing.rules import Decision
+
+_NS = uuid.UUID("0b9d7c2e-52c4-4d3e-8a8e-7f6a4b1f3c21")
+
+
+def referral_id_for(case_id: str, recipient_id: str) -> str:
+    """Deterministic idempotency key: one case and one recipient always give the same referral id."""
+    return "ref-" + str(uuid.uuid5(_NS, f"{case_id}/{recipient_id}"))
+
+
+def decision_record(decision: Decision, *, now_ms: int) -> dict[str, Any]:
+    """The RoutingDecision event."""
+    return {
+        "decision_id": "dec-" + str(uuid.uuid5(_NS, f"{decision.case_id}@{decision.rules_version}")),
+        "case_id": decision.case_id,
+        "report_id": decision.report_id,
+        "decided_at": now_ms,
+        "rules_version": decision.rules_version,
+        "matched_rules": decision.matched_rules,
+        "recipients": [
+            {"recipient_id": c.recipient.id, "rule_ids": c.rule_ids, "reason": c.reason, "fallback": c.fallback}
+            for c in decision.recipients
+        ],
+        "priority": decision.priority,
+        "ack_sla_seconds": decision.ack_sla_seconds,
+        "preservation_request": decision.preservation_request,
+        "unmatched": decision.unmatched,
+    }
+
+
+def referral_records(
+    decision: Decision, record: dict[str, Any], case: dict[str, Any], *, now_ms: int
+) -> list[dict[str, Any]]:
+    """One Referral per chosen recipient, each carrying the full case (the notifier redacts it)."""
+    out = []
+    for c in decision.recipients:
+        out.append(
+            {
+                "referral_id": referral_id_for(decision.case_id, c.recipient.id),
+                "case_id": decision.case_id,
+                "recipient_id": c.recipient.id,
+                "decision_id": record["decision_id"],
+                "rule_ids": c.rule_ids,
+                "reason": c.reason,
+                "priority": decision.priority,
+                "ack_sla_seconds": decision.ack_sla_seconds,
+                "escalation_target": c.recipient.escalation_target or decision.escalation_target,
+                "preservation_request": decision.preservation_request,
+                "created_at": now_ms,
+                "attempt": 0,
+                "not_before": None,
+                "last_error": None,
+                "case": case,
+            }
+        )
+    return out

@@ -1,0 +1,115 @@
+"""A report travels agency → intake → routing → notifier → webhook over the real broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.devstack import (
+    MailReceiver,
+    WebhookReceiver,
+    Workers,
+    read_topic,
+    rewrite_directory,
+    temp_workdir,
+    write_secrets,
+)
+from referral_bus.produce import produce
+from referral_bus.settings import REPO_ROOT
+from services.routing.rules import CaseView, load_rules
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
+
+
+def expected_referrals(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """(report_id, recipient_id) pairs the shipped rules give for the valid sample reports."""
+    from services.intake.accept import case_id_for
+
+    ruleset = load_rules(directory, rules)
+    out = set()
+    for r in reports:
+        case = {"case_id": case_id_for(r["agency_id"], r["report_id"]), "report": r}
+        for chosen in ruleset.decide(CaseView.from_case(case)).recipients:
+            out.add((r["report_id"], chosen.recipient.id))
+    return out
+
+
+async def wait_for(predicate: Any, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.2)
+    return predicate()
+
+
+async def test_samples_reach_exactly_the_expected_recipients(kafka: str, namespace: str) -> None:
+    lines = [json.loads(x) for x in EXAMPLES.read_text().splitlines() if x.strip()]
+    valid = [r for r in lines if "malformed" not in (r.get("narrative") or "")]
+    assert len(valid) >= 5
+    web, mail = WebhookReceiver(), MailReceiver()
+    await web.start()
+    mail.start()
+    with temp_workdir() as work:
+        directory = rewrite_directory(
+            REPO_ROOT / "config" / "recipients.yaml",
+            work / "recipients.yaml",
+            webhook_base=web.base_url,
+            smtp_port=mail.port,
+        )
+        write_secrets(directory, work / "secrets")
+        workers = Workers(
+            work,
+            namespace,
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka,
+                "ROUTING_DIRECTORY_PATH": str(directory),
+                "NOTIFIER_DIRECTORY_PATH": str(directory),
+                "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
+            },
+        )
+        try:
+            workers.start_all()
+            workers.wait_ready()
+            await produce(EXAMPLES)
+            expected = expected_referrals(directory, REPO_ROOT / "config" / "rules.yaml", valid)
+            webhook_expected = {
+                (rep, rid) for rep, rid in expected if not rid.startswith(("intl-", "vn-child-hotline"))
+            }
+
+            def delivered() -> set[tuple[str, str]]:
+                return {(d.json()["case"]["report"]["report_id"], d.recipient_id) for d in web.deliveries}
+
+            assert await wait_for(lambda: delivered() >= webhook_expected, 90), (
+                f"missing: {webhook_expected - delivered()}\n" + workers.tail("notifier")
+            )
+            # exactly the expected ones, each once, each with its referral id as idempotency key
+            assert delivered() == webhook_expected
+            keys = [d.idempotency_key for d in web.deliveries]
+            assert len(keys) == len(set(keys)) == len(webhook_expected)
+            for d in web.deliveries:
+                assert d.idempotency_key == d.json()["referral_id"]
+                assert d.json()["recipient_id"] == d.recipient_id
+
+            # the malformed sample is in the dead-letter topic with its original bytes
+            codec = Codec()
+            dl = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 1, timeout=30)
+            letters = [codec.decode(r.value, "DeadLetter") for r in dl]
+            intake_letters = [d for d in letters if d["stage"] == "intake"]
+            assert len(intake_letters) == 1
+            assert intake_letters[0]["reason"] == "invalid_field"
+            assert "victim" in intake_letters[0]["message"]
+            assert codec.decode(intake_letters[0]["original_value"], "CaseReport")["report_id"] == "HL111-2026-0004"
+        finally:
+            workers.stop_all()
+            await web.stop()
+            mail.stop()
