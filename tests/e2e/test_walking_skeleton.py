@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
@@ -81,6 +82,13 @@ async def test_samples_reach_exactly_the_expected_recipients(kafka: str, namespa
             workers.start_all()
             workers.wait_ready()
             await produce(EXAMPLES)
+            garbage = b"\x00\xffnot avro at all"
+            producer = AIOKafkaProducer(bootstrap_servers=kafka)
+            await producer.start()
+            try:
+                await producer.send_and_wait(topics.name(topics.INTAKE), garbage, key=b"agency-x/garbage-1")
+            finally:
+                await producer.stop()
             expected = expected_referrals(directory, REPO_ROOT / "config" / "rules.yaml", valid)
             webhook_expected = {
                 (rep, rid) for rep, rid in expected if not rid.startswith(("intl-", "vn-child-hotline"))
@@ -102,13 +110,21 @@ async def test_samples_reach_exactly_the_expected_recipients(kafka: str, namespa
 
             # the malformed sample is in the dead-letter topic with its original bytes
             codec = Codec()
-            dl = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 1, timeout=30)
-            letters = [codec.decode(r.value, "DeadLetter") for r in dl]
-            intake_letters = [d for d in letters if d["stage"] == "intake"]
-            assert len(intake_letters) == 1
-            assert intake_letters[0]["reason"] == "invalid_field"
-            assert "victim" in intake_letters[0]["message"]
-            assert codec.decode(intake_letters[0]["original_value"], "CaseReport")["report_id"] == "HL111-2026-0004"
+            def intake_letters(rs: list[Any]) -> list[dict[str, Any]]:
+                letters = [codec.decode(r.value, "DeadLetter") for r in rs]
+                return [d for d in letters if d["stage"] == "intake"]
+
+            dl = await read_topic(
+                topics.name(topics.DEADLETTER), until=lambda rs: len(intake_letters(rs)) >= 2, timeout=30
+            )
+            by_reason = {d["reason"]: d for d in intake_letters(dl)}
+            assert set(by_reason) == {"invalid_field", "undecodable"}
+            invalid = by_reason["invalid_field"]
+            assert "victim" in invalid["message"]
+            assert codec.decode(invalid["original_value"], "CaseReport")["report_id"] == "HL111-2026-0004"
+            assert by_reason["undecodable"]["original_value"] == garbage
+            assert by_reason["undecodable"]["original_key"] == b"agency-x/garbage-1"
+            assert by_reason["undecodable"]["source_topic"] == topics.name(topics.INTAKE)
         finally:
             workers.stop_all()
             await web.stop()

@@ -1,0 +1,25 @@
+"""A worker whose handler fails on purpose: proves run_guarded dead-letters instead of losing events."""
+
+from __future__ import annotations
+
+from referral_bus.deadletter import SourceMessage
+from referral_bus.settings import ServiceSettings
+from referral_bus.worker import Service
+
+service = Service("probe", ServiceSettings())
+app = service.app
+source = service.topic("probe.in.v1")
+sink = service.topic("probe.out.v1")
+
+
+async def handle(msg: SourceMessage) -> None:
+    """Forward every message, but raise a plain bug-like error for the value b'boom'."""
+    if msg.value == b"boom":
+        raise ZeroDivisionError("a bug in a handler")
+    await service.send(sink, msg.key, msg.value or b"")
+
+
+@app.agent(source)
+async def probe(stream):  # type: ignore[no-untyped-def]
+    """Same shell as the real services."""
+    await service.run_guarded(stream, handle)
