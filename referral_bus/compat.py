@@ -72,17 +72,30 @@ def _check(w: Any, r: Any, path: str, wn: dict[str, Any], rn: dict[str, Any]) ->
         for branch in w:
             if isinstance(r, list):
                 if not any(not _check(branch, rb, path, wn, rn) for rb in r):
-                    out.append(f"{path}: writer's union branch {_type_name(branch)} has no match in the reader's union")
+                    out.append(
+                        f"{path}: writer's union branch {_type_name(branch)} has no match in the reader's union "
+                        "(rule: every writer union branch must resolve to a reader branch)"
+                    )
             else:
                 out.extend(_check(branch, r, path, wn, rn))
         return out
     if isinstance(r, list):
         if any(not _check(w, rb, path, wn, rn) for rb in r):
             return []
-        return [f"{path}: writer's {_type_name(w)} matches no branch of the reader's union"]
+        return [
+            f"{path}: writer's {_type_name(w)} matches no branch of the reader's union "
+            "(rule: the writer's type must resolve to a reader union branch)"
+        ]
     wt, rt = _type_name(w), _type_name(r)
     if wt != rt and rt not in _PROMOTIONS.get(wt, {wt}):
-        return [f"{path}: type changed from {wt} to {rt}"]
+        return [f"{path}: type changed from {wt} to {rt} (rule: types may only change by Avro promotion)"]
+    wname, rname = _name(w), _name(r)
+    if wname is not None and rname is not None and wname != rname and wname not in r.get("aliases", []):
+        return [
+            f"{path}: {wt} renamed from {wname} to {rname} (rule: a renamed type must list its old name in aliases)"
+        ]
+    if wt == "fixed" and w.get("size") != r.get("size"):
+        return [f"{path}: fixed size changed from {w.get('size')} to {r.get('size')} (rule: fixed sizes never change)"]
     if wt == "record":
         out = []
         wfields = {f["name"]: f for f in w["fields"]}
@@ -96,7 +109,10 @@ def _check(w: Any, r: Any, path: str, wn: dict[str, Any], rn: dict[str, Any]) ->
     if wt == "enum":
         missing = [s for s in w["symbols"] if s not in r["symbols"]]
         if missing and "default" not in r:
-            return [f"{path}: enum symbols {missing} removed and the reader's enum has no default"]
+            return [
+                f"{path}: enum symbols {missing} removed and the reader's enum has no default "
+                "(rule: enum symbols may only be removed when the enum has a default)"
+            ]
         return []
     if wt == "array":
         return _check(w["items"], r["items"], f"{path}[]", wn, rn)
@@ -119,6 +135,12 @@ def check_all(contracts: Registry | None = None) -> Report:
     report = Report()
     seen: dict[bytes, str] = {}
     for name, current in reg.current.items():
+        numbers = [s.version for s in reg.history[name]]
+        if numbers != list(range(1, len(numbers) + 1)):
+            report.errors.append(
+                f"{name}: kept versions are v{numbers} but must be v1..v{len(numbers)} with no gap "
+                f"(rule: versions/{name}.v<N>.avsc numbered from 1)"
+            )
         for s in [*reg.history[name], current]:
             label = f"{name} v{s.version}"
             if s.fingerprint in seen and seen[s.fingerprint] != label:

@@ -23,6 +23,17 @@ class SourceMessage:
     headers: tuple[tuple[str, bytes | None], ...] = ()
 
 
+REPLAY_HEADER = "referral-bus-replay-count"
+
+
+def replays_of(source: SourceMessage) -> int:
+    """How many times the message was replayed already (`referral-bus deadletter replay` sets the header)."""
+    for k, v in source.headers:
+        if k == REPLAY_HEADER and v is not None and v.isdigit():
+            return int(v)
+    return 0
+
+
 def now_ms() -> int:
     """Current time in epoch milliseconds."""
     return int(time.time() * 1000)
@@ -61,7 +72,7 @@ def dead_letter(
         "failed_at": now_ms(),
         "case_id": case_id,
         "referral_id": referral_id,
-        "replay_count": replay_count,
+        "replay_count": replay_count or replays_of(source),
     }
 
 

@@ -25,10 +25,11 @@ def case_id_for(agency_id: str, report_id: str) -> str:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A new case to emit."""
+    """A new case to emit; call `Intake.remember(dedup)` once the broker has acknowledged it."""
 
     case_id: str
     case: dict[str, Any]
+    dedup: str
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,6 @@ class Intake:
         if case_id is not None:
             return Duplicate(case_id)
         case_id = case_id_for(report.agency_id, report.report_id)
-        self.seen[dkey] = case_id
         if report.received_at is None:
             report = report.model_copy(update={"received_at": now_ms})
         case = {
@@ -77,4 +77,13 @@ class Intake:
             "linked_reports": [],
             "is_update": False,
         }
-        return Accepted(case_id, case)
+        return Accepted(case_id, case, dkey)
+
+    def remember(self, accepted: Accepted) -> None:
+        """Mark the report as accepted; only after its case is on the broker.
+
+        Marking it before the send would lose the case if the worker stopped in between (the replayed
+        report would look like a duplicate); marking it after means at worst the same case (same
+        deterministic case_id) is emitted twice, which downstream deduplication absorbs.
+        """
+        self.seen[accepted.dedup] = accepted.case_id

@@ -131,13 +131,17 @@ class CaseReport(Strict):
 def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     """Canonical forms: codes upper-case, hash algorithm and value lower-case, text trimmed."""
     out = dict(raw)
-    victim = dict(out.get("victim") or {})
-    if isinstance(victim.get("jurisdiction"), str):
-        victim["jurisdiction"] = jurisdictions.normalise(victim["jurisdiction"])
+    victim = out.get("victim") or {}
+    if isinstance(victim, dict):  # anything else is left for the model to reject with the field's name
+        victim = dict(victim)
+        if isinstance(victim.get("jurisdiction"), str):
+            victim["jurisdiction"] = jurisdictions.normalise(victim["jurisdiction"])
     out["victim"] = victim
-    offender = dict(out.get("offender") or {})
-    if isinstance(offender.get("country"), str):
-        offender["country"] = offender["country"].strip().upper()
+    offender = out.get("offender") or {}
+    if isinstance(offender, dict):
+        offender = dict(offender)
+        if isinstance(offender.get("country"), str):
+            offender["country"] = offender["country"].strip().upper()
     out["offender"] = offender
     if isinstance(out.get("hosting_country"), str):
         out["hosting_country"] = out["hosting_country"].strip().upper()
