@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from referral_bus import jurisdictions
 from referral_bus.errors import RulesError
@@ -62,16 +62,26 @@ class Recipient(_Model):
     escalation_target: RecipientId | None = None
     sample: bool = True
 
-    @model_validator(mode="after")
-    def _codes(self) -> Recipient:
-        bad = [j for j in self.jurisdictions if not jurisdictions.is_known(j)]
+    @field_validator("jurisdictions")
+    @classmethod
+    def _codes(cls, codes: list[str]) -> list[str]:
+        bad = [j for j in codes if not jurisdictions.is_known(j)]
         if bad:
-            raise ValueError(f"jurisdictions: unknown code(s) {', '.join(bad)}")
-        return self
+            raise ValueError(f"unknown jurisdiction code(s) {', '.join(bad)}")
+        return codes
 
     def covers(self, code: str) -> bool:
         """True when the recipient acts exactly at `code` (a country code covers the whole country)."""
         return code in self.jurisdictions
+
+
+class DirectoryFile(_Model):
+    """The whole recipients file, for the published JSON Schema (config/schema/recipients.schema.json)."""
+
+    model_config = ConfigDict(title="referral-bus recipients directory", extra="forbid", frozen=True)
+
+    version: int = 1
+    recipients: Annotated[list[Recipient], Field(min_length=1)]
 
 
 class Directory:

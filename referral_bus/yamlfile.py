@@ -82,5 +82,7 @@ class YamlDocument:
             loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
             field = ".".join(str(p) for p in loc) or "(whole entry)"
             msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (not allowed here; a typo?)"
             out.append(f"{self.where(base + loc, label=label)}: {field}: {msg}")
         return out

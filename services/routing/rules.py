@@ -1,256 +1,71 @@
-"""Routing rules as data: conditions on a case, actions that choose recipients, priority and SLA."""
+"""Routing rules as data: load them whole or not at all, and decide who gets a case.
+
+`decide` takes the union of the recipients of every fired rule, removes kinds excluded by a
+safeguard rule, takes the most urgent priority and the shortest SLA, and never returns an empty
+list: a case no rule routes goes to the file's default recipient and is flagged `unmatched`.
+"""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import ValidationError
 
 from referral_bus import jurisdictions
-from referral_bus.directory import Directory, Kind, Recipient, file_hash, load_directory
+from referral_bus.directory import Directory, Recipient, file_hash, load_directory
 from referral_bus.errors import RulesError
 from referral_bus.yamlfile import YamlDocument
+from services.routing.conditions import CaseView, Condition, compile_conditions
+from services.routing.index import RuleIndex, bits
+from services.routing.model import (
+    PRIORITY_RANK,
+    Priority,
+    Rule,
+    RulesHeader,
+    parse_duration,
+)
 
-Priority = Literal["P1", "P2", "P3", "P4"]
-PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
-Place = Literal["victim_jurisdiction", "offender_country", "hosting_country"]
-_DURATION = re.compile(r"^(\d+)\s*([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(value: str | int) -> int:
-    """Seconds from `90`, `15m`, `4h` or `2d`."""
-    if isinstance(value, int):
-        return value
-    m = _DURATION.match(value.strip())
-    if not m:
-        raise ValueError(f"duration {value!r} must be seconds or a number followed by s, m, h or d")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+__all__ = ["CaseView", "Chosen", "CompiledRule", "Decision", "RuleSet", "load_rules", "parse_duration"]
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+@dataclass(frozen=True, slots=True)
+class _Sel:
+    """A recipient selector compiled to plain fields; `n` numbers it for the resolution cache."""
 
-
-class Conditions(_Model):
-    """All given conditions must hold (AND); a list means any of its values (OR)."""
-
-    category: list[str] | None = None
-    severity: list[str] | None = None
-    victim_minor: bool | None = None
-    age_band: list[str] | None = None
-    consent: list[str] | None = None
-    victim_jurisdiction: list[str] | None = None
-    offender_abroad: bool | None = None
-    hosting_abroad: bool | None = None
-    offender_or_hosting_abroad: bool | None = None
-    platform: list[str] | None = None
-    preservation_requested: bool | None = None
-
-    @field_validator("victim_jurisdiction")
-    @classmethod
-    def _codes(cls, codes: list[str] | None) -> list[str] | None:
-        if codes:
-            bad = [c for c in codes if not jurisdictions.is_known(c)]
-            if bad:
-                raise ValueError(f"unknown jurisdiction code(s) {', '.join(bad)}")
-        return codes
-
-
-class Selector(_Model):
-    """Recipients by id, by kind at a place, or the kinds the survivor consented to at her jurisdiction."""
-
-    id: str | None = None
-    kind: Kind | None = None
-    consented_kinds: bool = False
-    at: Place = "victim_jurisdiction"
-
-    @model_validator(mode="after")
-    def _one(self) -> Selector:
-        if sum([self.id is not None, self.kind is not None, self.consented_kinds]) != 1:
-            raise ValueError("a recipient selector needs exactly one of id, kind or consented_kinds")
-        return self
-
-
-class Actions(_Model):
-    """What a fired rule does."""
-
-    recipients: list[Selector] = []
-    exclude_kinds: list[Kind] = []
-    priority: Priority | None = None
-    ack_sla: str | int | None = None
-    escalation_target: str | None = None
-    preservation_request: bool = False
-
-    @field_validator("ack_sla")
-    @classmethod
-    def _sla(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
-            parse_duration(value)
-        return value
-
-
-class Rule(_Model):
-    """One rule: id, description, `when` conditions and `then` actions."""
-
-    id: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")]
-    description: str
-    when: Conditions = Conditions()
-    then: Actions
-
-
-_SEVERITIES = {"UNKNOWN", "LOW", "MEDIUM", "HIGH", "IMMINENT_DANGER"}
-_CATEGORIES = {
-    "OTHER",
-    "CSAM",
-    "GROOMING",
-    "SEXTORTION",
-    "LIVE_STREAMED_ABUSE",
-    "TRAFFICKING",
-    "NON_CONSENSUAL_INTIMATE_IMAGES",
-    "SEXUAL_DEEPFAKE",
-    "CYBERSTALKING",
-    "HARASSMENT",
-    "DOXXING",
-}
-_CONSENTS = {"NOT_ASKED", "GIVEN", "REFUSED", "NOT_REQUIRED_CHILD"}
-_AGE_BANDS = {"UNKNOWN", "UNDER_13", "AGE_13_15", "AGE_16_17", "ADULT"}
-_ENUMS = {"category": _CATEGORIES, "severity": _SEVERITIES, "consent": _CONSENTS, "age_band": _AGE_BANDS}
-
-
-class RulesFile(_Model):
-    """The whole rules file."""
-
-    version: int = 1
-    default_recipient: str
-    default_priority: Priority = "P3"
-    default_ack_sla: str | int = "24h"
-    rules: Annotated[list[dict[str, Any]], Field(min_length=1)]
-
-
-# ---------------------------------------------------------------- evaluation
-
-Predicate = Callable[["CaseView"], bool]
-
-
-@dataclass(frozen=True)
-class CaseView:
-    """The fields of a case that rules may look at (no PII)."""
-
-    case_id: str
-    report_id: str
-    category: str
-    severity: str
-    victim_minor: bool
-    age_band: str
-    consent: str
-    consented_services: tuple[str, ...]
-    victim_jurisdiction: str
-    offender_country: str | None
-    hosting_country: str | None
-    platform: str | None
-    preservation_requested: bool
-
-    @property
-    def victim_country(self) -> str:
-        """Country part of the victim's jurisdiction."""
-        return jurisdictions.country_of(self.victim_jurisdiction)
-
-    @classmethod
-    def from_case(cls, case: dict[str, Any]) -> CaseView:
-        """From a decoded Case record."""
-        r = case["report"]
-        return cls(
-            case_id=case["case_id"],
-            report_id=r["report_id"],
-            category=r["category"],
-            severity=r["severity"],
-            victim_minor=r["victim"]["is_minor"],
-            age_band=r["victim"]["age_band"],
-            consent=r["consent"],
-            consented_services=tuple(r.get("consented_services") or ()),
-            victim_jurisdiction=r["victim"]["jurisdiction"],
-            offender_country=(r.get("offender") or {}).get("country"),
-            hosting_country=r.get("hosting_country"),
-            platform=r.get("platform"),
-            preservation_requested=r.get("preservation_requested", False),
-        )
-
-
-def _abroad(country: str | None, case: CaseView) -> bool:
-    return country is not None and country != case.victim_country
-
-
-def _compile(cond: Conditions) -> list[tuple[str, Predicate]]:
-    """Each given condition as (description, predicate), in a fixed order."""
-    preds: list[tuple[str, Predicate]] = []
-    if cond.category is not None:
-        cats = frozenset(cond.category)
-        preds.append((f"category in {sorted(cats)}", lambda c: c.category in cats))
-    if cond.severity is not None:
-        sevs = frozenset(cond.severity)
-        preds.append((f"severity in {sorted(sevs)}", lambda c: c.severity in sevs))
-    if cond.victim_minor is not None:
-        minor = cond.victim_minor
-        preds.append((f"victim_minor is {minor}", lambda c: c.victim_minor == minor))
-    if cond.age_band is not None:
-        bands = frozenset(cond.age_band)
-        preds.append((f"age_band in {sorted(bands)}", lambda c: c.age_band in bands))
-    if cond.consent is not None:
-        consents = frozenset(cond.consent)
-        preds.append((f"consent in {sorted(consents)}", lambda c: c.consent in consents))
-    if cond.victim_jurisdiction is not None:
-        codes = frozenset(jurisdictions.normalise(x) for x in cond.victim_jurisdiction)
-        preds.append(
-            (
-                f"victim_jurisdiction in {sorted(codes)}",
-                lambda c: c.victim_jurisdiction in codes or c.victim_country in codes,
-            )
-        )
-    if cond.offender_abroad is not None:
-        want = cond.offender_abroad
-        preds.append((f"offender_abroad is {want}", lambda c: _abroad(c.offender_country, c) == want))
-    if cond.hosting_abroad is not None:
-        want_h = cond.hosting_abroad
-        preds.append((f"hosting_abroad is {want_h}", lambda c: _abroad(c.hosting_country, c) == want_h))
-    if cond.offender_or_hosting_abroad is not None:
-        want_o = cond.offender_or_hosting_abroad
-        preds.append(
-            (
-                f"offender_or_hosting_abroad is {want_o}",
-                lambda c: (_abroad(c.offender_country, c) or _abroad(c.hosting_country, c)) == want_o,
-            )
-        )
-    if cond.platform is not None:
-        platforms = frozenset(p.lower() for p in cond.platform)
-        preds.append((f"platform in {sorted(platforms)}", lambda c: (c.platform or "").lower() in platforms))
-    if cond.preservation_requested is not None:
-        pres = cond.preservation_requested
-        preds.append((f"preservation_requested is {pres}", lambda c: c.preservation_requested == pres))
-    return preds
+    n: int
+    id: str | None
+    kind: str | None
+    consented_kinds: bool
+    at: str
+    fixed: tuple[tuple[Recipient, ...], str, str | None] | None = None
 
 
 @dataclass(frozen=True)
 class CompiledRule:
-    """A rule with its predicates compiled."""
+    """A rule with its conditions compiled and its actions flattened for the decision loop."""
 
     rule: Rule
-    predicates: tuple[tuple[str, Predicate], ...]
+    conditions: tuple[Condition, ...]
     sla_seconds: int | None
+    selectors: tuple[_Sel, ...] = ()
+    exclude_kinds: frozenset[str] = frozenset()
+    priority_rank: int = 99
+    position: int = 0
+    escalation_target: str | None = None
+    preservation_request: bool = False
+    local: bool = True  # its recipients depend on the victim's jurisdiction only (cache key)
 
-    def first_failure(self, case: CaseView) -> str | None:
+    def first_failure(self, case: CaseView) -> Condition | None:
         """The first condition that does not hold, or None when the rule fires."""
-        for description, pred in self.predicates:
-            if not pred(case):
-                return description
+        for cond in self.conditions:
+            if not cond.test(case):
+                return cond
         return None
 
 
-@dataclass
+@dataclass(slots=True)
 class Chosen:
     """A recipient chosen for a case and why."""
 
@@ -277,44 +92,88 @@ class Decision:
     notes: list[str] = field(default_factory=list)
 
 
+_Resolved = tuple[tuple[Recipient, ...], str, str | None]
+_Contribution = tuple[tuple[tuple[str, Recipient, str, str | None], ...], tuple[str, ...]]
+_CACHE_LIMIT = 100_000
+
+
 class RuleSet:
-    """A directory and compiled rules; `decide` routes one case."""
+    """A directory and compiled, indexed rules; `decide` routes one case."""
 
-    def __init__(self, directory: Directory, rules_file: RulesFile, rules: list[Rule], version: str) -> None:
+    def __init__(self, directory: Directory, header: RulesHeader, rules: list[Rule], version: str) -> None:
         self.directory = directory
-        self.file = rules_file
+        self.file = header
         self.version = version
-        self.rules = [CompiledRule(r, tuple(_compile(r.when)), _sla(r.then.ack_sla)) for r in rules]
-        self.default_sla = parse_duration(rules_file.default_ack_sla)
-        # Index: category → candidate rules (rules without a category condition apply to all).
-        self._by_category: dict[str, list[CompiledRule]] = {}
-        for cat in _CATEGORIES:
-            self._by_category[cat] = [
-                cr for cr in self.rules if cr.rule.when.category is None or cat in cr.rule.when.category
-            ]
-
-    def candidates(self, case: CaseView) -> list[CompiledRule]:
-        """Rules that may fire for this case, in file order."""
-        return self._by_category.get(case.category, self.rules)
+        n = 0
+        compiled: list[CompiledRule] = []
+        for r in rules:
+            sels = []
+            for sel in r.then.recipients:
+                fixed = None
+                if sel.id is not None:
+                    found = directory.get(sel.id)
+                    fixed = ((found,) if found else ()), f"named by id {sel.id}", None
+                sels.append(_Sel(n, sel.id, sel.kind, sel.consented_kinds, sel.at, fixed))
+                n += 1
+            compiled.append(
+                CompiledRule(
+                    r,
+                    compile_conditions(r.when),
+                    _sla(r.then.ack_sla),
+                    tuple(sels),
+                    frozenset(r.then.exclude_kinds),
+                    PRIORITY_RANK[r.then.priority] if r.then.priority else 99,
+                    len(compiled),
+                    r.then.escalation_target,
+                    r.then.preservation_request,
+                    all(x.id is not None or (x.at == "victim_jurisdiction" and not x.consented_kinds) for x in sels),
+                )
+            )
+        self.rules = compiled
+        self.default_sla = parse_duration(header.default_ack_sla)
+        self.index = RuleIndex([r.when for r in rules])
+        self._resolved: dict[tuple[int, str, tuple[str, ...]], _Resolved] = {}
+        # per place key → rule position → that rule's recipients and notes, so that a rule is resolved once per
+        # place: the victim's jurisdiction for "local" rules, else (jurisdiction, offender and hosting country,
+        # consented kinds)
+        self._contrib: dict[Any, dict[int, _Contribution]] = {}
 
     def fired(self, case: CaseView) -> list[CompiledRule]:
-        """Rules whose every condition holds."""
-        return [cr for cr in self.candidates(case) if cr.first_failure(case) is None]
+        """Rules whose every condition holds, in file order (from the index)."""
+        rules = self.rules
+        return [rules[i] for i in bits(self.index.matching(case))]
 
-    def _resolve(self, sel: Selector, case: CaseView) -> tuple[list[Recipient], str, str | None]:
-        if sel.id is not None:
-            r = self.directory.get(sel.id)
-            return ([r] if r else []), f"named by id {sel.id}", None
-        place = {
-            "victim_jurisdiction": case.victim_jurisdiction,
-            "offender_country": case.offender_country,
-            "hosting_country": case.hosting_country,
-        }[sel.at]
+    def fired_naive(self, case: CaseView) -> list[CompiledRule]:
+        """The same, by evaluating every rule: the reference and benchmark baseline."""
+        return [cr for cr in self.rules if cr.first_failure(case) is None]
+
+    def _resolve(self, sel: _Sel, case: CaseView) -> _Resolved:
+        if sel.fixed is not None:
+            return sel.fixed
+        at = sel.at
+        place = (
+            case.victim_jurisdiction
+            if at == "victim_jurisdiction"
+            else case.offender_country
+            if at == "offender_country"
+            else case.hosting_country
+        )
         if place is None:
-            return [], f"{sel.at} unknown", None
-        kinds: list[str] = list(case.consented_services) if sel.consented_kinds else [sel.kind or ""]
+            return (), f"{at} unknown", None
+        consented = case.consented_services if sel.consented_kinds else ()
+        key = (sel.n, place, consented)
+        hit = self._resolved.get(key)
+        if hit is None:
+            hit = self._resolve_at(sel, place, consented)
+            if len(self._resolved) > _CACHE_LIMIT:
+                self._resolved.clear()
+            self._resolved[key] = hit
+        return hit
+
+    def _resolve_at(self, sel: _Sel, place: str, consented: tuple[str, ...]) -> _Resolved:
+        kinds: list[str] = list(consented) if sel.consented_kinds else [sel.kind or ""]
         found: list[Recipient] = []
-        fallback: str | None = None
+        fallbacks: list[str] = []
         for kind in kinds:
             here = self.directory.at(kind, place)
             if kind == "international_partner":
@@ -323,44 +182,90 @@ class RuleSet:
                 country = jurisdictions.country_of(place)
                 here = self.directory.at(kind, country)
                 if here:
-                    fallback = f"no {kind} at {place}; national {kind} of {country} used"
+                    fallbacks.append(f"no {kind} at {place}; national {kind} of {country} used")
             found.extend(here)
-        label = "consented kinds" if sel.consented_kinds else sel.kind
-        return found, f"{label} at {sel.at} {place}", fallback
+        label = "consented kinds" if sel.consented_kinds else str(sel.kind)
+        return tuple(found), f"{label} at {sel.at} {place}", "; ".join(fallbacks) or None
 
-    def decide(self, case: CaseView) -> Decision:
-        """Route one case: union of the fired rules' recipients, minus exclusions; never empty."""
-        fired = self.fired(case)
+    def decide(self, case: CaseView, *, naive: bool = False) -> Decision:
+        """Route one case: union of the fired rules' recipients, minus exclusions; never empty.
+
+        `naive=True` evaluates every rule instead of using the index (the reference and benchmark baseline).
+        """
+        rules = self.rules
+        fired = self.fired_naive(case) if naive else [rules[i] for i in bits(self.index.matching(case))]
+        return self._decision(fired, case)
+
+    def _contribution(self, cr: CompiledRule, case: CaseView) -> _Contribution:
+        """The recipients one rule selects for this case's places, and notes on what it could not find."""
+        entries: list[tuple[str, Recipient, str, str | None]] = []
+        notes: list[str] = []
+        rid = cr.rule.id
+        for sel in cr.selectors:
+            found, reason, fallback = self._resolve(sel, case)
+            if not found:
+                notes.append(f"rule {rid}: no recipient for {reason}")
+            if fallback:
+                notes.append(f"rule {rid}: {fallback}")
+            entries.extend((r.id, r, reason, fallback) for r in found)
+        return tuple(entries), tuple(notes)
+
+    def _per_place(self, place: Any) -> dict[int, _Contribution]:
+        per = self._contrib.get(place)
+        if per is None:
+            if len(self._contrib) > _CACHE_LIMIT // 10:
+                self._contrib.clear()
+            per = self._contrib[place] = {}
+        return per
+
+    def _decision(self, fired: list[CompiledRule], case: CaseView) -> Decision:
         chosen: dict[str, Chosen] = {}
         excluded: set[str] = set()
         notes: list[str] = []
-        priority: Priority = self.file.default_priority
+        rank = PRIORITY_RANK[self.file.default_priority]
         sla: int | None = None
         escalation: str | None = None
         preservation = False
+        local = self._per_place(case.victim_jurisdiction)
+        full: dict[int, _Contribution] | None = None
+        pick = chosen.get
         for cr in fired:
-            act = cr.rule.then
-            excluded.update(act.exclude_kinds)
-            if act.priority and PRIORITY_RANK[act.priority] < PRIORITY_RANK[priority]:
-                priority = act.priority
-            if cr.sla_seconds is not None:
-                sla = cr.sla_seconds if sla is None else min(sla, cr.sla_seconds)
-            escalation = escalation or act.escalation_target
-            preservation = preservation or act.preservation_request
-            for sel in act.recipients:
-                found, reason, fallback = self._resolve(sel, case)
-                if not found:
-                    notes.append(f"rule {cr.rule.id}: no recipient for {reason}")
-                if fallback:
-                    notes.append(f"rule {cr.rule.id}: {fallback}")
-                for r in found:
-                    if r.id in chosen:
-                        chosen[r.id].rule_ids.append(cr.rule.id)
-                    else:
-                        chosen[r.id] = Chosen(r, [cr.rule.id], reason, fallback)
-        for rid in [rid for rid, c in chosen.items() if c.recipient.kind in excluded]:
-            notes.append(f"{rid} excluded: kind {chosen[rid].recipient.kind} excluded by a safeguard rule")
-            del chosen[rid]
+            if cr.exclude_kinds:
+                excluded |= cr.exclude_kinds
+            if cr.priority_rank < rank:
+                rank = cr.priority_rank
+            cr_sla = cr.sla_seconds
+            if cr_sla is not None and (sla is None or cr_sla < sla):
+                sla = cr_sla
+            if escalation is None:
+                escalation = cr.escalation_target
+            if cr.preservation_request:
+                preservation = True
+            if cr.local:
+                per = local
+            else:
+                if full is None:
+                    full = self._per_place(
+                        (case.victim_jurisdiction, case.offender_country, case.hosting_country, case.consented_services)
+                    )
+                per = full
+            contrib = per.get(cr.position)
+            if contrib is None:
+                contrib = per[cr.position] = self._contribution(cr, case)
+            entries, rule_notes = contrib
+            if rule_notes:
+                notes.extend(rule_notes)
+            rid = cr.rule.id
+            for key, r, reason, fallback in entries:
+                c = pick(key)
+                if c is not None:
+                    c.rule_ids.append(rid)
+                else:
+                    chosen[key] = Chosen(r, [rid], reason, fallback)
+        if excluded:
+            for gone in [k for k, c in chosen.items() if c.recipient.kind in excluded]:
+                notes.append(f"{gone} excluded: kind {chosen[gone].recipient.kind} excluded by a safeguard rule")
+                del chosen[gone]
         unmatched = not chosen
         if unmatched:
             default = self.directory.get(self.file.default_recipient)
@@ -369,22 +274,47 @@ class RuleSet:
             chosen[default.id] = Chosen(default, [], f"default recipient: {why}")
             notes.append(f"flagged: {why}; default recipient {default.id} used")
         return Decision(
-            case_id=case.case_id,
-            report_id=case.report_id,
-            rules_version=self.version,
-            matched_rules=[cr.rule.id for cr in fired],
-            recipients=list(chosen.values()),
-            priority=priority,
-            ack_sla_seconds=sla if sla is not None else self.default_sla,
-            escalation_target=escalation,
-            preservation_request=preservation,
-            unmatched=unmatched,
-            notes=notes,
+            case.case_id,
+            case.report_id,
+            self.version,
+            [cr.rule.id for cr in fired],
+            list(chosen.values()),
+            _PRIORITIES[rank - 1] if rank <= 4 else self.file.default_priority,
+            sla if sla is not None else self.default_sla,
+            escalation,
+            preservation,
+            unmatched,
+            notes,
         )
+
+
+_PRIORITIES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
 
 
 def _sla(value: str | int | None) -> int | None:
     return None if value is None else parse_duration(value)
+
+
+def _rule_label(entry: Any, i: int) -> str:
+    rid = entry.get("id") if isinstance(entry, dict) else None
+    return f"rule {rid}" if isinstance(rid, str) and rid else f"rule #{i + 1}"
+
+
+def _check_rule_refs(doc: YamlDocument, i: int, label: str, rule: Rule, directory: Directory) -> list[str]:
+    problems = []
+    for j, sel in enumerate(rule.then.recipients):
+        if sel.id is not None and directory.get(sel.id) is None:
+            problems.append(
+                f"{doc.where(('rules', i, 'then', 'recipients', j, 'id'), label=label)}: "
+                f"then.recipients.{j}.id: no recipient {sel.id!r} in the directory"
+            )
+    target = rule.then.escalation_target
+    if target is not None and directory.get(target) is None:
+        problems.append(
+            f"{doc.where(('rules', i, 'then', 'escalation_target'), label=label)}: "
+            f"then.escalation_target: no recipient {target!r} in the directory"
+        )
+    return problems
 
 
 def load_rules(directory_path: Path, rules_path: Path) -> RuleSet:
@@ -399,50 +329,43 @@ def load_rules(directory_path: Path, rules_path: Path) -> RuleSet:
         doc = YamlDocument(rules_path)
     except RulesError as exc:
         raise RulesError(problems + exc.problems) from None
+    data: Any = doc.data
+    if not isinstance(data, dict):
+        raise RulesError([*problems, f"{doc.where(())}: a rules file needs top-level keys default_recipient and rules"])
+    header: RulesHeader | None = None
     try:
-        rules_file = RulesFile.model_validate(doc.data)
+        header = RulesHeader.model_validate(data)
     except ValidationError as exc:
-        raise RulesError(problems + doc.errors(exc, (), "rules file")) from None
+        problems.extend(doc.errors(exc, (), "rules file"))
+    raw_rules = data.get("rules")
+    entries: list[Any] = raw_rules if isinstance(raw_rules, list) else []
     rules: list[Rule] = []
     seen: dict[str, int] = {}
-    for i, entry in enumerate(rules_file.rules):
-        label = f"rule {entry.get('id', f'#{i + 1}')}"
+    for i, entry in enumerate(entries):
+        label = _rule_label(entry, i)
+        raw_id = entry.get("id") if isinstance(entry, dict) else None
+        if isinstance(raw_id, str):
+            if raw_id in seen:
+                problems.append(
+                    f"{doc.where(('rules', i, 'id'), label=label)}: id: "
+                    f"duplicate rule id (first on line {seen[raw_id]})"
+                )
+            else:
+                seen[raw_id] = doc.line(("rules", i, "id"))
         try:
             rule = Rule.model_validate(entry)
         except ValidationError as exc:
             problems.extend(doc.errors(exc, ("rules", i), label))
             continue
-        where = doc.where(("rules", i), label=label)
-        if rule.id in seen:
-            problems.append(f"{where}: id: duplicate rule id (first on line {seen[rule.id]})")
-        seen[rule.id] = doc.line(("rules", i))
-        for key, allowed in _ENUMS.items():
-            for value in getattr(rule.when, key) or ():
-                if value not in allowed:
-                    problems.append(
-                        f"{doc.where(('rules', i, 'when', key), label=label)}: when.{key}: "
-                        f"{value!r} is not one of {', '.join(sorted(allowed))}"
-                    )
         if directory is not None:
-            for j, sel in enumerate(rule.then.recipients):
-                if sel.id is not None and directory.get(sel.id) is None:
-                    problems.append(
-                        f"{doc.where(('rules', i, 'then', 'recipients', j), label=label)}: "
-                        f"then.recipients[{j}].id: no recipient {sel.id!r} in the directory"
-                    )
-            target = rule.then.escalation_target
-            if target is not None and directory.get(target) is None:
-                problems.append(
-                    f"{doc.where(('rules', i, 'then', 'escalation_target'), label=label)}: "
-                    f"then.escalation_target: no recipient {target!r} in the directory"
-                )
+            problems.extend(_check_rule_refs(doc, i, label, rule, directory))
         rules.append(rule)
-    if directory is not None and directory.get(rules_file.default_recipient) is None:
+    if header is not None and directory is not None and directory.get(header.default_recipient) is None:
         problems.append(
-            f"{doc.where(('default_recipient',))}: default_recipient: no recipient "
-            f"{rules_file.default_recipient!r} in the directory"
+            f"{doc.where(('default_recipient',), label='rules file')}: default_recipient: no recipient "
+            f"{header.default_recipient!r} in the directory"
         )
     if problems:
         raise RulesError(problems)
-    assert directory is not None
-    return RuleSet(directory, rules_file, rules, file_hash(directory_path, rules_path))
+    assert directory is not None and header is not None
+    return RuleSet(directory, header, rules, file_hash(directory_path, rules_path))
