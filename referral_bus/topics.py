@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 INTAKE = "referrals.intake.v1"
 CASES = "referrals.cases.v1"
+CORRELATION = "referrals.correlation.v1"
 DECISIONS = "referrals.decisions.v1"
 REFERRALS = "referrals.referrals.v1"
 RETRY = "referrals.retry.v1"
@@ -33,6 +34,7 @@ DAY_MS = 24 * 3600 * 1000
 ALL: tuple[TopicSpec, ...] = (
     TopicSpec(INTAKE, "agencies' case reports (Avro CaseReport)", 14 * DAY_MS),
     TopicSpec(CASES, "accepted, deduplicated cases keyed by case_id", 30 * DAY_MS),
+    TopicSpec(CORRELATION, "intake-internal: accepted reports keyed by content key, for correlation", 7 * DAY_MS),
     TopicSpec(DECISIONS, "routing decisions, one per case (explainable)", 365 * DAY_MS),
     TopicSpec(REFERRALS, "one referral per recipient, keyed by case_id", 30 * DAY_MS),
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),

@@ -34,6 +34,10 @@ referrals_topic = service.topic(topics.REFERRALS)
 async def handle(msg: SourceMessage) -> None:
     """Decide who gets one case; emit the decision and one referral per recipient."""
     case = service.codec.decode(msg.value or b"", "Case")
+    if case["is_update"]:  # another agency's report of content already routed: no second referral
+        log.info("linked report", case_id=case["case_id"], linked=len(case["linked_reports"]))
+        metrics.count("routing", "linked")
+        return
     with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
         decision = rules.current.decide(CaseView.from_case(case))
         span.set_attribute("referral_bus.rule_ids", decision.matched_rules)

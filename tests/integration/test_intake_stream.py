@@ -163,25 +163,33 @@ async def produce(ns: str, kafka: str, messages: list[Message]) -> list[tuple[in
 
 
 async def wait_drained(ns: str, kafka: str, timeout: float = 90.0) -> None:
-    """Poll until intake's committed offsets reach the end of every intake partition (rekeys included)."""
+    """Poll until intake's committed offsets reach the end of every intake and correlation partition.
+
+    Rekeys go back to the intake topic and accepted reports with a hash or URL through the
+    correlation topic (which emits their cases), so both must be drained. Committed offsets are read
+    before end offsets: a message is committed only after what it produced was acknowledged, so
+    "committed >= end" on both topics means nothing is still on its way to the cases topic.
+    """
     group = f"{ns}.referral-bus-intake"
-    name = topic(ns, topics.INTAKE)
+    names = [topic(ns, topics.INTAKE), topic(ns, topics.CORRELATION)]
     admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
     consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     try:
         deadline = time.monotonic() + timeout
-        lag: dict[int, int] = {}
+        lag: dict[tuple[str, int], int] = {}
         while time.monotonic() < deadline:
-            parts = [TopicPartition(name, p) for p in (consumer.partitions_for_topic(name) or set())]
-            if not parts:
+            parts = [TopicPartition(n, p) for n in names for p in (consumer.partitions_for_topic(n) or set())]
+            if {tp.topic for tp in parts} != set(names):
                 await consumer._client.force_metadata_update()
                 await asyncio.sleep(0.3)
                 continue
-            ends = await consumer.end_offsets(parts)
             committed = await admin.list_consumer_group_offsets(group)
-            lag = {tp.partition: ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts}
+            ends = await consumer.end_offsets(parts)
+            lag = {
+                (tp.topic, tp.partition): ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts
+            }
             if all(v <= 0 for v in lag.values()):
                 return
             await asyncio.sleep(0.5)
