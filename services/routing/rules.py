@@ -93,8 +93,53 @@ class Decision:
 
 
 _Resolved = tuple[tuple[Recipient, ...], str, str | None]
-_Contribution = tuple[tuple[tuple[str, Recipient, str, str | None], ...], tuple[str, ...]]
+_Entry = tuple[str, Recipient, str, str | None]  # recipient id, recipient, reason, fallback
+_Contribution = tuple[str, tuple[_Entry, ...], tuple[str, ...]]  # rule id, its recipients, its notes
+_Places = tuple[str, str | None, str | None, tuple[str, ...]]  # victim jurisdiction, offender, hosting, consented
 _CACHE_LIMIT = 100_000
+_PLACE_LIMIT = 10_000
+
+
+class _Place:
+    """Everything `decide` needs for victims in one jurisdiction, compiled once and kept with the RuleSet.
+
+    `index` fires this jurisdiction's rules in local numbering; `items[k]` is local rule k's id, recipients
+    and notes, resolved in advance when they depend on the victim's jurisdiction only (None otherwise:
+    those are resolved per offender/hosting country and consent, in `other`). The per-rule actions are
+    folded with local masks: the first level of `priorities` / `slas` that meets the fired mask wins.
+    """
+
+    __slots__ = ("escalations", "excluding", "index", "items", "other", "preserving", "priorities", "slas")
+
+    def __init__(self, ruleset: RuleSet, jurisdiction: str) -> None:
+        index = ruleset.index.for_jurisdiction(jurisdiction, jurisdictions.country_of(jurisdiction))
+        rules = [ruleset.rules[p] for p in index.positions]
+        places: _Places = (jurisdiction, None, None, ())
+        self.index = index
+        self.items: tuple[_Contribution | None, ...] = tuple(
+            ruleset._contribution(cr, places) if cr.local else None for cr in rules
+        )
+        self.other: dict[tuple[str | None, str | None, tuple[str, ...]], dict[int, _Contribution]] = {}
+        default_rank = PRIORITY_RANK[ruleset.file.default_priority]
+        self.priorities = [
+            (m, _PRIORITIES[rank - 1])
+            for rank in range(1, default_rank)
+            if (m := _mask([cr.priority_rank == rank for cr in rules]))
+        ]
+        slas = sorted({cr.sla_seconds for cr in rules if cr.sla_seconds is not None})
+        self.slas = [(_mask([cr.sla_seconds == s for cr in rules]), s) for s in slas]
+        self.escalations = _mask([cr.escalation_target is not None for cr in rules])
+        self.preserving = _mask([cr.preservation_request for cr in rules])
+        self.excluding = _mask([bool(cr.exclude_kinds) for cr in rules])
+
+
+def _mask(flags: list[bool]) -> int:
+    """Local bitmask with bit k set where flags[k] holds."""
+    out = 0
+    for k, flag in enumerate(flags):
+        if flag:
+            out |= 1 << k
+    return out
 
 
 class RuleSet:
@@ -132,11 +177,13 @@ class RuleSet:
         self.rules = compiled
         self.default_sla = parse_duration(header.default_ack_sla)
         self.index = RuleIndex([r.when for r in rules])
+        default = directory.get(header.default_recipient)
+        assert default is not None  # checked at load
+        self._default = default
+        # (selector number, place, consented kinds) → resolved recipients: the directory never changes under a RuleSet
         self._resolved: dict[tuple[int, str, tuple[str, ...]], _Resolved] = {}
-        # per place key → rule position → that rule's recipients and notes, so that a rule is resolved once per
-        # place: the victim's jurisdiction for "local" rules, else (jurisdiction, offender and hosting country,
-        # consented kinds)
-        self._contrib: dict[Any, dict[int, _Contribution]] = {}
+        # victim jurisdiction → its rules compiled for the decision loop (bounded: jurisdiction codes are finite)
+        self._places: dict[str, _Place] = {}
 
     def fired(self, case: CaseView) -> list[CompiledRule]:
         """Rules whose every condition holds, in file order (from the index)."""
@@ -147,20 +194,16 @@ class RuleSet:
         """The same, by evaluating every rule: the reference and benchmark baseline."""
         return [cr for cr in self.rules if cr.first_failure(case) is None]
 
-    def _resolve(self, sel: _Sel, case: CaseView) -> _Resolved:
+    def _resolve(self, sel: _Sel, places: _Places, *, cached: bool = True) -> _Resolved:
         if sel.fixed is not None:
             return sel.fixed
         at = sel.at
-        place = (
-            case.victim_jurisdiction
-            if at == "victim_jurisdiction"
-            else case.offender_country
-            if at == "offender_country"
-            else case.hosting_country
-        )
+        place = places[0] if at == "victim_jurisdiction" else places[1] if at == "offender_country" else places[2]
         if place is None:
             return (), f"{at} unknown", None
-        consented = case.consented_services if sel.consented_kinds else ()
+        consented = places[3] if sel.consented_kinds else ()
+        if not cached:
+            return self._resolve_at(sel, place, consented)
         key = (sel.n, place, consented)
         hit = self._resolved.get(key)
         if hit is None:
@@ -187,38 +230,152 @@ class RuleSet:
         label = "consented kinds" if sel.consented_kinds else str(sel.kind)
         return tuple(found), f"{label} at {sel.at} {place}", "; ".join(fallbacks) or None
 
-    def decide(self, case: CaseView, *, naive: bool = False) -> Decision:
-        """Route one case: union of the fired rules' recipients, minus exclusions; never empty.
-
-        `naive=True` evaluates every rule instead of using the index (the reference and benchmark baseline).
-        """
-        rules = self.rules
-        fired = self.fired_naive(case) if naive else [rules[i] for i in bits(self.index.matching(case))]
-        return self._decision(fired, case)
-
-    def _contribution(self, cr: CompiledRule, case: CaseView) -> _Contribution:
-        """The recipients one rule selects for this case's places, and notes on what it could not find."""
-        entries: list[tuple[str, Recipient, str, str | None]] = []
+    def _contribution(self, cr: CompiledRule, places: _Places, *, cached: bool = True) -> _Contribution:
+        """The recipients one rule selects at these places, and notes on what it could not find."""
+        entries: list[_Entry] = []
         notes: list[str] = []
         rid = cr.rule.id
         for sel in cr.selectors:
-            found, reason, fallback = self._resolve(sel, case)
+            found, reason, fallback = self._resolve(sel, places, cached=cached)
             if not found:
                 notes.append(f"rule {rid}: no recipient for {reason}")
             if fallback:
                 notes.append(f"rule {rid}: {fallback}")
             entries.extend((r.id, r, reason, fallback) for r in found)
-        return tuple(entries), tuple(notes)
+        return rid, tuple(entries), tuple(notes)
 
-    def _per_place(self, place: Any) -> dict[int, _Contribution]:
-        per = self._contrib.get(place)
-        if per is None:
-            if len(self._contrib) > _CACHE_LIMIT // 10:
-                self._contrib.clear()
-            per = self._contrib[place] = {}
-        return per
+    def decide(self, case: CaseView, *, naive: bool = False) -> Decision:
+        """Route one case: union of the fired rules' recipients, minus exclusions; never empty.
 
-    def _decision(self, fired: list[CompiledRule], case: CaseView) -> Decision:
+        `naive=True` evaluates every rule and folds their actions one rule at a time with nothing cached
+        (the reference implementation and benchmark baseline); the default uses the index and the
+        per-jurisdiction compiled rules. Both give identical decisions (tests/unit/test_rules_index.py).
+        """
+        if naive:
+            return self._decision_reference(self.fired_naive(case), case)
+        vj = case.victim_jurisdiction
+        place = self._places.get(vj)
+        if place is None:
+            if len(self._places) > _PLACE_LIMIT:
+                self._places.clear()
+            place = self._places[vj] = _Place(self, vj)
+        fired = place.index.matching(case)
+        if not fired:
+            return self._unmatched(case, [], [], "no rule matched")
+        items = place.items
+        other: dict[int, _Contribution] | None = None
+        matched: list[str] = []
+        notes: list[str] = []
+        chosen: dict[str, Chosen] = {}
+        pick = chosen.get
+        m = fired
+        while m:
+            low = m & -m
+            k = low.bit_length() - 1
+            m ^= low
+            item = items[k]
+            if item is None:
+                if other is None:
+                    key = (case.offender_country, case.hosting_country, case.consented_services)
+                    other = place.other.get(key)
+                    if other is None:
+                        if len(place.other) > _PLACE_LIMIT:
+                            place.other.clear()
+                        other = place.other[key] = {}
+                item = other.get(k)
+                if item is None:
+                    cr = self.rules[place.index.positions[k]]
+                    item = other[k] = self._contribution(cr, (vj, *key))
+            rid, entries, rule_notes = item
+            matched.append(rid)
+            if rule_notes:
+                notes.extend(rule_notes)
+            for rkey, r, reason, fallback in entries:
+                c = pick(rkey)
+                if c is None:
+                    chosen[rkey] = Chosen(r, [rid], reason, fallback)
+                else:
+                    c.rule_ids.append(rid)
+        excluding = fired & place.excluding
+        if excluding:
+            excluded: set[str] = set()
+            positions = place.index.positions
+            for k in bits(excluding):
+                excluded |= self.rules[positions[k]].exclude_kinds
+            _exclude(chosen, excluded, notes)
+        if not chosen:
+            return self._unmatched(case, matched, notes, "rules matched but chose no recipient", place, fired)
+        priority = self.file.default_priority
+        for mask, p in place.priorities:
+            if fired & mask:
+                priority = p
+                break
+        sla = self.default_sla
+        for mask, seconds in place.slas:
+            if fired & mask:
+                sla = seconds
+                break
+        esc = fired & place.escalations
+        return Decision(
+            case.case_id,
+            case.report_id,
+            self.version,
+            matched,
+            list(chosen.values()),
+            priority,
+            sla,
+            self.rules[place.index.positions[(esc & -esc).bit_length() - 1]].escalation_target if esc else None,
+            bool(fired & place.preserving),
+            False,
+            notes,
+        )
+
+    def _actions(self, place: _Place | None, fired: int) -> tuple[Priority, int, str | None, bool]:
+        """Priority, SLA, escalation target and preservation request of the fired rules (local mask)."""
+        if place is None or not fired:
+            return self.file.default_priority, self.default_sla, None, False
+        priority = self.file.default_priority
+        for mask, p in place.priorities:
+            if fired & mask:
+                priority = p
+                break
+        sla = self.default_sla
+        for mask, seconds in place.slas:
+            if fired & mask:
+                sla = seconds
+                break
+        escalation = None
+        esc = fired & place.escalations
+        if esc:
+            first = (esc & -esc).bit_length() - 1
+            escalation = self.rules[place.index.positions[first]].escalation_target
+        return priority, sla, escalation, bool(fired & place.preserving)
+
+    def _unmatched(
+        self,
+        case: CaseView,
+        matched: list[str],
+        notes: list[str],
+        why: str,
+        place: _Place | None = None,
+        fired: int = 0,
+    ) -> Decision:
+        """The decision for a case no rule routes: the default recipient, flagged."""
+        default = self._default
+        notes.append(f"flagged: {why}; default recipient {default.id} used")
+        return Decision(
+            case.case_id,
+            case.report_id,
+            self.version,
+            matched,
+            [Chosen(default, [], f"default recipient: {why}")],
+            *self._actions(place, fired),
+            True,
+            notes,
+        )
+
+    def _decision_reference(self, fired: list[CompiledRule], case: CaseView) -> Decision:
+        """The decision folded one fired rule at a time, resolving every selector afresh (no caches)."""
         chosen: dict[str, Chosen] = {}
         excluded: set[str] = set()
         notes: list[str] = []
@@ -226,50 +383,31 @@ class RuleSet:
         sla: int | None = None
         escalation: str | None = None
         preservation = False
-        local = self._per_place(case.victim_jurisdiction)
-        full: dict[int, _Contribution] | None = None
-        pick = chosen.get
+        places: _Places = (
+            case.victim_jurisdiction,
+            case.offender_country,
+            case.hosting_country,
+            case.consented_services,
+        )
         for cr in fired:
-            if cr.exclude_kinds:
-                excluded |= cr.exclude_kinds
-            if cr.priority_rank < rank:
-                rank = cr.priority_rank
-            cr_sla = cr.sla_seconds
-            if cr_sla is not None and (sla is None or cr_sla < sla):
-                sla = cr_sla
+            excluded |= cr.exclude_kinds
+            rank = min(rank, cr.priority_rank)
+            if cr.sla_seconds is not None and (sla is None or cr.sla_seconds < sla):
+                sla = cr.sla_seconds
             if escalation is None:
                 escalation = cr.escalation_target
-            if cr.preservation_request:
-                preservation = True
-            if cr.local:
-                per = local
-            else:
-                if full is None:
-                    full = self._per_place(
-                        (case.victim_jurisdiction, case.offender_country, case.hosting_country, case.consented_services)
-                    )
-                per = full
-            contrib = per.get(cr.position)
-            if contrib is None:
-                contrib = per[cr.position] = self._contribution(cr, case)
-            entries, rule_notes = contrib
-            if rule_notes:
-                notes.extend(rule_notes)
-            rid = cr.rule.id
+            preservation = preservation or cr.preservation_request
+            rid, entries, rule_notes = self._contribution(cr, places, cached=False)
+            notes.extend(rule_notes)
             for key, r, reason, fallback in entries:
-                c = pick(key)
-                if c is not None:
-                    c.rule_ids.append(rid)
+                if key in chosen:
+                    chosen[key].rule_ids.append(rid)
                 else:
                     chosen[key] = Chosen(r, [rid], reason, fallback)
-        if excluded:
-            for gone in [k for k, c in chosen.items() if c.recipient.kind in excluded]:
-                notes.append(f"{gone} excluded: kind {chosen[gone].recipient.kind} excluded by a safeguard rule")
-                del chosen[gone]
+        _exclude(chosen, excluded, notes)
         unmatched = not chosen
         if unmatched:
-            default = self.directory.get(self.file.default_recipient)
-            assert default is not None  # checked at load
+            default = self._default
             why = "no rule matched" if not fired else "rules matched but chose no recipient"
             chosen[default.id] = Chosen(default, [], f"default recipient: {why}")
             notes.append(f"flagged: {why}; default recipient {default.id} used")
@@ -279,13 +417,21 @@ class RuleSet:
             self.version,
             [cr.rule.id for cr in fired],
             list(chosen.values()),
-            _PRIORITIES[rank - 1] if rank <= 4 else self.file.default_priority,
+            _PRIORITIES[rank - 1],
             sla if sla is not None else self.default_sla,
             escalation,
             preservation,
             unmatched,
             notes,
         )
+
+
+def _exclude(chosen: dict[str, Chosen], excluded: set[str], notes: list[str]) -> None:
+    """Remove the recipients of excluded kinds (a safeguard rule fired), noting each."""
+    if excluded:
+        for gone in [k for k, c in chosen.items() if c.recipient.kind in excluded]:
+            notes.append(f"{gone} excluded: kind {chosen[gone].recipient.kind} excluded by a safeguard rule")
+            del chosen[gone]
 
 
 _PRIORITIES: tuple[Priority, ...] = ("P1", "P2", "P3", "P4")
