@@ -1,0 +1,54 @@
+"""Baseline 2: a plain aiokafka consume→produce loop, the floor of any Python Kafka pipeline here.
+
+`python -m bench.baseline_aiokafka` with BENCH_* variables (see baseline_common.StageConfig).
+Batches as a careful hand-written forwarder would: fetch up to 500 records, produce them all,
+await every acknowledgement (or every HTTP 200), then commit: still at-least-once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.baseline_common import AiohttpPoster, StageConfig, http_client, post
+
+
+async def main() -> None:
+    cfg = StageConfig.from_env()
+    consumer = AIOKafkaConsumer(
+        cfg.src,
+        bootstrap_servers=cfg.bootstrap,
+        group_id=cfg.group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all", linger_ms=cfg.linger_ms)
+    client = http_client()
+    poster = AiohttpPoster() if cfg.http_client == "aiohttp" else None
+    await consumer.start()
+    await producer.start()
+    try:
+        while True:
+            batches = await consumer.getmany(timeout_ms=100, max_records=500)
+            msgs = [m for ms in batches.values() for m in ms]
+            if not msgs:
+                continue
+            if cfg.dst:
+                futures = [await producer.send(cfg.dst, m.value, key=m.key, headers=list(m.headers)) for m in msgs]
+                await asyncio.gather(*futures)
+            elif poster is not None:
+                await asyncio.gather(*(poster.post(cfg.http_url, m.key, m.value, m.headers) for m in msgs))
+            else:
+                await asyncio.gather(*(post(client, cfg.http_url, m.key, m.value, m.headers) for m in msgs))
+            await consumer.commit()
+    finally:
+        await client.aclose()
+        if poster is not None:
+            await poster.close()
+        await producer.stop()
+        await consumer.stop()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

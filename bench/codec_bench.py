@@ -1,0 +1,102 @@
+"""Our codec (single-object header, fingerprint lookup, schema resolution) vs bare fastavro schemaless I/O."""
+
+from __future__ import annotations
+
+import io
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastavro import schemaless_reader, schemaless_writer
+
+from bench.reports import ReportStream
+from referral_bus.codec import HEADER_SIZE, MAGIC, Codec
+from referral_bus.schemas import registry
+
+
+def _rate(fn: Callable[[], None], n: int, repeats: int) -> float:
+    """Median operations per second of `fn` (which does `n` operations) over `repeats` runs."""
+    rates = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        rates.append(n / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def _v1_record(report: dict[str, Any]) -> dict[str, Any]:
+    """The report as a v1 writer knows it (no fields added in v2)."""
+    out = {k: v for k, v in report.items() if k not in ("escalation_reason", "consented_services")}
+    return out
+
+
+def run(n: int = 2000, repeats: int = 5) -> dict[str, Any]:
+    codec = Codec()
+    reg = registry()
+    current = reg.current["CaseReport"]
+    v1 = next(s for s in reg.history["CaseReport"] if s.version == 1)
+    reports = ReportStream(tag="codec").take(n)
+    for r in reports:
+        r["received_at"] = r["reported_at"]
+    ours_bytes = [codec.encode("CaseReport", r) for r in reports]
+    bodies = [b[HEADER_SIZE:] for b in ours_bytes]
+
+    def ours_encode() -> None:
+        for r in reports:
+            codec.encode("CaseReport", r)
+
+    def bare_encode() -> None:
+        for r in reports:
+            buf = io.BytesIO()
+            schemaless_writer(buf, current.parsed, r)
+            buf.getvalue()
+
+    def ours_decode() -> None:
+        for b in ours_bytes:
+            codec.decode(b, "CaseReport")
+
+    def bare_decode() -> None:
+        for b in bodies:
+            schemaless_reader(io.BytesIO(b), current.parsed, None)
+
+    v1_bytes = []
+    for r in reports:
+        buf = io.BytesIO()
+        buf.write(MAGIC + v1.fingerprint)
+        schemaless_writer(buf, v1.parsed, _v1_record(r))
+        v1_bytes.append(buf.getvalue())
+    v1_bodies = [b[HEADER_SIZE:] for b in v1_bytes]
+    assert codec.decode(v1_bytes[0], "CaseReport")["consented_services"] == []
+
+    def ours_decode_v1() -> None:
+        for b in v1_bytes:
+            codec.decode(b, "CaseReport")
+
+    def bare_decode_v1() -> None:
+        for b in v1_bodies:
+            schemaless_reader(io.BytesIO(b), v1.parsed, current.parsed)
+
+    fns = {
+        "ours_encode": ours_encode,
+        "fastavro_encode": bare_encode,
+        "ours_decode": ours_decode,
+        "fastavro_decode": bare_decode,
+        "ours_decode_v1": ours_decode_v1,
+        "fastavro_decode_v1": bare_decode_v1,
+    }
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):  # interleaved, so drift on a shared machine hits every variant alike
+        for name, fn in fns.items():
+            samples[name].append(_rate(fn, n, 1))
+    rates = {name: round(statistics.median(v)) for name, v in samples.items()}
+    return {
+        "records": n,
+        "repeats": repeats,
+        "mean_bytes": round(sum(map(len, ours_bytes)) / n),
+        "ops_per_s": rates,
+        "ratio_encode": round(rates["ours_encode"] / rates["fastavro_encode"], 3),
+        "ratio_decode": round(rates["ours_decode"] / rates["fastavro_decode"], 3),
+        "ratio_decode_v1": round(rates["ours_decode_v1"] / rates["fastavro_decode_v1"], 3),
+        "target_ratio": 0.8,
+    }

@@ -1,0 +1,190 @@
+"""Offer load to a stack and measure what arrives at the receiver.
+
+Two load shapes: an open-loop step at a fixed offered rate (reports/s for a few seconds, then
+wait for the pipeline to drain), and a closed-loop "unthrottled" run that keeps a fixed number
+of reports in flight for a fixed time (the pipeline's sustained capacity, without an unbounded
+backlog). Latency = receiver arrival − the report's `received_at`, stamped at produce time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from bench.baseline_common import SENT_KAFKA_HEADER
+from bench.reports import ReportStream, kafka_key
+from bench.sink import Receiver
+from referral_bus.codec import Codec
+from referral_bus.kafka import client_kwargs
+from referral_bus.settings import KafkaSettings
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """Nearest-rank percentile of an ascending list (q in 0..100)."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[k]
+
+
+@dataclass
+class Load:
+    """A producer of generated reports into one intake topic."""
+
+    topic: str
+    seed: int = 20261130
+
+    async def __aenter__(self) -> Load:
+        self.codec = Codec()
+        self.producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()), acks="all", linger_ms=5)
+        await self.producer.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.producer.stop()
+
+    async def send(self, stream: ReportStream, n: int) -> list[Any]:
+        """Stamp, encode and send `n` reports; returns the delivery futures."""
+        futures = []
+        for report in stream.take(n):
+            now = int(time.time() * 1000)
+            report["received_at"] = now
+            value = self.codec.encode("CaseReport", report)
+            futures.append(
+                await self.producer.send(
+                    self.topic, value, key=kafka_key(report), headers=[(SENT_KAFKA_HEADER, str(now).encode())]
+                )
+            )
+        return futures
+
+
+def _tag(label: str) -> str:
+    return f"{label}-{uuid.uuid4().hex[:6]}"
+
+
+async def _drain(receiver: Receiver, expected: int, *, idle_timeout: float, max_wait: float) -> None:
+    """Wait until `expected` arrivals, or no new arrival for `idle_timeout`, or `max_wait`."""
+    deadline = time.monotonic() + max_wait
+    last_n, last_change = len(receiver.arrivals), time.monotonic()
+    while len(receiver.arrivals) < expected and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        n = len(receiver.arrivals)
+        if n != last_n:
+            last_n, last_change = n, time.monotonic()
+        elif time.monotonic() - last_change > idle_timeout:
+            break
+
+
+def summarise(
+    receiver: Receiver, tag: str, sent: int, t_start_ms: float, window: tuple[float, float] | None = None
+) -> dict[str, Any]:
+    """Throughput, latency percentiles, losses and duplicates of one run (identified by its tag)."""
+    latencies: list[float] = []
+    arrivals: list[float] = []
+    seen: Counter[str] = Counter()
+    for a in receiver.arrivals:
+        rid, sent_ms = a.identify()
+        if not rid.startswith(tag):
+            continue
+        seen[rid] += 1
+        if seen[rid] == 1:
+            latencies.append(a.at_ms - sent_ms)
+            arrivals.append(a.at_ms)
+    latencies.sort()
+    delivered = len(seen)
+    out: dict[str, Any] = {
+        "sent": sent,
+        "delivered": delivered,
+        "lost": sent - delivered,
+        "duplicates": sum(c - 1 for c in seen.values()),
+    }
+    if window is not None:
+        lo, hi = window
+        in_window = sum(1 for t in arrivals if lo <= t <= hi)
+        out["throughput_per_s"] = round(in_window / ((hi - lo) / 1000), 1)
+        out["window_s"] = round((hi - lo) / 1000, 2)
+    elif len(arrivals) > 1:  # the delivery rate between first and last arrival: no start-up or tail bias
+        span = (max(arrivals) - min(arrivals)) / 1000
+        out["throughput_per_s"] = round((delivered - 1) / span, 1) if span > 0 else float("nan")
+    else:
+        out["throughput_per_s"] = 0.0
+    out["latency_ms"] = {
+        "p50": round(percentile(latencies, 50), 1),
+        "p95": round(percentile(latencies, 95), 1),
+        "p99": round(percentile(latencies, 99), 1),
+        "max": round(latencies[-1], 1) if latencies else float("nan"),
+        "mean": round(sum(latencies) / len(latencies), 1) if latencies else float("nan"),
+    }
+    return out
+
+
+async def warm_up(load: Load, receiver: Receiver, n: int = 20, timeout: float = 180.0) -> dict[str, Any]:
+    """Send a few reports and wait for them all: every process is up and has its partitions."""
+    tag = _tag("warm")
+    receiver.arrivals.clear()
+    t0 = time.time() * 1000
+    await asyncio.gather(*await load.send(ReportStream(tag=tag), n))
+    await _drain(receiver, n, idle_timeout=timeout, max_wait=timeout)
+    result = summarise(receiver, tag, n, t0)
+    if result["delivered"] < n:
+        raise RuntimeError(f"warm-up: only {result['delivered']} of {n} reports arrived within {timeout}s")
+    return result
+
+
+async def fixed_rate(
+    load: Load, receiver: Receiver, rate: float, seconds: float, *, drain_s: float = 180.0
+) -> dict[str, Any]:
+    """Open loop: offer `rate` reports/s for `seconds`, then wait for the pipeline to drain."""
+    tag = _tag(f"r{int(rate)}")
+    stream = ReportStream(seed=load.seed, tag=tag)
+    receiver.arrivals.clear()
+    total = int(rate * seconds)
+    futures: list[Any] = []
+    t0 = time.monotonic()
+    t0_ms = time.time() * 1000
+    sent = 0
+    while sent < total:
+        due = min(total, int(rate * (time.monotonic() - t0)) + 1)
+        if due > sent:
+            futures += await load.send(stream, due - sent)
+            sent = due
+        await asyncio.sleep(0.002)
+    offered_s = time.monotonic() - t0
+    await asyncio.gather(*futures)
+    await _drain(receiver, total, idle_timeout=15.0, max_wait=drain_s)
+    out = summarise(receiver, tag, total, t0_ms)
+    out |= {"offered_per_s": rate, "offered_actual_per_s": round(total / offered_s, 1), "seconds": seconds}
+    out["sustained"] = out["lost"] == 0 and out["throughput_per_s"] >= 0.9 * rate
+    return out
+
+
+async def closed_loop(
+    load: Load, receiver: Receiver, seconds: float, *, in_flight: int = 500, warm_s: float = 3.0, drain_s: float = 180.0
+) -> dict[str, Any]:
+    """Unthrottled: keep `in_flight` reports between produce and arrival for `seconds`; count the steady window."""
+    tag = _tag("max")
+    stream = ReportStream(seed=load.seed, tag=tag)
+    receiver.arrivals.clear()
+    futures: list[Any] = []
+    t0 = time.monotonic()
+    t0_ms = time.time() * 1000
+    sent = 0
+    while time.monotonic() - t0 < seconds:
+        room = in_flight - (sent - len(receiver.arrivals))
+        if room > 0:
+            n = min(room, 200)
+            futures += await load.send(stream, n)
+            sent += n
+        await asyncio.sleep(0.002)
+    t_end_ms = time.time() * 1000
+    await asyncio.gather(*futures)
+    await _drain(receiver, sent, idle_timeout=15.0, max_wait=drain_s)
+    out = summarise(receiver, tag, sent, t0_ms, window=(t0_ms + warm_s * 1000, t_end_ms))
+    out |= {"offered_per_s": None, "in_flight": in_flight, "seconds": seconds}
+    return out

@@ -1,0 +1,126 @@
+"""Results files: the Markdown table and the PNG chart, from the results dictionary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.1f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The short table `make bench` prints and writes to latest.md."""
+    lines = [
+        "| configuration | offered /s | throughput /s | p50 ms | p95 ms | p99 ms | max ms | lost | dup |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, cfg in results["e2e"].items():
+        for step in cfg.get("steps", []):
+            if step.get("skipped"):
+                lines.append(f"| {name} | {_fmt(step['offered_per_s'])} | skipped: {step['skipped']} |||||||")
+                continue
+            lat = step["latency_ms"]
+            lines.append(
+                f"| {name} | {_fmt(step['offered_per_s'])} | {_fmt(step['throughput_per_s'])} | {_fmt(lat['p50'])} "
+                f"| {_fmt(lat['p95'])} | {_fmt(lat['p99'])} | {_fmt(lat['max'])} "
+                f"| {step['lost']} | {step['duplicates']} |"
+            )
+        un = cfg.get("unthrottled")
+        if un:
+            lat = un["median_latency_ms"]
+            lines.append(
+                f"| {name} | unthrottled ({un['in_flight']} in flight, median of {len(un['runs'])}) "
+                f"| **{_fmt(un['median_throughput_per_s'])}** | {_fmt(lat['p50'])} | {_fmt(lat['p95'])} "
+                f"| {_fmt(lat['p99'])} | {_fmt(lat['max'])} | {un['lost']} | {un['duplicates']} |"
+            )
+    s = results.get("summary", {})
+    lines.append("")
+    for key, label in (
+        ("ratio_to_faust", "ours ÷ plain Faust pass-through (target ≥ 0.7)"),
+        ("ratio_to_aiokafka", "ours ÷ plain aiokafka loops"),
+        ("ratio_to_aiokafka_aiohttp", "ours ÷ plain aiokafka loops with aiohttp's client"),
+        ("faust_take_to_faust", "Faust with stream.take batching ÷ naive Faust (httpx)"),
+        ("faust_take_to_faust_aiohttp", "Faust with stream.take batching ÷ naive Faust (aiohttp client)"),
+        ("aiohttp_to_httpx_aiokafka", "aiokafka loops: aiohttp client ÷ httpx client"),
+        ("tracing_on_to_off", "ours with tracing exported ÷ tracing disabled"),
+        ("knee_per_s", "knee: highest offered rate with p99 < 500 ms (ours)"),
+    ):
+        if key in s:
+            lines.append(f"- {label}: **{_fmt(s[key]) if key == 'knee_per_s' else s[key]}**")
+    codec = results.get("codec")
+    if codec:
+        lines.append(
+            f"- codec ÷ bare fastavro (target ≥ 0.8): encode **{codec['ratio_encode']}**, decode "
+            f"**{codec['ratio_decode']}**, decode of a v1-written report **{codec['ratio_decode_v1']}** "
+            f"({codec['ops_per_s']['ours_decode']:,} decodes/s)"
+        )
+    rules = results.get("rules")
+    if isinstance(rules, dict) and "indexed" in rules and "naive" in rules:
+        lines.append(
+            f"- routing over {rules.get('rules')} rules: **{rules['indexed'].get('decisions_per_s'):,}** decisions/s "
+            f"vs naive {rules['naive'].get('decisions_per_s'):,} (×{rules.get('speedup')}; bench/results/rules.json)"
+        )
+    elif isinstance(rules, dict) and "error" not in rules and "skipped" not in rules:
+        lines.append(f"- routing: see bench/results/rules.json ({', '.join(f'{k}={v}' for k, v in _flat(rules)[:4])})")
+    elif isinstance(rules, dict):
+        lines.append(f"- routing: {rules.get('error') or rules.get('skipped')}")
+    return "\n".join(lines) + "\n"
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += _flat(v, f"{prefix}{k}.")
+        elif isinstance(v, int | float):
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    """Left: latency percentiles over offered load per configuration. Right: unthrottled throughput."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    styles = {"p50": ":", "p95": "--", "p99": "-"}
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    names, values, lows, highs = [], [], [], []
+    for i, (name, cfg) in enumerate(results["e2e"].items()):
+        colour = colours[i % len(colours)]
+        steps = [s for s in cfg.get("steps", []) if not s.get("skipped")]
+        if steps:
+            xs = [s["offered_per_s"] for s in steps]
+            for p, style in styles.items():
+                left.plot(xs, [s["latency_ms"][p] for s in steps], style, marker="o", color=colour, label=f"{name} {p}")
+        un = cfg.get("unthrottled")
+        if un:
+            runs = [r["throughput_per_s"] for r in un["runs"]]
+            names.append(name)
+            values.append(un["median_throughput_per_s"])
+            lows.append(un["median_throughput_per_s"] - min(runs))
+            highs.append(max(runs) - un["median_throughput_per_s"])
+    left.axhline(500, color="grey", linewidth=0.8)
+    left.set_xscale("log")
+    left.set_yscale("log")
+    left.set_xlabel("offered load (reports/s)")
+    left.set_ylabel("latency produce → webhook arrival (ms)")
+    left.set_title("Latency percentiles over offered load")
+    if left.get_lines():
+        left.legend(fontsize=7, ncol=2)
+    right.bar(names, values, yerr=[lows, highs], color=colours[: len(names)], capsize=4)
+    right.set_ylabel("reports/s delivered (median, min–max)")
+    right.set_title("Unthrottled throughput per configuration")
+    right.tick_params(axis="x", rotation=20)
+    fig.suptitle(f"referral-bus benchmark {results['started_at']} ({results['machine']['cpus']} cores, shared)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

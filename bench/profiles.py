@@ -1,0 +1,95 @@
+"""py-spy profiles of running workers (sampled from outside, no code change), and their hot spots."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def available() -> str | None:
+    """Path of the py-spy binary beside this interpreter or on PATH, or None."""
+    import sys
+
+    here = Path(sys.executable).parent / "py-spy"
+    return str(here) if here.exists() else shutil.which("py-spy")
+
+
+def start(pids: dict[str, int], outdir: Path, seconds: float, rate: int = 50) -> dict[str, subprocess.Popen[bytes]]:
+    """Start one `py-spy record` per worker (raw collapsed stacks, non-blocking sampling)."""
+    binary = available()
+    if binary is None:
+        return {}
+    outdir.mkdir(parents=True, exist_ok=True)
+    procs = {}
+    for name, pid in pids.items():
+        procs[name] = subprocess.Popen(
+            [
+                binary,
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(int(seconds)),
+                "-r",
+                str(rate),
+                "--nonblocking",
+                "-f",
+                "raw",
+                "-o",
+                str(outdir / f"{name}.txt"),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    return procs
+
+
+def _short(frame: str) -> str:
+    m = FRAME.match(frame.strip())
+    if not m:
+        return frame.strip()
+    file = m.group("file")
+    for marker in ("site-packages/", "/work/main/", "python3.11/"):
+        if marker in file:
+            file = file.split(marker, 1)[1]
+    return f"{m.group('func')} ({file})"
+
+
+def hot_spots(path: Path, top: int = 8) -> dict[str, Any]:
+    """Top functions by own (self) samples and, for our code, by inclusive samples."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [_short(f) for f in stack.split(";") if f]
+        if not frames:
+            continue
+        own[frames[-1]] += n
+        for f in set(frames):
+            if (
+                "(referral_bus/" in f
+                or "(services/" in f
+                or "(bench/" in f
+                or "(structlog/" in f
+                or "(fastavro/" in f
+                or "(pydantic" in f
+                or "(httpx/" in f
+                or "(opentelemetry/" in f
+            ):
+                inclusive[f] += n
+
+    def pct(c: Counter[str]) -> list[dict[str, Any]]:
+        return [{"frame": f, "share": round(n / total, 3)} for f, n in c.most_common(top)] if total else []
+
+    return {"samples": total, "self": pct(own), "inclusive_selected": pct(inclusive)}

@@ -1,0 +1,205 @@
+"""The three pipelines under test, each as three real processes on the shared broker.
+
+- `ours`: the real intake, routing and notifier workers (`faust -A services.<name>.app worker`).
+- `faust`: three plain Faust pass-through workers (bench/baseline_faust.py), naive or `take` mode.
+- `aiokafka`: three plain aiokafka consume→produce loops (bench/baseline_aiokafka.py).
+
+Every stack reads the same generated reports from its own intake topic and ends with one HTTP
+POST per report to the same local receiver. Each stack has its own topic namespace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.stackconfig import write_config
+from referral_bus import topics
+from referral_bus.devstack import SERVICES, Workers, free_port, write_secrets
+from referral_bus.kafka import ensure_topics
+from referral_bus.settings import REPO_ROOT, KafkaSettings
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """The worker settings that matter; every stack gets the same values and the results name them."""
+
+    partitions: int = 4
+    stream_buffer_maxsize: int = 4096
+    broker_commit_every: int = 100
+    broker_commit_interval: float = 1.0
+    producer_linger_ms: int = 5
+
+    def service_env(self) -> dict[str, str]:
+        """As our services read them (<PREFIX>_*, KAFKA_TOPIC_PARTITIONS)."""
+        env = {"KAFKA_TOPIC_PARTITIONS": str(self.partitions)}
+        for s in SERVICES:
+            p = s.upper()
+            env |= {
+                f"{p}_STREAM_BUFFER_MAXSIZE": str(self.stream_buffer_maxsize),
+                f"{p}_BROKER_COMMIT_EVERY": str(self.broker_commit_every),
+                f"{p}_BROKER_COMMIT_INTERVAL": str(self.broker_commit_interval),
+                f"{p}_PRODUCER_LINGER_MS": str(self.producer_linger_ms),
+            }
+        return env
+
+    def baseline_env(self) -> dict[str, str]:
+        """As the baselines read them (BENCH_*)."""
+        return {
+            "KAFKA_TOPIC_PARTITIONS": str(self.partitions),
+            "BENCH_STREAM_BUFFER_MAXSIZE": str(self.stream_buffer_maxsize),
+            "BENCH_BROKER_COMMIT_EVERY": str(self.broker_commit_every),
+            "BENCH_BROKER_COMMIT_INTERVAL": str(self.broker_commit_interval),
+            "BENCH_LINGER_MS": str(self.producer_linger_ms),
+        }
+
+
+def _clean_env() -> dict[str, str]:
+    """The runner's environment minus anything that would switch tracing on by accident."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+
+
+@dataclass
+class OurStack:
+    """The real services."""
+
+    name: str
+    namespace: str
+    workdir: Path
+    webhook_base: str
+    tuning: Tuning
+    otlp_endpoint: str | None = None
+    workers: Workers | None = None
+
+    @property
+    def intake_topic(self) -> str:
+        return f"{self.namespace}.{topics.INTAKE}"
+
+    def start(self) -> None:
+        directory, rules = write_config(self.workdir, self.webhook_base)
+        write_secrets(directory, self.workdir / "secrets")
+        env = {
+            **self.tuning.service_env(),
+            "KAFKA_BOOTSTRAP_SERVERS": KafkaSettings().bootstrap_servers,
+            "ROUTING_DIRECTORY_PATH": str(directory),
+            "ROUTING_RULES_PATH": str(rules),
+            "NOTIFIER_DIRECTORY_PATH": str(directory),
+            "NOTIFIER_SECRETS_DIR": str(self.workdir / "secrets"),
+        }
+        if self.otlp_endpoint:
+            env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_TRACES_EXPORTER": "otlp"}
+        else:
+            env |= {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"}
+        self.workers = Workers(self.workdir, self.namespace, env)
+        # Workers merges os.environ: keep the caller's OTEL_* out of the workers
+        saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
+        try:
+            self.workers.start_all()
+        finally:
+            os.environ.update(saved)
+        self.workers.wait_ready(timeout=180)
+
+    def pids(self) -> dict[str, int]:
+        assert self.workers is not None
+        return {n: p.pid for n, p in self.workers.procs.items()}
+
+    def stop(self) -> None:
+        if self.workers is not None:
+            self.workers.stop_all()
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": "ours", "tracing": bool(self.otlp_endpoint), "processes": list(SERVICES)}
+
+
+@dataclass
+class BaselineStack:
+    """Three pass-through processes: `faust` (mode naive|take) or `aiokafka`."""
+
+    name: str
+    kind: str
+    namespace: str
+    workdir: Path
+    receiver_url: str
+    tuning: Tuning
+    mode: str = "naive"
+    http_client: str = "httpx"
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    @property
+    def hops(self) -> list[str]:
+        return [f"{self.namespace}.bench.{h}" for h in ("intake", "cases", "referrals")]
+
+    @property
+    def intake_topic(self) -> str:
+        return self.hops[0]
+
+    async def create_topics(self) -> None:
+        await ensure_topics(KafkaSettings(topic_partitions=self.tuning.partitions), self.hops)
+
+    def start(self) -> None:
+        hops = self.hops
+        for i, stage in enumerate(SERVICES):
+            env = {
+                **_clean_env(),
+                **self.tuning.baseline_env(),
+                "BENCH_STAGE": stage,
+                "BENCH_SRC": hops[i],
+                "BENCH_DST": hops[i + 1] if i + 1 < len(hops) else "",
+                "BENCH_HTTP_URL": f"{self.receiver_url}/bench",
+                "BENCH_GROUP": f"{self.namespace}-{self.kind}-{stage}",
+                "BENCH_WEB_PORT": str(free_port()),
+                "BENCH_MODE": self.mode,
+                "BENCH_HTTP_CLIENT": self.http_client,
+            }
+            if self.kind == "faust":
+                cmd = [sys.executable, "-m", "faust", "-A", "bench.baseline_faust", "worker", "-l", "warn"]
+            else:
+                cmd = [sys.executable, "-m", "bench.baseline_aiokafka"]
+            log = (self.workdir / f"{self.name}-{stage}.log").open("ab")
+            self.procs[stage] = subprocess.Popen(
+                cmd,
+                cwd=REPO_ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+
+    def check_alive(self) -> None:
+        for stage, p in self.procs.items():
+            if p.poll() is not None:
+                log = (self.workdir / f"{self.name}-{stage}.log").read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"{self.name} {stage} exited with {p.returncode}:\n{log}")
+
+    def pids(self) -> dict[str, int]:
+        return {n: p.pid for n, p in self.procs.items()}
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs.clear()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "mode": self.mode,
+            "http_client": self.http_client,
+            "tracing": False,
+            "processes": list(SERVICES),
+        }

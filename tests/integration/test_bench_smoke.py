@@ -1,0 +1,46 @@
+"""The benchmark harness runs end to end on a few hundred reports (no timing assertions: that is bench/)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from referral_bus.settings import REPO_ROOT
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+
+def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: str, tmp_path: Path) -> None:
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path), "--namespace", namespace],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert (tmp_path / "latest.md").read_text().startswith("# Benchmark")
+    assert (tmp_path / "latest.png").stat().st_size > 1000
+    results = json.loads((tmp_path / "latest.json").read_text())
+    assert {"machine", "parameters", "e2e", "codec", "summary", "started_at"} <= results.keys()
+    assert {"cpus", "memory_gb", "python", "packages", "kafka_broker"} <= results["machine"].keys()
+    assert {"faust-streaming", "aiokafka", "fastavro"} <= results["machine"]["packages"].keys()
+    assert {"ratio_encode", "ratio_decode", "ratio_decode_v1"} <= results["codec"].keys()
+    assert {"ours", "aiokafka"} <= results["e2e"].keys()
+    assert "ratio_to_aiokafka" in results["summary"]
+    for name, cfg in results["e2e"].items():
+        runs = [*cfg["steps"], *cfg["unthrottled"]["runs"]]
+        for run in runs:
+            assert run["sent"] > 0, name
+            assert run["lost"] == 0, f"{name}: {run['lost']} of {run['sent']} reports never arrived"
+            assert {"p50", "p95", "p99", "max"} <= run["latency_ms"].keys()
+            assert "throughput_per_s" in run
+    assert sum(r["sent"] for r in results["e2e"]["ours"]["steps"]) >= 200
