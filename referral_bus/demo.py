@@ -16,6 +16,8 @@ from referral_bus.devstack import (
     MailReceiver,
     WebhookReceiver,
     Workers,
+    ack_token,
+    acknowledge,
     read_topic,
     rewrite_directory,
     temp_workdir,
@@ -45,6 +47,21 @@ def _expected(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> di
         case = {"case_id": case_id_for(report["agency_id"], report["report_id"]), "report": report}
         out[report["report_id"]] = {c.recipient.id for c in ruleset.decide(CaseView.from_case(case)).recipients}
     return out
+
+
+CLOSING = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED"})
+
+
+async def _acknowledge_one(receipts: list[Any], codec: Codec, port: int, secrets_dir: Path) -> str | None:
+    """Play a police unit: acknowledge the first webhook delivery through the notifier's endpoint."""
+    for rec in receipts:
+        rc = codec.decode(rec.value, "DeliveryReceipt")
+        if rc["status"] == "DELIVERED" and rc["channel"] == "webhook":
+            token = ack_token(secrets_dir, rc["recipient_id"])
+            status = await acknowledge(port, rc["referral_id"], token, "ACCEPTED")
+            print(f"{rc['recipient_id']} acknowledged referral {rc['referral_id']}: HTTP {status}")
+            return str(rc["referral_id"]) if status == 202 else None
+    return None
 
 
 async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
@@ -89,6 +106,19 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
                 return sum(1 for r in rs if codec.decode(r.value, "DeliveryReceipt")["status"] == "DELIVERED") >= total
 
             receipts = await read_topic(topics.name(topics.RECEIPTS), until=delivered, timeout=timeout)
+            acked = await _acknowledge_one(receipts, codec, workers.ports["notifier"], work / "secrets")
+            if acked is not None:
+
+                def closed(rs: list[Any]) -> bool:
+                    return any(
+                        (rc := codec.decode(r.value, "DeliveryReceipt"))["status"] == "ACKNOWLEDGED"
+                        and rc["referral_id"] == acked
+                        for r in rs
+                    )
+
+                receipts = await read_topic(
+                    topics.name(topics.RECEIPTS), until=lambda rs: closed(rs) and delivered(rs), timeout=30
+                )
             dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: False, timeout=3)
             case_report: dict[str, str] = {}
             for report_id in expected:
@@ -98,10 +128,13 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
                 case_report[case_id_for(agency, report_id)] = report_id
             rows = []
             seen: set[tuple[str, str]] = set()
-            for rec in receipts:
-                rc = codec.decode(rec.value, "DeliveryReceipt")
+            decoded = [codec.decode(rec.value, "DeliveryReceipt") for rec in receipts]
+            closing = {rc["referral_id"]: rc["status"] for rc in decoded if rc["status"] in CLOSING}
+            channels = {"webhook": 0, "email": 0, "kafka": 0}
+            for rc in decoded:
                 if rc["status"] != "DELIVERED":
                     continue
+                channels[rc["channel"] or "webhook"] = channels.get(rc["channel"] or "webhook", 0) + 1
                 seen.add((case_report.get(rc["case_id"], "?"), rc["recipient_id"]))
                 rows.append(
                     (
@@ -109,7 +142,7 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
                         rc["case_id"][:13],
                         rc["recipient_id"],
                         rc["channel"] or "",
-                        rc["status"],
+                        closing.get(rc["referral_id"], rc["status"]),
                         str(rc["latency_ms"] or ""),
                     )
                 )
@@ -127,12 +160,21 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
             missing = {(rep, rid) for rep, rids in expected.items() for rid in rids} - seen
             print(
                 f"\n{len(seen)} of {total} expected referrals delivered"
-                f" ({len(web.deliveries)} webhook, {len(mail.messages)} e-mail, rest partner topics);"
+                f" ({channels['webhook']} webhook, {channels['email']} e-mail, {channels['kafka']} partner topic);"
                 f" {len(dead)} dead letter(s)"
+            )
+            print(
+                f"{len(closing)} referral(s) closed by acknowledgement"
+                + (
+                    f" (referral {acked} acknowledged via POST /referrals/{{id}}/ack → ACKNOWLEDGED receipt)"
+                    if acked
+                    else ""
+                )
+                + f"; {len(seen) - len(closing)} awaiting acknowledgement (see `referral-bus referrals pending`)"
             )
             for rep, rid in sorted(missing):
                 print(f"MISSING: {rep} → {rid}")
-            return 0 if not missing else 1
+            return 0 if not missing and (acked is None or closing.get(acked) == "ACKNOWLEDGED") else 1
         finally:
             workers.stop_all()
             await web.stop()
@@ -143,6 +185,9 @@ def main() -> None:
     """Entry point for `make run`; Ctrl-C stops everything it started."""
     try:
         print(broker.start())
+        from referral_bus.jaeger import enable_local_tracing
+
+        print(enable_local_tracing())  # Jaeger on 127.0.0.1:16686 for `referral-bus trace ID`
         sys.exit(asyncio.run(run()))
     except KeyboardInterrupt:
         print("\ninterrupted; workers stopped")

@@ -63,6 +63,7 @@ class WebhookReceiver:
     deliveries: list[Delivery] = field(default_factory=list)
     behaviour: dict[str, Callable[[int], int]] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
+    hang_seconds: float = 3600.0  # how long a "hang" (status 0) holds the request before answering 504
     _runner: web.AppRunner | None = None
 
     @property
@@ -78,7 +79,8 @@ class WebhookReceiver:
         self.attempts[key] = n
         status = self.behaviour[recipient](n) if recipient in self.behaviour else 200
         if status == 0:  # hang: let the client time out
-            await asyncio.sleep(3600)
+            await asyncio.sleep(self.hang_seconds)
+            status = 504
         if 200 <= status < 300:
             self.deliveries.append(Delivery(recipient, key, dict(request.headers), body, int(time.time() * 1000)))
         return web.json_response({"status": status}, status=status)
@@ -299,3 +301,34 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def acknowledge(
+    port: int,
+    referral_id: str,
+    token: str,
+    outcome: str = "ACCEPTED",
+    *,
+    reason: str | None = None,
+    case_id: str | None = None,
+) -> int:
+    """POST an acknowledgement to a notifier's `/referrals/{id}/ack` as a recipient would; the status code."""
+    import httpx
+
+    body: dict[str, Any] = {"outcome": outcome}
+    if reason is not None:
+        body["reason"] = reason
+    if case_id is not None:
+        body["case_id"] = case_id
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            f"http://127.0.0.1:{port}/referrals/{referral_id}/ack",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return response.status_code
+
+
+def ack_token(secrets_dir: Path, recipient_id: str) -> str:
+    """The ack token write_secrets gave a recipient."""
+    return (secrets_dir / f"ack-token-{recipient_id}").read_text(encoding="utf-8").strip()

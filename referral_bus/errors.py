@@ -23,6 +23,9 @@ class RejectedMessage(ReferralBusError):
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
+        # Set by a handler that already knows them, so the dead letter can be found by case.
+        self.case_id: str | None = None
+        self.referral_id: str | None = None
 
 
 class UndecodableError(RejectedMessage):
@@ -83,3 +86,13 @@ class DeliveryError(RejectedMessage):
     def __init__(self, message: str, *, retryable: bool) -> None:
         super().__init__(message)
         self.retryable = retryable
+
+
+class AcknowledgementError(RejectedMessage):
+    """An acknowledgement that cannot be applied (bad body, unknown referral, wrong recipient)."""
+
+    reason = "invalid_ack"
+
+
+class TraceBackendError(ReferralBusError):
+    """The trace backend (Jaeger) could not be installed, started or queried, or holds no such trace."""

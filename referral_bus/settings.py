@@ -114,3 +114,6 @@ class NotifierSettings(ServiceSettings):
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
     sla_check_interval_seconds: float = Field(default=5.0, gt=0)
+    retry_release_interval_seconds: float = Field(default=0.5, gt=0)
+    delivery_concurrency: int = Field(default=4, ge=1)
+    ack_max_body_bytes: int = Field(default=4096, ge=64)

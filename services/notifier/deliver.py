@@ -24,8 +24,9 @@ def receipt(
     channel: str | None,
     detail: str | None = None,
     latency_ms: int | None = None,
+    attempt: int | None = None,
 ) -> dict[str, Any]:
-    """A DeliveryReceipt record."""
+    """A DeliveryReceipt record (`attempt` defaults to the referral's attempts made so far)."""
     return {
         "receipt_id": str(uuid.uuid4()),
         "referral_id": referral["referral_id"],
@@ -34,7 +35,7 @@ def receipt(
         "status": status,
         "at": now_ms(),
         "channel": channel,
-        "attempt": referral.get("attempt", 0),
+        "attempt": referral.get("attempt", 0) if attempt is None else attempt,
         "latency_ms": latency_ms,
         "detail": detail,
     }
@@ -74,4 +75,5 @@ class Deliverer:
         self.delivered[rid] = at
         received = referral["case"]["report"].get("received_at")
         latency = at - received if received else None
-        return Outcome(receipt(referral, DELIVERED, channel=channel.name, latency_ms=latency))
+        attempt = referral.get("attempt", 0) + 1
+        return Outcome(receipt(referral, DELIVERED, channel=channel.name, latency_ms=latency, attempt=attempt))

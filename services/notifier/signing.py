@@ -35,4 +35,5 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         return False
-    return hmac.compare_digest(sign(secret, timestamp, body), signature_header)
+    # as bytes: a hostile non-ASCII header must give False, not a TypeError from compare_digest
+    return hmac.compare_digest(sign(secret, timestamp, body).encode(), signature_header.encode("utf-8", "replace"))

@@ -1,0 +1,160 @@
+"""`referral-bus referrals pending`: delivered referrals nobody has acknowledged yet, P1 first."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.errors import ReferralBusError
+from referral_bus.settings import KafkaSettings
+
+CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"})
+PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+
+
+@dataclass
+class Pending:
+    """One delivered, unacknowledged referral."""
+
+    referral_id: str
+    case_id: str
+    recipient_id: str
+    priority: str
+    delivered_at: int
+    ack_sla_seconds: int | None
+    escalations: int
+
+    @property
+    def overdue(self) -> bool:
+        """True when its SLA has passed."""
+        return self.ack_sla_seconds is not None and time.time() * 1000 > self.delivered_at + self.ack_sla_seconds * 1000
+
+
+async def read_all(topic: str, kafka: KafkaSettings, timeout: float = 30.0) -> list[Any]:
+    """Every record of `topic` up to its current end."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    from referral_bus.kafka import client_kwargs
+
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic)
+        if not partitions:
+            return []
+        tps = [TopicPartition(topic, p) for p in partitions]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning()
+        end = await consumer.end_offsets(tps)
+        records: list[Any] = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and await _behind(consumer, end):
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                records.extend(msgs)
+        return records
+    finally:
+        await consumer.stop()
+
+
+async def _behind(consumer: Any, end: dict[Any, int]) -> bool:
+    """True while some partition has records before its end offset still to read."""
+    for tp, offset in end.items():
+        if await consumer.position(tp) < offset:
+            return True
+    return False
+
+
+def pending(receipts: list[dict[str, Any]], referrals: dict[str, dict[str, Any]]) -> list[Pending]:
+    """Referrals whose receipts say delivered but not acknowledged, P1 first, then oldest first."""
+    out: dict[str, Pending] = {}
+    closed: set[str] = set()
+    for r in receipts:
+        rid = r["referral_id"]
+        if r["status"] in CLOSED:
+            closed.add(rid)
+        elif r["status"] == "DELIVERED" and rid not in out:
+            ref = referrals.get(rid, {})
+            out[rid] = Pending(
+                rid, r["case_id"], r["recipient_id"], ref.get("priority", "?"), r["at"], ref.get("ack_sla_seconds"), 0
+            )
+        elif r["status"] == "ESCALATED" and rid in out:
+            out[rid].escalations += 1
+    rows = [p for rid, p in out.items() if rid not in closed]
+    return sorted(rows, key=lambda p: (PRIORITY_ORDER.get(p.priority, 9), p.delivered_at))
+
+
+async def collect(kafka: KafkaSettings) -> list[Pending]:
+    """Read the receipts and referrals topics and compute what is pending."""
+    codec = Codec()
+    receipts_raw, referrals_raw = await asyncio.gather(
+        read_all(topics.name(topics.RECEIPTS), kafka), read_all(topics.name(topics.REFERRALS), kafka)
+    )
+    receipts = []
+    for rec in receipts_raw:
+        try:
+            receipts.append(codec.decode(rec.value, "DeliveryReceipt"))
+        except ReferralBusError:
+            continue
+    referrals: dict[str, dict[str, Any]] = {}
+    for rec in referrals_raw:
+        try:
+            ref = codec.decode(rec.value, "Referral")
+        except ReferralBusError:
+            continue
+        referrals[ref["referral_id"]] = {"priority": ref["priority"], "ack_sla_seconds": ref["ack_sla_seconds"]}
+    return pending(receipts, referrals)
+
+
+def _age(ms: int) -> str:
+    seconds = max(0, int(time.time() - ms / 1000))
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m"
+
+
+def _run(args: argparse.Namespace) -> int:
+    rows = asyncio.run(collect(KafkaSettings()))
+    if args.json:
+        print(json.dumps([{**asdict(p), "overdue": p.overdue} for p in rows], indent=2))
+        return 0
+    if not rows:
+        print("no referrals awaiting acknowledgement")
+        return 0
+    header = ("priority", "referral", "case", "recipient", "age", "sla", "escalations")
+    table = [
+        (
+            p.priority,
+            p.referral_id,
+            p.case_id,
+            p.recipient_id,
+            _age(p.delivered_at),
+            ("OVERDUE " if p.overdue else "") + (f"{p.ack_sla_seconds}s" if p.ack_sla_seconds is not None else "?"),
+            str(p.escalations),
+        )
+        for p in rows
+    ]
+    widths = [max(len(h), *(len(r[i]) for r in table)) for i, h in enumerate(header)]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    for row in table:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"{len(rows)} referral(s) awaiting acknowledgement, {sum(p.overdue for p in rows)} overdue")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the `referrals` command group."""
+    p = sub.add_parser("referrals", help="referral lifecycle: what is awaiting acknowledgement")
+    group = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    pend = group.add_parser("pending", help="delivered referrals not yet acknowledged, P1 first")
+    pend.add_argument("--json", action="store_true", help="machine-readable output")
+    pend.set_defaults(func=_run)

@@ -1,0 +1,89 @@
+"""Acknowledgements: who is calling the ack endpoint, what they say, and what it does to a referral."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from referral_bus.errors import AcknowledgementError
+
+# What a recipient may say → the receipt status it becomes.
+OUTCOME_STATUS = {"ACCEPTED": "ACKNOWLEDGED", "REJECTED": "REJECTED", "COMPLETED": "COMPLETED"}
+# States after which no further acknowledgement changes anything (COMPLETED may follow ACCEPTED).
+FINAL = frozenset({"REJECTED", "COMPLETED", "REVOKED"})
+MAX_REASON_CHARS = 500
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, or None."""
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def authenticate(token: str | None, tokens: Mapping[str, str]) -> str | None:
+    """The recipient whose ack token this is, or None.
+
+    Compares against every configured token in constant time and without stopping early, so the
+    answer time says nothing about which recipients exist or how much of a token was right.
+    """
+    if not token:
+        return None
+    presented = token.encode()
+    found: str | None = None
+    for recipient_id, expected in tokens.items():
+        if hmac.compare_digest(presented, expected.encode()) and expected:
+            found = recipient_id
+    return found
+
+
+@dataclass(frozen=True)
+class AckRequest:
+    """A parsed acknowledgement body."""
+
+    outcome: str
+    reason: str | None
+    case_id: str | None
+
+
+def parse_body(raw: bytes) -> AckRequest:
+    """`{"outcome": "ACCEPTED"|"REJECTED"|"COMPLETED", "reason": str?, "case_id": str?}` or AcknowledgementError."""
+    try:
+        data: Any = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise AcknowledgementError("the body must be a JSON object") from None
+    if not isinstance(data, dict):
+        raise AcknowledgementError("the body must be a JSON object")
+    unknown = sorted(set(data) - {"outcome", "reason", "case_id"})
+    if unknown:
+        raise AcknowledgementError(f"unknown field(s): {', '.join(unknown)}", field=unknown[0])
+    outcome = data.get("outcome")
+    if outcome not in OUTCOME_STATUS:
+        raise AcknowledgementError(f"outcome must be one of {', '.join(OUTCOME_STATUS)}", field="outcome")
+    reason = data.get("reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON_CHARS):
+        raise AcknowledgementError(f"reason must be a string of at most {MAX_REASON_CHARS} characters", field="reason")
+    if outcome == "REJECTED" and not reason:
+        raise AcknowledgementError("a rejection needs a reason", field="reason")
+    case_id = data.get("case_id")
+    if case_id is not None and (not isinstance(case_id, str) or not 0 < len(case_id) <= 128):
+        raise AcknowledgementError("case_id must be the referral's case id", field="case_id")
+    return AckRequest(outcome, reason, case_id)
+
+
+def transition(current: str, ack: Mapping[str, Any]) -> str | None:
+    """The referral's new status after `ack`, or None when the ack changes nothing (duplicate, too late).
+
+    Raises AcknowledgementError for an acknowledgement that cannot be right (unknown outcome).
+    """
+    status = OUTCOME_STATUS.get(str(ack.get("outcome")))
+    if status is None:
+        raise AcknowledgementError("acknowledgement outcome must be ACCEPTED, REJECTED or COMPLETED", field="outcome")
+    if current in FINAL or current == status:
+        return None
+    return status

@@ -1,0 +1,373 @@
+"""Notifier over the real broker, a real HTTP receiver and a real SMTP server: retries, dead letters,
+circuit breaker, and data minimisation on every channel.
+
+Referrals are produced straight to the referrals topic (what routing would emit), so only the notifier
+worker runs; the helpers here are shared with the other notifier tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.devstack import MailReceiver, WebhookReceiver, Workers, read_topic, temp_workdir, write_secrets
+from referral_bus.kafka import client_kwargs
+from referral_bus.produce import prepare
+from referral_bus.settings import KafkaSettings
+from services.intake.report import validate
+
+pytestmark = [pytest.mark.kafka]
+
+CODEC = Codec()
+
+# Every PII field of the report gets a distinctive value: none may reach a restricted recipient.
+PII = {
+    "victim.name": "PIIMARK-victim-name-7Q1",
+    "victim.contact": "PIIMARK-victim-contact-7Q2",
+    "victim.account_handle": "PIIMARK-victim-handle-7Q3",
+    "offender.account_handle": "PIIMARK-offender-handle-7Q4",
+    "offender.ip_address": "198.51.100.77",
+    "offender.name": "PIIMARK-offender-name-7Q5",
+    "reporter_contact": "PIIMARK-reporter-contact-7Q6",
+    "narrative": "PIIMARK-narrative-7Q7 the victim lives at 12 Sample Street",
+}
+NEED_TO_KNOW_ALLOWED = {"victim.contact", "reporter_contact"}
+
+
+def recipient(rid: str, channel: dict[str, Any], profile: str = "need_to_know", **extra: Any) -> dict[str, Any]:
+    """A directory entry for a test recipient."""
+    kind = "international_partner" if profile == "convention_minimal" else "police"
+    return {
+        "id": rid,
+        "name": f"TEST {rid}",
+        "kind": kind,
+        "jurisdictions": ["VN"],
+        "channel": channel,
+        "data_profile": profile,
+        **extra,
+    }
+
+
+def webhook(web: WebhookReceiver, rid: str, **extra: Any) -> dict[str, Any]:
+    """A webhook channel pointing at the local receiver."""
+    return {"type": "webhook", "url": f"{web.base_url}/{rid}", **extra}
+
+
+def case(report_id: str | None = None) -> dict[str, Any]:
+    """A valid Case whose every PII field holds a distinctive marker."""
+    report_id = report_id or f"TEST-{uuid.uuid4().hex[:10]}"
+    raw = {
+        "report_id": report_id,
+        "agency_id": "test-agency",
+        "source_system": "notifier-tests",
+        "reported_at": int(time.time() * 1000) - 60_000,
+        "category": "SEXTORTION",
+        "severity": "HIGH",
+        "escalation_reason": "payment deadline tonight",
+        "victim": {
+            "age_band": "AGE_16_17",
+            "is_minor": True,
+            "jurisdiction": "VN-HN",
+            "name": PII["victim.name"],
+            "contact": PII["victim.contact"],
+            "account_handle": PII["victim.account_handle"],
+        },
+        "offender": {
+            "country": "PH",
+            "account_handle": PII["offender.account_handle"],
+            "ip_address": PII["offender.ip_address"],
+            "name": PII["offender.name"],
+        },
+        "hosting_country": "US",
+        "platform": "ExampleSocial",
+        "content_hashes": [{"algorithm": "sha256", "value": "ab" * 32}],
+        "content_urls": ["https://social.example.invalid/p/42"],
+        "preservation_requested": True,
+        "consent": "NOT_REQUIRED_CHILD",
+        "reporter_contact": PII["reporter_contact"],
+        "narrative": PII["narrative"],
+    }
+    report = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000).model_dump()
+    return {
+        "case_id": "case-" + uuid.uuid4().hex,
+        "accepted_at": int(time.time() * 1000),
+        "report": report,
+        "linked_reports": [],
+        "is_update": False,
+    }
+
+
+def referral(recipient_id: str, *, sla: int = 3600, priority: str = "P2", **extra: Any) -> dict[str, Any]:
+    """A Referral as routing emits it."""
+    c = case()
+    return {
+        "referral_id": str(uuid.uuid4()),
+        "case_id": c["case_id"],
+        "recipient_id": recipient_id,
+        "decision_id": str(uuid.uuid4()),
+        "rule_ids": ["test-rule"],
+        "reason": "test",
+        "priority": priority,
+        "ack_sla_seconds": sla,
+        "escalation_target": None,
+        "preservation_request": True,
+        "created_at": int(time.time() * 1000),
+        "attempt": 0,
+        "not_before": None,
+        "last_error": None,
+        "case": c,
+        **extra,
+    }
+
+
+async def produce(contract: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce raw (key, value) pairs to one of our topics in this test's namespace."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()), acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topics.name(contract), value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def send_referrals(refs: list[dict[str, Any]]) -> None:
+    """Referrals to the referrals topic, keyed by case_id as routing does."""
+    await produce(topics.REFERRALS, [(r["case_id"].encode(), CODEC.encode("Referral", r)) for r in refs])
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll until `predicate()` holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.2)
+    return predicate()
+
+
+async def receipts(until: Callable[[list[dict[str, Any]]], bool], timeout: float = 60) -> list[dict[str, Any]]:
+    """DeliveryReceipts from the receipts topic once `until` holds (or at the deadline)."""
+    records = await read_topic(
+        topics.name(topics.RECEIPTS),
+        until=lambda rs: until([CODEC.decode(r.value, "DeliveryReceipt") for r in rs]),
+        timeout=timeout,
+    )
+    return [CODEC.decode(r.value, "DeliveryReceipt") for r in records]
+
+
+def statuses(rs: list[dict[str, Any]], referral_id: str) -> list[str]:
+    """A referral's receipt statuses in topic order."""
+    return [r["status"] for r in rs if r["referral_id"] == referral_id]
+
+
+class NotifierStack:
+    """A recipients file, secrets, local receivers and one real notifier worker in this test's namespace."""
+
+    def __init__(self, work: Path, namespace: str, kafka: str, recipients: list[dict[str, Any]], env: dict[str, str]):
+        self.work = work
+        self.directory = work / "recipients.yaml"
+        self.directory.write_text(yaml.safe_dump({"version": 1, "recipients": recipients}), encoding="utf-8")
+        self.secrets = work / "secrets"
+        write_secrets(self.directory, self.secrets)
+        self.workers = Workers(
+            work,
+            namespace,
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka,
+                "NOTIFIER_DIRECTORY_PATH": str(self.directory),
+                "NOTIFIER_SECRETS_DIR": str(self.secrets),
+                "NOTIFIER_SLA_CHECK_INTERVAL_SECONDS": "0.5",
+                "NOTIFIER_RETRY_RELEASE_INTERVAL_SECONDS": "0.2",
+                **env,
+            },
+        )
+
+    def start(self) -> None:
+        """Start the notifier and wait for /readyz."""
+        self.workers.start("notifier")
+        self.workers.wait_ready(timeout=120, names=["notifier"])
+
+    @property
+    def port(self) -> int:
+        """The notifier's web port."""
+        return self.workers.ports["notifier"]
+
+    def token(self, recipient_id: str) -> str:
+        """A recipient's ack token."""
+        return (self.secrets / f"ack-token-{recipient_id}").read_text(encoding="utf-8").strip()
+
+
+@pytest.fixture
+def receivers() -> Iterator[tuple[WebhookReceiver, MailReceiver]]:
+    """A real HTTP receiver and a real SMTP server on free local ports."""
+    web, mail = WebhookReceiver(), MailReceiver()
+    mail.start()
+    yield web, mail
+    mail.stop()
+
+
+def _texts_reaching(
+    web: WebhookReceiver, mail: MailReceiver, partner: list[Any], recipient_ids: set[str]
+) -> dict[str, str]:
+    """Everything each restricted recipient received, as text, per recipient."""
+    out: dict[str, str] = {rid: "" for rid in recipient_ids}
+    for d in web.deliveries:
+        if d.recipient_id in out:
+            out[d.recipient_id] += d.body.decode() + json.dumps(d.headers)
+    for m in mail.messages:
+        rid = "mail-desk"  # the only e-mail recipient in these tests
+        parts = [m.as_string()] + [p.get_payload(decode=True).decode() for p in m.walk() if not p.is_multipart()]
+        out[rid] += "\n".join(parts)
+    for rec in partner:
+        r = CODEC.decode(rec.value, "Referral")
+        out[r["recipient_id"]] += json.dumps(r, default=str) + rec.value.decode("latin-1")
+    return out
+
+
+async def test_failures_end_as_the_policy_says_while_others_are_delivered(
+    kafka: str, namespace: str, receivers: tuple[WebhookReceiver, MailReceiver]
+) -> None:
+    web, mail = receivers
+    web.hang_seconds = 3
+    await web.start()
+    down_calls = itertools.count()
+    web.behaviour.update(
+        {
+            "flaky": lambda n: 503 if n <= 2 else 200,  # fails its first two attempts
+            "slow": lambda n: 0,  # never answers: the client times out every time
+            "refuses": lambda n: 422,  # a 4xx: not retryable
+            "down": lambda n: 503 if next(down_calls) < 3 else 200,  # down for three calls, then back
+        }
+    )
+    recipients = [
+        recipient("ok", webhook(web, "ok")),
+        recipient("flaky", webhook(web, "flaky")),
+        recipient("slow", webhook(web, "slow", timeout_seconds=0.5)),
+        recipient("refuses", webhook(web, "refuses")),
+        recipient("down", webhook(web, "down")),
+        recipient("nosecret", webhook(web, "nosecret")),
+        recipient("mail-desk", {"type": "email", "to": ["desk@example.invalid"], "smtp_port": mail.port}),
+        recipient("partner-x", {"type": "kafka"}, "convention_minimal"),
+        recipient("minimal-hook", webhook(web, "minimal-hook"), "convention_minimal"),
+    ]
+    env = {
+        "NOTIFIER_MAX_ATTEMPTS": "4",
+        "NOTIFIER_BACKOFF_BASE_SECONDS": "0.2",
+        "NOTIFIER_BACKOFF_MAX_SECONDS": "1",
+        "NOTIFIER_BREAKER_FAILURE_THRESHOLD": "3",
+        "NOTIFIER_BREAKER_RESET_SECONDS": "1",
+    }
+    try:
+        with temp_workdir("notifier-") as work:
+            stack = NotifierStack(work, namespace, kafka, recipients, env)
+            (stack.secrets / "webhook-nosecret").unlink()
+            stack.start()
+            try:
+                refs = {
+                    name: referral(name)
+                    for name in ("ok", "flaky", "slow", "refuses", "nosecret", "mail-desk", "partner-x", "minimal-hook")
+                }
+                down = [referral("down"), referral("down")]
+                # the failing ones first, so the healthy ones queue behind them on the same partitions
+                order = ["slow", "refuses", "flaky", "nosecret", "ok", "mail-desk", "partner-x", "minimal-hook"]
+                await send_referrals([refs[n] for n in order] + down)
+
+                def settled(rs: list[dict[str, Any]]) -> bool:
+                    done = {"DELIVERED"}
+                    ok = all(
+                        done & set(statuses(rs, refs[n]["referral_id"]))
+                        for n in ("ok", "flaky", "mail-desk", "partner-x", "minimal-hook")
+                    )
+                    ok = ok and all("DELIVERED" in statuses(rs, d["referral_id"]) for d in down)
+                    final = {refs[n]["referral_id"] for n in ("slow", "refuses", "nosecret")}
+                    gave_up = {
+                        r["referral_id"]
+                        for r in rs
+                        if r["referral_id"] in final
+                        and r["status"] == "FAILED"
+                        and ("gave up" in (r["detail"] or "") or "not retryable" in (r["detail"] or ""))
+                    }
+                    return ok and gave_up == final
+
+                rs = await receipts(settled, timeout=150)
+                assert settled(rs), stack.workers.tail("notifier", 60)
+
+                # healthy recipients: delivered at the first attempt
+                for name in ("ok", "mail-desk", "partner-x", "minimal-hook"):
+                    assert statuses(rs, refs[name]["referral_id"]) == ["DELIVERED"], name
+                # failing the first two attempts: FAILED, FAILED, then DELIVERED at attempt 3
+                flaky = [r for r in rs if r["referral_id"] == refs["flaky"]["referral_id"]]
+                assert [r["status"] for r in flaky] == ["FAILED", "FAILED", "DELIVERED"]
+                assert [r["attempt"] for r in flaky] == [1, 2, 3]
+                assert "HTTP 503" in (flaky[0]["detail"] or "")
+                # timing out every time: retried up to max_attempts, then FAILED for good (breaker may pause it)
+                slow = [r for r in rs if r["referral_id"] == refs["slow"]["referral_id"]]
+                slow_failed = [r for r in slow if r["status"] == "FAILED"]
+                assert len(slow_failed) == 4 and "timed out" in (slow_failed[0]["detail"] or "")
+                assert "gave up after 4" in (slow_failed[-1]["detail"] or "")
+                # a 4xx and a missing secret: one attempt, not retried
+                for name, text in (("refuses", "HTTP 422"), ("nosecret", "no webhook secret")):
+                    only = [r for r in rs if r["referral_id"] == refs[name]["referral_id"]]
+                    assert [r["status"] for r in only] == ["FAILED"], name
+                    assert text in (only[0]["detail"] or "") and "not retryable" in (only[0]["detail"] or "")
+                # the circuit breaker paused "down" after three failures and resumed it with a probe
+                down_status = [r["status"] for r in rs if r["recipient_id"] == "down"]
+                assert "PAUSED" in down_status and "RESUMED" in down_status, down_status
+                assert down_status.count("DELIVERED") == 2
+
+                # dead letters: the three that gave up, each with its last error and referral id
+                dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda r: len(r) >= 3, timeout=30)
+                letters = {
+                    CODEC.decode(d.value, "DeadLetter")["referral_id"]: CODEC.decode(d.value, "DeadLetter")
+                    for d in dead
+                }
+                assert set(letters) == {refs[n]["referral_id"] for n in ("slow", "refuses", "nosecret")}
+                assert "timed out" in letters[refs["slow"]["referral_id"]]["message"]
+                assert letters[refs["refuses"]["referral_id"]]["reason"] == "delivery_failed"
+
+                # each webhook delivery exactly once, idempotency key = referral id, signed
+                keys = [d.idempotency_key for d in web.deliveries]
+                assert len(keys) == len(set(keys))
+                for d in web.deliveries:
+                    assert d.idempotency_key == d.json()["referral_id"]
+                    assert d.headers["X-Referral-Bus-Signature"].startswith("v1=")
+
+                # data minimisation on every channel
+                partner = await read_topic(
+                    topics.name(topics.partner_topic("partner-x")), until=lambda r: len(r) >= 1, timeout=60
+                )
+                assert len(mail.messages) == 1 and len(partner) == 1
+                texts = _texts_reaching(web, mail, partner, {"partner-x", "minimal-hook", "mail-desk"})
+                for rid in ("partner-x", "minimal-hook"):
+                    assert texts[rid], rid
+                    leaked = [k for k, v in PII.items() if v in texts[rid]]
+                    assert leaked == [], f"{rid} received {leaked}"
+                    assert "VN-HN" not in texts[rid]  # victim location is not convention_minimal
+                leaked = [k for k, v in PII.items() if v in texts["mail-desk"]]
+                assert set(leaked) == NEED_TO_KNOW_ALLOWED, leaked
+                # what a 24/7 contact point needs to act is there
+                minimal = next(d.json() for d in web.deliveries if d.recipient_id == "minimal-hook")
+                report = minimal["case"]["report"]
+                assert (
+                    report["category"] == "SEXTORTION" and report["content_urls"] and report["hosting_country"] == "US"
+                )
+                assert report["preservation_requested"] is True
+                assert set(report.get("victim", {})) <= {"is_minor"}
+            finally:
+                stack.workers.stop_all()
+    finally:
+        await web.stop()
