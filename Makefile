@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUS := $(VENV)/bin/referral-bus
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate test run bench faults clean
+.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger test run bench faults clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -37,7 +37,10 @@ k8s-tools:  ## kustomize (Go module proxy), kubernetes-validate and checkov (own
 k8s-validate: k8s-tools  ## build and validate every overlay
 	.local/k8s-venv/bin/python scripts/k8s/validate.py
 
-test: install broker lint typecheck schemas k8s-tools  ## ruff, mypy, schema check, every test against the real broker
+jaeger:  ## Jaeger v2 built from the Go module proxy into .local/bin (cached)
+	@bash scripts/jaeger/install.sh
+
+test: install broker lint typecheck schemas k8s-tools jaeger  ## ruff, mypy, schema check, every test against the real broker
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 run: install  ## broker, three workers, local agencies, sample reports, delivery table

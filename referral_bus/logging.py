@@ -1,11 +1,24 @@
-"""structlog configuration shared by every service: JSON or console, trace ids, PII scrubbed."""
+"""structlog configuration shared by every service: JSON or console, trace ids, PII scrubbed.
+
+Every line written in the context of an event carries `service`, `stage`, `case_id` (bound by
+worker.Service.run_guarded and tracing.annotate) and `trace_id`/`span_id` (from the current
+OpenTelemetry span). The standard library's logging (Faust, mode, aiokafka) is rendered by the same
+processors through `stdlib_config()`, which worker.Service hands to Faust as its logging config.
+
+Privacy: the values of every field the contracts mark `"pii": true` are replaced by `[redacted]`
+whatever key they arrive under, free text is masked for e-mail addresses, phone numbers and IP
+addresses, structured values are withheld, and exceptions are logged as type and frames only
+(exception messages may quote data).
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
+import traceback
 from collections.abc import MutableMapping
+from functools import cache
 from typing import Any
 
 import structlog
@@ -18,6 +31,7 @@ from referral_bus.schemas import pii_paths, registry
 _SECRET_KEYS = {"password", "secret", "token", "authorization", "sasl_password", "signature"}
 
 
+@cache
 def _pii_keys() -> frozenset[str]:
     keys: set[str] = set()
     for schema in registry().current.values():
@@ -29,27 +43,57 @@ def _pii_keys() -> frozenset[str]:
 
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _PHONE = re.compile(r"\+\d[\d \-]{7,}\d")
-_FREE_TEXT_KEYS = frozenset({"event", "detail", "error", "message", "first_problem", "reason"})
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")
+_IPV6 = re.compile(r"\b(?:[0-9a-fA-F]{1,4}:){2,7}[0-9a-fA-F]{1,4}\b")
+# structlog's own bookkeeping for stdlib records (removed before rendering).
+_META_KEYS = frozenset({"_record", "_from_structlog"})
+# Keys whose values are identifiers or numbers we put there ourselves, left as they are.
+_ID_KEYS = frozenset(
+    {"trace_id", "span_id", "timestamp", "level", "logger", "service", "stage", "case_id", "report_id"}
+)
 
 
 def scrub_text(text: str) -> str:
     """Mask values that look like e-mail addresses, phone numbers or IP addresses."""
     text = _EMAIL.sub("[email]", text)
-    text = _PHONE.sub("[phone]", text)
-    return _IPV4.sub("[ip]", text)
+    text = _IPV4.sub("[ip]", text)
+    text = _IPV6.sub("[ip]", text)
+    return _PHONE.sub("[phone]", text)
+
+
+def safe_exc_info(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Structlog processor: render an exception as its type and frames, never its message."""
+    exc_info = event_dict.pop("exc_info", None)
+    if not exc_info:
+        return event_dict
+    if exc_info is True:
+        exc_info = sys.exc_info()
+    elif isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    if not isinstance(exc_info, tuple) or exc_info[0] is None:
+        return event_dict
+    exc_type, _exc, tb = exc_info
+    frames = traceback.extract_tb(tb)[-8:]
+    where = "; ".join(f"{f.filename.rsplit('/', 1)[-1]}:{f.lineno} in {f.name}" for f in frames)
+    event_dict["exception"] = f"{exc_type.__name__} (message withheld) at {where}"
+    return event_dict
 
 
 def scrub_pii(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Structlog processor: drop values of PII/secret keys and mask PII-looking text."""
+    """Structlog processor: drop values of PII/secret keys, mask PII-looking text, withhold structures."""
     pii = _pii_keys()
     for key in list(event_dict):
+        value = event_dict[key]
         if key in pii or key.lower() in _SECRET_KEYS:
             event_dict[key] = "[redacted]"
-        elif isinstance(event_dict[key], str) and key in _FREE_TEXT_KEYS:
-            event_dict[key] = scrub_text(event_dict[key])
-        elif isinstance(event_dict[key], (dict, list)):
+        elif key in _ID_KEYS or value is None or isinstance(value, (bool, int, float)):
+            continue
+        elif isinstance(value, str):
+            event_dict[key] = scrub_text(value)
+        elif isinstance(value, (dict, list, tuple, set, bytes, bytearray)):
             event_dict[key] = "[structured value withheld]"
+        elif key not in _META_KEYS:
+            event_dict[key] = scrub_text(str(value))
     return event_dict
 
 
@@ -62,26 +106,75 @@ def add_trace_context(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> 
     return event_dict
 
 
+def _renderer(fmt: str) -> Any:
+    if fmt == "json":
+        return structlog.processors.JSONRenderer()
+    return structlog.dev.ConsoleRenderer(colors=False)
+
+
+def _shared_processors() -> list[Any]:
+    return [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        add_trace_context,
+        safe_exc_info,
+        scrub_pii,
+    ]
+
+
+_state: dict[str, str] = {"service": "referral-bus", "fmt": "json", "level": "INFO"}
+
+
 def configure(service: str, *, fmt: str = "json", level: str = "INFO") -> None:
-    """Configure structlog and the standard library's logging for one service."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
-    )
+    """Configure structlog for one service (the stdlib side is `stdlib_config()`, applied by Faust's worker)."""
+    _state.update(service=service, fmt=fmt, level=level.upper())
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            add_trace_context,
-            scrub_pii,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=[*_shared_processors(), _renderer(fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stderr),
         cache_logger_on_first_use=True,
     )
     structlog.contextvars.bind_contextvars(service=service)
+
+
+def formatter() -> structlog.stdlib.ProcessorFormatter:
+    """A logging.Formatter that renders stdlib records with our processors (used by stdlib_config)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *_shared_processors()],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _add_service,
+            _renderer(_state["fmt"]),
+        ],
+    )
+
+
+def _add_service(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    event_dict.setdefault("service", _state["service"])
+    return event_dict
+
+
+def stdlib_config() -> dict[str, Any]:
+    """A logging.config dict routing every stdlib logger (Faust, mode, aiokafka) through our processors.
+
+    Faust applies it when its worker starts (`faust.App(logging_config=...)`), replacing mode's
+    coloured console handler.
+    """
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"structlog": {"()": "referral_bus.logging.formatter"}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "structlog",
+                "level": _state["level"],
+            }
+        },
+        "root": {"level": _state["level"], "handlers": ["default"]},
+    }
 
 
 def get_logger(**initial: Any) -> Any:

@@ -17,6 +17,7 @@ from referral_bus.deadletter import now_ms
 from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings
+from referral_bus.tracing import stage_span
 
 TIMESTAMP_FIELDS = ("reported_at", "received_at")
 
@@ -76,7 +77,12 @@ async def produce(path: Path, kafka: KafkaSettings | None = None, *, topic: str 
     producer = AIOKafkaProducer(**client_kwargs(kafka or KafkaSettings()), acks="all", enable_idempotence=True)
     await producer.start()
     try:
-        futures = [await producer.send(topic or topics.name(topics.INTAKE), r.value, key=r.key) for r in records]
+        futures = []
+        for r in records:
+            # One report, one trace: this span is its root; the aiokafka instrumentation's send span
+            # nests under it and puts its traceparent in the record's headers.
+            with stage_span("referral-bus produce", report_id=r.report_id):
+                futures.append(await producer.send(topic or topics.name(topics.INTAKE), r.value, key=r.key))
         for fut in futures:
             await fut
     finally:

@@ -1,16 +1,32 @@
-"""OpenTelemetry set-up: SDK from the standard OTEL_* variables, aiokafka and Faust instrumentation."""
+"""OpenTelemetry set-up: SDK from the standard OTEL_* variables; aiokafka, httpx and Faust instrumentation.
+
+One report is one trace: `referral-bus produce` opens the root span, the aiokafka instrumentation
+injects `traceparent` into every record it sends, Faust's OpenTelemetry sensor (worker.Service) opens
+the `{topic} process` span of each consumed event from those headers, our own stage spans nest
+under it, and the httpx instrumentation carries the trace into webhook calls.
+
+Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
+`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
+Attributes we add are identifiers only (`referral_bus.case_id`, `.report_id`, `.rule_ids`,
+`.recipient_id`), never a PII value.
+"""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import structlog
 from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
 
 TRACER_NAME = "referral_bus"
+ATTRIBUTE_PREFIX = "referral_bus."
 _configured = False
+
+AttributeValue = str | int | bool | Sequence[str]
 
 
 def tracing_enabled() -> bool:
@@ -25,29 +41,45 @@ def tracing_enabled() -> bool:
     )
 
 
+def _exporter() -> Any:
+    """The span exporter OTEL_TRACES_EXPORTER names (otlp by default; `console` for debugging)."""
+    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")[0].strip() == "console":
+        from opentelemetry.sdk.trace.export import ConsoleSpanExporter
+
+        return ConsoleSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter()
+
+
 def configure(service: str) -> None:
-    """Install the SDK with OTLP export when configured; otherwise leave the no-op API in place."""
+    """Install the SDK, OTLP export and the aiokafka/httpx instrumentations when configured.
+
+    Otherwise nothing is installed: the API stays a no-op, no client call is wrapped (so a send
+    costs what it costs without OpenTelemetry), and Faust's sensor only opens non-recording spans.
+    """
     global _configured
     if _configured:
         return
     _configured = True
+    if not tracing_enabled():
+        return
     from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    if tracing_enabled():
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-        from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import BatchSpanProcessor
-
-        resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME", service)})
-        provider = TracerProvider(resource=resource)
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
-        trace.set_tracer_provider(provider)
+    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or service})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(_exporter()))
+    trace.set_tracer_provider(provider)
     AIOKafkaInstrumentor().instrument()
+    HTTPXClientInstrumentor().instrument()
 
 
 def shutdown() -> None:
-    """Flush spans still buffered (called when a worker or the CLI stops)."""
+    """Flush spans still buffered (called when the CLI stops; the SDK also flushes at exit)."""
     provider: Any = trace.get_tracer_provider()
     if hasattr(provider, "shutdown"):
         provider.shutdown()
@@ -58,8 +90,66 @@ def tracer() -> trace.Tracer:
     return trace.get_tracer(TRACER_NAME)
 
 
+def _attributes(ids: dict[str, AttributeValue | None]) -> dict[str, Any]:
+    """`case_id=...` → `referral_bus.case_id`; keys already dotted (semconv) are kept as they are."""
+    out: dict[str, Any] = {}
+    for key, value in ids.items():
+        if value is None:
+            continue
+        name = key if "." in key else ATTRIBUTE_PREFIX + key
+        out[name] = list(value) if isinstance(value, (list, tuple)) else value
+    return out
+
+
 @contextmanager
-def stage_span(name: str, **attributes: str | int | bool) -> Iterator[trace.Span]:
-    """A span for one of our own stages; attributes must never carry PII."""
-    with tracer().start_as_current_span(name, attributes=attributes) as span:
-        yield span
+def stage_span(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span]:
+    """A span for one of our own stages; attributes must never carry PII.
+
+    Plain keyword names get the `referral_bus.` prefix (`case_id=` → `referral_bus.case_id`);
+    dotted names (`**{"messaging.kafka.message.offset": 3}`) are used as they are. An exception
+    leaving the block marks the span as an error with the exception's type only (messages may hold
+    data, so no exception event is recorded).
+    """
+    with tracer().start_as_current_span(
+        name, attributes=_attributes(attributes), record_exception=False, set_status_on_exception=False
+    ) as span:
+        try:
+            yield span
+        except BaseException as exc:
+            span.set_attribute("error.type", type(exc).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise
+
+
+def annotate(**ids: AttributeValue | None) -> None:
+    """Put identifiers on the current span and on every log line of this event.
+
+    `annotate(case_id=c, report_id=r)` sets `referral_bus.case_id`/`.report_id` on the current span
+    (Faust's process span, or our stage span) and binds `case_id`/`report_id` in structlog's context
+    (worker.run_guarded clears them after the event). Identifiers only: never a PII value.
+    """
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(_attributes(ids))
+    scalars = {k: v for k, v in ids.items() if v is not None and not isinstance(v, (list, tuple))}
+    if scalars:
+        structlog.contextvars.bind_contextvars(**scalars)
+
+
+def mark_outcome(outcome: str, *, error: bool = False) -> None:
+    """Record a stage outcome (`accepted`, `duplicate`, `invalid_field`...) on the current span."""
+    span = trace.get_current_span()
+    if not span.is_recording():
+        return
+    span.set_attribute(ATTRIBUTE_PREFIX + "outcome", outcome)
+    if error:
+        span.set_attribute("error.type", outcome)
+        span.set_status(Status(StatusCode.ERROR, outcome))
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace_id, span_id) of the current span as hex, or None when there is no valid span."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")

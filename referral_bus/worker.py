@@ -6,10 +6,12 @@ import asyncio
 import os
 import ssl
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
+import structlog
 from faust.types import StreamT
 from faust.web import Request, Response, View
 
@@ -100,6 +102,7 @@ class Service:
             consumer_max_fetch_size=self.kafka.max_message_bytes * 2,
             web_enabled=True,
             table_standby_replicas=0,
+            logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
         )
         from faust.contrib.opentelemetry import setup_opentelemetry
 
@@ -109,6 +112,17 @@ class Service:
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         self._register_views()
         self.app.on_worker_init.connect(self._create_topics)
+        metrics.register_lag_source(self._consumer_lag)
+
+    def _consumer_lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, lag) for each assigned partition already read from (for /metrics)."""
+        consumer: Any = self.app.consumer
+        rows = []
+        for tp in consumer.assignment():
+            read, high = consumer._read_offset.get(tp), consumer.highwater(tp)
+            if read is not None and high is not None:
+                rows.append((tp.topic, tp.partition, high - read - 1))
+        return rows
 
     def _create_topics(self, *args: Any, **kwargs: Any) -> None:
         """Before the consumer subscribes: create our topics, so no agent starts on a missing one."""
@@ -177,7 +191,8 @@ class Service:
         class Metrics(View):
             async def get(self, request: Request) -> Response:
                 body, content_type = metrics.exposition()
-                return self.bytes(body, content_type=content_type)
+                # as a header: aiohttp refuses a content_type argument that carries a charset (HTTP 500)
+                return self.bytes(body, headers={"Content-Type": content_type})
 
     async def send(
         self,
@@ -189,6 +204,7 @@ class Service:
         """Produce and wait for the broker's acknowledgement (at-least-once before the offset moves on)."""
         fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None)
         await fut
+        metrics.event_out(self.name, topic.get_topic_name())
 
     async def dead_letter(self, source: SourceMessage, exc: BaseException, **ids: Any) -> None:
         """Write a dead letter; if even that fails repeatedly, stop the process so the offset is not committed."""
@@ -204,6 +220,8 @@ class Service:
             case_id=ids.get("case_id"),
         )
         metrics.count(self.name, record["reason"])
+        metrics.dead_lettered(self.name, record["reason"])
+        tracing.mark_outcome(record["reason"], error=True)
         value = self.codec.encode("DeadLetter", record)
         delay = 0.5
         for attempt in range(6):
@@ -232,9 +250,28 @@ class Service:
                 value=msg.value,
                 headers=normalise_headers(msg.headers),
             )
-            try:
-                await handler(source)
-            except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, by design
-                if not isinstance(exc, RejectedMessage):
-                    log.error("handler failed", error_type=type(exc).__name__, where=_where(exc))
-                await self.dead_letter(source, exc)
+            # Every log line of this event carries its stage and case id (the key from intake on).
+            case_id = msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else None
+            case_id = case_id if case_id and case_id.startswith("case-") else None
+            with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
+                tracing.annotate(case_id=case_id)
+                metrics.event_in(self.name)
+                started = time.perf_counter()
+                outcome = await self._handle_guarded(source, handler)
+                metrics.stage_latency(self.name, outcome, (time.perf_counter() - started) * 1000)
+
+    async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
+        """Run the handler on one event; dead-letter any failure. Returns `ok` or `dead_lettered`."""
+        try:
+            await handler(source)
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, by design
+            if not isinstance(exc, RejectedMessage):
+                log.error("handler failed", error_type=type(exc).__name__, where=_where(exc))
+            await self.dead_letter(
+                source,
+                exc,
+                case_id=getattr(exc, "case_id", None),
+                referral_id=getattr(exc, "referral_id", None),
+            )
+            return "dead_lettered"

@@ -1,0 +1,295 @@
+"""One report is one trace in a real Jaeger v2: CLI produce → intake → routing → notifier → webhook call.
+
+Jaeger is built from the Go module proxy by scripts/jaeger/install.sh (cached in .local/bin; the
+first build takes several minutes, hence the long timeout) and started on free 127.0.0.1 ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from referral_bus.cli import main as cli_main
+from referral_bus.devstack import MailReceiver, WebhookReceiver, Workers, rewrite_directory, write_secrets
+from referral_bus.jaeger import Jaeger, JaegerClient
+from referral_bus.settings import REPO_ROOT
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(2400)]
+
+EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
+SERVICES = ("referral-bus-cli", "referral-bus-intake", "referral-bus-routing", "referral-bus-notifier")
+
+
+def running_jaeger() -> Iterator[Jaeger]:
+    """A real Jaeger v2 (installed on first use) on free ports, stopped when the generator closes."""
+    base = REPO_ROOT / ".local" / "stacks"
+    base.mkdir(parents=True, exist_ok=True)
+    instance = Jaeger(base / f"jaeger-{os.getpid()}-{time.monotonic_ns()}")
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        if os.environ.get("KEEP_STACK") != "1":
+            shutil.rmtree(instance.workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def jaeger() -> Iterator[Jaeger]:
+    """A real Jaeger v2 for this module's tests."""
+    yield from running_jaeger()
+
+
+@dataclass
+class Stack:
+    """Receivers and the three workers, all exporting traces to one Jaeger."""
+
+    work: Path
+    web: WebhookReceiver
+    mail: MailReceiver
+    workers: Workers
+    env: dict[str, str]
+
+    def produce(self, reports: list[dict[str, Any]]) -> None:
+        """`referral-bus produce FILE` as an agency runs it: a separate process, its own OTel SDK."""
+        path = self.work / f"reports-{time.monotonic_ns()}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in reports), encoding="utf-8")
+        done = subprocess.run(
+            [sys.executable, "-m", "referral_bus.cli", "produce", str(path)],
+            cwd=REPO_ROOT,
+            env={**os.environ, **self.env, "OTEL_SERVICE_NAME": "referral-bus-cli"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+
+
+def otel_env(jaeger: Jaeger) -> dict[str, str]:
+    """The standard variables a deployment sets: OTLP/HTTP endpoint, short batching for the test."""
+    return {
+        "OTEL_EXPORTER_OTLP_ENDPOINT": jaeger.otlp_endpoint,
+        "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+    }
+
+
+async def start_stack(work: Path, namespace: str, kafka: str, jaeger: Jaeger) -> Stack:
+    """Start receivers and the three workers, each with its own OTEL_SERVICE_NAME; wait until ready."""
+    web, mail = WebhookReceiver(), MailReceiver()
+    await web.start()
+    mail.start()
+    directory = rewrite_directory(
+        REPO_ROOT / "config" / "recipients.yaml",
+        work / "recipients.yaml",
+        webhook_base=web.base_url,
+        smtp_port=mail.port,
+    )
+    write_secrets(directory, work / "secrets")
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, **otel_env(jaeger)}
+    workers = Workers(
+        work,
+        namespace,
+        {
+            **env,
+            "ROUTING_DIRECTORY_PATH": str(directory),
+            "NOTIFIER_DIRECTORY_PATH": str(directory),
+            "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
+        },
+    )
+    for service in ("intake", "routing", "notifier"):
+        workers.start(service, extra_env={"OTEL_SERVICE_NAME": f"referral-bus-{service}"})
+    workers.wait_ready()
+    return Stack(work, web, mail, workers, {**env, "REFERRAL_BUS_NAMESPACE": namespace})
+
+
+async def stop_stack(stack: Stack) -> None:
+    """Stop workers (flushing their spans) and receivers."""
+    stack.workers.stop_all()
+    await stack.web.stop()
+    stack.mail.stop()
+
+
+async def poll(check: Any, timeout: float, interval: float = 0.5) -> Any:
+    """Call `check()` until it returns something truthy or the deadline passes; return the last value."""
+    deadline = time.monotonic() + timeout
+    value = check()
+    while not value and time.monotonic() < deadline:
+        await asyncio.sleep(interval)
+        value = check()
+    return value
+
+
+def tags(span: dict[str, Any]) -> dict[str, Any]:
+    """A Jaeger span's tags as a dict."""
+    return {t["key"]: t.get("value") for t in span.get("tags", [])}
+
+
+def sample(report_id: str) -> dict[str, Any]:
+    """One of the shipped sample reports."""
+    for line in EXAMPLES.read_text(encoding="utf-8").splitlines():
+        if line.strip() and json.loads(line)["report_id"] == report_id:
+            return dict(json.loads(line))
+    raise AssertionError(report_id)
+
+
+def is_http_client(span: dict[str, Any]) -> bool:
+    """An outgoing HTTP call (httpx instrumentation; old or stable HTTP semantic conventions)."""
+    t = tags(span)
+    return t.get("span.kind") == "client" and ("http.method" in t or "http.request.method" in t)
+
+
+def describe(client: JaegerClient, report_id: str) -> str:
+    """What Jaeger holds, for a failure message."""
+    out = [f"services: {client.services()}"]
+    for service in client.services():
+        for t in client.find(service, {}, limit=50):
+            names = sorted(f"{t['processes'][s['processID']]['serviceName']}:{s['operationName']}" for s in t["spans"])
+            out.append(f"{service} trace {t['traceID']}: {names}")
+    return "\n".join(out) + "\n"
+
+
+def complete(trace: dict[str, Any] | None) -> bool:
+    """Spans of the CLI, the three services and a webhook HTTP call are all in the trace."""
+    if not trace:
+        return False
+    services = {trace["processes"][s["processID"]]["serviceName"] for s in trace["spans"]}
+    http = [s for s in trace["spans"] if is_http_client(s)]
+    return set(SERVICES) <= services and bool(http)
+
+
+async def test_one_report_is_one_trace_across_every_service_and_the_webhook_call(
+    kafka: str, namespace: str, jaeger: Jaeger, tmp_path: Path
+) -> None:
+    report = sample("HL111-2026-0001")
+    report["report_id"] = f"TRC-{namespace}"
+    stack = await start_stack(tmp_path, namespace, kafka, jaeger)
+    client = JaegerClient(jaeger.query_url)
+    try:
+        rejected = sample("HL111-2026-0004")  # age band and minor flag disagree: dead-lettered by intake
+        rejected["report_id"] = f"TRC-rejected-{namespace}"
+        stack.produce([report, rejected])
+        delivered = await poll(
+            lambda: [d for d in stack.web.deliveries if d.json()["case"]["report"]["report_id"] == report["report_id"]],
+            90,
+        )
+        assert delivered, stack.workers.tail("notifier")
+
+        def the_trace() -> dict[str, Any] | None:
+            found = client.find("referral-bus-cli", {"referral_bus.report_id": report["report_id"]})
+            if len(found) != 1:
+                return None
+            trace = client.trace(found[0]["traceID"])
+            return trace if complete(trace) else None
+
+        trace = await poll(the_trace, 60)
+        assert trace, describe(client, report["report_id"]) + jaeger.tail()
+
+        def failed_trace() -> dict[str, Any] | None:
+            found = client.find("referral-bus-intake", {"referral_bus.outcome": "invalid_field"})
+            mine = [
+                t
+                for t in found
+                if any(tags(s).get("referral_bus.report_id") == rejected["report_id"] for s in t["spans"])
+            ]
+            return mine[0] if mine else None
+
+        failed = await poll(failed_trace, 60)
+        assert failed, describe(client, rejected["report_id"])
+    finally:
+        await stop_stack(stack)
+
+    spans = {s["spanID"]: s for s in trace["spans"]}
+    service_of = {sid: trace["processes"][s["processID"]]["serviceName"] for sid, s in spans.items()}
+    # one trace id, one root (the CLI's produce span), every parent resolves inside the trace
+    assert {s["traceID"] for s in spans.values()} == {trace["traceID"]}
+    roots = [s for s in spans.values() if not s["references"]]
+    assert [(r["operationName"], service_of[r["spanID"]]) for r in roots] == [
+        ("referral-bus produce", "referral-bus-cli")
+    ]
+    for s in spans.values():
+        for ref in s["references"]:
+            assert ref["traceID"] == trace["traceID"] and ref["spanID"] in spans, s["operationName"]
+
+    # the webhook call's ancestry crosses every process in order
+    http = next(s for s in spans.values() if is_http_client(s))
+    assert service_of[http["spanID"]] == "referral-bus-notifier"
+    chain: list[str] = []
+    node: dict[str, Any] | None = http
+    while node is not None:
+        chain.append(f"{service_of[node['spanID']]}:{node['operationName']}")
+        node = spans.get(node["references"][0]["spanID"]) if node["references"] else None
+    order = [c.split(":")[0] for c in reversed(chain)]
+    assert [s for i, s in enumerate(order) if i == 0 or s != order[i - 1]] == list(SERVICES), chain
+
+    # Faust's process spans follow the messaging conventions, with our identifiers and no payload
+    process = [s for s in spans.values() if tags(s).get("messaging.operation.type") == "process"]
+    assert {service_of[s["spanID"]] for s in process} == set(SERVICES[1:])
+    for s in process:
+        t = tags(s)
+        assert t["messaging.system"] == "kafka"
+        assert t["messaging.destination.name"].startswith(namespace + ".referrals.")
+        assert t["messaging.consumer.group.name"].startswith(namespace + ".referral-bus-")
+        assert "messaging.destination.partition.id" in t and "messaging.kafka.message.offset" in t
+    sends = [s for s in spans.values() if tags(s).get("messaging.operation.type") == "publish"]
+    assert {service_of[s["spanID"]] for s in sends} >= {
+        "referral-bus-cli",
+        "referral-bus-intake",
+        "referral-bus-routing",
+    }
+    all_tags = [tags(s) for s in spans.values()]
+    case_ids = {t["referral_bus.case_id"] for t in all_tags if "referral_bus.case_id" in t}
+    assert len(case_ids) == 1
+    assert any("referral_bus.rule_ids" in t for t in all_tags)
+    assert any(t.get("referral_bus.recipient_id") == delivered[0].recipient_id for t in all_tags)
+
+    # the webhook request carried this trace's context
+    assert delivered[0].headers.get("traceparent", "").split("-")[1] == trace["traceID"].rjust(32, "0")
+
+    # every worker log line written while handling this case carries the ids
+    (case_id,) = case_ids
+    for service in ("intake", "routing", "notifier"):
+        lines = [json.loads(x) for x in stack.workers.log_path(service).read_text().splitlines() if x.startswith("{")]
+        mine = [x for x in lines if x.get("case_id") == case_id]
+        assert mine, f"no log line of {service} carries case_id"
+        for line in mine:
+            assert line["service"] == service and line["stage"] == service
+            assert line["trace_id"] == trace["traceID"].rjust(32, "0") and len(line["span_id"]) == 16
+
+    # the rejected report's trace shows where it failed: intake's process span in error, the dead letter sent
+    fspans = {s["spanID"]: s for s in failed["spans"]}
+    (errored,) = [
+        s for s in fspans.values() if tags(s).get("otel.status_code") == "ERROR" and "process" in s["operationName"]
+    ]
+    assert tags(errored)["error.type"] == "invalid_field"
+    assert any(
+        s["operationName"].endswith("referrals.deadletter.v1 send")
+        and s["references"][0]["spanID"] == errored["spanID"]
+        for s in fspans.values()
+        if s["references"]
+    )
+
+    # `referral-bus trace ID` prints the flow from Jaeger (by report id and by case id)
+    for ident in (report["report_id"], case_id):
+        out = io.StringIO()
+        with redirect_stdout(out):
+            assert cli_main(["trace", ident, "--jaeger", jaeger.query_url]) == 0
+        text = out.getvalue()
+        print(text)
+        assert text.startswith(f"trace {trace['traceID']}")
+        for service in SERVICES:
+            assert service in text
+        assert "referral-bus produce" in text and "POST" in text
