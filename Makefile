@@ -49,8 +49,8 @@ run: install  ## broker, three workers, local agencies, sample reports, delivery
 bench: install broker  ## benchmarks → bench/results/
 	$(PY) -m bench.run
 
-faults: install broker  ## fault-injection suite
-	$(PY) -m pytest -q -p no:cacheprovider -m faults tests/faults
+faults: install broker  ## fault-injection suite: every scenario, >= 5,000 reports each (FAULTS_N / FAULTS_BACKLOG_N to change)
+	FAULTS_FULL=1 $(PY) -m pytest -q -p no:cacheprovider -m faults tests/faults
 
 clean:
 	rm -rf .local/stacks .local/faust

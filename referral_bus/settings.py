@@ -115,5 +115,8 @@ class NotifierSettings(ServiceSettings):
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
     sla_check_interval_seconds: float = Field(default=5.0, gt=0)
     retry_release_interval_seconds: float = Field(default=0.5, gt=0)
-    delivery_concurrency: int = Field(default=4, ge=1)
+    # 1 by default: with agent concurrency > 1 Faust can commit an offset past a message still
+    # being handled (faust-streaming issue #606), and a crash then loses it; the fault suite
+    # lost 5 referrals that way. Raise only with that risk understood.
+    delivery_concurrency: int = Field(default=1, ge=1)
     ack_max_body_bytes: int = Field(default=4096, ge=64)

@@ -1,0 +1,190 @@
+"""A second, separate local broker with a TLS + SASL/SCRAM listener, for security tests and drills.
+
+It never touches the plaintext development broker: it has its own ports and state directory.
+Certificates come from `scripts/tls/make-certs.sh` (openssl + the JDK's keytool); SCRAM-SHA-512
+users (one per service, plus the broker's own) are written into the KRaft metadata when the storage
+is formatted, so the broker accepts them from its first start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import secrets
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from referral_bus.broker import LOCAL_DIR, LocalBroker, _java_cmd, _pid, check_tools, resolve_jars
+from referral_bus.errors import BrokerError
+from referral_bus.settings import REPO_ROOT, KafkaSettings
+
+MAKE_CERTS = REPO_ROOT / "scripts" / "tls" / "make-certs.sh"
+TEMPLATE = LOCAL_DIR / "server-secure.properties.template"
+MECHANISM = "SCRAM-SHA-512"
+ADMIN_USER = "broker-admin"
+
+
+@dataclass
+class SecureBroker:
+    """Ports, state directory, certificates and SCRAM users of one secure broker instance."""
+
+    broker: LocalBroker
+    tls_dir: Path
+    users: dict[str, str] = field(default_factory=dict)  # user → password
+
+    @property
+    def bootstrap(self) -> str:
+        """Bootstrap address of the SASL_SSL listener."""
+        return self.broker.bootstrap
+
+    @property
+    def cafile(self) -> Path:
+        """The CA certificate clients trust (KAFKA_SSL_CAFILE)."""
+        return self.tls_dir / "ca.crt"
+
+    def client_env(self, user: str) -> dict[str, str]:
+        """The KAFKA_* variables a service needs to connect as `user`."""
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+            "KAFKA_SASL_MECHANISM": MECHANISM,
+            "KAFKA_SASL_USERNAME": user,
+            "KAFKA_SASL_PASSWORD": self.users[user],
+            "KAFKA_SSL_CAFILE": str(self.cafile),
+        }
+
+    def settings(self, user: str) -> KafkaSettings:
+        """KafkaSettings for `user` (for clients in this process)."""
+        return KafkaSettings(
+            bootstrap_servers=self.bootstrap,
+            security_protocol="SASL_SSL",
+            sasl_mechanism=MECHANISM,
+            sasl_username=user,
+            sasl_password=self.users[user],
+            ssl_cafile=self.cafile,
+        )
+
+
+def make_certs(tls_dir: Path) -> None:
+    """Run the project's certificate script into `tls_dir` (once)."""
+    if (tls_dir / "ca.crt").exists() and (tls_dir / "broker.p12").exists():
+        return
+    result = subprocess.run(["bash", str(MAKE_CERTS), str(tls_dir)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise BrokerError(f"certificate generation failed:\n{result.stdout}{result.stderr}")
+
+
+def _config(sb: SecureBroker) -> Path:
+    store_password = (sb.tls_dir / "store-password").read_text(encoding="utf-8").strip()
+    text = TEMPLATE.read_text(encoding="utf-8").format(
+        port=sb.broker.port,
+        controller_port=sb.broker.controller_port,
+        data_dir=sb.broker.state_dir / "data",
+        admin_user=ADMIN_USER,
+        admin_password=sb.users[ADMIN_USER],
+        keystore=sb.tls_dir / "broker.p12",
+        truststore=sb.tls_dir / "truststore.p12",
+        store_password=store_password,
+    )
+    path = sb.broker.state_dir / "server.properties"
+    path.touch(mode=0o600)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _format(sb: SecureBroker, config: Path) -> None:
+    if (sb.broker.state_dir / "data" / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    scram: list[str] = []
+    for user, password in sb.users.items():
+        scram += ["--add-scram", f"{MECHANISM}=[name={user},password={password}]"]
+    result = subprocess.run(
+        _java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *scram),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BrokerError(f"formatting the secure broker's storage failed:\n{result.stdout}{result.stderr}")
+
+
+async def _answers(settings: KafkaSettings, timeout: float) -> bool:
+    import logging
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from referral_bus.kafka import client_kwargs
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    client = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+        await asyncio.wait_for(client.list_topics(), timeout)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not answering (for this user) yet"
+        return False
+    finally:
+        try:
+            await client.close()
+        except Exception:  # noqa: BLE001,S110 - closing a client that never connected
+            pass
+
+
+def answers(settings: KafkaSettings, timeout: float = 5.0) -> bool:
+    """True when the broker answers a metadata request made with these settings."""
+    return asyncio.run(_answers(settings, timeout))
+
+
+def start(broker: LocalBroker, tls_dir: Path, users: list[str], *, timeout: float = 120.0) -> SecureBroker:
+    """Certificates, users (random passwords), format, start; return once an authenticated client connects."""
+    check_tools()
+    resolve_jars()
+    broker.state_dir.mkdir(parents=True, exist_ok=True)
+    make_certs(tls_dir)
+    sb = SecureBroker(broker, tls_dir, {u: secrets.token_hex(16) for u in [ADMIN_USER, *users]})
+    config = _config(sb)
+    _format(sb, config)
+    with broker.log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            _java_cmd("kafka.Kafka", str(config)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    broker.pid_file.write_text(str(proc.pid))
+    probe = sb.settings(ADMIN_USER)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = "\n".join(broker.log_file.read_text(errors="replace").splitlines()[-20:])
+            raise BrokerError(f"the secure broker exited with code {proc.returncode}; last log lines:\n{tail}")
+        if answers(probe, timeout=3.0):
+            return sb
+        time.sleep(0.5)
+    raise BrokerError(f"the secure broker did not answer on {broker.bootstrap} within {timeout:.0f}s")
+
+
+def stop(broker: LocalBroker, *, timeout: float = 30.0) -> None:
+    """Stop this secure instance (only the process recorded in its own state directory)."""
+    import os
+    import signal
+
+    pid = _pid(broker)
+    if pid is None:
+        return
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    broker.pid_file.unlink(missing_ok=True)
