@@ -9,16 +9,24 @@ Agents (all through Service.run_guarded, so no failure stops a partition):
 - acks: recipients' acknowledgements (from the HTTP endpoint or produced directly), keyed by
   case_id like the referrals, so the `referral_state` lookup is partition-local.
 Timers: release due parked retries; escalate delivered referrals nobody acknowledged in time.
+Faust runs every timer on every worker and a memory table keeps keys written before a rebalance, so
+both timers act only on entries of partitions this worker actively owns right now, and not at all
+while a rebalance or table recovery is in progress.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import random
 import re
 import time
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
+from aiokafka.partitioner import murmur2
+from faust.types import TP
 from faust.web import Request, Response, View
 
 from referral_bus import logging as rb_logging
@@ -38,7 +46,7 @@ from services.notifier.channels.partner import PartnerTopic
 from services.notifier.channels.webhook import Webhook
 from services.notifier.deliver import DELIVERED, Deliverer, receipt
 from services.notifier.secrets import Secrets
-from services.notifier.sla import AWAITING_ACK, escalation_referral, periods_overdue
+from services.notifier.sla import escalation_referral, period_to_escalate
 
 FAILED = "FAILED"
 QUEUED = "QUEUED"
@@ -64,6 +72,11 @@ delivered = app.Table(
 )
 parked = app.Table("parked", default=None, partitions=service.kafka.topic_partitions, key_type=str)
 state = app.Table("referral_state", default=None, partitions=service.kafka.topic_partitions, key_type=str)
+# referral id → last SLA period escalated. Written by the SLA timer, which has no current event, so
+# the changelog record goes explicitly to the referral's own partition (see _mark_escalated).
+escalations = app.Table(
+    "escalations", default=None, partitions=service.kafka.topic_partitions, key_type=str, value_type=int
+)
 
 secrets = Secrets(settings.secrets_dir)
 directory = load_directory(settings.directory_path)
@@ -85,7 +98,29 @@ deliverer = Deliverer(directory, channels, delivered)
 policy = RetryPolicy(settings.max_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds)
 breakers = Breakers(settings.breaker_failure_threshold, settings.breaker_reset_seconds)
 released: set[str] = set()  # parked referrals re-produced by this worker, not yet seen back
-escalated: dict[str, int] = {}  # referral id → SLA periods already escalated (in memory; see sla.py)
+_handling: dict[str, tuple[asyncio.Lock, int]] = {}  # referral id → its lock and how many hold or await it
+
+
+@contextlib.asynccontextmanager
+async def _one_at_a_time(rid: str) -> AsyncIterator[None]:
+    """Serialise the handling of one referral id on this worker.
+
+    Agents run NOTIFIER_DELIVERY_CONCURRENCY instances over the same partitions, so two copies of a
+    referral (a Kafka redelivery, a re-sent escalation, a retry released while the previous attempt
+    is still finishing) could otherwise both pass the `deliveries` check before either writes it. All
+    copies share the case_id key, hence the partition, hence this worker.
+    """
+    lock, users = _handling.get(rid, (asyncio.Lock(), 0))
+    _handling[rid] = (lock, users + 1)
+    try:
+        async with lock:
+            yield
+    finally:
+        lock, users = _handling[rid]
+        if users <= 1:
+            del _handling[rid]
+        else:
+            _handling[rid] = (lock, users - 1)
 
 
 def _iso(ms: int) -> str:
@@ -108,7 +143,39 @@ async def requeue(referral: dict[str, Any], *, attempt: int, not_before: int, la
     await service.send(retry_topic, referral["case_id"].encode(), codec.encode("Referral", record))
 
 
-def _remember_delivery(referral: dict[str, Any], value: bytes) -> None:
+def _case_partition(case_id: str) -> int:
+    """The partition the default (murmur2) partitioner gives a case_id key.
+
+    Only for table entries written before they recorded their partition.
+    """
+    return int(murmur2(case_id.encode()) & 0x7FFFFFFF) % service.kafka.topic_partitions
+
+
+def _partition_of(entry: dict[str, Any]) -> int:
+    """The partition of the event that wrote a table entry, i.e. the entry's changelog partition."""
+    partition = entry.get("partition")
+    return partition if isinstance(partition, int) else _case_partition(entry["case_id"])
+
+
+def _owned_partitions() -> frozenset[int] | None:
+    """Partitions of the referrals topic this worker actively owns, or None during a rebalance/recovery.
+
+    Retry, acks and the tables' changelogs are co-partitioned with it, so these are theirs too.
+    """
+    if app.rebalancing or app.in_recovery:
+        return None
+    name = referrals_topic.get_topic_name()
+    return frozenset(tp.partition for tp in app.assignor.assigned_actives() if tp.topic == name)
+
+
+def _still_owned(partition: int) -> bool:
+    """Whether this worker still actively owns `partition` (re-checked before each timer action)."""
+    return not (app.rebalancing or app.in_recovery) and app.assignor.is_active(
+        TP(referrals_topic.get_topic_name(), partition)
+    )
+
+
+def _remember_delivery(referral: dict[str, Any], value: bytes, partition: int) -> None:
     """The closed-loop state of a delivered referral (what the SLA timer and acks need)."""
     rid = referral["referral_id"]
     recipient = directory.get(referral["recipient_id"])
@@ -125,6 +192,7 @@ def _remember_delivery(referral: dict[str, Any], value: bytes) -> None:
         "delivered_at": now_ms(),
         "status": DELIVERED,
         "referral": base64.b64encode(value).decode("ascii") if target else None,
+        "partition": partition,
     }
 
 
@@ -172,12 +240,23 @@ async def handle(msg: SourceMessage, *, from_retry: bool = False) -> None:
     """One delivery attempt for one referral (or parking it, or deferring it while its recipient is paused)."""
     value = msg.value or b""
     referral = codec.decode(value, "Referral")
-    rid, case_id, recipient_id = referral["referral_id"], referral["case_id"], referral["recipient_id"]
+    async with _one_at_a_time(referral["referral_id"]):
+        await _handle(msg, referral, value, from_retry=from_retry)
+
+
+async def _handle(msg: SourceMessage, referral: dict[str, Any], value: bytes, *, from_retry: bool) -> None:
+    """`handle` once no other copy of the same referral is being handled on this worker."""
+    rid, case_id = referral["referral_id"], referral["case_id"]
     already = bool(delivered.get(rid))
     if from_retry:
         not_before = referral.get("not_before")
         if not already and not_before is not None and not_before > now_ms():
-            parked[rid] = {"case_id": case_id, "not_before": not_before, "value": base64.b64encode(value).decode()}
+            parked[rid] = {
+                "case_id": case_id,
+                "not_before": not_before,
+                "value": base64.b64encode(value).decode(),
+                "partition": msg.partition,
+            }
             return
         if parked.get(rid) is not None:
             del parked[rid]
@@ -185,6 +264,12 @@ async def handle(msg: SourceMessage, *, from_retry: bool = False) -> None:
     if already:
         metrics.count("notifier", "duplicate")
         return
+    await _attempt(msg, referral, value)
+
+
+async def _attempt(msg: SourceMessage, referral: dict[str, Any], value: bytes) -> None:
+    """Admission by the recipient's breaker, then one delivery attempt and its receipts."""
+    rid, case_id, recipient_id = referral["referral_id"], referral["case_id"], referral["recipient_id"]
     breaker = breakers.get(recipient_id)
     admission = breaker.admit(time.time())
     if not admission.allowed:
@@ -208,7 +293,7 @@ async def handle(msg: SourceMessage, *, from_retry: bool = False) -> None:
         metrics.count("notifier", "duplicate")
         return
     assert outcome.receipt is not None
-    _remember_delivery(referral, value)
+    _remember_delivery(referral, value, msg.partition)
     if breaker.success() == RESUMED:
         await emit(
             receipt(referral, RESUMED, channel=outcome.receipt["channel"], detail="probe delivered; recipient resumed")
@@ -293,9 +378,14 @@ async def acks_agent(stream):  # type: ignore[no-untyped-def]
 async def release_due_retries() -> None:
     """Re-produce parked referrals whose time has come (the retry agent then attempts them)."""
     try:
+        owned = _owned_partitions()
+        if owned is None:
+            return
         now = now_ms()
         for rid, entry in list(parked.items()):
             if entry is None or entry["not_before"] > now or rid in released:
+                continue
+            if _partition_of(entry) not in owned or not _still_owned(_partition_of(entry)):
                 continue
             released.add(rid)
             try:
@@ -309,20 +399,47 @@ async def release_due_retries() -> None:
 
 @app.timer(settings.sla_check_interval_seconds)  # type: ignore[untyped-decorator]
 async def check_sla() -> None:
-    """Escalate delivered referrals with no acknowledgement within their SLA, once per SLA period."""
+    """Escalate delivered referrals with no acknowledgement within their SLA, once per SLA period.
+
+    Only referrals of partitions this worker actively owns (every worker runs this timer). The
+    durable mark is written after the escalation and its receipt are acknowledged by the broker, so
+    a crash in between repeats the escalation (at-least-once) rather than losing it; the escalation
+    referral's deterministic id lets the delivery path and the target drop that duplicate.
+    """
     try:
+        owned = _owned_partitions()
+        if owned is None:
+            return
         now = now_ms()
         for rid, st in list(state.items()):
-            if st is None or st["status"] not in AWAITING_ACK:
-                escalated.pop(rid, None)
+            if st is None:
                 continue
-            period = periods_overdue(st["delivered_at"], st["ack_sla_seconds"], now)
-            if period <= escalated.get(rid, 0):
+            partition = _partition_of(st)
+            if partition not in owned:
                 continue
-            escalated[rid] = period
-            await _escalate(rid, st, period, now)
+            period = period_to_escalate(st, escalations.get(rid), now)
+            if period is None or not _still_owned(partition):
+                continue
+            try:
+                await _escalate(rid, st, period, now)
+                await _mark_escalated(rid, partition, period)
+            except Exception as exc:  # noqa: BLE001 - try again on the next tick; the others go on
+                log.error("could not escalate an overdue referral", referral_id=rid, error=type(exc).__name__)
     except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
         log.error("SLA check failed", error=type(exc).__name__)
+
+
+async def _mark_escalated(rid: str, partition: int, period: int) -> None:
+    """Durably record that `period` of referral `rid` is escalated, in the referral's own partition.
+
+    `escalations[rid] = period` only works inside an agent (Faust takes the changelog partition from
+    the current event), so this does what that assignment does, explicitly: the changelog record to
+    `partition` — where `referral_state[rid]` lives, so the worker that owns the referral after a
+    restart or rebalance recovers the mark with it — awaited until the broker acknowledges it, then
+    the local store.
+    """
+    await escalations.send_changelog(partition, rid, period)
+    escalations.data[rid] = period
 
 
 async def _escalate(rid: str, st: dict[str, Any], period: int, now: int) -> None:

@@ -1,8 +1,16 @@
-"""Acknowledgement SLA: which delivered referrals are overdue, and the referral that escalates one."""
+"""Acknowledgement SLA: which delivered referrals are overdue, and the referral that escalates one.
+
+Escalation is once per SLA period and per referral: the notifier keeps, in a changelogged Faust table
+in the referral's own partition, the last period it escalated (written only after the escalation and
+its ESCALATED receipt are acknowledged by the broker), so a restart or a rebalance does not repeat
+one. An escalation referral is itself a referral awaiting the target's acknowledgement: if nobody
+acknowledges it, it gets its own ESCALATED receipts (under its own referral id, with no target).
+"""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 ESCALATION_NAMESPACE = uuid.UUID("6f1c0d8e-3b5a-4f0e-9a51-2d7c1e0b9f11")
@@ -14,6 +22,19 @@ def periods_overdue(delivered_at_ms: int, sla_seconds: int, now_ms: int) -> int:
     if sla_seconds <= 0:
         return 0
     return max(0, (now_ms - delivered_at_ms) // (sla_seconds * 1000))
+
+
+def period_to_escalate(entry: Mapping[str, Any], escalated_period: int | None, now_ms: int) -> int | None:
+    """The SLA period to escalate `entry` (a `referral_state` value) for now, or None.
+
+    None when the referral is no longer awaiting an acknowledgement, is not overdue yet, or its
+    current period was escalated already (`escalated_period`, the durable mark). Periods missed while
+    no worker was running are not escalated one by one: only the current one is.
+    """
+    if entry.get("status") not in AWAITING_ACK:
+        return None
+    period = periods_overdue(entry["delivered_at"], entry["ack_sla_seconds"], now_ms)
+    return period if period > (escalated_period or 0) else None
 
 
 def escalation_id(referral_id: str, period: int) -> str:

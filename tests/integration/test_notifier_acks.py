@@ -8,6 +8,7 @@ import contextlib
 import io
 import json
 import time
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -16,6 +17,7 @@ import pytest
 from referral_bus import topics
 from referral_bus.cli import main as cli
 from referral_bus.devstack import WebhookReceiver, acknowledge, temp_workdir
+from services.notifier.sla import escalation_id
 from tests.integration.test_notifier_delivery import (
     CODEC,
     NotifierStack,
@@ -30,6 +32,46 @@ from tests.integration.test_notifier_delivery import (
 )
 
 pytestmark = [pytest.mark.kafka]
+
+
+async def assert_escalated_once_per_period(silent_id: str, web: WebhookReceiver) -> list[dict[str, Any]]:
+    """Every SLA period of every referral escalated at most once, and each escalation reached its target once.
+
+    The worker keeps running (the silent referral and the escalation referrals themselves go on
+    escalating, each under its own referral id), so the check takes a snapshot of the target's
+    deliveries, then reads receipts until each of those escalations' ESCALATED receipt is in (polling
+    to a generous deadline), and judges everything it read.
+    """
+    to_duty = [d for d in web.deliveries if d.recipient_id == "duty"]
+    assert to_duty
+    period_of = {escalation_id(silent_id, p): p for p in range(1, 10_000)}
+
+    def all_in(rs: list[dict[str, Any]]) -> bool:
+        escalated = {r["attempt"] for r in rs if r["status"] == "ESCALATED" and r["referral_id"] == silent_id}
+        return all(period_of.get(d.idempotency_key) in escalated for d in to_duty)
+
+    rs = await receipts(all_in, timeout=180)
+    assert all_in(rs), "an escalation reached the target without its ESCALATED receipt"
+    by_referral: dict[str, list[int]] = {}
+    for r in rs:
+        if r["status"] == "ESCALATED":
+            by_referral.setdefault(r["referral_id"], []).append(r["attempt"])
+    for rid, periods in by_referral.items():
+        # once per SLA period and referral, in order (a period may be skipped when a tick comes late)
+        assert periods == sorted(set(periods)) and periods[0] >= 1, (rid, periods)
+    assert by_referral[silent_id]
+    # each escalation reached the target exactly once, and it is the escalation of that period
+    keys = Counter(d.idempotency_key for d in to_duty)
+    assert all(n == 1 for n in keys.values()), keys
+    assert all(key in period_of for key in keys)
+    first = min(to_duty, key=lambda d: period_of[d.idempotency_key])
+    assert silent_id in first.json()["reason"]
+    escalation = next(r for r in rs if r["status"] == "ESCALATED" and r["referral_id"] == silent_id)
+    assert "duty" in (escalation["detail"] or "")
+    # an escalation referral is delivered once (even though it may escalate on its own, under its own id)
+    for key in keys:
+        assert statuses(rs, key).count("DELIVERED") <= 1
+    return rs
 
 
 async def test_acknowledgements_close_the_loop_and_silence_escalates(kafka: str, namespace: str) -> None:
@@ -112,15 +154,10 @@ async def test_acknowledgements_close_the_loop_and_silence_escalates(kafka: str,
                 # acknowledged referrals never escalate; the silent one escalated to its target
                 for r in (accepted, rejected, by_topic):
                     assert "ESCALATED" not in statuses(rs, r["referral_id"])
-                escalation = next(r for r in rs if r["status"] == "ESCALATED")
-                assert "duty" in (escalation["detail"] or "")
-                assert await wait_for(lambda: any(d.recipient_id == "duty" for d in web.deliveries), 60)
-                to_duty = [d for d in web.deliveries if d.recipient_id == "duty"]
-                assert silent["referral_id"] in to_duty[0].json()["reason"]
-                # once per SLA period: every escalation is for another period and reaches the target once
-                periods = [r["attempt"] for r in rs if r["status"] == "ESCALATED"]
-                assert len(periods) == len(set(periods))
-                assert len({d.idempotency_key for d in to_duty}) == len(to_duty)
+                assert await wait_for(lambda: any(d.recipient_id == "duty" for d in web.deliveries), 120)
+                rs = await assert_escalated_once_per_period(silent["referral_id"], web)
+                for i in ids:
+                    assert statuses(rs, i).count("DELIVERED") == 1, statuses(rs, i)
 
                 # the unacknowledged P1 is listed first by `referral-bus referrals pending`
                 out = io.StringIO()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from referral_bus.commands.referrals import pending
-from services.notifier.sla import escalation_id, escalation_referral, periods_overdue
+from services.notifier.sla import escalation_id, escalation_referral, period_to_escalate, periods_overdue
 
 
 def test_periods_overdue() -> None:
@@ -13,6 +13,21 @@ def test_periods_overdue() -> None:
     assert periods_overdue(0, 60, 60_000) == 1
     assert periods_overdue(0, 60, 185_000) == 3
     assert periods_overdue(0, 0, 10**9) == 0
+
+
+def test_each_period_is_escalated_once_against_the_durable_mark() -> None:
+    entry = {"status": "DELIVERED", "delivered_at": 0, "ack_sla_seconds": 2}
+    assert period_to_escalate(entry, None, 1_999) is None  # not overdue yet
+    assert period_to_escalate(entry, None, 2_000) == 1
+    assert period_to_escalate(entry, 1, 3_999) is None  # period 1 is marked: never again
+    assert period_to_escalate(entry, 1, 4_000) == 2
+    assert period_to_escalate(entry, 2, 4_500) is None
+    # a late tick (a loaded machine, a restart) escalates only the current period, never an older one
+    assert period_to_escalate(entry, 1, 9_000) == 4
+    assert period_to_escalate(entry, 4, 9_000) is None
+    # acknowledged, rejected, completed: nothing to chase
+    for status in ("ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"):
+        assert period_to_escalate({**entry, "status": status}, None, 10**9) is None
 
 
 def test_escalation_is_deterministic_per_period() -> None:
