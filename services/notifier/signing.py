@@ -28,10 +28,9 @@ def verify(
     tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
 ) -> bool:
     """True when the signature matches and the timestamp is fresh (replays of old requests fail)."""
-    try:
-        timestamp = int(timestamp_header)
-    except ValueError:
-        return False
+    if not (timestamp_header.isascii() and timestamp_header.isdigit()):
+        return False  # only plain ASCII digits: int() would also take "+12", " 12" or other scripts' digits
+    timestamp = int(timestamp_header)
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance_seconds:
         return False

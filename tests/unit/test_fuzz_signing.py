@@ -61,7 +61,7 @@ def test_re_signed_timestamp_does_not_carry_an_old_signature() -> None:
 @given(st.text(max_size=80), st.text(max_size=80))
 def test_forged_or_malformed_headers_are_rejected(timestamp: str, signature: str) -> None:
     body = b"{}"
-    if timestamp.strip().lstrip("+-").isdigit() and signature == sign(SECRET, int(timestamp), body):
+    if timestamp.isascii() and timestamp.isdigit() and signature == sign(SECRET, int(timestamp), body):
         return
     assert not verify(SECRET, timestamp, signature, body, now=NOW)
 
