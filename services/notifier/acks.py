@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from referral_bus.errors import AcknowledgementError
 
@@ -15,6 +16,8 @@ OUTCOME_STATUS = {"ACCEPTED": "ACKNOWLEDGED", "REJECTED": "REJECTED", "COMPLETED
 # States after which no further acknowledgement changes anything (COMPLETED may follow ACCEPTED).
 FINAL = frozenset({"REJECTED", "COMPLETED", "REVOKED"})
 MAX_REASON_CHARS = 500
+# Referral ids the endpoint looks up at all (anything else is "no such referral" before any lookup).
+REFERRAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 def bearer(header: str | None) -> str | None:
@@ -24,6 +27,16 @@ def bearer(header: str | None) -> str | None:
     scheme, _, token = header.partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def ack_tokens(recipient_ids: Iterable[str], secret: Callable[[str], str | None]) -> dict[str, str]:
+    """Every recipient's configured ack token (secret `ack-token-<recipient id>`); unset ones are left out."""
+    tokens = {}
+    for recipient_id in recipient_ids:
+        token = secret(f"ack-token-{recipient_id}")
+        if token:
+            tokens[recipient_id] = token
+    return tokens
 
 
 def authenticate(token: str | None, tokens: Mapping[str, str]) -> str | None:
@@ -40,6 +53,26 @@ def authenticate(token: str | None, tokens: Mapping[str, str]) -> str | None:
         if hmac.compare_digest(presented, expected.encode()) and expected:
             found = recipient_id
     return found
+
+
+class BodyReader(Protocol):
+    """What `read_at_most` reads from: an aiohttp or asyncio stream reader."""
+
+    async def read(self, n: int = -1) -> bytes:
+        """Up to `n` bytes; b"" at the end of the body."""
+        ...
+
+
+async def read_at_most(stream: BodyReader, limit: int) -> bytes | None:
+    """The request body, or None as soon as it exceeds `limit` bytes (never buffers more than limit + 1)."""
+    body = bytearray()
+    while True:
+        chunk = await stream.read(limit + 1 - len(body))
+        if not chunk:
+            return bytes(body)
+        body += chunk
+        if len(body) > limit:
+            return None
 
 
 @dataclass(frozen=True)
@@ -87,3 +120,30 @@ def transition(current: str, ack: Mapping[str, Any]) -> str | None:
     if current in FINAL or current == status:
         return None
     return status
+
+
+def apply_ack(current: Mapping[str, Any] | None, ack: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The `referral_state` entry after `ack`, or None when the ack changes nothing (duplicate, too late).
+
+    `current` is the referral's entry (None when there is none on this partition). Raises
+    AcknowledgementError, carrying the ids it knows, for an acknowledgement of no delivered referral
+    here, from a recipient other than the referral's, or with an unknown outcome.
+    """
+    rid = ack["referral_id"]
+    if current is None:
+        exc = AcknowledgementError(
+            "no delivered referral with this id on the acknowledgement's partition: "
+            "key acknowledgements by the referral's case_id",
+            field="referral_id",
+        )
+        exc.referral_id = rid
+        raise exc
+    if current["recipient_id"] != ack["recipient_id"]:
+        exc = AcknowledgementError("acknowledgement from a recipient other than the referral's", field="recipient_id")
+        exc.referral_id, exc.case_id = rid, current["case_id"]
+        raise exc
+    new = transition(current["status"], ack)
+    if new is None:
+        return None
+    # The stored referral is only kept for an escalation, which an acknowledgement makes moot.
+    return {**current, "status": new, "acked_at": ack["acknowledged_at"], "referral": None}

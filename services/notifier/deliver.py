@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -15,6 +16,11 @@ from services.notifier.payload import document
 from services.notifier.redaction import load_profiles
 
 DELIVERED = "DELIVERED"
+
+
+def iso_utc(ms: int) -> str:
+    """An epoch-milliseconds time as ISO 8601 UTC to the second, for receipt details."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
 
 
 def receipt(

@@ -9,12 +9,39 @@ acknowledges it, it gets its own ESCALATED receipts (under its own referral id, 
 
 from __future__ import annotations
 
+import base64
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 ESCALATION_NAMESPACE = uuid.UUID("6f1c0d8e-3b5a-4f0e-9a51-2d7c1e0b9f11")
 AWAITING_ACK = frozenset({"DELIVERED"})
+ESCALATION_RULE = "sla-escalation"  # in rule_ids of every escalation referral
+
+
+def delivered_state(
+    referral: Mapping[str, Any], value: bytes, partition: int, *, recipient_target: str | None, delivered_at: int
+) -> dict[str, Any]:
+    """The `referral_state` entry of a just-delivered referral: what the SLA timer and acks need.
+
+    `value` is the referral record as consumed; it is kept (base64) only when there is an escalation
+    target, to build the escalation from. The target is the referral's own, else its recipient's
+    (`recipient_target`) unless the referral is itself an escalation, which never escalates further.
+    `partition` is the consumed event's, i.e. the entry's changelog partition.
+    """
+    is_escalation = ESCALATION_RULE in referral["rule_ids"]
+    target = referral.get("escalation_target") or (None if is_escalation else recipient_target)
+    return {
+        "case_id": referral["case_id"],
+        "recipient_id": referral["recipient_id"],
+        "priority": referral["priority"],
+        "ack_sla_seconds": referral["ack_sla_seconds"],
+        "escalation_target": target,
+        "delivered_at": delivered_at,
+        "status": "DELIVERED",
+        "referral": base64.b64encode(value).decode("ascii") if target else None,
+        "partition": partition,
+    }
 
 
 def periods_overdue(delivered_at_ms: int, sla_seconds: int, now_ms: int) -> int:
@@ -52,7 +79,7 @@ def escalation_referral(original: dict[str, Any], target: str, period: int, now_
             f"escalation: {original['recipient_id']} did not acknowledge referral {original['referral_id']} "
             f"within {original['ack_sla_seconds']}s (period {period})"
         ),
-        "rule_ids": [*original["rule_ids"], "sla-escalation"],
+        "rule_ids": [*original["rule_ids"], ESCALATION_RULE],
         "escalation_target": None,
         "created_at": now_ms,
         "attempt": 0,
