@@ -15,8 +15,8 @@ import structlog
 from faust.types import StreamT
 from faust.web import Request, Response, View
 
+from referral_bus import faust_safety, metrics, topics, tracing
 from referral_bus import logging as rb_logging
-from referral_bus import metrics, topics, tracing
 from referral_bus.codec import Codec
 from referral_bus.deadletter import SourceMessage, dead_letter, normalise_headers
 from referral_bus.errors import RejectedMessage
@@ -76,6 +76,7 @@ class Service:
         rb_logging.configure(name, fmt=settings.log_format, level=settings.log_level)
         tracing.configure(f"referral-bus-{name}")
         metrics.configure(f"referral-bus-{name}")
+        faust_safety.install()  # Faust bugs that would commit past unprocessed records
         self.codec = Codec(max_bytes=self.kafka.max_message_bytes)
         ns = topics.namespace()
         datadir = settings.data_dir / f"{ns or 'default'}-{name}-{settings.web_port}"

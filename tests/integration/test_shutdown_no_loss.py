@@ -1,0 +1,116 @@
+"""A SIGTERM in the middle of a stream, then a restart: every event's effect reaches the output topic.
+
+The probe worker (tests/integration/shutdown_app.py) is slow per event and keeps a table, so the
+SIGTERM lands with events in flight and queued, and the restarted worker recovers its table before
+processing: the path where Faust used to commit past the first record of a partition without
+processing it (referral_bus/faust_safety.py); the probe's slow seek and one-record buffer make that
+window certain instead of load-dependent. At-least-once: duplicates are allowed, losses are not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from referral_bus import topics
+from referral_bus.devstack import free_port, read_topic
+from referral_bus.settings import REPO_ROOT
+
+pytestmark = [pytest.mark.kafka]
+
+N = 80
+KEYS = 16  # spread over every partition, several events each
+
+
+def start_worker(kafka: str, namespace: str, workdir: Path, port: int, log: Any) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "REFERRAL_BUS_NAMESPACE": namespace,
+        "WEB_PORT": str(port),
+        "DATA_DIR": str(workdir),
+        "PROBE_HANDLER_DELAY_S": "0.2",
+        "PROBE_SEEK_DELAY_S": "3.0",
+        "STREAM_BUFFER_MAXSIZE": "1",  # the fetcher delivers one record at a time, paced by the handler
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "faust", "-A", "tests.integration.shutdown_app", "worker", "-l", "info"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, log_path.read_text(errors="replace")[-3000:]
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"probe worker not ready in {timeout}s: " + log_path.read_text(errors="replace")[-3000:])
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+async def test_a_sigterm_mid_stream_and_a_restart_lose_no_event(kafka: str, namespace: str, tmp_path: Path) -> None:
+    port = free_port()
+    log_path = tmp_path / "probe.log"
+    values = [f"m-{i}".encode() for i in range(N)]
+    out_topic = topics.name("probe.shutdown.out.v1")
+    with log_path.open("ab") as log:
+        proc = start_worker(kafka, namespace, tmp_path, port, log)
+        try:
+            wait_ready(proc, port, log_path)
+            producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+            await producer.start()
+            try:
+                for i, value in enumerate(values):
+                    await producer.send(topics.name("probe.shutdown.in.v1"), value, key=f"k-{i % KEYS}".encode())
+                await producer.flush()
+            finally:
+                await producer.stop()
+            # SIGTERM once some (not all) events went through: the rest are queued or in flight
+            first = await read_topic(out_topic, until=lambda rs: len(rs) >= N // 4, timeout=90)
+            await asyncio.to_thread(stop, proc)
+            assert proc.returncode == 0, log_path.read_text(errors="replace")[-3000:]
+            done_before = len(first)
+            assert done_before < N, "the worker finished before the SIGTERM: nothing was tested"
+
+            proc = start_worker(kafka, namespace, tmp_path, port, log)
+            wait_ready(proc, port, log_path)
+
+            def all_there(records: list[Any]) -> bool:
+                return {r.value for r in records} >= set(values)
+
+            out = await read_topic(out_topic, until=all_there, timeout=120)
+            missing = set(values) - {r.value for r in out}
+            print(f"shutdown probe: {N} produced, {done_before} out before SIGTERM, {len(out)} out records in all")
+            assert not missing, f"lost across the restart: {sorted(missing)}"
+            assert proc.poll() is None
+        finally:
+            stop(proc)
