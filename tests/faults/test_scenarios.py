@@ -21,7 +21,6 @@ import pytest
 from referral_bus import broker, topics
 from referral_bus.codec import Codec
 from referral_bus.devstack import read_topic
-from referral_bus.settings import REPO_ROOT
 from tests.faults.harness import (
     FULL,
     Fault,
@@ -53,12 +52,6 @@ def spread(n: int, cap: float) -> float:
 def drain_timeout(stream_len: int) -> float:
     """Generous deadline for the pipeline to catch up (the machine is shared)."""
     return 240.0 + stream_len * 0.25
-
-
-def notifier_consumes(contract: str) -> bool:
-    """Whether the notifier (as it is now in the tree) has an agent on a topic (acks, retries)."""
-    source = (REPO_ROOT / "services" / "notifier" / "app.py").read_text(encoding="utf-8")
-    return f"topics.{contract}" in source
 
 
 async def run_stream(stack: Stack, n: int, faults: list[Fault], *, duration: float, seed: int) -> tuple:  # type: ignore[type-arg]
@@ -104,7 +97,7 @@ async def test_kill9_each_worker_short(stack: Stack) -> None:
 async def test_poison_in_each_topic_short(stack: Stack) -> None:
     """Garbage in every partition of cases and referrals (and acks when consumed): dead-lettered, partitions move on."""
     await ensure_namespace_topics(stack.bootstrap)
-    poisoned = [topics.CASES, topics.REFERRALS] + ([topics.ACKS] if notifier_consumes("ACKS") else [])
+    poisoned = [topics.CASES, topics.REFERRALS, topics.ACKS, topics.RETRY]
     n_poison = 0
     for contract in poisoned:
         await produce_raw(
@@ -134,8 +127,6 @@ async def test_poison_in_each_topic_short(stack: Stack) -> None:
         }
         assert mine == {(p, b"\x00poison" + bytes([p])) for p in range(4)}, contract
         assert all(d["reason"] == "undecodable" for d in letters if d["source_topic"] == topics.name(contract))
-    if not notifier_consumes("ACKS"):
-        books.notes.append("acks topic has no consumer in the notifier yet: acks poison not exercised")
     books.notes.append(f"{n_poison} poison messages dead-lettered ({', '.join(poisoned)})")
     assert_books(books)
 
@@ -252,8 +243,6 @@ async def test_broker_stop_and_restart(namespace: str) -> None:
 @pytest.mark.timeout(3600)
 async def test_recipient_down_then_back(stack: Stack) -> None:
     """One recipient answers 503 for a while, then 200: everything delivered after it returns (needs retries)."""
-    if not notifier_consumes("RETRY"):
-        pytest.xfail("the notifier has no retry topic yet: a failed delivery is dead-lettered at once")
     await stack.start()
     down = "vn-police-cybercrime"
     stack.receiver.set_behaviour(down, lambda n: 503)
