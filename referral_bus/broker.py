@@ -13,6 +13,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT
@@ -130,19 +131,19 @@ def _format(broker: LocalBroker, config: Path) -> None:
         raise BrokerError(f"formatting the broker's storage failed:\n{result.stdout}{result.stderr}")
 
 
-async def _answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    """True when a broker at `bootstrap` answers a metadata request."""
+async def probe(client_options: dict[str, Any], timeout: float = 3.0) -> bool:
+    """True when a broker reached with these aiokafka options answers a metadata request."""
     import logging
 
     from aiokafka.admin import AIOKafkaAdminClient
 
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    client = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout * 1000))
+    client = AIOKafkaAdminClient(**client_options, request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(client.start(), timeout)
         await asyncio.wait_for(client.list_topics(), timeout)
         return True
-    except Exception:  # noqa: BLE001 - any failure means "not answering yet"
+    except Exception:  # noqa: BLE001 - any failure means "not answering (for this client) yet"
         return False
     finally:
         try:
@@ -152,8 +153,8 @@ async def _answers(bootstrap: str, timeout: float = 3.0) -> bool:
 
 
 def answers(bootstrap: str, timeout: float = 3.0) -> bool:
-    """Blocking form of the metadata probe."""
-    return asyncio.run(_answers(bootstrap, timeout))
+    """True when a plaintext broker at `bootstrap` answers a metadata request."""
+    return asyncio.run(probe({"bootstrap_servers": bootstrap}, timeout))
 
 
 def _pid(broker: LocalBroker) -> int | None:

@@ -17,7 +17,7 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from referral_bus.broker import LOCAL_DIR, LocalBroker, _java_cmd, _pid, check_tools, resolve_jars
+from referral_bus.broker import LOCAL_DIR, LocalBroker, _java_cmd, _pid, check_tools, probe, resolve_jars
 from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 
@@ -112,31 +112,11 @@ def _format(sb: SecureBroker, config: Path) -> None:
         raise BrokerError(f"formatting the secure broker's storage failed:\n{result.stdout}{result.stderr}")
 
 
-async def _answers(settings: KafkaSettings, timeout: float) -> bool:
-    import logging
-
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    from referral_bus.kafka import client_kwargs
-
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
-    client = AIOKafkaAdminClient(**client_kwargs(settings), request_timeout_ms=int(timeout * 1000))
-    try:
-        await asyncio.wait_for(client.start(), timeout)
-        await asyncio.wait_for(client.list_topics(), timeout)
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "not answering (for this user) yet"
-        return False
-    finally:
-        try:
-            await client.close()
-        except Exception:  # noqa: BLE001,S110 - closing a client that never connected
-            pass
-
-
 def answers(settings: KafkaSettings, timeout: float = 5.0) -> bool:
     """True when the broker answers a metadata request made with these settings."""
-    return asyncio.run(_answers(settings, timeout))
+    from referral_bus.kafka import client_kwargs
+
+    return asyncio.run(probe(client_kwargs(settings), timeout))
 
 
 def start(broker: LocalBroker, tls_dir: Path, users: list[str], *, timeout: float = 120.0) -> SecureBroker:
