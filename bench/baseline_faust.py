@@ -1,7 +1,7 @@
 """Baseline 1: a plain Faust pass-through worker, the floor of Faust itself.
 
 `python -m faust -A bench.baseline_faust worker` with BENCH_* variables (one process per stage).
-BENCH_MODE=naive forwards one event at a time and awaits each broker ack (as Service.send does);
+BENCH_MODE=naive forwards one event at a time and awaits each broker ack (a naive agent);
 BENCH_MODE=take prototypes batching: `stream.take_events(500, 50 ms)`, produce the batch, await
 all acks (or POST the batch concurrently), and only then let Faust ack the events: at-least-once.
 """

@@ -25,8 +25,8 @@ import yaml
 
 from referral_bus import jurisdictions
 from referral_bus.settings import REPO_ROOT
+from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
 from services.routing.conditions import CaseView
-from services.routing.model import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
 from services.routing.rules import RuleSet, load_rules
 
 DIRECTORY = REPO_ROOT / "config" / "recipients.yaml"

@@ -6,24 +6,12 @@ import hashlib
 import random
 from typing import Any
 
+from referral_bus import vocabulary
 from referral_bus.deadletter import now_ms
 from referral_bus.jurisdictions import vn_units
+from referral_bus.vocabulary import CATEGORIES, MINOR_BANDS
 
-CATEGORIES = (
-    "CSAM",
-    "GROOMING",
-    "SEXTORTION",
-    "LIVE_STREAMED_ABUSE",
-    "TRAFFICKING",
-    "NON_CONSENSUAL_INTIMATE_IMAGES",
-    "SEXUAL_DEEPFAKE",
-    "CYBERSTALKING",
-    "HARASSMENT",
-    "DOXXING",
-    "OTHER",
-)
-SEVERITIES = ("LOW", "MEDIUM", "HIGH", "IMMINENT_DANGER")
-MINOR_BANDS = ("UNDER_13", "AGE_13_15", "AGE_16_17")
+SEVERITIES = tuple(s for s in vocabulary.SEVERITIES if s != "UNKNOWN")
 PLATFORMS = ("ExampleSocial", "ExampleGameChat", "ExampleVideo", "ExampleMessenger")
 AGENCIES = ("vn-hotline-111", "platform-examplesocial", "ngo-example-helpline")
 WORDS = "sample report content shared private group account threat images message contact chat video".split()

@@ -128,7 +128,7 @@ class BaselineStack:
     receiver_url: str
     tuning: Tuning
     mode: str = "naive"
-    http_client: str = "httpx"
+    http_client: str = "aiohttp"
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property

@@ -7,14 +7,13 @@ import base64
 import os
 import re
 import shutil
-import signal
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from referral_bus import processes
 from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT
 
@@ -158,15 +157,7 @@ def answers(bootstrap: str, timeout: float = 3.0) -> bool:
 
 
 def _pid(broker: LocalBroker) -> int | None:
-    try:
-        pid = int(broker.pid_file.read_text())
-    except (OSError, ValueError):
-        return None
-    try:
-        os.kill(pid, 0)
-    except OSError:
-        return None
-    return pid
+    return processes.running_pid(broker.pid_file)
 
 
 def start(broker: LocalBroker | None = None, *, timeout: float = 120.0) -> str:
@@ -184,24 +175,16 @@ def start(broker: LocalBroker | None = None, *, timeout: float = 120.0) -> str:
     broker.state_dir.mkdir(parents=True, exist_ok=True)
     config = _config(broker)
     _format(broker, config)
-    with broker.log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            _java_cmd("kafka.Kafka", str(config)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    broker.pid_file.write_text(str(proc.pid))
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = "\n".join(broker.log_file.read_text(errors="replace").splitlines()[-20:])
-            raise BrokerError(f"the broker exited with code {proc.returncode}; last log lines:\n{tail}")
-        if answers(broker.bootstrap, timeout=2.0):
-            return f"broker started on {broker.bootstrap} (pid {proc.pid}, logs {broker.log_file})"
-        time.sleep(0.5)
-    raise BrokerError(f"the broker did not answer on {broker.bootstrap} within {timeout:.0f}s; see {broker.log_file}")
+    proc = processes.spawn(_java_cmd("kafka.Kafka", str(config)), broker.log_file, broker.pid_file)
+    try:
+        code = processes.wait_until(proc, lambda: answers(broker.bootstrap, timeout=2.0), timeout)
+    except TimeoutError:
+        raise BrokerError(
+            f"the broker did not answer on {broker.bootstrap} within {timeout:.0f}s; see {broker.log_file}"
+        ) from None
+    if code is not None:
+        raise BrokerError(f"the broker exited with code {code}; last log lines:\n{processes.log_tail(broker.log_file)}")
+    return f"broker started on {broker.bootstrap} (pid {proc.pid}, logs {broker.log_file})"
 
 
 def stop(broker: LocalBroker | None = None, *, timeout: float = 30.0) -> str:
@@ -209,20 +192,9 @@ def stop(broker: LocalBroker | None = None, *, timeout: float = 30.0) -> str:
     broker = broker or LocalBroker()
     if external_bootstrap(broker):
         return "KAFKA_BOOTSTRAP_SERVERS points at another cluster: nothing local to stop"
-    pid = _pid(broker)
+    pid = processes.terminate(broker.pid_file, timeout=timeout)
     if pid is None:
         return "broker not running"
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.2)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    broker.pid_file.unlink(missing_ok=True)
     return f"broker stopped (pid {pid})"
 
 

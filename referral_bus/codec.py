@@ -1,12 +1,23 @@
-"""Avro single-object encoding (`C3 01` + CRC-64-AVRO fingerprint + body), the one codec every service uses."""
+"""The one codec every service uses: Avro single-object encoding, or Confluent framing with a schema registry.
+
+Single-object (default): `C3 01` + 8-byte CRC-64-AVRO fingerprint + body; the writer schema is found
+among our contracts and their kept versions. Confluent framing (when KAFKA_SCHEMA_REGISTRY_URL is set):
+`00` + 4-byte big-endian registry schema id + body; the writer schema is fetched from the registry by
+id (cached). Decoding accepts both framings whatever is configured, and reads the body from the writer's
+schema into our current reader schema. See schemas/avro/README.md for what is and is not supported.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
+from referral_bus import compat
 from referral_bus.errors import (
     InvalidFieldError,
     OversizedMessageError,
@@ -14,41 +25,154 @@ from referral_bus.errors import (
     UnknownSchemaError,
     WrongSchemaError,
 )
-from referral_bus.schemas import Registry, Schema, registry
+from referral_bus.registry_client import SchemaRegistry, config_from_settings
+from referral_bus.schemas import NAMESPACE, Registry, Schema, _make, registry
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
+CONFLUENT_MAGIC = b"\x00"
+CONFLUENT_HEADER_SIZE = len(CONFLUENT_MAGIC) + 4
+# Always single-object: a dead letter must be writable while the registry is down.
+SINGLE_OBJECT_ONLY = frozenset({"DeadLetter"})
+
+
+class _FromSettings:
+    """Marker: take the schema registry from KAFKA_SCHEMA_REGISTRY_* settings."""
+
+
+FROM_SETTINGS = _FromSettings()
+
+
+def subject_for(schema: Schema) -> str:
+    """The registry subject of one of our records: RecordNameStrategy, `<namespace>.<Record>`."""
+    return schema.fullname
+
+
+def confluent_frame(schema_id: int, body: bytes) -> bytes:
+    """Magic byte 0, the 4-byte big-endian schema id, then the Avro body."""
+    if not 0 <= schema_id < 2**32:
+        raise ValueError(f"schema id {schema_id} does not fit the 4-byte Confluent header")
+    return CONFLUENT_MAGIC + schema_id.to_bytes(4, "big") + body
+
+
+def confluent_id(data: bytes) -> int | None:
+    """The schema id of a Confluent-framed message, or None when `data` is not in that framing."""
+    if data[:1] != CONFLUENT_MAGIC:
+        return None
+    if len(data) < CONFLUENT_HEADER_SIZE:
+        raise UndecodableError("Confluent framing (magic byte 00) needs a 4-byte schema id after it")
+    return int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big")
 
 
 class Codec:
     """Encodes records with their current schema; decodes any known version into the current one."""
 
-    def __init__(self, contracts: Registry | None = None, *, max_bytes: int | None = None) -> None:
+    def __init__(
+        self,
+        contracts: Registry | None = None,
+        *,
+        max_bytes: int | None = None,
+        schema_registry: SchemaRegistry | _FromSettings | None = FROM_SETTINGS,
+    ) -> None:
         self._registry = contracts or registry()
         self._writers = self._registry.by_fingerprint()
         self._max_bytes = max_bytes
+        if isinstance(schema_registry, _FromSettings):
+            config = config_from_settings()
+            schema_registry = SchemaRegistry(config) if config else None
+        self.schema_registry = schema_registry
+        self._by_id: dict[int, Schema] = {}  # registry id -> writer schema, checked readable
 
     def schema(self, name: str) -> Schema:
         """The current schema of a record."""
         return self._registry.current[name]
 
-    def encode(self, name: str, record: dict[str, Any]) -> bytes:
-        """Encode `record` as record type `name` in single-object encoding."""
-        schema = self._registry.current[name]
+    def _body(self, name: str, schema: Schema, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
-        buf.write(MAGIC)
-        buf.write(schema.fingerprint)
         try:
             schemaless_writer(buf, schema.parsed, record)
         except (ValueError, TypeError, KeyError, AttributeError) as exc:
             raise InvalidFieldError(f"{name} does not match its schema: {type(exc).__name__}") from exc
         return buf.getvalue()
 
+    def encode(self, name: str, record: dict[str, Any]) -> bytes:
+        """Encode `record` as record type `name`: Confluent-framed when a registry is set, else single-object.
+
+        With a registry, the first encode of each record type registers (or finds) its schema, one
+        blocking HTTP call per process and record type; `prefetch(encodes=...)` does it off the loop.
+        """
+        schema = self._registry.current[name]
+        body = self._body(name, schema, record)
+        if self.schema_registry is not None and name not in SINGLE_OBJECT_ONLY:
+            return confluent_frame(self.registry_id(name), body)
+        return MAGIC + schema.fingerprint + body
+
+    def encode_single_object(self, name: str, record: dict[str, Any]) -> bytes:
+        """Encode in single-object encoding whatever is configured."""
+        schema = self._registry.current[name]
+        return MAGIC + schema.fingerprint + self._body(name, schema, record)
+
+    def registry_id(self, name: str) -> int:
+        """The registry id of the current `name` schema (registered on first use; blocking on a miss)."""
+        if self.schema_registry is None:
+            raise UnknownSchemaError("no schema registry is configured (KAFKA_SCHEMA_REGISTRY_URL)")
+        schema = self._registry.current[name]
+        schema_id = self.schema_registry.register(subject_for(schema), json.dumps(schema.expanded))
+        self._by_id.setdefault(schema_id, schema)
+        return schema_id
+
+    async def prefetch(self, data: bytes | None = None, *, encodes: Iterable[str] = ()) -> None:
+        """Warm the registry caches off the event loop: the writer of `data`, the ids of `encodes`.
+
+        Raises what `decode` would raise for that writer (unknown id, registry unavailable), so a
+        caller may let it propagate to its dead-letter path. Without a registry, a no-op.
+        """
+        if self.schema_registry is None:
+            return
+        for name in encodes:
+            if name in SINGLE_OBJECT_ONLY:
+                continue
+            if self.schema_registry.cached_id(subject_for(self._registry.current[name])) is None:
+                await asyncio.to_thread(self.registry_id, name)
+        if data:
+            schema_id = confluent_id(data)
+            if schema_id is not None and schema_id not in self._by_id:
+                await asyncio.to_thread(self._registry_writer, schema_id)
+
+    def _registry_writer(self, schema_id: int) -> Schema:
+        """The writer schema behind a registry id, as one of ours when its canonical form matches."""
+        known = self._by_id.get(schema_id)
+        if known is not None:
+            return known
+        if self.schema_registry is None:
+            raise UnknownSchemaError(
+                f"Confluent-framed message (magic byte 00, schema id {schema_id}) but no schema registry is "
+                "configured: set KAFKA_SCHEMA_REGISTRY_URL and replay it"
+            )
+        expanded = self.schema_registry.writer(schema_id)
+        try:
+            theirs = _make(_short_name(expanded), 0, expanded)
+        except Exception as exc:
+            raise UnknownSchemaError(
+                f"schema id {schema_id} is not a valid Avro schema ({type(exc).__name__})"
+            ) from exc
+        writer = self._writers.get(theirs.fingerprint, theirs)
+        self._by_id[schema_id] = writer
+        return writer
+
     def writer_of(self, data: bytes) -> Schema:
-        """The schema that wrote `data`, from its single-object header."""
+        """The schema that wrote `data`, from its single-object or Confluent header."""
+        return self._writer(data)[0]
+
+    def _writer(self, data: bytes) -> tuple[Schema, int]:
+        """(writer schema, header length) of `data` in either framing."""
+        schema_id = confluent_id(data)
+        if schema_id is not None:
+            return self._registry_writer(schema_id), CONFLUENT_HEADER_SIZE
         if len(data) < HEADER_SIZE or data[:2] != MAGIC:
             raise UndecodableError(
-                "not Avro single-object encoded: expected the header C3 01 and an 8-byte schema fingerprint"
+                "not Avro single-object encoded (header C3 01 + 8-byte schema fingerprint) nor Confluent-framed "
+                "(magic byte 00 + 4-byte schema id)"
             )
         fp = data[2:HEADER_SIZE]
         writer = self._writers.get(fp)
@@ -56,18 +180,29 @@ class Codec:
             raise UnknownSchemaError(
                 f"unknown schema fingerprint {fp.hex()}: not one of our contracts or their versions"
             )
-        return writer
+        return writer, HEADER_SIZE
+
+    def _readable(self, writer: Schema, reader: Schema, data: bytes) -> None:
+        """A registry schema that is not one of ours must resolve into our reader; say why not."""
+        if writer.version != 0:  # one of our own versions: `schemas check` proved it readable
+            return
+        problems = compat.incompatibilities(writer.expanded, reader.expanded, reader.name)
+        if problems:
+            raise UnknownSchemaError(
+                f"schema id {confluent_id(data)} cannot be read as {reader.name} v{reader.version}: {problems[0]}"
+            )
 
     def decode(self, data: bytes, name: str) -> dict[str, Any]:
         """Decode `data` written with any known version of `name` into the current `name` schema."""
         if self._max_bytes is not None and len(data) > self._max_bytes:
             raise OversizedMessageError(f"message of {len(data)} bytes exceeds the limit of {self._max_bytes}")
-        writer = self.writer_of(data)
+        writer, header = self._writer(data)
         if writer.name != name:
             raise WrongSchemaError(f"expected a {name} record but it was written as {writer.name}")
         reader = self._registry.current[name]
+        self._readable(writer, reader, data)
         buf = io.BytesIO(data)
-        buf.seek(HEADER_SIZE)
+        buf.seek(header)
         try:
             record = schemaless_reader(buf, writer.parsed, reader.parsed if writer is not reader else None)
         except Exception as exc:  # fastavro raises many types on corrupt input
@@ -77,3 +212,25 @@ class Codec:
         if not isinstance(record, dict):
             raise UndecodableError(f"{name} body did not decode to a record")
         return record
+
+
+def _short_name(schema: dict[str, Any]) -> str:
+    """The unqualified name of a record schema (`org.referralbus.v1.CaseReport` → `CaseReport`)."""
+    name = schema.get("name")
+    if schema.get("type") != "record" or not isinstance(name, str):
+        return "?"
+    return name.rsplit(".", 1)[-1]
+
+
+__all__ = [
+    "CONFLUENT_HEADER_SIZE",
+    "CONFLUENT_MAGIC",
+    "FROM_SETTINGS",
+    "HEADER_SIZE",
+    "MAGIC",
+    "NAMESPACE",
+    "Codec",
+    "confluent_frame",
+    "confluent_id",
+    "subject_for",
+]

@@ -18,10 +18,9 @@ from referral_bus.devstack import (
     Workers,
     ack_token,
     acknowledge,
+    local_agencies,
     read_topic,
-    rewrite_directory,
     temp_workdir,
-    write_secrets,
 )
 from referral_bus.produce import produce
 from referral_bus.settings import REPO_ROOT
@@ -75,22 +74,8 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
     mail.start()
     codec = Codec()
     with temp_workdir("demo-") as work:
-        directory = rewrite_directory(
-            REPO_ROOT / "config" / "recipients.yaml",
-            work / "recipients.yaml",
-            webhook_base=web.base_url,
-            smtp_port=mail.port,
-        )
-        write_secrets(directory, work / "secrets")
-        workers = Workers(
-            work,
-            namespace,
-            {
-                "ROUTING_DIRECTORY_PATH": str(directory),
-                "NOTIFIER_DIRECTORY_PATH": str(directory),
-                "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
-            },
-        )
+        directory, env = local_agencies(work, web, mail)
+        workers = Workers(work, namespace, env)
         try:
             print(f"starting intake, routing and notifier (namespace {namespace}, logs in {work})")
             workers.start_all()

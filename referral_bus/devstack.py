@@ -152,6 +152,23 @@ def write_secrets(directory_file: Path, secrets_dir: Path) -> dict[str, str]:
     return out
 
 
+def local_agencies(work: Path, web: WebhookReceiver, mail: MailReceiver) -> tuple[Path, dict[str, str]]:
+    """The sample directory pointed at the local receivers, its secrets, and the workers' settings for both."""
+    directory = rewrite_directory(
+        REPO_ROOT / "config" / "recipients.yaml",
+        work / "recipients.yaml",
+        webhook_base=web.base_url,
+        smtp_port=mail.port,
+    )
+    write_secrets(directory, work / "secrets")
+    env = {
+        "ROUTING_DIRECTORY_PATH": str(directory),
+        "NOTIFIER_DIRECTORY_PATH": str(directory),
+        "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
+    }
+    return directory, env
+
+
 @dataclass
 class Workers:
     """The three services as separate `faust worker` processes sharing one namespace."""

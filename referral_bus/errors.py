@@ -15,6 +15,10 @@ class BrokerError(ReferralBusError):
     """The local Kafka broker could not be prepared, started or reached."""
 
 
+class LocalRegistryError(ReferralBusError):
+    """The local schema registry (for development and tests) could not be built, started or reached."""
+
+
 class RejectedMessage(ReferralBusError):
     """A message that must go to the dead-letter topic, with a stable reason code."""
 
@@ -38,6 +42,18 @@ class UnknownSchemaError(RejectedMessage):
     """The writer's schema fingerprint is not one we know."""
 
     reason = "unknown_schema"
+
+
+class RegistryUnavailableError(RejectedMessage):
+    """The schema registry did not answer (after bounded retries) or failed; replay once it is back."""
+
+    reason = "registry_unavailable"
+
+
+class RegistryRejectedError(RejectedMessage):
+    """The schema registry refused to register one of our schemas (e.g. the subject's compatibility rule)."""
+
+    reason = "registry_rejected"
 
 
 class WrongSchemaError(RejectedMessage):
@@ -68,6 +84,12 @@ class ProcessingError(RejectedMessage):
     """An unexpected failure while handling one event (a bug or an outage)."""
 
     reason = "processing_error"
+
+
+class OutputNotWrittenError(RejectedMessage):
+    """The event was handled but the broker did not take its output; replayable from the dead letter."""
+
+    reason = "output_not_written"
 
 
 class RulesError(ReferralBusError):

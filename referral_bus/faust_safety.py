@@ -21,6 +21,14 @@ Fixes, each as narrow as the bug:
   (nothing more reaches a queue) and the fetcher's in-flight record is let finish before Faust
   resumes, seeks and clears; Faust's own `resume_flow()` at the end of each step restarts fetching
   from the committed offsets. Record order is kept: nothing of a stale batch is delivered.
+* `_known_partitions_only` (table writes): Faust checks that a table's source topic and changelog
+  have the same number of partitions, reading the counts from aiokafka's group metadata snapshot.
+  A topic missing from the cluster metadata when that snapshot was taken (a changelog created
+  while the group formed, seen on a freshly started broker) is recorded with 0 partitions, and
+  then every write to the table raises PartitionsMismatch (4 != 0) until the next rebalance: each
+  event is dead-lettered after its outputs were sent. A count of 0 is "not known yet" (a topic
+  cannot have 0 partitions), so it is treated as Faust treats an unknown count: not checked, and
+  checked again on the next write.
 * `_held_new_offset` never commits past an offset that was not acknowledged: a lost record would
   leave the commit held (visible as lag, replayed on restart or rebalance) instead of silently
   skipped. Faust already holds for a hole of two or more; this closes the hole of exactly one. Its
@@ -36,6 +44,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from faust.tables.base import Collection
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 
@@ -47,10 +56,12 @@ log = rb_logging.get_logger()
 SETTLE_TIMEOUT_S = 10.0  # the fetcher finishes its in-flight record in milliseconds; this bounds a stuck one
 
 _installed = False
+_deferred: set[tuple[str, str]] = set()  # (table, source topic) whose deferred check was logged
 
 _PATCHED = {
     Consumer: ("getmany", "_new_offset", "stop_flow", "resume_flow"),
     Recovery: ("on_recovery_completed", "_resume_streams"),
+    Collection: ("_verify_source_topic_partitions",),
 }
 
 
@@ -130,6 +141,29 @@ def _held_new_offset(original: Callable[[Any, Any], int | None]) -> Callable[[An
     return new_offset
 
 
+def _known_partitions_only(original: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+    """Skip the source/changelog partition-count check while either count is 0 (not in the snapshot yet)."""
+
+    @functools.wraps(original)
+    def verify(self: Any, source_topic: str) -> None:
+        if source_topic not in self._verified_source_topics_for_partitions:
+            consumer = self.app.consumer
+            counts = (consumer.topic_partitions(source_topic), consumer.topic_partitions(self.changelog_topic_name))
+            if 0 in counts:
+                if (self.name, source_topic) not in _deferred:  # once per table and topic, not per event
+                    _deferred.add((self.name, source_topic))
+                    log.warning(
+                        "partition count not known yet; table check deferred",
+                        table=self.name,
+                        source_partitions=counts[0],
+                        changelog_partitions=counts[1],
+                    )
+                return
+        original(self, source_topic)
+
+    return verify
+
+
 def install() -> None:
     """Apply the workarounds (idempotent)."""
     global _installed
@@ -142,4 +176,6 @@ def install() -> None:
     consumer._new_offset = _held_new_offset(consumer._new_offset)
     recovery.on_recovery_completed = _quiesced(recovery.on_recovery_completed)
     recovery._resume_streams = _quiesced(recovery._resume_streams)
+    collection: Any = Collection
+    collection._verify_source_topic_partitions = _known_partitions_only(collection._verify_source_topic_partitions)
     _installed = True

@@ -4,6 +4,11 @@ It never touches the plaintext development broker: it has its own ports and stat
 Certificates come from `scripts/tls/make-certs.sh` (openssl + the JDK's keytool); SCRAM-SHA-512
 users (one per service, plus the broker's own) are written into the KRaft metadata when the storage
 is formatted, so the broker accepts them from its first start.
+
+Authorisation: the KRaft StandardAuthorizer, deny by default, the broker's own admin user as the
+only super user on the client listener. Each service's user gets exactly the ACLs of its Strimzi
+KafkaUser (deploy/k8s/base/kafka/users.yaml, applied by `grant` through kafka_acls.py), so what is
+refused here is refused in the cluster too.
 """
 
 from __future__ import annotations
@@ -12,19 +17,31 @@ import asyncio
 import base64
 import secrets
 import subprocess
-import time
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from referral_bus.broker import LOCAL_DIR, LocalBroker, _java_cmd, _pid, check_tools, probe, resolve_jars
+from referral_bus import kafka_acls, processes
+from referral_bus.broker import LOCAL_DIR, LocalBroker, _java_cmd, check_tools, probe, resolve_jars
 from referral_bus.errors import BrokerError
+from referral_bus.kafka_acls import Acl
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 
 MAKE_CERTS = REPO_ROOT / "scripts" / "tls" / "make-certs.sh"
 TEMPLATE = LOCAL_DIR / "server-secure.properties.template"
 MECHANISM = "SCRAM-SHA-512"
 ADMIN_USER = "broker-admin"
+
+# Appended to the rendered server-secure.properties. User:ANONYMOUS is the broker's own identity on
+# the PLAINTEXT controller listener (127.0.0.1, controller RPCs only: broker registration and
+# heartbeats, which need ClusterAction); clients only ever reach the SASL_SSL listener.
+AUTHORIZER = """
+# --- authorisation (referral_bus.secure_broker): deny unless an ACL allows
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:{admin_user};User:ANONYMOUS
+"""
 
 
 @dataclass
@@ -68,6 +85,11 @@ class SecureBroker:
         )
 
 
+async def grant(sb: SecureBroker, acls: Iterable[Acl]) -> int:
+    """Create these ACLs (connected as the admin super user); returns how many."""
+    return await kafka_acls.apply(sb.settings(ADMIN_USER), acls)
+
+
 def make_certs(tls_dir: Path) -> None:
     """Run the project's certificate script into `tls_dir` (once)."""
     if (tls_dir / "ca.crt").exists() and (tls_dir / "broker.p12").exists():
@@ -89,6 +111,7 @@ def _config(sb: SecureBroker) -> Path:
         truststore=sb.tls_dir / "truststore.p12",
         store_password=store_password,
     )
+    text += AUTHORIZER.format(admin_user=ADMIN_USER)
     path = sb.broker.state_dir / "server.properties"
     path.touch(mode=0o600)
     path.write_text(text, encoding="utf-8")
@@ -128,43 +151,18 @@ def start(broker: LocalBroker, tls_dir: Path, users: list[str], *, timeout: floa
     sb = SecureBroker(broker, tls_dir, {u: secrets.token_hex(16) for u in [ADMIN_USER, *users]})
     config = _config(sb)
     _format(sb, config)
-    with broker.log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            _java_cmd("kafka.Kafka", str(config)),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-    broker.pid_file.write_text(str(proc.pid))
+    proc = processes.spawn(_java_cmd("kafka.Kafka", str(config)), broker.log_file, broker.pid_file)
     probe = sb.settings(ADMIN_USER)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = "\n".join(broker.log_file.read_text(errors="replace").splitlines()[-20:])
-            raise BrokerError(f"the secure broker exited with code {proc.returncode}; last log lines:\n{tail}")
-        if answers(probe, timeout=3.0):
-            return sb
-        time.sleep(0.5)
-    raise BrokerError(f"the secure broker did not answer on {broker.bootstrap} within {timeout:.0f}s")
+    try:
+        code = processes.wait_until(proc, lambda: answers(probe, timeout=3.0), timeout)
+    except TimeoutError:
+        raise BrokerError(f"the secure broker did not answer on {broker.bootstrap} within {timeout:.0f}s") from None
+    if code is not None:
+        tail = processes.log_tail(broker.log_file)
+        raise BrokerError(f"the secure broker exited with code {code}; last log lines:\n{tail}")
+    return sb
 
 
 def stop(broker: LocalBroker, *, timeout: float = 30.0) -> None:
     """Stop this secure instance (only the process recorded in its own state directory)."""
-    import os
-    import signal
-
-    pid = _pid(broker)
-    if pid is None:
-        return
-    os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
-            break
-        time.sleep(0.2)
-    else:
-        os.kill(pid, signal.SIGKILL)
-    broker.pid_file.unlink(missing_ok=True)
+    processes.terminate(broker.pid_file, timeout=timeout)

@@ -60,6 +60,25 @@ class KafkaSettings(BaseSettings):
         return ";".join(f"kafka://{h.strip()}" for h in self.bootstrap_servers.split(","))
 
 
+class SchemaRegistrySettings(BaseSettings):
+    """`KAFKA_SCHEMA_REGISTRY_*` variables: a Confluent-compatible schema registry, optional.
+
+    Unset URL (the default) means single-object encoding only. Credentials for HTTP basic auth come from
+    USERNAME plus PASSWORD or PASSWORD_FILE (a mounted secret); they never appear in a log or an error.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KAFKA_SCHEMA_REGISTRY_", extra="ignore")
+
+    url: str | None = None
+    username: str | None = None
+    password: str | None = Field(default=None, repr=False)
+    password_file: Path | None = None
+    timeout_seconds: float = Field(default=5.0, gt=0)
+    max_retries: int = Field(default=3, ge=0)
+    retry_wait_ms: int = Field(default=250, ge=1)
+    retry_max_wait_ms: int = Field(default=2000, ge=1)
+
+
 class ServiceSettings(BaseSettings):
     """Settings every worker has; subclasses add a prefix and their own fields."""
 
@@ -73,7 +92,12 @@ class ServiceSettings(BaseSettings):
     broker_commit_every: int = Field(default=100, ge=1)
     broker_commit_interval: float = Field(default=1.0, gt=0)
     producer_linger_ms: int = Field(default=5, ge=0)
+    # Events handled whose sends are not yet all acknowledged by the broker (see inflight.py).
+    max_in_flight: int = Field(default=500, ge=1)
     data_dir: Path = REPO_ROOT / ".local" / "faust"
+    # Exit (for a restart by the supervisor) when records wait on assigned partitions, the broker
+    # answers, and no offset moved for this long; 0 = off. See referral_bus/watchdog.py.
+    stall_timeout_seconds: float = Field(default=300.0, ge=0)
 
 
 class IntakeSettings(ServiceSettings):
@@ -113,10 +137,13 @@ class NotifierSettings(ServiceSettings):
     backoff_max_seconds: float = Field(default=300.0, gt=0)
     breaker_failure_threshold: int = Field(default=5, ge=1)
     breaker_reset_seconds: float = Field(default=30.0, gt=0)
+    # A referral not delivered this long after routing is dead-lettered instead of retried or
+    # deferred again (also while its recipient is paused); 0 = no limit.
+    max_retry_age_seconds: float = Field(default=86_400.0, ge=0)
     sla_check_interval_seconds: float = Field(default=5.0, gt=0)
     retry_release_interval_seconds: float = Field(default=0.5, gt=0)
-    # 1 by default: with agent concurrency > 1 Faust can commit an offset past a message still
-    # being handled (faust-streaming issue #606), and a crash then loses it; the fault suite
-    # lost 5 referrals that way. Raise only with that risk understood.
-    delivery_concurrency: int = Field(default=1, ge=1)
+    # Deliveries in progress at once per agent. Not Faust's agent concurrency (which can commit an
+    # offset past a message still being handled, faust-streaming #606): Service.run_guarded runs
+    # them and acknowledges offsets strictly in order (referral_bus/inflight.py).
+    delivery_concurrency: int = Field(default=16, ge=1)
     ack_max_body_bytes: int = Field(default=4096, ge=64)

@@ -1,9 +1,9 @@
-"""OpenTelemetry set-up: SDK from the standard OTEL_* variables; aiokafka, httpx and Faust instrumentation.
+"""OpenTelemetry set-up: SDK from the standard OTEL_* variables; aiokafka, aiohttp-client and Faust instrumentation.
 
 One report is one trace: `referral-bus produce` opens the root span, the aiokafka instrumentation
 injects `traceparent` into every record it sends, Faust's OpenTelemetry sensor (worker.Service) opens
 the `{topic} process` span of each consumed event from those headers, our own stage spans nest
-under it, and the httpx instrumentation carries the trace into webhook calls.
+under it, and the aiohttp client instrumentation carries the trace into webhook calls.
 
 Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
@@ -53,7 +53,7 @@ def _exporter() -> Any:
 
 
 def configure(service: str) -> None:
-    """Install the SDK, OTLP export and the aiokafka/httpx instrumentations when configured.
+    """Install the SDK, OTLP export and the aiokafka/aiohttp-client instrumentations when configured.
 
     Otherwise nothing is installed: the API stays a no-op, no client call is wrapped (so a send
     costs what it costs without OpenTelemetry), and Faust's sensor only opens non-recording spans.
@@ -64,8 +64,8 @@ def configure(service: str) -> None:
     _configured = True
     if not tracing_enabled():
         return
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
-    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -75,7 +75,7 @@ def configure(service: str) -> None:
     provider.add_span_processor(BatchSpanProcessor(_exporter()))
     trace.set_tracer_provider(provider)
     AIOKafkaInstrumentor().instrument()
-    HTTPXClientInstrumentor().instrument()
+    AioHttpClientInstrumentor().instrument()
 
 
 def shutdown() -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import faust
@@ -19,14 +21,19 @@ from referral_bus import faust_safety, metrics, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
 from referral_bus.deadletter import SourceMessage, dead_letter, normalise_headers
-from referral_bus.errors import RejectedMessage
+from referral_bus.errors import OutputNotWrittenError, RejectedMessage
+from referral_bus.inflight import InFlight, Pending
 from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings, ServiceSettings
+from referral_bus.watchdog import Watchdog
 
 Handler = Callable[[SourceMessage], Awaitable[None]]
 ReadinessCheck = Callable[[], str | None]
 
 log = rb_logging.get_logger()
+
+# The event being handled in this task: its sends are collected here and awaited together.
+_pending: ContextVar[Pending | None] = ContextVar("referral_bus_pending", default=None)
 
 
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
@@ -105,15 +112,18 @@ class Service:
             table_standby_replicas=0,
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
         )
-        from faust.contrib.opentelemetry import setup_opentelemetry
+        if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans
+            from faust.contrib.opentelemetry import setup_opentelemetry
 
-        setup_opentelemetry(self.app)
+            setup_opentelemetry(self.app)
         self._readiness: list[ReadinessCheck] = []
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         self._register_views()
         self.app.on_worker_init.connect(self._create_topics)
         metrics.register_lag_source(self._consumer_lag)
+        self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
+        self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
 
     def _consumer_lag(self) -> list[tuple[str, int, int]]:
         """(topic, partition, lag) for each assigned partition already read from (for /metrics)."""
@@ -202,10 +212,33 @@ class Service:
         value: bytes,
         headers: Sequence[tuple[str, bytes]] | None = None,
     ) -> None:
-        """Produce and wait for the broker's acknowledgement (at-least-once before the offset moves on)."""
+        """Produce; the event's offset is acknowledged only after the broker acknowledged this (at-least-once).
+
+        Inside `run_guarded` the acknowledgement is awaited with the event's other sends, after the
+        handler returns (one round trip per batch, not per message); elsewhere it is awaited here.
+        """
         fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None)
-        await fut
         metrics.event_out(self.name, topic.get_topic_name())
+        pending = _pending.get()
+        if pending is None:
+            await fut
+        else:
+            pending.sends.append(fut)
+
+    def after_sent(self, on_sent: Callable[[], None], on_failed: Callable[[], None] | None = None) -> None:
+        """Run `on_sent` once every send of this event is on the broker, in the order events arrived.
+
+        State that says "done" (a dedup mark, a correlation claim) must not be recorded before the
+        outputs it stands for are durable: a crash in between would make the replay skip them.
+        `on_failed` runs instead when a send failed and the event is dead-lettered.
+        """
+        pending = _pending.get()
+        if pending is None:
+            on_sent()
+            return
+        pending.on_sent.append(on_sent)
+        if on_failed is not None:
+            pending.on_failed.append(on_failed)
 
     async def dead_letter(self, source: SourceMessage, exc: BaseException, **ids: Any) -> None:
         """Write a dead letter; if even that fails repeatedly, stop the process so the offset is not committed."""
@@ -225,41 +258,106 @@ class Service:
         tracing.mark_outcome(record["reason"], error=True)
         value = self.codec.encode("DeadLetter", record)
         delay = 0.5
-        for attempt in range(6):
-            try:
-                await self.send(self.deadletter_topic, source.key, value)
-                return
-            except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
-                log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)
-                await asyncio.sleep(delay)
-                delay *= 2
+        token = _pending.set(None)  # the dead letter itself is awaited here, with its retries
+        try:
+            for attempt in range(6):
+                try:
+                    await self.send(self.deadletter_topic, source.key, value)
+                    return
+                except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
+                    log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        finally:
+            _pending.reset(token)
         log.critical("cannot write to the dead-letter topic; stopping without committing the offset")
         os._exit(75)
 
-    async def run_guarded(self, stream: StreamT[bytes], handler: Handler) -> None:
+    async def run_guarded(self, stream: StreamT[bytes], handler: Handler, *, concurrency: int = 1) -> None:
         """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
 
         Faust acknowledges an event even when the agent raises, so a failure must never escape.
+        Sends are not awaited one by one: an event's offset is acknowledged once its handler has
+        returned and all its sends are on the broker, strictly in arrival order (`InFlight`), so a
+        commit never passes an event that is not finished. With `concurrency` > 1 up to that many
+        handlers run at once (the handler must serialise what needs it, e.g. per key).
         """
-        async for event in stream.events():
-            msg = event.message
-            source = SourceMessage(
-                topic=msg.topic,
-                partition=msg.partition,
-                offset=msg.offset,
-                key=msg.key,
-                value=msg.value,
-                headers=normalise_headers(msg.headers),
-            )
-            # Every log line of this event carries its stage and case id (the key from intake on).
-            case_id = msg.key.decode("utf-8", "replace") if isinstance(msg.key, bytes) else None
-            case_id = case_id if case_id and case_id.startswith("case-") else None
-            with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
-                tracing.annotate(case_id=case_id)
-                metrics.event_in(self.name)
-                started = time.perf_counter()
-                outcome = await self._handle_guarded(source, handler)
-                metrics.stage_latency(self.name, outcome, (time.perf_counter() - started) * 1000)
+        inflight = InFlight(self.settings.max_in_flight)
+        handlers = asyncio.Semaphore(concurrency)
+        tasks: set[asyncio.Task[bool]] = set()
+        try:
+            async for event in stream.events():
+                await inflight.wait_for_room()
+                # Hold the message: Faust's own ack (when the next event is read) no longer lets the
+                # offset be committed; ours, in `InFlight`, does once the event is finished.
+                event.message.incref()
+                msg = event.message
+                source = SourceMessage(
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    key=msg.key,
+                    value=msg.value,
+                    headers=normalise_headers(msg.headers),
+                )
+                pending = Pending()
+                if concurrency == 1:
+                    await self._handle_event(source, handler, pending)
+                    task = asyncio.ensure_future(self._settle(source, pending))
+                else:
+                    await handlers.acquire()
+                    task = asyncio.ensure_future(self._handle_and_settle(source, handler, pending, handlers))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                inflight.add(pending, task, functools.partial(_ack, stream, event))
+        finally:
+            for task in tasks:  # stopping: unfinished events stay unacknowledged and are replayed
+                task.cancel()
+
+    async def _handle_and_settle(
+        self, source: SourceMessage, handler: Handler, pending: Pending, handlers: asyncio.Semaphore
+    ) -> bool:
+        try:
+            await self._handle_event(source, handler, pending)
+        finally:
+            handlers.release()
+        return await self._settle(source, pending)
+
+    async def _handle_event(self, source: SourceMessage, handler: Handler, pending: Pending) -> None:
+        """Run the handler with this event's log context and span attributes; its sends go to `pending`."""
+        # Every log line of this event carries its stage and case id (the key from intake on).
+        key = source.key
+        case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
+        case_id = case_id if case_id and case_id.startswith("case-") else None
+        with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
+            tracing.annotate(case_id=case_id)
+            metrics.event_in(self.name)
+            pending.started = time.perf_counter()
+            token = _pending.set(pending)
+            try:
+                pending.outcome = await self._handle_guarded(source, handler)
+            finally:
+                _pending.reset(token)
+
+    async def _settle(self, source: SourceMessage, pending: Pending) -> bool:
+        """Await the event's sends; if one failed, dead-letter the event. True when it may be acknowledged."""
+        if pending.sends:
+            results = await asyncio.gather(*pending.sends, return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                if isinstance(failed, asyncio.CancelledError):
+                    raise failed
+                log.error("output not written", error_type=type(failed).__name__, stage=self.name)
+                await self.dead_letter(
+                    source,
+                    OutputNotWrittenError(
+                        f"the broker did not take this event's output ({type(failed).__name__}); "
+                        "replay the dead letter once the cause is fixed"
+                    ),
+                )
+                pending.outcome = "dead_lettered"
+        metrics.stage_latency(self.name, pending.outcome, (time.perf_counter() - pending.started) * 1000)
+        return True
 
     async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
         """Run the handler on one event; dead-letter any failure. Returns `ok` or `dead_lettered`."""
@@ -276,3 +374,10 @@ class Service:
                 referral_id=getattr(exc, "referral_id", None),
             )
             return "dead_lettered"
+
+
+def _ack(stream: StreamT[bytes], event: Any) -> None:
+    """Release our hold on the message: Faust may now commit its offset."""
+    if event.ack():
+        message = event.message
+        stream._on_message_out(message.tp, message.offset, message)  # type: ignore[attr-defined]

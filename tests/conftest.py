@@ -25,3 +25,15 @@ def namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ns = "t" + uuid.uuid4().hex[:10]
     monkeypatch.setenv("REFERRAL_BUS_NAMESPACE", ns)
     yield ns
+
+
+@pytest.fixture(scope="session")
+def schema_registry() -> str:
+    """URL of a real Confluent-compatible schema registry: KAFKA_SCHEMA_REGISTRY_URL, or the local one (started)."""
+    configured = os.environ.get("KAFKA_SCHEMA_REGISTRY_URL")
+    if configured:
+        return configured
+    from referral_bus import registry_server
+
+    print(registry_server.start())
+    return registry_server.LocalRegistry().url

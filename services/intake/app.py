@@ -40,6 +40,7 @@ correlator = Correlator(content, window_ms=settings.correlation_window_hours * 3
 async def handle(msg: SourceMessage) -> None:
     """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
     with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
+        await service.codec.prefetch(msg.value, encodes=("Case",))  # registry look-ups off the loop (if any)
         outcome = intake.handle(msg.key, msg.value, now_ms=now_ms())
         if isinstance(outcome, Rekey):
             await service.send(intake_topic, outcome.key, msg.value or b"", without_trace(msg.headers))
@@ -57,7 +58,8 @@ async def handle(msg: SourceMessage) -> None:
             await service.send(cases_topic, outcome.case_id.encode(), service.codec.encode("Case", outcome.case))
         else:  # the correlation agent emits the case (or links it to an existing one)
             await service.send(correlation_topic, first_hop.key, first_hop.value)
-        intake.remember(outcome)
+        intake.hold(outcome)
+        service.after_sent(lambda: intake.remember(outcome), lambda: intake.release(outcome))
         log.info("case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
         metrics.count("intake", "accepted")
 
@@ -83,7 +85,8 @@ async def correlate(msg: SourceMessage) -> None:
         await service.send(cases_topic, step.case_id.encode(), service.codec.encode("Case", step.case))
         for claim in step.claims:  # acknowledged before this partition's own claim and offset move on
             await service.send(correlation_topic, claim.key, claim.value)
-        correlator.claim(step.local)
+        taken = correlator.hold(step.local)
+        service.after_sent(lambda: correlator.commit(taken), lambda: correlator.release(taken))
         if step.linked:
             matched_on = step.case["linked_reports"][0]["matched_on"]
             log.info("report linked to case", case_id=step.case_id, report_id=report_id, matched_on=matched_on)

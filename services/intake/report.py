@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from referral_bus import jurisdictions
 from referral_bus.errors import InvalidFieldError, UnknownJurisdictionError
+from referral_bus.vocabulary import AgeBand, Category, Consent, Severity
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 ShortText = Annotated[str, Field(max_length=512)]
@@ -30,7 +31,7 @@ class Strict(BaseModel):
 class Victim(Strict):
     """The victim or survivor."""
 
-    age_band: Literal["UNKNOWN", "UNDER_13", "AGE_13_15", "AGE_16_17", "ADULT"]
+    age_band: AgeBand
     is_minor: bool
     jurisdiction: Annotated[str, Field(min_length=2, max_length=6)]
     name: ShortText | None = None
@@ -77,20 +78,8 @@ class CaseReport(Strict):
     source_system: Annotated[str, Field(min_length=1, max_length=128)]
     reported_at: Annotated[int, Field(gt=0)]
     received_at: Annotated[int, Field(gt=0)] | None = None
-    category: Literal[
-        "OTHER",
-        "CSAM",
-        "GROOMING",
-        "SEXTORTION",
-        "LIVE_STREAMED_ABUSE",
-        "TRAFFICKING",
-        "NON_CONSENSUAL_INTIMATE_IMAGES",
-        "SEXUAL_DEEPFAKE",
-        "CYBERSTALKING",
-        "HARASSMENT",
-        "DOXXING",
-    ]
-    severity: Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "IMMINENT_DANGER"]
+    category: Category
+    severity: Severity
     escalation_reason: ShortText | None = None
     victim: Victim
     offender: Offender
@@ -99,7 +88,7 @@ class CaseReport(Strict):
     content_hashes: Annotated[list[ContentHash], Field(max_length=1000)] = []
     content_urls: Annotated[list[Annotated[str, Field(max_length=2048)]], Field(max_length=1000)] = []
     preservation_requested: bool = False
-    consent: Literal["NOT_ASKED", "GIVEN", "REFUSED", "NOT_REQUIRED_CHILD"]
+    consent: Consent
     consented_services: Annotated[list[str], Field(max_length=len(RECIPIENT_KINDS))] = []
     reporter_contact: ShortText | None = None
     narrative: LongText | None = None

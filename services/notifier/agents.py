@@ -31,16 +31,16 @@ QUEUED = "QUEUED"
 locks = KeyLocks()  # referral id → one handling at a time on this worker (see KeyLocks)
 
 
-@app.agent(referrals_topic, concurrency=settings.delivery_concurrency)
+@app.agent(referrals_topic)
 async def notifier_agent(stream):  # type: ignore[no-untyped-def]
-    """First attempts; every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handle_first)
+    """First attempts, several at once; every failure is dead-lettered by run_guarded."""
+    await service.run_guarded(stream, handle_first, concurrency=settings.delivery_concurrency)
 
 
-@app.agent(retry_topic, concurrency=settings.delivery_concurrency)
+@app.agent(retry_topic)
 async def retry_agent(stream):  # type: ignore[no-untyped-def]
     """Retries: park until due, then attempt."""
-    await service.run_guarded(stream, handle_retry)
+    await service.run_guarded(stream, handle_retry, concurrency=settings.delivery_concurrency)
 
 
 @app.agent(acks_topic)
@@ -129,6 +129,8 @@ async def _attempt(msg: SourceMessage, referral: dict[str, Any], value: bytes) -
             receipt(referral, RESUMED, channel=outcome.receipt["channel"], detail="probe delivered; recipient resumed")
         )
     await emit(outcome.receipt)
+    at = outcome.delivered_at
+    service.after_sent(lambda: deliverer.remember(rid, at), lambda: deliverer.forget(rid))
     log.info(
         "referral delivered",
         case_id=case_id,

@@ -40,6 +40,18 @@ class RetryPolicy:
     max_attempts: int
     base_seconds: float
     cap_seconds: float
+    max_age_seconds: float = 0.0  # 0 = no age limit
+
+    def past_deadline(self, created_at_ms: int, not_before_ms: int) -> GiveUp | None:
+        """GiveUp when the next try would come later than `max_age_seconds` after routing made the referral.
+
+        Bounds the time a referral can wait while its recipient stays paused by the circuit breaker:
+        breaker deferrals are not attempts (the recipient is not hammered), so without this bound a
+        recipient that never comes back would keep its referrals cycling through the retry topic.
+        """
+        if self.max_age_seconds <= 0 or not_before_ms <= created_at_ms + self.max_age_seconds * 1000:
+            return None
+        return GiveUp(f"not delivered within {self.max_age_seconds:g}s of routing")
 
     def after_failure(
         self, attempts_made: int, *, retryable: bool, now_ms: int, rand: Callable[[], float] = random.random

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 class KeyLocks:
     """An asyncio lock per key, created on first use and dropped when nobody holds or awaits it.
 
-    The notifier's agents run NOTIFIER_DELIVERY_CONCURRENCY instances over the same partitions, so
+    The notifier's agents handle up to NOTIFIER_DELIVERY_CONCURRENCY referrals at once, so
     two copies of a referral (a Kafka redelivery, a re-sent escalation, a retry released while the
     previous attempt is still finishing) could otherwise both pass the `deliveries` check before
     either writes it. All copies share the case_id key, hence the partition, hence the worker, so a

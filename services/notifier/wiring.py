@@ -10,6 +10,7 @@ from typing import Any
 
 from referral_bus import topics
 from referral_bus.directory import load_directory
+from referral_bus.errors import DeliveryError
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers
 from services.notifier.channels.base import Channel
@@ -38,7 +39,9 @@ channels: dict[str, Channel] = {
     "kafka": PartnerTopic(service.codec, _send_partner),
 }
 deliverer = Deliverer(directory, channels, delivered)
-policy = RetryPolicy(settings.max_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds)
+policy = RetryPolicy(
+    settings.max_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds, settings.max_retry_age_seconds
+)
 breakers = Breakers(settings.breaker_failure_threshold, settings.breaker_reset_seconds)
 
 
@@ -54,6 +57,13 @@ async def emit(record: dict[str, Any]) -> None:
 
 
 async def requeue(referral: dict[str, Any], *, attempt: int, not_before: int, last_error: str | None) -> None:
-    """The referral to the retry topic, keyed by its case like everything else."""
+    """The referral to the retry topic, keyed by its case like everything else.
+
+    Raises DeliveryError (dead-lettered by run_guarded) instead when the retry would fall past the
+    policy's age limit: a recipient that stays down ends with its referrals in the dead-letter topic.
+    """
+    give_up = policy.past_deadline(referral["created_at"], not_before)
+    if give_up is not None:
+        raise DeliveryError(f"{give_up.reason}; last error: {last_error or 'recipient paused'}", retryable=False)
     record = {**referral, "attempt": attempt, "not_before": not_before, "last_error": last_error}
     await service.send(retry_topic, referral["case_id"].encode(), codec.encode("Referral", record))

@@ -17,9 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from referral_bus import jurisdictions
 from referral_bus.directory import Kind
 from referral_bus.errors import RulesError
+from referral_bus.vocabulary import AgeBand, Category, Consent, Severity
 from referral_bus.yamlfile import YamlDocument
 from services.routing.conditions import CaseView
-from services.routing.model import AgeBand, Category, Consent, Duration, Priority, Severity, parse_duration
+from services.routing.model import Duration, Priority, parse_duration
 from services.routing.rules import Decision, RuleSet
 
 

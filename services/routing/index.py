@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
+from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
 from services.routing.conditions import CaseView
-from services.routing.model import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES, Conditions
+from services.routing.model import Conditions
 
 _ENUM_FIELDS: dict[str, tuple[str, ...]] = {
     "category": CATEGORIES,

@@ -7,37 +7,17 @@ published JSON Schema (config/schema/rules.schema.json), so the two never disagr
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from referral_bus import jurisdictions
 from referral_bus.directory import Kind
+from referral_bus.vocabulary import AgeBand, Category, Consent, Severity
 
 Priority = Literal["P1", "P2", "P3", "P4"]
 PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}
 Place = Literal["victim_jurisdiction", "offender_country", "hosting_country"]
-Category = Literal[
-    "OTHER",
-    "CSAM",
-    "GROOMING",
-    "SEXTORTION",
-    "LIVE_STREAMED_ABUSE",
-    "TRAFFICKING",
-    "NON_CONSENSUAL_INTIMATE_IMAGES",
-    "SEXUAL_DEEPFAKE",
-    "CYBERSTALKING",
-    "HARASSMENT",
-    "DOXXING",
-]
-Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "IMMINENT_DANGER"]
-Consent = Literal["NOT_ASKED", "GIVEN", "REFUSED", "NOT_REQUIRED_CHILD"]
-AgeBand = Literal["UNKNOWN", "UNDER_13", "AGE_13_15", "AGE_16_17", "ADULT"]
-
-CATEGORIES: tuple[str, ...] = get_args(Category)
-SEVERITIES: tuple[str, ...] = get_args(Severity)
-CONSENTS: tuple[str, ...] = get_args(Consent)
-AGE_BANDS: tuple[str, ...] = get_args(AgeBand)
 
 DURATION_PATTERN = r"^\s*\d+\s*[smhd]?\s*$"
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from referral_bus.cli import main as cli_main
-from referral_bus.devstack import MailReceiver, WebhookReceiver, Workers, rewrite_directory, write_secrets
+from referral_bus.devstack import MailReceiver, WebhookReceiver, Workers, local_agencies
 from referral_bus.jaeger import Jaeger, JaegerClient
 from referral_bus.settings import REPO_ROOT
 
@@ -92,24 +92,9 @@ async def start_stack(work: Path, namespace: str, kafka: str, jaeger: Jaeger) ->
     web, mail = WebhookReceiver(), MailReceiver()
     await web.start()
     mail.start()
-    directory = rewrite_directory(
-        REPO_ROOT / "config" / "recipients.yaml",
-        work / "recipients.yaml",
-        webhook_base=web.base_url,
-        smtp_port=mail.port,
-    )
-    write_secrets(directory, work / "secrets")
+    _, agencies = local_agencies(work, web, mail)
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, **otel_env(jaeger)}
-    workers = Workers(
-        work,
-        namespace,
-        {
-            **env,
-            "ROUTING_DIRECTORY_PATH": str(directory),
-            "NOTIFIER_DIRECTORY_PATH": str(directory),
-            "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
-        },
-    )
+    workers = Workers(work, namespace, {**env, **agencies})
     for service in ("intake", "routing", "notifier"):
         workers.start(service, extra_env={"OTEL_SERVICE_NAME": f"referral-bus-{service}"})
     workers.wait_ready()

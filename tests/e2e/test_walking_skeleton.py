@@ -17,10 +17,9 @@ from referral_bus.devstack import (
     MailReceiver,
     WebhookReceiver,
     Workers,
+    local_agencies,
     read_topic,
-    rewrite_directory,
     temp_workdir,
-    write_secrets,
 )
 from referral_bus.produce import produce
 from referral_bus.settings import REPO_ROOT
@@ -61,28 +60,13 @@ async def test_samples_reach_exactly_the_expected_recipients(kafka: str, namespa
     await web.start()
     mail.start()
     with temp_workdir() as work:
-        directory = rewrite_directory(
-            REPO_ROOT / "config" / "recipients.yaml",
-            work / "recipients.yaml",
-            webhook_base=web.base_url,
-            smtp_port=mail.port,
-        )
-        write_secrets(directory, work / "secrets")
-        workers = Workers(
-            work,
-            namespace,
-            {
-                "KAFKA_BOOTSTRAP_SERVERS": kafka,
-                "ROUTING_DIRECTORY_PATH": str(directory),
-                "NOTIFIER_DIRECTORY_PATH": str(directory),
-                "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
-            },
-        )
+        directory, env = local_agencies(work, web, mail)
+        workers = Workers(work, namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env})
         try:
             workers.start_all()
             workers.wait_ready()
             await produce(EXAMPLES)
-            garbage = b"\x00\xffnot avro at all"
+            garbage = b"\x01\xffnot avro at all"  # 00 would be the Confluent framing: unknown_schema
             producer = AIOKafkaProducer(bootstrap_servers=kafka)
             await producer.start()
             try:
@@ -110,6 +94,7 @@ async def test_samples_reach_exactly_the_expected_recipients(kafka: str, namespa
 
             # the malformed sample is in the dead-letter topic with its original bytes
             codec = Codec()
+
             def intake_letters(rs: list[Any]) -> list[dict[str, Any]]:
                 letters = [codec.decode(r.value, "DeadLetter") for r in rs]
                 return [d for d in letters if d["stage"] == "intake"]

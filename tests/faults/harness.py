@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,10 @@ DIRECTORY = REPO_ROOT / "config" / "recipients.yaml"
 
 # Faust reads these from the environment: a killed member leaves the group in seconds, not a minute.
 FAST_GROUP_ENV = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
+# A worker with records waiting and no progress for this long exits (referral_bus/watchdog.py) and
+# `Stack.supervise` starts it again, as Kubernetes would.
+STALL_TIMEOUT = os.environ.get("FAULTS_WORKER_STALL_TIMEOUT", "60")
+WATCHDOG_ENV = {f"{s}_STALL_TIMEOUT_SECONDS": STALL_TIMEOUT for s in ("INTAKE", "ROUTING", "NOTIFIER")}
 
 FULL = os.environ.get("FAULTS_FULL") == "1"
 
@@ -281,6 +285,7 @@ class Stack:
             "NOTIFIER_DIRECTORY_PATH": str(self.directory),
             "NOTIFIER_SECRETS_DIR": str(self.work / "secrets"),
             **FAST_GROUP_ENV,
+            **WATCHDOG_ENV,
             **self.extra_env,
         }
         self.workers = Workers(self.work, self.namespace, env)
@@ -328,6 +333,23 @@ class Stack:
             w.start(name.split("-")[0], replica=replica, extra_env=self.service_env.get(name.split("-")[0]))
             self.restarts += 1
         return died
+
+    @contextlib.asynccontextmanager
+    async def supervised(self, every: float = 1.0) -> AsyncIterator[None]:
+        """Within the block, restart any worker that exits on its own (e.g. its stall watchdog), every `every` s."""
+
+        async def loop() -> None:
+            while True:
+                self.supervise()
+                await asyncio.sleep(every)
+
+        task = asyncio.create_task(loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def peak_rss_mb(self, name: str) -> float | None:
         """Peak resident memory (VmHWM) of a running worker, in MiB."""
@@ -505,9 +527,27 @@ async def drain(stack: Stack, stream: Stream, timeout: float, *, expected: set[t
             last, last_change = len(got), time.monotonic()
         elif time.monotonic() - last_change > STALL_SECONDS:
             log(f"no progress for {STALL_SECONDS:.0f}s: {len(want - got)} of {len(want)} referrals outstanding")
+            dump_stacks(stack)
             return False
         await asyncio.sleep(0.5)
     return False
+
+
+def dump_stacks(stack: Stack) -> None:
+    """py-spy stacks of every running worker into <work>/<name>.stack, for the post-mortem of a stall."""
+    import shutil
+    import subprocess
+    import sys
+
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(spy).exists():
+        log("py-spy not installed: no worker stacks (pip install py-spy)")
+        return
+    for name, proc in stack._w().procs.items():
+        if proc.poll() is None:
+            out = subprocess.run([spy, "dump", "--pid", str(proc.pid)], capture_output=True, text=True, check=False)
+            (stack.work / f"{name}.stack").write_text(out.stdout + out.stderr, encoding="utf-8")
+            log(f"{name}: stack in {stack.work / f'{name}.stack'}")
 
 
 async def _positions(stream: Stream, got: set[tuple[str, str]], boot: str) -> str:

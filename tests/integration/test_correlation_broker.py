@@ -25,10 +25,9 @@ from referral_bus.devstack import (
     MailReceiver,
     WebhookReceiver,
     Workers,
+    local_agencies,
     read_topic,
-    rewrite_directory,
     temp_workdir,
-    write_secrets,
 )
 from referral_bus.settings import REPO_ROOT
 from services.intake.accept import case_id_for, dedup_key
@@ -132,10 +131,12 @@ async def test_outside_the_window_two_agencies_make_two_cases(kafka: str, namesp
         cases = await cases_until(kafka, lambda cs: b["report_id"] in reports_of(cs))
         assert workers.procs["intake"].poll() is None, workers.tail("intake")
     # two cases on (possibly) two partitions of the cases topic: compare without order
-    assert sorted((c["case_id"], c["is_update"], c["linked_reports"]) for c in cases) == sorted([
-        (case_id_for(AGENCY_A, a["report_id"]), False, []),
-        (case_id_for(AGENCY_B, b["report_id"]), False, []),
-    ])
+    assert sorted((c["case_id"], c["is_update"], c["linked_reports"]) for c in cases) == sorted(
+        [
+            (case_id_for(AGENCY_A, a["report_id"]), False, []),
+            (case_id_for(AGENCY_B, b["report_id"]), False, []),
+        ]
+    )
 
 
 def routing_linked_count(port: int) -> float:
@@ -164,28 +165,13 @@ async def test_recipients_get_one_referral_for_content_two_agencies_reported(kaf
     await web.start()
     mail.start()
     with temp_workdir("corr-e2e-") as work:
-        directory = rewrite_directory(
-            REPO_ROOT / "config" / "recipients.yaml",
-            work / "recipients.yaml",
-            webhook_base=web.base_url,
-            smtp_port=mail.port,
-        )
-        write_secrets(directory, work / "secrets")
+        directory, env = local_agencies(work, web, mail)
         decision = load_rules(directory, REPO_ROOT / "config" / "rules.yaml").decide(
             CaseView.from_case({"case_id": case_a, "report": a})
         )
         expected = {c.recipient.id for c in decision.recipients}
         assert expected, "the sample report must route somewhere for this test to mean anything"
-        workers = Workers(
-            work,
-            namespace,
-            {
-                "KAFKA_BOOTSTRAP_SERVERS": kafka,
-                "ROUTING_DIRECTORY_PATH": str(directory),
-                "NOTIFIER_DIRECTORY_PATH": str(directory),
-                "NOTIFIER_SECRETS_DIR": str(work / "secrets"),
-            },
-        )
+        workers = Workers(work, namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env})
         try:
             workers.start_all()
             workers.wait_ready(timeout=150)

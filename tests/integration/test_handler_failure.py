@@ -6,8 +6,10 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from referral_bus import topics
 from referral_bus.codec import Codec
@@ -15,26 +17,41 @@ from referral_bus.devstack import free_port, read_topic
 from referral_bus.settings import REPO_ROOT
 
 
-async def test_a_failing_handler_dead_letters_the_event_and_the_partition_moves_on(
-    kafka: str, namespace: str, tmp_path
-) -> None:
+def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """The probe worker (tests/integration/failing_app.py), output in tmp_path/probe.log."""
     port = free_port()
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "REFERRAL_BUS_NAMESPACE": namespace,
-           "WEB_PORT": str(port), "DATA_DIR": str(tmp_path)}
-    log = (tmp_path / "probe.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "faust", "-A", "tests.integration.failing_app", "worker", "-l", "info",
-         "--web-port", str(port)],
-        cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "REFERRAL_BUS_NAMESPACE": namespace,
+        "WEB_PORT": str(port),
+        "DATA_DIR": str(tmp_path),
+    }
+    cmd = [sys.executable, "-m", "faust", "-A", "tests.integration.failing_app", "worker", "-l", "info"]
+    with (tmp_path / "probe.log").open("wb") as log:
+        return subprocess.Popen(
+            [*cmd, "--web-port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+async def test_a_failing_handler_dead_letters_the_event_and_the_partition_moves_on(
+    kafka: str, namespace: str, tmp_path: Path
+) -> None:
+    proc = start_probe(kafka, namespace, tmp_path)
     try:
         producer = AIOKafkaProducer(bootstrap_servers=kafka)
         await producer.start()
         try:
             # one key → one partition, so "after" really is behind the failing event
             for value in (b"before", b"boom", b"after"):
-                await producer.send_and_wait(topics.name("probe.in.v1"), value, key=b"same-key",
-                                             headers=[("agency", b"probe")])
+                await producer.send_and_wait(
+                    topics.name("probe.in.v1"), value, key=b"same-key", headers=[("agency", b"probe")]
+                )
         finally:
             await producer.stop()
         out = await read_topic(topics.name("probe.out.v1"), until=lambda rs: len(rs) >= 2, timeout=90)
@@ -50,6 +67,42 @@ async def test_a_failing_handler_dead_letters_the_event_and_the_partition_moves_
         assert letter["source_topic"] == topics.name("probe.in.v1")
         assert letter["source_offset"] == 1
         assert "ZeroDivisionError" in letter["message"] and "a bug" not in letter["message"]
+        assert proc.poll() is None, "the worker must keep running"
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+async def test_an_output_the_broker_refuses_dead_letters_the_event_and_nothing_later_is_held(
+    kafka: str, namespace: str, tmp_path: Path
+) -> None:
+    """Sends are awaited after the handler returns; a refused one must still dead-letter its event."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [NewTopic(topics.name("probe.small.v1"), 1, 1, topic_configs={"max.message.bytes": "1024"})]
+        )
+    finally:
+        await admin.close()
+    proc = start_probe(kafka, namespace, tmp_path)
+    try:
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
+        await producer.start()
+        try:
+            for value in (b"before", b"big", b"after"):
+                await producer.send_and_wait(topics.name("probe.in.v1"), value, key=b"same-key")
+        finally:
+            await producer.stop()
+        out = await read_topic(topics.name("probe.out.v1"), until=lambda rs: len(rs) >= 2, timeout=90)
+        assert [r.value for r in out] == [b"before", b"after"], (tmp_path / "probe.log").read_text()[-3000:]
+        dl = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 1, timeout=30)
+        assert len(dl) == 1
+        letter = Codec().decode(dl[0].value, "DeadLetter")
+        assert letter["reason"] == "output_not_written"
+        assert letter["original_value"] == b"big"
+        assert letter["source_offset"] == 1
+        assert "replay" in letter["message"]
         assert proc.poll() is None, "the worker must keep running"
     finally:
         os.killpg(proc.pid, signal.SIGTERM)

@@ -21,6 +21,7 @@ from referral_bus import jurisdictions
 from referral_bus.codec import MAGIC, Codec
 from referral_bus.devstack import Workers
 from referral_bus.errors import RejectedMessage
+from referral_bus.vocabulary import CATEGORIES
 from services.intake.accept import Accepted, Intake, Rekey, dedup_key
 from tests.integration.test_intake_stream import (
     MAX_BYTES,
@@ -35,19 +36,6 @@ from tests.integration.test_intake_stream import (
 pytestmark = [pytest.mark.kafka]
 
 AGE = {"UNKNOWN": None, "UNDER_13": True, "AGE_13_15": True, "AGE_16_17": True, "ADULT": False}
-CATEGORIES = [
-    "OTHER",
-    "CSAM",
-    "GROOMING",
-    "SEXTORTION",
-    "LIVE_STREAMED_ABUSE",
-    "TRAFFICKING",
-    "NON_CONSENSUAL_INTIMATE_IMAGES",
-    "SEXUAL_DEEPFAKE",
-    "CYBERSTALKING",
-    "HARASSMENT",
-    "DOXXING",
-]
 NOW = now_ms_()  # fixed per run: strategies must not depend on the clock (hypothesis replays them)
 TEXT_CHARS = st.characters(exclude_categories=("Cs",))
 TEXT = st.text(TEXT_CHARS, max_size=80)

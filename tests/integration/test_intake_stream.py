@@ -87,7 +87,7 @@ def bad_message(kind: int, rng: random.Random) -> Message:
     good = codec.encode("CaseReport", report)
     key = dedup_key(report["agency_id"], report["report_id"]).encode()
     kinds: list[tuple[bytes, str]] = [
-        (rng.randbytes(rng.randint(0, 300)).replace(b"\xc3\x01", b"\x00\x00", 1), "undecodable"),
+        (rng.randbytes(rng.randint(0, 300)).lstrip(b"\x00").replace(b"\xc3\x01", b"\x01\x01", 1), "undecodable"),
         (good[: rng.randint(0, len(good) - 1)], "undecodable"),
         (MAGIC + rng.randbytes(8) + good[10:], "unknown_schema"),
         (
@@ -114,7 +114,7 @@ def bad_message(kind: int, rng: random.Random) -> Message:
     ]
     value, reason = kinds[kind % len(kinds)]
     if value.startswith(MAGIC) and reason == "undecodable" and len(value) >= 10:
-        value = b"\x00" + value[1:]  # a truncated header-only prefix must still read as undecodable
+        value = b"\x01" + value[1:]  # a truncated header-only prefix must still read as undecodable
     return Message(key, value, reason)
 
 

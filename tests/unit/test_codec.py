@@ -172,7 +172,7 @@ def test_decode_errors() -> None:
     with pytest.raises(UndecodableError):
         codec.decode(data[:5], "CaseReport")
     with pytest.raises(UndecodableError):
-        codec.decode(b"\x00\x00" + data[2:], "CaseReport")
+        codec.decode(b"\x01\x00" + data[2:], "CaseReport")
     with pytest.raises(UnknownSchemaError):
         codec.decode(MAGIC + bytes(8) + data[HEADER_SIZE:], "CaseReport")
     with pytest.raises(WrongSchemaError):

@@ -31,8 +31,8 @@ from referral_bus import tracing
 tracing.configure("probe")
 with tracing.stage_span("probe stage", case_id="case-1") as span:
     recording = span.is_recording()
-import aiokafka, httpx
-calls = (aiokafka.AIOKafkaProducer.send, httpx.AsyncHTTPTransport.handle_async_request)
+import aiokafka, aiohttp
+calls = (aiokafka.AIOKafkaProducer.send, aiohttp.ClientSession.__init__)
 wrapped = [hasattr(f, "__wrapped__") for f in calls]
 print(json.dumps({"provider": type(trace.get_tracer_provider()).__name__, "recording": recording, "wrapped": wrapped}))
 """

@@ -1,0 +1,69 @@
+"""Background processes of the local stack (brokers, schema registry): pid files, start, wait, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The pid recorded in `pid_file` if that process is alive, else None."""
+    try:
+        pid = int(pid_file.read_text())
+    except (OSError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return None
+    return pid
+
+
+def spawn(cmd: list[str], log_file: Path, pid_file: Path, *, cwd: Path | None = None) -> subprocess.Popen[bytes]:
+    """Start `cmd` in its own session, output appended to `log_file`, its pid written to `pid_file`."""
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True
+        )
+    pid_file.write_text(str(proc.pid))
+    return proc
+
+
+def log_tail(log_file: Path, lines: int = 20) -> str:
+    """The last lines of a log, for an error message that says why a process died."""
+    return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+
+
+def wait_until(proc: subprocess.Popen[bytes], ready: Callable[[], bool], timeout: float) -> int | None:
+    """Poll `ready` until it is true (None) or the process exits (its return code); TimeoutError at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return proc.returncode
+        if ready():
+            return None
+        time.sleep(0.25)
+    raise TimeoutError
+
+
+def terminate(pid_file: Path, *, timeout: float) -> int | None:
+    """SIGTERM the recorded process, SIGKILL it after `timeout`; returns its pid (None if none was running)."""
+    pid = running_pid(pid_file)
+    if pid is None:
+        return None
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except OSError:
+            break
+        time.sleep(0.2)
+    else:
+        os.kill(pid, signal.SIGKILL)
+    pid_file.unlink(missing_ok=True)
+    return pid
