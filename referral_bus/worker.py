@@ -311,12 +311,13 @@ class Service:
                 task.add_done_callback(tasks.discard)
                 inflight.add(pending, task, functools.partial(_ack, stream, event))
         finally:
-            for task in tasks:  # stopping: unfinished events stay unacknowledged and are replayed
+            for task in list(tasks):  # stopping: unfinished events stay unacknowledged and are replayed
                 task.cancel()
 
     async def _handle_and_settle(
         self, source: SourceMessage, handler: Handler, pending: Pending, handlers: asyncio.Semaphore
     ) -> bool:
+        """One event in its own task (concurrency > 1): the handler slot is freed before its sends settle."""
         try:
             await self._handle_event(source, handler, pending)
         finally:
