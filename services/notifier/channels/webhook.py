@@ -57,13 +57,14 @@ class Webhook:
             SIGNATURE_HEADER: sign(secret, timestamp, payload),
             "User-Agent": "referral-bus-notifier/1",
         }
-        timeout = recipient.channel.timeout_seconds
+        # the recipient's own timeout, else the client's (None here would mean no timeout at all)
+        seconds = recipient.channel.timeout_seconds or self.timeout_seconds
         try:
             async with self._client().post(
                 recipient.channel.url,
                 data=payload,
                 headers=headers,
-                timeout=aiohttp.ClientTimeout(total=timeout) if timeout is not None else None,
+                timeout=aiohttp.ClientTimeout(total=seconds),
             ) as response:
                 status = response.status
                 await response.content.read(65536)  # drain a small answer so the connection is reused
