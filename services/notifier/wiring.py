@@ -52,7 +52,7 @@ def channel_of(recipient_id: str) -> str | None:
 
 
 async def emit(record: dict[str, Any]) -> None:
-    """Produce one receipt (keyed by case_id) and wait for the broker."""
+    """Produce one receipt (keyed by case_id); the referral's offset moves on only once the broker has it."""
     await service.send(receipts_topic, record["case_id"].encode(), codec.encode("DeliveryReceipt", record))
 
 
