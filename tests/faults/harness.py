@@ -36,6 +36,7 @@ from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.devstack import Delivery, WebhookReceiver, Workers, read_topic, write_secrets
 from referral_bus.settings import REPO_ROOT
+from referral_bus.vocabulary import CATEGORIES, SEVERITIES
 
 RULES = REPO_ROOT / "config" / "rules.yaml"
 DIRECTORY = REPO_ROOT / "config" / "recipients.yaml"
@@ -69,20 +70,6 @@ def webhook_only_directory(target: Path, webhook_base: str, source: Path = DIREC
 
 # --------------------------------------------------------------------------- the stream
 
-CATEGORIES = [
-    "CSAM",
-    "GROOMING",
-    "SEXTORTION",
-    "LIVE_STREAMED_ABUSE",
-    "TRAFFICKING",
-    "NON_CONSENSUAL_INTIMATE_IMAGES",
-    "SEXUAL_DEEPFAKE",
-    "CYBERSTALKING",
-    "HARASSMENT",
-    "DOXXING",
-    "OTHER",
-]
-SEVERITIES = ["UNKNOWN", "LOW", "MEDIUM", "HIGH", "IMMINENT_DANGER"]
 KINDS = ["police", "child_protection", "social_services", "hotline", "health", "international_partner"]
 AGENCIES = ["vn-hotline-111", "platform-examplesocial", "ngo-safe-online"]
 
