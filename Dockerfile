@@ -41,11 +41,13 @@ RUN groupadd --system --gid 10001 referral-bus \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin referral-bus
 COPY --from=build /opt/venv /opt/venv
-# The source tree stays at /app: the code finds schemas/avro and config/ relative to its package
-# (referral_bus/settings.py REPO_ROOT), so /app must come first on the import path.
+# The source tree stays at /app, first on the import path; the contracts and the configuration are
+# found through settings (referral_bus/settings.py BusSettings), set here explicitly.
 COPY --from=build --chown=root:root /app /app
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/app \
+    REFERRAL_BUS_SCHEMA_DIR=/app/schemas/avro \
+    REFERRAL_BUS_CONFIG_DIR=/app/config \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp

@@ -44,7 +44,7 @@ test: install broker lint typecheck schemas k8s-tools jaeger  ## ruff, mypy, sch
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 run: install  ## broker, three workers, local agencies, sample reports, delivery table
-	$(PY) -m referral_bus.demo
+	$(PY) -m referral_devstack.demo
 
 bench: install broker  ## benchmarks → bench/results/
 	$(PY) -m bench.run

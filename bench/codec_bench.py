@@ -12,7 +12,7 @@ from fastavro import schemaless_reader, schemaless_writer
 
 from bench.reports import ReportStream
 from referral_bus.codec import HEADER_SIZE, MAGIC, Codec
-from referral_bus.schemas import registry
+from referral_bus.contracts import contracts
 
 
 def _rate(fn: Callable[[], None], n: int, repeats: int) -> float:
@@ -33,7 +33,7 @@ def _v1_record(report: dict[str, Any]) -> dict[str, Any]:
 
 def run(n: int = 2000, repeats: int = 5) -> dict[str, Any]:
     codec = Codec()
-    reg = registry()
+    reg = contracts()
     current = reg.current["CaseReport"]
     v1 = next(s for s in reg.history["CaseReport"] if s.version == 1)
     reports = ReportStream(tag="codec").take(n)

@@ -7,7 +7,7 @@ import random
 from typing import Any
 
 from referral_bus import vocabulary
-from referral_bus.deadletter import now_ms
+from referral_bus.clock import now_ms
 from referral_bus.jurisdictions import vn_units
 from referral_bus.vocabulary import CATEGORIES, MINOR_BANDS
 

@@ -31,9 +31,9 @@ from bench import codec_bench, machine, output, profiles
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
 from bench.sink import OtlpSink, Receiver
 from bench.stacks import BaselineStack, OurStack, Tuning
-from referral_bus.devstack import temp_workdir
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import REPO_ROOT, KafkaSettings
+from referral_devstack.workers import temp_workdir
 
 RESULTS = REPO_ROOT / "bench" / "results"
 

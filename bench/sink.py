@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from referral_bus.devstack import free_port
+from referral_devstack.workers import free_port
 
 SENT_HEADER = "X-Bench-Sent-Ms"
 KEY_HEADER = "X-Bench-Key"

@@ -21,9 +21,10 @@ from typing import Any
 
 from bench.stackconfig import write_config
 from referral_bus import topics
-from referral_bus.devstack import SERVICES, Workers, free_port, write_secrets
 from referral_bus.kafka import ensure_topics
 from referral_bus.settings import REPO_ROOT, KafkaSettings
+from referral_devstack.agencies import write_secrets
+from referral_devstack.workers import SERVICES, Workers, free_port
 
 
 @dataclass(frozen=True)

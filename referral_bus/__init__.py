@@ -1,3 +1,3 @@
-"""referral-bus shared library: contracts, codec, settings, logging, tracing, topic names."""
+"""referral-bus runtime kernel: what the three workers import, and only that."""
 
 __version__ = "0.1.0"

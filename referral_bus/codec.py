@@ -17,7 +17,9 @@ from typing import Any
 
 from fastavro import schemaless_reader, schemaless_writer
 
-from referral_bus import compat
+from referral_bus import compatibility
+from referral_bus.contracts import NAMESPACE, Contracts, Schema, _make
+from referral_bus.contracts import contracts as shipped_contracts
 from referral_bus.errors import (
     InvalidFieldError,
     OversizedMessageError,
@@ -25,8 +27,7 @@ from referral_bus.errors import (
     UnknownSchemaError,
     WrongSchemaError,
 )
-from referral_bus.registry_client import SchemaRegistry, config_from_settings
-from referral_bus.schemas import NAMESPACE, Registry, Schema, _make, registry
+from referral_bus.schema_registry import SchemaRegistry, config_from_settings
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -69,12 +70,12 @@ class Codec:
 
     def __init__(
         self,
-        contracts: Registry | None = None,
+        contracts: Contracts | None = None,
         *,
         max_bytes: int | None = None,
         schema_registry: SchemaRegistry | _FromSettings | None = FROM_SETTINGS,
     ) -> None:
-        self._registry = contracts or registry()
+        self._registry = contracts or shipped_contracts()
         self._writers = self._registry.by_fingerprint()
         self._max_bytes = max_bytes
         if isinstance(schema_registry, _FromSettings):
@@ -186,7 +187,7 @@ class Codec:
         """A registry schema that is not one of ours must resolve into our reader; say why not."""
         if writer.version != 0:  # one of our own versions: `schemas check` proved it readable
             return
-        problems = compat.incompatibilities(writer.expanded, reader.expanded, reader.name)
+        problems = compatibility.incompatibilities(writer.expanded, reader.expanded, reader.name)
         if problems:
             raise UnknownSchemaError(
                 f"schema id {confluent_id(data)} cannot be read as {reader.name} v{reader.version}: {problems[0]}"

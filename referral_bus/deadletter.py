@@ -2,41 +2,12 @@
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
+from referral_bus.clock import now_ms
 from referral_bus.errors import ProcessingError, RejectedMessage
-
-
-@dataclass(frozen=True)
-class SourceMessage:
-    """Where a message came from and what it was, exactly as read from Kafka."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: tuple[tuple[str, bytes | None], ...] = ()
-
-
-REPLAY_HEADER = "referral-bus-replay-count"
-
-
-def replays_of(source: SourceMessage) -> int:
-    """How many times the message was replayed already (`referral-bus deadletter replay` sets the header)."""
-    for k, v in source.headers:
-        if k == REPLAY_HEADER and v is not None and v.isdigit():
-            return int(v)
-    return 0
-
-
-def now_ms() -> int:
-    """Current time in epoch milliseconds."""
-    return int(time.time() * 1000)
+from referral_bus.message import SourceMessage, replays_of
 
 
 def as_rejection(exc: BaseException) -> RejectedMessage:
@@ -74,15 +45,3 @@ def dead_letter(
         "referral_id": referral_id,
         "replay_count": replay_count or replays_of(source),
     }
-
-
-def normalise_headers(headers: Any) -> tuple[tuple[str, bytes | None], ...]:
-    """Kafka headers (list of pairs or mapping) as a tuple of (str, bytes) pairs."""
-    if not headers:
-        return ()
-    items: Iterable[tuple[Any, Any]] = headers.items() if hasattr(headers, "items") else headers
-    out: list[tuple[str, bytes | None]] = []
-    for k, v in items:
-        key = k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)
-        out.append((key, v if v is None or isinstance(v, bytes) else str(v).encode()))
-    return tuple(out)

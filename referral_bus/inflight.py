@@ -14,6 +14,7 @@ import asyncio
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,27 @@ class Pending:
     on_failed: list[Callable[[], None]] = field(default_factory=list)
     outcome: str = "ok"  # or "dead_lettered"
     started: float = 0.0
+
+
+# The event being handled in this task (set by the worker shell): its sends are collected here.
+current: ContextVar[Pending | None] = ContextVar("referral_bus_pending", default=None)
+
+
+def after_sends(on_sent: Callable[[], None], on_failed: Callable[[], None] | None = None) -> None:
+    """Run `on_sent` once every send of the current event is on the broker, in the order events arrived.
+
+    State that says "done" (a dedup mark, a correlation claim) must not be recorded before the
+    outputs it stands for are durable: a crash in between would make the replay skip them.
+    `on_failed` runs instead when a send failed and the event is dead-lettered. Outside an event
+    `on_sent` runs at once.
+    """
+    pending = current.get()
+    if pending is None:
+        on_sent()
+        return
+    pending.on_sent.append(on_sent)
+    if on_failed is not None:
+        pending.on_failed.append(on_failed)
 
 
 class InFlight:

@@ -1,8 +1,11 @@
-"""aiokafka client options from KafkaSettings (plaintext, TLS, SASL), for the CLI and tools."""
+"""The Kafka adapter: client options (plaintext, TLS, SASL), topic creation, reading a topic to its end."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
+from collections.abc import Callable
 from typing import Any
 
 from referral_bus.settings import KafkaSettings
@@ -28,8 +31,6 @@ def client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
 
 async def ensure_topics(kafka: KafkaSettings, names: list[str], *, timeout: float = 60.0) -> list[str]:
     """Create the topics that do not exist yet; return the ones created. Existing topics are left alone."""
-    import asyncio
-
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
@@ -53,3 +54,42 @@ async def ensure_topics(kafka: KafkaSettings, names: list[str], *, timeout: floa
         return missing
     finally:
         await admin.close()
+
+
+async def read_topic(
+    topic: str,
+    *,
+    until: Callable[[list[Any]], bool],
+    timeout: float = 60.0,
+    bootstrap: str | None = None,
+) -> list[Any]:
+    """Read `topic` from the beginning until `until(records)` holds or the deadline passes."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    kwargs = client_kwargs(KafkaSettings())
+    if bootstrap:
+        kwargs["bootstrap_servers"] = bootstrap
+    consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    records: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        partitions: set[int] | None = None
+        while time.monotonic() < deadline:
+            found = consumer.partitions_for_topic(topic)
+            if found:
+                partitions = found
+                break
+            await consumer._client.force_metadata_update()
+            await asyncio.sleep(0.2)
+        if not partitions:
+            return records
+        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        await consumer.seek_to_beginning()
+        while time.monotonic() < deadline and not until(records):
+            batch = await consumer.getmany(timeout_ms=200)
+            for msgs in batch.values():
+                records.extend(msgs)
+        return records
+    finally:
+        await consumer.stop()

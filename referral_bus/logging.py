@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 
-from referral_bus.schemas import pii_paths, registry
+from referral_bus.contracts import contracts, pii_paths
 
 # Keys whose values are never logged, whatever their content: every PII field name in the
 # contracts (derived from the `pii` annotations) plus credentials.
@@ -34,7 +34,7 @@ _SECRET_KEYS = {"password", "secret", "token", "authorization", "sasl_password",
 @cache
 def _pii_keys() -> frozenset[str]:
     keys: set[str] = set()
-    for schema in registry().current.values():
+    for schema in contracts().current.values():
         for path in pii_paths(schema.expanded):
             keys.add(path.rsplit(".", 1)[-1])
             keys.add(path)

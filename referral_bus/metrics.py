@@ -51,6 +51,7 @@ def _meter() -> metrics.Meter:
     return metrics.get_meter("referral_bus")
 
 
+@cache  # once per topic: reading the namespace setting on every send would cost a settings parse
 def _topic_label(topic: str) -> str:
     """A topic without the test/run namespace prefix, so series stay comparable across runs."""
     ns = topics.namespace()

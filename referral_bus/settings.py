@@ -1,7 +1,8 @@
-"""Typed settings read from environment variables (one prefix per service)."""
+"""Typed settings read from environment variables (one prefix per service); nothing else reads the environment."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -10,7 +11,59 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from referral_bus.errors import ConfigurationError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent  # the source tree (also /app in the image)
+
+
+class BusSettings(BaseSettings):
+    """`REFERRAL_BUS_*` variables every process shares: topic namespace, where contracts and configuration are.
+
+    An installed package (no source tree next to it) sets REFERRAL_BUS_SCHEMA_DIR and
+    REFERRAL_BUS_CONFIG_DIR; the defaults are `schemas/avro/` and `config/` of the source tree.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_BUS_", extra="ignore")
+
+    namespace: str = ""  # prefix for every topic and consumer group (tests use one per test)
+    schema_dir: Path = REPO_ROOT / "schemas" / "avro"
+    config_dir: Path = REPO_ROOT / "config"
+
+
+def config_file(name: str) -> Path:
+    """A file of the configuration folder (REFERRAL_BUS_CONFIG_DIR)."""
+    return BusSettings().config_dir / name
+
+
+class TracingSettings(BaseSettings):
+    """The standard `OTEL_*` variables this code reads itself (the SDK reads the rest)."""
+
+    model_config = SettingsConfigDict(env_prefix="OTEL_", extra="ignore")
+
+    sdk_disabled: str = ""
+    traces_exporter: str = ""
+    exporter_otlp_endpoint: str = ""
+    exporter_otlp_traces_endpoint: str = ""
+    service_name: str = ""
+
+    @property
+    def enabled(self) -> bool:
+        """True when the variables ask for trace export."""
+        if self.sdk_disabled.lower() == "true":
+            return False
+        exporter = self.traces_exporter
+        return bool(
+            self.exporter_otlp_endpoint or self.exporter_otlp_traces_endpoint or (exporter and exporter != "none")
+        )
+
+
+class SecretVariables:
+    """`REFERRAL_BUS_SECRET_<NAME>` variables: secrets given in the environment instead of mounted files."""
+
+    PREFIX = "REFERRAL_BUS_SECRET_"
+
+    @classmethod
+    def get(cls, name: str) -> str | None:
+        """The variable for secret `name` (`webhook-x` → REFERRAL_BUS_SECRET_WEBHOOK_X), or None."""
+        return os.environ.get(cls.PREFIX + name.upper().replace("-", "_"))
 
 
 class KafkaSettings(BaseSettings):
@@ -117,8 +170,8 @@ class RoutingSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore")
 
     web_port: int = 6067
-    directory_path: Path = REPO_ROOT / "config" / "recipients.yaml"
-    rules_path: Path = REPO_ROOT / "config" / "rules.yaml"
+    directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
+    rules_path: Path = Field(default_factory=lambda: config_file("rules.yaml"))
     reload_interval_seconds: float = Field(default=2.0, gt=0)
 
 
@@ -128,7 +181,7 @@ class NotifierSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
 
     web_port: int = 6068
-    directory_path: Path = REPO_ROOT / "config" / "recipients.yaml"
+    directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
     secrets_dir: Path | None = None
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     tls_verify: bool = True

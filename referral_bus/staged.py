@@ -1,18 +1,21 @@
-"""A table read through values staged in memory until the outputs they stand for are durable."""
+"""Staged state: a table write that lands after the current event's sends are acknowledged, dropped on failure."""
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
 from typing import Any
 
+from referral_bus.inflight import after_sends
 
-class Staged:
-    """Reads see staged values first; `commit` writes one to the table, `discard` forgets it.
 
-    Why: a dedup mark or a correlation claim written to its (changelogged) table before the case it
-    stands for is on the broker would make a replay skip that case after a crash. Staging keeps the
-    mark visible to the next events on this worker at once, and durable only after the outputs.
-    A key staged twice stays staged until both are committed or discarded.
+class StagedTable:
+    """A table read through the values this worker staged; the one way services write "done" marks.
+
+    Why: a dedup mark, a correlation claim or a delivered-once mark written to its (changelogged) table
+    before the outputs it stands for are on the broker would make a replay skip them after a crash.
+    `write_after_sends` makes the value visible to the next events on this worker at once, and durable
+    only once every send of the current event is acknowledged; if a send fails (the event is
+    dead-lettered) the value is dropped. A key staged twice stays staged until both writes end.
     """
 
     def __init__(self, table: MutableMapping[str, Any]) -> None:
@@ -25,23 +28,23 @@ class Staged:
             return self._staged[key][0]
         return self.table.get(key, default)
 
-    def stage(self, key: str, value: Any) -> None:
-        """Make `value` visible to reads on this worker, not yet durable."""
+    def write_after_sends(self, key: str, value: Any) -> None:
+        """Stage `value` now; write it once this event's sends are on the broker (at once outside an event)."""
         _, users = self._staged.get(key, (None, 0))
         self._staged[key] = (value, users + 1)
+        after_sends(lambda: self._land(key, value), lambda: self._unstage(key))
 
-    def commit(self, key: str, value: Any) -> None:
-        """Write `value` (staged before) to the table."""
+    def write_now(self, key: str, value: Any) -> None:
+        """Write `value` to the table at once (a write that stands for no output of this event)."""
         self.table[key] = value
-        self._unstage(key)
-
-    def discard(self, key: str) -> None:
-        """Forget one staging of `key` (its outputs were not written)."""
-        self._unstage(key)
 
     def staged(self) -> int:
         """How many keys are staged right now."""
         return len(self._staged)
+
+    def _land(self, key: str, value: Any) -> None:
+        self.table[key] = value
+        self._unstage(key)
 
     def _unstage(self, key: str) -> None:
         value, users = self._staged.get(key, (None, 0))

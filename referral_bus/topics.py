@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
+
+from referral_bus.settings import BusSettings
 
 INTAKE = "referrals.intake.v1"
 CASES = "referrals.cases.v1"
@@ -46,7 +47,7 @@ ALL: tuple[TopicSpec, ...] = (
 
 def namespace() -> str:
     """Optional prefix for every topic and consumer group (isolates test runs on one broker)."""
-    return os.environ.get("REFERRAL_BUS_NAMESPACE", "")
+    return BusSettings().namespace
 
 
 def name(topic: str) -> str:

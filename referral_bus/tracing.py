@@ -13,7 +13,6 @@ Attributes we add are identifiers only (`referral_bus.case_id`, `.report_id`, `.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +20,8 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
+
+from referral_bus.settings import TracingSettings
 
 TRACER_NAME = "referral_bus"
 ATTRIBUTE_PREFIX = "referral_bus."
@@ -31,19 +32,12 @@ AttributeValue = str | int | bool | Sequence[str]
 
 def tracing_enabled() -> bool:
     """True when the standard OTEL_* variables ask for trace export."""
-    if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
-        return False
-    exporter = os.environ.get("OTEL_TRACES_EXPORTER", "")
-    return bool(
-        os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
-        or os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-        or (exporter and exporter != "none")
-    )
+    return TracingSettings().enabled
 
 
 def _exporter() -> Any:
     """The span exporter OTEL_TRACES_EXPORTER names (otlp by default; `console` for debugging)."""
-    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").split(",")[0].strip() == "console":
+    if (TracingSettings().traces_exporter or "otlp").split(",")[0].strip() == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
@@ -70,7 +64,7 @@ def configure(service: str) -> None:
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-    resource = Resource.create({SERVICE_NAME: os.environ.get("OTEL_SERVICE_NAME") or service})
+    resource = Resource.create({SERVICE_NAME: TracingSettings().service_name or service})
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(_exporter()))
     trace.set_tracer_provider(provider)

@@ -4,7 +4,7 @@ Why: Faust/aiokafka can end up, after the broker or the group coordinator went a
 where the worker is connected and holds partitions with records waiting, yet nothing reaches the
 agents any more (flow left stopped by a recovery cut short by a rebalance, a fetcher or producer
 waiting forever). No in-process restart of those parts is safe; a fresh process is. A restart keeps
-at-least-once: Faust commits only acknowledged offsets (and faust_safety holds the commit at any
+at-least-once: Faust commits only acknowledged offsets (and faust_patches holds the commit at any
 unacknowledged head), so the new process replays from the last commit and the dedup tables absorb
 the replays.
 

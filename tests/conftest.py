@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from referral_bus import broker
+from referral_devstack import broker
 
 
 @pytest.fixture(scope="session")
@@ -33,7 +33,7 @@ def schema_registry() -> str:
     configured = os.environ.get("KAFKA_SCHEMA_REGISTRY_URL")
     if configured:
         return configured
-    from referral_bus import registry_server
+    from referral_devstack import apicurio
 
-    print(registry_server.start())
-    return registry_server.LocalRegistry().url
+    print(apicurio.start())
+    return apicurio.LocalRegistry().url

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from referral_bus.codec import Codec
-from referral_bus.staged import Staged
+from referral_bus.staged import StagedTable
 from services.intake.report import validate
 
 CASE_NAMESPACE = uuid.UUID("6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11")
@@ -26,7 +26,7 @@ def case_id_for(agency_id: str, report_id: str) -> str:
 
 @dataclass(frozen=True)
 class Accepted:
-    """A new case to emit: `Intake.hold` it now, `Intake.remember` it once the broker has it."""
+    """A new case to emit; `Intake.remember` it once it is sent."""
 
     case_id: str
     case: dict[str, Any]
@@ -55,7 +55,7 @@ class Intake:
 
     def __init__(self, codec: Codec, seen: MutableMapping[str, str], *, clock_skew_ms: int) -> None:
         self.codec = codec
-        self.seen = Staged(seen)
+        self.seen = StagedTable(seen)
         self.clock_skew_ms = clock_skew_ms
 
     def handle(self, key: bytes | None, value: bytes | None, *, now_ms: int) -> Outcome:
@@ -80,19 +80,12 @@ class Intake:
         }
         return Accepted(case_id, case, dkey)
 
-    def hold(self, accepted: Accepted) -> None:
-        """Count the report as seen on this worker from now on (a copy in the same batch is a duplicate)."""
-        self.seen.stage(accepted.dedup, accepted.case_id)
-
     def remember(self, accepted: Accepted) -> None:
-        """Mark the report as accepted durably; only after its case is on the broker.
+        """Count the report as seen on this worker at once; durably once its case is on the broker.
 
-        Marking it before the send would lose the case if the worker stopped in between (the replayed
-        report would look like a duplicate); marking it after means at worst the same case (same
-        deterministic case_id) is emitted twice, which downstream deduplication absorbs.
+        Marking it durably before the send would lose the case if the worker stopped in between (the
+        replayed report would look like a duplicate); marking it after means at worst the same case
+        (same deterministic case_id) is emitted twice, which downstream deduplication absorbs. If the
+        case is not written (the report is dead-lettered, so it can be replayed) the mark is dropped.
         """
-        self.seen.commit(accepted.dedup, accepted.case_id)
-
-    def release(self, accepted: Accepted) -> None:
-        """Undo `hold`: the case was not written (the report is dead-lettered, so it can be replayed)."""
-        self.seen.discard(accepted.dedup)
+        self.seen.write_after_sends(accepted.dedup, accepted.case_id)

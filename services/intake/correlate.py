@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from referral_bus.errors import ProcessingError
-from referral_bus.staged import Staged
+from referral_bus.staged import StagedTable
 from services.intake.content import ContentKey, MatchedOn, content_keys
 
 
@@ -74,7 +74,7 @@ class Forward:
 
 @dataclass(frozen=True)
 class Decided:
-    """Emit `case` to the cases topic, then send `claims`, then `Correlator.claim(local)`."""
+    """Emit `case` to the cases topic, then send `claims`, then `Correlator.claim_after_sends(local)`."""
 
     case_id: str
     case: dict[str, Any]
@@ -101,7 +101,7 @@ class Correlator:
     """The correlation decisions; no Kafka here (the agent in app.py is a thin shell)."""
 
     def __init__(self, table: MutableMapping[str, Any], *, window_ms: int) -> None:
-        self.table = Staged(table)
+        self.table = StagedTable(table)
         self.window_ms = window_ms
 
     # --- from intake -----------------------------------------------------------------------------------
@@ -197,25 +197,19 @@ class Correlator:
 
     def claim(self, local: list[tuple[str, Entry]]) -> None:
         """Record claims now: a key is taken only when no live entry holds it (the first report keeps it)."""
-        for digest, entry in self.hold(local):
-            self.table.commit(digest, asdict(entry))
+        for digest, entry in self._taking(local):
+            self.table.write_now(digest, asdict(entry))
 
-    def hold(self, local: list[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
-        """Stage the claims that take their key (visible here at once); returns them for `commit`/`release`."""
+    def claim_after_sends(self, local: list[tuple[str, Entry]]) -> None:
+        """Record claims visible here at once, durable once the case they point to is on the broker."""
+        for digest, entry in self._taking(local):
+            self.table.write_after_sends(digest, asdict(entry))
+
+    def _taking(self, local: list[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
+        """The claims that take their key: no live entry holds it."""
         taken = []
         for digest, entry in local:
             current = self._entry(digest)
             if current is None or not self.live(current, entry.first_seen_ms):
-                self.table.stage(digest, asdict(entry))
                 taken.append((digest, entry))
         return taken
-
-    def commit(self, taken: list[tuple[str, Entry]]) -> None:
-        """Make held claims durable, once the case they point to is on the broker."""
-        for digest, entry in taken:
-            self.table.commit(digest, asdict(entry))
-
-    def release(self, taken: list[tuple[str, Entry]]) -> None:
-        """Forget held claims whose case was not written."""
-        for digest, _ in taken:
-            self.table.discard(digest)

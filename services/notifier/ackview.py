@@ -1,65 +1,69 @@
 """`POST /referrals/{id}/ack`: recipients acknowledge a referral over HTTP.
 
 The view only authenticates, bounds and parses the request and produces an Acknowledgement to the
-acks topic, keyed by the referral's case_id; the acks agent applies it (see agents.handle_ack).
+acks topic, keyed by the referral's case_id; the acks agent applies it (see handlers.Notifier.ack).
 """
 
 from __future__ import annotations
 
 from typing import Any, cast
 
+import faust
 from faust.web import Request, Response, View
 
-from referral_bus.deadletter import now_ms
+from referral_bus.clock import now_ms
 from referral_bus.errors import AcknowledgementError
 from services.notifier.acks import FINAL, REFERRAL_ID, ack_tokens, authenticate, bearer, parse_body, read_at_most
-from services.notifier.topology import acks_topic, state
-from services.notifier.wiring import directory, secrets
-from services.notifier.worker import app, codec, service, settings
+from services.notifier.handlers import Notifier
+from services.notifier.secrets import Secrets
 
 
-@app.page("/referrals/{referral_id}/ack")
-class AckView(View):
-    """`POST /referrals/{id}/ack` with `Authorization: Bearer <recipient's ack token>`.
+def register_ack_view(app: faust.App, notifier: Notifier, secrets: Secrets, *, max_body_bytes: int) -> None:
+    """Serve `POST /referrals/{id}/ack` on the notifier's web port."""
+    tables, limit = notifier.tables, max_body_bytes
 
-    401 for a missing or wrong token whatever the referral, so the endpoint says nothing about which
-    referrals exist; 202 once the acknowledgement is on the acks topic (the acks agent applies it).
-    Tokens are read on each request, so rotating one needs no restart.
-    """
+    @app.page("/referrals/{referral_id}/ack")
+    class AckView(View):
+        """`POST /referrals/{id}/ack` with `Authorization: Bearer <recipient's ack token>`.
 
-    async def post(self, request: Request, referral_id: str) -> Response:
-        """Authenticate, bound and parse the body, produce an Acknowledgement keyed by case_id."""
-        raw_request = cast(Any, request)
-        tokens = ack_tokens(directory.recipients, secrets.get)
-        recipient_id = authenticate(bearer(raw_request.headers.get("Authorization")), tokens)
-        if recipient_id is None:
-            return self.error(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-        limit = settings.ack_max_body_bytes
-        if (raw_request.content_length or 0) > limit:
-            return self.error(413, f"body larger than {limit} bytes")
-        raw = await read_at_most(raw_request.content, limit)
-        if raw is None:
-            return self.error(413, f"body larger than {limit} bytes")
-        if not REFERRAL_ID.match(referral_id):
-            return self.error(404, "no such referral for this recipient")
-        try:
-            parsed = parse_body(raw)
-        except AcknowledgementError as exc:
-            return self.error(400, str(exc))
-        current = state.get(referral_id)
-        if current is not None and current["recipient_id"] != recipient_id:
-            return self.error(404, "no such referral for this recipient")
-        case_id = current["case_id"] if current is not None else parsed.case_id
-        if case_id is None:
-            return self.error(404, "no such referral for this recipient (send case_id when it was just delivered)")
-        if current is not None and current["status"] in FINAL:
-            return self.json({"status": "unchanged", "referral_id": referral_id}, status=200)
-        ack = {
-            "referral_id": referral_id,
-            "recipient_id": recipient_id,
-            "outcome": parsed.outcome,
-            "reason": parsed.reason,
-            "acknowledged_at": now_ms(),
-        }
-        await service.send(acks_topic, case_id.encode(), codec.encode("Acknowledgement", ack))
-        return self.json({"status": "accepted", "referral_id": referral_id}, status=202)
+        401 for a missing or wrong token whatever the referral, so the endpoint says nothing about which
+        referrals exist; 202 once the acknowledgement is on the acks topic (the acks agent applies it).
+        Tokens are read on each request, so rotating one needs no restart.
+        """
+
+        async def post(self, request: Request, referral_id: str) -> Response:
+            """Authenticate, bound and parse the body, produce an Acknowledgement keyed by case_id."""
+            raw_request = cast(Any, request)
+            tokens = ack_tokens(notifier.directory.recipients, secrets.get)
+            recipient_id = authenticate(bearer(raw_request.headers.get("Authorization")), tokens)
+            if recipient_id is None:
+                return self.error(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+            if (raw_request.content_length or 0) > limit:
+                return self.error(413, f"body larger than {limit} bytes")
+            raw = await read_at_most(raw_request.content, limit)
+            if raw is None:
+                return self.error(413, f"body larger than {limit} bytes")
+            if not REFERRAL_ID.match(referral_id):
+                return self.error(404, "no such referral for this recipient")
+            try:
+                parsed = parse_body(raw)
+            except AcknowledgementError as exc:
+                return self.error(400, str(exc))
+            current = tables.state.get(referral_id)
+            if current is not None and current["recipient_id"] != recipient_id:
+                return self.error(404, "no such referral for this recipient")
+            case_id = current["case_id"] if current is not None else parsed.case_id
+            if case_id is None:
+                return self.error(404, "no such referral for this recipient (send case_id when it was just delivered)")
+            if current is not None and current["status"] in FINAL:
+                return self.json({"status": "unchanged", "referral_id": referral_id}, status=200)
+            ack = {
+                "referral_id": referral_id,
+                "recipient_id": recipient_id,
+                "outcome": parsed.outcome,
+                "reason": parsed.reason,
+                "acknowledged_at": now_ms(),
+            }
+            value = notifier.codec.encode("Acknowledgement", ack)
+            await notifier.service.send(notifier.topics.acks, case_id.encode(), value)
+            return self.json({"status": "accepted", "referral_id": referral_id}, status=202)

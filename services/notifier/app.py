@@ -1,32 +1,124 @@
 """Notifier worker: `faust -A services.notifier.app worker`.
 
-This module only assembles the worker: `app` (and `service`, `settings`) come from worker.py, and
-importing agents, timers and ackview here registers everything on that app (they pull in topology
-and wiring). The modules:
-- topology.py: the topics and the changelogged tables (and the in-memory `released` set).
-- wiring.py: the directory, secrets, channels, Deliverer, retry policy, breakers; emit/requeue.
-- agents.py: the three agents and their handlers, all through Service.run_guarded, so no failure
-  stops a partition:
-  - referrals: first delivery attempt of every referral (and of SLA escalations).
-  - retry: referrals whose attempt failed or whose recipient is paused. A record that is not due
-    yet is *parked* in the changelogged `parked` table and the partition moves on at once; a timer
-    re-produces it to the retry topic when due. Nothing ever sleeps in an agent, so one slow or
-    failing recipient never holds up the others on its partition (see docs/webhooks.md).
-  - acks: recipients' acknowledgements (from the HTTP endpoint or produced directly), keyed by
-    case_id like the referrals, so the `referral_state` lookup is partition-local.
-- timers.py: release due parked retries; escalate delivered referrals nobody acknowledged in time.
-  Faust runs every timer on every worker and a memory table keeps keys written before a rebalance,
-  so both timers act only on entries of partitions this worker actively owns right now (see
-  ownership.py), and not at all while a rebalance or table recovery is in progress.
-- ackview.py: `POST /referrals/{id}/ack`, which produces acknowledgements to the acks topic.
-The logic with no Kafka in it lives in plain modules tested on their own: deliver.py, backoff.py,
-breaker.py, acks.py, sla.py, keylocks.py, ownership.py (its pure half), redaction.py, payload.py,
-signing.py and channels/.
+The Faust shell only: settings, the app, its topics and tables, the delivery parts built from
+settings, the three agents, two timers and the acknowledgement endpoint. What one event does is in
+handlers.py (through Service.run_guarded, so no failure stops a partition); the decisions are pure:
+decide.py (park, duplicate, breaker admission, retry or give up), deliver.py, backoff.py, breaker.py,
+acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py and channels/.
+
+- referrals: first delivery attempt of every referral (and of SLA escalations), several at once.
+- retry: referrals whose attempt failed or whose recipient is paused. A record not due yet is
+  *parked* in the changelogged `parked` table and the partition moves on at once; a timer
+  re-produces it to the retry topic when due. Nothing ever sleeps in an agent, so one slow or
+  failing recipient never holds up the others on its partition (see docs/webhooks.md).
+- acks: recipients' acknowledgements (from the HTTP endpoint or produced directly), keyed by
+  case_id like the referrals, so the `referral_state` lookup is partition-local.
+- timers: release due parked retries; escalate delivered referrals nobody acknowledged in time.
+
+All tables are written only while handling an event of a topic keyed by case_id, so each entry lives
+in the changelog partition of its case and is found again by the worker owning that case; the one
+exception, `escalations`, is written by the SLA timer with an explicit partition (handlers.py).
 """
 
 from __future__ import annotations
 
-from services.notifier import ackview, agents, timers
-from services.notifier.worker import app, service, settings
+from referral_bus import topics
+from referral_bus.directory import load_directory
+from referral_bus.settings import NotifierSettings
+from referral_bus.shell import Service
+from services.notifier.ackview import register_ack_view
+from services.notifier.backoff import RetryPolicy
+from services.notifier.breaker import Breakers
+from services.notifier.channels.base import Channel
+from services.notifier.channels.email import Email
+from services.notifier.channels.partner import PartnerTopic
+from services.notifier.channels.webhook import Webhook
+from services.notifier.deliver import Deliverer
+from services.notifier.handlers import Notifier, Tables, Topics
+from services.notifier.ownership import owned_partitions, still_owned
+from services.notifier.secrets import Secrets
 
-__all__ = ["ackview", "agents", "app", "service", "settings", "timers"]
+settings = NotifierSettings()
+service = Service("notifier", settings)
+app = service.app
+
+notifier_topics = Topics(
+    referrals=service.topic(topics.REFERRALS),
+    retry=service.topic(topics.RETRY),
+    receipts=service.topic(topics.RECEIPTS),
+    acks=service.topic(topics.ACKS),
+)
+_partitions = service.kafka.topic_partitions
+tables = Tables(
+    delivered=app.Table("deliveries", default=None, partitions=_partitions, key_type=str, value_type=int),
+    parked=app.Table("parked", default=None, partitions=_partitions, key_type=str),
+    state=app.Table("referral_state", default=None, partitions=_partitions, key_type=str),
+    escalations=app.Table("escalations", default=None, partitions=_partitions, key_type=str, value_type=int),
+)
+
+secrets = Secrets(settings.secrets_dir)
+directory = load_directory(settings.directory_path)
+_partner_topics = {
+    r.id: service.topic(topics.partner_topic(r.id)) for r in directory.recipients.values() if r.channel.type == "kafka"
+}
+
+
+async def _send_partner(recipient_id: str, key: bytes, value: bytes) -> None:
+    await service.send(_partner_topics[recipient_id], key, value)
+
+
+channels: dict[str, Channel] = {
+    "webhook": Webhook(secrets, timeout_seconds=settings.http_timeout_seconds, verify_tls=settings.tls_verify),
+    "email": Email(secrets, timeout_seconds=settings.http_timeout_seconds),
+    "kafka": PartnerTopic(service.codec, _send_partner),
+}
+# The referrals topic is co-partitioned with every other topic and table (all keyed by case_id).
+_referrals_name = notifier_topics.referrals.get_topic_name()
+notifier = Notifier(
+    service=service,
+    topics=notifier_topics,
+    tables=tables,
+    directory=directory,
+    deliverer=Deliverer(directory, channels, tables.delivered),
+    policy=RetryPolicy(
+        settings.max_attempts,
+        settings.backoff_base_seconds,
+        settings.backoff_max_seconds,
+        settings.max_retry_age_seconds,
+    ),
+    breakers=Breakers(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
+    breaker_reset_seconds=settings.breaker_reset_seconds,
+    owned=lambda: owned_partitions(app, _referrals_name),
+    still_owned=lambda partition: still_owned(app, _referrals_name, partition),
+)
+register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_bytes)
+
+
+@app.agent(notifier_topics.referrals)
+async def notifier_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
+    """First attempts, several at once; every failure is dead-lettered by run_guarded."""
+    await service.run_guarded(stream, notifier.first, concurrency=settings.delivery_concurrency)
+
+
+@app.agent(notifier_topics.retry)
+async def retry_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
+    """Retries: park until due, then attempt."""
+    await service.run_guarded(stream, notifier.retry, concurrency=settings.delivery_concurrency)
+
+
+@app.agent(notifier_topics.acks)
+async def acks_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
+    """Acknowledgements close the loop."""
+    await service.run_guarded(stream, notifier.ack)
+
+
+@app.timer(settings.retry_release_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped
+async def release_due_retries() -> None:
+    """Re-produce parked referrals whose time has come (the retry agent then attempts them)."""
+    await notifier.release_due_retries()
+
+
+@app.timer(settings.sla_check_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped
+async def check_sla() -> None:
+    """Escalate delivered referrals with no acknowledgement within their SLA, once per SLA period."""
+    await notifier.check_sla()

@@ -8,10 +8,10 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from referral_bus.deadletter import now_ms
+from referral_bus.clock import now_ms
 from referral_bus.directory import Directory
 from referral_bus.errors import DeliveryError
-from referral_bus.staged import Staged
+from referral_bus.staged import StagedTable
 from services.notifier.channels.base import Channel
 from services.notifier.payload import document
 from services.notifier.redaction import load_profiles
@@ -54,7 +54,6 @@ class Outcome:
 
     receipt: dict[str, Any] | None
     duplicate: bool = False
-    delivered_at: int = 0
 
 
 class Deliverer:
@@ -63,16 +62,8 @@ class Deliverer:
     def __init__(self, directory: Directory, channels: dict[str, Channel], delivered: MutableMapping[str, int]) -> None:
         self.directory = directory
         self.channels = channels
-        self.delivered = Staged(delivered)
+        self.delivered = StagedTable(delivered)
         self.profiles = load_profiles()
-
-    def remember(self, referral_id: str, at: int) -> None:
-        """Make a delivery's mark durable: after its receipt, or a crash in between would leave no receipt."""
-        self.delivered.commit(referral_id, at)
-
-    def forget(self, referral_id: str) -> None:
-        """Drop an undurable mark: the receipt was not written, a replay delivers again (same key)."""
-        self.delivered.discard(referral_id)
 
     async def deliver(self, referral: dict[str, Any]) -> Outcome:
         """Deliver once; raise DeliveryError when the attempt fails."""
@@ -88,10 +79,12 @@ class Deliverer:
         doc = document(referral, self.profiles[recipient.data_profile])
         await channel.deliver(recipient, referral, doc)
         at = now_ms()
-        self.delivered.stage(rid, at)  # durable by `remember` once the DELIVERED receipt is on the broker
+        # Durable once the event's sends (the DELIVERED receipt) are on the broker, or a crash in between
+        # would leave no receipt; dropped if they fail, so a replay delivers again (same idempotency key).
+        self.delivered.write_after_sends(rid, at)
         received = referral["case"]["report"].get("received_at")
         latency = at - received if received else None
         attempt = referral.get("attempt", 0) + 1
         return Outcome(
-            receipt(referral, DELIVERED, channel=channel.name, latency_ms=latency, attempt=attempt), delivered_at=at
+            receipt(referral, DELIVERED, channel=channel.name, latency_ms=latency, attempt=attempt)
         )

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-from referral_bus.schemas import pii_paths, registry
-from referral_bus.settings import REPO_ROOT
+from referral_bus.contracts import contracts, pii_paths
+from referral_bus.settings import config_file
 
-PROFILES_FILE = REPO_ROOT / "config" / "profiles.yaml"
+PROFILES_FILE = config_file("profiles.yaml")
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def load_profiles(path: Path = PROFILES_FILE) -> dict[str, Profile]:
 @cache
 def case_pii_paths() -> tuple[str, ...]:
     """PII fields of the Case record, from the schema annotations."""
-    return tuple(pii_paths(registry().current["Case"].expanded))
+    return tuple(pii_paths(contracts().current["Case"].expanded))
 
 
 def _delete(doc: dict[str, Any], path: str) -> None:

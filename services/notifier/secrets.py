@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
+
+from referral_bus.settings import SecretVariables
 
 REREAD_SECONDS = 10.0  # a rotated mounted Secret is in use within this long; no file read per delivery
 
@@ -32,8 +33,7 @@ class Secrets:
             path = self.directory / name
             if path.is_file():
                 return path.read_text(encoding="utf-8").strip()
-        env = "REFERRAL_BUS_SECRET_" + name.upper().replace("-", "_")
-        return os.environ.get(env)
+        return SecretVariables.get(name)
 
     def webhook(self, recipient_id: str) -> str | None:
         """HMAC key of one webhook recipient."""

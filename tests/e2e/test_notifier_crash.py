@@ -8,16 +8,9 @@ from typing import Any
 
 import pytest
 
-from referral_bus.devstack import WebhookReceiver, temp_workdir
-from tests.integration.test_notifier_delivery import (
-    NotifierStack,
-    receipts,
-    recipient,
-    referral,
-    send_referrals,
-    wait_for,
-    webhook,
-)
+from referral_devstack.receivers import WebhookReceiver
+from referral_devstack.workers import temp_workdir
+from tests.support.notifier import NotifierStack, receipts, recipient, referral, send_referrals, wait_for, webhook
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 

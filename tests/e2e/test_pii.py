@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 import pytest
 
-from referral_bus.jaeger import Jaeger, JaegerClient
-from tests.e2e.test_tracing import SERVICES, poll, running_jaeger, sample, start_stack, stop_stack
+from referral_devstack.jaeger import Jaeger, JaegerClient
+from tests.support.tracing import SERVICES, poll, running_jaeger, sample, start_stack, stop_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(2400)]
 

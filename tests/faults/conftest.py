@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from referral_bus.devstack import temp_workdir
 from referral_bus.settings import REPO_ROOT
-from tests.faults.harness import RESULTS, Stack, table
+from referral_devstack.workers import temp_workdir
+from tests.support.harness import RESULTS, Stack, table
 
 TABLE_FILE = REPO_ROOT / ".local" / "faults" / "last-table.txt"
 

@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pytest
 
-from referral_bus import broker, topics
+from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.devstack import read_topic
-from tests.faults.harness import (
+from referral_bus.kafka import read_topic
+from referral_devstack import broker
+from tests.support.harness import (
     FULL,
     Fault,
     Stack,
@@ -198,7 +199,7 @@ def _free_pair() -> int:
 @pytest.mark.timeout(3600)
 async def test_broker_stop_and_restart(namespace: str) -> None:
     """Our OWN broker (never the shared one) stopped and restarted mid-stream."""
-    from referral_bus.devstack import temp_workdir
+    from referral_devstack.workers import temp_workdir
 
     with temp_workdir("faults-broker-") as work:
         own = broker.LocalBroker(port=_free_pair(), state_dir=Path(work) / "kafka")
@@ -350,7 +351,7 @@ async def test_recipient_stays_down(stack: Stack) -> None:
             bootstrap=stack.bootstrap,
         )
         letters = dead(raw)
-    from tests.faults.harness import RESULTS, Books, delivered_pairs
+    from tests.support.harness import RESULTS, Books, delivered_pairs
 
     got = set(delivered_pairs(stack.receiver.deliveries()))
     cases = await read_topic(

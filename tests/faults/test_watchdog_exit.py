@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from referral_bus import topics
-from referral_bus.devstack import free_port, read_topic
+from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
 from referral_bus.watchdog import EXIT_STALLED
+from referral_devstack.workers import free_port
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
@@ -48,7 +49,7 @@ async def test_a_stuck_worker_exits_for_a_restart_without_committing_past_the_st
     log_path = tmp_path / "stallprobe.log"
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "tests.faults.stall_app", "worker", "-l", "info"],
+            [sys.executable, "-m", "faust", "-A", "tests.support.apps.stall_app", "worker", "-l", "info"],
             cwd=REPO_ROOT,
             env=env,
             stdout=log,

@@ -21,18 +21,14 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.devstack import (
-    MailReceiver,
-    WebhookReceiver,
-    Workers,
-    local_agencies,
-    read_topic,
-    temp_workdir,
-)
+from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
+from referral_devstack.agencies import local_agencies
+from referral_devstack.receivers import MailReceiver, WebhookReceiver
+from referral_devstack.workers import Workers, temp_workdir
 from services.intake.accept import case_id_for, dedup_key
 from services.routing.rules import CaseView, load_rules
-from tests.unit.test_intake_validation import valid_report
+from tests.support.reports import valid_report
 
 pytestmark = [pytest.mark.kafka]
 

@@ -6,11 +6,12 @@ import asyncio
 
 import pytest
 
-from referral_bus import cli, topics
+from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.devstack import Workers, temp_workdir
-from tests.integration.test_intake_stream import Message, produce, read_all, tally, wait_drained
-from tests.unit.test_intake_validation import key_of, valid_report
+from referral_cli.main import main as cli
+from referral_devstack.workers import Workers, temp_workdir
+from tests.support.intake import Message, produce, read_all, tally, wait_drained
+from tests.support.reports import key_of, valid_report
 
 pytestmark = [pytest.mark.kafka]
 
@@ -36,7 +37,7 @@ def test_list_then_replay_after_a_fix(kafka: str, namespace: str, capsys: pytest
             positions = asyncio.run(produce(namespace, kafka, [big, junk]))
             asyncio.run(wait_drained(namespace, kafka))
 
-            assert cli.main(["deadletter", "list"]) == 0
+            assert cli(["deadletter", "list"]) == 0
             out = capsys.readouterr().out
             print(out)
             rows = out.splitlines()
@@ -44,11 +45,11 @@ def test_list_then_replay_after_a_fix(kafka: str, namespace: str, capsys: pytest
             assert rows[-1] == "2 of 2 dead letter(s)"
             assert any(" oversized " in r and f"@{positions[0][1]}" in r for r in rows)
             assert any(" undecodable " in r for r in rows)
-            assert cli.main(["deadletter", "list", "--reason", "oversized"]) == 0
+            assert cli(["deadletter", "list", "--reason", "oversized"]) == 0
             out = capsys.readouterr().out
             assert out.splitlines()[-1] == "1 of 2 dead letter(s)" and "exceeds the limit of 2048" in out
             assert "n" * 50 not in out
-            assert cli.main(["deadletter", "list", "--stage", "routing"]) == 0
+            assert cli(["deadletter", "list", "--stage", "routing"]) == 0
             assert capsys.readouterr().out.splitlines()[-1] == "0 of 2 dead letter(s)"
             junk_id = next(r.split()[0] for r in rows if " undecodable " in r)
 
@@ -56,12 +57,12 @@ def test_list_then_replay_after_a_fix(kafka: str, namespace: str, capsys: pytest
             workers.stop("intake")
             workers.start("intake", extra_env={"KAFKA_MAX_MESSAGE_BYTES": "16384"})
             workers.wait_ready(names=["intake"], timeout=120)
-            assert cli.main(["deadletter", "replay", "--reason", "oversized", "--dry-run"]) == 0
+            assert cli(["deadletter", "replay", "--reason", "oversized", "--dry-run"]) == 0
             assert "1 dead letter(s) would be replayed" in capsys.readouterr().out
-            assert cli.main(["deadletter", "replay", "--reason", "oversized"]) == 0
+            assert cli(["deadletter", "replay", "--reason", "oversized"]) == 0
             assert "1 dead letter(s) replayed" in capsys.readouterr().out
             # junk stays junk: replaying it dead-letters it again, now with its replay count
-            assert cli.main(["deadletter", "replay", "--id", junk_id]) == 0
+            assert cli(["deadletter", "replay", "--id", junk_id]) == 0
             capsys.readouterr()
             asyncio.run(wait_drained(namespace, kafka))
 
@@ -77,7 +78,7 @@ def test_list_then_replay_after_a_fix(kafka: str, namespace: str, capsys: pytest
             assert "traceparent" not in headers or headers["traceparent"] != big.headers[0][1]
             again = [d for d in t.dead_by_position.values() if d["reason"] == "undecodable"]
             assert sorted(d["replay_count"] for d in again) == [0, 1]
-            assert cli.main(["deadletter", "replay", "--id", "no-such-id"]) == 1
+            assert cli(["deadletter", "replay", "--id", "no-such-id"]) == 1
             assert workers.procs["intake"].poll() is None
         finally:
             workers.stop_all()

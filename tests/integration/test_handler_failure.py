@@ -13,12 +13,13 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.devstack import free_port, read_topic
+from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
+from referral_devstack.workers import free_port
 
 
 def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[bytes]:
-    """The probe worker (tests/integration/failing_app.py), output in tmp_path/probe.log."""
+    """The probe worker (tests/support/apps/failing_app.py), output in tmp_path/probe.log."""
     port = free_port()
     env = {
         **os.environ,
@@ -27,7 +28,7 @@ def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[
         "WEB_PORT": str(port),
         "DATA_DIR": str(tmp_path),
     }
-    cmd = [sys.executable, "-m", "faust", "-A", "tests.integration.failing_app", "worker", "-l", "info"]
+    cmd = [sys.executable, "-m", "faust", "-A", "tests.support.apps.failing_app", "worker", "-l", "info"]
     with (tmp_path / "probe.log").open("wb") as log:
         return subprocess.Popen(
             [*cmd, "--web-port", str(port)],

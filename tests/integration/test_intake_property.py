@@ -19,19 +19,11 @@ from hypothesis import strategies as st
 
 from referral_bus import jurisdictions
 from referral_bus.codec import MAGIC, Codec
-from referral_bus.devstack import Workers
 from referral_bus.errors import RejectedMessage
 from referral_bus.vocabulary import CATEGORIES
+from referral_devstack.workers import Workers
 from services.intake.accept import Accepted, Intake, Rekey, dedup_key
-from tests.integration.test_intake_stream import (
-    MAX_BYTES,
-    Message,
-    intake_worker,
-    now_ms_,
-    produce,
-    tally,
-    wait_drained,
-)
+from tests.support.intake import MAX_BYTES, Message, intake_worker, now_ms_, produce, tally, wait_drained
 
 pytestmark = [pytest.mark.kafka]
 

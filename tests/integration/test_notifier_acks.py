@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from referral_bus import topics
-from referral_bus.cli import main as cli
-from referral_bus.devstack import WebhookReceiver, acknowledge, temp_workdir
+from referral_cli.main import main as cli
+from referral_devstack.receivers import WebhookReceiver, acknowledge
+from referral_devstack.workers import temp_workdir
 from services.notifier.sla import escalation_id
-from tests.integration.test_notifier_delivery import (
+from tests.support.notifier import (
     CODEC,
     NotifierStack,
     produce,

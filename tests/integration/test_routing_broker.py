@@ -10,7 +10,8 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.devstack import Workers, read_topic, temp_workdir
+from referral_bus.kafka import read_topic
+from referral_devstack.workers import Workers, temp_workdir
 from services.routing.decisions import referral_id_for
 
 pytestmark = [pytest.mark.kafka]

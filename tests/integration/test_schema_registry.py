@@ -24,12 +24,13 @@ from fastavro import schemaless_writer
 
 from referral_bus import topics
 from referral_bus.codec import CONFLUENT_MAGIC, MAGIC, Codec, confluent_frame, confluent_id
-from referral_bus.devstack import Workers, read_topic, temp_workdir
+from referral_bus.contracts import contracts
 from referral_bus.errors import UnknownSchemaError
-from referral_bus.registry_client import RegistryConfig, SchemaRegistry
-from referral_bus.schemas import registry
+from referral_bus.kafka import read_topic
+from referral_bus.schema_registry import RegistryConfig, SchemaRegistry
+from referral_devstack.workers import Workers, temp_workdir
 from services.intake.accept import dedup_key
-from tests.unit.test_intake_validation import valid_report
+from tests.support.reports import valid_report
 
 
 def client(url: str) -> SchemaRegistryClient:
@@ -64,7 +65,7 @@ def v1_report(report: dict[str, Any]) -> dict[str, Any]:
 
 def test_confluents_serializer_decodes_with_our_codec(schema_registry: str) -> None:
     topic = f"t{uuid.uuid4().hex[:10]}.{topics.INTAKE}"  # TopicNameStrategy: subject "<topic>-value"
-    schema_str = json.dumps(registry().current["CaseReport"].expanded)
+    schema_str = json.dumps(contracts().current["CaseReport"].expanded)
     serializer = AvroSerializer(client(schema_registry), schema_str)
     report = valid_report()
     data = serializer(report, SerializationContext(topic, MessageField.VALUE))
@@ -89,7 +90,7 @@ def test_our_encoding_decodes_with_confluents_deserializer(schema_registry: str)
 
 
 def test_a_v1_report_in_confluent_framing_is_read_as_v2(schema_registry: str) -> None:
-    v1 = registry().history["CaseReport"][0]
+    v1 = contracts().history["CaseReport"][0]
     subject = f"t{uuid.uuid4().hex[:10]}.{topics.INTAKE}-value"
     schema_id = client(schema_registry).register_schema(subject, Schema(json.dumps(v1.expanded), "AVRO"))
     old = v1_report(valid_report())
@@ -101,7 +102,7 @@ def test_a_v1_report_in_confluent_framing_is_read_as_v2(schema_registry: str) ->
 
 def test_a_foreign_but_compatible_writer_schema_is_resolved(schema_registry: str) -> None:
     """An agency's own variant (an extra optional field, no docs) reads into our current schema."""
-    theirs = json.loads(json.dumps(registry().current["CaseReport"].expanded))
+    theirs = json.loads(json.dumps(contracts().current["CaseReport"].expanded))
     theirs["fields"].append({"name": "agency_internal_ref", "type": ["null", "string"], "default": None})
     subject = f"t{uuid.uuid4().hex[:10]}-foreign"
     schema_id = client(schema_registry).register_schema(subject, Schema(json.dumps(theirs), "AVRO"))
@@ -112,7 +113,7 @@ def test_a_foreign_but_compatible_writer_schema_is_resolved(schema_registry: str
 
 
 def test_an_unreadable_writer_schema_is_unknown_schema_naming_the_rule(schema_registry: str) -> None:
-    theirs = json.loads(json.dumps(registry().current["CaseReport"].expanded))
+    theirs = json.loads(json.dumps(contracts().current["CaseReport"].expanded))
     theirs["fields"] = [f for f in theirs["fields"] if f["name"] != "report_id"]
     subject = f"t{uuid.uuid4().hex[:10]}-incompatible"
     schema_id = client(schema_registry).register_schema(subject, Schema(json.dumps(theirs), "AVRO"))
@@ -178,7 +179,7 @@ async def test_intake_accepts_confluent_framed_reports_and_dead_letters_the_rest
     plain_codec = Codec(schema_registry=None)
     report = valid_report()
     key = dedup_key(report["agency_id"], report["report_id"]).encode()
-    schema_str = json.dumps(registry().current["CaseReport"].expanded)
+    schema_str = json.dumps(contracts().current["CaseReport"].expanded)
     with intake_workers(kafka, schema_registry) as (with_ns, without_ns):
         intake_with, intake_without = f"{with_ns}.{topics.INTAKE}", f"{without_ns}.{topics.INTAKE}"
         framed = AvroSerializer(client(schema_registry), schema_str)(

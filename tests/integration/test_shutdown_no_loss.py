@@ -1,9 +1,9 @@
 """A SIGTERM in the middle of a stream, then a restart: every event's effect reaches the output topic.
 
-The probe worker (tests/integration/shutdown_app.py) is slow per event and keeps a table, so the
+The probe worker (tests/support/apps/shutdown_app.py) is slow per event and keeps a table, so the
 SIGTERM lands with events in flight and queued, and the restarted worker recovers its table before
 processing: the path where Faust used to commit past the first record of a partition without
-processing it (referral_bus/faust_safety.py); the probe's slow seek and one-record buffer make that
+processing it (referral_bus/faust_patches.py); the probe's slow seek and one-record buffer make that
 window certain instead of load-dependent. At-least-once: duplicates are allowed, losses are not.
 """
 
@@ -23,8 +23,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
-from referral_bus.devstack import free_port, read_topic
+from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
+from referral_devstack.workers import free_port
 
 pytestmark = [pytest.mark.kafka]
 
@@ -44,7 +45,7 @@ def start_worker(kafka: str, namespace: str, workdir: Path, port: int, log: Any)
         "STREAM_BUFFER_MAXSIZE": "1",  # the fetcher delivers one record at a time, paced by the handler
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "faust", "-A", "tests.integration.shutdown_app", "worker", "-l", "info"],
+        [sys.executable, "-m", "faust", "-A", "tests.support.apps.shutdown_app", "worker", "-l", "info"],
         cwd=REPO_ROOT,
         env=env,
         stdout=log,

@@ -21,13 +21,14 @@ from pathlib import Path
 
 import pytest
 
-from referral_bus import secure_broker, topics
-from referral_bus.broker import LocalBroker
-from referral_bus.devstack import temp_workdir
+from referral_bus import topics
 from referral_bus.kafka import client_kwargs, ensure_topics
-from referral_bus.kafka_acls import Acl, load_kafka_users, namespaced
 from referral_bus.settings import REPO_ROOT, KafkaSettings
-from tests.faults.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
+from referral_devstack import secure_broker
+from referral_devstack.broker import LocalBroker
+from referral_devstack.kafka_acls import Acl, load_kafka_users, namespaced
+from referral_devstack.workers import temp_workdir
+from tests.support.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
 
 SERVICES = ["intake", "routing", "notifier"]
 USERS = {s: f"referral-bus-{s}" for s in SERVICES}  # the KafkaUser names in deploy/k8s/base/kafka/users.yaml

@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from referral_bus.codec import Codec
+from referral_bus.contracts import contracts
 from referral_bus.directory import Recipient
-from referral_bus.schemas import registry
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (recipient id, key, value)
 
@@ -50,7 +50,7 @@ class PartnerTopic:
     def __init__(self, codec: Codec, send: Send) -> None:
         self.codec = codec
         self.send = send
-        self._case_schema = registry().current["Case"].expanded
+        self._case_schema = contracts().current["Case"].expanded
 
     async def deliver(self, recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> None:
         """Encode as a Referral whose case carries only what the profile allows."""

@@ -1,0 +1,181 @@
+"""Targeted workarounds for faust-streaming bugs that lose messages; `install()` once per process.
+
+The loss they close (found with an ack/commit trace of tests/integration/test_intake_stream.py's
+restart test, faust-streaming 0.15.3): after a restart, table recovery starts the fetcher and resumes
+flow while the stream partitions are still paused. At the end of recovery Faust resumes the stream
+partitions, *then* seeks them to their committed offsets, *then* clears the stream queues. The fetcher
+is running all the while, so:
+
+1. it fetches the first records of a stream partition from the committed offset N and hands record N
+   to the agent's queue before the seek finishes;
+2. the seek resets the "read offset" to N, the queue clear throws record N away, and the fetcher goes
+   on delivering the rest of the batch fetched before the seek (N+1, N+2, ...), moving the read offset
+   past N again;
+3. the refetched copy of N (from the seek) is then dropped as "already read";
+4. N+1 is acknowledged and Faust's commit check (`_new_offset`, `min(acked) - committed > 1`) lets the
+   commit jump over exactly one missing offset: N is committed without ever being processed.
+
+Fixes, each as narrow as the bug:
+
+* `_quiesced` wraps the two recovery steps that seek the stream partitions: consumer flow is stopped
+  (nothing more reaches a queue) and the fetcher's in-flight record is let finish before Faust
+  resumes, seeks and clears; Faust's own `resume_flow()` at the end of each step restarts fetching
+  from the committed offsets. Record order is kept: nothing of a stale batch is delivered.
+* `_known_partitions_only` (table writes): Faust checks that a table's source topic and changelog
+  have the same number of partitions, reading the counts from aiokafka's group metadata snapshot.
+  A topic missing from the cluster metadata when that snapshot was taken (a changelog created
+  while the group formed, seen on a freshly started broker) is recorded with 0 partitions, and
+  then every write to the table raises PartitionsMismatch (4 != 0) until the next rebalance: each
+  event is dead-lettered after its outputs were sent. A count of 0 is "not known yet" (a topic
+  cannot have 0 partitions), so it is treated as Faust treats an unknown count: not checked, and
+  checked again on the next write.
+* `_held_new_offset` never commits past an offset that was not acknowledged: a lost record would
+  leave the commit held (visible as lag, replayed on restart or rebalance) instead of silently
+  skipped. Faust already holds for a hole of two or more; this closes the hole of exactly one. Its
+  only false alarm: a periodic commit cancelled by shutdown after Faust forgot the acks it was
+  committing; then the last stretch is replayed (duplicates, which the dedup tables absorb).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from faust.tables.base import Collection
+from faust.tables.recovery import Recovery
+from faust.transport.consumer import Consumer
+
+from referral_bus import logging as rb_logging
+from referral_bus.errors import ConfigurationError
+
+log = rb_logging.get_logger()
+
+SETTLE_TIMEOUT_S = 10.0  # the fetcher finishes its in-flight record in milliseconds; this bounds a stuck one
+
+_installed = False
+_deferred: set[tuple[str, str]] = set()  # (table, source topic) whose deferred check was logged
+
+_PATCHED = {
+    Consumer: ("getmany", "_new_offset", "stop_flow", "resume_flow"),
+    Recovery: ("on_recovery_completed", "_resume_streams"),
+    Collection: ("_verify_source_topic_partitions",),
+}
+
+
+def _require_internals() -> None:
+    """Fail at start-up, with what to do, when Faust no longer has what these workarounds wrap."""
+    missing = [f"{cls.__name__}.{name}" for cls, names in _PATCHED.items() for name in names if not hasattr(cls, name)]
+    if missing:
+        raise ConfigurationError(
+            f"faust internals changed ({', '.join(missing)} missing): review referral_bus/faust_patches.py "
+            "against the installed faust-streaming before running workers"
+        )
+
+
+def _tracking_getmany(original: Callable[..., AsyncIterator[Any]]) -> Callable[..., AsyncIterator[Any]]:
+    """Mark the consumer while the fetcher's drain loop is handling a record this generator yielded."""
+
+    @functools.wraps(original)
+    async def getmany(self: Any, timeout: float) -> AsyncIterator[Any]:
+        async for item in original(self, timeout):
+            self._rb_delivering = True
+            try:
+                yield item
+            finally:
+                self._rb_delivering = False
+
+    return getmany
+
+
+async def _settle(consumer: Any) -> None:
+    """Wait until the drain loop is not between receiving a record and recording its read offset."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    while getattr(consumer, "_rb_delivering", False):
+        if time.monotonic() > deadline:
+            log.warning("fetcher did not settle before the seek to committed offsets")
+            return
+        await asyncio.sleep(0.005)
+
+
+def _quiesced(original: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """Run a recovery step (resume, seek to committed, clear queues, resume flow) with the fetcher quiet."""
+
+    @functools.wraps(original)
+    async def step(self: Any, generation_id: int = 0) -> None:
+        consumer = self.app.consumer
+        consumer.stop_flow()  # Faust's step ends with consumer.resume_flow()
+        await _settle(consumer)
+        await original(self, generation_id=generation_id)
+
+    return step
+
+
+def _held_new_offset(original: Callable[[Any, Any], int | None]) -> Callable[[Any, Any], int | None]:
+    """Return no new offset while the lowest acknowledged offset is above the committed one."""
+
+    @functools.wraps(original)
+    def new_offset(self: Any, tp: Any) -> int | None:
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        # Gap intervals (transaction markers, compaction) are Faust's own business: defer to it then.
+        if acked and committed is not None and not self._gap.get(tp) and min(acked) > committed:
+            held = getattr(self, "_rb_held", None)
+            if held is None:
+                held = self._rb_held = {}
+            if held.get(tp) != committed:
+                held[tp] = committed
+                log.warning(
+                    "commit held: offsets below the lowest acknowledged one are not known to be done; "
+                    "they will be replayed",
+                    topic=tp.topic,
+                    partition=tp.partition,
+                    offset=committed,
+                    lowest_acked=min(acked),
+                )
+            return None
+        return original(self, tp)
+
+    return new_offset
+
+
+def _known_partitions_only(original: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
+    """Skip the source/changelog partition-count check while either count is 0 (not in the snapshot yet)."""
+
+    @functools.wraps(original)
+    def verify(self: Any, source_topic: str) -> None:
+        if source_topic not in self._verified_source_topics_for_partitions:
+            consumer = self.app.consumer
+            counts = (consumer.topic_partitions(source_topic), consumer.topic_partitions(self.changelog_topic_name))
+            if 0 in counts:
+                if (self.name, source_topic) not in _deferred:  # once per table and topic, not per event
+                    _deferred.add((self.name, source_topic))
+                    log.warning(
+                        "partition count not known yet; table check deferred",
+                        table=self.name,
+                        source_partitions=counts[0],
+                        changelog_partitions=counts[1],
+                    )
+                return
+        original(self, source_topic)
+
+    return verify
+
+
+def install() -> None:
+    """Apply the workarounds (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _require_internals()
+    consumer: Any = Consumer
+    recovery: Any = Recovery
+    consumer.getmany = _tracking_getmany(consumer.getmany)
+    consumer._new_offset = _held_new_offset(consumer._new_offset)
+    recovery.on_recovery_completed = _quiesced(recovery.on_recovery_completed)
+    recovery._resume_streams = _quiesced(recovery._resume_streams)
+    collection: Any = Collection
+    collection._verify_source_topic_partitions = _known_partitions_only(collection._verify_source_topic_partitions)
+    _installed = True

@@ -1,0 +1,367 @@
+"""The Faust shell every service shares: app factory, topics, health views and the guarded event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import ssl
+import threading
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import faust
+import structlog
+from faust.types import StreamT
+from faust.web import Request, Response, View
+
+from referral_bus import faust_patches, metrics, topics, tracing
+from referral_bus import logging as rb_logging
+from referral_bus.codec import Codec
+from referral_bus.deadletter import dead_letter
+from referral_bus.errors import OutputNotWrittenError, RejectedMessage
+from referral_bus.inflight import InFlight, Pending, current
+from referral_bus.kafka import ensure_topics
+from referral_bus.message import SourceMessage, normalise_headers
+from referral_bus.settings import KafkaSettings, ServiceSettings
+from referral_bus.watchdog import Watchdog
+
+Handler = Callable[[SourceMessage], Awaitable[None]]
+ReadinessCheck = Callable[[], str | None]
+
+log = rb_logging.get_logger()
+
+
+
+TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
+
+
+def without_trace(headers: Sequence[tuple[str, bytes | None]]) -> list[tuple[str, bytes]]:
+    """Headers to forward, minus trace context: the aiokafka instrumentation injects the current one."""
+    return [(k, v) for k, v in headers if k.lower() not in TRACE_HEADERS and v is not None]
+
+
+def _where(exc: BaseException) -> str:
+    """File and line of the innermost frame: enough to find a bug, without messages that may hold data."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return "unknown"
+    return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+
+
+def _credentials(kafka: KafkaSettings) -> Any:
+    """Faust credentials for TLS and/or SASL, or None for plaintext."""
+    context: ssl.SSLContext | None = None
+    if kafka.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+        if kafka.ssl_certfile and kafka.ssl_keyfile:
+            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile))
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
+
+
+class Service:
+    """One worker: its Faust app, topics, codec, dead-letter writer and readiness checks."""
+
+    def __init__(self, name: str, settings: ServiceSettings, kafka: KafkaSettings | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.kafka = kafka or KafkaSettings()
+        rb_logging.configure(name, fmt=settings.log_format, level=settings.log_level)
+        tracing.configure(f"referral-bus-{name}")
+        metrics.configure(f"referral-bus-{name}")
+        faust_patches.install()  # Faust bugs that would commit past unprocessed records
+        self.codec = Codec(max_bytes=self.kafka.max_message_bytes)
+        ns = topics.namespace()
+        datadir = settings.data_dir / f"{ns or 'default'}-{name}-{settings.web_port}"
+        datadir.mkdir(parents=True, exist_ok=True)
+        self.app = faust.App(
+            f"{ns + '.' if ns else ''}referral-bus-{name}",
+            broker=self.kafka.faust_broker,
+            broker_credentials=_credentials(self.kafka),
+            value_serializer="json",  # tables' changelogs; our topics set raw bytes themselves
+            web_host=settings.web_host,
+            web_port=settings.web_port,
+            web_bind=settings.web_host,
+            datadir=str(datadir),
+            store="memory://",
+            topic_partitions=self.kafka.topic_partitions,
+            topic_replication_factor=self.kafka.topic_replication_factor,
+            topic_allow_declare=True,
+            stream_buffer_maxsize=settings.stream_buffer_maxsize,
+            broker_commit_every=settings.broker_commit_every,
+            broker_commit_interval=settings.broker_commit_interval,
+            producer_linger_ms=settings.producer_linger_ms,
+            producer_max_request_size=self.kafka.max_message_bytes * 2,
+            consumer_auto_offset_reset="earliest",
+            consumer_max_fetch_size=self.kafka.max_message_bytes * 2,
+            web_enabled=True,
+            table_standby_replicas=0,
+            logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
+        )
+        if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans
+            from faust.contrib.opentelemetry import setup_opentelemetry
+
+            setup_opentelemetry(self.app)
+        self._readiness: list[ReadinessCheck] = []
+        self._topic_names: list[str] = []
+        self.deadletter_topic = self.topic(topics.DEADLETTER)
+        self._register_views()
+        self.app.on_worker_init.connect(self._create_topics)
+        metrics.register_lag_source(self._consumer_lag)
+        self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
+        self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
+
+    def _consumer_lag(self) -> list[tuple[str, int, int]]:
+        """(topic, partition, lag) for each assigned partition already read from (for /metrics)."""
+        consumer: Any = self.app.consumer
+        rows = []
+        for tp in consumer.assignment():
+            read, high = consumer._read_offset.get(tp), consumer.highwater(tp)
+            if read is not None and high is not None:
+                rows.append((tp.topic, tp.partition, high - read - 1))
+        return rows
+
+    def _create_topics(self, *args: Any, **kwargs: Any) -> None:
+        """Before the consumer subscribes: create our topics, so no agent starts on a missing one."""
+        result: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                asyncio.run(ensure_topics(self.kafka, self._topic_names))
+            except BaseException as exc:  # noqa: BLE001 - reported below, in the worker's thread
+                result.append(exc)
+
+        thread = threading.Thread(target=run, name="ensure-topics")
+        thread.start()
+        thread.join()
+        if result:
+            log.error("could not create topics; Faust will try", error=type(result[0]).__name__)
+
+    def topic(self, contract_name: str) -> faust.TopicT:
+        """Declare one of our topics (created on start-up if missing) with raw bytes key/value."""
+        name = topics.name(contract_name)
+        self._topic_names.append(name)
+        return self.app.topic(
+            name,
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+            internal=True,
+            partitions=self.kafka.topic_partitions,
+            replicas=self.kafka.topic_replication_factor,
+        )
+
+    def add_readiness(self, check: ReadinessCheck) -> None:
+        """Register a check that returns None when ready or a short reason when not."""
+        self._readiness.append(check)
+
+    def not_ready_reasons(self) -> list[str]:
+        """Why the worker is not ready; empty when it is."""
+        reasons = [r for r in (c() for c in self._readiness) if r]
+        consumer = self.app.consumer if self.app.producer.started else None
+        if consumer is None:
+            reasons.append("not connected to Kafka")
+        elif not self.app.consumer.assignment():
+            reasons.append("no partitions assigned")
+        if self.app.rebalancing:
+            reasons.append("rebalancing")
+        return reasons
+
+    def _register_views(self) -> None:
+        service = self
+
+        @self.app.page("/healthz")
+        class Healthz(View):
+            async def get(self, request: Request) -> Response:
+                return self.json({"status": "alive", "service": service.name})
+
+        @self.app.page("/readyz")
+        class Readyz(View):
+            async def get(self, request: Request) -> Response:
+                reasons = service.not_ready_reasons()
+                if reasons:
+                    return self.json({"status": "not ready", "reasons": reasons}, status=503)
+                return self.json({"status": "ready", "service": service.name})
+
+        @self.app.page("/metrics")
+        class Metrics(View):
+            async def get(self, request: Request) -> Response:
+                body, content_type = metrics.exposition()
+                # as a header: aiohttp refuses a content_type argument that carries a charset (HTTP 500)
+                return self.bytes(body, headers={"Content-Type": content_type})
+
+    async def send(
+        self,
+        topic: faust.TopicT,
+        key: bytes | None,
+        value: bytes,
+        headers: Sequence[tuple[str, bytes]] | None = None,
+    ) -> None:
+        """Produce; the event's offset is acknowledged only after the broker acknowledged this (at-least-once).
+
+        Inside `run_guarded` the acknowledgement is awaited with the event's other sends, after the
+        handler returns (one round trip per batch, not per message); elsewhere it is awaited here.
+        """
+        fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None)
+        metrics.event_out(self.name, topic.get_topic_name())
+        pending = current.get()
+        if pending is None:
+            await fut
+        else:
+            pending.sends.append(fut)
+
+    async def dead_letter(self, source: SourceMessage, exc: BaseException, **ids: Any) -> None:
+        """Write a dead letter; if even that fails repeatedly, stop the process so the offset is not committed."""
+        record = dead_letter(source, self.name, exc, **ids)
+        log.warning(
+            "dead-lettered",
+            stage=self.name,
+            reason=record["reason"],
+            detail=record["message"],
+            source_topic=source.topic,
+            source_partition=source.partition,
+            source_offset=source.offset,
+            case_id=ids.get("case_id"),
+        )
+        metrics.count(self.name, record["reason"])
+        metrics.dead_lettered(self.name, record["reason"])
+        tracing.mark_outcome(record["reason"], error=True)
+        value = self.codec.encode("DeadLetter", record)
+        delay = 0.5
+        token = current.set(None)  # the dead letter itself is awaited here, with its retries
+        try:
+            for attempt in range(6):
+                try:
+                    await self.send(self.deadletter_topic, source.key, value)
+                    return
+                except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
+                    log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)
+                    await asyncio.sleep(delay)
+                    delay *= 2
+        finally:
+            current.reset(token)
+        log.critical("cannot write to the dead-letter topic; stopping without committing the offset")
+        os._exit(75)
+
+    async def run_guarded(self, stream: StreamT[bytes], handler: Handler, *, concurrency: int = 1) -> None:
+        """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
+
+        Faust acknowledges an event even when the agent raises, so a failure must never escape.
+        Sends are not awaited one by one: an event's offset is acknowledged once its handler has
+        returned and all its sends are on the broker, strictly in arrival order (`InFlight`), so a
+        commit never passes an event that is not finished. With `concurrency` > 1 up to that many
+        handlers run at once (the handler must serialise what needs it, e.g. per key).
+        """
+        inflight = InFlight(self.settings.max_in_flight)
+        handlers = asyncio.Semaphore(concurrency)
+        tasks: set[asyncio.Task[bool]] = set()
+        try:
+            async for event in stream.events():
+                await inflight.wait_for_room()
+                # Hold the message: Faust's own ack (when the next event is read) no longer lets the
+                # offset be committed; ours, in `InFlight`, does once the event is finished.
+                event.message.incref()
+                msg = event.message
+                source = SourceMessage(
+                    topic=msg.topic,
+                    partition=msg.partition,
+                    offset=msg.offset,
+                    key=msg.key,
+                    value=msg.value,
+                    headers=normalise_headers(msg.headers),
+                )
+                pending = Pending()
+                if concurrency == 1:
+                    await self._handle_event(source, handler, pending)
+                    task = asyncio.ensure_future(self._settle(source, pending))
+                else:
+                    await handlers.acquire()
+                    task = asyncio.ensure_future(self._handle_and_settle(source, handler, pending, handlers))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                inflight.add(pending, task, functools.partial(_ack, stream, event))
+        finally:
+            for task in list(tasks):  # stopping: unfinished events stay unacknowledged and are replayed
+                task.cancel()
+
+    async def _handle_and_settle(
+        self, source: SourceMessage, handler: Handler, pending: Pending, handlers: asyncio.Semaphore
+    ) -> bool:
+        """One event in its own task (concurrency > 1): the handler slot is freed before its sends settle."""
+        try:
+            await self._handle_event(source, handler, pending)
+        finally:
+            handlers.release()
+        return await self._settle(source, pending)
+
+    async def _handle_event(self, source: SourceMessage, handler: Handler, pending: Pending) -> None:
+        """Run the handler with this event's log context and span attributes; its sends go to `pending`."""
+        # Every log line of this event carries its stage and case id (the key from intake on).
+        key = source.key
+        case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
+        case_id = case_id if case_id and case_id.startswith("case-") else None
+        with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
+            tracing.annotate(case_id=case_id)
+            metrics.event_in(self.name)
+            pending.started = time.perf_counter()
+            token = current.set(pending)
+            try:
+                pending.outcome = await self._handle_guarded(source, handler)
+            finally:
+                current.reset(token)
+
+    async def _settle(self, source: SourceMessage, pending: Pending) -> bool:
+        """Await the event's sends; if one failed, dead-letter the event. True when it may be acknowledged."""
+        if pending.sends:
+            results = await asyncio.gather(*pending.sends, return_exceptions=True)
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
+            if failed is not None:
+                if isinstance(failed, asyncio.CancelledError):
+                    raise failed
+                log.error("output not written", error_type=type(failed).__name__, stage=self.name)
+                await self.dead_letter(
+                    source,
+                    OutputNotWrittenError(
+                        f"the broker did not take this event's output ({type(failed).__name__}); "
+                        "replay the dead letter once the cause is fixed"
+                    ),
+                )
+                pending.outcome = "dead_lettered"
+        metrics.stage_latency(self.name, pending.outcome, (time.perf_counter() - pending.started) * 1000)
+        return True
+
+    async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
+        """Run the handler on one event; dead-letter any failure. Returns `ok` or `dead_lettered`."""
+        try:
+            await handler(source)
+            return "ok"
+        except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, by design
+            if not isinstance(exc, RejectedMessage):
+                log.error("handler failed", error_type=type(exc).__name__, where=_where(exc))
+            await self.dead_letter(
+                source,
+                exc,
+                case_id=getattr(exc, "case_id", None),
+                referral_id=getattr(exc, "referral_id", None),
+            )
+            return "dead_lettered"
+
+
+def _ack(stream: StreamT[bytes], event: Any) -> None:
+    """Release our hold on the message: Faust may now commit its offset."""
+    if event.ack():
+        message = event.message
+        stream._on_message_out(message.tp, message.offset, message)  # type: ignore[attr-defined]

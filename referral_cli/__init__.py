@@ -1,0 +1,1 @@
+"""`referral-bus`, the command line: developers', integrators' and SRE staff's tooling; never imported by a worker."""

@@ -1,0 +1,213 @@
+"""`referral-bus deadletter list|replay`: inspect dead letters and re-submit chosen ones after a fix.
+
+`list` prints one row per dead letter (stage, reason, message, source topic/partition/offset); the
+message never holds a personal-data value, by contract. `replay` re-produces the original bytes to the
+source topic with the original key and headers (minus trace context, which the new produce starts
+afresh) and a `referral-bus-replay-count` header, so a replay that fails again is dead-lettered with
+its count and can be told apart from the first failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.errors import ReferralBusError
+from referral_bus.kafka import client_kwargs
+from referral_bus.message import REPLAY_HEADER
+from referral_bus.settings import KafkaSettings
+
+TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
+REPLAY_OF_HEADER = "referral-bus-replay-of"
+
+
+@dataclass(frozen=True)
+class Letters:
+    """The dead letters read, and how many records could not be decoded as DeadLetter."""
+
+    records: list[dict[str, Any]]
+    unreadable: int
+
+
+async def read_letters(kafka: KafkaSettings, *, topic: str | None = None, timeout: float = 30.0) -> Letters:
+    """Every dead letter on the topic up to its current end, in partition/offset order."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    name = topic or topics.name(topics.DEADLETTER)
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(name) or set()
+        tps = [TopicPartition(name, p) for p in sorted(partitions)]
+        if not tps:
+            return Letters([], 0)
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        raw: list[Any] = []
+        pending = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + timeout
+        while pending:
+            if time.monotonic() > deadline:
+                raise ReferralBusError(f"timed out reading {name} after {timeout}s; is the broker reachable?")
+            for batch in (await consumer.getmany(*pending, timeout_ms=500)).values():
+                raw.extend(r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)])
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+    finally:
+        await consumer.stop()
+    codec = Codec()
+    records, unreadable = [], 0
+    for r in sorted(raw, key=lambda r: (r.partition, r.offset)):
+        try:
+            records.append(codec.decode(r.value or b"", "DeadLetter"))
+        except ReferralBusError:
+            unreadable += 1
+    return Letters(records, unreadable)
+
+
+def select(
+    letters: list[dict[str, Any]],
+    *,
+    stage: str | None = None,
+    reason: str | None = None,
+    ids: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The letters matching every filter given."""
+    wanted = set(ids or [])
+    return [
+        d
+        for d in letters
+        if (stage is None or d["stage"] == stage)
+        and (reason is None or d["reason"] == reason)
+        and (not wanted or d["dead_letter_id"] in wanted)
+    ]
+
+
+def _short(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def table(letters: list[dict[str, Any]]) -> list[str]:
+    """Rows for `deadletter list`."""
+    header = f"{'DEAD LETTER ID':<36}  {'STAGE':<9} {'REASON':<21} {'SOURCE':<44} {'REPLAYS':>7}  MESSAGE"
+    rows = [header]
+    for d in letters:
+        source = f"{d['source_topic']}/{d['source_partition']}@{d['source_offset']}"
+        rows.append(
+            f"{d['dead_letter_id']:<36}  {d['stage']:<9} {d['reason']:<21} {_short(source, 44):<44} "
+            f"{d['replay_count']:>7}  {_short(d['message'], 100)}"
+        )
+    return rows
+
+
+def replay_headers(letter: dict[str, Any]) -> list[tuple[str, bytes]]:
+    """Original headers minus trace context and earlier replay marks, plus this replay's count and origin."""
+    drop = TRACE_HEADERS | {REPLAY_HEADER, REPLAY_OF_HEADER}
+    kept = [(h["key"], h["value"]) for h in letter["original_headers"] if h["key"].lower() not in drop]
+    return [
+        *[(k, v if v is not None else b"") for k, v in kept],
+        (REPLAY_HEADER, str(letter["replay_count"] + 1).encode()),
+        (REPLAY_OF_HEADER, letter["dead_letter_id"].encode()),
+    ]
+
+
+async def replay(letters: list[dict[str, Any]], kafka: KafkaSettings) -> list[tuple[dict[str, Any], int, int]]:
+    """Re-produce each letter's original to its source topic; (letter, partition, offset) of each replay."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(
+        **client_kwargs(kafka), acks="all", enable_idempotence=True, max_request_size=kafka.max_message_bytes * 2
+    )
+    await producer.start()
+    try:
+        futures = [
+            (
+                d,
+                await producer.send(
+                    d["source_topic"], d["original_value"], key=d["original_key"], headers=replay_headers(d)
+                ),
+            )
+            for d in letters
+        ]
+        out = []
+        for d, fut in futures:
+            meta = await fut
+            out.append((d, meta.partition, meta.offset))
+        return out
+    finally:
+        await producer.stop()
+
+
+def _one_per_source(letters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop re-written copies of one failure (at-least-once can dead-letter one source message twice)."""
+    seen: set[tuple[str, int, int]] = set()
+    out = []
+    for d in letters:
+        where = (d["source_topic"], d["source_partition"], d["source_offset"])
+        if where not in seen:
+            seen.add(where)
+            out.append(d)
+    return out
+
+
+def _list(args: argparse.Namespace) -> int:
+    letters = asyncio.run(read_letters(KafkaSettings(), topic=args.topic))
+    chosen = select(letters.records, stage=args.stage, reason=args.reason)
+    for row in table(chosen[-args.limit :] if args.limit else chosen):
+        print(row)
+    summary = f"{len(chosen)} of {len(letters.records)} dead letter(s)"
+    if letters.unreadable:
+        summary += f"; {letters.unreadable} record(s) on the topic are not DeadLetter records"
+    print(summary)
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    if not args.id and not args.reason:
+        raise ReferralBusError("say which dead letters to replay: --id DEAD_LETTER_ID (repeatable) or --reason CODE")
+    kafka = KafkaSettings()
+    letters = asyncio.run(read_letters(kafka, topic=args.topic))
+    chosen = _one_per_source(select(letters.records, stage=args.stage, reason=args.reason, ids=args.id))
+    missing = set(args.id or []) - {d["dead_letter_id"] for d in chosen}
+    if missing:
+        raise ReferralBusError(f"no dead letter with id {', '.join(sorted(missing))} (see `deadletter list`)")
+    skipped = [d for d in chosen if d["original_value"] is None or d["replay_count"] >= args.max_replays]
+    chosen = [d for d in chosen if d not in skipped]
+    for d in skipped:
+        why = "no original value" if d["original_value"] is None else f"replayed {d['replay_count']} time(s) already"
+        print(f"skipped {d['dead_letter_id']}: {why}")
+    if args.dry_run:
+        for d in chosen:
+            print(f"would replay {d['dead_letter_id']} ({d['reason']}) to {d['source_topic']}")
+        print(f"{len(chosen)} dead letter(s) would be replayed")
+        return 0
+    for d, partition, offset in asyncio.run(replay(chosen, kafka)):
+        print(f"replayed {d['dead_letter_id']} ({d['reason']}) to {d['source_topic']}/{partition}@{offset}")
+    print(f"{len(chosen)} dead letter(s) replayed")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the `deadletter` group."""
+    p = sub.add_parser("deadletter", help="inspect and re-submit dead letters")
+    actions = p.add_subparsers(dest="action", required=True)
+    ls = actions.add_parser("list", help="dead letters: stage, reason, message, source position")
+    ls.add_argument("--stage", help="only this stage (intake, routing, notifier)")
+    ls.add_argument("--reason", help="only this reason code (e.g. invalid_field)")
+    ls.add_argument("--limit", type=int, default=0, help="only the last N")
+    ls.add_argument("--topic", help="dead-letter topic (default: the namespaced referrals.deadletter.v1)")
+    ls.set_defaults(func=_list)
+    rp = actions.add_parser("replay", help="re-produce chosen originals to their source topic")
+    rp.add_argument("--id", action="append", help="dead_letter_id to replay (repeatable)")
+    rp.add_argument("--reason", help="replay every dead letter with this reason code")
+    rp.add_argument("--stage", help="only dead letters of this stage")
+    rp.add_argument("--max-replays", type=int, default=3, help="skip letters replayed this many times (default 3)")
+    rp.add_argument("--dry-run", action="store_true", help="show what would be replayed")
+    rp.add_argument("--topic", help="dead-letter topic (default: the namespaced referrals.deadletter.v1)")
+    rp.set_defaults(func=_replay)

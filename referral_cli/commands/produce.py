@@ -1,0 +1,30 @@
+"""`referral-bus produce FILE.jsonl`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from referral_bus import tracing
+from referral_devstack.produce import produce
+
+
+def _run(args: argparse.Namespace) -> int:
+    tracing.configure("referral-bus-cli")
+    try:
+        records = asyncio.run(produce(Path(args.file)))
+    finally:
+        tracing.shutdown()
+    for r in records:
+        print(f"produced {r.report_id} (line {r.line})")
+    print(f"{len(records)} report(s) produced")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the `produce` command."""
+    p = sub.add_parser("produce", help="an agency's JSON-lines reports → Avro → intake topic")
+    p.add_argument("file", help="JSON lines, one CaseReport per line (ISO 8601 timestamps allowed)")
+    p.set_defaults(func=_run)

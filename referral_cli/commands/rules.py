@@ -1,0 +1,182 @@
+"""`referral-bus rules check|test|explain|diff|schema`: integrators' tooling for the routing rules.
+
+Every command reads the recipients directory and the rules file (defaults: ROUTING_DIRECTORY_PATH
+and ROUTING_RULES_PATH, i.e. config/recipients.yaml and config/rules.yaml) and exits non-zero
+on any problem, listing all of them as `file:line: rule <id>|recipient <id>: field: problem`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from referral_bus.errors import RulesError
+from referral_bus.settings import RoutingSettings, config_file
+
+
+def _defaults() -> tuple[Path, Path]:
+    s = RoutingSettings()
+    return s.directory_path, s.rules_path
+
+
+def _load(directory: Path | None, rules: Path | None) -> Any:
+    from services.routing.rules import load_rules
+
+    d, r = _defaults()
+    return load_rules(directory or d, rules or r)
+
+
+def _problems(exc: RulesError) -> int:
+    for p in exc.problems:
+        print(p)
+    print(f"{len(exc.problems)} error(s)")
+    return 1
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        ruleset = _load(args.directory, args.rules)
+    except RulesError as exc:
+        return _problems(exc)
+    print(
+        f"rules OK: {len(ruleset.directory.recipients)} recipients, {len(ruleset.rules)} rules, "
+        f"version {ruleset.version}"
+    )
+    return 0
+
+
+def _test(args: argparse.Namespace) -> int:
+    from referral_cli.ruletools.fixture_runner import load_fixtures, run
+
+    try:
+        ruleset = _load(args.directory, args.rules)
+        fixtures = load_fixtures(args.paths)
+    except RulesError as exc:
+        return _problems(exc)
+    outcomes, untested = run(ruleset, fixtures)
+    failed = 0
+    for o in outcomes:
+        name = o.located.fixture.name
+        if o.passed:
+            print(f"PASS {name}")
+        else:
+            failed += 1
+            print(f"FAIL {name}  ({o.located.where})")
+            for f in o.failures:
+                print(f"     {f}")
+            if args.verbose:
+                print(f"     fired: {', '.join(o.decision.matched_rules) or '-'}")
+                for note in o.decision.notes:
+                    print(f"     note: {note}")
+    if untested:
+        print(f"rules fired by no fixture case: {', '.join(untested)}")
+    print(f"{len(outcomes) - failed} passed, {failed} failed, {len(outcomes)} cases, rules version {ruleset.version}")
+    return 1 if failed or (untested and args.require_coverage) else 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from referral_cli.ruletools.explain import explain, read_cases
+
+    try:
+        ruleset = _load(args.directory, args.rules)
+        cases = read_cases(args.case)
+    except RulesError as exc:
+        return _problems(exc)
+    for i, case in enumerate(cases):
+        if i:
+            print()
+        print("\n".join(explain(ruleset, case)))
+    return 0
+
+
+def _rule_paths(paths: list[Path]) -> tuple[Path, Path]:
+    """(directory, rules) from folders holding recipients.yaml/rules.yaml or files told apart by their top key."""
+    directory, rules = _defaults()
+    for p in paths:
+        if p.is_dir():
+            if (p / "recipients.yaml").exists():
+                directory = p / "recipients.yaml"
+            if (p / "rules.yaml").exists():
+                rules = p / "rules.yaml"
+            continue
+        from referral_bus.yamlfile import YamlDocument
+
+        data = YamlDocument(p).data
+        if isinstance(data, dict) and "recipients" in data:
+            directory = p
+        else:
+            rules = p
+    return directory, rules
+
+
+def _diff(args: argparse.Namespace) -> int:
+    from referral_cli.ruletools.explain import diff, read_cases
+    from services.routing.rules import load_rules
+
+    try:
+        old = load_rules(*_rule_paths(args.old))
+        new = load_rules(*_rule_paths(args.new))
+        cases = read_cases(args.cases)
+    except RulesError as exc:
+        return _problems(exc)
+    changes = diff(old, new, cases)
+    for ch in changes:
+        print(ch.describe())
+    print(f"{len(changes)} of {len(cases)} case(s) change (rules {old.version} → {new.version})")
+    return 1 if changes and args.fail_on_change else 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from referral_cli.ruletools import yaml_schemas
+
+    if args.write:
+        for path in yaml_schemas.write(args.write):
+            print(f"wrote {path}")
+    else:
+        print(json.dumps({k: v for k, v in yaml_schemas.schemas().items()}, indent=2, ensure_ascii=False))
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the `rules` group."""
+    p = sub.add_parser("rules", help="check, test, explain and diff routing rules")
+    actions = p.add_subparsers(dest="action", required=True)
+
+    def files(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--directory", type=Path, help="recipients file (default: ROUTING_DIRECTORY_PATH)")
+        q.add_argument("--rules", type=Path, help="rules file (default: ROUTING_RULES_PATH)")
+
+    c = actions.add_parser("check", help="validate the directory and rules; list every error")
+    files(c)
+    c.set_defaults(func=_check)
+
+    t = actions.add_parser("test", help="run fixture cases and print pass/fail per case")
+    files(t)
+    t.add_argument(
+        "paths", nargs="*", type=Path, default=[config_file("fixtures")], help="fixture files or folders"
+    )
+    t.add_argument("-v", "--verbose", action="store_true", help="show fired rules and notes of failing cases")
+    t.add_argument("--require-coverage", action="store_true", help="fail when a rule is fired by no fixture case")
+    t.set_defaults(func=_test)
+
+    e = actions.add_parser("explain", help="which rules fired, why the others did not, who gets the case")
+    files(e)
+    e.add_argument("case", type=Path, help="a Case or CaseReport as JSON (or JSON Lines of them)")
+    e.set_defaults(func=_explain)
+
+    d = actions.add_parser("diff", help="cases whose recipients or priority change between two rule sets")
+    d.add_argument(
+        "--old", action="append", type=Path, required=True, help="folder or file of the current rules (repeatable)"
+    )
+    d.add_argument(
+        "--new", action="append", type=Path, required=True, help="folder or file of the proposed rules (repeatable)"
+    )
+    d.add_argument("cases", type=Path, help="cases as JSON Lines (Case or CaseReport objects)")
+    d.add_argument("--fail-on-change", action="store_true", help="exit 1 when any case changes")
+    d.set_defaults(func=_diff)
+
+    s = actions.add_parser("schema", help="print or write the JSON Schemas of the YAML files")
+    s.add_argument("--write", type=Path, metavar="DIR", help="write *.schema.json into DIR (e.g. config/schema)")
+    s.set_defaults(func=_schema)

@@ -1,0 +1,34 @@
+"""`referral-bus schemas check`: fingerprints and backward compatibility of every contract."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from referral_bus.compatibility import check_all
+from referral_bus.contracts import SCHEMA_DIR, load_contracts
+
+
+def _check(args: argparse.Namespace) -> int:
+    directory = Path(args.dir)
+    report = check_all(load_contracts(directory))
+    print(f"contracts in {directory}")
+    for line in report.lines:
+        print(line)
+    if report.errors:
+        for err in report.errors:
+            print(f"ERROR {err}")
+        print(f"schemas: {len(report.errors)} error(s); see schemas/avro/README.md (evolution rules)")
+        return 1
+    print("schemas: OK (every current schema reads every earlier version; fingerprints unique)")
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add the `schemas` group."""
+    p = sub.add_parser("schemas", help="Avro contract checks")
+    actions = p.add_subparsers(dest="action", required=True)
+    check = actions.add_parser("check", help="backward (transitive) compatibility and fingerprint registry")
+    check.add_argument("--dir", default=str(SCHEMA_DIR), help="contracts directory (default: schemas/avro)")
+    check.set_defaults(func=_check)

@@ -1,0 +1,157 @@
+"""The local schema registry (Apicurio Registry, Confluent-compatible API) for development and tests.
+
+Built once from Maven Central by `deploy/local/registry/pom.xml` (Quarkus's own build step assembles
+the runnable application), then run as one JVM on 127.0.0.1 with in-memory storage: every start is an
+empty registry. Port from REFERRAL_BUS_REGISTRY_PORT (default 8081, the usual registry port). The
+Confluent-compatible base URL, what KAFKA_SCHEMA_REGISTRY_URL takes, is `LocalRegistry.url`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from referral_bus.errors import LocalRegistryError
+from referral_bus.settings import REPO_ROOT
+from referral_devstack import processes
+from referral_devstack.settings import DevstackSettings
+
+POM = REPO_ROOT / "deploy" / "local" / "registry" / "pom.xml"
+BUILD_DIR = REPO_ROOT / "deploy" / "local" / "target" / "registry"
+RUN_JAR = BUILD_DIR / "local-schema-registry-1.0.0-runner.jar"  # Quarkus "legacy-jar": runner + lib/
+STATE_DIR = REPO_ROOT / ".local" / "registry"
+CCOMPAT_PATH = "/apis/ccompat/v6"
+
+
+@dataclass(frozen=True)
+class LocalRegistry:
+    """Port, paths and URL of the local registry."""
+
+    port: int = field(default_factory=lambda: DevstackSettings().registry_port)
+    state_dir: Path = STATE_DIR
+
+    @property
+    def url(self) -> str:
+        """The Confluent-compatible base URL (for KAFKA_SCHEMA_REGISTRY_URL)."""
+        return f"http://127.0.0.1:{self.port}{CCOMPAT_PATH}"
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the registry's process id is kept."""
+        return self.state_dir / "registry.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """The registry's console log."""
+        return self.state_dir / "registry.log"
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True when a Confluent-compatible registry at `url` lists its subjects."""
+    try:
+        with urllib.request.urlopen(f"{url}/subjects", timeout=timeout) as response:  # noqa: S310 - our own URL
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError, ValueError):
+        return False
+
+
+def build() -> None:
+    """Resolve Apicurio Registry from Maven Central and build the runnable app, once (cached in ~/.m2)."""
+    if RUN_JAR.exists() and RUN_JAR.stat().st_mtime >= POM.stat().st_mtime:
+        return
+    if shutil.which("java") is None:
+        raise LocalRegistryError(
+            "Java 17 or newer is required for the local schema registry: install openjdk-17-jre-headless"
+        )
+    if shutil.which("mvn") is None:
+        raise LocalRegistryError(
+            "Maven is required once to build the local schema registry from Maven Central: install maven"
+        )
+    result = subprocess.run(
+        [
+            "mvn",
+            "-B",
+            "-q",
+            "-f",
+            str(POM),
+            "package",
+            "-DskipTests",
+            "-Dquarkus.index-dependency.app.group-id=io.apicurio",
+            "-Dquarkus.index-dependency.app.artifact-id=apicurio-registry-app",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0 or not RUN_JAR.exists():
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise LocalRegistryError(f"Maven could not build the local schema registry from Maven Central:\n{tail}")
+    RUN_JAR.touch()
+
+
+def _pid(reg: LocalRegistry) -> int | None:
+    return processes.running_pid(reg.pid_file)
+
+
+def _java_cmd(reg: LocalRegistry) -> list[str]:
+    java = shutil.which("java") or "java"
+    return [
+        java,
+        "-Xms64m",
+        "-Xmx384m",
+        "-XX:+UseSerialGC",
+        "-XX:TieredStopAtLevel=1",  # quicker start-up; a test registry does little work
+        f"-Dquarkus.http.port={reg.port}",
+        "-Dquarkus.http.host=127.0.0.1",
+        "-Dquarkus.log.level=WARN",
+        "-Dregistry.auth.enabled=false",
+        "-jar",
+        str(RUN_JAR),
+    ]
+
+
+def start(reg: LocalRegistry | None = None, *, timeout: float = 120.0) -> str:
+    """Start the registry in the background and return once it answers; harmless when already running."""
+    reg = reg or LocalRegistry()
+    if _pid(reg) is not None and answers(reg.url):
+        return f"schema registry already running at {reg.url} (pid {_pid(reg)})"
+    if answers(reg.url, timeout=1.0):
+        return f"a schema registry already answers at {reg.url}"
+    build()
+    reg.state_dir.mkdir(parents=True, exist_ok=True)
+    began = time.monotonic()
+    proc = processes.spawn(_java_cmd(reg), reg.log_file, reg.pid_file, cwd=reg.state_dir)
+    try:
+        code = processes.wait_until(proc, lambda: answers(reg.url, timeout=1.0), timeout)
+    except TimeoutError:
+        raise LocalRegistryError(
+            f"the schema registry did not answer at {reg.url} within {timeout:.0f}s; see {reg.log_file}"
+        ) from None
+    if code is not None:
+        tail = processes.log_tail(reg.log_file)
+        raise LocalRegistryError(f"the schema registry exited with code {code}; last log lines:\n{tail}")
+    took = time.monotonic() - began
+    return f"schema registry started at {reg.url} in {took:.1f}s (pid {proc.pid}, logs {reg.log_file})"
+
+
+def stop(reg: LocalRegistry | None = None, *, timeout: float = 20.0) -> str:
+    """Stop the registry we started (SIGTERM, then SIGKILL after `timeout`)."""
+    reg = reg or LocalRegistry()
+    pid = processes.terminate(reg.pid_file, timeout=timeout)
+    if pid is None:
+        return "schema registry not running" + (" (another process answers on its port)" if answers(reg.url) else "")
+    return f"schema registry stopped (pid {pid})"
+
+
+def status(reg: LocalRegistry | None = None) -> tuple[bool, str]:
+    """(running, description)."""
+    reg = reg or LocalRegistry()
+    pid = _pid(reg)
+    if answers(reg.url):
+        return True, f"running at {reg.url}" + (f" (pid {pid})" if pid else " (not started by us)")
+    return False, "stopped" if pid is None else f"process {pid} exists but does not answer at {reg.url}"

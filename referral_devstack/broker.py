@@ -1,0 +1,212 @@
+"""The local Apache Kafka broker (KRaft, single node, 127.0.0.1): resolve, format, start, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import shutil
+import subprocess
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from referral_bus.errors import BrokerError
+from referral_bus.settings import REPO_ROOT
+from referral_devstack import processes
+from referral_devstack.settings import DevstackSettings
+
+LOCAL_DIR = REPO_ROOT / "deploy" / "local"
+STATE_DIR = REPO_ROOT / ".local" / "kafka"
+LIB_DIR = LOCAL_DIR / "target" / "lib"
+
+
+@dataclass(frozen=True)
+class LocalBroker:
+    """Paths and ports of the local broker; port from REFERRAL_BUS_BROKER_PORT (default 9092)."""
+
+    port: int = field(default_factory=lambda: DevstackSettings().broker_port)
+    state_dir: Path = STATE_DIR
+
+    @property
+    def controller_port(self) -> int:
+        """The KRaft controller listener: the next port up."""
+        return self.port + 1
+
+    @property
+    def bootstrap(self) -> str:
+        """Bootstrap address of the local broker."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the broker's process id is kept."""
+        return self.state_dir / "broker.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """The broker's console log."""
+        return self.state_dir / "broker.log"
+
+
+def external_bootstrap(broker: LocalBroker) -> str | None:
+    """The configured cluster when KAFKA_BOOTSTRAP_SERVERS points elsewhere than the local broker."""
+    configured = DevstackSettings().kafka_bootstrap_servers
+    if not configured:
+        return None
+    local = {f"127.0.0.1:{broker.port}", f"localhost:{broker.port}"}
+    return None if configured.strip() in local else configured
+
+
+def check_tools() -> None:
+    """Java 17+ and Maven must be installed; say exactly what to install when not."""
+    java = shutil.which("java")
+    if java is None:
+        raise BrokerError("Java 17 or newer is required for the local Kafka broker: install openjdk-17-jre-headless")
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, check=False).stderr
+    m = re.search(r'version "(\d+)', out)
+    if not m or int(m.group(1)) < 17:
+        found = out.splitlines()[0] if out else "unknown"
+        raise BrokerError(f"Java 17 or newer is required for the local Kafka broker (found: {found})")
+    if shutil.which("mvn") is None and not any(LIB_DIR.glob("kafka_*.jar")):
+        raise BrokerError("Maven is required once to resolve the local Kafka broker from Maven Central: install maven")
+
+
+def resolve_jars() -> None:
+    """Copy the broker and its runtime dependencies from Maven Central (cached in ~/.m2) once."""
+    marker = LIB_DIR / ".resolved"
+    pom = LOCAL_DIR / "pom.xml"
+    if marker.exists() and marker.stat().st_mtime >= pom.stat().st_mtime:
+        return
+    if LIB_DIR.exists():
+        shutil.rmtree(LIB_DIR)
+    result = subprocess.run(
+        ["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+        raise BrokerError(f"Maven could not resolve the Kafka broker from Maven Central:\n{tail}")
+    marker.touch()
+
+
+def _java_cmd(main: str, *args: str) -> list[str]:
+    java = shutil.which("java") or "java"
+    return [
+        java,
+        "-Xms256m",
+        "-Xmx768m",
+        "-XX:+UseG1GC",
+        f"-Dlog4j2.configurationFile={LOCAL_DIR / 'log4j2.properties'}",
+        "-cp",
+        f"{LIB_DIR}/*",
+        main,
+        *args,
+    ]
+
+
+def _config(broker: LocalBroker) -> Path:
+    template = (LOCAL_DIR / "server.properties.template").read_text(encoding="utf-8")
+    path = broker.state_dir / "server.properties"
+    text = template.format(port=broker.port, controller_port=broker.controller_port, data_dir=broker.state_dir / "data")
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _format(broker: LocalBroker, config: Path) -> None:
+    if (broker.state_dir / "data" / "meta.properties").exists():
+        return
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    result = subprocess.run(
+        _java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise BrokerError(f"formatting the broker's storage failed:\n{result.stdout}{result.stderr}")
+
+
+async def probe(client_options: dict[str, Any], timeout: float = 3.0) -> bool:
+    """True when a broker reached with these aiokafka options answers a metadata request."""
+    import logging
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    client = AIOKafkaAdminClient(**client_options, request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+        await asyncio.wait_for(client.list_topics(), timeout)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not answering (for this client) yet"
+        return False
+    finally:
+        try:
+            await client.close()
+        except Exception:  # noqa: BLE001,S110 - closing a client that never connected
+            pass
+
+
+def answers(bootstrap: str, timeout: float = 3.0) -> bool:
+    """True when a plaintext broker at `bootstrap` answers a metadata request."""
+    return asyncio.run(probe({"bootstrap_servers": bootstrap}, timeout))
+
+
+def _pid(broker: LocalBroker) -> int | None:
+    return processes.running_pid(broker.pid_file)
+
+
+def start(broker: LocalBroker | None = None, *, timeout: float = 120.0) -> str:
+    """Start the broker in the background and return once it answers; harmless when already running."""
+    broker = broker or LocalBroker()
+    external = external_bootstrap(broker)
+    if external:
+        return f"KAFKA_BOOTSTRAP_SERVERS={external}: using that cluster, nothing local started"
+    if _pid(broker) is not None and answers(broker.bootstrap):
+        return f"broker already running on {broker.bootstrap} (pid {_pid(broker)})"
+    if answers(broker.bootstrap, timeout=1.0):
+        return f"a broker already answers on {broker.bootstrap}"
+    check_tools()
+    resolve_jars()
+    broker.state_dir.mkdir(parents=True, exist_ok=True)
+    config = _config(broker)
+    _format(broker, config)
+    proc = processes.spawn(_java_cmd("kafka.Kafka", str(config)), broker.log_file, broker.pid_file)
+    try:
+        code = processes.wait_until(proc, lambda: answers(broker.bootstrap, timeout=2.0), timeout)
+    except TimeoutError:
+        raise BrokerError(
+            f"the broker did not answer on {broker.bootstrap} within {timeout:.0f}s; see {broker.log_file}"
+        ) from None
+    if code is not None:
+        raise BrokerError(f"the broker exited with code {code}; last log lines:\n{processes.log_tail(broker.log_file)}")
+    return f"broker started on {broker.bootstrap} (pid {proc.pid}, logs {broker.log_file})"
+
+
+def stop(broker: LocalBroker | None = None, *, timeout: float = 30.0) -> str:
+    """Stop the broker (SIGTERM, then SIGKILL after `timeout`)."""
+    broker = broker or LocalBroker()
+    if external_bootstrap(broker):
+        return "KAFKA_BOOTSTRAP_SERVERS points at another cluster: nothing local to stop"
+    pid = processes.terminate(broker.pid_file, timeout=timeout)
+    if pid is None:
+        return "broker not running"
+    return f"broker stopped (pid {pid})"
+
+
+def status(broker: LocalBroker | None = None) -> tuple[bool, str]:
+    """(running, description)."""
+    broker = broker or LocalBroker()
+    external = external_bootstrap(broker)
+    if external:
+        ok = answers(external)
+        return ok, f"external cluster {external}: {'answering' if ok else 'not answering'}"
+    pid = _pid(broker)
+    ok = answers(broker.bootstrap, timeout=2.0)
+    if ok:
+        return True, f"running on {broker.bootstrap}" + (f" (pid {pid})" if pid else " (not started by us)")
+    return False, "stopped" if pid is None else f"process {pid} exists but does not answer on {broker.bootstrap}"

@@ -1,0 +1,178 @@
+"""`make run`: broker, three workers, local agencies, the sample reports, and where each went."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.kafka import read_topic
+from referral_bus.settings import REPO_ROOT, config_file
+from referral_devstack import broker
+from referral_devstack.agencies import ack_token, local_agencies
+from referral_devstack.produce import produce
+from referral_devstack.receivers import MailReceiver, WebhookReceiver, acknowledge
+from referral_devstack.workers import Workers, temp_workdir
+
+EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
+
+
+def _expected(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> dict[str, set[str]]:
+    """report_id → recipients the rules choose, for the reports intake will accept."""
+    from referral_bus.errors import RejectedMessage
+    from referral_devstack.produce import prepare
+    from services.intake.accept import case_id_for
+    from services.intake.report import validate
+    from services.routing.rules import CaseView, load_rules
+
+    ruleset = load_rules(directory, rules)
+    out: dict[str, set[str]] = {}
+    for raw in reports:
+        try:
+            report = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000).model_dump()
+        except RejectedMessage:
+            continue
+        case = {"case_id": case_id_for(report["agency_id"], report["report_id"]), "report": report}
+        out[report["report_id"]] = {c.recipient.id for c in ruleset.decide(CaseView.from_case(case)).recipients}
+    return out
+
+
+CLOSING = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED"})
+
+
+async def _acknowledge_one(receipts: list[Any], codec: Codec, port: int, secrets_dir: Path) -> str | None:
+    """Play a police unit: acknowledge the first webhook delivery through the notifier's endpoint."""
+    for rec in receipts:
+        rc = codec.decode(rec.value, "DeliveryReceipt")
+        if rc["status"] == "DELIVERED" and rc["channel"] == "webhook":
+            token = ack_token(secrets_dir, rc["recipient_id"])
+            status = await acknowledge(port, rc["referral_id"], token, "ACCEPTED")
+            print(f"{rc['recipient_id']} acknowledged referral {rc['referral_id']}: HTTP {status}")
+            return str(rc["referral_id"]) if status == 202 else None
+    return None
+
+
+async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
+    """Run the demo (broker already started); 0 when every expected referral was delivered."""
+    namespace = "demo-" + uuid.uuid4().hex[:6]
+    import os
+
+    os.environ["REFERRAL_BUS_NAMESPACE"] = namespace
+    web, mail = WebhookReceiver(), MailReceiver()
+    await web.start()
+    mail.start()
+    codec = Codec()
+    with temp_workdir("demo-") as work:
+        directory, env = local_agencies(work, web, mail)
+        workers = Workers(work, namespace, env)
+        try:
+            print(f"starting intake, routing and notifier (namespace {namespace}, logs in {work})")
+            workers.start_all()
+            workers.wait_ready()
+            reports = [json.loads(x) for x in examples.read_text().splitlines() if x.strip()]
+            expected = _expected(directory, config_file("rules.yaml"), reports)
+            total = sum(len(v) for v in expected.values())
+            print(f"local agencies: webhooks on {web.base_url}, SMTP on 127.0.0.1:{mail.port}, partner topics in Kafka")
+            records = await produce(examples)
+            print(f"produced {len(records)} sample reports; waiting for {total} referrals")
+
+            def delivered(rs: list[Any]) -> bool:
+                return sum(1 for r in rs if codec.decode(r.value, "DeliveryReceipt")["status"] == "DELIVERED") >= total
+
+            receipts = await read_topic(topics.name(topics.RECEIPTS), until=delivered, timeout=timeout)
+            acked = await _acknowledge_one(receipts, codec, workers.ports["notifier"], work / "secrets")
+            if acked is not None:
+
+                def closed(rs: list[Any]) -> bool:
+                    return any(
+                        (rc := codec.decode(r.value, "DeliveryReceipt"))["status"] == "ACKNOWLEDGED"
+                        and rc["referral_id"] == acked
+                        for r in rs
+                    )
+
+                receipts = await read_topic(
+                    topics.name(topics.RECEIPTS), until=lambda rs: closed(rs) and delivered(rs), timeout=30
+                )
+            dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: False, timeout=3)
+            case_report: dict[str, str] = {}
+            for report_id in expected:
+                from services.intake.accept import case_id_for
+
+                agency = next(r["agency_id"] for r in reports if r["report_id"] == report_id)
+                case_report[case_id_for(agency, report_id)] = report_id
+            rows = []
+            seen: set[tuple[str, str]] = set()
+            decoded = [codec.decode(rec.value, "DeliveryReceipt") for rec in receipts]
+            closing = {rc["referral_id"]: rc["status"] for rc in decoded if rc["status"] in CLOSING}
+            channels = {"webhook": 0, "email": 0, "kafka": 0}
+            for rc in decoded:
+                if rc["status"] != "DELIVERED":
+                    continue
+                channels[rc["channel"] or "webhook"] = channels.get(rc["channel"] or "webhook", 0) + 1
+                seen.add((case_report.get(rc["case_id"], "?"), rc["recipient_id"]))
+                rows.append(
+                    (
+                        case_report.get(rc["case_id"], "?"),
+                        rc["case_id"][:13],
+                        rc["recipient_id"],
+                        rc["channel"] or "",
+                        closing.get(rc["referral_id"], rc["status"]),
+                        str(rc["latency_ms"] or ""),
+                    )
+                )
+            rows.sort()
+            header = ("report", "case", "recipient", "channel", "status", "ms")
+            widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(header)]
+            print()
+            print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+            print("  ".join("-" * w for w in widths))
+            for row in rows:
+                print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+            for rec in dead:
+                d = codec.decode(rec.value, "DeadLetter")
+                print(f"\ndead letter from {d['stage']}: {d['reason']}: {d['message']}")
+            missing = {(rep, rid) for rep, rids in expected.items() for rid in rids} - seen
+            print(
+                f"\n{len(seen)} of {total} expected referrals delivered"
+                f" ({channels['webhook']} webhook, {channels['email']} e-mail, {channels['kafka']} partner topic);"
+                f" {len(dead)} dead letter(s)"
+            )
+            print(
+                f"{len(closing)} referral(s) closed by acknowledgement"
+                + (
+                    f" (referral {acked} acknowledged via POST /referrals/{{id}}/ack → ACKNOWLEDGED receipt)"
+                    if acked
+                    else ""
+                )
+                + f"; {len(seen) - len(closing)} awaiting acknowledgement (see `referral-bus referrals pending`)"
+            )
+            for rep, rid in sorted(missing):
+                print(f"MISSING: {rep} → {rid}")
+            return 0 if not missing and (acked is None or closing.get(acked) == "ACKNOWLEDGED") else 1
+        finally:
+            workers.stop_all()
+            await web.stop()
+            mail.stop()
+
+
+def main() -> None:
+    """Entry point for `make run`; Ctrl-C stops everything it started."""
+    try:
+        print(broker.start())
+        from referral_devstack.jaeger import enable_local_tracing
+
+        print(enable_local_tracing())  # Jaeger on 127.0.0.1:16686 for `referral-bus trace ID`
+        sys.exit(asyncio.run(run()))
+    except KeyboardInterrupt:
+        print("\ninterrupted; workers stopped")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

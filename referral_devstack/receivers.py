@@ -1,0 +1,132 @@
+"""Local stand-ins for agencies: a webhook receiver (aiohttp) and an SMTP server (aiosmtpd), real both.
+
+Used by `make run`, end-to-end tests, benchmarks and fault drills; `acknowledge` answers as a recipient would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email import message_from_bytes
+from email.message import Message
+from typing import Any
+
+from aiohttp import web
+
+from referral_devstack.workers import free_port
+
+
+@dataclass
+class Delivery:
+    """One request the webhook receiver got."""
+
+    recipient_id: str
+    idempotency_key: str
+    headers: dict[str, str]
+    body: bytes
+    at_ms: int
+
+    def json(self) -> Any:
+        """The body as JSON."""
+        return json.loads(self.body)
+
+
+@dataclass
+class WebhookReceiver:
+    """A real HTTP server standing in for agencies: records deliveries; can fail on purpose."""
+
+    port: int = field(default_factory=free_port)
+    deliveries: list[Delivery] = field(default_factory=list)
+    behaviour: dict[str, Callable[[int], int]] = field(default_factory=dict)
+    attempts: dict[str, int] = field(default_factory=dict)
+    hang_seconds: float = 3600.0  # how long a "hang" (status 0) holds the request before answering 504
+    _runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Base URL recipients' webhook URLs are rewritten to."""
+        return f"http://127.0.0.1:{self.port}/agencies"
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        recipient = request.match_info["recipient"]
+        body = await request.read()
+        key = request.headers.get("Idempotency-Key", "")
+        n = self.attempts.get(key, 0) + 1
+        self.attempts[key] = n
+        status = self.behaviour[recipient](n) if recipient in self.behaviour else 200
+        if status == 0:  # hang: let the client time out
+            await asyncio.sleep(self.hang_seconds)
+            status = 504
+        if 200 <= status < 300:
+            self.deliveries.append(Delivery(recipient, key, dict(request.headers), body, int(time.time() * 1000)))
+        return web.json_response({"status": status}, status=status)
+
+    async def start(self) -> None:
+        """Listen on 127.0.0.1:port."""
+        app = web.Application(client_max_size=8 * 1024 * 1024)
+        app.router.add_post("/agencies/{recipient}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+
+@dataclass
+class MailReceiver:
+    """A real SMTP server (aiosmtpd) that keeps every message it receives."""
+
+    port: int = field(default_factory=free_port)
+    messages: list[Message] = field(default_factory=list)
+    _controller: Any = None
+
+    def start(self) -> None:
+        """Listen on 127.0.0.1:port (its own thread, as aiosmtpd's Controller does)."""
+        from aiosmtpd.controller import Controller
+
+        receiver = self
+
+        class Handler:
+            async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+                receiver.messages.append(message_from_bytes(envelope.content))
+                return "250 Message accepted for delivery"
+
+        self._controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Stop the server thread."""
+        if self._controller is not None:
+            self._controller.stop()
+
+
+async def acknowledge(
+    port: int,
+    referral_id: str,
+    token: str,
+    outcome: str = "ACCEPTED",
+    *,
+    reason: str | None = None,
+    case_id: str | None = None,
+) -> int:
+    """POST an acknowledgement to a notifier's `/referrals/{id}/ack` as a recipient would; the status code."""
+    import httpx
+
+    body: dict[str, Any] = {"outcome": outcome}
+    if reason is not None:
+        body["reason"] = reason
+    if case_id is not None:
+        body["case_id"] = case_id
+    async with httpx.AsyncClient(timeout=10) as client:
+        response = await client.post(
+            f"http://127.0.0.1:{port}/referrals/{referral_id}/ack",
+            json=body,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return response.status_code

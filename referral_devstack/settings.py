@@ -1,0 +1,19 @@
+"""Settings of the local stack and the tools, read from environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class DevstackSettings(BaseSettings):
+    """`REFERRAL_BUS_*` variables of the local stack; `KEEP_STACK=1` keeps a test stack's folder."""
+
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_BUS_", extra="ignore")
+
+    broker_port: int = 9092  # local broker (controller on port + 1)
+    registry_port: int = 8081  # local schema registry
+    jaeger_url: str | None = None  # `referral-bus trace` backend; default: the local Jaeger
+    keep_stack: bool = Field(default=False, validation_alias=AliasChoices("KEEP_STACK"))
+    # KAFKA_BOOTSTRAP_SERVERS as given (not defaulted): set means "a cluster is configured".
+    kafka_bootstrap_servers: str | None = Field(default=None, validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS"))

@@ -1,0 +1,140 @@
+"""The three services as separate `faust worker` processes, each stack in its own topic namespace.
+
+Used by `make run`, end-to-end tests, benchmarks and fault drills; real parts only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from referral_bus.settings import REPO_ROOT
+from referral_devstack.settings import DevstackSettings
+
+SERVICES = ("intake", "routing", "notifier")
+
+
+def free_port() -> int:
+    """A TCP port that is free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Workers:
+    """The three services as separate `faust worker` processes sharing one namespace."""
+
+    workdir: Path
+    namespace: str
+    env: dict[str, str]
+    ports: dict[str, int] = field(default_factory=dict)
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def log_path(self, service: str) -> Path:
+        """Where a worker's output goes."""
+        return self.workdir / f"{service}.log"
+
+    def start(
+        self, service: str, *, extra_env: dict[str, str] | None = None, replica: int = 0
+    ) -> subprocess.Popen[bytes]:
+        """Start one worker process (a second replica gets its own port and log)."""
+        name = service if replica == 0 else f"{service}-{replica}"
+        port = self.ports.get(name) or free_port()
+        self.ports[name] = port
+        prefix = service.upper()
+        env = {
+            **os.environ,
+            **self.env,
+            "REFERRAL_BUS_NAMESPACE": self.namespace,
+            f"{prefix}_WEB_PORT": str(port),
+            f"{prefix}_DATA_DIR": str(self.workdir / "faust"),
+            f"{prefix}_LOG_FORMAT": "json",
+            **(extra_env or {}),
+        }
+        log = self.log_path(name).open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "faust", "-A", f"services.{service}.app", "worker", "-l", "info"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.procs[name] = proc
+        return proc
+
+    def start_all(self) -> None:
+        """Start intake, routing and notifier."""
+        for s in SERVICES:
+            self.start(s)
+
+    def wait_ready(self, timeout: float = 90.0, names: list[str] | None = None) -> None:
+        """Poll each worker's /readyz until it answers 200 (or fail with its log tail)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        pending = list(names or self.procs)
+        while pending and time.monotonic() < deadline:
+            for name in list(pending):
+                proc = self.procs[name]
+                if proc.poll() is not None:
+                    raise RuntimeError(f"worker {name} exited with {proc.returncode}:\n{self.tail(name)}")
+                with contextlib.suppress(httpx.HTTPError):
+                    if httpx.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200:
+                        pending.remove(name)
+            time.sleep(0.3)
+        if pending:
+            raise RuntimeError(
+                f"workers not ready after {timeout}s: {pending}\n" + "\n".join(self.tail(n) for n in pending)
+            )
+
+    def tail(self, name: str, lines: int = 30) -> str:
+        """Last lines of a worker's log."""
+        path = self.log_path(name)
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
+        """Stop one worker (SIGTERM and wait; SIGKILL when it does not leave in time)."""
+        proc = self.procs.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+    def stop_all(self) -> None:
+        """Stop every worker."""
+        for name in list(self.procs):
+            self.stop(name)
+
+
+@contextlib.contextmanager
+def temp_workdir(prefix: str = "stack-") -> Iterator[Path]:
+    """A scratch folder under .local/ (kept on failure for inspection when KEEP_STACK=1)."""
+    base = REPO_ROOT / ".local" / "stacks"
+    base.mkdir(parents=True, exist_ok=True)
+    path = base / f"{prefix}{uuid.uuid4().hex[:8]}"
+    path.mkdir()
+    try:
+        yield path
+    finally:
+        if not DevstackSettings().keep_stack:
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,81 @@
+"""Intake's handlers: one event → the outcome `Intake.handle` or `Correlator.handle` gives → sends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from referral_bus import logging as rb_logging
+from referral_bus import metrics
+from referral_bus.clock import now_ms
+from referral_bus.message import SourceMessage
+from referral_bus.shell import Service, without_trace
+from referral_bus.tracing import annotate, stage_span
+from services.intake.accept import Accepted, Duplicate, Intake, Rekey
+from services.intake.correlate import Claim, Correlator, Forward
+
+log = rb_logging.get_logger()
+
+
+@dataclass
+class IntakeHandlers:
+    """The intake topic's and the correlation topic's handlers, built once by app.py."""
+
+    service: Service
+    intake: Intake
+    correlator: Correlator
+    intake_topic: faust.TopicT
+    cases_topic: faust.TopicT
+    correlation_topic: faust.TopicT
+
+    async def report(self, msg: SourceMessage) -> None:
+        """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
+        service, intake, correlator = self.service, self.intake, self.correlator
+        with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
+            await service.codec.prefetch(msg.value, encodes=("Case",))  # registry look-ups off the loop (if any)
+            outcome = intake.handle(msg.key, msg.value, now_ms=now_ms())
+            if isinstance(outcome, Rekey):
+                await service.send(self.intake_topic, outcome.key, msg.value or b"", without_trace(msg.headers))
+                metrics.count("intake", "rekeyed")
+                return
+            annotate(case_id=outcome.case_id)  # span attribute + case_id on every log line of this event
+            if isinstance(outcome, Duplicate):
+                log.info("duplicate report", case_id=outcome.case_id)
+                metrics.count("intake", "duplicate")
+                return
+            assert isinstance(outcome, Accepted)
+            annotate(report_id=outcome.case["report"]["report_id"])
+            first_hop = correlator.start(outcome.case)
+            if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
+                case = service.codec.encode("Case", outcome.case)
+                await service.send(self.cases_topic, outcome.case_id.encode(), case)
+            else:  # the correlation agent emits the case (or links it to an existing one)
+                await service.send(self.correlation_topic, first_hop.key, first_hop.value)
+            intake.remember(outcome)
+            log.info("case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
+            metrics.count("intake", "accepted")
+
+    async def correlation(self, msg: SourceMessage) -> None:
+        """One correlation hop or claim; the decision emits a new case or an update linking the report."""
+        service, correlator = self.service, self.correlator
+        with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
+            step = correlator.handle(msg.value)
+            if isinstance(step, Forward):
+                await service.send(self.correlation_topic, step.key, step.value)
+                return
+            if isinstance(step, Claim):
+                correlator.claim(step.local)
+                return
+            report_id = step.case["report"]["report_id"]
+            annotate(case_id=step.case_id, report_id=report_id)
+            await service.send(self.cases_topic, step.case_id.encode(), service.codec.encode("Case", step.case))
+            for claim in step.claims:  # acknowledged before this partition's own claim and offset move on
+                await service.send(self.correlation_topic, claim.key, claim.value)
+            correlator.claim_after_sends(step.local)
+            if step.linked:
+                matched_on = step.case["linked_reports"][0]["matched_on"]
+                log.info("report linked to case", case_id=step.case_id, report_id=report_id, matched_on=matched_on)
+                metrics.count("intake", "linked")
+            else:
+                log.info("case emitted", case_id=step.case_id, report_id=report_id)

@@ -1,0 +1,374 @@
+"""The notifier's handlers: one event (or timer tick) → the outcome decide.py, acks.py or sla.py gives → sends.
+
+Every agent runs these through Service.run_guarded, so any failure of one event is dead-lettered and
+the partition goes on. Tables are written only while handling an event of a topic keyed by case_id,
+except the SLA timer's escalation mark, whose changelog record goes explicitly to the referral's own
+partition (see `_mark_escalated`).
+"""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import faust
+
+from referral_bus import logging as rb_logging
+from referral_bus import metrics
+from referral_bus.clock import now_ms
+from referral_bus.codec import Codec
+from referral_bus.directory import Directory
+from referral_bus.errors import DeliveryError
+from referral_bus.message import SourceMessage
+from referral_bus.shell import Service
+from referral_bus.tracing import stage_span
+from services.notifier.acks import apply_ack
+from services.notifier.backoff import RetryPolicy
+from services.notifier.breaker import PAUSED, RESUMED, Breakers
+from services.notifier.decide import (
+    Abandon,
+    Defer,
+    Duplicate,
+    Expire,
+    Park,
+    Requeue,
+    on_admission,
+    on_arrival,
+    on_failure,
+)
+from services.notifier.deliver import Deliverer, receipt
+from services.notifier.keylocks import KeyLocks
+from services.notifier.ownership import partition_of
+from services.notifier.sla import delivered_state, escalation_referral, period_to_escalate
+
+FAILED = "FAILED"
+QUEUED = "QUEUED"
+ESCALATED = "ESCALATED"
+
+log = rb_logging.get_logger()
+
+Owned = Callable[[], frozenset[int] | None]  # partitions this worker actively owns now, None while rebalancing
+StillOwned = Callable[[int], bool]
+
+
+@dataclass
+class Topics:
+    """The notifier's topics."""
+
+    referrals: faust.TopicT
+    retry: faust.TopicT
+    receipts: faust.TopicT
+    acks: faust.TopicT
+
+
+@dataclass
+class Tables:
+    """The notifier's changelogged tables (names are part of the deployment: changelogs are named after them)."""
+
+    delivered: Any  # referral id → when it was delivered (ms): the delivered-once check
+    parked: Any  # referral id → a retry not due yet: case_id, not_before, the record (base64), partition
+    state: Any  # referral id → the closed-loop state of a delivered referral (sla.delivered_state)
+    escalations: Any  # referral id → last SLA period escalated
+    # Parked referrals re-produced by this worker and not seen back yet (memory only), so the retry
+    # timer does not release one again on every tick while it is on its way.
+    released: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Notifier:
+    """Everything a handler needs, built once by app.py."""
+
+    service: Service
+    topics: Topics
+    tables: Tables
+    directory: Directory
+    deliverer: Deliverer
+    policy: RetryPolicy
+    breakers: Breakers
+    breaker_reset_seconds: float
+    owned: Owned
+    still_owned: StillOwned
+    locks: KeyLocks = field(default_factory=KeyLocks)  # referral id → one handling at a time on this worker
+
+    @property
+    def codec(self) -> Codec:
+        """The worker's codec."""
+        return self.service.codec
+
+    # --- sends -------------------------------------------------------------------------------------------
+
+    def channel_of(self, recipient_id: str) -> str | None:
+        """The channel type of a recipient in the directory, or None for an unknown recipient."""
+        r = self.directory.get(recipient_id)
+        return r.channel.type if r else None
+
+    async def emit(self, record: dict[str, Any]) -> None:
+        """Produce one receipt (keyed by case_id); the referral's offset moves on only once the broker has it."""
+        await self.service.send(
+            self.topics.receipts, record["case_id"].encode(), self.codec.encode("DeliveryReceipt", record)
+        )
+
+    async def requeue(self, referral: dict[str, Any], *, attempt: int, not_before: int, last_error: str | None) -> None:
+        """The referral to the retry topic, keyed by its case like everything else."""
+        record = {**referral, "attempt": attempt, "not_before": not_before, "last_error": last_error}
+        await self.service.send(self.topics.retry, referral["case_id"].encode(), self.codec.encode("Referral", record))
+
+    # --- referrals and retries -----------------------------------------------------------------------------
+
+    async def first(self, msg: SourceMessage) -> None:
+        """A referral from routing (or an SLA escalation)."""
+        await self.handle(msg)
+
+    async def retry(self, msg: SourceMessage) -> None:
+        """A referral from the retry topic."""
+        await self.handle(msg, from_retry=True)
+
+    async def handle(self, msg: SourceMessage, *, from_retry: bool = False) -> None:
+        """One delivery attempt for one referral (or parking it, or deferring it while its recipient is paused)."""
+        value = msg.value or b""
+        referral = self.codec.decode(value, "Referral")
+        async with self.locks.hold(referral["referral_id"]):
+            await self._arrived(msg, referral, value, from_retry=from_retry)
+
+    async def _arrived(self, msg: SourceMessage, referral: dict[str, Any], value: bytes, *, from_retry: bool) -> None:
+        """`handle` once no other copy of the same referral is being handled on this worker."""
+        rid, tables = referral["referral_id"], self.tables
+        outcome = on_arrival(
+            referral, from_retry=from_retry, delivered=bool(tables.delivered.get(rid)), now_ms=now_ms()
+        )
+        if isinstance(outcome, Park):
+            tables.parked[rid] = {
+                "case_id": referral["case_id"],
+                "not_before": outcome.not_before,
+                "value": base64.b64encode(value).decode(),
+                "partition": msg.partition,
+            }
+            return
+        if outcome.unpark:
+            if tables.parked.get(rid) is not None:
+                del tables.parked[rid]
+            tables.released.discard(rid)
+        if isinstance(outcome, Duplicate):
+            metrics.count("notifier", "duplicate")
+            return
+        await self._admit(msg, referral, value)
+
+    async def _admit(self, msg: SourceMessage, referral: dict[str, Any], value: bytes) -> None:
+        """Admission by the recipient's breaker, then one delivery attempt and its receipts."""
+        recipient_id = referral["recipient_id"]
+        breaker = self.breakers.get(recipient_id)
+        now_s = time.time()
+        outcome = on_admission(referral, breaker.admit(now_s), self.policy, now_s=now_s, jitter=random.random())
+        if isinstance(outcome, Expire):
+            raise DeliveryError(outcome.message, retryable=False)
+        if isinstance(outcome, Defer):
+            attempt, last_error = referral.get("attempt", 0), referral.get("last_error")
+            await self.requeue(referral, attempt=attempt, not_before=outcome.not_before, last_error=last_error)
+            await self.emit(receipt(referral, QUEUED, channel=self.channel_of(recipient_id), detail=outcome.detail))
+            return
+        with stage_span(
+            "notifier deliver",
+            **{"referral_bus.case_id": referral["case_id"], "referral_bus.recipient_id": recipient_id},
+        ):
+            try:
+                delivery = await self.deliverer.deliver(referral)
+            except DeliveryError as exc:
+                paused = exc.retryable and breaker.failure(time.time()) == PAUSED
+                await self._failed(msg, referral, exc, paused=paused)
+                return
+        if delivery.duplicate:
+            metrics.count("notifier", "duplicate")
+            return
+        await self._delivered(msg, referral, value, delivery.receipt, breaker.success())
+
+    async def _delivered(
+        self,
+        msg: SourceMessage,
+        referral: dict[str, Any],
+        value: bytes,
+        delivered: dict[str, Any] | None,
+        breaker_event: str | None,
+    ) -> None:
+        """Record the closed-loop state, emit RESUMED (when the breaker closed) and DELIVERED."""
+        assert delivered is not None
+        rid, recipient_id = referral["referral_id"], referral["recipient_id"]
+        recipient = self.directory.get(recipient_id)
+        self.tables.state[rid] = delivered_state(
+            referral,
+            value,
+            msg.partition,
+            recipient_target=recipient.escalation_target if recipient else None,
+            delivered_at=now_ms(),
+        )
+        if breaker_event == RESUMED:
+            detail = "probe delivered; recipient resumed"
+            await self.emit(receipt(referral, RESUMED, channel=delivered["channel"], detail=detail))
+        await self.emit(delivered)
+        log.info(
+            "referral delivered",
+            case_id=referral["case_id"],
+            referral_id=rid,
+            recipient=recipient_id,
+            channel=delivered["channel"],
+            attempt=delivered["attempt"],
+            latency_ms=delivered["latency_ms"],
+        )
+        metrics.delivery(delivered["channel"], "delivered", latency_ms=delivered["latency_ms"])
+
+    async def _failed(self, msg: SourceMessage, referral: dict[str, Any], exc: DeliveryError, *, paused: bool) -> None:
+        """Retry later through the retry topic, or give up: FAILED receipt and dead letter."""
+        rid, case_id, recipient_id = referral["referral_id"], referral["case_id"], referral["recipient_id"]
+        channel = self.channel_of(recipient_id)
+        plan = on_failure(
+            referral,
+            str(exc),
+            retryable=exc.retryable,
+            paused=paused,
+            policy=self.policy,
+            reset_seconds=self.breaker_reset_seconds,
+            now_ms=now_ms(),
+            rand=random.random,
+        )
+        log.warning(
+            "delivery failed",
+            case_id=case_id,
+            referral_id=rid,
+            recipient=recipient_id,
+            attempt=referral.get("attempt", 0) + 1,
+            error=str(exc),
+            retryable=exc.retryable,
+        )
+        metrics.delivery(channel or "unknown", "failed")
+        then = plan.then
+        if plan.paused_detail is not None:
+            attempt = referral.get("attempt", 0) + 1
+            await self.emit(receipt(referral, PAUSED, channel=channel, attempt=attempt, detail=plan.paused_detail))
+        if isinstance(then, Expire):
+            raise DeliveryError(then.message, retryable=False)
+        if isinstance(then, Requeue):
+            await self.requeue(referral, attempt=then.attempt, not_before=then.not_before, last_error=str(exc))
+            await self.emit(receipt(referral, FAILED, channel=channel, attempt=then.attempt, detail=then.detail))
+            return
+        assert isinstance(then, Abandon)
+        await self.emit(receipt(referral, FAILED, channel=channel, attempt=then.attempt, detail=then.detail))
+        final = DeliveryError(then.message, retryable=False)
+        await self.service.dead_letter(msg, final, case_id=case_id, referral_id=rid)
+
+    # --- acknowledgements ----------------------------------------------------------------------------------
+
+    async def ack(self, msg: SourceMessage) -> None:
+        """Apply one acknowledgement to its referral's state and emit the receipt that says so."""
+        ack = self.codec.decode(msg.value or b"", "Acknowledgement")
+        rid = ack["referral_id"]
+        updated = apply_ack(self.tables.state.get(rid), ack)  # raises for an ack no delivered referral here can take
+        if updated is None:
+            metrics.count("notifier", "ack_unchanged")
+            return
+        self.tables.state[rid] = updated
+        new = updated["status"]
+        reason = (ack.get("reason") or "")[:200] or None
+        record = receipt(
+            {"referral_id": rid, "case_id": updated["case_id"], "recipient_id": updated["recipient_id"]},
+            new,
+            channel=None,
+            detail=reason,
+            latency_ms=max(0, ack["acknowledged_at"] - updated["delivered_at"]),
+        )
+        await self.emit(record)
+        log.info("referral acknowledged", case_id=updated["case_id"], referral_id=rid, status=new)
+        metrics.count("notifier", f"ack_{new.lower()}")
+
+    # --- timers ------------------------------------------------------------------------------------------
+    # Faust runs every timer on every worker, so both act only on entries of partitions this worker
+    # actively owns right now, and not at all while a rebalance or table recovery is in progress (see
+    # ownership.py). A timer never raises: a failed tick is logged and the next one tries again.
+
+    def _partition_of(self, entry: dict[str, Any]) -> int:
+        return partition_of(entry, self.service.kafka.topic_partitions)
+
+    async def release_due_retries(self) -> None:
+        """Re-produce parked referrals whose time has come (the retry agent then attempts them)."""
+        tables = self.tables
+        try:
+            owned = self.owned()
+            if owned is None:
+                return
+            now = now_ms()
+            for rid, entry in list(tables.parked.items()):
+                if entry is None or entry["not_before"] > now or rid in tables.released:
+                    continue
+                if self._partition_of(entry) not in owned or not self.still_owned(self._partition_of(entry)):
+                    continue
+                tables.released.add(rid)
+                try:
+                    value = base64.b64decode(entry["value"])
+                    await self.service.send(self.topics.retry, entry["case_id"].encode(), value)
+                except Exception as exc:  # noqa: BLE001 - try again on the next tick
+                    tables.released.discard(rid)
+                    log.error("could not release a parked retry", referral_id=rid, error=type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
+            log.error("retry release failed", error=type(exc).__name__)
+
+    async def check_sla(self) -> None:
+        """Escalate delivered referrals with no acknowledgement within their SLA, once per SLA period.
+
+        The durable mark is written after the escalation and its receipt are acknowledged by the broker,
+        so a crash in between repeats the escalation (at-least-once) rather than losing it; the
+        escalation referral's deterministic id lets the delivery path and the target drop that duplicate.
+        """
+        tables = self.tables
+        try:
+            owned = self.owned()
+            if owned is None:
+                return
+            now = now_ms()
+            for rid, st in list(tables.state.items()):
+                if st is None:
+                    continue
+                partition = self._partition_of(st)
+                if partition not in owned:
+                    continue
+                period = period_to_escalate(st, tables.escalations.get(rid), now)
+                if period is None or not self.still_owned(partition):
+                    continue
+                try:
+                    await self._escalate(rid, st, period, now)
+                    await self._mark_escalated(rid, partition, period)
+                except Exception as exc:  # noqa: BLE001 - try again on the next tick; the others go on
+                    log.error("could not escalate an overdue referral", referral_id=rid, error=type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
+            log.error("SLA check failed", error=type(exc).__name__)
+
+    async def _mark_escalated(self, rid: str, partition: int, period: int) -> None:
+        """Durably record that `period` of referral `rid` is escalated, in the referral's own partition.
+
+        `escalations[rid] = period` only works inside an agent (Faust takes the changelog partition from
+        the current event), so this does what that assignment does, explicitly: the changelog record to
+        `partition` — where `referral_state[rid]` lives, so the worker that owns the referral after a
+        restart or rebalance recovers the mark with it — awaited until the broker acknowledges it, then
+        the local store.
+        """
+        await self.tables.escalations.send_changelog(partition, rid, period)
+        self.tables.escalations.data[rid] = period
+
+    async def _escalate(self, rid: str, st: dict[str, Any], period: int, now: int) -> None:
+        """The escalation referral to the target (when there is one) and the ESCALATED receipt."""
+        target = st.get("escalation_target")
+        metrics.sla_breach(st["recipient_id"], st["priority"])
+        base = {"referral_id": rid, "case_id": st["case_id"], "recipient_id": st["recipient_id"]}
+        if target and st.get("referral"):
+            original = self.codec.decode(base64.b64decode(st["referral"]), "Referral")
+            escalation = escalation_referral(original, target, period, now)
+            key, value = st["case_id"].encode(), self.codec.encode("Referral", escalation)
+            await self.service.send(self.topics.referrals, key, value)
+            detail = f"no acknowledgement within {st['ack_sla_seconds']}s; escalated to {target} (period {period})"
+        else:
+            detail = f"no acknowledgement within {st['ack_sla_seconds']}s; no escalation target configured"
+        await self.emit(receipt(base, ESCALATED, channel=None, attempt=period, detail=detail))
+        log.warning(
+            "acknowledgement overdue", case_id=st["case_id"], referral_id=rid, escalated_to=target, period=period
+        )

@@ -1,0 +1,57 @@
+"""Routing's handler: one case → the decision `RuleSet.decide` gives → the decision event and referrals."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import faust
+
+from referral_bus import logging as rb_logging
+from referral_bus import metrics
+from referral_bus.clock import now_ms
+from referral_bus.message import SourceMessage
+from referral_bus.shell import Service
+from referral_bus.tracing import stage_span
+from services.routing.decisions import decision_record, referral_records
+from services.routing.reloader import RuleReloader
+from services.routing.rules import CaseView
+
+log = rb_logging.get_logger()
+
+
+@dataclass
+class RoutingHandler:
+    """The cases topic's handler, built once by app.py."""
+
+    service: Service
+    rules: RuleReloader
+    decisions_topic: faust.TopicT
+    referrals_topic: faust.TopicT
+
+    async def case(self, msg: SourceMessage) -> None:
+        """Decide who gets one case; emit the decision and one referral per recipient."""
+        service = self.service
+        case = service.codec.decode(msg.value or b"", "Case")
+        if case["is_update"]:  # another agency's report of content already routed: no second referral
+            log.info("linked report", case_id=case["case_id"], linked=len(case["linked_reports"]))
+            metrics.count("routing", "linked")
+            return
+        with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
+            decision = self.rules.current.decide(CaseView.from_case(case))
+            span.set_attribute("referral_bus.rule_ids", decision.matched_rules)
+            span.set_attribute("referral_bus.recipient_ids", [c.recipient.id for c in decision.recipients])
+        now = now_ms()
+        record = decision_record(decision, now_ms=now)
+        key = case["case_id"].encode()
+        await service.send(self.decisions_topic, key, service.codec.encode("RoutingDecision", record))
+        for referral in referral_records(decision, record, case, now_ms=now):
+            await service.send(self.referrals_topic, key, service.codec.encode("Referral", referral))
+        log.info(
+            "case routed",
+            case_id=case["case_id"],
+            rules=",".join(decision.matched_rules),
+            recipients=",".join(c.recipient.id for c in decision.recipients),
+            priority=decision.priority,
+            unmatched=decision.unmatched,
+        )
+        metrics.count("routing", "unmatched" if decision.unmatched else "routed")

@@ -1,0 +1,156 @@
+"""Intake through the broker: one real intake worker, producing a mixed stream, reading topics, tallying outputs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_devstack.workers import Workers, temp_workdir
+
+MAX_BYTES = 8192  # the worker's KAFKA_MAX_MESSAGE_BYTES, so "oversized" can be produced for real
+
+
+def now_ms_() -> int:
+    return int(time.time() * 1000)
+
+
+def topic(ns: str, contract: str) -> str:
+    return f"{ns}.{contract}"
+
+
+@contextlib.contextmanager
+def intake_worker(ns: str, kafka: str) -> Iterator[Workers]:
+    """One real `faust worker` running services.intake.app in namespace `ns`."""
+    with temp_workdir("intake-") as work:
+        workers = Workers(work, ns, {"KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_MAX_MESSAGE_BYTES": str(MAX_BYTES)})
+        try:
+            workers.start("intake")
+            workers.wait_ready(names=["intake"], timeout=120)
+            yield workers
+        finally:
+            workers.stop_all()
+
+
+@dataclass
+class Message:
+    """One message an agency produces, with what the test expects of it."""
+
+    key: bytes | None
+    value: bytes
+    expect: str  # "accepted", "duplicate" or a dead-letter reason
+    report_id: str | None = None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+
+
+async def produce(ns: str, kafka: str, messages: list[Message]) -> list[tuple[int, int]]:
+    """Produce in order, wait for every ack; the (partition, offset) of each message."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=kafka, acks="all", enable_idempotence=True, max_request_size=4 * MAX_BYTES
+    )
+    await producer.start()
+    try:
+        futures = [
+            await producer.send(topic(ns, topics.INTAKE), m.value, key=m.key, headers=m.headers or None)
+            for m in messages
+        ]
+        metas = [await f for f in futures]
+    finally:
+        await producer.stop()
+    return [(md.partition, md.offset) for md in metas]
+
+
+async def wait_drained(ns: str, kafka: str, timeout: float = 90.0) -> None:
+    """Poll until intake's committed offsets reach the end of every intake and correlation partition.
+
+    Rekeys go back to the intake topic and accepted reports with a hash or URL through the
+    correlation topic (which emits their cases), so both must be drained. Committed offsets are read
+    before end offsets: a message is committed only after what it produced was acknowledged, so
+    "committed >= end" on both topics means nothing is still on its way to the cases topic.
+    """
+    group = f"{ns}.referral-bus-intake"
+    names = [topic(ns, topics.INTAKE), topic(ns, topics.CORRELATION)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + timeout
+        lag: dict[tuple[str, int], int] = {}
+        while time.monotonic() < deadline:
+            parts = [TopicPartition(n, p) for n in names for p in (consumer.partitions_for_topic(n) or set())]
+            if {tp.topic for tp in parts} != set(names):
+                await consumer._client.force_metadata_update()
+                await asyncio.sleep(0.3)
+                continue
+            committed = await admin.list_consumer_group_offsets(group)
+            ends = await consumer.end_offsets(parts)
+            lag = {
+                (tp.topic, tp.partition): ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts
+            }
+            if all(v <= 0 for v in lag.values()):
+                return
+            await asyncio.sleep(0.5)
+        raise AssertionError(f"intake did not drain within {timeout}s; lag per partition {lag}")
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def read_all(name: str, kafka: str) -> list[Any]:
+    """Every record of a topic, from the beginning up to its end offsets now."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(name) or set()
+        parts = [TopicPartition(name, p) for p in partitions]
+        if not parts:
+            return []
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        ends = await consumer.end_offsets(parts)
+        out: list[Any] = []
+        pending = {tp for tp in parts if ends[tp] > 0}
+        while pending:
+            for records in (await consumer.getmany(*pending, timeout_ms=500)).values():
+                out.extend(records)
+            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
+        return out
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class Tally:
+    """What came out of intake, counted honestly."""
+
+    case_records: int
+    case_ids: set[str]
+    report_ids: set[str]
+    dead_letters: int
+    dead_by_position: dict[tuple[int, int], dict[str, Any]]
+
+
+async def tally(ns: str, kafka: str) -> Tally:
+    codec = Codec()
+    cases = [codec.decode(r.value, "Case") for r in await read_all(topic(ns, topics.CASES), kafka)]
+    letters = [codec.decode(r.value, "DeadLetter") for r in await read_all(topic(ns, topics.DEADLETTER), kafka)]
+    intake_letters = [d for d in letters if d["stage"] == "intake"]
+    for d in intake_letters:
+        assert d["source_topic"] == topic(ns, topics.INTAKE)
+    return Tally(
+        case_records=len(cases),
+        case_ids={c["case_id"] for c in cases},
+        report_ids={c["report"]["report_id"] for c in cases},
+        dead_letters=len(intake_letters),
+        dead_by_position={(d["source_partition"], d["source_offset"]): d for d in intake_letters},
+    )

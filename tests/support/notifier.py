@@ -1,0 +1,206 @@
+"""Notifier through the broker: recipients, cases, referrals, a notifier worker stack, receipts read back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.kafka import client_kwargs, read_topic
+from referral_bus.settings import KafkaSettings
+from referral_devstack.agencies import write_secrets
+from referral_devstack.produce import prepare
+from referral_devstack.receivers import WebhookReceiver
+from referral_devstack.workers import Workers
+from services.intake.report import validate
+
+CODEC = Codec()
+
+
+# Every PII field of the report gets a distinctive value: none may reach a restricted recipient.
+PII = {
+    "victim.name": "PIIMARK-victim-name-7Q1",
+    "victim.contact": "PIIMARK-victim-contact-7Q2",
+    "victim.account_handle": "PIIMARK-victim-handle-7Q3",
+    "offender.account_handle": "PIIMARK-offender-handle-7Q4",
+    "offender.ip_address": "198.51.100.77",
+    "offender.name": "PIIMARK-offender-name-7Q5",
+    "reporter_contact": "PIIMARK-reporter-contact-7Q6",
+    "narrative": "PIIMARK-narrative-7Q7 the victim lives at 12 Sample Street",
+}
+
+
+NEED_TO_KNOW_ALLOWED = {"victim.contact", "reporter_contact"}
+
+
+def recipient(rid: str, channel: dict[str, Any], profile: str = "need_to_know", **extra: Any) -> dict[str, Any]:
+    """A directory entry for a test recipient."""
+    kind = "international_partner" if profile == "convention_minimal" else "police"
+    return {
+        "id": rid,
+        "name": f"TEST {rid}",
+        "kind": kind,
+        "jurisdictions": ["VN"],
+        "channel": channel,
+        "data_profile": profile,
+        **extra,
+    }
+
+
+def webhook(web: WebhookReceiver, rid: str, **extra: Any) -> dict[str, Any]:
+    """A webhook channel pointing at the local receiver."""
+    return {"type": "webhook", "url": f"{web.base_url}/{rid}", **extra}
+
+
+def case(report_id: str | None = None) -> dict[str, Any]:
+    """A valid Case whose every PII field holds a distinctive marker."""
+    report_id = report_id or f"TEST-{uuid.uuid4().hex[:10]}"
+    raw = {
+        "report_id": report_id,
+        "agency_id": "test-agency",
+        "source_system": "notifier-tests",
+        "reported_at": int(time.time() * 1000) - 60_000,
+        "category": "SEXTORTION",
+        "severity": "HIGH",
+        "escalation_reason": "payment deadline tonight",
+        "victim": {
+            "age_band": "AGE_16_17",
+            "is_minor": True,
+            "jurisdiction": "VN-HN",
+            "name": PII["victim.name"],
+            "contact": PII["victim.contact"],
+            "account_handle": PII["victim.account_handle"],
+        },
+        "offender": {
+            "country": "PH",
+            "account_handle": PII["offender.account_handle"],
+            "ip_address": PII["offender.ip_address"],
+            "name": PII["offender.name"],
+        },
+        "hosting_country": "US",
+        "platform": "ExampleSocial",
+        "content_hashes": [{"algorithm": "sha256", "value": "ab" * 32}],
+        "content_urls": ["https://social.example.invalid/p/42"],
+        "preservation_requested": True,
+        "consent": "NOT_REQUIRED_CHILD",
+        "reporter_contact": PII["reporter_contact"],
+        "narrative": PII["narrative"],
+    }
+    report = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000).model_dump()
+    return {
+        "case_id": "case-" + uuid.uuid4().hex,
+        "accepted_at": int(time.time() * 1000),
+        "report": report,
+        "linked_reports": [],
+        "is_update": False,
+    }
+
+
+def referral(recipient_id: str, *, sla: int = 3600, priority: str = "P2", **extra: Any) -> dict[str, Any]:
+    """A Referral as routing emits it."""
+    c = case()
+    return {
+        "referral_id": str(uuid.uuid4()),
+        "case_id": c["case_id"],
+        "recipient_id": recipient_id,
+        "decision_id": str(uuid.uuid4()),
+        "rule_ids": ["test-rule"],
+        "reason": "test",
+        "priority": priority,
+        "ack_sla_seconds": sla,
+        "escalation_target": None,
+        "preservation_request": True,
+        "created_at": int(time.time() * 1000),
+        "attempt": 0,
+        "not_before": None,
+        "last_error": None,
+        "case": c,
+        **extra,
+    }
+
+
+async def produce(contract: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Produce raw (key, value) pairs to one of our topics in this test's namespace."""
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()), acks="all")
+    await producer.start()
+    try:
+        for key, value in records:
+            await producer.send_and_wait(topics.name(contract), value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def send_referrals(refs: list[dict[str, Any]]) -> None:
+    """Referrals to the referrals topic, keyed by case_id as routing does."""
+    await produce(topics.REFERRALS, [(r["case_id"].encode(), CODEC.encode("Referral", r)) for r in refs])
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
+    """Poll until `predicate()` holds or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(0.2)
+    return predicate()
+
+
+async def receipts(until: Callable[[list[dict[str, Any]]], bool], timeout: float = 60) -> list[dict[str, Any]]:
+    """DeliveryReceipts from the receipts topic once `until` holds (or at the deadline)."""
+    records = await read_topic(
+        topics.name(topics.RECEIPTS),
+        until=lambda rs: until([CODEC.decode(r.value, "DeliveryReceipt") for r in rs]),
+        timeout=timeout,
+    )
+    return [CODEC.decode(r.value, "DeliveryReceipt") for r in records]
+
+
+def statuses(rs: list[dict[str, Any]], referral_id: str) -> list[str]:
+    """A referral's receipt statuses in topic order."""
+    return [r["status"] for r in rs if r["referral_id"] == referral_id]
+
+
+class NotifierStack:
+    """A recipients file, secrets, local receivers and one real notifier worker in this test's namespace."""
+
+    def __init__(self, work: Path, namespace: str, kafka: str, recipients: list[dict[str, Any]], env: dict[str, str]):
+        self.work = work
+        self.directory = work / "recipients.yaml"
+        self.directory.write_text(yaml.safe_dump({"version": 1, "recipients": recipients}), encoding="utf-8")
+        self.secrets = work / "secrets"
+        write_secrets(self.directory, self.secrets)
+        self.workers = Workers(
+            work,
+            namespace,
+            {
+                "KAFKA_BOOTSTRAP_SERVERS": kafka,
+                "NOTIFIER_DIRECTORY_PATH": str(self.directory),
+                "NOTIFIER_SECRETS_DIR": str(self.secrets),
+                "NOTIFIER_SLA_CHECK_INTERVAL_SECONDS": "0.5",
+                "NOTIFIER_RETRY_RELEASE_INTERVAL_SECONDS": "0.2",
+                **env,
+            },
+        )
+
+    def start(self) -> None:
+        """Start the notifier and wait for /readyz."""
+        self.workers.start("notifier")
+        self.workers.wait_ready(timeout=120, names=["notifier"])
+
+    @property
+    def port(self) -> int:
+        """The notifier's web port."""
+        return self.workers.ports["notifier"]
+
+    def token(self, recipient_id: str) -> str:
+        """A recipient's ack token."""
+        return (self.secrets / f"ack-token-{recipient_id}").read_text(encoding="utf-8").strip()

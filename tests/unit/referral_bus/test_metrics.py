@@ -1,0 +1,41 @@
+"""Metrics: the instruments' Prometheus names, and /metrics, /healthz, /readyz of a real running worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from referral_bus.settings import REPO_ROOT
+
+
+def test_instruments_expose_their_prometheus_names() -> None:
+    code = """
+from referral_bus import metrics
+metrics.configure("probe")
+metrics.event_in("intake"); metrics.event_out("intake", "referrals.cases.v1")
+metrics.dead_lettered("intake", "undecodable"); metrics.stage_latency("intake", "ok", 3.0)
+metrics.delivery("webhook", "delivered", latency_ms=40); metrics.sla_breach("vn-police-hn", "P1")
+metrics.register_lag_source(lambda: [("referrals.intake.v1", 0, 5)])
+print(metrics.exposition()[0].decode())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "REFERRAL_BUS_NAMESPACE"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    ).stdout
+    for name in (
+        'referral_bus_events_in_total{otel_scope_name="referral_bus",otel_scope_schema_url="",'
+        'otel_scope_version="",stage="intake"} 1.0',
+        "referral_bus_events_out_total{",
+        'reason="undecodable"',
+        "referral_bus_stage_latency_milliseconds_count{",
+        'referral_bus_delivery_attempts_total{channel="webhook"',
+        "referral_bus_delivery_latency_milliseconds_sum{",
+        'recipient_id="vn-police-hn"} 1.0',
+        'partition="0",topic="referrals.intake.v1"} 5.0',
+    ):
+        assert name in out, name
+
+
+
+

@@ -1,0 +1,90 @@
+"""Tracing set-up: no-op without OTEL_* variables, SDK with them; our attributes; the trace tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from referral_bus.settings import REPO_ROOT
+from referral_bus.tracing import _attributes
+
+
+def run_python(code: str, **env: str) -> str:
+    """Run `code` in a fresh interpreter (tracing set-up is process-global) with only `env` as OTEL_*."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+PROBE = """
+import json
+from opentelemetry import trace
+from referral_bus import tracing
+tracing.configure("probe")
+with tracing.stage_span("probe stage", case_id="case-1") as span:
+    recording = span.is_recording()
+import aiokafka, aiohttp
+calls = (aiokafka.AIOKafkaProducer.send, aiohttp.ClientSession.__init__)
+wrapped = [hasattr(f, "__wrapped__") for f in calls]
+print(json.dumps({"provider": type(trace.get_tracer_provider()).__name__, "recording": recording, "wrapped": wrapped}))
+"""
+
+
+def test_without_otel_variables_the_api_stays_a_no_op() -> None:
+    out = json.loads(run_python(PROBE))
+    assert out == {"provider": "ProxyTracerProvider", "recording": False, "wrapped": [False, False]}
+
+
+def test_disabled_sdk_wins_over_an_endpoint() -> None:
+    out = json.loads(run_python(PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_SDK_DISABLED="true"))
+    assert out["provider"] == "ProxyTracerProvider"
+
+
+def test_with_an_endpoint_the_sdk_and_instrumentations_are_installed() -> None:
+    out = json.loads(run_python(PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9"))
+    assert out["provider"] == "TracerProvider" and out["recording"] is True
+    assert out["wrapped"] == [True, True]
+
+
+def test_console_exporter_installs_the_sdk_and_records_our_attributes() -> None:
+    code = """
+from referral_bus import tracing
+tracing.configure("probe")
+with tracing.stage_span("probe stage", case_id="case-1", rule_ids=["r1", "r2"], **{"messaging.system": "kafka"}):
+    tracing.annotate(report_id="R-1", recipient_id=None)
+    tracing.mark_outcome("accepted")
+try:
+    with tracing.stage_span("failing stage"):
+        raise ValueError("secret text that must not be exported")
+except ValueError:
+    pass
+tracing.shutdown()
+"""
+    out = run_python(code, OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="probe-service")
+    assert "probe-service" in out
+    assert '"referral_bus.case_id": "case-1"' in out
+    assert '"referral_bus.report_id": "R-1"' in out
+    assert '"referral_bus.outcome": "accepted"' in out
+    assert '"messaging.system": "kafka"' in out
+    assert '"error.type": "ValueError"' in out
+    assert "recipient_id" not in out
+    assert "secret text" not in out  # exception messages are never exported
+
+
+def test_attribute_names_get_our_prefix_unless_dotted() -> None:
+    assert _attributes({"case_id": "c", "messaging.system": "kafka", "rule_ids": ("a",), "x": None}) == {
+        "referral_bus.case_id": "c",
+        "messaging.system": "kafka",
+        "referral_bus.rule_ids": ["a"],
+    }
+
+
+
+
+
+

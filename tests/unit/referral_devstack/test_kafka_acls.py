@@ -1,0 +1,44 @@
+"""ACLs as data: the Strimzi KafkaUser manifests parsed into the bindings the local secure broker gets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from referral_bus import topics
+from referral_bus.errors import BrokerError
+from referral_devstack.kafka_acls import Acl, load_kafka_users, namespaced
+
+
+def test_every_service_has_a_kafka_user_with_its_group_and_the_dead_letter_topic() -> None:
+    users = load_kafka_users()
+    for service in ("intake", "routing", "notifier"):
+        acls = users[f"referral-bus-{service}"]
+        assert Acl(f"referral-bus-{service}", "group", f"referral-bus-{service}", "literal", "Read") in acls
+        assert Acl(f"referral-bus-{service}", "topic", topics.DEADLETTER, "literal", "Write") in acls
+
+
+def test_least_privilege_examples() -> None:
+    users = load_kafka_users()
+    intake = {(a.name, a.operation) for a in users["referral-bus-intake"]}
+    assert (topics.REFERRALS, "Read") not in intake
+    notifier = {(a.name, a.operation) for a in users["referral-bus-notifier"]}
+    assert (topics.CASES, "Read") not in notifier
+    assert (topics.REFERRALS, "Write") in notifier  # SLA escalations are new referrals
+
+
+def test_namespaced_prefixes_topic_and_group_names() -> None:
+    acl = Acl("u", "topic", "referrals.intake.v1", "literal", "Read")
+    assert namespaced([acl], "t1") == [Acl("u", "topic", "t1.referrals.intake.v1", "literal", "Read")]
+    assert namespaced([acl], "") == [acl]
+
+
+def test_unknown_operation_is_refused_with_the_file_and_user(tmp_path: Path) -> None:
+    f = tmp_path / "u.yaml"
+    f.write_text(
+        "kind: KafkaUser\nmetadata: {name: x}\nspec:\n  authorization:\n    acls:\n"
+        "      - resource: {type: topic, name: a, patternType: literal}\n        operations: [Fly]\n"
+    )
+    with pytest.raises(BrokerError, match="KafkaUser x"):
+        load_kafka_users(f)

@@ -1,0 +1,147 @@
+"""The import rule of docs/architecture.md, checked on every module's AST (lazy imports included).
+
+- `referral_bus` (the runtime kernel) imports no other first-party package;
+- a service imports the kernel and itself, never another service or tooling;
+- tooling (`referral_cli`, `referral_devstack`) imports the kernel and the services' pure logic,
+  never a service's Faust shell (`app`, `handlers`); `referral_devstack` never imports `referral_cli`;
+- the kernel and the services import only the standard library and runtime dependencies.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from referral_bus.settings import REPO_ROOT
+
+FIRST_PARTY = ("referral_bus", "services", "referral_cli", "referral_devstack", "bench", "tests")
+SERVICES = ("intake", "routing", "notifier")
+SHELL_MODULES = ("app", "handlers")
+# Import names of the runtime dependencies in pyproject.toml (distribution name → top-level modules).
+RUNTIME_MODULES = {
+    "faust-streaming": {"faust", "mode"},
+    "aiokafka": {"aiokafka"},
+    "fastavro": {"fastavro"},
+    "pydantic": {"pydantic"},
+    "pydantic-settings": {"pydantic_settings"},
+    "structlog": {"structlog"},
+    "opentelemetry-api": {"opentelemetry"},
+    "opentelemetry-sdk": {"opentelemetry"},
+    "opentelemetry-exporter-otlp-proto-http": {"opentelemetry"},
+    "opentelemetry-exporter-prometheus": {"opentelemetry"},
+    "opentelemetry-instrumentation-aiokafka": {"opentelemetry"},
+    "opentelemetry-instrumentation-aiohttp-client": {"opentelemetry"},
+    "prometheus-client": {"prometheus_client"},
+    "aiohttp": {"aiohttp"},
+    "aiosmtplib": {"aiosmtplib"},
+    "pyyaml": {"yaml"},
+    "pycountry": {"pycountry"},
+    "confluent-kafka": {"confluent_kafka"},
+}
+
+
+def imports(path: Path) -> Iterator[tuple[int, str]]:
+    """(line, imported module) for every import in a file, relative ones resolved."""
+    package = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts[:-1])
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            yield node.lineno, base
+            for alias in node.names:  # `from services.intake import app` imports a module too
+                yield node.lineno, f"{base}.{alias.name}"
+
+
+def violation(importer: str, imported: str, runtime_deps: set[str]) -> str | None:
+    """Why `importer` (a dotted module) may not import `imported`, or None when it may."""
+    top = imported.split(".")[0]
+    own = importer.split(".")[0]
+    if own in ("referral_bus", "services"):
+        if top not in FIRST_PARTY and top not in sys.stdlib_module_names and top not in runtime_deps:
+            return f"{top} is not a runtime dependency (pyproject [project] dependencies)"
+    if top not in FIRST_PARTY or (top == own and own != "services"):
+        return None
+    if own == "referral_bus":
+        return "the runtime kernel imports no other first-party package"
+    if own == "services":
+        service, target = importer.split(".")[1], imported.split(".")
+        if top == "referral_bus" or (top == "services" and (len(target) < 2 or target[1] == service)):
+            return None
+        return "a service imports only the kernel and itself"
+    if own in ("referral_cli", "referral_devstack"):
+        if top == "services" and len(imported.split(".")) > 2 and imported.split(".")[2] in SHELL_MODULES:
+            return "tooling imports the services' pure logic, never their Faust shell"
+        if top in ("tests", "bench") or (own == "referral_devstack" and top == "referral_cli"):
+            return f"{own} may not import {top}"
+    return None
+
+
+def runtime_modules() -> set[str]:
+    """Top-level import names of the runtime dependencies; fails on a dependency missing from the map."""
+    deps = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    names = set()
+    for dep in deps:
+        dist = dep.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower()
+        assert dist in RUNTIME_MODULES, f"add the import names of runtime dependency {dist} to RUNTIME_MODULES"
+        names |= RUNTIME_MODULES[dist]
+    return names
+
+
+def violations(root: Path = REPO_ROOT) -> list[str]:
+    """Every forbidden import under the four packages, as `file:line: importer -> imported (why)`."""
+    deps = runtime_modules()
+    found = []
+    for package in ("referral_bus", "services", "referral_cli", "referral_devstack"):
+        for path in sorted((root / package).rglob("*.py")):
+            importer = ".".join(path.relative_to(root).with_suffix("").parts)
+            for line, imported in imports(path):
+                why = violation(importer, imported, deps)
+                if why:
+                    found.append(f"{path.relative_to(root)}:{line}: {importer} -> {imported} ({why})")
+    return found
+
+
+def test_the_tree_keeps_the_import_rule() -> None:
+    assert violations() == []
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("referral_bus.codec", "services.intake.accept"),
+        ("referral_bus.shell", "referral_devstack.workers"),
+        ("referral_bus.kafka", "httpx"),
+        ("services.intake.accept", "services.routing.rules"),
+        ("services.notifier.app", "referral_cli.main"),
+        ("services.routing.rules", "aiosmtpd.controller"),
+        ("referral_cli.commands.rules", "services.routing.app"),
+        ("referral_devstack.demo", "referral_cli.main"),
+    ],
+)
+def test_forbidden_imports_are_named(importer: str, imported: str) -> None:
+    assert violation(importer, imported, runtime_modules()) is not None
+
+
+@pytest.mark.parametrize(
+    ("importer", "imported"),
+    [
+        ("services.intake.app", "referral_bus.shell"),
+        ("services.notifier.app", "services.notifier.handlers"),
+        ("referral_cli.commands.rules", "services.routing.rules"),
+        ("referral_devstack.demo", "services.intake.accept"),
+        ("referral_cli.commands.broker", "referral_devstack.broker"),
+        ("referral_bus.codec", "fastavro"),
+    ],
+)
+def test_allowed_imports_pass(importer: str, imported: str) -> None:
+    assert violation(importer, imported, runtime_modules()) is None
