@@ -255,7 +255,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         if a and b:
             s[key] = round(a / b, 3)
     if top("ours_tracing") and ours:
-        s["tracing_on_to_off"] = round(top("ours_tracing") / ours, 3)  # type: ignore[operator]
+        s["tracing_on_to_off"] = round(top("ours_tracing") / ours, 3)
     for name, cfg in e2e.items():
         ok = [
             st["offered_per_s"]

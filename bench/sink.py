@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from referral_devstack.receivers import serve_post, stop_serving
 from referral_devstack.workers import free_port
 
 SENT_HEADER = "X-Bench-Sent-Ms"
@@ -59,16 +60,13 @@ class Receiver:
 
     async def start(self) -> None:
         """Listen on 127.0.0.1."""
-        app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_post("/agencies/{recipient}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port, backlog=1024).start()
+        self._runner = await serve_post(
+            self.port, "/agencies/{recipient}", self._handle, max_body=8 * 1024 * 1024, backlog=1024
+        )
 
     async def stop(self) -> None:
         """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)
 
 
 @dataclass
@@ -92,13 +90,8 @@ class OtlpSink:
 
     async def start(self) -> None:
         """Listen on 127.0.0.1."""
-        app = web.Application(client_max_size=64 * 1024 * 1024)
-        app.router.add_post("/v1/{signal}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner = await serve_post(self.port, "/v1/{signal}", self._handle, max_body=64 * 1024 * 1024)
 
     async def stop(self) -> None:
         """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)

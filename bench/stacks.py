@@ -22,9 +22,10 @@ from typing import Any
 from bench.stackconfig import write_config
 from referral_bus import topics
 from referral_bus.kafka import ensure_topics
-from referral_bus.settings import REPO_ROOT, KafkaSettings
+from referral_bus.settings import KafkaSettings
 from referral_devstack.agencies import write_secrets
-from referral_devstack.workers import SERVICES, Workers, free_port
+from referral_devstack.processes import stop_session
+from referral_devstack.workers import SERVICES, Workers, free_port, spawn_in_tree, worker_command
 
 
 @dataclass(frozen=True)
@@ -159,19 +160,11 @@ class BaselineStack:
                 "BENCH_HTTP_CLIENT": self.http_client,
             }
             if self.kind == "faust":
-                cmd = [sys.executable, "-m", "faust", "-A", "bench.baseline_faust", "worker", "-l", "warn"]
+                cmd = worker_command("bench.baseline_faust", level="warn")
             else:
                 cmd = [sys.executable, "-m", "bench.baseline_aiokafka"]
-            log = (self.workdir / f"{self.name}-{stage}.log").open("ab")
-            self.procs[stage] = subprocess.Popen(
-                cmd,
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+            with (self.workdir / f"{self.name}-{stage}.log").open("ab") as log:
+                self.procs[stage] = spawn_in_tree(cmd, env, log)
 
     def check_alive(self) -> None:
         for stage, p in self.procs.items():
@@ -188,12 +181,7 @@ class BaselineStack:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(p.pid, signal.SIGTERM)
         for p in self.procs.values():
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(p.pid, signal.SIGKILL)
-                p.wait()
+            stop_session(p, timeout=30)
         self.procs.clear()
 
     def describe(self) -> dict[str, Any]:

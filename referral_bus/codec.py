@@ -75,8 +75,8 @@ class Codec:
         max_bytes: int | None = None,
         schema_registry: SchemaRegistry | _FromSettings | None = FROM_SETTINGS,
     ) -> None:
-        self._registry = contracts or shipped_contracts()
-        self._writers = self._registry.by_fingerprint()
+        self._contracts = contracts or shipped_contracts()
+        self._writers = self._contracts.by_fingerprint()
         self._max_bytes = max_bytes
         if isinstance(schema_registry, _FromSettings):
             config = config_from_settings()
@@ -86,7 +86,7 @@ class Codec:
 
     def schema(self, name: str) -> Schema:
         """The current schema of a record."""
-        return self._registry.current[name]
+        return self._contracts.current[name]
 
     def _body(self, name: str, schema: Schema, record: dict[str, Any]) -> bytes:
         buf = io.BytesIO()
@@ -102,22 +102,17 @@ class Codec:
         With a registry, the first encode of each record type registers (or finds) its schema, one
         blocking HTTP call per process and record type; `prefetch(encodes=...)` does it off the loop.
         """
-        schema = self._registry.current[name]
+        schema = self._contracts.current[name]
         body = self._body(name, schema, record)
         if self.schema_registry is not None and name not in SINGLE_OBJECT_ONLY:
             return confluent_frame(self.registry_id(name), body)
         return MAGIC + schema.fingerprint + body
 
-    def encode_single_object(self, name: str, record: dict[str, Any]) -> bytes:
-        """Encode in single-object encoding whatever is configured."""
-        schema = self._registry.current[name]
-        return MAGIC + schema.fingerprint + self._body(name, schema, record)
-
     def registry_id(self, name: str) -> int:
         """The registry id of the current `name` schema (registered on first use; blocking on a miss)."""
         if self.schema_registry is None:
             raise UnknownSchemaError("no schema registry is configured (KAFKA_SCHEMA_REGISTRY_URL)")
-        schema = self._registry.current[name]
+        schema = self._contracts.current[name]
         schema_id = self.schema_registry.register(subject_for(schema), json.dumps(schema.expanded))
         self._by_id.setdefault(schema_id, schema)
         return schema_id
@@ -133,7 +128,7 @@ class Codec:
         for name in encodes:
             if name in SINGLE_OBJECT_ONLY:
                 continue
-            if self.schema_registry.cached_id(subject_for(self._registry.current[name])) is None:
+            if self.schema_registry.cached_id(subject_for(self._contracts.current[name])) is None:
                 await asyncio.to_thread(self.registry_id, name)
         if data:
             schema_id = confluent_id(data)
@@ -200,7 +195,7 @@ class Codec:
         writer, header = self._writer(data)
         if writer.name != name:
             raise WrongSchemaError(f"expected a {name} record but it was written as {writer.name}")
-        reader = self._registry.current[name]
+        reader = self._contracts.current[name]
         self._readable(writer, reader, data)
         buf = io.BytesIO(data)
         buf.seek(header)

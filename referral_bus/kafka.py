@@ -1,4 +1,8 @@
-"""The Kafka adapter: client options (plaintext, TLS, SASL), topic creation, reading a topic to its end."""
+"""The Kafka adapter: client options (plaintext, TLS, SASL), topic creation, reading a topic to its end.
+
+Every reach into a private attribute of Faust or aiokafka outside faust_patches.py is here, so an
+upgrade has one place to check.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,35 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from referral_bus.errors import ReferralBusError
 from referral_bus.settings import KafkaSettings
+
+
+def ssl_context(kafka: KafkaSettings) -> ssl.SSLContext | None:
+    """The TLS context for SSL and SASL_SSL (CA file, client certificate), or None for plaintext."""
+    if kafka.security_protocol not in ("SSL", "SASL_SSL"):
+        return None
+    context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
+    if kafka.ssl_certfile and kafka.ssl_keyfile:
+        context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile))
+    return context
+
+
+def faust_credentials(kafka: KafkaSettings) -> Any:
+    """Faust credentials for TLS and/or SASL, or None for plaintext."""
+    import faust
+
+    context = ssl_context(kafka)
+    if kafka.security_protocol.startswith("SASL"):
+        return faust.SASLCredentials(
+            username=kafka.sasl_username,
+            password=kafka.sasl_password,
+            ssl_context=context,
+            mechanism=kafka.sasl_mechanism,
+        )
+    if context is not None:
+        return faust.SSLCredentials(context)
+    return None
 
 
 def client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
@@ -17,10 +49,8 @@ def client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
         "bootstrap_servers": kafka.bootstrap_servers,
         "security_protocol": kafka.security_protocol,
     }
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
-        if kafka.ssl_certfile and kafka.ssl_keyfile:
-            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile))
+    context = ssl_context(kafka)
+    if context is not None:
         kwargs["ssl_context"] = context
     if kafka.security_protocol.startswith("SASL"):
         kwargs["sasl_mechanism"] = kafka.sasl_mechanism
@@ -93,3 +123,55 @@ async def read_topic(
         return records
     finally:
         await consumer.stop()
+
+
+async def read_to_end(kafka: KafkaSettings, topic: str, *, timeout: float = 30.0, partial: bool = False) -> list[Any]:
+    """Every record of `topic` up to its end offsets as they were when reading started, in fetch order.
+
+    On timeout: what was read so far when `partial`, else a ReferralBusError naming the topic.
+    """
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()  # a topic created since the client started
+        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        records: list[Any] = []
+        waiting = {tp for tp in tps if ends[tp] > 0}
+        deadline = time.monotonic() + timeout
+        while waiting:
+            if time.monotonic() > deadline:
+                if partial:
+                    return records
+                raise ReferralBusError(f"timed out reading {topic} after {timeout}s; is the broker reachable?")
+            for batch in (await consumer.getmany(*waiting, timeout_ms=500)).values():
+                records.extend(r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)])
+            waiting = {tp for tp in waiting if await consumer.position(tp) < ends[tp]}
+        return records
+    finally:
+        await consumer.stop()
+
+
+def read_offset(consumer: Any, tp: Any) -> int | None:
+    """The next offset a Faust consumer will hand out on `tp` (None before it read anything there)."""
+    offset: int | None = consumer._read_offset.get(tp)
+    return offset
+
+
+def committed_offset(consumer: Any, tp: Any) -> int | None:
+    """The offset a Faust consumer last committed on `tp` (None before any commit)."""
+    offset: int | None = consumer._committed_offset.get(tp)
+    return offset
+
+
+def release(stream: Any, event: Any) -> None:
+    """Release our hold on an event's message: Faust may now commit its offset."""
+    if event.ack():
+        message = event.message
+        stream._on_message_out(message.tp, message.offset, message)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
-import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,7 +21,7 @@ from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import OutputNotWrittenError, RejectedMessage
 from referral_bus.inflight import InFlight, Pending, current
-from referral_bus.kafka import ensure_topics
+from referral_bus.kafka import ensure_topics, faust_credentials, read_offset, release
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_bus.watchdog import Watchdog
@@ -52,25 +51,6 @@ def _where(exc: BaseException) -> str:
     return f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
 
 
-def _credentials(kafka: KafkaSettings) -> Any:
-    """Faust credentials for TLS and/or SASL, or None for plaintext."""
-    context: ssl.SSLContext | None = None
-    if kafka.security_protocol in ("SSL", "SASL_SSL"):
-        context = ssl.create_default_context(cafile=str(kafka.ssl_cafile) if kafka.ssl_cafile else None)
-        if kafka.ssl_certfile and kafka.ssl_keyfile:
-            context.load_cert_chain(str(kafka.ssl_certfile), str(kafka.ssl_keyfile))
-    if kafka.security_protocol.startswith("SASL"):
-        return faust.SASLCredentials(
-            username=kafka.sasl_username,
-            password=kafka.sasl_password,
-            ssl_context=context,
-            mechanism=kafka.sasl_mechanism,
-        )
-    if context is not None:
-        return faust.SSLCredentials(context)
-    return None
-
-
 class Service:
     """One worker: its Faust app, topics, codec, dead-letter writer and readiness checks."""
 
@@ -89,7 +69,7 @@ class Service:
         self.app = faust.App(
             f"{ns + '.' if ns else ''}referral-bus-{name}",
             broker=self.kafka.faust_broker,
-            broker_credentials=_credentials(self.kafka),
+            broker_credentials=faust_credentials(self.kafka),
             value_serializer="json",  # tables' changelogs; our topics set raw bytes themselves
             web_host=settings.web_host,
             web_port=settings.web_port,
@@ -128,7 +108,7 @@ class Service:
         consumer: Any = self.app.consumer
         rows = []
         for tp in consumer.assignment():
-            read, high = consumer._read_offset.get(tp), consumer.highwater(tp)
+            read, high = read_offset(consumer, tp), consumer.highwater(tp)
             if read is not None and high is not None:
                 rows.append((tp.topic, tp.partition, high - read - 1))
         return rows
@@ -292,7 +272,7 @@ class Service:
                     task = asyncio.ensure_future(self._handle_and_settle(source, handler, pending, handlers))
                 tasks.add(task)
                 task.add_done_callback(tasks.discard)
-                inflight.add(pending, task, functools.partial(_ack, stream, event))
+                inflight.add(pending, task, functools.partial(release, stream, event))
         finally:
             for task in list(tasks):  # stopping: unfinished events stay unacknowledged and are replayed
                 task.cancel()
@@ -359,9 +339,3 @@ class Service:
             )
             return "dead_lettered"
 
-
-def _ack(stream: StreamT[bytes], event: Any) -> None:
-    """Release our hold on the message: Faust may now commit its offset."""
-    if event.ack():
-        message = event.message
-        stream._on_message_out(message.tp, message.offset, message)  # type: ignore[attr-defined]

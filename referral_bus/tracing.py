@@ -139,11 +139,3 @@ def mark_outcome(outcome: str, *, error: bool = False) -> None:
     if error:
         span.set_attribute("error.type", outcome)
         span.set_status(Status(StatusCode.ERROR, outcome))
-
-
-def current_ids() -> tuple[str, str] | None:
-    """(trace_id, span_id) of the current span as hex, or None when there is no valid span."""
-    ctx = trace.get_current_span().get_span_context()
-    if not ctx.is_valid:
-        return None
-    return format(ctx.trace_id, "032x"), format(ctx.span_id, "016x")

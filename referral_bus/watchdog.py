@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from referral_bus import logging as rb_logging
+from referral_bus.kafka import client_kwargs, committed_offset, read_offset
 from referral_bus.settings import KafkaSettings
 
 log = rb_logging.get_logger()
@@ -87,8 +88,6 @@ async def broker_end_offsets(kafka: KafkaSettings, partitions: list[Any], timeou
     from aiokafka import AIOKafkaConsumer
     from aiokafka.structs import TopicPartition
 
-    from referral_bus.kafka import client_kwargs
-
     consumer = AIOKafkaConsumer(
         **client_kwargs(kafka), enable_auto_commit=False, request_timeout_ms=int(timeout * 1000)
     )
@@ -136,7 +135,7 @@ class Watchdog:
         """
         consumer = self.app.consumer
         changelogs = set(getattr(self.app.tables, "changelog_topics", ()) or ())
-        out = {tp: (consumer._read_offset.get(tp), consumer._committed_offset.get(tp)) for tp in consumer.assignment()}
+        out = {tp: (read_offset(consumer, tp), committed_offset(consumer, tp)) for tp in consumer.assignment()}
         return out, changelogs
 
     async def check(self, now: float | None = None) -> bool:

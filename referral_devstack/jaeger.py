@@ -26,6 +26,7 @@ import httpx
 
 from referral_bus.errors import TraceBackendError
 from referral_bus.settings import REPO_ROOT
+from referral_devstack.processes import stop_session
 
 BINARY = REPO_ROOT / ".local" / "bin" / "jaeger"
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "jaeger" / "install.sh"
@@ -173,16 +174,8 @@ class Jaeger:
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL after 10 s)."""
         proc, self.proc = self.proc, None
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc is not None:
+            stop_session(proc, timeout=10)
 
 
 class JaegerClient:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 
 def running_pid(pid_file: Path) -> int | None:
@@ -23,12 +25,39 @@ def running_pid(pid_file: Path) -> int | None:
     return pid
 
 
+def start_session(
+    cmd: list[str], log: IO[bytes], *, env: Mapping[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `cmd` in its own session (a signal to the group reaches its children), output to `log`."""
+    return subprocess.Popen(
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        start_new_session=True,
+    )
+
+
+def stop_session(proc: subprocess.Popen[bytes], *, timeout: float, sig: int = signal.SIGTERM) -> None:
+    """Signal a process started by `start_session` and its children; SIGKILL them when they outlast `timeout`."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def spawn(cmd: list[str], log_file: Path, pid_file: Path, *, cwd: Path | None = None) -> subprocess.Popen[bytes]:
     """Start `cmd` in its own session, output appended to `log_file`, its pid written to `pid_file`."""
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=cwd, start_new_session=True
-        )
+        proc = start_session(cmd, log, cwd=cwd)
     pid_file.write_text(str(proc.pid))
     return proc
 

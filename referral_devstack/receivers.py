@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.message import Message
@@ -17,6 +17,26 @@ from typing import Any
 from aiohttp import web
 
 from referral_devstack.workers import free_port
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+async def serve_post(
+    port: int, path: str, handler: Handler, *, max_body: int, backlog: int = 128
+) -> web.AppRunner:
+    """A real HTTP server on 127.0.0.1:`port` answering POST `path` with `handler`; stop it with `stop_serving`."""
+    app = web.Application(client_max_size=max_body)
+    app.router.add_post(path, handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port, backlog=backlog).start()
+    return runner
+
+
+async def stop_serving(runner: web.AppRunner | None) -> None:
+    """Stop a server `serve_post` started (nothing when it never started)."""
+    if runner is not None:
+        await runner.cleanup()
 
 
 @dataclass
@@ -66,16 +86,11 @@ class WebhookReceiver:
 
     async def start(self) -> None:
         """Listen on 127.0.0.1:port."""
-        app = web.Application(client_max_size=8 * 1024 * 1024)
-        app.router.add_post("/agencies/{recipient}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", self.port).start()
+        self._runner = await serve_post(self.port, "/agencies/{recipient}", self._handle, max_body=8 * 1024 * 1024)
 
     async def stop(self) -> None:
         """Stop listening."""
-        if self._runner is not None:
-            await self._runner.cleanup()
+        await stop_serving(self._runner)
 
 
 @dataclass

@@ -14,14 +14,26 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from referral_bus.settings import REPO_ROOT
+from referral_devstack.processes import start_session, stop_session
 from referral_devstack.settings import DevstackSettings
 
 SERVICES = ("intake", "routing", "notifier")
+
+
+def worker_command(app_module: str, *, level: str = "info") -> list[str]:
+    """The command line of one Faust worker (what the container and the Deployments run, with our Python)."""
+    return [sys.executable, "-m", "faust", "-A", app_module, "worker", "-l", level]
+
+
+def spawn_in_tree(cmd: list[str], env: Mapping[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
+    """Start a process from the source tree in its own session, output to `log`."""
+    return start_session(cmd, log, env=env, cwd=REPO_ROOT)
 
 
 def free_port() -> int:
@@ -62,16 +74,8 @@ class Workers:
             f"{prefix}_LOG_FORMAT": "json",
             **(extra_env or {}),
         }
-        log = self.log_path(name).open("ab")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", f"services.{service}.app", "worker", "-l", "info"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with self.log_path(name).open("ab") as log:
+            proc = spawn_in_tree(worker_command(f"services.{service}.app"), env, log)
         self.procs[name] = proc
         return proc
 
@@ -109,16 +113,8 @@ class Workers:
     def stop(self, name: str, sig: int = signal.SIGTERM, timeout: float = 30.0) -> None:
         """Stop one worker (SIGTERM and wait; SIGKILL when it does not leave in time)."""
         proc = self.procs.pop(name, None)
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        if proc is not None:
+            stop_session(proc, timeout=timeout, sig=sig)
 
     def stop_all(self) -> None:
         """Stop every worker."""
@@ -138,3 +134,20 @@ def temp_workdir(prefix: str = "stack-") -> Iterator[Path]:
     finally:
         if not DevstackSettings().keep_stack:
             shutil.rmtree(path, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running(
+    namespace: str, env: dict[str, str], *services: str, prefix: str = "stack-", timeout: float = 120.0
+) -> Iterator[Workers]:
+    """Workers for `services` (all three when none is named) in a scratch folder, ready; stopped on leaving."""
+    names = list(services or SERVICES)
+    with temp_workdir(prefix) as work:
+        workers = Workers(work, namespace, env)
+        try:
+            for name in names:
+                workers.start(name)
+            workers.wait_ready(names=names, timeout=timeout)
+            yield workers
+        finally:
+            workers.stop_all()

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
-from referral_bus.kafka import client_kwargs
+from referral_bus.kafka import client_kwargs, read_to_end
 from referral_bus.message import REPLAY_HEADER
 from referral_bus.settings import KafkaSettings
 
@@ -36,31 +35,7 @@ class Letters:
 
 async def read_letters(kafka: KafkaSettings, *, topic: str | None = None, timeout: float = 30.0) -> Letters:
     """Every dead letter on the topic up to its current end, in partition/offset order."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    name = topic or topics.name(topics.DEADLETTER)
-    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(name) or set()
-        tps = [TopicPartition(name, p) for p in sorted(partitions)]
-        if not tps:
-            return Letters([], 0)
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        raw: list[Any] = []
-        pending = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + timeout
-        while pending:
-            if time.monotonic() > deadline:
-                raise ReferralBusError(f"timed out reading {name} after {timeout}s; is the broker reachable?")
-            for batch in (await consumer.getmany(*pending, timeout_ms=500)).values():
-                raw.extend(r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)])
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-    finally:
-        await consumer.stop()
+    raw = await read_to_end(kafka, topic or topics.name(topics.DEADLETTER), timeout=timeout)
     codec = Codec()
     records, unreadable = [], 0
     for r in sorted(raw, key=lambda r: (r.partition, r.offset)):

@@ -12,6 +12,7 @@ from typing import Any
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
+from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
 
 CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"})
@@ -37,41 +38,8 @@ class Pending:
 
 
 async def read_all(topic: str, kafka: KafkaSettings, timeout: float = 30.0) -> list[Any]:
-    """Every record of `topic` up to its current end."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    from referral_bus.kafka import client_kwargs
-
-    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning()
-        end = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and await _behind(consumer, end):
-            batch = await consumer.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                records.extend(msgs)
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def _behind(consumer: Any, end: dict[Any, int]) -> bool:
-    """True while some partition has records before its end offset still to read."""
-    for tp, offset in end.items():
-        if await consumer.position(tp) < offset:
-            return True
-    return False
+    """Every record of `topic` up to its current end (what was read by then, after `timeout`)."""
+    return await read_to_end(kafka, topic, timeout=timeout, partial=True)
 
 
 def pending(receipts: list[dict[str, Any]], referrals: dict[str, dict[str, Any]]) -> list[Pending]:

@@ -132,13 +132,6 @@ class Expect(_Model):
     preservation_request: bool | None = None
     escalation_target: str | None = None
 
-    @field_validator("ack_sla")
-    @classmethod
-    def _sla(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
-            parse_duration(value)
-        return value
-
 
 class Fixture(_Model):
     """One fixture case."""

@@ -19,21 +19,13 @@ app = service.app
 
 intake_topic = service.topic(topics.INTAKE)
 cases_topic = service.topic(topics.CASES)
-seen = app.Table(
-    "dedup",
-    default=None,
-    partitions=service.kafka.topic_partitions,
-    key_type=str,
-    value_type=str,
-)
+_partitions = service.kafka.topic_partitions
+# "agency_id/report_id" → case_id of every report accepted (the dedup table).
+seen = app.Table("dedup", default=None, partitions=_partitions, key_type=str, value_type=str)
 # Correlation by content key: its own topic, so the content table is partitioned by content key.
 correlation_topic = service.topic(topics.CORRELATION)
-content = app.Table(
-    "content",
-    default=None,
-    partitions=service.kafka.topic_partitions,
-    key_type=str,
-)
+# content key → the correlation Entry that claimed it (see correlate.py).
+content = app.Table("content", default=None, partitions=_partitions, key_type=str)
 handlers = IntakeHandlers(
     service=service,
     intake=Intake(service.codec, seen, clock_skew_ms=settings.clock_skew_seconds * 1000),

@@ -287,28 +287,33 @@ class Notifier:
     # actively owns right now, and not at all while a rebalance or table recovery is in progress (see
     # ownership.py). A timer never raises: a failed tick is logged and the next one tries again.
 
-    def _partition_of(self, entry: dict[str, Any]) -> int:
-        return partition_of(entry, self.service.kafka.topic_partitions)
+    def _owned_entries(self, table: Any) -> list[tuple[str, dict[str, Any], int]]:
+        """(key, entry, partition) of a table's entries in partitions this worker owns; none while rebalancing."""
+        owned = self.owned()
+        if owned is None:
+            return []
+        found = []
+        for key, entry in list(table.items()):
+            if entry is not None:
+                partition = partition_of(entry, self.service.kafka.topic_partitions)
+                if partition in owned:
+                    found.append((key, entry, partition))
+        return found
 
     async def release_due_retries(self) -> None:
         """Re-produce parked referrals whose time has come (the retry agent then attempts them)."""
-        tables = self.tables
+        released = self.tables.released
         try:
-            owned = self.owned()
-            if owned is None:
-                return
             now = now_ms()
-            for rid, entry in list(tables.parked.items()):
-                if entry is None or entry["not_before"] > now or rid in tables.released:
+            for rid, entry, partition in self._owned_entries(self.tables.parked):
+                if entry["not_before"] > now or rid in released or not self.still_owned(partition):
                     continue
-                if self._partition_of(entry) not in owned or not self.still_owned(self._partition_of(entry)):
-                    continue
-                tables.released.add(rid)
+                released.add(rid)
                 try:
                     value = base64.b64decode(entry["value"])
                     await self.service.send(self.topics.retry, entry["case_id"].encode(), value)
                 except Exception as exc:  # noqa: BLE001 - try again on the next tick
-                    tables.released.discard(rid)
+                    released.discard(rid)
                     log.error("could not release a parked retry", referral_id=rid, error=type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
             log.error("retry release failed", error=type(exc).__name__)
@@ -320,19 +325,10 @@ class Notifier:
         so a crash in between repeats the escalation (at-least-once) rather than losing it; the
         escalation referral's deterministic id lets the delivery path and the target drop that duplicate.
         """
-        tables = self.tables
         try:
-            owned = self.owned()
-            if owned is None:
-                return
             now = now_ms()
-            for rid, st in list(tables.state.items()):
-                if st is None:
-                    continue
-                partition = self._partition_of(st)
-                if partition not in owned:
-                    continue
-                period = period_to_escalate(st, tables.escalations.get(rid), now)
+            for rid, st, partition in self._owned_entries(self.tables.state):
+                period = period_to_escalate(st, self.tables.escalations.get(rid), now)
                 if period is None or not self.still_owned(partition):
                     continue
                 try:

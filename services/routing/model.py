@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from referral_bus import jurisdictions
 from referral_bus.directory import Kind
@@ -23,8 +23,15 @@ DURATION_PATTERN = r"^\s*\d+\s*[smhd]?\s*$"
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
+def _valid_duration(value: str | int) -> str | int:
+    """Refuse a duration `parse_duration` cannot read (its message says what is wrong)."""
+    parse_duration(value)
+    return value
+
+
 Duration = Annotated[
     str | int,
+    AfterValidator(_valid_duration),
     Field(
         description="Seconds (integer) or a number followed by s, m, h or d, e.g. 15m, 4h, 2d.",
         json_schema_extra={"pattern": DURATION_PATTERN},
@@ -126,13 +133,6 @@ class Actions(_Model):
     escalation_target: str | None = Field(default=None, description="Recipient id to escalate to on a missed SLA.")
     preservation_request: bool = Field(default=False, description="Emit an expedited preservation request.")
 
-    @field_validator("ack_sla")
-    @classmethod
-    def _sla(cls, value: str | int | None) -> str | int | None:
-        if value is not None:
-            parse_duration(value)
-        return value
-
 
 class Rule(_Model):
     """One rule: id, description, `when` conditions and `then` actions."""
@@ -151,12 +151,6 @@ class RulesHeader(_Model):
     default_priority: Priority = Field(default="P3", description="Priority when no fired rule sets one.")
     default_ack_sla: Duration = Field(default="24h", description="SLA when no fired rule sets one.")
     rules: Annotated[list[Any], Field(min_length=1)]
-
-    @field_validator("default_ack_sla")
-    @classmethod
-    def _sla(cls, value: str | int) -> str | int:
-        parse_duration(value)
-        return value
 
 
 class RulesDocument(RulesHeader):

@@ -305,17 +305,7 @@ class RuleSet:
             _exclude(chosen, excluded, notes)
         if not chosen:
             return self._unmatched(case, matched, notes, "rules matched but chose no recipient", place, fired)
-        priority = self.file.default_priority
-        for mask, p in place.priorities:
-            if fired & mask:
-                priority = p
-                break
-        sla = self.default_sla
-        for mask, seconds in place.slas:
-            if fired & mask:
-                sla = seconds
-                break
-        esc = fired & place.escalations
+        priority, sla, escalation, preserve = self._actions(place, fired)
         return Decision(
             case.case_id,
             case.report_id,
@@ -324,8 +314,8 @@ class RuleSet:
             list(chosen.values()),
             priority,
             sla,
-            self.rules[place.index.positions[(esc & -esc).bit_length() - 1]].escalation_target if esc else None,
-            bool(fired & place.preserving),
+            escalation,
+            preserve,
             False,
             notes,
         )

@@ -10,7 +10,8 @@ import pytest
 
 from referral_devstack.receivers import WebhookReceiver
 from referral_devstack.workers import temp_workdir
-from tests.support.notifier import NotifierStack, receipts, recipient, referral, send_referrals, wait_for, webhook
+from tests.support.notifier import NotifierStack, receipts, recipient, referral, send_referrals, webhook
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 

@@ -15,7 +15,8 @@ import httpx
 import pytest
 
 from referral_devstack.jaeger import Jaeger, JaegerClient
-from tests.support.tracing import SERVICES, poll, running_jaeger, sample, start_stack, stop_stack
+from tests.support.polling import poll
+from tests.support.tracing import SERVICES, running_jaeger, sample, start_stack, stop_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(2400)]
 

@@ -17,9 +17,9 @@ import pytest
 
 from referral_cli.main import main as cli_main
 from referral_devstack.jaeger import Jaeger, JaegerClient
+from tests.support.polling import poll
 from tests.support.tracing import (
     SERVICES,
-    poll,
     running_jaeger,
     sample,
     start_stack,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from referral_devstack.produce import produce
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, temp_workdir
 from services.routing.rules import CaseView, load_rules
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -37,15 +36,6 @@ def expected_referrals(directory: Path, rules: Path, reports: list[dict[str, Any
         for chosen in ruleset.decide(CaseView.from_case(case)).recipients:
             out.add((r["report_id"], chosen.recipient.id))
     return out
-
-
-async def wait_for(predicate: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.2)
-    return predicate()
 
 
 async def test_samples_reach_exactly_the_expected_recipients(kafka: str, namespace: str) -> None:

@@ -55,7 +55,7 @@ def drain_timeout(stream_len: int) -> float:
     return 240.0 + stream_len * 0.25
 
 
-async def run_stream(stack: Stack, n: int, faults: list[Fault], *, duration: float, seed: int) -> tuple:  # type: ignore[type-arg]
+async def run_stream(stack: Stack, n: int, faults: list[Fault], *, duration: float, seed: int) -> tuple:
     """Generate, produce with faults, wait for the faults to finish and the pipeline to drain."""
     assert stack.directory is not None
     stream = generate(n, stack.directory, seed=seed)
@@ -79,7 +79,7 @@ def kills(stack: Stack, n_records: int, services: list[str], sig: int, *, rounds
     ]
 
 
-def assert_books(books) -> None:  # type: ignore[no-untyped-def]
+def assert_books(books) -> None:
     assert books.lost == 0, books.problems
     assert not books.problems, "\n".join(books.problems)
 
@@ -330,7 +330,7 @@ async def test_recipient_stays_down(stack: Stack) -> None:
     drained = await drain(stack, stream, drain_timeout(len(stream.records)), expected=others)
     codec = Codec()
 
-    def dead(rs: list) -> dict[tuple[str, str], str]:  # type: ignore[type-arg]
+    def dead(rs: list) -> dict[tuple[str, str], str]:
         out = {}
         for r in rs:
             d = codec.decode(r.value, "DeadLetter")

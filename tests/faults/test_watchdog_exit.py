@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,9 +13,8 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.kafka import read_topic
-from referral_bus.settings import REPO_ROOT
 from referral_bus.watchdog import EXIT_STALLED
-from referral_devstack.workers import free_port
+from referral_devstack.workers import free_port, spawn_in_tree, worker_command
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
@@ -48,14 +45,7 @@ async def test_a_stuck_worker_exits_for_a_restart_without_committing_past_the_st
     }
     log_path = tmp_path / "stallprobe.log"
     with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "faust", "-A", "tests.support.apps.stall_app", "worker", "-l", "info"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        proc = spawn_in_tree(worker_command("tests.support.apps.stall_app"), env, log)
     source = topics.name("stallprobe.in.v1")
     try:
         producer = AIOKafkaProducer(bootstrap_servers=kafka)

@@ -6,10 +6,8 @@ services with a real webhook receiver and SMTP server for what recipients actual
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -25,9 +23,10 @@ from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.agencies import local_agencies
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
-from referral_devstack.workers import Workers, temp_workdir
+from referral_devstack.workers import Workers, running, temp_workdir
 from services.intake.accept import case_id_for, dedup_key
 from services.routing.rules import CaseView, load_rules
+from tests.support.polling import wait_for
 from tests.support.reports import valid_report
 
 pytestmark = [pytest.mark.kafka]
@@ -78,14 +77,8 @@ async def cases_until(
 
 @contextlib.contextmanager
 def intake_only(ns: str, kafka: str, **env: str) -> Iterator[Workers]:
-    with temp_workdir("corr-") as work:
-        workers = Workers(work, ns, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env})
-        try:
-            workers.start("intake")
-            workers.wait_ready(names=["intake"], timeout=120)
-            yield workers
-        finally:
-            workers.stop_all()
+    with running(ns, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env}, "intake", prefix="corr-") as workers:
+        yield workers
 
 
 def reports_of(cases: list[dict[str, Any]]) -> set[str]:
@@ -144,15 +137,6 @@ def routing_linked_count(port: int) -> float:
     return 0.0
 
 
-async def poll(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.3)
-    return predicate()
-
-
 async def test_recipients_get_one_referral_for_content_two_agencies_reported(kafka: str, namespace: str) -> None:
     sha, url = fresh_content()
     a, b = report_with(AGENCY_A, sha, url), report_with(AGENCY_B, sha, url)
@@ -177,7 +161,8 @@ async def test_recipients_get_one_referral_for_content_two_agencies_reported(kaf
             cases = await cases_until(kafka, lambda cs: b["report_id"] in reports_of(cs))
             assert [(c["case_id"], c["is_update"]) for c in cases] == [(case_a, False), (case_a, True)]
             # routing has seen the update (and skipped it) ...
-            assert await poll(lambda: routing_linked_count(workers.ports["routing"]) >= 1, 60), workers.tail("routing")
+            linked = await wait_for(lambda: routing_linked_count(workers.ports["routing"]) >= 1, 60)
+            assert linked, workers.tail("routing")
 
             # ... and every recipient got the shared content once: one referral each, all for the first case
             def referral_recipients(rs: list[Any]) -> list[str]:
@@ -200,9 +185,8 @@ async def test_recipients_get_one_referral_for_content_two_agencies_reported(kaf
                 for rid in expected
                 if next(c for c in decision.recipients if c.recipient.id == rid).recipient.channel.type == "webhook"
             }
-            assert await poll(lambda: {d.recipient_id for d in web.deliveries} >= webhook_expected, 60), workers.tail(
-                "notifier"
-            )
+            reached = await wait_for(lambda: {d.recipient_id for d in web.deliveries} >= webhook_expected, 60)
+            assert reached, workers.tail("notifier")
             delivered = Counter(d.recipient_id for d in web.deliveries)
             print("recipients:", sorted(expected), "webhook deliveries:", dict(delivered))
             assert delivered == Counter(webhook_expected), "one delivery per webhook recipient, not two"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
@@ -14,8 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
-from referral_bus.settings import REPO_ROOT
-from referral_devstack.workers import free_port
+from referral_devstack.workers import free_port, spawn_in_tree, worker_command
 
 
 def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -28,16 +26,9 @@ def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[
         "WEB_PORT": str(port),
         "DATA_DIR": str(tmp_path),
     }
-    cmd = [sys.executable, "-m", "faust", "-A", "tests.support.apps.failing_app", "worker", "-l", "info"]
+    cmd = [*worker_command("tests.support.apps.failing_app"), "--web-port", str(port)]
     with (tmp_path / "probe.log").open("wb") as log:
-        return subprocess.Popen(
-            [*cmd, "--web-port", str(port)],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        return spawn_in_tree(cmd, env, log)
 
 
 async def test_a_failing_handler_dead_letters_the_event_and_the_partition_moves_on(

@@ -8,13 +8,11 @@ found that way are exactly the ones the test injected; also across a SIGTERM res
 from __future__ import annotations
 
 import asyncio
-import io
 import random
 import re
 import time
 import uuid
 from collections import Counter
-from typing import Any
 
 import httpx
 import pytest
@@ -30,7 +28,7 @@ from tests.support.intake import (
     tally,
     wait_drained,
 )
-from tests.support.reports import valid_report
+from tests.support.reports import encode_v1, valid_report
 
 pytestmark = [pytest.mark.kafka]
 
@@ -42,19 +40,6 @@ pytestmark = [pytest.mark.kafka]
 
 
 
-
-
-def encode_v1(report: dict[str, Any]) -> bytes:
-    from fastavro import schemaless_writer
-
-    from referral_bus.contracts import contracts
-
-    v1 = contracts().history["CaseReport"][0]
-    old = {k: v for k, v in report.items() if k not in ("escalation_reason", "consented_services")}
-    buf = io.BytesIO()
-    buf.write(MAGIC + v1.fingerprint)
-    schemaless_writer(buf, v1.parsed, old)
-    return buf.getvalue()
 
 
 def bad_message(kind: int, rng: random.Random) -> Message:

@@ -28,9 +28,9 @@ from tests.support.notifier import (
     referral,
     send_referrals,
     statuses,
-    wait_for,
     webhook,
 )
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka]
 

@@ -28,7 +28,7 @@ from referral_bus.contracts import contracts
 from referral_bus.errors import UnknownSchemaError
 from referral_bus.kafka import read_topic
 from referral_bus.schema_registry import RegistryConfig, SchemaRegistry
-from referral_devstack.workers import Workers, temp_workdir
+from referral_devstack.workers import Workers, free_port, temp_workdir
 from services.intake.accept import dedup_key
 from tests.support.reports import valid_report
 
@@ -218,7 +218,6 @@ async def test_intake_accepts_confluent_framed_reports_and_dead_letters_the_rest
 async def test_a_registry_outage_dead_letters_for_replay_and_loses_nothing(kafka: str, schema_registry: str) -> None:
     """Registry down: both a Confluent-framed report (writer unknown) and a single-object one (its Case
     cannot be registered) are dead-lettered whole as `registry_unavailable`, ready for replay."""
-    from tests.unit.test_confluent_framing import closed_port
 
     ns = "tdr" + uuid.uuid4().hex[:8]
     plain_codec = Codec(schema_registry=None)
@@ -229,7 +228,7 @@ async def test_a_registry_outage_dead_letters_for_replay_and_loses_nothing(kafka
     with temp_workdir("registry-down-") as work:
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
-            "KAFKA_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{closed_port()}",
+            "KAFKA_SCHEMA_REGISTRY_URL": f"http://127.0.0.1:{free_port()}",
             "KAFKA_SCHEMA_REGISTRY_MAX_RETRIES": "1",
         }
         workers = Workers(work, ns, env)

@@ -47,7 +47,7 @@ async def test_no_secret_in_logs_dead_letters_or_bodies(stack: Stack) -> None:
     codec = Codec()
     dl_topic = topics.name(topics.DEADLETTER)
 
-    def refused_letters(rs: list) -> int:  # type: ignore[type-arg]
+    def refused_letters(rs: list) -> int:
         return sum(1 for r in rs if codec.decode(r.value, "DeadLetter")["stage"] == "notifier")
 
     deadline = time.monotonic() + 120

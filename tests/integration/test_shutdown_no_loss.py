@@ -13,7 +13,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,8 +23,7 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.kafka import read_topic
-from referral_bus.settings import REPO_ROOT
-from referral_devstack.workers import free_port
+from referral_devstack.workers import free_port, spawn_in_tree, worker_command
 
 pytestmark = [pytest.mark.kafka]
 
@@ -44,15 +42,7 @@ def start_worker(kafka: str, namespace: str, workdir: Path, port: int, log: Any)
         "PROBE_SEEK_DELAY_S": "3.0",
         "STREAM_BUFFER_MAXSIZE": "1",  # the fetcher delivers one record at a time, paced by the handler
     }
-    return subprocess.Popen(
-        [sys.executable, "-m", "faust", "-A", "tests.support.apps.shutdown_app", "worker", "-l", "info"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    return spawn_in_tree(worker_command("tests.support.apps.shutdown_app"), env, log)
 
 
 def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout: float = 120) -> None:

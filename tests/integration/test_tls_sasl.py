@@ -14,7 +14,6 @@ import asyncio
 import os
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +26,7 @@ from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack import secure_broker
 from referral_devstack.broker import LocalBroker
 from referral_devstack.kafka_acls import Acl, load_kafka_users, namespaced
-from referral_devstack.workers import temp_workdir
+from referral_devstack.workers import temp_workdir, worker_command
 from tests.support.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
 
 SERVICES = ["intake", "routing", "notifier"]
@@ -224,7 +223,7 @@ def test_half_configured_tls_sasl_refuses_to_start(env: dict[str, str], message:
     """The real worker command exits at start-up naming what is missing, and never echoes a password."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
     result = subprocess.run(
-        [sys.executable, "-m", "faust", "-A", "services.intake.app", "worker", "-l", "info"],
+        worker_command("services.intake.app"),
         cwd=REPO_ROOT,
         env={**clean, **env, "INTAKE_DATA_DIR": str(tmp_path), "INTAKE_WEB_PORT": "0"},
         capture_output=True,

@@ -14,7 +14,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_devstack.workers import Workers, temp_workdir
+from referral_bus.kafka import read_to_end
+from referral_bus.settings import KafkaSettings
+from referral_devstack.workers import Workers, running
 
 MAX_BYTES = 8192  # the worker's KAFKA_MAX_MESSAGE_BYTES, so "oversized" can be produced for real
 
@@ -30,14 +32,9 @@ def topic(ns: str, contract: str) -> str:
 @contextlib.contextmanager
 def intake_worker(ns: str, kafka: str) -> Iterator[Workers]:
     """One real `faust worker` running services.intake.app in namespace `ns`."""
-    with temp_workdir("intake-") as work:
-        workers = Workers(work, ns, {"KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_MAX_MESSAGE_BYTES": str(MAX_BYTES)})
-        try:
-            workers.start("intake")
-            workers.wait_ready(names=["intake"], timeout=120)
-            yield workers
-        finally:
-            workers.stop_all()
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_MAX_MESSAGE_BYTES": str(MAX_BYTES)}
+    with running(ns, env, "intake", prefix="intake-") as workers:
+        yield workers
 
 
 @dataclass
@@ -107,26 +104,7 @@ async def wait_drained(ns: str, kafka: str, timeout: float = 90.0) -> None:
 
 async def read_all(name: str, kafka: str) -> list[Any]:
     """Every record of a topic, from the beginning up to its end offsets now."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = consumer.partitions_for_topic(name) or set()
-        parts = [TopicPartition(name, p) for p in partitions]
-        if not parts:
-            return []
-        consumer.assign(parts)
-        await consumer.seek_to_beginning(*parts)
-        ends = await consumer.end_offsets(parts)
-        out: list[Any] = []
-        pending = {tp for tp in parts if ends[tp] > 0}
-        while pending:
-            for records in (await consumer.getmany(*pending, timeout_ms=500)).values():
-                out.extend(records)
-            pending = {tp for tp in pending if await consumer.position(tp) < ends[tp]}
-        return out
-    finally:
-        await consumer.stop()
+    return await read_to_end(KafkaSettings(bootstrap_servers=kafka), name, timeout=120)
 
 
 @dataclass

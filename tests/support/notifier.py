@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import Callable
@@ -142,16 +141,6 @@ async def produce(contract: str, records: list[tuple[bytes, bytes]]) -> None:
 async def send_referrals(refs: list[dict[str, Any]]) -> None:
     """Referrals to the referrals topic, keyed by case_id as routing does."""
     await produce(topics.REFERRALS, [(r["case_id"].encode(), CODEC.encode("Referral", r)) for r in refs])
-
-
-async def wait_for(predicate: Callable[[], bool], timeout: float) -> bool:
-    """Poll until `predicate()` holds or the deadline passes."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        await asyncio.sleep(0.2)
-    return predicate()
 
 
 async def receipts(until: Callable[[list[dict[str, Any]]], bool], timeout: float = 60) -> list[dict[str, Any]]:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import time
 import uuid
 from typing import Any
 
+from fastavro import schemaless_writer
+
+from referral_bus.codec import MAGIC
+from referral_bus.contracts import contracts
 from services.intake.accept import dedup_key
 
 # Distinctive personal-data values: none of them may ever appear in an error message.
@@ -71,3 +76,13 @@ def valid_report(**overrides: Any) -> dict[str, Any]:
 
 def key_of(report: dict[str, Any]) -> bytes:
     return dedup_key(report["agency_id"], report["report_id"]).encode()
+
+
+def encode_v1(report: dict[str, Any]) -> bytes:
+    """A report as an agency still on CaseReport v1 sends it: single-object encoded with the v1 schema."""
+    v1 = contracts().history["CaseReport"][0]
+    old = {k: v for k, v in report.items() if k not in ("escalation_reason", "consented_services")}
+    buf = io.BytesIO()
+    buf.write(MAGIC + v1.fingerprint)
+    schemaless_writer(buf, v1.parsed, old)
+    return buf.getvalue()

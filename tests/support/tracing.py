@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import shutil
@@ -93,16 +92,6 @@ async def stop_stack(stack: Stack) -> None:
     stack.workers.stop_all()
     await stack.web.stop()
     stack.mail.stop()
-
-
-async def poll(check: Any, timeout: float, interval: float = 0.5) -> Any:
-    """Call `check()` until it returns something truthy or the deadline passes; return the last value."""
-    deadline = time.monotonic() + timeout
-    value = check()
-    while not value and time.monotonic() < deadline:
-        await asyncio.sleep(interval)
-        value = check()
-    return value
 
 
 def sample(report_id: str) -> dict[str, Any]:

@@ -29,7 +29,7 @@ if SEEK_DELAY_S:
         await asyncio.sleep(SEEK_DELAY_S)
         await _perform_seek(self)
 
-    Consumer.perform_seek = _slow_seek  # type: ignore[method-assign]
+    Consumer.perform_seek = _slow_seek
 
 service = Service("shutdown-probe", ServiceSettings())
 app = service.app
@@ -47,6 +47,6 @@ async def handle(msg: SourceMessage) -> None:
 
 
 @app.agent(source)
-async def probe(stream):  # type: ignore[no-untyped-def]
+async def probe(stream):
     """Same shell as the real services."""
     await service.run_guarded(stream, handle)

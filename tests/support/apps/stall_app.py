@@ -22,6 +22,6 @@ async def handle(msg: SourceMessage) -> None:
 
 
 @app.agent(source)
-async def probe(stream):  # type: ignore[no-untyped-def]
+async def probe(stream):
     """Same shell as the real services."""
     await service.run_guarded(stream, handle)

@@ -51,7 +51,7 @@ def test_install_is_idempotent_and_wraps_faust() -> None:
     getmany = Consumer.getmany
     faust_patches.install()
     assert Consumer.getmany is getmany
-    assert Recovery.on_recovery_completed.__wrapped__ is not None  # type: ignore[attr-defined]
+    assert Recovery.on_recovery_completed.__wrapped__ is not None
 
 
 def table(counts: dict[str, int | None]) -> Any:

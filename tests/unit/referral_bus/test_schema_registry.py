@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from referral_bus.errors import (
 )
 from referral_bus.schema_registry import RegistryConfig, SchemaRegistry, config_from_settings
 from referral_bus.settings import SchemaRegistrySettings
+from referral_devstack.workers import free_port
 from tests.support.reports import valid_report
 
 SECRET = "s3cret-Pa55"
@@ -35,15 +35,8 @@ def _no_registry_env(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(f"KAFKA_SCHEMA_REGISTRY_{var}", raising=False)
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def dead_registry() -> SchemaRegistry:
-    url = f"http://127.0.0.1:{closed_port()}/apis/ccompat/v6"
+    url = f"http://127.0.0.1:{free_port()}/apis/ccompat/v6"  # a port nothing listens on
     return SchemaRegistry(RegistryConfig(url, "agency", SECRET, timeout_seconds=1.0, max_retries=1, retry_wait_ms=1))
 
 

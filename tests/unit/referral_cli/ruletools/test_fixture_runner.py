@@ -17,7 +17,7 @@ FIXTURES = sorted((CONFIG / "fixtures").glob("*.yaml"))
 
 
 @pytest.fixture(scope="module")
-def ruleset():  # type: ignore[no-untyped-def]
+def ruleset():
     return load_rules(CONFIG / "recipients.yaml", CONFIG / "rules.yaml")
 
 
@@ -26,13 +26,13 @@ def _ids(path: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=[p.stem for p in FIXTURES])
-def test_shipped_fixture_file_passes(ruleset, path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_shipped_fixture_file_passes(ruleset, path: Path) -> None:
     outcomes, _ = run(ruleset, load_fixtures([path]))
     failures = {o.located.fixture.name: o.failures for o in outcomes if not o.passed}
     assert not failures
 
 
-def test_at_least_30_cases_covering_every_rule(ruleset) -> None:  # type: ignore[no-untyped-def]
+def test_at_least_30_cases_covering_every_rule(ruleset) -> None:
     outcomes, untested = run(ruleset, load_fixtures([CONFIG / "fixtures"]))
     assert len(outcomes) >= 30
     assert untested == []

@@ -22,6 +22,7 @@ from referral_bus.errors import OversizedMessageError, RejectedMessage, UnknownS
 from referral_bus.settings import KafkaSettings
 from services.intake.accept import Intake
 from services.intake.report import validate
+from tests.support.reports import valid_report
 
 FUZZ = settings(
     max_examples=300,
@@ -32,36 +33,24 @@ NOW = int(time.time() * 1000)
 CODEC = Codec(max_bytes=KafkaSettings().max_message_bytes)
 
 
+NO_PERSONAL_DATA: dict[str, Any] = {
+    **{f"victim__{f}": None for f in ("name", "contact", "account_handle")},
+    **{f"offender__{f}": None for f in ("account_handle", "ip_address", "name")},
+    **{f: None for f in ("hosting_country", "platform", "reporter_contact", "narrative")},
+    **{"content_hashes": [], "content_urls": [], "preservation_requested": False},
+}
+
+
 def report(**overrides: Any) -> dict[str, Any]:
-    """A valid report in Avro form."""
-    base: dict[str, Any] = {
-        "report_id": "FZ-1",
-        "agency_id": "fuzz-agency",
-        "source_system": "fuzz",
-        "reported_at": NOW - 1000,
-        "received_at": NOW,
-        "category": "CSAM",
-        "severity": "HIGH",
-        "escalation_reason": None,
-        "victim": {
-            "age_band": "AGE_13_15",
-            "is_minor": True,
-            "jurisdiction": "VN-HN",
-            "name": None,
-            "contact": None,
-            "account_handle": None,
-        },
-        "offender": {"country": "VN", "account_handle": None, "ip_address": None, "name": None},
-        "hosting_country": None,
-        "platform": None,
-        "content_hashes": [],
-        "content_urls": [],
-        "preservation_requested": False,
-        "consent": "NOT_REQUIRED_CHILD",
-        "consented_services": [],
-        "reporter_contact": None,
-        "narrative": None,
-    }
+    """A valid report in Avro form, with no personal data, hashes or URLs."""
+    base = valid_report(
+        report_id="FZ-1",
+        agency_id="fuzz-agency",
+        source_system="fuzz",
+        reported_at=NOW - 1000,
+        received_at=NOW,
+        **NO_PERSONAL_DATA,
+    )
     base.update(overrides)
     return base
 

@@ -12,7 +12,7 @@ from services.routing.rules import load_rules
 CONFIG = REPO_ROOT / "config"
 
 
-def _summary(d):  # type: ignore[no-untyped-def]
+def _summary(d):
     return (
         d.matched_rules,
         [(c.recipient.id, c.rule_ids, c.reason, c.fallback) for c in d.recipients],
