@@ -25,7 +25,8 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
-# Then the project itself (entry points such as `referral-bus`), without touching dependencies.
+# Then the project itself, without touching dependencies: the runtime kernel and the services only
+# (.dockerignore leaves out referral_cli/ and referral_devstack/, the tooling, which needs the dev extra).
 COPY . ./
 RUN pip install --no-deps . \
  && rm -rf build ./*.egg-info \
