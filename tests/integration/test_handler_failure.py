@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -31,26 +32,33 @@ def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[
         return spawn_in_tree(cmd, env, log)
 
 
+async def the_one_dead_letter(
+    kafka: str, failing: bytes, tmp_path: Path, headers: list[tuple[str, bytes]] | None = None
+) -> dict[str, Any]:
+    """Send before, `failing`, after under one key (one partition, so "after" really is behind the failing
+    event); "before" and "after" come out, and the one dead letter is returned."""
+    producer = AIOKafkaProducer(bootstrap_servers=kafka)
+    await producer.start()
+    try:
+        for value in (b"before", failing, b"after"):
+            await producer.send_and_wait(topics.name("probe.in.v1"), value, key=b"same-key", headers=headers)
+    finally:
+        await producer.stop()
+    out = await read_topic(topics.name("probe.out.v1"), until=lambda rs: len(rs) >= 2, timeout=90)
+    assert [r.value for r in out] == [b"before", b"after"], (tmp_path / "probe.log").read_text()[-3000:]
+    dl = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 1, timeout=30)
+    assert len(dl) == 1
+    letter: dict[str, Any] = Codec().decode(dl[0].value, "DeadLetter")
+    return letter
+
+
+
 async def test_a_failing_handler_dead_letters_the_event_and_the_partition_moves_on(
     kafka: str, namespace: str, tmp_path: Path
 ) -> None:
     proc = start_probe(kafka, namespace, tmp_path)
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka)
-        await producer.start()
-        try:
-            # one key → one partition, so "after" really is behind the failing event
-            for value in (b"before", b"boom", b"after"):
-                await producer.send_and_wait(
-                    topics.name("probe.in.v1"), value, key=b"same-key", headers=[("agency", b"probe")]
-                )
-        finally:
-            await producer.stop()
-        out = await read_topic(topics.name("probe.out.v1"), until=lambda rs: len(rs) >= 2, timeout=90)
-        assert [r.value for r in out] == [b"before", b"after"], (tmp_path / "probe.log").read_text()[-3000:]
-        dl = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 1, timeout=30)
-        assert len(dl) == 1
-        letter = Codec().decode(dl[0].value, "DeadLetter")
+        letter = await the_one_dead_letter(kafka, b"boom", tmp_path, headers=[("agency", b"probe")])
         assert letter["original_value"] == b"boom"
         assert letter["original_key"] == b"same-key"
         assert {"key": "agency", "value": b"probe"} in letter["original_headers"]
@@ -79,18 +87,7 @@ async def test_an_output_the_broker_refuses_dead_letters_the_event_and_nothing_l
         await admin.close()
     proc = start_probe(kafka, namespace, tmp_path)
     try:
-        producer = AIOKafkaProducer(bootstrap_servers=kafka)
-        await producer.start()
-        try:
-            for value in (b"before", b"big", b"after"):
-                await producer.send_and_wait(topics.name("probe.in.v1"), value, key=b"same-key")
-        finally:
-            await producer.stop()
-        out = await read_topic(topics.name("probe.out.v1"), until=lambda rs: len(rs) >= 2, timeout=90)
-        assert [r.value for r in out] == [b"before", b"after"], (tmp_path / "probe.log").read_text()[-3000:]
-        dl = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 1, timeout=30)
-        assert len(dl) == 1
-        letter = Codec().decode(dl[0].value, "DeadLetter")
+        letter = await the_one_dead_letter(kafka, b"big", tmp_path)
         assert letter["reason"] == "output_not_written"
         assert letter["original_value"] == b"big"
         assert letter["source_offset"] == 1
