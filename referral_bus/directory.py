@@ -35,8 +35,20 @@ class EmailChannel(_Model):
     to: Annotated[list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]], Field(min_length=1)]
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
-    starttls: bool = False
+    tls: Literal["starttls", "implicit", "none"] = Field(
+        default="starttls",
+        description="starttls (required, not opportunistic), implicit (SMTPS) or none (refused for personal data "
+        "outside the development setting, and never with credentials)",
+    )
+    starttls: bool | None = Field(default=None, description="Deprecated: true = tls starttls, false = tls none.")
     sender: str = "referral-bus@example.invalid"
+
+    @property
+    def tls_mode(self) -> str:
+        """The TLS mode in force (`tls`, or the deprecated `starttls` flag when only that is given)."""
+        if "tls" not in self.model_fields_set and self.starttls is not None:
+            return "starttls" if self.starttls else "none"
+        return self.tls
 
 
 class KafkaChannel(_Model):
@@ -60,6 +72,10 @@ class Recipient(_Model):
     contact_point_24_7: bool = False
     ack_contact: str | None = None
     escalation_target: RecipientId | None = None
+    audience: Literal["all", "children", "adults"] = Field(
+        default="all",
+        description="Whom the recipient serves (safeguards may forbid e.g. adults' cases to children's services).",
+    )
     sample: bool = True
 
     @field_validator("jurisdictions")

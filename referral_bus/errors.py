@@ -110,6 +110,12 @@ class DeliveryError(RejectedMessage):
         self.retryable = retryable
 
 
+class SafeguardRefusedError(RejectedMessage):
+    """The safeguards gate refused a referral (recipient, profile or channel not allowed for this case)."""
+
+    reason = "safeguard_refused"
+
+
 class AcknowledgementError(RejectedMessage):
     """An acknowledgement that cannot be applied (bad body, unknown referral, wrong recipient)."""
 

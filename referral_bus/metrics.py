@@ -111,6 +111,18 @@ def _sla_breaches() -> metrics.Counter:
     )
 
 
+@cache
+def _safeguard_refusals() -> metrics.Counter:
+    return _meter().create_counter(
+        "referral_bus_safeguard_refusals", unit="1", description="referrals refused by the safeguards gate"
+    )
+
+
+def safeguard_refusal(stage: str, safeguard_id: str, path: str) -> None:
+    """One referral the gate refused (path: rules, default, escalation, delivery); ids only, no personal data."""
+    _safeguard_refusals().add(1, {"stage": stage, "safeguard": safeguard_id, "path": path})
+
+
 def count(stage: str, outcome: str, n: int = 1) -> None:
     """Count `n` events of one stage with one outcome (e.g. accepted, duplicate, invalid_field)."""
     events_counter().add(n, {"stage": stage, "outcome": outcome})

@@ -200,3 +200,14 @@ class NotifierSettings(ServiceSettings):
     # them and acknowledges offsets strictly in order (referral_bus/inflight.py).
     delivery_concurrency: int = Field(default=16, ge=1)
     ack_max_body_bytes: int = Field(default=4096, ge=64)
+
+
+class SafeguardSettings(BaseSettings):
+    """`REFERRAL_BUS_*` safeguard settings, shared by routing, the notifier and `rules check`."""
+
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_BUS_", extra="ignore")
+
+    safeguards_path: Path = Field(default_factory=lambda: config_file("safeguards.yaml"))
+    # Development only: plain http:// webhooks and SMTP without TLS to loopback hosts, and
+    # NOTIFIER_TLS_VERIFY=false, are allowed; every worker logs it loudly at start.
+    dev_insecure_transport: bool = False

@@ -25,6 +25,8 @@ from referral_devstack.settings import DevstackSettings
 
 SERVICES = ("intake", "routing", "notifier")
 
+DEV_TRANSPORT = "REFERRAL_BUS_DEV_INSECURE_TRANSPORT"  # docs/safeguards.md
+
 
 def worker_command(app_module: str, *, level: str = "info") -> list[str]:
     """The command line of one Faust worker (what the container and the Deployments run, with our Python)."""
@@ -67,6 +69,7 @@ class Workers:
         prefix = service.upper()
         env = {
             **os.environ,
+            DEV_TRANSPORT: "true",  # the local receivers listen on loopback in clear; tests may override it
             **self.env,
             "REFERRAL_BUS_NAMESPACE": self.namespace,
             f"{prefix}_WEB_PORT": str(port),

@@ -1,4 +1,9 @@
-"""`referral-bus referrals pending`: delivered referrals nobody has acknowledged yet, P1 first."""
+"""`referral-bus referrals pending`: what awaits someone, P1 first.
+
+Delivered referrals nobody has acknowledged yet, referrals the safeguards gate refused (REFUSED), and
+cases held for the reporting agency's follow-up with no referral (HELD, e.g. an adult who did not
+consent to any service).
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,8 @@ class Pending:
     delivered_at: int
     ack_sla_seconds: int | None
     escalations: int
+    state: str = "AWAITING_ACK"
+    detail: str | None = None
 
     @property
     def overdue(self) -> bool:
@@ -42,14 +49,30 @@ async def read_all(topic: str, kafka: KafkaSettings, timeout: float = 30.0) -> l
     return await read_to_end(kafka, topic, timeout=timeout, partial=True)
 
 
-def pending(receipts: list[dict[str, Any]], referrals: dict[str, dict[str, Any]]) -> list[Pending]:
-    """Referrals whose receipts say delivered but not acknowledged, P1 first, then oldest first."""
+def pending(
+    receipts: list[dict[str, Any]],
+    referrals: dict[str, dict[str, Any]],
+    decisions: list[dict[str, Any]] | None = None,
+) -> list[Pending]:
+    """Delivered but unacknowledged, refused and held referrals, P1 first, then oldest first."""
     out: dict[str, Pending] = {}
     closed: set[str] = set()
+    for d in decisions or ():
+        if d.get("held"):
+            who = d.get("held_for") or "reporting agency"
+            out[d["decision_id"]] = Pending(
+                d["decision_id"], d["case_id"], who, d["priority"], d["decided_at"], None, 0, "HELD",
+                "no referral: held for the reporting agency's follow-up",
+            )  # fmt: skip
     for r in receipts:
         rid = r["referral_id"]
         if r["status"] in CLOSED:
             closed.add(rid)
+        elif r["status"] == "REFUSED" and rid not in out:
+            ref = referrals.get(rid, {})
+            out[rid] = Pending(
+                rid, r["case_id"], r["recipient_id"], ref.get("priority", "?"), r["at"], None, 0, "REFUSED", r["detail"]
+            )
         elif r["status"] == "DELIVERED" and rid not in out:
             ref = referrals.get(rid, {})
             out[rid] = Pending(
@@ -64,9 +87,17 @@ def pending(receipts: list[dict[str, Any]], referrals: dict[str, dict[str, Any]]
 async def collect(kafka: KafkaSettings) -> list[Pending]:
     """Read the receipts and referrals topics and compute what is pending."""
     codec = Codec()
-    receipts_raw, referrals_raw = await asyncio.gather(
-        read_all(topics.name(topics.RECEIPTS), kafka), read_all(topics.name(topics.REFERRALS), kafka)
+    receipts_raw, referrals_raw, decisions_raw = await asyncio.gather(
+        read_all(topics.name(topics.RECEIPTS), kafka),
+        read_all(topics.name(topics.REFERRALS), kafka),
+        read_all(topics.name(topics.DECISIONS), kafka),
     )
+    decisions = []
+    for rec in decisions_raw:
+        try:
+            decisions.append(codec.decode(rec.value, "RoutingDecision"))
+        except ReferralBusError:
+            continue
     receipts = []
     for rec in receipts_raw:
         try:
@@ -80,7 +111,7 @@ async def collect(kafka: KafkaSettings) -> list[Pending]:
         except ReferralBusError:
             continue
         referrals[ref["referral_id"]] = {"priority": ref["priority"], "ack_sla_seconds": ref["ack_sla_seconds"]}
-    return pending(receipts, referrals)
+    return pending(receipts, referrals, decisions)
 
 
 def _age(ms: int) -> str:
@@ -98,10 +129,11 @@ def _run(args: argparse.Namespace) -> int:
     if not rows:
         print("no referrals awaiting acknowledgement")
         return 0
-    header = ("priority", "referral", "case", "recipient", "age", "sla", "escalations")
+    header = ("priority", "state", "referral", "case", "recipient", "age", "sla", "escalations")
     table = [
         (
             p.priority,
+            p.state,
             p.referral_id,
             p.case_id,
             p.recipient_id,
@@ -115,7 +147,15 @@ def _run(args: argparse.Namespace) -> int:
     print("  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    print(f"{len(rows)} referral(s) awaiting acknowledgement, {sum(p.overdue for p in rows)} overdue")
+    for p in rows:
+        if p.detail and p.state != "AWAITING_ACK":
+            print(f"  {p.referral_id}: {p.detail}")
+    held = sum(p.state == "HELD" for p in rows)
+    refused = sum(p.state == "REFUSED" for p in rows)
+    print(
+        f"{len(rows) - held - refused} referral(s) awaiting acknowledgement, {sum(p.overdue for p in rows)} overdue, "
+        f"{refused} refused by the safeguards, {held} case(s) held for the reporting agency"
+    )
     return 0
 
 
@@ -123,6 +163,6 @@ def register(sub: Any) -> None:
     """Add the `referrals` command group."""
     p = sub.add_parser("referrals", help="referral lifecycle: what is awaiting acknowledgement")
     group = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    pend = group.add_parser("pending", help="delivered referrals not yet acknowledged, P1 first")
+    pend = group.add_parser("pending", help="unacknowledged, refused and held referrals, P1 first")
     pend.add_argument("--json", action="store_true", help="machine-readable output")
     pend.set_defaults(func=_run)

@@ -36,13 +36,27 @@ def _problems(exc: RulesError) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from referral_bus.safeguards import load_safeguards
+    from referral_bus.settings import SafeguardSettings
+    from referral_cli.ruletools.proof import describe, prove
+
+    settings = SafeguardSettings()
     try:
         ruleset = _load(args.directory, args.rules)
+        safeguards = load_safeguards(
+            args.safeguards or settings.safeguards_path, dev_insecure_transport=settings.dev_insecure_transport
+        )
     except RulesError as exc:
         return _problems(exc)
+    proof = prove(ruleset, safeguards)
+    for line in describe(proof):
+        print(line)
+    if proof.violations:
+        print(f"{len(proof.violations)} safeguard violation(s): the rules and directory are refused")
+        return 1
     print(
         f"rules OK: {len(ruleset.directory.recipients)} recipients, {len(ruleset.rules)} rules, "
-        f"version {ruleset.version}"
+        f"version {ruleset.version}, safeguards {safeguards.version}"
     )
     return 0
 
@@ -148,8 +162,11 @@ def register(sub: Any) -> None:
         q.add_argument("--directory", type=Path, help="recipients file (default: ROUTING_DIRECTORY_PATH)")
         q.add_argument("--rules", type=Path, help="rules file (default: ROUTING_RULES_PATH)")
 
-    c = actions.add_parser("check", help="validate the directory and rules; list every error")
+    c = actions.add_parser(
+        "check", help="validate the directory and rules; prove them against the safeguards over every case"
+    )
     files(c)
+    c.add_argument("--safeguards", type=Path, help="safeguards file (default: REFERRAL_BUS_SAFEGUARDS_PATH)")
     c.set_defaults(func=_check)
 
     t = actions.add_parser("test", help="run fixture cases and print pass/fail per case")

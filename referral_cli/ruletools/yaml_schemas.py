@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from referral_bus.directory import DirectoryFile
+from referral_bus.safeguards import SafeguardsFile
 from referral_cli.ruletools.fixture_runner import FixtureFile
 from services.routing.model import RulesDocument
 
@@ -21,6 +22,7 @@ _FILES: dict[str, type[BaseModel]] = {
     "recipients.schema.json": DirectoryFile,
     "rules.schema.json": RulesDocument,
     "fixtures.schema.json": FixtureFile,
+    "safeguards.schema.json": SafeguardsFile,
 }
 
 
@@ -28,7 +30,7 @@ def _codes(node: Any) -> None:
     """Constrain every jurisdiction-code list to the ISO 3166 shape (the full code list is checked on load)."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in {"jurisdictions", "victim_jurisdiction"} and isinstance(value, dict):
+            if key in {"jurisdictions", "victim_jurisdiction"} and isinstance(value, dict):  # rules and safeguards
                 for branch in [value, *value.get("anyOf", [])]:
                     if branch.get("type") == "array" and branch.get("items", {}).get("type") == "string":
                         branch["items"]["pattern"] = JURISDICTION_PATTERN

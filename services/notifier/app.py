@@ -22,8 +22,13 @@ exception, `escalations`, is written by the SLA timer with an explicit partition
 
 from __future__ import annotations
 
+import sys
+
+from referral_bus import logging as rb_logging
+from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
 from referral_bus.directory import load_directory
+from referral_bus.errors import RulesError
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service
 from services.notifier.ackview import register_ack_view
@@ -58,6 +63,19 @@ tables = Tables(
 
 secrets = Secrets(settings.secrets_dir)
 directory = load_directory(settings.directory_path)
+try:
+    safeguards = rb_safeguards.from_settings()
+except RulesError as exc:
+    sys.stderr.write("notifier: cannot start, the safeguards do not load:\n  " + "\n  ".join(exc.problems) + "\n")
+    raise SystemExit(78) from None
+if not settings.tls_verify and not safeguards.dev_insecure_transport:
+    sys.stderr.write(
+        "notifier: cannot start: NOTIFIER_TLS_VERIFY=false is allowed only with the development setting "
+        "REFERRAL_BUS_DEV_INSECURE_TRANSPORT=true\n"
+    )
+    raise SystemExit(78)
+if safeguards.dev_insecure_transport:
+    rb_logging.get_logger().warning(rb_safeguards.DEV_WARNING, tls_verify=settings.tls_verify)
 _partner_topics = {
     r.id: service.topic(topics.partner_topic(r.id)) for r in directory.recipients.values() if r.channel.type == "kafka"
 }
@@ -70,7 +88,7 @@ async def _send_partner(recipient_id: str, key: bytes, value: bytes) -> None:
 channels: dict[str, Channel] = {
     "webhook": Webhook(secrets, timeout_seconds=settings.http_timeout_seconds, verify_tls=settings.tls_verify),
     "email": Email(secrets, timeout_seconds=settings.http_timeout_seconds),
-    "kafka": PartnerTopic(service.codec, _send_partner),
+    "kafka": PartnerTopic(_send_partner),
 }
 # The referrals topic is co-partitioned with every other topic and table (all keyed by case_id).
 _referrals_name = notifier_topics.referrals.get_topic_name()
@@ -90,6 +108,7 @@ notifier = Notifier(
     breaker_reset_seconds=settings.breaker_reset_seconds,
     owned=lambda: owned_partitions(app, _referrals_name),
     still_owned=lambda partition: still_owned(app, _referrals_name, partition),
+    gate=rb_safeguards.Gate(safeguards, directory),
 )
 register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_bytes)
 

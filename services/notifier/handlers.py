@@ -22,8 +22,9 @@ from referral_bus import metrics
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.directory import Directory
-from referral_bus.errors import DeliveryError
+from referral_bus.errors import DeliveryError, SafeguardRefusedError
 from referral_bus.message import SourceMessage
+from referral_bus.safeguards import Facts, Gate
 from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
 from services.notifier.acks import apply_ack
@@ -43,11 +44,12 @@ from services.notifier.decide import (
 from services.notifier.deliver import Deliverer, receipt
 from services.notifier.keylocks import KeyLocks
 from services.notifier.ownership import partition_of
-from services.notifier.sla import delivered_state, escalation_referral, period_to_escalate
+from services.notifier.sla import delivered_state, escalation_id, escalation_referral, period_to_escalate
 
 FAILED = "FAILED"
 QUEUED = "QUEUED"
 ESCALATED = "ESCALATED"
+REFUSED = "REFUSED"
 
 log = rb_logging.get_logger()
 
@@ -92,6 +94,7 @@ class Notifier:
     breaker_reset_seconds: float
     owned: Owned
     still_owned: StillOwned
+    gate: Gate  # the safeguards: checked before every delivery and every escalation
     locks: KeyLocks = field(default_factory=KeyLocks)  # referral id → one handling at a time on this worker
 
     @property
@@ -158,8 +161,15 @@ class Notifier:
         await self._admit(msg, referral, value)
 
     async def _admit(self, msg: SourceMessage, referral: dict[str, Any], value: bytes) -> None:
-        """Admission by the recipient's breaker, then one delivery attempt and its receipts."""
+        """The safeguards gate, admission by the recipient's breaker, then one delivery attempt and its receipts."""
         recipient_id = referral["recipient_id"]
+        refused = self.gate.admit(Facts.from_case(referral["case"]), recipient_id)
+        if refused is not None:  # whatever made it: routing, an escalation, a replayed dead letter, a retry
+            await self.emit(receipt(referral, REFUSED, channel=self.channel_of(recipient_id), detail=str(refused)))
+            metrics.safeguard_refusal("notifier", refused.safeguard_id, "delivery")
+            error = SafeguardRefusedError(str(refused))
+            await self.service.dead_letter(msg, error, case_id=referral["case_id"], referral_id=referral["referral_id"])
+            return
         breaker = self.breakers.get(recipient_id)
         now_s = time.time()
         outcome = on_admission(referral, breaker.admit(now_s), self.policy, now_s=now_s, jitter=random.random())
@@ -352,16 +362,34 @@ class Notifier:
         self.tables.escalations.data[rid] = period
 
     async def _escalate(self, rid: str, st: dict[str, Any], period: int, now: int) -> None:
-        """The escalation referral to the target (when there is one) and the ESCALATED receipt."""
+        """The escalation referral to the first target the safeguards admit (if any) and the ESCALATED receipt.
+
+        The target is checked by the same gate as every referral; a refused target is replaced by the next
+        one on its escalation chain, or, when none is permitted, nothing is sent: a REFUSED receipt says so
+        and the overdue referral stays listed by `referrals pending`.
+        """
         target = st.get("escalation_target")
         metrics.sla_breach(st["recipient_id"], st["priority"])
         base = {"referral_id": rid, "case_id": st["case_id"], "recipient_id": st["recipient_id"]}
         if target and st.get("referral"):
             original = self.codec.decode(base64.b64decode(st["referral"]), "Referral")
-            escalation = escalation_referral(original, target, period, now)
-            key, value = st["case_id"].encode(), self.codec.encode("Referral", escalation)
-            await self.service.send(self.topics.referrals, key, value)
-            detail = f"no acknowledgement within {st['ack_sla_seconds']}s; escalated to {target} (period {period})"
+            permitted, refused = self.gate.escalation(Facts.from_case(original["case"]), target)
+            for why in refused:
+                metrics.safeguard_refusal("notifier", why.safeguard_id, "escalation")
+                blocked = {**base, "referral_id": escalation_id(rid, period), "recipient_id": why.recipient_id}
+                await self.emit(receipt(blocked, REFUSED, channel=None, attempt=period, detail=f"escalation: {why}"))
+            if permitted is not None:
+                escalation = escalation_referral(original, permitted, period, now)
+                key, value = st["case_id"].encode(), self.codec.encode("Referral", escalation)
+                await self.service.send(self.topics.referrals, key, value)
+                sla = st["ack_sla_seconds"]
+                detail = f"no acknowledgement within {sla}s; escalated to {permitted} (period {period})"
+            else:
+                detail = (
+                    f"no acknowledgement within {st['ack_sla_seconds']}s; escalation to {target} refused by the "
+                    f"safeguards and no permitted target on its chain (period {period})"
+                )
+            target = permitted
         else:
             detail = f"no acknowledgement within {st['ack_sla_seconds']}s; no escalation target configured"
         await self.emit(receipt(base, ESCALATED, channel=None, attempt=period, detail=detail))

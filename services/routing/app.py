@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 
+from referral_bus import logging as rb_logging
+from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
 from referral_bus.errors import RulesError
 from referral_bus.settings import RoutingSettings
@@ -25,10 +27,19 @@ except RulesError as exc:
     sys.stderr.write("routing: cannot start, the rules do not load:\n  " + "\n  ".join(exc.problems) + "\n")
     raise SystemExit(78) from None
 
+try:
+    safeguards = rb_safeguards.from_settings()
+except RulesError as exc:
+    sys.stderr.write("routing: cannot start, the safeguards do not load:\n  " + "\n  ".join(exc.problems) + "\n")
+    raise SystemExit(78) from None
+if safeguards.dev_insecure_transport:
+    rb_logging.get_logger().warning(rb_safeguards.DEV_WARNING)
+
 cases_topic = service.topic(topics.CASES)
 handler = RoutingHandler(
     service=service,
     rules=rules,
+    safeguards=safeguards,
     decisions_topic=service.topic(topics.DECISIONS),
     referrals_topic=service.topic(topics.REFERRALS),
 )

@@ -15,8 +15,8 @@ def referral_id_for(case_id: str, recipient_id: str) -> str:
     return "ref-" + str(uuid.uuid5(_NS, f"{case_id}/{recipient_id}"))
 
 
-def decision_record(decision: Decision, *, now_ms: int) -> dict[str, Any]:
-    """The RoutingDecision event."""
+def decision_record(decision: Decision, *, now_ms: int, held_for: str | None = None) -> dict[str, Any]:
+    """The RoutingDecision event; `held_for` is the reporting agency when no referral goes out."""
     return {
         "decision_id": "dec-" + str(uuid.uuid5(_NS, f"{decision.case_id}@{decision.rules_version}")),
         "case_id": decision.case_id,
@@ -32,6 +32,12 @@ def decision_record(decision: Decision, *, now_ms: int) -> dict[str, Any]:
         "ack_sla_seconds": decision.ack_sla_seconds,
         "preservation_request": decision.preservation_request,
         "unmatched": decision.unmatched,
+        "held": not decision.recipients,
+        "held_for": held_for if not decision.recipients else None,
+        "refused": [
+            {"recipient_id": r.recipient_id, "safeguard_id": r.safeguard_id, "path": path, "reason": r.reason}
+            for path, r in decision.refused
+        ],
     }
 
 
@@ -51,7 +57,9 @@ def referral_records(
                 "reason": c.reason,
                 "priority": decision.priority,
                 "ack_sla_seconds": decision.ack_sla_seconds,
-                "escalation_target": c.recipient.escalation_target or decision.escalation_target,
+                "escalation_target": (
+                    c.escalation if decision.gated else c.recipient.escalation_target or decision.escalation_target
+                ),
                 "preservation_request": decision.preservation_request,
                 "created_at": now_ms,
                 "attempt": 0,

@@ -9,10 +9,13 @@ import faust
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
 from referral_bus.clock import now_ms
+from referral_bus.errors import SafeguardRefusedError
 from referral_bus.message import SourceMessage
+from referral_bus.safeguards import Facts, Gate, Safeguards
 from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
 from services.routing.decisions import decision_record, referral_records
+from services.routing.gating import apply_gate
 from services.routing.reloader import RuleReloader
 from services.routing.rules import CaseView
 
@@ -25,6 +28,7 @@ class RoutingHandler:
 
     service: Service
     rules: RuleReloader
+    safeguards: Safeguards
     decisions_topic: faust.TopicT
     referrals_topic: faust.TopicT
 
@@ -37,15 +41,21 @@ class RoutingHandler:
             metrics.count("routing", "linked")
             return
         with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
-            decision = self.rules.current.decide(CaseView.from_case(case))
+            ruleset = self.rules.current
+            decision = ruleset.decide(CaseView.from_case(case))
+            apply_gate(decision, Facts.from_case(case), Gate(self.safeguards, ruleset.directory))
             span.set_attribute("referral_bus.rule_ids", decision.matched_rules)
             span.set_attribute("referral_bus.recipient_ids", [c.recipient.id for c in decision.recipients])
         now = now_ms()
-        record = decision_record(decision, now_ms=now)
+        record = decision_record(decision, now_ms=now, held_for=case["report"].get("agency_id"))
         key = case["case_id"].encode()
         await service.send(self.decisions_topic, key, service.codec.encode("RoutingDecision", record))
         for referral in referral_records(decision, record, case, now_ms=now):
             await service.send(self.referrals_topic, key, service.codec.encode("Referral", referral))
+        for path, why in decision.refused:
+            metrics.safeguard_refusal("routing", why.safeguard_id, path)
+            if path != "escalation":  # a refused escalation target is replaced or dropped; the referral goes
+                await service.dead_letter(msg, SafeguardRefusedError(f"{path}: {why}"), case_id=case["case_id"])
         log.info(
             "case routed",
             case_id=case["case_id"],
@@ -53,5 +63,8 @@ class RoutingHandler:
             recipients=",".join(c.recipient.id for c in decision.recipients),
             priority=decision.priority,
             unmatched=decision.unmatched,
+            held=not decision.recipients,
+            refused=len(decision.refused),
         )
-        metrics.count("routing", "unmatched" if decision.unmatched else "routed")
+        outcome = "held" if not decision.recipients else "unmatched" if decision.unmatched else "routed"
+        metrics.count("routing", outcome)

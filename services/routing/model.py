@@ -147,7 +147,14 @@ class RulesHeader(_Model):
     """The rules file's top-level fields; each rule is validated on its own so every error is named."""
 
     version: int = Field(default=1, description="Format version of this file.")
-    default_recipient: str = Field(description="Recipient id for a case that no rule routes (flagged unmatched).")
+    default_recipient: str = Field(
+        description="Recipient id for a child's case that no rule routes (flagged unmatched)."
+    )
+    default_recipient_adult: str | None = Field(
+        default=None,
+        description="Recipient id for an adult's case that no rule routes; none (the default) holds the case for "
+        "the reporting agency's follow-up, with no referral (flagged unmatched, listed by `referrals pending`).",
+    )
     default_priority: Priority = Field(default="P3", description="Priority when no fired rule sets one.")
     default_ack_sla: Duration = Field(default="24h", description="SLA when no fired rule sets one.")
     rules: Annotated[list[Any], Field(min_length=1)]

@@ -1,8 +1,9 @@
 """Routing rules as data: load them whole or not at all, and decide who gets a case.
 
 `decide` takes the union of the recipients of every fired rule, removes kinds excluded by a
-safeguard rule, takes the most urgent priority and the shortest SLA, and never returns an empty
-list: a case no rule routes goes to the file's default recipient and is flagged `unmatched`.
+rule, takes the most urgent priority and the shortest SLA. A case no rule routes is flagged
+`unmatched` and goes to the file's default recipient (a child's case) or `default_recipient_adult`
+(an adult's; none = held for the reporting agency, no referral). The safeguards gate comes after.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import ValidationError
 from referral_bus import jurisdictions
 from referral_bus.directory import Directory, Recipient, file_hash, load_directory
 from referral_bus.errors import RulesError
+from referral_bus.safeguards import Refusal
 from referral_bus.yamlfile import YamlDocument
 from services.routing.conditions import CaseView, Condition, compile_conditions
 from services.routing.index import RuleIndex, bits
@@ -73,6 +75,7 @@ class Chosen:
     rule_ids: list[str]
     reason: str
     fallback: str | None = None
+    escalation: str | None = None  # set by the safeguards gate: the first permitted target on the chain
 
 
 @dataclass
@@ -90,6 +93,8 @@ class Decision:
     preservation_request: bool
     unmatched: bool
     notes: list[str] = field(default_factory=list)
+    refused: list[tuple[str, Refusal]] = field(default_factory=list)  # (path, why) by the safeguards gate
+    gated: bool = False
 
 
 _Resolved = tuple[tuple[Recipient, ...], str, str | None]
@@ -180,6 +185,7 @@ class RuleSet:
         default = directory.get(header.default_recipient)
         assert default is not None  # checked at load
         self._default = default
+        self._default_adult = directory.get(header.default_recipient_adult) if header.default_recipient_adult else None
         # (selector number, place, consented kinds) → resolved recipients: the directory never changes under a RuleSet
         self._resolved: dict[tuple[int, str, tuple[str, ...]], _Resolved] = {}
         # victim jurisdiction → its rules compiled for the decision loop (bounded: jurisdiction codes are finite)
@@ -350,19 +356,26 @@ class RuleSet:
         place: _Place | None = None,
         fired: int = 0,
     ) -> Decision:
-        """The decision for a case no rule routes: the default recipient, flagged."""
-        default = self._default
-        notes.append(f"flagged: {why}; default recipient {default.id} used")
+        """The decision for a case no rule routes: the default recipient for its age, flagged (none: held)."""
         return Decision(
             case.case_id,
             case.report_id,
             self.version,
             matched,
-            [Chosen(default, [], f"default recipient: {why}")],
+            self._default_for(case, notes, why),
             *self._actions(place, fired),
             True,
             notes,
         )
+
+    def _default_for(self, case: CaseView, notes: list[str], why: str) -> list[Chosen]:
+        """The default recipient of an unmatched case (a child's, or an adult's when one is set), noted."""
+        default = self._default if case.victim_minor else self._default_adult
+        if default is None:
+            notes.append(f"flagged: {why}; adult's case held for the reporting agency's follow-up (no default)")
+            return []
+        notes.append(f"flagged: {why}; default recipient {default.id} used")
+        return [Chosen(default, [], f"default recipient: {why}")]
 
     def _decision_reference(self, fired: list[CompiledRule], case: CaseView) -> Decision:
         """The decision folded one fired rule at a time, resolving every selector afresh (no caches)."""
@@ -397,10 +410,8 @@ class RuleSet:
         _exclude(chosen, excluded, notes)
         unmatched = not chosen
         if unmatched:
-            default = self._default
             why = "no rule matched" if not fired else "rules matched but chose no recipient"
-            chosen[default.id] = Chosen(default, [], f"default recipient: {why}")
-            notes.append(f"flagged: {why}; default recipient {default.id} used")
+            chosen.update((c.recipient.id, c) for c in self._default_for(case, notes, why))
         return Decision(
             case.case_id,
             case.report_id,
@@ -496,11 +507,10 @@ def load_rules(directory_path: Path, rules_path: Path) -> RuleSet:
         if directory is not None:
             problems.extend(_check_rule_refs(doc, i, label, rule, directory))
         rules.append(rule)
-    if header is not None and directory is not None and directory.get(header.default_recipient) is None:
-        problems.append(
-            f"{doc.where(('default_recipient',), label='rules file')}: default_recipient: no recipient "
-            f"{header.default_recipient!r} in the directory"
-        )
+    for key in ("default_recipient", "default_recipient_adult"):
+        rid = getattr(header, key) if header is not None else None
+        if rid is not None and directory is not None and directory.get(rid) is None:
+            problems.append(f"{doc.where((key,), label='rules file')}: {key}: no recipient {rid!r} in the directory")
     if problems:
         raise RulesError(problems)
     assert directory is not None and header is not None

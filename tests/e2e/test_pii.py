@@ -1,6 +1,7 @@
-"""No victim is ever exposed to operators: reports full of distinctive PII values go through the three
-real workers with tracing to a real Jaeger, and no log line, span (name, attribute, event, resource)
-or metric label contains any of those values.
+"""No victim is ever exposed to operators: reports whose every free-text or identifying string field holds
+a distinctive value go through the three real workers with tracing to a real Jaeger; no log line, span
+(name, attribute, event, resource), metric label, error message or dead-letter reason contains any of
+those values, and each recipient's payload holds only what its data profile allows.
 """
 
 from __future__ import annotations
@@ -14,7 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.directory import load_directory
+from referral_bus.kafka import read_topic
 from referral_devstack.jaeger import Jaeger, JaegerClient
+from services.notifier.redaction import load_profiles
 from tests.support.polling import poll
 from tests.support.tracing import SERVICES, running_jaeger, sample, start_stack, stop_stack
 
@@ -32,9 +38,17 @@ def marker(kind: str) -> str:
     return f"zq{kind}{secrets.token_hex(6)}"
 
 
+# Every string field of the report that is not an identifier or code the bus shows by design (report and
+# agency ids, jurisdiction and country codes, content hashes): report path → marker per report.
+FIELDS: list[dict[str, str]] = []
+
+
 def with_pii(report: dict[str, Any], markers: list[str]) -> dict[str, Any]:
-    """The report with every PII field filled with fresh markers (collected in `markers`)."""
+    """The report with every PII field filled with fresh markers (collected in `markers` and `FIELDS`)."""
     out = json.loads(json.dumps(report))
+    source, reason, platform = marker("source"), marker("reason"), marker("platform")
+    url = f"https://social.example.invalid/{marker('url')}"
+    out.update(source_system=source, escalation_reason=reason, platform=platform, content_urls=[url])
     name, vcontact, vhandle = marker("vname"), marker("vmail") + "@example.org", "@" + marker("vhandle")
     oname, ohandle, reporter = (
         marker("oname"),
@@ -47,7 +61,24 @@ def with_pii(report: dict[str, Any], markers: list[str]) -> dict[str, Any]:
     out["offender"] = {**out.get("offender", {}), "name": oname, "account_handle": ohandle, "ip_address": ip}
     out["reporter_contact"] = reporter
     out["narrative"] = f"The child said {narrative_token} wrote to her from {ip} and {vcontact}."
-    markers.extend([name, vcontact, vhandle, oname, ohandle, reporter, narrative_token, ip])
+    markers.extend([name, vcontact, vhandle, oname, ohandle, reporter, narrative_token, ip, source, reason])
+    markers.extend([platform, url])
+    FIELDS.append(
+        {
+            "victim.name": name,
+            "victim.contact": vcontact,
+            "victim.account_handle": vhandle,
+            "offender.name": oname,
+            "offender.account_handle": ohandle,
+            "offender.ip_address": ip,
+            "reporter_contact": reporter,
+            "narrative": narrative_token,
+            "source_system": source,
+            "escalation_reason": reason,
+            "platform": platform,
+            "content_urls": url,
+        }
+    )
     return out
 
 
@@ -115,4 +146,25 @@ async def test_no_pii_value_in_logs_spans_or_metric_labels(
             if m in text:
                 line = next(x for x in text.splitlines() if m in x)
                 leaks.append(f"{where}: {line[:300]}")
+    # dead-letter reasons and fields (the error messages operators read) name no value either
+    codec = Codec()
+    letters = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 2, timeout=60)
+    reasons = "\n".join(
+        f"{d['reason']} {d['message']} {d['field']}" for d in (codec.decode(r.value, "DeadLetter") for r in letters)
+    )
+    assert len(letters) >= 2 and "invalid_field" in reasons
+    for m in markers:
+        if m in reasons:
+            leaks.append(f"dead letter: {m}")
+    # each recipient's payload holds only what its profile allows (profiles.yaml + the pii annotations)
+    directory = load_directory(stack.work / "recipients.yaml")
+    profiles = load_profiles()
+    for d in stack.web.deliveries:
+        profile = profiles[directory.recipients[d.recipient_id].data_profile]
+        allowed = {"report." + f for f in FIELDS[0]} if profile.allow_all_pii else profile.allow_pii
+        body = d.body.decode()
+        for fields in FIELDS:
+            for path, value in fields.items():
+                if value in body and "report." + path not in allowed:
+                    leaks.append(f"{d.recipient_id} ({profile.name}) received {path}")
     assert not leaks, "\n".join(leaks)

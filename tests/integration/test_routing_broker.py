@@ -101,19 +101,20 @@ async def test_cases_are_routed_and_a_bad_case_is_dead_lettered(kafka: str, name
             )
             assert decisions["case-adult-hue"]["priority"] == "P3"
 
+            # an adult who was not asked and chose no service: held for the reporting agency, no referral
             flagged = decisions["case-adult-no-consent"]
-            assert flagged["unmatched"] is True
-            assert [r["recipient_id"] for r in flagged["recipients"]] == ["vn-child-hotline-111"]
+            assert flagged["unmatched"] is True and flagged["held"] is True
+            assert flagged["recipients"] == [] and flagged["held_for"] == "sample-agency"
 
             want = sum(len(d["recipients"]) for d in decisions.values())
             raw_refs = await read_topic(topics.name(topics.REFERRALS), until=lambda rs: len(rs) >= want, timeout=60)
             referrals = [codec.decode(r.value, "Referral") for r in raw_refs]
-            assert len(referrals) == want == 9
+            assert len(referrals) == want == 8
             for ref in referrals:
                 assert ref["referral_id"] == referral_id_for(ref["case_id"], ref["recipient_id"])
                 assert ref["priority"] == decisions[ref["case_id"]]["priority"]
                 assert ref["decision_id"] == decisions[ref["case_id"]]["decision_id"]
-            assert {r.key for r in raw_refs} == {b"case-child-abroad", b"case-adult-hue", b"case-adult-no-consent"}
+            assert {r.key for r in raw_refs} == {b"case-child-abroad", b"case-adult-hue"}
 
             dl = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 1, timeout=30)
             assert len(dl) == 1

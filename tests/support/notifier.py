@@ -33,10 +33,15 @@ PII = {
     "offender.name": "PIIMARK-offender-name-7Q5",
     "reporter_contact": "PIIMARK-reporter-contact-7Q6",
     "narrative": "PIIMARK-narrative-7Q7 the victim lives at 12 Sample Street",
+    "source_system": "PIIMARK-source-system-7Q8",
+    "escalation_reason": "PIIMARK-escalation-reason-7Q9 payment deadline tonight",
+    "platform": "PIIMARK-platform-7QA",
+    "content_urls": "https://social.example.invalid/PIIMARK-url-7QB",
 }
 
 
-NEED_TO_KNOW_ALLOWED = {"victim.contact", "reporter_contact"}
+NEED_TO_KNOW_ALLOWED = {"victim.contact", "reporter_contact", "platform", "content_urls", "escalation_reason"}
+CONVENTION_MINIMAL_ALLOWED = {"platform", "content_urls"}  # what a 24/7 contact point needs to preserve evidence
 
 
 def recipient(rid: str, channel: dict[str, Any], profile: str = "need_to_know", **extra: Any) -> dict[str, Any]:
@@ -64,11 +69,11 @@ def case(report_id: str | None = None) -> dict[str, Any]:
     raw = {
         "report_id": report_id,
         "agency_id": "test-agency",
-        "source_system": "notifier-tests",
+        "source_system": PII["source_system"],
         "reported_at": int(time.time() * 1000) - 60_000,
         "category": "SEXTORTION",
         "severity": "HIGH",
-        "escalation_reason": "payment deadline tonight",
+        "escalation_reason": PII["escalation_reason"],
         "victim": {
             "age_band": "AGE_16_17",
             "is_minor": True,
@@ -84,9 +89,9 @@ def case(report_id: str | None = None) -> dict[str, Any]:
             "name": PII["offender.name"],
         },
         "hosting_country": "US",
-        "platform": "ExampleSocial",
+        "platform": PII["platform"],
         "content_hashes": [{"algorithm": "sha256", "value": "ab" * 32}],
-        "content_urls": ["https://social.example.invalid/p/42"],
+        "content_urls": [PII["content_urls"]],
         "preservation_requested": True,
         "consent": "NOT_REQUIRED_CHILD",
         "reporter_contact": PII["reporter_contact"],

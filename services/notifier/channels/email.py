@@ -49,7 +49,7 @@ def message(recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any])
 
 
 class Email:
-    """Sends over SMTP; STARTTLS and authentication when configured."""
+    """Sends over SMTP: STARTTLS required by default, per-recipient credentials only over TLS."""
 
     name = "email"
 
@@ -58,17 +58,30 @@ class Email:
         self.timeout = timeout_seconds
 
     async def deliver(self, recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> None:
-        """Send one message; connection and 4xx SMTP errors are retryable, 5xx are not."""
+        """Send one message; connection and 4xx SMTP errors are retryable, 5xx are not.
+
+        TLS is required unless the recipient says `tls: none` (which the safeguards allow only to a
+        loopback host in development); credentials are the recipient's own and never go in clear.
+        """
         ch = recipient.channel
         assert isinstance(ch, EmailChannel)
-        username = self.secrets.get("smtp-username")
-        password = self.secrets.get("smtp-password")
+        username = self.secrets.get(f"smtp-username-{recipient.id}")
+        password = self.secrets.get(f"smtp-password-{recipient.id}")
+        mode = ch.tls_mode
+        if mode == "none" and (username or password):
+            raise DeliveryError(
+                f"SMTP credentials of recipient {recipient.id} are never sent without TLS: set its channel tls "
+                "to starttls or implicit",
+                retryable=False,
+            )
         try:
             await aiosmtplib.send(
                 message(recipient, referral, doc),
                 hostname=ch.smtp_host,
                 port=ch.smtp_port,
-                start_tls=ch.starttls,
+                use_tls=mode == "implicit",
+                start_tls=True if mode == "starttls" else False,
+                validate_certs=True,
                 username=username,
                 password=password,
                 timeout=self.timeout,
@@ -76,7 +89,9 @@ class Email:
         except aiosmtplib.SMTPResponseException as exc:
             raise DeliveryError(f"SMTP server answered {exc.code}", retryable=exc.code < 500) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            raise DeliveryError(f"SMTP server unreachable ({type(exc).__name__})", retryable=True) from None
+            raise DeliveryError(
+                f"SMTP server unreachable or refused TLS ({type(exc).__name__})", retryable=True
+            ) from None
 
     async def close(self) -> None:
         """Nothing pooled."""

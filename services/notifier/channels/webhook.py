@@ -65,6 +65,7 @@ class Webhook:
                 data=payload,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=seconds),
+                allow_redirects=False,  # a redirect would re-post the document and its signature elsewhere
             ) as response:
                 status = response.status
                 await response.content.read(65536)  # drain a small answer so the connection is reused
@@ -74,6 +75,12 @@ class Webhook:
             raise DeliveryError(f"webhook unreachable ({type(exc).__name__})", retryable=True) from None
         if 200 <= status < 300:
             return
+        if 300 <= status < 400:
+            raise DeliveryError(
+                f"webhook answered HTTP {status} (a redirect): redirects are never followed; "
+                "set the recipient's url to the final address",
+                retryable=False,
+            )
         retryable = status in (408, 425, 429) or status >= 500
         raise DeliveryError(f"webhook answered HTTP {status}", retryable=retryable)
 

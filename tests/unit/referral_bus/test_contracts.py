@@ -111,6 +111,10 @@ def test_pii_paths_of_the_report_and_of_every_record_embedding_it() -> None:
         "offender.name",
         "reporter_contact",
         "narrative",
+        "source_system",
+        "escalation_reason",
+        "platform",
+        "content_urls",
     }
     reg = contracts()
     assert set(pii_paths(reg.current["CaseReport"].expanded)) == expected

@@ -55,7 +55,8 @@ def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, list[str]
     return code, capsys.readouterr().out.splitlines()
 
 
-def test_shipped_files_pass(capsys: pytest.CaptureFixture[str]) -> None:
+def test_shipped_files_pass(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REFERRAL_BUS_DEV_INSECURE_TRANSPORT", "true")  # the sample directory's local receivers
     code, out = _run(capsys)
     assert code == 0
     assert out[-1].startswith("rules OK: 81 recipients")
