@@ -61,9 +61,16 @@ def pending(
         if d.get("held"):
             who = d.get("held_for") or "reporting agency"
             out[d["decision_id"]] = Pending(
-                d["decision_id"], d["case_id"], who, d["priority"], d["decided_at"], None, 0, "HELD",
+                d["decision_id"],
+                d["case_id"],
+                who,
+                d["priority"],
+                d["decided_at"],
+                None,
+                0,
+                "HELD",
                 "no referral: held for the reporting agency's follow-up",
-            )  # fmt: skip
+            )
     for r in receipts:
         rid = r["referral_id"]
         if r["status"] in CLOSED:

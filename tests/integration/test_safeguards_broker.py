@@ -97,9 +97,14 @@ def adult_case(case_id: str, **report: Any) -> dict[str, Any]:
     c = case()
     c["case_id"] = case_id
     c["report"].update(
-        {"victim": {**c["report"]["victim"], "age_band": "ADULT", "is_minor": False}, "consented_services": [],
-         "offender": {**c["report"]["offender"], "country": None}, "hosting_country": None, **report}
-    )  # fmt: skip
+        {
+            "victim": {**c["report"]["victim"], "age_band": "ADULT", "is_minor": False},
+            "consented_services": [],
+            "offender": {**c["report"]["offender"], "country": None},
+            "hosting_country": None,
+            **report,
+        }
+    )
     return c
 
 
@@ -191,9 +196,11 @@ async def _scenario(workers: Workers, web: WebhookReceiver, mail: MailReceiver) 
     # 1. the decision kept health, refused the duty desk as escalation target; nobody escalated to police
     decisions = {
         d["case_id"]: d
-        for d in (CODEC.decode(r.value, "RoutingDecision") for r in await read_topic(
-            topics.name(topics.DECISIONS), until=lambda rs: len(rs) >= 2, timeout=60))
-    }  # fmt: skip
+        for d in (
+            CODEC.decode(r.value, "RoutingDecision")
+            for r in await read_topic(topics.name(topics.DECISIONS), until=lambda rs: len(rs) >= 2, timeout=60)
+        )
+    }
     d = decisions["case-refused"]
     assert [r["recipient_id"] for r in d["recipients"]] == ["health"]
     assert {(r["recipient_id"], r["safeguard_id"], r["path"]) for r in d["refused"]} == {
