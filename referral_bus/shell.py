@@ -21,7 +21,7 @@ from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import OutputNotWrittenError, RejectedMessage
 from referral_bus.inflight import InFlight, Pending, current
-from referral_bus.kafka import ensure_topics, faust_credentials, read_offset, release
+from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_bus.watchdog import Watchdog
@@ -104,16 +104,11 @@ class Service:
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         self._register_views()
-        self._drop_faust_pages()
+        drop_builtin_pages(self.app)  # the settings above leave Faust's index page at "/"
         self.app.on_worker_init.connect(self._create_topics)
         metrics.register_lag_source(self._consumer_lag)
         self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
         self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
-
-    def _drop_faust_pages(self) -> None:
-        """Serve none of Faust's built-in pages: the settings above leave its index at "/", dropped here."""
-        blueprints: Any = self.app.web.blueprints
-        blueprints._enabled = []  # applied when the web server starts, which is after this
 
     def _consumer_lag(self) -> list[tuple[str, int, int]]:
         """(topic, partition, lag) for each assigned partition already read from (for /metrics)."""
