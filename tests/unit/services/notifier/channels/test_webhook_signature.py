@@ -12,6 +12,8 @@ from referral_bus.directory import Recipient
 from referral_devstack.receivers import WebhookReceiver
 from services.notifier.channels.webhook import Webhook
 from services.notifier.secrets import Secrets
+from tests.support.notifier import recipient as directory_entry
+from tests.support.notifier import webhook
 from tests.support.webhooks import doc_verifier
 
 SECRET = "doc-test-secret-5521"
@@ -21,15 +23,7 @@ async def test_the_documented_verifier_accepts_the_notifiers_request_once(tmp_pa
     receiver = WebhookReceiver()
     await receiver.start()
     (tmp_path / "webhook-hotline").write_text(SECRET, encoding="utf-8")
-    recipient = Recipient.model_validate(
-        {
-            "id": "hotline",
-            "name": "SAMPLE hotline",
-            "kind": "hotline",
-            "jurisdictions": ["VN-HN"],
-            "channel": {"type": "webhook", "url": f"{receiver.base_url}/hotline"},
-        }
-    )
+    recipient = Recipient.model_validate(directory_entry("hotline", webhook(receiver, "hotline")))
     channel = Webhook(Secrets(tmp_path), timeout_seconds=10)
     try:
         doc = {"document": "referral-bus.referral/v1", "referral_id": "ref-doc-1", "case_id": "case-1"}
