@@ -30,38 +30,10 @@ from tests.support.notifier import (
     statuses,
     webhook,
 )
+from tests.support.pages import assert_only_our_pages
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka]
-
-# Faust's built-in pages (table contents, the cluster's layout, statistics): none is served.
-FAUST_PAGES = (
-    "/",
-    "/table/",
-    "/table/referral_state/",
-    "/table/referral_state/{rid}/",
-    "/table/deliveries/{rid}/",
-    "/router/",
-    "/router/topics",
-    "/router/referral_state/",
-    "/router/referral_state/{rid}/",
-    "/stats/",
-    "/assignment/",
-    "/graph/",
-    "/performance/",
-)
-
-
-async def assert_only_our_pages(port: int, referral_id: str) -> None:
-    """The worker's web port answers 404 to every Faust page, and still serves health, readiness, metrics."""
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        for page in FAUST_PAGES:
-            path = page.format(rid=referral_id)
-            answer = await client.get(path)
-            assert answer.status_code == 404, (path, answer.status_code, answer.text[:200])
-            assert referral_id not in answer.text
-        for ours in ("/healthz", "/readyz", "/metrics"):
-            assert (await client.get(ours)).status_code == 200, ours
 
 
 async def assert_escalated_once_per_period(silent_id: str, web: WebhookReceiver) -> list[dict[str, Any]]:
