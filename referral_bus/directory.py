@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from referral_bus import jurisdictions
 from referral_bus.errors import RulesError
@@ -138,21 +138,15 @@ def load_directory(path: Path) -> Directory:
     unknown_top = sorted(set(data) - {"version", "recipients"})
     for key in unknown_top:
         problems.append(f"{doc.where((key,))}: unknown top-level key {key!r}")
-    recipients: list[tuple[int, Recipient]] = []
+    recipients = doc.entries("recipients", Recipient, "recipient", problems)
     seen: dict[str, int] = {}
-    for i, entry in enumerate(data["recipients"]):
-        label = f"recipient {entry.get('id', f'#{i + 1}')}" if isinstance(entry, dict) else f"recipient #{i + 1}"
-        try:
-            r = Recipient.model_validate(entry)
-        except ValidationError as exc:
-            problems.extend(doc.errors(exc, ("recipients", i), label))
-            continue
+    for i, r in recipients:
+        label = f"recipient {r.id}"
         if r.id in seen:
             problems.append(
                 f"{doc.where(('recipients', i, 'id'), label=label)}: id: duplicate (first on line {seen[r.id]})"
             )
         seen[r.id] = doc.line(("recipients", i, "id"))
-        recipients.append((i, r))
     ids = {r.id for _, r in recipients}
     for i, r in recipients:
         if r.escalation_target and r.escalation_target not in ids:

@@ -68,6 +68,12 @@ class InvalidFieldError(RejectedMessage):
     reason = "invalid_field"
 
 
+class AgencyMismatchError(RejectedMessage):
+    """A report's agency_id is not the agency whose own intake topic carried it."""
+
+    reason = "agency_mismatch"
+
+
 class UnknownJurisdictionError(RejectedMessage):
     """A jurisdiction code is not a known ISO 3166-1/-2 code."""
 
@@ -120,6 +126,12 @@ class AcknowledgementError(RejectedMessage):
     """An acknowledgement that cannot be applied (bad body, unknown referral, wrong recipient)."""
 
     reason = "invalid_ack"
+
+
+class RecipientMismatchError(AcknowledgementError):
+    """An acknowledgement on a recipient's own ack topic that names another recipient."""
+
+    reason = "recipient_mismatch"
 
 
 class TraceBackendError(ReferralBusError):

@@ -175,3 +175,11 @@ def release(stream: Any, event: Any) -> None:
     if event.ack():
         message = event.message
         stream._on_message_out(message.tp, message.offset, message)
+
+
+def drop_builtin_pages(app: Any) -> None:
+    """Serve none of Faust's built-in web pages (tables, router, statistics, index): only the app's own.
+
+    Faust applies its blueprints when the web server starts, so emptying the list before that is enough.
+    """
+    app.web.blueprints._enabled = []

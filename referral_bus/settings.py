@@ -159,6 +159,8 @@ class IntakeSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
     web_port: int = 6066
+    # the agency registry: which agencies have their own intake topic (referral_bus/agencies.py)
+    agencies_path: Path = Field(default_factory=lambda: config_file("agencies.yaml"))
     clock_skew_seconds: int = Field(default=300, ge=0)
     dedup_window_days: int = Field(default=30, ge=1)
     correlation_window_hours: int = Field(default=72, ge=0)
@@ -182,6 +184,8 @@ class NotifierSettings(ServiceSettings):
 
     web_port: int = 6068
     directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
+    # the agency registry: which recipients acknowledge on their own ack topic (referral_bus/agencies.py)
+    agencies_path: Path = Field(default_factory=lambda: config_file("agencies.yaml"))
     secrets_dir: Path | None = None
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     tls_verify: bool = True

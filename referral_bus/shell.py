@@ -21,7 +21,7 @@ from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import OutputNotWrittenError, RejectedMessage
 from referral_bus.inflight import InFlight, Pending, current
-from referral_bus.kafka import ensure_topics, faust_credentials, read_offset, release
+from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_bus.watchdog import Watchdog
@@ -30,7 +30,6 @@ Handler = Callable[[SourceMessage], Awaitable[None]]
 ReadinessCheck = Callable[[], str | None]
 
 log = rb_logging.get_logger()
-
 
 
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
@@ -87,17 +86,25 @@ class Service:
             consumer_auto_offset_reset="earliest",
             consumer_max_fetch_size=self.kafka.max_message_bytes * 2,
             web_enabled=True,
+            # only our own pages (health, readiness, metrics, the ack endpoint): Faust's table pages
+            # show table contents, the router page the cluster's layout (tests/integration/test_web_pages.py)
+            web_tables_enabled=False,
+            web_router_enabled=False,
+            web_stats_enabled=False,
+            web_graph_enabled=False,
+            web_metrics_enabled=False,
             table_standby_replicas=0,
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
         )
         if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans
-            from faust.contrib.opentelemetry import setup_opentelemetry
+            from referral_bus.span_keys import ProcessSpanSensor
 
-            setup_opentelemetry(self.app)
+            self.app.sensors.add(ProcessSpanSensor())  # Faust's process span, without the record key
         self._readiness: list[ReadinessCheck] = []
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         self._register_views()
+        drop_builtin_pages(self.app)  # the settings above leave Faust's index page at "/"
         self.app.on_worker_init.connect(self._create_topics)
         metrics.register_lag_source(self._consumer_lag)
         self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
@@ -129,12 +136,12 @@ class Service:
         if result:
             log.error("could not create topics; Faust will try", error=type(result[0]).__name__)
 
-    def topic(self, contract_name: str) -> faust.TopicT:
-        """Declare one of our topics (created on start-up if missing) with raw bytes key/value."""
-        name = topics.name(contract_name)
-        self._topic_names.append(name)
+    def topic(self, *contract_names: str) -> faust.TopicT:
+        """Declare our topics (created on start-up if missing) with raw bytes key/value; several make one channel."""
+        names = [topics.name(c) for c in contract_names]
+        self._topic_names.extend(n for n in names if n not in self._topic_names)
         return self.app.topic(
-            name,
+            *names,
             key_type=bytes,
             value_type=bytes,
             key_serializer="raw",
@@ -338,4 +345,3 @@ class Service:
                 referral_id=getattr(exc, "referral_id", None),
             )
             return "dead_lettered"
-

@@ -18,29 +18,46 @@ DEADLETTER = "referrals.deadletter.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
+# One intake topic per agency and one ack topic per Kafka-acknowledging recipient (referral_bus/agencies.py).
+INTAKE_PREFIX = "referrals.intake."
+ACKS_PREFIX = "referrals.acks."
+VERSION_SUFFIX = ".v1"
+
+
+# What a topic holds, noted on every declared topic (manifest annotation referral-bus/sensitivity).
+PERSONAL = "personal data: reports, cases or referrals"
+HASHES = "content keys: hashes of content and URLs, and case ids"
+IDS = "identifiers and states only, no personal data"
 
 
 @dataclass(frozen=True)
 class TopicSpec:
-    """A topic the services use, with what Kubernetes/Strimzi needs to declare it."""
+    """A topic the services use, with what Kubernetes/Strimzi needs to declare it.
+
+    `compacted`: cleanup.policy compact,delete (a table's changelog: the latest value per key, and
+    none older than `retention_ms`). `partitions`: None = KAFKA_TOPIC_PARTITIONS like every topic of
+    a co-partitioned flow; Faust's leader-election topic has exactly one.
+    """
 
     name: str
     purpose: str
     retention_ms: int
     compacted: bool = False
+    sensitivity: str = PERSONAL
+    partitions: int | None = None
 
 
 DAY_MS = 24 * 3600 * 1000
 
 ALL: tuple[TopicSpec, ...] = (
-    TopicSpec(INTAKE, "agencies' case reports (Avro CaseReport)", 14 * DAY_MS),
+    TopicSpec(INTAKE, "internal intake: operators' replays and tests; no agency may write here", 14 * DAY_MS),
     TopicSpec(CASES, "accepted, deduplicated cases keyed by case_id", 30 * DAY_MS),
     TopicSpec(CORRELATION, "intake-internal: accepted reports keyed by content key, for correlation", 7 * DAY_MS),
-    TopicSpec(DECISIONS, "routing decisions, one per case (explainable)", 365 * DAY_MS),
+    TopicSpec(DECISIONS, "routing decisions, one per case (explainable)", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(REFERRALS, "one referral per recipient, keyed by case_id", 30 * DAY_MS),
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
-    TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS),
-    TopicSpec(ACKS, "recipients' acknowledgements", 30 * DAY_MS),
+    TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
+    TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),
     TopicSpec(DEADLETTER, "everything that could not be processed, with its original bytes", 365 * DAY_MS),
 )
 
@@ -59,3 +76,13 @@ def name(topic: str) -> str:
 def partner_topic(recipient_id: str) -> str:
     """The contract name of the partner topic that carries referrals for one recipient (before namespacing)."""
     return f"{PARTNER_PREFIX}{recipient_id}{PARTNER_SUFFIX}"
+
+
+def intake_topic(agency_id: str) -> str:
+    """The contract name of an agency's own intake topic (only its principals may write to it)."""
+    return f"{INTAKE_PREFIX}{agency_id}{VERSION_SUFFIX}"
+
+
+def acks_topic(recipient_id: str) -> str:
+    """The contract name of a recipient's own acknowledgement topic (only its agency's principals may write)."""
+    return f"{ACKS_PREFIX}{recipient_id}{VERSION_SUFFIX}"

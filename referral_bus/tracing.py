@@ -8,7 +8,9 @@ under it, and the aiohttp client instrumentation carries the trace into webhook 
 Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
 Attributes we add are identifiers only (`referral_bus.case_id`, `.report_id`, `.rule_ids`,
-`.recipient_id`), never a PII value.
+`.recipient_id`), never a PII value; the record key the instrumentations would add
+(`messaging.kafka.message.key`: an agency's bytes, a hash of content) is removed (`drop_key`,
+span_keys.ProcessSpanSensor).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from referral_bus.settings import TracingSettings
 
 TRACER_NAME = "referral_bus"
 ATTRIBUTE_PREFIX = "referral_bus."
+KEY_ATTRIBUTE = "messaging.kafka.message.key"
 _configured = False
 
 AttributeValue = str | int | bool | Sequence[str]
@@ -68,8 +71,25 @@ def configure(service: str) -> None:
     provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(_exporter()))
     trace.set_tracer_provider(provider)
-    AIOKafkaInstrumentor().instrument()
+    AIOKafkaInstrumentor().instrument(async_produce_hook=_drop_key_on_send, async_consume_hook=_drop_key_on_receive)
     AioHttpClientInstrumentor().instrument()
+
+
+def drop_key(span: Any) -> None:
+    """Remove the record key attribute from an SDK span that is still open (no API call removes one)."""
+    attributes = getattr(span, "_attributes", None)
+    if attributes is not None and KEY_ATTRIBUTE in attributes:
+        del attributes[KEY_ATTRIBUTE]
+
+
+async def _drop_key_on_send(span: Any, args: Any, kwargs: Any) -> None:
+    """The aiokafka instrumentation's produce hook: runs while the send span is open."""
+    drop_key(span)
+
+
+async def _drop_key_on_receive(span: Any, record: Any, args: Any, kwargs: Any) -> None:
+    """The aiokafka instrumentation's consume hook: runs while the receive span is open."""
+    drop_key(span)
 
 
 def shutdown() -> None:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from referral_bus.errors import RulesError
 
 Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
 
 
 def _lines(node: yaml.Node, path: Path_, out: dict[Path_, int]) -> None:
@@ -85,4 +86,15 @@ class YamlDocument:
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (not allowed here; a typo?)"
             out.append(f"{self.where(base + loc, label=label)}: {field}: {msg}")
+        return out
+
+    def entries(self, key: str, model: type[M], noun: str, problems: list[str]) -> list[tuple[int, M]]:
+        """Each entry of the top-level list `key` validated as `model`, with its index; problems appended."""
+        out: list[tuple[int, M]] = []
+        for i, entry in enumerate(self.data[key]):
+            label = f"{noun} {entry.get('id', f'#{i + 1}')}" if isinstance(entry, dict) else f"{noun} #{i + 1}"
+            try:
+                out.append((i, model.model_validate(entry)))
+            except ValidationError as exc:
+                problems.extend(self.errors(exc, (key, i), label))
         return out

@@ -12,11 +12,12 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
+from referral_bus.agencies import load_agencies
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import client_kwargs
-from referral_bus.settings import KafkaSettings
+from referral_bus.settings import KafkaSettings, config_file
 from referral_bus.tracing import stage_span
 
 TIMESTAMP_FIELDS = ("reported_at", "received_at")
@@ -48,6 +49,7 @@ class Encoded:
     key: bytes
     value: bytes
     report_id: str
+    agency_id: str = ""
 
 
 def encode_lines(path: Path, codec: Codec) -> Iterator[Encoded]:
@@ -67,13 +69,39 @@ def encode_lines(path: Path, codec: Codec) -> Iterator[Encoded]:
             except ReferralBusError as exc:
                 raise ReferralBusError(f"{path}:{n}: does not match the CaseReport schema: {exc}") from None
             key = f"{report['agency_id']}/{report['report_id']}".encode()
-            yield Encoded(n, key, value, report["report_id"])
+            yield Encoded(n, key, value, report["report_id"], str(report.get("agency_id", "")))
 
 
-async def produce(path: Path, kafka: KafkaSettings | None = None, *, topic: str | None = None) -> list[Encoded]:
-    """Validate every line first (all or nothing), then produce them in order and wait for acks."""
+def agency_topic(agency: str, records: list[Encoded], registry: Path) -> str:
+    """The agency's own intake topic, once every line is the agency's own and the agency is registered."""
+    if agency not in load_agencies(registry).agencies:
+        raise ReferralBusError(f"agency {agency} is not in the agency registry {registry}: it has no intake topic")
+    foreign = [r.line for r in records if r.agency_id != agency]
+    if foreign:
+        lines = ", ".join(map(str, foreign[:10]))
+        raise ReferralBusError(
+            f"line(s) {lines}: agency_id is not {agency}; an agency reports only under its own id (nothing produced)"
+        )
+    return topics.name(topics.intake_topic(agency))
+
+
+async def produce(
+    path: Path,
+    kafka: KafkaSettings | None = None,
+    *,
+    topic: str | None = None,
+    agency: str | None = None,
+    registry: Path | None = None,
+) -> list[Encoded]:
+    """Validate every line first (all or nothing), then produce them in order and wait for acks.
+
+    With `agency`, to that agency's own intake topic (what its Kafka login may write to); otherwise to
+    the internal intake topic (local development, operators).
+    """
     codec = Codec()
     records = list(encode_lines(path, codec))
+    if agency is not None:
+        topic = agency_topic(agency, records, registry or config_file("agencies.yaml"))
     producer = AIOKafkaProducer(**client_kwargs(kafka or KafkaSettings()), acks="all", enable_idempotence=True)
     await producer.start()
     try:

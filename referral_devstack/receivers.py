@@ -21,9 +21,7 @@ from referral_devstack.workers import free_port
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def serve_post(
-    port: int, path: str, handler: Handler, *, max_body: int, backlog: int = 128
-) -> web.AppRunner:
+async def serve_post(port: int, path: str, handler: Handler, *, max_body: int, backlog: int = 128) -> web.AppRunner:
     """A real HTTP server on 127.0.0.1:`port` answering POST `path` with `handler`; stop it with `stop_serving`."""
     app = web.Application(client_max_size=max_body)
     app.router.add_post(path, handler)

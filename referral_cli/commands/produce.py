@@ -14,7 +14,7 @@ from referral_devstack.produce import produce
 def _run(args: argparse.Namespace) -> int:
     tracing.configure("referral-bus-cli")
     try:
-        records = asyncio.run(produce(Path(args.file)))
+        records = asyncio.run(produce(Path(args.file), agency=args.as_agency))
     finally:
         tracing.shutdown()
     for r in records:
@@ -27,4 +27,10 @@ def register(sub: Any) -> None:
     """Add the `produce` command."""
     p = sub.add_parser("produce", help="an agency's JSON-lines reports → Avro → intake topic")
     p.add_argument("file", help="JSON lines, one CaseReport per line (ISO 8601 timestamps allowed)")
+    p.add_argument(
+        "--as-agency",
+        metavar="AGENCY_ID",
+        help="produce to this agency's own intake topic referrals.intake.<id>.v1 (what its Kafka login may "
+        "write to); every line must carry this agency_id. Without it: the internal intake topic (local use)",
+    )
     p.set_defaults(func=_run)

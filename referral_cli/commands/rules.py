@@ -171,9 +171,7 @@ def register(sub: Any) -> None:
 
     t = actions.add_parser("test", help="run fixture cases and print pass/fail per case")
     files(t)
-    t.add_argument(
-        "paths", nargs="*", type=Path, default=[config_file("fixtures")], help="fixture files or folders"
-    )
+    t.add_argument("paths", nargs="*", type=Path, default=[config_file("fixtures")], help="fixture files or folders")
     t.add_argument("-v", "--verbose", action="store_true", help="show fired rules and notes of failing cases")
     t.add_argument("--require-coverage", action="store_true", help="fail when a rule is fired by no fixture case")
     t.set_defaults(func=_test)

@@ -405,8 +405,8 @@ def check_overlay(objects: list[dict[str, Any]], report: Report) -> None:
             report.fail(topic, f"min.insync.replicas {min_isr} > replicas {rf}: every write would fail")
         if rf >= 3 and min_isr < 2:
             report.fail(topic, "replication factor >= 3 needs min.insync.replicas >= 2")
-        if PARTNER_TOPIC.match(name):
-            continue  # partners' topics: consumed by agencies, not by the workers
+        if PARTNER_TOPIC.match(name) or name.endswith("-__assignor-__leader"):
+            continue  # partners' topics (consumed by agencies) and Faust's one-partition leader topics
         if partitions and int(spec.get("partitions", 0)) != partitions:
             report.fail(topic, f"partitions {spec.get('partitions')} != KAFKA_TOPIC_PARTITIONS={partitions}")
         if replication and rf != replication:

@@ -2,26 +2,46 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from referral_bus.codec import Codec
+from referral_bus.errors import AgencyMismatchError
 from referral_bus.staged import StagedTable
 from services.intake.report import validate
 
 CASE_NAMESPACE = uuid.UUID("6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11")
 
 
-def dedup_key(agency_id: str, report_id: str) -> str:
-    """The Kafka key of a report on the intake topic, and its deduplication key."""
+def report_key(agency_id: str, report_id: str) -> str:
+    """The Kafka key of a report on an intake topic (partitioning only: identity is `dedup_key`)."""
     return f"{agency_id}/{report_id}"
+
+
+def dedup_key(agency_id: str, report_id: str) -> str:
+    """The deduplication key: both parts as a JSON array, so no two different pairs share one.
+
+    (`agency/report` text would not do: "a/b" + "c" and "a" + "b/c" are the same string.)
+    """
+    return json.dumps([agency_id, report_id], separators=(",", ":"), ensure_ascii=False)
 
 
 def case_id_for(agency_id: str, report_id: str) -> str:
     """Deterministic case id: a replayed report gets the same id, so downstream dedup holds."""
     return "case-" + str(uuid.uuid5(CASE_NAMESPACE, dedup_key(agency_id, report_id)))
+
+
+def check_agency(raw: dict[str, Any], agency: str | None) -> None:
+    """Refuse a report whose agency_id is not the agency its topic belongs to (None: no topic agency)."""
+    if agency is not None and raw.get("agency_id") != agency:
+        raise AgencyMismatchError(
+            "agency_id is not the agency whose intake topic carried the report: an agency reports only "
+            "under its own id, on its own topic (config/agencies.yaml)",
+            field="agency_id",
+        )
 
 
 @dataclass(frozen=True)
@@ -58,13 +78,19 @@ class Intake:
         self.seen = StagedTable(seen)
         self.clock_skew_ms = clock_skew_ms
 
-    def handle(self, key: bytes | None, value: bytes | None, *, now_ms: int) -> Outcome:
-        """Raise a RejectedMessage subclass for bad input; otherwise say what to do."""
+    def handle(self, key: bytes | None, value: bytes | None, *, now_ms: int, agency: str | None = None) -> Outcome:
+        """Raise a RejectedMessage subclass for bad input; otherwise say what to do.
+
+        `agency` is the agency whose own intake topic carried the message (from the transport), or
+        None on the internal shared topic, which no agency may write to.
+        """
         raw = self.codec.decode(value or b"", "CaseReport")
+        check_agency(raw, agency)
         report = validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms)
+        kafka_key = report_key(report.agency_id, report.report_id).encode()
+        if key != kafka_key:
+            return Rekey(kafka_key)
         dkey = dedup_key(report.agency_id, report.report_id)
-        if key != dkey.encode():
-            return Rekey(dkey.encode())
         case_id = self.seen.get(dkey)
         if case_id is not None:
             return Duplicate(case_id)

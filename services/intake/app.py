@@ -7,8 +7,10 @@ in handlers.py; the decisions are pure: accept.py (decode, validate, deduplicate
 from __future__ import annotations
 
 from referral_bus import topics
+from referral_bus.agencies import load_agencies
 from referral_bus.settings import IntakeSettings
 from referral_bus.shell import Service
+from referral_bus.topic_catalog import changelog_config
 from services.intake.accept import Intake
 from services.intake.correlate import Correlator
 from services.intake.handlers import IntakeHandlers
@@ -17,20 +19,39 @@ settings = IntakeSettings()
 service = Service("intake", settings)
 app = service.app
 
-intake_topic = service.topic(topics.INTAKE)
+# Each agency's own intake topic (its KafkaUser may write there and nowhere else): the topic says which
+# agency sent a report. The shared topic is internal (operators' replays, tests); no agency writes to it.
+agency_topics = load_agencies(settings.agencies_path).intake_topics()  # contract name → agency id
+intake_topic = service.topic(topics.INTAKE, *sorted(agency_topics))  # one agent reads them all
+agency_of = {topics.name(t): agency for t, agency in agency_topics.items()}  # broker name → agency id
+same_topic = {topics.name(t): service.topic(t) for t in (topics.INTAKE, *agency_topics)}  # re-keying stays put
 cases_topic = service.topic(topics.CASES)
 _partitions = service.kafka.topic_partitions
-# "agency_id/report_id" → case_id of every report accepted (the dedup table).
-seen = app.Table("dedup", default=None, partitions=_partitions, key_type=str, value_type=str)
+# [agency_id, report_id] (JSON) → case_id of every report accepted (the dedup table).
+seen = app.Table(
+    "dedup",
+    default=None,
+    partitions=_partitions,
+    key_type=str,
+    value_type=str,
+    extra_topic_configs=changelog_config("intake", "dedup"),
+)
 # Correlation by content key: its own topic, so the content table is partitioned by content key.
 correlation_topic = service.topic(topics.CORRELATION)
 # content key → the correlation Entry that claimed it (see correlate.py).
-content = app.Table("content", default=None, partitions=_partitions, key_type=str)
+content = app.Table(
+    "content",
+    default=None,
+    partitions=_partitions,
+    key_type=str,
+    extra_topic_configs=changelog_config("intake", "content"),
+)
 handlers = IntakeHandlers(
     service=service,
     intake=Intake(service.codec, seen, clock_skew_ms=settings.clock_skew_seconds * 1000),
     correlator=Correlator(content, window_ms=settings.correlation_window_hours * 3_600_000),
-    intake_topic=intake_topic,
+    agency_of=agency_of,
+    same_topic=same_topic,
     cases_topic=cases_topic,
     correlation_topic=correlation_topic,
 )

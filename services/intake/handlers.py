@@ -25,7 +25,8 @@ class IntakeHandlers:
     service: Service
     intake: Intake
     correlator: Correlator
-    intake_topic: faust.TopicT
+    agency_of: dict[str, str]  # broker topic name → the agency whose own intake topic it is
+    same_topic: dict[str, faust.TopicT]  # broker topic name → that topic, for re-keying in place
     cases_topic: faust.TopicT
     correlation_topic: faust.TopicT
 
@@ -34,9 +35,10 @@ class IntakeHandlers:
         service, intake, correlator = self.service, self.intake, self.correlator
         with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
             await service.codec.prefetch(msg.value, encodes=("Case",))  # registry look-ups off the loop (if any)
-            outcome = intake.handle(msg.key, msg.value, now_ms=now_ms())
-            if isinstance(outcome, Rekey):
-                await service.send(self.intake_topic, outcome.key, msg.value or b"", without_trace(msg.headers))
+            outcome = intake.handle(msg.key, msg.value, now_ms=now_ms(), agency=self.agency_of.get(msg.topic))
+            if isinstance(outcome, Rekey):  # back to the topic it came from, so its agency stays proven
+                target = self.same_topic[msg.topic]
+                await service.send(target, outcome.key, msg.value or b"", without_trace(msg.headers))
                 metrics.count("intake", "rekeyed")
                 return
             annotate(case_id=outcome.case_id)  # span attribute + case_id on every log line of this event

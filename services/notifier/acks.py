@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from referral_bus.errors import AcknowledgementError
+from referral_bus.errors import AcknowledgementError, RecipientMismatchError
 
 # What a recipient may say → the receipt status it becomes.
 OUTCOME_STATUS = {"ACCEPTED": "ACKNOWLEDGED", "REJECTED": "REJECTED", "COMPLETED": "COMPLETED"}
@@ -107,6 +107,22 @@ def parse_body(raw: bytes) -> AckRequest:
     if case_id is not None and (not isinstance(case_id, str) or not 0 < len(case_id) <= 128):
         raise AcknowledgementError("case_id must be the referral's case id", field="case_id")
     return AckRequest(outcome, reason, case_id)
+
+
+def check_recipient(ack: Mapping[str, Any], recipient: str | None) -> None:
+    """Refuse an ack whose recipient_id is not the recipient whose own ack topic carried it.
+
+    `recipient` comes from the transport (None on the shared topic, which only the notifier's
+    authenticated HTTP endpoint writes to).
+    """
+    if recipient is not None and ack.get("recipient_id") != recipient:
+        exc = RecipientMismatchError(
+            "recipient_id is not the recipient whose acknowledgement topic carried it: a recipient "
+            "acknowledges only as itself, on its own topic (config/agencies.yaml)",
+            field="recipient_id",
+        )
+        exc.referral_id = ack.get("referral_id")
+        raise exc
 
 
 def transition(current: str, ack: Mapping[str, Any]) -> str | None:

@@ -17,6 +17,8 @@ from services.notifier.acks import FINAL, REFERRAL_ID, ack_tokens, authenticate,
 from services.notifier.handlers import Notifier
 from services.notifier.secrets import Secrets
 
+NO_SUCH_REFERRAL = "no such referral for this recipient (send case_id when it was just delivered)"
+
 
 def register_ack_view(app: faust.App, notifier: Notifier, secrets: Secrets, *, max_body_bytes: int) -> None:
     """Serve `POST /referrals/{id}/ack` on the notifier's web port."""
@@ -28,6 +30,9 @@ def register_ack_view(app: faust.App, notifier: Notifier, secrets: Secrets, *, m
 
         401 for a missing or wrong token whatever the referral, so the endpoint says nothing about which
         referrals exist; 202 once the acknowledgement is on the acks topic (the acks agent applies it).
+        Another recipient's referral is answered exactly as one that does not exist (404 without
+        case_id; 202 with one, and the acks agent dead-letters it), so a recipient learns nothing of
+        who else received a case.
         Tokens are read on each request, so rotating one needs no restart.
         """
 
@@ -44,17 +49,17 @@ def register_ack_view(app: faust.App, notifier: Notifier, secrets: Secrets, *, m
             if raw is None:
                 return self.error(413, f"body larger than {limit} bytes")
             if not REFERRAL_ID.match(referral_id):
-                return self.error(404, "no such referral for this recipient")
+                return self.error(404, NO_SUCH_REFERRAL)
             try:
                 parsed = parse_body(raw)
             except AcknowledgementError as exc:
                 return self.error(400, str(exc))
             current = tables.state.get(referral_id)
             if current is not None and current["recipient_id"] != recipient_id:
-                return self.error(404, "no such referral for this recipient")
+                current = None  # another recipient's: answered exactly as a referral that does not exist
             case_id = current["case_id"] if current is not None else parsed.case_id
             if case_id is None:
-                return self.error(404, "no such referral for this recipient (send case_id when it was just delivered)")
+                return self.error(404, NO_SUCH_REFERRAL)
             if current is not None and current["status"] in FINAL:
                 return self.json({"status": "unchanged", "referral_id": referral_id}, status=200)
             ack = {

@@ -11,8 +11,9 @@ acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py
   *parked* in the changelogged `parked` table and the partition moves on at once; a timer
   re-produces it to the retry topic when due. Nothing ever sleeps in an agent, so one slow or
   failing recipient never holds up the others on its partition (see docs/webhooks.md).
-- acks: recipients' acknowledgements (from the HTTP endpoint or produced directly), keyed by
-  case_id like the referrals, so the `referral_state` lookup is partition-local.
+- acks: recipients' acknowledgements (from the HTTP endpoint, or produced by a recipient's agency to
+  the recipient's own ack topic), keyed by case_id like the referrals, so the `referral_state`
+  lookup is partition-local.
 - timers: release due parked retries; escalate delivered referrals nobody acknowledged in time.
 
 All tables are written only while handling an event of a topic keyed by case_id, so each entry lives
@@ -23,14 +24,17 @@ exception, `escalations`, is written by the SLA timer with an explicit partition
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from referral_bus import logging as rb_logging
 from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
+from referral_bus.agencies import load_agencies
 from referral_bus.directory import load_directory
 from referral_bus.errors import RulesError
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service
+from referral_bus.topic_catalog import changelog_config
 from services.notifier.ackview import register_ack_view
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers
@@ -47,18 +51,37 @@ settings = NotifierSettings()
 service = Service("notifier", settings)
 app = service.app
 
+# Each Kafka-acknowledging recipient's own ack topic: only its agency's KafkaUser may write there, so
+# the topic says who acknowledges (config/agencies.yaml); the acks agent reads them all.
+_ack_topics = load_agencies(settings.agencies_path).ack_topics()  # contract name → recipient id
 notifier_topics = Topics(
     referrals=service.topic(topics.REFERRALS),
     retry=service.topic(topics.RETRY),
     receipts=service.topic(topics.RECEIPTS),
     acks=service.topic(topics.ACKS),
+    acks_in=service.topic(topics.ACKS, *sorted(_ack_topics)),
+    recipient_of={topics.name(t): recipient for t, recipient in _ack_topics.items()},
 )
 _partitions = service.kafka.topic_partitions
+
+
+def _table(name: str, **kwargs: Any) -> Any:
+    """A changelogged table whose changelog is created as declared (topic_catalog)."""
+    return app.Table(
+        name,
+        default=None,
+        partitions=_partitions,
+        key_type=str,
+        extra_topic_configs=changelog_config("notifier", name),
+        **kwargs,
+    )
+
+
 tables = Tables(
-    delivered=app.Table("deliveries", default=None, partitions=_partitions, key_type=str, value_type=int),
-    parked=app.Table("parked", default=None, partitions=_partitions, key_type=str),
-    state=app.Table("referral_state", default=None, partitions=_partitions, key_type=str),
-    escalations=app.Table("escalations", default=None, partitions=_partitions, key_type=str, value_type=int),
+    delivered=_table("deliveries", value_type=int),
+    parked=_table("parked"),
+    state=_table("referral_state"),
+    escalations=_table("escalations", value_type=int),
 )
 
 secrets = Secrets(settings.secrets_dir)
@@ -125,7 +148,7 @@ async def retry_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents t
     await service.run_guarded(stream, notifier.retry, concurrency=settings.delivery_concurrency)
 
 
-@app.agent(notifier_topics.acks)
+@app.agent(notifier_topics.acks_in)
 async def acks_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
     """Acknowledgements close the loop."""
     await service.run_guarded(stream, notifier.ack)

@@ -27,7 +27,7 @@ from referral_bus.message import SourceMessage
 from referral_bus.safeguards import Facts, Gate
 from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
-from services.notifier.acks import apply_ack
+from services.notifier.acks import apply_ack, check_recipient
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import PAUSED, RESUMED, Breakers
 from services.notifier.decide import (
@@ -64,7 +64,10 @@ class Topics:
     referrals: faust.TopicT
     retry: faust.TopicT
     receipts: faust.TopicT
-    acks: faust.TopicT
+    acks: faust.TopicT  # written only by the authenticated HTTP endpoint (ackview)
+    acks_in: faust.TopicT  # the acks agent's input: the shared topic and every recipient's own ack topic
+    # broker topic name → the recipient whose own ack topic it is (only its agency may write there)
+    recipient_of: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -273,6 +276,7 @@ class Notifier:
     async def ack(self, msg: SourceMessage) -> None:
         """Apply one acknowledgement to its referral's state and emit the receipt that says so."""
         ack = self.codec.decode(msg.value or b"", "Acknowledgement")
+        check_recipient(ack, self.topics.recipient_of.get(msg.topic))  # the topic, not the payload, says who
         rid = ack["referral_id"]
         updated = apply_ack(self.tables.state.get(rid), ack)  # raises for an ack no delivered referral here can take
         if updated is None:

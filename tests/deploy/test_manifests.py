@@ -9,7 +9,6 @@ and checkov in .local/k8s-venv). Without them the tests skip with that instructi
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -25,17 +24,6 @@ KUSTOMIZE = ROOT / ".local" / "bin" / "kustomize"
 TOOLS_PY = ROOT / ".local" / "k8s-venv" / "bin" / "python"
 VALIDATE = ROOT / "scripts" / "k8s" / "validate.py"
 OVERLAYS = sorted(p.name for p in (K8S_DIR / "overlays").iterdir() if (p / "kustomization.yaml").exists())
-
-# Faust's table changelog topics (<app id>-<table>-changelog), declared as KafkaTopics because they
-# must be compacted and replicated like the rest. Keep in step with the app.Table(...) declarations
-# in services/*/app.py and with CHANGELOGS in scripts/k8s/gen_topics.py.
-CHANGELOG_TOPICS = {
-    "referral-bus-intake-dedup-changelog",
-    "referral-bus-intake-content-changelog",
-    "referral-bus-notifier-deliveries-changelog",
-    "referral-bus-notifier-breakers-changelog",
-}
-PARTNER_TOPIC = re.compile(r"^referrals\.partner\.[a-z0-9][a-z0-9-]*\.v1$")
 
 
 def _require_tools() -> None:
@@ -210,35 +198,38 @@ def test_checkov_rejects_a_finding_without_suppression(scratch_repo: Path) -> No
 
 
 def _code_topics() -> dict[str, Any]:
+    """Every topic from the one source (referral_bus.topic_catalog), by name."""
     sys.path.insert(0, str(ROOT))
-    from referral_bus import topics
+    from referral_bus.agencies import load_agencies
+    from referral_bus.directory import load_directory
+    from referral_bus.topic_catalog import declared
 
-    return {spec.name: spec for spec in topics.ALL}
+    registry = load_agencies(ROOT / "config" / "agencies.yaml")
+    return {spec.name: spec for spec in declared(registry, load_directory(ROOT / "config" / "recipients.yaml"))}
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
 def test_kafka_topics_match_the_code(overlay: str) -> None:
+    from referral_bus import topics
+
     objects = _build(K8S_DIR / "overlays" / overlay)
     declared = {o["spec"].get("topicName", o["metadata"]["name"]): o for o in objects if o["kind"] == "KafkaTopic"}
-    partner = {name for name in declared if PARTNER_TOPIC.match(name)}
     code = _code_topics()
-    expected = set(code) | CHANGELOG_TOPICS
-    missing = sorted(expected - set(declared) - partner)
-    extra = sorted(set(declared) - expected - partner)
+    missing = sorted(set(code) - set(declared))
+    extra = sorted(set(declared) - set(code))
     assert not missing and not extra, (
-        f"[{overlay}] KafkaTopics drifted from referral_bus/topics.py (+ Faust changelogs): "
+        f"[{overlay}] KafkaTopics drifted from referral_bus/topic_catalog.py (+ config/agencies.yaml): "
         f"missing {missing}, not in the code {extra}. Run `.venv/bin/python scripts/k8s/gen_topics.py`."
     )
     for name, spec in code.items():
         config = declared[name]["spec"].get("config", {})
-        policy = "compact" if spec.compacted else "delete"
+        policy = "compact,delete" if spec.compacted else "delete"
         assert config.get("cleanup.policy") == policy, f"[{overlay}] {name}: cleanup.policy != {policy}"
-        if not spec.compacted:
-            assert int(config.get("retention.ms", -1)) == spec.retention_ms, f"[{overlay}] {name}: retention.ms"
-    for name in CHANGELOG_TOPICS:
-        assert declared[name]["spec"]["config"].get("cleanup.policy") == "compact", f"{name} must be compacted"
+        assert int(config.get("retention.ms", -1)) == spec.retention_ms, f"[{overlay}] {name}: retention.ms"
+        annotations = declared[name]["metadata"]["annotations"]
+        assert annotations["referral-bus/sensitivity"] == spec.sensitivity, f"[{overlay}] {name}: sensitivity"
 
-    # Every code topic is in some service's ACLs (a new topic without an ACL would fail at run time).
+    # Every shared code topic is in some service's ACLs (a new topic without an ACL would fail at run time).
     acl_topics = {
         acl["resource"]["name"]
         for o in objects
@@ -246,7 +237,22 @@ def test_kafka_topics_match_the_code(overlay: str) -> None:
         for acl in o["spec"]["authorization"]["acls"]
         if acl["resource"]["type"] == "topic" and acl["resource"].get("patternType", "literal") == "literal"
     }
-    assert not set(code) - acl_topics, f"[{overlay}] no service ACL for {sorted(set(code) - acl_topics)}"
+    shared = {t.name for t in topics.ALL}
+    assert not shared - acl_topics, f"[{overlay}] no service ACL for {sorted(shared - acl_topics)}"
+
+    # Agencies write only their own intake topic (and their recipients' ack topics); none writes a shared topic.
+    for user in (
+        o for o in objects if o["kind"] == "KafkaUser" and not o["metadata"]["name"].startswith("referral-bus-")
+    ):
+        agency = user["metadata"]["annotations"]["referral-bus/agency"]
+        writes = {
+            acl["resource"]["name"]
+            for acl in user["spec"]["authorization"]["acls"]
+            if "Write" in acl["operations"] or "All" in acl["operations"]
+        }
+        assert topics.intake_topic(agency) in writes, user["metadata"]["name"]
+        assert all(w == topics.intake_topic(agency) or w.startswith(topics.ACKS_PREFIX) for w in writes), writes
+        assert not writes & shared, f"{user['metadata']['name']} may write {sorted(writes & shared)}"
 
 
 def test_generated_topics_file_is_current() -> None:

@@ -29,30 +29,15 @@ from tests.support.tracing import (
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(2400)]
 
 
-
-
-
 @pytest.fixture(scope="module")
 def jaeger() -> Iterator[Jaeger]:
     """A real Jaeger v2 for this module's tests."""
     yield from running_jaeger()
 
 
-
-
-
-
-
-
-
-
-
-
 def tags(span: dict[str, Any]) -> dict[str, Any]:
     """A Jaeger span's tags as a dict."""
     return {t["key"]: t.get("value") for t in span.get("tags", [])}
-
-
 
 
 def is_http_client(span: dict[str, Any]) -> bool:
@@ -160,6 +145,10 @@ async def test_one_report_is_one_trace_across_every_service_and_the_webhook_call
         "referral-bus-routing",
     }
     all_tags = [tags(s) for s in spans.values()]
+    # only ids the bus minted: no raw record key (the agency's key, a content hash) on any span of either trace
+    for t in all_tags + [tags(s) for s in failed["spans"]]:
+        assert "messaging.kafka.message.key" not in t, t
+        assert not any(rejected["report_id"] in str(v) and k != "referral_bus.report_id" for k, v in t.items()), t
     case_ids = {t["referral_bus.case_id"] for t in all_tags if "referral_bus.case_id" in t}
     assert len(case_ids) == 1
     assert any("referral_bus.rule_ids" in t for t in all_tags)

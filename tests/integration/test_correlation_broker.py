@@ -24,7 +24,7 @@ from referral_bus.settings import REPO_ROOT
 from referral_devstack.agencies import local_agencies
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, running, temp_workdir
-from services.intake.accept import case_id_for, dedup_key
+from services.intake.accept import case_id_for, report_key
 from services.routing.rules import CaseView, load_rules
 from tests.support.polling import wait_for
 from tests.support.reports import valid_report
@@ -56,7 +56,7 @@ async def send_report(kafka: str, report: dict[str, Any]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
     await producer.start()
     try:
-        key = dedup_key(report["agency_id"], report["report_id"]).encode()
+        key = report_key(report["agency_id"], report["report_id"]).encode()
         await producer.send_and_wait(topics.name(topics.INTAKE), codec.encode("CaseReport", report), key=key)
     finally:
         await producer.stop()

@@ -22,7 +22,7 @@ from referral_bus.codec import MAGIC, Codec
 from referral_bus.errors import RejectedMessage
 from referral_bus.vocabulary import CATEGORIES
 from referral_devstack.workers import Workers
-from services.intake.accept import Accepted, Intake, Rekey, dedup_key
+from services.intake.accept import Accepted, Intake, Rekey, report_key
 from tests.support.intake import MAX_BYTES, Message, intake_worker, now_ms_, produce, tally, wait_drained
 
 pytestmark = [pytest.mark.kafka]
@@ -83,7 +83,7 @@ def valid_reports(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def key_of(report: dict[str, Any]) -> bytes:
-    return dedup_key(report["agency_id"], report["report_id"]).encode()
+    return report_key(report["agency_id"], report["report_id"]).encode()
 
 
 @st.composite

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from referral_bus.codec import MAGIC, Codec
-from services.intake.accept import case_id_for, dedup_key
+from services.intake.accept import case_id_for, report_key
 from tests.support.intake import (
     MAX_BYTES,
     Message,
@@ -33,21 +33,12 @@ from tests.support.reports import encode_v1, valid_report
 pytestmark = [pytest.mark.kafka]
 
 
-
-
-
-
-
-
-
-
-
 def bad_message(kind: int, rng: random.Random) -> Message:
     """One of seven kinds of bad input, each with its expected reason."""
     codec = Codec()
     report = valid_report()
     good = codec.encode("CaseReport", report)
-    key = dedup_key(report["agency_id"], report["report_id"]).encode()
+    key = report_key(report["agency_id"], report["report_id"]).encode()
     kinds: list[tuple[bytes, str]] = [
         (rng.randbytes(rng.randint(0, 300)).lstrip(b"\x00").replace(b"\xc3\x01", b"\x01\x01", 1), "undecodable"),
         (good[: rng.randint(0, len(good) - 1)], "undecodable"),
@@ -100,21 +91,11 @@ def mixed_stream(n: int, *, seed: int, bad_every: int = 10, dup_every: int = 10)
         else:
             report = valid_report(report_id=f"R-{seed}-{i}-{uuid.uuid4().hex[:6]}")
             value = encode_v1(report) if i % 7 == 0 else codec.encode("CaseReport", report)
-            key = None if i % 13 == 0 else dedup_key(report["agency_id"], report["report_id"]).encode()
+            key = None if i % 13 == 0 else report_key(report["agency_id"], report["report_id"]).encode()
             m = Message(key, value, "accepted", report["report_id"])
             out.append(m)
             valid.append(m)
     return out
-
-
-
-
-
-
-
-
-
-
 
 
 def metric_counts(port: int) -> dict[str, float]:

@@ -30,6 +30,7 @@ from tests.support.notifier import (
     statuses,
     webhook,
 )
+from tests.support.pages import assert_only_our_pages
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka]
@@ -108,15 +109,24 @@ async def test_acknowledgements_close_the_loop_and_silence_escalates(kafka: str,
                     missing = f"http://127.0.0.1:{stack.port}/referrals/no-such-referral/ack"
                     r401 = await client.post(missing, json=body, headers=wrong)
                     assert r401.status_code == 401 and r401.json() == (await client.post(url, json=body)).json()
-                    # another recipient's valid token does not reach this referral
+                    # another recipient's valid token: the same answer as for a referral that does not exist
                     other = {"Authorization": f"Bearer {stack.token('topic-acker')}"}
-                    assert (await client.post(url, json=body, headers=other)).status_code == 404
+                    not_yours = await client.post(url, json=body, headers=other)
+                    nowhere = await client.post(missing, json=body, headers=other)
+                    assert not_yours.status_code == nowhere.status_code == 404
+                    assert not_yours.json() == nowhere.json()
+                    with_case = {**body, "case_id": accepted["case_id"]}
+                    not_yours = await client.post(url, json=with_case, headers=other)
+                    nowhere = await client.post(missing, json=with_case, headers=other)
+                    assert not_yours.status_code == nowhere.status_code == 202
+                    assert not_yours.json().keys() == nowhere.json().keys()
                     # the right token, but a body over the limit or malformed
                     mine = {"Authorization": f"Bearer {stack.token('acker')}"}
                     big = await client.post(url, content=b"{" + b" " * 10_000 + b"}", headers=mine)
                     assert big.status_code == 413
                     assert (await client.post(url, json={"outcome": "MAYBE"}, headers=mine)).status_code == 400
 
+                await assert_only_our_pages(stack.port, accepted["referral_id"])
                 # nothing above changed anything
                 rs = await receipts(lambda rs: all("DELIVERED" in statuses(rs, i) for i in ids), timeout=120)
                 assert statuses(rs, accepted["referral_id"]) == ["DELIVERED"]

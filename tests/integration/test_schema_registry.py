@@ -29,7 +29,7 @@ from referral_bus.errors import UnknownSchemaError
 from referral_bus.kafka import read_topic
 from referral_bus.schema_registry import RegistryConfig, SchemaRegistry
 from referral_devstack.workers import Workers, free_port, temp_workdir
-from services.intake.accept import dedup_key
+from services.intake.accept import report_key
 from tests.support.reports import valid_report
 
 
@@ -178,7 +178,7 @@ async def test_intake_accepts_confluent_framed_reports_and_dead_letters_the_rest
     registry_codec = our_codec(schema_registry)
     plain_codec = Codec(schema_registry=None)
     report = valid_report()
-    key = dedup_key(report["agency_id"], report["report_id"]).encode()
+    key = report_key(report["agency_id"], report["report_id"]).encode()
     schema_str = json.dumps(contracts().current["CaseReport"].expanded)
     with intake_workers(kafka, schema_registry) as (with_ns, without_ns):
         intake_with, intake_without = f"{with_ns}.{topics.INTAKE}", f"{without_ns}.{topics.INTAKE}"
@@ -224,7 +224,7 @@ async def test_a_registry_outage_dead_letters_for_replay_and_loses_nothing(kafka
     framed = confluent_frame(2_000_000_003, b"\x02")  # an id not cached anywhere: the worker must ask
     report = valid_report()
     single = plain_codec.encode("CaseReport", report)
-    key = dedup_key(report["agency_id"], report["report_id"]).encode()
+    key = report_key(report["agency_id"], report["report_id"]).encode()
     with temp_workdir("registry-down-") as work:
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": kafka,

@@ -14,6 +14,7 @@ from referral_bus.kafka import client_kwargs
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack.produce import produce
 from referral_devstack.workers import Workers, temp_workdir
+from tests.support.pages import assert_only_our_pages
 
 EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
 
@@ -29,7 +30,6 @@ def _metric(text: str, name: str, **labels: str) -> float:
     return total
 
 
-
 @pytest.mark.kafka
 async def test_a_running_worker_serves_health_readiness_and_metrics(kafka: str, namespace: str) -> None:
     with temp_workdir("metrics-") as work:
@@ -40,6 +40,7 @@ async def test_a_running_worker_serves_health_readiness_and_metrics(kafka: str, 
             base = f"http://127.0.0.1:{workers.ports['intake']}"
             assert httpx.get(f"{base}/healthz").json()["status"] == "alive"
             assert httpx.get(f"{base}/readyz").json() == {"status": "ready", "service": "intake"}
+            await assert_only_our_pages(workers.ports["intake"], "HL111-2026-0001")
 
             producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()))
             await producer.start()

@@ -82,7 +82,7 @@ class Stream:
     """What a scenario produces, in order, and what the books must show afterwards."""
 
     records: list[tuple[bytes, bytes]]  # (key, value) in produce order
-    valid: dict[str, str]  # dedup key → case id of each distinct valid report
+    valid: dict[str, str]  # report key (agency/report) → case id of each distinct valid report
     invalid: list[bytes]  # values that must be dead-lettered by intake
     duplicates: int  # exact re-sends of a valid report
     expected: set[tuple[str, str]]  # (case_id, recipient_id)
@@ -160,7 +160,7 @@ def generate(
     invalid_ratio: float = 0.03,
 ) -> Stream:
     """`n` distinct valid reports plus duplicates and invalid inputs mixed in, and the expected referrals."""
-    from services.intake.accept import case_id_for, dedup_key
+    from services.intake.accept import case_id_for, report_key
     from services.intake.report import validate
     from services.routing.rules import CaseView, load_rules
 
@@ -180,7 +180,7 @@ def generate(
             records.append(later.pop(0)[1])
         report = random_report(rng, i, run, codes)
         checked = validate(report, now_ms=int(time.time() * 1000), clock_skew_ms=300_000)
-        dkey = dedup_key(checked.agency_id, checked.report_id)
+        dkey = report_key(checked.agency_id, checked.report_id)
         case_id = case_id_for(checked.agency_id, checked.report_id)
         valid[dkey] = case_id
         value = codec.encode("CaseReport", report)

@@ -11,7 +11,7 @@ from fastavro import schemaless_writer
 
 from referral_bus.codec import MAGIC
 from referral_bus.contracts import contracts
-from services.intake.accept import dedup_key
+from services.intake.accept import report_key
 
 # Distinctive personal-data values: none of them may ever appear in an error message.
 PII = {
@@ -75,7 +75,7 @@ def valid_report(**overrides: Any) -> dict[str, Any]:
 
 
 def key_of(report: dict[str, Any]) -> bytes:
-    return dedup_key(report["agency_id"], report["report_id"]).encode()
+    return report_key(report["agency_id"], report["report_id"]).encode()
 
 
 def encode_v1(report: dict[str, Any]) -> bytes:

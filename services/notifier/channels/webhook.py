@@ -6,7 +6,6 @@ delivery and aiohttp several times cheaper for the same POST (docs/performance.m
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import aiohttp
@@ -15,7 +14,7 @@ from referral_bus.directory import Recipient, WebhookChannel
 from referral_bus.errors import DeliveryError
 from services.notifier.payload import body
 from services.notifier.secrets import Secrets
-from services.notifier.signing import IDEMPOTENCY_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
+from services.notifier.signing import signed_headers
 
 
 class Webhook:
@@ -49,12 +48,9 @@ class Webhook:
                 retryable=False,
             )
         payload = body(doc)
-        timestamp = int(time.time())
         headers = {
             "Content-Type": "application/json",
-            IDEMPOTENCY_HEADER: referral["referral_id"],
-            TIMESTAMP_HEADER: str(timestamp),
-            SIGNATURE_HEADER: sign(secret, timestamp, payload),
+            **signed_headers(secret, referral["referral_id"], payload),  # key, timestamp, nonce, signature
             "User-Agent": "referral-bus-notifier/1",
         }
         # the recipient's own timeout, else the client's (None here would mean no timeout at all)

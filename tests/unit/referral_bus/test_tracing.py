@@ -82,9 +82,3 @@ def test_attribute_names_get_our_prefix_unless_dotted() -> None:
         "messaging.system": "kafka",
         "referral_bus.rule_ids": ["a"],
     }
-
-
-
-
-
-

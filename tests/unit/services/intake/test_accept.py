@@ -6,12 +6,14 @@ import copy
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from referral_bus.codec import MAGIC, Codec
 from referral_bus.deadletter import dead_letter
-from referral_bus.errors import RejectedMessage
+from referral_bus.errors import AgencyMismatchError, RejectedMessage
 from referral_bus.message import SourceMessage
-from services.intake.accept import Accepted, Duplicate, Intake, Rekey
+from services.intake.accept import Accepted, Duplicate, Intake, Rekey, case_id_for, dedup_key
 from tests.support.reports import PII, encode_v1, key_of, now_ms, valid_report
 
 
@@ -34,8 +36,6 @@ def encode(report: dict[str, Any]) -> bytes:
     return Codec().encode("CaseReport", report)
 
 
-
-
 # --- accepted, duplicate, rekey --------------------------------------------------------------------------
 
 
@@ -54,7 +54,7 @@ def test_valid_report_is_accepted_then_duplicate_once_remembered() -> None:
     assert isinstance(dup, Duplicate) and dup.case_id == out.case_id
 
 
-def test_report_under_another_key_is_rekeyed_to_its_dedup_key() -> None:
+def test_report_under_another_key_is_rekeyed_to_its_report_key() -> None:
     report = valid_report()
     out = make_intake().handle(b"whatever", encode(report), now_ms=now_ms())
     assert isinstance(out, Rekey) and out.key == key_of(report)
@@ -220,3 +220,48 @@ def test_every_valid_report_variant_is_accepted() -> None:
         report.update(valid_report(**v))
         out = make_intake().handle(key_of(report), encode(report), now_ms=now_ms())
         assert isinstance(out, Accepted), v
+
+
+# --- identity from the transport: the topic's agency, keys that cannot collide ----------------------
+
+IDS = st.text(alphabet="ab/:.-", min_size=1, max_size=6)
+
+
+@given(IDS, IDS, IDS, IDS)
+def test_different_agency_report_pairs_never_share_a_dedup_key_or_case_id(a1: str, r1: str, a2: str, r2: str) -> None:
+    if (a1, r1) == (a2, r2):
+        assert dedup_key(a1, r1) == dedup_key(a2, r2)
+        return
+    assert dedup_key(a1, r1) != dedup_key(a2, r2)
+    assert case_id_for(a1, r1) != case_id_for(a2, r2)
+
+
+def test_the_slash_ambiguity_is_gone() -> None:
+    assert dedup_key("a/b", "c") != dedup_key("a", "b/c")
+    assert case_id_for("a/b", "c") != case_id_for("a", "b/c")
+
+
+def test_a_report_on_its_own_agencys_topic_is_accepted() -> None:
+    report = valid_report()
+    out = make_intake().handle(key_of(report), encode(report), now_ms=now_ms(), agency=report["agency_id"])
+    assert isinstance(out, Accepted)
+
+
+def test_a_report_naming_another_agency_is_refused_before_anything_else() -> None:
+    report = valid_report(agency_id="vn-hotline-111")
+    intake = make_intake()
+    with pytest.raises(AgencyMismatchError) as caught:
+        intake.handle(key_of(report), encode(report), now_ms=now_ms(), agency="ngo-safe-online")
+    assert caught.value.reason == "agency_mismatch" and caught.value.field == "agency_id"
+    assert "vn-hotline-111" not in str(caught.value) and "ngo-safe-online" not in str(caught.value)
+    with pytest.raises(AgencyMismatchError):  # under any key: no re-keying of a foreign report
+        intake.handle(b"whatever", encode(report), now_ms=now_ms(), agency="ngo-safe-online")
+    # the genuine report of that id is still accepted afterwards: the refusal left no dedup mark
+    genuine = make_intake().handle(key_of(report), encode(report), now_ms=now_ms(), agency="vn-hotline-111")
+    assert isinstance(genuine, Accepted)
+
+
+def test_a_misskeyed_report_on_its_own_topic_is_rekeyed() -> None:
+    report = valid_report()
+    out = make_intake().handle(b"other", encode(report), now_ms=now_ms(), agency=report["agency_id"])
+    assert isinstance(out, Rekey) and out.key == key_of(report)

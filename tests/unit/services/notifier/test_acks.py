@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from referral_bus.errors import AcknowledgementError
-from services.notifier.acks import authenticate, bearer, parse_body, transition
+from referral_bus.errors import AcknowledgementError, RecipientMismatchError
+from services.notifier.acks import authenticate, bearer, check_recipient, parse_body, transition
 
 TOKENS = {"police": "tok-police-1", "hotline": "tok-hotline-2"}
 
@@ -60,3 +60,13 @@ def test_transitions() -> None:
     assert transition("COMPLETED", {"outcome": "REJECTED"}) is None
     with pytest.raises(AcknowledgementError):
         transition("DELIVERED", {"outcome": "UNKNOWN"})
+
+
+def test_an_ack_on_a_recipients_own_topic_must_name_that_recipient() -> None:
+    ack = {"referral_id": "ref-1", "recipient_id": "intl-th-24-7", "outcome": "ACCEPTED"}
+    check_recipient(ack, "intl-th-24-7")
+    check_recipient(ack, None)  # the shared topic: only the authenticated HTTP endpoint writes there
+    with pytest.raises(RecipientMismatchError) as caught:
+        check_recipient({**ack, "recipient_id": "vn-police-ha-noi"}, "intl-th-24-7")
+    assert caught.value.reason == "recipient_mismatch" and caught.value.referral_id == "ref-1"
+    assert "vn-police-ha-noi" not in str(caught.value)

@@ -1,0 +1,73 @@
+"""The agency registry (config/agencies.yaml): each agency's Kafka logins, and the recipients it acts for.
+
+Identity comes from the transport, never from the payload: an agency writes its reports to its own
+intake topic (`referrals.intake.<agency id>.v1`) and acknowledges referrals on its recipients' own
+ack topics (`referrals.acks.<recipient id>.v1`); the Strimzi KafkaUser of each of its principals
+(generated from this file by scripts/k8s/gen_topics.py) may write to those topics and no others.
+Intake refuses a report whose `agency_id` is not its topic's agency; the notifier refuses an
+acknowledgement whose `recipient_id` is not its topic's recipient.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from referral_bus import topics
+from referral_bus.errors import RulesError
+from referral_bus.yamlfile import YamlDocument
+
+# Topic-safe and without "/" or ".": `<agency>/<report>` keys and topic names split unambiguously.
+AgencyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+Principal = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+
+
+class Agency(BaseModel):
+    """One agency that reports to the bus (and may receive and acknowledge referrals over Kafka)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: AgencyId
+    name: Annotated[str, Field(min_length=1)]
+    principals: Annotated[list[Principal], Field(min_length=1)]
+    recipients: list[AgencyId] = []
+    sample: bool = True
+
+
+class Registry:
+    """Agencies by id, and which agency or recipient each per-agency topic belongs to."""
+
+    def __init__(self, agencies: list[Agency]) -> None:
+        self.agencies = {a.id: a for a in agencies}
+
+    def intake_topics(self) -> dict[str, str]:
+        """Contract name of each agency's intake topic → the agency id."""
+        return {topics.intake_topic(a): a for a in self.agencies}
+
+    def ack_topics(self) -> dict[str, str]:
+        """Contract name of each recipient's ack topic → the recipient id (recipients some agency acts for)."""
+        return {topics.acks_topic(r): r for a in self.agencies.values() for r in a.recipients}
+
+
+def load_agencies(path: Path) -> Registry:
+    """Load and validate the registry; raise RulesError naming every problem with file and line."""
+    doc = YamlDocument(path)
+    data: Any = doc.data
+    if not isinstance(data, dict) or not isinstance(data.get("agencies"), list):
+        raise RulesError([f"{doc.where(())}: an agency registry needs a top-level 'agencies:' list"])
+    problems = [f"{doc.where((k,))}: unknown top-level key {k!r}" for k in sorted(set(data) - {"version", "agencies"})]
+    owner: dict[tuple[str, str], str] = {}  # (field, id or principal or recipient) → the agency that has it
+    entries = doc.entries("agencies", Agency, "agency", problems)
+    for i, agency in entries:
+        claims = [("id", agency.id)] + [("principals", p) for p in agency.principals]
+        claims += [("recipients", r) for r in agency.recipients]
+        for field, name in claims:
+            if (field, name) in owner:
+                where = doc.where(("agencies", i, field), label=f"agency {agency.id}")
+                problems.append(f"{where}: {field}: {name} already belongs to agency {owner[(field, name)]}")
+            owner[(field, name)] = agency.id
+    if problems:
+        raise RulesError(problems)
+    return Registry([a for _, a in entries])

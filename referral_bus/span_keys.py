@@ -1,0 +1,25 @@
+"""Faust's process spans without the Kafka record key: span attributes carry only ids the bus minted.
+
+A record key may be an agency's own bytes (the intake topic), an unsalted hash of content (the
+correlation topic) or whatever a dead letter's source carried. Faust's OpenTelemetry sensor copies
+it into `messaging.kafka.message.key`; this sensor leaves it out (tracing.drop_key does the same
+for the aiokafka instrumentation's send and receive spans). The case id, where there is one, is
+already `referral_bus.case_id`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust.contrib.opentelemetry import OpenTelemetrySensor
+
+from referral_bus.tracing import KEY_ATTRIBUTE
+
+
+class ProcessSpanSensor(OpenTelemetrySensor):
+    """Faust's `{topic} process` span, without the record key among its attributes."""
+
+    def _span_attributes(self, stream: Any, event: Any, tp: Any, offset: int) -> dict[str, Any]:
+        attributes: dict[str, Any] = super()._span_attributes(stream, event, tp, offset)
+        attributes.pop(KEY_ATTRIBUTE, None)
+        return attributes

@@ -1,0 +1,106 @@
+"""Every topic the workers create or use, from one source: the code's topics, Faust's own, and the data's.
+
+`declared()` lists them with retention and sensitivity: the shared topics (topics.ALL), each table's
+changelog and each app's leader-election topic (Faust creates both at start-up), one intake topic per
+agency and one ack topic per Kafka-acknowledging recipient (config/agencies.yaml), and one partner
+topic per recipient with a kafka channel (config/recipients.yaml). scripts/k8s/gen_topics.py renders
+it as KafkaTopics; tests compare it with the manifests and with what real workers create.
+"""
+
+from __future__ import annotations
+
+from referral_bus import topics
+from referral_bus.agencies import Registry
+from referral_bus.directory import Directory
+from referral_bus.topics import DAY_MS, HASHES, IDS, PERSONAL, TopicSpec
+
+
+def changelog(service: str, table: str) -> str:
+    """Faust's changelog topic of a table: `<app id>-<table>-changelog` (before namespacing)."""
+    return f"referral-bus-{service}-{table}-changelog"
+
+
+def leader(service: str) -> str:
+    """Faust's leader-election topic of an app (one partition, empty)."""
+    return f"referral-bus-{service}-__assignor-__leader"
+
+
+# Keep in step with the app.Table(...) declarations in services/*/app.py and topology.py (a test
+# through the real broker fails otherwise). Retention: how long an entry outlives its last write.
+CHANGELOGS: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        changelog("intake", "dedup"),
+        "intake table: (agency, report) -> case id, for deduplication (INTAKE_DEDUP_WINDOW_DAYS)",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        changelog("intake", "content"),
+        "intake table: content key -> first case, for correlation (INTAKE_CORRELATION_WINDOW_HOURS)",
+        7 * DAY_MS,
+        compacted=True,
+        sensitivity=HASHES,
+    ),
+    TopicSpec(
+        changelog("notifier", "deliveries"),
+        "notifier table: referral id -> when delivered (delivered-once check)",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        changelog("notifier", "parked"),
+        "notifier table: retries not yet due, each with its whole referral (NOTIFIER_MAX_RETRY_AGE_SECONDS)",
+        7 * DAY_MS,
+        compacted=True,
+        sensitivity=PERSONAL,
+    ),
+    TopicSpec(
+        changelog("notifier", "referral_state"),
+        "notifier table: closed-loop state per delivered referral, with the referral until acknowledged",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=PERSONAL,
+    ),
+    TopicSpec(
+        changelog("notifier", "escalations"),
+        "notifier table: referral id -> last SLA period escalated",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+)
+LEADERS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(leader(s), f"Faust: {s} leader election (empty)", DAY_MS, sensitivity=IDS, partitions=1)
+    for s in ("intake", "routing", "notifier")
+)
+
+
+def changelog_config(service: str, table: str) -> dict[str, str]:
+    """A table's changelog settings as declared (Table(extra_topic_configs=...)): a local worker creates it so too."""
+    spec = next(c for c in CHANGELOGS if c.name == changelog(service, table))
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(spec.retention_ms)}
+
+
+def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
+    """The topics the data adds: agencies' intake topics, recipients' ack topics, partner topics."""
+    out = [
+        TopicSpec(name, f"reports of agency {agency} (only its KafkaUsers may write)", 14 * DAY_MS)
+        for name, agency in sorted(registry.intake_topics().items())
+    ]
+    out += [
+        TopicSpec(name, f"acknowledgements of recipient {r} (only its agency may write)", 30 * DAY_MS, sensitivity=IDS)
+        for name, r in sorted(registry.ack_topics().items())
+    ]
+    out += [
+        TopicSpec(topics.partner_topic(r.id), f"referrals for recipient {r.id} (its agency reads them)", 30 * DAY_MS)
+        for r in sorted(directory.recipients.values(), key=lambda r: r.id)
+        if r.channel.type == "kafka"
+    ]
+    return out
+
+
+def declared(registry: Registry, directory: Directory) -> list[TopicSpec]:
+    """Every topic, once."""
+    return [*topics.ALL, *CHANGELOGS, *LEADERS, *per_agency(registry, directory)]
