@@ -58,9 +58,15 @@ class Service:
         self.name = name
         self.settings = settings
         self.kafka = kafka or KafkaSettings()
-        rb_logging.configure(name, fmt=settings.log_format, level=settings.log_level)
+        rb_logging.configure(
+            name,
+            fmt=settings.log_format,
+            level=settings.log_level,
+            repeat_interval=settings.log_repeat_interval_seconds,
+        )
         tracing.configure(f"referral-bus-{name}")
         metrics.configure(f"referral-bus-{name}")
+        metrics.init_dead_letters(name)  # zero series: the first dead letter is an increase alerts see
         faust_patches.install()  # Faust bugs that would commit past unprocessed records
         self.codec = Codec(max_bytes=self.kafka.max_message_bytes)
         ns = topics.namespace()
@@ -99,7 +105,7 @@ class Service:
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         self._register_views()
         self.app.on_worker_init.connect(self._create_topics)
-        metrics.register_lag_source(self._consumer_lag)
+        metrics.register_lag_source(self._consumer_lag, group=self.app.conf.id)
         self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
         self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
 
