@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 from referral_devstack import broker
 from referral_devstack.workers import Workers, temp_workdir
 from tests.support.harness import free_port_pair
+from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.timeout(900)]
 
@@ -42,11 +42,8 @@ def lines(path: Path) -> list[dict[str, Any]]:
 
 async def until(check: Any, timeout: float, what: str, log: Path) -> None:
     """Poll `check()` until true, or fail with the worker's log tail."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not seen within {timeout:.0f}s:\n" + log.read_text(errors="replace")[-4000:])
-        await asyncio.sleep(0.5)
+    if not await wait_for(check, timeout):
+        pytest.fail(f"{what} not seen within {timeout:.0f}s:\n" + log.read_text(errors="replace")[-4000:])
 
 
 def ready(port: int) -> bool:

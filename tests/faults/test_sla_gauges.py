@@ -7,8 +7,6 @@ answer again the breakers close, nothing waits undelivered, and the delivered re
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
 import httpx
@@ -18,6 +16,7 @@ import yaml
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.produce import produce
 from tests.support.harness import Stack
+from tests.support.polling import poll
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.timeout(900)]
 
@@ -37,17 +36,17 @@ def metric(text: str, name: str, **labels: str) -> float:
 async def until(stack: Stack, check: Any, what: str, timeout: float = 240) -> str:
     """Poll the notifier's /metrics until `check(text)` holds; return the text."""
     url = f"http://127.0.0.1:{stack._w().ports['notifier']}/metrics"
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
+
+    def scrape() -> str:
         try:
-            text = httpx.get(url, timeout=5).text
+            return httpx.get(url, timeout=5).text
         except httpx.HTTPError:
-            text = ""
-        if text and check(text):
-            return text
-        await asyncio.sleep(0.5)
-    pytest.fail(f"{what} not seen within {timeout:.0f}s:\n{text[-3000:]}\n{stack._w().tail('notifier', 30)}")
+            return ""
+
+    text = await poll(lambda: (t := scrape()) and check(t) and t, timeout, interval=0.5)
+    if not text:
+        pytest.fail(f"{what} not seen within {timeout:.0f}s:\n{scrape()[-3000:]}\n{stack._w().tail('notifier', 30)}")
+    return text
 
 
 async def test_breakers_and_pending_referrals_show_on_metrics_while_recipients_are_down_and_after(
