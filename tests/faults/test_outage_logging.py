@@ -16,8 +16,7 @@ import httpx
 import pytest
 
 from referral_devstack import broker
-from referral_devstack.workers import Workers, temp_workdir
-from tests.support.harness import free_port_pair
+from referral_devstack.workers import Workers, free_port_pair, temp_workdir
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.timeout(900)]

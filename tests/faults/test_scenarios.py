@@ -28,7 +28,6 @@ from tests.support.harness import (
     check_books,
     drain,
     ensure_namespace_topics,
-    free_port_pair,
     generate,
     log,
     produce_raw,
@@ -184,7 +183,7 @@ async def test_replicas_one_killed(stack: Stack) -> None:
 @pytest.mark.timeout(3600)
 async def test_broker_stop_and_restart(namespace: str) -> None:
     """Our OWN broker (never the shared one) stopped and restarted mid-stream."""
-    from referral_devstack.workers import temp_workdir
+    from referral_devstack.workers import free_port_pair, temp_workdir
 
     with temp_workdir("faults-broker-") as work:
         own = broker.LocalBroker(port=free_port_pair(), state_dir=Path(work) / "kafka")

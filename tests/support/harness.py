@@ -22,7 +22,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import threading
 import time
 import uuid
@@ -200,21 +199,6 @@ def generate(
             invalid.append(bad[1])
     records.extend(r for _, r in later)
     return Stream(records, valid, invalid, duplicates, expected)
-
-
-def free_port_pair() -> int:
-    """A port p with p+1 also free (a broker of a test's own and its controller)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = int(s.getsockname()[1])
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", p + 1))
-            except OSError:
-                continue
-        return p
-    raise RuntimeError("no free port pair")
 
 
 # --------------------------------------------------------------------------- receiver in its own thread
