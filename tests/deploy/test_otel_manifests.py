@@ -7,6 +7,7 @@ other protocol) exports nothing, silently: this catches it before a deployment d
 from __future__ import annotations
 
 import os
+from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -47,6 +48,12 @@ STANDARD = {
 WORKERS = ("referral-bus-intake", "referral-bus-routing", "referral-bus-notifier")
 
 
+@cache
+def _objects(overlay: str) -> list[dict[str, Any]]:
+    """One overlay's objects, built once for all its workers."""
+    return build(K8S_DIR / "overlays" / overlay)
+
+
 def _worker_env(objects: list[dict[str, Any]], deployment: str) -> dict[str, str]:
     """The literal environment one worker container gets: its envFrom ConfigMaps, then its own env values."""
     maps = {o["metadata"]["name"]: o.get("data", {}) for o in objects if o["kind"] == "ConfigMap"}
@@ -66,7 +73,7 @@ def _worker_env(objects: list[dict[str, Any]], deployment: str) -> dict[str, str
 def test_each_worker_exports_traces_the_way_the_code_reads_the_variables(
     overlay: str, deployment: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    env = _worker_env(build(K8S_DIR / "overlays" / overlay), deployment)
+    env = _worker_env(_objects(overlay), deployment)
     otel = {k: v for k, v in env.items() if k.startswith("OTEL_")}
     unknown = sorted(set(otel) - STANDARD)
     assert not unknown, f"[{overlay}] {deployment}: not standard OpenTelemetry variables: {unknown}"

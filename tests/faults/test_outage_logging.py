@@ -71,7 +71,7 @@ async def test_a_broker_outage_is_logged_once_summarised_per_interval_and_its_en
             log = workers.log_path("intake")
             before = len(lines(log))
 
-            await asyncio.to_thread(broker.stop, own)
+            await asyncio.to_thread(broker.stop, own, timeout=2.0)  # SIGKILL after 2 s: a crash, not a drain
             # at least three summaries of aiokafka's metadata errors: the outage lasted > 3 intervals
             await until(
                 lambda: sum(1 for r in lines(log)[before:] if r["event"] == SUMMARY) >= 3,
@@ -113,4 +113,4 @@ async def test_a_broker_outage_is_logged_once_summarised_per_interval_and_its_en
             )
         finally:
             workers.stop_all()
-            await asyncio.to_thread(broker.stop, own)
+            await asyncio.to_thread(broker.stop, own, timeout=5.0)
