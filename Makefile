@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUS := $(VENV)/bin/referral-bus
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger test run bench faults clean
+.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger promtool test run bench faults clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,7 +40,10 @@ k8s-validate: k8s-tools  ## build and validate every overlay
 jaeger:  ## Jaeger v2 built from the Go module proxy into .local/bin (cached)
 	@bash scripts/jaeger/install.sh
 
-test: install broker lint typecheck schemas k8s-tools jaeger  ## ruff, mypy, schema check, every test against the real broker
+promtool:  ## promtool built from the Go module proxy into .local/bin (cached): `promtool test rules` on the alerts
+	@bash scripts/promtool/install.sh
+
+test: install broker lint typecheck schemas k8s-tools jaeger promtool  ## ruff, mypy, schema check, every test against the real broker
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 run: install  ## broker, three workers, local agencies, sample reports, delivery table

@@ -123,12 +123,15 @@ def _shared_processors() -> list[Any]:
     ]
 
 
-_state: dict[str, str] = {"service": "referral-bus", "fmt": "json", "level": "INFO"}
+_state: dict[str, str] = {"service": "referral-bus", "fmt": "json", "level": "INFO", "repeat_interval": "30"}
 
 
-def configure(service: str, *, fmt: str = "json", level: str = "INFO") -> None:
-    """Configure structlog for one service (the stdlib side is `stdlib_config()`, applied by Faust's worker)."""
-    _state.update(service=service, fmt=fmt, level=level.upper())
+def configure(service: str, *, fmt: str = "json", level: str = "INFO", repeat_interval: float = 30.0) -> None:
+    """Configure structlog for one service (the stdlib side is `stdlib_config()`, applied by Faust's worker).
+
+    `repeat_interval`: client-library lines repeated within it are summarised (see lograte.py).
+    """
+    _state.update(service=service, fmt=fmt, level=level.upper(), repeat_interval=str(repeat_interval))
     structlog.configure(
         processors=[*_shared_processors(), _renderer(fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -150,6 +153,11 @@ def formatter() -> structlog.stdlib.ProcessorFormatter:
     )
 
 
+def service_name() -> str:
+    """The service `configure` was called for (for lines written outside any bound context)."""
+    return _state["service"]
+
+
 def _add_service(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     event_dict.setdefault("service", _state["service"])
     return event_dict
@@ -159,17 +167,21 @@ def stdlib_config() -> dict[str, Any]:
     """A logging.config dict routing every stdlib logger (Faust, mode, aiokafka) through our processors.
 
     Faust applies it when its worker starts (`faust.App(logging_config=...)`), replacing mode's
-    coloured console handler.
+    coloured console handler. Repeated client-library warnings pass `lograte.QuietFilter`.
     """
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"structlog": {"()": "referral_bus.logging.formatter"}},
+        "filters": {
+            "quiet": {"()": "referral_bus.lograte.quiet_filter", "interval": float(_state["repeat_interval"])}
+        },
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "structlog",
+                "filters": ["quiet"],
                 "level": _state["level"],
             }
         },

@@ -11,13 +11,23 @@ person):
 - `referral_bus_delivery_latency_milliseconds{channel}`: report received → delivered to recipient
 - `referral_bus_delivery_attempts_total{channel,outcome}`: delivery attempts per channel
 - `referral_bus_sla_breaches_total{recipient_id,priority}`: acknowledgements missing at SLA
-- `referral_bus_consumer_lag{topic,partition}`: high watermark minus the next offset to read
+- `referral_bus_consumer_lag{group,topic,partition}`: high watermark minus the next offset to read
+- `referral_bus_pending_referrals{priority,state}`: referrals not delivered yet (`undelivered`, waiting
+  for a retry) or delivered and not acknowledged (`unacknowledged`), on this worker's partitions
+- `referral_bus_pending_referrals_overdue{priority,state}`: of those, the ones past their SLA
+- `referral_bus_pending_referral_oldest_age_seconds{priority,state}`: age of the oldest one
+- `referral_bus_breaker_open{recipient_id}`: 1 while the recipient's circuit breaker is not closed
+- `referral_bus_breaker_open_duration_seconds{recipient_id}`: for how long it has been so
+
+Recipient ids are bus configuration (the recipients directory), never personal data.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from opentelemetry import metrics
 from opentelemetry.exporter.prometheus import PrometheusMetricReader
@@ -29,9 +39,33 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from referral_bus import topics
 
 LagSource = Callable[[], Iterable[tuple[str, int, int]]]
+PendingSource = Callable[[], Iterable["PendingRow"]]
+BreakerSource = Callable[[], Iterable["BreakerRow"]]
 
 _provider_set = False
-_lag_sources: list[LagSource] = []
+_lag_sources: list[tuple[LagSource, str]] = []
+_pending_sources: list[PendingSource] = []
+_breaker_sources: list[BreakerSource] = []
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """Referrals of one priority in one state (`undelivered` or `unacknowledged`) on this worker."""
+
+    priority: str
+    state: str
+    count: int
+    overdue: int
+    oldest_age_s: float
+
+
+@dataclass(frozen=True)
+class BreakerRow:
+    """One recipient's circuit breaker: open (not closed) or not, and since how many seconds."""
+
+    recipient_id: str
+    open: bool
+    open_seconds: float
 
 
 def configure(service: str) -> None:
@@ -155,19 +189,53 @@ def delivery(channel: str, outcome: str, *, latency_ms: float | None = None) -> 
         delivery_histogram().record(latency_ms, {"channel": channel})
 
 
+def dead_letter_reasons() -> list[str]:
+    """Every reason code a dead letter can carry (the `reason` of each RejectedMessage class)."""
+    from referral_bus.errors import RejectedMessage
+
+    found: set[str] = set()
+    todo: list[type[RejectedMessage]] = [RejectedMessage]
+    while todo:
+        cls = todo.pop()
+        found.add(cls.reason)
+        todo.extend(cls.__subclasses__())
+    return sorted(found)
+
+
+def init_dead_letters(stage: str) -> None:
+    """Zero series for every reason of `stage`: the first dead letter is then an increase alert rules see."""
+    for reason in dead_letter_reasons():
+        _dead_letters().add(0, {"stage": stage, "reason": reason})
+
+
+def init_sla_breaches(recipient_ids: Iterable[str], priorities: Iterable[str]) -> None:
+    """Zero series per recipient and priority, so the first escalation is an increase alert rules see."""
+    for recipient_id in recipient_ids:
+        for priority in priorities:
+            _sla_breaches().add(0, {"recipient_id": recipient_id, "priority": priority})
+
+
 def sla_breach(recipient_id: str, priority: str = "unknown") -> None:
     """A referral whose acknowledgement did not arrive within its SLA (the notifier's SLA check calls it)."""
     _sla_breaches().add(1, {"recipient_id": recipient_id, "priority": priority})
 
 
-def _observe_lag(options: CallbackOptions) -> Iterable[Observation]:
-    for source in list(_lag_sources):
+def _rows(sources: list[Any]) -> list[Any]:
+    """Every row of every source; a source that fails (mid-rebalance, say) gives none, never a failed scrape."""
+    out: list[Any] = []
+    for source in list(sources):
         try:
-            rows = list(source())
-        except Exception:  # noqa: BLE001 - a scrape must never fail because the consumer is mid-rebalance
-            rows = []
-        for topic, partition, lag in rows:
-            yield Observation(max(lag, 0), {"topic": _topic_label(topic), "partition": str(partition)})
+            out.extend(source())
+        except Exception:  # noqa: BLE001,S112 - a scrape must never fail because a worker is mid-rebalance
+            continue
+    return out
+
+
+def _observe_lag(options: CallbackOptions) -> Iterable[Observation]:
+    for source, group in list(_lag_sources):
+        for topic, partition, lag in _rows([source]):
+            labels = {"group": _topic_label(group), "topic": _topic_label(topic), "partition": str(partition)}
+            yield Observation(max(lag, 0), labels)
 
 
 @cache
@@ -176,14 +244,94 @@ def _lag_gauge() -> metrics.ObservableGauge:
         "referral_bus_consumer_lag",
         callbacks=[_observe_lag],
         unit="1",
-        description="records not yet read per assigned partition (high watermark - next offset)",
+        description="records not yet read per consumer group and assigned partition (high watermark - next offset)",
     )
 
 
-def register_lag_source(source: LagSource) -> None:
-    """Report consumer lag from `source()`, which yields (topic, partition, lag) at scrape time."""
-    _lag_sources.append(source)
+def register_lag_source(source: LagSource, group: str = "") -> None:
+    """Report consumer lag of consumer group `group` from `source()`, which yields (topic, partition, lag)."""
+    _lag_sources.append((source, group))
     _lag_gauge()
+
+
+def _pending_observer(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        for row in _rows(_pending_sources):
+            yield Observation(getattr(row, field), {"priority": row.priority, "state": row.state})
+
+    return observe
+
+
+def _breaker_observer(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+    def observe(options: CallbackOptions) -> Iterable[Observation]:
+        for row in _rows(_breaker_sources):
+            value = getattr(row, field)
+            yield Observation(int(value) if isinstance(value, bool) else value, {"recipient_id": row.recipient_id})
+
+    return observe
+
+
+def _gauges(*specs: tuple[str, Callable[[CallbackOptions], Iterable[Observation]], str, str]) -> tuple[Any, ...]:
+    """Observable gauges from (name, callback, unit, description)."""
+    meter = _meter()
+    return tuple(
+        meter.create_observable_gauge(name, callbacks=[callback], unit=unit, description=description)
+        for name, callback, unit, description in specs
+    )
+
+
+@cache
+def _pending_gauges() -> tuple[metrics.ObservableGauge, ...]:
+    return _gauges(
+        (
+            "referral_bus_pending_referrals",
+            _pending_observer("count"),
+            "1",
+            "referrals not delivered yet or not acknowledged yet, by priority and state",
+        ),
+        (
+            "referral_bus_pending_referrals_overdue",
+            _pending_observer("overdue"),
+            "1",
+            "pending referrals past their SLA, by priority and state",
+        ),
+        (
+            "referral_bus_pending_referral_oldest_age",
+            _pending_observer("oldest_age_s"),
+            "s",
+            "age of the oldest pending referral, by priority and state",
+        ),
+    )
+
+
+@cache
+def _breaker_gauges() -> tuple[metrics.ObservableGauge, ...]:
+    return _gauges(
+        (
+            "referral_bus_breaker_open",
+            _breaker_observer("open"),
+            "1",
+            "1 while the recipient's circuit breaker is open or half-open, else 0",
+        ),
+        (
+            "referral_bus_breaker_open_duration",
+            _breaker_observer("open_seconds"),
+            "s",
+            "seconds since the recipient's circuit breaker opened (0 when closed)",
+        ),
+    )
+
+
+def register_pending_source(source: PendingSource) -> None:
+    """Report pending referrals from `source()` (PendingRow per priority and state) at scrape time."""
+    _pending_sources.append(source)
+    _pending_gauges()
+
+
+def register_breaker_source(source: BreakerSource) -> None:
+    """Report circuit breakers from `source()` (BreakerRow per recipient) at scrape time."""
+    _breaker_sources.append(source)
+    _breaker_gauges()
 
 
 def exposition() -> tuple[bytes, str]:

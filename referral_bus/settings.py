@@ -42,6 +42,8 @@ class TracingSettings(BaseSettings):
     traces_exporter: str = ""
     exporter_otlp_endpoint: str = ""
     exporter_otlp_traces_endpoint: str = ""
+    exporter_otlp_protocol: str = ""
+    exporter_otlp_traces_protocol: str = ""
     service_name: str = ""
 
     @property
@@ -151,6 +153,9 @@ class ServiceSettings(BaseSettings):
     # Exit (for a restart by the supervisor) when records wait on assigned partitions, the broker
     # answers, and no offset moved for this long; 0 = off. See referral_bus/watchdog.py.
     stall_timeout_seconds: float = Field(default=300.0, ge=0)
+    # Kafka client lines repeated within this many seconds are summarised, one line per interval
+    # with a count; the broker outage and the recovery are logged once each (referral_bus/lograte.py).
+    log_repeat_interval_seconds: float = Field(default=30.0, gt=0)
 
 
 class IntakeSettings(ServiceSettings):

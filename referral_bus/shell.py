@@ -57,9 +57,15 @@ class Service:
         self.name = name
         self.settings = settings
         self.kafka = kafka or KafkaSettings()
-        rb_logging.configure(name, fmt=settings.log_format, level=settings.log_level)
+        rb_logging.configure(
+            name,
+            fmt=settings.log_format,
+            level=settings.log_level,
+            repeat_interval=settings.log_repeat_interval_seconds,
+        )
         tracing.configure(f"referral-bus-{name}")
         metrics.configure(f"referral-bus-{name}")
+        metrics.init_dead_letters(name)  # zero series: the first dead letter is an increase alerts see
         faust_patches.install()  # Faust bugs that would commit past unprocessed records
         self.codec = Codec(max_bytes=self.kafka.max_message_bytes)
         ns = topics.namespace()
@@ -106,7 +112,7 @@ class Service:
         self._register_views()
         drop_builtin_pages(self.app)  # the settings above leave Faust's index page at "/"
         self.app.on_worker_init.connect(self._create_topics)
-        metrics.register_lag_source(self._consumer_lag)
+        metrics.register_lag_source(self._consumer_lag, group=self.app.conf.id)
         self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
         self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
 

@@ -7,6 +7,7 @@ under it, and the aiohttp client instrumentation carries the trace into webhook 
 
 Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
+`OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks the transport (`grpc` or `http/protobuf`, the default).
 Attributes we add are identifiers only (`referral_bus.case_id`, `.report_id`, `.rule_ids`,
 `.recipient_id`), never a PII value; the record key the instrumentations would add
 (`messaging.kafka.message.key`: an agency's bytes, a hash of content) is removed (`drop_key`,
@@ -15,7 +16,7 @@ span_keys.ProcessSpanSensor).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,6 +24,7 @@ import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
+from referral_bus.errors import ConfigurationError
 from referral_bus.settings import TracingSettings
 
 TRACER_NAME = "referral_bus"
@@ -38,12 +40,47 @@ def tracing_enabled() -> bool:
     return TracingSettings().enabled
 
 
+# OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL values we export with, and their standard default ports.
+OTLP_PROTOCOLS = {"grpc": 4317, "http/protobuf": 4318}
+DEFAULT_OTLP_PROTOCOL = "http/protobuf"  # the specification's default
+
+
+def otlp_protocol(env: Mapping[str, str] | None = None) -> str:
+    """The OTLP transport the standard variables ask for (the traces-specific one wins).
+
+    Raises ConfigurationError for a value we cannot export with (e.g. `http/json`), naming the choices.
+    """
+    if env is None:
+        settings = TracingSettings()
+        env = {
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": settings.exporter_otlp_traces_protocol,
+            "OTEL_EXPORTER_OTLP_PROTOCOL": settings.exporter_otlp_protocol,
+        }
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        value = env.get(name, "").strip().lower()
+        if value:
+            if value not in OTLP_PROTOCOLS:
+                raise ConfigurationError(
+                    f"{name}={value!r} is not supported; use one of {', '.join(sorted(OTLP_PROTOCOLS))}"
+                )
+            return value
+    return DEFAULT_OTLP_PROTOCOL
+
+
 def _exporter() -> Any:
-    """The span exporter OTEL_TRACES_EXPORTER names (otlp by default; `console` for debugging)."""
+    """The span exporter the standard variables name: OTLP over gRPC or HTTP, or `console` for debugging.
+
+    The OTLP exporters read the other standard variables themselves: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT,
+    _HEADERS, _TIMEOUT, _COMPRESSION, _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE and (gRPC) _INSECURE.
+    """
     if (TracingSettings().traces_exporter or "otlp").split(",")[0].strip() == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
+    if otlp_protocol() == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        return GrpcExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
     return OTLPSpanExporter()

@@ -2,10 +2,10 @@
 
 The binary is built from the Go module proxy by `scripts/jaeger/install.sh` into `.local/bin/jaeger`
 (cached). `Jaeger` starts one instance on 127.0.0.1 with its own generated config (the v2 config is
-an OpenTelemetry Collector YAML: an OTLP/HTTP receiver, the `jaeger_storage` memory backend and the
-`jaeger_query` extension serving the UI and `/api/...`). Tests start their own on free ports;
+an OpenTelemetry Collector YAML: an OTLP receiver (HTTP and gRPC), the `jaeger_storage` memory backend
+and the `jaeger_query` extension serving the UI and `/api/...`). Tests start their own on free ports;
 `python -m referral_devstack.jaeger start` keeps one for development on the standard ports (4318 OTLP/HTTP,
-16686 query), which `make run` exports to and `referral-bus trace` reads from.
+4317 OTLP/gRPC, 16686 query), which `make run` exports to and `referral-bus trace` reads from.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ BINARY = REPO_ROOT / ".local" / "bin" / "jaeger"
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "jaeger" / "install.sh"
 LOCAL_DIR = REPO_ROOT / ".local" / "jaeger"
 DEFAULT_OTLP_PORT = 4318
+DEFAULT_OTLP_GRPC_PORT = 4317
 DEFAULT_QUERY_PORT = 16686
 
 
@@ -48,8 +49,15 @@ def install(timeout: float = 1800.0) -> Path:
     return BINARY
 
 
-def config_yaml(*, otlp_port: int, query_port: int, grpc_port: int, max_traces: int = 100_000) -> str:
-    """Jaeger v2 configuration: OTLP/HTTP in, memory storage, query API; 127.0.0.1 only, no self-telemetry."""
+def config_yaml(
+    *,
+    otlp_port: int,
+    query_port: int,
+    grpc_port: int,
+    otlp_grpc_port: int = DEFAULT_OTLP_GRPC_PORT,
+    max_traces: int = 100_000,
+) -> str:
+    """Jaeger v2 configuration: OTLP/HTTP and OTLP/gRPC in, memory storage, query API; 127.0.0.1 only."""
     return f"""\
 service:
   extensions: [jaeger_storage, jaeger_query]
@@ -85,6 +93,8 @@ receivers:
     protocols:
       http:
         endpoint: 127.0.0.1:{otlp_port}
+      grpc:
+        endpoint: 127.0.0.1:{otlp_grpc_port}
 
 processors:
   batch:
@@ -113,18 +123,30 @@ class Jaeger:
     otlp_port: int = 0
     query_port: int = 0
     grpc_port: int = 0
+    otlp_grpc_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
-        ports = free_ports(3)
+        ports = free_ports(4)
         self.otlp_port = self.otlp_port or ports[0]
         self.query_port = self.query_port or ports[1]
         self.grpc_port = self.grpc_port or ports[2]
+        self.otlp_grpc_port = self.otlp_grpc_port or ports[3]
 
     @property
     def otlp_endpoint(self) -> str:
         """Value for OTEL_EXPORTER_OTLP_ENDPOINT (the SDK appends /v1/traces)."""
         return f"http://127.0.0.1:{self.otlp_port}"
+
+    @property
+    def otlp_grpc_endpoint(self) -> str:
+        """OTEL_EXPORTER_OTLP_ENDPOINT for OTEL_EXPORTER_OTLP_PROTOCOL=grpc (plain text: `http://`)."""
+        return f"http://127.0.0.1:{self.otlp_grpc_port}"
+
+    def otlp_env(self, protocol: str = "http/protobuf") -> dict[str, str]:
+        """The standard variables that export to this instance over `protocol` (grpc or http/protobuf)."""
+        endpoint = self.otlp_grpc_endpoint if protocol == "grpc" else self.otlp_endpoint
+        return {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_EXPORTER_OTLP_PROTOCOL": protocol}
 
     @property
     def query_url(self) -> str:
@@ -142,7 +164,12 @@ class Jaeger:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "jaeger.yaml"
         config.write_text(
-            config_yaml(otlp_port=self.otlp_port, query_port=self.query_port, grpc_port=self.grpc_port),
+            config_yaml(
+                otlp_port=self.otlp_port,
+                query_port=self.query_port,
+                grpc_port=self.grpc_port,
+                otlp_grpc_port=self.otlp_grpc_port,
+            ),
             encoding="utf-8",
         )
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -230,11 +257,16 @@ def start_local() -> str:
     client = JaegerClient(f"http://127.0.0.1:{DEFAULT_QUERY_PORT}")
     if client.alive():
         return f"Jaeger already running: {client.base_url}"
-    jaeger = Jaeger(LOCAL_DIR, otlp_port=DEFAULT_OTLP_PORT, query_port=DEFAULT_QUERY_PORT)
+    jaeger = Jaeger(
+        LOCAL_DIR, otlp_port=DEFAULT_OTLP_PORT, query_port=DEFAULT_QUERY_PORT, otlp_grpc_port=DEFAULT_OTLP_GRPC_PORT
+    )
     jaeger.start()
     assert jaeger.proc is not None
     _local_pidfile().write_text(str(jaeger.proc.pid), encoding="utf-8")
-    return f"Jaeger started: UI and API {jaeger.query_url}, OTLP/HTTP {jaeger.otlp_endpoint}"
+    return (
+        f"Jaeger started: UI and API {jaeger.query_url}, OTLP/HTTP {jaeger.otlp_endpoint}, "
+        f"OTLP/gRPC {jaeger.otlp_grpc_endpoint}"
+    )
 
 
 def stop_local() -> str:
@@ -265,6 +297,7 @@ def enable_local_tracing() -> str:
     except TraceBackendError as exc:
         return f"tracing off: {exc}"
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{DEFAULT_OTLP_PORT}"
+    os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"  # the port above; whatever the shell had
     os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
     tracing.configure("referral-bus-cli")
     return f"{note}; afterwards `referral-bus trace REPORT_ID` prints a report's flow"

@@ -10,7 +10,9 @@ For each overlay under deploy/k8s/overlays/ (or those named with --overlay):
    the repo's config/ folder, outside deploy/k8s);
 2. every core Kubernetes object is validated against the Kubernetes OpenAPI schemas shipped by
    kubernetes-validate (strict: unknown fields fail), every Strimzi object against the
-   openAPIV3Schema of the CRDs vendored in deploy/k8s/crds/strimzi/ (jsonschema);
+   openAPIV3Schema of the CRDs vendored in deploy/k8s/crds/strimzi/ (jsonschema), every
+   PrometheusRule against PROMETHEUS_RULE_SCHEMA below (strict; each alert has a severity, a summary
+   and a runbook_url);
 3. policy checks: every container has requests and limits, liveness/readiness probes, runs as
    non-root with a read-only root filesystem, no privilege escalation, all capabilities dropped,
    seccomp RuntimeDefault, a pinned image tag (never `latest`); no Secret carries data; no
@@ -125,6 +127,14 @@ def load_crd_schemas(crd_dir: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return schemas
 
 
+def schema_errors(obj: dict[str, Any], schema: dict[str, Any], what: str, report: Report) -> None:
+    """Report every place where `obj` breaks `schema` (JSON Schema draft 7), as `<what>: <path>: <message>`."""
+    validator = jsonschema.Draft7Validator(schema)
+    for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
+        path = "/".join(str(p) for p in error.absolute_path) or "(root)"
+        report.fail(obj, f"{what}: {path}: {error.message}")
+
+
 def validate_strimzi(obj: dict[str, Any], schemas: dict[tuple[str, str], dict[str, Any]], report: Report) -> None:
     """Check a Strimzi object against its vendored CRD schema, strictly."""
     key = (obj.get("apiVersion", ""), obj.get("kind", ""))
@@ -132,10 +142,7 @@ def validate_strimzi(obj: dict[str, Any], schemas: dict[tuple[str, str], dict[st
     if schema is None:
         report.fail(obj, f"no vendored Strimzi CRD serves {key[0]} {key[1]} (deploy/k8s/crds/strimzi/)")
         return
-    validator = jsonschema.Draft7Validator(schema)
-    for error in sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path)):
-        path = "/".join(str(p) for p in error.absolute_path) or "(root)"
-        report.fail(obj, f"Strimzi schema: {path}: {error.message}")
+    schema_errors(obj, schema, "Strimzi schema", report)
     for path in unknown_fields(obj, schema):
         report.fail(obj, f"Strimzi schema: {path}: unknown field (the API server would silently prune it)")
     if obj["kind"] != "Kafka" and not obj.get("metadata", {}).get("labels", {}).get("strimzi.io/cluster"):
@@ -164,6 +171,84 @@ def unknown_fields(value: Any, schema: dict[str, Any], path: str = "") -> Iterat
     elif isinstance(value, list) and isinstance(schema.get("items"), dict):
         for index, item in enumerate(value):
             yield from unknown_fields(item, schema["items"], f"{path}/{index}")
+
+
+PROMETHEUS_GROUP = "monitoring.coreos.com"
+_UNITS = ("y", "w", "d", "h", "m", "s", "ms")
+_DURATION = {"type": "string", "pattern": "^(0|" + "".join(f"([0-9]+{u})?" for u in _UNITS) + ")$"}
+_STRINGS = {"type": "object", "additionalProperties": {"type": "string"}}
+# The fields of the Prometheus Operator's PrometheusRule (monitoring.coreos.com/v1) we may use, strictly.
+# The rules' content (PromQL, templates) is checked by `promtool check rules` / `test rules`
+# (tests/deploy/test_alerts.py); this catches a misspelt or misplaced field the API server would reject.
+PROMETHEUS_RULE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["apiVersion", "kind", "metadata", "spec"],
+    "additionalProperties": False,
+    "properties": {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": {"type": "object"},
+        "spec": {
+            "type": "object",
+            "required": ["groups"],
+            "additionalProperties": False,
+            "properties": {
+                "groups": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["name", "rules"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": _DURATION,
+                            "query_offset": _DURATION,
+                            "limit": {"type": "integer", "minimum": 0},
+                            "labels": _STRINGS,
+                            "rules": {
+                                "type": "array",
+                                "items": {
+                                    "type": "object",
+                                    "required": ["expr"],
+                                    "additionalProperties": False,
+                                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                    "properties": {
+                                        "alert": {"type": "string", "minLength": 1},
+                                        "record": {"type": "string", "minLength": 1},
+                                        "expr": {"type": ["string", "integer"]},
+                                        "for": _DURATION,
+                                        "keep_firing_for": _DURATION,
+                                        "labels": _STRINGS,
+                                        "annotations": _STRINGS,
+                                    },
+                                },
+                            },
+                        },
+                    },
+                }
+            },
+        },
+    },
+}
+SEVERITIES = {"critical", "warning", "info"}
+
+
+def validate_prometheus_rule(obj: dict[str, Any], report: Report) -> None:
+    """A PrometheusRule: its fields (strict), and every alert with a severity, a summary and a runbook."""
+    if obj.get("kind") != "PrometheusRule":
+        report.fail(obj, f"no schema for {obj.get('apiVersion')} {obj.get('kind')} (only PrometheusRule is checked)")
+        return
+    schema_errors(obj, PROMETHEUS_RULE_SCHEMA, "PrometheusRule schema", report)
+    for group in obj.get("spec", {}).get("groups", []) or []:
+        for rule in group.get("rules", []) or []:
+            if "alert" not in rule:
+                continue
+            where = f"alert {rule['alert']}"
+            if (rule.get("labels") or {}).get("severity") not in SEVERITIES:
+                report.fail(obj, f"{where}: labels.severity must be one of {sorted(SEVERITIES)}")
+            for key in ("summary", "runbook_url"):
+                if not (rule.get("annotations") or {}).get(key):
+                    report.fail(obj, f"{where}: no annotations.{key}")
 
 
 def validate_core(obj: dict[str, Any], kubernetes_version: str, report: Report) -> None:
@@ -504,6 +589,8 @@ def validate_overlay(
         api_version = obj.get("apiVersion", "")
         if api_version.split("/")[0] == STRIMZI_GROUP:
             validate_strimzi(obj, schemas, report)
+        elif api_version.split("/")[0] == PROMETHEUS_GROUP:
+            validate_prometheus_rule(obj, report)
         else:
             validate_core(obj, kubernetes_version, report)
     check_overlay(report.objects, report)

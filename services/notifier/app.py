@@ -14,7 +14,8 @@ acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py
 - acks: recipients' acknowledgements (from the HTTP endpoint, or produced by a recipient's agency to
   the recipient's own ack topic), keyed by case_id like the referrals, so the `referral_state`
   lookup is partition-local.
-- timers: release due parked retries; escalate delivered referrals nobody acknowledged in time.
+- timers: release due parked retries; escalate delivered referrals nobody acknowledged in time;
+  refresh the pending-referral gauges (gauges.py; breakers are read at scrape time).
 
 All tables are written only while handling an event of a topic keyed by case_id, so each entry lives
 in the changelog partition of its case and is found again by the worker owning that case; the one
@@ -43,6 +44,7 @@ from services.notifier.channels.email import Email
 from services.notifier.channels.partner import PartnerTopic
 from services.notifier.channels.webhook import Webhook
 from services.notifier.deliver import Deliverer
+from services.notifier.gauges import Gauges
 from services.notifier.handlers import Notifier, Tables, Topics
 from services.notifier.ownership import owned_partitions, still_owned
 from services.notifier.secrets import Secrets
@@ -164,3 +166,13 @@ async def release_due_retries() -> None:
 async def check_sla() -> None:
     """Escalate delivered referrals with no acknowledgement within their SLA, once per SLA period."""
     await notifier.check_sla()
+
+
+gauges = Gauges(notifier)
+gauges.install()
+
+
+@app.timer(settings.sla_check_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped
+async def refresh_pending_gauges() -> None:
+    """Recompute the pending referrals by priority and state that /metrics reports."""
+    gauges.refresh()

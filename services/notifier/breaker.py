@@ -94,3 +94,7 @@ class Breakers:
         if breaker is None:
             breaker = self._by_recipient[recipient_id] = CircuitBreaker(self.threshold, self.reset_seconds)
         return breaker
+
+    def items(self) -> list[tuple[str, CircuitBreaker]]:
+        """(recipient id, breaker) of every recipient seen so far (for the breaker gauges)."""
+        return list(self._by_recipient.items())

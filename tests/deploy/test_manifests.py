@@ -9,6 +9,7 @@ and checkov in .local/k8s-venv). Without them the tests skip with that instructi
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,28 +17,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+
+from tests.support.k8s import K8S_DIR, OVERLAYS, TOOLS_PY, build, require_tools
 
 ROOT = Path(__file__).resolve().parents[2]
-K8S_DIR = ROOT / "deploy" / "k8s"
-KUSTOMIZE = ROOT / ".local" / "bin" / "kustomize"
-TOOLS_PY = ROOT / ".local" / "k8s-venv" / "bin" / "python"
 VALIDATE = ROOT / "scripts" / "k8s" / "validate.py"
-OVERLAYS = sorted(p.name for p in (K8S_DIR / "overlays").iterdir() if (p / "kustomization.yaml").exists())
-
-
-def _require_tools() -> None:
-    missing = [str(p.relative_to(ROOT)) for p in (KUSTOMIZE, TOOLS_PY) if not p.exists()]
-    if not missing:
-        return
-    message = f"k8s tools missing ({', '.join(missing)}): run `bash scripts/k8s/install-tools.sh`"
-    if os.environ.get("CI"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 def _validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    _require_tools()
+    require_tools()
     return subprocess.run(
         [str(TOOLS_PY), str(VALIDATE), *map(str, args)],
         capture_output=True,
@@ -45,19 +33,6 @@ def _validate(*args: str | Path) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
-
-
-def _build(overlay_dir: Path) -> list[dict[str, Any]]:
-    _require_tools()
-    proc = subprocess.run(
-        [str(KUSTOMIZE), "build", "--load-restrictor", "LoadRestrictionsNone", str(overlay_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    return [d for d in yaml.safe_load_all(proc.stdout) if d]
 
 
 # ---- (a) every overlay builds and passes schemas, policy and checkov ------------------------
@@ -140,6 +115,18 @@ BROKEN: dict[str, tuple[str, str, str]] = {
         "",
         "maxReplicas 50 > 12 partitions",
     ),
+    "alert-without-runbook": (
+        "  - target:\n      kind: PrometheusRule\n      name: referral-bus\n"
+        "    patch: |-\n      - op: remove\n        path: /spec/groups/0/rules/0/annotations/runbook_url\n",
+        "",
+        "alert ReferralNotDeliveredWithinSLA: no annotations.runbook_url",
+    ),
+    "alert-rule-typo": (
+        "  - target:\n      kind: PrometheusRule\n      name: referral-bus\n"
+        "    patch: |-\n      - op: add\n        path: /spec/groups/0/rules/0/fro\n        value: 5m\n",
+        "",
+        "PrometheusRule schema: spec/groups/0/rules/0: Additional properties are not allowed ('fro' was unexpected)",
+    ),
     "strimzi-typo": (
         "  - target:\n      kind: KafkaTopic\n      name: referrals.cases.v1\n"
         "    patch: |-\n      - op: add\n        path: /spec/replica\n        value: 3\n",
@@ -212,7 +199,7 @@ def _code_topics() -> dict[str, Any]:
 def test_kafka_topics_match_the_code(overlay: str) -> None:
     from referral_bus import topics
 
-    objects = _build(K8S_DIR / "overlays" / overlay)
+    objects = build(K8S_DIR / "overlays" / overlay)
     declared = {o["spec"].get("topicName", o["metadata"]["name"]): o for o in objects if o["kind"] == "KafkaTopic"}
     code = _code_topics()
     missing = sorted(set(code) - set(declared))

@@ -12,7 +12,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import time
 from pathlib import Path
 
@@ -180,29 +179,14 @@ async def test_replicas_one_killed(stack: Stack) -> None:
     assert_books(books)
 
 
-def _free_pair() -> int:
-    """A port p with p+1 also free (broker + controller)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = int(s.getsockname()[1])
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", p + 1))
-            except OSError:
-                continue
-        return p
-    raise RuntimeError("no free port pair")
-
-
 @full_only
 @pytest.mark.timeout(3600)
 async def test_broker_stop_and_restart(namespace: str) -> None:
     """Our OWN broker (never the shared one) stopped and restarted mid-stream."""
-    from referral_devstack.workers import temp_workdir
+    from referral_devstack.workers import free_port_pair, temp_workdir
 
     with temp_workdir("faults-broker-") as work:
-        own = broker.LocalBroker(port=_free_pair(), state_dir=Path(work) / "kafka")
+        own = broker.LocalBroker(port=free_port_pair(), state_dir=Path(work) / "kafka")
         log(await asyncio.to_thread(broker.start, own))
         stack = Stack(work=Path(work), namespace=namespace, bootstrap=own.bootstrap)
         try:

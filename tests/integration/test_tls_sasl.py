@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack import secure_broker
 from referral_devstack.broker import LocalBroker
 from referral_devstack.kafka_acls import KAFKA_USERS, Acl, load_kafka_users, namespaced
-from referral_devstack.workers import temp_workdir, worker_command
+from referral_devstack.workers import free_port_pair, temp_workdir, worker_command
 from tests.support.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
 
 AGENCY_USERS = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka" / "agency-users.yaml"
@@ -55,25 +54,11 @@ async def grant_all(secure: secure_broker.SecureBroker, namespace: str) -> int:
     return await secure_broker.grant(secure, acls + acls_of_tester(namespace))
 
 
-def _free_pair() -> int:
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", port + 1))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free pair of ports")
-
-
 @pytest.fixture(scope="module")
 def secure() -> Iterator[secure_broker.SecureBroker]:
     """A TLS+SASL broker of this module's own, with users intake, routing, notifier and tester."""
     with temp_workdir("secure-broker-") as work:
-        broker = LocalBroker(port=_free_pair(), state_dir=work / "kafka")
+        broker = LocalBroker(port=free_port_pair(), state_dir=work / "kafka")
         sb = secure_broker.start(broker, work / "tls", [*USERS.values(), *AGENCIES, TESTER])
         try:
             yield sb

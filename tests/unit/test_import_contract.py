@@ -33,6 +33,7 @@ RUNTIME_MODULES = {
     "opentelemetry-api": {"opentelemetry"},
     "opentelemetry-sdk": {"opentelemetry"},
     "opentelemetry-exporter-otlp-proto-http": {"opentelemetry"},
+    "opentelemetry-exporter-otlp-proto-grpc": {"opentelemetry"},
     "opentelemetry-exporter-prometheus": {"opentelemetry"},
     "opentelemetry-instrumentation-aiokafka": {"opentelemetry"},
     "opentelemetry-instrumentation-aiohttp-client": {"opentelemetry"},

@@ -39,3 +39,35 @@ print(metrics.exposition()[0].decode())
 
 
 
+
+
+def test_the_new_gauges_expose_their_prometheus_names_and_labels() -> None:
+    code = """
+from referral_bus import metrics
+from referral_bus.metrics import BreakerRow, PendingRow
+metrics.configure("probe")
+metrics.register_pending_source(lambda: [PendingRow("P1", "unacknowledged", 3, 1, 960.0)])
+metrics.register_breaker_source(lambda: [BreakerRow("vn-police-hn", True, 120.0)])
+metrics.register_lag_source(lambda: [("referrals.cases.v1", 2, 7)], group="referral-bus-routing")
+metrics.init_dead_letters("intake")
+metrics.init_sla_breaches(["vn-police-hn"], ["P1", "P2"])
+print(metrics.exposition()[0].decode())
+"""
+    env = {k: v for k, v in os.environ.items() if k != "REFERRAL_BUS_NAMESPACE"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    out = done.stdout
+    assert done.returncode == 0, done.stderr
+    for sample in (
+        ("referral_bus_pending_referrals{", 'priority="P1"', 'state="unacknowledged"', "} 3.0"),
+        ("referral_bus_pending_referrals_overdue{", 'priority="P1"', "} 1.0"),
+        ("referral_bus_pending_referral_oldest_age_seconds{", "} 960.0"),
+        ("referral_bus_breaker_open{", 'recipient_id="vn-police-hn"', "} 1.0"),
+        ("referral_bus_breaker_open_duration_seconds{", 'recipient_id="vn-police-hn"', "} 120.0"),
+        ("referral_bus_consumer_lag{", 'group="referral-bus-routing"', 'partition="2"', "} 7.0"),
+        ("referral_bus_dead_letters_total{", 'reason="invalid_field"', 'stage="intake"', "} 0.0"),
+        ("referral_bus_dead_letters_total{", 'reason="delivery_failed"', 'stage="intake"', "} 0.0"),
+        ("referral_bus_sla_breaches_total{", 'priority="P2"', 'recipient_id="vn-police-hn"', "} 0.0"),
+    ):
+        assert any(all(part in line for part in sample) for line in out.splitlines()), (sample, out)

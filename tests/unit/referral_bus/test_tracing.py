@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from referral_bus.settings import REPO_ROOT
 from referral_bus.tracing import _attributes
 
@@ -82,3 +84,48 @@ def test_attribute_names_get_our_prefix_unless_dotted() -> None:
         "messaging.system": "kafka",
         "referral_bus.rule_ids": ["a"],
     }
+
+
+
+
+
+
+# ---- OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL -------------------------------------------------
+
+
+def test_protocol_defaults_to_http_protobuf_and_the_traces_variable_wins() -> None:
+    from referral_bus.tracing import otlp_protocol
+
+    assert otlp_protocol({}) == "http/protobuf"
+    assert otlp_protocol({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}) == "grpc"
+    assert otlp_protocol({"OTEL_EXPORTER_OTLP_PROTOCOL": " GRPC "}) == "grpc"
+    both = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}
+    assert otlp_protocol(both) == "http/protobuf"
+
+
+def test_an_unsupported_protocol_is_refused_with_the_choices() -> None:
+    from referral_bus.errors import ConfigurationError
+    from referral_bus.tracing import otlp_protocol
+
+    with pytest.raises(ConfigurationError, match=r"'http/json' is not supported; use one of grpc, http/protobuf"):
+        otlp_protocol({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
+
+
+@pytest.mark.parametrize(
+    ("protocol", "module"),
+    [
+        ("grpc", "opentelemetry.exporter.otlp.proto.grpc.trace_exporter"),
+        ("http/protobuf", "opentelemetry.exporter.otlp.proto.http.trace_exporter"),
+    ],
+)
+def test_the_protocol_picks_the_exporter(protocol: str, module: str) -> None:
+    code = """
+from opentelemetry import trace
+from referral_bus import tracing
+tracing.configure("probe")
+processor = trace.get_tracer_provider()._active_span_processor._span_processors[0]
+exporter = getattr(processor, "span_exporter", None) or processor._batch_processor._exporter
+print(type(exporter).__module__)
+"""
+    out = run_python(code, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
+    assert out.strip() == module
