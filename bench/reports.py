@@ -33,6 +33,9 @@ class ReportStream:
         minor = rng.random() < 0.6
         band = rng.choice(MINOR_BANDS) if minor else "ADULT"
         consent = "NOT_REQUIRED_CHILD" if minor else rng.choice(("GIVEN", "REFUSED", "NOT_ASKED"))
+        # An adult without consent is referred only to the services she chose (else held for the
+        # reporting agency, docs/safeguards.md): every generated report reaches a recipient.
+        services = ["social_services"] if consent in ("REFUSED", "NOT_ASKED") else []
         digest = hashlib.sha256(f"{self.tag}-{self.n}".encode()).hexdigest()
         narrative = "SAMPLE: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60)))
         return {
@@ -64,7 +67,7 @@ class ReportStream:
             "content_urls": [f"https://social.example.invalid/p/{self.n}"],
             "preservation_requested": rng.random() < 0.3,
             "consent": consent,
-            "consented_services": [],
+            "consented_services": services,
             "reporter_contact": None,
             "narrative": narrative,
         }
