@@ -9,7 +9,7 @@ from typing import Any
 
 from referral_bus.codec import Codec
 from referral_bus.staged import StagedTable
-from services.intake.report import validate
+from services.intake.report import to_current_jurisdiction, validate
 
 CASE_NAMESPACE = uuid.UUID("6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11")
 
@@ -61,7 +61,7 @@ class Intake:
     def handle(self, key: bytes | None, value: bytes | None, *, now_ms: int) -> Outcome:
         """Raise a RejectedMessage subclass for bad input; otherwise say what to do."""
         raw = self.codec.decode(value or b"", "CaseReport")
-        report = validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms)
+        report, sent = to_current_jurisdiction(validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms))
         dkey = dedup_key(report.agency_id, report.report_id)
         if key != dkey.encode():
             return Rekey(dkey.encode())
@@ -77,6 +77,7 @@ class Intake:
             "report": report.model_dump(),
             "linked_reports": [],
             "is_update": False,
+            "victim_jurisdiction_as_sent": sent,
         }
         return Accepted(case_id, case, dkey)
 

@@ -18,9 +18,13 @@ acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py
 All tables are written only while handling an event of a topic keyed by case_id, so each entry lives
 in the changelog partition of its case and is found again by the worker owning that case; the one
 exception, `escalations`, is written by the SLA timer with an explicit partition (handlers.py).
+`breakers` is per recipient but written from any case's event, so its keys name that event's partition
+(breaker.snapshot_key): a restarted worker restores the newest snapshot among the partitions it holds.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from referral_bus import topics
 from referral_bus.directory import load_directory
@@ -28,7 +32,7 @@ from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service
 from services.notifier.ackview import register_ack_view
 from services.notifier.backoff import RetryPolicy
-from services.notifier.breaker import Breakers
+from services.notifier.breaker import Breakers, snapshot_key
 from services.notifier.channels.base import Channel
 from services.notifier.channels.email import Email
 from services.notifier.channels.partner import PartnerTopic
@@ -54,7 +58,15 @@ tables = Tables(
     parked=app.Table("parked", default=None, partitions=_partitions, key_type=str),
     state=app.Table("referral_state", default=None, partitions=_partitions, key_type=str),
     escalations=app.Table("escalations", default=None, partitions=_partitions, key_type=str, value_type=int),
+    breakers=app.Table("breakers", default=None, partitions=_partitions, key_type=str),
 )
+
+
+def _saved_breakers(recipient_id: str) -> list[dict[str, Any]]:
+    """Every snapshot of a recipient's breaker in the partitions this worker holds (the newest wins)."""
+    keys = (snapshot_key(recipient_id, p) for p in range(_partitions))
+    return [snap for key in keys if (snap := tables.breakers.get(key)) is not None]
+
 
 secrets = Secrets(settings.secrets_dir)
 directory = load_directory(settings.directory_path)
@@ -86,7 +98,7 @@ notifier = Notifier(
         settings.backoff_max_seconds,
         settings.max_retry_age_seconds,
     ),
-    breakers=Breakers(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
+    breakers=Breakers(settings.breaker_failure_threshold, settings.breaker_reset_seconds, saved=_saved_breakers),
     breaker_reset_seconds=settings.breaker_reset_seconds,
     owned=lambda: owned_partitions(app, _referrals_name),
     still_owned=lambda partition: still_owned(app, _referrals_name, partition),
