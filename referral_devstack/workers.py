@@ -43,6 +43,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def free_pair() -> int:
+    """A free port p with p+1 free too (a private broker: listener and controller)."""
+    for _ in range(50):
+        p = free_port()
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", p + 1))
+            except OSError:
+                continue
+        return p
+    raise RuntimeError("no pair of free ports on 127.0.0.1")
+
+
 @dataclass
 class Workers:
     """The three services as separate `faust worker` processes sharing one namespace."""

@@ -10,8 +10,9 @@ import pytest
 
 from referral_devstack import broker
 from referral_devstack.jaeger import BINARY, JaegerClient, free_ports
+from referral_devstack.workers import free_pair
 from tests.support.harness import FULL
-from tests.support.runs import DemoRun, free_pair, wrapped
+from tests.support.runs import DemoRun, wrapped
 
 pytestmark = [pytest.mark.faults, pytest.mark.e2e]
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,21 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from referral_bus.settings import REPO_ROOT
-
-
-def free_pair() -> int:
-    """A port p with p+1 also free (a private broker: listener + controller)."""
-    for _ in range(50):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = int(s.getsockname()[1])
-        with socket.socket() as s2:
-            try:
-                s2.bind(("127.0.0.1", p + 1))
-            except OSError:
-                continue
-        return p
-    raise RuntimeError("no free port pair")
 
 
 def wrapped(inner: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
