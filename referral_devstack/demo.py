@@ -16,6 +16,7 @@ from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT, config_file
+from referral_devstack import broker
 from referral_devstack.agencies import ack_token, local_agencies
 from referral_devstack.lifecycle import Started, step
 from referral_devstack.produce import produce
@@ -214,7 +215,9 @@ def main() -> None:
     stay = sys.stdin.isatty()
     code = 1
     try:
-        step("local Kafka broker on 127.0.0.1 (first time: formats its storage, about 15 s)")
+        formatted = (broker.LocalBroker().state_dir / "data" / "meta.properties").exists()
+        first = "" if formatted else " (first time: formats its storage, about 15 s)"
+        step(f"local Kafka broker on 127.0.0.1{first}")
         print(started.broker(), flush=True)
         step("Jaeger for traces on 127.0.0.1 (built by `make jaeger`; starts in a few seconds)")
         print(started.jaeger(), flush=True)
