@@ -5,16 +5,19 @@ VENV := .venv
 PY := $(VENV)/bin/python
 BUS := $(VENV)/bin/referral-bus
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# Each set-up step says what it does and, the first time in a clone, how long it usually takes.
+STEP := bash scripts/setup/step.sh
+PIP := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger promtool test run bench faults clean
+.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger promtool kafka-jars registry-build setup-run setup-test test run bench faults clean
 
 $(STAMP): pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@$(PY) -m pip install -q --disable-pip-version-check --upgrade pip
-	@$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"
+	@$(STEP) venv "2 min" "Python environment .venv: the project and its dev tools from PyPI" \
+	  bash -c 'test -x $(PY) || $(PYTHON) -m venv $(VENV); $(PIP) --upgrade pip && $(PIP) -e ".[dev]"'
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)  ## virtual environment with the project and its dev tools
+	@:
 
 broker: install  ## start the local Kafka broker (KRaft, 127.0.0.1), unless KAFKA_BOOTSTRAP_SERVERS points elsewhere
 	@$(BUS) broker start
@@ -32,22 +35,41 @@ schemas: install
 	$(BUS) schemas check
 
 k8s-tools:  ## kustomize (Go module proxy), kubernetes-validate and checkov (own venv), cached in .local/
-	@bash scripts/k8s/install-tools.sh
+	@$(STEP) k8s-tools "2-3 min" "kustomize (Go module proxy), checkov and kubernetes-validate (own venv) in .local/" \
+	  bash scripts/k8s/install-tools.sh
 
 k8s-validate: k8s-tools  ## build and validate every overlay
 	.local/k8s-venv/bin/python scripts/k8s/validate.py
 
 jaeger:  ## Jaeger v2 built from the Go module proxy into .local/bin (cached)
-	@bash scripts/jaeger/install.sh
+	@$(STEP) jaeger "6 min on 2 cores" "Jaeger v2 built from the Go module proxy into .local/bin" \
+	  bash scripts/jaeger/install.sh
 
 promtool:  ## promtool built from the Go module proxy into .local/bin (cached): `promtool test rules` on the alerts
-	@bash scripts/promtool/install.sh
+	@$(STEP) promtool "about 20 min on 2 cores" "promtool built from the Go module proxy into .local/bin" \
+	  bash scripts/promtool/install.sh
 
-test: install broker lint typecheck schemas k8s-tools jaeger promtool  ## ruff, mypy, schema check, every test against the real broker
-	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+kafka-jars:  ## the local Kafka broker's jars from Maven Central (cached in ~/.m2)
+	@$(STEP) kafka-jars "1 min" "Apache Kafka broker jars from Maven Central into deploy/local/target/lib" \
+	  bash scripts/setup/kafka-jars.sh
 
-run: install  ## broker, three workers, local agencies, sample reports, delivery table
-	$(PY) -m referral_devstack.demo
+registry-build:  ## the local schema registry (Apicurio) built from Maven Central (cached in ~/.m2)
+	@$(STEP) registry-build "2 min" "schema registry (Apicurio) built from Maven Central into deploy/local/target/registry" \
+	  bash scripts/setup/registry-build.sh
+
+setup-run:  ## the slow set-up steps of `make run`, in parallel
+	@$(MAKE) --no-print-directory -j3 install kafka-jars jaeger
+
+setup-test:  ## the slow set-up steps of `make test`, in parallel
+	@$(MAKE) --no-print-directory -j6 install kafka-jars jaeger promtool k8s-tools registry-build
+
+test: setup-test  ## ruff, mypy, schema check, every test against the real broker
+	@$(MAKE) --no-print-directory lint typecheck schemas
+	@# the broker (and a schema registry a test starts) are stopped afterwards only if they were not running before
+	$(PY) -m referral_devstack.lifecycle -- $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+run: setup-run  ## broker, three workers, local agencies, sample reports, delivery table; stays up until Ctrl-C
+	@$(PY) -m referral_devstack.demo
 
 bench: install broker  ## benchmarks → bench/results/
 	$(PY) -m bench.run

@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
+from fastavro.schema import SchemaParseException, fingerprint, parse_schema, to_parsing_canonical_form
 
 from referral_bus.errors import ConfigurationError
 from referral_bus.settings import BusSettings
@@ -38,7 +38,13 @@ class Schema:
 
 
 def _make(name: str, version: int, expanded: dict[str, Any]) -> Schema:
-    parsed = parse_schema(expanded, _write_hint=False)
+    try:
+        parsed = parse_schema(expanded, _write_hint=False)
+    except SchemaParseException as exc:
+        raise ConfigurationError(
+            f"{name} v{version} is not a valid Avro schema: {exc} (an embedded record may define a type "
+            "that the record embedding it defines too; rename one)"
+        ) from None
     canonical = to_parsing_canonical_form(parsed)
     fp = bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
     return Schema(name, version, expanded, parsed, canonical, fp)

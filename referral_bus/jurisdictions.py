@@ -1,4 +1,4 @@
-"""ISO 3166-1/-2 jurisdiction codes, with Viet Nam's 34 provincial units since 1 July 2025."""
+"""ISO 3166-1/-2 jurisdiction codes, with Viet Nam's 34 provincial units since 1 July 2025 and the 63 before."""
 
 from __future__ import annotations
 
@@ -15,6 +15,13 @@ _VN_FILE = Path(__file__).resolve().parent / "data" / "vn_provinces_2025.yaml"
 def _vn_units() -> dict[str, str]:
     rows = yaml.safe_load(_VN_FILE.read_text(encoding="utf-8"))
     return {row["code"]: row["name"] for row in rows}
+
+
+@cache
+def _vn_former() -> dict[str, str]:
+    """Each pre-1-July-2025 code of Viet Nam's 63 provinces → the code of the unit it was merged into."""
+    rows = yaml.safe_load(_VN_FILE.read_text(encoding="utf-8"))
+    return {old: row["code"] for row in rows for old in row["former"]}
 
 
 @cache
@@ -45,6 +52,14 @@ def is_known(code: str) -> bool:
     return c in _countries() or c in _subdivisions()
 
 
+def current_unit(code: str) -> str | None:
+    """The current code for a known code; a former Vietnamese province code gives its merged unit, else None."""
+    c = normalise(code)
+    if is_known(c):
+        return c
+    return _vn_former().get(c)
+
+
 def country_of(code: str) -> str:
     """The country part of a jurisdiction code (`VN-HN` → `VN`, `VN` → `VN`)."""
     return normalise(code).split("-", 1)[0]
@@ -53,3 +68,8 @@ def country_of(code: str) -> str:
 def vn_units() -> dict[str, str]:
     """Viet Nam's 34 provincial units: code → name."""
     return dict(_vn_units())
+
+
+def vn_former_codes() -> dict[str, str]:
+    """Viet Nam's 63 provincial codes before 1 July 2025: former code → current unit's code."""
+    return dict(_vn_former())

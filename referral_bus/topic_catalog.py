@@ -70,6 +70,13 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
         compacted=True,
         sensitivity=IDS,
     ),
+    TopicSpec(
+        changelog("notifier", "breakers"),
+        "notifier table: circuit breaker state per recipient (and partition), restored on restart",
+        7 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
 )
 LEADERS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(leader(s), f"Faust: {s} leader election (empty)", DAY_MS, sensitivity=IDS, partitions=1)

@@ -30,10 +30,10 @@ CCOMPAT_PATH = "/apis/ccompat/v6"
 
 @dataclass(frozen=True)
 class LocalRegistry:
-    """Port, paths and URL of the local registry."""
+    """Port, paths and URL of the local registry; REFERRAL_BUS_REGISTRY_PORT, REFERRAL_BUS_REGISTRY_DIR."""
 
     port: int = field(default_factory=lambda: DevstackSettings().registry_port)
-    state_dir: Path = STATE_DIR
+    state_dir: Path = field(default_factory=lambda: Path(DevstackSettings().registry_dir or STATE_DIR))
 
     @property
     def url(self) -> str:
@@ -62,36 +62,10 @@ def answers(url: str, timeout: float = 2.0) -> bool:
 
 def build() -> None:
     """Resolve Apicurio Registry from Maven Central and build the runnable app, once (cached in ~/.m2)."""
-    if RUN_JAR.exists() and RUN_JAR.stat().st_mtime >= POM.stat().st_mtime:
-        return
-    if shutil.which("java") is None:
-        raise LocalRegistryError(
-            "Java 17 or newer is required for the local schema registry: install openjdk-17-jre-headless"
-        )
-    if shutil.which("mvn") is None:
-        raise LocalRegistryError(
-            "Maven is required once to build the local schema registry from Maven Central: install maven"
-        )
-    result = subprocess.run(
-        [
-            "mvn",
-            "-B",
-            "-q",
-            "-f",
-            str(POM),
-            "package",
-            "-DskipTests",
-            "-Dquarkus.index-dependency.app.group-id=io.apicurio",
-            "-Dquarkus.index-dependency.app.artifact-id=apicurio-registry-app",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0 or not RUN_JAR.exists():
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise LocalRegistryError(f"Maven could not build the local schema registry from Maven Central:\n{tail}")
-    RUN_JAR.touch()
+    script = REPO_ROOT / "scripts" / "setup" / "registry-build.sh"
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise LocalRegistryError(result.stderr.strip() or f"{script} failed with exit code {result.returncode}")
 
 
 def _pid(reg: LocalRegistry) -> int | None:

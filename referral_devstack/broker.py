@@ -24,10 +24,10 @@ LIB_DIR = LOCAL_DIR / "target" / "lib"
 
 @dataclass(frozen=True)
 class LocalBroker:
-    """Paths and ports of the local broker; port from REFERRAL_BUS_BROKER_PORT (default 9092)."""
+    """Paths and ports of the local broker; REFERRAL_BUS_BROKER_PORT (9092), REFERRAL_BUS_BROKER_DIR (.local/kafka)."""
 
     port: int = field(default_factory=lambda: DevstackSettings().broker_port)
-    state_dir: Path = STATE_DIR
+    state_dir: Path = field(default_factory=lambda: Path(DevstackSettings().broker_dir or STATE_DIR))
 
     @property
     def controller_port(self) -> int:
@@ -75,22 +75,10 @@ def check_tools() -> None:
 
 def resolve_jars() -> None:
     """Copy the broker and its runtime dependencies from Maven Central (cached in ~/.m2) once."""
-    marker = LIB_DIR / ".resolved"
-    pom = LOCAL_DIR / "pom.xml"
-    if marker.exists() and marker.stat().st_mtime >= pom.stat().st_mtime:
-        return
-    if LIB_DIR.exists():
-        shutil.rmtree(LIB_DIR)
-    result = subprocess.run(
-        ["mvn", "-B", "-q", "-f", str(pom), "dependency:copy-dependencies"],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    script = REPO_ROOT / "scripts" / "setup" / "kafka-jars.sh"
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        tail = "\n".join((result.stdout + result.stderr).splitlines()[-15:])
-        raise BrokerError(f"Maven could not resolve the Kafka broker from Maven Central:\n{tail}")
-    marker.touch()
+        raise BrokerError(result.stderr.strip() or f"{script} failed with exit code {result.returncode}")
 
 
 def _java_cmd(main: str, *args: str) -> list[str]:
@@ -121,7 +109,7 @@ def _format(broker: LocalBroker, config: Path) -> None:
         return
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     result = subprocess.run(
-        _java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config)),
+        _java_cmd("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)),
         capture_output=True,
         text=True,
         check=False,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import sys
 import time
 import uuid
@@ -16,6 +18,7 @@ from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT, config_file
 from referral_devstack import broker
 from referral_devstack.agencies import ack_token, local_agencies
+from referral_devstack.lifecycle import Started, step
 from referral_devstack.produce import produce
 from referral_devstack.receivers import MailReceiver, WebhookReceiver, acknowledge
 from referral_devstack.workers import Workers, temp_workdir
@@ -28,14 +31,15 @@ def _expected(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> di
     from referral_bus.errors import RejectedMessage
     from referral_devstack.produce import prepare
     from services.intake.accept import case_id_for
-    from services.intake.report import validate
+    from services.intake.report import to_current_jurisdiction, validate
     from services.routing.rules import CaseView, load_rules
 
     ruleset = load_rules(directory, rules)
     out: dict[str, set[str]] = {}
     for raw in reports:
         try:
-            report = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000).model_dump()
+            valid = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000)
+            report = to_current_jurisdiction(valid)[0].model_dump()
         except RejectedMessage:
             continue
         case = {"case_id": case_id_for(report["agency_id"], report["report_id"]), "report": report}
@@ -58,11 +62,40 @@ async def _acknowledge_one(receipts: list[Any], codec: Codec, port: int, secrets
     return None
 
 
-async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
-    """Run the demo (broker already started); 0 when every expected referral was delivered."""
-    namespace = "demo-" + uuid.uuid4().hex[:6]
-    import os
+def next_steps(namespace: str, work: Path, started: list[str], example_id: str) -> str:
+    """What a newcomer can do while the bus stays up."""
+    from referral_devstack.jaeger import DEFAULT_QUERY_PORT
 
+    bus = ".venv/bin/referral-bus"
+    jaeger = f"http://127.0.0.1:{DEFAULT_QUERY_PORT}"
+    trace_env = "" if DEFAULT_QUERY_PORT == 16686 else f"REFERRAL_BUS_JAEGER_URL={jaeger} "
+    stops = ", ".join(["the three workers", "the local agencies", *started])
+    return f"""
+The bus stays up: intake, routing and notifier run in namespace {namespace} (worker logs: {work}).
+In another terminal, from this directory:
+  export REFERRAL_BUS_NAMESPACE={namespace}
+  # your own reports, one JSON object per line (fields as in examples/reports.jsonl, new report_ids):
+  {bus} produce my-reports.jsonl
+  # referrals awaiting acknowledgement, P1 first:
+  {bus} referrals pending
+  # one report's flow through the bus, from Jaeger (query API {jaeger}/api/services):
+  {trace_env}{bus} trace {example_id}
+Ctrl-C stops what make run started: {stops}.""".rstrip()
+
+
+async def _until_stopped() -> None:
+    """Wait for Ctrl-C or SIGTERM (both cancel the main task; see `main`)."""
+    await asyncio.Event().wait()
+
+
+async def run(
+    examples: Path = EXAMPLES, timeout: float = 120.0, *, stay: bool = False, started: list[str] | None = None
+) -> int:
+    """Run the demo (broker already started); 0 when every expected referral was delivered.
+
+    With `stay` the workers and local agencies keep running after the table until Ctrl-C or SIGTERM.
+    """
+    namespace = "demo-" + uuid.uuid4().hex[:6]
     os.environ["REFERRAL_BUS_NAMESPACE"] = namespace
     web, mail = WebhookReceiver(), MailReceiver()
     await web.start()
@@ -72,7 +105,7 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
         directory, env = local_agencies(work, web, mail)
         workers = Workers(work, namespace, env)
         try:
-            print(f"starting intake, routing and notifier (namespace {namespace}, logs in {work})")
+            step(f"starting intake, routing and notifier (namespace {namespace}; usually 20-60 s; logs in {work})")
             workers.start_all()
             workers.wait_ready()
             reports = [json.loads(x) for x in examples.read_text().splitlines() if x.strip()]
@@ -154,24 +187,49 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
             )
             for rep, rid in sorted(missing):
                 print(f"MISSING: {rep} → {rid}")
-            return 0 if not missing and (acked is None or closing.get(acked) == "ACKNOWLEDGED") else 1
+            code = 0 if not missing and (acked is None or closing.get(acked) == "ACKNOWLEDGED") else 1
+            if stay:
+                print(next_steps(namespace, work, started or [], next(iter(sorted(expected)), "REPORT_ID")), flush=True)
+                await _until_stopped()
+            return code
         finally:
             workers.stop_all()
             await web.stop()
             mail.stop()
 
 
-def main() -> None:
-    """Entry point for `make run`; Ctrl-C stops everything it started."""
-    try:
-        print(broker.start())
-        from referral_devstack.jaeger import enable_local_tracing
+def _sigterm_as_ctrl_c(signum: int, frame: object) -> None:
+    """SIGTERM takes the same path as Ctrl-C (asyncio cancels the main task; outside it, KeyboardInterrupt)."""
+    signal.raise_signal(signal.SIGINT)
 
-        print(enable_local_tracing())  # Jaeger on 127.0.0.1:16686 for `referral-bus trace ID`
-        sys.exit(asyncio.run(run()))
-    except KeyboardInterrupt:
-        print("\ninterrupted; workers stopped")
-        sys.exit(130)
+
+def main() -> None:
+    """Entry point for `make run`; Ctrl-C or SIGTERM stops everything it started, and only that.
+
+    With a terminal on stdin the bus stays up after the table; without one (CI, tests) it exits after it.
+    """
+    # Ctrl-C and SIGTERM must work even when started with SIGINT ignored (a background job, nohup)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _sigterm_as_ctrl_c)
+    started = Started()
+    stay = sys.stdin.isatty()
+    code = 1
+    try:
+        formatted = (broker.LocalBroker().state_dir / "data" / "meta.properties").exists()
+        first = "" if formatted else " (first time: formats its storage, about 15 s)"
+        step(f"local Kafka broker on 127.0.0.1{first}")
+        print(started.broker(), flush=True)
+        step("Jaeger for traces on 127.0.0.1 (built by `make jaeger`; starts in a few seconds)")
+        print(started.jaeger(), flush=True)
+        code = asyncio.run(run(stay=stay, started=started.names))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("\ninterrupted; workers and local agencies stopped", flush=True)
+        code = 130
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave half the stack behind
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        started.stop_all()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

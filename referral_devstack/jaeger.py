@@ -27,13 +27,14 @@ import httpx
 from referral_bus.errors import TraceBackendError
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.processes import stop_session
+from referral_devstack.settings import DevstackSettings
 
 BINARY = REPO_ROOT / ".local" / "bin" / "jaeger"
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "jaeger" / "install.sh"
 LOCAL_DIR = REPO_ROOT / ".local" / "jaeger"
-DEFAULT_OTLP_PORT = 4318
-DEFAULT_OTLP_GRPC_PORT = 4317
-DEFAULT_QUERY_PORT = 16686
+DEFAULT_OTLP_PORT = DevstackSettings().jaeger_otlp_port  # 4318 unless REFERRAL_BUS_JAEGER_OTLP_PORT
+DEFAULT_OTLP_GRPC_PORT = DevstackSettings().jaeger_otlp_grpc_port  # 4317 unless REFERRAL_BUS_JAEGER_OTLP_GRPC_PORT
+DEFAULT_QUERY_PORT = DevstackSettings().jaeger_query_port  # 16686 unless REFERRAL_BUS_JAEGER_QUERY_PORT
 
 
 def install(timeout: float = 1800.0) -> Path:
@@ -252,21 +253,28 @@ def _local_pidfile() -> Path:
     return LOCAL_DIR / "jaeger.pid"
 
 
-def start_local() -> str:
-    """Start the development instance on the standard ports unless one already answers."""
+def _start_local() -> tuple[str, Jaeger | None]:
+    """The development instance on the standard ports: (what happened, the instance if this call started it)."""
     client = JaegerClient(f"http://127.0.0.1:{DEFAULT_QUERY_PORT}")
     if client.alive():
-        return f"Jaeger already running: {client.base_url}"
+        return f"Jaeger already running: {client.base_url} (left running at the end)", None
+    workdir = LOCAL_DIR if DEFAULT_QUERY_PORT == 16686 else LOCAL_DIR / f"port-{DEFAULT_QUERY_PORT}"
     jaeger = Jaeger(
-        LOCAL_DIR, otlp_port=DEFAULT_OTLP_PORT, query_port=DEFAULT_QUERY_PORT, otlp_grpc_port=DEFAULT_OTLP_GRPC_PORT
+        workdir, otlp_port=DEFAULT_OTLP_PORT, query_port=DEFAULT_QUERY_PORT, otlp_grpc_port=DEFAULT_OTLP_GRPC_PORT
     )
     jaeger.start()
     assert jaeger.proc is not None
-    _local_pidfile().write_text(str(jaeger.proc.pid), encoding="utf-8")
-    return (
+    (workdir / "jaeger.pid").write_text(str(jaeger.proc.pid), encoding="utf-8")
+    message = (
         f"Jaeger started: UI and API {jaeger.query_url}, OTLP/HTTP {jaeger.otlp_endpoint}, "
         f"OTLP/gRPC {jaeger.otlp_grpc_endpoint}"
     )
+    return message, jaeger
+
+
+def start_local() -> str:
+    """Start the development instance on the standard ports unless one already answers."""
+    return _start_local()[0]
 
 
 def stop_local() -> str:
@@ -281,26 +289,27 @@ def stop_local() -> str:
     return f"Jaeger (pid {pid}) stopped"
 
 
-def enable_local_tracing() -> str:
+def enable_local_tracing() -> tuple[str, Jaeger | None]:
     """For `make run`: start (building if needed) the development Jaeger and export spans to it.
 
-    Sets OTEL_EXPORTER_OTLP_ENDPOINT for this process and the workers it starts. Never fails the demo:
-    without Go or Jaeger it says why and tracing stays off.
+    Sets OTEL_EXPORTER_OTLP_ENDPOINT for this process and the workers it starts; returns what happened and
+    the instance when this call started it (the caller stops it). Never fails the demo: without Go or
+    Jaeger it says why and tracing stays off.
     """
     from referral_bus import tracing
 
     if tracing.tracing_enabled():
         tracing.configure("referral-bus-cli")
-        return "tracing: exporting to the configured OTEL_* endpoint"
+        return "tracing: exporting to the configured OTEL_* endpoint", None
     try:
-        note = start_local()
+        note, started = _start_local()
     except TraceBackendError as exc:
-        return f"tracing off: {exc}"
+        return f"tracing off: {exc}", None
     os.environ["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{DEFAULT_OTLP_PORT}"
     os.environ["OTEL_EXPORTER_OTLP_PROTOCOL"] = "http/protobuf"  # the port above; whatever the shell had
     os.environ.setdefault("OTEL_BSP_SCHEDULE_DELAY", "500")
     tracing.configure("referral-bus-cli")
-    return f"{note}; afterwards `referral-bus trace REPORT_ID` prints a report's flow"
+    return f"{note}; `referral-bus trace REPORT_ID` prints a report's flow", started
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -126,7 +126,7 @@ def _format(sb: SecureBroker, config: Path) -> None:
     for user, password in sb.users.items():
         scram += ["--add-scram", f"{MECHANISM}=[name={user},password={password}]"]
     result = subprocess.run(
-        _java_cmd("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), *scram),
+        _java_cmd("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config), *scram),
         capture_output=True,
         text=True,
         check=False,

@@ -12,7 +12,12 @@ class DevstackSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="REFERRAL_BUS_", extra="ignore")
 
     broker_port: int = 9092  # local broker (controller on port + 1)
+    broker_dir: str | None = None  # its data, config, pid and log; default .local/kafka
     registry_port: int = 8081  # local schema registry
+    registry_dir: str | None = None  # its pid and log; default .local/registry
+    jaeger_otlp_port: int = 4318  # the development Jaeger `make run` starts: OTLP/HTTP in
+    jaeger_otlp_grpc_port: int = 4317  # its OTLP/gRPC receiver
+    jaeger_query_port: int = 16686  # and its query API (what `referral-bus trace` reads)
     jaeger_url: str | None = None  # `referral-bus trace` backend; default: the local Jaeger
     keep_stack: bool = Field(default=False, validation_alias=AliasChoices("KEEP_STACK"))
     # KAFKA_BOOTSTRAP_SERVERS as given (not defaulted): set means "a cluster is configured".

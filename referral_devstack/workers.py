@@ -46,18 +46,16 @@ def free_port() -> int:
 
 
 def free_port_pair() -> int:
-    """A port p with p+1 also free (a broker of a test's own and its controller)."""
+    """A free port p with p+1 free too (a broker of a test's own: listener and controller)."""
     for _ in range(50):
+        p = free_port()
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            p = int(s.getsockname()[1])
-        with socket.socket() as s2:
             try:
-                s2.bind(("127.0.0.1", p + 1))
+                s.bind(("127.0.0.1", p + 1))
             except OSError:
                 continue
         return p
-    raise RuntimeError("no free port pair")
+    raise RuntimeError("no pair of free ports on 127.0.0.1")
 
 
 @dataclass

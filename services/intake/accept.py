@@ -11,7 +11,7 @@ from typing import Any
 from referral_bus.codec import Codec
 from referral_bus.errors import AgencyMismatchError
 from referral_bus.staged import StagedTable
-from services.intake.report import validate
+from services.intake.report import to_current_jurisdiction, validate
 
 CASE_NAMESPACE = uuid.UUID("6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11")
 
@@ -86,7 +86,7 @@ class Intake:
         """
         raw = self.codec.decode(value or b"", "CaseReport")
         check_agency(raw, agency)
-        report = validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms)
+        report, sent = to_current_jurisdiction(validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms))
         kafka_key = report_key(report.agency_id, report.report_id).encode()
         if key != kafka_key:
             return Rekey(kafka_key)
@@ -103,6 +103,7 @@ class Intake:
             "report": report.model_dump(),
             "linked_reports": [],
             "is_update": False,
+            "victim_jurisdiction_as_sent": sent,
         }
         return Accepted(case_id, case, dkey)
 

@@ -161,12 +161,23 @@ def validate(raw: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> CaseRep
     for name, value in (("reported_at", report.reported_at), ("received_at", report.received_at)):
         if value is not None and value > now_ms + clock_skew_ms:
             raise InvalidFieldError(f"{name} is in the future beyond the clock-skew allowance", field=name)
-    if not jurisdictions.is_known(report.victim.jurisdiction):
+    if jurisdictions.current_unit(report.victim.jurisdiction) is None:
         raise UnknownJurisdictionError(
-            "victim.jurisdiction is not a known ISO 3166-1 country or current ISO 3166-2 subdivision code",
+            "victim.jurisdiction is not a known ISO 3166-1 country, current ISO 3166-2 subdivision or former "
+            "Vietnamese province code",
             field="victim.jurisdiction",
         )
     for name, code in (("offender.country", report.offender.country), ("hosting_country", report.hosting_country)):
         if code is not None and not jurisdictions.is_country(code):
             raise UnknownJurisdictionError(f"{name} is not a known ISO 3166-1 alpha-2 country code", field=name)
     return report
+
+
+def to_current_jurisdiction(report: CaseReport) -> tuple[CaseReport, str | None]:
+    """A validated report with a former province code replaced by its current unit, and the code as sent (or None)."""
+    sent = report.victim.jurisdiction
+    unit = jurisdictions.current_unit(sent)
+    if unit is None or unit == sent:
+        return report, None
+    victim = report.victim.model_copy(update={"jurisdiction": unit})
+    return report.model_copy(update={"victim": victim}), sent

@@ -20,6 +20,8 @@ acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py
 All tables are written only while handling an event of a topic keyed by case_id, so each entry lives
 in the changelog partition of its case and is found again by the worker owning that case; the one
 exception, `escalations`, is written by the SLA timer with an explicit partition (handlers.py).
+`breakers` is per recipient but written from any case's event, so its keys name that event's partition
+(breaker.snapshot_key): a restarted worker restores the newest snapshot among the partitions it holds.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from referral_bus.shell import Service
 from referral_bus.topic_catalog import changelog_config
 from services.notifier.ackview import register_ack_view
 from services.notifier.backoff import RetryPolicy
-from services.notifier.breaker import Breakers
+from services.notifier.breaker import Breakers, snapshot_key
 from services.notifier.channels.base import Channel
 from services.notifier.channels.email import Email
 from services.notifier.channels.partner import PartnerTopic
@@ -84,7 +86,15 @@ tables = Tables(
     parked=_table("parked"),
     state=_table("referral_state"),
     escalations=_table("escalations", value_type=int),
+    breakers=_table("breakers"),
 )
+
+
+def _saved_breakers(recipient_id: str) -> list[dict[str, Any]]:
+    """Every snapshot of a recipient's breaker in the partitions this worker holds (the newest wins)."""
+    keys = (snapshot_key(recipient_id, p) for p in range(_partitions))
+    return [snap for key in keys if (snap := tables.breakers.get(key)) is not None]
+
 
 secrets = Secrets(settings.secrets_dir)
 directory = load_directory(settings.directory_path)
@@ -129,7 +139,7 @@ notifier = Notifier(
         settings.backoff_max_seconds,
         settings.max_retry_age_seconds,
     ),
-    breakers=Breakers(settings.breaker_failure_threshold, settings.breaker_reset_seconds),
+    breakers=Breakers(settings.breaker_failure_threshold, settings.breaker_reset_seconds, saved=_saved_breakers),
     breaker_reset_seconds=settings.breaker_reset_seconds,
     owned=lambda: owned_partitions(app, _referrals_name),
     still_owned=lambda partition: still_owned(app, _referrals_name, partition),

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 
 class State(enum.Enum):
@@ -41,6 +43,28 @@ class CircuitBreaker:
         self.failures = 0
         self.opened_at = 0.0
         self.probe_started = 0.0
+        self._saved = self._fields()
+
+    def _fields(self) -> tuple[str, int, float, float]:
+        return (self.state.value, self.failures, self.opened_at, self.probe_started)
+
+    def unsaved(self) -> bool:
+        """True when the state changed since the last `snapshot` (or restore)."""
+        return self._fields() != self._saved
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        """The state to keep durably (wall-clock `now` orders snapshots); marks it saved."""
+        self._saved = self._fields()
+        state, failures, opened_at, probe_started = self._saved
+        return {"state": state, "failures": failures, "opened_at": opened_at, "probe_started": probe_started, "at": now}
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Take the state from a snapshot (a restarted worker remembers an open breaker)."""
+        self.state = State(snap["state"])
+        self.failures = int(snap["failures"])
+        self.opened_at = float(snap["opened_at"])
+        self.probe_started = float(snap["probe_started"])
+        self._saved = self._fields()
 
     def admit(self, now: float) -> Admission:
         """Whether an attempt may go out at `now` (opens the half-open probe when the reset time has passed)."""
@@ -80,12 +104,26 @@ class CircuitBreaker:
         return None
 
 
-class Breakers:
-    """One breaker per recipient, created on first use."""
+Saved = Callable[[str], list[dict[str, Any]]]
 
-    def __init__(self, threshold: int, reset_seconds: float) -> None:
+
+def snapshot_key(recipient_id: str, partition: int) -> str:
+    """Table key of a breaker snapshot written while handling an event of `partition`.
+
+    Faust writes a table entry to the changelog partition of the current event, and a recipient's
+    breaker changes while handling events of any partition: naming the partition in the key keeps each
+    key on one changelog partition, so its latest value is the one restored.
+    """
+    return f"{recipient_id}|p{partition}"
+
+
+class Breakers:
+    """One breaker per recipient, created on first use from the latest saved snapshot, if any."""
+
+    def __init__(self, threshold: int, reset_seconds: float, saved: Saved | None = None) -> None:
         self.threshold = threshold
         self.reset_seconds = reset_seconds
+        self.saved = saved
         self._by_recipient: dict[str, CircuitBreaker] = {}
 
     def get(self, recipient_id: str) -> CircuitBreaker:
@@ -93,6 +131,9 @@ class Breakers:
         breaker = self._by_recipient.get(recipient_id)
         if breaker is None:
             breaker = self._by_recipient[recipient_id] = CircuitBreaker(self.threshold, self.reset_seconds)
+            snaps = self.saved(recipient_id) if self.saved else []
+            if snaps:
+                breaker.restore(max(snaps, key=lambda snap: float(snap["at"])))
         return breaker
 
     def items(self) -> list[tuple[str, CircuitBreaker]]:

@@ -29,7 +29,7 @@ from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
 from services.notifier.acks import apply_ack, check_recipient
 from services.notifier.backoff import RetryPolicy
-from services.notifier.breaker import PAUSED, RESUMED, Breakers
+from services.notifier.breaker import PAUSED, RESUMED, Breakers, CircuitBreaker, snapshot_key
 from services.notifier.decide import (
     Abandon,
     Defer,
@@ -78,6 +78,7 @@ class Tables:
     parked: Any  # referral id → a retry not due yet: case_id, not_before, the record (base64), partition
     state: Any  # referral id → the closed-loop state of a delivered referral (sla.delivered_state)
     escalations: Any  # referral id → last SLA period escalated
+    breakers: Any  # breaker.snapshot_key(recipient, partition) → the recipient's breaker (CircuitBreaker.snapshot)
     # Parked referrals re-produced by this worker and not seen back yet (memory only), so the retry
     # timer does not release one again on every tick while it is on its way.
     released: set[str] = field(default_factory=set)
@@ -138,7 +139,25 @@ class Notifier:
         value = msg.value or b""
         referral = self.codec.decode(value, "Referral")
         async with self.locks.hold(referral["referral_id"]):
-            await self._arrived(msg, referral, value, from_retry=from_retry)
+            try:
+                await self._arrived(msg, referral, value, from_retry=from_retry)
+            except Exception as exc:
+                await self._given_up(referral, exc)
+                raise  # run_guarded dead-letters the referral with its original bytes
+
+    async def _given_up(self, referral: dict[str, Any], exc: Exception) -> None:
+        """The FAILED receipt of a referral given up by an error (e.g. the age limit refusing a retry)."""
+        why = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__} in the notifier"
+        detail = f"given up and dead-lettered: {why}"
+        try:
+            await self.emit(receipt(referral, FAILED, channel=self.channel_of(referral["recipient_id"]), detail=detail))
+        except Exception:  # noqa: BLE001 - the dead letter still records it; never mask the original error
+            log.warning("FAILED receipt not written", referral_id=referral["referral_id"], case_id=referral["case_id"])
+
+    def _save_breaker(self, recipient_id: str, breaker: CircuitBreaker, partition: int) -> None:
+        """Changelog the recipient's breaker when it changed, keyed by this event's partition (see snapshot_key)."""
+        if breaker.unsaved():
+            self.tables.breakers[snapshot_key(recipient_id, partition)] = breaker.snapshot(time.time())
 
     async def _arrived(self, msg: SourceMessage, referral: dict[str, Any], value: bytes, *, from_retry: bool) -> None:
         """`handle` once no other copy of the same referral is being handled on this worker."""
@@ -175,7 +194,9 @@ class Notifier:
             return
         breaker = self.breakers.get(recipient_id)
         now_s = time.time()
-        outcome = on_admission(referral, breaker.admit(now_s), self.policy, now_s=now_s, jitter=random.random())
+        admission = breaker.admit(now_s)
+        self._save_breaker(recipient_id, breaker, msg.partition)
+        outcome = on_admission(referral, admission, self.policy, now_s=now_s, jitter=random.random())
         if isinstance(outcome, Expire):
             raise DeliveryError(outcome.message, retryable=False)
         if isinstance(outcome, Defer):
@@ -191,12 +212,15 @@ class Notifier:
                 delivery = await self.deliverer.deliver(referral)
             except DeliveryError as exc:
                 paused = exc.retryable and breaker.failure(time.time()) == PAUSED
+                self._save_breaker(recipient_id, breaker, msg.partition)
                 await self._failed(msg, referral, exc, paused=paused)
                 return
         if delivery.duplicate:
             metrics.count("notifier", "duplicate")
             return
-        await self._delivered(msg, referral, value, delivery.receipt, breaker.success())
+        breaker_event = breaker.success()
+        self._save_breaker(recipient_id, breaker, msg.partition)
+        await self._delivered(msg, referral, value, delivery.receipt, breaker_event)
 
     async def _delivered(
         self,

@@ -49,6 +49,7 @@ def sample(name: str) -> dict[str, Any]:
         "report": report,
         "is_update": False,
         "linked_reports": [{"agency_id": "a", "report_id": "b", "matched_on": "hash"}],
+        "victim_jurisdiction_as_sent": "VN-57",
     }
     samples: dict[str, dict[str, Any]] = {
         "CaseReport": report,

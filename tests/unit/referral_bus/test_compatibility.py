@@ -30,6 +30,17 @@ def field(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return next(f for f in doc["fields"] if f["name"] == name)
 
 
+def own(errors: list[str], name: str = "CaseReport") -> list[str]:
+    """The errors about `name` itself (a change to CaseReport also breaks the records embedding it)."""
+    return [e for e in errors if e.startswith(name) or e.startswith(f"ERROR {name}")]
+
+
+def keep_current(target: Path, name: str) -> None:
+    """Keep the current `name` as its next version, as the README's procedure says."""
+    current = load_contracts(target).current[name]
+    (target / "versions" / f"{name}.v{current.version}.avsc").write_text(json.dumps(current.expanded))
+
+
 def run_check(directory: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     code = cli(["schemas", "check", "--dir", str(directory)])
     return code, capsys.readouterr().out
@@ -48,7 +59,7 @@ def test_new_field_without_default_is_caught(tmp_path: Path, capsys: pytest.Capt
 
     code, out = run_check(contracts_copy(tmp_path, add), capsys)
     assert code == 1
-    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    errors = own([line for line in out.splitlines() if line.startswith("ERROR")])
     assert errors == [
         "ERROR CaseReport v2 cannot read v1: CaseReport.risk_score: field added without a default "
         "(rule: new fields need a default)"
@@ -59,7 +70,14 @@ def test_new_field_with_default_passes(tmp_path: Path, capsys: pytest.CaptureFix
     def add(doc: dict[str, Any]) -> None:
         doc["fields"].append({"name": "risk_score", "type": ["null", "int"], "default": None, "doc": "new"})
 
-    code, out = run_check(contracts_copy(tmp_path, add), capsys)
+    target = contracts_copy(tmp_path, lambda doc: None)
+    for name in ("CaseReport", "Case", "Referral"):
+        keep_current(target, name)
+    path = target / "CaseReport.avsc"
+    doc = json.loads(path.read_text())
+    add(doc)
+    path.write_text(json.dumps(doc))
+    code, out = run_check(target, capsys)
     assert code == 0, out
 
 
@@ -76,7 +94,7 @@ def test_type_change_is_caught(tmp_path: Path) -> None:
         field(doc, "reported_at")["type"] = "string"
 
     report = check_all(load_contracts(contracts_copy(tmp_path, change)))
-    assert report.errors == [
+    assert own(report.errors) == [
         "CaseReport v2 cannot read v1: CaseReport.reported_at: type changed from long to string "
         "(rule: types may only change by Avro promotion)"
     ]
@@ -88,10 +106,10 @@ def test_enum_symbol_removed_without_default_is_caught(tmp_path: Path) -> None:
         enum["symbols"].remove("LOW")
         del enum["default"]
 
-    report = check_all(load_contracts(contracts_copy(tmp_path, change)))
-    assert len(report.errors) == 1
-    assert "CaseReport.severity: enum symbols ['LOW'] removed" in report.errors[0]
-    assert "rule:" in report.errors[0]
+    errors = own(check_all(load_contracts(contracts_copy(tmp_path, change))).errors)
+    assert len(errors) == 1
+    assert "CaseReport.severity: enum symbols ['LOW'] removed" in errors[0]
+    assert "rule:" in errors[0]
 
 
 def test_union_narrowed_is_caught(tmp_path: Path) -> None:
@@ -100,7 +118,7 @@ def test_union_narrowed_is_caught(tmp_path: Path) -> None:
         f["type"], f["default"] = "string", ""
 
     report = check_all(load_contracts(contracts_copy(tmp_path, change)))
-    assert report.errors == [
+    assert own(report.errors) == [
         "CaseReport v2 cannot read v1: CaseReport.platform: type changed from null to string "
         "(rule: types may only change by Avro promotion)"
     ]
@@ -134,3 +152,66 @@ def test_version_gap_is_caught(tmp_path: Path) -> None:
     (target / "versions" / "CaseReport.v1.avsc").rename(target / "versions" / "CaseReport.v3.avsc")
     report = check_all(load_contracts(target))
     assert any("no gap" in e and e.startswith("CaseReport") for e in report.errors), report.errors
+
+
+def test_change_to_embedded_record_that_breaks_only_its_embedders_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """escalation_reason is new in CaseReport v2, so v2 → v3 is invisible to CaseReport's own history (v1)."""
+
+    def change(doc: dict[str, Any]) -> None:
+        f = field(doc, "escalation_reason")
+        f["type"] = ["null", "long"]
+
+    code, out = run_check(contracts_copy(tmp_path, change), capsys)
+    assert code == 1
+    errors = [line for line in out.splitlines() if line.startswith("ERROR")]
+    assert own(errors) == []  # CaseReport's own check alone would have passed
+    assert (
+        "ERROR Case v3 cannot read v2: Case.report.escalation_reason: writer's union branch string has no match in "
+        "the reader's union (rule: every writer union branch must resolve to a reader branch)"
+    ) in errors, out
+    assert any(e.startswith("ERROR Referral v3 cannot read v2: Referral.case.report.escalation_reason") for e in errors)
+    assert any(e.startswith("ERROR Case v2 embeds a CaseReport") and "versions/CaseReport.v<N>" in e for e in errors)
+
+
+def test_embedded_record_changed_without_a_version_of_its_embedders_is_caught(tmp_path: Path) -> None:
+    """CaseReport kept as v2 and changed compatibly, but no Case or Referral version embeds the kept v2."""
+    target = contracts_copy(tmp_path, lambda doc: None)
+    keep_current(target, "CaseReport")
+    (target / "versions" / "Case.v2.avsc").unlink()
+    (target / "versions" / "Referral.v2.avsc").unlink()
+    path = target / "CaseReport.avsc"
+    doc = json.loads(path.read_text())
+    doc["fields"].append({"name": "risk_score", "type": ["null", "int"], "default": None, "doc": "new"})
+    path.write_text(json.dumps(doc))
+    errors = check_all(load_contracts(target)).errors
+    assert own(errors) == []
+    for user in ("Case", "Referral"):
+        assert any(
+            e.startswith(f"{user}: no current or kept version embeds CaseReport v2") and f"versions/{user}.v<N>" in e
+            for e in errors
+        ), errors
+
+
+def test_kept_embedding_versions_are_readable_by_the_codec() -> None:
+    """Case and Referral events written while CaseReport v1 (or Case v2) was current still decode."""
+    reg = load_contracts(SCHEMA_DIR)
+    known = reg.by_fingerprint()
+    assert {s.version for s in reg.history["Case"]} == {1, 2}
+    assert all(s.fingerprint in known for s in [*reg.history["Case"], *reg.history["Referral"]])
+
+
+def test_embedded_record_defining_a_name_its_embedder_uses_is_caught(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """CaseReport gains a type named LinkedReport, which Case defines too: Case no longer parses."""
+
+    def add(doc: dict[str, Any]) -> None:
+        linked = {"type": "record", "name": "LinkedReport", "doc": "x", "fields": [{"name": "a", "type": "string"}]}
+        doc["fields"].append({"name": "extra", "type": ["null", linked], "default": None, "doc": "new"})
+
+    code = cli(["schemas", "check", "--dir", str(contracts_copy(tmp_path, add))])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Case v3 is not a valid Avro schema: redefined named type: org.referralbus.v1.LinkedReport" in err

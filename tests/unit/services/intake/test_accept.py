@@ -9,11 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from referral_bus import jurisdictions
 from referral_bus.codec import MAGIC, Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import AgencyMismatchError, RejectedMessage
 from referral_bus.message import SourceMessage
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey, case_id_for, dedup_key
+from tests.support.jurisdictions import FORMER
 from tests.support.reports import PII, encode_v1, key_of, now_ms, valid_report
 
 
@@ -163,7 +165,7 @@ def test_several_invalid_fields_are_counted() -> None:
     ("overrides", "field"),
     [
         ({"victim__jurisdiction": "VN-99"}, "victim.jurisdiction"),
-        ({"victim__jurisdiction": "VN-03"}, "victim.jurisdiction"),  # Hà Giang: merged into Tuyên Quang in 2025
+        ({"victim__jurisdiction": "VN-60"}, "victim.jurisdiction"),  # never a Vietnamese province code
         ({"victim__jurisdiction": "XX"}, "victim.jurisdiction"),
         ({"offender__country": "ZZ"}, "offender.country"),
         ({"hosting_country": "QQ"}, "hosting_country"),
@@ -181,6 +183,7 @@ def test_jurisdiction_is_normalised_before_checking() -> None:
     out = make_intake().handle(key_of(report), encode(report), now_ms=now_ms())
     assert isinstance(out, Accepted)
     assert out.case["report"]["victim"]["jurisdiction"] == "VN-HN"
+    assert out.case["victim_jurisdiction_as_sent"] is None
 
 
 def test_schema_level_mismatch_in_a_v1_writer_is_still_readable() -> None:
@@ -265,3 +268,47 @@ def test_a_misskeyed_report_on_its_own_topic_is_rekeyed() -> None:
     report = valid_report()
     out = make_intake().handle(b"other", encode(report), now_ms=now_ms(), agency=report["agency_id"])
     assert isinstance(out, Rekey) and out.key == key_of(report)
+# --- former Vietnamese province codes (before 1 July 2025) ------------------------------------------------
+
+
+@pytest.mark.parametrize("code", sorted(FORMER))
+def test_intake_accepts_every_former_code_routes_by_its_unit_and_keeps_it(code: str) -> None:
+    report: dict[str, Any] = valid_report(victim__jurisdiction=code.lower())
+    out = make_intake().handle(key_of(report), encode(report), now_ms=now_ms())
+    assert isinstance(out, Accepted)
+    assert out.case["report"]["victim"]["jurisdiction"] == FORMER[code]
+    current = code in jurisdictions.vn_units()
+    assert out.case["victim_jurisdiction_as_sent"] == (None if current else code)
+
+
+def test_a_case_sent_with_a_former_code_goes_where_its_unit_goes() -> None:
+    """Bình Dương (VN-57) is now part of Hồ Chí Minh (VN-SG): routing picks VN-SG's local recipients."""
+    from referral_bus.settings import config_file
+    from services.routing.rules import CaseView, load_rules
+
+    ruleset = load_rules(config_file("recipients.yaml"), config_file("rules.yaml"))
+
+    def recipients(code: str) -> set[str]:
+        report = valid_report(victim__jurisdiction=code)
+        out = make_intake().handle(key_of(report), encode(report), now_ms=now_ms())
+        assert isinstance(out, Accepted)
+        return {c.recipient.id for c in ruleset.decide(CaseView.from_case(out.case)).recipients}
+
+    via_former = recipients("VN-57")
+    assert via_former == recipients("VN-SG")
+    assert any(r.endswith("ho-chi-minh") for r in via_former), via_former
+
+
+def test_a_former_code_on_the_agencys_own_topic_keeps_identity_and_the_code_sent() -> None:
+    """Both at once: the topic's agency is checked, the key and case id stay structured, the code is kept."""
+    report = valid_report(victim__jurisdiction="VN-57")
+    intake = make_intake()
+    assert isinstance(intake.handle(b"other", encode(report), now_ms=now_ms(), agency=report["agency_id"]), Rekey)
+    out = intake.handle(key_of(report), encode(report), now_ms=now_ms(), agency=report["agency_id"])
+    assert isinstance(out, Accepted)
+    assert out.dedup == dedup_key(report["agency_id"], report["report_id"])
+    assert out.case_id == case_id_for(report["agency_id"], report["report_id"])
+    assert out.case["report"]["victim"]["jurisdiction"] == "VN-SG"
+    assert out.case["victim_jurisdiction_as_sent"] == "VN-57"
+    with pytest.raises(AgencyMismatchError):
+        make_intake().handle(key_of(report), encode(report), now_ms=now_ms(), agency="ngo-safe-online")

@@ -1,0 +1,41 @@
+"""`make run` without a terminal (CI, these checks): the sample table, then it exits by itself and stops
+what it started (its Jaeger), leaving the broker that was already running alone."""
+
+from __future__ import annotations
+
+import pytest
+
+from referral_devstack import broker
+from referral_devstack.jaeger import BINARY, JaegerClient
+from tests.support.runs import DemoRun, private_jaeger
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+
+@pytest.mark.timeout(600)
+def test_without_a_terminal_it_exits_after_the_table_and_leaves_no_process(kafka: str) -> None:
+    if not BINARY.exists():
+        pytest.skip("Jaeger not built: `make jaeger` (make test builds it first)")
+    jaeger_env, query = private_jaeger()
+    demo = DemoRun(
+        {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka,
+            **jaeger_env,
+        },
+        tty=False,
+    )
+    demo.start()
+    try:
+        code = demo.wait(timeout=480)
+    finally:
+        demo.kill()
+    out = demo.text
+    assert code == 0, out
+    assert "expected referrals delivered" in out and "==> local Kafka broker" in out
+    assert "The bus stays up" not in out
+    assert "(left running at the end)" in out  # the shared broker was already up
+    assert "stopped Jaeger" in out
+    assert demo.seen, "the demo started no process at all?"
+    assert demo.leftovers() == set(), out
+    assert not JaegerClient(f"http://127.0.0.1:{query}").alive()
+    assert broker.answers(kafka)
