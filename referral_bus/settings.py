@@ -200,3 +200,19 @@ class NotifierSettings(ServiceSettings):
     # them and acknowledges offsets strictly in order (referral_bus/inflight.py).
     delivery_concurrency: int = Field(default=16, ge=1)
     ack_max_body_bytes: int = Field(default=4096, ge=64)
+
+
+class StatsSettings(ServiceSettings):
+    """`STATS_*` variables (docs/statistics.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="STATS_", extra="ignore")
+
+    web_port: int = 6069
+    # Disclosure control: counts 1..k-1 are never published; a province with fewer distinct cases
+    # than min_province_total in a week is withheld from every province table of that week.
+    k: int = Field(default=5, ge=2)
+    min_province_total: int = Field(default=10, ge=1)
+    publish_interval_seconds: float = Field(default=10.0, gt=0)
+    home_country: str = Field(default="VN", min_length=2, max_length=2)
+    config_path: Path = Field(default_factory=lambda: config_file("stats.yaml"))
+    directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))

@@ -15,6 +15,7 @@ RETRY = "referrals.retry.v1"
 RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
+STATS = "referrals.stats.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -42,6 +43,7 @@ ALL: tuple[TopicSpec, ...] = (
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS),
     TopicSpec(ACKS, "recipients' acknowledgements", 30 * DAY_MS),
     TopicSpec(DEADLETTER, "everything that could not be processed, with its original bytes", 365 * DAY_MS),
+    TopicSpec(STATS, "anonymised weekly statistics after disclosure control, keyed by ISO week", 3650 * DAY_MS, True),
 )
 
 

@@ -36,6 +36,8 @@ CHANGELOGS: tuple[tuple[str, str], ...] = (
     ("referral-bus-intake-content-changelog", "intake table: content hashes, for correlation"),
     ("referral-bus-notifier-deliveries-changelog", "notifier table: delivery state per referral"),
     ("referral-bus-notifier-breakers-changelog", "notifier table: circuit breaker per recipient"),
+    ("referral-bus-stats-members-changelog", "stats table: who is counted in which weekly cell (before suppression)"),
+    ("referral-bus-stats-facts-changelog", "stats table: a case's week and province, events waiting for it"),
 )
 
 

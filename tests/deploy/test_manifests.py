@@ -34,6 +34,8 @@ CHANGELOG_TOPICS = {
     "referral-bus-intake-content-changelog",
     "referral-bus-notifier-deliveries-changelog",
     "referral-bus-notifier-breakers-changelog",
+    "referral-bus-stats-members-changelog",
+    "referral-bus-stats-facts-changelog",
 }
 PARTNER_TOPIC = re.compile(r"^referrals\.partner\.[a-z0-9][a-z0-9-]*\.v1$")
 
