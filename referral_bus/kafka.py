@@ -175,3 +175,8 @@ def release(stream: Any, event: Any) -> None:
     if event.ack():
         message = event.message
         stream._on_message_out(message.tp, message.offset, message)
+
+
+def tables_recovered(app: Any) -> bool:
+    """True once Faust has restored every assigned table partition from its changelog (and no rebalance runs)."""
+    return not app.rebalancing and bool(app.tables.recovery.completed.is_set())

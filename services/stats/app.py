@@ -16,6 +16,7 @@ from referral_bus import topics
 from referral_bus.clock import now_ms
 from referral_bus.durable import DurableTable
 from referral_bus.errors import StatsError
+from referral_bus.kafka import tables_recovered
 from referral_bus.settings import StatsSettings
 from referral_bus.shell import Service
 from services.stats.aggregate import Aggregator
@@ -75,7 +76,7 @@ async def deadletter_agent(stream):  # type: ignore[no-untyped-def]
 
 def holds_everything() -> str | None:
     """None when this worker holds every partition, recovered; otherwise why it cannot publish."""
-    if app.rebalancing or not app.tables.recovery.completed.is_set():  # type: ignore[attr-defined]
+    if not tables_recovered(app):
         return "tables recovering"
     mine = {tp.partition for tp in app.consumer.assignment() if tp.topic == cases_topic.get_topic_name()}
     return None if len(mine) == partitions else "does not hold every partition (run one stats replica)"
