@@ -15,7 +15,7 @@ from typing import Any
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.errors import StatsError
+from referral_bus.errors import RejectedMessage, StatsError
 from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings, StatsSettings
 
@@ -61,9 +61,7 @@ async def recompute(
         for r in sorted(records, key=lambda r: (r.partition, r.offset)):
             try:
                 value = codec.decode(r.value, record_name)
-            except StatsError:
-                raise
-            except Exception:  # noqa: BLE001 - a record the worker would dead-letter; counted, not fatal
+            except RejectedMessage:  # the worker dead-letters these (and counts that dead letter)
                 skipped += 1
                 continue
             apply[record_name](value, r.partition)
