@@ -213,6 +213,9 @@ class StatsSettings(ServiceSettings):
     k: int = Field(default=5, ge=2)
     min_province_total: int = Field(default=10, ge=1)
     publish_interval_seconds: float = Field(default=10.0, gt=0)
+    # A week is published only once it has ended (Viet Nam time) this many hours ago: figures that
+    # change with every new case would let a reader difference two releases and read that case off.
+    publish_after_hours: float = Field(default=24.0, ge=0)
     home_country: str = Field(default="VN", min_length=2, max_length=2)
     config_path: Path = Field(default_factory=lambda: config_file("stats.yaml"))
     directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))

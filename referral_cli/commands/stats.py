@@ -45,6 +45,7 @@ async def recompute(
     from services.stats.dimensions import load_kinds
     from services.stats.figures import collect
     from services.stats.publish import Policy, weekly_statistics
+    from services.stats.weeks import closed
 
     kinds = load_kinds(settings.config_path, settings.directory_path)
     counts: dict[str, int] = {}
@@ -67,9 +68,13 @@ async def recompute(
             apply[record_name](value, r.partition)
     if skipped:
         print(f"stats rebuild: {skipped} undecodable record(s) skipped (the worker dead-letters these)")
-    policy = Policy(k=settings.k, min_province_total=settings.min_province_total)
+    policy = Policy(settings.k, settings.min_province_total, settings.publish_after_hours)
     now = int(time.time() * 1000)
-    return [weekly_statistics(f, policy, kinds, generated_at=now) for _, f in sorted(collect(counts.items()).items())]
+    return [
+        weekly_statistics(f, policy, kinds, generated_at=now)
+        for week, f in sorted(collect(counts.items()).items())
+        if closed(week, now, policy.publish_after_hours)
+    ]
 
 
 def _between(records: list[dict[str, Any]], first: str | None, last: str | None) -> list[dict[str, Any]]:

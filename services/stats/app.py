@@ -35,7 +35,7 @@ try:
 except StatsError as exc:
     sys.stderr.write(f"stats: cannot start: {exc}\n")
     raise SystemExit(78) from None
-policy = Policy(k=settings.k, min_province_total=settings.min_province_total)
+policy = Policy(settings.k, settings.min_province_total, settings.publish_after_hours)
 
 cases_topic = service.topic(topics.CASES)
 decisions_topic = service.topic(topics.DECISIONS)

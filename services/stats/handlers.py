@@ -17,6 +17,7 @@ from services.stats.aggregate import Aggregator
 from services.stats.dimensions import Kinds
 from services.stats.figures import Figures, collect
 from services.stats.publish import Policy, weekly_statistics
+from services.stats.weeks import closed
 
 log = rb_logging.get_logger()
 
@@ -64,8 +65,10 @@ class Publisher:
     digests: dict[str, str] = field(default_factory=dict)
 
     async def publish_changed(self, members: Iterable[tuple[str, int]], now_ms: int) -> None:
-        """Recompute every week from the members, suppress, and send the changed ones (key: the week)."""
+        """Recompute every closed week from the members, suppress, and send the changed ones (key: the week)."""
         for week, fig in sorted(collect(list(members)).items()):
+            if not closed(week, now_ms, self.policy.publish_after_hours):
+                continue
             fingerprint = digest(fig)
             if self.digests.get(week) == fingerprint:
                 continue

@@ -24,6 +24,7 @@ class Policy:
 
     k: int = 5
     min_province_total: int = 10
+    publish_after_hours: float = 24.0
 
 
 def p90(values: list[int]) -> float:

@@ -41,3 +41,14 @@ def weeks_between(first: str, last: str) -> list[str]:
         out.append(f"{year}-W{week:02d}")
         day += timedelta(days=7)
     return out
+
+
+def week_end_ms(week: str) -> int:
+    """The instant a week ends (next Monday 00:00 in Asia/Ho_Chi_Minh), epoch milliseconds."""
+    start = datetime.combine(monday(week), datetime.min.time(), ZONE)
+    return int((start + timedelta(days=7)).timestamp() * 1000)
+
+
+def closed(week: str, now_ms: int, after_hours: float) -> bool:
+    """True once a week ended at least `after_hours` ago: only then are its figures published."""
+    return now_ms >= week_end_ms(week) + after_hours * 3_600_000

@@ -125,3 +125,12 @@ def test_applying_the_same_event_twice_writes_nothing_new(n: int) -> None:
     for kind, value in itertools.islice(events, 0, None, 3):
         getattr(agg, kind)(value, 0)
     assert members == before
+
+
+def test_a_week_is_published_only_once_it_has_ended_and_the_delay_passed() -> None:
+    from services.stats.weeks import closed, week_end_ms
+
+    end = week_end_ms("2026-W48")  # Monday 30 November 2026, 00:00 in Hà Nội = Sunday 17:00 UTC
+    assert end == int(datetime(2026, 11, 29, 17, 0, tzinfo=ZoneInfo("UTC")).timestamp() * 1000)
+    assert not closed("2026-W48", end - 1, 0) and closed("2026-W48", end, 0)
+    assert not closed("2026-W48", end + 23 * 3_600_000, 24) and closed("2026-W48", end + 24 * 3_600_000, 24)
