@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 BUS := $(VENV)/bin/referral-bus
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger promtool test run bench faults clean
+.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger promtool chromium test run bench faults clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,10 +43,13 @@ jaeger:  ## Jaeger v2 built from the Go module proxy into .local/bin (cached)
 promtool:  ## promtool built from the Go module proxy into .local/bin (cached): `promtool test rules` on the alerts
 	@bash scripts/promtool/install.sh
 
-test: install broker lint typecheck schemas k8s-tools jaeger promtool  ## ruff, mypy, schema check, every test against the real broker
+chromium:  ## headless Chromium for the dashboard test (Debian package), unless already installed
+	@command -v chromium >/dev/null || apt-get install -y chromium || (apt-get update && apt-get install -y chromium)
+
+test: install broker lint typecheck schemas k8s-tools jaeger promtool chromium  ## ruff, mypy, schema check, every test against the real broker
 	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-run: install  ## broker, three workers, local agencies, sample reports, delivery table
+run: install  ## broker, four workers, local agencies, sample reports, delivery table, weekly statistics
 	$(PY) -m referral_devstack.demo
 
 bench: install broker  ## benchmarks → bench/results/

@@ -72,8 +72,9 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
         directory, env = local_agencies(work, web, mail)
         workers = Workers(work, namespace, env)
         try:
-            print(f"starting intake, routing and notifier (namespace {namespace}, logs in {work})")
+            print(f"starting intake, routing, notifier and stats (namespace {namespace}, logs in {work})")
             workers.start_all()
+            workers.start("stats", extra_env={"STATS_PUBLISH_INTERVAL_SECONDS": "1"})
             workers.wait_ready()
             reports = [json.loads(x) for x in examples.read_text().splitlines() if x.strip()]
             expected = _expected(directory, config_file("rules.yaml"), reports)
@@ -154,6 +155,12 @@ async def run(examples: Path = EXAMPLES, timeout: float = 120.0) -> int:
             )
             for rep, rid in sorted(missing):
                 print(f"MISSING: {rep} → {rid}")
+            from referral_bus.settings import StatsSettings
+            from referral_devstack.demo_stats import distinct_cases, weekly_table
+
+            print("\nweekly statistics (anonymised, suppressed as published on referrals.stats.v1):\n")
+            cases = await distinct_cases(codec)
+            print(await weekly_table(codec, cases=cases, k=StatsSettings().k))
             return 0 if not missing and (acked is None or closing.get(acked) == "ACKNOWLEDGED") else 1
         finally:
             workers.stop_all()

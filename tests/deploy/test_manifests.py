@@ -8,8 +8,6 @@ and checkov in .local/k8s-venv). Without them the tests skip with that instructi
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
 import subprocess
 import sys
