@@ -3,6 +3,7 @@
 #   faust --loop aio -A services.intake.app   worker
 #   faust --loop aio -A services.routing.app  worker
 #   faust --loop aio -A services.notifier.app worker
+#   faust --loop aio -A services.stats.app    worker
 # Build: docker build -t referral-bus:<version> .
 # Runs as uid 10001 with a read-only root filesystem: everything written at run time goes to
 # the data dir (*_DATA_DIR, an emptyDir) or /tmp (an emptyDir).
@@ -36,7 +37,7 @@ RUN pip install --no-deps . \
 # Same base as the build stage (the venv's interpreter path must match); pin a digest at release.
 FROM python:3.11.14-slim-bookworm AS runtime
 LABEL org.opencontainers.image.title="referral-bus" \
-      org.opencontainers.image.description="Case referral bus workers (intake, routing, notifier)" \
+      org.opencontainers.image.description="Case referral bus workers (intake, routing, notifier, stats)" \
       org.opencontainers.image.licenses="Apache-2.0"
 RUN groupadd --system --gid 10001 referral-bus \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \

@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 STEP := bash scripts/setup/step.sh
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 
-.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger promtool kafka-jars registry-build setup-run setup-test test run bench faults clean
+.PHONY: install broker broker-stop lint typecheck schemas k8s-tools k8s-validate jaeger promtool chromium kafka-jars registry-build setup-run setup-test test run bench faults clean
 
 $(STAMP): pyproject.toml
 	@$(STEP) venv "2 min" "Python environment .venv: the project and its dev tools from PyPI" \
@@ -57,18 +57,22 @@ registry-build:  ## the local schema registry (Apicurio) built from Maven Centra
 	@$(STEP) registry-build "2 min" "schema registry (Apicurio) built from Maven Central into deploy/local/target/registry" \
 	  bash scripts/setup/registry-build.sh
 
+chromium:  ## headless Chromium for the dashboard test (Debian package), unless already installed
+	@$(STEP) chromium "1 min" "headless Chromium (Debian package chromium) for the dashboard test, unless installed" \
+	  bash -c 'command -v chromium >/dev/null || apt-get install -y chromium || (apt-get update && apt-get install -y chromium)'
+
 setup-run:  ## the slow set-up steps of `make run`, in parallel
 	@$(MAKE) --no-print-directory -j3 install kafka-jars jaeger
 
 setup-test:  ## the slow set-up steps of `make test`, in parallel
-	@$(MAKE) --no-print-directory -j6 install kafka-jars jaeger promtool k8s-tools registry-build
+	@$(MAKE) --no-print-directory -j7 install kafka-jars jaeger promtool chromium k8s-tools registry-build
 
 test: setup-test  ## ruff, mypy, schema check, every test against the real broker
 	@$(MAKE) --no-print-directory lint typecheck schemas
 	@# the broker (and a schema registry a test starts) are stopped afterwards only if they were not running before
 	$(PY) -m referral_devstack.lifecycle -- $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
-run: setup-run  ## broker, three workers, local agencies, sample reports, delivery table; stays up until Ctrl-C
+run: setup-run  ## broker, four workers, local agencies, sample reports, delivery table, weekly statistics; stays up until Ctrl-C
 	@$(PY) -m referral_devstack.demo
 
 bench: install broker  ## benchmarks → bench/results/

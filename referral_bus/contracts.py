@@ -17,7 +17,16 @@ SCHEMA_DIR = BusSettings().schema_dir  # REFERRAL_BUS_SCHEMA_DIR
 NAMESPACE = "org.referralbus.v1"
 
 # Load order: a record may reference only records loaded before it.
-RECORDS = ("CaseReport", "Case", "RoutingDecision", "Referral", "DeliveryReceipt", "Acknowledgement", "DeadLetter")
+RECORDS = (
+    "CaseReport",
+    "Case",
+    "RoutingDecision",
+    "Referral",
+    "DeliveryReceipt",
+    "Acknowledgement",
+    "DeadLetter",
+    "WeeklyStatistics",
+)
 
 
 @dataclass(frozen=True)

@@ -136,3 +136,7 @@ class RecipientMismatchError(AcknowledgementError):
 
 class TraceBackendError(ReferralBusError):
     """The trace backend (Jaeger) could not be installed, started or queried, or holds no such trace."""
+
+
+class StatsError(ReferralBusError):
+    """The statistics cannot be computed, read or written (bad week, missing topic, bad settings file)."""

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from referral_bus import topics
 from referral_bus.errors import ReferralBusError
 from referral_bus.settings import KafkaSettings
 
@@ -72,7 +73,15 @@ async def ensure_topics(kafka: KafkaSettings, names: list[str], *, timeout: floa
         if missing:
             try:
                 await admin.create_topics(
-                    [NewTopic(n, kafka.topic_partitions, kafka.topic_replication_factor) for n in missing]
+                    [
+                        NewTopic(
+                            n,
+                            kafka.topic_partitions,
+                            kafka.topic_replication_factor,
+                            topic_configs=topics.created_config(n),  # the stats topic is compacted
+                        )
+                        for n in missing
+                    ]
                 )
             except TopicAlreadyExistsError:
                 pass
@@ -183,3 +192,8 @@ def drop_builtin_pages(app: Any) -> None:
     Faust applies its blueprints when the web server starts, so emptying the list before that is enough.
     """
     app.web.blueprints._enabled = []
+
+
+def tables_recovered(app: Any) -> bool:
+    """True once Faust has restored every assigned table partition from its changelog (and no rebalance runs)."""
+    return not app.rebalancing and bool(app.tables.recovery.completed.is_set())

@@ -25,6 +25,8 @@ def leader(service: str) -> str:
     return f"referral-bus-{service}-__assignor-__leader"
 
 
+STATS_RETENTION_MS = next(t.retention_ms for t in topics.ALL if t.name == topics.STATS)
+
 # Keep in step with the app.Table(...) declarations in services/*/app.py and topology.py (a test
 # through the real broker fails otherwise). Retention: how long an entry outlives its last write.
 CHANGELOGS: tuple[TopicSpec, ...] = (
@@ -77,17 +79,32 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
         compacted=True,
         sensitivity=IDS,
     ),
+    # Stats: kept as long as the weeks they make are published (referrals.stats.v1): a restarted worker
+    # re-publishes every week it holds, so a week's members must not expire before the week itself.
+    TopicSpec(
+        changelog("stats", "members"),
+        "stats table: who is counted in which weekly cell (case id with its category, unit, age band, sex)",
+        STATS_RETENTION_MS,
+        compacted=True,
+        sensitivity=PERSONAL,
+    ),
+    TopicSpec(
+        changelog("stats", "facts"),
+        "stats table: per case its week and provincial unit, and decisions and receipts waiting for it",
+        STATS_RETENTION_MS,
+        compacted=True,
+        sensitivity=PERSONAL,
+    ),
 )
 LEADERS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(leader(s), f"Faust: {s} leader election (empty)", DAY_MS, sensitivity=IDS, partitions=1)
-    for s in ("intake", "routing", "notifier")
+    for s in ("intake", "routing", "notifier", "stats")
 )
 
 
 def changelog_config(service: str, table: str) -> dict[str, str]:
     """A table's changelog settings as declared (Table(extra_topic_configs=...)): a local worker creates it so too."""
-    spec = next(c for c in CHANGELOGS if c.name == changelog(service, table))
-    return {"cleanup.policy": "compact,delete", "retention.ms": str(spec.retention_ms)}
+    return topics.config_of(next(c for c in CHANGELOGS if c.name == changelog(service, table)))
 
 
 def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:

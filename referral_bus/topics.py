@@ -15,6 +15,7 @@ RETRY = "referrals.retry.v1"
 RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
+STATS = "referrals.stats.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -28,6 +29,7 @@ VERSION_SUFFIX = ".v1"
 PERSONAL = "personal data: reports, cases or referrals"
 HASHES = "content keys: hashes of content and URLs, and case ids"
 IDS = "identifiers and states only, no personal data"
+AGGREGATES = "anonymised counts after disclosure control, no personal data"
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,30 @@ ALL: tuple[TopicSpec, ...] = (
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),
     TopicSpec(DEADLETTER, "everything that could not be processed, with its original bytes", 365 * DAY_MS),
+    TopicSpec(
+        STATS,
+        "anonymised weekly statistics after disclosure control, keyed by ISO week",
+        3650 * DAY_MS,
+        compacted=True,
+        sensitivity=AGGREGATES,
+    ),
 )
+
+
+def config_of(spec: TopicSpec) -> dict[str, str]:
+    """The topic settings a worker creates `spec` with (as the KafkaTopic declares it): compacted ones only.
+
+    Other topics keep the broker's defaults locally; Kubernetes declares every topic (topic_catalog).
+    """
+    if not spec.compacted:
+        return {}
+    return {"cleanup.policy": "compact,delete", "retention.ms": str(spec.retention_ms)}
+
+
+def created_config(broker_name: str) -> dict[str, str]:
+    """Settings for a shared topic by its name on the broker (namespaced or not); {} for any other topic."""
+    spec = next((t for t in ALL if broker_name == t.name or broker_name.endswith("." + t.name)), None)
+    return config_of(spec) if spec is not None else {}
 
 
 def namespace() -> str:

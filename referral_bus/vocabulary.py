@@ -25,11 +25,13 @@ Category = Literal[
 Severity = Literal["UNKNOWN", "LOW", "MEDIUM", "HIGH", "IMMINENT_DANGER"]
 Consent = Literal["NOT_ASKED", "GIVEN", "REFUSED", "NOT_REQUIRED_CHILD"]
 AgeBand = Literal["UNKNOWN", "UNDER_13", "AGE_13_15", "AGE_16_17", "ADULT"]
+Sex = Literal["UNKNOWN", "FEMALE", "MALE", "OTHER"]
 
 CATEGORIES: tuple[str, ...] = get_args(Category)
 SEVERITIES: tuple[str, ...] = get_args(Severity)
 CONSENTS: tuple[str, ...] = get_args(Consent)
 AGE_BANDS: tuple[str, ...] = get_args(AgeBand)
+SEXES: tuple[str, ...] = get_args(Sex)
 MINOR_BANDS: tuple[str, ...] = ("UNDER_13", "AGE_13_15", "AGE_16_17")
 
 # Avro enum name in CaseReport → the tuple above (checked by the test).
@@ -38,4 +40,5 @@ ENUMS: dict[str, tuple[str, ...]] = {
     "Severity": SEVERITIES,
     "Consent": CONSENTS,
     "AgeBand": AGE_BANDS,
+    "Sex": SEXES,
 }

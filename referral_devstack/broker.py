@@ -104,10 +104,18 @@ def _config(broker: LocalBroker) -> Path:
     return path
 
 
+def new_cluster_id() -> str:
+    """A random KRaft cluster id that does not start with "-" (the storage tool would read it as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 def _format(broker: LocalBroker, config: Path) -> None:
     if (broker.state_dir / "data" / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     result = subprocess.run(
         _java_cmd("kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(config)),
         capture_output=True,

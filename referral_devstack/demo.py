@@ -1,4 +1,4 @@
-"""`make run`: broker, three workers, local agencies, the sample reports, and where each went."""
+"""`make run`: broker, four workers, local agencies, the sample reports, where each went, the week's figures."""
 
 from __future__ import annotations
 
@@ -69,9 +69,9 @@ def next_steps(namespace: str, work: Path, started: list[str], example_id: str) 
     bus = ".venv/bin/referral-bus"
     jaeger = f"http://127.0.0.1:{DEFAULT_QUERY_PORT}"
     trace_env = "" if DEFAULT_QUERY_PORT == 16686 else f"REFERRAL_BUS_JAEGER_URL={jaeger} "
-    stops = ", ".join(["the three workers", "the local agencies", *started])
+    stops = ", ".join(["the four workers", "the local agencies", *started])
     return f"""
-The bus stays up: intake, routing and notifier run in namespace {namespace} (worker logs: {work}).
+The bus stays up: intake, routing, notifier and stats run in namespace {namespace} (worker logs: {work}).
 In another terminal, from this directory:
   export REFERRAL_BUS_NAMESPACE={namespace}
   # your own reports, one JSON object per line (fields as in examples/reports.jsonl, new report_ids):
@@ -105,8 +105,9 @@ async def run(
         directory, env = local_agencies(work, web, mail)
         workers = Workers(work, namespace, env)
         try:
-            step(f"starting intake, routing and notifier (namespace {namespace}; usually 20-60 s; logs in {work})")
+            step(f"starting intake, routing, notifier, stats (namespace {namespace}; usually 20-60 s; logs in {work})")
             workers.start_all()
+            workers.start("stats", extra_env={"STATS_PUBLISH_INTERVAL_SECONDS": "1"})
             workers.wait_ready()
             reports = [json.loads(x) for x in examples.read_text().splitlines() if x.strip()]
             expected = _expected(directory, config_file("rules.yaml"), reports)
@@ -188,6 +189,12 @@ async def run(
             for rep, rid in sorted(missing):
                 print(f"MISSING: {rep} → {rid}")
             code = 0 if not missing and (acked is None or closing.get(acked) == "ACKNOWLEDGED") else 1
+            from referral_bus.settings import StatsSettings
+            from referral_devstack.demo_stats import distinct_cases, weekly_table
+
+            print("\nweekly statistics (anonymised, suppressed as published on referrals.stats.v1):\n")
+            cases = await distinct_cases(codec)
+            print(await weekly_table(codec, cases=cases, k=StatsSettings().k), flush=True)
             if stay:
                 print(next_steps(namespace, work, started or [], next(iter(sorted(expected)), "REPORT_ID")), flush=True)
                 await _until_stopped()

@@ -14,10 +14,8 @@ refused here is refused in the cluster too.
 from __future__ import annotations
 
 import asyncio
-import base64
 import secrets
 import subprocess
-import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +23,15 @@ from pathlib import Path
 from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack import kafka_acls, processes
-from referral_devstack.broker import LOCAL_DIR, LocalBroker, _java_cmd, check_tools, probe, resolve_jars
+from referral_devstack.broker import (
+    LOCAL_DIR,
+    LocalBroker,
+    _java_cmd,
+    check_tools,
+    new_cluster_id,
+    probe,
+    resolve_jars,
+)
 from referral_devstack.kafka_acls import Acl
 
 MAKE_CERTS = REPO_ROOT / "scripts" / "tls" / "make-certs.sh"
@@ -121,7 +127,7 @@ def _config(sb: SecureBroker) -> Path:
 def _format(sb: SecureBroker, config: Path) -> None:
     if (sb.broker.state_dir / "data" / "meta.properties").exists():
         return
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    cluster_id = new_cluster_id()
     scram: list[str] = []
     for user, password in sb.users.items():
         scram += ["--add-scram", f"{MECHANISM}=[name={user},password={password}]"]

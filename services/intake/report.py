@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from referral_bus import jurisdictions
 from referral_bus.errors import InvalidFieldError, UnknownJurisdictionError
-from referral_bus.vocabulary import AgeBand, Category, Consent, Severity
+from referral_bus.vocabulary import AgeBand, Category, Consent, Severity, Sex
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 ShortText = Annotated[str, Field(max_length=512)]
@@ -37,6 +37,7 @@ class Victim(Strict):
     name: ShortText | None = None
     contact: ShortText | None = None
     account_handle: ShortText | None = None
+    sex: Sex | None = None
 
     @model_validator(mode="after")
     def _age_agrees(self) -> Victim:

@@ -45,7 +45,7 @@ STANDARD = {
         )
     ),
 }
-WORKERS = ("referral-bus-intake", "referral-bus-routing", "referral-bus-notifier")
+WORKERS = ("referral-bus-intake", "referral-bus-routing", "referral-bus-notifier", "referral-bus-stats")
 
 
 @cache

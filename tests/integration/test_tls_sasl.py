@@ -30,7 +30,7 @@ from referral_devstack.workers import free_port_pair, temp_workdir, worker_comma
 from tests.support.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
 
 AGENCY_USERS = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka" / "agency-users.yaml"
-SERVICES = ["intake", "routing", "notifier"]
+SERVICES = ["intake", "routing", "notifier", "stats"]
 USERS = {s: f"referral-bus-{s}" for s in SERVICES}  # the KafkaUser names in deploy/k8s/base/kafka/users.yaml
 TESTER = "tester"  # this process: the agency producing reports and the auditor reading the books
 # Agencies' logins from config/agencies.yaml (KafkaUsers generated into deploy/k8s/base/kafka/agency-users.yaml)
@@ -56,7 +56,7 @@ async def grant_all(secure: secure_broker.SecureBroker, namespace: str) -> int:
 
 @pytest.fixture(scope="module")
 def secure() -> Iterator[secure_broker.SecureBroker]:
-    """A TLS+SASL broker of this module's own, with users intake, routing, notifier and tester."""
+    """A TLS+SASL broker of this module's own, with users intake, routing, notifier, stats and tester."""
     with temp_workdir("secure-broker-") as work:
         broker = LocalBroker(port=free_port_pair(), state_dir=work / "kafka")
         sb = secure_broker.start(broker, work / "tls", [*USERS.values(), *AGENCIES, TESTER])
@@ -84,7 +84,7 @@ def test_strangers_are_kept_out(secure: secure_broker.SecureBroker) -> None:
 async def test_pipeline_through_tls_sasl_with_per_service_credentials(
     secure: secure_broker.SecureBroker, namespace: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """intake → routing → notifier through SASL_SSL, each service as its own user with only its manifest ACLs.
+    """intake → routing → notifier, and stats, through SASL_SSL, each as its own user with only its manifest ACLs.
 
     No password in any log.
     """
@@ -99,7 +99,7 @@ async def test_pipeline_through_tls_sasl_with_per_service_credentials(
             service_env={s: secure.client_env(USERS[s]) for s in SERVICES},
         )
         try:
-            await stack.start()
+            await stack.start(SERVICES)
             assert stack.directory is not None
             await assert_topics_as_declared(secure.settings(TESTER), namespace, stack.directory)
             stream = generate(40, stack.directory, seed=11)

@@ -48,6 +48,7 @@ def valid_report(**overrides: Any) -> dict[str, Any]:
             "name": PII["victim_name"],
             "contact": PII["victim_contact"],
             "account_handle": PII["victim_handle"],
+            "sex": "FEMALE",
         },
         "offender": {
             "country": "VN",

@@ -9,6 +9,7 @@ from typing import Any
 import avro.io
 import avro.schema
 import pytest
+from fastavro import schemaless_writer
 
 from referral_bus.codec import HEADER_SIZE, MAGIC, Codec
 from referral_bus.contracts import Schema, contracts
@@ -121,7 +122,8 @@ def test_v1_report_is_read_by_the_current_reader() -> None:
     codec = Codec()
     assert codec.writer_of(data) is v1
     decoded = codec.decode(data, "CaseReport")
-    assert decoded == {**report, "escalation_reason": None, "consented_services": []}
+    victim = {**report["victim"], "sex": None}
+    assert decoded == {**report, "escalation_reason": None, "consented_services": [], "victim": victim}
 
 
 @pytest.mark.parametrize("name", INTEROP)
@@ -138,12 +140,24 @@ def test_we_encode_and_apache_avro_decodes(name: str) -> None:
     assert apache_decode(data, contracts().current[name]) == record
 
 
+def test_v2_report_without_sex_is_read_by_the_current_reader() -> None:
+    v2 = contracts().history["CaseReport"][1]
+    report = valid_report()
+    del report["victim"]["sex"]
+    buf = io.BytesIO()
+    buf.write(MAGIC + v2.fingerprint)
+    schemaless_writer(buf, v2.parsed, report)
+    decoded = Codec().decode(buf.getvalue(), "CaseReport")
+    assert decoded == {**report, "victim": {**report["victim"], "sex": None}}
+
+
 def test_apache_v1_writer_read_into_v2_by_us_and_by_apache() -> None:
     v1, v2 = contracts().history["CaseReport"][0], contracts().current["CaseReport"]
     report = valid_report()
-    del report["escalation_reason"], report["consented_services"]
+    del report["escalation_reason"], report["consented_services"], report["victim"]["sex"]
     data = apache_encode(v1, report)
-    expected = {**report, "escalation_reason": None, "consented_services": []}
+    victim = {**report["victim"], "sex": None}
+    expected = {**report, "escalation_reason": None, "consented_services": [], "victim": victim}
     assert Codec().decode(data, "CaseReport") == expected
     assert apache_decode(data, v1, v2) == expected
 

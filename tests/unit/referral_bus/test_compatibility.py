@@ -49,7 +49,7 @@ def run_check(directory: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int,
 def test_repository_contracts_pass(capsys: pytest.CaptureFixture[str]) -> None:
     code, out = run_check(SCHEMA_DIR, capsys)
     assert code == 0, out
-    assert "CaseReport       v2" in out and "reads 1 earlier version(s)" in out
+    assert "CaseReport       v3" in out and "reads 2 earlier version(s)" in out
     assert "schemas: OK" in out
 
 
@@ -61,8 +61,9 @@ def test_new_field_without_default_is_caught(tmp_path: Path, capsys: pytest.Capt
     assert code == 1
     errors = own([line for line in out.splitlines() if line.startswith("ERROR")])
     assert errors == [
-        "ERROR CaseReport v2 cannot read v1: CaseReport.risk_score: field added without a default "
+        f"ERROR CaseReport v3 cannot read v{n}: CaseReport.risk_score: field added without a default "
         "(rule: new fields need a default)"
+        for n in (1, 2)
     ]
 
 
@@ -95,8 +96,9 @@ def test_type_change_is_caught(tmp_path: Path) -> None:
 
     report = check_all(load_contracts(contracts_copy(tmp_path, change)))
     assert own(report.errors) == [
-        "CaseReport v2 cannot read v1: CaseReport.reported_at: type changed from long to string "
+        f"CaseReport v3 cannot read v{n}: CaseReport.reported_at: type changed from long to string "
         "(rule: types may only change by Avro promotion)"
+        for n in (1, 2)
     ]
 
 
@@ -107,9 +109,8 @@ def test_enum_symbol_removed_without_default_is_caught(tmp_path: Path) -> None:
         del enum["default"]
 
     errors = own(check_all(load_contracts(contracts_copy(tmp_path, change))).errors)
-    assert len(errors) == 1
-    assert "CaseReport.severity: enum symbols ['LOW'] removed" in errors[0]
-    assert "rule:" in errors[0]
+    assert [e.split(":")[0] for e in errors] == ["CaseReport v3 cannot read v1", "CaseReport v3 cannot read v2"]
+    assert all("CaseReport.severity: enum symbols ['LOW'] removed" in e and "rule:" in e for e in errors), errors
 
 
 def test_union_narrowed_is_caught(tmp_path: Path) -> None:
@@ -119,8 +120,9 @@ def test_union_narrowed_is_caught(tmp_path: Path) -> None:
 
     report = check_all(load_contracts(contracts_copy(tmp_path, change)))
     assert own(report.errors) == [
-        "CaseReport v2 cannot read v1: CaseReport.platform: type changed from null to string "
+        f"CaseReport v3 cannot read v{n}: CaseReport.platform: type changed from null to string "
         "(rule: types may only change by Avro promotion)"
+        for n in (1, 2)
     ]
 
 
@@ -157,30 +159,32 @@ def test_version_gap_is_caught(tmp_path: Path) -> None:
 def test_change_to_embedded_record_that_breaks_only_its_embedders_is_caught(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """escalation_reason is new in CaseReport v2, so v2 → v3 is invisible to CaseReport's own history (v1)."""
+    """Case and Referral kept with CaseReport v3 inside, then CaseReport v3 changed in place without keeping it.
 
-    def change(doc: dict[str, Any]) -> None:
-        f = field(doc, "escalation_reason")
-        f["type"] = ["null", "long"]
+    victim.sex is new in CaseReport v3, so the change is invisible to CaseReport's own history (v1, v2).
+    """
+    target = contracts_copy(tmp_path, lambda doc: None)
+    for name in ("Case", "Referral"):
+        keep_current(target, name)
+    path = target / "CaseReport.avsc"
+    doc = json.loads(path.read_text())
+    sex = next(f for f in field(doc, "victim")["type"]["fields"] if f["name"] == "sex")
+    sex["type"] = ["null", "long"]
+    path.write_text(json.dumps(doc))
 
-    code, out = run_check(contracts_copy(tmp_path, change), capsys)
+    code, out = run_check(target, capsys)
     assert code == 1
     errors = [line for line in out.splitlines() if line.startswith("ERROR")]
     assert own(errors) == []  # CaseReport's own check alone would have passed
-    assert (
-        "ERROR Case v3 cannot read v2: Case.report.escalation_reason: writer's union branch string has no match in "
-        "the reader's union (rule: every writer union branch must resolve to a reader branch)"
-    ) in errors, out
-    assert any(e.startswith("ERROR Referral v3 cannot read v2: Referral.case.report.escalation_reason") for e in errors)
-    assert any(e.startswith("ERROR Case v2 embeds a CaseReport") and "versions/CaseReport.v<N>" in e for e in errors)
+    assert any(e.startswith("ERROR Case v4 cannot read v3: Case.report.victim.sex") for e in errors), out
+    assert any(e.startswith("ERROR Referral v4 cannot read v3: Referral.case.report.victim.sex") for e in errors), out
+    assert any(e.startswith("ERROR Case v3 embeds a CaseReport") and "versions/CaseReport.v<N>" in e for e in errors)
 
 
 def test_embedded_record_changed_without_a_version_of_its_embedders_is_caught(tmp_path: Path) -> None:
-    """CaseReport kept as v2 and changed compatibly, but no Case or Referral version embeds the kept v2."""
+    """CaseReport kept as v3 and changed compatibly, but no Case or Referral version embeds the kept v3."""
     target = contracts_copy(tmp_path, lambda doc: None)
     keep_current(target, "CaseReport")
-    (target / "versions" / "Case.v2.avsc").unlink()
-    (target / "versions" / "Referral.v2.avsc").unlink()
     path = target / "CaseReport.avsc"
     doc = json.loads(path.read_text())
     doc["fields"].append({"name": "risk_score", "type": ["null", "int"], "default": None, "doc": "new"})
@@ -189,16 +193,17 @@ def test_embedded_record_changed_without_a_version_of_its_embedders_is_caught(tm
     assert own(errors) == []
     for user in ("Case", "Referral"):
         assert any(
-            e.startswith(f"{user}: no current or kept version embeds CaseReport v2") and f"versions/{user}.v<N>" in e
+            e.startswith(f"{user}: no current or kept version embeds CaseReport v3") and f"versions/{user}.v<N>" in e
             for e in errors
         ), errors
 
 
 def test_kept_embedding_versions_are_readable_by_the_codec() -> None:
-    """Case and Referral events written while CaseReport v1 (or Case v2) was current still decode."""
+    """Case and Referral events written while CaseReport v1 or v2 (or Case v1 or v2) was current still decode."""
     reg = load_contracts(SCHEMA_DIR)
     known = reg.by_fingerprint()
     assert {s.version for s in reg.history["Case"]} == {1, 2}
+    assert {s.version for s in reg.history["Referral"]} == {1, 2}
     assert all(s.fingerprint in known for s in [*reg.history["Case"], *reg.history["Referral"]])
 
 
@@ -215,3 +220,14 @@ def test_embedded_record_defining_a_name_its_embedder_uses_is_caught(
     err = capsys.readouterr().err
     assert code == 1
     assert "Case v3 is not a valid Avro schema: redefined named type: org.referralbus.v1.LinkedReport" in err
+
+
+def test_every_released_version_is_still_known() -> None:
+    """The writer schemas main released (CaseReport v1, v2; Case and Referral with CaseReport v1, then v2 inside)."""
+    known = {s.fingerprint.hex(): (s.name, s.version) for s in load_contracts(SCHEMA_DIR).by_fingerprint().values()}
+    assert known["59faa2dd75629cfa"] == ("CaseReport", 1)
+    assert known["1d1005ad5ef67957"] == ("CaseReport", 2)
+    assert known["d0a766e646bb8c9f"] == ("Case", 1)
+    assert known["3d3cb20f31e60c95"] == ("Case", 2)
+    assert known["cea0026c44f533af"] == ("Referral", 1)
+    assert known["dff1177d35fd13ad"] == ("Referral", 2)

@@ -13,7 +13,7 @@ from referral_devstack.kafka_acls import Acl, load_kafka_users, namespaced
 
 def test_every_service_has_a_kafka_user_with_its_group_and_the_dead_letter_topic() -> None:
     users = load_kafka_users()
-    for service in ("intake", "routing", "notifier"):
+    for service in ("intake", "routing", "notifier", "stats"):
         acls = users[f"referral-bus-{service}"]
         assert Acl(f"referral-bus-{service}", "group", f"referral-bus-{service}", "literal", "Read") in acls
         assert Acl(f"referral-bus-{service}", "topic", topics.DEADLETTER, "literal", "Write") in acls

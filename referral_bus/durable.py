@@ -1,0 +1,44 @@
+"""A Faust table whose writes are on the broker before the event that made them is acknowledged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, MutableMapping
+from typing import Any
+
+from referral_bus.inflight import current
+
+
+class DurableTable(MutableMapping[str, Any]):
+    """Writes go to the table's changelog (the current event's partition) and join the event's sends.
+
+    A plain `table[key] = value` queues the changelog record and forgets it: the event's offset could be
+    committed before the record is on the broker, and a crash then loses the write. Here the offset
+    waits for it (at-least-once for table state); writes must be idempotent, since a replay repeats them.
+    For state that stands for an output of the event (a "done" mark), use `staged.StagedTable` instead.
+    """
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> Any:
+        return self.table[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        sent = self.table.send_changelog(self.table.partition_for_key(key), key, value)
+        self.table.data[key] = value
+        pending = current.get()
+        if pending is not None:  # inside run_guarded: acknowledged with the event's other sends
+            pending.sends.append(sent)
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value of `key`, or `default`."""
+        return self.table.get(key, default)

@@ -1,0 +1,1 @@
+"""Stats service: anonymised weekly aggregates with small-cell suppression, for national monitoring."""
