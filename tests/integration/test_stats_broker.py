@@ -193,7 +193,7 @@ async def test_published_weekly_figures_match_independent_counts_across_a_kill(k
                 want_acked = {w: sum(data.expected[w].get("acknowledged", Counter()).values()) for w in weeks}
                 if totals == expected_cases and acked == want_acked:
                     break
-                assert time.monotonic() < deadline, (totals, expected_cases, workers.tail("stats"))
+                assert time.monotonic() < deadline, (totals, expected_cases, acked, want_acked, workers.tail("stats"))
                 await asyncio.sleep(1)
             elapsed = time.monotonic() - started
             shown = 0
