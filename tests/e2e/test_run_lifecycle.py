@@ -1,4 +1,4 @@
-"""`make run` without a terminal (CI, these checks): the sample table, then it exits by itself and stops
+"""`make run` without a terminal (CI, these checks): the sample and statistics tables, then it exits and stops
 what it started (its Jaeger), leaving the broker that was already running alone."""
 
 from __future__ import annotations
@@ -32,6 +32,8 @@ def test_without_a_terminal_it_exits_after_the_table_and_leaves_no_process(kafka
     out = demo.text
     assert code == 0, out
     assert "expected referrals delivered" in out and "==> local Kafka broker" in out
+    # the delivery table, then the week's statistics as the stats worker published them
+    assert out.index("expected referrals delivered") < out.index("weekly statistics (anonymised") < out.index("TOTAL")
     assert "The bus stays up" not in out
     assert "(left running at the end)" in out  # the shared broker was already up
     assert "stopped Jaeger" in out
