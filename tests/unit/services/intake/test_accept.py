@@ -187,7 +187,7 @@ def test_jurisdiction_is_normalised_before_checking() -> None:
 
 
 def test_schema_level_mismatch_in_a_v1_writer_is_still_readable() -> None:
-    """A report written with CaseReport v1 goes through the whole intake (read into v2)."""
+    """A report written with CaseReport v1 goes through the whole intake (read into the current v3)."""
     report = valid_report()
     out = make_intake().handle(key_of(report), encode_v1(report), now_ms=now_ms())
     assert isinstance(out, Accepted)
