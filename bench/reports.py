@@ -1,4 +1,7 @@
-"""A generated stream of valid case reports across Viet Nam's provinces (fixed seed, so runs are comparable)."""
+"""A generated stream of valid case reports across Viet Nam's provinces (fixed seed, so runs are comparable).
+
+Every report is an adult who consented, so the safeguards admit exactly one police referral for it.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,11 @@ from typing import Any
 from referral_bus import vocabulary
 from referral_bus.clock import now_ms
 from referral_bus.jurisdictions import vn_units
-from referral_bus.vocabulary import CATEGORIES, MINOR_BANDS
+from referral_bus.vocabulary import CATEGORIES
 
 SEVERITIES = tuple(s for s in vocabulary.SEVERITIES if s != "UNKNOWN")
 PLATFORMS = ("ExampleSocial", "ExampleGameChat", "ExampleVideo", "ExampleMessenger")
-AGENCIES = ("vn-hotline-111", "platform-examplesocial", "ngo-example-helpline")
+AGENCIES = ("vn-hotline-111", "platform-examplesocial", "ngo-safe-online")  # in config/agencies.yaml
 WORDS = "sample report content shared private group account threat images message contact chat video".split()
 
 
@@ -30,12 +33,10 @@ class ReportStream:
         """The next report; `received_at` is left for the producer to stamp at send time."""
         rng = self.rng
         self.n += 1
-        minor = rng.random() < 0.6
-        band = rng.choice(MINOR_BANDS) if minor else "ADULT"
-        consent = "NOT_REQUIRED_CHILD" if minor else rng.choice(("GIVEN", "REFUSED", "NOT_ASKED"))
-        # An adult without consent is referred only to the services she chose (else held for the
-        # reporting agency, docs/safeguards.md): every generated report reaches a recipient.
-        services = ["social_services"] if consent in ("REFUSED", "NOT_ASKED") else []
+        # One webhook referral per report, as the baselines' one POST, under the shipped safeguards
+        # (docs/safeguards.md): a child in Viet Nam must reach police AND child protection (two
+        # referrals), an adult without consent never reaches police; an adult who consented to the
+        # police referral gets exactly the one. bench.stackconfig.check_one_referral proves it.
         digest = hashlib.sha256(f"{self.tag}-{self.n}".encode()).hexdigest()
         narrative = "SAMPLE: " + " ".join(rng.choice(WORDS) for _ in range(rng.randint(20, 60)))
         return {
@@ -48,8 +49,8 @@ class ReportStream:
             "severity": rng.choice(SEVERITIES),
             "escalation_reason": None,
             "victim": {
-                "age_band": band,
-                "is_minor": minor,
+                "age_band": "ADULT",
+                "is_minor": False,
                 "jurisdiction": rng.choice(self.provinces),
                 "name": "SAMPLE Person",
                 "contact": None,
@@ -66,8 +67,8 @@ class ReportStream:
             "content_hashes": [{"algorithm": "sha256", "value": digest}],
             "content_urls": [f"https://social.example.invalid/p/{self.n}"],
             "preservation_requested": rng.random() < 0.3,
-            "consent": consent,
-            "consented_services": services,
+            "consent": "GIVEN",
+            "consented_services": [],
             "reporter_contact": None,
             "narrative": narrative,
         }

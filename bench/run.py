@@ -281,6 +281,8 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             "tuning": asdict(tuning),
             "processes_per_pipeline": 3,
             "referrals_per_report": 1,
+            "reports": "adult victims who consented (the only cases the shipped safeguards let make exactly one "
+            "referral), 34 provinces, fixed seed",
             "load_generator": "one aiokafka producer (acks=all, linger 5 ms) in the runner process, "
             "which also hosts the HTTP receiver and the OTLP sink",
             "latency": "receiver arrival (epoch ms) − report received_at stamped at produce time",

@@ -2,7 +2,8 @@
 
 Built from the shipped directory (its provincial police recipients, webhooks rewritten to the
 local receiver), so every report makes exactly the same three hops and one HTTP delivery as the
-baselines. The expected recipients are computed with the real rules engine, not assumed.
+baselines. The referrals per report are computed with the real rules engine and safeguards gate,
+not assumed, and checked before a stack starts (`check_one_referral`).
 """
 
 from __future__ import annotations
@@ -57,13 +58,34 @@ def write_config(workdir: Path, webhook_base: str) -> tuple[Path, Path]:
 
 
 def referrals_per_report(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> list[int]:
-    """How many webhook referrals the real rules engine gives each report (the benchmark needs 1)."""
+    """How many referrals the real rules engine and safeguards gate let out for each report (the bench needs 1).
+
+    A refused or missing safeguard counts as -1: routing dead-letters that case (extra work the baselines skip).
+    """
+    from referral_bus.safeguards import Facts, Gate, load_safeguards
+    from referral_bus.settings import SafeguardSettings
     from services.intake.accept import case_id_for
+    from services.routing.gating import apply_gate
     from services.routing.rules import CaseView, load_rules
 
     ruleset = load_rules(directory, rules)
+    # the stack's workers run with REFERRAL_BUS_DEV_INSECURE_TRANSPORT (referral_devstack.workers)
+    gate = Gate(load_safeguards(SafeguardSettings().safeguards_path, dev_insecure_transport=True), ruleset.directory)
     out = []
     for r in reports:
         case = {"case_id": case_id_for(r["agency_id"], r["report_id"]), "report": r}
-        out.append(len(ruleset.decide(CaseView.from_case(case)).recipients))
+        decision = apply_gate(ruleset.decide(CaseView.from_case(case)), Facts.from_case(case), gate)
+        out.append(-1 if decision.refused else len(decision.recipients))
     return out
+
+
+def check_one_referral(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> None:
+    """Refuse to benchmark when any generated report would not make exactly one admitted referral."""
+    counts = referrals_per_report(directory, rules, reports)
+    bad = sorted({n for n in counts if n != 1})
+    if bad:
+        raise RuntimeError(
+            f"bench: {sum(n != 1 for n in counts)} of {len(counts)} generated reports make {bad} referrals "
+            "(-1: a safeguard refused or was not met) instead of exactly 1; the comparison with the baselines "
+            "needs one delivery per report: fix bench/reports.py or bench/stackconfig.py"
+        )

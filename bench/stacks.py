@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.stackconfig import write_config
+from bench.reports import ReportStream
+from bench.stackconfig import check_one_referral, write_config
 from referral_bus import topics
 from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings
@@ -85,6 +86,7 @@ class OurStack:
 
     def start(self) -> None:
         directory, rules = write_config(self.workdir, self.webhook_base)
+        check_one_referral(directory, rules, ReportStream().take(500))
         write_secrets(directory, self.workdir / "secrets")
         env = {
             **self.tuning.service_env(),

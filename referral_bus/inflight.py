@@ -14,7 +14,7 @@ import asyncio
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,9 @@ class Pending:
     on_failed: list[Callable[[], None]] = field(default_factory=list)
     outcome: str = "ok"  # or "dead_lettered"
     started: float = 0.0
+    # The context the event was taken in (Faust's current event among it): its state callbacks run in
+    # it, so a table write lands in this event's changelog partition whichever event's end drains it.
+    context: Context = field(default_factory=copy_context)
 
 
 # The event being handled in this task (set by the worker shell): its sends are collected here.
@@ -95,7 +98,7 @@ class InFlight:
             self._queue.popleft()
             for callback in pending.on_sent if pending.outcome == "ok" else pending.on_failed:
                 try:
-                    callback()
+                    pending.context.run(callback)
                 except Exception as exc:  # noqa: BLE001 - the outputs are out; at worst a later duplicate
                     log.error("state update after send failed", error_type=type(exc).__name__)
             ack()

@@ -276,7 +276,7 @@ class Service:
                     value=msg.value,
                     headers=normalise_headers(msg.headers),
                 )
-                pending = Pending()
+                pending = Pending()  # in this event's context: its table writes land in its partition
                 if concurrency == 1:
                     await self._handle_event(source, handler, pending)
                     task = asyncio.ensure_future(self._settle(source, pending))

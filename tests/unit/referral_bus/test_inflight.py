@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from contextvars import ContextVar
 
 import pytest
 
@@ -110,3 +111,22 @@ async def test_limit_is_respected(limit: int) -> None:
         inflight.add(Pending(), fut, lambda: None)
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(inflight.wait_for_room(), 0.05)
+
+
+async def test_state_callbacks_run_in_the_context_their_event_was_taken_in() -> None:
+    # Faust takes a table write's changelog partition from the current event (a context variable):
+    # the callbacks of event 0, drained when event 1 ends, must still see event 0.
+    event: ContextVar[str | None] = ContextVar("event", default=None)
+    seen: list[str | None] = []
+    inflight = InFlight(10)
+    futs = _futures(2)
+    for i, fut in enumerate(futs):
+        event.set(f"event {i}")
+        pending = Pending()
+        pending.on_sent.append(lambda: seen.append(event.get()))
+        inflight.add(pending, fut, lambda: None)
+    event.set(None)
+    futs[1].set_result(True)  # event 0 is not finished: nothing drains
+    futs[0].set_result(True)  # event 0's end drains both, in event 0's done callback
+    await asyncio.sleep(0)
+    assert seen == ["event 0", "event 1"]
