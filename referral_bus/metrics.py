@@ -92,69 +92,51 @@ def _topic_label(topic: str) -> str:
     return topic[len(ns) + 1 :] if ns and topic.startswith(ns + ".") else topic
 
 
+# Every counter (unit "1") and histogram (milliseconds) by name, with its description; each one is created
+# on first use. Labels are stages, outcomes, channels and ids: never a case or a person.
+_COUNTERS = {
+    "referral_bus_events": "events by stage and outcome",
+    "referral_bus_events_in": "events consumed per stage",
+    "referral_bus_events_out": "records produced per stage and topic",
+    "referral_bus_dead_letters": "events dead-lettered per stage and reason",
+    "referral_bus_delivery_attempts": "delivery attempts per channel and outcome",
+    "referral_bus_sla_breaches": "referrals not acknowledged within their SLA",
+    "referral_bus_safeguard_refusals": "referrals refused by the safeguards gate",
+}
+_HISTOGRAMS = {
+    "referral_bus_stage_latency": "latency per stage",
+    "referral_bus_delivery_latency": "received-to-delivered latency per channel",
+}
+
+
 @cache
+def _counter(name: str) -> metrics.Counter:
+    return _meter().create_counter(name, unit="1", description=_COUNTERS[name])
+
+
+@cache
+def _histogram(name: str) -> metrics.Histogram:
+    return _meter().create_histogram(name, unit="ms", description=_HISTOGRAMS[name])
+
+
 def events_counter() -> metrics.Counter:
     """Events per stage and outcome (labels: stage, outcome; never a case or person)."""
-    return _meter().create_counter("referral_bus_events", unit="1", description="events by stage and outcome")
+    return _counter("referral_bus_events")
 
 
-@cache
-def _events_in() -> metrics.Counter:
-    return _meter().create_counter("referral_bus_events_in", unit="1", description="events consumed per stage")
-
-
-@cache
-def _events_out() -> metrics.Counter:
-    return _meter().create_counter(
-        "referral_bus_events_out", unit="1", description="records produced per stage and topic"
-    )
-
-
-@cache
-def _dead_letters() -> metrics.Counter:
-    return _meter().create_counter(
-        "referral_bus_dead_letters", unit="1", description="events dead-lettered per stage and reason"
-    )
-
-
-@cache
 def latency_histogram() -> metrics.Histogram:
     """Processing latency per stage in milliseconds."""
-    return _meter().create_histogram("referral_bus_stage_latency", unit="ms", description="latency per stage")
+    return _histogram("referral_bus_stage_latency")
 
 
-@cache
 def delivery_histogram() -> metrics.Histogram:
     """Delivery latency per channel, from the report's receipt to the recipient, in milliseconds."""
-    return _meter().create_histogram(
-        "referral_bus_delivery_latency", unit="ms", description="received-to-delivered latency per channel"
-    )
-
-
-@cache
-def _delivery_attempts() -> metrics.Counter:
-    return _meter().create_counter(
-        "referral_bus_delivery_attempts", unit="1", description="delivery attempts per channel and outcome"
-    )
-
-
-@cache
-def _sla_breaches() -> metrics.Counter:
-    return _meter().create_counter(
-        "referral_bus_sla_breaches", unit="1", description="referrals not acknowledged within their SLA"
-    )
-
-
-@cache
-def _safeguard_refusals() -> metrics.Counter:
-    return _meter().create_counter(
-        "referral_bus_safeguard_refusals", unit="1", description="referrals refused by the safeguards gate"
-    )
+    return _histogram("referral_bus_delivery_latency")
 
 
 def safeguard_refusal(stage: str, safeguard_id: str, path: str) -> None:
     """One referral the gate refused (path: rules, default, escalation, delivery); ids only, no personal data."""
-    _safeguard_refusals().add(1, {"stage": stage, "safeguard": safeguard_id, "path": path})
+    _counter("referral_bus_safeguard_refusals").add(1, {"stage": stage, "safeguard": safeguard_id, "path": path})
 
 
 def count(stage: str, outcome: str, n: int = 1) -> None:
@@ -164,17 +146,17 @@ def count(stage: str, outcome: str, n: int = 1) -> None:
 
 def event_in(stage: str) -> None:
     """One event taken by a stage from its input topic (called by worker.Service.run_guarded)."""
-    _events_in().add(1, {"stage": stage})
+    _counter("referral_bus_events_in").add(1, {"stage": stage})
 
 
 def event_out(stage: str, topic: str) -> None:
     """One record produced by a stage and acknowledged by the broker (worker.Service.send)."""
-    _events_out().add(1, {"stage": stage, "topic": _topic_label(topic)})
+    _counter("referral_bus_events_out").add(1, {"stage": stage, "topic": _topic_label(topic)})
 
 
 def dead_lettered(stage: str, reason: str) -> None:
     """One event dead-lettered by a stage, with the dead letter's reason code."""
-    _dead_letters().add(1, {"stage": stage, "reason": reason})
+    _counter("referral_bus_dead_letters").add(1, {"stage": stage, "reason": reason})
 
 
 def stage_latency(stage: str, outcome: str, millis: float) -> None:
@@ -184,7 +166,7 @@ def stage_latency(stage: str, outcome: str, millis: float) -> None:
 
 def delivery(channel: str, outcome: str, *, latency_ms: float | None = None) -> None:
     """One delivery attempt on `channel` (outcome: delivered, failed, retry...); latency when delivered."""
-    _delivery_attempts().add(1, {"channel": channel, "outcome": outcome})
+    _counter("referral_bus_delivery_attempts").add(1, {"channel": channel, "outcome": outcome})
     if latency_ms is not None:
         delivery_histogram().record(latency_ms, {"channel": channel})
 
@@ -205,19 +187,19 @@ def dead_letter_reasons() -> list[str]:
 def init_dead_letters(stage: str) -> None:
     """Zero series for every reason of `stage`: the first dead letter is then an increase alert rules see."""
     for reason in dead_letter_reasons():
-        _dead_letters().add(0, {"stage": stage, "reason": reason})
+        _counter("referral_bus_dead_letters").add(0, {"stage": stage, "reason": reason})
 
 
 def init_sla_breaches(recipient_ids: Iterable[str], priorities: Iterable[str]) -> None:
     """Zero series per recipient and priority, so the first escalation is an increase alert rules see."""
     for recipient_id in recipient_ids:
         for priority in priorities:
-            _sla_breaches().add(0, {"recipient_id": recipient_id, "priority": priority})
+            _counter("referral_bus_sla_breaches").add(0, {"recipient_id": recipient_id, "priority": priority})
 
 
 def sla_breach(recipient_id: str, priority: str = "unknown") -> None:
     """A referral whose acknowledgement did not arrive within its SLA (the notifier's SLA check calls it)."""
-    _sla_breaches().add(1, {"recipient_id": recipient_id, "priority": priority})
+    _counter("referral_bus_sla_breaches").add(1, {"recipient_id": recipient_id, "priority": priority})
 
 
 def _rows(sources: list[Any]) -> list[Any]:

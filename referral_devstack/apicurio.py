@@ -15,6 +15,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from referral_bus.errors import LocalRegistryError
 from referral_bus.settings import REPO_ROOT
@@ -29,9 +30,10 @@ CCOMPAT_PATH = "/apis/ccompat/v6"
 
 
 @dataclass(frozen=True)
-class LocalRegistry:
+class LocalRegistry(processes.LocalServer):
     """Port, paths and URL of the local registry; REFERRAL_BUS_REGISTRY_PORT, REFERRAL_BUS_REGISTRY_DIR."""
 
+    NAME: ClassVar[str] = "registry"
     port: int = field(default_factory=lambda: DevstackSettings().registry_port)
     state_dir: Path = field(default_factory=lambda: Path(DevstackSettings().registry_dir or STATE_DIR))
 
@@ -39,16 +41,6 @@ class LocalRegistry:
     def url(self) -> str:
         """The Confluent-compatible base URL (for KAFKA_SCHEMA_REGISTRY_URL)."""
         return f"http://127.0.0.1:{self.port}{CCOMPAT_PATH}"
-
-    @property
-    def pid_file(self) -> Path:
-        """Where the registry's process id is kept."""
-        return self.state_dir / "registry.pid"
-
-    @property
-    def log_file(self) -> Path:
-        """The registry's console log."""
-        return self.state_dir / "registry.log"
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:

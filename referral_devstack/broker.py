@@ -10,7 +10,7 @@ import subprocess
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT
@@ -23,9 +23,10 @@ LIB_DIR = LOCAL_DIR / "target" / "lib"
 
 
 @dataclass(frozen=True)
-class LocalBroker:
+class LocalBroker(processes.LocalServer):
     """Paths and ports of the local broker; REFERRAL_BUS_BROKER_PORT (9092), REFERRAL_BUS_BROKER_DIR (.local/kafka)."""
 
+    NAME: ClassVar[str] = "broker"
     port: int = field(default_factory=lambda: DevstackSettings().broker_port)
     state_dir: Path = field(default_factory=lambda: Path(DevstackSettings().broker_dir or STATE_DIR))
 
@@ -38,16 +39,6 @@ class LocalBroker:
     def bootstrap(self) -> str:
         """Bootstrap address of the local broker."""
         return f"127.0.0.1:{self.port}"
-
-    @property
-    def pid_file(self) -> Path:
-        """Where the broker's process id is kept."""
-        return self.state_dir / "broker.pid"
-
-    @property
-    def log_file(self) -> Path:
-        """The broker's console log."""
-        return self.state_dir / "broker.log"
 
 
 def external_bootstrap(broker: LocalBroker) -> str | None:

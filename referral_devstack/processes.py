@@ -8,8 +8,28 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, ClassVar
+
+
+@dataclass(frozen=True)
+class LocalServer:
+    """A background server of the local stack: its port, and the state folder holding its pid file and log."""
+
+    NAME: ClassVar[str]  # names the pid file and the log
+    port: int
+    state_dir: Path
+
+    @property
+    def pid_file(self) -> Path:
+        """Where the server's process id is kept."""
+        return self.state_dir / f"{self.NAME}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """The server's console log."""
+        return self.state_dir / f"{self.NAME}.log"
 
 
 def running_pid(pid_file: Path) -> int | None:

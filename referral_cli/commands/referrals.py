@@ -91,6 +91,17 @@ def pending(
     return sorted(rows, key=lambda p: (PRIORITY_ORDER.get(p.priority, 9), p.delivered_at))
 
 
+def _decoded(codec: Codec, records: list[Any], contract: str) -> list[dict[str, Any]]:
+    """The records' values that decode as `contract`, in topic order; any that does not is passed over."""
+    out: list[dict[str, Any]] = []
+    for rec in records:
+        try:
+            out.append(codec.decode(rec.value, contract))
+        except ReferralBusError:
+            continue
+    return out
+
+
 async def collect(kafka: KafkaSettings) -> list[Pending]:
     """Read the receipts and referrals topics and compute what is pending."""
     codec = Codec()
@@ -99,25 +110,12 @@ async def collect(kafka: KafkaSettings) -> list[Pending]:
         read_all(topics.name(topics.REFERRALS), kafka),
         read_all(topics.name(topics.DECISIONS), kafka),
     )
-    decisions = []
-    for rec in decisions_raw:
-        try:
-            decisions.append(codec.decode(rec.value, "RoutingDecision"))
-        except ReferralBusError:
-            continue
-    receipts = []
-    for rec in receipts_raw:
-        try:
-            receipts.append(codec.decode(rec.value, "DeliveryReceipt"))
-        except ReferralBusError:
-            continue
-    referrals: dict[str, dict[str, Any]] = {}
-    for rec in referrals_raw:
-        try:
-            ref = codec.decode(rec.value, "Referral")
-        except ReferralBusError:
-            continue
-        referrals[ref["referral_id"]] = {"priority": ref["priority"], "ack_sla_seconds": ref["ack_sla_seconds"]}
+    decisions = _decoded(codec, decisions_raw, "RoutingDecision")
+    receipts = _decoded(codec, receipts_raw, "DeliveryReceipt")
+    referrals = {
+        ref["referral_id"]: {"priority": ref["priority"], "ack_sla_seconds": ref["ack_sla_seconds"]}
+        for ref in _decoded(codec, referrals_raw, "Referral")
+    }
     return pending(receipts, referrals, decisions)
 
 

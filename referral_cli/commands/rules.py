@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from referral_bus.errors import RulesError
 from referral_bus.settings import RoutingSettings, config_file
@@ -35,19 +36,32 @@ def _problems(exc: RulesError) -> int:
     return 1
 
 
+T = TypeVar("T")
+
+
+def _load_with(args: argparse.Namespace, read: Callable[[], T]) -> tuple[Any, T] | int:
+    """The rule set of `args` and what `read` returns; or, on a RulesError, its problems printed and exit code 1."""
+    try:
+        return _load(args.directory, args.rules), read()
+    except RulesError as exc:
+        return _problems(exc)
+
+
 def _check(args: argparse.Namespace) -> int:
     from referral_bus.safeguards import load_safeguards
     from referral_bus.settings import SafeguardSettings
     from referral_cli.ruletools.proof import describe, prove
 
     settings = SafeguardSettings()
-    try:
-        ruleset = _load(args.directory, args.rules)
-        safeguards = load_safeguards(
+    loaded = _load_with(
+        args,
+        lambda: load_safeguards(
             args.safeguards or settings.safeguards_path, dev_insecure_transport=settings.dev_insecure_transport
-        )
-    except RulesError as exc:
-        return _problems(exc)
+        ),
+    )
+    if isinstance(loaded, int):
+        return loaded
+    ruleset, safeguards = loaded
     proof = prove(ruleset, safeguards)
     for line in describe(proof):
         print(line)
@@ -64,11 +78,10 @@ def _check(args: argparse.Namespace) -> int:
 def _test(args: argparse.Namespace) -> int:
     from referral_cli.ruletools.fixture_runner import load_fixtures, run
 
-    try:
-        ruleset = _load(args.directory, args.rules)
-        fixtures = load_fixtures(args.paths)
-    except RulesError as exc:
-        return _problems(exc)
+    loaded = _load_with(args, lambda: load_fixtures(args.paths))
+    if isinstance(loaded, int):
+        return loaded
+    ruleset, fixtures = loaded
     outcomes, untested = run(ruleset, fixtures)
     failed = 0
     for o in outcomes:
@@ -93,11 +106,10 @@ def _test(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     from referral_cli.ruletools.explain import explain, read_cases
 
-    try:
-        ruleset = _load(args.directory, args.rules)
-        cases = read_cases(args.case)
-    except RulesError as exc:
-        return _problems(exc)
+    loaded = _load_with(args, lambda: read_cases(args.case))
+    if isinstance(loaded, int):
+        return loaded
+    ruleset, cases = loaded
     for i, case in enumerate(cases):
         if i:
             print()

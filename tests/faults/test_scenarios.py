@@ -137,23 +137,26 @@ async def test_poison_in_each_topic_short(stack: Stack) -> None:
 
 @full_only
 @pytest.mark.timeout(3600)
-async def test_kill9_each_worker_repeatedly(stack: Stack) -> None:
-    """kill -9 of each worker in turn, twice, at random moments of a long stream."""
+@pytest.mark.parametrize(
+    ("scenario", "sig", "rounds", "seed", "cap_s", "redeliveries"),
+    [
+        # kill -9 of each worker in turn, twice, at random moments of a long stream
+        ("kill -9 each worker x2", signal.SIGKILL, 2, 3, 120, None),
+        # graceful restarts: nothing lost; redeliveries reported (only in-flight ones expected)
+        ("SIGTERM restart each worker", signal.SIGTERM, 1, 4, 90, "after graceful restarts"),
+    ],
+    ids=["kill9_each_worker_repeatedly", "sigterm_restart_each_worker"],
+)
+async def test_each_worker_stopped_in_turn(
+    stack: Stack, scenario: str, sig: int, rounds: int, seed: int, cap_s: float, redeliveries: str | None
+) -> None:
+    """Each worker stopped by `sig` in turn, `rounds` times, at random moments of a long stream: nothing lost."""
     await stack.start()
-    faults = kills(stack, FULL_N, ["intake", "routing", "notifier"], signal.SIGKILL, rounds=2, seed=3)
-    stream, drained, drain_s = await run_stream(stack, FULL_N, faults, duration=spread(FULL_N, 120), seed=3)
-    assert_books(await check_books("kill -9 each worker x2", stack, stream, drained=drained, drain_s=drain_s))
-
-
-@full_only
-@pytest.mark.timeout(3600)
-async def test_sigterm_restart_each_worker(stack: Stack) -> None:
-    """Graceful restarts: nothing lost; redeliveries reported (only in-flight ones expected)."""
-    await stack.start()
-    faults = kills(stack, FULL_N, ["intake", "routing", "notifier"], signal.SIGTERM, rounds=1, seed=4)
-    stream, drained, drain_s = await run_stream(stack, FULL_N, faults, duration=spread(FULL_N, 90), seed=4)
-    books = await check_books("SIGTERM restart each worker", stack, stream, drained=drained, drain_s=drain_s)
-    books.notes.append(f"{books.redelivered} redeliveries after graceful restarts")
+    faults = kills(stack, FULL_N, ["intake", "routing", "notifier"], sig, rounds=rounds, seed=seed)
+    stream, drained, drain_s = await run_stream(stack, FULL_N, faults, duration=spread(FULL_N, cap_s), seed=seed)
+    books = await check_books(scenario, stack, stream, drained=drained, drain_s=drain_s)
+    if redeliveries is not None:
+        books.notes.append(f"{books.redelivered} redeliveries {redeliveries}")
     assert_books(books)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ from referral_bus.settings import KafkaSettings
 from referral_devstack.agencies import write_secrets
 from referral_devstack.produce import prepare
 from referral_devstack.receivers import WebhookReceiver
-from referral_devstack.workers import Workers
+from referral_devstack.workers import Workers, temp_workdir
 from services.intake.report import validate
 
 CODEC = Codec()
@@ -198,3 +199,29 @@ class NotifierStack:
     def token(self, recipient_id: str) -> str:
         """A recipient's ack token."""
         return (self.secrets / f"ack-token-{recipient_id}").read_text(encoding="utf-8").strip()
+
+
+@contextlib.asynccontextmanager
+async def notifier_stack(
+    web: WebhookReceiver,
+    namespace: str,
+    kafka: str,
+    recipients: list[dict[str, Any]],
+    env: dict[str, str],
+    *,
+    prefix: str,
+) -> AsyncIterator[NotifierStack]:
+    """Start `web`, then a `NotifierStack` (not yet started) in a temporary work folder named `prefix`...
+
+    On the way out, also when an assertion failed, every worker and then `web` are stopped.
+    """
+    await web.start()
+    try:
+        with temp_workdir(prefix) as work:
+            stack = NotifierStack(work, namespace, kafka, recipients, env)
+            try:
+                yield stack
+            finally:
+                stack.workers.stop_all()
+    finally:
+        await web.stop()

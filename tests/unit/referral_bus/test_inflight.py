@@ -15,12 +15,17 @@ def _futures(n: int) -> list[asyncio.Future[bool]]:
     return [loop.create_future() for _ in range(n)]
 
 
-async def test_acks_follow_arrival_order_whatever_order_events_finish_in() -> None:
-    acked: list[int] = []
-    inflight = InFlight(10)
-    futs = _futures(3)
+def _events(inflight: InFlight, n: int) -> tuple[list[asyncio.Future[bool]], list[int]]:
+    """`n` events added to `inflight` in order: their futures, and the list each one's ack appends its index to."""
+    futs, acked = _futures(n), []
     for i, fut in enumerate(futs):
         inflight.add(Pending(), fut, lambda i=i: acked.append(i))
+    return futs, acked
+
+
+async def test_acks_follow_arrival_order_whatever_order_events_finish_in() -> None:
+    inflight = InFlight(10)
+    futs, acked = _events(inflight, 3)
     futs[2].set_result(True)
     futs[1].set_result(True)
     await asyncio.sleep(0)
@@ -32,11 +37,8 @@ async def test_acks_follow_arrival_order_whatever_order_events_finish_in() -> No
 
 
 async def test_a_cancelled_event_blocks_every_later_ack() -> None:
-    acked: list[int] = []
     inflight = InFlight(10)
-    futs = _futures(3)
-    for i, fut in enumerate(futs):
-        inflight.add(Pending(), fut, lambda i=i: acked.append(i))
+    futs, acked = _events(inflight, 3)
     futs[0].set_result(True)
     futs[1].cancel()  # the worker is stopping in the middle of event 1
     futs[2].set_result(True)
@@ -45,12 +47,9 @@ async def test_a_cancelled_event_blocks_every_later_ack() -> None:
 
 
 async def test_an_event_that_raised_stops_acks_and_calls_for_a_restart() -> None:
-    acked: list[int] = []
     broken: list[bool] = []
     inflight = InFlight(10, on_broken=lambda: broken.append(True))
-    futs = _futures(2)
-    for i, fut in enumerate(futs):
-        inflight.add(Pending(), fut, lambda i=i: acked.append(i))
+    futs, acked = _events(inflight, 2)
     futs[0].set_exception(RuntimeError("bug"))
     futs[1].set_result(True)
     await asyncio.sleep(0)

@@ -27,6 +27,14 @@ def _case() -> CaseView:
     )
 
 
+def _reloader_on_copies(tmp_path: Path) -> tuple[Path, Path, RuleReloader]:
+    """Copies of the shipped recipients and rules files in `tmp_path`, and a reloader watching them."""
+    directory, rules = tmp_path / "recipients.yaml", tmp_path / "rules.yaml"
+    shutil.copy(CONFIG / "recipients.yaml", directory)
+    shutil.copy(CONFIG / "rules.yaml", rules)
+    return directory, rules, RuleReloader(directory, rules)
+
+
 def _touch_later(path: Path, text: str, step: int) -> None:
     path.write_text(text, encoding="utf-8")
     st = path.stat()
@@ -34,10 +42,7 @@ def _touch_later(path: Path, text: str, step: int) -> None:
 
 
 def test_invalid_file_keeps_last_good_rules_and_valid_change_swaps(tmp_path: Path) -> None:
-    directory, rules = tmp_path / "recipients.yaml", tmp_path / "rules.yaml"
-    shutil.copy(CONFIG / "recipients.yaml", directory)
-    shutil.copy(CONFIG / "rules.yaml", rules)
-    reloader = RuleReloader(directory, rules)
+    _, rules, reloader = _reloader_on_copies(tmp_path)
     good = reloader.current
     assert reloader.maybe_reload() is False  # nothing changed
     original = rules.read_text(encoding="utf-8")
@@ -61,10 +66,7 @@ def test_invalid_file_keeps_last_good_rules_and_valid_change_swaps(tmp_path: Pat
 
 
 def test_directory_change_is_reloaded_too(tmp_path: Path) -> None:
-    directory, rules = tmp_path / "recipients.yaml", tmp_path / "rules.yaml"
-    shutil.copy(CONFIG / "recipients.yaml", directory)
-    shutil.copy(CONFIG / "rules.yaml", rules)
-    reloader = RuleReloader(directory, rules)
+    directory, _, reloader = _reloader_on_copies(tmp_path)
     good = reloader.current
     text = directory.read_text(encoding="utf-8")
     _touch_later(directory, text.replace("kind: social_services", "kind: social_service", 1), 1)
