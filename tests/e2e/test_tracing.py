@@ -57,12 +57,15 @@ def describe(client: JaegerClient, report_id: str) -> str:
 
 
 def complete(trace: dict[str, Any] | None) -> bool:
-    """Spans of the CLI, the three services and a webhook HTTP call are all in the trace."""
+    """Spans of the CLI, the three services and a webhook HTTP call are all in the trace, every parent with them."""
     if not trace:
         return False
     services = {trace["processes"][s["processID"]]["serviceName"] for s in trace["spans"]}
     http = [s for s in trace["spans"] if is_http_client(s)]
-    return set(SERVICES) <= services and bool(http)
+    ids = {s["spanID"] for s in trace["spans"]}
+    # each worker exports in batches of its own: wait until every parent has arrived too
+    whole = all(ref["spanID"] in ids for s in trace["spans"] for ref in s["references"])
+    return set(SERVICES) <= services and bool(http) and whole
 
 
 async def test_one_report_is_one_trace_across_every_service_and_the_webhook_call(

@@ -56,8 +56,10 @@ def body(schema: dict[str, Any], record: dict[str, Any]) -> bytes:
 
 
 def v1_report(report: dict[str, Any]) -> dict[str, Any]:
-    """`report` as a v1 agency writes it (v1 lacks escalation_reason and consented_services)."""
-    return {k: v for k, v in report.items() if k not in ("escalation_reason", "consented_services")}
+    """`report` as a v1 agency writes it (v1 lacks escalation_reason, consented_services and victim.sex)."""
+    old = {k: v for k, v in report.items() if k not in ("escalation_reason", "consented_services")}
+    old["victim"] = {k: v for k, v in report["victim"].items() if k != "sex"}
+    return old
 
 
 # --- interoperability with confluent-kafka's serializers -------------------------------------------------
