@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 
@@ -25,6 +27,35 @@ def namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ns = "t" + uuid.uuid4().hex[:10]
     monkeypatch.setenv("REFERRAL_BUS_NAMESPACE", ns)
     yield ns
+    # in a thread of its own: asyncio.run here would replace the event loop pytest-asyncio keeps
+    cleaner = threading.Thread(target=asyncio.run, args=(_delete_topics(ns),), name="delete-test-topics")
+    cleaner.start()
+    cleaner.join()
+
+
+async def _delete_topics(ns: str) -> None:
+    """Drop the test's topics from the shared local broker: thousands of partitions exhaust its files."""
+    import logging
+
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    from referral_bus.kafka import client_kwargs
+    from referral_bus.settings import KafkaSettings
+
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    admin = AIOKafkaAdminClient(**client_kwargs(KafkaSettings()), request_timeout_ms=10_000)
+    try:
+        await asyncio.wait_for(admin.start(), 5)
+        mine = [t for t in await admin.list_topics() if t.startswith(ns + ".")]
+        if mine:
+            await asyncio.wait_for(admin.delete_topics(mine), 20)
+    except Exception:  # best effort: a test on its own broker, or none, leaves nothing here
+        pass
+    finally:
+        try:
+            await admin.close()
+        except Exception:
+            pass
 
 
 @pytest.fixture(scope="session")
