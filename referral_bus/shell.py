@@ -24,6 +24,7 @@ from referral_bus.inflight import InFlight, Pending, current
 from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
+from referral_bus.topic_catalog import changelog_config
 from referral_bus.watchdog import Watchdog
 
 Handler = Callable[[SourceMessage], Awaitable[None]]
@@ -155,6 +156,17 @@ class Service:
             internal=True,
             partitions=self.kafka.topic_partitions,
             replicas=self.kafka.topic_replication_factor,
+        )
+
+    def table(self, name: str, **kwargs: Any) -> Any:
+        """A changelogged table keyed by str, its changelog created as declared in topic_catalog."""
+        return self.app.Table(
+            name,
+            default=None,
+            partitions=self.kafka.topic_partitions,
+            key_type=str,
+            extra_topic_configs=changelog_config(self.name, name),
+            **kwargs,
         )
 
     def add_readiness(self, check: ReadinessCheck) -> None:

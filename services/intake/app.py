@@ -10,7 +10,6 @@ from referral_bus import topics
 from referral_bus.agencies import load_agencies
 from referral_bus.settings import IntakeSettings
 from referral_bus.shell import Service
-from referral_bus.topic_catalog import changelog_config
 from services.intake.accept import Intake
 from services.intake.correlate import Correlator
 from services.intake.handlers import IntakeHandlers
@@ -26,26 +25,12 @@ intake_topic = service.topic(topics.INTAKE, *sorted(agency_topics))  # one agent
 agency_of = {topics.name(t): agency for t, agency in agency_topics.items()}  # broker name → agency id
 same_topic = {topics.name(t): service.topic(t) for t in (topics.INTAKE, *agency_topics)}  # re-keying stays put
 cases_topic = service.topic(topics.CASES)
-_partitions = service.kafka.topic_partitions
 # [agency_id, report_id] (JSON) → case_id of every report accepted (the dedup table).
-seen = app.Table(
-    "dedup",
-    default=None,
-    partitions=_partitions,
-    key_type=str,
-    value_type=str,
-    extra_topic_configs=changelog_config("intake", "dedup"),
-)
+seen = service.table("dedup", value_type=str)
 # Correlation by content key: its own topic, so the content table is partitioned by content key.
 correlation_topic = service.topic(topics.CORRELATION)
 # content key → the correlation Entry that claimed it (see correlate.py).
-content = app.Table(
-    "content",
-    default=None,
-    partitions=_partitions,
-    key_type=str,
-    extra_topic_configs=changelog_config("intake", "content"),
-)
+content = service.table("content")
 handlers = IntakeHandlers(
     service=service,
     intake=Intake(service.codec, seen, clock_skew_ms=settings.clock_skew_seconds * 1000),

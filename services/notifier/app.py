@@ -37,7 +37,6 @@ from referral_bus.directory import load_directory
 from referral_bus.errors import RulesError
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service
-from referral_bus.topic_catalog import changelog_config
 from services.notifier.ackview import register_ack_view
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers, snapshot_key
@@ -67,26 +66,12 @@ notifier_topics = Topics(
     recipient_of={topics.name(t): recipient for t, recipient in _ack_topics.items()},
 )
 _partitions = service.kafka.topic_partitions
-
-
-def _table(name: str, **kwargs: Any) -> Any:
-    """A changelogged table whose changelog is created as declared (topic_catalog)."""
-    return app.Table(
-        name,
-        default=None,
-        partitions=_partitions,
-        key_type=str,
-        extra_topic_configs=changelog_config("notifier", name),
-        **kwargs,
-    )
-
-
 tables = Tables(
-    delivered=_table("deliveries", value_type=int),
-    parked=_table("parked"),
-    state=_table("referral_state"),
-    escalations=_table("escalations", value_type=int),
-    breakers=_table("breakers"),
+    delivered=service.table("deliveries", value_type=int),
+    parked=service.table("parked"),
+    state=service.table("referral_state"),
+    escalations=service.table("escalations", value_type=int),
+    breakers=service.table("breakers"),
 )
 
 

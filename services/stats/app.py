@@ -19,7 +19,6 @@ from referral_bus.errors import StatsError
 from referral_bus.kafka import tables_recovered
 from referral_bus.settings import StatsSettings
 from referral_bus.shell import Service
-from referral_bus.topic_catalog import changelog_config
 from services.stats.aggregate import Aggregator
 from services.stats.dashboard import render
 from services.stats.dimensions import load_kinds
@@ -41,17 +40,8 @@ decisions_topic = service.topic(topics.DECISIONS)
 receipts_topic = service.topic(topics.RECEIPTS)
 stats_topic = service.topic(topics.STATS)
 partitions = service.kafka.topic_partitions
-members = app.Table(
-    "members",
-    default=None,
-    partitions=partitions,
-    key_type=str,
-    value_type=int,
-    extra_topic_configs=changelog_config("stats", "members"),
-)
-facts = app.Table(
-    "facts", default=None, partitions=partitions, key_type=str, extra_topic_configs=changelog_config("stats", "facts")
-)
+members = service.table("members", value_type=int)
+facts = service.table("facts")
 aggregator = Aggregator(DurableTable(members), DurableTable(facts), kinds, home_country=settings.home_country)
 
 handler = StatsHandler(service, aggregator)
