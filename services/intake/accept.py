@@ -45,19 +45,22 @@ def check_agency(raw: dict[str, Any], agency: str | None) -> None:
 
 
 @dataclass(frozen=True)
-class Accepted:
-    """A new case to emit; `Intake.remember` it once it is sent."""
+class OfCase:
+    """An outcome for a report that is, or already was, case `case_id`."""
 
     case_id: str
+
+
+@dataclass(frozen=True)
+class Accepted(OfCase):
+    """A new case to emit; `Intake.remember` it once it is sent."""
+
     case: dict[str, Any]
     dedup: str
 
 
-@dataclass(frozen=True)
-class Duplicate:
+class Duplicate(OfCase):
     """The report was accepted before; nothing to emit."""
-
-    case_id: str
 
 
 @dataclass(frozen=True)

@@ -15,25 +15,23 @@ from services.notifier.breaker import Admission
 from services.notifier.deliver import iso_utc
 
 
-@dataclass(frozen=True)
-class Park:
+class Park(Retry):
     """A retry not due yet: keep it in the `parked` table until `not_before`; the partition moves on."""
 
-    not_before: int
-
 
 @dataclass(frozen=True)
-class Duplicate:
-    """Delivered already: nothing to send (`unpark`: drop its parked entry first)."""
+class Arrival:
+    """A referral to handle now (`unpark`: drop its parked entry first)."""
 
     unpark: bool
 
 
-@dataclass(frozen=True)
-class Proceed:
-    """Go on to the recipient's breaker (`unpark`: drop its parked entry first)."""
+class Duplicate(Arrival):
+    """Delivered already: nothing to send."""
 
-    unpark: bool
+
+class Proceed(Arrival):
+    """Go on to the recipient's breaker."""
 
 
 @dataclass(frozen=True)
@@ -42,36 +40,41 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class Defer:
-    """The breaker holds the recipient: to the retry topic for `not_before`, not attempted; QUEUED receipt."""
+class ToRetryTopic:
+    """To the retry topic for `not_before`, then a receipt saying `detail`."""
 
     not_before: int
     detail: str
 
 
+class Defer(ToRetryTopic):
+    """The breaker holds the recipient: not attempted; QUEUED receipt."""
+
+
 @dataclass(frozen=True)
-class Expire:
-    """Past the retry-age limit: dead-letter the referral with `message` (nothing sent)."""
+class Requeue(ToRetryTopic):
+    """Failed attempt number `attempt`, to be tried again: FAILED receipt."""
+
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """Give the referral up: dead-letter it with `message`."""
 
     message: str
 
 
-@dataclass(frozen=True)
-class Requeue:
-    """A failed attempt to be tried again at `not_before`: to the retry topic, then a FAILED receipt."""
-
-    attempt: int
-    not_before: int
-    detail: str
+class Expire(DeadLetter):
+    """Past the retry-age limit: nothing sent."""
 
 
 @dataclass(frozen=True)
-class Abandon:
-    """No more attempts: a FAILED receipt with `detail`, then a dead letter with `message`."""
+class Abandon(DeadLetter):
+    """No more attempts after attempt number `attempt`: a FAILED receipt with `detail` first."""
 
     attempt: int
     detail: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def on_failure(
         detail = (
             f"attempt {attempt} of {policy.max_attempts} failed: {error}; next attempt after {iso_utc(step.not_before)}"
         )
-        return AfterFailure(paused_detail, Requeue(attempt, step.not_before, detail))
+        return AfterFailure(paused_detail, Requeue(step.not_before, detail, attempt))
     return AfterFailure(
-        paused_detail, Abandon(attempt, f"{step.reason}: {error}", f"{step.reason}; last error: {error}")
+        paused_detail, Abandon(f"{step.reason}; last error: {error}", attempt, f"{step.reason}: {error}")
     )

@@ -108,14 +108,16 @@ def failure(ref: dict[str, Any], *, retryable: bool = True, paused: bool = False
 def test_a_retryable_failure_under_the_attempt_limit_is_requeued_with_backoff() -> None:
     plan = failure(referral(attempt=0))
     assert plan.paused_detail is None
-    assert plan.then == Requeue(1, NOW_MS + 500, plan.then.detail)
+    assert plan.then == Requeue(not_before=NOW_MS + 500, detail=plan.then.detail, attempt=1)
     assert plan.then.detail.startswith("attempt 1 of 3 failed: HTTP 503; next attempt after ")
 
 
 def test_the_last_allowed_attempt_failing_abandons_with_a_failed_receipt_and_dead_letter() -> None:
     plan = failure(referral(attempt=2))
     assert plan.then == Abandon(
-        3, "gave up after 3 attempt(s): HTTP 503", "gave up after 3 attempt(s); last error: HTTP 503"
+        attempt=3,
+        detail="gave up after 3 attempt(s): HTTP 503",
+        message="gave up after 3 attempt(s); last error: HTTP 503",
     )
 
 
