@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -31,6 +31,11 @@ class BusSettings(BaseSettings):
 def config_file(name: str) -> Path:
     """A file of the configuration folder (REFERRAL_BUS_CONFIG_DIR)."""
     return BusSettings().config_dir / name
+
+
+def config_file_field(name: str) -> Any:
+    """A settings field whose default is `config_file(name)`, looked up when the settings are read."""
+    return Field(default_factory=lambda: config_file(name))
 
 
 class TracingSettings(BaseSettings):
@@ -140,7 +145,7 @@ class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore")
 
     web_host: str = "127.0.0.1"
-    web_port: int = 6066
+    web_port: int = 6066  # intake's; the other services set their own
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
     stream_buffer_maxsize: int = Field(default=4096, ge=1)
@@ -158,39 +163,44 @@ class ServiceSettings(BaseSettings):
     log_repeat_interval_seconds: float = Field(default=30.0, gt=0)
 
 
-class IntakeSettings(ServiceSettings):
+class AgenciesFile(BaseSettings):
+    """The agency registry: each agency's intake topic, recipients acknowledging on their own topic."""
+
+    agencies_path: Path = config_file_field("agencies.yaml")  # referral_bus/agencies.py
+
+
+class DirectoryFile(BaseSettings):
+    """The recipients directory."""
+
+    directory_path: Path = config_file_field("recipients.yaml")  # referral_bus/directory.py
+
+
+class IntakeSettings(ServiceSettings, AgenciesFile):
     """`INTAKE_*` variables."""
 
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
-    web_port: int = 6066
-    # the agency registry: which agencies have their own intake topic (referral_bus/agencies.py)
-    agencies_path: Path = Field(default_factory=lambda: config_file("agencies.yaml"))
     clock_skew_seconds: int = Field(default=300, ge=0)
     dedup_window_days: int = Field(default=30, ge=1)
     correlation_window_hours: int = Field(default=72, ge=0)
 
 
-class RoutingSettings(ServiceSettings):
+class RoutingSettings(ServiceSettings, DirectoryFile):
     """`ROUTING_*` variables."""
 
     model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore")
 
     web_port: int = 6067
-    directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
-    rules_path: Path = Field(default_factory=lambda: config_file("rules.yaml"))
+    rules_path: Path = config_file_field("rules.yaml")
     reload_interval_seconds: float = Field(default=2.0, gt=0)
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     """`NOTIFIER_*` variables."""
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
 
     web_port: int = 6068
-    directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
-    # the agency registry: which recipients acknowledge on their own ack topic (referral_bus/agencies.py)
-    agencies_path: Path = Field(default_factory=lambda: config_file("agencies.yaml"))
     secrets_dir: Path | None = None
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     tls_verify: bool = True
@@ -216,13 +226,13 @@ class SafeguardSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="REFERRAL_BUS_", extra="ignore")
 
-    safeguards_path: Path = Field(default_factory=lambda: config_file("safeguards.yaml"))
+    safeguards_path: Path = config_file_field("safeguards.yaml")
     # Development only: plain http:// webhooks and SMTP without TLS to loopback hosts, and
     # NOTIFIER_TLS_VERIFY=false, are allowed; every worker logs it loudly at start.
     dev_insecure_transport: bool = False
 
 
-class StatsSettings(ServiceSettings):
+class StatsSettings(ServiceSettings, DirectoryFile):
     """`STATS_*` variables (docs/statistics.md)."""
 
     model_config = SettingsConfigDict(env_prefix="STATS_", extra="ignore")
@@ -237,5 +247,4 @@ class StatsSettings(ServiceSettings):
     # change with every new case would let a reader difference two releases and read that case off.
     publish_after_hours: float = Field(default=24.0, ge=0)
     home_country: str = Field(default="VN", min_length=2, max_length=2)
-    config_path: Path = Field(default_factory=lambda: config_file("stats.yaml"))
-    directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
+    config_path: Path = config_file_field("stats.yaml")
