@@ -8,34 +8,27 @@ Confluent-compatible base URL, what KAFKA_SCHEMA_REGISTRY_URL takes, is `LocalRe
 
 from __future__ import annotations
 
+import functools
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 from referral_bus.errors import LocalRegistryError
 from referral_bus.settings import REPO_ROOT
 from referral_devstack import processes
-from referral_devstack.settings import DevstackSettings
 
 POM = REPO_ROOT / "deploy" / "local" / "registry" / "pom.xml"
 BUILD_DIR = REPO_ROOT / "deploy" / "local" / "target" / "registry"
 RUN_JAR = BUILD_DIR / "local-schema-registry-1.0.0-runner.jar"  # Quarkus "legacy-jar": runner + lib/
-STATE_DIR = REPO_ROOT / ".local" / "registry"
 CCOMPAT_PATH = "/apis/ccompat/v6"
 
 
-@dataclass(frozen=True)
 class LocalRegistry(processes.LocalServer):
     """Port, paths and URL of the local registry; REFERRAL_BUS_REGISTRY_PORT, REFERRAL_BUS_REGISTRY_DIR."""
 
     NAME: ClassVar[str] = "registry"
-    port: int = field(default_factory=lambda: DevstackSettings().registry_port)
-    state_dir: Path = field(default_factory=lambda: Path(DevstackSettings().registry_dir or STATE_DIR))
 
     @property
     def url(self) -> str:
@@ -54,14 +47,7 @@ def answers(url: str, timeout: float = 2.0) -> bool:
 
 def build() -> None:
     """Resolve Apicurio Registry from Maven Central and build the runnable app, once (cached in ~/.m2)."""
-    script = REPO_ROOT / "scripts" / "setup" / "registry-build.sh"
-    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise LocalRegistryError(result.stderr.strip() or f"{script} failed with exit code {result.returncode}")
-
-
-def _pid(reg: LocalRegistry) -> int | None:
-    return processes.running_pid(reg.pid_file)
+    processes.run_setup_script(REPO_ROOT / "scripts" / "setup" / "registry-build.sh", LocalRegistryError)
 
 
 def _java_cmd(reg: LocalRegistry) -> list[str]:
@@ -84,23 +70,16 @@ def _java_cmd(reg: LocalRegistry) -> list[str]:
 def start(reg: LocalRegistry | None = None, *, timeout: float = 120.0) -> str:
     """Start the registry in the background and return once it answers; harmless when already running."""
     reg = reg or LocalRegistry()
-    if _pid(reg) is not None and answers(reg.url):
-        return f"schema registry already running at {reg.url} (pid {_pid(reg)})"
+    if reg.pid is not None and answers(reg.url):
+        return f"schema registry already running at {reg.url} (pid {reg.pid})"
     if answers(reg.url, timeout=1.0):
         return f"a schema registry already answers at {reg.url}"
     build()
     reg.state_dir.mkdir(parents=True, exist_ok=True)
     began = time.monotonic()
-    proc = processes.spawn(_java_cmd(reg), reg.log_file, reg.pid_file, cwd=reg.state_dir)
-    try:
-        code = processes.wait_until(proc, lambda: answers(reg.url, timeout=1.0), timeout)
-    except TimeoutError:
-        raise LocalRegistryError(
-            f"the schema registry did not answer at {reg.url} within {timeout:.0f}s; see {reg.log_file}"
-        ) from None
-    if code is not None:
-        tail = processes.log_tail(reg.log_file)
-        raise LocalRegistryError(f"the schema registry exited with code {code}; last log lines:\n{tail}")
+    ready = functools.partial(answers, reg.url, timeout=1.0)
+    what = f"the schema registry at {reg.url}"
+    proc = reg.launch(_java_cmd(reg), ready, timeout=timeout, error=LocalRegistryError, what=what, cwd=reg.state_dir)
     took = time.monotonic() - began
     return f"schema registry started at {reg.url} in {took:.1f}s (pid {proc.pid}, logs {reg.log_file})"
 
@@ -117,7 +96,7 @@ def stop(reg: LocalRegistry | None = None, *, timeout: float = 20.0) -> str:
 def status(reg: LocalRegistry | None = None) -> tuple[bool, str]:
     """(running, description)."""
     reg = reg or LocalRegistry()
-    pid = _pid(reg)
+    pid = reg.pid
     if answers(reg.url):
         return True, f"running at {reg.url}" + (f" (pid {pid})" if pid else " (not started by us)")
     return False, "stopped" if pid is None else f"process {pid} exists but does not answer at {reg.url}"

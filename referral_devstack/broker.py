@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import re
 import shutil
 import subprocess
 import uuid
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -18,17 +18,13 @@ from referral_devstack import processes
 from referral_devstack.settings import DevstackSettings
 
 LOCAL_DIR = REPO_ROOT / "deploy" / "local"
-STATE_DIR = REPO_ROOT / ".local" / "kafka"
 LIB_DIR = LOCAL_DIR / "target" / "lib"
 
 
-@dataclass(frozen=True)
 class LocalBroker(processes.LocalServer):
     """Paths and ports of the local broker; REFERRAL_BUS_BROKER_PORT (9092), REFERRAL_BUS_BROKER_DIR (.local/kafka)."""
 
     NAME: ClassVar[str] = "broker"
-    port: int = field(default_factory=lambda: DevstackSettings().broker_port)
-    state_dir: Path = field(default_factory=lambda: Path(DevstackSettings().broker_dir or STATE_DIR))
 
     @property
     def controller_port(self) -> int:
@@ -66,10 +62,7 @@ def check_tools() -> None:
 
 def resolve_jars() -> None:
     """Copy the broker and its runtime dependencies from Maven Central (cached in ~/.m2) once."""
-    script = REPO_ROOT / "scripts" / "setup" / "kafka-jars.sh"
-    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise BrokerError(result.stderr.strip() or f"{script} failed with exit code {result.returncode}")
+    processes.run_setup_script(REPO_ROOT / "scripts" / "setup" / "kafka-jars.sh", BrokerError)
 
 
 def _java_cmd(main: str, *args: str) -> list[str]:
@@ -143,18 +136,14 @@ def answers(bootstrap: str, timeout: float = 3.0) -> bool:
     return asyncio.run(probe({"bootstrap_servers": bootstrap}, timeout))
 
 
-def _pid(broker: LocalBroker) -> int | None:
-    return processes.running_pid(broker.pid_file)
-
-
 def start(broker: LocalBroker | None = None, *, timeout: float = 120.0) -> str:
     """Start the broker in the background and return once it answers; harmless when already running."""
     broker = broker or LocalBroker()
     external = external_bootstrap(broker)
     if external:
         return f"KAFKA_BOOTSTRAP_SERVERS={external}: using that cluster, nothing local started"
-    if _pid(broker) is not None and answers(broker.bootstrap):
-        return f"broker already running on {broker.bootstrap} (pid {_pid(broker)})"
+    if broker.pid is not None and answers(broker.bootstrap):
+        return f"broker already running on {broker.bootstrap} (pid {broker.pid})"
     if answers(broker.bootstrap, timeout=1.0):
         return f"a broker already answers on {broker.bootstrap}"
     check_tools()
@@ -162,15 +151,9 @@ def start(broker: LocalBroker | None = None, *, timeout: float = 120.0) -> str:
     broker.state_dir.mkdir(parents=True, exist_ok=True)
     config = _config(broker)
     _format(broker, config)
-    proc = processes.spawn(_java_cmd("kafka.Kafka", str(config)), broker.log_file, broker.pid_file)
-    try:
-        code = processes.wait_until(proc, lambda: answers(broker.bootstrap, timeout=2.0), timeout)
-    except TimeoutError:
-        raise BrokerError(
-            f"the broker did not answer on {broker.bootstrap} within {timeout:.0f}s; see {broker.log_file}"
-        ) from None
-    if code is not None:
-        raise BrokerError(f"the broker exited with code {code}; last log lines:\n{processes.log_tail(broker.log_file)}")
+    ready = functools.partial(answers, broker.bootstrap, timeout=2.0)
+    what = f"the broker on {broker.bootstrap}"
+    proc = broker.launch(_java_cmd("kafka.Kafka", str(config)), ready, timeout=timeout, error=BrokerError, what=what)
     return f"broker started on {broker.bootstrap} (pid {proc.pid}, logs {broker.log_file})"
 
 
@@ -192,7 +175,7 @@ def status(broker: LocalBroker | None = None) -> tuple[bool, str]:
     if external:
         ok = answers(external)
         return ok, f"external cluster {external}: {'answering' if ok else 'not answering'}"
-    pid = _pid(broker)
+    pid = broker.pid
     ok = answers(broker.bootstrap, timeout=2.0)
     if ok:
         return True, f"running on {broker.bootstrap}" + (f" (pid {pid})" if pid else " (not started by us)")

@@ -8,18 +8,24 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, ClassVar
 
+from referral_devstack.settings import DevstackSettings
 
-@dataclass(frozen=True)
+
 class LocalServer:
-    """A background server of the local stack: its port, and the state folder holding its pid file and log."""
+    """A background server of the local stack: its port, and the state folder holding its pid file and log.
 
-    NAME: ClassVar[str]  # names the pid file and the log
-    port: int
-    state_dir: Path
+    Unless given, both come from REFERRAL_BUS_<NAME>_PORT and REFERRAL_BUS_<NAME>_DIR (DevstackSettings).
+    """
+
+    NAME: ClassVar[str]  # names the settings, the pid file and the log
+
+    def __init__(self, port: int | None = None, state_dir: Path | None = None) -> None:
+        settings = DevstackSettings()
+        self.port: int = port if port is not None else getattr(settings, f"{self.NAME}_port")
+        self.state_dir: Path = state_dir if state_dir is not None else getattr(settings, f"{self.NAME}_dir")
 
     @property
     def pid_file(self) -> Path:
@@ -30,6 +36,41 @@ class LocalServer:
     def log_file(self) -> Path:
         """The server's console log."""
         return self.state_dir / f"{self.NAME}.log"
+
+    @property
+    def pid(self) -> int | None:
+        """The recorded process id while that process is alive."""
+        return running_pid(self.pid_file)
+
+    def launch(
+        self,
+        cmd: list[str],
+        ready: Callable[[], bool],
+        *,
+        timeout: float,
+        error: type[Exception],
+        what: str,
+        cwd: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start `cmd` (log and pid file in the state folder); return once `ready()`, else `error` says why.
+
+        `what` names the server in the message ("the broker on 127.0.0.1:9092").
+        """
+        proc = spawn(cmd, self.log_file, self.pid_file, cwd=cwd)
+        try:
+            code = wait_until(proc, ready, timeout)
+        except TimeoutError:
+            raise error(f"{what} did not answer within {timeout:.0f}s; see {self.log_file}") from None
+        if code is not None:
+            raise error(f"{what} exited with code {code}; last log lines:\n{log_tail(self.log_file)}")
+        return proc
+
+
+def run_setup_script(script: Path, error: type[Exception]) -> None:
+    """Run a `scripts/setup/` step (idempotent, cached); `error` with its stderr when it fails."""
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise error(result.stderr.strip() or f"{script} failed with exit code {result.returncode}")
 
 
 def running_pid(pid_file: Path) -> int | None:

@@ -14,6 +14,7 @@ refused here is refused in the cluster too.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import subprocess
 from collections.abc import Iterable
@@ -157,15 +158,10 @@ def start(broker: LocalBroker, tls_dir: Path, users: list[str], *, timeout: floa
     sb = SecureBroker(broker, tls_dir, {u: secrets.token_hex(16) for u in [ADMIN_USER, *users]})
     config = _config(sb)
     _format(sb, config)
-    proc = processes.spawn(_java_cmd("kafka.Kafka", str(config)), broker.log_file, broker.pid_file)
     probe = sb.settings(ADMIN_USER)
-    try:
-        code = processes.wait_until(proc, lambda: answers(probe, timeout=3.0), timeout)
-    except TimeoutError:
-        raise BrokerError(f"the secure broker did not answer on {broker.bootstrap} within {timeout:.0f}s") from None
-    if code is not None:
-        tail = processes.log_tail(broker.log_file)
-        raise BrokerError(f"the secure broker exited with code {code}; last log lines:\n{tail}")
+    what = f"the secure broker on {broker.bootstrap}"
+    ready = functools.partial(answers, probe, timeout=3.0)
+    broker.launch(_java_cmd("kafka.Kafka", str(config)), ready, timeout=timeout, error=BrokerError, what=what)
     return sb
 
 
