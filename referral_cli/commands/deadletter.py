@@ -20,6 +20,7 @@ from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import client_kwargs, read_to_end
 from referral_bus.message import REPLAY_HEADER
 from referral_bus.settings import KafkaSettings
+from referral_cli.commands import add, arg, group
 
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
 REPLAY_OF_HEADER = "referral-bus-replay-of"
@@ -170,19 +171,27 @@ def _replay(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the `deadletter` group."""
-    p = sub.add_parser("deadletter", help="inspect and re-submit dead letters")
-    actions = p.add_subparsers(dest="action", required=True)
-    ls = actions.add_parser("list", help="dead letters: stage, reason, message, source position")
-    ls.add_argument("--stage", help="only this stage (intake, routing, notifier)")
-    ls.add_argument("--reason", help="only this reason code (e.g. invalid_field)")
-    ls.add_argument("--limit", type=int, default=0, help="only the last N")
-    ls.add_argument("--topic", help="dead-letter topic (default: the namespaced referrals.deadletter.v1)")
-    ls.set_defaults(func=_list)
-    rp = actions.add_parser("replay", help="re-produce chosen originals to their source topic")
-    rp.add_argument("--id", action="append", help="dead_letter_id to replay (repeatable)")
-    rp.add_argument("--reason", help="replay every dead letter with this reason code")
-    rp.add_argument("--stage", help="only dead letters of this stage")
-    rp.add_argument("--max-replays", type=int, default=3, help="skip letters replayed this many times (default 3)")
-    rp.add_argument("--dry-run", action="store_true", help="show what would be replayed")
-    rp.add_argument("--topic", help="dead-letter topic (default: the namespaced referrals.deadletter.v1)")
-    rp.set_defaults(func=_replay)
+    actions = group(sub, "deadletter", "inspect and re-submit dead letters")
+    topic = arg("--topic", help="dead-letter topic (default: the namespaced referrals.deadletter.v1)")
+    add(
+        actions,
+        "list",
+        _list,
+        "dead letters: stage, reason, message, source position",
+        arg("--stage", help="only this stage (intake, routing, notifier)"),
+        arg("--reason", help="only this reason code (e.g. invalid_field)"),
+        arg("--limit", type=int, default=0, help="only the last N"),
+        topic,
+    )
+    add(
+        actions,
+        "replay",
+        _replay,
+        "re-produce chosen originals to their source topic",
+        arg("--id", action="append", help="dead_letter_id to replay (repeatable)"),
+        arg("--reason", help="replay every dead letter with this reason code"),
+        arg("--stage", help="only dead letters of this stage"),
+        arg("--max-replays", type=int, default=3, help="skip letters replayed this many times (default 3)"),
+        arg("--dry-run", action="store_true", help="show what would be replayed"),
+        topic,
+    )

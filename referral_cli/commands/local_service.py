@@ -6,6 +6,8 @@ import argparse
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from referral_cli.commands import add, group
+
 
 class LocalProcess(Protocol):
     """What a devstack module offers: start/stop return a line to print, status says whether it runs."""
@@ -33,7 +35,7 @@ def register_group(sub: Any, name: str, process: LocalProcess, *, help: str, sta
         print(text)
         return 0 if running else 3
 
-    actions = sub.add_parser(name, help=help).add_subparsers(dest="action", required=True)
-    actions.add_parser("start", help=start_help).set_defaults(func=_printing(process.start))
-    actions.add_parser("stop", help=stop_help).set_defaults(func=_printing(process.stop))
-    actions.add_parser("status", help="running or not (exit 3 when stopped)").set_defaults(func=status)
+    actions = group(sub, name, help)
+    add(actions, "start", _printing(process.start), start_help)
+    add(actions, "stop", _printing(process.stop), stop_help)
+    add(actions, "status", status, "running or not (exit 3 when stopped)")

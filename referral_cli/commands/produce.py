@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from referral_bus import tracing
+from referral_cli.commands import add, arg
 from referral_devstack.produce import produce
 
 
@@ -25,12 +26,11 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the `produce` command."""
-    p = sub.add_parser("produce", help="an agency's JSON-lines reports → Avro → intake topic")
-    p.add_argument("file", help="JSON lines, one CaseReport per line (ISO 8601 timestamps allowed)")
-    p.add_argument(
+    as_agency = arg(
         "--as-agency",
         metavar="AGENCY_ID",
         help="produce to this agency's own intake topic referrals.intake.<id>.v1 (what its Kafka login may "
         "write to); every line must carry this agency_id. Without it: the internal intake topic (local use)",
     )
-    p.set_defaults(func=_run)
+    file = arg("file", help="JSON lines, one CaseReport per line (ISO 8601 timestamps allowed)")
+    add(sub, "produce", _run, "an agency's JSON-lines reports → Avro → intake topic", file, as_agency)

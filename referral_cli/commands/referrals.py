@@ -19,6 +19,7 @@ from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
+from referral_cli.commands import add, arg, group
 
 CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"})
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
@@ -166,8 +167,6 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the `referrals` command group."""
-    p = sub.add_parser("referrals", help="referral lifecycle: what is awaiting acknowledgement")
-    group = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    pend = group.add_parser("pending", help="unacknowledged, refused and held referrals, P1 first")
-    pend.add_argument("--json", action="store_true", help="machine-readable output")
-    pend.set_defaults(func=_run)
+    actions = group(sub, "referrals", "referral lifecycle: what is awaiting acknowledgement")
+    json_output = arg("--json", action="store_true", help="machine-readable output")
+    add(actions, "pending", _run, "unacknowledged, refused and held referrals, P1 first", json_output)

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from referral_bus.errors import RulesError
 from referral_bus.settings import RoutingSettings, config_file
+from referral_cli.commands import add, arg, group
 
 
 def _defaults() -> tuple[Path, Path]:
@@ -167,43 +168,39 @@ def _schema(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the `rules` group."""
-    p = sub.add_parser("rules", help="check, test, explain and diff routing rules")
-    actions = p.add_subparsers(dest="action", required=True)
-
-    def files(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--directory", type=Path, help="recipients file (default: ROUTING_DIRECTORY_PATH)")
-        q.add_argument("--rules", type=Path, help="rules file (default: ROUTING_RULES_PATH)")
-
-    c = actions.add_parser(
-        "check", help="validate the directory and rules; prove them against the safeguards over every case"
+    actions = group(sub, "rules", "check, test, explain and diff routing rules")
+    files = (
+        arg("--directory", type=Path, help="recipients file (default: ROUTING_DIRECTORY_PATH)"),
+        arg("--rules", type=Path, help="rules file (default: ROUTING_RULES_PATH)"),
     )
-    files(c)
-    c.add_argument("--safeguards", type=Path, help="safeguards file (default: REFERRAL_BUS_SAFEGUARDS_PATH)")
-    c.set_defaults(func=_check)
-
-    t = actions.add_parser("test", help="run fixture cases and print pass/fail per case")
-    files(t)
-    t.add_argument("paths", nargs="*", type=Path, default=[config_file("fixtures")], help="fixture files or folders")
-    t.add_argument("-v", "--verbose", action="store_true", help="show fired rules and notes of failing cases")
-    t.add_argument("--require-coverage", action="store_true", help="fail when a rule is fired by no fixture case")
-    t.set_defaults(func=_test)
-
-    e = actions.add_parser("explain", help="which rules fired, why the others did not, who gets the case")
-    files(e)
-    e.add_argument("case", type=Path, help="a Case or CaseReport as JSON (or JSON Lines of them)")
-    e.set_defaults(func=_explain)
-
-    d = actions.add_parser("diff", help="cases whose recipients or priority change between two rule sets")
-    d.add_argument(
-        "--old", action="append", type=Path, required=True, help="folder or file of the current rules (repeatable)"
+    safeguards = arg("--safeguards", type=Path, help="safeguards file (default: REFERRAL_BUS_SAFEGUARDS_PATH)")
+    proves = "validate the directory and rules; prove them against the safeguards over every case"
+    add(actions, "check", _check, proves, *files, safeguards)
+    add(
+        actions,
+        "test",
+        _test,
+        "run fixture cases and print pass/fail per case",
+        *files,
+        arg("paths", nargs="*", type=Path, default=[config_file("fixtures")], help="fixture files or folders"),
+        arg("-v", "--verbose", action="store_true", help="show fired rules and notes of failing cases"),
+        arg("--require-coverage", action="store_true", help="fail when a rule is fired by no fixture case"),
     )
-    d.add_argument(
-        "--new", action="append", type=Path, required=True, help="folder or file of the proposed rules (repeatable)"
+    case = arg("case", type=Path, help="a Case or CaseReport as JSON (or JSON Lines of them)")
+    add(actions, "explain", _explain, "which rules fired, why the others did not, who gets the case", *files, case)
+    add(
+        actions,
+        "diff",
+        _diff,
+        "cases whose recipients or priority change between two rule sets",
+        arg(
+            "--old", action="append", type=Path, required=True, help="folder or file of the current rules (repeatable)"
+        ),
+        arg(
+            "--new", action="append", type=Path, required=True, help="folder or file of the proposed rules (repeatable)"
+        ),
+        arg("cases", type=Path, help="cases as JSON Lines (Case or CaseReport objects)"),
+        arg("--fail-on-change", action="store_true", help="exit 1 when any case changes"),
     )
-    d.add_argument("cases", type=Path, help="cases as JSON Lines (Case or CaseReport objects)")
-    d.add_argument("--fail-on-change", action="store_true", help="exit 1 when any case changes")
-    d.set_defaults(func=_diff)
-
-    s = actions.add_parser("schema", help="print or write the JSON Schemas of the YAML files")
-    s.add_argument("--write", type=Path, metavar="DIR", help="write *.schema.json into DIR (e.g. config/schema)")
-    s.set_defaults(func=_schema)
+    write = arg("--write", type=Path, metavar="DIR", help="write *.schema.json into DIR (e.g. config/schema)")
+    add(actions, "schema", _schema, "print or write the JSON Schemas of the YAML files", write)

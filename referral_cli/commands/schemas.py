@@ -8,6 +8,7 @@ from typing import Any
 
 from referral_bus.compatibility import check_all
 from referral_bus.contracts import SCHEMA_DIR, load_contracts
+from referral_cli.commands import add, arg, group
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -27,8 +28,6 @@ def _check(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the `schemas` group."""
-    p = sub.add_parser("schemas", help="Avro contract checks")
-    actions = p.add_subparsers(dest="action", required=True)
-    check = actions.add_parser("check", help="backward (transitive) compatibility and fingerprint registry")
-    check.add_argument("--dir", default=str(SCHEMA_DIR), help="contracts directory (default: schemas/avro)")
-    check.set_defaults(func=_check)
+    actions = group(sub, "schemas", "Avro contract checks")
+    contracts = arg("--dir", default=str(SCHEMA_DIR), help="contracts directory (default: schemas/avro)")
+    add(actions, "check", _check, "backward (transitive) compatibility and fingerprint registry", contracts)

@@ -18,6 +18,7 @@ from referral_bus.codec import Codec
 from referral_bus.errors import RejectedMessage, StatsError
 from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings, StatsSettings
+from referral_cli.commands import add, arg, group
 
 SOURCES = (
     (topics.CASES, "Case"),
@@ -155,19 +156,20 @@ def _report(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the `stats` command group."""
-    p = sub.add_parser("stats", help="anonymised weekly statistics (export, rebuild, dashboard)")
-    group = p.add_subparsers(dest="action", required=True, metavar="ACTION")
-    exp = group.add_parser("export", help="published weeks → CSV and JSON, suppression marked")
-    exp.add_argument("--from", dest="first", help="first ISO week, e.g. 2026-W40")
-    exp.add_argument("--to", dest="last", help="last ISO week, inclusive")
-    exp.add_argument("--out", type=Path, default=Path("."), help="directory for the files (default: here)")
-    exp.set_defaults(func=_export)
-    reb = group.add_parser("rebuild", help="recompute every week from the retained topics and publish")
-    reb.add_argument("--no-publish", dest="publish", action="store_false", help="compute and print only")
-    reb.add_argument("--verbose", action="store_true", help="print each week's category × province table")
-    reb.set_defaults(func=_rebuild)
-    rep = group.add_parser("report", help="static HTML dashboard of the published weeks")
-    rep.add_argument("--from", dest="first", help="first ISO week")
-    rep.add_argument("--to", dest="last", help="last ISO week, inclusive")
-    rep.add_argument("--out", type=Path, default=Path("statistics.html"), help="HTML file to write")
-    rep.set_defaults(func=_report)
+    actions = group(sub, "stats", "anonymised weekly statistics (export, rebuild, dashboard)")
+    weeks = (
+        arg("--from", dest="first", help="first ISO week, e.g. 2026-W40"),
+        arg("--to", dest="last", help="last ISO week, inclusive"),
+    )
+    export_to = arg("--out", type=Path, default=Path("."), help="directory for the files (default: here)")
+    add(actions, "export", _export, "published weeks → CSV and JSON, suppression marked", *weeks, export_to)
+    add(
+        actions,
+        "rebuild",
+        _rebuild,
+        "recompute every week from the retained topics and publish",
+        arg("--no-publish", dest="publish", action="store_false", help="compute and print only"),
+        arg("--verbose", action="store_true", help="print each week's category × province table"),
+    )
+    report_to = arg("--out", type=Path, default=Path("statistics.html"), help="HTML file to write")
+    add(actions, "report", _report, "static HTML dashboard of the published weeks", *weeks, report_to)

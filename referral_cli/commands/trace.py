@@ -14,6 +14,7 @@ import re
 from typing import Any
 
 from referral_bus.errors import TraceBackendError
+from referral_cli.commands import add, arg
 from referral_devstack.jaeger import DEFAULT_QUERY_PORT, JaegerClient
 from referral_devstack.settings import DevstackSettings
 
@@ -134,11 +135,10 @@ def _run(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add the `trace` command."""
-    p = sub.add_parser("trace", help="one report's flow across the services, from the trace backend (Jaeger)")
-    p.add_argument("id", help="report id, case id (case-...) or trace id")
-    p.add_argument(
+    jaeger = arg(
         "--jaeger",
         default=DevstackSettings().jaeger_url or f"http://127.0.0.1:{DEFAULT_QUERY_PORT}",
         help="Jaeger query URL (default: $REFERRAL_BUS_JAEGER_URL or http://127.0.0.1:16686)",
     )
-    p.set_defaults(func=_run)
+    trace_id = arg("id", help="report id, case id (case-...) or trace id")
+    add(sub, "trace", _run, "one report's flow across the services, from the trace backend (Jaeger)", trace_id, jaeger)
