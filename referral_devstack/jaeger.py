@@ -17,8 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ import httpx
 
 from referral_bus.errors import TraceBackendError
 from referral_bus.settings import REPO_ROOT
-from referral_devstack.processes import stop_session
+from referral_devstack.processes import log_tail, start_session, stop_session, wait_until
 from referral_devstack.settings import DevstackSettings
 
 BINARY = REPO_ROOT / ".local" / "bin" / "jaeger"
@@ -116,33 +115,30 @@ def free_ports(n: int) -> list[int]:
         return [int(s.getsockname()[1]) for s in sockets]
 
 
+PORTS = ("otlp_port", "query_port", "grpc_port", "otlp_grpc_port")  # what config_yaml takes
+
+
 @dataclass
 class Jaeger:
-    """One Jaeger process on 127.0.0.1 (started by `start`, stopped by `stop`)."""
+    """One Jaeger process on 127.0.0.1 (started by `start`, stopped by `stop`); `ports` (PORTS) not given are free."""
 
     workdir: Path
-    otlp_port: int = 0
-    query_port: int = 0
-    grpc_port: int = 0
-    otlp_grpc_port: int = 0
+    ports: dict[str, int] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
-        ports = free_ports(4)
-        self.otlp_port = self.otlp_port or ports[0]
-        self.query_port = self.query_port or ports[1]
-        self.grpc_port = self.grpc_port or ports[2]
-        self.otlp_grpc_port = self.otlp_grpc_port or ports[3]
+        free = iter(free_ports(len(PORTS)))
+        self.ports = {name: self.ports.get(name) or next(free) for name in PORTS}
 
     @property
     def otlp_endpoint(self) -> str:
         """Value for OTEL_EXPORTER_OTLP_ENDPOINT (the SDK appends /v1/traces)."""
-        return f"http://127.0.0.1:{self.otlp_port}"
+        return f"http://127.0.0.1:{self.ports['otlp_port']}"
 
     @property
     def otlp_grpc_endpoint(self) -> str:
         """OTEL_EXPORTER_OTLP_ENDPOINT for OTEL_EXPORTER_OTLP_PROTOCOL=grpc (plain text: `http://`)."""
-        return f"http://127.0.0.1:{self.otlp_grpc_port}"
+        return f"http://127.0.0.1:{self.ports['otlp_grpc_port']}"
 
     def otlp_env(self, protocol: str = "http/protobuf") -> dict[str, str]:
         """The standard variables that export to this instance over `protocol` (grpc or http/protobuf)."""
@@ -152,7 +148,7 @@ class Jaeger:
     @property
     def query_url(self) -> str:
         """Base URL of the UI and the HTTP query API."""
-        return f"http://127.0.0.1:{self.query_port}"
+        return f"http://127.0.0.1:{self.ports['query_port']}"
 
     @property
     def log_path(self) -> Path:
@@ -164,40 +160,23 @@ class Jaeger:
         binary = install()
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "jaeger.yaml"
-        config.write_text(
-            config_yaml(
-                otlp_port=self.otlp_port,
-                query_port=self.query_port,
-                grpc_port=self.grpc_port,
-                otlp_grpc_port=self.otlp_grpc_port,
-            ),
-            encoding="utf-8",
-        )
+        config.write_text(config_yaml(**self.ports), encoding="utf-8")
         env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [str(binary), "--config", str(config)],
-                cwd=self.workdir,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise TraceBackendError(f"Jaeger exited with {self.proc.returncode}:\n{self.tail()}")
-            if JaegerClient(self.query_url).alive():
-                return
-            time.sleep(0.2)
-        self.stop()
-        raise TraceBackendError(f"Jaeger's query API did not answer within {timeout:.0f}s:\n{self.tail()}")
+            self.proc = start_session([str(binary), "--config", str(config)], log, env=env, cwd=self.workdir)
+        try:
+            code = wait_until(self.proc, JaegerClient(self.query_url).alive, timeout)
+        except TimeoutError:
+            self.stop()
+            raise TraceBackendError(
+                f"Jaeger's query API did not answer within {timeout:.0f}s:\n{self.tail()}"
+            ) from None
+        if code is not None:
+            raise TraceBackendError(f"Jaeger exited with {code}:\n{self.tail()}")
 
     def tail(self, lines: int = 30) -> str:
         """Last lines of Jaeger's log."""
-        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-        return "\n".join(text.splitlines()[-lines:])
+        return log_tail(self.log_path, lines) if self.log_path.exists() else ""
 
     def stop(self) -> None:
         """Stop the process (SIGTERM, then SIGKILL after 10 s)."""
@@ -259,9 +238,8 @@ def _start_local() -> tuple[str, Jaeger | None]:
     if client.alive():
         return f"Jaeger already running: {client.base_url} (left running at the end)", None
     workdir = LOCAL_DIR if DEFAULT_QUERY_PORT == 16686 else LOCAL_DIR / f"port-{DEFAULT_QUERY_PORT}"
-    jaeger = Jaeger(
-        workdir, otlp_port=DEFAULT_OTLP_PORT, query_port=DEFAULT_QUERY_PORT, otlp_grpc_port=DEFAULT_OTLP_GRPC_PORT
-    )
+    ports = {"otlp_port": DEFAULT_OTLP_PORT, "query_port": DEFAULT_QUERY_PORT, "otlp_grpc_port": DEFAULT_OTLP_GRPC_PORT}
+    jaeger = Jaeger(workdir, ports)
     jaeger.start()
     assert jaeger.proc is not None
     (workdir / "jaeger.pid").write_text(str(jaeger.proc.pid), encoding="utf-8")
