@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import functools
 import os
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import faust
 import structlog
@@ -19,7 +20,7 @@ from referral_bus import faust_patches, metrics, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter
-from referral_bus.errors import OutputNotWrittenError, RejectedMessage
+from referral_bus.errors import OutputNotWrittenError, ReferralBusError, RejectedMessage, RulesError
 from referral_bus.inflight import InFlight, Pending, current
 from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
 from referral_bus.message import SourceMessage, normalise_headers
@@ -29,6 +30,7 @@ from referral_bus.watchdog import Watchdog
 
 Handler = Callable[[SourceMessage], Awaitable[None]]
 ReadinessCheck = Callable[[], str | None]
+T = TypeVar("T")
 
 log = rb_logging.get_logger()
 
@@ -261,6 +263,14 @@ class Service:
         log.critical("cannot write to the dead-letter topic; stopping without committing the offset")
         os._exit(75)
 
+    def agent(self, topic: Any, handler: Handler, *, name: str, concurrency: int = 1) -> Any:
+        """A Faust agent named `name` (module.function) on `topic`: every event to `handler` through `run_guarded`."""
+
+        async def guarded(stream: StreamT[bytes]) -> None:
+            await self.run_guarded(stream, handler, concurrency=concurrency)
+
+        return self.app.agent(topic, name=name)(guarded)
+
     async def run_guarded(self, stream: StreamT[bytes], handler: Handler, *, concurrency: int = 1) -> None:
         """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
 
@@ -363,3 +373,13 @@ class Service:
                 referral_id=getattr(exc, "referral_id", None),
             )
             return "dead_lettered"
+
+
+def load_or_exit(service: str, what: str, load: Callable[[], T]) -> T:
+    """`load()`, or stop the worker at start-up: every problem on stderr, exit code 78 (configuration error)."""
+    try:
+        return load()
+    except ReferralBusError as exc:
+        problems = exc.problems if isinstance(exc, RulesError) else [str(exc)]
+        sys.stderr.write(f"{service}: cannot start, {what} do not load:\n  " + "\n  ".join(problems) + "\n")
+        raise SystemExit(78) from None

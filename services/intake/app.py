@@ -42,13 +42,6 @@ handlers = IntakeHandlers(
 )
 
 
-@app.agent(intake_topic)
-async def intake_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
-    """Thin shell: every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handlers.report)
-
-
-@app.agent(correlation_topic)
-async def correlation_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
-    """Thin shell: every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handlers.correlation)
+# Each agent hands every event to its handler through run_guarded (dead-letters any failure).
+intake_agent = service.agent(intake_topic, handlers.report, name=f"{__name__}.intake_agent")
+correlation_agent = service.agent(correlation_topic, handlers.correlation, name=f"{__name__}.correlation_agent")

@@ -34,9 +34,8 @@ from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
 from referral_bus.agencies import load_agencies
 from referral_bus.directory import load_directory
-from referral_bus.errors import RulesError
 from referral_bus.settings import NotifierSettings
-from referral_bus.shell import Service
+from referral_bus.shell import Service, load_or_exit
 from services.notifier.ackview import register_ack_view
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers, snapshot_key
@@ -83,11 +82,7 @@ def _saved_breakers(recipient_id: str) -> list[dict[str, Any]]:
 
 secrets = Secrets(settings.secrets_dir)
 directory = load_directory(settings.directory_path)
-try:
-    safeguards = rb_safeguards.from_settings()
-except RulesError as exc:
-    sys.stderr.write("notifier: cannot start, the safeguards do not load:\n  " + "\n  ".join(exc.problems) + "\n")
-    raise SystemExit(78) from None
+safeguards = load_or_exit("notifier", "the safeguards", rb_safeguards.from_settings)
 if not settings.tls_verify and not safeguards.dev_insecure_transport:
     sys.stderr.write(
         "notifier: cannot start: NOTIFIER_TLS_VERIFY=false is allowed only with the development setting "

@@ -6,14 +6,11 @@ case does is in handlers.py; the decisions are pure: rules.py (`RuleSet.decide`)
 
 from __future__ import annotations
 
-import sys
-
 from referral_bus import logging as rb_logging
 from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
-from referral_bus.errors import RulesError
 from referral_bus.settings import RoutingSettings
-from referral_bus.shell import Service
+from referral_bus.shell import Service, load_or_exit
 from services.routing.handlers import RoutingHandler
 from services.routing.reloader import RuleReloader
 
@@ -21,17 +18,8 @@ settings = RoutingSettings()
 service = Service("routing", settings)
 app = service.app
 
-try:
-    rules = RuleReloader(settings.directory_path, settings.rules_path)
-except RulesError as exc:
-    sys.stderr.write("routing: cannot start, the rules do not load:\n  " + "\n  ".join(exc.problems) + "\n")
-    raise SystemExit(78) from None
-
-try:
-    safeguards = rb_safeguards.from_settings()
-except RulesError as exc:
-    sys.stderr.write("routing: cannot start, the safeguards do not load:\n  " + "\n  ".join(exc.problems) + "\n")
-    raise SystemExit(78) from None
+rules = load_or_exit("routing", "the rules", lambda: RuleReloader(settings.directory_path, settings.rules_path))
+safeguards = load_or_exit("routing", "the safeguards", rb_safeguards.from_settings)
 if safeguards.dev_insecure_transport:
     rb_logging.get_logger().warning(rb_safeguards.DEV_WARNING)
 
@@ -45,10 +33,8 @@ handler = RoutingHandler(
 )
 
 
-@app.agent(cases_topic)
-async def routing_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
-    """Thin shell: every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handler.case)
+# Hands every case to the handler through run_guarded (dead-letters any failure).
+routing_agent = service.agent(cases_topic, handler.case, name=f"{__name__}.routing_agent")
 
 
 @app.timer(interval=settings.reload_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped

@@ -8,17 +8,14 @@ and publishes `WeeklyStatistics` to referrals.stats.v1 (`Publisher`); /dashboard
 
 from __future__ import annotations
 
-import sys
-
 from faust.web import Request, Response, View
 
 from referral_bus import topics
 from referral_bus.clock import now_ms
 from referral_bus.durable import DurableTable
-from referral_bus.errors import StatsError
 from referral_bus.kafka import tables_recovered
 from referral_bus.settings import StatsSettings
-from referral_bus.shell import Service
+from referral_bus.shell import Service, load_or_exit
 from services.stats.aggregate import Aggregator
 from services.stats.dashboard import render
 from services.stats.dimensions import load_kinds
@@ -28,11 +25,9 @@ from services.stats.publish import Policy
 settings = StatsSettings()
 service = Service("stats", settings)
 app = service.app
-try:
-    kinds = load_kinds(settings.config_path, settings.directory_path)
-except StatsError as exc:
-    sys.stderr.write(f"stats: cannot start: {exc}\n")
-    raise SystemExit(78) from None
+kinds = load_or_exit(
+    "stats", "the statistics settings", lambda: load_kinds(settings.config_path, settings.directory_path)
+)
 policy = Policy(settings.k, settings.min_province_total, settings.publish_after_hours)
 
 cases_topic = service.topic(topics.CASES)
@@ -48,28 +43,11 @@ handler = StatsHandler(service, aggregator)
 publisher = Publisher(service, stats_topic, policy, kinds)
 
 
-@app.agent(cases_topic)
-async def cases_agent(stream):  # type: ignore[no-untyped-def]
-    """Thin shell: every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handler.case)
-
-
-@app.agent(decisions_topic)
-async def decisions_agent(stream):  # type: ignore[no-untyped-def]
-    """Thin shell: every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handler.decision)
-
-
-@app.agent(receipts_topic)
-async def receipts_agent(stream):  # type: ignore[no-untyped-def]
-    """Thin shell: every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handler.receipt)
-
-
-@app.agent(service.deadletter_topic)
-async def deadletter_agent(stream):  # type: ignore[no-untyped-def]
-    """Thin shell: every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, handler.dead_letter)
+# One agent per topic, each handing every event to its handler through run_guarded (dead-letters any failure).
+cases_agent = service.agent(cases_topic, handler.case, name=f"{__name__}.cases_agent")
+decisions_agent = service.agent(decisions_topic, handler.decision, name=f"{__name__}.decisions_agent")
+receipts_agent = service.agent(receipts_topic, handler.receipt, name=f"{__name__}.receipts_agent")
+deadletter_agent = service.agent(service.deadletter_topic, handler.dead_letter, name=f"{__name__}.deadletter_agent")
 
 
 def holds_everything() -> str | None:
@@ -80,7 +58,7 @@ def holds_everything() -> str | None:
     return None if len(mine) == partitions else "does not hold every partition (run one stats replica)"
 
 
-@app.timer(interval=settings.publish_interval_seconds)  # type: ignore[untyped-decorator]
+@app.timer(interval=settings.publish_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped
 async def publish() -> None:
     """Publish the weeks whose figures changed; reads the tables only (never writes them)."""
     if holds_everything() is not None:
