@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
-
-from referral_bus.contracts import NAMESPACE, Contracts, Schema, _expand
-from referral_bus.contracts import contracts as shipped_contracts
-
-Schema_ = Any
+from referral_bus.contracts import NAMESPACE
 
 
 def _name(s: Any) -> str | None:
@@ -122,110 +116,3 @@ def _check(w: Any, r: Any, path: str, wn: dict[str, Any], rn: dict[str, Any]) ->
     if wt == "map":
         return _check(w["values"], r["values"], f"{path}{{}}", wn, rn)
     return []
-
-
-@dataclass
-class Report:
-    """Lines to print and errors found."""
-
-    lines: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-
-def check_all(contracts: Contracts | None = None) -> Report:
-    """Every current schema against every earlier version (backward, transitive), unique fingerprints, embeddings."""
-    reg = contracts or shipped_contracts()
-    report = Report()
-    seen: dict[bytes, str] = {}
-    for name, current in reg.current.items():
-        numbers = [s.version for s in reg.history[name]]
-        if numbers != list(range(1, len(numbers) + 1)):
-            report.errors.append(
-                f"{name}: kept versions are v{numbers} but must be v1..v{len(numbers)} with no gap "
-                f"(rule: versions/{name}.v<N>.avsc numbered from 1)"
-            )
-        for s in [*reg.history[name], current]:
-            label = f"{name} v{s.version}"
-            if s.fingerprint in seen and seen[s.fingerprint] != label:
-                report.errors.append(f"{label}: fingerprint {s.fingerprint.hex()} equals that of {seen[s.fingerprint]}")
-            seen[s.fingerprint] = label
-        for old in reg.history[name]:
-            problems = incompatibilities(old.expanded, current.expanded, name)
-            for p in problems:
-                report.errors.append(f"{name} v{current.version} cannot read v{old.version}: {p}")
-        report.lines.append(
-            f"{name:<16} v{current.version}  fingerprint {current.fingerprint.hex()}  "
-            f"reads {len(reg.history[name])} earlier version(s)"
-        )
-    report.errors.extend(embedding_errors(reg))
-    return report
-
-
-def _outermost(node: Any, owned: frozenset[str], found: dict[str, Any]) -> None:
-    """Definitions of `owned` named types in `node`, outermost only (a record's nested types come with it)."""
-    if isinstance(node, list):
-        for n in node:
-            _outermost(n, owned, found)
-    elif isinstance(node, dict):
-        name = _name(node)
-        full = None if name is None else (name if "." in name else f"{node.get('namespace', NAMESPACE)}.{name}")
-        if full in owned:
-            found.setdefault(full, node)
-            return
-        for f in node.get("fields", []):
-            _outermost(f["type"], owned, found)
-        for key in ("items", "values"):
-            if key in node:
-                _outermost(node[key], owned, found)
-
-
-def _standalone(definition: Any, context: Any) -> str:
-    """Fingerprint of one embedded definition, self-contained (types it uses from `context` inlined)."""
-    named: dict[str, Any] = {}
-    _collect(context, named)
-    body = dict(definition)
-    body.setdefault("namespace", NAMESPACE)
-    parsed = parse_schema(_expand(body, dict(named)), _write_hint=False)
-    return str(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
-
-
-def _forms(versions: list[Schema], owned: frozenset[str]) -> dict[str, dict[str, str]]:
-    """For each owned type: fingerprint of its form → the first version label that has it."""
-    out: dict[str, dict[str, str]] = {}
-    for s in versions:
-        found: dict[str, Any] = {}
-        _outermost(s.expanded, owned, found)
-        for full, definition in found.items():
-            out.setdefault(full, {}).setdefault(_standalone(definition, s.expanded), f"v{s.version}")
-    return out
-
-
-def embedding_errors(reg: Contracts) -> list[str]:
-    """Records embedding another record's types must keep a version per version of what they embed, and vice versa."""
-    errors: list[str] = []
-    for owner in reg.current:
-        own_versions = [*reg.history[owner], reg.current[owner]]
-        owned = frozenset({reg.current[owner].fullname})
-        theirs = _forms(own_versions, owned)
-        for user in reg.current:
-            if user == owner:
-                continue
-            ours = _forms([*reg.history[user], reg.current[user]], owned)
-            for full in ours:
-                short = full.rsplit(".", 1)[1]
-                for fp, version in theirs.get(full, {}).items():
-                    if fp not in ours[full]:
-                        errors.append(
-                            f"{user}: no current or kept version embeds {short} {version} (fingerprint {fp}): "
-                            f"{user} events written while it was current would be unknown_schema "
-                            f"(rule: when an embedded record changes, keep a version of every record that embeds it, "
-                            f"versions/{user}.v<N>.avsc)"
-                        )
-                for fp, version in ours[full].items():
-                    if fp not in theirs.get(full, {}):
-                        errors.append(
-                            f"{user} {version} embeds a {short} (fingerprint {fp}) that is neither the current "
-                            f"{short} nor a kept version (rule: keep the earlier version of a changed record, "
-                            f"versions/{short}.v<N>.avsc)"
-                        )
-    return errors

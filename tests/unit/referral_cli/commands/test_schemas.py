@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from referral_bus.compatibility import check_all, incompatibilities
+from referral_bus.compatibility import incompatibilities
 from referral_bus.contracts import SCHEMA_DIR, load_contracts
+from referral_cli.commands.schemas import check_all
 from referral_cli.main import main as cli
 
 
