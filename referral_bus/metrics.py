@@ -12,12 +12,8 @@ person):
 - `referral_bus_delivery_attempts_total{channel,outcome}`: delivery attempts per channel
 - `referral_bus_sla_breaches_total{recipient_id,priority}`: acknowledgements missing at SLA
 - `referral_bus_consumer_lag{group,topic,partition}`: high watermark minus the next offset to read
-- `referral_bus_pending_referrals{priority,state}`: referrals not delivered yet (`undelivered`, waiting
-  for a retry) or delivered and not acknowledged (`unacknowledged`), on this worker's partitions
-- `referral_bus_pending_referrals_overdue{priority,state}`: of those, the ones past their SLA
-- `referral_bus_pending_referral_oldest_age_seconds{priority,state}`: age of the oldest one
-- `referral_bus_breaker_open{recipient_id}`: 1 while the recipient's circuit breaker is not closed
-- `referral_bus_breaker_open_duration_seconds{recipient_id}`: for how long it has been so
+- gauges a service declares with `register_gauges` (the notifier's pending referrals and circuit
+  breakers: services/notifier/gauges.py)
 
 Recipient ids are bus configuration (the recipients directory), never personal data.
 """
@@ -25,7 +21,6 @@ Recipient ids are bus configuration (the recipients directory), never personal d
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -39,33 +34,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from referral_bus import topics
 
 LagSource = Callable[[], Iterable[tuple[str, int, int]]]
-PendingSource = Callable[[], Iterable["PendingRow"]]
-BreakerSource = Callable[[], Iterable["BreakerRow"]]
+Gauge = tuple[str, str, str, str]  # (name, the row attribute it reports, unit, description)
 
 _provider_set = False
 _lag_sources: list[tuple[LagSource, str]] = []
-_pending_sources: list[PendingSource] = []
-_breaker_sources: list[BreakerSource] = []
-
-
-@dataclass(frozen=True)
-class PendingRow:
-    """Referrals of one priority in one state (`undelivered` or `unacknowledged`) on this worker."""
-
-    priority: str
-    state: str
-    count: int
-    overdue: int
-    oldest_age_s: float
-
-
-@dataclass(frozen=True)
-class BreakerRow:
-    """One recipient's circuit breaker: open (not closed) or not, and since how many seconds."""
-
-    recipient_id: str
-    open: bool
-    open_seconds: float
 
 
 def configure(service: str) -> None:
@@ -236,84 +208,20 @@ def register_lag_source(source: LagSource, group: str = "") -> None:
     _lag_gauge()
 
 
-def _pending_observer(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
-        for row in _rows(_pending_sources):
-            yield Observation(getattr(row, field), {"priority": row.priority, "state": row.state})
+def register_gauges(source: Callable[[], Iterable[Any]], labels: tuple[str, ...], gauges: Iterable[Gauge]) -> None:
+    """Observable gauges read from `source()` at scrape time: a series per row, labelled by its `labels` attributes."""
 
-    return observe
+    def observer(attribute: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            for row in _rows([source]):
+                value = getattr(row, attribute)
+                label_values = {label: getattr(row, label) for label in labels}
+                yield Observation(int(value) if isinstance(value, bool) else value, label_values)
 
+        return observe
 
-def _breaker_observer(field: str) -> Callable[[CallbackOptions], Iterable[Observation]]:
-    def observe(options: CallbackOptions) -> Iterable[Observation]:
-        for row in _rows(_breaker_sources):
-            value = getattr(row, field)
-            yield Observation(int(value) if isinstance(value, bool) else value, {"recipient_id": row.recipient_id})
-
-    return observe
-
-
-def _gauges(*specs: tuple[str, Callable[[CallbackOptions], Iterable[Observation]], str, str]) -> tuple[Any, ...]:
-    """Observable gauges from (name, callback, unit, description)."""
-    meter = _meter()
-    return tuple(
-        meter.create_observable_gauge(name, callbacks=[callback], unit=unit, description=description)
-        for name, callback, unit, description in specs
-    )
-
-
-@cache
-def _pending_gauges() -> tuple[metrics.ObservableGauge, ...]:
-    return _gauges(
-        (
-            "referral_bus_pending_referrals",
-            _pending_observer("count"),
-            "1",
-            "referrals not delivered yet or not acknowledged yet, by priority and state",
-        ),
-        (
-            "referral_bus_pending_referrals_overdue",
-            _pending_observer("overdue"),
-            "1",
-            "pending referrals past their SLA, by priority and state",
-        ),
-        (
-            "referral_bus_pending_referral_oldest_age",
-            _pending_observer("oldest_age_s"),
-            "s",
-            "age of the oldest pending referral, by priority and state",
-        ),
-    )
-
-
-@cache
-def _breaker_gauges() -> tuple[metrics.ObservableGauge, ...]:
-    return _gauges(
-        (
-            "referral_bus_breaker_open",
-            _breaker_observer("open"),
-            "1",
-            "1 while the recipient's circuit breaker is open or half-open, else 0",
-        ),
-        (
-            "referral_bus_breaker_open_duration",
-            _breaker_observer("open_seconds"),
-            "s",
-            "seconds since the recipient's circuit breaker opened (0 when closed)",
-        ),
-    )
-
-
-def register_pending_source(source: PendingSource) -> None:
-    """Report pending referrals from `source()` (PendingRow per priority and state) at scrape time."""
-    _pending_sources.append(source)
-    _pending_gauges()
-
-
-def register_breaker_source(source: BreakerSource) -> None:
-    """Report circuit breakers from `source()` (BreakerRow per recipient) at scrape time."""
-    _breaker_sources.append(source)
-    _breaker_gauges()
+    for name, attribute, unit, description in gauges:
+        _meter().create_observable_gauge(name, callbacks=[observer(attribute)], unit=unit, description=description)
 
 
 def exposition() -> tuple[bytes, str]:

@@ -14,12 +14,52 @@ import time
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
 from referral_bus.clock import now_ms
-from referral_bus.metrics import BreakerRow, PendingRow
 from services.notifier.handlers import Notifier
 from services.notifier.ownership import partition_of
-from services.notifier.pending import PRIORITIES, OpenSince, Waiting, awaiting_ack, summarise, undelivered
+from services.notifier.pending import (
+    PRIORITIES,
+    BreakerRow,
+    OpenSince,
+    PendingRow,
+    Waiting,
+    awaiting_ack,
+    summarise,
+    undelivered,
+)
 
 log = rb_logging.get_logger()
+
+# (Prometheus name, PendingRow attribute, unit, description), labelled by priority and state.
+PENDING: tuple[metrics.Gauge, ...] = (
+    (
+        "referral_bus_pending_referrals",
+        "count",
+        "1",
+        "referrals not delivered yet or not acknowledged yet, by priority and state",
+    ),
+    (
+        "referral_bus_pending_referrals_overdue",
+        "overdue",
+        "1",
+        "pending referrals past their SLA, by priority and state",
+    ),
+    (
+        "referral_bus_pending_referral_oldest_age",
+        "oldest_age_s",
+        "s",
+        "age of the oldest pending referral, by priority and state",
+    ),
+)
+# (Prometheus name, BreakerRow attribute, unit, description), labelled by recipient_id.
+BREAKERS: tuple[metrics.Gauge, ...] = (
+    ("referral_bus_breaker_open", "open", "1", "1 while the recipient's circuit breaker is open or half-open, else 0"),
+    (
+        "referral_bus_breaker_open_duration",
+        "open_seconds",
+        "s",
+        "seconds since the recipient's circuit breaker opened (0 when closed)",
+    ),
+)
 
 
 class Gauges:
@@ -33,8 +73,8 @@ class Gauges:
 
     def install(self) -> None:
         """Register both sources with the metrics module, and zero escalation series per recipient and priority."""
-        metrics.register_pending_source(lambda: self.rows)
-        metrics.register_breaker_source(self.breakers)
+        metrics.register_gauges(lambda: self.rows, ("priority", "state"), PENDING)
+        metrics.register_gauges(self.breakers, ("recipient_id",), BREAKERS)
         metrics.init_sla_breaches(self.notifier.directory.recipients, PRIORITIES)
 
     def breakers(self) -> list[BreakerRow]:

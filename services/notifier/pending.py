@@ -13,7 +13,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from referral_bus.metrics import BreakerRow, PendingRow
 from services.notifier.breaker import CircuitBreaker, State
 from services.notifier.sla import AWAITING_ACK
 
@@ -21,6 +20,26 @@ PRIORITIES = ("P1", "P2", "P3", "P4")
 UNDELIVERED = "undelivered"
 UNACKNOWLEDGED = "unacknowledged"
 STATES = (UNDELIVERED, UNACKNOWLEDGED)
+
+
+@dataclass(frozen=True)
+class PendingRow:
+    """Referrals of one priority in one state (`undelivered` or `unacknowledged`) on this worker."""
+
+    priority: str
+    state: str
+    count: int
+    overdue: int
+    oldest_age_s: float
+
+
+@dataclass(frozen=True)
+class BreakerRow:
+    """One recipient's circuit breaker: open (not closed) or not, and since how many seconds."""
+
+    recipient_id: str
+    open: bool
+    open_seconds: float
 
 
 @dataclass(frozen=True)

@@ -34,14 +34,15 @@ KUBE_STATE_METRICS = {"kube_pod_container_status_last_terminated_exitcode", "kub
 
 EXERCISE_EVERY_METRIC = """
 from referral_bus import metrics
-from referral_bus.metrics import BreakerRow, PendingRow
+from services.notifier.gauges import BREAKERS, PENDING
+from services.notifier.pending import BreakerRow, PendingRow
 metrics.configure("probe")
 metrics.count("intake", "accepted"); metrics.event_in("intake"); metrics.event_out("intake", "t")
 metrics.dead_lettered("intake", "undecodable"); metrics.stage_latency("intake", "ok", 3.0)
 metrics.delivery("webhook", "delivered", latency_ms=40); metrics.sla_breach("r", "P1")
 metrics.register_lag_source(lambda: [("t", 0, 5)], group="g")
-metrics.register_pending_source(lambda: [PendingRow("P1", "undelivered", 1, 1, 2.0)])
-metrics.register_breaker_source(lambda: [BreakerRow("r", True, 1.0)])
+metrics.register_gauges(lambda: [PendingRow("P1", "undelivered", 1, 1, 2.0)], ("priority", "state"), PENDING)
+metrics.register_gauges(lambda: [BreakerRow("r", True, 1.0)], ("recipient_id",), BREAKERS)
 print(metrics.exposition()[0].decode())
 """
 

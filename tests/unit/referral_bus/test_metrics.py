@@ -44,10 +44,11 @@ print(metrics.exposition()[0].decode())
 def test_the_new_gauges_expose_their_prometheus_names_and_labels() -> None:
     code = """
 from referral_bus import metrics
-from referral_bus.metrics import BreakerRow, PendingRow
+from services.notifier.gauges import BREAKERS, PENDING
+from services.notifier.pending import BreakerRow, PendingRow
 metrics.configure("probe")
-metrics.register_pending_source(lambda: [PendingRow("P1", "unacknowledged", 3, 1, 960.0)])
-metrics.register_breaker_source(lambda: [BreakerRow("vn-police-hn", True, 120.0)])
+metrics.register_gauges(lambda: [PendingRow("P1", "unacknowledged", 3, 1, 960.0)], ("priority", "state"), PENDING)
+metrics.register_gauges(lambda: [BreakerRow("vn-police-hn", True, 120.0)], ("recipient_id",), BREAKERS)
 metrics.register_lag_source(lambda: [("referrals.cases.v1", 2, 7)], group="referral-bus-routing")
 metrics.init_dead_letters("intake")
 metrics.init_sla_breaches(["vn-police-hn"], ["P1", "P2"])
