@@ -7,45 +7,19 @@ out: a suppressed figure is drawn as a hatched mark (`x` in tables), a withheld 
 from __future__ import annotations
 
 from html import escape
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from services.stats.dimensions import unit_name
 
-CATEGORY = {
-    "CSAM": ("Xâm hại tình dục trẻ em (CSAM)", "Child sexual abuse material"),
-    "GROOMING": ("Dụ dỗ trẻ em", "Grooming"),
-    "SEXTORTION": ("Tống tiền tình dục", "Sextortion"),
-    "LIVE_STREAMED_ABUSE": ("Xâm hại phát trực tiếp", "Live-streamed abuse"),
-    "TRAFFICKING": ("Mua bán người", "Trafficking"),
-    "NON_CONSENSUAL_INTIMATE_IMAGES": ("Ảnh riêng tư không đồng thuận", "Non-consensual intimate images"),
-    "SEXUAL_DEEPFAKE": ("Deepfake tình dục", "Sexual deepfakes"),
-    "CYBERSTALKING": ("Theo dõi trên mạng", "Cyberstalking"),
-    "HARASSMENT": ("Quấy rối", "Harassment"),
-    "DOXXING": ("Công khai thông tin cá nhân", "Doxxing"),
-    "OTHER": ("Khác", "Other"),
-}
-AGE = {
-    "UNDER_13": ("Dưới 13", "Under 13"),
-    "AGE_13_15": ("13–15", "13–15"),
-    "AGE_16_17": ("16–17", "16–17"),
-    "ADULT": ("Người lớn", "Adult"),
-    "UNKNOWN": ("Không rõ", "Unknown"),
-}
-SEX = {
-    "FEMALE": ("Nữ", "Female"),
-    "MALE": ("Nam", "Male"),
-    "OTHER": ("Khác", "Other"),
-    "UNKNOWN": ("Không rõ", "Unknown"),
-}
-KIND = {
-    "police": ("Công an", "Police"),
-    "child_protection": ("Bảo vệ trẻ em", "Child protection"),
-    "social_services": ("Công tác xã hội", "Social services"),
-    "hotline": ("Đường dây nóng", "Hotline"),
-    "health": ("Y tế", "Health"),
-    "international_partner": ("Đối tác quốc tế", "International partner"),
-    "other": ("Khác", "Other"),
-}
+# code → (Vietnamese, English) per dimension, as data: labels.yaml beside this module (package data).
+_LABELS = yaml.safe_load(Path(__file__).with_name("labels.yaml").read_text(encoding="utf-8"))
+CATEGORY, AGE, SEX, KIND = (
+    {code: (vi, en) for code, (vi, en) in _LABELS[dimension].items()}
+    for dimension in ("category", "age", "sex", "kind")
+)
 PALETTE = [
     "#1b6ca8",
     "#d1495b",
