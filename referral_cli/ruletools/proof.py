@@ -190,7 +190,7 @@ class CaseSpace:
     def _subdivisions(self, country: str) -> list[str]:
         if country == "VN":
             return sorted(jurisdictions.vn_units())
-        found: Any = pycountry.subdivisions.get(country_code=country)  # type: ignore[no-untyped-call]
+        found: Any = pycountry.subdivisions.get(country_code=country)  # type: ignore[no-untyped-call]  # pycountry is untyped
         return sorted(str(s.code) for s in found or ())
 
     def _recipient_sig(self, r: Recipient, seen: frozenset[str] = frozenset()) -> Hashable:

@@ -23,11 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from referral_bus import topics  # noqa: E402
-from referral_bus.agencies import Agency, Registry, load_agencies  # noqa: E402
-from referral_bus.directory import load_directory  # noqa: E402
-from referral_bus.topic_catalog import declared  # noqa: E402
-from referral_bus.topics import TopicSpec  # noqa: E402
+from referral_bus import topics  # noqa: E402 - after sys.path holds the repository
+from referral_bus.agencies import Agency, Registry, load_agencies  # noqa: E402 - after sys.path holds the repository
+from referral_bus.directory import load_directory  # noqa: E402 - after sys.path holds the repository
+from referral_bus.topic_catalog import declared  # noqa: E402 - after sys.path holds the repository
+from referral_bus.topics import TopicSpec  # noqa: E402 - after sys.path holds the repository
 
 KAFKA_DIR = ROOT / "deploy" / "k8s" / "base" / "kafka"
 TOPICS_OUT = KAFKA_DIR / "topics.yaml"

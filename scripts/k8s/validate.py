@@ -51,7 +51,7 @@ try:
     import yaml
 except ImportError:  # re-run under the tools' venv when started with another Python
     if K8S_VENV_PY.exists() and Path(sys.executable).resolve() != K8S_VENV_PY.resolve():
-        os.execv(str(K8S_VENV_PY), [str(K8S_VENV_PY), __file__, *sys.argv[1:]])  # noqa: S606
+        os.execv(str(K8S_VENV_PY), [str(K8S_VENV_PY), __file__, *sys.argv[1:]])  # noqa: S606 - our own venv's python
     sys.exit(f"validate.py: kubernetes-validate/jsonschema/pyyaml not importable: {INSTALL_HINT}")
 
 DEFAULT_K8S_DIR = ROOT / "deploy" / "k8s"

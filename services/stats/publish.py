@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,7 +42,7 @@ def _table(
     row_dimension: str,
     columns: list[str] | None = None,
     policy: Policy,
-    withheld_columns: list[str] = (),  # type: ignore[assignment]
+    withheld_columns: Sequence[str] = (),
     controlled: bool = True,
     hide_total: bool = False,
 ) -> dict[str, Any]:

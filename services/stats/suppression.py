@@ -203,10 +203,9 @@ def _dijkstra(
             continue
         if node == goal:
             path = []
-            while came[node] is not None:
-                prev, entry = came[node]  # type: ignore[misc]
+            while (step := came[node]) is not None:
+                node, entry = step
                 path.append(entry)
-                node = prev
             return d, path
         done.add(node)
         for nxt, entry, cost in arcs.get(node, ()):

@@ -84,7 +84,7 @@ def test_faust_process_span_attributes_leave_out_the_key() -> None:
     event = SimpleNamespace(message=SimpleNamespace(key=KEY.encode(), headers=[]))
     stream = SimpleNamespace(app=SimpleNamespace(conf=SimpleNamespace(id="referral-bus-intake")))
     tp = SimpleNamespace(topic="referrals.intake.v1", partition=3)
-    attributes = ProcessSpanSensor()._span_attributes(stream, event, tp, 42)  # type: ignore[arg-type]
+    attributes = ProcessSpanSensor()._span_attributes(stream, event, tp, 42)  # type: ignore[arg-type]  # stand-ins
     assert KEY_ATTRIBUTE not in attributes and KEY not in json.dumps(attributes)
     assert attributes["messaging.destination.name"] == "referrals.intake.v1"
     assert attributes["messaging.kafka.message.offset"] == 42

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from referral_bus.directory import Recipient
@@ -27,10 +29,10 @@ REFERRAL = {"referral_id": "r-1", "case_id": "c-1", "priority": "P2", "ack_sla_s
 
 
 @pytest.fixture
-def mail() -> MailReceiver:
+def mail() -> Iterator[MailReceiver]:
     server = MailReceiver()
     server.start()
-    yield server  # type: ignore[misc]
+    yield server
     server.stop()
 
 
