@@ -37,10 +37,6 @@ print(metrics.exposition()[0].decode())
         assert name in out, name
 
 
-
-
-
-
 def test_the_new_gauges_expose_their_prometheus_names_and_labels() -> None:
     code = """
 from referral_bus import metrics
