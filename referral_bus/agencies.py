@@ -11,7 +11,7 @@ acknowledgement whose `recipient_id` is not its topic's recipient.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -54,10 +54,7 @@ class Registry:
 def load_agencies(path: Path) -> Registry:
     """Load and validate the registry; raise RulesError naming every problem with file and line."""
     doc = YamlDocument(path)
-    data: Any = doc.data
-    if not isinstance(data, dict) or not isinstance(data.get("agencies"), list):
-        raise RulesError([f"{doc.where(())}: an agency registry needs a top-level 'agencies:' list"])
-    problems = [f"{doc.where((k,))}: unknown top-level key {k!r}" for k in sorted(set(data) - {"version", "agencies"})]
+    problems = doc.top_level_list("agencies", "an agency registry")
     owner: dict[tuple[str, str], str] = {}  # (field, id or principal or recipient) → the agency that has it
     entries = doc.entries("agencies", Agency, "agency", problems)
     for i, agency in entries:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -131,13 +131,7 @@ def file_hash(*paths: Path) -> str:
 def load_directory(path: Path) -> Directory:
     """Load and validate a recipients file; raise RulesError naming every problem with file and line."""
     doc = YamlDocument(path)
-    data: Any = doc.data
-    if not isinstance(data, dict) or not isinstance(data.get("recipients"), list):
-        raise RulesError([f"{doc.where(())}: a recipients file needs a top-level 'recipients:' list"])
-    problems: list[str] = []
-    unknown_top = sorted(set(data) - {"version", "recipients"})
-    for key in unknown_top:
-        problems.append(f"{doc.where((key,))}: unknown top-level key {key!r}")
+    problems = doc.top_level_list("recipients", "a recipients file")
     recipients = doc.entries("recipients", Recipient, "recipient", problems)
     seen: dict[str, int] = {}
     for i, r in recipients:
