@@ -3,7 +3,9 @@
 Two load shapes: an open-loop step at a fixed offered rate (reports/s for a few seconds, then
 wait for the pipeline to drain), and a closed-loop "unthrottled" run that keeps a fixed number
 of reports in flight for a fixed time (the pipeline's sustained capacity, without an unbounded
-backlog). Latency = receiver arrival − the report's `received_at`, stamped at produce time.
+backlog). Latency = receiver arrival − the report's `received_at`. In the open-loop step `received_at` is
+the report's *scheduled* send time (start + i / rate), and reports are generated and encoded before
+the clock starts, so a driver that falls behind shows as latency (no coordinated omission).
 """
 
 from __future__ import annotations
@@ -48,6 +50,32 @@ class Load:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.producer.stop()
+
+    def prepare(self, stream: ReportStream, n: int, rate: float) -> tuple[float, list[tuple[bytes, bytes, bytes]]]:
+        """`n` reports stamped with their scheduled send times and encoded: (start ms, [(key, value, sent header)]).
+
+        The schedule starts half a second after encoding is expected to end (timed on a sample).
+        """
+        reports = stream.take(n)
+        sample = reports[: min(200, n)]
+        t = time.perf_counter()
+        for report in sample:
+            self.codec.encode("CaseReport", report | {"received_at": 0})
+        per_report_s = (time.perf_counter() - t) / max(1, len(sample))
+        start_ms = time.time() * 1000 + 500 + 1500 * per_report_s * n
+        out = []
+        for i, report in enumerate(reports):
+            due = int(start_ms + i * 1000 / rate)
+            report["received_at"] = due
+            out.append((kafka_key(report), self.codec.encode("CaseReport", report), str(due).encode()))
+        return start_ms, out
+
+    async def send_prepared(self, items: list[tuple[bytes, bytes, bytes]]) -> list[Any]:
+        """Send prepared reports; returns the delivery futures."""
+        return [
+            await self.producer.send(self.topic, value, key=key, headers=[(SENT_KAFKA_HEADER, sent)])
+            for key, value, sent in items
+        ]
 
     async def send(self, stream: ReportStream, n: int) -> list[Any]:
         """Stamp, encode and send `n` reports; returns the delivery futures."""
@@ -140,19 +168,25 @@ async def warm_up(load: Load, receiver: Receiver, n: int = 20, timeout: float = 
 async def fixed_rate(
     load: Load, receiver: Receiver, rate: float, seconds: float, *, drain_s: float = 180.0
 ) -> dict[str, Any]:
-    """Open loop: offer `rate` reports/s for `seconds`, then wait for the pipeline to drain."""
+    """Open loop: offer `rate` reports/s for `seconds`, then wait for the pipeline to drain.
+
+    Every report carries its scheduled send time; latency counts from it, not from when the driver
+    got round to sending it.
+    """
     tag = _tag(f"r{int(rate)}")
     stream = ReportStream(seed=load.seed, tag=tag)
     receiver.arrivals.clear()
     total = int(rate * seconds)
-    futures: list[Any] = []
+    t0_ms, prepared = load.prepare(stream, total, rate)
+    while time.time() * 1000 < t0_ms:
+        await asyncio.sleep(0.001)
     t0 = time.monotonic()
-    t0_ms = time.time() * 1000
+    futures: list[Any] = []
     sent = 0
     while sent < total:
-        due = min(total, int(rate * (time.monotonic() - t0)) + 1)
+        due = min(total, int(rate * (time.time() * 1000 - t0_ms) / 1000) + 1)
         if due > sent:
-            futures += await load.send(stream, due - sent)
+            futures += await load.send_prepared(prepared[sent:due])
             sent = due
         await asyncio.sleep(0.002)
     offered_s = time.monotonic() - t0
