@@ -33,12 +33,12 @@ def broker_pid() -> int | None:
 
 
 def snapshot(pids: dict[str, int]) -> dict[str, float]:
-    """CPU seconds so far of every named process, the broker and this driver (which hosts the receiver)."""
+    """CPU seconds so far of every named process, the broker and this driver."""
     out = {name: s for name, pid in pids.items() if (s := cpu_seconds(pid)) is not None}
     if (b := broker_pid()) is not None and (s := cpu_seconds(b)) is not None:
         out["broker"] = s
     t = os.times()
-    out["driver+receiver"] = t.user + t.system
+    out["driver"] = t.user + t.system
     return out
 
 

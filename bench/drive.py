@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.baseline_common import SENT_KAFKA_HEADER
 from bench.reports import ReportStream, kafka_key
-from bench.sink import Receiver
+from bench.sink import Arrivals
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings
@@ -96,7 +96,7 @@ def _tag(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:6]}"
 
 
-async def _drain(receiver: Receiver, expected: int, *, idle_timeout: float, max_wait: float) -> None:
+async def _drain(receiver: Arrivals, expected: int, *, idle_timeout: float, max_wait: float) -> None:
     """Wait until `expected` arrivals, or no new arrival for `idle_timeout`, or `max_wait`."""
     deadline = time.monotonic() + max_wait
     last_n, last_change = len(receiver.arrivals), time.monotonic()
@@ -110,7 +110,7 @@ async def _drain(receiver: Receiver, expected: int, *, idle_timeout: float, max_
 
 
 def summarise(
-    receiver: Receiver, tag: str, sent: int, t_start_ms: float, window: tuple[float, float] | None = None
+    receiver: Arrivals, tag: str, sent: int, t_start_ms: float, window: tuple[float, float] | None = None
 ) -> dict[str, Any]:
     """Throughput, latency percentiles, losses and duplicates of one run (identified by its tag)."""
     latencies: list[float] = []
@@ -152,7 +152,7 @@ def summarise(
     return out
 
 
-async def warm_up(load: Load, receiver: Receiver, n: int = 20, timeout: float = 180.0) -> dict[str, Any]:
+async def warm_up(load: Load, receiver: Arrivals, n: int = 20, timeout: float = 180.0) -> dict[str, Any]:
     """Send a few reports and wait for them all: every process is up and has its partitions."""
     tag = _tag("warm")
     receiver.arrivals.clear()
@@ -166,7 +166,7 @@ async def warm_up(load: Load, receiver: Receiver, n: int = 20, timeout: float = 
 
 
 async def fixed_rate(
-    load: Load, receiver: Receiver, rate: float, seconds: float, *, drain_s: float = 180.0
+    load: Load, receiver: Arrivals, rate: float, seconds: float, *, drain_s: float = 180.0
 ) -> dict[str, Any]:
     """Open loop: offer `rate` reports/s for `seconds`, then wait for the pipeline to drain.
 
@@ -199,7 +199,7 @@ async def fixed_rate(
 
 
 async def closed_loop(
-    load: Load, receiver: Receiver, seconds: float, *, in_flight: int = 500, warm_s: float = 3.0, drain_s: float = 180.0
+    load: Load, receiver: Arrivals, seconds: float, *, in_flight: int = 500, warm_s: float = 3.0, drain_s: float = 180.0
 ) -> dict[str, Any]:
     """Unthrottled: keep `in_flight` reports between produce and arrival for `seconds`; count the steady window."""
     tag = _tag("max")

@@ -29,7 +29,7 @@ from typing import Any
 
 from bench import accounting, codec_bench, machine, output, profiles
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
-from bench.sink import OtlpSink, Receiver
+from bench.sink import OtlpSink, ReceiverProcess
 from bench.stacks import BaselineStack, OurStack, Tuning
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import REPO_ROOT, KafkaSettings
@@ -102,7 +102,7 @@ async def _delete_topics(prefix: str) -> None:
 
 
 async def run_config(
-    name: str, plan: Plan, tuning: Tuning, receiver: Receiver, otlp: OtlpSink | None, prefix: str, outdir: Path
+    name: str, plan: Plan, tuning: Tuning, receiver: ReceiverProcess, otlp: OtlpSink | None, prefix: str, outdir: Path
 ) -> dict[str, Any]:
     """Start one stack, warm it up, run its steps and unthrottled repeats (and profiles), stop it."""
     namespace = f"{prefix}-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
@@ -143,7 +143,7 @@ async def run_config(
                     raise
                 result["description"] = stack.describe()
                 result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
-                cpu_before = accounting.snapshot(stack.pids())
+                cpu_before = accounting.snapshot(_pids(stack, receiver))
                 result["start_seconds"] = round(time.monotonic() - t, 1)
                 print(f"[{name}] ready in {result['start_seconds']} s", flush=True)
                 if name in plan.stepped:
@@ -187,7 +187,7 @@ async def run_config(
                         "duplicates": sum(r["duplicates"] for r in runs),
                     }
                 reports = 20 + sum(st.get("sent", 0) for st in result.get("steps", [])) + sum(r["sent"] for r in runs)
-                result["accounting"] = await _accounting(stack, namespace, cpu_before, reports)
+                result["accounting"] = await _accounting(_pids(stack, receiver), namespace, cpu_before, reports)
                 result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
                 if name == "ours" and plan.profile_seconds > 0 and profiles.available():
                     result["profiles"] = await _profile(stack, load, receiver, plan, outdir)
@@ -197,11 +197,15 @@ async def run_config(
     return result
 
 
+def _pids(stack: OurStack | BaselineStack, receiver: ReceiverProcess) -> dict[str, int]:
+    return {**stack.pids(), **({"receiver": receiver.pid} if receiver.pid else {})}
+
+
 async def _accounting(
-    stack: OurStack | BaselineStack, namespace: str, cpu_before: dict[str, float], reports: int
+    pids: dict[str, int], namespace: str, cpu_before: dict[str, float], reports: int
 ) -> dict[str, Any]:
     """CPU seconds per process and records per topic, in all and per report, for one configuration's run."""
-    cpu = accounting.spent(cpu_before, accounting.snapshot(stack.pids()))
+    cpu = accounting.spent(cpu_before, accounting.snapshot(pids))
     records = await accounting.records_per_topic(namespace)
     return {
         "reports": reports,
@@ -213,7 +217,7 @@ async def _accounting(
 
 
 async def _profile(
-    stack: OurStack | BaselineStack, load: Load, receiver: Receiver, plan: Plan, outdir: Path
+    stack: OurStack | BaselineStack, load: Load, receiver: ReceiverProcess, plan: Plan, outdir: Path
 ) -> dict[str, Any]:
     """An extra unthrottled run (not counted) while py-spy samples every worker."""
     spies = profiles.start(stack.pids(), outdir, plan.profile_seconds - 2)
@@ -305,7 +309,7 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             "reports": "adult victims who consented (the only cases the shipped safeguards let make exactly one "
             "referral), 34 provinces, fixed seed",
             "load_generator": "one aiokafka producer (acks=all, linger 5 ms) in the runner process, "
-            "which also hosts the HTTP receiver and the OTLP sink",
+            "which also hosts the OTLP sink; the HTTP receiver runs in its own process",
             "latency": "receiver arrival (epoch ms) − report received_at: in the stepped runs the report's "
             "scheduled send time (reports encoded before the clock starts: no coordinated omission), in the "
             "unthrottled runs the time it was produced",
@@ -318,7 +322,7 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     }
     print("codec …", flush=True)
     results["codec"] = await asyncio.to_thread(codec_bench.run, plan.codec_records, plan.codec_repeats)
-    receiver, otlp = Receiver(), OtlpSink()
+    receiver, otlp = ReceiverProcess(), OtlpSink()
     await receiver.start()
     await otlp.start()
     try:
