@@ -1,7 +1,8 @@
 """Baseline 1: a plain Faust pass-through worker, the floor of Faust itself.
 
 `python -m faust -A bench.baseline_faust worker` with BENCH_* variables (one process per stage).
-BENCH_MODE=naive forwards one event at a time and awaits each broker ack (a naive agent);
+BENCH_MODE=naive is the agent a Faust user writes: `await topic.send(...)` (which queues the record
+and does not wait for the broker's ack) and webhook posts started without waiting for each other;
 BENCH_MODE=take prototypes batching: `stream.take_events(500, 50 ms)`, produce the batch, await
 all acks (or POST the batch concurrently), and only then let Faust ack the events: at-least-once.
 """
@@ -9,6 +10,7 @@ all acks (or POST the batch concurrently), and only then let Faust ack the event
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -16,6 +18,8 @@ import faust
 from bench.baseline_common import AiohttpPoster, StageConfig, http_client, post
 
 cfg = StageConfig.from_env()
+DATADIR = Path(".local/faust") / cfg.group
+DATADIR.parent.mkdir(parents=True, exist_ok=True)  # a fresh clone has no .local/faust yet
 app = faust.App(
     cfg.group,
     broker=";".join(f"kafka://{h}" for h in cfg.bootstrap.split(",")),
@@ -30,7 +34,7 @@ app = faust.App(
     broker_commit_interval=cfg.commit_interval,
     producer_linger_ms=cfg.linger_ms,
     consumer_auto_offset_reset="earliest",
-    datadir=f".local/faust/{cfg.group}",
+    datadir=str(DATADIR),
 )
 
 
@@ -71,4 +75,4 @@ async def forward(stream: Any) -> None:
             await asyncio.gather(*pending)
     else:
         async for event in stream.events():
-            await (await forward_one(event.message))
+            await forward_one(event.message)  # the send is queued; its ack is not awaited

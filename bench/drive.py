@@ -3,7 +3,9 @@
 Two load shapes: an open-loop step at a fixed offered rate (reports/s for a few seconds, then
 wait for the pipeline to drain), and a closed-loop "unthrottled" run that keeps a fixed number
 of reports in flight for a fixed time (the pipeline's sustained capacity, without an unbounded
-backlog). Latency = receiver arrival − the report's `received_at`, stamped at produce time.
+backlog). Latency = receiver arrival − the report's `received_at`. In the open-loop step `received_at` is
+the report's *scheduled* send time (start + i / rate), and reports are generated and encoded before
+the clock starts, so a driver that falls behind shows as latency (no coordinated omission).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.baseline_common import SENT_KAFKA_HEADER
 from bench.reports import ReportStream, kafka_key
-from bench.sink import Receiver
+from bench.sink import Arrivals
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings
@@ -49,6 +51,32 @@ class Load:
     async def __aexit__(self, *exc: object) -> None:
         await self.producer.stop()
 
+    def prepare(self, stream: ReportStream, n: int, rate: float) -> tuple[float, list[tuple[bytes, bytes, bytes]]]:
+        """`n` reports stamped with their scheduled send times and encoded: (start ms, [(key, value, sent header)]).
+
+        The schedule starts half a second after encoding is expected to end (timed on a sample).
+        """
+        reports = stream.take(n)
+        sample = reports[: min(200, n)]
+        t = time.perf_counter()
+        for report in sample:
+            self.codec.encode("CaseReport", report | {"received_at": 0})
+        per_report_s = (time.perf_counter() - t) / max(1, len(sample))
+        start_ms = time.time() * 1000 + 500 + 1500 * per_report_s * n
+        out = []
+        for i, report in enumerate(reports):
+            due = int(start_ms + i * 1000 / rate)
+            report["received_at"] = due
+            out.append((kafka_key(report), self.codec.encode("CaseReport", report), str(due).encode()))
+        return start_ms, out
+
+    async def send_prepared(self, items: list[tuple[bytes, bytes, bytes]]) -> list[Any]:
+        """Send prepared reports; returns the delivery futures."""
+        return [
+            await self.producer.send(self.topic, value, key=key, headers=[(SENT_KAFKA_HEADER, sent)])
+            for key, value, sent in items
+        ]
+
     async def send(self, stream: ReportStream, n: int) -> list[Any]:
         """Stamp, encode and send `n` reports; returns the delivery futures."""
         futures = []
@@ -68,7 +96,7 @@ def _tag(label: str) -> str:
     return f"{label}-{uuid.uuid4().hex[:6]}"
 
 
-async def _drain(receiver: Receiver, expected: int, *, idle_timeout: float, max_wait: float) -> None:
+async def _drain(receiver: Arrivals, expected: int, *, idle_timeout: float, max_wait: float) -> None:
     """Wait until `expected` arrivals, or no new arrival for `idle_timeout`, or `max_wait`."""
     deadline = time.monotonic() + max_wait
     last_n, last_change = len(receiver.arrivals), time.monotonic()
@@ -82,7 +110,7 @@ async def _drain(receiver: Receiver, expected: int, *, idle_timeout: float, max_
 
 
 def summarise(
-    receiver: Receiver, tag: str, sent: int, t_start_ms: float, window: tuple[float, float] | None = None
+    receiver: Arrivals, tag: str, sent: int, t_start_ms: float, window: tuple[float, float] | None = None
 ) -> dict[str, Any]:
     """Throughput, latency percentiles, losses and duplicates of one run (identified by its tag)."""
     latencies: list[float] = []
@@ -124,7 +152,7 @@ def summarise(
     return out
 
 
-async def warm_up(load: Load, receiver: Receiver, n: int = 20, timeout: float = 180.0) -> dict[str, Any]:
+async def warm_up(load: Load, receiver: Arrivals, n: int = 20, timeout: float = 180.0) -> dict[str, Any]:
     """Send a few reports and wait for them all: every process is up and has its partitions."""
     tag = _tag("warm")
     receiver.arrivals.clear()
@@ -138,21 +166,27 @@ async def warm_up(load: Load, receiver: Receiver, n: int = 20, timeout: float = 
 
 
 async def fixed_rate(
-    load: Load, receiver: Receiver, rate: float, seconds: float, *, drain_s: float = 180.0
+    load: Load, receiver: Arrivals, rate: float, seconds: float, *, drain_s: float = 180.0
 ) -> dict[str, Any]:
-    """Open loop: offer `rate` reports/s for `seconds`, then wait for the pipeline to drain."""
+    """Open loop: offer `rate` reports/s for `seconds`, then wait for the pipeline to drain.
+
+    Every report carries its scheduled send time; latency counts from it, not from when the driver
+    got round to sending it.
+    """
     tag = _tag(f"r{int(rate)}")
     stream = ReportStream(seed=load.seed, tag=tag)
     receiver.arrivals.clear()
     total = int(rate * seconds)
-    futures: list[Any] = []
+    t0_ms, prepared = load.prepare(stream, total, rate)
+    while time.time() * 1000 < t0_ms:
+        await asyncio.sleep(0.001)
     t0 = time.monotonic()
-    t0_ms = time.time() * 1000
+    futures: list[Any] = []
     sent = 0
     while sent < total:
-        due = min(total, int(rate * (time.monotonic() - t0)) + 1)
+        due = min(total, int(rate * (time.time() * 1000 - t0_ms) / 1000) + 1)
         if due > sent:
-            futures += await load.send(stream, due - sent)
+            futures += await load.send_prepared(prepared[sent:due])
             sent = due
         await asyncio.sleep(0.002)
     offered_s = time.monotonic() - t0
@@ -165,7 +199,7 @@ async def fixed_rate(
 
 
 async def closed_loop(
-    load: Load, receiver: Receiver, seconds: float, *, in_flight: int = 500, warm_s: float = 3.0, drain_s: float = 180.0
+    load: Load, receiver: Arrivals, seconds: float, *, in_flight: int = 500, warm_s: float = 3.0, drain_s: float = 180.0
 ) -> dict[str, Any]:
     """Unthrottled: keep `in_flight` reports between produce and arrival for `seconds`; count the steady window."""
     tag = _tag("max")

@@ -5,7 +5,7 @@ pass-through baselines with the same three hops and the same HTTP delivery; the 
 fastavro; the rules benchmark (bench.bench_rules) when present; tracing exported vs disabled; py-spy
 profiles of each worker at the highest load.
 
-    python -m bench.run                 # full run (~10-15 min on 2 cores)
+    python -m bench.run                 # full run (~35 min on 2 cores)
     python -m bench.run --smoke --out DIR   # a few hundred reports: the harness's own test
 """
 
@@ -27,9 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import codec_bench, machine, output, profiles
+from bench import accounting, codec_bench, machine, output, profiles
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
-from bench.sink import OtlpSink, Receiver
+from bench.sink import OtlpSink, ReceiverProcess
 from bench.stacks import BaselineStack, OurStack, Tuning
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import REPO_ROOT, KafkaSettings
@@ -42,8 +42,8 @@ RESULTS = REPO_ROOT / "bench" / "results"
 class Plan:
     """What to run; the defaults are the full `make bench`."""
 
-    rates: list[float] = field(default_factory=lambda: [10, 50, 100, 200, 500, 1000, 2000])
-    step_seconds: float = 10.0
+    rates: list[float] = field(default_factory=lambda: [100, 200, 300, 500, 700, 1000, 1400, 2000])
+    step_seconds: float = 30.0
     unthrottled_seconds: float = 15.0
     unthrottled_repeats: int = 3
     in_flight: int = 500
@@ -73,7 +73,7 @@ class Plan:
             unthrottled_repeats=1,
             in_flight=50,
             profile_seconds=0,
-            configs=["ours", "aiokafka"],
+            configs=["ours", "ours_tracing", "faust", "faust_take", "aiokafka"],  # every configuration starts
             stepped=["ours", "aiokafka"],
             codec_records=200,
             codec_repeats=1,
@@ -102,7 +102,7 @@ async def _delete_topics(prefix: str) -> None:
 
 
 async def run_config(
-    name: str, plan: Plan, tuning: Tuning, receiver: Receiver, otlp: OtlpSink | None, prefix: str, outdir: Path
+    name: str, plan: Plan, tuning: Tuning, receiver: ReceiverProcess, otlp: OtlpSink | None, prefix: str, outdir: Path
 ) -> dict[str, Any]:
     """Start one stack, warm it up, run its steps and unthrottled repeats (and profiles), stop it."""
     namespace = f"{prefix}-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
@@ -142,6 +142,8 @@ async def run_config(
                         stack.check_alive()  # raises with the dead process's log tail
                     raise
                 result["description"] = stack.describe()
+                result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
+                cpu_before = accounting.snapshot(_pids(stack, receiver))
                 result["start_seconds"] = round(time.monotonic() - t, 1)
                 print(f"[{name}] ready in {result['start_seconds']} s", flush=True)
                 if name in plan.stepped:
@@ -184,6 +186,9 @@ async def run_config(
                         "lost": sum(r["lost"] for r in runs),
                         "duplicates": sum(r["duplicates"] for r in runs),
                     }
+                reports = 20 + sum(st.get("sent", 0) for st in result.get("steps", [])) + sum(r["sent"] for r in runs)
+                result["accounting"] = await _accounting(_pids(stack, receiver), namespace, cpu_before, reports)
+                result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
                 if name == "ours" and plan.profile_seconds > 0 and profiles.available():
                     result["profiles"] = await _profile(stack, load, receiver, plan, outdir)
         finally:
@@ -192,8 +197,27 @@ async def run_config(
     return result
 
 
+def _pids(stack: OurStack | BaselineStack, receiver: ReceiverProcess) -> dict[str, int]:
+    return {**stack.pids(), **({"receiver": receiver.pid} if receiver.pid else {})}
+
+
+async def _accounting(
+    pids: dict[str, int], namespace: str, cpu_before: dict[str, float], reports: int
+) -> dict[str, Any]:
+    """CPU seconds per process and records per topic, in all and per report, for one configuration's run."""
+    cpu = accounting.spent(cpu_before, accounting.snapshot(pids))
+    records = await accounting.records_per_topic(namespace)
+    return {
+        "reports": reports,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_report": {n: round(1000 * v / reports, 3) for n, v in cpu.items()},
+        "records_per_topic": records,
+        "records_per_report": round(sum(records.values()) / reports, 2),
+    }
+
+
 async def _profile(
-    stack: OurStack | BaselineStack, load: Load, receiver: Receiver, plan: Plan, outdir: Path
+    stack: OurStack | BaselineStack, load: Load, receiver: ReceiverProcess, plan: Plan, outdir: Path
 ) -> dict[str, Any]:
     """An extra unthrottled run (not counted) while py-spy samples every worker."""
     spies = profiles.start(stack.pids(), outdir, plan.profile_seconds - 2)
@@ -254,8 +278,8 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         a, b = top(num), top(den)
         if a and b:
             s[key] = round(a / b, 3)
-    if top("ours_tracing") and ours:
-        s["tracing_on_to_off"] = round(top("ours_tracing") / ours, 3)
+    if (traced := top("ours_tracing")) and ours:
+        s["tracing_on_to_off"] = round(traced / ours, 3)
     for name, cfg in e2e.items():
         ok = [
             st["offered_per_s"]
@@ -275,6 +299,7 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     tuning = Tuning(partitions=KafkaSettings().topic_partitions)
     results: dict[str, Any] = {
         "started_at": started.isoformat(timespec="seconds"),
+        "git": accounting.git_commit(),
         "machine": machine.describe(),
         "parameters": {
             **{k: v for k, v in asdict(plan).items()},
@@ -284,8 +309,12 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             "reports": "adult victims who consented (the only cases the shipped safeguards let make exactly one "
             "referral), 34 provinces, fixed seed",
             "load_generator": "one aiokafka producer (acks=all, linger 5 ms) in the runner process, "
-            "which also hosts the HTTP receiver and the OTLP sink",
-            "latency": "receiver arrival (epoch ms) − report received_at stamped at produce time",
+            "which also hosts the OTLP sink; the HTTP receiver runs in its own process",
+            "latency": "receiver arrival (epoch ms) − report received_at: in the stepped runs the report's "
+            "scheduled send time (reports encoded before the clock starts: no coordinated omission), in the "
+            "unthrottled runs the time it was produced",
+            "cpu": "utime + stime from /proc/<pid>/stat per worker, the broker and the driver, from warm-up "
+            "to the end of the configuration's runs (profiling excluded)",
             "unthrottled": "closed loop: in_flight reports between produce and arrival; throughput counted "
             "after the first 3 s",
         },
@@ -293,7 +322,7 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     }
     print("codec …", flush=True)
     results["codec"] = await asyncio.to_thread(codec_bench.run, plan.codec_records, plan.codec_repeats)
-    receiver, otlp = Receiver(), OtlpSink()
+    receiver, otlp = ReceiverProcess(), OtlpSink()
     await receiver.start()
     await otlp.start()
     try:

@@ -1,14 +1,19 @@
 """Local HTTP endpoints for the benchmark: the agencies' webhook receiver and an OTLP trace sink.
 
-The receiver does as little as possible while the clock runs: it stamps the arrival time and
-keeps the body; which report it was and when it was produced are worked out after the run.
+The receiver runs in its own process (`ReceiverProcess`, `python -m bench.sink PORT`), so its work
+is not on the driver's event loop: it stamps each arrival, names the report and its produce time,
+and writes one line per arrival to its stdout, which the driver reads.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sys
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from aiohttp import web
 
@@ -37,12 +42,63 @@ class Arrival:
         return report["report_id"], float(report["received_at"])
 
 
+class Arrivals(Protocol):
+    """What the driver reads: every arrival so far (cleared between runs)."""
+
+    arrivals: list[Arrival]
+
+
+@dataclass
+class ReceiverProcess:
+    """A `Receiver` in a child process; `arrivals` fills from the lines it writes."""
+
+    port: int = field(default_factory=free_port)
+    arrivals: list[Arrival] = field(default_factory=list)
+    _proc: asyncio.subprocess.Process | None = None
+    _reader: asyncio.Task[None] | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Base URL of the recipients' webhooks."""
+        return f"http://127.0.0.1:{self.port}/agencies"
+
+    @property
+    def pid(self) -> int | None:
+        """The receiver process's pid (for its CPU seconds)."""
+        return self._proc.pid if self._proc else None
+
+    async def start(self) -> None:
+        """Start the child and wait until it listens."""
+        self._proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.sink", str(self.port), stdout=asyncio.subprocess.PIPE, limit=1 << 20
+        )
+        assert self._proc.stdout is not None
+        if (await self._proc.stdout.readline()).strip() != b"ready":
+            raise RuntimeError("the benchmark receiver process did not start")
+        self._reader = asyncio.ensure_future(self._read(self._proc.stdout))
+
+    async def _read(self, stdout: asyncio.StreamReader) -> None:
+        while line := await stdout.readline():
+            at, rid, sent = line.decode().rstrip("\n").split("\t")
+            self.arrivals.append(Arrival(float(at), sent, rid, None))
+
+    async def stop(self) -> None:
+        """Stop the child."""
+        if self._proc and self._proc.returncode is None:
+            self._proc.terminate()
+            await self._proc.wait()
+        if self._reader:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+
+
 @dataclass
 class Receiver:
     """The agencies' webhook endpoint: answers 200 to every POST and records its arrival."""
 
     port: int = field(default_factory=free_port)
     arrivals: list[Arrival] = field(default_factory=list)
+    emit: bool = False  # write each arrival to stdout (in `ReceiverProcess`'s child) instead of keeping it
     _runner: web.AppRunner | None = None
 
     @property
@@ -55,7 +111,12 @@ class Receiver:
         at = time.time() * 1000
         headers = request.headers
         sent = headers.get(SENT_HEADER)
-        self.arrivals.append(Arrival(at, sent, headers.get(KEY_HEADER), None if sent else body))
+        arrival = Arrival(at, sent, headers.get(KEY_HEADER), None if sent else body)
+        if self.emit:
+            rid, sent_ms = arrival.identify()
+            sys.stdout.write(f"{at}\t{rid}\t{sent_ms}\n")
+        else:
+            self.arrivals.append(arrival)
         return web.Response(status=200)
 
     async def start(self) -> None:
@@ -95,3 +156,24 @@ class OtlpSink:
     async def stop(self) -> None:
         """Stop listening."""
         await stop_serving(self._runner)
+
+
+async def _serve(port: int) -> None:
+    receiver = Receiver(port=port, emit=True)
+    await receiver.start()
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    try:
+        while True:  # flush arrivals in small batches: one write per 20 ms at most
+            await asyncio.sleep(0.02)
+            sys.stdout.flush()
+    finally:
+        await receiver.stop()
+
+
+if __name__ == "__main__":
+    import signal
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    with contextlib.suppress(KeyboardInterrupt, SystemExit):
+        asyncio.run(_serve(int(sys.argv[1])))

@@ -99,7 +99,7 @@ class OurStack:
         if self.otlp_endpoint:
             env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_TRACES_EXPORTER": "otlp"}
         else:
-            env |= {"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "none"}
+            env |= {"OTEL_TRACES_EXPORTER": "none"}  # tracing off, metrics still on: the ratio isolates tracing
         self.workers = Workers(self.workdir, self.namespace, env)
         # Workers merges os.environ: keep the caller's OTEL_* out of the workers
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}

@@ -48,7 +48,7 @@ class Schema:
 
 def _make(name: str, version: int, expanded: dict[str, Any]) -> Schema:
     try:
-        parsed = parse_schema(expanded, _write_hint=False)
+        parsed = parse_schema(expanded)  # keeps fastavro's parsed marker: no re-parse per call
     except SchemaParseException as exc:
         raise ConfigurationError(
             f"{name} v{version} is not a valid Avro schema: {exc} (an embedded record may define a type "

@@ -34,10 +34,16 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
     assert {"cpus", "memory_gb", "python", "packages", "kafka_broker"} <= results["machine"].keys()
     assert {"faust-streaming", "aiokafka", "fastavro"} <= results["machine"]["packages"].keys()
     assert {"ratio_encode", "ratio_decode", "ratio_decode_v1"} <= results["codec"].keys()
-    assert {"ours", "aiokafka"} <= results["e2e"].keys()
+    assert {"ours", "ours_tracing", "faust", "faust_take", "aiokafka"} <= results["e2e"].keys()
+    assert len(results["git"]["commit"]) == 40
+    for name, cfg in results["e2e"].items():  # who paid: CPU per process, records per topic
+        acct = cfg["accounting"]
+        assert acct["reports"] > 0 and acct["records_per_report"] >= 3, name
+        assert acct["cpu_seconds"]["driver"] > 0 and acct["cpu_seconds"]["receiver"] > 0, name
+        assert len(cfg["load_average_before"]) == 3, name
     assert "ratio_to_aiokafka" in results["summary"]
     for name, cfg in results["e2e"].items():
-        runs = [*cfg["steps"], *cfg["unthrottled"]["runs"]]
+        runs = [*cfg.get("steps", []), *cfg["unthrottled"]["runs"]]
         for run in runs:
             assert run["sent"] > 0, name
             assert run["lost"] == 0, f"{name}: {run['lost']} of {run['sent']} reports never arrived"
