@@ -1,0 +1,174 @@
+"""The SLA clock from routing, over the real broker and a real notifier: a P1 whose recipient is down
+(retrying) or refuses it for good (dead-lettered) escalates at its due time counted from routing, with the
+metrics an alert reads; and acknowledgements that race their referral are never lost."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from referral_bus import topics
+from referral_bus.kafka import read_to_end, read_topic
+from referral_bus.settings import KafkaSettings
+from referral_devstack.receivers import WebhookReceiver, acknowledge
+from services.notifier.sla import escalation_id
+from tests.support import notifier as nt
+from tests.support.polling import poll
+
+pytestmark = [pytest.mark.kafka]
+
+SLA = 6  # seconds: short, so the test waits for a few periods only
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """Sum of the samples of `name` whose labels include `labels`."""
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+async def scrape(port: int, check: Any, timeout: float = 60) -> str:
+    """The notifier's /metrics once `check(text)` holds (or the last text at the deadline)."""
+
+    def once() -> str:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        except httpx.HTTPError:
+            return ""
+
+    return await poll(lambda: (t := once()) and check(t) and t, timeout, interval=0.5) or once()
+
+
+async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_from_routing(
+    kafka: str, namespace: str
+) -> None:
+    web = WebhookReceiver()
+    web.behaviour.update({"down": lambda n: 503, "broken": lambda n: 400})  # retried for ever / given up at once
+    recipients = [
+        nt.recipient("down", nt.webhook(web, "down"), escalation_target="duty"),
+        nt.recipient("broken", nt.webhook(web, "broken"), escalation_target="duty"),
+        nt.recipient("duty", nt.webhook(web, "duty"), "full"),
+    ]
+    env = {
+        "NOTIFIER_MAX_ATTEMPTS": "1000",
+        "NOTIFIER_BACKOFF_BASE_SECONDS": "0.3",
+        "NOTIFIER_BACKOFF_MAX_SECONDS": "1",
+        "NOTIFIER_BREAKER_FAILURE_THRESHOLD": "3",
+        "NOTIFIER_BREAKER_RESET_SECONDS": "1",
+    }
+    async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="sla-routing-") as stack:
+        stack.start()
+        routed = int(time.time() * 1000) - 2_000  # routing made them 2 s ago: due SLA s after that, not later
+        retrying = nt.referral("down", sla=SLA, priority="P1", created_at=routed)
+        dead = nt.referral("broken", sla=SLA, priority="P1", created_at=routed)
+        await nt.send_referrals([retrying, dead])
+        ids = (retrying["referral_id"], dead["referral_id"])
+
+        def escalated(rs: list[dict[str, Any]]) -> bool:
+            return all("ESCALATED" in nt.statuses(rs, i) for i in ids)
+
+        rs = await nt.receipts(escalated, timeout=120)
+        assert escalated(rs), stack.workers.tail("notifier", 60)
+        due = routed + SLA * 1000
+        for rid, why in ((retrying["referral_id"], "still being retried"), (dead["referral_id"], "dead-lettered")):
+            statuses = nt.statuses(rs, rid)
+            assert "DELIVERED" not in statuses and "FAILED" in statuses, statuses
+            first = next(r for r in rs if r["referral_id"] == rid and r["status"] == "ESCALATED")
+            assert first["attempt"] == 1
+            # on time from routing: not before it was due, and not an SLA later (as counting from delivery would)
+            assert due <= first["at"] < due + SLA * 1000, (first["at"] - due, rid)
+            assert why in (first["detail"] or "") and "escalated to duty" in (first["detail"] or "")
+        # each escalation reached the duty desk, through the safeguards gate, under its deterministic id
+        wanted = {escalation_id(i, 1) for i in ids}
+        assert await poll(lambda: wanted <= {d.idempotency_key for d in web.deliveries}, 60)
+        # what an alert reads: escalations of P1 counted, and P1 referrals not delivered past their SLA
+        text = await scrape(
+            stack.port,
+            lambda t: (
+                metric(t, "referral_bus_pending_referrals_overdue", priority="P1", state="undelivered") >= 2
+                and metric(t, "referral_bus_sla_breaches_total", priority="P1", recipient_id="down") >= 1
+                and metric(t, "referral_bus_sla_breaches_total", priority="P1", recipient_id="broken") >= 1
+            ),
+        )
+        assert metric(text, "referral_bus_pending_referrals_overdue", priority="P1", state="undelivered") >= 2, text
+
+
+async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_escalation(
+    kafka: str, namespace: str
+) -> None:
+    web = WebhookReceiver()
+    recipients = [
+        nt.recipient("acker", nt.webhook(web, "acker"), escalation_target="duty"),
+        nt.recipient("other", nt.webhook(web, "other")),
+        nt.recipient("duty", nt.webhook(web, "duty"), "full"),
+    ]
+    async with nt.notifier_stack(web, namespace, kafka, recipients, {}, prefix="sla-acks-race-") as stack:
+        stack.start()
+        by_http = nt.referral("acker", sla=SLA, priority="P1")  # acknowledged over HTTP before it is routed
+        by_topic = nt.referral("acker", sla=SLA, priority="P1")  # acknowledged on the acks topic before
+        together = [nt.referral("acker", sla=SLA, priority="P1") for _ in range(6)]  # while being routed
+        spoofed = nt.referral("acker", sla=SLA, priority="P1")  # another recipient "acknowledges" it first
+        silent = nt.referral("acker", sla=SLA, priority="P1")  # nobody acknowledges: it must escalate
+        token = stack.token("acker")
+        # 1. before: the endpoint takes it with case_id (202) and keeps it until the referral comes
+        assert await acknowledge(stack.port, by_http["referral_id"], token, case_id=by_http["case_id"]) == 202
+        other = stack.token("other")
+        assert await acknowledge(stack.port, spoofed["referral_id"], other, case_id=spoofed["case_id"]) == 202
+        # without case_id the endpoint cannot know the referral's partition yet: 404, the recipient retries
+        assert await acknowledge(stack.port, silent["referral_id"], token) == 404
+
+        def ack(r: dict[str, Any], outcome: str = "ACCEPTED") -> tuple[bytes, bytes]:
+            record = {
+                "referral_id": r["referral_id"],
+                "recipient_id": "acker",
+                "outcome": outcome,
+                "reason": None,
+                "acknowledged_at": int(time.time() * 1000),
+            }
+            return r["case_id"].encode(), nt.CODEC.encode("Acknowledgement", record)
+
+        await nt.produce(topics.ACKS, [ack(by_topic), ack(by_topic, "COMPLETED")])
+        # 2. while: acknowledgements and referrals produced at the same time, in either order
+        await asyncio.gather(
+            nt.produce(topics.ACKS, [ack(r) for r in together]),
+            nt.send_referrals(together[::-1]),
+        )
+        await nt.send_referrals([by_http, by_topic, spoofed, silent])
+        acked = [by_http, by_topic, *together]
+
+        def settled(rs: list[dict[str, Any]]) -> bool:
+            return (
+                all("ACKNOWLEDGED" in nt.statuses(rs, r["referral_id"]) for r in acked)
+                and "COMPLETED" in nt.statuses(rs, by_topic["referral_id"])
+                and "ESCALATED" in nt.statuses(rs, silent["referral_id"])
+                and "ESCALATED" in nt.statuses(rs, spoofed["referral_id"])
+            )
+
+        rs = await nt.receipts(settled, timeout=120)
+        assert settled(rs), stack.workers.tail("notifier", 60)
+        # wait two more SLA periods past the last due time, then judge: acknowledged ones never escalated
+        latest = max(r["created_at"] for r in acked) + 3 * SLA * 1000
+        await asyncio.sleep(max(0.0, latest / 1000 - time.time()))
+        records = await read_to_end(KafkaSettings(), topics.name(topics.RECEIPTS), timeout=60)
+        rs = [nt.CODEC.decode(r.value, "DeliveryReceipt") for r in records]
+        for r in acked:
+            statuses = nt.statuses(rs, r["referral_id"])
+            assert "ESCALATED" not in statuses and statuses.count("DELIVERED") == 1, statuses
+        assert nt.statuses(rs, by_topic["referral_id"]).count("COMPLETED") == 1
+        assert not {escalation_id(r["referral_id"], 1) for r in acked} & {d.idempotency_key for d in web.deliveries}
+        # the other recipient's early "acknowledgement" changed nothing and is dead-lettered with its bytes
+        assert "ACKNOWLEDGED" not in nt.statuses(rs, spoofed["referral_id"])
+        dead = await read_topic(
+            topics.name(topics.DEADLETTER),
+            until=lambda recs: any(spoofed["referral_id"].encode() in r.value for r in recs),
+            timeout=60,
+        )
+        letters = [nt.CODEC.decode(r.value, "DeadLetter") for r in dead]
+        spoof = [d for d in letters if d["referral_id"] == spoofed["referral_id"]]
+        assert spoof and spoof[0]["reason"] == "invalid_ack" and spoof[0]["source_topic"].endswith(topics.ACKS)
