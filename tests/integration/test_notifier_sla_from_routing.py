@@ -172,3 +172,50 @@ async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_es
         letters = [nt.CODEC.decode(r.value, "DeadLetter") for r in dead]
         spoof = [d for d in letters if d["referral_id"] == spoofed["referral_id"]]
         assert spoof and spoof[0]["reason"] == "invalid_ack" and spoof[0]["source_topic"].endswith(topics.ACKS)
+
+
+async def test_the_sla_index_is_rebuilt_when_partitions_move_to_another_worker(kafka: str, namespace: str) -> None:
+    """Two notifiers share the partitions; one leaves before the referrals fall due. The other recovers
+    their state from the changelog, rebuilds its index on the new assignment and escalates each on time."""
+    web = WebhookReceiver()
+    web.behaviour["down"] = lambda n: 503
+    recipients = [
+        nt.recipient("down", nt.webhook(web, "down"), escalation_target="duty"),
+        nt.recipient("duty", nt.webhook(web, "duty"), "full"),
+    ]
+    env = {
+        "NOTIFIER_MAX_ATTEMPTS": "1000",
+        "NOTIFIER_BACKOFF_BASE_SECONDS": "0.5",
+        "NOTIFIER_BACKOFF_MAX_SECONDS": "2",
+        "NOTIFIER_BREAKER_RESET_SECONDS": "1",
+    }
+    sla = 25
+    async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="sla-rebalance-") as stack:
+        stack.workers.start("notifier")
+        stack.workers.start("notifier", replica=1)
+        stack.workers.wait_ready(timeout=180, names=["notifier", "notifier-1"])
+        refs = [nt.referral("down", sla=sla, priority="P1") for _ in range(8)]
+        await nt.send_referrals(refs)
+        ids = [r["referral_id"] for r in refs]
+
+        def leaving_had_some() -> bool:
+            log = stack.workers.log_path("notifier-1").read_text(errors="replace")
+            return any(i in log for i in ids)
+
+        rs = await nt.receipts(lambda rs: all("FAILED" in nt.statuses(rs, i) for i in ids), timeout=120)
+        assert all("FAILED" in nt.statuses(rs, i) for i in ids), stack.workers.tail("notifier", 40)
+        assert await poll(leaving_had_some, 30), "the second worker held none of the referrals"
+        assert time.time() * 1000 < min(r["created_at"] for r in refs) + sla * 1000, "too slow to test a move"
+        stack.workers.stop("notifier-1")
+
+        def escalated(rs: list[dict[str, Any]]) -> bool:
+            return all("ESCALATED" in nt.statuses(rs, i) for i in ids)
+
+        rs = await nt.receipts(escalated, timeout=180)
+        assert escalated(rs), stack.workers.tail("notifier", 60)
+        for r in refs:
+            first = [x for x in rs if x["referral_id"] == r["referral_id"] and x["status"] == "ESCALATED"]
+            due = r["created_at"] + sla * 1000
+            assert first[0]["attempt"] == 1 and due <= first[0]["at"] < due + sla * 1000, first[0]["at"] - due
+            assert [x["attempt"] for x in first] == sorted({x["attempt"] for x in first})  # never twice a period
+        assert "SLA index rebuilt" in stack.workers.log_path("notifier").read_text(errors="replace")
