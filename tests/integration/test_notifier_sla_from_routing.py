@@ -22,6 +22,7 @@ from tests.support.polling import poll
 pytestmark = [pytest.mark.kafka]
 
 SLA = 6  # seconds: short, so the test waits for a few periods only
+PARTNER = "intl-th-24-7"
 
 
 def metric(text: str, name: str, **labels: str) -> float:
@@ -107,6 +108,8 @@ async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_es
         nt.recipient("acker", nt.webhook(web, "acker"), escalation_target="duty"),
         nt.recipient("other", nt.webhook(web, "other")),
         nt.recipient("duty", nt.webhook(web, "duty"), "full"),
+        # acknowledges over Kafka on its own topic (config/agencies.yaml: agency intl-th-24-7 acts for it)
+        nt.recipient(PARTNER, {"type": "kafka"}, "convention_minimal"),
     ]
     async with nt.notifier_stack(web, namespace, kafka, recipients, {}, prefix="sla-acks-race-") as stack:
         stack.start()
@@ -115,6 +118,7 @@ async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_es
         together = [nt.referral("acker", sla=SLA, priority="P1") for _ in range(6)]  # while being routed
         spoofed = nt.referral("acker", sla=SLA, priority="P1")  # another recipient "acknowledges" it first
         silent = nt.referral("acker", sla=SLA, priority="P1")  # nobody acknowledges: it must escalate
+        partner = nt.referral(PARTNER, sla=SLA, priority="P1")  # acknowledged on its own ack topic before
         token = stack.token("acker")
         # 1. before: the endpoint takes it with case_id (202) and keeps it until the referral comes
         assert await acknowledge(stack.port, by_http["referral_id"], token, case_id=by_http["case_id"]) == 202
@@ -126,7 +130,7 @@ async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_es
         def ack(r: dict[str, Any], outcome: str = "ACCEPTED") -> tuple[bytes, bytes]:
             record = {
                 "referral_id": r["referral_id"],
-                "recipient_id": "acker",
+                "recipient_id": r["recipient_id"],
                 "outcome": outcome,
                 "reason": None,
                 "acknowledged_at": int(time.time() * 1000),
@@ -134,13 +138,14 @@ async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_es
             return r["case_id"].encode(), nt.CODEC.encode("Acknowledgement", record)
 
         await nt.produce(topics.ACKS, [ack(by_topic), ack(by_topic, "COMPLETED")])
+        await nt.produce(topics.acks_topic(PARTNER), [ack(partner)])
         # 2. while: acknowledgements and referrals produced at the same time, in either order
         await asyncio.gather(
             nt.produce(topics.ACKS, [ack(r) for r in together]),
             nt.send_referrals(together[::-1]),
         )
-        await nt.send_referrals([by_http, by_topic, spoofed, silent])
-        acked = [by_http, by_topic, *together]
+        await nt.send_referrals([by_http, by_topic, spoofed, silent, partner])
+        acked = [by_http, by_topic, partner, *together]
 
         def settled(rs: list[dict[str, Any]]) -> bool:
             return (
@@ -162,6 +167,10 @@ async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_es
             assert "ESCALATED" not in statuses and statuses.count("DELIVERED") == 1, statuses
         assert nt.statuses(rs, by_topic["referral_id"]).count("COMPLETED") == 1
         assert not {escalation_id(r["referral_id"], 1) for r in acked} & {d.idempotency_key for d in web.deliveries}
+        # the path under test was taken: acknowledgements produced seconds before their referral were kept
+        log = stack.workers.log_path("notifier").read_text(errors="replace")
+        kept = [line for line in log.splitlines() if "acknowledgement kept until its referral arrives" in line]
+        assert any(r["referral_id"] in line for line in kept for r in (by_http, by_topic, partner, spoofed)), kept
         # the other recipient's early "acknowledgement" changed nothing and is dead-lettered with its bytes
         assert "ACKNOWLEDGED" not in nt.statuses(rs, spoofed["referral_id"])
         dead = await read_topic(
