@@ -441,7 +441,11 @@ class Notifier:
                 self._rebuild_due(owned)
             now = now_ms()
             for rid in self.due.pop_due(now):
-                await self._check_one(rid, now)
+                try:
+                    await self._check_one(rid, now)
+                except Exception as exc:  # noqa: BLE001 - the others go on; the index forgets nothing
+                    log.error("SLA check of a referral failed", referral_id=rid, error=type(exc).__name__)
+                    self.due.invalidate()  # rebuilt from the table on the next tick
             await self._expire_early_acks(owned, now)
         except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
             log.error("SLA check failed", error=type(exc).__name__)

@@ -62,9 +62,15 @@ async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_f
         "NOTIFIER_BACKOFF_MAX_SECONDS": "1",
         "NOTIFIER_BREAKER_FAILURE_THRESHOLD": "3",
         "NOTIFIER_BREAKER_RESET_SECONDS": "1",
+        "NOTIFIER_EARLY_ACK_LIMIT": "1",
+        "NOTIFIER_EARLY_ACK_TTL_SECONDS": "2",
     }
     async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="sla-routing-") as stack:
         stack.start()
+        # acknowledgements of referrals that never come: one kept then expired, one past the limit at once
+        never = [nt.referral("down"), nt.referral("down")]
+        for r in never:
+            assert await acknowledge(stack.port, r["referral_id"], stack.token("down"), case_id=r["case_id"]) == 202
         routed = int(time.time() * 1000) - 2_000  # routing made them 2 s ago: due SLA s after that, not later
         retrying = nt.referral("down", sla=SLA, priority="P1", created_at=routed)
         dead = nt.referral("broken", sla=SLA, priority="P1", created_at=routed)
@@ -98,6 +104,18 @@ async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_f
             ),
         )
         assert metric(text, "referral_bus_pending_referrals_overdue", priority="P1", state="undelivered") >= 2, text
+
+        # neither early acknowledgement was dropped: both are dead letters with their bytes, saying why
+        def both(recs: list[Any]) -> bool:
+            return all(any(r["referral_id"].encode() in rec.value for rec in recs) for r in never)
+
+        dead = await read_topic(topics.name(topics.DEADLETTER), until=both, timeout=60)
+        letters = {d["referral_id"]: d for d in (nt.CODEC.decode(r.value, "DeadLetter") for r in dead)}
+        messages = sorted(letters[r["referral_id"]]["message"] for r in never)
+        assert "NOTIFIER_EARLY_ACK_LIMIT" in messages[0] + messages[1], messages
+        assert "NOTIFIER_EARLY_ACK_TTL_SECONDS" in messages[0] + messages[1], messages
+        assert all(letters[r["referral_id"]]["reason"] == "invalid_ack" for r in never)
+        assert all(letters[r["referral_id"]]["source_topic"].endswith(topics.ACKS) for r in never)
 
 
 async def test_acknowledgements_that_race_their_referral_are_applied_and_stop_escalation(
