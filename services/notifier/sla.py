@@ -82,19 +82,8 @@ def delivered_state(
     (`recipient_target`) unless the referral is itself an escalation, which never escalates further.
     `partition` is the consumed event's, i.e. the entry's changelog partition.
     """
-    target = _target(referral, recipient_target)
-    return {
-        "case_id": referral["case_id"],
-        "recipient_id": referral["recipient_id"],
-        "priority": referral["priority"],
-        "ack_sla_seconds": referral["ack_sla_seconds"],
-        "escalation_target": target,
-        "created_at": referral["created_at"],
-        "delivered_at": delivered_at,
-        "status": "DELIVERED",
-        "referral": base64.b64encode(value).decode("ascii") if target else None,
-        "partition": partition,
-    }
+    routed = routed_state(referral, value, partition, recipient_target=recipient_target)
+    return {**routed, "delivered_at": delivered_at, "status": "DELIVERED"}
 
 
 def periods_overdue(since_ms: int, sla_seconds: int, now_ms: int) -> int:

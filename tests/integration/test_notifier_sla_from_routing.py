@@ -17,21 +17,21 @@ from referral_bus.settings import KafkaSettings
 from referral_devstack.receivers import WebhookReceiver, acknowledge
 from services.notifier.sla import escalation_id
 from tests.support import notifier as nt
+from tests.support.metrics import metric
 from tests.support.polling import poll
 
 pytestmark = [pytest.mark.kafka]
 
 SLA = 6  # seconds: short, so the test waits for a few periods only
 PARTNER = "intl-th-24-7"
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+# A recipient that is down is retried for as long as the test runs, its breaker opening and probing.
+KEEP_TRYING = {
+    "NOTIFIER_MAX_ATTEMPTS": "1000",
+    "NOTIFIER_BACKOFF_BASE_SECONDS": "0.3",
+    "NOTIFIER_BACKOFF_MAX_SECONDS": "1",
+    "NOTIFIER_BREAKER_FAILURE_THRESHOLD": "3",
+    "NOTIFIER_BREAKER_RESET_SECONDS": "1",
+}
 
 
 async def scrape(port: int, check: Any, timeout: float = 60) -> str:
@@ -56,15 +56,7 @@ async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_f
         nt.recipient("broken", nt.webhook(web, "broken"), escalation_target="duty"),
         nt.recipient("duty", nt.webhook(web, "duty"), "full"),
     ]
-    env = {
-        "NOTIFIER_MAX_ATTEMPTS": "1000",
-        "NOTIFIER_BACKOFF_BASE_SECONDS": "0.3",
-        "NOTIFIER_BACKOFF_MAX_SECONDS": "1",
-        "NOTIFIER_BREAKER_FAILURE_THRESHOLD": "3",
-        "NOTIFIER_BREAKER_RESET_SECONDS": "1",
-        "NOTIFIER_EARLY_ACK_LIMIT": "1",
-        "NOTIFIER_EARLY_ACK_TTL_SECONDS": "2",
-    }
+    env = {**KEEP_TRYING, "NOTIFIER_EARLY_ACK_LIMIT": "1", "NOTIFIER_EARLY_ACK_TTL_SECONDS": "2"}
     async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="sla-routing-") as stack:
         stack.start()
         # acknowledgements of referrals that never come: one kept then expired, one past the limit at once
@@ -109,8 +101,8 @@ async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_f
         def both(recs: list[Any]) -> bool:
             return all(any(r["referral_id"].encode() in rec.value for rec in recs) for r in never)
 
-        dead = await read_topic(topics.name(topics.DEADLETTER), until=both, timeout=60)
-        letters = {d["referral_id"]: d for d in (nt.CODEC.decode(r.value, "DeadLetter") for r in dead)}
+        raw = await read_topic(topics.name(topics.DEADLETTER), until=both, timeout=60)
+        letters = {d["referral_id"]: d for d in (nt.CODEC.decode(rec.value, "DeadLetter") for rec in raw)}
         messages = sorted(letters[r["referral_id"]]["message"] for r in never)
         assert "NOTIFIER_EARLY_ACK_LIMIT" in messages[0] + messages[1], messages
         assert "NOTIFIER_EARLY_ACK_TTL_SECONDS" in messages[0] + messages[1], messages
@@ -210,14 +202,8 @@ async def test_the_sla_index_is_rebuilt_when_partitions_move_to_another_worker(k
         nt.recipient("down", nt.webhook(web, "down"), escalation_target="duty"),
         nt.recipient("duty", nt.webhook(web, "duty"), "full"),
     ]
-    env = {
-        "NOTIFIER_MAX_ATTEMPTS": "1000",
-        "NOTIFIER_BACKOFF_BASE_SECONDS": "0.5",
-        "NOTIFIER_BACKOFF_MAX_SECONDS": "2",
-        "NOTIFIER_BREAKER_RESET_SECONDS": "1",
-    }
     sla = 25
-    async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="sla-rebalance-") as stack:
+    async with nt.notifier_stack(web, namespace, kafka, recipients, KEEP_TRYING, prefix="sla-rebalance-") as stack:
         stack.workers.start("notifier")
         stack.workers.start("notifier", replica=1)
         stack.workers.wait_ready(timeout=180, names=["notifier", "notifier-1"])
