@@ -50,11 +50,13 @@ async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_f
     kafka: str, namespace: str
 ) -> None:
     web = WebhookReceiver()
-    web.behaviour.update({"down": lambda n: 503, "broken": lambda n: 400})  # retried for ever / given up at once
+    # retried for ever / given up at once / retried, and its escalation to a police desk is refused
+    web.behaviour.update({"down": lambda n: 503, "broken": lambda n: 400, "clinic": lambda n: 503})
     recipients = [
         nt.recipient("down", nt.webhook(web, "down"), escalation_target="duty"),
         nt.recipient("broken", nt.webhook(web, "broken"), escalation_target="duty"),
-        nt.recipient("duty", nt.webhook(web, "duty"), "full"),
+        nt.recipient("clinic", nt.webhook(web, "clinic"), kind="health", escalation_target="duty"),
+        nt.recipient("duty", nt.webhook(web, "duty"), "full"),  # kind police
     ]
     env = {**KEEP_TRYING, "NOTIFIER_EARLY_ACK_LIMIT": "1", "NOTIFIER_EARLY_ACK_TTL_SECONDS": "2"}
     async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="sla-routing-") as stack:
@@ -66,8 +68,11 @@ async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_f
         routed = int(time.time() * 1000) - 2_000  # routing made them 2 s ago: due SLA s after that, not later
         retrying = nt.referral("down", sla=SLA, priority="P1", created_at=routed)
         dead = nt.referral("broken", sla=SLA, priority="P1", created_at=routed)
-        await nt.send_referrals([retrying, dead])
-        ids = (retrying["referral_id"], dead["referral_id"])
+        # an adult who refused consent but for health services: the safeguards keep her case from the police
+        adult = nt.referral("clinic", sla=SLA, priority="P1", created_at=routed)
+        adult["case"] = nt.adult_case(adult["case_id"], consent="REFUSED", consented_services=["health"])
+        await nt.send_referrals([retrying, dead, adult])
+        ids = (retrying["referral_id"], dead["referral_id"], adult["referral_id"])
 
         def escalated(rs: list[dict[str, Any]]) -> bool:
             return all("ESCALATED" in nt.statuses(rs, i) for i in ids)
@@ -75,17 +80,27 @@ async def test_a_p1_that_never_reaches_its_recipient_escalates_at_its_due_time_f
         rs = await nt.receipts(escalated, timeout=120)
         assert escalated(rs), stack.workers.tail("notifier", 60)
         due = routed + SLA * 1000
-        for rid, why in ((retrying["referral_id"], "still being retried"), (dead["referral_id"], "dead-lettered")):
+        whys = {retrying["referral_id"]: "still being retried", dead["referral_id"]: "dead-lettered"}
+        for rid in ids:
             statuses = nt.statuses(rs, rid)
             assert "DELIVERED" not in statuses and "FAILED" in statuses, statuses
             first = next(r for r in rs if r["referral_id"] == rid and r["status"] == "ESCALATED")
             assert first["attempt"] == 1
-            # on time from routing: not before it was due, and not an SLA later (as counting from delivery would)
+            # on time from routing: not before it was due, and not an SLA later
             assert due <= first["at"] < due + SLA * 1000, (first["at"] - due, rid)
-            assert why in (first["detail"] or "") and "escalated to duty" in (first["detail"] or "")
+            assert "of routing" in (first["detail"] or "")
+            if rid in whys:
+                assert whys[rid] in (first["detail"] or "") and "escalated to duty" in (first["detail"] or "")
         # each escalation reached the duty desk, through the safeguards gate, under its deterministic id
-        wanted = {escalation_id(i, 1) for i in ids}
+        wanted = {escalation_id(i, 1) for i in ids[:2]}
         assert await poll(lambda: wanted <= {d.idempotency_key for d in web.deliveries}, 60)
+        # the gate refused the adult's escalation to the police desk: recorded, not sent, not dropped
+        refusal = [r for r in rs if r["referral_id"] == escalation_id(adult["referral_id"], 1)]
+        assert [r["status"] for r in refusal] == ["REFUSED"] and refusal[0]["recipient_id"] == "duty"
+        assert "adult-without-consent-no-police" in (refusal[0]["detail"] or "")
+        adult_escalated = next(r for r in rs if r["referral_id"] == adult["referral_id"] and r["status"] == "ESCALATED")
+        assert "refused by the safeguards" in (adult_escalated["detail"] or "")
+        assert not [d for d in web.deliveries if d.idempotency_key == escalation_id(adult["referral_id"], 1)]
         # what an alert reads: escalations of P1 counted, and P1 referrals not delivered past their SLA
         text = await scrape(
             stack.port,
