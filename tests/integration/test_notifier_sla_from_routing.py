@@ -247,3 +247,52 @@ async def test_the_sla_index_is_rebuilt_when_partitions_move_to_another_worker(k
             assert first[0]["attempt"] == 1 and due <= first[0]["at"] < due + sla * 1000, first[0]["at"] - due
             assert [x["attempt"] for x in first] == sorted({x["attempt"] for x in first})  # never twice a period
         assert "SLA index rebuilt" in stack.workers.log_path("notifier").read_text(errors="replace")
+
+
+async def test_a_kept_acknowledgement_and_the_sla_clock_survive_a_restart(kafka: str, namespace: str) -> None:
+    """An acknowledgement kept for a referral not seen yet is in the changelog, not only in memory: after a
+    restart it is applied when the referral comes. A referral taken before the restart and never delivered
+    escalates on time from routing after it (the index is rebuilt from the recovered table)."""
+    web = WebhookReceiver()
+    web.behaviour["down"] = lambda n: 503
+    recipients = [
+        nt.recipient("acker", nt.webhook(web, "acker"), escalation_target="duty"),
+        nt.recipient("down", nt.webhook(web, "down"), escalation_target="duty"),
+        nt.recipient("duty", nt.webhook(web, "duty"), "full"),
+    ]
+    sla = 20
+    async with nt.notifier_stack(web, namespace, kafka, recipients, KEEP_TRYING, prefix="sla-restart-") as stack:
+        stack.start()
+        early = nt.referral("acker", sla=sla, priority="P1")
+        stuck = nt.referral("down", sla=sla, priority="P1")
+        token = stack.token("acker")
+        assert await acknowledge(stack.port, early["referral_id"], token, case_id=early["case_id"]) == 202
+        await nt.send_referrals([stuck])
+
+        def kept_and_tried() -> bool:
+            log = stack.workers.log_path("notifier").read_text(errors="replace")
+            return f'"referral_id": "{early["referral_id"]}"' in log and stuck["referral_id"] in log
+
+        assert await poll(kept_and_tried, 60), stack.workers.tail("notifier", 40)
+        stack.workers.stop("notifier")
+        stack.start()
+        await nt.send_referrals([early])
+
+        def settled(rs: list[dict[str, Any]]) -> bool:
+            return "ACKNOWLEDGED" in nt.statuses(rs, early["referral_id"]) and "ESCALATED" in nt.statuses(
+                rs, stuck["referral_id"]
+            )
+
+        rs = await nt.receipts(settled, timeout=150)
+        assert settled(rs), stack.workers.tail("notifier", 60)
+        # kept once, before the restart: what applied it afterwards was the table recovered from its changelog
+        log = stack.workers.log_path("notifier").read_text(errors="replace").splitlines()
+        kept = [line for line in log if "acknowledgement kept" in line and early["referral_id"] in line]
+        assert len(kept) == 1, kept
+        first = next(r for r in rs if r["referral_id"] == stuck["referral_id"] and r["status"] == "ESCALATED")
+        due = stuck["created_at"] + sla * 1000
+        assert first["attempt"] == 1 and due <= first["at"] < due + sla * 1000, first["at"] - due
+        await asyncio.sleep(max(0.0, (early["created_at"] + 2 * sla * 1000) / 1000 - time.time()))
+        records = await read_to_end(KafkaSettings(), topics.name(topics.RECEIPTS), timeout=60)
+        rs = [nt.CODEC.decode(r.value, "DeliveryReceipt") for r in records]
+        assert "ESCALATED" not in nt.statuses(rs, early["referral_id"]), nt.statuses(rs, early["referral_id"])
