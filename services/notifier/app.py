@@ -19,7 +19,7 @@ acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py
   refresh the pending-referral gauges (gauges.py; breakers are read at scrape time).
 
 All tables are written only while handling an event of a topic keyed by case_id, so each entry lives
-in the changelog partition of its case and is found again by the worker owning that case; the one
+in the changelog partition of its case and is found again by the worker owning that case; the
 exceptions, `escalations` and expired `early_acks`, are written by the SLA timer with an explicit
 partition (handlers.py).
 `breakers` is per recipient but written from any case's event, so its keys name that event's partition
