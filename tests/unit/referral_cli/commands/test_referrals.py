@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 
-from referral_cli.commands.referrals import pending
+import pytest
+
+from referral_cli.commands import referrals
+from referral_cli.commands.referrals import Pending, pending
 
 
 def _receipt(rid: str, status: str, at: int, detail: str | None = None) -> dict[str, object]:
@@ -77,3 +81,22 @@ def test_not_delivered_is_listed_apart_from_not_acknowledged_and_both_count_from
     assert rows["esc"].escalations == 2 and "dead-lettered" in (rows["esc"].detail or "")
     order = [r.referral_id for r in pending(receipts, referrals)]
     assert order == ["esc", "retrying", "late", "fresh"]  # P1 first, then longest since routing
+
+
+def test_the_table_says_not_delivered_and_not_acknowledged_in_words(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    now = int(time.time() * 1000)
+    rows = [
+        Pending("r1", "case-1", "desk", "P1", now - 120_000, 60, 1, "NOT_DELIVERED", "HTTP 503", now - 120_000),
+        Pending("r2", "case-2", "desk", "P2", now - 1_000, 60, 0, routed_at=now - 90_000),
+    ]
+
+    async def collect(_: object) -> list[Pending]:
+        return rows
+
+    monkeypatch.setattr(referrals, "collect", collect)
+    assert referrals._run(argparse.Namespace(json=False)) == 0
+    out = capsys.readouterr().out
+    assert "not delivered" in out and "not acknowledged" in out and "r1: HTTP 503" in out
+    assert "1 referral(s) not delivered, 1 delivered and not acknowledged, 2 overdue (SLA from routing)" in out
