@@ -219,6 +219,10 @@ class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     # them and acknowledges offsets strictly in order (referral_bus/inflight.py).
     delivery_concurrency: int = Field(default=16, ge=1)
     ack_max_body_bytes: int = Field(default=4096, ge=64)
+    # Acknowledgements that arrive before their referral are kept until it does (services/notifier/earlyacks.py):
+    # at most this many referrals' worth per worker (beyond: dead-lettered, replayable), each at most this long.
+    early_ack_limit: int = Field(default=10_000, ge=1)
+    early_ack_ttl_seconds: float = Field(default=7 * 86_400.0, gt=0)
 
 
 class SafeguardSettings(BaseSettings):

@@ -60,7 +60,7 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         changelog("notifier", "referral_state"),
-        "notifier table: closed-loop state per delivered referral, with the referral until acknowledged",
+        "notifier table: closed-loop state per referral from its arrival, with the referral until acknowledged",
         30 * DAY_MS,
         compacted=True,
         sensitivity=PERSONAL,
@@ -68,6 +68,13 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
     TopicSpec(
         changelog("notifier", "escalations"),
         "notifier table: referral id -> last SLA period escalated",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        changelog("notifier", "early_acks"),
+        "notifier table: acknowledgements that came before their referral (NOTIFIER_EARLY_ACK_TTL_SECONDS)",
         30 * DAY_MS,
         compacted=True,
         sensitivity=IDS,

@@ -1,8 +1,9 @@
 """`referral-bus referrals pending`: what awaits someone, P1 first.
 
-Delivered referrals nobody has acknowledged yet, referrals the safeguards gate refused (REFUSED), and
-cases held for the reporting agency's follow-up with no referral (HELD, e.g. an adult who did not
-consent to any service).
+Referrals not delivered yet (NOT_DELIVERED: still being retried, held by the recipient's breaker, or
+given up and dead-lettered), delivered referrals nobody has acknowledged yet (AWAITING_ACK), referrals
+the safeguards gate refused (REFUSED), and cases held for the reporting agency's follow-up with no
+referral (HELD, e.g. an adult who did not consent to any service). The SLA counts from routing.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from referral_cli.commands import add, arg, group
 
 CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"})
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
+NOT_DELIVERED, AWAITING_ACK = "NOT_DELIVERED", "AWAITING_ACK"
+IN_WORDS = {NOT_DELIVERED: "not delivered", AWAITING_ACK: "not acknowledged", "REFUSED": "refused", "HELD": "held"}
 
 
 @dataclass
 class Pending:
-    """One delivered, unacknowledged referral."""
+    """One pending referral (or held case): `delivered_at` is when it reached this state, `routed_at` when routed."""
 
     referral_id: str
     case_id: str
@@ -36,13 +39,19 @@ class Pending:
     delivered_at: int
     ack_sla_seconds: int | None
     escalations: int
-    state: str = "AWAITING_ACK"
+    state: str = AWAITING_ACK
     detail: str | None = None
+    routed_at: int | None = None
+
+    @property
+    def since(self) -> int:
+        """Where its SLA clock started: routing when known, else when it reached this state."""
+        return self.routed_at if self.routed_at is not None else self.delivered_at
 
     @property
     def overdue(self) -> bool:
-        """True when its SLA has passed."""
-        return self.ack_sla_seconds is not None and time.time() * 1000 > self.delivered_at + self.ack_sla_seconds * 1000
+        """True when its SLA, counted from routing, has passed."""
+        return self.ack_sla_seconds is not None and time.time() * 1000 > self.since + self.ack_sla_seconds * 1000
 
 
 async def read_all(topic: str, kafka: KafkaSettings, timeout: float = 30.0) -> list[Any]:
@@ -55,9 +64,15 @@ def pending(
     referrals: dict[str, dict[str, Any]],
     decisions: list[dict[str, Any]] | None = None,
 ) -> list[Pending]:
-    """Delivered but unacknowledged, refused and held referrals, P1 first, then oldest first."""
+    """Not delivered, delivered but unacknowledged, refused and held referrals, P1 first, then oldest first.
+
+    `referrals` are the routed referrals by id (priority, SLA and, to list undelivered ones, case_id,
+    recipient_id and created_at).
+    """
     out: dict[str, Pending] = {}
     closed: set[str] = set()
+    escalations: dict[str, int] = {}
+    last_detail: dict[str, str | None] = {}
     for d in decisions or ():
         if d.get("held"):
             who = d.get("held_for") or "reporting agency"
@@ -83,13 +98,33 @@ def pending(
             )
         elif r["status"] == "DELIVERED" and rid not in out:
             ref = referrals.get(rid, {})
+            sla, routed = ref.get("ack_sla_seconds"), ref.get("created_at")
             out[rid] = Pending(
-                rid, r["case_id"], r["recipient_id"], ref.get("priority", "?"), r["at"], ref.get("ack_sla_seconds"), 0
+                rid, r["case_id"], r["recipient_id"], ref.get("priority", "?"), r["at"], sla, 0, routed_at=routed
             )
-        elif r["status"] == "ESCALATED" and rid in out:
-            out[rid].escalations += 1
+        elif r["status"] == "ESCALATED":
+            escalations[rid] = escalations.get(rid, 0) + 1
+        elif r["status"] in {"FAILED", "QUEUED", "PAUSED"}:
+            last_detail[rid] = r.get("detail")
+    for rid, ref in referrals.items():
+        if rid in out or rid in closed or ref.get("created_at") is None:
+            continue
+        out[rid] = Pending(
+            rid,
+            ref["case_id"],
+            ref["recipient_id"],
+            ref["priority"],
+            ref["created_at"],
+            ref.get("ack_sla_seconds"),
+            0,
+            NOT_DELIVERED,
+            last_detail.get(rid) or "not attempted yet",
+            routed_at=ref["created_at"],
+        )
     rows = [p for rid, p in out.items() if rid not in closed]
-    return sorted(rows, key=lambda p: (PRIORITY_ORDER.get(p.priority, 9), p.delivered_at))
+    for p in rows:
+        p.escalations = escalations.get(p.referral_id, 0)
+    return sorted(rows, key=lambda p: (PRIORITY_ORDER.get(p.priority, 9), p.since))
 
 
 def _decoded(codec: Codec, records: list[Any], contract: str) -> list[dict[str, Any]]:
@@ -113,10 +148,8 @@ async def collect(kafka: KafkaSettings) -> list[Pending]:
     )
     decisions = _decoded(codec, decisions_raw, "RoutingDecision")
     receipts = _decoded(codec, receipts_raw, "DeliveryReceipt")
-    referrals = {
-        ref["referral_id"]: {"priority": ref["priority"], "ack_sla_seconds": ref["ack_sla_seconds"]}
-        for ref in _decoded(codec, referrals_raw, "Referral")
-    }
+    keep = ("case_id", "recipient_id", "priority", "ack_sla_seconds", "created_at")
+    referrals = {ref["referral_id"]: {k: ref[k] for k in keep} for ref in _decoded(codec, referrals_raw, "Referral")}
     return pending(receipts, referrals, decisions)
 
 
@@ -133,17 +166,17 @@ def _run(args: argparse.Namespace) -> int:
         print(json.dumps([{**asdict(p), "overdue": p.overdue} for p in rows], indent=2))
         return 0
     if not rows:
-        print("no referrals awaiting acknowledgement")
+        print("no referrals awaiting delivery or acknowledgement")
         return 0
     header = ("priority", "state", "referral", "case", "recipient", "age", "sla", "escalations")
     table = [
         (
             p.priority,
-            p.state,
+            IN_WORDS.get(p.state, p.state),
             p.referral_id,
             p.case_id,
             p.recipient_id,
-            _age(p.delivered_at),
+            _age(p.since),
             ("OVERDUE " if p.overdue else "") + (f"{p.ack_sla_seconds}s" if p.ack_sla_seconds is not None else "?"),
             str(p.escalations),
         )
@@ -154,13 +187,13 @@ def _run(args: argparse.Namespace) -> int:
     for row in table:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
     for p in rows:
-        if p.detail and p.state != "AWAITING_ACK":
+        if p.detail and p.state != AWAITING_ACK:
             print(f"  {p.referral_id}: {p.detail}")
-    held = sum(p.state == "HELD" for p in rows)
-    refused = sum(p.state == "REFUSED" for p in rows)
+    count = {state: sum(p.state == state for p in rows) for state in IN_WORDS}
     print(
-        f"{len(rows) - held - refused} referral(s) awaiting acknowledgement, {sum(p.overdue for p in rows)} overdue, "
-        f"{refused} refused by the safeguards, {held} case(s) held for the reporting agency"
+        f"{count[NOT_DELIVERED]} referral(s) not delivered, {count[AWAITING_ACK]} delivered and not acknowledged, "
+        f"{sum(p.overdue for p in rows)} overdue (SLA from routing), {count['REFUSED']} refused by the safeguards, "
+        f"{count['HELD']} case(s) held for the reporting agency"
     )
     return 0
 
@@ -169,4 +202,4 @@ def register(sub: Any) -> None:
     """Add the `referrals` command group."""
     actions = group(sub, "referrals", "referral lifecycle: what is awaiting acknowledgement")
     json_output = arg("--json", action="store_true", help="machine-readable output")
-    add(actions, "pending", _run, "unacknowledged, refused and held referrals, P1 first", json_output)
+    add(actions, "pending", _run, "not delivered, not acknowledged, refused and held referrals, P1 first", json_output)

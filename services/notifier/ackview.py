@@ -32,7 +32,8 @@ def register_ack_view(app: faust.App, notifier: Notifier, secrets: Secrets, *, m
         referrals exist; 202 once the acknowledgement is on the acks topic (the acks agent applies it).
         Another recipient's referral is answered exactly as one that does not exist (404 without
         case_id; 202 with one, and the acks agent dead-letters it), so a recipient learns nothing of
-        who else received a case.
+        who else received a case. A referral not known yet is answered the same way: 404 without
+        case_id (the recipient retries), 202 with one (kept until it arrives: earlyacks.py).
         Tokens are read on each request, so rotating one needs no restart.
         """
 

@@ -14,12 +14,14 @@ acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py
 - acks: recipients' acknowledgements (from the HTTP endpoint, or produced by a recipient's agency to
   the recipient's own ack topic), keyed by case_id like the referrals, so the `referral_state`
   lookup is partition-local.
-- timers: release due parked retries; escalate delivered referrals nobody acknowledged in time;
+- timers: release due parked retries; escalate referrals nobody acknowledged in time from routing,
+  delivered or not (through an index by due time, rebuilt when partitions are assigned);
   refresh the pending-referral gauges (gauges.py; breakers are read at scrape time).
 
 All tables are written only while handling an event of a topic keyed by case_id, so each entry lives
-in the changelog partition of its case and is found again by the worker owning that case; the one
-exception, `escalations`, is written by the SLA timer with an explicit partition (handlers.py).
+in the changelog partition of its case and is found again by the worker owning that case; the
+exceptions, `escalations` and expired `early_acks`, are written by the SLA timer with an explicit
+partition (handlers.py).
 `breakers` is per recipient but written from any case's event, so its keys name that event's partition
 (breaker.snapshot_key): a restarted worker restores the newest snapshot among the partitions it holds.
 """
@@ -71,6 +73,7 @@ tables = Tables(
     state=service.table("referral_state"),
     escalations=service.table("escalations", value_type=int),
     breakers=service.table("breakers"),
+    early_acks=service.table("early_acks"),
 )
 
 
@@ -124,6 +127,8 @@ notifier = Notifier(
     owned=lambda: owned_partitions(app, _referrals_name),
     still_owned=lambda partition: still_owned(app, _referrals_name, partition),
     gate=rb_safeguards.Gate(safeguards, directory),
+    early_ack_limit=settings.early_ack_limit,
+    early_ack_ttl_seconds=settings.early_ack_ttl_seconds,
 )
 register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_bytes)
 
@@ -154,8 +159,14 @@ async def release_due_retries() -> None:
 
 @app.timer(settings.sla_check_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped
 async def check_sla() -> None:
-    """Escalate delivered referrals with no acknowledgement within their SLA, once per SLA period."""
+    """Escalate referrals not acknowledged within their SLA from routing, once per SLA period."""
     await notifier.check_sla()
+
+
+@app.on_partitions_assigned.connect
+def sla_index_stale(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+    """Partitions (re)assigned: the SLA index is rebuilt from the table once recovery is over."""
+    notifier.due.invalidate()
 
 
 gauges = Gauges(notifier)

@@ -2,8 +2,10 @@
 
 Every agent runs these through Service.run_guarded, so any failure of one event is dead-lettered and
 the partition goes on. Tables are written only while handling an event of a topic keyed by case_id,
-except the SLA timer's escalation mark, whose changelog record goes explicitly to the referral's own
-partition (see `_mark_escalated`).
+except the timers' writes (the SLA timer's escalation mark, an expired early acknowledgement's
+tombstone), whose changelog records go explicitly to the entry's own partition (see `_mark_escalated`).
+Every `referral_state` write goes through `_set_state`, which keeps the SLA timer's index (dueindex.py)
+current.
 """
 
 from __future__ import annotations
@@ -22,11 +24,12 @@ from referral_bus import metrics
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.directory import Directory
-from referral_bus.errors import DeliveryError, SafeguardRefusedError
+from referral_bus.errors import AcknowledgementError, DeliveryError, SafeguardRefusedError
 from referral_bus.message import SourceMessage
 from referral_bus.safeguards import Facts, Gate
 from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
+from services.notifier import earlyacks
 from services.notifier.acks import apply_ack, check_recipient
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import PAUSED, RESUMED, Breakers, CircuitBreaker, snapshot_key
@@ -42,9 +45,22 @@ from services.notifier.decide import (
     on_failure,
 )
 from services.notifier.deliver import Deliverer, receipt
+from services.notifier.dueindex import DueIndex
 from services.notifier.keylocks import KeyLocks
 from services.notifier.ownership import partition_of
-from services.notifier.sla import delivered_state, escalation_id, escalation_referral, period_to_escalate
+from services.notifier.pending import Waiting, awaiting_ack
+from services.notifier.sla import (
+    GIVEN_UP,
+    after_delivery,
+    delivered_state,
+    escalation_id,
+    escalation_referral,
+    next_due,
+    not_delivered,
+    overdue_detail,
+    period_to_escalate,
+    routed_state,
+)
 
 FAILED = "FAILED"
 QUEUED = "QUEUED"
@@ -76,9 +92,10 @@ class Tables:
 
     delivered: Any  # referral id → when it was delivered (ms): the delivered-once check
     parked: Any  # referral id → a retry not due yet: case_id, not_before, the record (base64), partition
-    state: Any  # referral id → the closed-loop state of a delivered referral (sla.delivered_state)
+    state: Any  # referral id → the closed-loop state of a referral from its arrival (sla.routed_state, …)
     escalations: Any  # referral id → last SLA period escalated
     breakers: Any  # breaker.snapshot_key(recipient, partition) → the recipient's breaker (CircuitBreaker.snapshot)
+    early_acks: Any = None  # referral id → acknowledgements that came before the referral (earlyacks.py)
     # Parked referrals re-produced by this worker and not seen back yet (memory only), so the retry
     # timer does not release one again on every tick while it is on its way.
     released: set[str] = field(default_factory=set)
@@ -100,6 +117,10 @@ class Notifier:
     still_owned: StillOwned
     gate: Gate  # the safeguards: checked before every delivery and every escalation
     locks: KeyLocks = field(default_factory=KeyLocks)  # referral id → one handling at a time on this worker
+    # The SLA timer's index of this worker's awaiting referrals by next due time (rebuilt on (re)assignment)
+    due: DueIndex[Waiting] = field(default_factory=DueIndex)
+    early_ack_limit: int = 10_000  # referrals with early acknowledgements kept at once on this worker
+    early_ack_ttl_seconds: float = 7 * 86_400.0  # how long one waits for its referral before it is dead-lettered
 
     @property
     def codec(self) -> Codec:
@@ -149,10 +170,38 @@ class Notifier:
         """The FAILED receipt of a referral given up by an error (e.g. the age limit refusing a retry)."""
         why = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__} in the notifier"
         detail = f"given up and dead-lettered: {why}"
+        self._not_delivered(referral["referral_id"], GIVEN_UP)  # still escalates on time (sla.py)
         try:
             await self.emit(receipt(referral, FAILED, channel=self.channel_of(referral["recipient_id"]), detail=detail))
         except Exception:  # noqa: BLE001 - the dead letter still records it; never mask the original error
             log.warning("FAILED receipt not written", referral_id=referral["referral_id"], case_id=referral["case_id"])
+
+    def _set_state(self, rid: str, entry: dict[str, Any]) -> None:
+        """Write a `referral_state` entry (in the current event's partition) and index its next SLA due time."""
+        self.tables.state[rid] = entry
+        self.due.put(rid, next_due(entry, self.tables.escalations.get(rid)), awaiting_ack(entry))
+
+    def _not_delivered(self, rid: str, status: str) -> None:
+        """Record that the referral was given up (dead-lettered) or refused; its SLA clock keeps running."""
+        updated = not_delivered(self.tables.state.get(rid), status)
+        if updated is not None:
+            self._set_state(rid, updated)
+
+    async def _track(self, msg: SourceMessage, referral: dict[str, Any], value: bytes) -> None:
+        """A referral seen for the first time: its state (the SLA clock runs from routing), then early acks."""
+        rid = referral["referral_id"]
+        recipient = self.directory.get(referral["recipient_id"])
+        target = recipient.escalation_target if recipient else None
+        self._set_state(rid, routed_state(referral, value, msg.partition, recipient_target=target))
+        kept = self.tables.early_acks.get(rid) if self.tables.early_acks is not None else None
+        if kept is None:
+            return
+        del self.tables.early_acks[rid]  # this event is of the same case, so of the same partition
+        for source in earlyacks.messages(kept):
+            try:
+                await self._apply_ack(self.codec.decode(source.value or b"", "Acknowledgement"))
+            except AcknowledgementError as exc:  # e.g. from another recipient: recorded, never applied
+                await self.service.dead_letter(source, exc, case_id=referral["case_id"], referral_id=rid)
 
     def _save_breaker(self, recipient_id: str, breaker: CircuitBreaker, partition: int) -> None:
         """Changelog the recipient's breaker when it changed, keyed by this event's partition (see snapshot_key)."""
@@ -165,6 +214,8 @@ class Notifier:
         outcome = on_arrival(
             referral, from_retry=from_retry, delivered=bool(tables.delivered.get(rid)), now_ms=now_ms()
         )
+        if not isinstance(outcome, Duplicate) and tables.state.get(rid) is None:
+            await self._track(msg, referral, value)
         if isinstance(outcome, Park):
             tables.parked[rid] = {
                 "case_id": referral["case_id"],
@@ -189,6 +240,7 @@ class Notifier:
         if refused is not None:  # whatever made it: routing, an escalation, a replayed dead letter, a retry
             await self.emit(receipt(referral, REFUSED, channel=self.channel_of(recipient_id), detail=str(refused)))
             metrics.safeguard_refusal("notifier", refused.safeguard_id, "delivery")
+            self._not_delivered(referral["referral_id"], REFUSED)  # still escalates on time, through the gate
             error = SafeguardRefusedError(str(refused))
             await self.service.dead_letter(msg, error, case_id=referral["case_id"], referral_id=referral["referral_id"])
             return
@@ -234,13 +286,14 @@ class Notifier:
         assert delivered is not None
         rid, recipient_id = referral["referral_id"], referral["recipient_id"]
         recipient = self.directory.get(recipient_id)
-        self.tables.state[rid] = delivered_state(
+        state = delivered_state(
             referral,
             value,
             msg.partition,
             recipient_target=recipient.escalation_target if recipient else None,
             delivered_at=now_ms(),
         )
+        self._set_state(rid, after_delivery(self.tables.state.get(rid), state))  # an ack may have come first
         if breaker_event == RESUMED:
             detail = "probe delivered; recipient resumed"
             await self.emit(receipt(referral, RESUMED, channel=delivered["channel"], detail=detail))
@@ -285,36 +338,51 @@ class Notifier:
             attempt = referral.get("attempt", 0) + 1
             await self.emit(receipt(referral, PAUSED, channel=channel, attempt=attempt, detail=plan.paused_detail))
         if isinstance(then, Expire):
-            raise DeliveryError(then.message, retryable=False)
+            raise DeliveryError(then.message, retryable=False)  # _given_up records it
         if isinstance(then, Requeue):
             await self.requeue(referral, attempt=then.attempt, not_before=then.not_before, last_error=str(exc))
             await self.emit(receipt(referral, FAILED, channel=channel, attempt=then.attempt, detail=then.detail))
             return
         assert isinstance(then, Abandon)
         await self.emit(receipt(referral, FAILED, channel=channel, attempt=then.attempt, detail=then.detail))
+        self._not_delivered(rid, GIVEN_UP)  # still escalates on time (sla.py)
         final = DeliveryError(then.message, retryable=False)
         await self.service.dead_letter(msg, final, case_id=case_id, referral_id=rid)
 
     # --- acknowledgements ----------------------------------------------------------------------------------
 
     async def ack(self, msg: SourceMessage) -> None:
-        """Apply one acknowledgement to its referral's state and emit the receipt that says so."""
+        """Apply one acknowledgement to its referral's state, or keep it until the referral arrives."""
         ack = self.codec.decode(msg.value or b"", "Acknowledgement")
         check_recipient(ack, self.topics.recipient_of.get(msg.topic))  # the topic, not the payload, says who
         rid = ack["referral_id"]
-        updated = apply_ack(self.tables.state.get(rid), ack)  # raises for an ack no delivered referral here can take
+        if self.tables.state.get(rid) is None and self.tables.early_acks is not None:
+            kept = self.tables.early_acks.get(rid)
+            held = len(self.tables.early_acks)
+            limit = self.early_ack_limit
+            self.tables.early_acks[rid] = earlyacks.keep(kept, msg, rid, now_ms=now_ms(), held=held, limit=limit)
+            metrics.count("notifier", "ack_early")
+            log.info("acknowledgement kept until its referral arrives", referral_id=rid)
+            return
+        await self._apply_ack(ack)
+
+    async def _apply_ack(self, ack: dict[str, Any]) -> None:
+        """An acknowledgement applied to its referral's state, and the receipt that says so."""
+        rid = ack["referral_id"]
+        updated = apply_ack(self.tables.state.get(rid), ack)  # raises for an ack no referral here can take
         if updated is None:
             metrics.count("notifier", "ack_unchanged")
             return
-        self.tables.state[rid] = updated
+        self._set_state(rid, updated)
         new = updated["status"]
         reason = (ack.get("reason") or "")[:200] or None
+        since = updated["delivered_at"] if updated.get("delivered_at") is not None else updated["created_at"]
         record = receipt(
             {"referral_id": rid, "case_id": updated["case_id"], "recipient_id": updated["recipient_id"]},
             new,
             channel=None,
             detail=reason,
-            latency_ms=max(0, ack["acknowledged_at"] - updated["delivered_at"]),
+            latency_ms=max(0, ack["acknowledged_at"] - since),
         )
         await self.emit(record)
         log.info("referral acknowledged", case_id=updated["case_id"], referral_id=rid, status=new)
@@ -357,25 +425,78 @@ class Notifier:
             log.error("retry release failed", error=type(exc).__name__)
 
     async def check_sla(self) -> None:
-        """Escalate delivered referrals with no acknowledgement within their SLA, once per SLA period.
+        """Escalate referrals not acknowledged within their SLA from routing, delivered or not, once per period.
 
-        The durable mark is written after the escalation and its receipt are acknowledged by the broker,
-        so a crash in between repeats the escalation (at-least-once) rather than losing it; the
-        escalation referral's deterministic id lets the delivery path and the target drop that duplicate.
+        Only the referrals whose next period fell due are looked at (the `due` index, rebuilt from
+        `referral_state` when this worker's partitions change). The durable mark is written after the
+        escalation and its receipt are acknowledged by the broker, so a crash in between repeats the
+        escalation (at-least-once) rather than losing it; the escalation referral's deterministic id lets
+        the delivery path and the target drop that duplicate.
         """
         try:
+            owned = self.owned()
+            if owned is None:
+                return
+            if self.due.stale(owned):
+                self._rebuild_due(owned)
             now = now_ms()
-            for rid, st, partition in self._owned_entries(self.tables.state):
-                period = period_to_escalate(st, self.tables.escalations.get(rid), now)
-                if period is None or not self.still_owned(partition):
-                    continue
+            for rid in self.due.pop_due(now):
                 try:
-                    await self._escalate(rid, st, period, now)
-                    await self._mark_escalated(rid, partition, period)
-                except Exception as exc:  # noqa: BLE001 - try again on the next tick; the others go on
-                    log.error("could not escalate an overdue referral", referral_id=rid, error=type(exc).__name__)
+                    await self._check_one(rid, now)
+                except Exception as exc:  # noqa: BLE001 - the others go on; the index forgets nothing
+                    log.error("SLA check of a referral failed", referral_id=rid, error=type(exc).__name__)
+                    self.due.invalidate()  # rebuilt from the table on the next tick
+            await self._expire_early_acks(owned, now)
         except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
             log.error("SLA check failed", error=type(exc).__name__)
+
+    def _rebuild_due(self, owned: frozenset[int]) -> None:
+        """The SLA index from `referral_state`, for the partitions this worker owns now (start, rebalance)."""
+        partitions, escalated = self.service.kafka.topic_partitions, self.tables.escalations
+        items = [
+            (rid, next_due(st, escalated.get(rid)), waiting)
+            for rid, st in list(self.tables.state.items())
+            if st is not None and partition_of(st, partitions) in owned and (waiting := awaiting_ack(st))
+        ]
+        self.due.rebuild(owned, items)
+        log.info("SLA index rebuilt", partitions=len(owned), referrals=len(items))
+
+    async def _check_one(self, rid: str, now: int) -> None:
+        """Escalate one referral whose next SLA period fell due (if it still awaits), then index its next one."""
+        st = self.tables.state.get(rid)
+        period = period_to_escalate(st, self.tables.escalations.get(rid), now) if st else None
+        if st is None or period is None:
+            self.due.put(rid, next_due(st, self.tables.escalations.get(rid)), awaiting_ack(st))
+            return
+        partition = partition_of(st, self.service.kafka.topic_partitions)
+        if not self.still_owned(partition):
+            self.due.invalidate()  # a rebalance is under way: rebuilt once it is over
+            return
+        try:
+            await self._escalate(rid, st, period, now)
+            await self._mark_escalated(rid, partition, period)
+        except Exception as exc:  # noqa: BLE001 - try again on the next tick; the others go on
+            log.error("could not escalate an overdue referral", referral_id=rid, error=type(exc).__name__)
+            self.due.put(rid, now, awaiting_ack(st))
+            return
+        current = self.tables.state.get(rid)  # an acknowledgement may have come meanwhile
+        self.due.put(rid, next_due(current, period), awaiting_ack(current))
+
+    async def _expire_early_acks(self, owned: frozenset[int], now: int) -> None:
+        """Dead-letter early acknowledgements whose referral never came, and tombstone them in their partition."""
+        table = self.tables.early_acks
+        if table is None:
+            return
+        for rid, entry, partition in self._owned_entries(table):
+            if partition not in owned or not earlyacks.expired(entry, now, self.early_ack_ttl_seconds):
+                continue
+            if not self.still_owned(partition):
+                return
+            error = earlyacks.expiry_error(rid, self.early_ack_ttl_seconds)
+            for source in earlyacks.messages(entry):
+                await self.service.dead_letter(source, error, referral_id=rid)
+            await table.send_changelog(partition, rid, None, value_serializer="raw")  # as `del` would, explicitly
+            table.data.pop(rid, None)
 
     async def _mark_escalated(self, rid: str, partition: int, period: int) -> None:
         """Durably record that `period` of referral `rid` is escalated, in the referral's own partition.
@@ -396,7 +517,7 @@ class Notifier:
         one on its escalation chain, or, when none is permitted, nothing is sent: a REFUSED receipt says so
         and the overdue referral stays listed by `referrals pending`.
         """
-        target = st.get("escalation_target")
+        target, why_overdue = st.get("escalation_target"), overdue_detail(st)
         metrics.sla_breach(st["recipient_id"], st["priority"])
         base = {"referral_id": rid, "case_id": st["case_id"], "recipient_id": st["recipient_id"]}
         if target and st.get("referral"):
@@ -410,17 +531,21 @@ class Notifier:
                 escalation = escalation_referral(original, permitted, period, now)
                 key, value = st["case_id"].encode(), self.codec.encode("Referral", escalation)
                 await self.service.send(self.topics.referrals, key, value)
-                sla = st["ack_sla_seconds"]
-                detail = f"no acknowledgement within {sla}s; escalated to {permitted} (period {period})"
+                detail = f"{why_overdue}; escalated to {permitted} (period {period})"
             else:
                 detail = (
-                    f"no acknowledgement within {st['ack_sla_seconds']}s; escalation to {target} refused by the "
+                    f"{why_overdue}; escalation to {target} refused by the "
                     f"safeguards and no permitted target on its chain (period {period})"
                 )
             target = permitted
         else:
-            detail = f"no acknowledgement within {st['ack_sla_seconds']}s; no escalation target configured"
+            detail = f"{why_overdue}; no escalation target configured"
         await self.emit(receipt(base, ESCALATED, channel=None, attempt=period, detail=detail))
         log.warning(
-            "acknowledgement overdue", case_id=st["case_id"], referral_id=rid, escalated_to=target, period=period
+            "acknowledgement overdue",
+            case_id=st["case_id"],
+            referral_id=rid,
+            status=st["status"],
+            escalated_to=target,
+            period=period,
         )

@@ -1,10 +1,10 @@
 """What the notifier's gauges report: pending referrals by priority and state, and open breakers (pure).
 
-`undelivered`: parked for a retry (a failed attempt, or its recipient's breaker open), counted from the
-referral's creation. `unacknowledged`: delivered and awaiting an acknowledgement, counted from delivery.
-Either is overdue once older than the referral's acknowledgement SLA: an undelivered one can no longer
-be acknowledged in time. Every priority and state is reported, zeros included, so an alert on a
-priority never finds the series missing.
+`undelivered`: taken by the notifier and not delivered (first attempt, failing, parked for a retry,
+held by its recipient's breaker, refused or dead-lettered). `unacknowledged`: delivered and awaiting an
+acknowledgement. Both count from routing (the referral's `created_at`, where its SLA clock starts), and
+either is overdue once older than the referral's acknowledgement SLA. Every priority and state is
+reported, zeros included, so an alert on a priority never finds the series missing.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.notifier.breaker import CircuitBreaker, State
-from services.notifier.sla import AWAITING_ACK
+from services.notifier.sla import AWAITING_ACK, NOT_DELIVERED, clock_start
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
 UNDELIVERED = "undelivered"
@@ -53,15 +53,11 @@ class Waiting:
 
 
 def awaiting_ack(entry: Mapping[str, Any] | None) -> Waiting | None:
-    """A `referral_state` entry as a pending referral, if it still awaits its acknowledgement."""
+    """A `referral_state` entry as a pending referral (undelivered or unacknowledged), if it still awaits one."""
     if not entry or entry.get("status") not in AWAITING_ACK:
         return None
-    return Waiting(entry["priority"], UNACKNOWLEDGED, int(entry["delivered_at"]), int(entry["ack_sla_seconds"]))
-
-
-def undelivered(referral: Mapping[str, Any]) -> Waiting:
-    """A parked referral (decoded) as a pending one, waiting since routing created it."""
-    return Waiting(referral["priority"], UNDELIVERED, int(referral["created_at"]), int(referral["ack_sla_seconds"]))
+    state = UNDELIVERED if entry["status"] in NOT_DELIVERED else UNACKNOWLEDGED
+    return Waiting(entry["priority"], state, clock_start(entry), int(entry["ack_sla_seconds"]))
 
 
 def summarise(waiting: Iterable[Waiting], now_ms: int) -> list[PendingRow]:

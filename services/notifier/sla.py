@@ -1,4 +1,9 @@
-"""Acknowledgement SLA: which delivered referrals are overdue, and the referral that escalates one.
+"""Acknowledgement SLA: which referrals are overdue, and the referral that escalates one.
+
+The clock runs from routing: a referral is due `ack_sla_seconds` after its `created_at` (when routing
+made it), whether it was delivered, is still failing, parked, held by its recipient's breaker, refused
+or dead-lettered; period n is due n SLAs after routing. Entries written before the notifier kept
+`created_at` count from `delivered_at`.
 
 Escalation is once per SLA period and per referral: the notifier keeps, in a changelogged Faust table
 in the referral's own partition, the last period it escalated (written only after the escalation and
@@ -15,8 +20,56 @@ from collections.abc import Mapping
 from typing import Any
 
 ESCALATION_NAMESPACE = uuid.UUID("6f1c0d8e-3b5a-4f0e-9a51-2d7c1e0b9f11")
-AWAITING_ACK = frozenset({"DELIVERED"})
+ROUTED = "ROUTED"  # taken by the notifier, not delivered yet: first attempt, failing, parked or breaker-held
+GIVEN_UP = "FAILED"  # no more attempts: dead-lettered (retries exhausted, age limit, permanent error)
+REFUSED = "REFUSED"  # the safeguards refused delivery to this recipient
+NOT_DELIVERED = frozenset({ROUTED, GIVEN_UP, REFUSED})
+AWAITING_ACK = NOT_DELIVERED | {"DELIVERED"}  # the SLA clock runs for these
 ESCALATION_RULE = "sla-escalation"  # in rule_ids of every escalation referral
+
+
+def _target(referral: Mapping[str, Any], recipient_target: str | None) -> str | None:
+    """The escalation target: the referral's own, else its recipient's, never for an escalation itself."""
+    is_escalation = ESCALATION_RULE in referral["rule_ids"]
+    return referral.get("escalation_target") or (None if is_escalation else recipient_target)
+
+
+def routed_state(
+    referral: Mapping[str, Any], value: bytes, partition: int, *, recipient_target: str | None
+) -> dict[str, Any]:
+    """The `referral_state` entry of a referral the notifier has just taken, before any delivery attempt.
+
+    Its SLA clock runs from `created_at`; `value` is kept (base64) when there is an escalation target.
+    """
+    target = _target(referral, recipient_target)
+    return {
+        "case_id": referral["case_id"],
+        "recipient_id": referral["recipient_id"],
+        "priority": referral["priority"],
+        "ack_sla_seconds": referral["ack_sla_seconds"],
+        "escalation_target": target,
+        "created_at": referral["created_at"],
+        "delivered_at": None,
+        "status": ROUTED,
+        "referral": base64.b64encode(value).decode("ascii") if target else None,
+        "partition": partition,
+    }
+
+
+def after_delivery(current: Mapping[str, Any] | None, delivered: dict[str, Any]) -> dict[str, Any]:
+    """The entry once delivered: `delivered` (from delivered_state), keeping an acknowledgement that came first."""
+    if current is None:
+        return delivered
+    if current.get("status") in AWAITING_ACK:
+        return {**delivered, "created_at": current.get("created_at", delivered["created_at"])}
+    return {**current, "delivered_at": delivered["delivered_at"]}  # acknowledged before delivery was recorded
+
+
+def not_delivered(current: Mapping[str, Any] | None, status: str) -> dict[str, Any] | None:
+    """The entry after a delivery gave up (`GIVEN_UP`) or was refused (`REFUSED`); None: leave it as it is."""
+    if current is None or current.get("status") not in NOT_DELIVERED or current.get("status") == status:
+        return None
+    return {**current, "status": status}
 
 
 def delivered_state(
@@ -29,26 +82,37 @@ def delivered_state(
     (`recipient_target`) unless the referral is itself an escalation, which never escalates further.
     `partition` is the consumed event's, i.e. the entry's changelog partition.
     """
-    is_escalation = ESCALATION_RULE in referral["rule_ids"]
-    target = referral.get("escalation_target") or (None if is_escalation else recipient_target)
-    return {
-        "case_id": referral["case_id"],
-        "recipient_id": referral["recipient_id"],
-        "priority": referral["priority"],
-        "ack_sla_seconds": referral["ack_sla_seconds"],
-        "escalation_target": target,
-        "delivered_at": delivered_at,
-        "status": "DELIVERED",
-        "referral": base64.b64encode(value).decode("ascii") if target else None,
-        "partition": partition,
-    }
+    routed = routed_state(referral, value, partition, recipient_target=recipient_target)
+    return {**routed, "delivered_at": delivered_at, "status": "DELIVERED"}
 
 
-def periods_overdue(delivered_at_ms: int, sla_seconds: int, now_ms: int) -> int:
-    """How many whole SLA periods have passed since delivery without an acknowledgement."""
+def periods_overdue(since_ms: int, sla_seconds: int, now_ms: int) -> int:
+    """How many whole SLA periods have passed since `since_ms` (routing) without an acknowledgement."""
     if sla_seconds <= 0:
         return 0
-    return max(0, (now_ms - delivered_at_ms) // (sla_seconds * 1000))
+    return max(0, (now_ms - since_ms) // (sla_seconds * 1000))
+
+
+def clock_start(entry: Mapping[str, Any]) -> int:
+    """When the entry's SLA clock started: routing (`created_at`), or delivery for entries older than that field."""
+    start = entry.get("created_at")
+    return int(start if start is not None else entry["delivered_at"])
+
+
+def next_due(entry: Mapping[str, Any] | None, escalated_period: int | None) -> int | None:
+    """When the next SLA period after `escalated_period` falls due (ms), or None when nothing will escalate."""
+    if not entry or entry.get("status") not in AWAITING_ACK or entry["ack_sla_seconds"] <= 0:
+        return None
+    return clock_start(entry) + ((escalated_period or 0) + 1) * int(entry["ack_sla_seconds"]) * 1000
+
+
+def overdue_detail(entry: Mapping[str, Any]) -> str:
+    """Why an entry escalates, in words for the ESCALATED receipt (no personal data)."""
+    sla, status = entry["ack_sla_seconds"], entry.get("status")
+    if status == "DELIVERED":
+        return f"no acknowledgement within {sla}s of routing"
+    why = {ROUTED: "still being retried", GIVEN_UP: "given up and dead-lettered", REFUSED: "refused by the safeguards"}
+    return f"not delivered within {sla}s of routing ({why.get(str(status), str(status))})"
 
 
 def period_to_escalate(entry: Mapping[str, Any], escalated_period: int | None, now_ms: int) -> int | None:
@@ -56,11 +120,12 @@ def period_to_escalate(entry: Mapping[str, Any], escalated_period: int | None, n
 
     None when the referral is no longer awaiting an acknowledgement, is not overdue yet, or its
     current period was escalated already (`escalated_period`, the durable mark). Periods missed while
-    no worker was running are not escalated one by one: only the current one is.
+    no worker was running are not escalated one by one: only the current one is. Delivered or not,
+    the periods count from routing (`clock_start`).
     """
     if entry.get("status") not in AWAITING_ACK:
         return None
-    period = periods_overdue(entry["delivered_at"], entry["ack_sla_seconds"], now_ms)
+    period = periods_overdue(clock_start(entry), entry["ack_sla_seconds"], now_ms)
     return period if period > (escalated_period or 0) else None
 
 

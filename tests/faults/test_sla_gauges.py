@@ -16,21 +16,13 @@ import yaml
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.produce import produce
 from tests.support.harness import Stack
+from tests.support.metrics import metric
 from tests.support.polling import poll
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.timeout(900)]
 
 EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
 RECIPIENTS = [r["id"] for r in yaml.safe_load((REPO_ROOT / "config" / "recipients.yaml").read_text())["recipients"]]
-
-
-def metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 async def until(stack: Stack, check: Any, what: str, timeout: float = 240) -> str:

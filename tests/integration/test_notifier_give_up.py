@@ -43,8 +43,9 @@ async def test_give_up_receipt_and_breaker_remembered_across_a_restart(kafka: st
     recipients = [nt.recipient(n, nt.webhook(web, n)) for n in ("ok", "down", "gone")]
     async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="give-up-") as stack:
         stack.start()
-        # routed an hour ago: the first failure's retry would fall past the 900 s age limit
-        old = nt.referral("gone", created_at=int(time.time() * 1000) - 3_600_000)
+        # routed an hour ago: the first failure's retry would fall past the 900 s age limit (its SLA of two
+        # hours, counted from routing, is not over: this test is about the give-up, not the escalation)
+        old = nt.referral("gone", sla=7200, created_at=int(time.time() * 1000) - 3_600_000)
         down = [nt.referral("down"), nt.referral("down")]
         await nt.send_referrals([old, *down])
 

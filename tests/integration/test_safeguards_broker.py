@@ -31,7 +31,7 @@ from tests.support.notifier import (
     CONVENTION_MINIMAL_ALLOWED,
     NEED_TO_KNOW_ALLOWED,
     PII,
-    case,
+    adult_case,
     produce,
     receipts,
     referral,
@@ -90,22 +90,6 @@ def directory(web: WebhookReceiver, mail: MailReceiver, redirect_port: int) -> l
         # personal data in clear to a host that is not loopback: refused even in development
         r("clear", "child_protection", ["KH"], {"type": "webhook", "url": "http://192.0.2.10/referrals"}),
     ]
-
-
-def adult_case(case_id: str, **report: Any) -> dict[str, Any]:
-    """A Case as intake emits it: an adult in Hà Nội."""
-    c = case()
-    c["case_id"] = case_id
-    c["report"].update(
-        {
-            "victim": {**c["report"]["victim"], "age_band": "ADULT", "is_minor": False},
-            "consented_services": [],
-            "offender": {**c["report"]["offender"], "country": None},
-            "hosting_country": None,
-            **report,
-        }
-    )
-    return c
 
 
 async def redirector(port: int, target: str) -> aioweb.AppRunner:

@@ -108,6 +108,22 @@ def case(report_id: str | None = None) -> dict[str, Any]:
     }
 
 
+def adult_case(case_id: str, **report: Any) -> dict[str, Any]:
+    """A Case as intake emits it: an adult in Hà Nội."""
+    c = case()
+    c["case_id"] = case_id
+    c["report"].update(
+        {
+            "victim": {**c["report"]["victim"], "age_band": "ADULT", "is_minor": False},
+            "consented_services": [],
+            "offender": {**c["report"]["offender"], "country": None},
+            "hosting_country": None,
+            **report,
+        }
+    )
+    return c
+
+
 def referral(recipient_id: str, *, sla: int = 3600, priority: str = "P2", **extra: Any) -> dict[str, Any]:
     """A Referral as routing emits it."""
     c = case()

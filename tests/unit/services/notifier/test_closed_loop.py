@@ -20,6 +20,7 @@ REFERRAL: dict[str, Any] = {
     "ack_sla_seconds": 3600,
     "rule_ids": ["csam-to-hotline"],
     "escalation_target": None,
+    "created_at": 500,
 }
 
 
@@ -31,6 +32,7 @@ def test_delivered_state_keeps_the_record_only_when_there_is_a_target() -> None:
         "priority": "HIGH",
         "ack_sla_seconds": 3600,
         "escalation_target": "police",
+        "created_at": 500,
         "delivered_at": 1_000,
         "status": "DELIVERED",
         "referral": base64.b64encode(b"\x00avro").decode("ascii"),

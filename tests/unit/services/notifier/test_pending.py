@@ -15,23 +15,25 @@ from services.notifier.pending import (
     Waiting,
     awaiting_ack,
     summarise,
-    undelivered,
 )
 
 MIN = 60_000
 
 
-def test_delivered_entries_await_an_ack_until_acknowledged() -> None:
-    entry = {"priority": "P1", "delivered_at": 1000, "ack_sla_seconds": 900, "status": "DELIVERED"}
-    assert awaiting_ack(entry) == Waiting("P1", UNACKNOWLEDGED, 1000, 900)
+def test_delivered_entries_await_an_ack_until_acknowledged_counted_from_routing() -> None:
+    entry = {"priority": "P1", "created_at": 400, "delivered_at": 1000, "ack_sla_seconds": 900, "status": "DELIVERED"}
+    assert awaiting_ack(entry) == Waiting("P1", UNACKNOWLEDGED, 400, 900)
+    older = {k: v for k, v in entry.items() if k != "created_at"}  # written before the state kept created_at
+    assert awaiting_ack(older) == Waiting("P1", UNACKNOWLEDGED, 1000, 900)
     for status in ("ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"):
         assert awaiting_ack({**entry, "status": status}) is None
     assert awaiting_ack(None) is None
 
 
-def test_a_parked_referral_waits_since_it_was_created() -> None:
-    referral = {"priority": "P2", "created_at": 5, "ack_sla_seconds": 3600, "not_before": 99}
-    assert undelivered(referral) == Waiting("P2", UNDELIVERED, 5, 3600)
+def test_a_referral_not_delivered_waits_since_routing_whether_retrying_given_up_or_refused() -> None:
+    for status in ("ROUTED", "FAILED", "REFUSED"):
+        entry = {"priority": "P2", "created_at": 5, "delivered_at": None, "ack_sla_seconds": 3600, "status": status}
+        assert awaiting_ack(entry) == Waiting("P2", UNDELIVERED, 5, 3600)
 
 
 def test_every_priority_and_state_is_reported_even_when_nothing_waits() -> None:

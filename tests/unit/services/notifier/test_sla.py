@@ -4,8 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from referral_cli.commands.referrals import pending
-from services.notifier.sla import escalation_id, escalation_referral, period_to_escalate, periods_overdue
+from services.notifier.sla import (
+    GIVEN_UP,
+    REFUSED,
+    ROUTED,
+    after_delivery,
+    clock_start,
+    delivered_state,
+    escalation_id,
+    escalation_referral,
+    next_due,
+    not_delivered,
+    overdue_detail,
+    period_to_escalate,
+    periods_overdue,
+    routed_state,
+)
 
 
 def test_periods_overdue() -> None:
@@ -76,3 +94,127 @@ def test_pending_lists_delivered_unacknowledged_p1_first() -> None:
     rows = pending(receipts, refs)
     assert [p.referral_id for p in rows] == ["b", "d", "a"]
     assert rows[1].escalations == 1 and rows[0].overdue
+
+
+# --- the clock from routing ----------------------------------------------------------------------------
+
+REFERRAL: dict[str, Any] = {
+    "referral_id": "r1",
+    "case_id": "case-1",
+    "recipient_id": "desk",
+    "priority": "P1",
+    "ack_sla_seconds": 60,
+    "rule_ids": ["imminent-danger"],
+    "escalation_target": None,
+    "created_at": 10_000,
+}
+STATUSES = ("ROUTED", "FAILED", "REFUSED", "DELIVERED", "ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED")
+AWAITING = {"ROUTED", "FAILED", "REFUSED", "DELIVERED"}
+
+
+def test_routed_state_starts_the_clock_at_routing_and_keeps_the_record_for_a_target() -> None:
+    st = routed_state(REFERRAL, b"\x00v", 3, recipient_target="duty")
+    assert st["status"] == ROUTED and st["created_at"] == 10_000 and st["delivered_at"] is None
+    assert st["escalation_target"] == "duty" and st["referral"] and st["partition"] == 3
+    assert routed_state(REFERRAL, b"v", 3, recipient_target=None)["referral"] is None
+    escalation = escalation_referral({**REFERRAL, "attempt": 0}, "duty", 1, 99)
+    assert routed_state(escalation, b"v", 0, recipient_target="boss")["escalation_target"] is None
+    assert next_due(st, None) == 10_000 + 60_000  # due one SLA after routing, not after any delivery
+
+
+def test_every_state_that_awaits_an_ack_escalates_from_routing_and_no_other() -> None:
+    entry = routed_state(REFERRAL, b"v", 0, recipient_target="duty")
+    for status in STATUSES:
+        e = {**entry, "status": status, "delivered_at": 50_000 if status == "DELIVERED" else None}
+        if status in AWAITING:
+            assert period_to_escalate(e, None, 69_999) is None
+            assert period_to_escalate(e, None, 70_000) == 1  # 60 s after routing, however late delivered
+            assert next_due(e, None) == 70_000 and next_due(e, 1) == 130_000
+            assert "60s of routing" in overdue_detail(e)
+        else:
+            assert period_to_escalate(e, None, 10**12) is None and next_due(e, None) is None
+    assert next_due(None, None) is None
+    assert next_due({**entry, "ack_sla_seconds": 0}, None) is None  # no SLA: never due
+
+
+def test_overdue_detail_says_why_without_personal_data() -> None:
+    entry = routed_state(REFERRAL, b"v", 0, recipient_target=None)
+    assert "no acknowledgement" in overdue_detail({**entry, "status": "DELIVERED"})
+    assert "still being retried" in overdue_detail(entry)
+    assert "dead-lettered" in overdue_detail({**entry, "status": GIVEN_UP})
+    assert "refused by the safeguards" in overdue_detail({**entry, "status": REFUSED})
+    assert "not delivered" in overdue_detail({**entry, "status": "SOMETHING_NEW"})
+
+
+def test_entries_from_before_created_at_count_from_delivery() -> None:
+    old = {"status": "DELIVERED", "delivered_at": 5_000, "ack_sla_seconds": 2}
+    assert clock_start(old) == 5_000 and next_due(old, None) == 7_000
+
+
+def test_delivery_replaces_an_undelivered_state_but_never_an_acknowledgement() -> None:
+    routed = routed_state(REFERRAL, b"v", 1, recipient_target="duty")
+    delivered = delivered_state({**REFERRAL, "created_at": 11_111}, b"v", 1, recipient_target="duty", delivered_at=9)
+    assert after_delivery(None, delivered) == delivered
+    for status in ("ROUTED", "FAILED", "REFUSED", "DELIVERED"):
+        after = after_delivery({**routed, "status": status}, delivered)
+        assert after["status"] == "DELIVERED" and after["created_at"] == 10_000 and after["delivered_at"] == 9
+    acked = {**routed, "status": "ACKNOWLEDGED", "acked_at": 5, "referral": None}
+    assert after_delivery(acked, delivered) == {**acked, "delivered_at": 9}
+
+
+def test_given_up_or_refused_only_changes_an_undelivered_state() -> None:
+    routed = routed_state(REFERRAL, b"v", 1, recipient_target=None)
+    assert not_delivered(None, GIVEN_UP) is None
+    assert not_delivered(routed, GIVEN_UP) == {**routed, "status": GIVEN_UP}
+    assert not_delivered(routed, REFUSED) == {**routed, "status": REFUSED}
+    assert not_delivered({**routed, "status": GIVEN_UP}, GIVEN_UP) is None  # unchanged: no write
+    assert not_delivered({**routed, "status": GIVEN_UP}, REFUSED) == {**routed, "status": REFUSED}
+    for status in ("DELIVERED", "ACKNOWLEDGED", "COMPLETED", "REJECTED"):
+        assert not_delivered({**routed, "status": status}, GIVEN_UP) is None
+
+
+@given(
+    created=st.integers(0, 10**12),
+    sla=st.integers(1, 10**6),
+    status=st.sampled_from(sorted(AWAITING)),
+    delivered_after=st.one_of(st.none(), st.integers(0, 10**9)),
+    ticks=st.lists(st.integers(0, 10**10), max_size=30),
+)
+def test_escalations_follow_routing_time_once_per_period_whatever_the_tick_order(
+    created: int, sla: int, status: str, delivered_after: int | None, ticks: list[int]
+) -> None:
+    """Ticks at any times (sorted: time only moves on): each escalates at most one period, never twice,
+    never before one SLA after routing, and exactly when the index said it was due."""
+    entry = {
+        "status": status,
+        "created_at": created,
+        "delivered_at": None if delivered_after is None else created + delivered_after,
+        "ack_sla_seconds": sla,
+    }
+    escalated: int | None = None
+    seen: list[int] = []
+    for offset in sorted(ticks):
+        now = created + offset
+        due = next_due(entry, escalated)
+        period = period_to_escalate(entry, escalated, now)
+        assert due is not None
+        assert (period is not None) == (now >= due)  # the index and the check agree
+        if period is not None:
+            assert now >= created + period * sla * 1000 and now < created + (period + 1) * sla * 1000
+            seen.append(period)
+            escalated = period
+    assert seen == sorted(set(seen))
+    assert all(p >= 1 for p in seen)
+
+
+@given(
+    statuses=st.lists(st.sampled_from(STATUSES), min_size=1, max_size=8),
+    created=st.integers(0, 10**12),
+)
+def test_an_acknowledgement_at_any_point_stops_the_clock(statuses: list[str], created: int) -> None:
+    entry: dict[str, Any] = {"created_at": created, "delivered_at": None, "ack_sla_seconds": 5}
+    for status in statuses:
+        entry["status"] = status
+        stopped = status not in AWAITING
+        assert (next_due(entry, None) is None) == stopped
+        assert (period_to_escalate(entry, None, created + 10**9) is None) == stopped
