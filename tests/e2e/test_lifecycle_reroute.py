@@ -64,7 +64,11 @@ async def test_decline_reroute_accept_complete_with_the_agency_told_each_step(ka
             workers.start_all()
             workers.wait_ready()
             intake = topics.intake_topic(AGENCY)
-            await nt.produce(intake, [(key_of(report), CODEC.encode("CaseReport", report))])
+            bad = valid_report(agency_id=AGENCY, victim__jurisdiction="XX-NOPE")  # intake rejects it
+            await nt.produce(
+                intake,
+                [(key_of(report), CODEC.encode("CaseReport", report)), (key_of(bad), CODEC.encode("CaseReport", bad))],
+            )
 
             def delivered_to(recipient_id: str) -> dict[str, Any] | None:
                 found = [d.json() for d in web.deliveries if d.recipient_id == recipient_id]
@@ -121,8 +125,15 @@ async def test_decline_reroute_accept_complete_with_the_agency_told_each_step(ka
             assert len(illegal) == 1 and "state DECLINED" in illegal[0]["message"]
 
             # the reporting agency's own status topic carries each step: kinds and codes, never who or personal data
-            steps = ["ROUTED", "DECLINED", "REROUTED", "ACCEPTED", "IN_PROGRESS", "COMPLETED"]
-            status = await agency_status(lambda ss: {s["event"] for s in ss} >= {*steps, "DELIVERED"})
+            steps = ["INTAKE_ACCEPTED", "ROUTED", "DECLINED", "REROUTED", "ACCEPTED", "IN_PROGRESS", "COMPLETED"]
+            status = await agency_status(
+                lambda ss: {s["event"] for s in ss} >= {*steps, "DELIVERED", "INTAKE_REJECTED"}
+            )
+            refused = [s for s in status if s["report_id"] == bad["report_id"]]
+            assert [s["event"] for s in refused] == ["INTAKE_REJECTED"]
+            assert refused[0]["reason_code"] == "invalid_field" and refused[0]["case_id"] is None
+            assert refused[0]["field"] and "jurisdiction" in refused[0]["detail"]
+            assert refused[0]["detail"] and "XX-NOPE" not in repr(refused)
             mine = [s for s in status if s["report_id"] == report["report_id"]]
             events = [s["event"] for s in mine]
             assert [e for e in events if e in steps] == steps
