@@ -4,6 +4,9 @@ action refused (dead-lettered, never applied)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import io
 import uuid
 from typing import Any
 
@@ -12,6 +15,7 @@ import pytest
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
+from referral_cli.main import main as cli
 from referral_devstack.agencies import local_agencies
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, temp_workdir
@@ -146,6 +150,14 @@ async def test_decline_reroute_accept_complete_with_the_agency_told_each_step(ka
             text = repr(mine)
             assert "vn-police" not in text and all(v not in text for v in PII.values())
             assert all(v not in repr(rs) for v in PII.values())
+
+            # `referral-bus status AGENCY/REPORT_ID` shows the same steps
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = await asyncio.to_thread(cli, ["status", f"{AGENCY}/{report['report_id']}"])
+            assert code == 0
+            shown = [ln.split()[1] for ln in out.getvalue().splitlines()[1:]]
+            assert [e for e in shown if e in steps] == steps and "vn-police" not in out.getvalue()
         finally:
             workers.stop_all()
             await web.stop()
