@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
+from referral_bus.directory import Directory, load_directory
 from referral_bus.kafka import client_kwargs, read_topic
 from referral_bus.settings import REPO_ROOT, KafkaSettings, config_file
 from referral_devstack import broker
@@ -64,21 +65,29 @@ async def _acknowledge_one(receipts: list[Any], codec: Codec, port: int, secrets
     return None
 
 
-async def _decline_one(receipts: list[Any], codec: Codec, skip: str | None, timeout: float = 30.0) -> str:
+def _has_national_peer(directory: Directory, recipient_id: str) -> bool:
+    """True for a recipient acting in provinces only when another of its kind acts for a whole country."""
+    r = directory.get(recipient_id)
+    if r is None or any("-" not in j for j in r.jurisdictions):
+        return False
+    return any(x.kind == r.kind and any("-" not in j for j in x.jurisdictions) for x in directory.recipients.values())
+
+
+async def _decline_one(
+    receipts: list[Any], codec: Codec, skip: str | None, directory: Directory, timeout: float = 30.0
+) -> str:
     """Play a recipient that declines a referral (as the inbox does) and say where the case went next.
 
     The decline is an Acknowledgement v2 on the acks topic keyed by case_id; routing re-routes the case
     (docs/lifecycle.md). Returns the line to print.
     """
     decoded = [codec.decode(rec.value, "DeliveryReceipt") for rec in receipts]
-    chosen = next(
-        (
-            rc
-            for rc in decoded
-            if rc["status"] == "DELIVERED" and rc["channel"] == "webhook" and rc["referral_id"] != skip
-        ),
-        None,
-    )
+    webhook = [
+        rc for rc in decoded if rc["status"] == "DELIVERED" and rc["channel"] == "webhook" and rc["referral_id"] != skip
+    ]
+    # a provincial unit whose kind has a national unit, so the re-route has somewhere to go
+    chosen = next((rc for rc in webhook if _has_national_peer(directory, rc["recipient_id"])), None)
+    chosen = chosen or next(iter(webhook), None)
     if chosen is None:
         return "no webhook referral to decline"
     rid, case_id, who = chosen["referral_id"], chosen["case_id"], chosen["recipient_id"]
@@ -193,7 +202,7 @@ async def run(
                 receipts = await read_topic(
                     topics.name(topics.RECEIPTS), until=lambda rs: closed(rs) and delivered(rs), timeout=30
                 )
-            print(await _decline_one(receipts, codec, acked), flush=True)
+            print(await _decline_one(receipts, codec, acked, load_directory(directory)), flush=True)
             receipts = await read_topic(topics.name(topics.RECEIPTS), until=lambda rs: False, timeout=3)
             dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: False, timeout=3)
             case_report: dict[str, str] = {}
