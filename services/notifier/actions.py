@@ -1,7 +1,8 @@
 """Recipient actions on a referral: the lifecycle core's outcome → table write, receipt, re-route, agency status.
 
 Called by `Notifier.ack` for every decoded Acknowledgement (handlers.py), inside the ack's event, so the
-`referral_state` write lands in the case's changelog partition. What an action does is decided by the
+`referral_state` write lands in the case's changelog partition, staged (`StagedTable`): durable once the
+action's receipt, re-route request and status event are on the broker, dropped if they fail. What an action does is decided by the
 pure core (services/notifier/lifecycle.py); this module only turns it into sends.
 """
 
@@ -18,6 +19,7 @@ from referral_bus import metrics
 from referral_bus.directory import Directory
 from referral_bus.lifecycle import Lifecycle
 from referral_bus.shell import Service
+from referral_bus.staged import StagedTable
 from referral_bus.status import StatusTopics, status_record
 from services.notifier.deliver import receipt
 from services.notifier.lifecycle import Applied, apply, case_view, lifecycle_fields
@@ -42,6 +44,11 @@ class RecipientActions:
     reroute_topic: faust.TopicT
     statuses: StatusTopics
 
+    def __post_init__(self) -> None:
+        # A state change stands for its receipt, re-route request and status event: it lands once they are
+        # on the broker, and is dropped if they fail (the ack is dead-lettered; its replay applies it again).
+        self.staged = StagedTable(self.state)
+
     def kind_of(self, recipient_id: str) -> str | None:
         """A recipient's kind, or None when it is not in the directory."""
         r = self.directory.get(recipient_id)
@@ -59,13 +66,13 @@ class RecipientActions:
     async def apply(self, ack: dict[str, Any]) -> None:
         """Apply one decoded Acknowledgement; raises (and so dead-letters) what the lifecycle refuses."""
         rid = ack["referral_id"]
-        before = self.state.get(rid)
+        before = self.staged.get(rid)
         outcome = apply(before, ack, self.lifecycle, kind_of=self.kind_of)
         if not isinstance(outcome, Applied):
             metrics.count("notifier", "ack_unchanged")
             return
         entry = outcome.entry
-        self.state[rid] = entry
+        self.staged.write_after_sends(rid, entry)
         ids = {"referral_id": rid, "case_id": entry["case_id"], "recipient_id": entry["recipient_id"]}
         latency = max(0, int(ack["acknowledged_at"]) - int(entry["delivered_at"]))
         await self.emit(
@@ -93,9 +100,11 @@ class RecipientActions:
     async def _reroute(self, request: dict[str, Any]) -> None:
         """Ask routing to send the case on, telling it who already holds it and which kinds are still covered."""
         case_id = request["case_id"]
-        others = [e for _, e in list(self.state.items()) if e is not None and e.get("case_id") == case_id]
+        others = [
+            self.staged.get(k) for k, e in list(self.state.items()) if e is not None and e.get("case_id") == case_id
+        ]
         excluded, active = case_view(
-            [*others, {"recipient_id": request["recipient_id"], "status": "DECLINED"}], self.lifecycle, self.kind_of
+            [*others, {"recipient_id": request["recipient_id"], "status": "REJECTED"}], self.lifecycle, self.kind_of
         )
         record = {**request, "excluded": excluded, "active_kinds": active}
         value = self.service.codec.encode("RerouteRequest", record)
