@@ -163,6 +163,9 @@ async def test_decline_reroute_accept_complete_with_the_agency_told_each_step(ka
         text = repr(mine)
         assert "vn-police" not in text and all(v not in text for v in PII.values())
         assert all(v not in repr(rs) for v in PII.values())
+        for name in ("intake", "routing", "notifier"):  # the note and the case go into no log line
+            text = workers.log_path(name).read_text(errors="replace")
+            assert all(v not in text for v in PII.values()), name
 
         # `referral-bus status AGENCY/REPORT_ID` shows the same steps
         out = io.StringIO()

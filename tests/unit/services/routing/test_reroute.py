@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from referral_bus.directory import load_directory
 from referral_bus.lifecycle import from_settings
@@ -160,3 +162,47 @@ def test_the_gate_refuses_a_transfer_the_safeguards_forbid_and_the_case_goes_on_
     assert [(r.recipient_id, r.safeguard_id) for r in out.refused] == [
         ("vn-police-hue", "adult-without-consent-no-police")
     ]
+
+
+RECIPIENTS = sorted(GATE.directory.recipients)
+KIND_OF = {r.id: r.kind for r in GATE.directory.recipients.values()}
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    declined=st.sampled_from(RECIPIENTS),
+    holders=st.sets(st.sampled_from(RECIPIENTS), max_size=6),
+    active=st.sets(st.sampled_from(sorted(set(KIND_OF.values()))), max_size=3),
+    minor=st.booleans(),
+    consent=st.sampled_from(["GIVEN", "REFUSED", "NOT_ASKED"]),
+    transfer_to=st.none() | st.sampled_from(RECIPIENTS),
+)
+def test_whatever_the_request_the_new_recipient_is_admitted_and_never_holds_the_case(
+    declined: str, holders: set[str], active: set[str], minor: bool, consent: str, transfer_to: str | None
+) -> None:
+    report: dict[str, Any] = (
+        {}
+        if minor
+        else {"victim__is_minor": False, "victim__age_band": "ADULT", "consent": consent, "consented_services": []}
+    )
+    ref = original(declined, **report)
+    req = request(
+        declined,
+        KIND_OF[declined],
+        action="TRANSFERRED" if transfer_to else "DECLINED",
+        transfer_to=transfer_to,
+        excluded=sorted({declined, *holders}),
+        active_kinds=sorted(active),
+    )
+    out = plan(req, ref, GATE, LC, now_ms=10)
+    facts = Facts.from_case(ref["case"])
+    if isinstance(out, Rerouted):
+        rid = out.referral["recipient_id"]
+        assert rid not in req["excluded"] and GATE.admit(facts, rid) is None
+        assert out.kind == KIND_OF[rid] and out.transferred == (rid == transfer_to)
+    elif isinstance(out, Uncovered):
+        assert out.kind in GATE.safeguards.mandatory_kinds(facts) and out.kind not in active
+        if out.alert is not None:
+            assert out.alert["recipient_id"] == LC.spec.duty_desk and GATE.admit(facts, LC.spec.duty_desk) is None
+    else:
+        assert out.kind not in GATE.safeguards.mandatory_kinds(facts) or out.kind in active
