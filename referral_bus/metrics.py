@@ -198,6 +198,12 @@ def init_sla_breaches(recipient_ids: Iterable[str], priorities: Iterable[str]) -
             _counter("referral_bus_sla_breaches").add(0, {"recipient_id": recipient_id, "priority": priority})
 
 
+def init_uncovered(kinds: Iterable[str]) -> None:
+    """Zero series per mandatory kind, so the first uncovered case is an increase alert rules see."""
+    for kind in kinds:
+        _counter("referral_bus_uncovered").add(0, {"kind": kind})
+
+
 def uncovered(kind: str) -> None:
     """A case left with no active referral of a mandatory recipient kind after a decline (routing re-route)."""
     _counter("referral_bus_uncovered").add(1, {"kind": kind})

@@ -10,8 +10,8 @@ import sys
 
 from referral_bus import lifecycle as rb_lifecycle
 from referral_bus import logging as rb_logging
+from referral_bus import metrics, topics
 from referral_bus import safeguards as rb_safeguards
-from referral_bus import topics
 from referral_bus.agencies import load_agencies
 from referral_bus.errors import RulesError
 from referral_bus.settings import RoutingSettings
@@ -56,6 +56,7 @@ try:  # the referral lifecycle: re-routing declined and transferred referrals (d
 except RulesError as exc:
     sys.stderr.write("routing: cannot start, the lifecycle does not load:\n  " + "\n  ".join(exc.problems) + "\n")
     raise SystemExit(78) from None
+metrics.init_uncovered(sorted({k for rule in safeguards.policy.always for k in rule.kinds}))
 reroute_handler = RerouteHandler(
     service=service,
     rules=rules,

@@ -38,7 +38,7 @@ from referral_bus.metrics import BreakerRow, PendingRow
 metrics.configure("probe")
 metrics.count("intake", "accepted"); metrics.event_in("intake"); metrics.event_out("intake", "t")
 metrics.dead_lettered("intake", "undecodable"); metrics.stage_latency("intake", "ok", 3.0)
-metrics.delivery("webhook", "delivered", latency_ms=40); metrics.sla_breach("r", "P1")
+metrics.delivery("webhook", "delivered", latency_ms=40); metrics.sla_breach("r", "P1"); metrics.uncovered("police")
 metrics.register_lag_source(lambda: [("t", 0, 5)], group="g")
 metrics.register_pending_source(lambda: [PendingRow("P1", "undelivered", 1, 1, 2.0)])
 metrics.register_breaker_source(lambda: [BreakerRow("r", True, 1.0)])
