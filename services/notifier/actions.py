@@ -2,8 +2,8 @@
 
 Called by `Notifier.ack` for every decoded Acknowledgement (handlers.py), inside the ack's event, so the
 `referral_state` write lands in the case's changelog partition, staged (`StagedTable`): durable once the
-action's receipt, re-route request and status event are on the broker, dropped if they fail. What an action does is decided by the
-pure core (services/notifier/lifecycle.py); this module only turns it into sends.
+action's receipt, re-route request and status event are on the broker, dropped if they fail. What an
+action does is decided by the pure core (services/notifier/lifecycle.py); this module only turns it into sends.
 """
 
 from __future__ import annotations
