@@ -226,3 +226,43 @@ async def test_transfer_reaches_the_named_recipient_redacted_to_its_own_profile(
         status = await agency_status(lambda ss: sum(s["event"] == "TRANSFERRED" for s in ss) >= 2)
         kinds = sorted(s["recipient_kinds"][0] for s in status if s["event"] == "TRANSFERRED")
         assert kinds == ["child_protection", "police"]
+
+
+async def test_the_lifecycle_survives_a_notifier_restart(kafka: str, namespace: str) -> None:
+    report = valid_report(agency_id=AGENCY, category="OTHER", severity="MEDIUM", content_hashes=[], content_urls=[])
+    async with three_workers(kafka, namespace) as (web, workers):
+        await nt.produce(topics.intake_topic(AGENCY), [(key_of(report), CODEC.encode("CaseReport", report))])
+
+        def doc_of(recipient_id: str) -> dict[str, Any] | None:
+            return next((d.json() for d in web.deliveries if d.recipient_id == recipient_id), None)
+
+        assert await wait_for(lambda: doc_of("vn-police-ha-noi") is not None, 90), workers.tail("notifier")
+        first = doc_of("vn-police-ha-noi")
+        assert first is not None
+        case_id, old = first["case_id"], first["referral_id"]
+        await nt.receipts(lambda rs: "DELIVERED" in nt.statuses(rs, old))
+        await send_acks(case_id, ack(old, "vn-police-ha-noi", "DECLINED", reason_code="no_capacity"))
+        assert await wait_for(lambda: doc_of("vn-police-cybercrime") is not None, 60), workers.tail("routing")
+        second = doc_of("vn-police-cybercrime")
+        assert second is not None
+        new = second["referral_id"]
+        await nt.receipts(lambda rs: "DELIVERED" in nt.statuses(rs, new))
+
+        workers.stop("notifier")  # the states live in the changelogged referral_state table
+        workers.start("notifier")
+        workers.wait_ready(names=["notifier"])
+        await send_acks(
+            case_id,
+            ack(old, "vn-police-ha-noi", "ACCEPTED"),  # still DECLINED after the restart: refused
+            ack(new, "vn-police-cybercrime", "ACCEPTED"),
+        )
+        rs = await nt.receipts(lambda rs: "ACKNOWLEDGED" in nt.statuses(rs, new), timeout=90)
+        assert nt.statuses(rs, old) == ["DELIVERED", "REJECTED"]
+        assert nt.statuses(rs, new) == ["REROUTED", "DELIVERED", "ACKNOWLEDGED"]
+        letters = await read_topic(
+            topics.name(topics.DEADLETTER),
+            until=lambda xs: any(CODEC.decode(x.value, "DeadLetter")["reason"] == "illegal_transition" for x in xs),
+            timeout=30,
+        )
+        assert any(CODEC.decode(x.value, "DeadLetter")["referral_id"] == old for x in letters)
+        assert [d.recipient_id for d in web.deliveries].count("vn-police-cybercrime") == 1  # not re-sent
