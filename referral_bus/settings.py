@@ -185,7 +185,7 @@ class IntakeSettings(ServiceSettings, AgenciesFile):
     correlation_window_hours: int = Field(default=72, ge=0)
 
 
-class RoutingSettings(ServiceSettings, DirectoryFile):
+class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     """`ROUTING_*` variables."""
 
     model_config = SettingsConfigDict(env_prefix="ROUTING_", extra="ignore")
@@ -234,6 +234,14 @@ class SafeguardSettings(BaseSettings):
     # Development only: plain http:// webhooks and SMTP without TLS to loopback hosts, and
     # NOTIFIER_TLS_VERIFY=false, are allowed; every worker logs it loudly at start.
     dev_insecure_transport: bool = False
+
+
+class LifecycleSettings(BaseSettings):
+    """`REFERRAL_BUS_LIFECYCLE_PATH`: the referral lifecycle (config/lifecycle.yaml), shared by every service."""
+
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_BUS_", extra="ignore")
+
+    lifecycle_path: Path = config_file_field("lifecycle.yaml")
 
 
 class StatsSettings(ServiceSettings, DirectoryFile):

@@ -1,8 +1,8 @@
 """Every topic the workers create or use, from one source: the code's topics, Faust's own, and the data's.
 
 `declared()` lists them with retention and sensitivity: the shared topics (topics.ALL), each table's
-changelog and each app's leader-election topic (Faust creates both at start-up), one intake topic per
-agency and one ack topic per Kafka-acknowledging recipient (config/agencies.yaml), and one partner
+changelog and each app's leader-election topic (Faust creates both at start-up), one intake and one
+status topic per agency and one ack topic per Kafka-acknowledging recipient (config/agencies.yaml), and one partner
 topic per recipient with a kafka channel (config/recipients.yaml). scripts/k8s/gen_topics.py renders
 it as KafkaTopics; tests compare it with the manifests and with what real workers create.
 """
@@ -123,6 +123,10 @@ def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
     out += [
         TopicSpec(name, f"acknowledgements of recipient {r} (only its agency may write)", 30 * DAY_MS, sensitivity=IDS)
         for name, r in sorted(registry.ack_topics().items())
+    ]
+    out += [
+        TopicSpec(name, f"what became of agency {a}'s reports (only it may read)", 365 * DAY_MS, sensitivity=IDS)
+        for name, a in sorted(registry.status_topics().items())
     ]
     out += [
         TopicSpec(topics.partner_topic(r.id), f"referrals for recipient {r.id} (its agency reads them)", 30 * DAY_MS)

@@ -22,7 +22,7 @@ from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
 from referral_cli.commands import add, arg, group
 
-CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"})
+CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED", "TRANSFERRED", "CANCELLED"})
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 NOT_DELIVERED, AWAITING_ACK = "NOT_DELIVERED", "AWAITING_ACK"
 IN_WORDS = {NOT_DELIVERED: "not delivered", AWAITING_ACK: "not acknowledged", "REFUSED": "refused", "HELD": "held"}

@@ -31,6 +31,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from referral_bus import lifecycle as rb_lifecycle
 from referral_bus import logging as rb_logging
 from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
@@ -38,7 +39,9 @@ from referral_bus.agencies import load_agencies
 from referral_bus.directory import load_directory
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service, load_or_exit
+from referral_bus.status import StatusTopics
 from services.notifier.ackview import register_ack_view
+from services.notifier.actions import RecipientActions
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers, snapshot_key
 from services.notifier.channels.base import Channel
@@ -57,7 +60,8 @@ app = service.app
 
 # Each Kafka-acknowledging recipient's own ack topic: only its agency's KafkaUser may write there, so
 # the topic says who acknowledges (config/agencies.yaml); the acks agent reads them all.
-_ack_topics = load_agencies(settings.agencies_path).ack_topics()  # contract name → recipient id
+_registry = load_agencies(settings.agencies_path)
+_ack_topics = _registry.ack_topics()  # contract name → recipient id
 notifier_topics = Topics(
     referrals=service.topic(topics.REFERRALS),
     retry=service.topic(topics.RETRY),
@@ -129,6 +133,17 @@ notifier = Notifier(
     gate=rb_safeguards.Gate(safeguards, directory),
     early_ack_limit=settings.early_ack_limit,
     early_ack_ttl_seconds=settings.early_ack_ttl_seconds,
+)
+# the referral lifecycle: recipient actions, re-route requests, agencies' status (docs/lifecycle.md)
+_lifecycle = load_or_exit("notifier", "the lifecycle", rb_lifecycle.from_settings)
+notifier.actions = RecipientActions(
+    service,
+    _lifecycle,
+    directory,
+    tables.state,
+    notifier.emit,
+    service.topic(topics.REROUTE),
+    StatusTopics(service, _registry),
 )
 register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_bytes)
 

@@ -31,6 +31,7 @@ from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
 from services.notifier import earlyacks
 from services.notifier.acks import apply_ack, check_recipient
+from services.notifier.actions import RecipientActions
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import PAUSED, RESUMED, Breakers, CircuitBreaker, snapshot_key
 from services.notifier.decide import (
@@ -121,6 +122,7 @@ class Notifier:
     due: DueIndex[Waiting] = field(default_factory=DueIndex)
     early_ack_limit: int = 10_000  # referrals with early acknowledgements kept at once on this worker
     early_ack_ttl_seconds: float = 7 * 86_400.0  # how long one waits for its referral before it is dead-lettered
+    actions: RecipientActions | None = None  # the referral lifecycle (services/notifier/actions.py, lifecycle.py)
 
     @property
     def codec(self) -> Codec:
@@ -293,6 +295,8 @@ class Notifier:
             recipient_target=recipient.escalation_target if recipient else None,
             delivered_at=now_ms(),
         )
+        if self.actions is not None:  # the lifecycle's fields, and DELIVERED to the reporting agency
+            state = await self.actions.delivered(referral, value, state)
         self._set_state(rid, after_delivery(self.tables.state.get(rid), state))  # an ack may have come first
         if breaker_event == RESUMED:
             detail = "probe delivered; recipient resumed"
@@ -369,6 +373,11 @@ class Notifier:
     async def _apply_ack(self, ack: dict[str, Any]) -> None:
         """An acknowledgement applied to its referral's state, and the receipt that says so."""
         rid = ack["referral_id"]
+        if self.actions is not None:  # the lifecycle (config/lifecycle.yaml): services/notifier/actions.py
+            entry = await self.actions.apply(ack)
+            if entry is not None:  # the SLA index follows the state change (an accepted referral stops its clock)
+                self.due.put(rid, next_due(entry, self.tables.escalations.get(rid)), awaiting_ack(entry))
+            return
         updated = apply_ack(self.tables.state.get(rid), ack)  # raises for an ack no referral here can take
         if updated is None:
             metrics.count("notifier", "ack_unchanged")

@@ -24,7 +24,8 @@ ROUTED = "ROUTED"  # taken by the notifier, not delivered yet: first attempt, fa
 GIVEN_UP = "FAILED"  # no more attempts: dead-lettered (retries exhausted, age limit, permanent error)
 REFUSED = "REFUSED"  # the safeguards refused delivery to this recipient
 NOT_DELIVERED = frozenset({ROUTED, GIVEN_UP, REFUSED})
-AWAITING_ACK = NOT_DELIVERED | {"DELIVERED"}  # the SLA clock runs for these
+# the SLA clock runs for these (config/lifecycle.yaml `sla: true`)
+AWAITING_ACK = NOT_DELIVERED | {"DELIVERED", "RECEIVED"}
 ESCALATION_RULE = "sla-escalation"  # in rule_ids of every escalation referral
 
 

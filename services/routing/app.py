@@ -6,13 +6,17 @@ case does is in handlers.py; the decisions are pure: rules.py (`RuleSet.decide`)
 
 from __future__ import annotations
 
+from referral_bus import lifecycle as rb_lifecycle
 from referral_bus import logging as rb_logging
+from referral_bus import metrics, topics
 from referral_bus import safeguards as rb_safeguards
-from referral_bus import topics
+from referral_bus.agencies import load_agencies
 from referral_bus.settings import RoutingSettings
 from referral_bus.shell import Service, load_or_exit
+from referral_bus.status import StatusTopics
 from services.routing.handlers import RoutingHandler
 from services.routing.reloader import RuleReloader
+from services.routing.rerouting import RerouteHandler
 
 settings = RoutingSettings()
 service = Service("routing", settings)
@@ -24,16 +28,32 @@ if safeguards.dev_insecure_transport:
     rb_logging.get_logger().warning(rb_safeguards.DEV_WARNING)
 
 cases_topic = service.topic(topics.CASES)
+statuses = StatusTopics(service, load_agencies(settings.agencies_path))
 handler = RoutingHandler(
     service=service,
     rules=rules,
     safeguards=safeguards,
     decisions_topic=service.topic(topics.DECISIONS),
     referrals_topic=service.topic(topics.REFERRALS),
+    statuses=statuses,
 )
 
 
-# Hands every case to the handler through run_guarded (dead-letters any failure).
+# the referral lifecycle: re-routing declined and transferred referrals (docs/lifecycle.md)
+_lifecycle = load_or_exit("routing", "the lifecycle", rb_lifecycle.from_settings)
+metrics.init_uncovered(sorted({k for rule in safeguards.policy.always for k in rule.kinds}))
+reroute_handler = RerouteHandler(
+    service=service,
+    rules=rules,
+    safeguards=safeguards,
+    lifecycle=_lifecycle,
+    referrals_topic=handler.referrals_topic,
+    receipts_topic=service.topic(topics.RECEIPTS),
+    statuses=statuses,
+)
+
+# Hands every event to its handler through run_guarded (dead-letters any failure).
+reroute_agent = service.agent(service.topic(topics.REROUTE), reroute_handler.request, name=f"{__name__}.reroute_agent")
 routing_agent = service.agent(cases_topic, handler.case, name=f"{__name__}.routing_agent")
 
 

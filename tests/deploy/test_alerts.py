@@ -39,7 +39,7 @@ from services.notifier.pending import BreakerRow, PendingRow
 metrics.configure("probe")
 metrics.count("intake", "accepted"); metrics.event_in("intake"); metrics.event_out("intake", "t")
 metrics.dead_lettered("intake", "undecodable"); metrics.stage_latency("intake", "ok", 3.0)
-metrics.delivery("webhook", "delivered", latency_ms=40); metrics.sla_breach("r", "P1")
+metrics.delivery("webhook", "delivered", latency_ms=40); metrics.sla_breach("r", "P1"); metrics.uncovered("police")
 metrics.register_lag_source(lambda: [("t", 0, 5)], group="g")
 metrics.register_gauges(lambda: [PendingRow("P1", "undelivered", 1, 1, 2.0)], ("priority", "state"), PENDING)
 metrics.register_gauges(lambda: [BreakerRow("r", True, 1.0)], ("recipient_id",), BREAKERS)
