@@ -52,6 +52,7 @@ from services.notifier.ownership import partition_of
 from services.notifier.pending import Waiting, awaiting_ack
 from services.notifier.sla import (
     GIVEN_UP,
+    NOT_DELIVERED,
     after_delivery,
     delivered_state,
     escalation_id,
@@ -195,7 +196,24 @@ class Notifier:
         recipient = self.directory.get(referral["recipient_id"])
         target = recipient.escalation_target if recipient else None
         self._set_state(rid, routed_state(referral, value, msg.partition, recipient_target=target))
-        kept = self.tables.early_acks.get(rid) if self.tables.early_acks is not None else None
+        await self._apply_kept(rid, referral["case_id"])
+
+    def _must_wait(self, rid: str) -> bool:
+        """An acknowledgement of `rid` waits: no state yet, or (with the lifecycle) not recorded as delivered yet.
+
+        A recipient may answer before the notifier has recorded the delivery it answers (the webhook returned,
+        the DELIVERED write has not happened yet); the lifecycle only moves on from DELIVERED.
+        """
+        entry = self.tables.state.get(rid)
+        if entry is None:
+            return True
+        return self.actions is not None and entry.get("state") is None and entry.get("status") in NOT_DELIVERED
+
+    async def _apply_kept(self, rid: str, case_id: str) -> None:
+        """Apply the acknowledgements kept for `rid` once it can take them (this event is of the same case)."""
+        if self.tables.early_acks is None or self._must_wait(rid):
+            return
+        kept = self.tables.early_acks.get(rid)
         if kept is None:
             return
         del self.tables.early_acks[rid]  # this event is of the same case, so of the same partition
@@ -203,7 +221,7 @@ class Notifier:
             try:
                 await self._apply_ack(self.codec.decode(source.value or b"", "Acknowledgement"))
             except AcknowledgementError as exc:  # e.g. from another recipient: recorded, never applied
-                await self.service.dead_letter(source, exc, case_id=referral["case_id"], referral_id=rid)
+                await self.service.dead_letter(source, exc, case_id=case_id, referral_id=rid)
 
     def _save_breaker(self, recipient_id: str, breaker: CircuitBreaker, partition: int) -> None:
         """Changelog the recipient's breaker when it changed, keyed by this event's partition (see snapshot_key)."""
@@ -298,6 +316,7 @@ class Notifier:
         if self.actions is not None:  # the lifecycle's fields, and DELIVERED to the reporting agency
             state = await self.actions.delivered(referral, value, state)
         self._set_state(rid, after_delivery(self.tables.state.get(rid), state))  # an ack may have come first
+        await self._apply_kept(rid, referral["case_id"])  # answers that overtook the DELIVERED write
         if breaker_event == RESUMED:
             detail = "probe delivered; recipient resumed"
             await self.emit(receipt(referral, RESUMED, channel=delivered["channel"], detail=detail))
@@ -360,7 +379,7 @@ class Notifier:
         ack = self.codec.decode(msg.value or b"", "Acknowledgement")
         check_recipient(ack, self.topics.recipient_of.get(msg.topic))  # the topic, not the payload, says who
         rid = ack["referral_id"]
-        if self.tables.state.get(rid) is None and self.tables.early_acks is not None:
+        if self._must_wait(rid) and self.tables.early_acks is not None:
             kept = self.tables.early_acks.get(rid)
             held = len(self.tables.early_acks)
             limit = self.early_ack_limit
