@@ -209,6 +209,11 @@ class NotifierSettings(ServiceSettings):
     # them and acknowledges offsets strictly in order (referral_bus/inflight.py).
     delivery_concurrency: int = Field(default=16, ge=1)
     ack_max_body_bytes: int = Field(default=4096, ge=64)
+    # The inbox's public address (e.g. https://inbox.example.org/inbox): when set, referrals to inbox and
+    # e-mail recipients are also produced to referrals.inbox.v1 and each e-mail carries a signed link
+    # (secret `inbox-link-key`) valid this long. docs/inbox.md.
+    inbox_url: str | None = None
+    inbox_link_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
 
 
 class SafeguardSettings(BaseSettings):
@@ -239,3 +244,23 @@ class StatsSettings(ServiceSettings):
     home_country: str = Field(default="VN", min_length=2, max_length=2)
     config_path: Path = Field(default_factory=lambda: config_file("stats.yaml"))
     directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
+
+
+class InboxSettings(ServiceSettings):
+    """`INBOX_*` variables: the inbox web page for recipients without a system of their own (docs/inbox.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="INBOX_", extra="ignore")
+
+    web_port: int = 6070
+    directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
+    lifecycle_path: Path = Field(default_factory=lambda: config_file("lifecycle.yaml"))
+    # Mounted secrets: `inbox-password-<recipient>` (a hash: `referral-bus inbox hash-password`),
+    # `inbox-session-key` (signs session cookies and CSRF tokens), `inbox-link-key` (e-mail links).
+    secrets_dir: Path | None = None
+    session_minutes: int = Field(default=480, ge=1)
+    # Failed sign-ins allowed per recipient id and per client address within the window, then refused (429).
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_window_seconds: float = Field(default=900.0, gt=0)
+    # Development only: session cookies without `Secure`, so they work over plain http://127.0.0.1.
+    dev_insecure_cookies: bool = False
+    max_form_bytes: int = Field(default=8192, ge=512)
