@@ -50,6 +50,10 @@ class Registry:
         """Contract name of each recipient's ack topic → the recipient id (recipients some agency acts for)."""
         return {topics.acks_topic(r): r for a in self.agencies.values() for r in a.recipients}
 
+    def status_topics(self) -> dict[str, str]:
+        """Contract name of each agency's status topic → the agency id (only that agency reads it)."""
+        return {topics.status_topic(a): a for a in self.agencies}
+
 
 def load_agencies(path: Path) -> Registry:
     """Load and validate the registry; raise RulesError naming every problem with file and line."""

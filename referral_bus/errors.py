@@ -134,6 +134,12 @@ class RecipientMismatchError(AcknowledgementError):
     reason = "recipient_mismatch"
 
 
+class IllegalTransitionError(AcknowledgementError):
+    """A recipient action the lifecycle does not allow from the referral's state (config/lifecycle.yaml)."""
+
+    reason = "illegal_transition"
+
+
 class TraceBackendError(ReferralBusError):
     """The trace backend (Jaeger) could not be installed, started or queried, or holds no such trace."""
 

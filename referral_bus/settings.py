@@ -227,6 +227,14 @@ class SafeguardSettings(BaseSettings):
     dev_insecure_transport: bool = False
 
 
+class LifecycleSettings(BaseSettings):
+    """`REFERRAL_BUS_LIFECYCLE_PATH`: the referral lifecycle (config/lifecycle.yaml), shared by every service."""
+
+    model_config = SettingsConfigDict(env_prefix="REFERRAL_BUS_", extra="ignore")
+
+    lifecycle_path: Path = Field(default_factory=lambda: config_file("lifecycle.yaml"))
+
+
 class StatsSettings(ServiceSettings):
     """`STATS_*` variables (docs/statistics.md)."""
 

@@ -1,8 +1,8 @@
 """Every topic the workers create or use, from one source: the code's topics, Faust's own, and the data's.
 
 `declared()` lists them with retention and sensitivity: the shared topics (topics.ALL), each table's
-changelog and each app's leader-election topic (Faust creates both at start-up), one intake topic per
-agency and one ack topic per Kafka-acknowledging recipient (config/agencies.yaml), and one partner
+changelog and each app's leader-election topic (Faust creates both at start-up), one intake and one
+status topic per agency and one ack topic per Kafka-acknowledging recipient (config/agencies.yaml), and one partner
 topic per recipient with a kafka channel (config/recipients.yaml). scripts/k8s/gen_topics.py renders
 it as KafkaTopics; tests compare it with the manifests and with what real workers create.
 """
@@ -134,6 +134,10 @@ def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
         TopicSpec(name, f"acknowledgements of inbox recipient {r} (the inbox writes)", 30 * DAY_MS, sensitivity=IDS)
         for name, r in sorted(inbox_ack_topics(directory).items())
         if name not in agency_acks
+    ]
+    out += [
+        TopicSpec(name, f"what became of agency {a}'s reports (only it may read)", 365 * DAY_MS, sensitivity=IDS)
+        for name, a in sorted(registry.status_topics().items())
     ]
     out += [
         TopicSpec(topics.partner_topic(r.id), f"referrals for recipient {r.id} (its agency reads them)", 30 * DAY_MS)

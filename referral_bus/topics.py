@@ -16,6 +16,7 @@ RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
 STATS = "referrals.stats.v1"
+REROUTE = "referrals.reroute.v1"
 INBOX = "referrals.inbox.v1"
 
 PARTNER_PREFIX = "referrals.partner."
@@ -23,6 +24,7 @@ PARTNER_SUFFIX = ".v1"
 # One intake topic per agency and one ack topic per Kafka-acknowledging recipient (referral_bus/agencies.py).
 INTAKE_PREFIX = "referrals.intake."
 ACKS_PREFIX = "referrals.acks."
+STATUS_PREFIX = "referrals.status."  # one status topic per reporting agency (docs/lifecycle.md)
 VERSION_SUFFIX = ".v1"
 
 
@@ -62,6 +64,7 @@ ALL: tuple[TopicSpec, ...] = (
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),
     TopicSpec(DEADLETTER, "everything that could not be processed, with its original bytes", 365 * DAY_MS),
+    TopicSpec(REROUTE, "notifier -> routing: declined or transferred referrals to send on", 30 * DAY_MS),
     TopicSpec(INBOX, "referral documents for inbox users, redacted to their profile, keyed by case_id", 30 * DAY_MS),
     TopicSpec(
         STATS,
@@ -113,3 +116,8 @@ def intake_topic(agency_id: str) -> str:
 def acks_topic(recipient_id: str) -> str:
     """The contract name of a recipient's own acknowledgement topic (only its agency's principals may write)."""
     return f"{ACKS_PREFIX}{recipient_id}{VERSION_SUFFIX}"
+
+
+def status_topic(agency_id: str) -> str:
+    """The contract name of an agency's own status topic (only that agency may read it)."""
+    return f"{STATUS_PREFIX}{agency_id}{VERSION_SUFFIX}"

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from referral_bus.directory import DirectoryFile
+from referral_bus.lifecycle import LifecycleFile
 from referral_bus.safeguards import SafeguardsFile
 from referral_cli.ruletools.fixture_runner import FixtureFile
 from services.routing.model import RulesDocument
@@ -23,6 +24,7 @@ _FILES: dict[str, type[BaseModel]] = {
     "rules.schema.json": RulesDocument,
     "fixtures.schema.json": FixtureFile,
     "safeguards.schema.json": SafeguardsFile,
+    "lifecycle.schema.json": LifecycleFile,
 }
 
 

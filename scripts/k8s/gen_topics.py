@@ -83,13 +83,16 @@ def _acl(kind: str, name: str, pattern: str, operations: list[str]) -> list[str]
 def _user(agency: Agency, principal: str) -> str:
     intake = topics.intake_topic(agency.id)
     summary = [f"writes {intake}"]
+    status = topics.status_topic(agency.id)
+    summary.append(f"reads {status}")
     acls = _acl("topic", intake, "literal", ["Write", "Describe"])
+    acls += _acl("topic", status, "literal", ["Read", "Describe"])
     for r in agency.recipients:
         acls += _acl("topic", topics.partner_topic(r), "literal", ["Read", "Describe"])
         acls += _acl("topic", topics.acks_topic(r), "literal", ["Write", "Describe"])
         summary.append(f"reads {topics.partner_topic(r)}, writes {topics.acks_topic(r)}")
-    if agency.recipients:  # its consumer groups: <principal>*
-        acls += _acl("group", principal, "prefix", ["Read", "Describe"])
+    # its consumer groups: <principal>* (it reads its status topic, and partner topics if it acts for recipients)
+    acls += _acl("group", principal, "prefix", ["Read", "Describe"])
     lines = [
         "apiVersion: kafka.strimzi.io/v1",
         "kind: KafkaUser",

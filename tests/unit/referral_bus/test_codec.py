@@ -61,6 +61,11 @@ def sample(name: str) -> dict[str, Any]:
             "outcome": "COMPLETED",
             "reason": None,
             "acknowledged_at": 5,
+            "reason_code": None,
+            "outcome_code": "support_provided",
+            "transfer_to": None,
+            "note": None,
+            "action_id": "a-1",
         },
         "DeliveryReceipt": {
             "receipt_id": "rc",
@@ -73,6 +78,11 @@ def sample(name: str) -> dict[str, Any]:
             "attempt": 1,
             "latency_ms": 12,
             "detail": None,
+            "lifecycle_state": "DELIVERED",
+            "reason_code": None,
+            "outcome_code": None,
+            "related_referral_id": None,
+            "action_id": None,
         },
         "DeadLetter": {
             "dead_letter_id": "d",
