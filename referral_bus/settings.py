@@ -261,7 +261,6 @@ class InboxSettings(ServiceSettings):
 
     web_port: int = 6070
     directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
-    lifecycle_path: Path = Field(default_factory=lambda: config_file("lifecycle.yaml"))
     # Mounted secrets: `inbox-password-<recipient>` (a hash: `referral-bus inbox hash-password`),
     # `inbox-session-key` (signs session cookies and CSRF tokens), `inbox-link-key` (e-mail links).
     secrets_dir: Path | None = None

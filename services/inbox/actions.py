@@ -1,8 +1,9 @@
-"""What a recipient may do with a referral in the inbox, from the lifecycle written as data (config/lifecycle.yaml).
+"""What a recipient may do with a referral in the inbox: the kernel's lifecycle (config/lifecycle.yaml) decides.
 
-An action is offered only when the lifecycle allows its target state from the referral's current
-state; the notifier's lifecycle core enforces the same transitions again when it applies the
-acknowledgement, so a stale page can never move a referral where the lifecycle forbids.
+An action is offered only when the lifecycle allows it from the referral's current state, and is
+checked again (`Lifecycle.check`) before anything is produced; the notifier's lifecycle core judges it
+once more when it applies the acknowledgement, so a stale page never moves a referral where the
+lifecycle forbids.
 """
 
 from __future__ import annotations
@@ -10,86 +11,33 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from referral_bus.errors import InboxError
+from referral_bus.directory import Directory
+from referral_bus.errors import AcknowledgementError, IllegalTransitionError
+from referral_bus.lifecycle import Action, Lifecycle
 
 MAX_NOTE_CHARS = 2000
+# The form field of each code an action may carry (the same names as the Acknowledgement fields).
+FIELDS = ("reason_code", "outcome_code", "transfer_to")
+# Fields the inbox always asks for, beyond what the lifecycle requires (an outcome on every completion).
+ASKED = {"DECLINED": "reason_code", "COMPLETED": "outcome_code", "TRANSFERRED": "transfer_to"}
 
 
-@dataclass(frozen=True)
-class Action:
-    """One button: the Acknowledgement outcome it produces and the state it leads to."""
-
-    name: str
-    outcome: str
-    target: str
+def state_of(lifecycle: Lifecycle, receipt: Mapping[str, Any]) -> str | None:
+    """The lifecycle state a receipt reports (its `lifecycle_state`, else its status read as a state), or None."""
+    state = receipt.get("lifecycle_state") or lifecycle.normalise(str(receipt["status"]))
+    return state if state in lifecycle.states else None
 
 
-ACTIONS = (
-    Action("accept", "ACCEPTED", "accepted"),
-    Action("in_progress", "IN_PROGRESS", "in_progress"),
-    Action("decline", "DECLINED", "declined"),
-    Action("transfer", "TRANSFERRED", "transferred"),
-    Action("complete", "COMPLETED", "completed"),
-)
-BY_NAME = {a.name: a for a in ACTIONS}
-
-# Receipt statuses (DeliveryReceipt) → lifecycle states; a status not listed leaves the state as it is.
-RECEIPT_STATE = {
-    "QUEUED": "requested",
-    "DELIVERED": "delivered",
-    "RECEIVED": "received",
-    "ACKNOWLEDGED": "accepted",
-    "ACCEPTED": "accepted",
-    "IN_PROGRESS": "in_progress",
-    "REJECTED": "declined",
-    "DECLINED": "declined",
-    "COMPLETED": "completed",
-    "TRANSFERRED": "transferred",
-    "REVOKED": "cancelled",
-    "CANCELLED": "cancelled",
-}
-
-
-@dataclass(frozen=True)
-class Lifecycle:
-    """The parts of config/lifecycle.yaml the inbox needs."""
-
-    transitions: Mapping[str, frozenset[str]]
-    decline_reasons: Mapping[str, Mapping[str, str]]  # code → {en, vi}
-    completion_outcomes: Mapping[str, Mapping[str, str]]
-    transfers: Any
-
-    def allowed(self, state: str) -> list[Action]:
-        """The actions the lifecycle allows from `state`, in the order of the buttons."""
-        targets = self.transitions.get(state, frozenset())
-        return [a for a in ACTIONS if a.target in targets]
-
-
-def _label_map(raw: Any) -> dict[str, dict[str, str]]:
-    return {str(code): {str(k): str(v) for k, v in (labels or {}).items()} for code, labels in (raw or {}).items()}
-
-
-def load_lifecycle(path: Path) -> Lifecycle:
-    """The lifecycle file as the inbox reads it (states lower-cased); InboxError when it cannot be read."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        transitions = {
-            str(src).lower(): frozenset(str(t).lower() for t in (targets or ()))
-            for src, targets in data["transitions"].items()
-        }
-        return Lifecycle(
-            transitions,
-            _label_map(data.get("decline_reasons")),
-            _label_map(data.get("completion_outcomes")),
-            data.get("transfers"),
-        )
-    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
-        raise InboxError(f"cannot read the lifecycle file {path} ({type(exc).__name__}): see docs/inbox.md") from None
+def transfer_targets(lifecycle: Lifecycle, directory: Directory, recipient_id: str) -> list[str]:
+    """The recipients `recipient_id` may hand a referral to (config/lifecycle.yaml `transfers`)."""
+    me = directory.get(recipient_id)
+    if me is None:
+        return []
+    return sorted(
+        r.id for r in directory.recipients.values() if lifecycle.transfer_allowed(me.id, me.kind, r.id, r.kind)
+    )
 
 
 @dataclass(frozen=True)
@@ -97,46 +45,45 @@ class Chosen:
     """A validated action form: what goes into the Acknowledgement."""
 
     action: Action
-    reason_code: str | None = None
-    outcome_code: str | None = None
-    transfer_to: str | None = None
     note: str | None = None
 
 
 def parse_action(
-    form: Mapping[str, str], state: str, lifecycle: Lifecycle, transfer_targets: list[str]
+    form: Mapping[str, str], state: str, lifecycle: Lifecycle, targets: list[str]
 ) -> Chosen | str:
-    """The chosen action with its fields, or the label key of why it is refused."""
-    action = BY_NAME.get(form.get("action", ""))
-    if action is None or action not in lifecycle.allowed(state):
+    """The chosen action with its fields, or the label key of why it is refused (`not_allowed`, `bad_request`)."""
+    outcome = form.get("action", "")
+    if outcome not in lifecycle.allowed_actions(state):
         return "not_allowed"
+    asked = ASKED.get(outcome)
+    codes = {f: (form.get(f) or None) if f == asked else None for f in FIELDS}
     note = (form.get("note") or "").strip() or None
-    if note is not None and len(note) > MAX_NOTE_CHARS:
+    if (asked and not codes[asked]) or (note is not None and len(note) > MAX_NOTE_CHARS):
         return "bad_request"
-    if action.name == "decline":
-        reason = form.get("reason_code", "")
-        return Chosen(action, reason_code=reason, note=note) if reason in lifecycle.decline_reasons else "bad_request"
-    if action.name == "complete":
-        outcome = form.get("outcome_code", "")
-        ok = outcome in lifecycle.completion_outcomes
-        return Chosen(action, outcome_code=outcome, note=note) if ok else "bad_request"
-    if action.name == "transfer":
-        target = form.get("transfer_to", "")
-        return Chosen(action, transfer_to=target, note=note) if target in transfer_targets else "bad_request"
-    return Chosen(action, note=note)
+    if codes["transfer_to"] is not None and codes["transfer_to"] not in targets:
+        return "bad_request"
+    action = Action(outcome, **codes)
+    try:
+        lifecycle.check(state, action)
+    except IllegalTransitionError:
+        return "not_allowed"
+    except AcknowledgementError:
+        return "bad_request"
+    return Chosen(action, note)
 
 
 def acknowledgement(chosen: Chosen, referral_id: str, recipient_id: str, now_ms: int) -> dict[str, Any]:
-    """The Acknowledgement v2 record for a chosen action; `recipient_id` is the session's, never the form's."""
+    """The Acknowledgement v2 record of a chosen action; `recipient_id` is the session's, never the form's."""
+    a = chosen.action
     return {
         "referral_id": referral_id,
         "recipient_id": recipient_id,
-        "outcome": chosen.action.outcome,
+        "outcome": a.outcome,
         "reason": None,
         "acknowledged_at": now_ms,
-        "reason_code": chosen.reason_code,
-        "outcome_code": chosen.outcome_code,
-        "transfer_to": chosen.transfer_to,
+        "reason_code": a.reason_code,
+        "outcome_code": a.outcome_code,
+        "transfer_to": a.transfer_to,
         "note": chosen.note,
         "action_id": str(uuid.uuid4()),
     }

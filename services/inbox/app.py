@@ -21,14 +21,15 @@ from referral_bus.clock import now_ms
 from referral_bus.directory import load_directory
 from referral_bus.durable import DurableTable
 from referral_bus.errors import InboxError, RulesError
+from referral_bus.lifecycle import from_settings as load_lifecycle
+from referral_bus.secretfiles import Secrets
 from referral_bus.settings import InboxSettings
 from referral_bus.shell import Service
-from services.inbox.actions import load_lifecycle, transfer_targets
-from services.inbox.ratelimit import FailedSignins
-from services.inbox.sessions import Sessions
-from services.inbox.routes import register_pages
+from services.inbox.actions import transfer_targets
 from services.inbox.handlers import InboxHandler
-from referral_bus.secretfiles import Secrets
+from services.inbox.ratelimit import FailedSignins
+from services.inbox.routes import register_pages
+from services.inbox.sessions import Sessions
 from services.inbox.web import Inbox
 
 settings = InboxSettings()
@@ -37,7 +38,7 @@ app = service.app
 secrets = Secrets(settings.secrets_dir)
 try:
     directory = load_directory(settings.directory_path)
-    lifecycle = load_lifecycle(settings.lifecycle_path)
+    lifecycle = load_lifecycle()
     session_key = secrets.get("inbox-session-key")
     if not session_key or len(session_key) < 16:
         raise InboxError("the secret inbox-session-key (at least 16 characters) is not set: see docs/inbox.md")
@@ -56,6 +57,7 @@ handler = InboxHandler(
     service.codec,
     users,
     {topics.name(topics.acks_topic(r)): r for r in users},
+    lifecycle,
 )
 inbox = Inbox(
     store=table,

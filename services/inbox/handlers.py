@@ -12,7 +12,9 @@ from typing import Any
 from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
 from referral_bus.errors import InvalidFieldError, RecipientMismatchError
+from referral_bus.lifecycle import Lifecycle
 from referral_bus.message import SourceMessage
+from services.inbox.actions import state_of
 from services.inbox.model import apply_ack, apply_receipt, from_document, parse_document
 
 log = rb_logging.get_logger()
@@ -27,11 +29,13 @@ class InboxHandler:
         codec: Codec,
         users: frozenset[str],
         recipient_of: Mapping[str, str],
+        lifecycle: Lifecycle,
     ) -> None:
         self.table = table
         self.codec = codec
         self.users = users
         self.recipient_of = recipient_of  # ack topic name on the broker → its recipient
+        self.lifecycle = lifecycle
 
     async def document(self, msg: SourceMessage) -> None:
         """A referral document the notifier delivered to an inbox user (refused for anyone else)."""
@@ -47,7 +51,7 @@ class InboxHandler:
         receipt = self.codec.decode(msg.value or b"", "DeliveryReceipt")
         entry = self.table.get(receipt["referral_id"])
         if entry is not None and entry["recipient_id"] == receipt["recipient_id"]:
-            self.table[receipt["referral_id"]] = apply_receipt(entry, receipt)
+            self.table[receipt["referral_id"]] = apply_receipt(entry, receipt, state_of(self.lifecycle, receipt))
 
     async def ack(self, msg: SourceMessage) -> None:
         """An inbox user's own answer, recorded in the history of its referral (the topic says who answered)."""

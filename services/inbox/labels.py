@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -35,6 +36,6 @@ class Labels:
         """The label of `key` in this language."""
         return self._labels[key]
 
-    def state(self, state: str) -> str:
-        """The label of a referral state (unknown states read `unknown`)."""
-        return self._labels.get(f"state_{state}", self._labels["state_unknown"])
+    def pick(self, label: Any) -> str:
+        """The text, in this language, of a lifecycle label (config/lifecycle.yaml: an object with `en` and `vi`)."""
+        return str(getattr(label, self.lang))

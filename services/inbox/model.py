@@ -12,7 +12,6 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from referral_bus.errors import InvalidFieldError
-from services.inbox.actions import RECEIPT_STATE
 
 PRIORITY_RANK = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 MAX_HISTORY = 100
@@ -44,7 +43,7 @@ def from_document(doc: Mapping[str, Any], current: Mapping[str, Any] | None) -> 
         "created_at": int(doc["created_at"]),
         "due_at": due,
         "doc": dict(doc),
-        "state": "delivered",
+        "state": "DELIVERED",
         "history": [],
     }
     if current is not None:
@@ -57,12 +56,18 @@ def _with_event(entry: Mapping[str, Any], event: dict[str, Any]) -> dict[str, An
     return {**entry, "history": history}
 
 
-def apply_receipt(entry: Mapping[str, Any], receipt: Mapping[str, Any]) -> dict[str, Any]:
-    """The entry after a receipt of its referral: new state (when the status is a lifecycle state), history."""
-    status = str(receipt["status"])
-    event = {"at": int(receipt["at"]), "kind": "receipt", "status": status, "detail": None}
+def apply_receipt(entry: Mapping[str, Any], receipt: Mapping[str, Any], state: str | None) -> dict[str, Any]:
+    """The entry after a receipt of its referral: its history, and `state` when the receipt reports one."""
+    event = {
+        "at": int(receipt["at"]),
+        "kind": "receipt",
+        "status": str(receipt["status"]),
+        "reason_code": receipt.get("reason_code"),
+        "outcome_code": receipt.get("outcome_code"),
+    }
     updated = _with_event(entry, event)
-    updated["state"] = RECEIPT_STATE.get(status, entry["state"])
+    if state is not None:
+        updated["state"] = state
     return updated
 
 

@@ -73,14 +73,15 @@ def register_pages(app: faust.App, inbox: Inbox, codec: Codec, send_ack: SendAck
         reply = page(req)
         if not isinstance(reply, Reply):
             reply = await reply
-        if reply.ack is not None and reply.case_id is not None:
+        ack = reply.ack
+        if ack is not None and reply.case_id is not None:
             try:
-                await send_ack(reply.ack["recipient_id"], reply.case_id, codec.encode("Acknowledgement", reply.ack))
+                await send_ack(ack["recipient_id"], reply.case_id, codec.encode("Acknowledgement", ack))
             except Exception as exc:  # noqa: BLE001 - the visitor is told to retry; nothing was recorded
                 log.error("acknowledgement not produced", error_type=type(exc).__name__)
                 reply = Reply(503, views.problem(inbox.labels(req), "bad_request"))
             else:
-                log.info("inbox action", referral_id=reply.ack["referral_id"], outcome=reply.ack["outcome"])
+                log.info("inbox action", referral_id=ack["referral_id"], outcome=ack["outcome"])
         return cast(Response, to_response(reply, secure=secure))
 
     @app.page("/inbox")

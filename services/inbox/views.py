@@ -9,7 +9,8 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from services.inbox.actions import Action, Lifecycle
+from referral_bus.lifecycle import Lifecycle
+from services.inbox.actions import ASKED
 from services.inbox.labels import LANGUAGES, Labels
 
 BASE = "/inbox"
@@ -71,7 +72,15 @@ def signin(t: Labels, csrf: str, *, error: str | None = None, next_path: str = "
     )
 
 
-def listing(t: Labels, entries: Sequence[Mapping[str, Any]], recipient_id: str, csrf: str, now_ms: int) -> str:
+def state_label(t: Labels, lifecycle: Lifecycle, state: str) -> str:
+    """The label of a lifecycle state in the page's language (the state's name when the lifecycle lacks it)."""
+    spec = lifecycle.spec.states.get(state)
+    return t.pick(spec) if spec is not None else state
+
+
+def listing(
+    t: Labels, lifecycle: Lifecycle, entries: Sequence[Mapping[str, Any]], recipient_id: str, csrf: str, now_ms: int
+) -> str:
     """The recipient's referrals, most urgent first."""
     if not entries:
         rows = f"<p id=empty>{escape(t('none'))}</p>"
@@ -82,7 +91,8 @@ def listing(t: Labels, entries: Sequence[Mapping[str, Any]], recipient_id: str, 
             f'<td><a href="{referral_path(e["referral_id"])}">{escape(e["referral_id"])}</a></td>'
             f'<td class="{escape(e["priority"])}">{escape(e["priority"])}</td>'
             f"<td>{fmt_time(e['due_at'])}{' — ' + escape(t('overdue')) if _overdue(e, now_ms) else ''}</td>"
-            f"<td class=state>{escape(t.state(e['state']))}</td><td>{fmt_time(e['created_at'])}</td></tr>"
+            f"<td class=state data-state={escape(e['state'])}>{escape(state_label(t, lifecycle, e['state']))}</td>"
+            f"<td>{fmt_time(e['created_at'])}</td></tr>"
             for e in entries
         )
         rows = f"<table id=referrals><tr>{head}</tr>{body}</table>"
@@ -90,7 +100,7 @@ def listing(t: Labels, entries: Sequence[Mapping[str, Any]], recipient_id: str, 
 
 
 def _overdue(entry: Mapping[str, Any], now_ms: int) -> bool:
-    return entry["state"] in ("delivered", "received", "requested") and entry["due_at"] < now_ms
+    return entry["state"] in ("DELIVERED", "RECEIVED", "REQUESTED") and entry["due_at"] < now_ms
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
@@ -98,7 +108,10 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, str]]:
         return [row for k, v in value.items() if k != "linked_reports" for row in _flatten(v, f"{prefix}{k}.")]
     if isinstance(value, list):
         return [(prefix.rstrip("."), ", ".join(json.dumps(v, ensure_ascii=False) for v in value))]
-    return [(prefix.rstrip("."), "" if value is None else str(value))]
+    name = prefix.rstrip(".")
+    if name.endswith("_at") and isinstance(value, int) and not isinstance(value, bool):
+        return [(name, fmt_time(value))]
+    return [(name, "" if value is None else str(value))]
 
 
 def _table(rows: list[tuple[str, str]], table_id: str) -> str:
@@ -106,32 +119,33 @@ def _table(rows: list[tuple[str, str]], table_id: str) -> str:
     return f"<table id={table_id}>{cells}</table>"
 
 
-def _choices(name: str, options: Mapping[str, Mapping[str, str]], lang: str) -> str:
-    opts = "".join(
-        f'<option value="{escape(code)}">{escape(labels.get(lang) or labels.get("en") or code)}</option>'
-        for code, labels in options.items()
-    )
+def _choices(name: str, options: Mapping[str, str]) -> str:
+    opts = "".join(f'<option value="{escape(code)}">{escape(text)}</option>' for code, text in options.items())
     return f"<select name={name} required>{opts}</select>"
 
 
-def _action_form(t: Labels, action: Action, rid: str, csrf: str, lifecycle: Lifecycle, targets: list[str]) -> str:
-    choice = {
-        "decline": ("reason", "reason_code", lifecycle.decline_reasons),
-        "complete": ("outcome", "outcome_code", lifecycle.completion_outcomes),
-        "transfer": ("transfer_to", "transfer_to", {r: {} for r in targets}),
-    }.get(action.name)
+def _action_form(t: Labels, action: str, rid: str, csrf: str, lifecycle: Lifecycle, targets: list[str]) -> str:
+    spec = lifecycle.spec
+    options = {
+        "reason_code": ("reason", {c: t.pick(label) for c, label in spec.decline_reasons.items()}),
+        "outcome_code": ("outcome", {c: t.pick(label) for c, label in spec.completion_outcomes.items()}),
+        "transfer_to": ("transfer_to", {r: r for r in targets}),
+    }
+    field = ASKED.get(action)
     extra = ""
-    if choice is not None:
-        extra = f"<label>{escape(t(choice[0]))} {_choices(choice[1], choice[2], t.lang)}</label>"
+    if field is not None:
+        label, choices = options[field]
+        extra = f"<label>{escape(t(label))} {_choices(field, choices)}</label>"
     note = f"<label>{escape(t('note'))} <textarea name=note rows=2 maxlength=2000></textarea></label>"
     return (
-        f'<form method=post class=act id="act-{action.name}" action="{referral_path(rid)}/act">'
-        f'<input type=hidden name=csrf value="{escape(csrf)}"><input type=hidden name=action value="{action.name}">'
-        f"{extra}{note if action.name != 'accept' else ''}<button>{escape(t(action.name))}</button></form>"
+        f'<form method=post class=act id="act-{action}" action="{referral_path(rid)}/act">'
+        f'<input type=hidden name=csrf value="{escape(csrf)}"><input type=hidden name=action value="{action}">'
+        f"{extra}{note if field else ''}<button>{escape(t.pick(spec.actions[action]))}</button></form>"
     )
 
 
 def _history(t: Labels, entry: Mapping[str, Any]) -> str:
+    """The receipts and the recipient's own answers, oldest first (the note only the recipient wrote)."""
     rows = []
     for h in entry["history"]:
         who = t("event_action") if h["kind"] == "action" else t("event_receipt")
@@ -147,7 +161,7 @@ def _history(t: Labels, entry: Mapping[str, Any]) -> str:
 def detail(
     t: Labels,
     entry: Mapping[str, Any],
-    actions: list[Action],
+    actions: list[str],
     csrf: str,
     lifecycle: Lifecycle,
     targets: list[str],
@@ -159,7 +173,7 @@ def detail(
     facts = [
         (t("referral"), rid),
         (t("priority"), entry["priority"]),
-        (t("state"), t.state(entry["state"])),
+        (t("state"), state_label(t, lifecycle, entry["state"])),
         (t("due"), fmt_time(entry["due_at"])),
         (t("received"), fmt_time(entry["created_at"])),
     ]
@@ -169,7 +183,8 @@ def detail(
     forms = "".join(_action_form(t, a, rid, csrf, lifecycle, targets) for a in actions)
     note = f'<p class=msg id=message>{escape(t(message))}</p>' if message else ""
     body = (
-        f"{note}<h2>{escape(t('referral'))} {escape(rid)}</h2>{_table(facts, 'facts')}"
+        f'{note}<h2 id=referral data-case="{escape(entry["case_id"])}">{escape(t("referral"))} {escape(rid)}</h2>'
+        f"{_table(facts, 'facts')}"
         f"<h3>{escape(t('actions'))}</h3>{forms or '<p>' + escape(t('nothing_to_do')) + '</p>'}"
         f"<h3>{escape(t('case'))}</h3>{_table(_flatten(case), 'case')}"
         f"<h3>{escape(t('linked_reports'))}</h3>{linked_html}"

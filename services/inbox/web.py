@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from referral_bus.inboxlink import check_link
+from referral_bus.lifecycle import Lifecycle
 from services.inbox import views
-from services.inbox.actions import Lifecycle, acknowledgement, parse_action
+from services.inbox.actions import acknowledgement, parse_action
 from services.inbox.labels import Labels
 from services.inbox.model import ordered
 from services.inbox.passwords import verify_password
@@ -159,7 +160,8 @@ class Inbox:
             return Reply(303, location=SIGNIN)
         entries = ordered(self.store.values(), session.recipient_id)
         csrf = self.sessions.csrf_token(session.session_id)
-        return Reply(200, views.listing(self.labels(req), entries, session.recipient_id, csrf, self.now_ms()))
+        t = self.labels(req)
+        return Reply(200, views.listing(t, self.lifecycle, entries, session.recipient_id, csrf, self.now_ms()))
 
     def _own(self, session: Session, referral_id: str) -> Mapping[str, Any] | None:
         entry = self.store.get(referral_id) if _ID.match(referral_id) else None
@@ -175,7 +177,7 @@ class Inbox:
             return self._problem(req, 403, "forbidden", session)
         t = self.labels(req)
         message = "sent" if req.query.get("msg") == "sent" else None
-        actions = self.lifecycle.allowed(entry["state"])
+        actions = self.lifecycle.allowed_actions(entry["state"])
         targets = self.transfer_targets(session.recipient_id)
         csrf = self.sessions.csrf_token(session.session_id)
         return Reply(200, views.detail(t, entry, actions, csrf, self.lifecycle, targets, message=message))
