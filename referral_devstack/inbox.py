@@ -30,9 +30,7 @@ def use_inbox(directory_file: Path, recipient_ids: Sequence[str] = INBOX_RECIPIE
     return directory_file
 
 
-def write_inbox_secrets(
-    directory_file: Path, secrets_dir: Path, *, iterations: int = DEV_ITERATIONS
-) -> dict[str, str]:
+def write_inbox_secrets(directory_file: Path, secrets_dir: Path, *, iterations: int = DEV_ITERATIONS) -> dict[str, str]:
     """Session and link keys, and a random password per inbox user (hash in its secret file); returns the passwords."""
     secrets_dir.mkdir(parents=True, exist_ok=True)
     (secrets_dir / "inbox-session-key").write_text(secrets.token_urlsafe(32), encoding="utf-8")

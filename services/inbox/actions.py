@@ -48,9 +48,7 @@ class Chosen:
     note: str | None = None
 
 
-def parse_action(
-    form: Mapping[str, str], state: str, lifecycle: Lifecycle, targets: list[str]
-) -> Chosen | str:
+def parse_action(form: Mapping[str, str], state: str, lifecycle: Lifecycle, targets: list[str]) -> Chosen | str:
     """The chosen action with its fields, or the label key of why it is refused (`not_allowed`, `bad_request`)."""
     outcome = form.get("action", "")
     if outcome not in lifecycle.allowed_actions(state):

@@ -181,7 +181,7 @@ def detail(
     linked = [_flatten(link) for link in case.get("linked_reports") or []]
     linked_html = "".join(_table(rows, f"linked-{i}") for i, rows in enumerate(linked)) or "<p>—</p>"
     forms = "".join(_action_form(t, a, rid, csrf, lifecycle, targets) for a in actions)
-    note = f'<p class=msg id=message>{escape(t(message))}</p>' if message else ""
+    note = f"<p class=msg id=message>{escape(t(message))}</p>" if message else ""
     body = (
         f'{note}<h2 id=referral data-case="{escape(entry["case_id"])}">{escape(t("referral"))} {escape(rid)}</h2>'
         f"{_table(facts, 'facts')}"

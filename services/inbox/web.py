@@ -111,9 +111,10 @@ class Inbox:
         """The sign-in form, its CSRF token bound to a pre-session cookie."""
         pre = req.cookies.get(PRESESSION_COOKIE) or new_presession()
         body = views.signin(
-            self.labels(req), self.sessions.csrf_token("pre:" + pre), error=error, next_path=safe_next(
-                req.query.get("next") or req.form.get("next")
-            )
+            self.labels(req),
+            self.sessions.csrf_token("pre:" + pre),
+            error=error,
+            next_path=safe_next(req.query.get("next") or req.form.get("next")),
         )
         return Reply(status, body, cookies=[Cookie(PRESESSION_COOKIE, pre)])
 
