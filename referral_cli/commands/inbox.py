@@ -1,4 +1,4 @@
-"""`referral-bus inbox hash-password`: the value of an inbox user's secret `inbox-password-<recipient>` (docs/inbox.md)."""
+"""`referral-bus inbox hash-password`: the value of the secret `inbox-password-<recipient>` (docs/inbox.md)."""
 
 from __future__ import annotations
 
