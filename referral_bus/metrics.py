@@ -102,6 +102,7 @@ _COUNTERS = {
     "referral_bus_delivery_attempts": "delivery attempts per channel and outcome",
     "referral_bus_sla_breaches": "referrals not acknowledged within their SLA",
     "referral_bus_safeguard_refusals": "referrals refused by the safeguards gate",
+    "referral_bus_uncovered": "declines that left a mandatory kind with no active referral (duty desk alerted)",
 }
 _HISTOGRAMS = {
     "referral_bus_stage_latency": "latency per stage",
@@ -195,6 +196,11 @@ def init_sla_breaches(recipient_ids: Iterable[str], priorities: Iterable[str]) -
     for recipient_id in recipient_ids:
         for priority in priorities:
             _counter("referral_bus_sla_breaches").add(0, {"recipient_id": recipient_id, "priority": priority})
+
+
+def uncovered(kind: str) -> None:
+    """A case left with no active referral of a mandatory recipient kind after a decline (routing re-route)."""
+    _counter("referral_bus_uncovered").add(1, {"kind": kind})
 
 
 def sla_breach(recipient_id: str, priority: str = "unknown") -> None:

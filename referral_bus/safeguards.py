@@ -246,6 +246,10 @@ class Safeguards:
             )
         return None
 
+    def mandatory_kinds(self, facts: Facts) -> list[str]:
+        """The recipient kinds the `always` safeguards require for this case (a child: police, child protection)."""
+        return sorted({k for rule in self.policy.always if _holds(rule.when, facts) for k in rule.kinds})
+
     def missing(self, facts: Facts, recipients: Iterable[Recipient]) -> list[Refusal]:
         """`always` safeguards this case breaks with these recipients: one entry per missing kind."""
         kinds = {r.kind for r in recipients}

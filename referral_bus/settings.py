@@ -179,6 +179,7 @@ class RoutingSettings(ServiceSettings):
     web_port: int = 6067
     directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
     rules_path: Path = Field(default_factory=lambda: config_file("rules.yaml"))
+    agencies_path: Path = Field(default_factory=lambda: config_file("agencies.yaml"))  # agencies' status topics
     reload_interval_seconds: float = Field(default=2.0, gt=0)
 
 

@@ -20,7 +20,7 @@ from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
 
-CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED"})
+CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED", "TRANSFERRED", "CANCELLED"})
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 
 

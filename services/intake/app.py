@@ -10,6 +10,7 @@ from referral_bus import topics
 from referral_bus.agencies import load_agencies
 from referral_bus.settings import IntakeSettings
 from referral_bus.shell import Service
+from referral_bus.status import StatusTopics
 from services.intake.accept import Intake
 from services.intake.correlate import Correlator
 from services.intake.handlers import IntakeHandlers
@@ -20,7 +21,8 @@ app = service.app
 
 # Each agency's own intake topic (its KafkaUser may write there and nowhere else): the topic says which
 # agency sent a report. The shared topic is internal (operators' replays, tests); no agency writes to it.
-agency_topics = load_agencies(settings.agencies_path).intake_topics()  # contract name → agency id
+registry = load_agencies(settings.agencies_path)
+agency_topics = registry.intake_topics()  # contract name → agency id
 intake_topic = service.topic(topics.INTAKE, *sorted(agency_topics))  # one agent reads them all
 agency_of = {topics.name(t): agency for t, agency in agency_topics.items()}  # broker name → agency id
 same_topic = {topics.name(t): service.topic(t) for t in (topics.INTAKE, *agency_topics)}  # re-keying stays put
@@ -39,6 +41,7 @@ handlers = IntakeHandlers(
     same_topic=same_topic,
     cases_topic=cases_topic,
     correlation_topic=correlation_topic,
+    statuses=StatusTopics(service, registry),  # what became of each report, for its agency (docs/lifecycle.md)
 )
 
 

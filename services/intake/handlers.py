@@ -9,11 +9,14 @@ import faust
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
 from referral_bus.clock import now_ms
+from referral_bus.errors import RejectedMessage
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
+from referral_bus.status import StatusTopics
 from referral_bus.tracing import annotate, stage_span
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey
 from services.intake.correlate import Claim, Correlator, Forward
+from services.intake.feedback import rejected
 
 log = rb_logging.get_logger()
 
@@ -29,13 +32,18 @@ class IntakeHandlers:
     same_topic: dict[str, faust.TopicT]  # broker topic name → that topic, for re-keying in place
     cases_topic: faust.TopicT
     correlation_topic: faust.TopicT
+    statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
 
     async def report(self, msg: SourceMessage) -> None:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
         service, intake, correlator = self.service, self.intake, self.correlator
         with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
             await service.codec.prefetch(msg.value, encodes=("Case",))  # registry look-ups off the loop (if any)
-            outcome = intake.handle(msg.key, msg.value, now_ms=now_ms(), agency=self.agency_of.get(msg.topic))
+            try:
+                outcome = intake.handle(msg.key, msg.value, now_ms=now_ms(), agency=self.agency_of.get(msg.topic))
+            except RejectedMessage as exc:
+                await self._rejected(msg, exc)
+                raise
             if isinstance(outcome, Rekey):  # back to the topic it came from, so its agency stays proven
                 target = self.same_topic[msg.topic]
                 await service.send(target, outcome.key, msg.value or b"", without_trace(msg.headers))
@@ -55,8 +63,20 @@ class IntakeHandlers:
             else:  # the correlation agent emits the case (or links it to an existing one)
                 await service.send(self.correlation_topic, first_hop.key, first_hop.value)
             intake.remember(outcome)
+            if self.statuses is not None:
+                await self.statuses.emit_for(outcome.case, "INTAKE_ACCEPTED", now_ms(), step=outcome.case_id)
             log.info("case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
             metrics.count("intake", "accepted")
+
+    async def _rejected(self, msg: SourceMessage, exc: RejectedMessage) -> None:
+        """Tell the agency whose own topic carried a rejected report why (before it is dead-lettered)."""
+        agency = self.agency_of.get(msg.topic)
+        if self.statuses is None or agency is None:
+            return
+        where = f"{msg.topic}/{msg.partition}/{msg.offset}"
+        record = rejected(self.service.codec, agency, msg.key, msg.value, exc, at=now_ms(), where=where)
+        if record is not None:
+            await self.statuses.emit(record)
 
     async def correlation(self, msg: SourceMessage) -> None:
         """One correlation hop or claim; the decision emits a new case or an update linking the report."""

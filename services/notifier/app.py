@@ -29,6 +29,7 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from referral_bus import lifecycle as rb_lifecycle
 from referral_bus import logging as rb_logging
 from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
@@ -37,8 +38,10 @@ from referral_bus.directory import load_directory
 from referral_bus.errors import RulesError
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service
+from referral_bus.status import StatusTopics
 from referral_bus.topic_catalog import inbox_ack_topics
 from services.notifier.ackview import register_ack_view
+from services.notifier.actions import RecipientActions
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers, snapshot_key
 from services.notifier.channels.base import Channel
@@ -59,9 +62,10 @@ app = service.app
 # Each Kafka-acknowledging recipient's own ack topic: only its agency's KafkaUser may write there, so
 # the topic says who acknowledges (config/agencies.yaml); the acks agent reads them all.
 # Inbox users' ack topics: the inbox writes each signed-in recipient's actions to its own (docs/inbox.md).
+_registry = load_agencies(settings.agencies_path)
 _ack_topics = {
     **inbox_ack_topics(load_directory(settings.directory_path)),
-    **load_agencies(settings.agencies_path).ack_topics(),
+    **_registry.ack_topics(),
 }  # contract name → recipient id
 notifier_topics = Topics(
     referrals=service.topic(topics.REFERRALS),
@@ -151,6 +155,20 @@ notifier = Notifier(
     owned=lambda: owned_partitions(app, _referrals_name),
     still_owned=lambda partition: still_owned(app, _referrals_name, partition),
     gate=rb_safeguards.Gate(safeguards, directory),
+)
+try:  # the referral lifecycle: recipient actions, re-route requests, agencies' status (docs/lifecycle.md)
+    _lifecycle = rb_lifecycle.from_settings()
+except RulesError as exc:
+    sys.stderr.write("notifier: cannot start, the lifecycle does not load:\n  " + "\n  ".join(exc.problems) + "\n")
+    raise SystemExit(78) from None
+notifier.actions = RecipientActions(
+    service,
+    _lifecycle,
+    directory,
+    tables.state,
+    notifier.emit,
+    service.topic(topics.REROUTE),
+    StatusTopics(service, _registry),
 )
 register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_bytes)
 

@@ -28,6 +28,7 @@ from referral_bus.safeguards import Facts, Gate
 from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
 from services.notifier.acks import apply_ack, check_recipient
+from services.notifier.actions import RecipientActions
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import PAUSED, RESUMED, Breakers, CircuitBreaker, snapshot_key
 from services.notifier.decide import (
@@ -100,6 +101,7 @@ class Notifier:
     still_owned: StillOwned
     gate: Gate  # the safeguards: checked before every delivery and every escalation
     locks: KeyLocks = field(default_factory=KeyLocks)  # referral id → one handling at a time on this worker
+    actions: RecipientActions | None = None  # the referral lifecycle (services/notifier/actions.py, lifecycle.py)
 
     @property
     def codec(self) -> Codec:
@@ -234,13 +236,16 @@ class Notifier:
         assert delivered is not None
         rid, recipient_id = referral["referral_id"], referral["recipient_id"]
         recipient = self.directory.get(recipient_id)
-        self.tables.state[rid] = delivered_state(
+        state = delivered_state(
             referral,
             value,
             msg.partition,
             recipient_target=recipient.escalation_target if recipient else None,
             delivered_at=now_ms(),
         )
+        if self.actions is not None:  # the lifecycle's fields, and DELIVERED to the reporting agency
+            state = await self.actions.delivered(referral, value, state)
+        self.tables.state[rid] = state
         if breaker_event == RESUMED:
             detail = "probe delivered; recipient resumed"
             await self.emit(receipt(referral, RESUMED, channel=delivered["channel"], detail=detail))
@@ -301,6 +306,9 @@ class Notifier:
         """Apply one acknowledgement to its referral's state and emit the receipt that says so."""
         ack = self.codec.decode(msg.value or b"", "Acknowledgement")
         check_recipient(ack, self.topics.recipient_of.get(msg.topic))  # the topic, not the payload, says who
+        if self.actions is not None:  # the lifecycle (config/lifecycle.yaml): services/notifier/actions.py
+            await self.actions.apply(ack)
+            return
         rid = ack["referral_id"]
         updated = apply_ack(self.tables.state.get(rid), ack)  # raises for an ack no delivered referral here can take
         if updated is None:

@@ -198,10 +198,16 @@ def case_view(
     return sorted(excluded), sorted(active)
 
 
-def lifecycle_fields(referral: Mapping[str, Any], kind: str | None, delivered_at: int) -> dict[str, Any]:
-    """What the lifecycle adds to a just-delivered referral's `referral_state` entry (ids and kinds only)."""
+def lifecycle_fields(referral: Mapping[str, Any], value: bytes, kind: str | None, delivered_at: int) -> dict[str, Any]:
+    """What the lifecycle adds to a just-delivered referral's `referral_state` entry.
+
+    Ids and kinds, the history, and the referral record as consumed (`value`, base64): kept until a final
+    state, since a decline or a transfer sends the case on from it (sla.delivered_state keeps it only for
+    an escalation target).
+    """
     report = referral["case"]["report"]
     return {
+        "referral": base64.b64encode(value).decode("ascii"),
         "state": "DELIVERED",
         "kind": kind,
         "agency_id": report.get("agency_id"),

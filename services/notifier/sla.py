@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 ESCALATION_NAMESPACE = uuid.UUID("6f1c0d8e-3b5a-4f0e-9a51-2d7c1e0b9f11")
-AWAITING_ACK = frozenset({"DELIVERED"})
+AWAITING_ACK = frozenset({"DELIVERED", "RECEIVED"})  # receipt statuses of config/lifecycle.yaml `sla: true`
 ESCALATION_RULE = "sla-escalation"  # in rule_ids of every escalation referral
 
 

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import sys
 
+from referral_bus import lifecycle as rb_lifecycle
 from referral_bus import logging as rb_logging
 from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
+from referral_bus.agencies import load_agencies
 from referral_bus.errors import RulesError
 from referral_bus.settings import RoutingSettings
 from referral_bus.shell import Service
+from referral_bus.status import StatusTopics
 from services.routing.handlers import RoutingHandler
 from services.routing.reloader import RuleReloader
+from services.routing.rerouting import RerouteHandler
 
 settings = RoutingSettings()
 service = Service("routing", settings)
@@ -36,13 +40,37 @@ if safeguards.dev_insecure_transport:
     rb_logging.get_logger().warning(rb_safeguards.DEV_WARNING)
 
 cases_topic = service.topic(topics.CASES)
+statuses = StatusTopics(service, load_agencies(settings.agencies_path))
 handler = RoutingHandler(
     service=service,
     rules=rules,
     safeguards=safeguards,
     decisions_topic=service.topic(topics.DECISIONS),
     referrals_topic=service.topic(topics.REFERRALS),
+    statuses=statuses,
 )
+
+
+try:  # the referral lifecycle: re-routing declined and transferred referrals (docs/lifecycle.md)
+    _lifecycle = rb_lifecycle.from_settings()
+except RulesError as exc:
+    sys.stderr.write("routing: cannot start, the lifecycle does not load:\n  " + "\n  ".join(exc.problems) + "\n")
+    raise SystemExit(78) from None
+reroute_handler = RerouteHandler(
+    service=service,
+    rules=rules,
+    safeguards=safeguards,
+    lifecycle=_lifecycle,
+    referrals_topic=handler.referrals_topic,
+    receipts_topic=service.topic(topics.RECEIPTS),
+    statuses=statuses,
+)
+
+
+@app.agent(service.topic(topics.REROUTE))
+async def reroute_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
+    """Declined and transferred referrals the notifier asks to send on."""
+    await service.run_guarded(stream, reroute_handler.request)
 
 
 @app.agent(cases_topic)

@@ -13,6 +13,7 @@ from referral_bus.errors import SafeguardRefusedError
 from referral_bus.message import SourceMessage
 from referral_bus.safeguards import Facts, Gate, Safeguards
 from referral_bus.shell import Service
+from referral_bus.status import StatusTopics
 from referral_bus.tracing import stage_span
 from services.routing.decisions import decision_record, referral_records
 from services.routing.gating import apply_gate
@@ -31,6 +32,7 @@ class RoutingHandler:
     safeguards: Safeguards
     decisions_topic: faust.TopicT
     referrals_topic: faust.TopicT
+    statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
 
     async def case(self, msg: SourceMessage) -> None:
         """Decide who gets one case; emit the decision and one referral per recipient."""
@@ -52,6 +54,9 @@ class RoutingHandler:
         await service.send(self.decisions_topic, key, service.codec.encode("RoutingDecision", record))
         for referral in referral_records(decision, record, case, now_ms=now):
             await service.send(self.referrals_topic, key, service.codec.encode("Referral", referral))
+        if self.statuses is not None:  # which KINDS it went to (never who), or held for the agency
+            kinds = [c.recipient.kind for c in decision.recipients]
+            await self.statuses.emit_for(case, "ROUTED" if kinds else "HELD", now, kinds=kinds)
         for path, why in decision.refused:
             metrics.safeguard_refusal("routing", why.safeguard_id, path)
             if path != "escalation":  # a refused escalation target is replaced or dropped; the referral goes

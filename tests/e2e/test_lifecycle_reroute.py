@@ -1,0 +1,164 @@
+"""The referral lifecycle through the real broker and the three workers: decline → re-route → accept →
+in progress → complete, with the reporting agency's status topic carrying each step, and an illegal
+action refused (dead-lettered, never applied)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import uuid
+from typing import Any
+
+import pytest
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.kafka import read_topic
+from referral_cli.main import main as cli
+from referral_devstack.agencies import local_agencies
+from referral_devstack.receivers import MailReceiver, WebhookReceiver
+from referral_devstack.workers import Workers, temp_workdir
+from tests.support import notifier as nt
+from tests.support.polling import wait_for
+from tests.support.reports import PII, key_of, now_ms, valid_report
+
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+
+AGENCY = "vn-hotline-111"
+CODEC = Codec()
+
+
+def ack(referral_id: str, recipient_id: str, outcome: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "referral_id": referral_id,
+        "recipient_id": recipient_id,
+        "outcome": outcome,
+        "reason": None,
+        "acknowledged_at": now_ms(),
+        "action_id": str(uuid.uuid4()),
+        **fields,
+    }
+
+
+async def send_acks(case_id: str, *acks: dict[str, Any]) -> None:
+    """Acknowledgements on the shared acks topic keyed by case_id, as the ack endpoint and the inbox write them."""
+    await nt.produce(topics.ACKS, [(case_id.encode(), CODEC.encode("Acknowledgement", a)) for a in acks])
+
+
+async def agency_status(until: Any, timeout: float = 60) -> list[dict[str, Any]]:
+    records = await read_topic(
+        topics.name(topics.status_topic(AGENCY)),
+        until=lambda rs: until([CODEC.decode(r.value, "ReportStatus") for r in rs]),
+        timeout=timeout,
+    )
+    return [CODEC.decode(r.value, "ReportStatus") for r in records]
+
+
+async def test_decline_reroute_accept_complete_with_the_agency_told_each_step(kafka: str, namespace: str) -> None:
+    # a child's case that is not CSAM: provincial police and child protection, the hotline, a foreign partner
+    report = valid_report(agency_id=AGENCY, category="OTHER", severity="MEDIUM", content_hashes=[], content_urls=[])
+    web, mail = WebhookReceiver(), MailReceiver()
+    await web.start()
+    mail.start()
+    with temp_workdir("lifecycle-") as work:
+        _, env = local_agencies(work, web, mail)
+        workers = Workers(work, namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env})
+        try:
+            workers.start_all()
+            workers.wait_ready()
+            intake = topics.intake_topic(AGENCY)
+            bad = valid_report(agency_id=AGENCY, victim__jurisdiction="XX-NOPE")  # intake rejects it
+            await nt.produce(
+                intake,
+                [(key_of(report), CODEC.encode("CaseReport", report)), (key_of(bad), CODEC.encode("CaseReport", bad))],
+            )
+
+            def delivered_to(recipient_id: str) -> dict[str, Any] | None:
+                found = [d.json() for d in web.deliveries if d.recipient_id == recipient_id]
+                return found[0] if found else None
+
+            assert await wait_for(lambda: delivered_to("vn-police-ha-noi") is not None, 90), workers.tail("notifier")
+            first = delivered_to("vn-police-ha-noi")
+            assert first is not None
+            case_id, declined_id = first["case_id"], first["referral_id"]
+            assert delivered_to("vn-police-cybercrime") is None
+
+            # the provincial police declines: the case goes on to the national unit of the same kind
+            decline = ack(declined_id, "vn-police-ha-noi", "DECLINED", reason_code="not_our_jurisdiction")
+            decline["note"] = PII["victim_name"]  # free text is personal data: it must go nowhere
+            await send_acks(case_id, decline)
+            assert await wait_for(lambda: delivered_to("vn-police-cybercrime") is not None, 60), (
+                workers.tail("routing") + "\n" + workers.tail("notifier")
+            )
+            second = delivered_to("vn-police-cybercrime")
+            assert second is not None and second["case_id"] == case_id
+            new_id = second["referral_id"]
+            assert "re-routed" in second["reason"] and "not_our_jurisdiction" in second["reason"]
+            assert second["ack_sla_seconds"] == first["ack_sla_seconds"]  # the SLA goes on with the case
+
+            def has(rid: str, status: str) -> Any:
+                return lambda rs: status in nt.statuses(rs, rid)
+
+            await nt.receipts(has(new_id, "DELIVERED"))
+            await send_acks(
+                case_id,
+                ack(new_id, "vn-police-cybercrime", "ACCEPTED"),
+                ack(new_id, "vn-police-cybercrime", "IN_PROGRESS"),
+                ack(new_id, "vn-police-cybercrime", "COMPLETED", outcome_code="investigation_opened"),
+                ack(declined_id, "vn-police-ha-noi", "ACCEPTED"),  # illegal: a declined referral is final
+            )
+            rs = await nt.receipts(has(new_id, "COMPLETED"))
+            assert nt.statuses(rs, new_id) == ["REROUTED", "DELIVERED", "ACKNOWLEDGED", "IN_PROGRESS", "COMPLETED"]
+            assert nt.statuses(rs, declined_id) == ["DELIVERED", "REJECTED"]
+            rejected = next(r for r in rs if r["referral_id"] == declined_id and r["status"] == "REJECTED")
+            assert (rejected["lifecycle_state"], rejected["reason_code"]) == ("DECLINED", "not_our_jurisdiction")
+            rerouted = next(r for r in rs if r["referral_id"] == new_id and r["status"] == "REROUTED")
+            assert rerouted["related_referral_id"] == declined_id
+            completed = next(r for r in rs if r["referral_id"] == new_id and r["status"] == "COMPLETED")
+            assert completed["outcome_code"] == "investigation_opened"
+
+            # the illegal action is dead-lettered with its reason, and changed nothing
+            letters = await read_topic(
+                topics.name(topics.DEADLETTER),
+                until=lambda xs: any(CODEC.decode(x.value, "DeadLetter")["reason"] == "illegal_transition" for x in xs),
+                timeout=30,
+            )
+            illegal = [CODEC.decode(x.value, "DeadLetter") for x in letters]
+            illegal = [d for d in illegal if d["reason"] == "illegal_transition"]
+            assert len(illegal) == 1 and "state DECLINED" in illegal[0]["message"]
+
+            # the reporting agency's own status topic carries each step: kinds and codes, never who or personal data
+            steps = ["INTAKE_ACCEPTED", "ROUTED", "DECLINED", "REROUTED", "ACCEPTED", "IN_PROGRESS", "COMPLETED"]
+            status = await agency_status(
+                lambda ss: {s["event"] for s in ss} >= {*steps, "DELIVERED", "INTAKE_REJECTED"}
+            )
+            refused = [s for s in status if s["report_id"] == bad["report_id"]]
+            assert [s["event"] for s in refused] == ["INTAKE_REJECTED"]
+            assert refused[0]["reason_code"] == "invalid_field" and refused[0]["case_id"] is None
+            assert refused[0]["field"] and "jurisdiction" in refused[0]["detail"]
+            assert refused[0]["detail"] and "XX-NOPE" not in repr(refused)
+            mine = [s for s in status if s["report_id"] == report["report_id"]]
+            events = [s["event"] for s in mine]
+            assert [e for e in events if e in steps] == steps
+            by_event = {s["event"]: s for s in mine}
+            assert {"police", "child_protection"} <= set(by_event["ROUTED"]["recipient_kinds"])
+            assert by_event["DECLINED"]["reason_code"] == "not_our_jurisdiction"
+            assert by_event["REROUTED"]["recipient_kinds"] == ["police"]
+            assert by_event["COMPLETED"]["outcome_code"] == "investigation_opened"
+            assert all(s["case_id"] == case_id and s["agency_id"] == AGENCY for s in mine)
+            text = repr(mine)
+            assert "vn-police" not in text and all(v not in text for v in PII.values())
+            assert all(v not in repr(rs) for v in PII.values())
+
+            # `referral-bus status AGENCY/REPORT_ID` shows the same steps
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                code = await asyncio.to_thread(cli, ["status", f"{AGENCY}/{report['report_id']}"])
+            assert code == 0
+            shown = [ln.split()[1] for ln in out.getvalue().splitlines()[1:]]
+            assert [e for e in shown if e in steps] == steps and "vn-police" not in out.getvalue()
+        finally:
+            workers.stop_all()
+            await web.stop()
+            mail.stop()
