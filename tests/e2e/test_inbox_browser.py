@@ -3,12 +3,14 @@
 A provincial police unit without IT signs in, declines one referral with a reason (the case then
 reaches another recipient), accepts another and completes it with an outcome; a second inbox user
 gets 403 on the first one's referral (and on one that does not exist, with the same page); a POST
-without a CSRF token is refused. The run saves screenshots of the inbox to docs/images/.
+without a CSRF token is refused; an e-mail recipient's signed link opens its referral after sign-in
+(and a tampered one is refused). The run saves screenshots of the inbox to docs/images/.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pytest
@@ -29,7 +31,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 CHROMIUM = "/usr/bin/chromium"
 SHOTS = REPO_ROOT / "docs" / "images"
-POLICE, CHILD = "vn-police-ha-noi", "vn-child-protection-ha-noi"
+POLICE, CHILD, HOTLINE = "vn-police-ha-noi", "vn-child-protection-ha-noi", "vn-child-hotline-111"
 
 
 async def _states(page: Any, base: str) -> dict[str, str]:
@@ -139,6 +141,25 @@ async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
                 assert "msg=sent" in police.url
                 await _until_state(police, base, declined, "DECLINED")
 
+                # an e-mail recipient's message carries a signed link: it opens the referral after sign-in
+                assert await poll(lambda: mail.messages, 60), workers.tail("notifier")
+                text = " ".join(
+                    bytes(part.get_payload(decode=True)).decode("utf-8")
+                    for part in mail.messages[0].walk()
+                    if part.get_content_type() == "text/plain"
+                )
+                found = re.search(r"(http://127\.0\.0\.1:\d+/inbox/link/\S+)", text)
+                assert found, text[:300]
+                hotline = await (await browser.new_context()).new_page()
+                tampered = await hotline.goto(found.group(1).replace("&e=", "&e=9"))
+                assert tampered is not None and tampered.status == 403
+                await hotline.goto(found.group(1))
+                assert "/inbox/signin?next=/inbox/referrals/" in hotline.url
+                await hotline.fill("input[name=recipient_id]", HOTLINE)
+                await hotline.fill("input[name=password]", passwords[HOTLINE])
+                await hotline.click("#signin button")
+                assert "/inbox/referrals/" in hotline.url
+                assert await hotline.get_attribute("#referral", "data-case")
                 await browser.close()
 
             # the declined case reached a recipient that did not have it before (re-routed by the lifecycle)
