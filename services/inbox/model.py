@@ -68,6 +68,8 @@ def apply_receipt(entry: Mapping[str, Any], receipt: Mapping[str, Any], state: s
     updated = _with_event(entry, event)
     if state is not None:
         updated["state"] = state
+    if event["status"] == "DELIVERED":  # the answer is due an SLA after delivery (docs/lifecycle.md)
+        updated["due_at"] = int(receipt["at"]) + int(entry["doc"]["ack_sla_seconds"]) * 1000
     return updated
 
 

@@ -16,11 +16,14 @@ from faust.web import Request as FaustRequest
 from faust.web import Response, View
 
 from referral_bus import logging as rb_logging
+from referral_bus import metrics
 from referral_bus.codec import Codec
 from referral_bus.settings import InboxSettings
 from services.inbox import views
 from services.inbox.web import Inbox, Reply, Request
 
+# Answers counted on /metrics (referral_bus_events_total{stage="inbox", outcome=...}): refusals an operator watches.
+COUNTED = {401: "signin_failed", 429: "signin_blocked", 403: "refused", 413: "form_too_large"}
 SendAck = Callable[[str, str, bytes], Awaitable[None]]  # (recipient id, case id, Acknowledgement bytes)
 log = rb_logging.get_logger()
 
@@ -82,6 +85,9 @@ def register_pages(app: faust.App, inbox: Inbox, codec: Codec, send_ack: SendAck
                 reply = Reply(503, views.problem(inbox.labels(req), "bad_request"))
             else:
                 log.info("inbox action", referral_id=ack["referral_id"], outcome=ack["outcome"])
+                metrics.count("inbox", f"action_{str(ack['outcome']).lower()}")
+        if reply.status in COUNTED:
+            metrics.count("inbox", COUNTED[reply.status])
         return cast(Response, to_response(reply, secure=secure))
 
     @app.page("/inbox")

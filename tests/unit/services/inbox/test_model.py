@@ -28,6 +28,13 @@ def test_a_redelivery_keeps_state_and_history() -> None:
     assert again["state"] == "ACCEPTED" and len(again["history"]) == 1
 
 
+def test_the_answer_is_due_an_sla_after_delivery() -> None:
+    entry = apply_receipt(
+        from_document(document("r1", "p", created_at=1000), None), {"status": "DELIVERED", "at": 5000}, "DELIVERED"
+    )
+    assert entry["due_at"] == 5000 + 900_000
+
+
 def test_receipts_and_answers_go_into_the_history() -> None:
     entry = from_document(document("r1", "p"), None)
     entry = apply_ack(entry, {"acknowledged_at": 1, "outcome": "DECLINED", "reason_code": "other", "note": "n"})
