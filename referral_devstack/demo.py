@@ -12,10 +12,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
+
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
-from referral_bus.settings import REPO_ROOT, config_file
+from referral_bus.directory import Directory, load_directory
+from referral_bus.kafka import client_kwargs, read_topic
+from referral_bus.settings import REPO_ROOT, KafkaSettings, config_file
 from referral_devstack import broker
 from referral_devstack.agencies import ack_token, local_agencies
 from referral_devstack.inbox import INBOX_RECIPIENTS, inbox_env, use_inbox, write_inbox_secrets
@@ -63,6 +66,70 @@ async def _acknowledge_one(receipts: list[Any], codec: Codec, port: int, secrets
     return None
 
 
+def _has_national_peer(directory: Directory, recipient_id: str) -> bool:
+    """True for a recipient acting in provinces only when another of its kind acts for a whole country."""
+    r = directory.get(recipient_id)
+    if r is None or any("-" not in j for j in r.jurisdictions):
+        return False
+    return any(x.kind == r.kind and any("-" not in j for j in x.jurisdictions) for x in directory.recipients.values())
+
+
+async def _decline_one(
+    receipts: list[Any], codec: Codec, skip: str | None, directory: Directory, timeout: float = 30.0
+) -> str:
+    """Play a recipient that declines a referral (as the inbox does) and say where the case went next.
+
+    The decline is an Acknowledgement v2 on the acks topic keyed by case_id; routing re-routes the case
+    (docs/lifecycle.md). Returns the line to print.
+    """
+    decoded = [codec.decode(rec.value, "DeliveryReceipt") for rec in receipts]
+    webhook = [
+        rc for rc in decoded if rc["status"] == "DELIVERED" and rc["channel"] == "webhook" and rc["referral_id"] != skip
+    ]
+    # a provincial unit whose kind has a national unit, so the re-route has somewhere to go
+    chosen = next((rc for rc in webhook if _has_national_peer(directory, rc["recipient_id"])), None)
+    chosen = chosen or next(iter(webhook), None)
+    if chosen is None:
+        return "no webhook referral to decline"
+    rid, case_id, who = chosen["referral_id"], chosen["case_id"], chosen["recipient_id"]
+    ack = {
+        "referral_id": rid,
+        "recipient_id": who,
+        "outcome": "DECLINED",
+        "reason": None,
+        "acknowledged_at": int(time.time() * 1000),
+        "reason_code": "not_our_jurisdiction",
+        "action_id": str(uuid.uuid4()),
+    }
+    producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()), acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.name(topics.ACKS), codec.encode("Acknowledgement", ack), key=case_id.encode()
+        )
+    finally:
+        await producer.stop()
+
+    def answered(rs: list[Any]) -> dict[str, Any] | None:
+        for r in rs:
+            rc = codec.decode(r.value, "DeliveryReceipt")
+            if rc["related_referral_id"] == rid and rc["status"] in ("REROUTED", "TRANSFERRED"):
+                return rc
+            if rc["referral_id"] == rid and rc["status"] == "UNCOVERED":
+                return rc
+        return None
+
+    got = answered(
+        await read_topic(topics.name(topics.RECEIPTS), until=lambda rs: answered(rs) is not None, timeout=timeout)
+    )
+    head = f"{who} declined referral {rid} (not_our_jurisdiction)"
+    if got is None:
+        return f"{head}; nobody else permitted for its kind (see docs/lifecycle.md)"
+    if got["status"] == "UNCOVERED":
+        return f"{head}; {got['detail']}"
+    return f"{head} → re-routed by routing to {got['recipient_id']} (referral {got['referral_id']})"
+
+
 def next_steps(namespace: str, work: Path, started: list[str], example_id: str) -> str:
     """What a newcomer can do while the bus stays up."""
     from referral_devstack.jaeger import DEFAULT_QUERY_PORT
@@ -79,6 +146,8 @@ In another terminal, from this directory:
   {bus} produce my-reports.jsonl
   # referrals awaiting acknowledgement, P1 first:
   {bus} referrals pending
+  # what became of a report, as its agency sees it (declines, re-routes, completion; docs/lifecycle.md):
+  {bus} status {example_id}
   # one report's flow through the bus, from Jaeger (query API {jaeger}/api/services):
   {trace_env}{bus} trace {example_id}
 Ctrl-C stops what make run started: {stops}.""".rstrip()
@@ -156,6 +225,8 @@ async def run(
                 receipts = await read_topic(
                     topics.name(topics.RECEIPTS), until=lambda rs: closed(rs) and delivered(rs), timeout=30
                 )
+            print(await _decline_one(receipts, codec, acked, load_directory(directory)), flush=True)
+            receipts = await read_topic(topics.name(topics.RECEIPTS), until=lambda rs: False, timeout=3)
             dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: False, timeout=3)
             case_report: dict[str, str] = {}
             for report_id in expected:

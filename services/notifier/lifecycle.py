@@ -129,7 +129,7 @@ def apply(
         "reason_code": step["reason_code"],
         "outcome_code": step["outcome_code"],
         "action_id": action_id,
-        "detail": _detail(step),
+        "detail": (ack.get("reason") or "")[:200] or _detail(step),  # a v1 reason (no personal data), else the codes
     }
     reroute = _reroute(entry, step, kind_of, rid) if new in (DECLINED, TRANSFERRED) else None
     return Applied(updated, receipt, new, reroute)

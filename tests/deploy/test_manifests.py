@@ -238,6 +238,13 @@ def test_kafka_topics_match_the_code(overlay: str) -> None:
         assert topics.intake_topic(agency) in writes, user["metadata"]["name"]
         assert all(w == topics.intake_topic(agency) or w.startswith(topics.ACKS_PREFIX) for w in writes), writes
         assert not writes & shared, f"{user['metadata']['name']} may write {sorted(writes & shared)}"
+        # ... and read its own status topic, no other agency's (docs/lifecycle.md)
+        status_reads = {
+            acl["resource"]["name"]
+            for acl in user["spec"]["authorization"]["acls"]
+            if acl["resource"]["name"].startswith(topics.STATUS_PREFIX)
+        }
+        assert status_reads == {topics.status_topic(agency)}, (user["metadata"]["name"], status_reads)
 
 
 def test_generated_topics_file_is_current() -> None:

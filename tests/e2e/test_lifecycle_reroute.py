@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import uuid
 from typing import Any
 
@@ -158,6 +159,72 @@ async def test_decline_reroute_accept_complete_with_the_agency_told_each_step(ka
             assert code == 0
             shown = [ln.split()[1] for ln in out.getvalue().splitlines()[1:]]
             assert [e for e in shown if e in steps] == steps and "vn-police" not in out.getvalue()
+        finally:
+            workers.stop_all()
+            await web.stop()
+            mail.stop()
+
+
+async def test_transfer_reaches_the_named_recipient_redacted_to_its_own_profile(kafka: str, namespace: str) -> None:
+    report = valid_report(agency_id=AGENCY, category="OTHER", severity="MEDIUM", content_hashes=[], content_urls=[])
+    web, mail = WebhookReceiver(), MailReceiver()
+    await web.start()
+    mail.start()
+    with temp_workdir("lifecycle-") as work:
+        _, env = local_agencies(work, web, mail)
+        workers = Workers(work, namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env})
+        try:
+            workers.start_all()
+            workers.wait_ready()
+            await nt.produce(topics.intake_topic(AGENCY), [(key_of(report), CODEC.encode("CaseReport", report))])
+
+            def body_for(recipient_id: str) -> bytes | None:
+                return next((d.body for d in web.deliveries if d.recipient_id == recipient_id), None)
+
+            assert await wait_for(lambda: body_for("vn-police-ha-noi") is not None, 90), workers.tail("notifier")
+            police = body_for("vn-police-ha-noi")
+            assert police is not None and PII["victim_name"].encode() in police  # profile full
+            first = json.loads(police)
+            case_id, rid = first["case_id"], first["referral_id"]
+            await nt.receipts(lambda rs: "DELIVERED" in nt.statuses(rs, rid))
+            await send_acks(
+                case_id,
+                ack(rid, "vn-police-ha-noi", "ACCEPTED"),
+                # police → health is not an allowed transfer (config/lifecycle.yaml): refused, not applied
+                ack(rid, "vn-police-ha-noi", "TRANSFERRED", transfer_to="vn-health-oscc-national", reason_code="other"),
+                ack(
+                    rid,
+                    "vn-police-ha-noi",
+                    "TRANSFERRED",
+                    transfer_to="vn-child-protection-national",
+                    reason_code="not_our_mandate",
+                ),
+            )
+            assert await wait_for(lambda: body_for("vn-child-protection-national") is not None, 60), (
+                workers.tail("routing") + "\n" + workers.tail("notifier")
+            )
+            cp = body_for("vn-child-protection-national")
+            assert cp is not None
+            doc = json.loads(cp)
+            assert doc["data_profile"] == "need_to_know" and "transferred" in doc["reason"]
+            assert PII["victim_name"].encode() not in cp  # redacted to the new recipient's own profile
+            assert body_for("vn-health-oscc-national") is None
+            rs = await nt.receipts(lambda rs: "DELIVERED" in nt.statuses(rs, doc["referral_id"]))
+            assert nt.statuses(rs, rid) == ["DELIVERED", "ACKNOWLEDGED", "TRANSFERRED"]
+            moved = next(r for r in rs if r["referral_id"] == doc["referral_id"] and r["status"] == "TRANSFERRED")
+            assert moved["related_referral_id"] == rid and moved["reason_code"] == "not_our_mandate"
+            letters = await read_topic(
+                topics.name(topics.DEADLETTER),
+                until=lambda xs: any(CODEC.decode(x.value, "DeadLetter")["reason"] == "invalid_ack" for x in xs),
+                timeout=30,
+            )
+            refused = [
+                d for d in (CODEC.decode(x.value, "DeadLetter") for x in letters) if d["reason"] == "invalid_ack"
+            ]
+            assert len(refused) == 1 and refused[0]["field"] == "transfer_to"
+            status = await agency_status(lambda ss: sum(s["event"] == "TRANSFERRED" for s in ss) >= 2)
+            kinds = sorted(s["recipient_kinds"][0] for s in status if s["event"] == "TRANSFERRED")
+            assert kinds == ["child_protection", "police"]
         finally:
             workers.stop_all()
             await web.stop()

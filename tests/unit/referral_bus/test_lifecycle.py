@@ -134,7 +134,9 @@ def test_every_label_has_english_and_vietnamese() -> None:
 def test_transfers_by_kind_and_by_id_never_to_oneself() -> None:
     assert LC.transfer_allowed("a", "police", "b", "police")
     assert LC.transfer_allowed("a", "child_protection", "b", "social_services")
-    assert not LC.transfer_allowed("a", "police", "b", "child_protection")
+    assert LC.transfer_allowed("a", "police", "b", "child_protection")
+    assert not LC.transfer_allowed("a", "police", "b", "health")
+    assert not LC.transfer_allowed("a", "child_protection", "b", "police")
     assert not LC.transfer_allowed("a", "police", "a", "police")
     data = LC.spec.model_dump(by_alias=True)
     data["transfers"].append({"from": "x", "to": "y"})

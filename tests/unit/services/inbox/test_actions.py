@@ -54,6 +54,10 @@ def test_receipts_report_states() -> None:
 def test_transfer_targets_follow_the_lifecycle() -> None:
     directory = load_directory(config_file("recipients.yaml"))
     police = transfer_targets(LC, directory, "vn-police-ha-noi")
+    me = directory.recipients["vn-police-ha-noi"]
     assert "vn-police-hue" in police and "vn-police-ha-noi" not in police
-    assert all(directory.recipients[r].kind == "police" for r in police)
+    assert police == sorted(
+        r.id for r in directory.recipients.values() if LC.transfer_allowed(me.id, me.kind, r.id, r.kind)
+    )
+    assert "vn-health-oscc-national" not in police
     assert transfer_targets(LC, directory, "nobody") == []

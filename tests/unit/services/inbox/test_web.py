@@ -126,7 +126,7 @@ async def test_the_acknowledgement_names_the_session_recipient_never_the_form(in
         ({"action": "DECLINED", "reason_code": "bored"}, 400),
         ({"action": "COMPLETED"}, 400),  # the inbox always asks for an outcome
         ({"action": "COMPLETED", "outcome_code": "investigation_opened", "note": "x" * 2001}, 400),
-        ({"action": "TRANSFERRED", "transfer_to": "vn-child-protection-ha-noi"}, 400),  # police → child protection
+        ({"action": "TRANSFERRED", "transfer_to": "vn-health-oscc-national"}, 400),  # police → health: not in transfers
         ({"action": "TRANSFERRED", "transfer_to": "vn-police-ha-noi"}, 400),  # never to oneself
         ({"action": "IN_PROGRESS"}, 409),  # not from DELIVERED
         ({"action": "CANCELLED"}, 409),

@@ -15,7 +15,13 @@ from referral_bus.lifecycle import from_settings
 from services.notifier.lifecycle import Applied, Unchanged, apply, case_view, lifecycle_fields, request_id, state_of
 
 LC = from_settings()
-KINDS = {"hue-police": "police", "hn-police": "police", "hue-cp": "child_protection", "nat-cp": "child_protection"}
+KINDS = {
+    "hue-police": "police",
+    "hn-police": "police",
+    "hue-cp": "child_protection",
+    "nat-cp": "child_protection",
+    "hue-health": "health",
+}
 kind_of = KINDS.get
 RECORD = b"\xc3\x01referral-bytes"
 REFERRAL = {"case": {"report": {"agency_id": "ngo-a", "report_id": "rep-1"}}}
@@ -117,7 +123,7 @@ def test_an_entry_written_before_the_lifecycle_is_read_by_its_status() -> None:
 def test_a_transfer_must_be_an_allowed_pair_to_a_known_recipient() -> None:
     out = apply(entry("ACCEPTED"), ack("TRANSFERRED"), LC, kind_of=kind_of)
     assert isinstance(out, Applied) and out.reroute is not None and out.reroute["transfer_to"] == "hn-police"
-    for to, why in (("hue-cp", "may not transfer"), ("nobody", "not a recipient"), ("hue-police", "may not transfer")):
+    for to, why in (("hue-health", "may not transfer"), ("nobody", "not a recipient"), ("hue-police", "may not transfer")):
         with pytest.raises(AcknowledgementError, match=why) as err:
             apply(entry("ACCEPTED"), ack("TRANSFERRED", transfer_to=to), LC, kind_of=kind_of)
         assert err.value.field == "transfer_to"
