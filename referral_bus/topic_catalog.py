@@ -131,7 +131,8 @@ def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
     ]
     agency_acks = registry.ack_topics()
     out += [
-        TopicSpec(name, f"acknowledgements of inbox recipient {r} (the inbox writes)", 30 * DAY_MS, sensitivity=IDS)
+        # PERSONAL: an inbox answer may carry a free-text note (Acknowledgement v2 `note`, pii)
+        TopicSpec(name, f"acknowledgements of inbox recipient {r} (the inbox writes)", 30 * DAY_MS)
         for name, r in sorted(inbox_ack_topics(directory).items())
         if name not in agency_acks
     ]
