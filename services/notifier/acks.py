@@ -14,7 +14,7 @@ from referral_bus.errors import AcknowledgementError, RecipientMismatchError
 # What a recipient may say → the receipt status it becomes.
 OUTCOME_STATUS = {"ACCEPTED": "ACKNOWLEDGED", "REJECTED": "REJECTED", "COMPLETED": "COMPLETED"}
 # States after which no further acknowledgement changes anything (COMPLETED may follow ACCEPTED).
-FINAL = frozenset({"REJECTED", "COMPLETED", "REVOKED"})
+FINAL = frozenset({"REJECTED", "COMPLETED", "REVOKED", "TRANSFERRED", "CANCELLED"})  # + the lifecycle's (v3)
 MAX_REASON_CHARS = 500
 # Referral ids the endpoint looks up at all (anything else is "no such referral" before any lookup).
 REFERRAL_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

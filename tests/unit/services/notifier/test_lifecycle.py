@@ -123,7 +123,11 @@ def test_an_entry_written_before_the_lifecycle_is_read_by_its_status() -> None:
 def test_a_transfer_must_be_an_allowed_pair_to_a_known_recipient() -> None:
     out = apply(entry("ACCEPTED"), ack("TRANSFERRED"), LC, kind_of=kind_of)
     assert isinstance(out, Applied) and out.reroute is not None and out.reroute["transfer_to"] == "hn-police"
-    for to, why in (("hue-health", "may not transfer"), ("nobody", "not a recipient"), ("hue-police", "may not transfer")):
+    for to, why in (
+        ("hue-health", "may not transfer"),
+        ("nobody", "not a recipient"),
+        ("hue-police", "may not transfer"),
+    ):
         with pytest.raises(AcknowledgementError, match=why) as err:
             apply(entry("ACCEPTED"), ack("TRANSFERRED", transfer_to=to), LC, kind_of=kind_of)
         assert err.value.field == "transfer_to"
@@ -189,3 +193,12 @@ def test_any_sequence_of_actions_follows_the_transitions(actions: list[str]) -> 
     states = [h["state"] for h in current["history"]]
     assert all(b in LC.spec.transitions[a] for a, b in itertools.pairwise(states))
     assert not any(LC.is_final(s) for s in states[:-1])
+
+
+def test_the_sla_and_the_ack_endpoint_agree_with_the_file() -> None:
+    from services.notifier.acks import FINAL
+    from services.notifier.sla import AWAITING_ACK
+
+    # the entry's `status` is the receipt status: the SLA runs exactly in the states the file says
+    assert {LC.receipt_status(s) for s in LC.states if LC.sla_running(s)} == AWAITING_ACK
+    assert {LC.receipt_status(s) for s in LC.states if LC.is_final(s)} <= FINAL
