@@ -57,7 +57,16 @@ class KafkaChannel(_Model):
     type: Literal["kafka"]
 
 
-Channel = Annotated[WebhookChannel | EmailChannel | KafkaChannel, Field(discriminator="type")]
+class InboxChannel(_Model):
+    """The bus's own inbox web page (services/inbox, docs/inbox.md): for agencies with no system of their own."""
+
+    type: Literal["inbox"]
+
+
+Channel = Annotated[WebhookChannel | EmailChannel | KafkaChannel | InboxChannel, Field(discriminator="type")]
+
+# Channels whose recipients act in the inbox: inbox ones, and e-mail ones through the signed link in each e-mail.
+INBOX_CHANNELS = frozenset({"inbox", "email"})
 
 
 class Recipient(_Model):
@@ -114,6 +123,10 @@ class Directory:
     def get(self, recipient_id: str) -> Recipient | None:
         """A recipient by id."""
         return self.recipients.get(recipient_id)
+
+    def inbox_users(self) -> list[str]:
+        """Ids of the recipients that sign in to the inbox (channel inbox or email), sorted."""
+        return sorted(r.id for r in self.recipients.values() if r.channel.type in INBOX_CHANNELS)
 
     def at(self, kind: str, code: str) -> list[Recipient]:
         """Recipients of `kind` acting exactly at `code`."""

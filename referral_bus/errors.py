@@ -146,3 +146,7 @@ class TraceBackendError(ReferralBusError):
 
 class StatsError(ReferralBusError):
     """The statistics cannot be computed, read or written (bad week, missing topic, bad settings file)."""
+
+
+class InboxError(ReferralBusError):
+    """The inbox cannot start or serve: a missing secret or an unreadable lifecycle or labels file."""

@@ -223,6 +223,11 @@ class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     # at most this many referrals' worth per worker (beyond: dead-lettered, replayable), each at most this long.
     early_ack_limit: int = Field(default=10_000, ge=1)
     early_ack_ttl_seconds: float = Field(default=7 * 86_400.0, gt=0)
+    # The inbox's public address (e.g. https://inbox.example.org/inbox): when set, referrals to inbox and
+    # e-mail recipients are also produced to referrals.inbox.v1 and each e-mail carries a signed link
+    # (secret `inbox-link-key`) valid this long. docs/inbox.md.
+    inbox_url: str | None = None
+    inbox_link_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
 
 
 class SafeguardSettings(BaseSettings):
@@ -260,3 +265,21 @@ class StatsSettings(ServiceSettings, DirectoryFile):
     publish_after_hours: float = Field(default=24.0, ge=0)
     home_country: str = Field(default="VN", min_length=2, max_length=2)
     config_path: Path = config_file_field("stats.yaml")
+
+
+class InboxSettings(ServiceSettings, DirectoryFile):
+    """`INBOX_*` variables: the inbox web page for recipients without a system of their own (docs/inbox.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="INBOX_", extra="ignore")
+
+    web_port: int = 6070
+    # Mounted secrets: `inbox-password-<recipient>` (a hash: `referral-bus inbox hash-password`),
+    # `inbox-session-key` (signs session cookies and CSRF tokens), `inbox-link-key` (e-mail links).
+    secrets_dir: Path | None = None
+    session_minutes: int = Field(default=480, ge=1)
+    # Failed sign-ins allowed per recipient id and per client address within the window, then refused (429).
+    signin_max_failures: int = Field(default=5, ge=1)
+    signin_window_seconds: float = Field(default=900.0, gt=0)
+    # Development only: session cookies without `Secure`, so they work over plain http://127.0.0.1.
+    dev_insecure_cookies: bool = False
+    max_form_bytes: int = Field(default=8192, ge=512)

@@ -102,16 +102,28 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
         compacted=True,
         sensitivity=PERSONAL,
     ),
+    TopicSpec(
+        changelog("inbox", "inbox"),
+        "inbox table: referral id -> the redacted document an inbox recipient sees, its status and history",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=PERSONAL,
+    ),
 )
 LEADERS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(leader(s), f"Faust: {s} leader election (empty)", DAY_MS, sensitivity=IDS, partitions=1)
-    for s in ("intake", "routing", "notifier", "stats")
+    for s in ("intake", "routing", "notifier", "stats", "inbox")
 )
 
 
 def changelog_config(service: str, table: str) -> dict[str, str]:
     """A table's changelog settings as declared (Table(extra_topic_configs=...)): a local worker creates it so too."""
     return topics.config_of(next(c for c in CHANGELOGS if c.name == changelog(service, table)))
+
+
+def inbox_ack_topics(directory: Directory) -> dict[str, str]:
+    """Contract name of each inbox user's ack topic → the recipient id (the inbox writes them for it)."""
+    return {topics.acks_topic(r): r for r in directory.inbox_users()}
 
 
 def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
@@ -123,6 +135,13 @@ def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
     out += [
         TopicSpec(name, f"acknowledgements of recipient {r} (only its agency may write)", 30 * DAY_MS, sensitivity=IDS)
         for name, r in sorted(registry.ack_topics().items())
+    ]
+    agency_acks = registry.ack_topics()
+    out += [
+        # PERSONAL: an inbox answer may carry a free-text note (Acknowledgement v2 `note`, pii)
+        TopicSpec(name, f"acknowledgements of inbox recipient {r} (the inbox writes)", 30 * DAY_MS)
+        for name, r in sorted(inbox_ack_topics(directory).items())
+        if name not in agency_acks
     ]
     out += [
         TopicSpec(name, f"what became of agency {a}'s reports (only it may read)", 365 * DAY_MS, sensitivity=IDS)

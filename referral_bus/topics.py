@@ -17,6 +17,7 @@ ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
 STATS = "referrals.stats.v1"
 REROUTE = "referrals.reroute.v1"
+INBOX = "referrals.inbox.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -64,6 +65,7 @@ ALL: tuple[TopicSpec, ...] = (
     TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),
     TopicSpec(DEADLETTER, "everything that could not be processed, with its original bytes", 365 * DAY_MS),
     TopicSpec(REROUTE, "notifier -> routing: declined or transferred referrals to send on", 30 * DAY_MS),
+    TopicSpec(INBOX, "referral documents for inbox users, redacted to their profile, keyed by case_id", 30 * DAY_MS),
     TopicSpec(
         STATS,
         "anonymised weekly statistics after disclosure control, keyed by ISO week",

@@ -21,10 +21,11 @@ from referral_bus.kafka import client_kwargs, read_topic
 from referral_bus.settings import REPO_ROOT, KafkaSettings, config_file
 from referral_devstack import broker
 from referral_devstack.agencies import ack_token, local_agencies
+from referral_devstack.inbox import INBOX_RECIPIENTS, inbox_env, use_inbox, write_inbox_secrets
 from referral_devstack.lifecycle import Started, step
 from referral_devstack.produce import produce
 from referral_devstack.receivers import MailReceiver, WebhookReceiver, acknowledge
-from referral_devstack.workers import Workers, temp_workdir
+from referral_devstack.workers import Workers, free_port, temp_workdir
 
 EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
 
@@ -152,6 +153,26 @@ In another terminal, from this directory:
 Ctrl-C stops what make run started: {stops}.""".rstrip()
 
 
+def with_inbox(work: Path, directory: Path, env: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """Sample provincial units get the inbox channel (docs/inbox.md): its port, and each inbox user's password."""
+    use_inbox(directory)
+    passwords = write_inbox_secrets(directory, work / "secrets")
+    port = free_port()
+    env.update(inbox_env(directory, work / "secrets", port))
+    return port, passwords
+
+
+def inbox_banner(port: int, passwords: dict[str, str]) -> str:
+    """Where the inbox is and how the sample recipients sign in (development passwords, new each run)."""
+    user = next(r for r in INBOX_RECIPIENTS if r in passwords)
+    others = ", ".join(f"{r} / {pw}" for r, pw in sorted(passwords.items()) if r != user)
+    return (
+        f"\ninbox for recipients without IT: http://127.0.0.1:{port}/inbox/  (docs/inbox.md)\n"
+        f"  sign in as {user} with password {passwords[user]}  (development password, new each run)\n"
+        f"  other inbox users: {others}  (e-mail recipients open theirs from the signed link in each e-mail)"
+    )
+
+
 async def _until_stopped() -> None:
     """Wait for Ctrl-C or SIGTERM (both cancel the main task; see `main`)."""
     await asyncio.Event().wait()
@@ -172,11 +193,13 @@ async def run(
     codec = Codec()
     with temp_workdir("demo-") as work:
         directory, env = local_agencies(work, web, mail)
-        workers = Workers(work, namespace, env)
+        inbox_port, passwords = with_inbox(work, directory, env)
+        workers = Workers(work, namespace, env, ports={"inbox": inbox_port})
         try:
-            step(f"starting intake, routing, notifier, stats (namespace {namespace}; usually 20-60 s; logs in {work})")
+            step(f"starting intake, routing, notifier, stats, inbox (namespace {namespace}; 20-60 s; logs in {work})")
             workers.start_all()
             workers.start("stats", extra_env={"STATS_PUBLISH_INTERVAL_SECONDS": "1"})
+            workers.start("inbox")
             workers.wait_ready()
             reports = [json.loads(x) for x in examples.read_text().splitlines() if x.strip()]
             expected = _expected(directory, config_file("rules.yaml"), reports)
@@ -266,6 +289,7 @@ async def run(
             print("\nweekly statistics (anonymised, suppressed as published on referrals.stats.v1):\n")
             cases = await distinct_cases(codec)
             print(await weekly_table(codec, cases=cases, k=StatsSettings().k), flush=True)
+            print(inbox_banner(inbox_port, passwords), flush=True)
             if stay:
                 print(next_steps(namespace, work, started or [], next(iter(sorted(expected)), "REPORT_ID")), flush=True)
                 await _until_stopped()

@@ -40,12 +40,14 @@ from referral_bus.directory import load_directory
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
+from referral_bus.topic_catalog import inbox_ack_topics
 from services.notifier.ackview import register_ack_view
 from services.notifier.actions import RecipientActions
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers, snapshot_key
 from services.notifier.channels.base import Channel
 from services.notifier.channels.email import Email
+from services.notifier.channels.inbox import InboxTopic, WithInboxCopy, link_maker
 from services.notifier.channels.partner import PartnerTopic
 from services.notifier.channels.webhook import Webhook
 from services.notifier.deliver import Deliverer
@@ -60,8 +62,12 @@ app = service.app
 
 # Each Kafka-acknowledging recipient's own ack topic: only its agency's KafkaUser may write there, so
 # the topic says who acknowledges (config/agencies.yaml); the acks agent reads them all.
+# Inbox users' ack topics: the inbox writes each signed-in recipient's actions to its own (docs/inbox.md).
 _registry = load_agencies(settings.agencies_path)
-_ack_topics = _registry.ack_topics()  # contract name → recipient id
+_ack_topics = {
+    **inbox_ack_topics(load_directory(settings.directory_path)),
+    **_registry.ack_topics(),
+}  # contract name → recipient id
 notifier_topics = Topics(
     referrals=service.topic(topics.REFERRALS),
     retry=service.topic(topics.RETRY),
@@ -107,10 +113,26 @@ async def _send_partner(recipient_id: str, key: bytes, value: bytes) -> None:
     await service.send(_partner_topics[recipient_id], key, value)
 
 
+_inbox_topic = service.topic(topics.INBOX)
+
+
+async def _send_inbox(key: bytes, value: bytes) -> None:
+    await service.send(_inbox_topic, key, value)
+
+
+inbox = InboxTopic(_send_inbox)
+_email = Email(
+    secrets,
+    timeout_seconds=settings.http_timeout_seconds,
+    link=link_maker(settings.inbox_url, lambda: secrets.get("inbox-link-key"), settings.inbox_link_ttl_seconds)
+    if settings.inbox_url
+    else None,
+)
 channels: dict[str, Channel] = {
     "webhook": Webhook(secrets, timeout_seconds=settings.http_timeout_seconds, verify_tls=settings.tls_verify),
-    "email": Email(secrets, timeout_seconds=settings.http_timeout_seconds),
+    "email": WithInboxCopy(_email, inbox) if settings.inbox_url else _email,
     "kafka": PartnerTopic(_send_partner),
+    "inbox": inbox,
 }
 # The referrals topic is co-partitioned with every other topic and table (all keyed by case_id).
 _referrals_name = notifier_topics.referrals.get_topic_name()

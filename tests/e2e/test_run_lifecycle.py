@@ -37,6 +37,8 @@ def test_without_a_terminal_it_exits_after_the_table_and_leaves_no_process(kafka
     assert "The bus stays up" not in out
     declined = next((ln for ln in out.splitlines() if "declined referral" in ln), "")  # docs/lifecycle.md
     assert "re-routed by routing to" in declined or "duty desk" in declined, out
+    # the inbox's address and a sample recipient's sign-in (docs/inbox.md)
+    assert "/inbox/" in out and "sign in as vn-police-ha-noi with password" in out
     assert "(left running at the end)" in out  # the shared broker was already up
     assert "stopped Jaeger" in out
     assert demo.seen, "the demo started no process at all?"

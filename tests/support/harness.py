@@ -38,6 +38,7 @@ from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
 from referral_bus.vocabulary import CATEGORIES, SEVERITIES
 from referral_devstack.agencies import write_secrets
+from referral_devstack.inbox import write_inbox_secrets
 from referral_devstack.receivers import Delivery, WebhookReceiver
 from referral_devstack.workers import Workers
 
@@ -269,11 +270,14 @@ class Stack:
         self.receiver.start()
         self.directory = webhook_only_directory(self.work / "recipients.yaml", self.receiver.base_url)
         self.secrets = write_secrets(self.directory, self.work / "secrets")
+        write_inbox_secrets(self.directory, self.work / "secrets", iterations=1_000)  # for an inbox worker
         env = {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "ROUTING_DIRECTORY_PATH": str(self.directory),
             "NOTIFIER_DIRECTORY_PATH": str(self.directory),
             "NOTIFIER_SECRETS_DIR": str(self.work / "secrets"),
+            "INBOX_DIRECTORY_PATH": str(self.directory),
+            "INBOX_SECRETS_DIR": str(self.work / "secrets"),
             **FAST_GROUP_ENV,
             **WATCHDOG_ENV,
             **self.extra_env,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -26,8 +27,16 @@ def _flatten(doc: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix.rstrip("."), "" if doc is None else str(doc))]
 
 
-def message(recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> EmailMessage:
-    """The e-mail for one referral: a subject without personal data, text and HTML bodies of `doc`."""
+Link = Callable[[Recipient, dict[str, Any]], str | None]  # the signed inbox link of a referral, if any
+
+
+def message(
+    recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any], link: str | None = None
+) -> EmailMessage:
+    """The e-mail for one referral: a subject without personal data, text and HTML bodies of `doc`.
+
+    `link` (docs/inbox.md): the signed address where the recipient accepts, declines or closes it.
+    """
     assert isinstance(recipient.channel, EmailChannel)
     msg = EmailMessage()
     msg["Subject"] = f"[{referral['priority']}] Referral {referral['referral_id']} (case {referral['case_id']})"
@@ -37,12 +46,15 @@ def message(recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any])
     msg["Message-ID"] = f"<{referral['referral_id']}@referral-bus>"
     rows = _flatten(doc)
     text = "\n".join(f"{k}: {v}" for k, v in rows)
+    where = f"Open it in the inbox to accept, decline or close it: {link}\n" if link else ""
     msg.set_content(
-        f"A referral for {recipient.name}.\nAcknowledge within {referral['ack_sla_seconds']} seconds.\n\n{text}\n"
+        f"A referral for {recipient.name}.\nAcknowledge within {referral['ack_sla_seconds']} seconds.\n"
+        f"{where}\n{text}\n"
     )
     table = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in rows)
+    anchor = f'<p><a href="{html.escape(link)}">Open it in the inbox</a></p>' if link else ""
     msg.add_alternative(
-        f"<html><body><p>A referral for {html.escape(recipient.name)}.</p><table>{table}</table></body></html>",
+        f"<html><body><p>A referral for {html.escape(recipient.name)}.</p>{anchor}<table>{table}</table></body></html>",
         subtype="html",
     )
     return msg
@@ -53,9 +65,10 @@ class Email:
 
     name = "email"
 
-    def __init__(self, secrets: Secrets, *, timeout_seconds: float) -> None:
+    def __init__(self, secrets: Secrets, *, timeout_seconds: float, link: Link | None = None) -> None:
         self.secrets = secrets
         self.timeout = timeout_seconds
+        self.link = link
 
     async def deliver(self, recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> None:
         """Send one message; connection and 4xx SMTP errors are retryable, 5xx are not.
@@ -76,7 +89,7 @@ class Email:
             )
         try:
             await aiosmtplib.send(
-                message(recipient, referral, doc),
+                message(recipient, referral, doc, self.link(recipient, referral) if self.link else None),
                 hostname=ch.smtp_host,
                 port=ch.smtp_port,
                 use_tls=mode == "implicit",

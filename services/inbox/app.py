@@ -1,0 +1,98 @@
+"""Inbox worker: `faust -A services.inbox.app worker` (docs/inbox.md).
+
+The Faust shell only: settings, secrets, the read-model table and its three agents (referral documents
+the notifier delivers to referrals.inbox.v1, receipts, the users' own acknowledgements), and the
+pages, served by the worker's own aiohttp server (Faust web views): one process, the same health,
+readiness and metrics pages, logging, tracing and dead letters as every worker. What a page does is
+in web.py (pure); this file only turns aiohttp requests into `web.Request` and `Reply` into responses,
+and produces the Acknowledgement of an action to the signed-in recipient's own ack topic.
+
+One replica (deploy/k8s/base/inbox.yaml): the read model is a partitioned table, and the worker that
+serves a page must hold every partition to list a recipient's referrals.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from referral_bus import topics
+from referral_bus.clock import now_ms
+from referral_bus.directory import load_directory
+from referral_bus.durable import DurableTable
+from referral_bus.errors import InboxError, RulesError
+from referral_bus.lifecycle import from_settings as load_lifecycle
+from referral_bus.secretfiles import Secrets
+from referral_bus.settings import InboxSettings
+from referral_bus.shell import Service
+from services.inbox.actions import transfer_targets
+from services.inbox.handlers import InboxHandler
+from services.inbox.ratelimit import FailedSignins
+from services.inbox.routes import register_pages
+from services.inbox.sessions import Sessions
+from services.inbox.web import Inbox
+
+settings = InboxSettings()
+service = Service("inbox", settings)
+app = service.app
+secrets = Secrets(settings.secrets_dir)
+try:
+    directory = load_directory(settings.directory_path)
+    lifecycle = load_lifecycle()
+    session_key = secrets.get("inbox-session-key")
+    if not session_key or len(session_key) < 16:
+        raise InboxError("the secret inbox-session-key (at least 16 characters) is not set: see docs/inbox.md")
+except (InboxError, RulesError) as exc:
+    sys.stderr.write(f"inbox: cannot start: {exc}\n")
+    raise SystemExit(78) from None
+
+users = frozenset(directory.inbox_users())
+documents_topic = service.topic(topics.INBOX)
+receipts_topic = service.topic(topics.RECEIPTS)
+ack_topics = {r: service.topic(topics.acks_topic(r)) for r in sorted(users)}
+table = service.table("inbox")
+handler = InboxHandler(
+    DurableTable(table),
+    service.codec,
+    users,
+    {topics.name(topics.acks_topic(r)): r for r in users},
+    lifecycle,
+)
+inbox = Inbox(
+    store=table,
+    sessions=Sessions(session_key, settings.session_minutes),
+    password_hash=lambda rid: secrets.get(f"inbox-password-{rid}") if rid in users else None,
+    link_key=lambda: secrets.get("inbox-link-key"),
+    lifecycle=lifecycle,
+    limiter=FailedSignins(settings.signin_max_failures, settings.signin_window_seconds),
+    transfer_targets=lambda rid: transfer_targets(lifecycle, directory, rid),
+    now_ms=now_ms,
+    monotonic=time.monotonic,
+)
+
+
+async def _send_ack(recipient_id: str, case_id: str, value: bytes) -> None:
+    await service.send(ack_topics[recipient_id], case_id.encode(), value)
+
+
+register_pages(app, inbox, service.codec, _send_ack, settings)
+
+
+@app.agent(documents_topic)
+async def documents_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
+    """Referral documents the notifier delivered; every failure is dead-lettered by run_guarded."""
+    await service.run_guarded(stream, handler.document)
+
+
+@app.agent(receipts_topic)
+async def receipts_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
+    """State changes of the referrals in the inbox."""
+    await service.run_guarded(stream, handler.receipt)
+
+
+if users:  # a directory with no inbox or e-mail recipient has no ack topic to read (the pages still serve)
+
+    @app.agent(service.topic(*(topics.acks_topic(r) for r in sorted(users))))
+    async def acks_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
+        """The inbox users' own answers, for the history."""
+        await service.run_guarded(stream, handler.ack)

@@ -1,0 +1,134 @@
+"""The inbox's routes on the worker's aiohttp server: requests in, `web.Reply` out, actions produced.
+
+Every answer carries no-store caching, a strict Content-Security-Policy (no script at all), no
+framing and no referrer (a signed link never leaks to another site); cookies are HttpOnly,
+SameSite=Strict, path /inbox and Secure unless INBOX_DEV_INSECURE_COOKIES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+import faust
+from aiohttp import web
+from faust.web import Request as FaustRequest
+from faust.web import Response, View
+
+from referral_bus import logging as rb_logging
+from referral_bus import metrics
+from referral_bus.codec import Codec
+from referral_bus.settings import InboxSettings
+from services.inbox import views
+from services.inbox.web import Inbox, Reply, Request
+
+# Answers counted on /metrics (referral_bus_events_total{stage="inbox", outcome=...}): refusals an operator watches.
+COUNTED = {401: "signin_failed", 429: "signin_blocked", 403: "refused", 413: "form_too_large"}
+SendAck = Callable[[str, str, bytes], Awaitable[None]]  # (recipient id, case id, Acknowledgement bytes)
+log = rb_logging.get_logger()
+
+HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
+
+
+async def to_request(raw: Any, *, max_form_bytes: int) -> Request | None:
+    """Our `Request` of an aiohttp request; None when a form body is larger than allowed."""
+    form: dict[str, str] = {}
+    if raw.method == "POST":
+        if (raw.content_length or 0) > max_form_bytes:
+            return None
+        posted = await raw.post()
+        form = {k: v for k, v in posted.items() if isinstance(v, str)}
+    return Request(query=dict(raw.query), form=form, cookies=dict(raw.cookies), client=raw.remote or "")
+
+
+def to_response(reply: Reply, *, secure: bool) -> web.Response:
+    """The aiohttp response of a `Reply`: page or redirect, security headers, cookies."""
+    headers = dict(HEADERS)
+    if reply.location is not None:
+        headers["Location"] = reply.location
+    resp = web.Response(status=reply.status, text=reply.body, content_type="text/html", headers=headers)
+    for c in reply.cookies:
+        if c.max_age == 0:
+            resp.del_cookie(c.name, path=views.BASE, secure=secure, httponly=True, samesite="Strict")
+        else:
+            resp.set_cookie(
+                c.name, c.value, max_age=c.max_age, path=views.BASE, secure=secure, httponly=True, samesite="Strict"
+            )
+    return resp
+
+
+def register_pages(app: faust.App, inbox: Inbox, codec: Codec, send_ack: SendAck, settings: InboxSettings) -> None:
+    """Serve the inbox under /inbox on the worker's web port."""
+    secure, limit = not settings.dev_insecure_cookies, settings.max_form_bytes
+
+    async def answer(request: FaustRequest, page: Callable[[Request], Reply | Awaitable[Reply]]) -> Response:
+        req = await to_request(cast(Any, request), max_form_bytes=limit)
+        if req is None:
+            return cast(Response, to_response(Reply(413, "form too large"), secure=secure))
+        reply = page(req)
+        if not isinstance(reply, Reply):
+            reply = await reply
+        ack = reply.ack
+        if ack is not None and reply.case_id is not None:
+            try:
+                await send_ack(ack["recipient_id"], reply.case_id, codec.encode("Acknowledgement", ack))
+            except Exception as exc:  # noqa: BLE001 - the visitor is told to retry; nothing was recorded
+                log.error("acknowledgement not produced", error_type=type(exc).__name__)
+                reply = Reply(503, views.problem(inbox.labels(req), "bad_request"))
+            else:
+                log.info("inbox action", referral_id=ack["referral_id"], outcome=ack["outcome"])
+                metrics.count("inbox", f"action_{str(ack['outcome']).lower()}")
+        if reply.status in COUNTED:
+            metrics.count("inbox", COUNTED[reply.status])
+        return cast(Response, to_response(reply, secure=secure))
+
+    @app.page("/inbox")
+    class Root(View):
+        async def get(self, request: FaustRequest) -> Response:
+            return cast(Response, to_response(Reply(303, location=f"{views.BASE}/"), secure=secure))
+
+    @app.page("/inbox/")
+    class Index(View):
+        async def get(self, request: FaustRequest) -> Response:
+            return await answer(request, inbox.index)
+
+    @app.page("/inbox/signin")
+    class SignIn(View):
+        async def get(self, request: FaustRequest) -> Response:
+            return await answer(request, inbox.signin_form)
+
+        async def post(self, request: FaustRequest) -> Response:
+            return await answer(request, inbox.signin)
+
+    @app.page("/inbox/signout")
+    class SignOut(View):
+        async def post(self, request: FaustRequest) -> Response:
+            return await answer(request, inbox.signout)
+
+    @app.page("/inbox/lang")
+    class Language(View):
+        async def get(self, request: FaustRequest) -> Response:
+            return await answer(request, inbox.language)
+
+    @app.page("/inbox/referrals/{referral_id}")
+    class Detail(View):
+        async def get(self, request: FaustRequest, referral_id: str) -> Response:
+            return await answer(request, lambda req: inbox.detail(req, referral_id))
+
+    @app.page("/inbox/referrals/{referral_id}/act")
+    class Act(View):
+        async def post(self, request: FaustRequest, referral_id: str) -> Response:
+            return await answer(request, lambda req: inbox.act(req, referral_id))
+
+    @app.page("/inbox/link/{referral_id}")
+    class Link(View):
+        async def get(self, request: FaustRequest, referral_id: str) -> Response:
+            return await answer(request, lambda req: inbox.link(req, referral_id))

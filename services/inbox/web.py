@@ -1,0 +1,213 @@
+"""The inbox's pages as pure functions of a request: sign-in, the list, one referral, its actions, links.
+
+No aiohttp, Kafka or Faust here: app.py turns an aiohttp request into `Request`, and a `Reply` back into
+a response (plus, for an action, the Acknowledgement to produce). Identity comes only from the signed
+session cookie; a referral that is not the signed-in recipient's is answered 403 exactly like one that
+does not exist, so the inbox is no oracle of which referrals exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from referral_bus.inboxlink import check_link
+from referral_bus.lifecycle import Lifecycle
+from services.inbox import views
+from services.inbox.actions import acknowledgement, parse_action
+from services.inbox.labels import Labels
+from services.inbox.model import ordered
+from services.inbox.passwords import verify_password
+from services.inbox.ratelimit import FailedSignins
+from services.inbox.sessions import PRESESSION_COOKIE, SESSION_COOKIE, Session, Sessions, new_presession
+
+LANG_COOKIE = "inbox_lang"
+SIGNIN = f"{views.BASE}/signin"
+_NEXT = re.compile(r"^/inbox(/|/referrals/[A-Za-z0-9._:%-]{1,400})?$")
+_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class Store(Protocol):
+    """The read model: entries by referral id."""
+
+    def get(self, referral_id: str) -> Mapping[str, Any] | None:
+        """One entry, or None."""
+        ...
+
+    def values(self) -> Iterable[Mapping[str, Any]]:
+        """Every entry this worker holds."""
+        ...
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a page needs of an HTTP request."""
+
+    query: Mapping[str, str] = field(default_factory=dict)
+    form: Mapping[str, str] = field(default_factory=dict)
+    cookies: Mapping[str, str] = field(default_factory=dict)
+    client: str = ""
+
+
+@dataclass(frozen=True)
+class Cookie:
+    """A cookie to set (`max_age` None: for the session's life) or, with `max_age` 0, to delete."""
+
+    name: str
+    value: str
+    max_age: int | None = None
+
+
+@dataclass
+class Reply:
+    """A page, a redirect or an error, with cookies to set and an acknowledgement to produce (key: case id)."""
+
+    status: int
+    body: str = ""
+    location: str | None = None
+    cookies: list[Cookie] = field(default_factory=list)
+    ack: dict[str, Any] | None = None
+    case_id: str | None = None
+
+
+def safe_next(value: str | None) -> str:
+    """A redirect target inside the inbox (never another site), else the list."""
+    return value if value and _NEXT.match(value) else f"{views.BASE}/"
+
+
+@dataclass
+class Inbox:
+    """The pages; `now_ms` and `monotonic` are the clocks (injected for tests)."""
+
+    store: Store
+    sessions: Sessions
+    password_hash: Callable[[str], str | None]  # recipient id → stored hash (secret inbox-password-<id>)
+    link_key: Callable[[], str | None]
+    lifecycle: Lifecycle
+    limiter: FailedSignins
+    transfer_targets: Callable[[str], list[str]]
+    now_ms: Callable[[], int]
+    monotonic: Callable[[], float]
+
+    def labels(self, req: Request) -> Labels:
+        """The labels in the language the visitor chose (cookie), Vietnamese by default."""
+        return Labels(req.cookies.get(LANG_COOKIE, ""))
+
+    def session(self, req: Request) -> Session | None:
+        """The signed-in recipient, if the session cookie is valid."""
+        return self.sessions.read(req.cookies.get(SESSION_COOKIE), self.now_ms() // 1000)
+
+    def _problem(self, req: Request, status: int, key: str, session: Session | None = None) -> Reply:
+        csrf = self.sessions.csrf_token(session.session_id) if session else None
+        t = self.labels(req)
+        return Reply(status, views.problem(t, key, recipient_id=session.recipient_id if session else None, csrf=csrf))
+
+    # --- signing in and out -----------------------------------------------------------------------------
+
+    def signin_form(self, req: Request, *, status: int = 200, error: str | None = None) -> Reply:
+        """The sign-in form, its CSRF token bound to a pre-session cookie."""
+        pre = req.cookies.get(PRESESSION_COOKIE) or new_presession()
+        body = views.signin(
+            self.labels(req),
+            self.sessions.csrf_token("pre:" + pre),
+            error=error,
+            next_path=safe_next(req.query.get("next") or req.form.get("next")),
+        )
+        return Reply(status, body, cookies=[Cookie(PRESESSION_COOKIE, pre)])
+
+    async def signin(self, req: Request) -> Reply:
+        """Check the CSRF token, the rate limit and the password; on success a new session cookie."""
+        pre = req.cookies.get(PRESESSION_COOKIE)
+        if not self.sessions.check_csrf("pre:" + pre if pre else None, req.form.get("csrf")):
+            return self._problem(req, 403, "csrf_refused")
+        rid = req.form.get("recipient_id", "").strip()
+        keys = [f"id:{rid}", f"ip:{req.client}"]
+        if self.limiter.blocked(keys, self.monotonic()):
+            return self.signin_form(req, status=429, error="signin_blocked")
+        stored = self.password_hash(rid) if _ID.match(rid) else None
+        ok = await asyncio.to_thread(verify_password, req.form.get("password", ""), stored)
+        if not ok:
+            self.limiter.failed(keys, self.monotonic())
+            return self.signin_form(req, status=401, error="signin_failed")
+        self.limiter.succeeded(keys[0])
+        cookie, _ = self.sessions.issue(rid, self.now_ms() // 1000)
+        return Reply(
+            303,
+            location=safe_next(req.form.get("next")),
+            cookies=[Cookie(SESSION_COOKIE, cookie), Cookie(PRESESSION_COOKIE, "", 0)],
+        )
+
+    def signout(self, req: Request) -> Reply:
+        """End the session (the cookie is deleted); needs the session's CSRF token."""
+        session = self.session(req)
+        if session is None or not self.sessions.check_csrf(session.session_id, req.form.get("csrf")):
+            return self._problem(req, 403, "csrf_refused")
+        return Reply(303, location=SIGNIN, cookies=[Cookie(SESSION_COOKIE, "", 0)])
+
+    def language(self, req: Request) -> Reply:
+        """Switch the language (cookie) and go back to the page the visitor was on."""
+        lang = Labels(req.query.get("set", "")).lang
+        return Reply(303, location=safe_next(req.query.get("next")), cookies=[Cookie(LANG_COOKIE, lang, 365 * 86400)])
+
+    # --- pages ------------------------------------------------------------------------------------------
+
+    def index(self, req: Request) -> Reply:
+        """The signed-in recipient's referrals, most urgent first."""
+        session = self.session(req)
+        if session is None:
+            return Reply(303, location=SIGNIN)
+        entries = ordered(self.store.values(), session.recipient_id)
+        csrf = self.sessions.csrf_token(session.session_id)
+        t = self.labels(req)
+        return Reply(200, views.listing(t, self.lifecycle, entries, session.recipient_id, csrf, self.now_ms()))
+
+    def _own(self, session: Session, referral_id: str) -> Mapping[str, Any] | None:
+        entry = self.store.get(referral_id) if _ID.match(referral_id) else None
+        return entry if entry is not None and entry["recipient_id"] == session.recipient_id else None
+
+    def detail(self, req: Request, referral_id: str) -> Reply:
+        """One of the recipient's referrals; 403 for any other id, existing or not."""
+        session = self.session(req)
+        if session is None:
+            return Reply(303, location=f"{SIGNIN}?next={views.referral_path(referral_id)}")
+        entry = self._own(session, referral_id)
+        if entry is None:
+            return self._problem(req, 403, "forbidden", session)
+        t = self.labels(req)
+        message = "sent" if req.query.get("msg") == "sent" else None
+        actions = self.lifecycle.allowed_actions(entry["state"])
+        targets = self.transfer_targets(session.recipient_id)
+        csrf = self.sessions.csrf_token(session.session_id)
+        return Reply(200, views.detail(t, entry, actions, csrf, self.lifecycle, targets, message=message))
+
+    def act(self, req: Request, referral_id: str) -> Reply:
+        """Accept, decline, progress, transfer or complete: an Acknowledgement as the session's recipient."""
+        session = self.session(req)
+        if session is None or not self.sessions.check_csrf(session.session_id, req.form.get("csrf")):
+            return self._problem(req, 403, "csrf_refused", session)
+        entry = self._own(session, referral_id)
+        if entry is None:
+            return self._problem(req, 403, "forbidden", session)
+        chosen = parse_action(req.form, entry["state"], self.lifecycle, self.transfer_targets(session.recipient_id))
+        if isinstance(chosen, str):
+            return self._problem(req, 409 if chosen == "not_allowed" else 400, chosen, session)
+        ack = acknowledgement(chosen, entry["referral_id"], session.recipient_id, self.now_ms())
+        location = f"{views.referral_path(entry['referral_id'])}?msg=sent"
+        return Reply(303, location=location, ack=ack, case_id=entry["case_id"])
+
+    def link(self, req: Request, referral_id: str) -> Reply:
+        """A signed e-mail link: checked, then the referral (signed in as its recipient) or the sign-in form."""
+        q = req.query
+        checked = check_link(
+            self.link_key() or "", referral_id, q.get("r", ""), q.get("e", ""), q.get("s", ""), self.now_ms() // 1000
+        )
+        if checked.recipient_id is None:
+            return self._problem(req, 403, "link_refused")
+        target = views.referral_path(referral_id)
+        session = self.session(req)
+        if session is not None and session.recipient_id == checked.recipient_id:
+            return Reply(303, location=target)
+        return Reply(303, location=f"{SIGNIN}?next={target}")

@@ -1,0 +1,120 @@
+"""The inbox worker alone against the real broker: hostile input is dead-lettered with its bytes and never
+stops the partition, a spoofed acknowledgement is refused, and the read model survives a restart."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.kafka import read_topic
+from referral_bus.settings import config_file
+from referral_devstack.inbox import use_inbox, write_inbox_secrets
+from referral_devstack.workers import Workers, free_port, temp_workdir
+from tests.support.polling import wait_for
+
+pytestmark = [pytest.mark.kafka]
+POLICE, OTHER = "vn-police-ha-noi", "vn-police-hue"
+CODEC = Codec()
+
+
+def _document(referral_id: str, recipient_id: str) -> dict[str, Any]:
+    return {
+        "document": "referral-bus.referral/v1",
+        "referral_id": referral_id,
+        "case_id": f"case-{referral_id}",
+        "recipient_id": recipient_id,
+        "priority": "P2",
+        "ack_sla_seconds": 900,
+        "created_at": 1_800_000_000_000,
+        "case": {"case_id": f"case-{referral_id}", "report": {"category": "CSAM"}},
+    }
+
+
+def _listed(port: int, password: str) -> list[str]:
+    """The referral ids the police unit's list page shows (signing in like a browser)."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        form = client.get("/inbox/signin")
+        csrf = re.search(r'name=csrf value="([^"]+)"', form.text)
+        assert csrf
+        client.post("/inbox/signin", data={"csrf": csrf.group(1), "recipient_id": POLICE, "password": password})
+        return re.findall(r'data-id="([^"]+)"', client.get("/inbox/").text)
+
+
+async def test_hostile_input_spoofing_and_restart(kafka: str, namespace: str) -> None:
+    with temp_workdir("inbox-worker-") as work:
+        directory = Path(work / "recipients.yaml")
+        directory.write_text(config_file("recipients.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+        use_inbox(directory, (POLICE, OTHER))
+        passwords = write_inbox_secrets(directory, work / "secrets", iterations=1_000)
+        port = free_port()
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": kafka,
+            "INBOX_DIRECTORY_PATH": str(directory),
+            "INBOX_SECRETS_DIR": str(work / "secrets"),
+            "INBOX_DEV_INSECURE_COOKIES": "true",
+        }
+        workers = Workers(work, namespace, env, ports={"inbox": port})
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
+        try:
+            workers.start("inbox")
+            workers.wait_ready(timeout=120)
+            await producer.start()
+            inbox, receipts = topics.name(topics.INBOX), topics.name(topics.RECEIPTS)
+            garbage = b"\xff not json"
+            foreign = json.dumps(_document("ref-foreign", "vn-police-cybercrime")).encode()  # not an inbox user
+            await producer.send_and_wait(inbox, garbage, key=b"case-x")
+            await producer.send_and_wait(inbox, foreign, key=b"case-ref-foreign")
+            await producer.send_and_wait(inbox, json.dumps(_document("ref-1", POLICE)).encode(), key=b"case-ref-1")
+            spoof = {
+                "referral_id": "ref-1",
+                "recipient_id": POLICE,
+                "outcome": "ACCEPTED",
+                "reason": None,
+                "acknowledged_at": 1,
+            }  # on the other unit's topic: refused, not recorded
+            await producer.send_and_wait(
+                topics.name(topics.acks_topic(OTHER)), CODEC.encode("Acknowledgement", spoof), key=b"case-ref-1"
+            )
+            receipt = {
+                "receipt_id": "rc-1",
+                "referral_id": "ref-1",
+                "case_id": "case-ref-1",
+                "recipient_id": POLICE,
+                "status": "ACKNOWLEDGED",
+                "at": 2,
+                "channel": None,
+                "attempt": 0,
+                "latency_ms": None,
+                "detail": None,
+                "lifecycle_state": "ACCEPTED",
+            }
+            await producer.send_and_wait(receipts, CODEC.encode("DeliveryReceipt", receipt), key=b"case-ref-1")
+
+            dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 3, timeout=60)
+            letters = [CODEC.decode(r.value, "DeadLetter") for r in dead]
+            by_reason = {d["reason"]: d for d in letters}
+            assert set(by_reason) == {"invalid_field", "recipient_mismatch"}, [d["reason"] for d in letters]
+            assert {d["original_value"] for d in letters if d["reason"] == "invalid_field"} == {garbage, foreign}
+            assert all(d["stage"] == "inbox" for d in letters)
+            assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 30)
+
+            workers.stop("inbox")
+            workers.start("inbox")
+            workers.wait_ready(timeout=120)
+            assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 60)
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+                page = client.get("/inbox/signin")
+                assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+                assert page.headers["X-Frame-Options"] == "DENY"
+                assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]
+        finally:
+            await producer.stop()
+            workers.stop_all()
