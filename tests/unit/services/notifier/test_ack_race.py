@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
+from referral_bus.errors import AcknowledgementError
 from referral_bus.message import SourceMessage
 from services.notifier.acks import apply_ack
 from services.notifier.earlyacks import keep, messages
@@ -46,13 +47,17 @@ class Model:
     def __init__(self) -> None:
         self.state: dict[str, Any] | None = None
         self.early: dict[str, Any] | None = None
-        self.acks: dict[int, str] = {}  # offset → outcome of each acknowledgement sent
+        self.acks: dict[int, str] = {}  # offset → outcome of each acknowledgement sent and not dead-lettered
+        self.dead_lettered: dict[int, str] = {}  # refused with a reason, original kept (replayable): not lost
 
     def ack(self, outcome: str, offset: int) -> None:
         self.acks[offset] = outcome
         if self.state is None:
             msg = SourceMessage("acks", 0, offset, b"case-1", outcome.encode())
-            self.early = keep(self.early, msg, "r1", now_ms=offset, held=0, limit=10)
+            try:
+                self.early = keep(self.early, msg, "r1", now_ms=offset, held=0, limit=10)
+            except AcknowledgementError:  # more kept for one referral than earlyacks allows
+                self.dead_lettered[offset] = self.acks.pop(offset)
         else:
             self._apply(outcome, offset)
 
