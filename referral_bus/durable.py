@@ -6,6 +6,7 @@ from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 from referral_bus.inflight import current
+from referral_bus.tables import Table
 
 
 class DurableTable(MutableMapping[str, Any]):
@@ -17,21 +18,23 @@ class DurableTable(MutableMapping[str, Any]):
     For state that stands for an output of the event (a "done" mark), use `staged.StagedTable` instead.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     def __getitem__(self, key: str) -> Any:
         return self.table[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        sent = self.table.send_changelog(self.table.partition_for_key(key), key, value)
-        self.table.data[key] = value
+        self._joins(self.table.put(key, value))
+
+    def __delitem__(self, key: str) -> None:
+        self._joins(self.table.delete(key))
+
+    @staticmethod
+    def _joins(sent: Any) -> None:
         pending = current.get()
         if pending is not None:  # inside run_guarded: acknowledged with the event's other sends
             pending.sends.append(sent)
-
-    def __delitem__(self, key: str) -> None:
-        del self.table[key]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.table)

@@ -18,6 +18,8 @@ person):
 - `referral_bus_pending_referral_oldest_age_seconds{priority,state}`: age of the oldest one
 - `referral_bus_breaker_open{recipient_id}`: 1 while the recipient's circuit breaker is not closed
 - `referral_bus_breaker_open_duration_seconds{recipient_id}`: for how long it has been so
+- `referral_bus_table_entries{table}`: entries of each changelogged table held by this worker
+- `referral_bus_table_expired_total{table}`: entries removed by expiry (tombstones written; expiry.py)
 
 Recipient ids are bus configuration (the recipients directory), never personal data.
 """
@@ -41,11 +43,13 @@ from referral_bus import topics
 LagSource = Callable[[], Iterable[tuple[str, int, int]]]
 PendingSource = Callable[[], Iterable["PendingRow"]]
 BreakerSource = Callable[[], Iterable["BreakerRow"]]
+TableSource = Callable[[], Iterable[tuple[str, int]]]
 
 _provider_set = False
 _lag_sources: list[tuple[LagSource, str]] = []
 _pending_sources: list[PendingSource] = []
 _breaker_sources: list[BreakerSource] = []
+_table_sources: list[TableSource] = []
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,7 @@ _COUNTERS = {
     "referral_bus_delivery_attempts": "delivery attempts per channel and outcome",
     "referral_bus_sla_breaches": "referrals not acknowledged within their SLA",
     "referral_bus_safeguard_refusals": "referrals refused by the safeguards gate",
+    "referral_bus_table_expired": "table entries removed by expiry (a tombstone each), per table",
 }
 _HISTOGRAMS = {
     "referral_bus_stage_latency": "latency per stage",
@@ -314,6 +319,32 @@ def register_breaker_source(source: BreakerSource) -> None:
     """Report circuit breakers from `source()` (BreakerRow per recipient) at scrape time."""
     _breaker_sources.append(source)
     _breaker_gauges()
+
+
+def _observe_tables(options: CallbackOptions) -> Iterable[Observation]:
+    for table, entries in _rows(_table_sources):
+        yield Observation(entries, {"table": table})
+
+
+@cache
+def _table_gauge() -> metrics.ObservableGauge:
+    return _meter().create_observable_gauge(
+        "referral_bus_table_entries",
+        callbacks=[_observe_tables],
+        unit="1",
+        description="entries of each changelogged table held by this worker",
+    )
+
+
+def register_table_source(source: TableSource) -> None:
+    """Report table sizes from `source()`, which yields (table name, entries), at scrape time."""
+    _table_sources.append(source)
+    _table_gauge()
+
+
+def expired(table: str, n: int) -> None:
+    """`n` entries of `table` removed by expiry."""
+    _counter("referral_bus_table_expired").add(n, {"table": table})
 
 
 def exposition() -> tuple[bytes, str]:

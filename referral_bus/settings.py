@@ -156,6 +156,8 @@ class ServiceSettings(BaseSettings):
     # Kafka client lines repeated within this many seconds are summarised, one line per interval
     # with a count; the broker outage and the recovery are logged once each (referral_bus/lograte.py).
     log_repeat_interval_seconds: float = Field(default=30.0, gt=0)
+    # Expired table entries (referral_bus/expiry.py) are swept per partition at most this often.
+    expiry_interval_seconds: float = Field(default=60.0, gt=0)
 
 
 class IntakeSettings(ServiceSettings):
@@ -167,8 +169,8 @@ class IntakeSettings(ServiceSettings):
     # the agency registry: which agencies have their own intake topic (referral_bus/agencies.py)
     agencies_path: Path = Field(default_factory=lambda: config_file("agencies.yaml"))
     clock_skew_seconds: int = Field(default=300, ge=0)
-    dedup_window_days: int = Field(default=30, ge=1)
-    correlation_window_hours: int = Field(default=72, ge=0)
+    dedup_window_days: float = Field(default=30, gt=0)
+    correlation_window_hours: float = Field(default=72, ge=0)
 
 
 class RoutingSettings(ServiceSettings):
@@ -209,6 +211,8 @@ class NotifierSettings(ServiceSettings):
     # them and acknowledges offsets strictly in order (referral_bus/inflight.py).
     delivery_concurrency: int = Field(default=16, ge=1)
     ack_max_body_bytes: int = Field(default=4096, ge=64)
+    # A closed referral's state (and its delivered-once mark) is kept this long after its last write.
+    referral_retention_days: float = Field(default=30.0, gt=0)
 
 
 class SafeguardSettings(BaseSettings):

@@ -20,10 +20,12 @@ from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import OutputNotWrittenError, RejectedMessage
+from referral_bus.expiry import Expiry
 from referral_bus.inflight import InFlight, Pending, current
 from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
+from referral_bus.tables import Table
 from referral_bus.topic_catalog import changelog_config
 from referral_bus.watchdog import Watchdog
 
@@ -108,6 +110,8 @@ class Service:
 
             self.app.sensors.add(ProcessSpanSensor())  # Faust's process span, without the record key
         self._readiness: list[ReadinessCheck] = []
+        self._tables: list[Table] = []
+        self._swept: dict[tuple[str, int], float] = {}  # (table, partition) → when last swept (monotonic)
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         self._register_views()
@@ -158,16 +162,48 @@ class Service:
             replicas=self.kafka.topic_replication_factor,
         )
 
-    def table(self, name: str, **kwargs: Any) -> Any:
-        """A changelogged table keyed by str, its changelog created as declared in topic_catalog."""
-        return self.app.Table(
-            name,
+    def table(self, name: str, *, expiry: Expiry | None = None, **kwargs: Any) -> Any:
+        """A changelogged table keyed by str, its changelog created as declared in topic_catalog.
+
+        With `expiry`, its entries expire (tables.py): pass the table to `run_guarded(expire=...)` of
+        the agent whose events write it, which sweeps each partition while handling that partition.
+        """
+        table = Table(
+            self.app,
+            name=name,
             default=None,
+            beacon=self.app.tables.beacon,
             partitions=self.kafka.topic_partitions,
             key_type=str,
             extra_topic_configs=changelog_config(self.name, name),
+            expiry=expiry,
             **kwargs,
         )
+        self.app.tables.add(table)
+        if not self._tables:
+            metrics.register_table_source(lambda: [(t.name, len(t.data)) for t in self._tables])
+        self._tables.append(table)
+        return table
+
+    def sweep(self, tables: Sequence[Table], partition: int) -> None:
+        """Expire the entries of `partition` of each table, at most once per EXPIRY_INTERVAL_SECONDS.
+
+        Called while handling an event of `partition` (run_guarded), so only the worker that owns the
+        partition writes its tombstones, in line with the writes of that partition's own events. The
+        tombstones do not join the event's sends: one that fails only leaves the entry for the next sweep.
+        """
+        now = time.monotonic()
+        for table in tables:
+            last = self._swept.get((table.name, partition))
+            if last is not None and now - last < self.settings.expiry_interval_seconds:
+                continue
+            self._swept[(table.name, partition)] = now
+            sends = table.sweep(partition)
+            for sent in sends:
+                sent.add_done_callback(_tombstone_done)
+            if sends:
+                metrics.expired(table.name, len(sends))
+                log.info("table entries expired", table=table.name, partition=partition, entries=len(sends))
 
     def add_readiness(self, check: ReadinessCheck) -> None:
         """Register a check that returns None when ready or a short reason when not."""
@@ -261,14 +297,17 @@ class Service:
         log.critical("cannot write to the dead-letter topic; stopping without committing the offset")
         os._exit(75)
 
-    async def run_guarded(self, stream: StreamT[bytes], handler: Handler, *, concurrency: int = 1) -> None:
+    async def run_guarded(
+        self, stream: StreamT[bytes], handler: Handler, *, concurrency: int = 1, expire: Sequence[Table] = ()
+    ) -> None:
         """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
 
         Faust acknowledges an event even when the agent raises, so a failure must never escape.
         Sends are not awaited one by one: an event's offset is acknowledged once its handler has
         returned and all its sends are on the broker, strictly in arrival order (`InFlight`), so a
         commit never passes an event that is not finished. With `concurrency` > 1 up to that many
-        handlers run at once (the handler must serialise what needs it, e.g. per key).
+        handlers run at once (the handler must serialise what needs it, e.g. per key). Before each
+        event, the expired entries of the `expire` tables in the event's partition are removed (`sweep`).
         """
         inflight = InFlight(self.settings.max_in_flight)
         handlers = asyncio.Semaphore(concurrency)
@@ -289,6 +328,7 @@ class Service:
                     headers=normalise_headers(msg.headers),
                 )
                 pending = Pending()  # in this event's context: its table writes land in its partition
+                self.sweep(expire, source.partition)
                 if concurrency == 1:
                     await self._handle_event(source, handler, pending)
                     task = asyncio.ensure_future(self._settle(source, pending))
@@ -363,3 +403,9 @@ class Service:
                 referral_id=getattr(exc, "referral_id", None),
             )
             return "dead_lettered"
+
+
+def _tombstone_done(sent: asyncio.Future[Any]) -> None:
+    """Log a tombstone the broker did not take (the entry is expired again by a later sweep)."""
+    if not sent.cancelled() and sent.exception() is not None:
+        log.error("expiry tombstone not written", error_type=type(sent.exception()).__name__)
