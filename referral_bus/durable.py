@@ -5,17 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from referral_bus.inflight import current
 from referral_bus.tables import Table
 
 
 class DurableTable(MutableMapping[str, Any]):
     """Writes go to the table's changelog (the current event's partition) and join the event's sends.
 
-    A plain `table[key] = value` queues the changelog record and forgets it: the event's offset could be
-    committed before the record is on the broker, and a crash then loses the write. Here the offset
-    waits for it (at-least-once for table state); writes must be idempotent, since a replay repeats them.
-    For state that stands for an output of the event (a "done" mark), use `staged.StagedTable` instead.
+    Every write to a `Service.table` does so now (tables.py); this mapping is what pure code that only
+    needs a MutableMapping is given. The offset waits for the write (at-least-once for table state);
+    writes must be idempotent, since a replay repeats them. For state that stands for an output of the
+    event (a "done" mark), use `staged.StagedTable` instead.
     """
 
     def __init__(self, table: Table) -> None:
@@ -25,16 +24,10 @@ class DurableTable(MutableMapping[str, Any]):
         return self.table[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._joins(self.table.put(key, value))
+        self.table.put(key, value)  # joins the event's sends (tables.py)
 
     def __delitem__(self, key: str) -> None:
-        self._joins(self.table.delete(key))
-
-    @staticmethod
-    def _joins(sent: Any) -> None:
-        pending = current.get()
-        if pending is not None:  # inside run_guarded: acknowledged with the event's other sends
-            pending.sends.append(sent)
+        self.table.delete(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.table)

@@ -1,9 +1,13 @@
 """The Faust table every service declares (`Service.table`): explicit changelog writes, and expiry.
 
 Faust takes a write's changelog partition from the current event (a context variable), so a write
-from a callback, a timer or another event's context fails or lands in the wrong partition. `put`
-and `delete` take it from the current event as Faust does, but return the changelog send, so the
-caller can make the event's acknowledgement wait for it (inflight.py, durable.py, staged.py).
+from a callback, a timer or another event's context fails or lands in the wrong partition; and it
+sends the changelog record without waiting, so an event could be acknowledged (and, after a kill,
+never replayed) before its write is on the broker. Here every write (`put`, `delete`, Faust's own
+`table[key] = value` and `del table[key]`) goes to the current event's partition and, inside
+`Service.run_guarded`, joins the event's sends: the event is acknowledged only once the write is on
+the broker. A staged write (staged.py), which runs after the event's sends in the event's own
+context, returns its send instead, and the event's acknowledgement waits for it (inflight.py).
 
 Expiry (expiry.py) needs each key's changelog partition and last write time: the table notes them
 on every write (ours and Faust's own `table[key] = value`) and on recovery from the changelog (the
@@ -22,6 +26,7 @@ import faust
 
 from referral_bus.clock import now_ms
 from referral_bus.expiry import Expiry, Written
+from referral_bus.inflight import current
 
 
 class Table(faust.Table[str, Any]):
@@ -36,20 +41,23 @@ class Table(faust.Table[str, Any]):
 
     def put(self, key: Hashable, value: Any) -> Any:
         """Write `value` in the current event's changelog partition; returns the send (a future)."""
-        partition = self._event_partition(key)
-        sent = self.send_changelog(partition, key, value)
+        sent = self._changelog(key, value)
         self.data[key] = value
-        self.written.note(key, partition, now_ms())
         return sent
 
     def delete(self, key: Hashable) -> Any:
         """Delete `key` with a tombstone in the current event's changelog partition; returns the send."""
-        return self._tombstone(key, self._event_partition(key))
+        return _joined(self._tombstone(key, self._event_partition(key)))
 
     def on_key_set(self, key: str, value: Any) -> None:
-        """Faust's `table[key] = value`: note where and when, too."""
-        super().on_key_set(key, value)
-        self.written.note(key, self._event_partition(key), now_ms())
+        """Faust's `table[key] = value` (Faust then sets the value in the store)."""
+        self._changelog(key, value)
+
+    def _changelog(self, key: Hashable, value: Any) -> Any:
+        partition = self._event_partition(key)
+        sent = self.send_changelog(partition, key, value)
+        self.written.note(key, partition, now_ms())
+        return _joined(sent)
 
     def _event_partition(self, key: Hashable) -> int:
         """The current event's partition (Faust raises outside an event: never a guessed partition)."""
@@ -59,8 +67,8 @@ class Table(faust.Table[str, Any]):
         return partition
 
     def on_key_del(self, key: str) -> None:
-        """Faust's `del table[key]`: forget the key, too."""
-        super().on_key_del(key)
+        """Faust's `del table[key]` (Faust then deletes it from the store)."""
+        _joined(self.send_changelog(self._event_partition(key), key, None, value_serializer="raw"))
         self.written.forget(key)
 
     # --- recovery -------------------------------------------------------------------------------
@@ -97,6 +105,14 @@ class Table(faust.Table[str, Any]):
         self.data.pop(key, None)
         self.written.forget(key)
         return sent
+
+
+def _joined(sent: Any) -> Any:
+    """Inside an event of `run_guarded`, the event is acknowledged only once `sent` is on the broker."""
+    pending = current.get()
+    if pending is not None:
+        pending.sends.append(sent)
+    return sent
 
 
 def write(table: Any, key: Hashable, value: Any) -> Any:
