@@ -64,7 +64,7 @@ async def wait_committed(kafka: str, group: str, names: list[str], timeout: floa
             committed = await admin.list_consumer_group_offsets(group)
             ends = await consumer.end_offsets(parts)
             lag = {tp: ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts}
-            if parts and all(v <= 0 for v in lag.values()):
+            if {tp.topic for tp in parts} == set(names) and all(v <= 0 for v in lag.values()):
                 return
             await asyncio.sleep(0.5)
         raise AssertionError(f"group {group} not caught up within {timeout}s: {lag}")
