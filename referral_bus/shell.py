@@ -198,7 +198,11 @@ class Service:
             if last is not None and now - last < self.settings.expiry_interval_seconds:
                 continue
             self._swept[(table.name, partition)] = now
-            sends = table.sweep(partition)
+            try:
+                sends = table.sweep(partition)
+            except Exception as exc:  # noqa: BLE001 - expiry must never stop the agent; the next sweep retries
+                log.error("expiry sweep failed", table=table.name, error_type=type(exc).__name__, where=_where(exc))
+                continue
             for sent in sends:
                 sent.add_done_callback(_tombstone_done)
             if sends:
