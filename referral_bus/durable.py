@@ -5,33 +5,29 @@ from __future__ import annotations
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
-from referral_bus.inflight import current
+from referral_bus.tables import Table
 
 
 class DurableTable(MutableMapping[str, Any]):
     """Writes go to the table's changelog (the current event's partition) and join the event's sends.
 
-    A plain `table[key] = value` queues the changelog record and forgets it: the event's offset could be
-    committed before the record is on the broker, and a crash then loses the write. Here the offset
-    waits for it (at-least-once for table state); writes must be idempotent, since a replay repeats them.
-    For state that stands for an output of the event (a "done" mark), use `staged.StagedTable` instead.
+    Every write to a `Service.table` does so now (tables.py); this mapping is what pure code that only
+    needs a MutableMapping is given. The offset waits for the write (at-least-once for table state);
+    writes must be idempotent, since a replay repeats them. For state that stands for an output of the
+    event (a "done" mark), use `staged.StagedTable` instead.
     """
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Table) -> None:
         self.table = table
 
     def __getitem__(self, key: str) -> Any:
         return self.table[key]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        sent = self.table.send_changelog(self.table.partition_for_key(key), key, value)
-        self.table.data[key] = value
-        pending = current.get()
-        if pending is not None:  # inside run_guarded: acknowledged with the event's other sends
-            pending.sends.append(sent)
+        self.table.put(key, value)  # joins the event's sends (tables.py)
 
     def __delitem__(self, key: str) -> None:
-        del self.table[key]
+        self.table.delete(key)
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.table)

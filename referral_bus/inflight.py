@@ -23,13 +23,17 @@ from referral_bus import logging as rb_logging
 log = rb_logging.get_logger()
 
 
+# A state callback may return the changelog send of the write it made: the event's ack waits for it.
+StateCallback = Callable[[], "Awaitable[Any] | None"]
+
+
 @dataclass(eq=False)
 class Pending:
     """One event's unfinished business: its sends, and what to record once they are durable."""
 
     sends: list[Awaitable[Any]] = field(default_factory=list)
-    on_sent: list[Callable[[], None]] = field(default_factory=list)
-    on_failed: list[Callable[[], None]] = field(default_factory=list)
+    on_sent: list[StateCallback] = field(default_factory=list)
+    on_failed: list[StateCallback] = field(default_factory=list)
     outcome: str = "ok"  # or "dead_lettered"
     started: float = 0.0
     # The context the event was taken in (Faust's current event among it): its state callbacks run in
@@ -41,13 +45,14 @@ class Pending:
 current: ContextVar[Pending | None] = ContextVar("referral_bus_pending", default=None)
 
 
-def after_sends(on_sent: Callable[[], None], on_failed: Callable[[], None] | None = None) -> None:
+def after_sends(on_sent: StateCallback, on_failed: StateCallback | None = None) -> None:
     """Run `on_sent` once every send of the current event is on the broker, in the order events arrived.
 
     State that says "done" (a dedup mark, a correlation claim) must not be recorded before the
     outputs it stands for are durable: a crash in between would make the replay skip them.
     `on_failed` runs instead when a send failed and the event is dead-lettered. Outside an event
-    `on_sent` runs at once.
+    `on_sent` runs at once. A callback that writes a table returns the write's changelog send: the
+    event is acknowledged only once it is on the broker.
     """
     pending = current.get()
     if pending is None:
@@ -58,15 +63,32 @@ def after_sends(on_sent: Callable[[], None], on_failed: Callable[[], None] | Non
         pending.on_failed.append(on_failed)
 
 
+@dataclass(eq=False)
+class _Entry:
+    pending: Pending
+    task: asyncio.Future[Any]
+    ack: Callable[[], None]
+    writes: asyncio.Future[Any] | None = None  # the state callbacks' changelog sends, once they ran
+
+
 class InFlight:
-    """A bounded FIFO of (pending, task, ack); heads whose task finished are acknowledged in order."""
+    """A bounded FIFO of events, acknowledged strictly in order once finished and their state written.
+
+    Correct by construction: callbacks run in the event's own context, in arrival order (so their
+    changelog records are queued in that order); an event is acknowledged only when it, its writes and
+    every event before it are done; a callback or a write that fails stops acknowledgements and the
+    worker (`on_broken`: the event is replayed); when the worker stops, every event not yet written
+    runs its `on_failed` callbacks, so nothing stays staged.
+    """
 
     def __init__(self, limit: int, *, on_broken: Callable[[], None] | None = None) -> None:
         self.limit = limit
-        self._queue: deque[tuple[Pending, asyncio.Future[Any], Callable[[], None]]] = deque()
+        self._queue: deque[_Entry] = deque()
+        self._written = 0  # entries at the head of the queue whose state callbacks ran
         self._room = asyncio.Event()
         self._room.set()
-        self._stopped = False
+        self._stopped = False  # stopping: no more state callbacks; written events are still acknowledged
+        self._broken = False  # a callback or a write failed: the worker exits, nothing after it is acknowledged
         self._on_broken = on_broken or _exit_for_replay
 
     def __len__(self) -> int:
@@ -81,29 +103,76 @@ class InFlight:
 
     def add(self, pending: Pending, task: asyncio.Future[Any], ack: Callable[[], None]) -> None:
         """Track an event whose handling and sends `task` finishes; `ack` releases its offset."""
-        self._queue.append((pending, task, ack))
+        self._queue.append(_Entry(pending, task, ack))
         task.add_done_callback(self._drain)
 
     def _drain(self, _: object = None) -> None:
-        while self._queue and not self._stopped and self._queue[0][1].done():
-            pending, task, ack = self._queue[0]
-            if task.cancelled():  # stopping: this event and every later one stay unacknowledged
-                self._stopped = True
+        if not self._stopped:
+            self._write_finished()
+        while self._written and self._queue[0].writes is not None:
+            entry = self._queue[0]
+            assert entry.writes is not None
+            if not entry.writes.done():
                 break
-            if task.exception() is not None:
-                self._stopped = True
-                log.critical("event neither finished nor dead-lettered", error_type=type(task.exception()).__name__)
-                self._on_broken()
+            if entry.writes.cancelled():  # the producer is stopping: no ack, the event is replayed
+                self._stop()
+                break
+            if entry.writes.exception() is not None:
+                if not self._broken:
+                    self._break("state write not acknowledged by the broker", entry.writes.exception())
                 break
             self._queue.popleft()
-            for callback in pending.on_sent if pending.outcome == "ok" else pending.on_failed:
-                try:
-                    pending.context.run(callback)
-                except Exception as exc:  # noqa: BLE001 - the outputs are out; at worst a later duplicate
-                    log.error("state update after send failed", error_type=type(exc).__name__)
-            ack()
+            self._written -= 1
+            entry.ack()
         if len(self._queue) < self.limit:
             self._room.set()
+
+    def _write_finished(self) -> None:
+        """Run the state callbacks of finished events, in arrival order, up to the first unfinished one."""
+        while self._written < len(self._queue):
+            entry = self._queue[self._written]
+            if not entry.task.done():
+                return
+            if entry.task.cancelled():  # stopping: this event and every later one stay unacknowledged
+                self._stop()
+                return
+            if entry.task.exception() is not None:
+                self._break("event neither finished nor dead-lettered", entry.task.exception())
+                return
+            pending = entry.pending
+            sends = []
+            for callback in pending.on_sent if pending.outcome == "ok" else pending.on_failed:
+                try:
+                    sent = pending.context.run(callback)
+                except Exception as exc:  # noqa: BLE001 - not swallowed: no ack, the worker stops
+                    self._break("state update after send failed", exc)
+                    return
+                if sent is not None:
+                    sends.append(sent)
+            if sends:
+                entry.writes = asyncio.gather(*sends)
+                entry.writes.add_done_callback(self._drain)
+            else:
+                entry.writes = asyncio.get_running_loop().create_future()
+                entry.writes.set_result(None)
+            self._written += 1
+
+    def _break(self, what: str, exc: BaseException | None) -> None:
+        """A bug or a failed write left an event unfinished: no ack for it or any later one; exit for replay."""
+        self._stopped = self._broken = True
+        log.critical(what, error_type=type(exc).__name__)
+        self._on_broken()
+
+    def _stop(self) -> None:
+        """Stopping: acknowledge nothing more; every staging not yet written ends as dropped."""
+        self._stopped = True
+        for entry in list(self._queue)[self._written :]:
+            for callback in entry.pending.on_failed:
+                try:
+                    entry.pending.context.run(callback)
+                except Exception as exc:  # noqa: BLE001 - stopping anyway; the event is replayed
+                    log.error("state release on stop failed", error_type=type(exc).__name__)
+            entry.pending.on_failed.clear()
 
 
 def _exit_for_replay() -> None:

@@ -14,6 +14,8 @@ person):
 - `referral_bus_consumer_lag{group,topic,partition}`: high watermark minus the next offset to read
 - gauges a service declares with `register_gauges` (the notifier's pending referrals and circuit
   breakers: services/notifier/gauges.py)
+- `referral_bus_table_entries{table}`: entries of each changelogged table held by this worker
+- `referral_bus_table_expired_total{table}`: entries removed by expiry (tombstones written; expiry.py)
 
 Recipient ids are bus configuration (the recipients directory), never personal data.
 """
@@ -35,9 +37,11 @@ from referral_bus import topics
 
 LagSource = Callable[[], Iterable[tuple[str, int, int]]]
 Gauge = tuple[str, str, str, str]  # (name, the row attribute it reports, unit, description)
+TableSource = Callable[[], Iterable[tuple[str, int]]]
 
 _provider_set = False
 _lag_sources: list[tuple[LagSource, str]] = []
+_table_sources: list[TableSource] = []
 
 
 def configure(service: str) -> None:
@@ -75,6 +79,7 @@ _COUNTERS = {
     "referral_bus_sla_breaches": "referrals not acknowledged within their SLA",
     "referral_bus_safeguard_refusals": "referrals refused by the safeguards gate",
     "referral_bus_uncovered": "declines that left a mandatory kind with no active referral (duty desk alerted)",
+    "referral_bus_table_expired": "table entries removed by expiry (a tombstone each), per table",
 }
 _HISTOGRAMS = {
     "referral_bus_stage_latency": "latency per stage",
@@ -234,6 +239,32 @@ def register_gauges(source: Callable[[], Iterable[Any]], labels: tuple[str, ...]
 
     for name, attribute, unit, description in gauges:
         _meter().create_observable_gauge(name, callbacks=[observer(attribute)], unit=unit, description=description)
+
+
+def _observe_tables(options: CallbackOptions) -> Iterable[Observation]:
+    for table, entries in _rows(_table_sources):
+        yield Observation(entries, {"table": table})
+
+
+@cache
+def _table_gauge() -> metrics.ObservableGauge:
+    return _meter().create_observable_gauge(
+        "referral_bus_table_entries",
+        callbacks=[_observe_tables],
+        unit="1",
+        description="entries of each changelogged table held by this worker",
+    )
+
+
+def register_table_source(source: TableSource) -> None:
+    """Report table sizes from `source()`, which yields (table name, entries), at scrape time."""
+    _table_sources.append(source)
+    _table_gauge()
+
+
+def expired(table: str, n: int) -> None:
+    """`n` entries of `table` removed by expiry."""
+    _counter("referral_bus_table_expired").add(n, {"table": table})
 
 
 def exposition() -> tuple[bytes, str]:

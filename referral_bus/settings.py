@@ -161,6 +161,8 @@ class ServiceSettings(BaseSettings):
     # Kafka client lines repeated within this many seconds are summarised, one line per interval
     # with a count; the broker outage and the recovery are logged once each (referral_bus/lograte.py).
     log_repeat_interval_seconds: float = Field(default=30.0, gt=0)
+    # Expired table entries (referral_bus/expiry.py) are swept per partition at most this often.
+    expiry_interval_seconds: float = Field(default=60.0, gt=0)
 
 
 class AgenciesFile(BaseSettings):
@@ -181,8 +183,8 @@ class IntakeSettings(ServiceSettings, AgenciesFile):
     model_config = SettingsConfigDict(env_prefix="INTAKE_", extra="ignore")
 
     clock_skew_seconds: int = Field(default=300, ge=0)
-    dedup_window_days: int = Field(default=30, ge=1)
-    correlation_window_hours: int = Field(default=72, ge=0)
+    dedup_window_days: float = Field(default=30, gt=0)
+    correlation_window_hours: float = Field(default=72, ge=0)
 
 
 class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
@@ -228,6 +230,8 @@ class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     # (secret `inbox-link-key`) valid this long. docs/inbox.md.
     inbox_url: str | None = None
     inbox_link_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
+    # A closed referral's state (and its delivered-once mark) is kept this long after its last write.
+    referral_retention_days: float = Field(default=30.0, gt=0)
 
 
 class SafeguardSettings(BaseSettings):

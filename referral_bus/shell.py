@@ -21,10 +21,12 @@ from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import OutputNotWrittenError, ReferralBusError, RejectedMessage, RulesError
+from referral_bus.expiry import Expiry
 from referral_bus.inflight import InFlight, Pending, current
 from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
+from referral_bus.tables import Table
 from referral_bus.topic_catalog import changelog_config
 from referral_bus.watchdog import Watchdog
 
@@ -110,6 +112,8 @@ class Service:
 
             self.app.sensors.add(ProcessSpanSensor())  # Faust's process span, without the record key
         self._readiness: list[ReadinessCheck] = []
+        self._tables: list[Table] = []
+        self._swept: dict[tuple[str, int], float] = {}  # (table, partition) → when last swept (monotonic)
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         self._register_views()
@@ -160,16 +164,52 @@ class Service:
             replicas=self.kafka.topic_replication_factor,
         )
 
-    def table(self, name: str, **kwargs: Any) -> Any:
-        """A changelogged table keyed by str, its changelog created as declared in topic_catalog."""
-        return self.app.Table(
-            name,
+    def table(self, name: str, *, expiry: Expiry | None = None, **kwargs: Any) -> Any:
+        """A changelogged table keyed by str, its changelog created as declared in topic_catalog.
+
+        With `expiry`, its entries expire (tables.py): pass the table to `run_guarded(expire=...)` of
+        the agent whose events write it, which sweeps each partition while handling that partition.
+        """
+        table = Table(
+            self.app,
+            name=name,
             default=None,
+            beacon=self.app.tables.beacon,
             partitions=self.kafka.topic_partitions,
             key_type=str,
             extra_topic_configs=changelog_config(self.name, name),
+            expiry=expiry,
             **kwargs,
         )
+        self.app.tables.add(table)
+        if not self._tables:
+            metrics.register_table_source(lambda: [(t.name, len(t.data)) for t in self._tables])
+        self._tables.append(table)
+        return table
+
+    def sweep(self, tables: Sequence[Table], partition: int) -> None:
+        """Expire the entries of `partition` of each table, at most once per EXPIRY_INTERVAL_SECONDS.
+
+        Called while handling an event of `partition` (run_guarded), so only the worker that owns the
+        partition writes its tombstones, in line with the writes of that partition's own events. The
+        tombstones do not join the event's sends: one that fails only leaves the entry for the next sweep.
+        """
+        now = time.monotonic()
+        for table in tables:
+            last = self._swept.get((table.name, partition))
+            if last is not None and now - last < self.settings.expiry_interval_seconds:
+                continue
+            self._swept[(table.name, partition)] = now
+            try:
+                sends = table.sweep(partition)
+            except Exception as exc:  # noqa: BLE001 - expiry must never stop the agent; the next sweep retries
+                log.error("expiry sweep failed", table=table.name, error_type=type(exc).__name__, where=_where(exc))
+                continue
+            for sent in sends:
+                sent.add_done_callback(_tombstone_done)
+            if sends:
+                metrics.expired(table.name, len(sends))
+                log.info("table entries expired", table=table.name, partition=partition, entries=len(sends))
 
     def add_readiness(self, check: ReadinessCheck) -> None:
         """Register a check that returns None when ready or a short reason when not."""
@@ -263,22 +303,27 @@ class Service:
         log.critical("cannot write to the dead-letter topic; stopping without committing the offset")
         os._exit(75)
 
-    def agent(self, topic: Any, handler: Handler, *, name: str, concurrency: int = 1) -> Any:
+    def agent(
+        self, topic: Any, handler: Handler, *, name: str, concurrency: int = 1, expire: Sequence[Table] = ()
+    ) -> Any:
         """A Faust agent named `name` (module.function) on `topic`: every event to `handler` through `run_guarded`."""
 
         async def guarded(stream: StreamT[bytes]) -> None:
-            await self.run_guarded(stream, handler, concurrency=concurrency)
+            await self.run_guarded(stream, handler, concurrency=concurrency, expire=expire)
 
         return self.app.agent(topic, name=name)(guarded)
 
-    async def run_guarded(self, stream: StreamT[bytes], handler: Handler, *, concurrency: int = 1) -> None:
+    async def run_guarded(
+        self, stream: StreamT[bytes], handler: Handler, *, concurrency: int = 1, expire: Sequence[Table] = ()
+    ) -> None:
         """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
 
         Faust acknowledges an event even when the agent raises, so a failure must never escape.
         Sends are not awaited one by one: an event's offset is acknowledged once its handler has
         returned and all its sends are on the broker, strictly in arrival order (`InFlight`), so a
         commit never passes an event that is not finished. With `concurrency` > 1 up to that many
-        handlers run at once (the handler must serialise what needs it, e.g. per key).
+        handlers run at once (the handler must serialise what needs it, e.g. per key). Before each
+        event, the expired entries of the `expire` tables in the event's partition are removed (`sweep`).
         """
         inflight = InFlight(self.settings.max_in_flight)
         handlers = asyncio.Semaphore(concurrency)
@@ -299,6 +344,7 @@ class Service:
                     headers=normalise_headers(msg.headers),
                 )
                 pending = Pending()  # in this event's context: its table writes land in its partition
+                self.sweep(expire, source.partition)
                 if concurrency == 1:
                     await self._handle_event(source, handler, pending)
                     task = asyncio.ensure_future(self._settle(source, pending))
@@ -383,3 +429,9 @@ def load_or_exit(service: str, what: str, load: Callable[[], T]) -> T:
         problems = exc.problems if isinstance(exc, RulesError) else [str(exc)]
         sys.stderr.write(f"{service}: cannot start, {what} do not load:\n  " + "\n  ".join(problems) + "\n")
         raise SystemExit(78) from None
+
+
+def _tombstone_done(sent: asyncio.Future[Any]) -> None:
+    """Log a tombstone the broker did not take (the entry is expired again by a later sweep)."""
+    if not sent.cancelled() and sent.exception() is not None:
+        log.error("expiry tombstone not written", error_type=type(sent.exception()).__name__)

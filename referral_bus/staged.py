@@ -6,6 +6,7 @@ from collections.abc import MutableMapping
 from typing import Any
 
 from referral_bus.inflight import after_sends
+from referral_bus.tables import write
 
 
 class StagedTable:
@@ -16,6 +17,11 @@ class StagedTable:
     `write_after_sends` makes the value visible to the next events on this worker at once, and durable
     only once every send of the current event is acknowledged; if a send fails (the event is
     dead-lettered) the value is dropped. A key staged twice stays staged until both writes end.
+
+    Correct by construction: the write runs in its own event's context (so Faust puts it in that
+    event's changelog partition), in the order the events arrived, and the event is acknowledged only
+    once the write is on the broker; a write that fails stops the worker before the acknowledgement
+    (the event is replayed), and every staging ends, written or dropped (inflight.py).
     """
 
     def __init__(self, table: MutableMapping[str, Any]) -> None:
@@ -42,9 +48,11 @@ class StagedTable:
         """How many keys are staged right now."""
         return len(self._staged)
 
-    def _land(self, key: str, value: Any) -> None:
-        self.table[key] = value
-        self._unstage(key)
+    def _land(self, key: str, value: Any) -> Any:
+        try:
+            return write(self.table, key, value)  # the changelog send, awaited before the event's ack
+        finally:
+            self._unstage(key)
 
     def _unstage(self, key: str) -> None:
         value, users = self._staged.get(key, (None, 0))

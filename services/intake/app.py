@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from referral_bus import topics
 from referral_bus.agencies import load_agencies
+from referral_bus.expiry import Expiry
 from referral_bus.settings import IntakeSettings
 from referral_bus.shell import Service
 from referral_bus.status import StatusTopics
@@ -28,15 +29,16 @@ agency_of = {topics.name(t): agency for t, agency in agency_topics.items()}  # b
 same_topic = {topics.name(t): service.topic(t) for t in (topics.INTAKE, *agency_topics)}  # re-keying stays put
 cases_topic = service.topic(topics.CASES)
 # [agency_id, report_id] (JSON) → case_id of every report accepted (the dedup table).
-seen = service.table("dedup", value_type=str)
+seen = service.table("dedup", value_type=str, expiry=Expiry(int(settings.dedup_window_days * 86_400_000)))
 # Correlation by content key: its own topic, so the content table is partitioned by content key.
 correlation_topic = service.topic(topics.CORRELATION)
 # content key → the correlation Entry that claimed it (see correlate.py).
-content = service.table("content")
+_window_ms = int(settings.correlation_window_hours * 3_600_000)
+content = service.table("content", expiry=Expiry(_window_ms))  # an entry is live for the window after it
 handlers = IntakeHandlers(
     service=service,
     intake=Intake(service.codec, seen, clock_skew_ms=settings.clock_skew_seconds * 1000),
-    correlator=Correlator(content, window_ms=settings.correlation_window_hours * 3_600_000),
+    correlator=Correlator(content, window_ms=_window_ms),
     agency_of=agency_of,
     same_topic=same_topic,
     cases_topic=cases_topic,
@@ -45,6 +47,9 @@ handlers = IntakeHandlers(
 )
 
 
-# Each agent hands every event to its handler through run_guarded (dead-letters any failure).
-intake_agent = service.agent(intake_topic, handlers.report, name=f"{__name__}.intake_agent")
-correlation_agent = service.agent(correlation_topic, handlers.correlation, name=f"{__name__}.correlation_agent")
+# Each agent hands every event to its handler through run_guarded (dead-letters any failure) and sweeps
+# the expired entries of the event's partition.
+intake_agent = service.agent(intake_topic, handlers.report, name=f"{__name__}.intake_agent", expire=(seen,))
+correlation_agent = service.agent(
+    correlation_topic, handlers.correlation, name=f"{__name__}.correlation_agent", expire=(content,)
+)

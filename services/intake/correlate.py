@@ -21,7 +21,8 @@ at worst the same Case event is emitted twice, which downstream deduplication ab
 Known limit: two first reports of new content from different agencies arriving within one hop
 latency of each other both see no entry and open two cases: the failure errs towards a duplicate
 notification, never a missed one.
-Entries are not purged: an expired entry is overwritten by the next report of that content.
+Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write): app.py declares the table
+with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
 """
 
 from __future__ import annotations

@@ -37,6 +37,7 @@ from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
 from referral_bus.agencies import load_agencies
 from referral_bus.directory import load_directory
+from referral_bus.expiry import Expiry
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
@@ -54,6 +55,7 @@ from services.notifier.deliver import Deliverer
 from services.notifier.gauges import Gauges
 from services.notifier.handlers import Notifier, Tables, Topics
 from services.notifier.ownership import owned_partitions, still_owned
+from services.notifier.retention import closed, retention_ms
 from services.notifier.secrets import Secrets
 
 settings = NotifierSettings()
@@ -77,10 +79,11 @@ notifier_topics = Topics(
     recipient_of={topics.name(t): recipient for t, recipient in _ack_topics.items()},
 )
 _partitions = service.kafka.topic_partitions
+_retention = retention_ms(settings.referral_retention_days)  # closed referrals' state, delivered marks
 tables = Tables(
-    delivered=service.table("deliveries", value_type=int),
+    delivered=service.table("deliveries", value_type=int, expiry=Expiry(_retention)),
     parked=service.table("parked"),
-    state=service.table("referral_state"),
+    state=service.table("referral_state", expiry=Expiry(_retention, closed=closed)),
     escalations=service.table("escalations", value_type=int),
     breakers=service.table("breakers"),
     early_acks=service.table("early_acks"),
@@ -168,24 +171,25 @@ notifier.actions = RecipientActions(
     StatusTopics(service, _registry),
 )
 register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_bytes)
+_expiring = (tables.state, tables.delivered)  # swept by every agent: all of them write in the case's partition
 
 
 @app.agent(notifier_topics.referrals)
 async def notifier_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
     """First attempts, several at once; every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, notifier.first, concurrency=settings.delivery_concurrency)
+    await service.run_guarded(stream, notifier.first, concurrency=settings.delivery_concurrency, expire=_expiring)
 
 
 @app.agent(notifier_topics.retry)
 async def retry_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
     """Retries: park until due, then attempt."""
-    await service.run_guarded(stream, notifier.retry, concurrency=settings.delivery_concurrency)
+    await service.run_guarded(stream, notifier.retry, concurrency=settings.delivery_concurrency, expire=_expiring)
 
 
 @app.agent(notifier_topics.acks_in)
 async def acks_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
     """Acknowledgements close the loop."""
-    await service.run_guarded(stream, notifier.ack)
+    await service.run_guarded(stream, notifier.ack, expire=_expiring)
 
 
 @app.timer(settings.retry_release_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
 from referral_devstack.workers import Workers, running
+from tests.support.changelogs import wait_committed
 
 MAX_BYTES = 8192  # the worker's KAFKA_MAX_MESSAGE_BYTES, so "oversized" can be produced for real
 
@@ -73,33 +72,8 @@ async def wait_drained(ns: str, kafka: str, timeout: float = 90.0) -> None:
     before end offsets: a message is committed only after what it produced was acknowledged, so
     "committed >= end" on both topics means nothing is still on its way to the cases topic.
     """
-    group = f"{ns}.referral-bus-intake"
     names = [topic(ns, topics.INTAKE), topic(ns, topics.CORRELATION)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
-    consumer = AIOKafkaConsumer(bootstrap_servers=kafka, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
-    try:
-        deadline = time.monotonic() + timeout
-        lag: dict[tuple[str, int], int] = {}
-        while time.monotonic() < deadline:
-            parts = [TopicPartition(n, p) for n in names for p in (consumer.partitions_for_topic(n) or set())]
-            if {tp.topic for tp in parts} != set(names):
-                await consumer._client.force_metadata_update()
-                await asyncio.sleep(0.3)
-                continue
-            committed = await admin.list_consumer_group_offsets(group)
-            ends = await consumer.end_offsets(parts)
-            lag = {
-                (tp.topic, tp.partition): ends[tp] - (committed[tp].offset if tp in committed else 0) for tp in parts
-            }
-            if all(v <= 0 for v in lag.values()):
-                return
-            await asyncio.sleep(0.5)
-        raise AssertionError(f"intake did not drain within {timeout}s; lag per partition {lag}")
-    finally:
-        await consumer.stop()
-        await admin.close()
+    await wait_committed(kafka, f"{ns}.referral-bus-intake", names, timeout)
 
 
 async def read_all(name: str, kafka: str) -> list[Any]:

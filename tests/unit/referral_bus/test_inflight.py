@@ -71,23 +71,79 @@ async def test_state_callbacks_run_in_order_before_the_ack() -> None:
     futs[1].set_result(True)
     futs[0].set_result(True)
     await asyncio.sleep(0)
-    assert log == ["ok: sent", "ack ok", "bad: failed", "ack bad"]
+    # state callbacks in arrival order (their writes queued in that order), each ack after its own callbacks
+    assert log == ["ok: sent", "bad: failed", "ack ok", "ack bad"]
 
 
-async def test_a_failing_state_callback_does_not_hold_the_partition() -> None:
+async def test_a_failing_state_callback_is_not_swallowed_no_ack_and_a_restart() -> None:
     acked: list[int] = []
-    inflight = InFlight(10)
+    broken: list[bool] = []
+    inflight = InFlight(10, on_broken=lambda: broken.append(True))
     pending = Pending()
 
     def boom() -> None:
         raise KeyError("table")
 
     pending.on_sent.append(boom)
+    futs = _futures(2)
+    inflight.add(Pending(), futs[0], lambda: acked.append(0))
+    inflight.add(pending, futs[1], lambda: acked.append(1))
+    futs[0].set_result(True)
+    futs[1].set_result(True)
+    await asyncio.sleep(0)
+    assert acked == [0] and broken == [True]  # the failed write's event is never acknowledged
+
+
+async def test_the_ack_waits_until_the_state_write_is_on_the_broker() -> None:
+    loop = asyncio.get_running_loop()
+    log: list[str] = []
+    inflight = InFlight(10)
+    write, later = loop.create_future(), Pending()
+    first = Pending()
+    first.on_sent.append(lambda: write)  # the changelog send of the event's staged write
+    later.on_sent.append(lambda: log.append("later: state written"))
+    futs = _futures(2)
+    inflight.add(first, futs[0], lambda: log.append("ack first"))
+    inflight.add(later, futs[1], lambda: log.append("ack later"))
+    futs[0].set_result(True)
+    futs[1].set_result(True)
+    await asyncio.sleep(0)
+    # the later event's state is queued behind the first one's (order kept), but no ack passes the write
+    assert log == ["later: state written"]
+    write.set_result(None)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert log == ["later: state written", "ack first", "ack later"]
+
+
+async def test_a_state_write_the_broker_refuses_stops_acks_and_calls_for_a_restart() -> None:
+    loop = asyncio.get_running_loop()
+    acked: list[int] = []
+    broken: list[bool] = []
+    inflight = InFlight(10, on_broken=lambda: broken.append(True))
+    write, pending = loop.create_future(), Pending()
+    pending.on_sent.append(lambda: write)
     fut = _futures(1)[0]
     inflight.add(pending, fut, lambda: acked.append(0))
     fut.set_result(True)
     await asyncio.sleep(0)
-    assert acked == [0]
+    write.set_exception(OSError("broker"))
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert acked == [] and broken == [True]
+
+
+async def test_stopping_releases_every_staging_not_yet_written() -> None:
+    released: list[int] = []
+    inflight = InFlight(10)
+    futs = _futures(3)
+    for i, fut in enumerate(futs):
+        pending = Pending()
+        pending.on_failed.append(lambda i=i: released.append(i))
+        inflight.add(pending, fut, lambda: None)
+    futs[0].cancel()  # the worker stops with all three in flight
+    await asyncio.sleep(0)
+    assert sorted(released) == [0, 1, 2]
 
 
 async def test_back_pressure_at_the_limit() -> None:

@@ -1,0 +1,123 @@
+"""The Faust table every service declares (`Service.table`): explicit changelog writes, and expiry.
+
+Faust takes a write's changelog partition from the current event (a context variable), so a write
+from a callback, a timer or another event's context fails or lands in the wrong partition; and it
+sends the changelog record without waiting, so an event could be acknowledged (and, after a kill,
+never replayed) before its write is on the broker. Here every write (`put`, `delete`, Faust's own
+`table[key] = value` and `del table[key]`) goes to the current event's partition and, inside
+`Service.run_guarded`, joins the event's sends: the event is acknowledged only once the write is on
+the broker. A staged write (staged.py), which runs after the event's sends in the event's own
+context, returns its send instead, and the event's acknowledgement waits for it (inflight.py).
+
+Expiry (expiry.py) needs each key's changelog partition and last write time: the table notes them
+on every write (ours and Faust's own `table[key] = value`) and on recovery from the changelog (the
+record's partition and timestamp). `sweep(partition)` removes the expired entries of one partition
+with TOMBSTONES to that partition, so a restart does not bring them back. The partition is explicit
+there, and the service calls it only while handling an event of that same partition (shell.py), i.e.
+on the worker that owns the partition, in line with the writes of its own events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Iterable
+from typing import Any
+
+import faust
+
+from referral_bus.clock import now_ms
+from referral_bus.expiry import Expiry, Written
+from referral_bus.inflight import current
+
+
+class Table(faust.Table[str, Any]):
+    """A changelogged Faust table that knows where and when each key was written, and can expire entries."""
+
+    def __init__(self, *args: Any, expiry: Expiry | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.expiry = expiry
+        self.written = Written()
+
+    # --- writes ---------------------------------------------------------------------------------
+
+    def put(self, key: Hashable, value: Any) -> Any:
+        """Write `value` in the current event's changelog partition; returns the send (a future)."""
+        sent = self._changelog(key, value)
+        self.data[key] = value
+        return sent
+
+    def delete(self, key: Hashable) -> Any:
+        """Delete `key` with a tombstone in the current event's changelog partition; returns the send."""
+        return _joined(self._tombstone(key, self._event_partition(key)))
+
+    def on_key_set(self, key: str, value: Any) -> None:
+        """Faust's `table[key] = value` (Faust then sets the value in the store)."""
+        self._changelog(key, value)
+
+    def _changelog(self, key: Hashable, value: Any) -> Any:
+        partition = self._event_partition(key)
+        sent = self.send_changelog(partition, key, value)
+        self.written.note(key, partition, now_ms())
+        return _joined(sent)
+
+    def _event_partition(self, key: Hashable) -> int:
+        """The current event's partition (Faust raises outside an event: never a guessed partition)."""
+        partition = self.partition_for_key(key)
+        if partition is None:  # only with use_partitioner, which our tables never set
+            raise TypeError("table declared with use_partitioner: no event partition for its writes")
+        return partition
+
+    def on_key_del(self, key: str) -> None:
+        """Faust's `del table[key]` (Faust then deletes it from the store)."""
+        _joined(self.send_changelog(self._event_partition(key), key, None, value_serializer="raw"))
+        self.written.forget(key)
+
+    # --- recovery -------------------------------------------------------------------------------
+
+    def apply_changelog_batch(self, batch: Iterable[Any]) -> None:
+        """Restore from the changelog, noting each key's partition and the time its record was written."""
+        events = list(batch)
+        super().apply_changelog_batch(events)
+        for event in events:
+            key = self._to_key(event.key)
+            if event.message.value is None:
+                self.written.forget(key)
+            else:
+                stamp = event.message.timestamp
+                self.written.note(key, event.message.partition, int(stamp * 1000) if stamp else now_ms())
+
+    async def on_recovery_completed(self, active_tps: set[Any], standby_tps: set[Any]) -> None:
+        """Keep noting only the partitions this worker now holds (the store drops the others' keys)."""
+        await super().on_recovery_completed(active_tps, standby_tps)
+        self.written.keep_only({tp.partition for tp in active_tps})
+
+    # --- expiry ---------------------------------------------------------------------------------
+
+    def sweep(self, partition: int, at_ms: int | None = None) -> list[Any]:
+        """Tombstone every expired entry of `partition`; returns the sends (none without an expiry rule)."""
+        if self.expiry is None:
+            return []
+        now = now_ms() if at_ms is None else at_ms
+        expired = self.written.expired(partition, self.expiry, now, lambda k: self.data.get(k))
+        return [self._tombstone(key, partition) for key in expired]
+
+    def _tombstone(self, key: Hashable, partition: int) -> Any:
+        sent = self.send_changelog(partition, key, None, value_serializer="raw")
+        self.data.pop(key, None)
+        self.written.forget(key)
+        return sent
+
+
+def _joined(sent: Any) -> Any:
+    """Inside an event of `run_guarded`, the event is acknowledged only once `sent` is on the broker."""
+    pending = current.get()
+    if pending is not None:
+        pending.sends.append(sent)
+    return sent
+
+
+def write(table: Any, key: Hashable, value: Any) -> Any:
+    """`table.put(key, value)` for our tables (its changelog send); a plain mapping is just assigned (None)."""
+    if isinstance(table, Table):
+        return table.put(key, value)
+    table[key] = value
+    return None
