@@ -18,10 +18,17 @@ from faust.web import Request, Response, View
 from referral_bus import faust_patches, metrics, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
-from referral_bus.deadletter import dead_letter
+from referral_bus.deadletter import budget, dead_letter, fit, letter_key
 from referral_bus.errors import OutputNotWrittenError, RejectedMessage
 from referral_bus.inflight import InFlight, Pending, current
-from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
+from referral_bus.kafka import (
+    drop_builtin_pages,
+    ensure_topics,
+    faust_credentials,
+    read_offset,
+    release,
+    topic_max_message_bytes,
+)
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_bus.topic_catalog import changelog_config
@@ -110,6 +117,8 @@ class Service:
         self._readiness: list[ReadinessCheck] = []
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
+        # what a dead letter must fit: the topic's max.message.bytes once read at start-up, and the producer's limit
+        self.deadletter_limit = self.kafka.max_message_bytes
         self._register_views()
         drop_builtin_pages(self.app)  # the settings above leave Faust's index page at "/"
         self.app.on_worker_init.connect(self._create_topics)
@@ -131,9 +140,15 @@ class Service:
         """Before the consumer subscribes: create our topics, so no agent starts on a missing one."""
         result: list[BaseException] = []
 
+        async def prepare() -> None:
+            await ensure_topics(self.kafka, self._topic_names)
+            found = await topic_max_message_bytes(self.kafka, self.deadletter_topic.get_topic_name())
+            if found is not None:
+                self.deadletter_limit = min(found, 2 * self.kafka.max_message_bytes)  # producer: 2x (above)
+
         def run() -> None:
             try:
-                asyncio.run(ensure_topics(self.kafka, self._topic_names))
+                asyncio.run(prepare())
             except BaseException as exc:  # noqa: BLE001 - reported below, in the worker's thread
                 result.append(exc)
 
@@ -230,7 +245,11 @@ class Service:
 
     async def dead_letter(self, source: SourceMessage, exc: BaseException, **ids: Any) -> None:
         """Write a dead letter; if even that fails repeatedly, stop the process so the offset is not committed."""
-        record = dead_letter(source, self.name, exc, **ids)
+        record, value = fit(
+            dead_letter(source, self.name, exc, **ids),
+            functools.partial(self.codec.encode, "DeadLetter"),
+            budget(self.deadletter_limit),
+        )
         log.warning(
             "dead-lettered",
             stage=self.name,
@@ -240,17 +259,17 @@ class Service:
             source_partition=source.partition,
             source_offset=source.offset,
             case_id=ids.get("case_id"),
+            truncated=[cut["part"] for cut in record["truncated"]] or None,
         )
         metrics.count(self.name, record["reason"])
         metrics.dead_lettered(self.name, record["reason"])
         tracing.mark_outcome(record["reason"], error=True)
-        value = self.codec.encode("DeadLetter", record)
         delay = 0.5
         token = current.set(None)  # the dead letter itself is awaited here, with its retries
         try:
             for attempt in range(6):
                 try:
-                    await self.send(self.deadletter_topic, source.key, value)
+                    await self.send(self.deadletter_topic, letter_key(source.key), value)
                     return
                 except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
                     log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)
