@@ -61,8 +61,11 @@ def _where(exc: BaseException) -> str:
 class Service:
     """One worker: its Faust app, topics, codec, dead-letter writer and readiness checks."""
 
-    def __init__(self, name: str, settings: ServiceSettings, kafka: KafkaSettings | None = None) -> None:
+    def __init__(
+        self, name: str, settings: ServiceSettings, kafka: KafkaSettings | None = None, *, encodes: tuple[str, ...] = ()
+    ) -> None:
         self.name = name
+        self.encodes = encodes  # record types it writes: their registry ids are looked up off the loop
         self.settings = settings
         self.kafka = kafka or KafkaSettings()
         rb_logging.configure(
@@ -370,6 +373,8 @@ class Service:
     async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
         """Run the handler on one event; dead-letter any failure. Returns `ok` or `dead_lettered`."""
         try:
+            # with a schema registry: the writer of this event and the ids of what we write, off the loop
+            await self.codec.prefetch(source.value, encodes=self.encodes)
             await handler(source)
             return "ok"
         except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, by design

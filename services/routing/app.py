@@ -18,7 +18,7 @@ from services.routing.handlers import RoutingHandler
 from services.routing.reloader import RuleReloader
 
 settings = RoutingSettings()
-service = Service("routing", settings)
+service = Service("routing", settings, encodes=("RoutingDecision", "Referral"))
 app = service.app
 
 try:

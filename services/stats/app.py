@@ -26,7 +26,7 @@ from services.stats.handlers import Publisher, StatsHandler
 from services.stats.publish import Policy
 
 settings = StatsSettings()
-service = Service("stats", settings)
+service = Service("stats", settings, encodes=("WeeklyStatistics",))
 app = service.app
 try:
     kinds = load_kinds(settings.config_path, settings.directory_path)
