@@ -207,7 +207,9 @@ class SchemaRegistry:
             self._refuse(schema_id, f"is {len(text)} characters, over {MAX_SCHEMA_CHARS} (rule: bounded size)")
         try:
             parsed = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as exc:
+        except RecursionError:
+            self._refuse(schema_id, "is nested too deeply to parse (rule: bounded nesting)")
+        except json.JSONDecodeError as exc:
             raise UnknownSchemaError(f"schema id {schema_id} is not valid Avro schema JSON") from exc
         if isinstance(parsed, str):  # a primitive schema such as "string"
             parsed = {"type": parsed}
