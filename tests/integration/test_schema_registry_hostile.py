@@ -55,16 +55,11 @@ def test_hostile_schemas_and_payloads_are_dead_lettered_and_the_worker_goes_on(
     kafka: str, namespace: str, schema_registry: str
 ) -> None:
     ours = contracts().current["CaseReport"].expanded
-    recursive_id = register(
-        schema_registry,
-        f"{namespace}-recursive",
-        {
-            "type": "record",
-            "name": "CaseReport",
-            "namespace": "org.referralbus.v1",
-            "fields": [{"name": "next", "type": ["null", "CaseReport"]}],
-        },
-    )
+    # ours plus an optional linked list: resolvable into our reader (which would skip it), but recursive
+    linked = json.loads(json.dumps(ours))
+    link = {"type": "record", "name": "Link", "fields": [{"name": "next", "type": ["null", "Link"]}]}
+    linked["fields"].append({"name": "thread", "type": ["null", link], "default": None})
+    recursive_id = register(schema_registry, f"{namespace}-recursive", linked)
     with_nulls = json.loads(json.dumps(ours))
     with_nulls["fields"].append({"name": "padding", "type": {"type": "array", "items": "null"}, "default": []})
     nulls_id = register(schema_registry, f"{namespace}-nulls", with_nulls)
@@ -73,7 +68,7 @@ def test_hostile_schemas_and_payloads_are_dead_lettered_and_the_worker_goes_on(
     report = valid_report()
     body = Codec(schema_registry=None).encode("CaseReport", report)[10:]  # the Avro body without its header
     hostile = {
-        "recursive": confluent_frame(recursive_id, b"\x02" * 200_000 + b"\x00"),  # nested 200,000 deep
+        "recursive": confluent_frame(recursive_id, body + b"\x02" * 200_000 + b"\x00"),  # 200,000 links deep
         "nulls": confluent_frame(nulls_id, body + varint(2**62) + b"\x00"),  # 2**62 nulls in 9 bytes
         "count": confluent_frame(ours_id, body[:40] + varint(2**62) + body[40:]),  # a huge count in a good schema
     }
