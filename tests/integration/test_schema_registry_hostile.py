@@ -12,7 +12,6 @@ import json
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaProducer
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from referral_bus import topics
@@ -21,34 +20,15 @@ from referral_bus.contracts import contracts
 from referral_bus.kafka import read_topic
 from referral_bus.schema_registry import RegistryConfig, SchemaRegistry
 from referral_devstack.workers import running
+from tests.support.avro_bytes import varint
+from tests.support.harness import produce_raw
 from tests.support.reports import key_of, valid_report
 
 pytestmark = [pytest.mark.kafka]
 
 
-def varint(n: int) -> bytes:
-    """Avro's zig-zag varint."""
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
-
-
 def register(url: str, subject: str, schema: dict[str, Any]) -> int:
     return int(SchemaRegistryClient({"url": url}).register_schema(subject, Schema(json.dumps(schema), "AVRO")))
-
-
-async def produce(kafka: str, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
-    await producer.start()
-    try:
-        for key, value in messages:
-            await producer.send_and_wait(topic, value, key=key)
-    finally:
-        await producer.stop()
 
 
 def test_hostile_schemas_and_payloads_are_dead_lettered_and_the_worker_goes_on(
@@ -76,7 +56,8 @@ def test_hostile_schemas_and_payloads_are_dead_lettered_and_the_worker_goes_on(
     key = key_of(report)  # one key: one partition, so the good report is behind the hostile ones
     env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "KAFKA_SCHEMA_REGISTRY_URL": schema_registry}
     with running(namespace, env, "intake", prefix="hostile-") as workers:
-        asyncio.run(produce(kafka, topics.name(topics.INTAKE), [(key, v) for v in hostile.values()] + [(key, good)]))
+        messages: list[tuple[bytes, bytes, int | None]] = [(key, v, None) for v in [*hostile.values(), good]]
+        asyncio.run(produce_raw(kafka, topics.name(topics.INTAKE), messages))
         cases = asyncio.run(read_topic(topics.name(topics.CASES), until=lambda rs: len(rs) >= 1, timeout=120))
         dead = asyncio.run(read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 3, timeout=60))
         assert workers.procs["intake"].poll() is None, "the worker must keep running"

@@ -15,21 +15,12 @@ from referral_bus.codec import MAGIC, Codec
 from referral_bus.contracts import contracts
 from referral_bus.errors import RejectedMessage
 from referral_bus.writer_schema import MAX_DEPTH, MAX_NODES, refusal, usable
+from tests.support.avro_bytes import varint
 from tests.support.reports import valid_report
 
 FAST = settings(max_examples=120, deadline=None)
 names = st.from_regex(r"[A-Z][a-z]{2,6}", fullmatch=True)
 scalars = st.sampled_from(["boolean", "int", "long", "float", "double", "string", "bytes"])
-
-
-def varint(n: int) -> bytes:
-    n = (n << 1) ^ (n >> 63)
-    out = bytearray()
-    while n > 0x7F:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def record(name: str, fields: list[Any]) -> dict[str, Any]:
