@@ -1,4 +1,4 @@
-"""A message just under the production size limit: its dead letter still fits, the partition moves on.
+"""A report just under the production size limit: its dead letter still fits, the partition moves on.
 
 The test topics are created with the production `max.message.bytes` (deploy/k8s), so the shared local
 broker enforces the production limit here whatever its own default is.
@@ -60,6 +60,15 @@ async def produce(kafka: str, topic: str, messages: list[tuple[bytes, bytes, lis
         await producer.stop()
 
 
+def near_limit_report(size: int) -> bytes:
+    """A CaseReport encoded in exactly `size` bytes, most of them its narrative."""
+    base = len(Codec().encode("CaseReport", valid_report(narrative="")))
+    n = size - base
+    while len(data := Codec().encode("CaseReport", valid_report(narrative="n" * n))) != size:
+        n += size - len(data)
+    return data
+
+
 def test_a_near_limit_message_is_dead_lettered_under_the_limit_and_the_worker_goes_on(
     kafka: str, namespace: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -69,7 +78,7 @@ def test_a_near_limit_message_is_dead_lettered_under_the_limit_and_the_worker_go
     asyncio.run(create_with_limit(kafka, [intake, letters, topics.name(topics.CASES)], limit))
     report = valid_report()
     headers = [("agency-batch", b"b" * 300)]
-    junk = b"\x07" * (limit - 520)  # not Avro: undecodable
+    junk = near_limit_report(limit - 520)  # a narrative far over its 20,000-character bound: invalid_field
     # the record fits the limit (with room for the replay headers), its dead letter whole would not
     assert len(key_of(report)) + len(junk) + 312 + 61 + 100 < limit
     whole = dead_letter(
@@ -90,7 +99,7 @@ def test_a_near_limit_message_is_dead_lettered_under_the_limit_and_the_worker_go
         assert len(dead) == 1 and len(cases) == 1  # the partition moved on past the failing message
         assert len(dead[0].value) < limit
         letter = Codec().decode(dead[0].value, "DeadLetter")
-        assert letter["reason"] == "undecodable"
+        assert letter["reason"] == "invalid_field" and letter["field"] == "narrative"
         (cut,) = letter["truncated"]
         assert cut["part"] == "original_value" and cut["size"] == len(junk)
         assert cut["sha256"] == hashlib.sha256(junk).hexdigest()
