@@ -92,6 +92,7 @@ class Codec:
         self.schema_registry = schema_registry
         self._by_id: dict[int, Schema] = {}  # registry id -> writer schema, checked readable
         self._usable: dict[tuple[bytes, str], str | None] = {}  # (writer fingerprint, reader) -> why not
+        self._fetching: dict[int, asyncio.Future[Schema]] = {}  # ids being looked up: one request for all waiting
 
     def schema(self, name: str) -> Schema:
         """The current schema of a record."""
@@ -146,7 +147,12 @@ class Codec:
                 failure = registry.cached_failure(schema_id)
                 if failure is not None:
                     raise failure
-                await self._off_loop(registry.config.deadline_seconds, self._registry_writer, schema_id)
+                fetching = self._fetching.get(schema_id)
+                if fetching is None:
+                    lookup = self._off_loop(registry.config.deadline_seconds, self._registry_writer, schema_id)
+                    fetching = self._fetching[schema_id] = asyncio.ensure_future(lookup)
+                    fetching.add_done_callback(lambda _: self._fetching.pop(schema_id, None))
+                await asyncio.shield(fetching)
 
     async def _off_loop(self, deadline: float, call: Callable[..., T], *args: Any) -> T:
         """`call(*args)` in the look-up threads; RegistryUnavailableError when it takes over `deadline` seconds."""

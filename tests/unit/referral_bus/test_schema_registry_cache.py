@@ -166,3 +166,10 @@ async def test_a_look_up_past_its_deadline_is_registry_unavailable() -> None:
 def test_the_deadline_covers_every_retry_and_wait() -> None:
     conf = RegistryConfig("http://x", timeout_seconds=5.0, max_retries=3, retry_max_wait_ms=2000)
     assert conf.deadline_seconds == 5.0 * 4 + 2.0 * 3 + 1
+
+
+async def test_events_waiting_for_one_new_id_share_one_request() -> None:
+    with registry_stub({6: json.dumps(contracts().current["CaseReport"].expanded)}, delay_seconds=0.5) as stub:
+        codec = Codec(schema_registry=registry(stub.url))
+        await asyncio.gather(*(codec.prefetch(confluent_frame(6, b"")) for _ in range(8)))
+        assert stub.requests[6] == 1
