@@ -120,6 +120,9 @@ def fit(record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes], limit
             record[part] = record[part][: len(record[part]) // 2]
             record["truncated"][-1]["kept"] = len(record[part])
             value = encode(record)
+    if len(value) > limit:  # only with a tiny limit: keep the reason, a short message and the position
+        record = {**record, "message": record["message"][:200], "field": None}
+        value = encode(record)
     if len(value) > limit:
         raise ValueError(f"a dead letter without its original is still {len(value)} bytes, over {limit}")
     return record, value

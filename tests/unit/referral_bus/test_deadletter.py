@@ -103,3 +103,10 @@ def test_a_v1_dead_letter_reads_as_untruncated() -> None:
     from referral_bus.codec import MAGIC
 
     assert CODEC.decode(MAGIC + v1.fingerprint + buf.getvalue(), "DeadLetter") == {**record, "truncated": []}
+
+
+def test_under_a_tiny_limit_the_message_is_shortened_too() -> None:
+    record = {**letter(source(b"k", b"v" * 5000)), "message": "m" * 1500, "field": "f" * 1500}
+    fitted, encoded = fit(record, ENCODE, 1000)
+    assert len(encoded) <= 1000 and fitted["reason"] == "undecodable" and fitted["source_offset"] == 1234
+    assert fitted["message"] == "m" * 200 and fitted["field"] is None
