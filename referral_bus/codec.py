@@ -12,8 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 from fastavro import schemaless_reader, schemaless_writer
 
@@ -23,11 +24,14 @@ from referral_bus.contracts import contracts as shipped_contracts
 from referral_bus.errors import (
     InvalidFieldError,
     OversizedMessageError,
+    RegistryUnavailableError,
     UndecodableError,
     UnknownSchemaError,
+    WriterSchemaRefusedError,
     WrongSchemaError,
 )
 from referral_bus.schema_registry import SchemaRegistry, config_from_settings
+from referral_bus.writer_schema import usable
 
 MAGIC = b"\xc3\x01"
 HEADER_SIZE = len(MAGIC) + 8
@@ -35,6 +39,10 @@ CONFLUENT_MAGIC = b"\x00"
 CONFLUENT_HEADER_SIZE = len(CONFLUENT_MAGIC) + 4
 # Always single-object: a dead letter must be writable while the registry is down.
 SINGLE_OBJECT_ONLY = frozenset({"DeadLetter"})
+# Registry look-ups of every codec run here, never on an event loop; a hung registry ties up these
+# threads only, and callers stop waiting at the registry's deadline (RegistryConfig.deadline_seconds).
+_LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="schema-registry")
+T = TypeVar("T")
 
 
 class _FromSettings:
@@ -83,6 +91,8 @@ class Codec:
             schema_registry = SchemaRegistry(config) if config else None
         self.schema_registry = schema_registry
         self._by_id: dict[int, Schema] = {}  # registry id -> writer schema, checked readable
+        self._usable: dict[tuple[bytes, str], str | None] = {}  # (writer fingerprint, reader) -> why not
+        self._fetching: dict[int, asyncio.Future[Schema]] = {}  # ids being looked up: one request for all waiting
 
     def schema(self, name: str) -> Schema:
         """The current schema of a record."""
@@ -123,17 +133,37 @@ class Codec:
         Raises what `decode` would raise for that writer (unknown id, registry unavailable), so a
         caller may let it propagate to its dead-letter path. Without a registry, a no-op.
         """
-        if self.schema_registry is None:
+        registry = self.schema_registry
+        if registry is None:
             return
         for name in encodes:
             if name in SINGLE_OBJECT_ONLY:
                 continue
-            if self.schema_registry.cached_id(subject_for(self._contracts.current[name])) is None:
-                await asyncio.to_thread(self.registry_id, name)
+            if registry.cached_id(subject_for(self._contracts.current[name])) is None:
+                await self._off_loop(registry.config.deadline_seconds, self.registry_id, name)
         if data:
             schema_id = confluent_id(data)
             if schema_id is not None and schema_id not in self._by_id:
-                await asyncio.to_thread(self._registry_writer, schema_id)
+                failure = registry.cached_failure(schema_id)
+                if failure is not None:
+                    raise failure
+                fetching = self._fetching.get(schema_id)
+                if fetching is None:
+                    lookup = self._off_loop(registry.config.deadline_seconds, self._registry_writer, schema_id)
+                    fetching = self._fetching[schema_id] = asyncio.ensure_future(lookup)
+                    fetching.add_done_callback(lambda _: self._fetching.pop(schema_id, None))
+                await asyncio.shield(fetching)
+
+    async def _off_loop(self, deadline: float, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` in the look-up threads; RegistryUnavailableError when it takes over `deadline` seconds."""
+        future = asyncio.get_running_loop().run_in_executor(_LOOKUPS, call, *args)
+        try:
+            return await asyncio.wait_for(future, deadline)
+        except TimeoutError:
+            where = self.schema_registry.config.where if self.schema_registry else "?"
+            raise RegistryUnavailableError(
+                f"the schema registry at {where} did not answer within {deadline:.0f} s; replay once it recovers"
+            ) from None
 
     def _registry_writer(self, schema_id: int) -> Schema:
         """The writer schema behind a registry id, as one of ours when its canonical form matches."""
@@ -182,6 +212,12 @@ class Codec:
         """A registry schema that is not one of ours must resolve into our reader; say why not."""
         if writer.version != 0:  # one of our own versions: `schemas check` proved it readable
             return
+        key = (writer.fingerprint, reader.name)
+        if key not in self._usable:
+            self._usable[key] = usable(writer.expanded, reader.expanded)
+        why = self._usable[key]
+        if why is not None:
+            raise WriterSchemaRefusedError(f"schema id {confluent_id(data)} is refused for {reader.name}: {why}")
         problems = compatibility.incompatibilities(writer.expanded, reader.expanded, reader.name)
         if problems:
             raise UnknownSchemaError(

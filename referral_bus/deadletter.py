@@ -1,8 +1,16 @@
-"""Building dead-letter records: original bytes, headers, position, stage and a readable reason."""
+"""Building dead-letter records: original bytes, headers, position, stage and a readable reason.
+
+A dead letter must always fit the broker's size limit, or writing it fails, the worker exits and the
+message is replayed for ever: `fit` cuts an original too large to keep whole (the value, then the
+headers, then the key; headers first when they are most of it), recording each cut part's size and
+sha-256 in `truncated`; the source topic/partition/offset still point at the whole original.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from referral_bus.clock import now_ms
@@ -44,4 +52,77 @@ def dead_letter(
         "case_id": case_id,
         "referral_id": referral_id,
         "replay_count": replay_count or replays_of(source),
+        "truncated": [],
     }
+
+
+# Room left under the dead-letter topic's limit for the Kafka record framing, the dead letter's own
+# key and the trace headers the producer adds (W3C baggage may be up to 8 KiB); an eighth of tiny limits.
+HEADROOM_BYTES = 16_384
+MAX_KEY_BYTES = 1024  # a longer original key is kept in the record but not used as the dead letter's key
+MAX_TEXT_CHARS = 2000  # message and field: ours, but a field name may echo input
+
+
+def budget(limit: int) -> int:
+    """The largest encoded dead letter for a topic whose record batches may have `limit` bytes."""
+    return limit - min(HEADROOM_BYTES, limit // 8)
+
+
+def letter_key(key: bytes | None) -> bytes | None:
+    """The Kafka key of the dead letter: the original key, or its sha-256 when that is too long."""
+    if key is None or len(key) <= MAX_KEY_BYTES:
+        return key
+    return b"sha256:" + hashlib.sha256(key).hexdigest().encode()
+
+
+def _cut(part: str, data: bytes, kept: int) -> dict[str, Any]:
+    return {"part": part, "size": len(data), "kept": kept, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _headers_digest(headers: list[dict[str, Any]]) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    for h in headers:
+        for piece in (h["key"].encode("utf-8"), h["value"] or b""):
+            digest.update(len(piece).to_bytes(8, "big") + piece)
+            size += len(piece)
+    return size, digest.hexdigest()
+
+
+def fit(record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes], limit: int) -> tuple[dict[str, Any], bytes]:
+    """`record` and its encoding, the original cut as little as needed for the encoding to be <= `limit` bytes."""
+    record = {**record, "truncated": list(record.get("truncated") or [])}
+    for name in ("message", "field"):
+        text = record.get(name)
+        if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
+            record[name] = text[: MAX_TEXT_CHARS - 1] + "…"
+    value = encode(record)
+    order = ["original_value", "original_headers", "original_key"]
+    if _headers_digest(record["original_headers"])[0] > limit // 4:
+        order.insert(0, order.pop(1))
+    for part in order:
+        if len(value) <= limit:
+            break
+        if not record[part]:
+            continue
+        if part == "original_headers":
+            size, sha = _headers_digest(record[part])
+            record["truncated"].append({"part": part, "size": size, "kept": 0, "sha256": sha})
+            record[part] = []
+            value = encode(record)
+            continue
+        data = record[part]
+        # the cut's own entry (~120 bytes) and varint lengths are covered by the slack
+        kept = max(0, len(data) - (len(value) - limit) - 256)
+        record[part] = data[:kept]
+        record["truncated"].append(_cut(part, data, kept))
+        value = encode(record)
+        while len(value) > limit and record[part]:  # never expected; guarantees the promise anyway
+            record[part] = record[part][: len(record[part]) // 2]
+            record["truncated"][-1]["kept"] = len(record[part])
+            value = encode(record)
+    if len(value) > limit:  # only with a tiny limit: keep the reason, a short message and the position
+        record = {**record, "message": record["message"][:200], "field": None}
+        value = encode(record)
+    if len(value) > limit:
+        raise ValueError(f"a dead letter without its original is still {len(value)} bytes, over {limit}")
+    return record, value

@@ -56,6 +56,12 @@ class RegistryRejectedError(RejectedMessage):
     reason = "registry_rejected"
 
 
+class WriterSchemaRefusedError(RejectedMessage):
+    """A registry writer schema that is unsafe or unusable (recursive, too large, types our reader cannot use)."""
+
+    reason = "writer_schema_refused"
+
+
 class WrongSchemaError(RejectedMessage):
     """The record was written with a schema of another record type."""
 

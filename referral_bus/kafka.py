@@ -95,6 +95,27 @@ async def ensure_topics(kafka: KafkaSettings, names: list[str], *, timeout: floa
         await admin.close()
 
 
+async def topic_max_message_bytes(kafka: KafkaSettings, topic: str, *, timeout: float = 10.0) -> int | None:
+    """The broker's size limit for one record batch on `topic` (its max.message.bytes), or None if unknown."""
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    admin = AIOKafkaAdminClient(**client_kwargs(kafka), request_timeout_ms=int(timeout * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout)
+        wanted = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": None})
+        responses = await asyncio.wait_for(admin.describe_configs([wanted]), timeout)
+        for _error, _message, _type, _name, entries in responses[0].resources:
+            for entry in entries:
+                if entry[0] == "max.message.bytes" and str(entry[1]).isdigit():
+                    return int(entry[1])
+        return None
+    except Exception:  # noqa: BLE001 - unknown: the caller falls back to its setting
+        return None
+    finally:
+        await admin.close()
+
+
 async def read_topic(
     topic: str,
     *,

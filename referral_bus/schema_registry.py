@@ -4,7 +4,13 @@ The codec asks two things of a registry: the id of one of our schemas (registere
 subject `org.referralbus.v1.<Record>` on first use) and the writer schema behind an id read from a
 Confluent-framed message. Ids are immutable in a registry, so both answers are cached for the life of
 the process; only a miss goes over HTTP. confluent-kafka's client is blocking: async callers warm the
-cache with `asyncio.to_thread` (see `Codec.prefetch`).
+cache in a small thread pool with an overall deadline (see `Codec.prefetch`), never on the event loop.
+
+A registry is not trusted: a writer schema is checked before use (referral_bus/writer_schema.py) and a
+refused one is `writer_schema_refused` for the life of the process (ids are immutable). An id the
+registry does not hold is remembered as unknown for `negative_cache_seconds` (bounded to
+NEGATIVE_CACHE_SIZE ids, oldest dropped first), so a stream of messages naming unknown ids costs one
+request per id and period, not one per message.
 
 Failures map to our reason codes: an id the registry does not hold is `unknown_schema`; a registry that
 cannot be reached, times out or answers 5xx/401/403 (after the client's bounded retries with backoff)
@@ -17,6 +23,9 @@ from __future__ import annotations
 
 import json
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,11 +34,16 @@ from referral_bus.errors import (
     ConfigurationError,
     RegistryRejectedError,
     RegistryUnavailableError,
+    RejectedMessage,
     UnknownSchemaError,
+    WriterSchemaRefusedError,
 )
 from referral_bus.settings import SchemaRegistrySettings
+from referral_bus.writer_schema import MAX_SCHEMA_CHARS, refusal
 
 NOT_FOUND_CODES = frozenset({40401, 40402, 40403})
+NEGATIVE_CACHE_SIZE = 4096  # unknown ids remembered at once
+REFUSED_CACHE_SIZE = 4096  # refused writer schemas remembered at once
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,12 @@ class RegistryConfig:
     max_retries: int = 3
     retry_wait_ms: int = 250
     retry_max_wait_ms: int = 2000
+    negative_cache_seconds: float = 60.0
+
+    @property
+    def deadline_seconds(self) -> float:
+        """The longest one look-up may take, every retry and wait included (then: registry_unavailable)."""
+        return self.timeout_seconds * (self.max_retries + 1) + self.retry_max_wait_ms * self.max_retries / 1000 + 1
 
     @property
     def where(self) -> str:
@@ -100,19 +120,23 @@ def config_from_settings(settings: SchemaRegistrySettings | None = None) -> Regi
         max_retries=s.max_retries,
         retry_wait_ms=s.retry_wait_ms,
         retry_max_wait_ms=s.retry_max_wait_ms,
+        negative_cache_seconds=s.negative_cache_seconds,
     )
 
 
 class SchemaRegistry:
     """Cached id ↔ schema look-ups against one registry; thread-safe (misses run in worker threads)."""
 
-    def __init__(self, config: RegistryConfig) -> None:
+    def __init__(self, config: RegistryConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
         from confluent_kafka.schema_registry import SchemaRegistryClient
 
         self.config = config
         self._client = SchemaRegistryClient(config.client_conf())
         self._ids: dict[str, int] = {}  # subject -> id of our current schema
         self._writers: dict[int, dict[str, Any]] = {}  # id -> writer schema (parsed JSON)
+        self._unknown: OrderedDict[int, tuple[float, str]] = OrderedDict()  # id -> (until, message)
+        self._refused: OrderedDict[int, str] = OrderedDict()  # id -> why (ids are immutable: for good)
+        self._clock = clock
         self._lock = threading.Lock()
 
     def close(self) -> None:
@@ -126,6 +150,25 @@ class SchemaRegistry:
     def cached_writer(self, schema_id: int) -> dict[str, Any] | None:
         """The writer schema behind `schema_id`, if already fetched."""
         return self._writers.get(schema_id)
+
+    def cached_failure(self, schema_id: int) -> RejectedMessage | None:
+        """What looking `schema_id` up would raise, when it is remembered as unknown or refused."""
+        with self._lock:
+            refused = self._refused.get(schema_id)
+            if refused is not None:
+                return WriterSchemaRefusedError(refused)
+            unknown = self._unknown.get(schema_id)
+            if unknown is not None and unknown[0] > self._clock():
+                return UnknownSchemaError(unknown[1])
+            self._unknown.pop(schema_id, None)
+        return None
+
+    def _remember(self, cache: OrderedDict[int, Any], size: int, schema_id: int, entry: Any) -> None:
+        with self._lock:
+            cache[schema_id] = entry
+            cache.move_to_end(schema_id)
+            while len(cache) > size:
+                cache.popitem(last=False)
 
     def register(self, subject: str, schema_json: str) -> int:
         """Register (or find, when identical) `schema_json` under `subject`; return its id. Blocking on a miss."""
@@ -145,22 +188,45 @@ class SchemaRegistry:
         known = self._writers.get(schema_id)
         if known is not None:
             return known
-        schema = self._call(lambda: self._client.get_schema(schema_id), schema_id=schema_id)
+        failure = self.cached_failure(schema_id)
+        if failure is not None:
+            raise failure
+        try:
+            schema = self._call(lambda: self._client.get_schema(schema_id), schema_id=schema_id)
+        except UnknownSchemaError as exc:
+            if self.config.negative_cache_seconds > 0:
+                until = self._clock() + self.config.negative_cache_seconds
+                self._remember(self._unknown, NEGATIVE_CACHE_SIZE, schema_id, (until, str(exc)))
+            raise
         if (schema.schema_type or "AVRO").upper() != "AVRO":
             raise UnknownSchemaError(f"schema id {schema_id} is a {schema.schema_type} schema, not Avro")
         if schema.references:
             raise UnknownSchemaError(f"schema id {schema_id} uses schema references, which are not supported")
+        text = schema.schema_str or ""
+        if len(text) > MAX_SCHEMA_CHARS:
+            self._refuse(schema_id, f"is {len(text)} characters, over {MAX_SCHEMA_CHARS} (rule: bounded size)")
         try:
-            parsed = json.loads(schema.schema_str or "")
+            parsed = json.loads(text)
+        except RecursionError:
+            self._refuse(schema_id, "is nested too deeply to parse (rule: bounded nesting)")
         except json.JSONDecodeError as exc:
             raise UnknownSchemaError(f"schema id {schema_id} is not valid Avro schema JSON") from exc
         if isinstance(parsed, str):  # a primitive schema such as "string"
             parsed = {"type": parsed}
         if not isinstance(parsed, dict):
             raise UnknownSchemaError(f"schema id {schema_id} is not an Avro record schema")
+        why = refusal(parsed)
+        if why is not None:
+            self._refuse(schema_id, why)
         with self._lock:
             self._writers[schema_id] = parsed
         return parsed
+
+    def _refuse(self, schema_id: int, why: str) -> None:
+        """Remember and raise that the writer schema behind `schema_id` is refused."""
+        message = f"schema id {schema_id} is refused: {why}"
+        self._remember(self._refused, REFUSED_CACHE_SIZE, schema_id, message)
+        raise WriterSchemaRefusedError(message)
 
     def _call(self, request: Any, *, schema_id: int | None = None) -> Any:
         """Run one client request and turn its failures into our reason codes."""

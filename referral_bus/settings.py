@@ -137,6 +137,8 @@ class SchemaRegistrySettings(BaseSettings):
     max_retries: int = Field(default=3, ge=0)
     retry_wait_ms: int = Field(default=250, ge=1)
     retry_max_wait_ms: int = Field(default=2000, ge=1)
+    # how long an id the registry does not hold is answered from memory (unknown_schema) before asking again
+    negative_cache_seconds: float = Field(default=60.0, ge=0)
 
 
 class ServiceSettings(BaseSettings):

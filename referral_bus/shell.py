@@ -19,11 +19,18 @@ from faust.web import Request, Response, View
 from referral_bus import faust_patches, metrics, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
-from referral_bus.deadletter import dead_letter
+from referral_bus.deadletter import budget, dead_letter, fit, letter_key
 from referral_bus.errors import OutputNotWrittenError, ReferralBusError, RejectedMessage, RulesError
 from referral_bus.expiry import Expiry
 from referral_bus.inflight import InFlight, Pending, current
-from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
+from referral_bus.kafka import (
+    drop_builtin_pages,
+    ensure_topics,
+    faust_credentials,
+    read_offset,
+    release,
+    topic_max_message_bytes,
+)
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_bus.tables import Table
@@ -58,8 +65,11 @@ def _where(exc: BaseException) -> str:
 class Service:
     """One worker: its Faust app, topics, codec, dead-letter writer and readiness checks."""
 
-    def __init__(self, name: str, settings: ServiceSettings, kafka: KafkaSettings | None = None) -> None:
+    def __init__(
+        self, name: str, settings: ServiceSettings, kafka: KafkaSettings | None = None, *, encodes: tuple[str, ...] = ()
+    ) -> None:
         self.name = name
+        self.encodes = encodes  # record types it writes: their registry ids are looked up off the loop
         self.settings = settings
         self.kafka = kafka or KafkaSettings()
         rb_logging.configure(
@@ -116,6 +126,8 @@ class Service:
         self._swept: dict[tuple[str, int], float] = {}  # (table, partition) → when last swept (monotonic)
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
+        # what a dead letter must fit: the topic's max.message.bytes once read at start-up, and the producer's limit
+        self.deadletter_limit = self.kafka.max_message_bytes
         self._register_views()
         drop_builtin_pages(self.app)  # the settings above leave Faust's index page at "/"
         self.app.on_worker_init.connect(self._create_topics)
@@ -137,9 +149,15 @@ class Service:
         """Before the consumer subscribes: create our topics, so no agent starts on a missing one."""
         result: list[BaseException] = []
 
+        async def prepare() -> None:
+            await ensure_topics(self.kafka, self._topic_names)
+            found = await topic_max_message_bytes(self.kafka, self.deadletter_topic.get_topic_name())
+            if found is not None:
+                self.deadletter_limit = min(found, 2 * self.kafka.max_message_bytes)  # producer: 2x (above)
+
         def run() -> None:
             try:
-                asyncio.run(ensure_topics(self.kafka, self._topic_names))
+                asyncio.run(prepare())
             except BaseException as exc:  # noqa: BLE001 - reported below, in the worker's thread
                 result.append(exc)
 
@@ -272,7 +290,11 @@ class Service:
 
     async def dead_letter(self, source: SourceMessage, exc: BaseException, **ids: Any) -> None:
         """Write a dead letter; if even that fails repeatedly, stop the process so the offset is not committed."""
-        record = dead_letter(source, self.name, exc, **ids)
+        record, value = fit(
+            dead_letter(source, self.name, exc, **ids),
+            functools.partial(self.codec.encode, "DeadLetter"),
+            budget(self.deadletter_limit),
+        )
         log.warning(
             "dead-lettered",
             stage=self.name,
@@ -282,17 +304,17 @@ class Service:
             source_partition=source.partition,
             source_offset=source.offset,
             case_id=ids.get("case_id"),
+            truncated=[cut["part"] for cut in record["truncated"]] or None,
         )
         metrics.count(self.name, record["reason"])
         metrics.dead_lettered(self.name, record["reason"])
         tracing.mark_outcome(record["reason"], error=True)
-        value = self.codec.encode("DeadLetter", record)
         delay = 0.5
         token = current.set(None)  # the dead letter itself is awaited here, with its retries
         try:
             for attempt in range(6):
                 try:
-                    await self.send(self.deadletter_topic, source.key, value)
+                    await self.send(self.deadletter_topic, letter_key(source.key), value)
                     return
                 except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
                     log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)
@@ -407,6 +429,8 @@ class Service:
     async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
         """Run the handler on one event; dead-letter any failure. Returns `ok` or `dead_lettered`."""
         try:
+            # with a schema registry: the writer of this event and the ids of what we write, off the loop
+            await self.codec.prefetch(source.value, encodes=self.encodes)
             await handler(source)
             return "ok"
         except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, by design

@@ -5,12 +5,18 @@ message never holds a personal-data value, by contract. `replay` re-produces the
 source topic with the original key and headers (minus trace context, which the new produce starts
 afresh) and a `referral-bus-replay-count` header, so a replay that fails again is dead-lettered with
 its count and can be told apart from the first failure.
+
+A dead letter whose original was too large to keep whole (`truncated`, see referral_bus/deadletter.py)
+cannot be replayed from the dead letter: `replay` says so and skips it; `replay --from-source` reads the
+original again from its source topic/partition/offset (while retention keeps it), checks it against the
+sha-256 in the dead letter, and re-produces that.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,9 +81,10 @@ def table(letters: list[dict[str, Any]]) -> list[str]:
     rows = [header]
     for d in letters:
         source = f"{d['source_topic']}/{d['source_partition']}@{d['source_offset']}"
+        message = ("[original truncated] " if d.get("truncated") else "") + d["message"]
         rows.append(
             f"{d['dead_letter_id']:<36}  {d['stage']:<9} {d['reason']:<21} {_short(source, 44):<44} "
-            f"{d['replay_count']:>7}  {_short(d['message'], 100)}"
+            f"{d['replay_count']:>7}  {_short(message, 100)}"
         )
     return rows
 
@@ -94,8 +101,13 @@ def replay_headers(letter: dict[str, Any]) -> list[tuple[str, bytes]]:
 
 
 async def replay(letters: list[dict[str, Any]], kafka: KafkaSettings) -> list[tuple[dict[str, Any], int, int]]:
-    """Re-produce each letter's original to its source topic; (letter, partition, offset) of each replay."""
+    """Re-produce each letter's original to its source topic; (letter, partition, offset) of each replay.
+
+    A replay the broker refuses has partition and offset -1 (e.g. an original at the size limit: the
+    replay headers make it larger).
+    """
     from aiokafka import AIOKafkaProducer
+    from aiokafka.errors import KafkaError
 
     producer = AIOKafkaProducer(
         **client_kwargs(kafka), acks="all", enable_idempotence=True, max_request_size=kafka.max_message_bytes * 2
@@ -113,11 +125,69 @@ async def replay(letters: list[dict[str, Any]], kafka: KafkaSettings) -> list[tu
         ]
         out = []
         for d, fut in futures:
-            meta = await fut
+            try:
+                meta = await fut
+            except KafkaError as exc:
+                print(f"failed {d['dead_letter_id']}: the broker refused the replay ({type(exc).__name__})")
+                out.append((d, -1, -1))
+                continue
             out.append((d, meta.partition, meta.offset))
         return out
     finally:
         await producer.stop()
+
+
+def truncation_note(letter: dict[str, Any]) -> str | None:
+    """Why `letter` cannot be replayed from the dead letter itself, and how to replay it; None if it can."""
+    cuts = letter.get("truncated") or []
+    if not cuts:
+        return None
+    parts = ", ".join(f"{c['part']} (kept {c['kept']} of {c['size']} bytes, sha-256 {c['sha256'][:16]}…)" for c in cuts)
+    where = f"{letter['source_topic']}/{letter['source_partition']}@{letter['source_offset']}"
+    return (
+        f"the original was truncated in the dead letter: {parts}; it cannot be replayed from the dead letter. "
+        f"Replay it from its source {where} while the topic's retention keeps it: "
+        f"referral-bus deadletter replay --id {letter['dead_letter_id']} --from-source"
+    )
+
+
+def _matches(letter: dict[str, Any], key: bytes | None, value: bytes | None) -> bool:
+    """The record read at the source position is the one the dead letter was cut from (sha-256 of each cut part)."""
+    parts = {"original_value": value, "original_key": key}
+    for cut in letter.get("truncated") or []:
+        data = parts.get(cut["part"])
+        if cut["part"] in parts and (data is None or hashlib.sha256(data).hexdigest() != cut["sha256"]):
+            return False
+    return True
+
+
+async def from_source(letters: list[dict[str, Any]], kafka: KafkaSettings) -> list[dict[str, Any]]:
+    """Each letter with its original read again from the source position; a ReferralBusError if one is gone."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(
+        **client_kwargs(kafka), enable_auto_commit=False, max_partition_fetch_bytes=kafka.max_message_bytes * 2
+    )
+    await consumer.start()
+    out = []
+    try:
+        for d in letters:
+            tp = TopicPartition(d["source_topic"], d["source_partition"])
+            consumer.assign([tp])
+            consumer.seek(tp, d["source_offset"])
+            batch = await consumer.getmany(tp, timeout_ms=10_000, max_records=1)
+            records = batch.get(tp, [])
+            where = f"{d['source_topic']}/{d['source_partition']}@{d['source_offset']}"
+            if not records or records[0].offset != d["source_offset"]:
+                raise ReferralBusError(f"the original of {d['dead_letter_id']} is no longer at {where} (retention)")
+            r = records[0]
+            if not _matches(d, r.key, r.value):
+                raise ReferralBusError(f"the record at {where} does not match the sha-256 in {d['dead_letter_id']}")
+            headers = [{"key": k, "value": v} for k, v in r.headers or ()]
+            out.append({**d, "original_key": r.key, "original_value": r.value, "original_headers": headers})
+    finally:
+        await consumer.stop()
+    return out
 
 
 def _one_per_source(letters: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -154,19 +224,29 @@ def _replay(args: argparse.Namespace) -> int:
     if missing:
         raise ReferralBusError(f"no dead letter with id {', '.join(sorted(missing))} (see `deadletter list`)")
     skipped = [d for d in chosen if d["original_value"] is None or d["replay_count"] >= args.max_replays]
+    if not args.from_source:
+        skipped += [d for d in chosen if truncation_note(d) and d not in skipped]
     chosen = [d for d in chosen if d not in skipped]
     for d in skipped:
         why = "no original value" if d["original_value"] is None else f"replayed {d['replay_count']} time(s) already"
+        if d["original_value"] is not None and d["replay_count"] < args.max_replays:
+            why = truncation_note(d) or why
         print(f"skipped {d['dead_letter_id']}: {why}")
+    if args.from_source and chosen and not args.dry_run:
+        chosen = asyncio.run(from_source(chosen, kafka))
     if args.dry_run:
         for d in chosen:
             print(f"would replay {d['dead_letter_id']} ({d['reason']}) to {d['source_topic']}")
         print(f"{len(chosen)} dead letter(s) would be replayed")
         return 0
-    for d, partition, offset in asyncio.run(replay(chosen, kafka)):
+    done = [r for r in asyncio.run(replay(chosen, kafka)) if r[1] >= 0]
+    for d, partition, offset in done:
         print(f"replayed {d['dead_letter_id']} ({d['reason']}) to {d['source_topic']}/{partition}@{offset}")
-    print(f"{len(chosen)} dead letter(s) replayed")
-    return 0
+    print(
+        f"{len(done)} dead letter(s) replayed"
+        + (f", {len(chosen) - len(done)} refused" if len(done) < len(chosen) else "")
+    )
+    return 0 if len(done) == len(chosen) else 1
 
 
 def register(sub: Any) -> None:
@@ -193,5 +273,10 @@ def register(sub: Any) -> None:
         arg("--stage", help="only dead letters of this stage"),
         arg("--max-replays", type=int, default=3, help="skip letters replayed this many times (default 3)"),
         arg("--dry-run", action="store_true", help="show what would be replayed"),
+        arg(
+            "--from-source",
+            action="store_true",
+            help="re-read each original from its source topic/partition/offset (needed when it was truncated)",
+        ),
         topic,
     )

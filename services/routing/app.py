@@ -19,7 +19,7 @@ from services.routing.reloader import RuleReloader
 from services.routing.rerouting import RerouteHandler
 
 settings = RoutingSettings()
-service = Service("routing", settings)
+service = Service("routing", settings, encodes=("RoutingDecision", "Referral"))
 app = service.app
 
 rules = load_or_exit("routing", "the rules", lambda: RuleReloader(settings.directory_path, settings.rules_path))

@@ -23,7 +23,7 @@ from services.stats.handlers import Publisher, StatsHandler
 from services.stats.publish import Policy
 
 settings = StatsSettings()
-service = Service("stats", settings)
+service = Service("stats", settings, encodes=("WeeklyStatistics",))
 app = service.app
 kinds = load_or_exit(
     "stats", "the statistics settings", lambda: load_kinds(settings.config_path, settings.directory_path)

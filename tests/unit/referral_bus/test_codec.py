@@ -100,6 +100,7 @@ def sample(name: str) -> dict[str, Any]:
             "case_id": None,
             "referral_id": None,
             "replay_count": 2,
+            "truncated": [{"part": "original_value", "size": 9, "kept": 2, "sha256": "ab" * 32}],
         },
     }
     return samples[name]
