@@ -26,6 +26,8 @@ RECORDS = (
     "Acknowledgement",
     "DeadLetter",
     "WeeklyStatistics",
+    "Disclosure",
+    "LedgerEntry",
 )
 
 

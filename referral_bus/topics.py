@@ -16,6 +16,8 @@ RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
 STATS = "referrals.stats.v1"
+DISCLOSURES = "referrals.disclosures.v1"
+LEDGER = "referrals.ledger.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -67,6 +69,18 @@ ALL: tuple[TopicSpec, ...] = (
         3650 * DAY_MS,
         compacted=True,
         sensitivity=AGGREGATES,
+    ),
+    TopicSpec(
+        DISCLOSURES,
+        "who received which fields of a case (paths, never values), for the ledger worker to chain",
+        30 * DAY_MS,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        LEDGER,
+        "append-only hash-chained ledger of disclosures, erasures and signed checkpoints (audit verify)",
+        3650 * DAY_MS,
+        sensitivity=IDS,
     ),
 )
 
