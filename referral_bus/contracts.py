@@ -27,6 +27,7 @@ RECORDS = (
     "DeadLetter",
     "WeeklyStatistics",
     "Disclosure",
+    "Erasure",
     "LedgerEntry",
 )
 

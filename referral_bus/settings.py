@@ -134,6 +134,13 @@ class SchemaRegistrySettings(BaseSettings):
     retry_max_wait_ms: int = Field(default=2000, ge=1)
 
 
+def read_secret(directory: Path | None, name: str) -> str | None:
+    """A secret as `<directory>/<name>` (a mounted Secret) or `REFERRAL_BUS_SECRET_<NAME>`; None when not set."""
+    if directory is not None and (directory / name).is_file():
+        return (directory / name).read_text(encoding="utf-8").strip()
+    return SecretVariables.get(name)
+
+
 class ServiceSettings(BaseSettings):
     """Settings every worker has; subclasses add a prefix and their own fields."""
 
@@ -239,3 +246,14 @@ class StatsSettings(ServiceSettings):
     home_country: str = Field(default="VN", min_length=2, max_length=2)
     config_path: Path = Field(default_factory=lambda: config_file("stats.yaml"))
     directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
+
+
+class LedgerSettings(ServiceSettings):
+    """`LEDGER_*` variables (docs/data-protection.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    web_port: int = 6070
+    # mounted secrets: `ledger-checkpoint-key` signs the checkpoints (or REFERRAL_BUS_SECRET_LEDGER_CHECKPOINT_KEY)
+    secrets_dir: Path | None = None
+    checkpoint_every: int = Field(default=100, ge=1)  # a signed checkpoint after this many entries per partition

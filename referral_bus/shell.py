@@ -214,13 +214,15 @@ class Service:
         key: bytes | None,
         value: bytes,
         headers: Sequence[tuple[str, bytes]] | None = None,
+        *,
+        partition: int | None = None,
     ) -> None:
-        """Produce; the event's offset is acknowledged only after the broker acknowledged this (at-least-once).
+        """Produce (to `partition` when given, else by key); the event's offset waits for the broker's ack.
 
         Inside `run_guarded` the acknowledgement is awaited with the event's other sends, after the
         handler returns (one round trip per batch, not per message); elsewhere it is awaited here.
         """
-        fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None)
+        fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None, partition=partition)
         metrics.event_out(self.name, topic.get_topic_name())
         pending = current.get()
         if pending is None:

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 from referral_bus.errors import ReferralBusError
 
-GROUPS = ("broker", "registry", "produce", "schemas", "deadletter", "rules", "referrals", "trace", "stats")
+GROUPS = ("broker", "registry", "produce", "schemas", "deadletter", "rules", "referrals", "trace", "stats", "audit")
 
 
 def parser() -> argparse.ArgumentParser:

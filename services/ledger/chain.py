@@ -53,8 +53,17 @@ def signature(key: bytes, partition: int, seq: int, prev_digest: str) -> str:
     return hmac.new(key, f"{partition}:{seq}:{prev_digest}".encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def entry(head: Head, partition: int, kind: str, entry_id: str, case_id: str | None, fact: dict[str, Any], at: int,
-          *, key: bytes | None = None) -> dict[str, Any]:
+def entry(
+    head: Head,
+    partition: int,
+    kind: str,
+    entry_id: str,
+    case_id: str | None,
+    fact: dict[str, Any],
+    at: int,
+    *,
+    key: bytes | None = None,
+) -> dict[str, Any]:
     """The next entry after `head` (a CHECKPOINT is signed with `key`)."""
     seq = head.seq + 1
     out: dict[str, Any] = {
@@ -72,8 +81,18 @@ def entry(head: Head, partition: int, kind: str, entry_id: str, case_id: str | N
     return out
 
 
-def append(head: Head, partition: int, kind: str, entry_id: str, case_id: str | None, fact: dict[str, Any], at: int,
-           *, key: bytes | None, checkpoint_every: int) -> list[dict[str, Any]]:
+def append(
+    head: Head,
+    partition: int,
+    kind: str,
+    entry_id: str,
+    case_id: str | None,
+    fact: dict[str, Any],
+    at: int,
+    *,
+    key: bytes | None,
+    checkpoint_every: int,
+) -> list[dict[str, Any]]:
     """The entries to append for one fact: the fact, then a signed checkpoint when one is due."""
     first = entry(head, partition, kind, entry_id, case_id, fact, at)
     out = [first]
@@ -99,8 +118,14 @@ class Problem:
         return f"{where}: {self.kind}: {self.message}"
 
 
-def verify(partition: int, entries: Iterable[tuple[int | None, dict[str, Any]]], *, key: bytes | None,
-           anchor: Head | None = None, from_start: bool = True) -> list[Problem]:
+def verify(
+    partition: int,
+    entries: Iterable[tuple[int | None, dict[str, Any]]],
+    *,
+    key: bytes | None,
+    anchor: Head | None = None,
+    from_start: bool = True,
+) -> list[Problem]:
     """Every break in one partition's chain, given (offset, entry) in topic order; [] when intact.
 
     `anchor`: a head seen earlier (the writer's head table, a saved `audit verify` output): the chain
@@ -147,11 +172,25 @@ def verify(partition: int, entries: Iterable[tuple[int | None, dict[str, Any]]],
     if anchor is not None and anchor.seq >= 0:
         if last is None or last.seq < anchor.seq:
             have = -1 if last is None else last.seq
-            problems.append(Problem(partition, None, anchor.seq, "truncated",
-                                    f"the chain ends at seq {have}; an earlier head reached seq {anchor.seq}"))
+            problems.append(
+                Problem(
+                    partition,
+                    None,
+                    anchor.seq,
+                    "truncated",
+                    f"the chain ends at seq {have}; an earlier head reached seq {anchor.seq}",
+                )
+            )
         elif by_seq.get(anchor.seq) != anchor.digest:
-            problems.append(Problem(partition, None, anchor.seq, "rewritten",
-                                    f"seq {anchor.seq} no longer has the digest an earlier head recorded"))
+            problems.append(
+                Problem(
+                    partition,
+                    None,
+                    anchor.seq,
+                    "rewritten",
+                    f"seq {anchor.seq} no longer has the digest an earlier head recorded",
+                )
+            )
     return problems
 
 

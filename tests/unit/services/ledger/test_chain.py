@@ -29,8 +29,9 @@ def build(n: int, *, partition: int = 0, every: int = 4) -> list[dict[str, Any]]
     head = Head()
     for i in range(n):
         fact = {"disclosure_id": f"d{i}", "case_id": f"case-{i % 3}", "fields": ["case.report.category"]}
-        for e in append(head, partition, DISCLOSURE, f"d{i}", f"case-{i % 3}", fact, 1000 + i, key=KEY,
-                        checkpoint_every=every):
+        for e in append(
+            head, partition, DISCLOSURE, f"d{i}", f"case-{i % 3}", fact, 1000 + i, key=KEY, checkpoint_every=every
+        ):
             out.append(e)
             head = Head(e["seq"], e["digest"])
     return out
