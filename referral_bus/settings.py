@@ -186,6 +186,8 @@ class RoutingSettings(ServiceSettings):
     web_port: int = 6067
     directory_path: Path = Field(default_factory=lambda: config_file("recipients.yaml"))
     rules_path: Path = Field(default_factory=lambda: config_file("rules.yaml"))
+    # the data profiles: part of the rules version recorded in every decision
+    profiles_path: Path = Field(default_factory=lambda: config_file("profiles.yaml"))
     reload_interval_seconds: float = Field(default=2.0, gt=0)
 
 

@@ -22,7 +22,7 @@ service = Service("routing", settings)
 app = service.app
 
 try:
-    rules = RuleReloader(settings.directory_path, settings.rules_path)
+    rules = RuleReloader(settings.directory_path, settings.rules_path, settings.profiles_path)
 except RulesError as exc:
     sys.stderr.write("routing: cannot start, the rules do not load:\n  " + "\n  ".join(exc.problems) + "\n")
     raise SystemExit(78) from None
