@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
@@ -44,4 +45,10 @@ def dead_letter(
         "case_id": case_id,
         "referral_id": referral_id,
         "replay_count": replay_count or replays_of(source),
+        "original_digest": None if source.value is None else "sha256:" + hashlib.sha256(source.value).hexdigest(),
     }
+
+
+def without_bytes(record: dict[str, Any]) -> dict[str, Any]:
+    """The dead letter as kept after its bytes expire: ids, stage, reason, message and the digest only."""
+    return {**record, "original_key": None, "original_value": None, "original_headers": []}

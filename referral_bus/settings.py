@@ -26,6 +26,9 @@ class BusSettings(BaseSettings):
     namespace: str = ""  # prefix for every topic and consumer group (tests use one per test)
     schema_dir: Path = REPO_ROOT / "schemas" / "avro"
     config_dir: Path = REPO_ROOT / "config"
+    # how long a dead letter keeps the original bytes (personal data); its digest and reason stay a year
+    # on referrals.deadletter-digests.v1 (docs/data-protection.md). Manifests: regenerate after a change.
+    deadletter_retention_days: int = Field(default=14, ge=1)
 
 
 def config_file(name: str) -> Path:

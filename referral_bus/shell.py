@@ -18,7 +18,7 @@ from faust.web import Request, Response, View
 from referral_bus import faust_patches, metrics, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
-from referral_bus.deadletter import dead_letter
+from referral_bus.deadletter import dead_letter, without_bytes
 from referral_bus.errors import OutputNotWrittenError, RejectedMessage
 from referral_bus.inflight import InFlight, Pending, current
 from referral_bus.kafka import drop_builtin_pages, ensure_topics, faust_credentials, read_offset, release
@@ -110,6 +110,7 @@ class Service:
         self._readiness: list[ReadinessCheck] = []
         self._topic_names: list[str] = []
         self.deadletter_topic = self.topic(topics.DEADLETTER)
+        self.deadletter_digests_topic = self.topic(topics.DEADLETTER_DIGESTS)
         self._register_views()
         drop_builtin_pages(self.app)  # the settings above leave Faust's index page at "/"
         self.app.on_worker_init.connect(self._create_topics)
@@ -247,12 +248,14 @@ class Service:
         metrics.dead_lettered(self.name, record["reason"])
         tracing.mark_outcome(record["reason"], error=True)
         value = self.codec.encode("DeadLetter", record)
+        digest_only = self.codec.encode("DeadLetter", without_bytes(record))  # kept after the bytes expire
         delay = 0.5
         token = current.set(None)  # the dead letter itself is awaited here, with its retries
         try:
             for attempt in range(6):
                 try:
                     await self.send(self.deadletter_topic, source.key, value)
+                    await self.send(self.deadletter_digests_topic, source.key, digest_only)
                     return
                 except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
                     log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)

@@ -15,6 +15,7 @@ RETRY = "referrals.retry.v1"
 RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
+DEADLETTER_DIGESTS = "referrals.deadletter-digests.v1"
 STATS = "referrals.stats.v1"
 DISCLOSURES = "referrals.disclosures.v1"
 LEDGER = "referrals.ledger.v1"
@@ -62,13 +63,24 @@ ALL: tuple[TopicSpec, ...] = (
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),
-    TopicSpec(DEADLETTER, "everything that could not be processed, with its original bytes", 365 * DAY_MS),
+    # the original bytes only for REFERRAL_BUS_DEADLETTER_RETENTION_DAYS; the digest and reason for a year
+    TopicSpec(
+        DEADLETTER,
+        "everything that could not be processed, with its original bytes",
+        BusSettings().deadletter_retention_days * DAY_MS,
+    ),
     TopicSpec(
         STATS,
         "anonymised weekly statistics after disclosure control, keyed by ISO week",
         3650 * DAY_MS,
         compacted=True,
         sensitivity=AGGREGATES,
+    ),
+    TopicSpec(
+        DEADLETTER_DIGESTS,
+        "every dead letter without its bytes: ids, stage, reason, message and the digest of the original",
+        365 * DAY_MS,
+        sensitivity=IDS,
     ),
     TopicSpec(
         DISCLOSURES,
@@ -86,12 +98,12 @@ ALL: tuple[TopicSpec, ...] = (
 
 
 def config_of(spec: TopicSpec) -> dict[str, str]:
-    """The topic settings a worker creates `spec` with (as the KafkaTopic declares it): compacted ones only.
+    """The settings a worker creates `spec` with, as its KafkaTopic declares them (retention; compaction).
 
-    Other topics keep the broker's defaults locally; Kubernetes declares every topic (topic_catalog).
+    The broker enforces the retention wherever the topic is created (docs/data-protection.md).
     """
     if not spec.compacted:
-        return {}
+        return {"retention.ms": str(spec.retention_ms)}
     return {"cleanup.policy": "compact,delete", "retention.ms": str(spec.retention_ms)}
 
 

@@ -90,6 +90,7 @@ def sample(name: str) -> dict[str, Any]:
             "case_id": None,
             "referral_id": None,
             "replay_count": 2,
+            "original_digest": "sha256:" + "ab" * 32,
         },
     }
     return samples[name]
