@@ -79,6 +79,7 @@ class OurStack:
     tuning: Tuning
     otlp_endpoint: str | None = None
     workers: Workers | None = None
+    ledger: bool = False  # also the ledger worker, chaining the notifier's disclosures (ours_ledger)
 
     @property
     def intake_topic(self) -> str:
@@ -105,6 +106,9 @@ class OurStack:
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
         try:
             self.workers.start_all()
+            if self.ledger:
+                (self.workdir / "secrets" / "ledger-checkpoint-key").write_text("bench-ledger-key", encoding="utf-8")
+                self.workers.start("ledger", extra_env={"LEDGER_SECRETS_DIR": str(self.workdir / "secrets")})
         finally:
             os.environ.update(saved)
         self.workers.wait_ready(timeout=180)
@@ -118,7 +122,8 @@ class OurStack:
             self.workers.stop_all()
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "ours", "tracing": bool(self.otlp_endpoint), "processes": list(SERVICES)}
+        processes = [*SERVICES, "ledger"] if self.ledger else list(SERVICES)
+        return {"kind": "ours", "tracing": bool(self.otlp_endpoint), "ledger": self.ledger, "processes": processes}
 
 
 @dataclass
