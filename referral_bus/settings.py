@@ -29,6 +29,8 @@ class BusSettings(BaseSettings):
     # how long a dead letter keeps the original bytes (personal data); its digest and reason stay a year
     # on referrals.deadletter-digests.v1 (docs/data-protection.md). Manifests: regenerate after a change.
     deadletter_retention_days: int = Field(default=14, ge=1)
+    # shared mounted secrets: `case-key-kek` (the key-encryption key of the case keys; unset: cases not sealed)
+    secrets_dir: Path | None = None
 
 
 def config_file(name: str) -> Path:

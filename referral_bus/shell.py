@@ -17,6 +17,7 @@ from faust.web import Request, Response, View
 
 from referral_bus import faust_patches, metrics, topics, tracing
 from referral_bus import logging as rb_logging
+from referral_bus.casekeys import CaseKeys, kek_from_settings
 from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter, without_bytes
 from referral_bus.errors import OutputNotWrittenError, RejectedMessage
@@ -169,6 +170,15 @@ class Service:
             extra_topic_configs=changelog_config(self.name, name),
             **kwargs,
         )
+
+    def case_keys(self) -> CaseKeys:
+        """The case key table, followed by a task of this worker when sealing is on (secret case-key-kek)."""
+        keys = CaseKeys(kek_from_settings(), self.kafka)
+        if keys.enabled:
+            if topics.name(topics.CASEKEYS) not in self._topic_names:
+                self._topic_names.append(topics.name(topics.CASEKEYS))
+            self.app.task(keys.run)
+        return keys
 
     def add_readiness(self, check: ReadinessCheck) -> None:
         """Register a check that returns None when ready or a short reason when not."""

@@ -19,6 +19,7 @@ DEADLETTER_DIGESTS = "referrals.deadletter-digests.v1"
 STATS = "referrals.stats.v1"
 DISCLOSURES = "referrals.disclosures.v1"
 LEDGER = "referrals.ledger.v1"
+CASEKEYS = "referrals.casekeys.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -33,6 +34,7 @@ PERSONAL = "personal data: reports, cases or referrals"
 HASHES = "content keys: hashes of content and URLs, and case ids"
 IDS = "identifiers and states only, no personal data"
 AGGREGATES = "anonymised counts after disclosure control, no personal data"
+KEYS = "per-case data keys, wrapped: deleting one makes its case's personal fields unreadable"
 
 
 @dataclass(frozen=True)
@@ -87,6 +89,13 @@ ALL: tuple[TopicSpec, ...] = (
         "who received which fields of a case (paths, never values), for the ledger worker to chain",
         30 * DAY_MS,
         sensitivity=IDS,
+    ),
+    TopicSpec(
+        CASEKEYS,
+        "per-case data keys (wrapped) keyed by case_id; a tombstone erases the case (referral-bus erase)",
+        400 * DAY_MS,  # longer than any topic holding a sealed field; an expired key shreds its case
+        compacted=True,
+        sensitivity=KEYS,
     ),
     TopicSpec(
         LEDGER,

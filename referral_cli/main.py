@@ -9,7 +9,19 @@ from collections.abc import Sequence
 
 from referral_bus.errors import ReferralBusError
 
-GROUPS = ("broker", "registry", "produce", "schemas", "deadletter", "rules", "referrals", "trace", "stats", "audit")
+GROUPS = (
+    "broker",
+    "registry",
+    "produce",
+    "schemas",
+    "deadletter",
+    "rules",
+    "referrals",
+    "trace",
+    "stats",
+    "audit",
+    "erase",
+)
 
 
 def parser() -> argparse.ArgumentParser:

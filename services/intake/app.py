@@ -39,6 +39,8 @@ handlers = IntakeHandlers(
     same_topic=same_topic,
     cases_topic=cases_topic,
     correlation_topic=correlation_topic,
+    keys=service.case_keys(),  # personal fields sealed per case when the secret case-key-kek is set
+    keys_topic=service.topic(topics.CASEKEYS),
 )
 
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
+from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
@@ -29,6 +31,17 @@ class IntakeHandlers:
     same_topic: dict[str, faust.TopicT]  # broker topic name → that topic, for re-keying in place
     cases_topic: faust.TopicT
     correlation_topic: faust.TopicT
+    keys: CaseKeys | None = None  # when enabled, personal fields leave intake sealed per case (casekeys.py)
+    keys_topic: faust.TopicT | None = None
+
+    async def _emit_case(self, case_id: str, case: dict[str, Any], *, may_exist: bool) -> None:
+        """The case to the cases topic, its personal fields sealed with its key (the key first, if new)."""
+        if self.keys is not None and self.keys.enabled and self.keys_topic is not None:
+            key, wrapped = await self.keys.key_for(case_id, may_exist=may_exist)
+            if wrapped is not None:
+                await self.service.send(self.keys_topic, case_id.encode(), wrapped)
+            case = self.keys.seal(case, key)
+        await self.service.send(self.cases_topic, case_id.encode(), self.service.codec.encode("Case", case))
 
     async def report(self, msg: SourceMessage) -> None:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
@@ -50,8 +63,7 @@ class IntakeHandlers:
             annotate(report_id=outcome.case["report"]["report_id"])
             first_hop = correlator.start(outcome.case)
             if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
-                case = service.codec.encode("Case", outcome.case)
-                await service.send(self.cases_topic, outcome.case_id.encode(), case)
+                await self._emit_case(outcome.case_id, outcome.case, may_exist=False)
             else:  # the correlation agent emits the case (or links it to an existing one)
                 await service.send(self.correlation_topic, first_hop.key, first_hop.value)
             intake.remember(outcome)
@@ -71,7 +83,7 @@ class IntakeHandlers:
                 return
             report_id = step.case["report"]["report_id"]
             annotate(case_id=step.case_id, report_id=report_id)
-            await service.send(self.cases_topic, step.case_id.encode(), service.codec.encode("Case", step.case))
+            await self._emit_case(step.case_id, step.case, may_exist=step.linked)
             for claim in step.claims:  # acknowledged before this partition's own claim and offset move on
                 await service.send(self.correlation_topic, claim.key, claim.value)
             correlator.claim_after_sends(step.local)

@@ -118,7 +118,9 @@ notifier = Notifier(
     topics=notifier_topics,
     tables=tables,
     directory=directory,
-    deliverer=Deliverer(directory, channels, tables.delivered, safeguards_version=safeguards.version),
+    deliverer=Deliverer(
+        directory, channels, tables.delivered, safeguards_version=safeguards.version, keys=service.case_keys()
+    ),
     policy=RetryPolicy(
         settings.max_attempts,
         settings.backoff_base_seconds,

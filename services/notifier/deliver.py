@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from referral_bus import disclosure
+from referral_bus.casekeys import CaseKeys, CaseKeyUnavailableError
 from referral_bus.clock import now_ms
 from referral_bus.directory import Directory, file_hash
 from referral_bus.errors import DeliveryError
@@ -69,6 +70,7 @@ class Deliverer:
         delivered: MutableMapping[str, int],
         *,
         safeguards_version: str | None = None,
+        keys: CaseKeys | None = None,
     ) -> None:
         self.directory = directory
         self.channels = channels
@@ -76,6 +78,7 @@ class Deliverer:
         self.profiles = load_profiles()
         self.profile_version = file_hash(PROFILES_FILE)  # recorded in every disclosure
         self.safeguards_version = safeguards_version
+        self.keys = keys  # opens a sealed case just before redaction (erased: its personal fields withheld)
 
     async def deliver(self, referral: dict[str, Any]) -> Outcome:
         """Deliver once; raise DeliveryError when the attempt fails."""
@@ -88,6 +91,11 @@ class Deliverer:
                 f"recipient {referral['recipient_id']} is not in the notifier's directory", retryable=False
             )
         channel = self.channels[recipient.channel.type]
+        if self.keys is not None:
+            try:
+                referral = {**referral, "case": await self.keys.open_case(referral["case"])}
+            except CaseKeyUnavailableError as exc:
+                raise DeliveryError(str(exc), retryable=True) from None
         profile = self.profiles[recipient.data_profile]
         doc = document(referral, profile)
         await channel.deliver(recipient, referral, doc)

@@ -42,6 +42,7 @@ handler = RoutingHandler(
     safeguards=safeguards,
     decisions_topic=service.topic(topics.DECISIONS),
     referrals_topic=service.topic(topics.REFERRALS),
+    keys=service.case_keys(),
 )
 
 
