@@ -174,9 +174,9 @@ class Service:
     def case_keys(self) -> CaseKeys:
         """The case key table, followed by a task of this worker when sealing is on (secret case-key-kek)."""
         keys = CaseKeys(kek_from_settings(), self.kafka)
+        if topics.name(topics.CASEKEYS) not in self._topic_names:  # created at start-up either way, as declared
+            self._topic_names.append(topics.name(topics.CASEKEYS))
         if keys.enabled:
-            if topics.name(topics.CASEKEYS) not in self._topic_names:
-                self._topic_names.append(topics.name(topics.CASEKEYS))
             self.app.task(keys.run)
         return keys
 
