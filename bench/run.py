@@ -258,7 +258,7 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
             s[key] = round(a / b, 3)
     if top("ours_tracing") and ours:
         s["tracing_on_to_off"] = round(top("ours_tracing") / ours, 3)
-    if top("ours_ledger") and ours:  # the ledger worker chaining every disclosure, against without it
+    if top("ours_ledger") and ours:  # the ledger worker and per-case sealing, against without them
         s["ledger_on_to_off"] = round(top("ours_ledger") / ours, 3)
     for name, cfg in e2e.items():
         ok = [

@@ -79,7 +79,7 @@ class OurStack:
     tuning: Tuning
     otlp_endpoint: str | None = None
     workers: Workers | None = None
-    ledger: bool = False  # also the ledger worker, chaining the notifier's disclosures (ours_ledger)
+    ledger: bool = False  # ours_ledger: the ledger worker chaining every disclosure, and cases sealed per case
 
     @property
     def intake_topic(self) -> str:
@@ -97,6 +97,8 @@ class OurStack:
             "NOTIFIER_DIRECTORY_PATH": str(directory),
             "NOTIFIER_SECRETS_DIR": str(self.workdir / "secrets"),
         }
+        if self.ledger:
+            env["REFERRAL_BUS_SECRET_CASE_KEY_KEK"] = "bench-case-key-kek"  # intake seals, the others open
         if self.otlp_endpoint:
             env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_TRACES_EXPORTER": "otlp"}
         else:
