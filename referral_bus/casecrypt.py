@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import copy
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -61,48 +61,43 @@ def is_sealed(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(PREFIX)
 
 
-def _walk(doc: dict[str, Any], path: str) -> tuple[dict[str, Any], str] | None:
-    parts = path.split(".")
-    node: Any = doc
-    for p in parts[:-1]:
-        node = node.get(p) if isinstance(node, dict) else None
-    return (node, parts[-1]) if isinstance(node, dict) and parts[-1] in node else None
+def _fields(doc: dict[str, Any], case_id: str, paths: Iterable[str]) -> Iterator[tuple[dict[str, Any], str, str]]:
+    """(parent node, field name, associated data) of every path present in `doc`."""
+    for path in paths:
+        parts = path.split(".")
+        node: Any = doc
+        for p in parts[:-1]:
+            node = node.get(p) if isinstance(node, dict) else None
+        if isinstance(node, dict) and parts[-1] in node:
+            yield node, parts[-1], f"{case_id}|{path}"
 
 
 def encrypt_personal(doc: dict[str, Any], case_id: str, key: bytes, paths: Iterable[str]) -> dict[str, Any]:
     """A copy of `doc` with every string (or list of strings) at `paths` sealed; None stays None."""
     out = copy.deepcopy(doc)
-    for path in paths:
-        found = _walk(out, path)
-        if found is None:
-            continue
-        node, name = found
-        aad = f"{case_id}|{path}"
+
+    def seal(v: Any, aad: str) -> Any:
+        return _seal(key, aad, v.encode("utf-8")) if isinstance(v, str) and not is_sealed(v) else v
+
+    for node, name, aad in _fields(out, case_id, paths):
         value = node[name]
-        if isinstance(value, str) and not is_sealed(value):
-            node[name] = _seal(key, aad, value.encode("utf-8"))
-        elif isinstance(value, list):
-            node[name] = [
-                _seal(key, aad, v.encode("utf-8")) if isinstance(v, str) and not is_sealed(v) else v for v in value
-            ]
+        node[name] = [seal(v, aad) for v in value] if isinstance(value, list) else seal(value, aad)
     return out
 
 
 def decrypt_personal(doc: dict[str, Any], case_id: str, key: bytes | None, paths: Iterable[str]) -> dict[str, Any]:
     """A copy of `doc` with the sealed fields opened, or, without a key (erased), withheld: None, or [] for lists."""
     out = copy.deepcopy(doc)
-    for path in paths:
-        found = _walk(out, path)
-        if found is None:
-            continue
-        node, name = found
-        aad, value = f"{case_id}|{path}", node[name]
-        if is_sealed(value):
-            node[name] = None if key is None else _open(key, aad, value, f"field {path}").decode("utf-8")
-        elif isinstance(value, list) and any(is_sealed(v) for v in value):
-            node[name] = (
-                []
-                if key is None
-                else [_open(key, aad, v, f"field {path}").decode("utf-8") if is_sealed(v) else v for v in value]
-            )
+
+    def opened(v: Any, aad: str) -> Any:
+        if not is_sealed(v):
+            return v
+        return None if key is None else _open(key, aad, v, "field " + aad.split("|", 1)[1]).decode("utf-8")
+
+    for node, name, aad in _fields(out, case_id, paths):
+        value = node[name]
+        if isinstance(value, list) and any(is_sealed(v) for v in value):
+            node[name] = [] if key is None else [opened(v, aad) for v in value]
+        else:
+            node[name] = opened(value, aad)
     return out
