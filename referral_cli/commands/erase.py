@@ -4,8 +4,7 @@ Deletes the case's key from the key table referrals.casekeys.v1 (a tombstone on 
 holds it), so every sealed copy of its personal fields, on any topic, table or dead letter, becomes
 unreadable; then produces an `Erasure` record that the ledger worker chains. Non-personal facts (ids,
 categories, the decisions, receipts, statistics and the ledger's disclosures) remain. What it cannot
-reach: the agency's own intake topic, intake's correlation topic and what recipients already received
-(docs/data-protection.md).
+reach: the agency's own intake topic and what recipients already received (docs/data-protection.md).
 """
 
 from __future__ import annotations
@@ -55,8 +54,8 @@ def _erase(args: argparse.Namespace) -> int:
     held, record = asyncio.run(erase(KafkaSettings(), args.case_id, args.reason))
     where = f"partition(s) {', '.join(map(str, held))}" if held else "no key found (the case was not sealed?)"
     print(f"erased {args.case_id}: key deleted ({where}); erasure {record['erasure_id']} sent to the ledger")
-    print("not reachable: the agency's own intake topic, intake's correlation topic (until their retention) and")
-    print("what recipients already received (`referral-bus audit case` lists them)")
+    print("not reachable: the agency's own intake topic (until its retention) and what recipients already")
+    print("received (`referral-bus audit case` lists them)")
     return 0
 
 
