@@ -25,7 +25,7 @@ import pytest
 from referral_bus import topics
 from referral_bus.kafka import client_kwargs, ensure_topics, read_to_end
 from referral_bus.settings import REPO_ROOT, KafkaSettings
-from referral_cli.commands.audit import read_ledger
+from referral_cli.commands.audit import read_anchors, read_ledger
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from tests.support import notifier as nt
 
@@ -177,6 +177,32 @@ async def test_every_delivery_is_a_chained_disclosure_and_audit_answers(
                     await producer.send_and_wait(copy_topic, value=value, key=r.key, partition=busiest)
         finally:
             await producer.stop()
+        # the anchor: the worker's head table agrees with the ledger's last entries; a saved one catches a cut tail
+        anchors = await read_anchors(KafkaSettings())
+        digests = {(p, e["seq"]): e["digest"] for p, _, e in await read_ledger(KafkaSettings())}
+        assert anchors and all(digests[(p, h.seq)] == h.digest for p, h in anchors.items()), anchors
+        # a saved anchor of a (static) full copy catches the same copy with its tail cut
+        now = sorted(
+            await read_to_end(KafkaSettings(), topics.name(topics.LEDGER)), key=lambda r: (r.partition, r.offset)
+        )
+        last_of_busiest = max(r.offset for r in now if r.partition == busiest)
+        full_topic, cut_topic = f"{namespace}.ledger-full", f"{namespace}.ledger-cut"
+        await ensure_topics(KafkaSettings(), [full_topic, cut_topic])
+        producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()), acks="all")
+        await producer.start()
+        try:
+            for r in now:
+                await producer.send_and_wait(full_topic, value=r.value, key=r.key, partition=r.partition)
+                if (r.partition, r.offset) != (busiest, last_of_busiest):
+                    await producer.send_and_wait(cut_topic, value=r.value, key=r.key, partition=r.partition)
+        finally:
+            await producer.stop()
+        saved = stack.work / "anchor.json"
+        assert cli("audit", "verify", "--topic", full_topic, "--save-anchor", str(saved), env=env).returncode == 0
+        cut = cli("audit", "verify", "--topic", cut_topic, "--anchor", str(saved), env=env)
+        assert cut.returncode == 1, cut.stdout
+        truncated = [line.strip() for line in cut.stdout.splitlines() if ": truncated:" in line]
+        assert len(truncated) == 1 and truncated[0].startswith(f"partition {busiest} offset -"), cut.stdout
         tampered = cli("audit", "verify", "--topic", copy_topic, env=env)
         assert tampered.returncode == 1, tampered.stdout
         assert f"partition {busiest} offset 0 seq 0: edited" in tampered.stdout, tampered.stdout
