@@ -50,5 +50,8 @@ def dead_letter(
 
 
 def without_bytes(record: dict[str, Any]) -> dict[str, Any]:
-    """The dead letter as kept after its bytes expire: ids, stage, reason, message and the digest only."""
-    return {**record, "original_key": None, "original_value": None, "original_headers": []}
+    """The dead letter as kept after its bytes expire: ids and key, stage, reason, message and the digest only.
+
+    The key stays: an identifier (agency/report id, or a case id), which statistics count dead letters by.
+    """
+    return {**record, "original_value": None, "original_headers": []}
