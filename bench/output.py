@@ -49,6 +49,7 @@ def markdown(results: dict[str, Any]) -> str:
         ("faust_to_aiokafka", "naive Faust ÷ plain aiokafka loops"),
         ("httpx_to_aiohttp_aiokafka", "aiokafka loops: httpx client ÷ aiohttp client (the last hop's client)"),
         ("tracing_on_to_off", "ours with tracing exported ÷ tracing disabled"),
+        ("ledger_on_to_off", "ours with the ledger worker and per-case sealing ÷ without them"),
         ("knee_per_s", "knee: highest offered rate with p99 < 500 ms (ours)"),
     ):
         if key in s:

@@ -52,6 +52,7 @@ class Plan:
         default_factory=lambda: [
             "ours",
             "ours_tracing",
+            "ours_ledger",
             "faust",
             "faust_take",
             "aiokafka",
@@ -109,7 +110,7 @@ async def run_config(
     result: dict[str, Any] = {}
     with temp_workdir(prefix="bench-") as work:
         stack: OurStack | BaselineStack
-        if name in ("ours", "ours_tracing"):
+        if name in ("ours", "ours_tracing", "ours_ledger"):
             stack = OurStack(
                 name,
                 namespace,
@@ -117,6 +118,7 @@ async def run_config(
                 receiver.base_url,
                 tuning,
                 otlp_endpoint=otlp.endpoint if (otlp and name == "ours_tracing") else None,
+                ledger=name == "ours_ledger",
             )
         else:
             kind = "aiokafka" if name.startswith("aiokafka") else "faust"
@@ -280,6 +282,8 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
             s[key] = round(a / b, 3)
     if (traced := top("ours_tracing")) and ours:
         s["tracing_on_to_off"] = round(traced / ours, 3)
+    if (ledger := top("ours_ledger")) and ours:  # the ledger worker and per-case sealing, against without them
+        s["ledger_on_to_off"] = round(ledger / ours, 3)
     for name, cfg in e2e.items():
         ok = [
             st["offered_per_s"]
@@ -360,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--configs",
-        help="comma-separated subset of: ours, ours_tracing, faust, faust_take, aiokafka, "
+        help="comma-separated subset of: ours, ours_tracing, ours_ledger, faust, faust_take, aiokafka, "
         "and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
     )
     parser.add_argument("--render", action="store_true", help="only redo latest.md and latest.png from latest.json")

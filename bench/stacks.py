@@ -79,6 +79,7 @@ class OurStack:
     tuning: Tuning
     otlp_endpoint: str | None = None
     workers: Workers | None = None
+    ledger: bool = False  # ours_ledger: the ledger worker chaining every disclosure, and cases sealed per case
 
     @property
     def intake_topic(self) -> str:
@@ -96,6 +97,8 @@ class OurStack:
             "NOTIFIER_DIRECTORY_PATH": str(directory),
             "NOTIFIER_SECRETS_DIR": str(self.workdir / "secrets"),
         }
+        if self.ledger:
+            env["REFERRAL_BUS_SECRET_CASE_KEY_KEK"] = "bench-case-key-kek"  # intake seals, the others open
         if self.otlp_endpoint:
             env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_TRACES_EXPORTER": "otlp"}
         else:
@@ -105,6 +108,9 @@ class OurStack:
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
         try:
             self.workers.start_all()
+            if self.ledger:
+                (self.workdir / "secrets" / "ledger-checkpoint-key").write_text("bench-ledger-key", encoding="utf-8")
+                self.workers.start("ledger", extra_env={"LEDGER_SECRETS_DIR": str(self.workdir / "secrets")})
         finally:
             os.environ.update(saved)
         self.workers.wait_ready(timeout=180)
@@ -118,7 +124,8 @@ class OurStack:
             self.workers.stop_all()
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "ours", "tracing": bool(self.otlp_endpoint), "processes": list(SERVICES)}
+        processes = [*SERVICES, "ledger"] if self.ledger else list(SERVICES)
+        return {"kind": "ours", "tracing": bool(self.otlp_endpoint), "ledger": self.ledger, "processes": processes}
 
 
 @dataclass

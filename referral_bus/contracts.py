@@ -28,6 +28,9 @@ RECORDS = (
     "WeeklyStatistics",
     "ReportStatus",
     "RerouteRequest",
+    "Disclosure",
+    "Erasure",
+    "LedgerEntry",
 )
 
 

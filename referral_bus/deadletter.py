@@ -53,6 +53,7 @@ def dead_letter(
         "referral_id": referral_id,
         "replay_count": replay_count or replays_of(source),
         "truncated": [],
+        "original_digest": None if source.value is None else "sha256:" + hashlib.sha256(source.value).hexdigest(),
     }
 
 
@@ -126,3 +127,11 @@ def fit(record: dict[str, Any], encode: Callable[[dict[str, Any]], bytes], limit
     if len(value) > limit:
         raise ValueError(f"a dead letter without its original is still {len(value)} bytes, over {limit}")
     return record, value
+
+
+def without_bytes(record: dict[str, Any]) -> dict[str, Any]:
+    """The dead letter as kept after its bytes expire: ids and key, stage, reason, message and the digest only.
+
+    The key stays: an identifier (agency/report id, or a case id), which statistics count dead letters by.
+    """
+    return {**record, "original_value": None, "original_headers": []}

@@ -188,6 +188,31 @@ async def read_to_end(kafka: KafkaSettings, topic: str, *, timeout: float = 30.0
         await consumer.stop()
 
 
+async def read_last(kafka: KafkaSettings, topic: str, partition: int, *, timeout: float = 30.0) -> Any | None:
+    """The last record of one partition (None when it is empty or the topic does not exist yet)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        end = (await consumer.end_offsets([tp]))[tp]
+        start = (await consumer.beginning_offsets([tp]))[tp]
+        if end <= start:
+            return None
+        consumer.seek(tp, end - 1)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for batch in (await consumer.getmany(tp, timeout_ms=500)).values():
+                for record in batch:
+                    if record.offset == end - 1:
+                        return record
+        raise ReferralBusError(f"timed out reading the last record of {topic}[{partition}]")
+    finally:
+        await consumer.stop()
+
+
 def read_offset(consumer: Any, tp: Any) -> int | None:
     """The next offset a Faust consumer will hand out on `tp` (None before it read anything there)."""
     offset: int | None = consumer._read_offset.get(tp)

@@ -26,6 +26,11 @@ class BusSettings(BaseSettings):
     namespace: str = ""  # prefix for every topic and consumer group (tests use one per test)
     schema_dir: Path = REPO_ROOT / "schemas" / "avro"
     config_dir: Path = REPO_ROOT / "config"
+    # how long a dead letter keeps the original bytes (personal data); its digest and reason stay a year
+    # on referrals.deadletter-digests.v1 (docs/data-protection.md). Manifests: regenerate after a change.
+    deadletter_retention_days: int = Field(default=14, ge=1)
+    # shared mounted secrets: `case-key-kek` (the key-encryption key of the case keys; unset: cases not sealed)
+    secrets_dir: Path | None = None
 
 
 def config_file(name: str) -> Path:
@@ -141,6 +146,13 @@ class SchemaRegistrySettings(BaseSettings):
     negative_cache_seconds: float = Field(default=60.0, ge=0)
 
 
+def read_secret(directory: Path | None, name: str) -> str | None:
+    """A secret as `<directory>/<name>` (a mounted Secret) or `REFERRAL_BUS_SECRET_<NAME>`; None when not set."""
+    if directory is not None and (directory / name).is_file():
+        return (directory / name).read_text(encoding="utf-8").strip()
+    return SecretVariables.get(name)
+
+
 class ServiceSettings(BaseSettings):
     """Settings every worker has; subclasses add a prefix and their own fields."""
 
@@ -196,6 +208,8 @@ class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
 
     web_port: int = 6067
     rules_path: Path = config_file_field("rules.yaml")
+    # the data profiles: part of the rules version recorded in every decision
+    profiles_path: Path = config_file_field("profiles.yaml")
     reload_interval_seconds: float = Field(default=2.0, gt=0)
 
 
@@ -289,3 +303,14 @@ class InboxSettings(ServiceSettings, DirectoryFile):
     # Development only: session cookies without `Secure`, so they work over plain http://127.0.0.1.
     dev_insecure_cookies: bool = False
     max_form_bytes: int = Field(default=8192, ge=512)
+
+
+class LedgerSettings(ServiceSettings):
+    """`LEDGER_*` variables (docs/data-protection.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
+
+    web_port: int = 6071
+    # mounted secrets: `ledger-checkpoint-key` signs the checkpoints (or REFERRAL_BUS_SECRET_LEDGER_CHECKPOINT_KEY)
+    secrets_dir: Path | None = None
+    checkpoint_every: int = Field(default=100, ge=1)  # a signed checkpoint after this many entries per partition

@@ -18,8 +18,9 @@ from faust.web import Request, Response, View
 
 from referral_bus import faust_patches, metrics, topics, tracing
 from referral_bus import logging as rb_logging
+from referral_bus.casekeys import CaseKeys, kek_from_settings
 from referral_bus.codec import Codec
-from referral_bus.deadletter import budget, dead_letter, fit, letter_key
+from referral_bus.deadletter import budget, dead_letter, fit, letter_key, without_bytes
 from referral_bus.errors import OutputNotWrittenError, ReferralBusError, RejectedMessage, RulesError
 from referral_bus.expiry import Expiry
 from referral_bus.inflight import InFlight, Pending, current
@@ -128,6 +129,7 @@ class Service:
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         # what a dead letter must fit: the topic's max.message.bytes once read at start-up, and the producer's limit
         self.deadletter_limit = self.kafka.max_message_bytes
+        self.deadletter_digests_topic = self.topic(topics.DEADLETTER_DIGESTS)
         self._register_views()
         drop_builtin_pages(self.app)  # the settings above leave Faust's index page at "/"
         self.app.on_worker_init.connect(self._create_topics)
@@ -229,6 +231,15 @@ class Service:
                 metrics.expired(table.name, len(sends))
                 log.info("table entries expired", table=table.name, partition=partition, entries=len(sends))
 
+    def case_keys(self) -> CaseKeys:
+        """The case key table, followed by a task of this worker when sealing is on (secret case-key-kek)."""
+        keys = CaseKeys(kek_from_settings(), self.kafka)
+        if topics.name(topics.CASEKEYS) not in self._topic_names:  # created at start-up either way, as declared
+            self._topic_names.append(topics.name(topics.CASEKEYS))
+        if keys.enabled:
+            self.app.task(keys.run)
+        return keys
+
     def add_readiness(self, check: ReadinessCheck) -> None:
         """Register a check that returns None when ready or a short reason when not."""
         self._readiness.append(check)
@@ -274,13 +285,15 @@ class Service:
         key: bytes | None,
         value: bytes,
         headers: Sequence[tuple[str, bytes]] | None = None,
+        *,
+        partition: int | None = None,
     ) -> None:
-        """Produce; the event's offset is acknowledged only after the broker acknowledged this (at-least-once).
+        """Produce (to `partition` when given, else by key); the event's offset waits for the broker's ack.
 
         Inside `run_guarded` the acknowledgement is awaited with the event's other sends, after the
         handler returns (one round trip per batch, not per message); elsewhere it is awaited here.
         """
-        fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None)
+        fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None, partition=partition)
         metrics.event_out(self.name, topic.get_topic_name())
         pending = current.get()
         if pending is None:
@@ -309,12 +322,14 @@ class Service:
         metrics.count(self.name, record["reason"])
         metrics.dead_lettered(self.name, record["reason"])
         tracing.mark_outcome(record["reason"], error=True)
+        digest_only = self.codec.encode("DeadLetter", without_bytes(record))  # kept after the bytes expire
         delay = 0.5
         token = current.set(None)  # the dead letter itself is awaited here, with its retries
         try:
             for attempt in range(6):
                 try:
                     await self.send(self.deadletter_topic, letter_key(source.key), value)
+                    await self.send(self.deadletter_digests_topic, letter_key(source.key), digest_only)
                     return
                 except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
                     log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)

@@ -110,9 +110,25 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
         sensitivity=PERSONAL,
     ),
 )
+CHANGELOGS += (
+    TopicSpec(
+        changelog("ledger", "heads"),
+        "ledger table: per ledger partition the last seq and digest of its chain (also the verify anchor)",
+        3650 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        changelog("ledger", "seen"),
+        "ledger table: disclosure or erasure id -> seq appended, so a repeated event is appended once",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+)
 LEADERS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(leader(s), f"Faust: {s} leader election (empty)", DAY_MS, sensitivity=IDS, partitions=1)
-    for s in ("intake", "routing", "notifier", "stats", "inbox")
+    for s in ("intake", "routing", "notifier", "stats", "inbox", "ledger")
 )
 
 

@@ -15,9 +15,13 @@ RETRY = "referrals.retry.v1"
 RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
+DEADLETTER_DIGESTS = "referrals.deadletter-digests.v1"
 STATS = "referrals.stats.v1"
 REROUTE = "referrals.reroute.v1"
 INBOX = "referrals.inbox.v1"
+DISCLOSURES = "referrals.disclosures.v1"
+LEDGER = "referrals.ledger.v1"
+CASEKEYS = "referrals.casekeys.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -33,6 +37,7 @@ PERSONAL = "personal data: reports, cases or referrals"
 HASHES = "content keys: hashes of content and URLs, and case ids"
 IDS = "identifiers and states only, no personal data"
 AGGREGATES = "anonymised counts after disclosure control, no personal data"
+KEYS = "per-case data keys, wrapped: deleting one makes its case's personal fields unreadable"
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,12 @@ ALL: tuple[TopicSpec, ...] = (
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),
-    TopicSpec(DEADLETTER, "everything that could not be processed, with its original bytes", 365 * DAY_MS),
+    # the original bytes only for REFERRAL_BUS_DEADLETTER_RETENTION_DAYS; the digest and reason for a year
+    TopicSpec(
+        DEADLETTER,
+        "everything that could not be processed, with its original bytes",
+        BusSettings().deadletter_retention_days * DAY_MS,
+    ),
     TopicSpec(REROUTE, "notifier -> routing: declined or transferred referrals to send on", 30 * DAY_MS),
     TopicSpec(INBOX, "referral documents for inbox users, redacted to their profile, keyed by case_id", 30 * DAY_MS),
     TopicSpec(
@@ -73,16 +83,41 @@ ALL: tuple[TopicSpec, ...] = (
         compacted=True,
         sensitivity=AGGREGATES,
     ),
+    TopicSpec(
+        DEADLETTER_DIGESTS,
+        "every dead letter without its bytes: ids, stage, reason, message and the digest of the original",
+        365 * DAY_MS,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        DISCLOSURES,
+        "who received which fields of a case (paths, never values), for the ledger worker to chain",
+        30 * DAY_MS,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        CASEKEYS,
+        "per-case data keys (wrapped) keyed by case_id; a tombstone erases the case (referral-bus erase)",
+        400 * DAY_MS,  # longer than any topic holding a sealed field; an expired key shreds its case
+        compacted=True,
+        sensitivity=KEYS,
+    ),
+    TopicSpec(
+        LEDGER,
+        "append-only hash-chained ledger of disclosures, erasures and signed checkpoints (audit verify)",
+        3650 * DAY_MS,
+        sensitivity=IDS,
+    ),
 )
 
 
 def config_of(spec: TopicSpec) -> dict[str, str]:
-    """The topic settings a worker creates `spec` with (as the KafkaTopic declares it): compacted ones only.
+    """The settings a worker creates `spec` with, as its KafkaTopic declares them (retention; compaction).
 
-    Other topics keep the broker's defaults locally; Kubernetes declares every topic (topic_catalog).
+    The broker enforces the retention wherever the topic is created (docs/data-protection.md).
     """
     if not spec.compacted:
-        return {}
+        return {"retention.ms": str(spec.retention_ms)}
     return {"cleanup.policy": "compact,delete", "retention.ms": str(spec.retention_ms)}
 
 

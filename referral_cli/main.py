@@ -21,6 +21,8 @@ GROUPS = (
     "stats",
     "status",
     "inbox",
+    "audit",
+    "erase",
 )
 
 

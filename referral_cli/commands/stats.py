@@ -25,6 +25,8 @@ SOURCES = (
     (topics.DECISIONS, "RoutingDecision"),
     (topics.RECEIPTS, "DeliveryReceipt"),
     (topics.DEADLETTER, "DeadLetter"),
+    # the same dead letters without their bytes, kept a year: each counted once (by its source position)
+    (topics.DEADLETTER_DIGESTS, "DeadLetter"),
 )
 
 

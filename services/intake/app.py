@@ -44,6 +44,8 @@ handlers = IntakeHandlers(
     cases_topic=cases_topic,
     correlation_topic=correlation_topic,
     statuses=StatusTopics(service, registry),  # what became of each report, for its agency (docs/lifecycle.md)
+    keys=service.case_keys(),  # personal fields sealed per case when the secret case-key-kek is set
+    keys_topic=service.topic(topics.CASEKEYS),
 )
 
 

@@ -107,9 +107,12 @@ class Correlator:
 
     # --- from intake -----------------------------------------------------------------------------------
 
-    def start(self, case: dict[str, Any]) -> Forward | None:
-        """The first lookup hop for an accepted case, or None when it has no hash or URL to match on."""
-        keys = content_keys(case["report"])
+    def start(self, case: dict[str, Any], *, report: dict[str, Any] | None = None) -> Forward | None:
+        """The first lookup hop for an accepted case, or None when it has no hash or URL to match on.
+
+        `report`: the plain report to take the content keys from when `case` travels sealed.
+        """
+        keys = content_keys(report if report is not None else case["report"])
         if not keys:
             return None
         return self._hop(case, keys, 0, None)

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
+from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.errors import RejectedMessage
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
 from referral_bus.status import StatusTopics
 from referral_bus.tracing import annotate, stage_span
-from services.intake.accept import Accepted, Duplicate, Intake, Rekey
+from services.intake.accept import Accepted, Duplicate, Intake, Rekey, case_id_for
 from services.intake.correlate import Claim, Correlator, Forward
 from services.intake.feedback import rejected
 
@@ -33,6 +35,22 @@ class IntakeHandlers:
     cases_topic: faust.TopicT
     correlation_topic: faust.TopicT
     statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
+    keys: CaseKeys | None = None  # when enabled, personal fields leave intake sealed per case (casekeys.py)
+    keys_topic: faust.TopicT | None = None
+
+    async def _sealed(self, case_id: str, case: dict[str, Any], *, may_exist: bool) -> dict[str, Any]:
+        """The case with its personal fields sealed with its key (produced to the key table first when new)."""
+        if self.keys is None or not self.keys.enabled or self.keys_topic is None:
+            return case
+        key, wrapped = await self.keys.key_for(case_id, may_exist=may_exist)
+        if wrapped is not None:
+            await self.service.send(self.keys_topic, case_id.encode(), wrapped)
+        return self.keys.seal(case, key)
+
+    async def _emit_case(self, case_id: str, case: dict[str, Any], *, may_exist: bool) -> None:
+        """The case to the cases topic, sealed."""
+        case = await self._sealed(case_id, case, may_exist=may_exist)
+        await self.service.send(self.cases_topic, case_id.encode(), self.service.codec.encode("Case", case))
 
     async def report(self, msg: SourceMessage) -> None:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
@@ -56,10 +74,11 @@ class IntakeHandlers:
                 return
             assert isinstance(outcome, Accepted)
             annotate(report_id=outcome.case["report"]["report_id"])
-            first_hop = correlator.start(outcome.case)
+            # sealed before it leaves, also on the correlation topic; content keys from the plain report
+            case = await self._sealed(outcome.case_id, outcome.case, may_exist=False)
+            first_hop = correlator.start(case, report=outcome.case["report"])
             if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
-                case = service.codec.encode("Case", outcome.case)
-                await service.send(self.cases_topic, outcome.case_id.encode(), case)
+                await self._emit_case(outcome.case_id, case, may_exist=False)
             else:  # the correlation agent emits the case (or links it to an existing one)
                 await service.send(self.correlation_topic, first_hop.key, first_hop.value)
             intake.remember(outcome)
@@ -91,7 +110,12 @@ class IntakeHandlers:
                 return
             report_id = step.case["report"]["report_id"]
             annotate(case_id=step.case_id, report_id=report_id)
-            await service.send(self.cases_topic, step.case_id.encode(), service.codec.encode("Case", step.case))
+            case = step.case
+            if step.linked and self.keys is not None:  # sealed under the report's own case id: reseal for the case
+                report = case["report"]
+                own = {**case, "case_id": case_id_for(report["agency_id"], report["report_id"])}
+                case = {**await self.keys.open_case(own), "case_id": step.case_id}
+            await self._emit_case(step.case_id, case, may_exist=True)  # its key was made with the report
             for claim in step.claims:  # acknowledged before this partition's own claim and offset move on
                 await service.send(self.correlation_topic, claim.key, claim.value)
             correlator.claim_after_sends(step.local)

@@ -77,6 +77,7 @@ notifier_topics = Topics(
     acks=service.topic(topics.ACKS),
     acks_in=service.topic(topics.ACKS, *sorted(_ack_topics)),
     recipient_of={topics.name(t): recipient for t, recipient in _ack_topics.items()},
+    disclosures=service.topic(topics.DISCLOSURES),
 )
 _partitions = service.kafka.topic_partitions
 _retention = retention_ms(settings.referral_retention_days)  # closed referrals' state, delivered marks
@@ -144,7 +145,9 @@ notifier = Notifier(
     topics=notifier_topics,
     tables=tables,
     directory=directory,
-    deliverer=Deliverer(directory, channels, tables.delivered),
+    deliverer=Deliverer(
+        directory, channels, tables.delivered, safeguards_version=safeguards.version, keys=service.case_keys()
+    ),
     policy=RetryPolicy(
         settings.max_attempts,
         settings.backoff_base_seconds,

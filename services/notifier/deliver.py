@@ -8,13 +8,16 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from referral_bus import disclosure
+from referral_bus.casekeys import CaseKeys, CaseKeyUnavailableError
 from referral_bus.clock import now_ms
-from referral_bus.directory import Directory
+from referral_bus.directory import Directory, file_hash
 from referral_bus.errors import DeliveryError
 from referral_bus.staged import StagedTable
 from services.notifier.channels.base import Channel
-from services.notifier.payload import document
-from services.notifier.redaction import load_profiles
+from services.notifier.payload import body, document
+from services.notifier.redaction import PROFILES_FILE, load_profiles
+from services.notifier.sla import ESCALATION_RULE
 
 DELIVERED = "DELIVERED"
 
@@ -50,20 +53,32 @@ def receipt(
 
 @dataclass(frozen=True)
 class Outcome:
-    """What a delivery attempt ended as: a receipt to emit, or nothing for a duplicate."""
+    """What a delivery attempt ended as: a receipt and a disclosure to emit, or nothing for a duplicate."""
 
     receipt: dict[str, Any] | None
     duplicate: bool = False
+    disclosure: dict[str, Any] | None = None  # the Disclosure record of what left (referral_bus/disclosure.py)
 
 
 class Deliverer:
     """Channel selection, redaction and the delivered-once table; no Kafka consumer here."""
 
-    def __init__(self, directory: Directory, channels: dict[str, Channel], delivered: MutableMapping[str, int]) -> None:
+    def __init__(
+        self,
+        directory: Directory,
+        channels: dict[str, Channel],
+        delivered: MutableMapping[str, int],
+        *,
+        safeguards_version: str | None = None,
+        keys: CaseKeys | None = None,
+    ) -> None:
         self.directory = directory
         self.channels = channels
         self.delivered = StagedTable(delivered)
         self.profiles = load_profiles()
+        self.profile_version = file_hash(PROFILES_FILE)  # recorded in every disclosure
+        self.safeguards_version = safeguards_version
+        self.keys = keys  # opens a sealed case just before redaction (erased: its personal fields withheld)
 
     async def deliver(self, referral: dict[str, Any]) -> Outcome:
         """Deliver once; raise DeliveryError when the attempt fails."""
@@ -76,9 +91,26 @@ class Deliverer:
                 f"recipient {referral['recipient_id']} is not in the notifier's directory", retryable=False
             )
         channel = self.channels[recipient.channel.type]
-        doc = document(referral, self.profiles[recipient.data_profile])
+        if self.keys is not None:
+            try:
+                referral = {**referral, "case": await self.keys.open_case(referral["case"])}
+            except CaseKeyUnavailableError as exc:
+                raise DeliveryError(str(exc), retryable=True) from None
+        profile = self.profiles[recipient.data_profile]
+        doc = document(referral, profile)
         await channel.deliver(recipient, referral, doc)
         at = now_ms()
+        disclosed = disclosure.record(
+            referral,
+            channel=channel.name,
+            purpose="escalation" if ESCALATION_RULE in referral.get("rule_ids", ()) else "referral",
+            data_profile=profile.name,
+            profile_version=self.profile_version,
+            document=doc,
+            payload=body(doc),
+            at=at,
+            safeguards_version=self.safeguards_version,
+        )
         # Durable once the event's sends (the DELIVERED receipt) are on the broker, or a crash in between
         # would leave no receipt; dropped if they fail, so a replay delivers again (same idempotency key).
         self.delivered.write_after_sends(rid, at)
@@ -86,5 +118,6 @@ class Deliverer:
         latency = at - received if received else None
         attempt = referral.get("attempt", 0) + 1
         return Outcome(
-            receipt(referral, DELIVERED, channel=channel.name, latency_ms=latency, attempt=attempt)
+            receipt(referral, DELIVERED, channel=channel.name, latency_ms=latency, attempt=attempt),
+            disclosure=disclosed,
         )

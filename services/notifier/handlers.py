@@ -86,6 +86,7 @@ class Topics:
     acks_in: faust.TopicT  # the acks agent's input: the shared topic and every recipient's own ack topic
     # broker topic name → the recipient whose own ack topic it is (only its agency may write there)
     recipient_of: dict[str, str] = field(default_factory=dict)
+    disclosures: faust.TopicT | None = None  # Disclosure records for the ledger (referral_bus/disclosure.py)
 
 
 @dataclass
@@ -142,6 +143,12 @@ class Notifier:
         await self.service.send(
             self.topics.receipts, record["case_id"].encode(), self.codec.encode("DeliveryReceipt", record)
         )
+
+    async def disclose(self, record: dict[str, Any] | None) -> None:
+        """Produce one Disclosure (keyed by case_id) with the event's other sends: the ledger chains it."""
+        if record is not None and self.topics.disclosures is not None:
+            value = self.codec.encode("Disclosure", record)
+            await self.service.send(self.topics.disclosures, record["case_id"].encode(), value)
 
     async def requeue(self, referral: dict[str, Any], *, attempt: int, not_before: int, last_error: str | None) -> None:
         """The referral to the retry topic, keyed by its case like everything else."""
@@ -293,6 +300,7 @@ class Notifier:
         breaker_event = breaker.success()
         self._save_breaker(recipient_id, breaker, msg.partition)
         await self._delivered(msg, referral, value, delivery.receipt, breaker_event)
+        await self.disclose(delivery.disclosure)
 
     async def _delivered(
         self,

@@ -22,7 +22,9 @@ settings = RoutingSettings()
 service = Service("routing", settings, encodes=("RoutingDecision", "Referral"))
 app = service.app
 
-rules = load_or_exit("routing", "the rules", lambda: RuleReloader(settings.directory_path, settings.rules_path))
+rules = load_or_exit(
+    "routing", "the rules", lambda: RuleReloader(settings.directory_path, settings.rules_path, settings.profiles_path)
+)
 safeguards = load_or_exit("routing", "the safeguards", rb_safeguards.from_settings)
 if safeguards.dev_insecure_transport:
     rb_logging.get_logger().warning(rb_safeguards.DEV_WARNING)
@@ -36,6 +38,7 @@ handler = RoutingHandler(
     decisions_topic=service.topic(topics.DECISIONS),
     referrals_topic=service.topic(topics.REFERRALS),
     statuses=statuses,
+    keys=service.case_keys(),
 )
 
 

@@ -8,6 +8,7 @@ import faust
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
+from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.errors import SafeguardRefusedError
 from referral_bus.message import SourceMessage
@@ -33,6 +34,7 @@ class RoutingHandler:
     decisions_topic: faust.TopicT
     referrals_topic: faust.TopicT
     statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
+    keys: CaseKeys | None = None  # opens sealed personal fields for the rules (the referrals stay sealed)
 
     async def case(self, msg: SourceMessage) -> None:
         """Decide who gets one case; emit the decision and one referral per recipient."""
@@ -44,7 +46,8 @@ class RoutingHandler:
             return
         with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
             ruleset = self.rules.current
-            decision = ruleset.decide(CaseView.from_case(case))
+            opened = await self.keys.open_case(case) if self.keys is not None else case
+            decision = ruleset.decide(CaseView.from_case(opened))
             apply_gate(decision, Facts.from_case(case), Gate(self.safeguards, ruleset.directory))
             span.set_attribute("referral_bus.rule_ids", decision.matched_rules)
             span.set_attribute("referral_bus.recipient_ids", [c.recipient.id for c in decision.recipients])

@@ -14,8 +14,11 @@ log = rb_logging.get_logger()
 class RuleReloader:
     """Holds the current RuleSet; `maybe_reload` swaps it only for a set that loads whole."""
 
-    def __init__(self, directory_path: Path, rules_path: Path) -> None:
-        self.paths = (directory_path, rules_path)
+    def __init__(self, directory_path: Path, rules_path: Path, profiles_path: Path | None = None) -> None:
+        # the profiles are part of the version (load_rules): a changed profile is a new rule set too
+        self.paths = (
+            (directory_path, rules_path) if profiles_path is None else (directory_path, rules_path, profiles_path)
+        )
         self.current: RuleSet = load_rules(*self.paths)
         self._stamp = self._mtimes()
         self.last_error: list[str] = []

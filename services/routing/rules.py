@@ -18,6 +18,7 @@ from referral_bus import jurisdictions
 from referral_bus.directory import Directory, Recipient, file_hash, load_directory
 from referral_bus.errors import RulesError
 from referral_bus.safeguards import Refusal
+from referral_bus.settings import config_file
 from referral_bus.yamlfile import YamlDocument
 from services.routing.conditions import CaseView, Condition, compile_conditions
 from services.routing.index import RuleIndex, bits
@@ -464,8 +465,12 @@ def _check_rule_refs(doc: YamlDocument, i: int, label: str, rule: Rule, director
     return problems
 
 
-def load_rules(directory_path: Path, rules_path: Path) -> RuleSet:
-    """Load both files whole or fail whole, naming every error with file, line, id and field."""
+def load_rules(directory_path: Path, rules_path: Path, profiles_path: Path | None = None) -> RuleSet:
+    """Load both files whole or fail whole, naming every error with file, line, id and field.
+
+    The version covers the recipients, the rules and the data profiles (`profiles_path`, by default
+    config/profiles.yaml): changing what a recipient may see changes the version every decision records.
+    """
     problems: list[str] = []
     directory: Directory | None = None
     try:
@@ -514,4 +519,6 @@ def load_rules(directory_path: Path, rules_path: Path) -> RuleSet:
     if problems:
         raise RulesError(problems)
     assert directory is not None and header is not None
-    return RuleSet(directory, header, rules, file_hash(directory_path, rules_path))
+    profiles = profiles_path or config_file("profiles.yaml")
+    versioned = (directory_path, rules_path, profiles) if profiles.is_file() else (directory_path, rules_path)
+    return RuleSet(directory, header, rules, file_hash(*versioned))

@@ -39,7 +39,7 @@ members = service.table("members", value_type=int)
 facts = service.table("facts")
 aggregator = Aggregator(DurableTable(members), DurableTable(facts), kinds, home_country=settings.home_country)
 
-handler = StatsHandler(service, aggregator)
+handler = StatsHandler(service, aggregator, keys=service.case_keys())
 publisher = Publisher(service, stats_topic, policy, kinds)
 
 

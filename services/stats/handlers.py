@@ -11,6 +11,7 @@ import faust
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
+from referral_bus.casekeys import CaseKeys
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from services.stats.aggregate import Aggregator
@@ -28,10 +29,14 @@ class StatsHandler:
 
     service: Service
     aggregator: Aggregator
+    keys: CaseKeys | None = None  # opens a sealed case's platform (erased: UNKNOWN, the counts stay)
 
     async def case(self, msg: SourceMessage) -> None:
         """One case or linked report."""
-        self.aggregator.case(self.service.codec.decode(msg.value or b"", "Case"), msg.partition)
+        case = self.service.codec.decode(msg.value or b"", "Case")
+        if self.keys is not None:
+            case = await self.keys.open_case(case)
+        self.aggregator.case(case, msg.partition)
         metrics.count("stats", "case")
 
     async def decision(self, msg: SourceMessage) -> None:

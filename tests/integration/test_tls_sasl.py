@@ -30,7 +30,7 @@ from referral_devstack.workers import free_port_pair, temp_workdir, worker_comma
 from tests.support.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
 
 AGENCY_USERS = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka" / "agency-users.yaml"
-SERVICES = ["intake", "routing", "notifier", "stats", "inbox"]
+SERVICES = ["intake", "routing", "notifier", "stats", "inbox", "ledger"]
 USERS = {s: f"referral-bus-{s}" for s in SERVICES}  # the KafkaUser names in deploy/k8s/base/kafka/users.yaml
 TESTER = "tester"  # this process: the agency producing reports and the auditor reading the books
 # Agencies' logins from config/agencies.yaml (KafkaUsers generated into deploy/k8s/base/kafka/agency-users.yaml)

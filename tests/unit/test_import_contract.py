@@ -40,6 +40,7 @@ RUNTIME_MODULES = {
     "prometheus-client": {"prometheus_client"},
     "aiohttp": {"aiohttp"},
     "aiosmtplib": {"aiosmtplib"},
+    "cryptography": {"cryptography"},
     "pyyaml": {"yaml"},
     "pycountry": {"pycountry"},
     "confluent-kafka": {"confluent_kafka"},

@@ -101,6 +101,7 @@ def sample(name: str) -> dict[str, Any]:
             "referral_id": None,
             "replay_count": 2,
             "truncated": [{"part": "original_value", "size": 9, "kept": 2, "sha256": "ab" * 32}],
+            "original_digest": "sha256:" + "ab" * 32,
         },
     }
     return samples[name]

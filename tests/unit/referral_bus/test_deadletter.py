@@ -1,4 +1,5 @@
-"""Dead letters always fit the broker's limit: `fit` cuts the original as little as needed, with digests."""
+"""Dead letters always fit the broker's limit (`fit` cuts the original as little as needed, with digests);
+their bytes-free copy keeps the reason and the digest only."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_bus.codec import Codec
-from referral_bus.deadletter import HEADROOM_BYTES, MAX_KEY_BYTES, budget, dead_letter, fit, letter_key
-from referral_bus.errors import UndecodableError
+from referral_bus.deadletter import HEADROOM_BYTES, MAX_KEY_BYTES, budget, dead_letter, fit, letter_key, without_bytes
+from referral_bus.errors import InvalidFieldError, UndecodableError
 from referral_bus.message import SourceMessage
 
 CODEC = Codec(schema_registry=None)
@@ -110,3 +111,19 @@ def test_under_a_tiny_limit_the_message_is_shortened_too() -> None:
     fitted, encoded = fit(record, ENCODE, 1000)
     assert len(encoded) <= 1000 and fitted["reason"] == "undecodable" and fitted["source_offset"] == 1234
     assert fitted["message"] == "m" * 200 and fitted["field"] is None
+
+
+def test_the_copy_kept_after_the_bytes_expire_holds_no_bytes() -> None:
+    value = b"\xc3\x01 raw report with PIIMARK-victim-name"
+    src = SourceMessage(topic="t", partition=1, offset=7, key=b"k", value=value, headers=(("h", b"v"),))
+    record = dead_letter(src, "intake", InvalidFieldError("victim.age_band: not a band", field="victim.age_band"))
+    assert record["original_digest"] == "sha256:" + hashlib.sha256(value).hexdigest()
+    kept = without_bytes(record)
+    encoded = CODEC.encode("DeadLetter", kept)
+    assert b"PIIMARK" not in encoded and value not in encoded
+    assert kept["original_value"] is None and kept["original_headers"] == [] and kept["original_key"] == b"k"
+    assert (kept["reason"], kept["stage"], kept["original_digest"]) == (
+        "invalid_field",
+        "intake",
+        record["original_digest"],
+    )

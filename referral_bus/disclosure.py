@@ -1,0 +1,82 @@
+"""Disclosure records: who received which fields (paths, never values) of a case, how and under which versions.
+
+The one seam every sender of personal data calls right after the data left the bus: the notifier
+(webhook, e-mail, partner topic, escalations), a re-route and the recipients' inbox (a view). Build the
+record with `record(...)`, encode it as `Disclosure` and send it to `topics.DISCLOSURES` keyed by
+case_id; the ledger worker chains it (docs/data-protection.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+DISCLOSURE_NAMESPACE = uuid.UUID("5b0c7a52-2f5d-4c1e-9a61-0d1c5e2f7a20")
+CHANNELS = frozenset({"webhook", "email", "kafka", "inbox"})
+PURPOSES = frozenset({"referral", "escalation", "reroute", "view"})
+
+
+def canonical(value: Any) -> bytes:
+    """Canonical JSON bytes (sorted keys, no spaces, UTF-8): what digests cover."""
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def digest(payload: bytes) -> str:
+    """`sha256:<hex>` of the exact bytes sent."""
+    return "sha256:" + hashlib.sha256(payload).hexdigest()
+
+
+def field_paths(doc: Any, prefix: str = "") -> list[str]:
+    """Sorted dotted paths of every field holding a value (a list is one field); None and {} disclose nothing."""
+    if isinstance(doc, dict):
+        out: list[str] = []
+        for key, value in doc.items():
+            out.extend(field_paths(value, f"{prefix}{key}."))
+        return sorted(out)
+    if doc is None or (isinstance(doc, list) and not doc):
+        return []
+    return [prefix.rstrip(".")]
+
+
+def disclosure_id(referral_id: str, recipient_id: str, channel: str, purpose: str) -> str:
+    """Deterministic: a replayed delivery of the same referral is the same disclosure (the ledger keeps one)."""
+    return str(uuid.uuid5(DISCLOSURE_NAMESPACE, f"{referral_id}/{recipient_id}/{channel}/{purpose}"))
+
+
+def record(
+    referral: dict[str, Any],
+    *,
+    channel: str,
+    purpose: str,
+    data_profile: str,
+    profile_version: str,
+    document: dict[str, Any],
+    payload: bytes,
+    at: int,
+    safeguards_version: str | None = None,
+    rules_version: str | None = None,
+) -> dict[str, Any]:
+    """A `Disclosure` record for `document` (the redacted document sent) whose exact bytes were `payload`."""
+    if channel not in CHANNELS or purpose not in PURPOSES:
+        raise ValueError(f"disclosure: channel must be one of {sorted(CHANNELS)}, purpose one of {sorted(PURPOSES)}")
+    report = (referral.get("case") or {}).get("report") or {}
+    return {
+        "disclosure_id": disclosure_id(referral["referral_id"], referral["recipient_id"], channel, purpose),
+        "referral_id": referral["referral_id"],
+        "case_id": referral["case_id"],
+        "agency_id": report.get("agency_id"),
+        "report_id": report.get("report_id"),
+        "decision_id": referral.get("decision_id"),
+        "recipient_id": referral["recipient_id"],
+        "channel": channel,
+        "purpose": purpose,
+        "data_profile": data_profile,
+        "profile_version": profile_version,
+        "fields": field_paths(document),
+        "payload_digest": digest(payload),
+        "rules_version": rules_version,
+        "safeguards_version": safeguards_version,
+        "at": at,
+    }

@@ -1,0 +1,1 @@
+"""The ledger worker: chains Disclosure events and erasures into the append-only, tamper-evident ledger."""
