@@ -209,13 +209,18 @@ def _observe_lag(options: CallbackOptions) -> Iterable[Observation]:
             yield Observation(max(lag, 0), labels)
 
 
+def _observable_gauge(
+    name: str, observe: Callable[[CallbackOptions], Iterable[Observation]], description: str, unit: str = "1"
+) -> metrics.ObservableGauge:
+    return _meter().create_observable_gauge(name, callbacks=[observe], unit=unit, description=description)
+
+
 @cache
 def _lag_gauge() -> metrics.ObservableGauge:
-    return _meter().create_observable_gauge(
+    return _observable_gauge(
         "referral_bus_consumer_lag",
-        callbacks=[_observe_lag],
-        unit="1",
-        description="records not yet read per consumer group and assigned partition (high watermark - next offset)",
+        _observe_lag,
+        "records not yet read per consumer group and assigned partition (high watermark - next offset)",
     )
 
 
@@ -238,7 +243,7 @@ def register_gauges(source: Callable[[], Iterable[Any]], labels: tuple[str, ...]
         return observe
 
     for name, attribute, unit, description in gauges:
-        _meter().create_observable_gauge(name, callbacks=[observer(attribute)], unit=unit, description=description)
+        _observable_gauge(name, observer(attribute), description, unit)
 
 
 def _observe_tables(options: CallbackOptions) -> Iterable[Observation]:
@@ -248,11 +253,8 @@ def _observe_tables(options: CallbackOptions) -> Iterable[Observation]:
 
 @cache
 def _table_gauge() -> metrics.ObservableGauge:
-    return _meter().create_observable_gauge(
-        "referral_bus_table_entries",
-        callbacks=[_observe_tables],
-        unit="1",
-        description="entries of each changelogged table held by this worker",
+    return _observable_gauge(
+        "referral_bus_table_entries", _observe_tables, "entries of each changelogged table held by this worker"
     )
 
 
