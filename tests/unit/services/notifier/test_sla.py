@@ -24,6 +24,7 @@ from services.notifier.sla import (
     periods_overdue,
     routed_state,
 )
+from tests.support.referrals import sla_referral
 
 
 def test_periods_overdue() -> None:
@@ -98,16 +99,7 @@ def test_pending_lists_delivered_unacknowledged_p1_first() -> None:
 
 # --- the clock from routing ----------------------------------------------------------------------------
 
-REFERRAL: dict[str, Any] = {
-    "referral_id": "r1",
-    "case_id": "case-1",
-    "recipient_id": "desk",
-    "priority": "P1",
-    "ack_sla_seconds": 60,
-    "rule_ids": ["imminent-danger"],
-    "escalation_target": None,
-    "created_at": 10_000,
-}
+REFERRAL = sla_referral(rule_ids=["imminent-danger"], created_at=10_000)
 STATUSES = ("ROUTED", "FAILED", "REFUSED", "DELIVERED", "ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED")
 AWAITING = {"ROUTED", "FAILED", "REFUSED", "DELIVERED"}
 
