@@ -1,4 +1,4 @@
-"""Shared fixtures: the real local Kafka broker and a fresh topic namespace per test."""
+"""Shared fixtures: the real local Kafka broker, a fresh topic namespace per test, a real SMTP server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from referral_devstack import broker
+from referral_devstack.receivers import MailReceiver
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +69,12 @@ def schema_registry() -> str:
 
     print(apicurio.start())
     return apicurio.LocalRegistry().url
+
+
+@pytest.fixture
+def mail() -> Iterator[MailReceiver]:
+    """A real SMTP server on a free local port."""
+    server = MailReceiver()
+    server.start()
+    yield server
+    server.stop()
