@@ -28,10 +28,9 @@ from referral_bus.casekeys import CaseKeys, sealed
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs, read_to_end
 from referral_bus.settings import REPO_ROOT, KafkaSettings
-from referral_devstack.agencies import local_agencies
-from referral_devstack.receivers import MailReceiver, WebhookReceiver
-from referral_devstack.workers import Workers, temp_workdir
+from referral_devstack.workers import Workers
 from services.intake.accept import case_id_for
+from tests.support.agencies import receiving_agencies
 from tests.support.polling import wait_for
 from tests.support.reports import PII, key_of, valid_report
 
@@ -78,11 +77,7 @@ def leaked(text: str | bytes) -> list[str]:
 
 
 async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str, namespace: str) -> None:
-    web, mail = WebhookReceiver(), MailReceiver()
-    await web.start()
-    mail.start()
-    with temp_workdir("erase-") as work:
-        _, env = local_agencies(work, web, mail)
+    async with receiving_agencies("erase-") as (web, _, work, _, env):
         env |= {
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "REFERRAL_BUS_SECRET_CASE_KEY_KEK": KEK,
@@ -191,5 +186,3 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
             assert verify.returncode == 0, verify.stdout
         finally:
             workers.stop_all()
-            mail.stop()
-            await web.stop()
