@@ -22,7 +22,7 @@ from referral_bus.errors import WrongSchemaError
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
-from services.ledger.chain import DISCLOSURE, ERASURE, Head, append
+from services.ledger.chain import DISCLOSURE, ERASURE, Fact, Head, append
 
 log = rb_logging.get_logger()
 
@@ -66,17 +66,8 @@ class Ledger:
         if head is None:
             metrics.count("ledger", "duplicate")
             return
-        entries = append(
-            head,
-            partition,
-            kind,
-            entry_id,
-            record["case_id"],
-            record,
-            now_ms(),
-            key=self.key,
-            checkpoint_every=self.checkpoint_every,
-        )
+        fact = Fact(kind, entry_id, record["case_id"], record, now_ms())
+        entries = append(head, partition, fact, key=self.key, checkpoint_every=self.checkpoint_every)
         for e in entries:
             encoded = codec.encode("LedgerEntry", e)
             await self.service.send(self.ledger, record["case_id"].encode(), encoded, partition=partition)

@@ -12,6 +12,7 @@ from services.ledger.chain import (
     CHECKPOINT,
     DISCLOSURE,
     GENESIS,
+    Fact,
     Head,
     append,
     entry,
@@ -31,7 +32,7 @@ def build(n: int, *, partition: int = 0, every: int = 4) -> list[dict[str, Any]]
     for i in range(n):
         fact = {"disclosure_id": f"d{i}", "case_id": f"case-{i % 3}", "fields": ["case.report.category"]}
         for e in append(
-            head, partition, DISCLOSURE, f"d{i}", f"case-{i % 3}", fact, 1000 + i, key=KEY, checkpoint_every=every
+            head, partition, Fact(DISCLOSURE, f"d{i}", f"case-{i % 3}", fact, 1000 + i), key=KEY, checkpoint_every=every
         ):
             out.append(e)
             head = Head(e["seq"], e["digest"])
@@ -57,7 +58,7 @@ def test_an_intact_chain_verifies_and_carries_signed_checkpoints() -> None:
 
 
 def test_no_key_no_checkpoints() -> None:
-    e = append(Head(), 0, DISCLOSURE, "d", "c", {}, 1, key=None, checkpoint_every=1)
+    e = append(Head(), 0, Fact(DISCLOSURE, "d", "c", {}, 1), key=None, checkpoint_every=1)
     assert [x["kind"] for x in e] == [DISCLOSURE]
 
 
@@ -107,7 +108,7 @@ def test_two_reordered_entries_are_caught(drawn: Drawn) -> None:
 def test_an_inserted_entry_is_caught(drawn: Drawn, recompute: bool) -> None:
     chain, i = drawn  # inserted after entry i-1
     before = chain[i - 1]
-    forged = entry(Head(before["seq"], before["digest"]), 0, DISCLOSURE, "forged", "case-x", {"x": 1}, 5)
+    forged = entry(Head(before["seq"], before["digest"]), 0, Fact(DISCLOSURE, "forged", "case-x", {"x": 1}, 5))
     if not recompute:
         forged["digest"] = "f" * 64
     tampered = [*chain[:i], forged, *chain[i:]]
@@ -135,7 +136,7 @@ def test_a_rewritten_history_differs_from_the_anchor_and_fails_at_the_next_check
     head = Head(forged[-1]["seq"], forged[-1]["digest"])
     for e in chain[2:]:
         fact = {"rewritten": True} if e["seq"] == 2 else {}
-        new = entry(head, 0, e["kind"], e["entry_id"], e["case_id"], fact, e["at"], key=b"not-the-key")
+        new = entry(head, 0, Fact(e["kind"], e["entry_id"], e["case_id"], fact, e["at"]), key=b"not-the-key")
         forged.append(new)
         head = Head(new["seq"], new["digest"])
     kinds = {p.kind for p in check(forged, anchor=anchor)}
