@@ -2,7 +2,8 @@
 
 A real intake worker with the default (INTAKE_LOG_EACH_EVENT=false) and a 1-s summary interval takes
 accepted reports, a duplicate and a bad message: its log holds no per-event line, the summaries add up
-to what it did, and carry no report id, case id or personal value.
+to what it did, and carry no report id, case id or personal value. A worker stopped before its next
+summary writes what it counted since the last one.
 """
 
 from __future__ import annotations
@@ -76,3 +77,25 @@ async def test_default_is_a_summary_per_interval_not_a_line_per_event(namespace:
     for report in reports:
         for value in (report["report_id"], report["victim"]["name"]):
             assert value not in json.dumps(lines)
+
+
+async def test_a_stopping_worker_writes_what_it_counted_since_the_last_summary(namespace: str, kafka: str) -> None:
+    codec = Codec()
+    reports = [valid_report() for _ in range(3)]
+    messages = [
+        Message(report_key(r["agency_id"], r["report_id"]).encode(), codec.encode("CaseReport", r), "accepted")
+        for r in reports
+    ]
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "KAFKA_MAX_MESSAGE_BYTES": str(MAX_BYTES),
+        "INTAKE_LOG_EACH_EVENT": "false",
+        "INTAKE_LOG_SUMMARY_INTERVAL_SECONDS": "3600",  # no timer tick during the test: only the stop writes it
+    }
+    with running(namespace, env, "intake", prefix="summary-stop-") as workers:
+        await produce(namespace, kafka, messages)
+        await wait_drained(namespace, kafka)
+        assert not summaries(workers.log_path("intake").read_text(errors="replace"))
+        workers.stop("intake")  # SIGTERM: a graceful stop
+        text = workers.log_path("intake").read_text(errors="replace")
+    assert outcomes(summaries(text)) == {"accepted": 3}, text[-3000:]
