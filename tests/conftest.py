@@ -13,6 +13,12 @@ import pytest
 from referral_devstack import broker
 from referral_devstack.receivers import MailReceiver
 
+# Workers started by tests write their per-event lines (case accepted, delivered, ...) at INFO: tests follow
+# a case through them, and the privacy tests check them too. The default (DEBUG, with an `events summary`
+# line per interval) is tested in tests/integration/test_events_summary.py, which sets these to false.
+for _prefix in ("INTAKE", "ROUTING", "NOTIFIER", "STATS", "INBOX", "LEDGER"):
+    os.environ.setdefault(f"{_prefix}_LOG_EACH_EVENT", "true")
+
 
 @pytest.fixture(scope="session")
 def kafka() -> str:

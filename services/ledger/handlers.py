@@ -16,7 +16,7 @@ from typing import Any
 import faust
 
 from referral_bus import logging as rb_logging
-from referral_bus import metrics
+from referral_bus import metrics, summary
 from referral_bus.clock import now_ms
 from referral_bus.errors import WrongSchemaError
 from referral_bus.message import SourceMessage
@@ -74,7 +74,9 @@ class Ledger:
         last = entries[-1]
         self.heads.write_after_sends(head_key(partition), Head(last["seq"], last["digest"]).as_dict())
         self.seen.write_after_sends(entry_id, entries[0]["seq"])
-        log.info("ledger appended", kind=kind, partition=partition, seq=entries[0]["seq"], entries=len(entries))
+        summary.event(
+            log, "ledger appended", kind=kind, partition=partition, seq=entries[0]["seq"], entries=len(entries)
+        )
         metrics.count("ledger", kind.lower())
 
     async def _head(self, partition: int, entry_id: str) -> Head | None:
