@@ -79,6 +79,13 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
         compacted=True,
         sensitivity=IDS,
     ),
+    TopicSpec(
+        changelog("routing", "routed"),
+        "routing table: case id -> recipients holding it (referral ids), its priority and SLA (linked reports)",
+        30 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
     # Stats: kept as long as the weeks they make are published (referrals.stats.v1): a restarted worker
     # re-publishes every week it holds, so a week's members must not expire before the week itself.
     TopicSpec(

@@ -36,12 +36,15 @@ if safeguards.dev_insecure_transport:
     rb_logging.get_logger().warning(rb_safeguards.DEV_WARNING)
 
 cases_topic = service.topic(topics.CASES)
+# case id → who holds the case (recipient → referral id), its priority and SLA: linked reports (linked.py).
+routed = service.table("routed")
 handler = RoutingHandler(
     service=service,
     rules=rules,
     safeguards=safeguards,
     decisions_topic=service.topic(topics.DECISIONS),
     referrals_topic=service.topic(topics.REFERRALS),
+    routed=routed,
 )
 
 
