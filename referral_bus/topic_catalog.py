@@ -45,6 +45,20 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
         sensitivity=HASHES,
     ),
     TopicSpec(
+        changelog("intake", "claims"),
+        "intake table: agency|day|partition -> content keys claimed (per-agency limit, config/agencies.yaml)",
+        2 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+    TopicSpec(
+        changelog("intake", "pending"),
+        "intake table: case id -> the accepted case (Avro) until its correlation verdict has emitted it",
+        7 * DAY_MS,
+        compacted=True,
+        sensitivity=PERSONAL,
+    ),
+    TopicSpec(
         changelog("notifier", "deliveries"),
         "notifier table: referral id -> when delivered (delivered-once check)",
         30 * DAY_MS,

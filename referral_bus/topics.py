@@ -16,6 +16,7 @@ RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
 STATS = "referrals.stats.v1"
+CORRELATION_VERDICTS = "referrals.correlation.verdicts.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -54,7 +55,12 @@ DAY_MS = 24 * 3600 * 1000
 ALL: tuple[TopicSpec, ...] = (
     TopicSpec(INTAKE, "internal intake: operators' replays and tests; no agency may write here", 14 * DAY_MS),
     TopicSpec(CASES, "accepted, deduplicated cases keyed by case_id", 30 * DAY_MS),
-    TopicSpec(CORRELATION, "intake-internal: accepted reports keyed by content key, for correlation", 7 * DAY_MS),
+    TopicSpec(
+        CORRELATION,
+        "intake-internal: correlation hops and claims keyed by content key (ids and digests, never the case)",
+        7 * DAY_MS,
+        sensitivity=HASHES,
+    ),
     TopicSpec(DECISIONS, "routing decisions, one per case (explainable)", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(REFERRALS, "one referral per recipient, keyed by case_id", 30 * DAY_MS),
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
@@ -67,6 +73,12 @@ ALL: tuple[TopicSpec, ...] = (
         3650 * DAY_MS,
         compacted=True,
         sensitivity=AGGREGATES,
+    ),
+    TopicSpec(
+        CORRELATION_VERDICTS,
+        "intake-internal: correlation verdicts keyed like the report, back to its partition (ids and digests)",
+        7 * DAY_MS,
+        sensitivity=HASHES,
     ),
 )
 

@@ -14,6 +14,7 @@ from referral_bus.shell import Service, without_trace
 from referral_bus.tracing import annotate, stage_span
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey
 from services.intake.correlate import Claim, Correlator, Forward
+from services.intake.pending import Pending
 
 log = rb_logging.get_logger()
 
@@ -29,6 +30,15 @@ class IntakeHandlers:
     same_topic: dict[str, faust.TopicT]  # broker topic name → that topic, for re-keying in place
     cases_topic: faust.TopicT
     correlation_topic: faust.TopicT
+    verdicts_topic: faust.TopicT
+    pending: Pending  # accepted cases waiting for their correlation verdict (on the report's partition)
+
+    async def event(self, msg: SourceMessage) -> None:
+        """One message of the intake agent's topics: a report, or a correlation verdict coming back."""
+        if msg.topic == self.verdicts_topic.get_topic_name():
+            await self.verdict(msg)
+        else:
+            await self.report(msg)
 
     async def report(self, msg: SourceMessage) -> None:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
@@ -52,14 +62,15 @@ class IntakeHandlers:
             if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
                 case = service.codec.encode("Case", outcome.case)
                 await service.send(self.cases_topic, outcome.case_id.encode(), case)
-            else:  # the correlation agent emits the case (or links it to an existing one)
+            else:  # the case waits here for its verdict; the hops carry only ids and content keys
+                self.pending.keep(outcome.case_id, service.codec.encode("Case", outcome.case))
                 await service.send(self.correlation_topic, first_hop.key, first_hop.value)
             intake.remember(outcome)
             log.info("case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
             metrics.count("intake", "accepted")
 
     async def correlation(self, msg: SourceMessage) -> None:
-        """One correlation hop or claim; the decision emits a new case or an update linking the report."""
+        """One correlation hop or claim; the last hop sends the verdict back to the report's partition."""
         service, correlator = self.service, self.correlator
         with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
             step = correlator.handle(msg.value)
@@ -67,17 +78,35 @@ class IntakeHandlers:
                 await service.send(self.correlation_topic, step.key, step.value)
                 return
             if isinstance(step, Claim):
-                correlator.claim(step.local)
+                refused = correlator.refused_claims
+                correlator.claim(step.local, msg.partition)
+                if correlator.refused_claims > refused:
+                    log.warning("correlation claim over the agency's daily limit", agency_id=step.local[0][1].agency_id)
+                    metrics.count("intake", "claim_limited")
                 return
-            report_id = step.case["report"]["report_id"]
-            annotate(case_id=step.case_id, report_id=report_id)
+            await service.send(self.verdicts_topic, step.key, step.value)
+
+    async def verdict(self, msg: SourceMessage) -> None:
+        """A verdict: emit the pending case (new, or linked to an existing one), then claim its keys."""
+        service, correlator = self.service, self.correlator
+        with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
+            verdict = correlator.verdict(msg.value)
+            annotate(case_id=verdict.case_id, report_id=verdict.report_id)
+            encoded = self.pending.get(verdict.case_id)
+            if encoded is None:  # emitted already (a replayed verdict, or a second round after a replay)
+                log.info("correlation verdict for a case already emitted", case_id=verdict.case_id)
+                metrics.count("intake", "verdict_duplicate")
+                return
+            step = correlator.decide(service.codec.decode(encoded, "Case"), verdict)
             await service.send(self.cases_topic, step.case_id.encode(), service.codec.encode("Case", step.case))
-            for claim in step.claims:  # acknowledged before this partition's own claim and offset move on
+            for claim in step.claims:  # after the case: an entry never points to a case not yet emitted
                 await service.send(self.correlation_topic, claim.key, claim.value)
-            correlator.claim_after_sends(step.local)
+            self.pending.release_after_sends(verdict.case_id)
             if step.linked:
                 matched_on = step.case["linked_reports"][0]["matched_on"]
-                log.info("report linked to case", case_id=step.case_id, report_id=report_id, matched_on=matched_on)
+                log.info(
+                    "report linked to case", case_id=step.case_id, report_id=verdict.report_id, matched_on=matched_on
+                )
                 metrics.count("intake", "linked")
             else:
-                log.info("case emitted", case_id=step.case_id, report_id=report_id)
+                log.info("case emitted", case_id=step.case_id, report_id=verdict.report_id)
