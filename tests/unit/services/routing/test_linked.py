@@ -169,3 +169,23 @@ def test_a_malformed_state_is_a_processing_error(raw: Any) -> None:
 def test_state_round_trips() -> None:
     s = CaseState({"b": "ref-2", "a": "ref-1"}, "P2", 3600)
     assert CaseState.from_json(s.to_json()) == s
+
+
+def test_a_refusing_adults_linked_report_never_reaches_the_police_that_hold_the_case(tmp_path: Path) -> None:
+    ruleset = load_rules(*files(tmp_path))
+    child = _gated(ruleset, _view(report_id="r-1"))
+    first = plan(child, _case(_view(report_id="r-1"), linked=False), None, referral_id_for)
+    assert {"police-hn", "cp-national"} <= set(first.state.holders)
+    adult = _view(
+        victim_minor=False,
+        age_band="ADULT",
+        consent="REFUSED",
+        consented_services=("health",),
+        severity="IMMINENT_DANGER",
+    )
+    routed = plan(_gated(ruleset, adult), _case(adult, linked=True), first.state, referral_id_for)
+    reached = {p.recipient_id for p in routed.referrals}
+    assert reached == {"health-national"}, reached
+    gate = Gate(GUARDS, ruleset.directory)
+    assert gate.admit(_facts(adult), "police-hn") is not None  # the gate would refuse it: and it gets nothing
+    assert set(routed.state.holders) == set(first.state.holders) | {"health-national"}
