@@ -99,7 +99,9 @@ class IntakeHandlers:
                 return
             step = correlator.decide(service.codec.decode(encoded, "Case"), verdict)
             await service.send(self.cases_topic, step.case_id.encode(), service.codec.encode("Case", step.case))
-            for claim in step.claims:  # after the case: an entry never points to a case not yet emitted
+            # Claims after the case. The producer keeps no order across topics, so a claim may land first: a
+            # report linked in that moment is still routed on its own facts (as new, not as an update).
+            for claim in step.claims:
                 await service.send(self.correlation_topic, claim.key, claim.value)
             self.pending.release_after_sends(verdict.case_id)
             if step.linked:

@@ -29,7 +29,7 @@ from services.intake.accept import case_id_for, report_key
 from services.routing.gating import apply_gate
 from services.routing.rules import CaseView, load_rules
 from tests.support.polling import wait_for
-from tests.support.reports import valid_report
+from tests.support.reports import PII, valid_report
 
 pytestmark = [pytest.mark.kafka]
 
@@ -110,6 +110,19 @@ async def test_two_agencies_same_sha256_within_the_window_make_one_case_and_one_
     assert update["linked_reports"] == [{"agency_id": AGENCY_B, "report_id": b["report_id"], "matched_on": "hash"}]
     assert update["report"]["report_id"] == b["report_id"]
     assert case_id_for(AGENCY_B, b["report_id"]) not in {c["case_id"] for c in cases}
+
+    # the correlation round trip carried ids and content-key digests, never the case
+    hops = await read_topic(topics.name(topics.CORRELATION), until=lambda rs: False, timeout=5, bootstrap=kafka)
+    verdicts = await read_topic(
+        topics.name(topics.CORRELATION_VERDICTS), until=lambda rs: len(rs) >= 2, timeout=30, bootstrap=kafka
+    )
+    assert len(verdicts) == 2 and len(hops) >= 4  # two lookups and two claims per report (a hash and a URL)
+    for r in [*hops, *verdicts]:
+        assert len(r.value) < 1024
+        text = r.value.decode("utf-8")
+        for secret in [*PII.values(), "social.example", "other.example", sha]:
+            assert secret not in text, f"{r.topic} carries part of the case"
+    assert {r.key for r in verdicts} == {report_key(x["agency_id"], x["report_id"]).encode() for x in (a, b)}
 
 
 async def test_outside_the_window_two_agencies_make_two_cases(kafka: str, namespace: str) -> None:

@@ -227,7 +227,7 @@ def generate(
             duplicates += 1
         if rng.random() < linked_ratio:
             for _ in range(rng.choice([1, 1, 2])):
-                due(i + rng.randint(5, 80), add(_linked_copy(rng, report, linked, run, codes)))
+                due(i + rng.randint(20, 120), add(_linked_copy(rng, report, linked, run, codes)))
                 linked += 1
         if rng.random() < invalid_ratio:
             bad = _invalid(rng, len(invalid), run, codes, codec)
