@@ -11,10 +11,12 @@ import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 
 from referral_bus import jurisdictions, topics
@@ -141,6 +143,38 @@ async def test_outside_the_window_two_agencies_make_two_cases(kafka: str, namesp
             (case_id_for(AGENCY_B, b["report_id"]), False, []),
         ]
     )
+
+
+async def test_an_agency_over_its_claim_limit_and_a_home_page_link_nothing(
+    kafka: str, namespace: str, tmp_path: Path
+) -> None:
+    registry = yaml.safe_load((REPO_ROOT / "config" / "agencies.yaml").read_text(encoding="utf-8"))
+    for agency in registry["agencies"]:
+        if agency["id"] == AGENCY_A:
+            agency["correlation_claims_per_day"] = 0  # this agency may claim no content at all
+    path = tmp_path / "agencies.yaml"
+    path.write_text(yaml.safe_dump(registry), encoding="utf-8")
+    sha, url = fresh_content()
+    a, b = report_with(AGENCY_A, sha, url), report_with(AGENCY_B, sha, url)
+    home_c = valid_report(
+        agency_id="ngo-safe-online", content_hashes=[], content_urls=["https://www.social.example.invalid/"]
+    )
+    home_d = valid_report(
+        agency_id="platform-examplevideo",
+        content_hashes=[],
+        content_urls=["http://social.example.invalid/index.html?utm_source=share&fbclid=x"],
+    )
+    with intake_only(namespace, kafka, INTAKE_AGENCIES_PATH=str(path)) as workers:
+        await send_report(kafka, a)
+        await send_report(kafka, home_c)
+        await cases_until(kafka, lambda cs: {a["report_id"], home_c["report_id"]} <= reports_of(cs))
+        await send_report(kafka, b)
+        await send_report(kafka, home_d)
+        cases = await cases_until(kafka, lambda cs: {b["report_id"], home_d["report_id"]} <= reports_of(cs))
+        assert workers.procs["intake"].poll() is None, workers.tail("intake")
+    got = {c["report"]["report_id"]: (c["case_id"], c["is_update"]) for c in cases}
+    for r in (a, b, home_c, home_d):  # each its own case: nothing was claimed, a home page is no content key
+        assert got[r["report_id"]] == (case_id_for(r["agency_id"], r["report_id"]), False), r["agency_id"]
 
 
 def routing_linked_count(port: int) -> float:

@@ -110,7 +110,7 @@ def test_different_content_urls_stay_different(a: str, b: str) -> None:
 
 def test_content_keys_are_deterministic_hashes_first_and_carry_no_url() -> None:
     url = "https://social.example.invalid/u/victim_account"
-    report = {
+    report: dict[str, Any] = {
         "content_hashes": [{"algorithm": "md5", "value": "0" * 32}, {"algorithm": "sha256", "value": SHA_A}],
         "content_urls": [url, url.upper().replace("HTTPS", "https")],
     }
@@ -298,6 +298,10 @@ def test_per_partition_limit_is_twice_the_even_share_and_never_zero() -> None:
     assert per_partition(10, 1) == 20
 
 
+HOP = {"kind": "lookup", "case_id": "c", "agency_id": "a", "report_id": "r", "accepted_at": 1}
+HOP |= {"keys": [["d", "hash"]], "step": 0}
+
+
 @pytest.mark.parametrize(
     "value",
     [
@@ -307,28 +311,8 @@ def test_per_partition_limit_is_twice_the_even_share_and_never_zero() -> None:
         json.dumps({"kind": "claim", "key": "k"}).encode(),
         json.dumps({"kind": "claim", "key": "k", "entry": {"case_id": "c"}}).encode(),
         json.dumps({"kind": "lookup", "case_id": "c", "keys": [], "step": 0}).encode(),
-        json.dumps(
-            {
-                "kind": "lookup",
-                "case_id": "c",
-                "agency_id": "a",
-                "report_id": "r",
-                "accepted_at": 1,
-                "keys": [],
-                "step": 0,
-            }
-        ).encode(),
-        json.dumps(
-            {
-                "kind": "lookup",
-                "case_id": "c",
-                "agency_id": "a",
-                "report_id": "r",
-                "accepted_at": 1,
-                "keys": [["d", "hash"]],
-                "step": 3,
-            }
-        ).encode(),
+        json.dumps({**HOP, "keys": []}).encode(),
+        json.dumps({**HOP, "step": 3}).encode(),
     ],
 )
 def test_malformed_correlation_messages_raise_a_processing_error(value: bytes) -> None:

@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_bus.errors import ProcessingError
-from referral_bus.safeguards import Facts, Gate, load_safeguards
+from referral_bus.safeguards import Gate, load_safeguards
 from referral_bus.settings import REPO_ROOT
+from referral_cli.ruletools.proof import facts_of
 from services.routing.conditions import CaseView
 from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate
@@ -30,18 +31,6 @@ GUARDS = load_safeguards(SAFEGUARDS)
 PRIORITIES = sorted(PRIORITY_RANK)
 
 
-def _facts(c: CaseView) -> Facts:
-    return Facts(
-        c.victim_minor,
-        c.consent,
-        c.age_band,
-        c.category,
-        c.severity,
-        frozenset(c.consented_services),
-        c.victim_jurisdiction,
-    )
-
-
 def _case(view: CaseView, *, linked: bool) -> dict[str, Any]:
     """The Case fields plan() reads: the report's identity and, for a linked report, its link."""
     report = {"agency_id": "agency-b", "report_id": view.report_id}
@@ -50,7 +39,7 @@ def _case(view: CaseView, *, linked: bool) -> dict[str, Any]:
 
 
 def _gated(ruleset: RuleSet, view: CaseView) -> Any:
-    return apply_gate(ruleset.decide(view), _facts(view), Gate(GUARDS, ruleset.directory))
+    return apply_gate(ruleset.decide(view), facts_of(view), Gate(GUARDS, ruleset.directory))
 
 
 def _states(ruleset: RuleSet) -> st.SearchStrategy[CaseState | None]:
@@ -62,7 +51,7 @@ def _states(ruleset: RuleSet) -> st.SearchStrategy[CaseState | None]:
 
 def _check(ruleset: RuleSet, view: CaseView, state: CaseState | None) -> None:
     gate = Gate(GUARDS, ruleset.directory)
-    facts = _facts(view)
+    facts = facts_of(view)
     alone = {c.recipient.id for c in _gated(ruleset, view).recipients}  # the report as a case of its own
     decision = _gated(ruleset, view)
     routed = plan(decision, _case(view, linked=True), state, referral_id_for)
@@ -187,5 +176,5 @@ def test_a_refusing_adults_linked_report_never_reaches_the_police_that_hold_the_
     reached = {p.recipient_id for p in routed.referrals}
     assert reached == {"health-national"}, reached
     gate = Gate(GUARDS, ruleset.directory)
-    assert gate.admit(_facts(adult), "police-hn") is not None  # the gate would refuse it: and it gets nothing
+    assert gate.admit(facts_of(adult), "police-hn") is not None  # the gate would refuse it: and it gets nothing
     assert set(routed.state.holders) == set(first.state.holders) | {"health-national"}
