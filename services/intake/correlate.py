@@ -91,6 +91,13 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Restart:
+    """A legacy hop's case back on its report's partition: keep it pending and start the hops again."""
+
+    case: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Decided:
     """Emit `case` to the cases topic, then send `claims` to the correlation topic."""
 
@@ -215,9 +222,11 @@ class Correlator:
         lookup = Lookup(case["case_id"], report["agency_id"], report["report_id"], case["accepted_at"], keys, 0, None)
         return self._hop(lookup)
 
-    def verdict(self, value: bytes | None) -> Lookup:
-        """A verdict message from the verdicts topic (back on the report's partition)."""
+    def verdict(self, value: bytes | None) -> Lookup | Restart:
+        """A message of the verdicts topic (back on the report's partition): a verdict, or a legacy restart."""
         msg = _loads(value, "correlation verdict")
+        if msg.get("kind") == "restart" and isinstance(msg.get("case"), dict):
+            return Restart(msg["case"])
         if msg.get("kind") != "verdict":
             raise ProcessingError("correlation verdict of unknown kind")
         return Lookup.parse(msg)
@@ -261,9 +270,23 @@ class Correlator:
                 return Claim([(str(msg["key"]), Entry.from_json(msg["entry"]))])
             except (KeyError, TypeError):
                 raise ProcessingError("correlation message lacks a required field") from None
+        if kind == "lookup" and isinstance(msg.get("case"), dict):  # written before hops lost the case
+            return self._restart(msg["case"])
         if kind == "lookup":
             return self._lookup(Lookup.parse(msg))
         raise ProcessingError("correlation message of unknown kind")
+
+    def _restart(self, case: dict[str, Any]) -> Verdict:
+        """A hop of the previous protocol (it carried the case): send the case back to its report's partition.
+
+        There intake keeps it pending and starts the hops again, so a report in flight during the upgrade
+        is not lost. Only intake writes the verdicts topic; new hops never carry a case.
+        """
+        try:
+            key = report_key(str(case["report"]["agency_id"]), str(case["report"]["report_id"]))
+        except (KeyError, TypeError):
+            raise ProcessingError("correlation message lacks a required field") from None
+        return Verdict(key.encode(), _dumps({"kind": "restart", "case": case}))
 
     def live(self, entry: Entry, at_ms: int) -> bool:
         """Whether an entry is within the correlation window at `at_ms`."""

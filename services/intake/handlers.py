@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import faust
 
@@ -13,7 +14,7 @@ from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
 from referral_bus.tracing import annotate, stage_span
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey
-from services.intake.correlate import Claim, Correlator, Forward
+from services.intake.correlate import Claim, Correlator, Forward, Restart
 from services.intake.pending import Pending
 
 log = rb_logging.get_logger()
@@ -42,7 +43,7 @@ class IntakeHandlers:
 
     async def report(self, msg: SourceMessage) -> None:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
-        service, intake, correlator = self.service, self.intake, self.correlator
+        service, intake = self.service, self.intake
         with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
             await service.codec.prefetch(msg.value, encodes=("Case",))  # registry look-ups off the loop (if any)
             outcome = intake.handle(msg.key, msg.value, now_ms=now_ms(), agency=self.agency_of.get(msg.topic))
@@ -58,16 +59,20 @@ class IntakeHandlers:
                 return
             assert isinstance(outcome, Accepted)
             annotate(report_id=outcome.case["report"]["report_id"])
-            first_hop = correlator.start(outcome.case)
-            if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
-                case = service.codec.encode("Case", outcome.case)
-                await service.send(self.cases_topic, outcome.case_id.encode(), case)
-            else:  # the case waits here for its verdict; the hops carry only ids and content keys
-                self.pending.keep(outcome.case_id, service.codec.encode("Case", outcome.case))
-                await service.send(self.correlation_topic, first_hop.key, first_hop.value)
+            await self._correlate(outcome.case)
             intake.remember(outcome)
             log.info("case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
             metrics.count("intake", "accepted")
+
+    async def _correlate(self, case: dict[str, Any]) -> None:
+        """Emit a case with no content key now; otherwise keep it pending here and send its first hop."""
+        service = self.service
+        first_hop = self.correlator.start(case)
+        if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
+            await service.send(self.cases_topic, case["case_id"].encode(), service.codec.encode("Case", case))
+        else:  # the case waits here for its verdict; the hops carry only ids and content keys
+            self.pending.keep(case["case_id"], service.codec.encode("Case", case))
+            await service.send(self.correlation_topic, first_hop.key, first_hop.value)
 
     async def correlation(self, msg: SourceMessage) -> None:
         """One correlation hop or claim; the last hop sends the verdict back to the report's partition."""
@@ -91,6 +96,9 @@ class IntakeHandlers:
         service, correlator = self.service, self.correlator
         with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
             verdict = correlator.verdict(msg.value)
+            if isinstance(verdict, Restart):  # a hop from before the upgrade: keep the case here, hop again
+                await self._correlate(verdict.case)
+                return
             annotate(case_id=verdict.case_id, report_id=verdict.report_id)
             encoded = self.pending.get(verdict.case_id)
             if encoded is None:  # emitted already (a replayed verdict, or a second round after a replay)

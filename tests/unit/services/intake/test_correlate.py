@@ -11,7 +11,7 @@ from referral_bus.codec import Codec
 from referral_bus.errors import ProcessingError
 from services.intake.accept import case_id_for, report_key
 from services.intake.content import MAX_CONTENT_KEYS, content_keys, hash_key, normalise_url, url_key
-from services.intake.correlate import Claim, Correlator, Decided, Forward, Verdict, per_partition
+from services.intake.correlate import Claim, Correlator, Decided, Forward, Lookup, Restart, Verdict, per_partition
 from tests.support.reports import valid_report
 
 HOUR_MS = 3_600_000
@@ -61,10 +61,17 @@ def run(correlator: Correlator, case: dict[str, Any], *, hops: list[bytes] | Non
         else:
             assert isinstance(step, Verdict) and decided is None, "one verdict per report"
             assert step.key == report_key(case["report"]["agency_id"], case["report"]["report_id"]).encode()
-            decided = correlator.decide(case, correlator.verdict(step.value))
+            decided = correlator.decide(case, verdict_of(correlator, step.value))
             queue.extend(decided.claims)
     assert decided is not None
     return decided
+
+
+def verdict_of(correlator: Correlator, value: bytes) -> Lookup:
+    """The verdict a verdicts-topic message carries (not a legacy restart)."""
+    out = correlator.verdict(value)
+    assert isinstance(out, Lookup)
+    return out
 
 
 def make(window_hours: int = 72) -> Correlator:
@@ -235,7 +242,7 @@ def test_each_hop_is_keyed_by_its_content_key_and_the_verdict_by_the_report() ->
     assert isinstance(second, Forward) and second.key == keys[1].digest.encode()
     verdict = c.handle(second.value)
     assert isinstance(verdict, Verdict) and verdict.key == b"agency-a/A-1"
-    decided = c.decide(case, c.verdict(verdict.value))
+    decided = c.decide(case, verdict_of(c, verdict.value))
     assert [f.key for f in decided.claims] == [k.digest.encode() for k in keys]
 
 
@@ -266,7 +273,7 @@ def test_a_verdict_for_another_case_is_refused() -> None:
     verdict = c.handle(first.value)
     assert isinstance(verdict, Verdict)
     with pytest.raises(ProcessingError):
-        c.decide(case_of("agency-a", "A-2", at=T0, hashes=[SHA_A]), c.verdict(verdict.value))
+        c.decide(case_of("agency-a", "A-2", at=T0, hashes=[SHA_A]), verdict_of(c, verdict.value))
 
 
 def test_an_agency_over_its_daily_claim_limit_claims_nothing_more() -> None:
@@ -319,3 +326,17 @@ def test_malformed_correlation_messages_raise_a_processing_error(value: bytes) -
     with pytest.raises(ProcessingError) as info:
         make().handle(value)
     assert info.value.reason == "processing_error"
+
+
+def test_a_hop_written_before_the_upgrade_sends_its_case_back_to_be_correlated_again() -> None:
+    c = make()
+    run(c, case_of("agency-a", "A-1", at=T0, hashes=[SHA_A]))
+    b = case_of("agency-b", "B-1", at=T0 + 1, hashes=[SHA_A])
+    keys = content_keys(b["report"])
+    old = {"kind": "lookup", "case": b, "keys": [[k.digest, k.matched_on] for k in keys], "step": 0, "match": None}
+    step = c.handle(json.dumps(old).encode())
+    assert isinstance(step, Verdict) and step.key == b"agency-b/B-1"  # back to the report's partition
+    restart = c.verdict(step.value)
+    assert isinstance(restart, Restart) and restart.case == b
+    decided = run(c, restart.case)  # intake keeps it pending and hops again, ids and digests only
+    assert decided is not None and decided.linked and decided.case_id == case_id_for("agency-a", "A-1")
