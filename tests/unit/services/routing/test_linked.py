@@ -7,6 +7,7 @@ as a case of its own, every one admitted by the safeguards gate, each with an id
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,24 @@ def test_a_refusing_adults_linked_report_never_reaches_the_police_that_hold_the_
     gate = Gate(GUARDS, ruleset.directory)
     assert gate.admit(facts_of(adult), "police-hn") is not None  # the gate would refuse it: and it gets nothing
     assert set(routed.state.holders) == set(first.state.holders) | {"health-national"}
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.lists(concrete_cases(SHIPPED), min_size=1, max_size=6), st.lists(st.integers(0, 5), max_size=4))
+def test_a_case_with_several_linked_reports_and_replays_never_loses_or_merges_a_referral(
+    views: list[CaseView], replays: list[int]
+) -> None:
+    """Reports of one case routed in turn (some replayed after their state landed): each its own referrals."""
+    state: CaseState | None = None
+    made: dict[str, tuple[int, str]] = {}  # referral id → (report number, recipient)
+    order = list(range(len(views))) + [r for r in replays if r < len(views)]
+    for n in order:
+        view = replace(views[n], case_id="case-x", report_id=f"r-{n}")
+        decision = _gated(SHIPPED, view)
+        routed = plan(decision, _case(view, linked=n > 0), state, referral_id_for)
+        assert {p.recipient_id for p in routed.referrals} == {c.recipient.id for c in decision.recipients}
+        for p in routed.referrals:
+            assert made.setdefault(p.referral_id, (n, p.recipient_id)) == (n, p.recipient_id), "ids never shared"
+        state = routed.state
+    assert state is not None
+    assert set(state.holders) == {rid for _, rid in made.values()}
