@@ -61,7 +61,7 @@ ALL: tuple[TopicSpec, ...] = (
         7 * DAY_MS,
         sensitivity=HASHES,
     ),
-    TopicSpec(DECISIONS, "routing decisions, one per case (explainable)", 365 * DAY_MS, sensitivity=IDS),
+    TopicSpec(DECISIONS, "routing decisions, per case and linked report", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(REFERRALS, "one referral per recipient, keyed by case_id", 30 * DAY_MS),
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
