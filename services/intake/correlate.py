@@ -44,6 +44,7 @@ from services.intake.accept import report_key
 from services.intake.content import ContentKey, MatchedOn, content_keys
 
 DAY_MS = 86_400_000
+_CASE_KEYS = frozenset({"case_id", "accepted_at", "report"})
 
 
 @dataclass(frozen=True)
@@ -225,8 +226,11 @@ class Correlator:
     def verdict(self, value: bytes | None) -> Lookup | Restart:
         """A message of the verdicts topic (back on the report's partition): a verdict, or a legacy restart."""
         msg = _loads(value, "correlation verdict")
-        if msg.get("kind") == "restart" and isinstance(msg.get("case"), dict):
-            return Restart(msg["case"])
+        if msg.get("kind") == "restart":
+            case = msg.get("case")
+            if isinstance(case, dict) and isinstance(case.get("report"), dict) and _CASE_KEYS <= set(case):
+                return Restart(case)
+            raise ProcessingError("correlation restart carries no case")
         if msg.get("kind") != "verdict":
             raise ProcessingError("correlation verdict of unknown kind")
         return Lookup.parse(msg)

@@ -6,6 +6,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from referral_bus.codec import Codec
 from referral_bus.errors import ProcessingError
@@ -340,3 +342,27 @@ def test_a_hop_written_before_the_upgrade_sends_its_case_back_to_be_correlated_a
     assert isinstance(restart, Restart) and restart.case == b
     decided = run(c, restart.case)  # intake keeps it pending and hops again, ids and digests only
     assert decided is not None and decided.linked and decided.case_id == case_id_for("agency-a", "A-1")
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(["kind", "case_id", "agency_id", "report_id", "accepted_at", "keys", "step", "match", "case"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(FIELDS, JSONISH, max_size=9), st.sampled_from(["lookup", "claim", "verdict", "restart", None]))
+def test_hostile_correlation_and_verdict_messages_are_processing_errors_or_steps(
+    msg: dict[str, Any], kind: str | None
+) -> None:
+    if kind is not None:
+        msg["kind"] = kind
+    value = json.dumps(msg).encode()
+    for call in (make().handle, make().verdict):
+        try:
+            out = call(value)
+        except ProcessingError:
+            continue
+        assert isinstance(out, (Forward, Verdict, Claim, Lookup, Restart))
