@@ -19,7 +19,7 @@ from referral_bus.staged import StagedTable
 from referral_bus.tracing import stage_span
 from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate
-from services.routing.linked import CaseState, plan
+from services.routing.linked import CaseState, add_holders, plan
 from services.routing.reloader import RuleReloader
 from services.routing.rules import CaseView
 
@@ -47,9 +47,12 @@ class RoutingHandler:
         with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
             ruleset = self.rules.current
             decision = ruleset.decide(CaseView.from_case(case))
-            apply_gate(decision, Facts.from_case(case), Gate(self.safeguards, ruleset.directory))
+            facts, gate = Facts.from_case(case), Gate(self.safeguards, ruleset.directory)
+            apply_gate(decision, facts, gate)
             raw = self.state.get(case["case_id"])
-            routed = plan(decision, case, None if raw is None else CaseState.from_json(raw), referral_id_for)
+            state = None if raw is None else CaseState.from_json(raw)
+            add_holders(decision, case, state, facts, gate)  # a linked report: the case's holders, gated too
+            routed = plan(decision, case, state, referral_id_for)
             span.set_attribute("referral_bus.rule_ids", decision.matched_rules)
             span.set_attribute("referral_bus.recipient_ids", [c.recipient.id for c in decision.recipients])
         now = now_ms()
@@ -61,7 +64,9 @@ class RoutingHandler:
         self.state.write_after_sends(case["case_id"], routed.state.to_json())  # who holds the case, once sent
         for path, why in decision.refused:
             metrics.safeguard_refusal("routing", why.safeguard_id, path)
-            if path != "escalation":  # a refused escalation target is replaced or dropped; the referral goes
+            # a refused escalation target is replaced or dropped (the referral goes); a refused holder of a
+            # linked report's case simply gets no update: neither is an error to dead-letter
+            if path not in ("escalation", "holder"):
                 await service.dead_letter(msg, SafeguardRefusedError(f"{path}: {why}"), case_id=case["case_id"])
         log.info(
             "case routed",

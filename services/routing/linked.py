@@ -1,10 +1,11 @@
 """Linked reports: a report joined to an existing case is routed on its own facts, with the case's history.
 
 Routing keeps, per case, who already holds it (recipient → the referral that reached it) and the
-case's priority and SLA (`CaseState`, in the `routed` table, ids and codes only). A linked report's
-gated decision is then split: recipients that do not hold the case get a referral of their own,
-recipients that do get an UPDATE referral; both carry the linked report, their own referral id
-(case, recipient and report) and a `link` telling which case the report joined. A linked report
+case's priority and SLA (`CaseState`, in the `routed` table, ids and codes only). A linked report is
+decided and gated on its own facts; every other holder of the case is added when the safeguards gate
+admits it for those same facts (`add_holders`). Recipients that do not hold the case then get a
+referral of their own, holders an UPDATE referral; both carry the linked report, their own referral
+id (case, recipient and report) and a `link` telling which case the report joined. A linked report
 more urgent than the case raises the case's priority and shortens its SLA.
 """
 
@@ -16,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from referral_bus.errors import ProcessingError
+from referral_bus.safeguards import Facts, Gate
 from services.routing.model import PRIORITY_RANK, Priority
-from services.routing.rules import Decision
+from services.routing.rules import Chosen, Decision
 
 _NS = uuid.UUID("0d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
 
@@ -102,6 +104,34 @@ class Plan:
     def updated(self) -> list[str]:
         """Recipients that get an update referral (they already held the case)."""
         return [p.recipient_id for p in self.referrals if p.update_of is not None]
+
+
+HOLDER_REASON = "holds the case: update for a linked report"
+
+
+def add_holders(decision: Decision, case: dict[str, Any], state: CaseState | None, facts: Facts, gate: Gate) -> None:
+    """Add to a linked report's gated decision every other holder of the case that the gate admits (in place).
+
+    A holder the gate refuses for the linked report's facts (e.g. police, for an adult who refused
+    consent) gets nothing of it; the refusal is recorded on the decision under the path `holder`.
+    Escalation targets go through the gate as for any recipient. A case's first report: nothing added.
+    """
+    if not decision.gated:
+        raise ProcessingError("routing adds holders only to a decision the safeguards gate has seen")
+    if LinkedReport.of(case) is None or state is None:
+        return
+    chosen = {c.recipient.id for c in decision.recipients}
+    for rid in sorted(set(state.holders) - chosen):
+        why = gate.admit(facts, rid)
+        recipient = gate.directory.get(rid)
+        if why is not None or recipient is None:
+            if why is not None:
+                decision.refused.append(("holder", why))
+                decision.notes.append(f"holder refused: {why}")
+            continue
+        target, refused = gate.escalation(facts, recipient.escalation_target or decision.escalation_target)
+        decision.refused.extend(("escalation", r) for r in refused)
+        decision.recipients.append(Chosen(recipient, [], HOLDER_REASON, None, target))
 
 
 def _more_urgent(a: Priority, b: Priority) -> Priority:

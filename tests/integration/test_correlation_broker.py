@@ -234,9 +234,14 @@ async def test_a_linked_report_is_routed_on_its_own_facts_holders_get_an_update_
         pa, pb = pick_provinces(ruleset, case_a, a, b)
         a["victim"]["jurisdiction"], b["victim"]["jurisdiction"] = pa, pb
         first = gated_recipients(ruleset, {"case_id": case_a, "report": a})
-        second = gated_recipients(ruleset, {"case_id": case_a, "report": b})
+        own = gated_recipients(ruleset, {"case_id": case_a, "report": b})  # the linked report on its own facts
+        guards = load_safeguards(REPO_ROOT / "config" / "safeguards.yaml", dev_insecure_transport=True)
+        b_facts = Facts.from_case({"case_id": case_a, "report": b})
+        # ... plus every holder of the case the gate admits for the linked report's facts (all: a child)
+        second = own | {r for r in first if Gate(guards, ruleset.directory).admit(b_facts, r) is None}
         holders, newcomers = first & second, second - first
-        print("provinces", pa, pb, "first:", sorted(first), "second:", sorted(second))
+        print("provinces", pa, pb, "first:", sorted(first), "own:", sorted(own), "told:", sorted(second))
+        assert first - own, "the test needs a holder the linked report's own rules would not choose"
         channel = {r.id: r.channel.type for r in ruleset.directory.recipients.values()}
         workers = Workers(work, namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env})
         try:

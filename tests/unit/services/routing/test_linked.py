@@ -22,7 +22,7 @@ from referral_cli.ruletools.proof import facts_of
 from services.routing.conditions import CaseView
 from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate
-from services.routing.linked import CaseState, linked_referral_id, plan
+from services.routing.linked import HOLDER_REASON, CaseState, Plan, add_holders, linked_referral_id, plan
 from services.routing.model import PRIORITY_RANK
 from services.routing.rules import RuleSet, load_rules
 from tests.support.safeguards import SAFEGUARDS, concrete_cases, files
@@ -43,6 +43,13 @@ def _gated(ruleset: RuleSet, view: CaseView) -> Any:
     return apply_gate(ruleset.decide(view), facts_of(view), Gate(GUARDS, ruleset.directory))
 
 
+def _route(ruleset: RuleSet, view: CaseView, state: CaseState | None, *, linked: bool) -> tuple[Any, Plan]:
+    """What the handler does: decide, gate, add the case's gated holders (a linked report), plan."""
+    decision = _gated(ruleset, view)
+    add_holders(decision, _case(view, linked=linked), state, facts_of(view), Gate(GUARDS, ruleset.directory))
+    return decision, plan(decision, _case(view, linked=linked), state, referral_id_for)
+
+
 def _states(ruleset: RuleSet) -> st.SearchStrategy[CaseState | None]:
     ids = sorted(ruleset.directory.recipients)
     holders = st.dictionaries(st.sampled_from(ids), st.sampled_from(["ref-a", "ref-b"]).map(lambda r: r + "-x"))
@@ -54,12 +61,18 @@ def _check(ruleset: RuleSet, view: CaseView, state: CaseState | None) -> None:
     gate = Gate(GUARDS, ruleset.directory)
     facts = facts_of(view)
     alone = {c.recipient.id for c in _gated(ruleset, view).recipients}  # the report as a case of its own
-    decision = _gated(ruleset, view)
-    routed = plan(decision, _case(view, linked=True), state, referral_id_for)
+    decision, routed = _route(ruleset, view, state, linked=True)
     record = decision_record(decision, now_ms=1, held_for="agency-b", plan=routed)
     referrals = referral_records(decision, record, _case(view, linked=True), now_ms=1, plan=routed)
     got = {r["recipient_id"] for r in referrals}
-    assert got == alone, "a linked report reaches exactly the recipients it needs on its own"
+    holders = set(state.holders) if state else set()
+    admitted = {h for h in holders if gate.admit(facts, h) is None}
+    assert got >= alone, "a linked report reaches every recipient it needs on its own"
+    assert got - alone <= admitted, "and besides them only holders of the case the gate admits"
+    assert admitted <= got, "every holder the gate admits is told (an update)"
+    for r in referrals:
+        if r["recipient_id"] not in alone:
+            assert r["reason"] == HOLDER_REASON and r["link"]["update"] is True
     for r in referrals:
         assert gate.admit(facts, r["recipient_id"]) is None, r["recipient_id"]
         if r["escalation_target"] is not None:
@@ -71,7 +84,7 @@ def _check(ruleset: RuleSet, view: CaseView, state: CaseState | None) -> None:
     assert len({r["referral_id"] for r in referrals}) == len(referrals)
     assert set(record["updated_recipients"]) == {r["recipient_id"] for r in referrals if r["link"]["update"]}
     after = routed.state
-    assert set(after.holders) == set(state.holders if state else ()) | got
+    assert set(after.holders) == holders | got
     if state is not None:
         assert PRIORITY_RANK[after.priority] == min(PRIORITY_RANK[state.priority], PRIORITY_RANK[decision.priority])
         raised = PRIORITY_RANK[decision.priority] < PRIORITY_RANK[state.priority]
@@ -126,8 +139,7 @@ def test_holder_gets_an_update_a_new_recipient_its_referral_and_the_priority_ris
     # the first report reached police and child protection; drop child protection from what the case holds
     holders = {k: v for k, v in first_plan.state.holders.items() if k != "cp-national"}
     state = CaseState(holders, first_plan.state.priority, first_plan.state.ack_sla_seconds)
-    linked = _gated(ruleset, _view())
-    routed = plan(linked, _case(_view(), linked=True), state, referral_id_for)
+    _, routed = _route(ruleset, _view(), state, linked=True)
     kinds = {p.recipient_id: p.update_of for p in routed.referrals}
     assert kinds["police-hn"] == referral_id_for("case-1", "police-hn")  # an update of what police holds
     assert kinds["cp-national"] is None  # new to the case: a referral of its own
@@ -135,7 +147,7 @@ def test_holder_gets_an_update_a_new_recipient_its_referral_and_the_priority_ris
     assert routed.referrals[0].referral_id == linked_referral_id("case-1", "police-hn", "agency-b", "r-2")
     assert routed.decision_id is not None and routed.decision_id != decision_record(first, now_ms=1)["decision_id"]
     # a replay of the same linked report after its state landed: the same referrals, the same kinds
-    again = plan(_gated(ruleset, _view()), _case(_view(), linked=True), routed.state, referral_id_for)
+    _, again = _route(ruleset, _view(), routed.state, linked=True)
     assert [(p.recipient_id, p.referral_id, p.update_of) for p in again.referrals] == [
         (p.recipient_id, p.referral_id, p.update_of) for p in routed.referrals
     ]
@@ -173,9 +185,11 @@ def test_a_refusing_adults_linked_report_never_reaches_the_police_that_hold_the_
         consented_services=("health",),
         severity="IMMINENT_DANGER",
     )
-    routed = plan(_gated(ruleset, adult), _case(adult, linked=True), first.state, referral_id_for)
+    decision, routed = _route(ruleset, adult, first.state, linked=True)
     reached = {p.recipient_id for p in routed.referrals}
-    assert reached == {"health-national"}, reached
+    assert reached == {"health-national"}, reached  # child protection holds the case too: not consented to
+    refused = {(path, r.recipient_id) for path, r in decision.refused}
+    assert {("holder", "police-hn"), ("holder", "cp-national")} <= refused
     gate = Gate(GUARDS, ruleset.directory)
     assert gate.admit(facts_of(adult), "police-hn") is not None  # the gate would refuse it: and it gets nothing
     assert set(routed.state.holders) == set(first.state.holders) | {"health-national"}
@@ -192,9 +206,10 @@ def test_a_case_with_several_linked_reports_and_replays_never_loses_or_merges_a_
     order = list(range(len(views))) + [r for r in replays if r < len(views)]
     for n in order:
         view = replace(views[n], case_id="case-x", report_id=f"r-{n}")
-        decision = _gated(SHIPPED, view)
-        routed = plan(decision, _case(view, linked=n > 0), state, referral_id_for)
-        assert {p.recipient_id for p in routed.referrals} == {c.recipient.id for c in decision.recipients}
+        own = {c.recipient.id for c in _gated(SHIPPED, view).recipients}
+        decision, routed = _route(SHIPPED, view, state, linked=n > 0)
+        got = {p.recipient_id for p in routed.referrals}
+        assert got == {c.recipient.id for c in decision.recipients} and got >= own
         for p in routed.referrals:
             assert made.setdefault(p.referral_id, (n, p.recipient_id)) == (n, p.recipient_id), "ids never shared"
         state = routed.state
