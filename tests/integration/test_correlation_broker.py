@@ -314,3 +314,55 @@ async def test_a_linked_report_is_routed_on_its_own_facts_holders_get_an_update_
             workers.stop_all()
             await web.stop()
             mail.stop()
+
+
+async def test_a_refusing_adults_linked_report_never_reaches_a_holder_the_gate_refuses(
+    kafka: str, namespace: str
+) -> None:
+    sha, url = fresh_content()
+    child = report_with(AGENCY_A, sha, url)  # a child: police and child protection hold the case
+    adult = report_with(AGENCY_B, sha, url)
+    adult["victim"] = {**adult["victim"], "age_band": "ADULT", "is_minor": False}
+    adult["consent"], adult["consented_services"] = "REFUSED", ["health"]
+    case_a = case_id_for(AGENCY_A, child["report_id"])
+    with running(namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka}, "intake", "routing", prefix="corr-gate-") as workers:
+        await send_report(kafka, child)
+        await cases_until(kafka, lambda cs: child["report_id"] in reports_of(cs))
+        await send_report(kafka, adult)
+
+        def decisions_of(rs: list[Any]) -> list[dict[str, Any]]:
+            return [codec.decode(r.value, "RoutingDecision") for r in rs]
+
+        decisions = decisions_of(
+            await read_topic(
+                topics.name(topics.DECISIONS),
+                until=lambda rs: adult["report_id"] in {d["report_id"] for d in decisions_of(rs)},
+                timeout=90,
+                bootstrap=kafka,
+            )
+        )
+        referrals = [
+            codec.decode(r.value, "Referral")
+            for r in await read_topic(topics.name(topics.REFERRALS), until=lambda rs: False, timeout=5, bootstrap=kafka)
+        ]
+        for name in ("intake", "routing"):
+            assert workers.procs[name].poll() is None, workers.tail(name)
+    first, linked = decisions
+    assert (first["report_id"], linked["report_id"], linked["case_id"]) == (
+        child["report_id"],
+        adult["report_id"],
+        case_a,
+    )
+    holders = {r["recipient_id"] for r in first["recipients"]}
+    kinds = {
+        r.id: r.kind
+        for r in load_rules(
+            REPO_ROOT / "config" / "recipients.yaml", REPO_ROOT / "config" / "rules.yaml"
+        ).directory.recipients.values()
+    }
+    told = {r["recipient_id"] for r in referrals if r["link"] is not None}
+    assert told == {r["recipient_id"] for r in linked["recipients"]}
+    assert not {rid for rid in told if kinds[rid] in ("police", "child_protection", "international_partner")}, told
+    assert all(kinds[rid] == "health" for rid in told), told
+    refused_holders = {r["recipient_id"] for r in linked["refused"] if r["path"] == "holder"}
+    assert refused_holders == holders - told and refused_holders, linked["refused"]
