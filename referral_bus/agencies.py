@@ -21,6 +21,8 @@ from referral_bus.yamlfile import YamlDocument
 
 # Topic-safe and without "/" or ".": `<agency>/<report>` keys and topic names split unambiguously.
 AgencyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
+# Content keys (hashes, URLs) one agency may claim per day for correlation, unless the registry says otherwise.
+DEFAULT_CLAIMS_PER_DAY = 5000
 Principal = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]
 
 
@@ -34,13 +36,21 @@ class Agency(BaseModel):
     principals: Annotated[list[Principal], Field(min_length=1)]
     recipients: list[AgencyId] = []
     sample: bool = True
+    correlation_claims_per_day: Annotated[int, Field(ge=0)] | None = None  # None: the registry's default
 
 
 class Registry:
     """Agencies by id, and which agency or recipient each per-agency topic belongs to."""
 
-    def __init__(self, agencies: list[Agency]) -> None:
+    def __init__(self, agencies: list[Agency], claims_per_day: int = DEFAULT_CLAIMS_PER_DAY) -> None:
         self.agencies = {a.id: a for a in agencies}
+        self.claims_per_day = claims_per_day
+
+    def claim_limit(self, agency_id: str) -> int:
+        """How many content keys the agency may claim for correlation per day (its own, else the default)."""
+        agency = self.agencies.get(agency_id)
+        own = agency.correlation_claims_per_day if agency else None
+        return self.claims_per_day if own is None else own
 
     def intake_topics(self) -> dict[str, str]:
         """Contract name of each agency's intake topic → the agency id."""
@@ -58,7 +68,11 @@ class Registry:
 def load_agencies(path: Path) -> Registry:
     """Load and validate the registry; raise RulesError naming every problem with file and line."""
     doc = YamlDocument(path)
-    problems = doc.top_level_list("agencies", "an agency registry")
+    problems = doc.top_level_list("agencies", "an agency registry", also=("correlation_claims_per_day",))
+    per_day = doc.data.get("correlation_claims_per_day", DEFAULT_CLAIMS_PER_DAY)
+    if isinstance(per_day, bool) or not isinstance(per_day, int) or per_day < 0:
+        problems.append(f"{doc.where(('correlation_claims_per_day',))}: correlation_claims_per_day must be 0 or more")
+        per_day = DEFAULT_CLAIMS_PER_DAY
     owner: dict[tuple[str, str], str] = {}  # (field, id or principal or recipient) → the agency that has it
     entries = doc.entries("agencies", Agency, "agency", problems)
     for i, agency in entries:
@@ -71,4 +85,4 @@ def load_agencies(path: Path) -> Registry:
             owner[(field, name)] = agency.id
     if problems:
         raise RulesError(problems)
-    return Registry([a for _, a in entries])
+    return Registry([a for _, a in entries], per_day)

@@ -22,6 +22,7 @@ INBOX = "referrals.inbox.v1"
 DISCLOSURES = "referrals.disclosures.v1"
 LEDGER = "referrals.ledger.v1"
 CASEKEYS = "referrals.casekeys.v1"
+CORRELATION_VERDICTS = "referrals.correlation.verdicts.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
@@ -62,8 +63,13 @@ DAY_MS = 24 * 3600 * 1000
 ALL: tuple[TopicSpec, ...] = (
     TopicSpec(INTAKE, "internal intake: operators' replays and tests; no agency may write here", 14 * DAY_MS),
     TopicSpec(CASES, "accepted, deduplicated cases keyed by case_id", 30 * DAY_MS),
-    TopicSpec(CORRELATION, "intake-internal: accepted reports keyed by content key, for correlation", 7 * DAY_MS),
-    TopicSpec(DECISIONS, "routing decisions, one per case (explainable)", 365 * DAY_MS, sensitivity=IDS),
+    TopicSpec(
+        CORRELATION,
+        "intake-internal: correlation hops and claims keyed by content key (ids and digests, never the case)",
+        7 * DAY_MS,
+        sensitivity=HASHES,
+    ),
+    TopicSpec(DECISIONS, "routing decisions, per case and linked report", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(REFERRALS, "one referral per recipient, keyed by case_id", 30 * DAY_MS),
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
@@ -107,6 +113,12 @@ ALL: tuple[TopicSpec, ...] = (
         "append-only hash-chained ledger of disclosures, erasures and signed checkpoints (audit verify)",
         3650 * DAY_MS,
         sensitivity=IDS,
+    ),
+    TopicSpec(
+        CORRELATION_VERDICTS,
+        "intake-internal: correlation verdicts keyed like the report, back to its partition (ids and digests)",
+        7 * DAY_MS,
+        sensitivity=HASHES,
     ),
 )
 

@@ -88,11 +88,15 @@ class YamlDocument:
             out.append(f"{self.where(base + loc, label=label)}: {field}: {msg}")
         return out
 
-    def top_level_list(self, key: str, what: str) -> list[str]:
-        """Require a mapping holding the list `key:` (else RulesError naming `what`); other top-level keys: problems."""
+    def top_level_list(self, key: str, what: str, *, also: tuple[str, ...] = ()) -> list[str]:
+        """Require a mapping holding the list `key:` (else RulesError naming `what`).
+
+        Other top-level keys than `version` and `also` are returned as problems.
+        """
         if not isinstance(self.data, dict) or not isinstance(self.data.get(key), list):
             raise RulesError([f"{self.where(())}: {what} needs a top-level '{key}:' list"])
-        return [f"{self.where((k,))}: unknown top-level key {k!r}" for k in sorted(set(self.data) - {"version", key})]
+        known = {"version", key, *also}
+        return [f"{self.where((k,))}: unknown top-level key {k!r}" for k in sorted(set(self.data) - known)]
 
     def entries(self, key: str, model: type[M], noun: str, problems: list[str]) -> list[tuple[int, M]]:
         """Each entry of the top-level list `key` validated as `model`, with its index; problems appended."""

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from referral_bus import topics
 from referral_bus.agencies import load_agencies
+from referral_bus.durable import DurableTable
 from referral_bus.expiry import Expiry
 from referral_bus.settings import IntakeSettings
 from referral_bus.shell import Service
 from referral_bus.status import StatusTopics
 from services.intake.accept import Intake
-from services.intake.correlate import Correlator
+from services.intake.correlate import Correlator, per_partition
 from services.intake.handlers import IntakeHandlers
+from services.intake.pending import Pending
 
 settings = IntakeSettings()
 service = Service("intake", settings, encodes=("Case",))
@@ -24,7 +26,8 @@ app = service.app
 # agency sent a report. The shared topic is internal (operators' replays, tests); no agency writes to it.
 registry = load_agencies(settings.agencies_path)
 agency_topics = registry.intake_topics()  # contract name → agency id
-intake_topic = service.topic(topics.INTAKE, *sorted(agency_topics))  # one agent reads them all
+# One agent reads them all, and the correlation verdicts that come back to a report's partition.
+intake_topic = service.topic(topics.INTAKE, *sorted(agency_topics), topics.CORRELATION_VERDICTS)
 agency_of = {topics.name(t): agency for t, agency in agency_topics.items()}  # broker name → agency id
 same_topic = {topics.name(t): service.topic(t) for t in (topics.INTAKE, *agency_topics)}  # re-keying stays put
 cases_topic = service.topic(topics.CASES)
@@ -35,14 +38,27 @@ correlation_topic = service.topic(topics.CORRELATION)
 # content key → the correlation Entry that claimed it (see correlate.py).
 _window_ms = int(settings.correlation_window_hours * 3_600_000)
 content = service.table("content", expiry=Expiry(_window_ms))  # an entry is live for the window after it
+# agency|day|correlation partition → keys claimed (the per-agency claim limit, config/agencies.yaml); a day's
+# count is of no use after the next day
+claims = service.table("claims", value_type=int, expiry=Expiry(2 * 86_400_000))
+# case id → the encoded (sealed) Case waiting for its correlation verdict (on the report's partition).
+pending = service.table("pending", value_type=str)
+partitions = service.kafka.topic_partitions
 handlers = IntakeHandlers(
     service=service,
     intake=Intake(service.codec, seen, clock_skew_ms=settings.clock_skew_seconds * 1000),
-    correlator=Correlator(content, window_ms=_window_ms),
+    correlator=Correlator(
+        content,
+        window_ms=_window_ms,
+        claims=claims,
+        claim_limit=lambda agency: per_partition(registry.claim_limit(agency), partitions),
+    ),
     agency_of=agency_of,
     same_topic=same_topic,
     cases_topic=cases_topic,
     correlation_topic=correlation_topic,
+    verdicts_topic=service.topic(topics.CORRELATION_VERDICTS),
+    pending=Pending(DurableTable(pending)),
     statuses=StatusTopics(service, registry),  # what became of each report, for its agency (docs/lifecycle.md)
     keys=service.case_keys(),  # personal fields sealed per case when the secret case-key-kek is set
     keys_topic=service.topic(topics.CASEKEYS),
@@ -51,7 +67,7 @@ handlers = IntakeHandlers(
 
 # Each agent hands every event to its handler through run_guarded (dead-letters any failure) and sweeps
 # the expired entries of the event's partition.
-intake_agent = service.agent(intake_topic, handlers.report, name=f"{__name__}.intake_agent", expire=(seen,))
+intake_agent = service.agent(intake_topic, handlers.event, name=f"{__name__}.intake_agent", expire=(seen,))
 correlation_agent = service.agent(
-    correlation_topic, handlers.correlation, name=f"{__name__}.correlation_agent", expire=(content,)
+    correlation_topic, handlers.correlation, name=f"{__name__}.correlation_agent", expire=(content, claims)
 )

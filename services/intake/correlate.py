@@ -5,21 +5,28 @@ intake topic is keyed by `agency_id/report_id`, so "who saw this hash before?" i
 question there. Accepted reports therefore travel through the correlation topic keyed by content
 key (see content.py), whose agent owns the table content key → Entry for its partitions.
 
-Protocol for a report with content keys k0..kn-1 (deterministic order):
+Protocol for a report with content keys k0..kn-1 (deterministic order). No message of the
+correlation topic carries the case: hops carry the report's identity, its content keys (digests) and
+the match found so far; the case waits, encoded, in intake's `pending` table on the report's partition.
 
-1. lookup hops: the report visits k0, k1, ... in turn (one message per hop, keyed by that key);
+1. intake keeps the accepted case in `pending` (durable with the report's event) and sends the first hop;
+2. lookup hops: the report visits k0, k1, ... in turn (one message per hop, keyed by that key);
    each hop only reads its table and carries forward the first live match from another agency;
-2. at the last hop the decision is made: no match → the report's own Case (as before correlation);
-   a match → a Case event for the EXISTING case id with `is_update` true and `linked_reports`
-   naming the new report; the event goes to the cases topic first (broker-acknowledged);
-3. claims: then every key not yet held by a live entry is claimed for the resulting case id; the
-   last hop's key locally, the others by claim messages to their own partitions.
+3. the last hop sends a verdict (ids and digests) to the verdicts topic, keyed like the report, so it
+   comes back to the partition whose `pending` table holds the case;
+4. there intake emits the case (no match: the report's own Case; a match: a Case event for the EXISTING
+   case id with `is_update` true and `linked_reports` naming the new report), then sends a claim for
+   every key to its own partition, then drops the pending case;
+5. a claim takes a key only when no live entry holds it, and only while the claiming agency is under its
+   daily claim limit on that partition (config/agencies.yaml `correlation_claims_per_day`): one agency
+   cannot pre-claim other agencies' content en masse.
 
 At-least-once: a replayed hop repeats the same reads and decision (the case id is deterministic, the
 window is measured on intake's `accepted_at` carried in the message, not on the clock of the hop), so
-at worst the same Case event is emitted twice, which downstream deduplication absorbs.
-Known limit: two first reports of new content from different agencies arriving within one hop
-latency of each other both see no entry and open two cases: the failure errs towards a duplicate
+at worst the same Case event is emitted twice, which downstream deduplication absorbs; a verdict whose
+case is no longer pending (already emitted) is a duplicate and does nothing.
+Known limit: two first reports of new content from different agencies arriving within one correlation
+round trip of each other both see no entry and open two cases: the failure errs towards a duplicate
 notification, never a missed one.
 Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write): app.py declares the table
 with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
@@ -28,13 +35,17 @@ with an expiry, and the worker tombstones expired entries (referral_bus/expiry.p
 from __future__ import annotations
 
 import json
-from collections.abc import MutableMapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, MutableMapping
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from referral_bus.errors import ProcessingError
 from referral_bus.staged import StagedTable
+from services.intake.accept import report_key
 from services.intake.content import ContentKey, MatchedOn, content_keys
+
+DAY_MS = 86_400_000
+_CASE_KEYS = frozenset({"case_id", "accepted_at", "report"})
 
 
 @dataclass(frozen=True)
@@ -67,43 +78,140 @@ class Match:
 
 @dataclass(frozen=True)
 class Forward:
-    """Send `value` to the correlation topic under `key` (the next lookup hop, or the first one)."""
+    """Send `value` to the correlation topic under `key` (the next lookup hop, the first one, or a claim)."""
 
     key: bytes
     value: bytes
 
 
 @dataclass(frozen=True)
+class Verdict:
+    """The lookups are done: send `value` to the verdicts topic under `key` (the report's own key)."""
+
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class Restart:
+    """A legacy hop's case back on its report's partition: keep it pending and start the hops again."""
+
+    case: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class Decided:
-    """Emit `case` to the cases topic, then send `claims`, then `Correlator.claim_after_sends(local)`."""
+    """Emit `case` to the cases topic, then send `claims` to the correlation topic."""
 
     case_id: str
     case: dict[str, Any]
     linked: bool
     claims: list[Forward]
-    local: list[tuple[str, Entry]]
 
 
 @dataclass(frozen=True)
 class Claim:
-    """A claim message for a key this partition owns: apply with `Correlator.claim(local)`."""
+    """A claim message for a key this partition owns: apply with `Correlator.claim(local, partition)`."""
 
     local: list[tuple[str, Entry]]
 
 
-Step = Forward | Decided | Claim
+Step = Forward | Verdict | Claim
 
 
 def _dumps(obj: dict[str, Any]) -> bytes:
     return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode("utf-8")
 
 
-class Correlator:
-    """The correlation decisions; no Kafka here (the agent in app.py is a thin shell)."""
+def _loads(value: bytes | None, what: str) -> dict[str, Any]:
+    try:
+        msg = json.loads(value or b"")
+    except ValueError:
+        raise ProcessingError(f"{what} is not JSON") from None
+    if not isinstance(msg, dict):
+        raise ProcessingError(f"{what} is not an object")
+    return msg
 
-    def __init__(self, table: MutableMapping[str, Any], *, window_ms: int) -> None:
+
+@dataclass(frozen=True)
+class Lookup:
+    """What a hop carries: the report's identity, its content keys and the match so far (no case)."""
+
+    case_id: str
+    agency_id: str
+    report_id: str
+    accepted_at: int
+    keys: list[ContentKey]
+    step: int
+    match: Match | None
+
+    def body(self, kind: str) -> dict[str, Any]:
+        """The JSON of a hop (`lookup`) or of the verdict (`verdict`): ids, digests and the match only."""
+        return {
+            "kind": kind,
+            "case_id": self.case_id,
+            "agency_id": self.agency_id,
+            "report_id": self.report_id,
+            "accepted_at": self.accepted_at,
+            "keys": [[k.digest, k.matched_on] for k in self.keys],
+            "step": self.step,
+            "match": {"entry": asdict(self.match.entry), "on": self.match.matched_on} if self.match else None,
+        }
+
+    @classmethod
+    def parse(cls, msg: dict[str, Any]) -> Lookup:
+        """From a hop or verdict message; a processing error when a field is missing or out of range."""
+        try:
+            keys = [ContentKey(str(d), "url" if on == "url" else "hash") for d, on in msg["keys"]]
+            match = msg.get("match")
+            found = Match(Entry.from_json(match["entry"]), "url" if match["on"] == "url" else "hash") if match else None
+            out = cls(
+                str(msg["case_id"]),
+                str(msg["agency_id"]),
+                str(msg["report_id"]),
+                int(msg["accepted_at"]),
+                keys,
+                int(msg["step"]),
+                found,
+            )
+        except (KeyError, TypeError, ValueError):
+            raise ProcessingError("correlation message lacks a required field") from None
+        if not 0 <= out.step < len(out.keys):
+            raise ProcessingError("correlation message has a step outside its keys")
+        return out
+
+
+def per_partition(limit_per_day: int, partitions: int) -> int:
+    """An agency's daily claim limit on one correlation partition (0: it never claims).
+
+    Twice its even share (content keys are uniform hashes), so an agency near its limit is not cut short
+    by an uneven spread over partitions.
+    """
+    if limit_per_day <= 0:
+        return 0
+    return max(1, -(-2 * limit_per_day // max(1, partitions)))
+
+
+class Correlator:
+    """The correlation decisions; no Kafka here (the agent in app.py is a thin shell).
+
+    `claim_limit(agency_id)` is how many keys the agency may claim per day on one partition of the
+    correlation topic; `claims` counts them (key `agency|day|partition`).
+    """
+
+    def __init__(
+        self,
+        table: MutableMapping[str, Any],
+        *,
+        window_ms: int,
+        claims: MutableMapping[str, Any] | None = None,
+        claim_limit: Callable[[str], int] | None = None,
+    ) -> None:
         self.table = StagedTable(table)
         self.window_ms = window_ms
+        self.claims: MutableMapping[str, Any] = {} if claims is None else claims
+        self.claim_limit = claim_limit or (lambda _agency: 1 << 62)
+        self.refused_claims = 0
 
     # --- from intake -----------------------------------------------------------------------------------
 
@@ -115,71 +223,32 @@ class Correlator:
         keys = content_keys(report if report is not None else case["report"])
         if not keys:
             return None
-        return self._hop(case, keys, 0, None)
-
-    # --- on the correlation topic ----------------------------------------------------------------------
-
-    def handle(self, value: bytes | None) -> Step:
-        """One message of the correlation topic: a lookup hop or a claim."""
-        try:
-            msg = json.loads(value or b"")
-        except ValueError:
-            raise ProcessingError("correlation message is not JSON") from None
-        if not isinstance(msg, dict):
-            raise ProcessingError("correlation message is not an object")
-        kind = msg.get("kind")
-        try:
-            if kind == "claim":
-                return Claim([(str(msg["key"]), Entry.from_json(msg["entry"]))])
-            if kind == "lookup":
-                case = msg["case"]
-                keys = [ContentKey(str(d), "url" if on == "url" else "hash") for d, on in msg["keys"]]
-                step = int(msg["step"])
-                match = msg.get("match")
-                found = Match(Entry.from_json(match["entry"]), match["on"]) if match else None
-                if not isinstance(case, dict) or not 0 <= step < len(keys):
-                    raise ProcessingError("correlation lookup has no case or a step outside its keys")
-                return self._lookup(case, keys, step, found)
-        except (KeyError, TypeError, ValueError):
-            raise ProcessingError("correlation message lacks a required field") from None
-        raise ProcessingError("correlation message of unknown kind")
-
-    def live(self, entry: Entry, at_ms: int) -> bool:
-        """Whether an entry is within the correlation window at `at_ms`."""
-        return at_ms - entry.first_seen_ms < self.window_ms
-
-    def _entry(self, digest: str) -> Entry | None:
-        raw = self.table.get(digest)
-        return None if raw is None else Entry.from_json(raw)
-
-    def _lookup(self, case: dict[str, Any], keys: list[ContentKey], step: int, found: Match | None) -> Step:
         report = case["report"]
-        key = keys[step]
-        entry = self._entry(key.digest)
-        if (
-            found is None
-            and entry is not None
-            and entry.case_id != case["case_id"]
-            and entry.agency_id != report["agency_id"]
-            and self.live(entry, case["accepted_at"])
+        lookup = Lookup(case["case_id"], report["agency_id"], report["report_id"], case["accepted_at"], keys, 0, None)
+        return self._hop(lookup)
+
+    def verdict(self, value: bytes | None) -> Lookup | Restart:
+        """A message of the verdicts topic (back on the report's partition): a verdict, or a legacy restart."""
+        msg = _loads(value, "correlation verdict")
+        if msg.get("kind") == "restart":
+            case = msg.get("case")
+            if isinstance(case, dict) and isinstance(case.get("report"), dict) and _CASE_KEYS <= set(case):
+                return Restart(case)
+            raise ProcessingError("correlation restart carries no case")
+        if msg.get("kind") != "verdict":
+            raise ProcessingError("correlation verdict of unknown kind")
+        return Lookup.parse(msg)
+
+    def decide(self, case: dict[str, Any], verdict: Lookup) -> Decided:
+        """The case to emit for a pending case and its verdict, and a claim for each of its keys."""
+        report = case["report"]
+        if (case["case_id"], report["agency_id"], report["report_id"]) != (
+            verdict.case_id,
+            verdict.agency_id,
+            verdict.report_id,
         ):
-            found = Match(entry, key.matched_on)
-        if step + 1 < len(keys):
-            return self._hop(case, keys, step + 1, found)
-        return self._decide(case, keys, found)
-
-    def _hop(self, case: dict[str, Any], keys: list[ContentKey], step: int, found: Match | None) -> Forward:
-        body = {
-            "kind": "lookup",
-            "case": case,
-            "keys": [[k.digest, k.matched_on] for k in keys],
-            "step": step,
-            "match": {"entry": asdict(found.entry), "on": found.matched_on} if found else None,
-        }
-        return Forward(keys[step].digest.encode(), _dumps(body))
-
-    def _decide(self, case: dict[str, Any], keys: list[ContentKey], found: Match | None) -> Decided:
-        report = case["report"]
+            raise ProcessingError("correlation verdict does not belong to the pending case it names")
+        found = verdict.match
         if found is None:
             out = case
         else:
@@ -192,25 +261,82 @@ class Correlator:
                 "is_update": True,
             }
         entry = Entry(out["case_id"], case["accepted_at"], report["agency_id"], report["report_id"])
-        last = keys[-1].digest
         claims = [
             Forward(k.digest.encode(), _dumps({"kind": "claim", "key": k.digest, "entry": asdict(entry)}))
-            for k in keys[:-1]
+            for k in verdict.keys
         ]
-        return Decided(out["case_id"], out, found is not None, claims, [(last, entry)])
+        return Decided(out["case_id"], out, found is not None, claims)
 
-    def claim(self, local: list[tuple[str, Entry]]) -> None:
-        """Record claims now: a key is taken only when no live entry holds it (the first report keeps it)."""
+    # --- on the correlation topic ----------------------------------------------------------------------
+
+    def handle(self, value: bytes | None) -> Step:
+        """One message of the correlation topic: a lookup hop or a claim."""
+        msg = _loads(value, "correlation message")
+        kind = msg.get("kind")
+        if kind == "claim":
+            try:
+                return Claim([(str(msg["key"]), Entry.from_json(msg["entry"]))])
+            except (KeyError, TypeError):
+                raise ProcessingError("correlation message lacks a required field") from None
+        if kind == "lookup" and isinstance(msg.get("case"), dict):  # written before hops lost the case
+            return self._restart(msg["case"])
+        if kind == "lookup":
+            return self._lookup(Lookup.parse(msg))
+        raise ProcessingError("correlation message of unknown kind")
+
+    def _restart(self, case: dict[str, Any]) -> Verdict:
+        """A hop of the previous protocol (it carried the case): send the case back to its report's partition.
+
+        There intake keeps it pending and starts the hops again, so a report in flight during the upgrade
+        is not lost. Only intake writes the verdicts topic; new hops never carry a case.
+        """
+        try:
+            key = report_key(str(case["report"]["agency_id"]), str(case["report"]["report_id"]))
+        except (KeyError, TypeError):
+            raise ProcessingError("correlation message lacks a required field") from None
+        return Verdict(key.encode(), _dumps({"kind": "restart", "case": case}))
+
+    def live(self, entry: Entry, at_ms: int) -> bool:
+        """Whether an entry is within the correlation window at `at_ms`."""
+        return at_ms - entry.first_seen_ms < self.window_ms
+
+    def _entry(self, digest: str) -> Entry | None:
+        raw = self.table.get(digest)
+        return None if raw is None else Entry.from_json(raw)
+
+    def _lookup(self, hop: Lookup) -> Forward | Verdict:
+        key = hop.keys[hop.step]
+        entry = self._entry(key.digest)
+        found = hop.match
+        if (
+            found is None
+            and entry is not None
+            and entry.case_id != hop.case_id
+            and entry.agency_id != hop.agency_id
+            and self.live(entry, hop.accepted_at)
+        ):
+            found = Match(entry, key.matched_on)
+        if hop.step + 1 < len(hop.keys):
+            return self._hop(replace(hop, step=hop.step + 1, match=found))
+        done = replace(hop, match=found)
+        return Verdict(report_key(hop.agency_id, hop.report_id).encode(), _dumps(done.body("verdict")))
+
+    def _hop(self, hop: Lookup) -> Forward:
+        return Forward(hop.keys[hop.step].digest.encode(), _dumps(hop.body("lookup")))
+
+    def claim(self, local: list[tuple[str, Entry]], partition: int = 0) -> None:
+        """Record claims now: a key is taken when no live entry holds it and its agency is under its limit."""
         for digest, entry in self._taking(local):
+            quota = f"{entry.agency_id}|{entry.first_seen_ms // DAY_MS}|{partition}"
+            used = int(self.claims.get(quota) or 0)
+            if used >= self.claim_limit(entry.agency_id):
+                self.refused_claims += 1
+                continue
+            self.claims[quota] = used + 1
             self.table.write_now(digest, asdict(entry))
 
-    def claim_after_sends(self, local: list[tuple[str, Entry]]) -> None:
-        """Record claims visible here at once, durable once the case they point to is on the broker."""
-        for digest, entry in self._taking(local):
-            self.table.write_after_sends(digest, asdict(entry))
-
     def _taking(self, local: list[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
-        """The claims that take their key: no live entry holds it."""
+        """The claims that take their key: no live entry holds it (a replayed claim of the same entry is a no-op)."""
         taken = []
         for digest, entry in local:
             current = self._entry(digest)

@@ -16,9 +16,10 @@ from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
 from referral_bus.status import StatusTopics
 from referral_bus.tracing import annotate, stage_span
-from services.intake.accept import Accepted, Duplicate, Intake, Rekey, case_id_for
-from services.intake.correlate import Claim, Correlator, Forward
+from services.intake.accept import Accepted, Duplicate, Intake, Rekey
+from services.intake.correlate import Claim, Correlator, Forward, Restart
 from services.intake.feedback import rejected
+from services.intake.pending import Pending
 
 log = rb_logging.get_logger()
 
@@ -34,9 +35,18 @@ class IntakeHandlers:
     same_topic: dict[str, faust.TopicT]  # broker topic name → that topic, for re-keying in place
     cases_topic: faust.TopicT
     correlation_topic: faust.TopicT
+    verdicts_topic: faust.TopicT
+    pending: Pending  # accepted cases waiting for their correlation verdict (on the report's partition)
     statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
     keys: CaseKeys | None = None  # when enabled, personal fields leave intake sealed per case (casekeys.py)
     keys_topic: faust.TopicT | None = None
+
+    async def event(self, msg: SourceMessage) -> None:
+        """One message of the intake agent's topics: a report, or a correlation verdict coming back."""
+        if msg.topic == self.verdicts_topic.get_topic_name():
+            await self.verdict(msg)
+        else:
+            await self.report(msg)
 
     async def _sealed(self, case_id: str, case: dict[str, Any], *, may_exist: bool) -> dict[str, Any]:
         """The case with its personal fields sealed with its key (produced to the key table first when new)."""
@@ -54,7 +64,7 @@ class IntakeHandlers:
 
     async def report(self, msg: SourceMessage) -> None:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
-        service, intake, correlator = self.service, self.intake, self.correlator
+        service, intake = self.service, self.intake
         with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
             await service.codec.prefetch(msg.value, encodes=("Case",))  # registry look-ups off the loop (if any)
             try:
@@ -74,13 +84,7 @@ class IntakeHandlers:
                 return
             assert isinstance(outcome, Accepted)
             annotate(report_id=outcome.case["report"]["report_id"])
-            # sealed before it leaves, also on the correlation topic; content keys from the plain report
-            case = await self._sealed(outcome.case_id, outcome.case, may_exist=False)
-            first_hop = correlator.start(case, report=outcome.case["report"])
-            if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
-                await self._emit_case(outcome.case_id, case, may_exist=False)
-            else:  # the correlation agent emits the case (or links it to an existing one)
-                await service.send(self.correlation_topic, first_hop.key, first_hop.value)
+            await self._correlate(outcome.case)
             intake.remember(outcome)
             if self.statuses is not None:
                 await self.statuses.emit_for(outcome.case, "INTAKE_ACCEPTED", now_ms(), step=outcome.case_id)
@@ -97,8 +101,18 @@ class IntakeHandlers:
         if record is not None:
             await self.statuses.emit(record)
 
+    async def _correlate(self, case: dict[str, Any]) -> None:
+        """Emit a case with no content key now; otherwise keep it pending here (sealed) and send its first hop."""
+        first_hop = self.correlator.start(case)  # content keys from the plain report
+        sealed = await self._sealed(case["case_id"], case, may_exist=False)
+        if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
+            await self._emit_case(case["case_id"], sealed, may_exist=False)
+        else:  # the case waits here for its verdict; the hops carry only ids and content keys
+            self.pending.keep(case["case_id"], self.service.codec.encode("Case", sealed))
+            await self.service.send(self.correlation_topic, first_hop.key, first_hop.value)
+
     async def correlation(self, msg: SourceMessage) -> None:
-        """One correlation hop or claim; the decision emits a new case or an update linking the report."""
+        """One correlation hop or claim; the last hop sends the verdict back to the report's partition."""
         service, correlator = self.service, self.correlator
         with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
             step = correlator.handle(msg.value)
@@ -106,24 +120,48 @@ class IntakeHandlers:
                 await service.send(self.correlation_topic, step.key, step.value)
                 return
             if isinstance(step, Claim):
-                correlator.claim(step.local)
+                refused = correlator.refused_claims
+                correlator.claim(step.local, msg.partition)
+                if correlator.refused_claims > refused:
+                    log.warning("correlation claim over the agency's daily limit", agency_id=step.local[0][1].agency_id)
+                    metrics.count("intake", "claim_limited")
                 return
-            report_id = step.case["report"]["report_id"]
-            annotate(case_id=step.case_id, report_id=report_id)
+            await service.send(self.verdicts_topic, step.key, step.value)
+
+    async def verdict(self, msg: SourceMessage) -> None:
+        """A verdict: emit the pending case (new, or linked to an existing one), then claim its keys."""
+        service, correlator = self.service, self.correlator
+        with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
+            verdict = correlator.verdict(msg.value)
+            if isinstance(verdict, Restart):  # a hop from before the upgrade: keep the case here, hop again
+                await self._correlate(verdict.case)
+                return
+            annotate(case_id=verdict.case_id, report_id=verdict.report_id)
+            encoded = self.pending.get(verdict.case_id)
+            if encoded is None:  # emitted already (a replayed verdict, or a second round after a replay)
+                log.info("correlation verdict for a case already emitted", case_id=verdict.case_id)
+                metrics.count("intake", "verdict_duplicate")
+                return
+            step = correlator.decide(service.codec.decode(encoded, "Case"), verdict)
             case = step.case
             if step.linked and self.keys is not None:  # sealed under the report's own case id: reseal for the case
-                report = case["report"]
-                own = {**case, "case_id": case_id_for(report["agency_id"], report["report_id"])}
+                own = {**case, "case_id": verdict.case_id}
                 case = {**await self.keys.open_case(own), "case_id": step.case_id}
             await self._emit_case(step.case_id, case, may_exist=True)  # its key was made with the report
-            for claim in step.claims:  # acknowledged before this partition's own claim and offset move on
+            # Claims after the case. The producer keeps no order across topics, so a claim may land first: a
+            # report linked in that moment is still routed on its own facts (as new, not as an update).
+            for claim in step.claims:
                 await service.send(self.correlation_topic, claim.key, claim.value)
-            correlator.claim_after_sends(step.local)
+            self.pending.release_after_sends(verdict.case_id)
             if step.linked:
                 matched_on = step.case["linked_reports"][0]["matched_on"]
                 summary.event(
-                    log, "report linked to case", case_id=step.case_id, report_id=report_id, matched_on=matched_on
+                    log,
+                    "report linked to case",
+                    case_id=step.case_id,
+                    report_id=verdict.report_id,
+                    matched_on=matched_on,
                 )
                 metrics.count("intake", "linked")
             else:
-                summary.event(log, "case emitted", case_id=step.case_id, report_id=report_id)
+                summary.event(log, "case emitted", case_id=step.case_id, report_id=verdict.report_id)

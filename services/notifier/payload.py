@@ -11,7 +11,11 @@ DOCUMENT_VERSION = "referral-bus.referral/v1"
 
 
 def document(referral: dict[str, Any], profile: Profile) -> dict[str, Any]:
-    """The referral as the recipient sees it: routing facts plus the case reduced to its profile."""
+    """The referral as the recipient sees it: routing facts plus the case reduced to its profile.
+
+    `link` (ids and codes only) says the case's report is a linked report and whether it updates a
+    referral the recipient already holds; null for a case's first report.
+    """
     return {
         "document": DOCUMENT_VERSION,
         "referral_id": referral["referral_id"],
@@ -25,6 +29,7 @@ def document(referral: dict[str, Any], profile: Profile) -> dict[str, Any]:
         "created_at": referral["created_at"],
         "data_profile": profile.name,
         "case": redact(referral["case"], profile),
+        "link": referral.get("link"),
     }
 
 

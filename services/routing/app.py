@@ -31,6 +31,8 @@ if safeguards.dev_insecure_transport:
 
 cases_topic = service.topic(topics.CASES)
 statuses = StatusTopics(service, load_agencies(settings.agencies_path))
+# case id → who holds the case (recipient → referral id), its priority and SLA: linked reports (linked.py).
+routed = service.table("routed")
 handler = RoutingHandler(
     service=service,
     rules=rules,
@@ -39,6 +41,7 @@ handler = RoutingHandler(
     referrals_topic=service.topic(topics.REFERRALS),
     statuses=statuses,
     keys=service.case_keys(),
+    routed=routed,
 )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
 
 import faust
 
@@ -14,10 +16,12 @@ from referral_bus.errors import SafeguardRefusedError
 from referral_bus.message import SourceMessage
 from referral_bus.safeguards import Facts, Gate, Safeguards
 from referral_bus.shell import Service
+from referral_bus.staged import StagedTable
 from referral_bus.status import StatusTopics
 from referral_bus.tracing import stage_span
-from services.routing.decisions import decision_record, referral_records
+from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate
+from services.routing.linked import CaseState, add_holders, plan
 from services.routing.reloader import RuleReloader
 from services.routing.rules import CaseView
 
@@ -35,34 +39,42 @@ class RoutingHandler:
     referrals_topic: faust.TopicT
     statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
     keys: CaseKeys | None = None  # opens sealed personal fields for the rules (the referrals stay sealed)
+    routed: MutableMapping[str, Any] = field(default_factory=dict)  # case id → CaseState JSON (linked.py)
+
+    def __post_init__(self) -> None:
+        self.state = StagedTable(self.routed)
 
     async def case(self, msg: SourceMessage) -> None:
-        """Decide who gets one case; emit the decision and one referral per recipient."""
+        """Decide who gets one case or linked report; emit the decision and one referral per recipient."""
         service = self.service
         case = service.codec.decode(msg.value or b"", "Case")
-        if case["is_update"]:  # another agency's report of content already routed: no second referral
-            summary.event(log, "linked report", case_id=case["case_id"], linked=len(case["linked_reports"]))
-            metrics.count("routing", "linked")
-            return
         with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
             ruleset = self.rules.current
             opened = await self.keys.open_case(case) if self.keys is not None else case
             decision = ruleset.decide(CaseView.from_case(opened))
-            apply_gate(decision, Facts.from_case(case), Gate(self.safeguards, ruleset.directory))
+            facts, gate = Facts.from_case(case), Gate(self.safeguards, ruleset.directory)
+            apply_gate(decision, facts, gate)
+            raw = self.state.get(case["case_id"])
+            state = None if raw is None else CaseState.from_json(raw)
+            add_holders(decision, case, state, facts, gate)  # a linked report: the case's holders, gated too
+            routed = plan(decision, case, state, referral_id_for)
             span.set_attribute("referral_bus.rule_ids", decision.matched_rules)
             span.set_attribute("referral_bus.recipient_ids", [c.recipient.id for c in decision.recipients])
         now = now_ms()
-        record = decision_record(decision, now_ms=now, held_for=case["report"].get("agency_id"))
+        record = decision_record(decision, now_ms=now, held_for=case["report"].get("agency_id"), plan=routed)
         key = case["case_id"].encode()
         await service.send(self.decisions_topic, key, service.codec.encode("RoutingDecision", record))
-        for referral in referral_records(decision, record, case, now_ms=now):
+        for referral in referral_records(decision, record, case, now_ms=now, plan=routed):
             await service.send(self.referrals_topic, key, service.codec.encode("Referral", referral))
         if self.statuses is not None:  # which KINDS it went to (never who), or held for the agency
             kinds = [c.recipient.kind for c in decision.recipients]
             await self.statuses.emit_for(case, "ROUTED" if kinds else "HELD", now, kinds=kinds)
+        self.state.write_after_sends(case["case_id"], routed.state.to_json())  # who holds the case, once sent
         for path, why in decision.refused:
             metrics.safeguard_refusal("routing", why.safeguard_id, path)
-            if path != "escalation":  # a refused escalation target is replaced or dropped; the referral goes
+            # a refused escalation target is replaced or dropped (the referral goes); a refused holder of a
+            # linked report's case simply gets no update: neither is an error to dead-letter
+            if path not in ("escalation", "holder"):
                 await service.dead_letter(msg, SafeguardRefusedError(f"{path}: {why}"), case_id=case["case_id"])
         summary.event(
             log,
@@ -74,6 +86,11 @@ class RoutingHandler:
             unmatched=decision.unmatched,
             held=not decision.recipients,
             refused=len(decision.refused),
+            linked=routed.linked is not None,
+            updated=",".join(routed.updated),
+            raised_from=routed.raised_from,
         )
+        if routed.linked is not None:
+            metrics.count("routing", "linked")
         outcome = "held" if not decision.recipients else "unmatched" if decision.unmatched else "routed"
         metrics.count("routing", outcome)

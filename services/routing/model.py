@@ -23,6 +23,7 @@ DURATION_PATTERN = r"^\s*\d+\s*[smhd]?\s*$"
 _DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
+
 def _valid_duration(value: str | int) -> str | int:
     """Refuse a duration `parse_duration` cannot read (its message says what is wrong)."""
     parse_duration(value)

@@ -1,4 +1,4 @@
-"""Correlation through the real broker: the same content from two agencies is one case, notified once.
+"""Correlation through the real broker: the same content from two agencies is one case, each report routed.
 
 Real `faust worker` processes on the local broker: intake alone for the cases topic, then the three
 services with a real webhook receiver and SMTP server for what recipients actually get.
@@ -11,23 +11,27 @@ import hashlib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 from aiokafka import AIOKafkaProducer
 
-from referral_bus import topics
+from referral_bus import jurisdictions, topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
+from referral_bus.safeguards import Facts, Gate, load_safeguards
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.agencies import local_agencies
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, running, temp_workdir
 from services.intake.accept import case_id_for, report_key
+from services.routing.gating import apply_gate
 from services.routing.rules import CaseView, load_rules
 from tests.support.polling import wait_for
-from tests.support.reports import valid_report
+from tests.support.reports import PII, valid_report
 
 pytestmark = [pytest.mark.kafka]
 
@@ -109,6 +113,19 @@ async def test_two_agencies_same_sha256_within_the_window_make_one_case_and_one_
     assert update["report"]["report_id"] == b["report_id"]
     assert case_id_for(AGENCY_B, b["report_id"]) not in {c["case_id"] for c in cases}
 
+    # the correlation round trip carried ids and content-key digests, never the case
+    hops = await read_topic(topics.name(topics.CORRELATION), until=lambda rs: False, timeout=5, bootstrap=kafka)
+    verdicts = await read_topic(
+        topics.name(topics.CORRELATION_VERDICTS), until=lambda rs: len(rs) >= 2, timeout=30, bootstrap=kafka
+    )
+    assert len(verdicts) == 2 and len(hops) >= 4  # two lookups and two claims per report (a hash and a URL)
+    for r in [*hops, *verdicts]:
+        assert len(r.value) < 1024
+        text = r.value.decode("utf-8")
+        for secret in [*PII.values(), "social.example", "other.example", sha]:
+            assert secret not in text, f"{r.topic} carries part of the case"
+    assert {r.key for r in verdicts} == {report_key(x["agency_id"], x["report_id"]).encode() for x in (a, b)}
+
 
 async def test_outside_the_window_two_agencies_make_two_cases(kafka: str, namespace: str) -> None:
     sha, url = fresh_content()
@@ -128,6 +145,38 @@ async def test_outside_the_window_two_agencies_make_two_cases(kafka: str, namesp
     )
 
 
+async def test_an_agency_over_its_claim_limit_and_a_home_page_link_nothing(
+    kafka: str, namespace: str, tmp_path: Path
+) -> None:
+    registry = yaml.safe_load((REPO_ROOT / "config" / "agencies.yaml").read_text(encoding="utf-8"))
+    for agency in registry["agencies"]:
+        if agency["id"] == AGENCY_A:
+            agency["correlation_claims_per_day"] = 0  # this agency may claim no content at all
+    path = tmp_path / "agencies.yaml"
+    path.write_text(yaml.safe_dump(registry), encoding="utf-8")
+    sha, url = fresh_content()
+    a, b = report_with(AGENCY_A, sha, url), report_with(AGENCY_B, sha, url)
+    home_c = valid_report(
+        agency_id="ngo-safe-online", content_hashes=[], content_urls=["https://www.social.example.invalid/"]
+    )
+    home_d = valid_report(
+        agency_id="platform-examplevideo",
+        content_hashes=[],
+        content_urls=["http://social.example.invalid/index.html?utm_source=share&fbclid=x"],
+    )
+    with intake_only(namespace, kafka, INTAKE_AGENCIES_PATH=str(path)) as workers:
+        await send_report(kafka, a)
+        await send_report(kafka, home_c)
+        await cases_until(kafka, lambda cs: {a["report_id"], home_c["report_id"]} <= reports_of(cs))
+        await send_report(kafka, b)
+        await send_report(kafka, home_d)
+        cases = await cases_until(kafka, lambda cs: {b["report_id"], home_d["report_id"]} <= reports_of(cs))
+        assert workers.procs["intake"].poll() is None, workers.tail("intake")
+    got = {c["report"]["report_id"]: (c["case_id"], c["is_update"]) for c in cases}
+    for r in (a, b, home_c, home_d):  # each its own case: nothing was claimed, a home page is no content key
+        assert got[r["report_id"]] == (case_id_for(r["agency_id"], r["report_id"]), False), r["agency_id"]
+
+
 def routing_linked_count(port: int) -> float:
     """routing's `linked` outcome counter from its /metrics."""
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
@@ -137,20 +186,63 @@ def routing_linked_count(port: int) -> float:
     return 0.0
 
 
-async def test_recipients_get_one_referral_for_content_two_agencies_reported(kafka: str, namespace: str) -> None:
+PROVINCES = ["VN-HN", "VN-SG", "VN-DN", "VN-HP", "VN-CT", "VN-HUE", "VN-44", "VN-49", "VN-26", "VN-57"]
+
+
+def gated_recipients(ruleset: Any, case: dict[str, Any]) -> set[str]:
+    """Who a case goes to on its own facts: the shipped rules, then the safeguards gate."""
+    decision = ruleset.decide(CaseView.from_case(case))
+    guards = load_safeguards(REPO_ROOT / "config" / "safeguards.yaml", dev_insecure_transport=True)  # as the workers
+    apply_gate(decision, Facts.from_case(case), Gate(guards, ruleset.directory))
+    return {c.recipient.id for c in decision.recipients}
+
+
+def pick_provinces(ruleset: Any, case_a: str, a: dict[str, Any], b: dict[str, Any]) -> tuple[str, str]:
+    """Two victims' provinces whose referrals share a recipient and differ in one (the test needs both)."""
+    for pa in PROVINCES:
+        for pb in PROVINCES:
+            if pa == pb or not jurisdictions.is_known(pa) or not jurisdictions.is_known(pb):
+                continue
+            ra = gated_recipients(
+                ruleset, {"case_id": case_a, "report": {**a, "victim": {**a["victim"], "jurisdiction": pa}}}
+            )
+            rb = gated_recipients(
+                ruleset, {"case_id": case_a, "report": {**b, "victim": {**b["victim"], "jurisdiction": pb}}}
+            )
+            if ra & rb and rb - ra:
+                return pa, pb
+    raise AssertionError("no two provinces whose referrals overlap and differ: the sample data changed")
+
+
+async def test_a_linked_report_is_routed_on_its_own_facts_holders_get_an_update_new_recipients_a_referral(
+    kafka: str, namespace: str
+) -> None:
     sha, url = fresh_content()
-    a, b = report_with(AGENCY_A, sha, url), report_with(AGENCY_B, sha, url)
+    other_sha, _ = fresh_content()
+    # the same content URL (written differently), different hashes, victims and provinces
+    a = report_with(AGENCY_A, sha, url)
+    b = report_with(AGENCY_B, other_sha, url.replace("https://", "http://www.") + "/?utm_source=share")
+    b["severity"], b["escalation_reason"] = "IMMINENT_DANGER", "live abuse announced"
+    b["victim"] = {**b["victim"], "age_band": "UNDER_13"}
     case_a = case_id_for(AGENCY_A, a["report_id"])
     web, mail = WebhookReceiver(), MailReceiver()
     await web.start()
     mail.start()
     with temp_workdir("corr-e2e-") as work:
         directory, env = local_agencies(work, web, mail)
-        decision = load_rules(directory, REPO_ROOT / "config" / "rules.yaml").decide(
-            CaseView.from_case({"case_id": case_a, "report": a})
-        )
-        expected = {c.recipient.id for c in decision.recipients}
-        assert expected, "the sample report must route somewhere for this test to mean anything"
+        ruleset = load_rules(directory, REPO_ROOT / "config" / "rules.yaml")
+        pa, pb = pick_provinces(ruleset, case_a, a, b)
+        a["victim"]["jurisdiction"], b["victim"]["jurisdiction"] = pa, pb
+        first = gated_recipients(ruleset, {"case_id": case_a, "report": a})
+        own = gated_recipients(ruleset, {"case_id": case_a, "report": b})  # the linked report on its own facts
+        guards = load_safeguards(REPO_ROOT / "config" / "safeguards.yaml", dev_insecure_transport=True)
+        b_facts = Facts.from_case({"case_id": case_a, "report": b})
+        # ... plus every holder of the case the gate admits for the linked report's facts (all: a child)
+        second = own | {r for r in first if Gate(guards, ruleset.directory).admit(b_facts, r) is None}
+        holders, newcomers = first & second, second - first
+        print("provinces", pa, pb, "first:", sorted(first), "own:", sorted(own), "told:", sorted(second))
+        assert first - own, "the test needs a holder the linked report's own rules would not choose"
+        channel = {r.id: r.channel.type for r in ruleset.directory.recipients.values()}
         workers = Workers(work, namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env})
         try:
             workers.start_all()
@@ -160,40 +252,117 @@ async def test_recipients_get_one_referral_for_content_two_agencies_reported(kaf
             await send_report(kafka, b)
             cases = await cases_until(kafka, lambda cs: b["report_id"] in reports_of(cs))
             assert [(c["case_id"], c["is_update"]) for c in cases] == [(case_a, False), (case_a, True)]
-            # routing has seen the update (and skipped it) ...
+
+            def decode_all(rs: list[Any]) -> list[dict[str, Any]]:
+                return [codec.decode(r.value, "Referral") for r in rs]
+
+            def done(rs: list[Any]) -> bool:
+                got = decode_all(rs)
+                by_a = {r["recipient_id"] for r in got if r["link"] is None}
+                by_b = {r["recipient_id"] for r in got if r["link"] is not None}
+                return by_a >= first and by_b >= second
+
+            referrals = decode_all(
+                await read_topic(topics.name(topics.REFERRALS), until=done, timeout=90, bootstrap=kafka)
+            )
+            of_a = {r["recipient_id"]: r for r in referrals if r["link"] is None}
+            of_b = {r["recipient_id"]: r for r in referrals if r["link"] is not None}
+            (a_priority,) = {r["priority"] for r in of_a.values()}
+            assert Counter(r["recipient_id"] for r in referrals if r["link"] is None) == Counter(first)
+            assert Counter(r["recipient_id"] for r in referrals if r["link"] is not None) == Counter(second)
+            assert {r["case_id"] for r in referrals} == {case_a}, "the linked report joins the first case"
+            for rid, ref in of_b.items():
+                assert ref["case"]["report"]["report_id"] == b["report_id"], "the linked report's own facts"
+                assert ref["priority"] == "P1" and ref["link"]["case_id"] == case_a
+                assert ref["link"]["agency_id"] == AGENCY_B and ref["link"]["matched_on"] == "url"
+                assert ref["referral_id"] != of_a.get(rid, {}).get("referral_id"), "its own idempotency key"
+                if rid in holders:
+                    assert ref["link"]["update"] is True and ref["link"]["update_of"] == of_a[rid]["referral_id"]
+                else:
+                    assert ref["link"]["update"] is False and ref["link"]["update_of"] is None
+                assert ref["link"]["raised_from"] == (None if a_priority == "P1" else a_priority)
+            assert all(r["ack_sla_seconds"] <= min(x["ack_sla_seconds"] for x in of_a.values()) for r in of_b.values())
+            decisions = await read_topic(topics.name(topics.DECISIONS), until=lambda rs: len(rs) >= 2, bootstrap=kafka)
+            recs = [codec.decode(r.value, "RoutingDecision") for r in decisions]
+            assert [(d["case_id"], d["report_id"], d["linked_report"]) for d in recs] == [
+                (case_a, a["report_id"], False),
+                (case_a, b["report_id"], True),
+            ]
+            assert set(recs[1]["updated_recipients"]) == holders and recs[0]["decision_id"] != recs[1]["decision_id"]
             linked = await wait_for(lambda: routing_linked_count(workers.ports["routing"]) >= 1, 60)
             assert linked, workers.tail("routing")
 
-            # ... and every recipient got the shared content once: one referral each, all for the first case
-            def referral_recipients(rs: list[Any]) -> list[str]:
-                return [codec.decode(r.value, "Referral")["recipient_id"] for r in rs]
+            # what webhook recipients actually receive: the update and the new referral, told about the link
+            want = {(rid, False) for rid in first if channel[rid] == "webhook"}
+            want |= {(rid, True) for rid in second if channel[rid] == "webhook"}
 
-            referrals = await read_topic(
-                topics.name(topics.REFERRALS),
-                until=lambda rs: set(referral_recipients(rs)) >= expected,
-                timeout=60,
-                bootstrap=kafka,
-            )
-            decoded = [codec.decode(r.value, "Referral") for r in referrals]
-            assert Counter(r["recipient_id"] for r in decoded) == Counter(expected)
-            assert {r["case_id"] for r in decoded} == {case_a}
-            decisions = await read_topic(topics.name(topics.DECISIONS), until=lambda rs: len(rs) >= 1, bootstrap=kafka)
-            assert [codec.decode(r.value, "RoutingDecision")["case_id"] for r in decisions] == [case_a]
+            def received() -> set[tuple[str, bool]]:
+                return {(d.recipient_id, d.json()["link"] is not None) for d in web.deliveries}
 
-            webhook_expected = {
-                rid
-                for rid in expected
-                if next(c for c in decision.recipients if c.recipient.id == rid).recipient.channel.type == "webhook"
-            }
-            reached = await wait_for(lambda: {d.recipient_id for d in web.deliveries} >= webhook_expected, 60)
-            assert reached, workers.tail("notifier")
-            delivered = Counter(d.recipient_id for d in web.deliveries)
-            print("recipients:", sorted(expected), "webhook deliveries:", dict(delivered))
-            assert delivered == Counter(webhook_expected), "one delivery per webhook recipient, not two"
-            assert {d.json()["case"]["case_id"] for d in web.deliveries} == {case_a}
+            reached = await wait_for(lambda: received() >= want, 90)
+            assert reached, (sorted(want - received()), workers.tail("notifier"))
+            assert Counter((d.recipient_id, d.json()["link"] is not None) for d in web.deliveries) == Counter(want)
+            for d in web.deliveries:
+                doc = d.json()
+                if doc["link"] is not None:
+                    assert doc["link"]["update"] == (d.recipient_id in holders)
+                    assert doc["case"]["case_id"] == case_a and doc["priority"] == "P1"
+            assert newcomers, "the test needs a recipient the first report did not reach"
             for name in ("intake", "routing", "notifier"):
                 assert workers.procs[name].poll() is None, workers.tail(name)
         finally:
             workers.stop_all()
             await web.stop()
             mail.stop()
+
+
+async def test_a_refusing_adults_linked_report_never_reaches_a_holder_the_gate_refuses(
+    kafka: str, namespace: str
+) -> None:
+    sha, url = fresh_content()
+    child = report_with(AGENCY_A, sha, url)  # a child: police and child protection hold the case
+    adult = report_with(AGENCY_B, sha, url)
+    adult["victim"] = {**adult["victim"], "age_band": "ADULT", "is_minor": False}
+    adult["consent"], adult["consented_services"] = "REFUSED", ["health"]
+    case_a = case_id_for(AGENCY_A, child["report_id"])
+    with running(namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka}, "intake", "routing", prefix="corr-gate-") as workers:
+        await send_report(kafka, child)
+        await cases_until(kafka, lambda cs: child["report_id"] in reports_of(cs))
+        await send_report(kafka, adult)
+
+        def decisions_of(rs: list[Any]) -> list[dict[str, Any]]:
+            return [codec.decode(r.value, "RoutingDecision") for r in rs]
+
+        decisions = decisions_of(
+            await read_topic(
+                topics.name(topics.DECISIONS),
+                until=lambda rs: adult["report_id"] in {d["report_id"] for d in decisions_of(rs)},
+                timeout=90,
+                bootstrap=kafka,
+            )
+        )
+        referrals = [
+            codec.decode(r.value, "Referral")
+            for r in await read_topic(topics.name(topics.REFERRALS), until=lambda rs: False, timeout=5, bootstrap=kafka)
+        ]
+        for name in ("intake", "routing"):
+            assert workers.procs[name].poll() is None, workers.tail(name)
+    first, linked = decisions
+    assert (first["report_id"], linked["report_id"], linked["case_id"]) == (
+        child["report_id"],
+        adult["report_id"],
+        case_a,
+    )
+    holders = {r["recipient_id"] for r in first["recipients"]}
+    kinds = {
+        r.id: r.kind
+        for r in load_rules(
+            REPO_ROOT / "config" / "recipients.yaml", REPO_ROOT / "config" / "rules.yaml"
+        ).directory.recipients.values()
+    }
+    told = {r["recipient_id"] for r in referrals if r["link"] is not None}
+    assert told == {r["recipient_id"] for r in linked["recipients"]}
+    assert not {rid for rid in told if kinds[rid] in ("police", "child_protection", "international_partner")}, told
+    assert all(kinds[rid] == "health" for rid in told), told
+    refused_holders = {r["recipient_id"] for r in linked["refused"] if r["path"] == "holder"}
+    assert refused_holders == holders - told and refused_holders, linked["refused"]

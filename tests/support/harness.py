@@ -1,10 +1,13 @@
 """Fault harness: the three real workers, the real broker, a stream of reports, and the books.
 
 A scenario builds a `Stack` (workers + a webhook receiver in its own thread), generates a `Stream`
-of reports (valid ones, exact duplicates and invalid ones), produces it while `Fault`s fire at
-chosen points, waits until the pipeline drains and then checks the books:
+of reports (valid ones, exact duplicates, invalid ones, and linked reports: other agencies reporting
+content already reported, about other victims), produces it while `Fault`s fire at chosen points,
+waits until the pipeline drains and then checks the books:
 
-- every expected (case, recipient) referral was delivered at least once (lost = 0);
+- every report's expected referrals were delivered at least once: one per (report, recipient), a
+  linked report's own included whether it joined the first case or not (lost = 0); a linked report
+  that joined a case also updates the case's other holders (allowed, counted in a note);
 - every delivery of one referral carried the same idempotency key (its referral id);
 - every invalid report is in the dead-letter topic with its original bytes;
 - produced = accepted + duplicates + dead-lettered, exactly.
@@ -86,7 +89,14 @@ class Stream:
     valid: dict[str, str]  # report key (agency/report) → case id of each distinct valid report
     invalid: list[bytes]  # values that must be dead-lettered by intake
     duplicates: int  # exact re-sends of a valid report
-    expected: set[tuple[str, str]]  # (case_id, recipient_id)
+    expected: set[tuple[str, str]]  # (report key, recipient_id): every report's own referrals
+    linked: int = 0  # reports of another agency about content already in the stream (other victims)
+
+
+def report_of(case_or_referral: dict[str, Any]) -> str:
+    """The report key (agency/report) of a Case, a Referral or a delivered document (its case's report)."""
+    case = case_or_referral.get("case", case_or_referral)
+    return f"{case['report']['agency_id']}/{case['report']['report_id']}"
 
 
 def _jurisdictions(directory: Path) -> list[str]:
@@ -152,6 +162,16 @@ def _invalid(rng: random.Random, i: int, run: str, codes: list[str], codec: Code
     return key, codec.encode("CaseReport", report)[:-7]
 
 
+def _linked_copy(rng: random.Random, first: dict[str, Any], j: int, run: str, codes: list[str]) -> dict[str, Any]:
+    """Another agency's report of the same content: another victim, province and severity, the URL as pasted."""
+    report = random_report(rng, j, run, codes)
+    report["report_id"] = f"F{run}-L{j:06d}"
+    report["agency_id"] = rng.choice([a for a in AGENCIES if a != first["agency_id"]])
+    url = first["content_urls"][0]
+    report["content_urls"] = [rng.choice([url, url.replace("https://", "http://www.") + "/?utm_source=share"])]
+    return report
+
+
 def generate(
     n: int,
     directory: Path,
@@ -159,8 +179,14 @@ def generate(
     seed: int = 8,
     duplicate_ratio: float = 0.05,
     invalid_ratio: float = 0.03,
+    linked_ratio: float = 0.08,
 ) -> Stream:
-    """`n` distinct valid reports plus duplicates and invalid inputs mixed in, and the expected referrals."""
+    """`n` distinct reports plus linked reports, duplicates and invalid inputs mixed in; the expected referrals.
+
+    A linked report (about `linked_ratio` of the reports get one or two) comes a little later in the
+    stream from another agency, about the same content and another victim: it is expected to reach the
+    recipients its own facts need, whichever case it joins.
+    """
     from services.intake.accept import case_id_for, report_key
     from services.intake.report import validate
     from services.routing.rules import CaseView, load_rules
@@ -174,32 +200,43 @@ def generate(
     valid: dict[str, str] = {}
     invalid: list[bytes] = []
     expected: set[tuple[str, str]] = set()
-    duplicates = 0
-    later: list[tuple[int, tuple[bytes, bytes]]] = []  # re-sends due after report number i
-    for i in range(n):
-        while later and later[0][0] <= i:
-            records.append(later.pop(0)[1])
-        report = random_report(rng, i, run, codes)
+    duplicates = linked = 0
+    later: list[tuple[int, tuple[bytes, bytes]]] = []  # re-sends and linked reports due after report number i
+
+    def add(report: dict[str, Any]) -> tuple[bytes, bytes]:
         checked = validate(report, now_ms=int(time.time() * 1000), clock_skew_ms=300_000)
         dkey = report_key(checked.agency_id, checked.report_id)
         case_id = case_id_for(checked.agency_id, checked.report_id)
         valid[dkey] = case_id
-        value = codec.encode("CaseReport", report)
-        records.append((dkey.encode(), value))
         case = {"case_id": case_id, "report": checked.model_dump()}
         for chosen in ruleset.decide(CaseView.from_case(case)).recipients:
-            expected.add((case_id, chosen.recipient.id))
+            expected.add((dkey, chosen.recipient.id))
+        return dkey.encode(), codec.encode("CaseReport", report)
+
+    def due(at: int, record: tuple[bytes, bytes]) -> None:
+        later.append((at, record))
+        later.sort(key=lambda x: x[0])
+
+    for i in range(n):
+        while later and later[0][0] <= i:
+            records.append(later.pop(0)[1])
+        report = random_report(rng, i, run, codes)
+        record = add(report)
+        records.append(record)
         if rng.random() < duplicate_ratio:
             # an agency re-sending the same report a little later in the stream
-            later.append((i + rng.randint(1, 40), (dkey.encode(), value)))
-            later.sort(key=lambda x: x[0])
+            due(i + rng.randint(1, 40), record)
             duplicates += 1
+        if rng.random() < linked_ratio:
+            for _ in range(rng.choice([1, 1, 2])):
+                due(i + rng.randint(20, 120), add(_linked_copy(rng, report, linked, run, codes)))
+                linked += 1
         if rng.random() < invalid_ratio:
             bad = _invalid(rng, len(invalid), run, codes, codec)
             records.append(bad)
             invalid.append(bad[1])
     records.extend(r for _, r in later)
-    return Stream(records, valid, invalid, duplicates, expected)
+    return Stream(records, valid, invalid, duplicates, expected, linked)
 
 
 # --------------------------------------------------------------------------- receiver in its own thread
@@ -499,11 +536,11 @@ def table(rows: list[Books]) -> str:
 
 
 def delivered_pairs(deliveries: list[Delivery]) -> dict[tuple[str, str], set[str]]:
-    """(case_id, recipient_id) → idempotency keys seen for it."""
+    """(report key, recipient_id) → idempotency keys seen for it (a linked report counts as its own report)."""
     out: dict[tuple[str, str], set[str]] = {}
     for d in deliveries:
         doc = d.json()
-        out.setdefault((doc["case_id"], d.recipient_id), set()).add(d.idempotency_key)
+        out.setdefault((report_of(doc), d.recipient_id), set()).add(d.idempotency_key)
     return out
 
 
@@ -559,7 +596,7 @@ async def _positions(stream: Stream, got: set[tuple[str, str]], boot: str) -> st
     for r in records:
         with contextlib.suppress(Exception):
             ref = codec.decode(r.value, "Referral")
-            if (ref["case_id"], ref["recipient_id"]) in lost:
+            if (report_of(ref), ref["recipient_id"]) in lost:
                 where.append(f"{r.partition}:{r.offset}")
     missing = len(lost) - len(where)
     return ", ".join(where[:20]) + (f"; {missing} never produced by routing" if missing > 0 else "")
@@ -586,19 +623,31 @@ async def check_books(
     b.drain_s = drain_s
 
     valid_ids = set(stream.valid.values())
+    valid_reports = set(stream.valid)
     case_ids: set[str] = set()
+    reports: set[str] = set()
+    joined: set[str] = set()  # linked reports that joined another agency's case
     seen_upto = [0]
 
     def all_cases(rs: list[Any]) -> bool:
-        """Decode only the records read since the last call; done once every valid case is there."""
+        """Decode only the records read since the last call; done once every valid report has its case event."""
         for r in rs[seen_upto[0] :]:
             with contextlib.suppress(Exception):
-                case_ids.add(codec.decode(r.value, "Case")["case_id"])
+                case = codec.decode(r.value, "Case")
+                case_ids.add(case["case_id"])
+                reports.add(report_of(case))
+                if case["is_update"]:
+                    joined.add(report_of(case))
         seen_upto[0] = len(rs)
-        return valid_ids <= case_ids
+        return valid_reports <= reports
 
     await read_topic(topics.name(topics.CASES), until=all_cases, timeout=120, bootstrap=boot)
-    b.accepted = len(case_ids & valid_ids)
+    b.accepted = len(reports & valid_reports)
+    b.notes.append(
+        f"{stream.linked} linked reports (another agency, same content, another victim): "
+        f"{len(joined & valid_reports)} joined the first case, the others opened their own; "
+        f"expected counts every report's own referrals"
+    )
 
     want_dl = n_invalid + extra_dead_letters
     intake_topic = topics.name(topics.INTAKE)
@@ -639,7 +688,14 @@ async def check_books(
         b.problems.append(f"not drained before the deadline: {b.lost} referrals outstanding")
     if b.lost:
         b.problems.append("lost referrals at (topic partition:offset) " + await _positions(stream, set(pairs), boot))
-    unexpected = set(pairs) - stream.expected
+    # a linked report that joined a case also updates the case's holders (through the gate): not in
+    # `expected` (whether a report joins depends on timing), so allowed when the document says "update"
+    updates = {
+        (report_of(doc), d.recipient_id) for d in deliveries if ((doc := d.json()).get("link") or {}).get("update")
+    }
+    unexpected = set(pairs) - stream.expected - updates
+    if updates - stream.expected:
+        b.notes.append(f"{len(updates - stream.expected)} update referrals to holders of a case beyond the expected")
     if unexpected:
         b.problems.append(f"{len(unexpected)} deliveries nobody expected, e.g. {sorted(unexpected)[:2]}")
     split = {p: k for p, k in pairs.items() if len(k) > 1}

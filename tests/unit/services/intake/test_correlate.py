@@ -6,12 +6,14 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from referral_bus.codec import Codec
 from referral_bus.errors import ProcessingError
-from services.intake.accept import case_id_for
+from services.intake.accept import case_id_for, report_key
 from services.intake.content import MAX_CONTENT_KEYS, content_keys, hash_key, normalise_url, url_key
-from services.intake.correlate import Claim, Correlator, Decided, Forward
+from services.intake.correlate import Claim, Correlator, Decided, Forward, Lookup, Restart, Verdict, per_partition
 from tests.support.reports import valid_report
 
 HOUR_MS = 3_600_000
@@ -39,8 +41,11 @@ def case_of(
     }
 
 
-def run(correlator: Correlator, case: dict[str, Any]) -> Decided | None:
-    """Drive one report through its lookup hops and claims as the topic would; the decision."""
+def run(correlator: Correlator, case: dict[str, Any], *, hops: list[bytes] | None = None) -> Decided | None:
+    """Drive one report through its lookup hops, verdict and claims as the topics would; the decision.
+
+    `hops` collects every correlation-topic message sent for the report (to check what they carry).
+    """
     first = correlator.start(case)
     if first is None:
         return None
@@ -48,18 +53,27 @@ def run(correlator: Correlator, case: dict[str, Any]) -> Decided | None:
     decided: Decided | None = None
     while queue:
         msg = queue.pop(0)
+        if hops is not None:
+            hops.append(msg.value)
         step = correlator.handle(msg.value)
         if isinstance(step, Forward):
             queue.append(step)
         elif isinstance(step, Claim):
             correlator.claim(step.local)
         else:
-            assert decided is None, "one decision per report"
-            decided = step
-            queue.extend(step.claims)
-            correlator.claim(step.local)
+            assert isinstance(step, Verdict) and decided is None, "one verdict per report"
+            assert step.key == report_key(case["report"]["agency_id"], case["report"]["report_id"]).encode()
+            decided = correlator.decide(case, verdict_of(correlator, step.value))
+            queue.extend(decided.claims)
     assert decided is not None
     return decided
+
+
+def verdict_of(correlator: Correlator, value: bytes) -> Lookup:
+    """The verdict a verdicts-topic message carries (not a legacy restart)."""
+    out = correlator.verdict(value)
+    assert isinstance(out, Lookup)
+    return out
 
 
 def make(window_hours: int = 72) -> Correlator:
@@ -81,7 +95,6 @@ def make(window_hours: int = 72) -> Correlator:
         ("https://example.invalid/p/1?utm_source=x&fbclid=y", "https://example.invalid/p/1"),
         ("https://example.invalid/p/%7euser", "https://example.invalid/p/~user"),
         ("https://user:pw@example.invalid/p", "https://example.invalid/p"),
-        ("https://example.invalid", "https://example.invalid/"),
         ("https://example.invalid./p", "https://example.invalid/p"),
     ],
 )
@@ -106,7 +119,7 @@ def test_different_content_urls_stay_different(a: str, b: str) -> None:
 
 def test_content_keys_are_deterministic_hashes_first_and_carry_no_url() -> None:
     url = "https://social.example.invalid/u/victim_account"
-    report = {
+    report: dict[str, Any] = {
         "content_hashes": [{"algorithm": "md5", "value": "0" * 32}, {"algorithm": "sha256", "value": SHA_A}],
         "content_urls": [url, url.upper().replace("HTTPS", "https")],
     }
@@ -221,7 +234,7 @@ def test_replayed_report_gets_the_same_decision() -> None:
     assert run(c, b) == run(c, b)
 
 
-def test_each_hop_is_keyed_by_its_content_key() -> None:
+def test_each_hop_is_keyed_by_its_content_key_and_the_verdict_by_the_report() -> None:
     c = make()
     case = case_of("agency-a", "A-1", at=T0, hashes=[SHA_A], urls=["https://x.example.invalid/1"])
     keys = content_keys(case["report"])
@@ -229,10 +242,73 @@ def test_each_hop_is_keyed_by_its_content_key() -> None:
     assert first is not None and first.key == keys[0].digest.encode()
     second = c.handle(first.value)
     assert isinstance(second, Forward) and second.key == keys[1].digest.encode()
-    decided = c.handle(second.value)
-    assert isinstance(decided, Decided)
-    assert [f.key for f in decided.claims] == [keys[0].digest.encode()]
-    assert [k for k, _ in decided.local] == [keys[1].digest]
+    verdict = c.handle(second.value)
+    assert isinstance(verdict, Verdict) and verdict.key == b"agency-a/A-1"
+    decided = c.decide(case, verdict_of(c, verdict.value))
+    assert [f.key for f in decided.claims] == [k.digest.encode() for k in keys]
+
+
+def test_hops_carry_ids_and_digests_only_never_the_case() -> None:
+    c = make()
+    url = "https://social.example.invalid/u/t\u00ean-n\u1ea1n-nh\u00e2n"
+    case = case_of("agency-a", "A-1", at=T0, hashes=[SHA_A], urls=[url])
+    case["report"]["narrative"] = "Ng\u01b0\u1eddi b\u1ecb h\u1ea1i k\u1ec3 l\u1ea1i"
+    hops: list[bytes] = []
+    run(c, case, hops=hops)
+    assert len(hops) == 4  # two lookups (hash, url) and the two claims after the verdict: nothing else
+    for value in hops:
+        msg = json.loads(value)
+        assert set(msg) <= {"kind", "case_id", "agency_id", "report_id", "accepted_at", "keys", "step", "match"} | {
+            "key",
+            "entry",
+        }
+        text = value.decode()
+        assert "narrative" not in text and "social.example" not in text and "victim" not in text
+        assert len(value) < 1024
+
+
+def test_a_verdict_for_another_case_is_refused() -> None:
+    c = make()
+    a = case_of("agency-a", "A-1", at=T0, hashes=[SHA_A])
+    first = c.start(a)
+    assert first is not None
+    verdict = c.handle(first.value)
+    assert isinstance(verdict, Verdict)
+    with pytest.raises(ProcessingError):
+        c.decide(case_of("agency-a", "A-2", at=T0, hashes=[SHA_A]), verdict_of(c, verdict.value))
+
+
+def test_an_agency_over_its_daily_claim_limit_claims_nothing_more() -> None:
+    claims: dict[str, Any] = {}
+    c = Correlator(
+        {}, window_ms=72 * HOUR_MS, claims=claims, claim_limit=lambda agency: 2 if agency == "greedy" else 99
+    )
+    for i in range(5):
+        run(c, case_of("greedy", f"G-{i}", at=T0 + i, urls=[f"https://popular.example.invalid/v/{i}"]))
+    # the first two are claimed for the greedy agency; the rest stay free for whoever reports them
+    linked = [
+        run(c, case_of("agency-b", f"B-{i}", at=T0 + 10, urls=[f"https://popular.example.invalid/v/{i}"]))
+        for i in range(5)
+    ]
+    assert [d is not None and d.linked for d in linked] == [True, True, False, False, False]
+    assert c.refused_claims == 3
+    # B's own reports claimed the free keys: a third agency now links to B's cases
+    d = run(c, case_of("agency-c", "C-1", at=T0 + 20, urls=["https://popular.example.invalid/v/4"]))
+    assert d is not None and d.linked and d.case_id == case_id_for("agency-b", "B-4")
+    # the limit is per day: the next day the greedy agency claims again
+    d = run(c, case_of("greedy", "G-9", at=T0 + 24 * HOUR_MS, urls=["https://popular.example.invalid/v/9"]))
+    assert d is not None and not d.linked and c.refused_claims == 3
+
+
+def test_per_partition_limit_is_twice_the_even_share_and_never_zero() -> None:
+    assert per_partition(5000, 12) == 834
+    assert per_partition(1, 12) == 1
+    assert per_partition(0, 12) == 0  # an agency with limit 0 never claims
+    assert per_partition(10, 1) == 20
+
+
+HOP = {"kind": "lookup", "case_id": "c", "agency_id": "a", "report_id": "r", "accepted_at": 1}
+HOP |= {"keys": [["d", "hash"]], "step": 0}
 
 
 @pytest.mark.parametrize(
@@ -243,11 +319,50 @@ def test_each_hop_is_keyed_by_its_content_key() -> None:
         json.dumps({"kind": "other"}).encode(),
         json.dumps({"kind": "claim", "key": "k"}).encode(),
         json.dumps({"kind": "claim", "key": "k", "entry": {"case_id": "c"}}).encode(),
-        json.dumps({"kind": "lookup", "case": {}, "keys": [], "step": 0}).encode(),
-        json.dumps({"kind": "lookup", "case": {}, "keys": [["d", "hash"]], "step": 3}).encode(),
+        json.dumps({"kind": "lookup", "case_id": "c", "keys": [], "step": 0}).encode(),
+        json.dumps({**HOP, "keys": []}).encode(),
+        json.dumps({**HOP, "step": 3}).encode(),
     ],
 )
 def test_malformed_correlation_messages_raise_a_processing_error(value: bytes) -> None:
     with pytest.raises(ProcessingError) as info:
         make().handle(value)
     assert info.value.reason == "processing_error"
+
+
+def test_a_hop_written_before_the_upgrade_sends_its_case_back_to_be_correlated_again() -> None:
+    c = make()
+    run(c, case_of("agency-a", "A-1", at=T0, hashes=[SHA_A]))
+    b = case_of("agency-b", "B-1", at=T0 + 1, hashes=[SHA_A])
+    keys = content_keys(b["report"])
+    old = {"kind": "lookup", "case": b, "keys": [[k.digest, k.matched_on] for k in keys], "step": 0, "match": None}
+    step = c.handle(json.dumps(old).encode())
+    assert isinstance(step, Verdict) and step.key == b"agency-b/B-1"  # back to the report's partition
+    restart = c.verdict(step.value)
+    assert isinstance(restart, Restart) and restart.case == b
+    decided = run(c, restart.case)  # intake keeps it pending and hops again, ids and digests only
+    assert decided is not None and decided.linked and decided.case_id == case_id_for("agency-a", "A-1")
+
+
+JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    max_leaves=12,
+)
+FIELDS = st.sampled_from(["kind", "case_id", "agency_id", "report_id", "accepted_at", "keys", "step", "match", "case"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(FIELDS, JSONISH, max_size=9), st.sampled_from(["lookup", "claim", "verdict", "restart", None]))
+def test_hostile_correlation_and_verdict_messages_are_processing_errors_or_steps(
+    msg: dict[str, Any], kind: str | None
+) -> None:
+    if kind is not None:
+        msg["kind"] = kind
+    value = json.dumps(msg).encode()
+    for call in (make().handle, make().verdict):
+        try:
+            out = call(value)
+        except ProcessingError:
+            continue
+        assert isinstance(out, (Forward, Verdict, Claim, Lookup, Restart))
