@@ -33,7 +33,7 @@ from services.inbox.sessions import Sessions
 from services.inbox.web import Inbox
 
 settings = InboxSettings()
-service = Service("inbox", settings)
+service = Service("inbox", settings, encodes=("Acknowledgement", "Disclosure"))
 app = service.app
 secrets = Secrets(settings.secrets_dir)
 try:

@@ -59,7 +59,11 @@ from services.notifier.retention import closed, retention_ms
 from services.notifier.secrets import Secrets
 
 settings = NotifierSettings()
-service = Service("notifier", settings, encodes=("DeliveryReceipt", "Referral", "Acknowledgement"))
+service = Service(
+    "notifier",
+    settings,
+    encodes=("DeliveryReceipt", "Referral", "Acknowledgement", "Disclosure", "RerouteRequest", "ReportStatus"),
+)
 app = service.app
 
 # Each Kafka-acknowledging recipient's own ack topic: only its agency's KafkaUser may write there, so
