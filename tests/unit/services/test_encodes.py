@@ -1,4 +1,4 @@
-"""Every record a service writes is declared in its `Service(..., encodes=...)`: the registry prefetch looks them up off the loop.
+"""Every record a service writes is in its `Service(..., encodes=...)`: the registry prefetch looks it up.
 
 Read from the source (no Faust app is built): the record names given to `encode("<Record>", ...)` in a
 service's modules, plus `ReportStatus` when it sends agencies' statuses (`StatusTopics`), must all be in
