@@ -18,12 +18,12 @@ import time
 
 from referral_bus import topics
 from referral_bus.clock import now_ms
-from referral_bus.directory import load_directory
+from referral_bus.directory import file_hash, load_directory
 from referral_bus.durable import DurableTable
 from referral_bus.errors import InboxError, RulesError
 from referral_bus.lifecycle import from_settings as load_lifecycle
 from referral_bus.secretfiles import Secrets
-from referral_bus.settings import InboxSettings
+from referral_bus.settings import InboxSettings, config_file
 from referral_bus.shell import Service
 from services.inbox.actions import transfer_targets
 from services.inbox.handlers import InboxHandler
@@ -50,6 +50,7 @@ users = frozenset(directory.inbox_users())
 documents_topic = service.topic(topics.INBOX)
 receipts_topic = service.topic(topics.RECEIPTS)
 ack_topics = {r: service.topic(topics.acks_topic(r)) for r in sorted(users)}
+disclosures_topic = service.topic(topics.DISCLOSURES)  # each view of a referral's page (docs/data-protection.md)
 table = service.table("inbox")
 handler = InboxHandler(
     DurableTable(table),
@@ -68,6 +69,7 @@ inbox = Inbox(
     transfer_targets=lambda rid: transfer_targets(lifecycle, directory, rid),
     now_ms=now_ms,
     monotonic=time.monotonic,
+    profile_version=file_hash(config_file("profiles.yaml")),  # the file the notifier redacts with
 )
 
 
@@ -75,7 +77,11 @@ async def _send_ack(recipient_id: str, case_id: str, value: bytes) -> None:
     await service.send(ack_topics[recipient_id], case_id.encode(), value)
 
 
-register_pages(app, inbox, service.codec, _send_ack, settings)
+async def _send_disclosure(case_id: str, value: bytes) -> None:
+    await service.send(disclosures_topic, case_id.encode(), value)
+
+
+register_pages(app, inbox, service.codec, _send_ack, settings, _send_disclosure)
 
 
 @app.agent(documents_topic)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from referral_bus import disclosure
 from referral_bus.inboxlink import check_link
 from referral_bus.lifecycle import Lifecycle
 from services.inbox import views
@@ -71,6 +72,7 @@ class Reply:
     cookies: list[Cookie] = field(default_factory=list)
     ack: dict[str, Any] | None = None
     case_id: str | None = None
+    disclosure: dict[str, Any] | None = None  # a Disclosure to record before the page is sent (a view)
 
 
 def safe_next(value: str | None) -> str:
@@ -91,6 +93,7 @@ class Inbox:
     transfer_targets: Callable[[str], list[str]]
     now_ms: Callable[[], int]
     monotonic: Callable[[], float]
+    profile_version: str = ""  # content hash of the profiles file, recorded in each view's Disclosure
 
     def labels(self, req: Request) -> Labels:
         """The labels in the language the visitor chose (cookie), Vietnamese by default."""
@@ -181,7 +184,23 @@ class Inbox:
         actions = self.lifecycle.allowed_actions(entry["state"])
         targets = self.transfer_targets(session.recipient_id)
         csrf = self.sessions.csrf_token(session.session_id)
-        return Reply(200, views.detail(t, entry, actions, csrf, self.lifecycle, targets, message=message))
+        page = views.detail(t, entry, actions, csrf, self.lifecycle, targets, message=message)
+        return Reply(200, page, case_id=entry["case_id"], disclosure=self.viewed(entry, session))
+
+    def viewed(self, entry: Mapping[str, Any], session: Session) -> dict[str, Any]:
+        """The Disclosure of one view of a referral's page: each view its own record (session and time)."""
+        doc, at = entry["doc"], self.now_ms()
+        return disclosure.record(
+            doc,
+            channel="inbox",
+            purpose="view",
+            data_profile=str(doc.get("data_profile") or "unknown"),
+            profile_version=self.profile_version or "unknown",
+            document=doc,
+            payload=disclosure.canonical(doc),  # the document's bytes as the notifier produced them
+            at=at,
+            occurrence=f"{session.session_id}:{at}",
+        )
 
     def act(self, req: Request, referral_id: str) -> Reply:
         """Accept, decline, progress, transfer or complete: an Acknowledgement as the session's recipient."""

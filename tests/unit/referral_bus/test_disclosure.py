@@ -91,3 +91,29 @@ def test_an_unknown_channel_or_purpose_is_refused() -> None:
             payload=b"",
             at=1,
         )
+
+
+def test_the_last_marker_of_a_referral_names_its_purpose() -> None:
+    from services.notifier.sla import ESCALATION_RULE
+    from services.routing.reroute import REROUTE_RULE, TRANSFER_RULE, UNCOVERED_RULE
+
+    assert disclosure.purpose_of(["r1"]) == "referral"
+    assert disclosure.purpose_of(None) == "referral"
+    assert disclosure.purpose_of(["r1", ESCALATION_RULE]) == "escalation"
+    for rule in (REROUTE_RULE, TRANSFER_RULE, UNCOVERED_RULE):  # the names the makers really append
+        assert disclosure.purpose_of(["r1", rule]) == "reroute"
+        assert disclosure.purpose_of(["r1", rule, ESCALATION_RULE]) == "escalation"  # an escalation of a re-route
+        assert disclosure.purpose_of(["r1", ESCALATION_RULE, rule]) == "reroute"
+
+
+def test_an_occurrence_makes_a_new_disclosure_and_none_keeps_replays_one() -> None:
+    doc = {"referral_id": "r-1"}
+
+    def rec(occurrence: str = "") -> dict[str, Any]:
+        return disclosure.record(
+            referral(), channel="inbox", purpose="view", data_profile="p", profile_version="v",
+            document=doc, payload=b"{}", at=1, occurrence=occurrence,
+        )  # fmt: skip
+
+    assert rec()["disclosure_id"] == rec()["disclosure_id"]
+    assert len({rec("s1:1")["disclosure_id"], rec("s1:2")["disclosure_id"], rec()["disclosure_id"]}) == 3

@@ -188,3 +188,26 @@ async def test_sign_out_needs_the_token(inbox: Inbox) -> None:
     assert inbox.signout(Request(cookies=cookies)).status == 403
     out = inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))
     assert out.status == 303 and out.cookies[0].max_age == 0
+
+
+async def test_each_view_of_ones_own_referral_is_a_disclosure_and_a_refusal_none(inbox: Inbox, store: Store) -> None:
+    from referral_bus import disclosure
+    from referral_bus.codec import Codec
+
+    cookies, _ = await _signed_in(inbox, POLICE)
+    first = inbox.detail(Request(cookies=cookies), "ref-p1")
+    inbox.now_ms = lambda: NOW_MS + 1  # the same page a moment later: another view
+    again = inbox.detail(Request(cookies=cookies), "ref-p1")
+    record = first.disclosure
+    assert record is not None and first.case_id == "case-ref-p1"
+    doc = store["ref-p1"]["doc"]
+    assert (record["channel"], record["purpose"], record["recipient_id"]) == ("inbox", "view", POLICE)
+    assert (record["referral_id"], record["case_id"], record["data_profile"]) == ("ref-p1", "case-ref-p1", "full")
+    assert record["fields"] == disclosure.field_paths(doc) and "case.report.narrative" in record["fields"]
+    assert record["payload_digest"] == disclosure.digest(disclosure.canonical(doc))
+    assert "n" not in [v for v in record.values() if isinstance(v, str)]  # paths, never the values
+    assert again.disclosure is not None and again.disclosure["disclosure_id"] != record["disclosure_id"]
+    Codec().encode("Disclosure", record)  # a valid record of the contract
+    refused = inbox.detail(Request(cookies=cookies), "ref-c1")
+    assert refused.status == 403 and refused.disclosure is None
+    assert inbox.index(Request(cookies=cookies)).disclosure is None  # the list shows no case data
