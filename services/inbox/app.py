@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from referral_bus import topics
+from referral_bus.casecrypt import decrypt_personal
+from referral_bus.casekeys import CaseKeyUnavailableError, case_paths
 from referral_bus.clock import now_ms
 from referral_bus.directory import file_hash, load_directory
 from referral_bus.durable import DurableTable
@@ -52,6 +55,18 @@ receipts_topic = service.topic(topics.RECEIPTS)
 ack_topics = {r: service.topic(topics.acks_topic(r)) for r in sorted(users)}
 disclosures_topic = service.topic(topics.DISCLOSURES)  # each view of a referral's page (docs/data-protection.md)
 table = service.table("inbox")
+keys = service.case_keys()  # documents are kept sealed (per-case sealing on); opened only to show a page
+
+
+async def _open_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with its case's personal fields opened (withheld once erased, or while its key is late)."""
+    try:
+        case = await keys.open_copy(doc["case_id"], doc["case"])
+    except CaseKeyUnavailableError:
+        case = decrypt_personal(doc["case"], doc["case_id"], None, case_paths())
+    return {**doc, "case": case}
+
+
 handler = InboxHandler(
     DurableTable(table),
     service.codec,
@@ -70,6 +85,7 @@ inbox = Inbox(
     now_ms=now_ms,
     monotonic=time.monotonic,
     profile_version=file_hash(config_file("profiles.yaml")),  # the file the notifier redacts with
+    open_doc=_open_doc if keys.enabled else None,
 )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -29,6 +29,9 @@ LANG_COOKIE = "inbox_lang"
 SIGNIN = f"{views.BASE}/signin"
 _NEXT = re.compile(r"^/inbox(/|/referrals/[A-Za-z0-9._:%-]{1,400})?$")
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+OpenDoc = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class Store(Protocol):
@@ -94,6 +97,7 @@ class Inbox:
     now_ms: Callable[[], int]
     monotonic: Callable[[], float]
     profile_version: str = ""  # content hash of the profiles file, recorded in each view's Disclosure
+    open_doc: OpenDoc | None = None  # opens a sealed document's personal fields to show it (per-case sealing)
 
     def labels(self, req: Request) -> Labels:
         """The labels in the language the visitor chose (cookie), Vietnamese by default."""
@@ -171,7 +175,7 @@ class Inbox:
         entry = self.store.get(referral_id) if _ID.match(referral_id) else None
         return entry if entry is not None and entry["recipient_id"] == session.recipient_id else None
 
-    def detail(self, req: Request, referral_id: str) -> Reply:
+    async def detail(self, req: Request, referral_id: str) -> Reply:
         """One of the recipient's referrals; 403 for any other id, existing or not."""
         session = self.session(req)
         if session is None:
@@ -179,6 +183,8 @@ class Inbox:
         entry = self._own(session, referral_id)
         if entry is None:
             return self._problem(req, 403, "forbidden", session)
+        if self.open_doc is not None:  # opened for this page only; the read model keeps it sealed
+            entry = {**entry, "doc": await self.open_doc(entry["doc"])}
         t = self.labels(req)
         message = "sent" if req.query.get("msg") == "sent" else None
         actions = self.lifecycle.allowed_actions(entry["state"])
