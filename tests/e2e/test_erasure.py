@@ -15,10 +15,12 @@ import base64
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from typing import Any
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -29,8 +31,9 @@ from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs, read_to_end
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack.agencies import local_agencies
+from referral_devstack.inbox import inbox_env, use_inbox, write_inbox_secrets
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
-from referral_devstack.workers import Workers, temp_workdir
+from referral_devstack.workers import Workers, free_port, temp_workdir
 from services.intake.accept import case_id_for
 from tests.support.polling import wait_for
 from tests.support.reports import PII, key_of, valid_report
@@ -38,6 +41,7 @@ from tests.support.reports import PII, key_of, valid_report
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 KEK = "test-case-key-kek"
+INBOX_USER = "vn-police-ha-noi"
 MARKERS = [v for v in PII.values() if len(v) > 8]
 CODEC = Codec()
 
@@ -72,6 +76,16 @@ async def sealed_copies(namespace: str, case_id: str) -> dict[str, list[dict[str
     return {k: [c for c in v if c["case_id"] == case_id] for k, v in out.items()}
 
 
+def inbox_pages(port: int, recipient_id: str, password: str) -> str:
+    """Every referral page the inbox shows `recipient_id`, signed in like a browser (each view is disclosed)."""
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+        csrf = re.search(r'name=csrf value="([^"]+)"', client.get("/inbox/signin").text)
+        assert csrf
+        client.post("/inbox/signin", data={"csrf": csrf.group(1), "recipient_id": recipient_id, "password": password})
+        ids = re.findall(r'data-id="([^"]+)"', client.get("/inbox/").text)
+        return "".join(client.get(f"/inbox/referrals/{rid}").text for rid in ids)
+
+
 def leaked(text: str | bytes) -> list[str]:
     data = text.encode() if isinstance(text, str) else text
     return [m for m in MARKERS if m.encode() in data]
@@ -82,15 +96,19 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
     await web.start()
     mail.start()
     with temp_workdir("erase-") as work:
-        _, env = local_agencies(work, web, mail)
+        directory, env = local_agencies(work, web, mail)
+        use_inbox(directory, (INBOX_USER,))  # its referral goes to the inbox: sealed there too
+        passwords = write_inbox_secrets(directory, work / "inbox-secrets", iterations=1_000)
+        inbox_port = free_port()
+        env |= inbox_env(directory, work / "inbox-secrets", inbox_port)
         env |= {
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "REFERRAL_BUS_SECRET_CASE_KEY_KEK": KEK,
             "REFERRAL_BUS_SECRET_LEDGER_CHECKPOINT_KEY": "test-ledger-key",
         }
-        workers = Workers(work, namespace, env)
+        workers = Workers(work, namespace, env, ports={"inbox": inbox_port})
         try:
-            for s in ("intake", "routing", "notifier", "stats", "ledger"):
+            for s in ("intake", "routing", "notifier", "stats", "ledger", "inbox"):
                 workers.start(s)
             workers.wait_ready(timeout=180)
             report = valid_report()
@@ -112,6 +130,11 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
             # the recipients opened the case: some received personal fields their profile allows
             received = b"".join(d.body for d in web.deliveries)
             assert leaked(received), "no recipient received any personal field"
+            # the inbox user sees the case opened on its page (the inbox holds it sealed)
+            password = passwords[INBOX_USER]
+            assert await wait_for(lambda: leaked(inbox_pages(inbox_port, INBOX_USER, password)), 60), workers.tail(
+                "inbox"
+            ) + workers.tail("notifier")
 
             # before: every copy is sealed, and opens with the case's key
             async def both_cases() -> bool:
@@ -161,6 +184,9 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
                     assert not leaked(json.dumps(opened)), where
                     assert opened["report"]["category"] == report["category"], where
                     assert opened["report"]["victim"]["name"] is None
+            # the inbox page no longer shows them either (its worker follows the key table)
+            assert await wait_for(lambda: not leaked(inbox_pages(inbox_port, INBOX_USER, password)), 30)
+            assert case_id in inbox_pages(inbox_port, INBOX_USER, password)  # the referral itself is still there
 
             # the ledger: the erasure chained after the disclosures, which remain
             async def erasure_in_ledger() -> bool:
@@ -180,6 +206,7 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
                 timeout=120,
             )
             assert "ERASED" in audit.stdout and " via webhook" in audit.stdout, audit.stdout + audit.stderr
+            assert f"{INBOX_USER}  via inbox (view)" in audit.stdout, audit.stdout  # the views are disclosures too
             verify = subprocess.run(
                 [sys.executable, "-m", "referral_cli.main", "audit", "verify"],
                 env=erase_env,
