@@ -203,7 +203,7 @@ class Inbox:
             data_profile=str(doc.get("data_profile") or "unknown"),
             profile_version=self.profile_version or "unknown",
             document=doc,
-            payload=disclosure.canonical(doc),  # the document's bytes as the notifier produced them
+            payload=disclosure.canonical(doc),  # the opened document: the digest of the notifier's delivery of it
             at=at,
             occurrence=f"{session.session_id}:{at}",
         )
