@@ -15,12 +15,10 @@ import base64
 import contextlib
 import json
 import os
-import re
 import subprocess
 import sys
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -35,6 +33,7 @@ from referral_devstack.inbox import inbox_env, use_inbox, write_inbox_secrets
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, free_port, temp_workdir
 from services.intake.accept import case_id_for
+from tests.support.inbox import listed, signed_in
 from tests.support.polling import wait_for
 from tests.support.reports import PII, key_of, valid_report
 
@@ -78,12 +77,8 @@ async def sealed_copies(namespace: str, case_id: str) -> dict[str, list[dict[str
 
 def inbox_pages(port: int, recipient_id: str, password: str) -> str:
     """Every referral page the inbox shows `recipient_id`, signed in like a browser (each view is disclosed)."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        csrf = re.search(r'name=csrf value="([^"]+)"', client.get("/inbox/signin").text)
-        assert csrf
-        client.post("/inbox/signin", data={"csrf": csrf.group(1), "recipient_id": recipient_id, "password": password})
-        ids = re.findall(r'data-id="([^"]+)"', client.get("/inbox/").text)
-        return "".join(client.get(f"/inbox/referrals/{rid}").text for rid in ids)
+    with signed_in(port, recipient_id, password) as client:
+        return "".join(client.get(f"/inbox/referrals/{rid}").text for rid in listed(client))
 
 
 def leaked(text: str | bytes) -> list[str]:

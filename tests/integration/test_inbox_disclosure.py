@@ -5,21 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import subprocess
 import sys
-from pathlib import Path
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
-from referral_bus.settings import REPO_ROOT, config_file
-from referral_devstack.inbox import use_inbox, write_inbox_secrets
-from referral_devstack.workers import Workers, free_port, temp_workdir
+from referral_bus.settings import REPO_ROOT
+from referral_devstack.workers import temp_workdir
+from tests.support.inbox import inbox_workers, signed_in
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka]
@@ -42,29 +39,14 @@ def _document() -> dict[str, object]:
 
 
 def _pages(port: int, rid: str, password: str, path: str, times: int) -> list[int]:
-    """Sign in as `rid` like a browser, then GET `path` `times` times: the statuses."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        form = client.get("/inbox/signin")
-        csrf = re.search(r'name=csrf value="([^"]+)"', form.text)
-        assert csrf
-        client.post("/inbox/signin", data={"csrf": csrf.group(1), "recipient_id": rid, "password": password})
+    """Sign in as `rid`, then GET `path` `times` times: the statuses."""
+    with signed_in(port, rid, password) as client:
         return [client.get(path).status_code for _ in range(times)]
 
 
 async def test_each_view_is_chained_and_audit_case_lists_it(kafka: str, namespace: str) -> None:
     with temp_workdir("inbox-view-") as work:
-        directory = Path(work / "recipients.yaml")
-        directory.write_text(config_file("recipients.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-        use_inbox(directory, (POLICE, OTHER))
-        passwords = write_inbox_secrets(directory, work / "secrets", iterations=1_000)
-        port = free_port()
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka,
-            "INBOX_DIRECTORY_PATH": str(directory),
-            "INBOX_SECRETS_DIR": str(work / "secrets"),
-            "INBOX_DEV_INSECURE_COOKIES": "true",
-        }
-        workers = Workers(work, namespace, env, ports={"inbox": port})
+        workers, port, passwords = inbox_workers(work, namespace, kafka, (POLICE, OTHER))
         producer = AIOKafkaProducer(bootstrap_servers=kafka)
         try:
             workers.start("inbox")
