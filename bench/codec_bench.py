@@ -55,13 +55,19 @@ def run(n: int = 2000, repeats: int = 5) -> dict[str, Any]:
             schemaless_writer(buf, bare_current, r)
             buf.getvalue()
 
-    def ours_decode() -> None:
-        for b in ours_bytes:
-            codec.decode(b, "CaseReport")
+    def ours_decoding(blobs: list[bytes]) -> Callable[[], None]:
+        def decode() -> None:
+            for b in blobs:
+                codec.decode(b, "CaseReport")
 
-    def bare_decode() -> None:
-        for b in bodies:
-            schemaless_reader(io.BytesIO(b), bare_current, None)
+        return decode
+
+    def bare_decoding(blobs: list[bytes], writer: Any, reader: Any) -> Callable[[], None]:
+        def decode() -> None:
+            for b in blobs:
+                schemaless_reader(io.BytesIO(b), writer, reader)
+
+        return decode
 
     v1_bytes = []
     for r in reports:
@@ -72,21 +78,13 @@ def run(n: int = 2000, repeats: int = 5) -> dict[str, Any]:
     v1_bodies = [b[HEADER_SIZE:] for b in v1_bytes]
     assert codec.decode(v1_bytes[0], "CaseReport")["consented_services"] == []
 
-    def ours_decode_v1() -> None:
-        for b in v1_bytes:
-            codec.decode(b, "CaseReport")
-
-    def bare_decode_v1() -> None:
-        for b in v1_bodies:
-            schemaless_reader(io.BytesIO(b), bare_v1, bare_current)
-
     fns = {
         "ours_encode": ours_encode,
         "fastavro_encode": bare_encode,
-        "ours_decode": ours_decode,
-        "fastavro_decode": bare_decode,
-        "ours_decode_v1": ours_decode_v1,
-        "fastavro_decode_v1": bare_decode_v1,
+        "ours_decode": ours_decoding(ours_bytes),
+        "fastavro_decode": bare_decoding(bodies, bare_current, None),
+        "ours_decode_v1": ours_decoding(v1_bytes),
+        "fastavro_decode_v1": bare_decoding(v1_bodies, bare_v1, bare_current),
     }
     samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):  # interleaved, so drift on a shared machine hits every variant alike

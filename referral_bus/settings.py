@@ -177,6 +177,10 @@ class ServiceSettings(BaseSettings):
     log_repeat_interval_seconds: float = Field(default=30.0, gt=0)
     # Expired table entries (referral_bus/expiry.py) are swept per partition at most this often.
     expiry_interval_seconds: float = Field(default=60.0, gt=0)
+    # Per-event lines (case accepted, delivered, ...) are DEBUG unless this is on; one INFO `events summary`
+    # line per stage every LOG_SUMMARY_INTERVAL_SECONDS gives the counts by outcome (referral_bus/summary.py).
+    log_each_event: bool = False
+    log_summary_interval_seconds: float = Field(default=10.0, gt=0)
 
 
 class AgenciesFile(BaseSettings):

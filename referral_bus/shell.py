@@ -16,7 +16,7 @@ import structlog
 from faust.types import StreamT
 from faust.web import Request, Response, View
 
-from referral_bus import faust_patches, metrics, topics, tracing
+from referral_bus import faust_patches, metrics, summary, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.casekeys import CaseKeys, kek_from_settings
 from referral_bus.codec import Codec
@@ -79,6 +79,7 @@ class Service:
             level=settings.log_level,
             repeat_interval=settings.log_repeat_interval_seconds,
         )
+        summary.configure(each_event=settings.log_each_event)
         tracing.configure(f"referral-bus-{name}")
         metrics.configure(f"referral-bus-{name}")
         metrics.init_dead_letters(name)  # zero series: the first dead letter is an increase alerts see
@@ -136,6 +137,20 @@ class Service:
         metrics.register_lag_source(self._consumer_lag, group=self.app.conf.id)
         self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
         self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
+        self._install_summary()
+
+    def _install_summary(self) -> None:
+        """Every LOG_SUMMARY_INTERVAL_SECONDS, and when stopping: tallied metrics flushed, `events summary` logged."""
+
+        async def events_summary() -> None:
+            summary.flush()
+
+        async def last_summary(*args: Any, **kwargs: Any) -> None:
+            summary.flush()
+
+        interval = self.settings.log_summary_interval_seconds
+        self.app.timer(interval, name=f"{self.name}-events-summary")(events_summary)
+        self.app.on_before_shutdown.connect(last_summary)
 
     def _consumer_lag(self) -> list[tuple[str, int, int]]:
         """(topic, partition, lag) for each assigned partition already read from (for /metrics)."""

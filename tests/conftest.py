@@ -1,4 +1,4 @@
-"""Shared fixtures: the real local Kafka broker and a fresh topic namespace per test."""
+"""Shared fixtures: the real local Kafka broker, a fresh topic namespace per test, a real SMTP server."""
 
 from __future__ import annotations
 
@@ -11,6 +11,13 @@ from collections.abc import Iterator
 import pytest
 
 from referral_devstack import broker
+from referral_devstack.receivers import MailReceiver
+
+# Workers started by tests write their per-event lines (case accepted, delivered, ...) at INFO: tests follow
+# a case through them, and the privacy tests check them too. The default (DEBUG, with an `events summary`
+# line per interval) is tested in tests/integration/test_events_summary.py, which sets these to false.
+for _prefix in ("INTAKE", "ROUTING", "NOTIFIER", "STATS", "INBOX", "LEDGER"):
+    os.environ.setdefault(f"{_prefix}_LOG_EACH_EVENT", "true")
 
 
 @pytest.fixture(scope="session")
@@ -68,3 +75,12 @@ def schema_registry() -> str:
 
     print(apicurio.start())
     return apicurio.LocalRegistry().url
+
+
+@pytest.fixture
+def mail() -> Iterator[MailReceiver]:
+    """A real SMTP server on a free local port."""
+    server = MailReceiver()
+    server.start()
+    yield server
+    server.stop()

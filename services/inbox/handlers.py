@@ -10,6 +10,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from referral_bus import logging as rb_logging
+from referral_bus import summary
 from referral_bus.codec import Codec
 from referral_bus.errors import InvalidFieldError, RecipientMismatchError
 from referral_bus.lifecycle import Lifecycle
@@ -44,7 +45,7 @@ class InboxHandler:
             raise InvalidFieldError("the document's recipient is not an inbox user", field="recipient_id")
         rid = doc["referral_id"]
         self.table[rid] = from_document(doc, self.table.get(rid))
-        log.info("referral in inbox", referral_id=rid, case_id=doc["case_id"])
+        summary.event(log, "referral in inbox", referral_id=rid, case_id=doc["case_id"])
 
     async def receipt(self, msg: SourceMessage) -> None:
         """A state change of a referral; receipts of referrals not in the inbox are skipped."""

@@ -56,15 +56,14 @@ def _with_event(entry: Mapping[str, Any], event: dict[str, Any]) -> dict[str, An
     return {**entry, "history": history}
 
 
+def _event(at: int, kind: str, status: str, record: Mapping[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """A history event: when, what kind, the status, and `fields` copied from `record` (None where absent)."""
+    return {"at": at, "kind": kind, "status": status, **{name: record.get(name) for name in fields}}
+
+
 def apply_receipt(entry: Mapping[str, Any], receipt: Mapping[str, Any], state: str | None) -> dict[str, Any]:
     """The entry after a receipt of its referral: its history, and `state` when the receipt reports one."""
-    event = {
-        "at": int(receipt["at"]),
-        "kind": "receipt",
-        "status": str(receipt["status"]),
-        "reason_code": receipt.get("reason_code"),
-        "outcome_code": receipt.get("outcome_code"),
-    }
+    event = _event(int(receipt["at"]), "receipt", str(receipt["status"]), receipt, ("reason_code", "outcome_code"))
     updated = _with_event(entry, event)
     if state is not None:
         updated["state"] = state
@@ -75,16 +74,8 @@ def apply_receipt(entry: Mapping[str, Any], receipt: Mapping[str, Any], state: s
 
 def apply_ack(entry: Mapping[str, Any], ack: Mapping[str, Any]) -> dict[str, Any]:
     """The entry after the recipient's own answer: recorded in the history (the receipt changes the state)."""
-    event = {
-        "at": int(ack["acknowledged_at"]),
-        "kind": "action",
-        "status": str(ack["outcome"]),
-        "reason_code": ack.get("reason_code"),
-        "outcome_code": ack.get("outcome_code"),
-        "transfer_to": ack.get("transfer_to"),
-        "note": ack.get("note"),
-    }
-    return _with_event(entry, event)
+    fields = ("reason_code", "outcome_code", "transfer_to", "note")
+    return _with_event(entry, _event(int(ack["acknowledged_at"]), "action", str(ack["outcome"]), ack, fields))
 
 
 def ordered(entries: Iterable[Mapping[str, Any]], recipient_id: str) -> list[Mapping[str, Any]]:

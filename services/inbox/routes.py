@@ -26,6 +26,7 @@ from services.inbox.web import Inbox, Reply, Request
 COUNTED = {401: "signin_failed", 429: "signin_blocked", 403: "refused", 413: "form_too_large"}
 SendAck = Callable[[str, str, bytes], Awaitable[None]]  # (recipient id, case id, Acknowledgement bytes)
 SendDisclosure = Callable[[str, bytes], Awaitable[None]]  # (case id, Disclosure bytes)
+Page = Callable[..., Reply | Awaitable[Reply]]  # (request, **path parameters) -> the answer
 log = rb_logging.get_logger()
 
 HEADERS = {
@@ -111,40 +112,25 @@ def register_pages(
         async def get(self, request: FaustRequest) -> Response:
             return cast(Response, to_response(Reply(303, location=f"{views.BASE}/"), secure=secure))
 
-    @app.page("/inbox/")
-    class Index(View):
-        async def get(self, request: FaustRequest) -> Response:
-            return await answer(request, inbox.index)
+    def view(name: str, pages: dict[str, Page]) -> type[View]:
+        """A View answering each HTTP method of `pages` with its page; path parameters reach the page by name."""
 
-    @app.page("/inbox/signin")
-    class SignIn(View):
-        async def get(self, request: FaustRequest) -> Response:
-            return await answer(request, inbox.signin_form)
+        def method(page: Page) -> Callable[..., Awaitable[Response]]:
+            async def handle(self: View, request: FaustRequest, **params: str) -> Response:
+                return await answer(request, lambda req: page(req, **params))
 
-        async def post(self, request: FaustRequest) -> Response:
-            return await answer(request, inbox.signin)
+            return handle
 
-    @app.page("/inbox/signout")
-    class SignOut(View):
-        async def post(self, request: FaustRequest) -> Response:
-            return await answer(request, inbox.signout)
+        return cast(type[View], type(name, (View,), {verb: method(page) for verb, page in pages.items()}))
 
-    @app.page("/inbox/lang")
-    class Language(View):
-        async def get(self, request: FaustRequest) -> Response:
-            return await answer(request, inbox.language)
-
-    @app.page("/inbox/referrals/{referral_id}")
-    class Detail(View):
-        async def get(self, request: FaustRequest, referral_id: str) -> Response:
-            return await answer(request, lambda req: inbox.detail(req, referral_id))
-
-    @app.page("/inbox/referrals/{referral_id}/act")
-    class Act(View):
-        async def post(self, request: FaustRequest, referral_id: str) -> Response:
-            return await answer(request, lambda req: inbox.act(req, referral_id))
-
-    @app.page("/inbox/link/{referral_id}")
-    class Link(View):
-        async def get(self, request: FaustRequest, referral_id: str) -> Response:
-            return await answer(request, lambda req: inbox.link(req, referral_id))
+    routes: list[tuple[str, str, dict[str, Page]]] = [
+        ("/inbox/", "Index", {"get": inbox.index}),
+        ("/inbox/signin", "SignIn", {"get": inbox.signin_form, "post": inbox.signin}),
+        ("/inbox/signout", "SignOut", {"post": inbox.signout}),
+        ("/inbox/lang", "Language", {"get": inbox.language}),
+        ("/inbox/referrals/{referral_id}", "Detail", {"get": inbox.detail}),
+        ("/inbox/referrals/{referral_id}/act", "Act", {"post": inbox.act}),
+        ("/inbox/link/{referral_id}", "Link", {"get": inbox.link}),
+    ]
+    for path, name, pages in routes:
+        app.page(path)(view(name, pages))

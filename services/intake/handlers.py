@@ -8,7 +8,7 @@ from typing import Any
 import faust
 
 from referral_bus import logging as rb_logging
-from referral_bus import metrics
+from referral_bus import metrics, summary
 from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.errors import RejectedMessage
@@ -69,7 +69,7 @@ class IntakeHandlers:
                 return
             annotate(case_id=outcome.case_id)  # span attribute + case_id on every log line of this event
             if isinstance(outcome, Duplicate):
-                log.info("duplicate report", case_id=outcome.case_id)
+                summary.event(log, "duplicate report", case_id=outcome.case_id)
                 metrics.count("intake", "duplicate")
                 return
             assert isinstance(outcome, Accepted)
@@ -84,7 +84,7 @@ class IntakeHandlers:
             intake.remember(outcome)
             if self.statuses is not None:
                 await self.statuses.emit_for(outcome.case, "INTAKE_ACCEPTED", now_ms(), step=outcome.case_id)
-            log.info("case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
+            summary.event(log, "case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
             metrics.count("intake", "accepted")
 
     async def _rejected(self, msg: SourceMessage, exc: RejectedMessage) -> None:
@@ -121,7 +121,9 @@ class IntakeHandlers:
             correlator.claim_after_sends(step.local)
             if step.linked:
                 matched_on = step.case["linked_reports"][0]["matched_on"]
-                log.info("report linked to case", case_id=step.case_id, report_id=report_id, matched_on=matched_on)
+                summary.event(
+                    log, "report linked to case", case_id=step.case_id, report_id=report_id, matched_on=matched_on
+                )
                 metrics.count("intake", "linked")
             else:
-                log.info("case emitted", case_id=step.case_id, report_id=report_id)
+                summary.event(log, "case emitted", case_id=step.case_id, report_id=report_id)

@@ -14,7 +14,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from referral_bus.disclosure import canonical
 
@@ -53,53 +53,42 @@ def signature(key: bytes, partition: int, seq: int, prev_digest: str) -> str:
     return hmac.new(key, f"{partition}:{seq}:{prev_digest}".encode("ascii"), hashlib.sha256).hexdigest()
 
 
-def entry(
-    head: Head,
-    partition: int,
-    kind: str,
-    entry_id: str,
-    case_id: str | None,
-    fact: dict[str, Any],
-    at: int,
-    *,
-    key: bytes | None = None,
-) -> dict[str, Any]:
+class Fact(NamedTuple):
+    """What one entry records: its kind, its id, the case (None for a checkpoint), the fact itself and when."""
+
+    kind: str
+    entry_id: str
+    case_id: str | None
+    fact: dict[str, Any]
+    at: int
+
+
+def entry(head: Head, partition: int, fact: Fact, *, key: bytes | None = None) -> dict[str, Any]:
     """The next entry after `head` (a CHECKPOINT is signed with `key`)."""
     seq = head.seq + 1
     out: dict[str, Any] = {
         "partition": partition,
         "seq": seq,
-        "kind": kind,
-        "entry_id": entry_id,
-        "case_id": case_id,
-        "fact": canonical(fact).decode("utf-8"),
-        "at": at,
+        "kind": fact.kind,
+        "entry_id": fact.entry_id,
+        "case_id": fact.case_id,
+        "fact": canonical(fact.fact).decode("utf-8"),
+        "at": fact.at,
         "prev_digest": head.digest,
-        "signature": signature(key, partition, seq, head.digest) if kind == CHECKPOINT and key else None,
+        "signature": signature(key, partition, seq, head.digest) if fact.kind == CHECKPOINT and key else None,
     }
     out["digest"] = entry_digest(out)
     return out
 
 
-def append(
-    head: Head,
-    partition: int,
-    kind: str,
-    entry_id: str,
-    case_id: str | None,
-    fact: dict[str, Any],
-    at: int,
-    *,
-    key: bytes | None,
-    checkpoint_every: int,
-) -> list[dict[str, Any]]:
+def append(head: Head, partition: int, fact: Fact, *, key: bytes | None, checkpoint_every: int) -> list[dict[str, Any]]:
     """The entries to append for one fact: the fact, then a signed checkpoint when one is due."""
-    first = entry(head, partition, kind, entry_id, case_id, fact, at)
+    first = entry(head, partition, fact)
     out = [first]
     if key and checkpoint_every > 0 and (first["seq"] + 2) % checkpoint_every == 0:
         after = Head(first["seq"], first["digest"])
         cp_id = str(uuid.uuid5(_CHECKPOINT_NS, f"{partition}/{after.seq + 1}"))
-        out.append(entry(after, partition, CHECKPOINT, cp_id, None, {}, at, key=key))
+        out.append(entry(after, partition, Fact(CHECKPOINT, cp_id, None, {}, fact.at), key=key))
     return out
 
 

@@ -16,13 +16,13 @@ from typing import Any
 import faust
 
 from referral_bus import logging as rb_logging
-from referral_bus import metrics
+from referral_bus import metrics, summary
 from referral_bus.clock import now_ms
 from referral_bus.errors import WrongSchemaError
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
-from services.ledger.chain import DISCLOSURE, ERASURE, Head, append
+from services.ledger.chain import DISCLOSURE, ERASURE, Fact, Head, append
 
 log = rb_logging.get_logger()
 
@@ -66,24 +66,17 @@ class Ledger:
         if head is None:
             metrics.count("ledger", "duplicate")
             return
-        entries = append(
-            head,
-            partition,
-            kind,
-            entry_id,
-            record["case_id"],
-            record,
-            now_ms(),
-            key=self.key,
-            checkpoint_every=self.checkpoint_every,
-        )
+        fact = Fact(kind, entry_id, record["case_id"], record, now_ms())
+        entries = append(head, partition, fact, key=self.key, checkpoint_every=self.checkpoint_every)
         for e in entries:
             encoded = codec.encode("LedgerEntry", e)
             await self.service.send(self.ledger, record["case_id"].encode(), encoded, partition=partition)
         last = entries[-1]
         self.heads.write_after_sends(head_key(partition), Head(last["seq"], last["digest"]).as_dict())
         self.seen.write_after_sends(entry_id, entries[0]["seq"])
-        log.info("ledger appended", kind=kind, partition=partition, seq=entries[0]["seq"], entries=len(entries))
+        summary.event(
+            log, "ledger appended", kind=kind, partition=partition, seq=entries[0]["seq"], entries=len(entries)
+        )
         metrics.count("ledger", kind.lower())
 
     async def _head(self, partition: int, entry_id: str) -> Head | None:

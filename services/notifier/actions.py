@@ -15,7 +15,7 @@ from typing import Any
 import faust
 
 from referral_bus import logging as rb_logging
-from referral_bus import metrics
+from referral_bus import metrics, summary
 from referral_bus.directory import Directory
 from referral_bus.lifecycle import Lifecycle
 from referral_bus.shell import Service
@@ -97,7 +97,7 @@ class RecipientActions:
                 outcome_code=step.get("outcome_code"),
             )
             await self.statuses.emit(record)
-        log.info("referral action applied", case_id=entry["case_id"], referral_id=rid, state=entry["state"])
+        summary.event(log, "referral action applied", case_id=entry["case_id"], referral_id=rid, state=entry["state"])
         metrics.count("notifier", f"lifecycle_{entry['state'].lower()}")
         return entry
 

@@ -20,7 +20,7 @@ from typing import Any
 import faust
 
 from referral_bus import logging as rb_logging
-from referral_bus import metrics
+from referral_bus import metrics, summary
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.directory import Directory
@@ -329,7 +329,8 @@ class Notifier:
             detail = "probe delivered; recipient resumed"
             await self.emit(receipt(referral, RESUMED, channel=delivered["channel"], detail=detail))
         await self.emit(delivered)
-        log.info(
+        summary.event(
+            log,
             "referral delivered",
             case_id=referral["case_id"],
             referral_id=rid,
@@ -421,7 +422,7 @@ class Notifier:
             latency_ms=max(0, ack["acknowledged_at"] - since),
         )
         await self.emit(record)
-        log.info("referral acknowledged", case_id=updated["case_id"], referral_id=rid, status=new)
+        summary.event(log, "referral acknowledged", case_id=updated["case_id"], referral_id=rid, status=new)
         metrics.count("notifier", f"ack_{new.lower()}")
 
     # --- timers ------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import faust
 
 from referral_bus import logging as rb_logging
-from referral_bus import metrics
+from referral_bus import metrics, summary
 from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.errors import SafeguardRefusedError
@@ -41,7 +41,7 @@ class RoutingHandler:
         service = self.service
         case = service.codec.decode(msg.value or b"", "Case")
         if case["is_update"]:  # another agency's report of content already routed: no second referral
-            log.info("linked report", case_id=case["case_id"], linked=len(case["linked_reports"]))
+            summary.event(log, "linked report", case_id=case["case_id"], linked=len(case["linked_reports"]))
             metrics.count("routing", "linked")
             return
         with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
@@ -64,7 +64,8 @@ class RoutingHandler:
             metrics.safeguard_refusal("routing", why.safeguard_id, path)
             if path != "escalation":  # a refused escalation target is replaced or dropped; the referral goes
                 await service.dead_letter(msg, SafeguardRefusedError(f"{path}: {why}"), case_id=case["case_id"])
-        log.info(
+        summary.event(
+            log,
             "case routed",
             case_id=case["case_id"],
             rules=",".join(decision.matched_rules),

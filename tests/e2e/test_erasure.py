@@ -28,11 +28,10 @@ from referral_bus.casekeys import CaseKeys, sealed
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs, read_to_end
 from referral_bus.settings import REPO_ROOT, KafkaSettings
-from referral_devstack.agencies import local_agencies
 from referral_devstack.inbox import inbox_env, use_inbox, write_inbox_secrets
-from referral_devstack.receivers import MailReceiver, WebhookReceiver
-from referral_devstack.workers import Workers, free_port, temp_workdir
+from referral_devstack.workers import Workers, free_port
 from services.intake.accept import case_id_for
+from tests.support.agencies import receiving_agencies
 from tests.support.inbox import listed, signed_in
 from tests.support.polling import wait_for
 from tests.support.reports import PII, key_of, valid_report
@@ -87,11 +86,7 @@ def leaked(text: str | bytes) -> list[str]:
 
 
 async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str, namespace: str) -> None:
-    web, mail = WebhookReceiver(), MailReceiver()
-    await web.start()
-    mail.start()
-    with temp_workdir("erase-") as work:
-        directory, env = local_agencies(work, web, mail)
+    async with receiving_agencies("erase-") as (web, _, work, directory, env):
         use_inbox(directory, (INBOX_USER,))  # its referral goes to the inbox: sealed there too
         passwords = write_inbox_secrets(directory, work / "inbox-secrets", iterations=1_000)
         inbox_port = free_port()
@@ -212,5 +207,3 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
             assert verify.returncode == 0, verify.stdout
         finally:
             workers.stop_all()
-            mail.stop()
-            await web.stop()

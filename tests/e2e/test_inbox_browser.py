@@ -19,10 +19,9 @@ from aiokafka import AIOKafkaProducer
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.settings import REPO_ROOT
-from referral_devstack.agencies import local_agencies
 from referral_devstack.inbox import inbox_env, use_inbox, write_inbox_secrets
-from referral_devstack.receivers import MailReceiver, WebhookReceiver
-from referral_devstack.workers import Workers, free_port, temp_workdir
+from referral_devstack.workers import Workers, free_port
+from tests.support.agencies import receiving_agencies
 from tests.support.polling import poll
 from tests.support.reports import key_of, valid_report
 
@@ -67,11 +66,7 @@ async def _produce(kafka: str, reports: list[dict[str, Any]]) -> None:
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium missing: `make chromium` installs it")
 @pytest.mark.timeout(420)
 async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
-    web, mail = WebhookReceiver(), MailReceiver()
-    await web.start()
-    mail.start()
-    with temp_workdir("inbox-") as work:
-        directory, env = local_agencies(work, web, mail)
+    async with receiving_agencies("inbox-") as (web, mail, work, directory, env):
         use_inbox(directory, (POLICE, CHILD))
         passwords = write_inbox_secrets(directory, work / "secrets", iterations=2_000)
         port = free_port()
@@ -169,8 +164,6 @@ async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
             assert await poll(reached, 90), workers.tail("notifier") + workers.tail("routing")
         finally:
             workers.stop_all()
-            await web.stop()
-            mail.stop()
 
 
 async def _until_state(page: Any, base: str, referral_id: str, state: str) -> None:

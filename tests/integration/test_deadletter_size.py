@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from referral_bus import topics
@@ -24,6 +23,7 @@ from referral_bus.message import SourceMessage
 from referral_bus.settings import REPO_ROOT
 from referral_cli.main import main as cli
 from referral_devstack.workers import running
+from tests.support.harness import produce_raw
 from tests.support.reports import key_of, valid_report
 
 pytestmark = [pytest.mark.kafka]
@@ -48,16 +48,6 @@ async def create_with_limit(kafka: str, names: list[str], limit: int) -> None:
         )
     finally:
         await admin.close()
-
-
-async def produce(kafka: str, topic: str, messages: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all", max_request_size=4 * 1_048_576)
-    await producer.start()
-    try:
-        for key, value, headers in messages:
-            await producer.send_and_wait(topic, value, key=key, headers=headers)
-    finally:
-        await producer.stop()
 
 
 def near_limit_report(size: int) -> bytes:
@@ -87,10 +77,14 @@ def test_a_near_limit_message_is_dead_lettered_under_the_limit_and_the_worker_go
     assert len(Codec().encode("DeadLetter", whole)) + len(key_of(report)) + 61 > limit  # 61: record batch header
     with running(namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka}, "intake", prefix="dlsize-") as workers:
         asyncio.run(
-            produce(
+            produce_raw(
                 kafka,
                 intake,
-                [(key_of(report), junk, headers), (key_of(report), Codec().encode("CaseReport", report), [])],
+                [
+                    (key_of(report), junk, None, headers),
+                    (key_of(report), Codec().encode("CaseReport", report), None, []),
+                ],
+                max_request_size=4 * 1_048_576,
             )
         )
         cases = asyncio.run(read_topic(topics.name(topics.CASES), until=lambda rs: len(rs) >= 1, timeout=120))

@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -32,15 +31,6 @@ from tests.support import notifier as nt
 pytestmark = [pytest.mark.kafka]
 
 KEY = "ledger-test-key-" + "k" * 16
-
-
-@pytest.fixture
-def mail() -> Iterator[MailReceiver]:
-    """A real SMTP server on a free local port."""
-    m = MailReceiver()
-    m.start()
-    yield m
-    m.stop()
 
 
 def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -7,13 +7,13 @@ import hashlib
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs, read_topic
 from referral_bus.settings import KafkaSettings
 from referral_devstack.workers import running
+from tests.support.admin import topic_configs
 from tests.support.notifier import produce
 
 pytestmark = [pytest.mark.kafka]
@@ -38,12 +38,7 @@ async def test_dead_letters_keep_a_digest_and_topics_their_retention(kafka: str,
         await admin.start()
         try:
             names = [topics.DEADLETTER, topics.DEADLETTER_DIGESTS, topics.LEDGER, topics.DISCLOSURES]
-            resources = [ConfigResource(ConfigResourceType.TOPIC, topics.name(n)) for n in names]
-            configs = {
-                name: {entry[0]: entry[1] for entry in entries}
-                for response in await admin.describe_configs(resources)
-                for _, _, _, name, entries in response.resources
-            }
+            configs = await topic_configs(admin, [topics.name(n) for n in names])
         finally:
             await admin.close()
         for spec in (t for t in topics.ALL if t.name in names):

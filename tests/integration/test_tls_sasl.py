@@ -27,6 +27,7 @@ from referral_devstack import secure_broker
 from referral_devstack.broker import LocalBroker
 from referral_devstack.kafka_acls import KAFKA_USERS, Acl, load_kafka_users, namespaced
 from referral_devstack.workers import free_port_pair, temp_workdir, worker_command
+from tests.support.admin import topic_configs
 from tests.support.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
 
 AGENCY_USERS = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka" / "agency-users.yaml"
@@ -124,7 +125,6 @@ async def test_pipeline_through_tls_sasl_with_per_service_credentials(
 async def assert_topics_as_declared(settings: KafkaSettings, namespace: str, directory: Path) -> None:
     """The topics the workers created at start-up are exactly the declared ones (topic_catalog), partitions too."""
     from aiokafka.admin import AIOKafkaAdminClient
-    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     from referral_bus.agencies import load_agencies
     from referral_bus.directory import load_directory
@@ -138,12 +138,7 @@ async def assert_topics_as_declared(settings: KafkaSettings, namespace: str, dir
     try:
         names = [t for t in await admin.list_topics() if t.startswith(namespace + ".")]
         created = {d["topic"]: len(d["partitions"]) for d in await admin.describe_topics(names)}
-        resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in sorted(changelogs)]
-        configs = {
-            name: {entry[0]: entry[1] for entry in entries}
-            for response in await admin.describe_configs(resources)
-            for _, _, _, name, entries in response.resources
-        }
+        configs = await topic_configs(admin, sorted(changelogs))
     finally:
         await admin.close()
     assert sorted(set(created) - set(want)) == [], "created at start-up but not declared in topic_catalog"

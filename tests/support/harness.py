@@ -25,7 +25,7 @@ import signal
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -422,15 +422,21 @@ async def produce_stream(
     return tasks
 
 
-async def produce_raw(bootstrap: str, topic: str, messages: list[tuple[bytes, bytes, int | None]]) -> None:
-    """Produce raw (key, value, partition) messages to one topic and wait for the acks."""
+RawMessage = tuple[bytes, bytes, int | None] | tuple[bytes, bytes, int | None, list[tuple[str, bytes]]]
+
+
+async def produce_raw(bootstrap: str, topic: str, messages: Sequence[RawMessage], **options: Any) -> None:
+    """Produce raw (key, value, partition[, headers]) messages to one topic and wait for the acks.
+    `options` go to the producer (e.g. a larger max_request_size)."""
     from aiokafka import AIOKafkaProducer
 
-    producer = AIOKafkaProducer(**client(bootstrap), acks="all")
+    producer = AIOKafkaProducer(**client(bootstrap), acks="all", **options)
     await producer.start()
     try:
-        for key, value, partition in messages:
-            await producer.send_and_wait(topic, value, key=key, partition=partition)
+        for key, value, partition, *headers in messages:
+            await producer.send_and_wait(
+                topic, value, key=key, partition=partition, headers=headers[0] if headers else None
+            )
     finally:
         await producer.stop()
 

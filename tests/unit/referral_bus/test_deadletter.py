@@ -103,7 +103,8 @@ def test_a_v1_dead_letter_reads_as_untruncated() -> None:
     schemaless_writer(buf, v1.parsed, record)
     from referral_bus.codec import MAGIC
 
-    assert CODEC.decode(MAGIC + v1.fingerprint + buf.getvalue(), "DeadLetter") == {**record, "truncated": [], "original_digest": None}
+    decoded = CODEC.decode(MAGIC + v1.fingerprint + buf.getvalue(), "DeadLetter")
+    assert decoded == {**record, "truncated": [], "original_digest": None}
 
 
 def test_under_a_tiny_limit_the_message_is_shortened_too() -> None:

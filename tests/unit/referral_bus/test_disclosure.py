@@ -31,6 +31,20 @@ def referral() -> dict[str, Any]:
     }
 
 
+def record(**changes: Any) -> dict[str, Any]:
+    """`disclosure.record` of `referral()`: an empty document sent by webhook, with `changes` to those arguments."""
+    args: dict[str, Any] = {
+        "channel": "webhook",
+        "purpose": "referral",
+        "data_profile": "x",
+        "profile_version": "y",
+        "document": {},
+        "payload": b"",
+        "at": 1,
+    }
+    return disclosure.record(referral(), **(args | changes))
+
+
 def test_paths_of_the_document_sent_and_no_values() -> None:
     doc = {
         "referral_id": "r-1",
@@ -52,10 +66,7 @@ def test_paths_name_every_value_and_hold_none(doc: dict[str, Any]) -> None:
 
 def test_the_record_encodes_and_carries_the_digest_of_the_bytes() -> None:
     payload = json.dumps({"a": 1}).encode()
-    rec = disclosure.record(
-        referral(),
-        channel="webhook",
-        purpose="referral",
+    rec = record(
         data_profile="need_to_know",
         profile_version="abc",
         document={"case": {"report": {"category": "SEXTORTION"}}},
@@ -66,31 +77,13 @@ def test_the_record_encodes_and_carries_the_digest_of_the_bytes() -> None:
     assert rec["payload_digest"] == "sha256:" + hashlib.sha256(payload).hexdigest()
     assert (rec["agency_id"], rec["report_id"], rec["fields"]) == ("hotline", "R-9", ["case.report.category"])
     assert Codec().decode(Codec().encode("Disclosure", rec), "Disclosure") == rec
-    again = disclosure.record(
-        referral(),
-        channel="webhook",
-        purpose="referral",
-        data_profile="x",
-        profile_version="y",
-        document={},
-        payload=b"",
-        at=2,
-    )
+    again = record(at=2)  # another profile, document, payload and time
     assert again["disclosure_id"] == rec["disclosure_id"]  # the same delivery replayed is the same disclosure
 
 
 def test_an_unknown_channel_or_purpose_is_refused() -> None:
     with pytest.raises(ValueError, match="channel must be one of"):
-        disclosure.record(
-            referral(),
-            channel="fax",
-            purpose="referral",
-            data_profile="x",
-            profile_version="y",
-            document={},
-            payload=b"",
-            at=1,
-        )
+        record(channel="fax")
 
 
 def test_the_last_marker_of_a_referral_names_its_purpose() -> None:
@@ -107,13 +100,8 @@ def test_the_last_marker_of_a_referral_names_its_purpose() -> None:
 
 
 def test_an_occurrence_makes_a_new_disclosure_and_none_keeps_replays_one() -> None:
-    doc = {"referral_id": "r-1"}
+    def view(occurrence: str = "") -> str:
+        return str(record(channel="inbox", purpose="view", occurrence=occurrence)["disclosure_id"])
 
-    def rec(occurrence: str = "") -> dict[str, Any]:
-        return disclosure.record(
-            referral(), channel="inbox", purpose="view", data_profile="p", profile_version="v",
-            document=doc, payload=b"{}", at=1, occurrence=occurrence,
-        )  # fmt: skip
-
-    assert rec()["disclosure_id"] == rec()["disclosure_id"]
-    assert len({rec("s1:1")["disclosure_id"], rec("s1:2")["disclosure_id"], rec()["disclosure_id"]}) == 3
+    assert view() == view()
+    assert len({view("s1:1"), view("s1:2"), view()}) == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from contextvars import ContextVar
 
 import pytest
@@ -21,6 +22,16 @@ def _events(inflight: InFlight, n: int) -> tuple[list[asyncio.Future[bool]], lis
     for i, fut in enumerate(futs):
         inflight.add(Pending(), fut, lambda i=i: acked.append(i))
     return futs, acked
+
+
+async def _finish(inflight: InFlight, events: list[tuple[Pending, Callable[[], None]]], order: list[int]) -> None:
+    """Add `events` (staged state, ack) to `inflight` in order, finish them in `order`, let their callbacks run."""
+    futs = _futures(len(events))
+    for (pending, ack), fut in zip(events, futs, strict=True):
+        inflight.add(pending, fut, ack)
+    for i in order:
+        futs[i].set_result(True)
+    await asyncio.sleep(0)
 
 
 async def test_acks_follow_arrival_order_whatever_order_events_finish_in() -> None:
@@ -65,12 +76,7 @@ async def test_state_callbacks_run_in_order_before_the_ack() -> None:
     ok.on_failed.append(lambda: log.append("ok: failed"))
     bad.on_sent.append(lambda: log.append("bad: sent"))
     bad.on_failed.append(lambda: log.append("bad: failed"))
-    futs = _futures(2)
-    inflight.add(ok, futs[0], lambda: log.append("ack ok"))
-    inflight.add(bad, futs[1], lambda: log.append("ack bad"))
-    futs[1].set_result(True)
-    futs[0].set_result(True)
-    await asyncio.sleep(0)
+    await _finish(inflight, [(ok, lambda: log.append("ack ok")), (bad, lambda: log.append("ack bad"))], [1, 0])
     # state callbacks in arrival order (their writes queued in that order), each ack after its own callbacks
     assert log == ["ok: sent", "bad: failed", "ack ok", "ack bad"]
 
@@ -85,12 +91,7 @@ async def test_a_failing_state_callback_is_not_swallowed_no_ack_and_a_restart() 
         raise KeyError("table")
 
     pending.on_sent.append(boom)
-    futs = _futures(2)
-    inflight.add(Pending(), futs[0], lambda: acked.append(0))
-    inflight.add(pending, futs[1], lambda: acked.append(1))
-    futs[0].set_result(True)
-    futs[1].set_result(True)
-    await asyncio.sleep(0)
+    await _finish(inflight, [(Pending(), lambda: acked.append(0)), (pending, lambda: acked.append(1))], [0, 1])
     assert acked == [0] and broken == [True]  # the failed write's event is never acknowledged
 
 
@@ -102,12 +103,9 @@ async def test_the_ack_waits_until_the_state_write_is_on_the_broker() -> None:
     first = Pending()
     first.on_sent.append(lambda: write)  # the changelog send of the event's staged write
     later.on_sent.append(lambda: log.append("later: state written"))
-    futs = _futures(2)
-    inflight.add(first, futs[0], lambda: log.append("ack first"))
-    inflight.add(later, futs[1], lambda: log.append("ack later"))
-    futs[0].set_result(True)
-    futs[1].set_result(True)
-    await asyncio.sleep(0)
+    await _finish(
+        inflight, [(first, lambda: log.append("ack first")), (later, lambda: log.append("ack later"))], [0, 1]
+    )
     # the later event's state is queued behind the first one's (order kept), but no ack passes the write
     assert log == ["later: state written"]
     write.set_result(None)

@@ -12,6 +12,7 @@ from services.ledger.chain import (
     CHECKPOINT,
     DISCLOSURE,
     GENESIS,
+    Fact,
     Head,
     append,
     entry,
@@ -21,6 +22,7 @@ from services.ledger.chain import (
 )
 
 KEY = b"test-ledger-key-0123456789abcdef"
+Drawn = tuple[list[dict[str, Any]], int]  # a chain and a position in it
 
 
 def build(n: int, *, partition: int = 0, every: int = 4) -> list[dict[str, Any]]:
@@ -30,11 +32,16 @@ def build(n: int, *, partition: int = 0, every: int = 4) -> list[dict[str, Any]]
     for i in range(n):
         fact = {"disclosure_id": f"d{i}", "case_id": f"case-{i % 3}", "fields": ["case.report.category"]}
         for e in append(
-            head, partition, DISCLOSURE, f"d{i}", f"case-{i % 3}", fact, 1000 + i, key=KEY, checkpoint_every=every
+            head, partition, Fact(DISCLOSURE, f"d{i}", f"case-{i % 3}", fact, 1000 + i), key=KEY, checkpoint_every=every
         ):
             out.append(e)
             head = Head(e["seq"], e["digest"])
     return out
+
+
+def positions(first: int = 0, from_end: int = 1) -> st.SearchStrategy[Drawn]:
+    """A chain of 3 to 14 disclosures and a position in it, from `first` to its length less `from_end`."""
+    return st.integers(3, 14).map(build).flatmap(lambda c: st.tuples(st.just(c), st.integers(first, len(c) - from_end)))
 
 
 def check(entries: list[dict[str, Any]], **kw: Any) -> list[Any]:
@@ -51,15 +58,14 @@ def test_an_intact_chain_verifies_and_carries_signed_checkpoints() -> None:
 
 
 def test_no_key_no_checkpoints() -> None:
-    e = append(Head(), 0, DISCLOSURE, "d", "c", {}, 1, key=None, checkpoint_every=1)
+    e = append(Head(), 0, Fact(DISCLOSURE, "d", "c", {}, 1), key=None, checkpoint_every=1)
     assert [x["kind"] for x in e] == [DISCLOSURE]
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(3, 14), data=st.data())
-def test_an_edited_entry_is_caught_at_its_position(n: int, data: st.DataObject) -> None:
-    chain = build(n)
-    i = data.draw(st.integers(0, len(chain) - 1))
+@given(positions())
+def test_an_edited_entry_is_caught_at_its_position(drawn: Drawn) -> None:
+    chain, i = drawn
     tampered = copy.deepcopy(chain)
     tampered[i]["fact"] = tampered[i]["fact"].replace("category", "victim.name") + " "
     found = check(tampered)
@@ -67,10 +73,9 @@ def test_an_edited_entry_is_caught_at_its_position(n: int, data: st.DataObject) 
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(3, 14), data=st.data())
-def test_an_edit_with_its_digest_recomputed_breaks_the_next_link(n: int, data: st.DataObject) -> None:
-    chain = build(n)
-    i = data.draw(st.integers(0, len(chain) - 2))
+@given(positions(from_end=2))
+def test_an_edit_with_its_digest_recomputed_breaks_the_next_link(drawn: Drawn) -> None:
+    chain, i = drawn
     tampered = copy.deepcopy(chain)
     tampered[i]["case_id"] = "case-forged"
     tampered[i]["digest"] = entry_digest(tampered[i])
@@ -79,20 +84,18 @@ def test_an_edit_with_its_digest_recomputed_breaks_the_next_link(n: int, data: s
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(3, 14), data=st.data())
-def test_a_deleted_entry_is_caught_where_it_was(n: int, data: st.DataObject) -> None:
-    chain = build(n)
-    i = data.draw(st.integers(0, len(chain) - 2))  # the last one: see truncation
+@given(positions(from_end=2))  # the last one: see truncation
+def test_a_deleted_entry_is_caught_where_it_was(drawn: Drawn) -> None:
+    chain, i = drawn
     tampered = chain[:i] + chain[i + 1 :]
     found = check(tampered)
     assert [(p.offset, p.kind, p.seq) for p in found] == [(i, "gap", i + 1)]
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(3, 14), data=st.data())
-def test_two_reordered_entries_are_caught(n: int, data: st.DataObject) -> None:
-    chain = build(n)
-    i = data.draw(st.integers(0, len(chain) - 2))
+@given(positions(from_end=2))
+def test_two_reordered_entries_are_caught(drawn: Drawn) -> None:
+    chain, i = drawn
     tampered = list(chain)
     tampered[i], tampered[i + 1] = tampered[i + 1], tampered[i]
     found = check(tampered)
@@ -101,12 +104,11 @@ def test_two_reordered_entries_are_caught(n: int, data: st.DataObject) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(n=st.integers(3, 14), data=st.data(), recompute=st.booleans())
-def test_an_inserted_entry_is_caught(n: int, data: st.DataObject, recompute: bool) -> None:
-    chain = build(n)
-    i = data.draw(st.integers(1, len(chain)))  # inserted after entry i-1
+@given(drawn=positions(first=1, from_end=0), recompute=st.booleans())
+def test_an_inserted_entry_is_caught(drawn: Drawn, recompute: bool) -> None:
+    chain, i = drawn  # inserted after entry i-1
     before = chain[i - 1]
-    forged = entry(Head(before["seq"], before["digest"]), 0, DISCLOSURE, "forged", "case-x", {"x": 1}, 5)
+    forged = entry(Head(before["seq"], before["digest"]), 0, Fact(DISCLOSURE, "forged", "case-x", {"x": 1}, 5))
     if not recompute:
         forged["digest"] = "f" * 64
     tampered = [*chain[:i], forged, *chain[i:]]
@@ -118,11 +120,10 @@ def test_an_inserted_entry_is_caught(n: int, data: st.DataObject, recompute: boo
 
 
 @settings(max_examples=40, deadline=None)
-@given(n=st.integers(3, 14), data=st.data())
-def test_a_truncated_tail_is_caught_by_an_earlier_head(n: int, data: st.DataObject) -> None:
-    chain = build(n)
+@given(positions())
+def test_a_truncated_tail_is_caught_by_an_earlier_head(drawn: Drawn) -> None:
+    chain, cut = drawn
     anchor = Head(chain[-1]["seq"], chain[-1]["digest"])
-    cut = data.draw(st.integers(0, len(chain) - 1))
     found = check(chain[:cut], anchor=anchor)
     assert [(p.kind, p.seq) for p in found] == [("truncated", anchor.seq)]
 
@@ -135,7 +136,7 @@ def test_a_rewritten_history_differs_from_the_anchor_and_fails_at_the_next_check
     head = Head(forged[-1]["seq"], forged[-1]["digest"])
     for e in chain[2:]:
         fact = {"rewritten": True} if e["seq"] == 2 else {}
-        new = entry(head, 0, e["kind"], e["entry_id"], e["case_id"], fact, e["at"], key=b"not-the-key")
+        new = entry(head, 0, Fact(e["kind"], e["entry_id"], e["case_id"], fact, e["at"]), key=b"not-the-key")
         forged.append(new)
         head = Head(new["seq"], new["digest"])
     kinds = {p.kind for p in check(forged, anchor=anchor)}

@@ -27,17 +27,9 @@ from services.notifier.sla import (
     not_delivered,
     routed_state,
 )
+from tests.support.referrals import sla_referral
 
-REFERRAL: dict[str, Any] = {
-    "referral_id": "r1",
-    "case_id": "case-1",
-    "recipient_id": "desk",
-    "priority": "P1",
-    "ack_sla_seconds": 60,
-    "rule_ids": ["rule"],
-    "escalation_target": "duty",
-    "created_at": 1_000,
-}
+REFERRAL = sla_referral(escalation_target="duty")
 EVENTS = st.sampled_from(["ACCEPTED", "COMPLETED", "arrive", "deliver", "give_up", "refuse"])
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from referral_bus.directory import Recipient
@@ -26,14 +24,6 @@ def desk(port: int, **channel: object) -> Recipient:
 
 
 REFERRAL = {"referral_id": "r-1", "case_id": "c-1", "priority": "P2", "ack_sla_seconds": 60}
-
-
-@pytest.fixture
-def mail() -> Iterator[MailReceiver]:
-    server = MailReceiver()
-    server.start()
-    yield server
-    server.stop()
 
 
 async def test_starttls_is_required_not_opportunistic(mail: MailReceiver) -> None:
