@@ -1,9 +1,11 @@
 # syntax=docker/dockerfile:1
-# One image for the three workers; the Deployment's command picks the service:
+# One image for every worker; the Deployment's command picks the service:
 #   faust --loop aio -A services.intake.app   worker
 #   faust --loop aio -A services.routing.app  worker
 #   faust --loop aio -A services.notifier.app worker
 #   faust --loop aio -A services.stats.app    worker
+#   faust --loop aio -A services.inbox.app    worker
+#   faust --loop aio -A services.ledger.app   worker
 # Build: docker build -t referral-bus:<version> .
 # Runs as uid 10001 with a read-only root filesystem: everything written at run time goes to
 # the data dir (*_DATA_DIR, an emptyDir) or /tmp (an emptyDir).

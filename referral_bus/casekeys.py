@@ -2,7 +2,7 @@
 
 Intake writes a case's key (wrapped under the key-encryption key, secret `case-key-kek`) before the
 case; `referral-bus erase` writes a tombstone. Every worker that opens personal fields (routing,
-notifier, stats) follows the topic from its start with `CaseKeys.run` and asks `open_case`: a sealed
+notifier, stats, inbox) follows the topic from its start with `CaseKeys.run` and asks `open_case`: a sealed
 case opens with its key, an erased one reads with its personal fields withheld. docs/data-protection.md.
 """
 
@@ -111,13 +111,24 @@ class CaseKeys:
 
     async def open_case(self, case: dict[str, Any]) -> dict[str, Any]:
         """The case with its personal fields opened; withheld when erased; as is when not sealed."""
+        return await self.open_copy(case["case_id"], case)
+
+    async def open_copy(self, case_id: str, case: dict[str, Any]) -> dict[str, Any]:
+        """`open_case` for a copy of case `case_id` that may lack its case_id (a redacted document's case)."""
         if not sealed(case):
             return case
-        case_id = case["case_id"]
         await self._wait_for(case_id)
         if case_id not in self._keys:
             raise CaseKeyUnavailableError(f"no key for sealed case {case_id} on the case key table yet")
         return decrypt_personal(case, case_id, self._keys[case_id], case_paths())
+
+    def reseal(self, case_id: str, case: dict[str, Any]) -> dict[str, Any]:
+        """An opened copy of case `case_id` (e.g. redacted) sealed again to be kept downstream (the inbox's).
+
+        As is when this worker holds no key for the case: not sealed, or erased (its fields are withheld already).
+        """
+        key = self._keys.get(case_id)
+        return case if key is None else encrypt_personal(case, case_id, key, case_paths())
 
     async def run(self) -> None:
         """Follow the key topic from its beginning, forever (a Faust app task)."""

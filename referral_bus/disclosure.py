@@ -16,6 +16,20 @@ from typing import Any
 DISCLOSURE_NAMESPACE = uuid.UUID("5b0c7a52-2f5d-4c1e-9a61-0d1c5e2f7a20")
 CHANNELS = frozenset({"webhook", "email", "kafka", "inbox"})
 PURPOSES = frozenset({"referral", "escalation", "reroute", "view"})
+# The marker a referral's maker appends to its rule_ids (notifier's SLA escalation, routing's re-route,
+# transfer and uncovered-case alert) → the purpose of delivering it; the last marker wins.
+PURPOSE_OF_RULE = {
+    "sla-escalation": "escalation",
+    "lifecycle-reroute": "reroute",
+    "lifecycle-transfer": "reroute",
+    "lifecycle-uncovered": "reroute",
+}
+
+
+def purpose_of(rule_ids: Any) -> str:
+    """Why a referral is delivered: its last escalation or re-route marker, else an ordinary referral."""
+    marked = [PURPOSE_OF_RULE[r] for r in rule_ids or () if r in PURPOSE_OF_RULE]
+    return marked[-1] if marked else "referral"
 
 
 def canonical(value: Any) -> bytes:
@@ -40,9 +54,13 @@ def field_paths(doc: Any, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")]
 
 
-def disclosure_id(referral_id: str, recipient_id: str, channel: str, purpose: str) -> str:
-    """Deterministic: a replayed delivery of the same referral is the same disclosure (the ledger keeps one)."""
-    return str(uuid.uuid5(DISCLOSURE_NAMESPACE, f"{referral_id}/{recipient_id}/{channel}/{purpose}"))
+def disclosure_id(referral_id: str, recipient_id: str, channel: str, purpose: str, occurrence: str = "") -> str:
+    """Deterministic: a replayed delivery of the same referral is the same disclosure (the ledger keeps one).
+
+    `occurrence` tells apart disclosures that are not replays (each inbox view: its session and time).
+    """
+    name = f"{referral_id}/{recipient_id}/{channel}/{purpose}" + (f"/{occurrence}" if occurrence else "")
+    return str(uuid.uuid5(DISCLOSURE_NAMESPACE, name))
 
 
 def record(
@@ -57,13 +75,14 @@ def record(
     at: int,
     safeguards_version: str | None = None,
     rules_version: str | None = None,
+    occurrence: str = "",
 ) -> dict[str, Any]:
     """A `Disclosure` record for `document` (the redacted document sent) whose exact bytes were `payload`."""
     if channel not in CHANNELS or purpose not in PURPOSES:
         raise ValueError(f"disclosure: channel must be one of {sorted(CHANNELS)}, purpose one of {sorted(PURPOSES)}")
     report = (referral.get("case") or {}).get("report") or {}
     return {
-        "disclosure_id": disclosure_id(referral["referral_id"], referral["recipient_id"], channel, purpose),
+        "disclosure_id": disclosure_id(referral["referral_id"], referral["recipient_id"], channel, purpose, occurrence),
         "referral_id": referral["referral_id"],
         "case_id": referral["case_id"],
         "agency_id": report.get("agency_id"),

@@ -137,9 +137,9 @@ def next_steps(namespace: str, work: Path, started: list[str], example_id: str) 
     bus = ".venv/bin/referral-bus"
     jaeger = f"http://127.0.0.1:{DEFAULT_QUERY_PORT}"
     trace_env = "" if DEFAULT_QUERY_PORT == 16686 else f"REFERRAL_BUS_JAEGER_URL={jaeger} "
-    stops = ", ".join(["the four workers", "the local agencies", *started])
+    stops = ", ".join(["the six workers", "the local agencies", *started])
     return f"""
-The bus stays up: intake, routing, notifier and stats run in namespace {namespace} (worker logs: {work}).
+The bus stays up: intake, routing, notifier, stats, inbox and ledger run in namespace {namespace} (worker logs: {work}).
 In another terminal, from this directory:
   export REFERRAL_BUS_NAMESPACE={namespace}
   # your own reports, one JSON object per line (fields as in examples/reports.jsonl, new report_ids):
@@ -160,6 +160,23 @@ def with_inbox(work: Path, directory: Path, env: dict[str, str]) -> tuple[int, d
     port = free_port()
     env.update(inbox_env(directory, work / "secrets", port))
     return port, passwords
+
+
+def ledger_env(secrets_dir: Path) -> dict[str, str]:
+    """The ledger worker's settings: a development checkpoint key, new each run (docs/data-protection.md)."""
+    secrets_dir.mkdir(parents=True, exist_ok=True)
+    (secrets_dir / "ledger-checkpoint-key").write_text(uuid.uuid4().hex + uuid.uuid4().hex, encoding="utf-8")
+    return {"LEDGER_SECRETS_DIR": str(secrets_dir)}
+
+
+async def ledger_line(codec: Codec, case_id: str) -> str:
+    """How many disclosures the ledger worker chained, and how to ask it about a case."""
+    entries = await read_topic(topics.name(topics.LEDGER), until=lambda rs: False, timeout=3)
+    kinds = [codec.decode(r.value, "LedgerEntry")["kind"] for r in entries]
+    return (
+        f"\nledger: {kinds.count('DISCLOSURE')} disclosure(s) chained on {topics.name(topics.LEDGER)} "
+        f"(who received which fields: `referral-bus audit case {case_id}`; docs/data-protection.md)"
+    )
 
 
 def inbox_banner(port: int, passwords: dict[str, str]) -> str:
@@ -196,10 +213,11 @@ async def run(
         inbox_port, passwords = with_inbox(work, directory, env)
         workers = Workers(work, namespace, env, ports={"inbox": inbox_port})
         try:
-            step(f"starting intake, routing, notifier, stats, inbox (namespace {namespace}; 20-60 s; logs in {work})")
+            step(f"starting intake, routing, notifier, stats, inbox, ledger (namespace {namespace}; logs in {work})")
             workers.start_all()
             workers.start("stats", extra_env={"STATS_PUBLISH_INTERVAL_SECONDS": "1"})
             workers.start("inbox")
+            workers.start("ledger", extra_env=ledger_env(work / "secrets"))
             workers.wait_ready()
             reports = [json.loads(x) for x in examples.read_text().splitlines() if x.strip()]
             expected = _expected(directory, config_file("rules.yaml"), reports)
@@ -289,6 +307,7 @@ async def run(
             print("\nweekly statistics (anonymised, suppressed as published on referrals.stats.v1):\n")
             cases = await distinct_cases(codec)
             print(await weekly_table(codec, cases=cases, k=StatsSettings().k), flush=True)
+            print(await ledger_line(codec, next(iter(sorted(case_report)), "CASE_ID")), flush=True)
             print(inbox_banner(inbox_port, passwords), flush=True)
             if stay:
                 print(next_steps(namespace, work, started or [], next(iter(sorted(expected)), "REPORT_ID")), flush=True)

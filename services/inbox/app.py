@@ -15,15 +15,18 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import Any
 
 from referral_bus import topics
+from referral_bus.casecrypt import decrypt_personal
+from referral_bus.casekeys import CaseKeyUnavailableError, case_paths
 from referral_bus.clock import now_ms
-from referral_bus.directory import load_directory
+from referral_bus.directory import file_hash, load_directory
 from referral_bus.durable import DurableTable
 from referral_bus.errors import InboxError, RulesError
 from referral_bus.lifecycle import from_settings as load_lifecycle
 from referral_bus.secretfiles import Secrets
-from referral_bus.settings import InboxSettings
+from referral_bus.settings import InboxSettings, config_file
 from referral_bus.shell import Service
 from services.inbox.actions import transfer_targets
 from services.inbox.handlers import InboxHandler
@@ -33,7 +36,7 @@ from services.inbox.sessions import Sessions
 from services.inbox.web import Inbox
 
 settings = InboxSettings()
-service = Service("inbox", settings)
+service = Service("inbox", settings, encodes=("Acknowledgement", "Disclosure"))
 app = service.app
 secrets = Secrets(settings.secrets_dir)
 try:
@@ -50,7 +53,20 @@ users = frozenset(directory.inbox_users())
 documents_topic = service.topic(topics.INBOX)
 receipts_topic = service.topic(topics.RECEIPTS)
 ack_topics = {r: service.topic(topics.acks_topic(r)) for r in sorted(users)}
+disclosures_topic = service.topic(topics.DISCLOSURES)  # each view of a referral's page (docs/data-protection.md)
 table = service.table("inbox")
+keys = service.case_keys()  # documents are kept sealed (per-case sealing on); opened only to show a page
+
+
+async def _open_doc(doc: dict[str, Any]) -> dict[str, Any]:
+    """The document with its case's personal fields opened (withheld once erased, or while its key is late)."""
+    try:
+        case = await keys.open_copy(doc["case_id"], doc["case"])
+    except CaseKeyUnavailableError:
+        case = decrypt_personal(doc["case"], doc["case_id"], None, case_paths())
+    return {**doc, "case": case}
+
+
 handler = InboxHandler(
     DurableTable(table),
     service.codec,
@@ -68,6 +84,8 @@ inbox = Inbox(
     transfer_targets=lambda rid: transfer_targets(lifecycle, directory, rid),
     now_ms=now_ms,
     monotonic=time.monotonic,
+    profile_version=file_hash(config_file("profiles.yaml")),  # the file the notifier redacts with
+    open_doc=_open_doc if keys.enabled else None,
 )
 
 
@@ -75,7 +93,11 @@ async def _send_ack(recipient_id: str, case_id: str, value: bytes) -> None:
     await service.send(ack_topics[recipient_id], case_id.encode(), value)
 
 
-register_pages(app, inbox, service.codec, _send_ack, settings)
+async def _send_disclosure(case_id: str, value: bytes) -> None:
+    await service.send(disclosures_topic, case_id.encode(), value)
+
+
+register_pages(app, inbox, service.codec, _send_ack, settings, _send_disclosure)
 
 
 @app.agent(documents_topic)

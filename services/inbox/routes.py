@@ -25,6 +25,7 @@ from services.inbox.web import Inbox, Reply, Request
 # Answers counted on /metrics (referral_bus_events_total{stage="inbox", outcome=...}): refusals an operator watches.
 COUNTED = {401: "signin_failed", 429: "signin_blocked", 403: "refused", 413: "form_too_large"}
 SendAck = Callable[[str, str, bytes], Awaitable[None]]  # (recipient id, case id, Acknowledgement bytes)
+SendDisclosure = Callable[[str, bytes], Awaitable[None]]  # (case id, Disclosure bytes)
 Page = Callable[..., Reply | Awaitable[Reply]]  # (request, **path parameters) -> the answer
 log = rb_logging.get_logger()
 
@@ -66,8 +67,15 @@ def to_response(reply: Reply, *, secure: bool) -> web.Response:
     return resp
 
 
-def register_pages(app: faust.App, inbox: Inbox, codec: Codec, send_ack: SendAck, settings: InboxSettings) -> None:
-    """Serve the inbox under /inbox on the worker's web port."""
+def register_pages(
+    app: faust.App,
+    inbox: Inbox,
+    codec: Codec,
+    send_ack: SendAck,
+    settings: InboxSettings,
+    send_disclosure: SendDisclosure | None = None,
+) -> None:
+    """Serve the inbox under /inbox on the worker's web port; a referral's page only once its view is recorded."""
     secure, limit = not settings.dev_insecure_cookies, settings.max_form_bytes
 
     async def answer(request: FaustRequest, page: Callable[[Request], Reply | Awaitable[Reply]]) -> Response:
@@ -77,6 +85,14 @@ def register_pages(app: faust.App, inbox: Inbox, codec: Codec, send_ack: SendAck
         reply = page(req)
         if not isinstance(reply, Reply):
             reply = await reply
+        if reply.disclosure is not None and reply.case_id is not None and send_disclosure is not None:
+            try:
+                await send_disclosure(reply.case_id, codec.encode("Disclosure", reply.disclosure))
+            except Exception as exc:  # noqa: BLE001 - not shown unless recorded: the visitor is told to retry
+                log.error("view disclosure not produced", error_type=type(exc).__name__)
+                reply = Reply(503, views.problem(inbox.labels(req), "bad_request"))
+            else:
+                metrics.count("inbox", "viewed")
         ack = reply.ack
         if ack is not None and reply.case_id is not None:
             try:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from referral_bus import disclosure
 from referral_bus.inboxlink import check_link
 from referral_bus.lifecycle import Lifecycle
 from services.inbox import views
@@ -28,6 +29,9 @@ LANG_COOKIE = "inbox_lang"
 SIGNIN = f"{views.BASE}/signin"
 _NEXT = re.compile(r"^/inbox(/|/referrals/[A-Za-z0-9._:%-]{1,400})?$")
 _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+OpenDoc = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 class Store(Protocol):
@@ -71,6 +75,7 @@ class Reply:
     cookies: list[Cookie] = field(default_factory=list)
     ack: dict[str, Any] | None = None
     case_id: str | None = None
+    disclosure: dict[str, Any] | None = None  # a Disclosure to record before the page is sent (a view)
 
 
 def safe_next(value: str | None) -> str:
@@ -91,6 +96,8 @@ class Inbox:
     transfer_targets: Callable[[str], list[str]]
     now_ms: Callable[[], int]
     monotonic: Callable[[], float]
+    profile_version: str = ""  # content hash of the profiles file, recorded in each view's Disclosure
+    open_doc: OpenDoc | None = None  # opens a sealed document's personal fields to show it (per-case sealing)
 
     def labels(self, req: Request) -> Labels:
         """The labels in the language the visitor chose (cookie), Vietnamese by default."""
@@ -168,7 +175,7 @@ class Inbox:
         entry = self.store.get(referral_id) if _ID.match(referral_id) else None
         return entry if entry is not None and entry["recipient_id"] == session.recipient_id else None
 
-    def detail(self, req: Request, referral_id: str) -> Reply:
+    async def detail(self, req: Request, referral_id: str) -> Reply:
         """One of the recipient's referrals; 403 for any other id, existing or not."""
         session = self.session(req)
         if session is None:
@@ -176,12 +183,30 @@ class Inbox:
         entry = self._own(session, referral_id)
         if entry is None:
             return self._problem(req, 403, "forbidden", session)
+        if self.open_doc is not None:  # opened for this page only; the read model keeps it sealed
+            entry = {**entry, "doc": await self.open_doc(entry["doc"])}
         t = self.labels(req)
         message = "sent" if req.query.get("msg") == "sent" else None
         actions = self.lifecycle.allowed_actions(entry["state"])
         targets = self.transfer_targets(session.recipient_id)
         csrf = self.sessions.csrf_token(session.session_id)
-        return Reply(200, views.detail(t, entry, actions, csrf, self.lifecycle, targets, message=message))
+        page = views.detail(t, entry, actions, csrf, self.lifecycle, targets, message=message)
+        return Reply(200, page, case_id=entry["case_id"], disclosure=self.viewed(entry, session))
+
+    def viewed(self, entry: Mapping[str, Any], session: Session) -> dict[str, Any]:
+        """The Disclosure of one view of a referral's page: each view its own record (session and time)."""
+        doc, at = entry["doc"], self.now_ms()
+        return disclosure.record(
+            doc,
+            channel="inbox",
+            purpose="view",
+            data_profile=str(doc.get("data_profile") or "unknown"),
+            profile_version=self.profile_version or "unknown",
+            document=doc,
+            payload=disclosure.canonical(doc),  # the opened document: the digest of the notifier's delivery of it
+            at=at,
+            occurrence=f"{session.session_id}:{at}",
+        )
 
     def act(self, req: Request, referral_id: str) -> Reply:
         """Accept, decline, progress, transfer or complete: an Acknowledgement as the session's recipient."""

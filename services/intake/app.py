@@ -19,7 +19,7 @@ from services.intake.handlers import IntakeHandlers
 from services.intake.pending import Pending
 
 settings = IntakeSettings()
-service = Service("intake", settings, encodes=("Case",))
+service = Service("intake", settings, encodes=("Case", "ReportStatus"))
 app = service.app
 
 # Each agency's own intake topic (its KafkaUser may write there and nowhere else): the topic says which

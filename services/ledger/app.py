@@ -19,7 +19,7 @@ from referral_bus.staged import StagedTable
 from services.ledger.handlers import Ledger
 
 settings = LedgerSettings()
-service = Service("ledger", settings)
+service = Service("ledger", settings, encodes=("LedgerEntry",))
 app = service.app
 
 disclosures_topic = service.topic(topics.DISCLOSURES)

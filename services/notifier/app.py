@@ -59,7 +59,11 @@ from services.notifier.retention import closed, retention_ms
 from services.notifier.secrets import Secrets
 
 settings = NotifierSettings()
-service = Service("notifier", settings, encodes=("DeliveryReceipt", "Referral", "Acknowledgement"))
+service = Service(
+    "notifier",
+    settings,
+    encodes=("DeliveryReceipt", "Referral", "Acknowledgement", "Disclosure", "RerouteRequest", "ReportStatus"),
+)
 app = service.app
 
 # Each Kafka-acknowledging recipient's own ack topic: only its agency's KafkaUser may write there, so
@@ -124,7 +128,8 @@ async def _send_inbox(key: bytes, value: bytes) -> None:
     await service.send(_inbox_topic, key, value)
 
 
-inbox = InboxTopic(_send_inbox)
+_keys = service.case_keys()  # opens sealed cases before redaction; reseals the inbox's copies
+inbox = InboxTopic(_send_inbox, seal=_keys.reseal if _keys.enabled else None)
 _email = Email(
     secrets,
     timeout_seconds=settings.http_timeout_seconds,
@@ -145,9 +150,7 @@ notifier = Notifier(
     topics=notifier_topics,
     tables=tables,
     directory=directory,
-    deliverer=Deliverer(
-        directory, channels, tables.delivered, safeguards_version=safeguards.version, keys=service.case_keys()
-    ),
+    deliverer=Deliverer(directory, channels, tables.delivered, safeguards_version=safeguards.version, keys=_keys),
     policy=RetryPolicy(
         settings.max_attempts,
         settings.backoff_base_seconds,

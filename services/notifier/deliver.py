@@ -17,7 +17,6 @@ from referral_bus.staged import StagedTable
 from services.notifier.channels.base import Channel
 from services.notifier.payload import body, document
 from services.notifier.redaction import PROFILES_FILE, load_profiles
-from services.notifier.sla import ESCALATION_RULE
 
 DELIVERED = "DELIVERED"
 
@@ -103,7 +102,7 @@ class Deliverer:
         disclosed = disclosure.record(
             referral,
             channel=channel.name,
-            purpose="escalation" if ESCALATION_RULE in referral.get("rule_ids", ()) else "referral",
+            purpose=disclosure.purpose_of(referral.get("rule_ids")),  # escalation, reroute or referral
             data_profile=profile.name,
             profile_version=self.profile_version,
             document=doc,

@@ -19,7 +19,7 @@ from services.routing.reloader import RuleReloader
 from services.routing.rerouting import RerouteHandler
 
 settings = RoutingSettings()
-service = Service("routing", settings, encodes=("RoutingDecision", "Referral"))
+service = Service("routing", settings, encodes=("RoutingDecision", "Referral", "DeliveryReceipt", "ReportStatus"))
 app = service.app
 
 rules = load_or_exit(

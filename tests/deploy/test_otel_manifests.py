@@ -45,7 +45,7 @@ STANDARD = {
         )
     ),
 }
-WORKERS = ("referral-bus-intake", "referral-bus-routing", "referral-bus-notifier", "referral-bus-stats")
+WORKERS = tuple(f"referral-bus-{s}" for s in ("intake", "routing", "notifier", "stats", "inbox", "ledger"))
 
 
 @cache

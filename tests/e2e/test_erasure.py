@@ -28,15 +28,18 @@ from referral_bus.casekeys import CaseKeys, sealed
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs, read_to_end
 from referral_bus.settings import REPO_ROOT, KafkaSettings
-from referral_devstack.workers import Workers
+from referral_devstack.inbox import inbox_env, use_inbox, write_inbox_secrets
+from referral_devstack.workers import Workers, free_port
 from services.intake.accept import case_id_for
 from tests.support.agencies import receiving_agencies
+from tests.support.inbox import listed, signed_in
 from tests.support.polling import wait_for
 from tests.support.reports import PII, key_of, valid_report
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 KEK = "test-case-key-kek"
+INBOX_USER = "vn-police-ha-noi"
 MARKERS = [v for v in PII.values() if len(v) > 8]
 CODEC = Codec()
 
@@ -71,21 +74,31 @@ async def sealed_copies(namespace: str, case_id: str) -> dict[str, list[dict[str
     return {k: [c for c in v if c["case_id"] == case_id] for k, v in out.items()}
 
 
+def inbox_pages(port: int, recipient_id: str, password: str) -> str:
+    """Every referral page the inbox shows `recipient_id`, signed in like a browser (each view is disclosed)."""
+    with signed_in(port, recipient_id, password) as client:
+        return "".join(client.get(f"/inbox/referrals/{rid}").text for rid in listed(client))
+
+
 def leaked(text: str | bytes) -> list[str]:
     data = text.encode() if isinstance(text, str) else text
     return [m for m in MARKERS if m.encode() in data]
 
 
 async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str, namespace: str) -> None:
-    async with receiving_agencies("erase-") as (web, _, work, _, env):
+    async with receiving_agencies("erase-") as (web, _, work, directory, env):
+        use_inbox(directory, (INBOX_USER,))  # its referral goes to the inbox: sealed there too
+        passwords = write_inbox_secrets(directory, work / "inbox-secrets", iterations=1_000)
+        inbox_port = free_port()
+        env |= inbox_env(directory, work / "inbox-secrets", inbox_port)
         env |= {
             "KAFKA_BOOTSTRAP_SERVERS": kafka,
             "REFERRAL_BUS_SECRET_CASE_KEY_KEK": KEK,
             "REFERRAL_BUS_SECRET_LEDGER_CHECKPOINT_KEY": "test-ledger-key",
         }
-        workers = Workers(work, namespace, env)
+        workers = Workers(work, namespace, env, ports={"inbox": inbox_port})
         try:
-            for s in ("intake", "routing", "notifier", "stats", "ledger"):
+            for s in ("intake", "routing", "notifier", "stats", "ledger", "inbox"):
                 workers.start(s)
             workers.wait_ready(timeout=180)
             report = valid_report()
@@ -110,6 +123,10 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
             # the recipients opened the case: some received personal fields their profile allows
             received = b"".join(d.body for d in web.deliveries)
             assert leaked(received), "no recipient received any personal field"
+            # the inbox user sees the case opened on its page (the inbox holds it sealed)
+            password = passwords[INBOX_USER]
+            shown = await wait_for(lambda: bool(leaked(inbox_pages(inbox_port, INBOX_USER, password))), 60)
+            assert shown, workers.tail("inbox") + workers.tail("notifier")
 
             # before: every copy is sealed, and opens with the case's key
             async def both_cases() -> bool:
@@ -159,6 +176,9 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
                     assert not leaked(json.dumps(opened)), where
                     assert opened["report"]["category"] == report["category"], where
                     assert opened["report"]["victim"]["name"] is None
+            # the inbox page no longer shows them either (its worker follows the key table)
+            assert await wait_for(lambda: not leaked(inbox_pages(inbox_port, INBOX_USER, password)), 30)
+            assert case_id in inbox_pages(inbox_port, INBOX_USER, password)  # the referral itself is still there
 
             # the ledger: the erasure chained after the disclosures, which remain
             async def erasure_in_ledger() -> bool:
@@ -178,6 +198,7 @@ async def test_a_case_is_readable_before_and_unreadable_after_erasure(kafka: str
                 timeout=120,
             )
             assert "ERASED" in audit.stdout and " via webhook" in audit.stdout, audit.stdout + audit.stderr
+            assert f"{INBOX_USER}  via inbox (view)" in audit.stdout, audit.stdout  # the views are disclosures too
             verify = subprocess.run(
                 [sys.executable, "-m", "referral_cli.main", "audit", "verify"],
                 env=erase_env,

@@ -57,6 +57,18 @@ async def agency_status(until: Any, timeout: float = 60) -> list[dict[str, Any]]
     return [CODEC.decode(r.value, "ReportStatus") for r in records]
 
 
+async def purposes(*referral_ids: str, timeout: float = 60) -> dict[str, str]:
+    """The Disclosure purpose of each referral's delivery, once all are on referrals.disclosures.v1."""
+
+    def found(rs: Any) -> dict[str, str]:
+        return {d["referral_id"]: d["purpose"] for d in (CODEC.decode(r.value, "Disclosure") for r in rs)}
+
+    records = await read_topic(
+        topics.name(topics.DISCLOSURES), until=lambda rs: set(referral_ids) <= set(found(rs)), timeout=timeout
+    )
+    return {rid: p for rid, p in found(records).items() if rid in referral_ids}
+
+
 @contextlib.asynccontextmanager
 async def three_workers(kafka: str, namespace: str) -> AsyncIterator[tuple[WebhookReceiver, Workers]]:
     """Intake, routing and notifier on the real broker, with the local agencies' receivers; all stopped after."""
@@ -111,6 +123,7 @@ async def test_decline_reroute_accept_complete_with_the_agency_told_each_step(ka
         new_id = second["referral_id"]
         assert "re-routed" in second["reason"] and "not_our_jurisdiction" in second["reason"]
         assert second["ack_sla_seconds"] == first["ack_sla_seconds"]  # the SLA goes on with the case
+        assert await purposes(declined_id, new_id) == {declined_id: "referral", new_id: "reroute"}
 
         def has(rid: str, status: str) -> Any:
             return lambda rs: status in nt.statuses(rs, rid)
@@ -212,6 +225,7 @@ async def test_transfer_reaches_the_named_recipient_redacted_to_its_own_profile(
         assert doc["data_profile"] == "need_to_know" and "transferred" in doc["reason"]
         assert PII["victim_name"].encode() not in cp  # redacted to the new recipient's own profile
         assert body_for("vn-health-oscc-national") is None
+        assert await purposes(rid, doc["referral_id"]) == {rid: "referral", doc["referral_id"]: "reroute"}
         rs = await nt.receipts(lambda rs: "DELIVERED" in nt.statuses(rs, doc["referral_id"]))
         assert nt.statuses(rs, rid) == ["DELIVERED", "ACKNOWLEDGED", "TRANSFERRED"]
         moved = next(r for r in rs if r["referral_id"] == doc["referral_id"] and r["status"] == "TRANSFERRED")

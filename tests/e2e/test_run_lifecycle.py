@@ -3,6 +3,8 @@ what it started (its Jaeger), leaving the broker that was already running alone.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from referral_devstack import broker
@@ -39,6 +41,8 @@ def test_without_a_terminal_it_exits_after_the_table_and_leaves_no_process(kafka
     assert "re-routed by routing to" in declined or "duty desk" in declined, out
     # the inbox's address and a sample recipient's sign-in (docs/inbox.md)
     assert "/inbox/" in out and "sign in as vn-police-ha-noi with password" in out
+    # the ledger worker chained the deliveries' disclosures (docs/data-protection.md)
+    assert re.search(r"ledger: [1-9]\d* disclosure\(s\) chained", out), out
     assert "(left running at the end)" in out  # the shared broker was already up
     assert "stopped Jaeger" in out
     assert demo.seen, "the demo started no process at all?"

@@ -4,8 +4,6 @@ stops the partition, a spoofed acknowledgement is refused, and the read model su
 from __future__ import annotations
 
 import json
-import re
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,9 +13,8 @@ from aiokafka import AIOKafkaProducer
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
-from referral_bus.settings import config_file
-from referral_devstack.inbox import use_inbox, write_inbox_secrets
-from referral_devstack.workers import Workers, free_port, temp_workdir
+from referral_devstack.workers import temp_workdir
+from tests.support.inbox import inbox_workers, listed, signed_in
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka]
@@ -40,28 +37,13 @@ def _document(referral_id: str, recipient_id: str) -> dict[str, Any]:
 
 def _listed(port: int, password: str) -> list[str]:
     """The referral ids the police unit's list page shows (signing in like a browser)."""
-    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-        form = client.get("/inbox/signin")
-        csrf = re.search(r'name=csrf value="([^"]+)"', form.text)
-        assert csrf
-        client.post("/inbox/signin", data={"csrf": csrf.group(1), "recipient_id": POLICE, "password": password})
-        return re.findall(r'data-id="([^"]+)"', client.get("/inbox/").text)
+    with signed_in(port, POLICE, password) as client:
+        return listed(client)
 
 
 async def test_hostile_input_spoofing_and_restart(kafka: str, namespace: str) -> None:
     with temp_workdir("inbox-worker-") as work:
-        directory = Path(work / "recipients.yaml")
-        directory.write_text(config_file("recipients.yaml").read_text(encoding="utf-8"), encoding="utf-8")
-        use_inbox(directory, (POLICE, OTHER))
-        passwords = write_inbox_secrets(directory, work / "secrets", iterations=1_000)
-        port = free_port()
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka,
-            "INBOX_DIRECTORY_PATH": str(directory),
-            "INBOX_SECRETS_DIR": str(work / "secrets"),
-            "INBOX_DEV_INSECURE_COOKIES": "true",
-        }
-        workers = Workers(work, namespace, env, ports={"inbox": port})
+        workers, port, passwords = inbox_workers(work, namespace, kafka, (POLICE, OTHER))
         producer = AIOKafkaProducer(bootstrap_servers=kafka)
         try:
             workers.start("inbox")

@@ -20,7 +20,7 @@ import pytest
 from referral_bus.settings import REPO_ROOT
 
 FIRST_PARTY = ("referral_bus", "services", "referral_cli", "referral_devstack", "bench", "tests")
-SERVICES = ("intake", "routing", "notifier", "stats", "inbox")
+SERVICES = ("intake", "routing", "notifier", "stats", "inbox", "ledger")
 SHELL_MODULES = ("app", "handlers")
 # Import names of the runtime dependencies in pyproject.toml (distribution name → top-level modules).
 RUNTIME_MODULES = {

@@ -2,6 +2,8 @@
 
 The inbox service (services/inbox, docs/inbox.md) keeps these documents and shows each recipient its
 own; it never redacts anything itself, so what a recipient sees there is exactly what it was sent.
+With per-case sealing on, the document's personal fields travel and stay sealed with the case's key
+(`CaseKeys.reseal`); the inbox opens them only to show a page, so erasing the case reaches its copies.
 E-mail recipients get the same copy (`WithInboxCopy`), so the signed link in their e-mail opens it.
 """
 
@@ -17,6 +19,7 @@ from services.notifier.channels.base import Channel
 from services.notifier.payload import body
 
 Send = Callable[[bytes, bytes], Awaitable[None]]  # (key, value) to the inbox topic
+Seal = Callable[[str, dict[str, Any]], dict[str, Any]]  # (case id, opened case) → its personal fields sealed
 
 
 class InboxTopic:
@@ -24,12 +27,14 @@ class InboxTopic:
 
     name = "inbox"
 
-    def __init__(self, send: Send) -> None:
+    def __init__(self, send: Send, seal: Seal | None = None) -> None:
         self.send = send
+        self.seal = seal  # with per-case sealing: the document's case sealed again, so erasure reaches the inbox
 
     async def deliver(self, recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> None:
-        """Canonical JSON bytes of the document (as a webhook or partner topic receives it)."""
-        await self.send(referral["case_id"].encode(), body(doc))
+        """Canonical JSON bytes of the document (as a webhook or partner topic receives it), its case sealed."""
+        kept = doc if self.seal is None else {**doc, "case": self.seal(doc["case_id"], doc["case"])}
+        await self.send(referral["case_id"].encode(), body(kept))
 
     async def close(self) -> None:
         """Nothing to release: the Faust producer belongs to the app."""

@@ -84,3 +84,24 @@ def test_the_record_encodes_and_carries_the_digest_of_the_bytes() -> None:
 def test_an_unknown_channel_or_purpose_is_refused() -> None:
     with pytest.raises(ValueError, match="channel must be one of"):
         record(channel="fax")
+
+
+def test_the_last_marker_of_a_referral_names_its_purpose() -> None:
+    from services.notifier.sla import ESCALATION_RULE
+    from services.routing.reroute import REROUTE_RULE, TRANSFER_RULE, UNCOVERED_RULE
+
+    assert disclosure.purpose_of(["r1"]) == "referral"
+    assert disclosure.purpose_of(None) == "referral"
+    assert disclosure.purpose_of(["r1", ESCALATION_RULE]) == "escalation"
+    for rule in (REROUTE_RULE, TRANSFER_RULE, UNCOVERED_RULE):  # the names the makers really append
+        assert disclosure.purpose_of(["r1", rule]) == "reroute"
+        assert disclosure.purpose_of(["r1", rule, ESCALATION_RULE]) == "escalation"  # an escalation of a re-route
+        assert disclosure.purpose_of(["r1", ESCALATION_RULE, rule]) == "reroute"
+
+
+def test_an_occurrence_makes_a_new_disclosure_and_none_keeps_replays_one() -> None:
+    def view(occurrence: str = "") -> str:
+        return str(record(channel="inbox", purpose="view", occurrence=occurrence)["disclosure_id"])
+
+    assert view() == view()
+    assert len({view("s1:1"), view("s1:2"), view()}) == 3

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 import pytest
 
@@ -84,12 +86,12 @@ async def test_the_list_shows_only_ones_own_referrals_most_urgent_first(inbox: I
 
 async def test_another_recipients_referral_is_403_like_one_that_does_not_exist(inbox: Inbox) -> None:
     cookies, _ = await _signed_in(inbox, CHILD)
-    theirs = inbox.detail(Request(cookies=cookies), "ref-p1")
-    missing = inbox.detail(Request(cookies=cookies), "ref-nope")
-    hostile = inbox.detail(Request(cookies=cookies), "<script>")
+    theirs = await inbox.detail(Request(cookies=cookies), "ref-p1")
+    missing = await inbox.detail(Request(cookies=cookies), "ref-nope")
+    hostile = await inbox.detail(Request(cookies=cookies), "<script>")
     assert theirs.status == missing.status == hostile.status == 403
     assert theirs.body == missing.body == hostile.body
-    assert inbox.detail(Request(cookies=cookies), "ref-c1").status == 200
+    assert (await inbox.detail(Request(cookies=cookies), "ref-c1")).status == 200
 
 
 async def test_an_action_without_or_with_a_foreign_csrf_token_is_refused(inbox: Inbox) -> None:
@@ -149,7 +151,7 @@ async def test_a_transfer_to_an_allowed_recipient(inbox: Inbox) -> None:
 async def test_a_final_referral_offers_no_action(inbox: Inbox, store: Store) -> None:
     store["ref-p1"] = {**store["ref-p1"], "state": "COMPLETED"}
     cookies, csrf = await _signed_in(inbox, POLICE)
-    assert "class=act" not in inbox.detail(Request(cookies=cookies), "ref-p1").body
+    assert "class=act" not in (await inbox.detail(Request(cookies=cookies), "ref-p1")).body
     assert inbox.act(Request(form={"action": "ACCEPTED", "csrf": csrf}, cookies=cookies), "ref-p1").status == 409
 
 
@@ -188,3 +190,44 @@ async def test_sign_out_needs_the_token(inbox: Inbox) -> None:
     assert inbox.signout(Request(cookies=cookies)).status == 403
     out = inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))
     assert out.status == 303 and out.cookies[0].max_age == 0
+
+
+async def test_each_view_of_ones_own_referral_is_a_disclosure_and_a_refusal_none(inbox: Inbox, store: Store) -> None:
+    from referral_bus import disclosure
+    from referral_bus.codec import Codec
+
+    cookies, _ = await _signed_in(inbox, POLICE)
+    first = await inbox.detail(Request(cookies=cookies), "ref-p1")
+    inbox.now_ms = lambda: NOW_MS + 1  # the same page a moment later: another view
+    again = await inbox.detail(Request(cookies=cookies), "ref-p1")
+    record = first.disclosure
+    assert record is not None and first.case_id == "case-ref-p1"
+    doc = store["ref-p1"]["doc"]
+    assert (record["channel"], record["purpose"], record["recipient_id"]) == ("inbox", "view", POLICE)
+    assert (record["referral_id"], record["case_id"], record["data_profile"]) == ("ref-p1", "case-ref-p1", "full")
+    assert record["fields"] == disclosure.field_paths(doc) and "case.report.narrative" in record["fields"]
+    assert record["payload_digest"] == disclosure.digest(disclosure.canonical(doc))
+    assert "n" not in [v for v in record.values() if isinstance(v, str)]  # paths, never the values
+    assert again.disclosure is not None and again.disclosure["disclosure_id"] != record["disclosure_id"]
+    Codec().encode("Disclosure", record)  # a valid record of the contract
+    refused = await inbox.detail(Request(cookies=cookies), "ref-c1")
+    assert refused.status == 403 and refused.disclosure is None
+    assert inbox.index(Request(cookies=cookies)).disclosure is None  # the list shows no case data
+
+
+async def test_a_sealed_document_is_opened_for_the_page_only(inbox: Inbox, store: Store) -> None:
+    import dataclasses
+
+    from referral_bus import disclosure
+
+    async def open_doc(doc: dict[str, Any]) -> dict[str, Any]:
+        return {**doc, "case": {**doc["case"], "report": {"narrative": "OPENED-NARRATIVE"}}}
+
+    sealed_inbox = dataclasses.replace(inbox, open_doc=open_doc)
+    cookies, _ = await _signed_in(sealed_inbox, POLICE)
+    page = await sealed_inbox.detail(Request(cookies=cookies), "ref-p1")
+    assert "OPENED-NARRATIVE" in page.body
+    assert "OPENED-NARRATIVE" not in json.dumps(store["ref-p1"])  # the read model keeps what it was given
+    assert page.disclosure is not None
+    opened = await open_doc(dict(store["ref-p1"]["doc"]))
+    assert page.disclosure["payload_digest"] == disclosure.digest(disclosure.canonical(opened))

@@ -72,3 +72,18 @@ def test_no_link_while_the_key_is_unset() -> None:
     recipient = _recipient({"type": "email", "to": ["d@example.invalid"]})
     assert link_maker("https://x/inbox", lambda: None, 60)(recipient, REFERRAL) is None
     assert "inbox" not in message(recipient, REFERRAL, {"case": {}}).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+
+
+async def test_with_sealing_the_inbox_copy_keeps_the_case_sealed() -> None:
+    sent: list[bytes] = []
+
+    async def send(key: bytes, value: bytes) -> None:
+        sent.append(value)
+
+    def seal(case_id: str, case: dict[str, object]) -> dict[str, object]:
+        return {**case, "sealed_for": case_id}
+
+    doc = {"referral_id": "r-1", "case_id": "c-1", "case": {"x": 1}}
+    await InboxTopic(send, seal=seal).deliver(_recipient({"type": "inbox"}), REFERRAL, doc)
+    assert json.loads(sent[0]) == {**doc, "case": {"x": 1, "sealed_for": "c-1"}}
+    assert doc["case"] == {"x": 1}  # the document the other channels and the disclosure use is untouched
