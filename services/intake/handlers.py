@@ -66,7 +66,6 @@ class IntakeHandlers:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
         service, intake = self.service, self.intake
         with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
-            await service.codec.prefetch(msg.value, encodes=("Case",))  # registry look-ups off the loop (if any)
             try:
                 outcome = intake.handle(msg.key, msg.value, now_ms=now_ms(), agency=self.agency_of.get(msg.topic))
             except RejectedMessage as exc:

@@ -40,13 +40,19 @@ def outcomes(lines: list[dict[str, Any]]) -> Counter[str]:
     return total
 
 
-async def test_default_is_a_summary_per_interval_not_a_line_per_event(namespace: str, kafka: str) -> None:
+def _accepted(n: int) -> tuple[list[dict[str, Any]], list[Message]]:
+    """`n` valid reports and their messages, each expected to be accepted."""
     codec = Codec()
-    reports = [valid_report() for _ in range(4)]
+    reports = [valid_report() for _ in range(n)]
     messages = [
         Message(report_key(r["agency_id"], r["report_id"]).encode(), codec.encode("CaseReport", r), "accepted")
         for r in reports
     ]
+    return reports, messages
+
+
+async def test_default_is_a_summary_per_interval_not_a_line_per_event(namespace: str, kafka: str) -> None:
+    reports, messages = _accepted(4)
     messages.append(Message(messages[0].key, messages[0].value, "duplicate"))
     messages.append(Message(b"bad", b"\x00not avro", "unknown_schema"))
     env = {
@@ -80,12 +86,7 @@ async def test_default_is_a_summary_per_interval_not_a_line_per_event(namespace:
 
 
 async def test_a_stopping_worker_writes_what_it_counted_since_the_last_summary(namespace: str, kafka: str) -> None:
-    codec = Codec()
-    reports = [valid_report() for _ in range(3)]
-    messages = [
-        Message(report_key(r["agency_id"], r["report_id"]).encode(), codec.encode("CaseReport", r), "accepted")
-        for r in reports
-    ]
+    _, messages = _accepted(3)
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "KAFKA_MAX_MESSAGE_BYTES": str(MAX_BYTES),
