@@ -28,12 +28,12 @@ COPY pyproject.toml ./
 RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml','rb'))['project']['dependencies']))" > /tmp/requirements.txt \
  && pip install -r /tmp/requirements.txt
 
-# Then the project itself, without touching dependencies: the runtime kernel and the services only
+# Then the project itself, without touching dependencies: the runtime kernel, the shared domain and the services only
 # (.dockerignore leaves out referral_cli/ and referral_devstack/, the tooling, which needs the dev extra).
 COPY . ./
 RUN pip install --no-deps . \
  && rm -rf build ./*.egg-info \
- && python -m compileall -q /app/referral_bus /app/services
+ && python -m compileall -q /app/referral_bus /app/referral_domain /app/services
 
 # ---- runtime: slim, no compiler, non-root ---------------------------------------------------
 # Same base as the build stage (the venv's interpreter path must match); pin a digest at release.

@@ -23,9 +23,9 @@ from typing import Any
 
 import yaml
 
-from referral_bus import jurisdictions
 from referral_bus.settings import REPO_ROOT
-from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
+from referral_domain import jurisdictions
+from referral_domain.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
 from services.routing.conditions import CaseView
 from services.routing.rules import RuleSet, load_rules
 

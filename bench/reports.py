@@ -9,10 +9,10 @@ import hashlib
 import random
 from typing import Any
 
-from referral_bus import vocabulary
 from referral_bus.clock import now_ms
-from referral_bus.jurisdictions import vn_units
-from referral_bus.vocabulary import CATEGORIES
+from referral_domain import vocabulary
+from referral_domain.jurisdictions import vn_units
+from referral_domain.vocabulary import CATEGORIES
 
 SEVERITIES = tuple(s for s in vocabulary.SEVERITIES if s != "UNKNOWN")
 PLATFORMS = ("ExampleSocial", "ExampleGameChat", "ExampleVideo", "ExampleMessenger")

@@ -62,8 +62,8 @@ def referrals_per_report(directory: Path, rules: Path, reports: list[dict[str, A
 
     A refused or missing safeguard counts as -1: routing dead-letters that case (extra work the baselines skip).
     """
-    from referral_bus.safeguards import Facts, Gate, load_safeguards
     from referral_bus.settings import SafeguardSettings
+    from referral_domain.safeguards import Facts, Gate, load_safeguards
     from services.intake.accept import case_id_for
     from services.routing.gating import apply_gate
     from services.routing.rules import CaseView, load_rules

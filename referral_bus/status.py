@@ -9,18 +9,24 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics, topics
-from referral_bus.agencies import Registry
 from referral_bus.shell import Service
 
 _NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
 MAX_DETAIL_CHARS = 500
 log = rb_logging.get_logger()
+
+
+class StatusTopicNames(Protocol):
+    """What StatusTopics needs of the agency registry (referral_domain.agencies.Registry)."""
+
+    def status_topics(self) -> dict[str, str]:
+        """Contract name of each agency's status topic → the agency id."""
 
 
 def status_record(
@@ -62,7 +68,7 @@ def agency_and_report(case: Mapping[str, Any]) -> tuple[str | None, str | None]:
 class StatusTopics:
     """Every registered agency's status topic, declared on a service (so the worker creates them)."""
 
-    def __init__(self, service: Service, registry: Registry) -> None:
+    def __init__(self, service: Service, registry: StatusTopicNames) -> None:
         self.service = service
         self.topics: dict[str, faust.TopicT] = {
             agency: service.topic(name) for name, agency in sorted(registry.status_topics().items())

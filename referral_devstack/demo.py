@@ -16,7 +16,6 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.directory import Directory, load_directory
 from referral_bus.kafka import client_kwargs, read_topic
 from referral_bus.settings import REPO_ROOT, KafkaSettings, config_file
 from referral_devstack import broker
@@ -26,6 +25,7 @@ from referral_devstack.lifecycle import Started, step
 from referral_devstack.produce import produce
 from referral_devstack.receivers import MailReceiver, WebhookReceiver, acknowledge
 from referral_devstack.workers import Workers, free_port, temp_workdir
+from referral_domain.directory import Directory, load_directory
 
 EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
 

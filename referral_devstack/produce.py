@@ -12,13 +12,13 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
-from referral_bus.agencies import load_agencies
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings, config_file
 from referral_bus.tracing import stage_span
+from referral_domain.agencies import load_agencies
 
 TIMESTAMP_FIELDS = ("reported_at", "received_at")
 

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from referral_bus import topics
 from referral_bus.errors import RulesError
-from referral_bus.yamlfile import YamlDocument
+from referral_domain.yamlfile import YamlDocument
 
 # Topic-safe and without "/" or ".": `<agency>/<report>` keys and topic names split unambiguously.
 AgencyId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from referral_bus import jurisdictions
 from referral_bus.errors import RulesError
-from referral_bus.yamlfile import YamlDocument
+from referral_domain import jurisdictions
+from referral_domain.yamlfile import YamlDocument
 
 Kind = Literal["police", "child_protection", "social_services", "hotline", "health", "international_partner"]
 RecipientId = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9-]*$")]

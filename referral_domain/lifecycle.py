@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from referral_bus.errors import AcknowledgementError, IllegalTransitionError, RulesError
-from referral_bus.yamlfile import YamlDocument
+from referral_domain.yamlfile import YamlDocument
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 StateName = Annotated[str, Field(pattern=r"^[A-Z][A-Z_]*$", max_length=32)]

@@ -16,11 +16,11 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from referral_bus import jurisdictions
-from referral_bus.directory import Directory, EmailChannel, Kind, Recipient, WebhookChannel
 from referral_bus.errors import RulesError
-from referral_bus.vocabulary import AgeBand, Category, Consent, Severity
-from referral_bus.yamlfile import YamlDocument
+from referral_domain import jurisdictions
+from referral_domain.directory import Directory, EmailChannel, Kind, Recipient, WebhookChannel
+from referral_domain.vocabulary import AgeBand, Category, Consent, Severity
+from referral_domain.yamlfile import YamlDocument
 
 Profile = Literal["full", "need_to_know", "convention_minimal"]
 SafeguardId = Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[a-z0-9][a-z0-9-]*$")]
@@ -314,7 +314,7 @@ DEV_WARNING = (
 
 def load_safeguards(path: Path, *, dev_insecure_transport: bool = False) -> Safeguards:
     """Load and validate a safeguards file; RulesError names every problem with file and line."""
-    from referral_bus.directory import file_hash
+    from referral_domain.directory import file_hash
 
     doc = YamlDocument(path)
     try:

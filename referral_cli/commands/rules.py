@@ -49,9 +49,9 @@ def _load_with(args: argparse.Namespace, read: Callable[[], T]) -> tuple[Any, T]
 
 
 def _check(args: argparse.Namespace) -> int:
-    from referral_bus.safeguards import load_safeguards
     from referral_bus.settings import SafeguardSettings
     from referral_cli.ruletools.proof import describe, prove
+    from referral_domain.safeguards import load_safeguards
 
     settings = SafeguardSettings()
     loaded = _load_with(
@@ -128,7 +128,7 @@ def _rule_paths(paths: list[Path]) -> tuple[Path, Path]:
             if (p / "rules.yaml").exists():
                 rules = p / "rules.yaml"
             continue
-        from referral_bus.yamlfile import YamlDocument
+        from referral_domain.yamlfile import YamlDocument
 
         data = YamlDocument(p).data
         if isinstance(data, dict) and "recipients" in data:

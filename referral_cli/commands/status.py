@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from referral_bus import topics
-from referral_bus.agencies import load_agencies
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings, config_file
+from referral_domain.agencies import load_agencies
 
 
 def parse_target(text: str) -> tuple[str | None, str]:

@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from referral_bus import jurisdictions
-from referral_bus.directory import Kind
 from referral_bus.errors import RulesError
-from referral_bus.vocabulary import AgeBand, Category, Consent, Severity
-from referral_bus.yamlfile import YamlDocument
+from referral_domain import jurisdictions
+from referral_domain.directory import Kind
+from referral_domain.vocabulary import AgeBand, Category, Consent, Severity
+from referral_domain.yamlfile import YamlDocument
 from services.routing.conditions import CaseView
 from services.routing.model import Duration, Priority, parse_duration
 from services.routing.rules import Decision, RuleSet

@@ -18,10 +18,10 @@ from typing import Any, get_args
 
 import pycountry
 
-from referral_bus import jurisdictions
-from referral_bus.directory import Kind, Recipient
-from referral_bus.safeguards import CaseCondition, Facts, Gate, Safeguards, is_loopback, transport_of
-from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, MINOR_BANDS, SEVERITIES
+from referral_domain import jurisdictions
+from referral_domain.directory import Kind, Recipient
+from referral_domain.safeguards import CaseCondition, Facts, Gate, Safeguards, is_loopback, transport_of
+from referral_domain.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, MINOR_BANDS, SEVERITIES
 from services.routing.conditions import CaseView
 from services.routing.rules import RuleSet
 

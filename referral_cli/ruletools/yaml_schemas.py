@@ -12,10 +12,10 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from referral_bus.directory import DirectoryFile
-from referral_bus.lifecycle import LifecycleFile
-from referral_bus.safeguards import SafeguardsFile
 from referral_cli.ruletools.fixture_runner import FixtureFile
+from referral_domain.directory import DirectoryFile
+from referral_domain.lifecycle import LifecycleFile
+from referral_domain.safeguards import SafeguardsFile
 from services.routing.model import RulesDocument
 
 JURISDICTION_PATTERN = r"^[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?$"

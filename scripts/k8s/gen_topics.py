@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Write the generated Strimzi manifests: every KafkaTopic, and each agency principal's KafkaUser.
 
-One source: referral_bus.topic_catalog.declared() (the code's topics, Faust's changelogs and
+One source: referral_domain.agency_topics.declared() (the code's topics, Faust's changelogs and
 leader topics, and the topics config/agencies.yaml and config/recipients.yaml add), and the agency
 registry for the KafkaUsers.
 
@@ -24,10 +24,10 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
 from referral_bus import topics  # noqa: E402 - after sys.path holds the repository
-from referral_bus.agencies import Agency, Registry, load_agencies  # noqa: E402 - after sys.path holds the repository
-from referral_bus.directory import load_directory  # noqa: E402 - after sys.path holds the repository
-from referral_bus.topic_catalog import declared  # noqa: E402 - after sys.path holds the repository
 from referral_bus.topics import TopicSpec  # noqa: E402 - after sys.path holds the repository
+from referral_domain.agencies import Agency, Registry, load_agencies  # noqa: E402 - after sys.path holds the repository
+from referral_domain.agency_topics import declared  # noqa: E402 - after sys.path holds the repository
+from referral_domain.directory import load_directory  # noqa: E402 - after sys.path holds the repository
 
 KAFKA_DIR = ROOT / "deploy" / "k8s" / "base" / "kafka"
 TOPICS_OUT = KAFKA_DIR / "topics.yaml"

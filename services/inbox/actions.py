@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from referral_bus.directory import Directory
 from referral_bus.errors import AcknowledgementError, IllegalTransitionError
-from referral_bus.lifecycle import Action, Lifecycle
+from referral_domain.directory import Directory
+from referral_domain.lifecycle import Action, Lifecycle
 
 MAX_NOTE_CHARS = 2000
 # The form field of each code an action may carry (the same names as the Acknowledgement fields).

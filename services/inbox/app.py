@@ -21,13 +21,13 @@ from referral_bus import topics
 from referral_bus.casecrypt import decrypt_personal
 from referral_bus.casekeys import CaseKeyUnavailableError, case_paths
 from referral_bus.clock import now_ms
-from referral_bus.directory import file_hash, load_directory
 from referral_bus.durable import DurableTable
 from referral_bus.errors import InboxError, RulesError
-from referral_bus.lifecycle import from_settings as load_lifecycle
 from referral_bus.secretfiles import Secrets
 from referral_bus.settings import InboxSettings, config_file
 from referral_bus.shell import Service
+from referral_domain.directory import file_hash, load_directory
+from referral_domain.lifecycle import from_settings as load_lifecycle
 from services.inbox.actions import transfer_targets
 from services.inbox.handlers import InboxHandler
 from services.inbox.ratelimit import FailedSignins

@@ -13,8 +13,8 @@ from referral_bus import logging as rb_logging
 from referral_bus import summary
 from referral_bus.codec import Codec
 from referral_bus.errors import InvalidFieldError, RecipientMismatchError
-from referral_bus.lifecycle import Lifecycle
 from referral_bus.message import SourceMessage
+from referral_domain.lifecycle import Lifecycle
 from services.inbox.actions import state_of
 from services.inbox.model import apply_ack, apply_receipt, from_document, parse_document
 

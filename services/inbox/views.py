@@ -9,7 +9,7 @@ from html import escape
 from typing import Any
 from urllib.parse import quote
 
-from referral_bus.lifecycle import Lifecycle
+from referral_domain.lifecycle import Lifecycle
 from services.inbox.actions import ASKED
 from services.inbox.labels import LANGUAGES, Labels
 

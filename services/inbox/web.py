@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from referral_bus import disclosure
-from referral_bus.inboxlink import check_link
-from referral_bus.lifecycle import Lifecycle
+from referral_domain.inboxlink import check_link
+from referral_domain.lifecycle import Lifecycle
 from services.inbox import views
 from services.inbox.actions import acknowledgement, parse_action
 from services.inbox.labels import Labels

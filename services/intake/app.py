@@ -7,12 +7,12 @@ in handlers.py; the decisions are pure: accept.py (decode, validate, deduplicate
 from __future__ import annotations
 
 from referral_bus import topics
-from referral_bus.agencies import load_agencies
 from referral_bus.durable import DurableTable
 from referral_bus.expiry import Expiry
 from referral_bus.settings import IntakeSettings
 from referral_bus.shell import Service
 from referral_bus.status import StatusTopics
+from referral_domain.agencies import load_agencies
 from services.intake.accept import Intake
 from services.intake.correlate import Correlator, per_partition
 from services.intake.handlers import IntakeHandlers

@@ -16,11 +16,11 @@ import faust
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics, summary
-from referral_bus.directory import Directory
-from referral_bus.lifecycle import Lifecycle
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
 from referral_bus.status import StatusTopics, status_record
+from referral_domain.directory import Directory
+from referral_domain.lifecycle import Lifecycle
 from services.notifier.deliver import receipt
 from services.notifier.lifecycle import Applied, apply, case_view, lifecycle_fields
 

@@ -31,17 +31,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from referral_bus import lifecycle as rb_lifecycle
 from referral_bus import logging as rb_logging
-from referral_bus import safeguards as rb_safeguards
 from referral_bus import topics
-from referral_bus.agencies import load_agencies
-from referral_bus.directory import load_directory
 from referral_bus.expiry import Expiry
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
-from referral_bus.topic_catalog import inbox_ack_topics
+from referral_domain import lifecycle as rb_lifecycle
+from referral_domain import safeguards as rb_safeguards
+from referral_domain.agencies import load_agencies
+from referral_domain.agency_topics import inbox_ack_topics
+from referral_domain.directory import load_directory
 from services.notifier.ackview import register_ack_view
 from services.notifier.actions import RecipientActions
 from services.notifier.backoff import RetryPolicy

@@ -23,12 +23,12 @@ from referral_bus import logging as rb_logging
 from referral_bus import metrics, summary
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
-from referral_bus.directory import Directory
 from referral_bus.errors import AcknowledgementError, DeliveryError, SafeguardRefusedError
 from referral_bus.message import SourceMessage
-from referral_bus.safeguards import Facts, Gate
 from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
+from referral_domain.directory import Directory
+from referral_domain.safeguards import Facts, Gate
 from services.notifier import earlyacks
 from services.notifier.acks import apply_ack, check_recipient
 from services.notifier.actions import RecipientActions

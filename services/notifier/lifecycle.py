@@ -1,6 +1,6 @@
 """The notifier's lifecycle core: one recipient action on one referral's state → what changes (pure).
 
-`apply(entry, ack, lifecycle, ...)` judges the action with `referral_bus.lifecycle.Lifecycle.check`
+`apply(entry, ack, lifecycle, ...)` judges the action with `referral_domain.lifecycle.Lifecycle.check`
 (config/lifecycle.yaml) and returns `Applied` (the new `referral_state` entry, the receipt fields, the
 agency's status event and, for a decline or a transfer, the re-route request routing acts on) or
 `Unchanged` (a repeat). An illegal or malformed action raises (IllegalTransitionError,
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from referral_bus.errors import AcknowledgementError
-from referral_bus.lifecycle import Action, Lifecycle
+from referral_domain.lifecycle import Action, Lifecycle
 
 KEPT_ACTION_IDS = 20  # recent action ids remembered per referral (a repeated action_id changes nothing)
 _NS = uuid.UUID("3c7e1b52-8f0d-4a5e-b1c9-6e2f7a9d4b10")

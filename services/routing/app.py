@@ -6,14 +6,14 @@ case does is in handlers.py; the decisions are pure: rules.py (`RuleSet.decide`)
 
 from __future__ import annotations
 
-from referral_bus import lifecycle as rb_lifecycle
 from referral_bus import logging as rb_logging
 from referral_bus import metrics, topics
-from referral_bus import safeguards as rb_safeguards
-from referral_bus.agencies import load_agencies
 from referral_bus.settings import RoutingSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
+from referral_domain import lifecycle as rb_lifecycle
+from referral_domain import safeguards as rb_safeguards
+from referral_domain.agencies import load_agencies
 from services.routing.handlers import RoutingHandler
 from services.routing.reloader import RuleReloader
 from services.routing.rerouting import RerouteHandler

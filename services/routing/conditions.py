@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from referral_bus import jurisdictions
+from referral_domain import jurisdictions
 from services.routing.model import Conditions
 
 

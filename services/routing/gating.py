@@ -7,7 +7,7 @@ on the decision (`refused`, notes); a decision left without recipients is held f
 
 from __future__ import annotations
 
-from referral_bus.safeguards import Facts, Gate
+from referral_domain.safeguards import Facts, Gate
 from services.routing.rules import Decision
 
 

@@ -14,11 +14,11 @@ from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.errors import SafeguardRefusedError
 from referral_bus.message import SourceMessage
-from referral_bus.safeguards import Facts, Gate, Safeguards
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
 from referral_bus.status import StatusTopics
 from referral_bus.tracing import stage_span
+from referral_domain.safeguards import Facts, Gate, Safeguards
 from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate
 from services.routing.linked import CaseState, add_holders, plan

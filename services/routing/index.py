@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
+from referral_domain.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
 from services.routing.conditions import CaseView
 from services.routing.model import Conditions
 

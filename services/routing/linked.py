@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from referral_bus.errors import ProcessingError
-from referral_bus.safeguards import Facts, Gate
+from referral_domain.safeguards import Facts, Gate
 from services.routing.model import PRIORITY_RANK, Priority
 from services.routing.rules import Chosen, Decision
 

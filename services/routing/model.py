@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from referral_bus import jurisdictions
-from referral_bus.directory import Kind
-from referral_bus.vocabulary import AgeBand, Category, Consent, Severity
+from referral_domain import jurisdictions
+from referral_domain.directory import Kind
+from referral_domain.vocabulary import AgeBand, Category, Consent, Severity
 
 Priority = Literal["P1", "P2", "P3", "P4"]
 PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3, "P4": 4}

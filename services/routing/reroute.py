@@ -14,9 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from referral_bus import jurisdictions
-from referral_bus.lifecycle import Lifecycle
-from referral_bus.safeguards import Facts, Gate, Refusal
+from referral_domain import jurisdictions
+from referral_domain.lifecycle import Lifecycle
+from referral_domain.safeguards import Facts, Gate, Refusal
 from services.routing.decisions import referral_id_for
 
 REROUTE_RULE = "lifecycle-reroute"

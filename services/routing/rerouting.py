@@ -15,11 +15,11 @@ import faust
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
 from referral_bus.clock import now_ms
-from referral_bus.lifecycle import Lifecycle
 from referral_bus.message import SourceMessage
-from referral_bus.safeguards import Gate, Safeguards
 from referral_bus.shell import Service
 from referral_bus.status import StatusTopics
+from referral_domain.lifecycle import Lifecycle
+from referral_domain.safeguards import Gate, Safeguards
 from services.routing.reloader import RuleReloader
 from services.routing.reroute import NotSentOn, Rerouted, Uncovered, plan
 

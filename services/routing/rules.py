@@ -14,12 +14,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from referral_bus import jurisdictions
-from referral_bus.directory import Directory, Recipient, file_hash, load_directory
 from referral_bus.errors import RulesError
-from referral_bus.safeguards import Refusal
 from referral_bus.settings import config_file
-from referral_bus.yamlfile import YamlDocument
+from referral_domain import jurisdictions
+from referral_domain.directory import Directory, Recipient, file_hash, load_directory
+from referral_domain.safeguards import Refusal
+from referral_domain.yamlfile import YamlDocument
 from services.routing.conditions import CaseView, Condition, compile_conditions
 from services.routing.index import RuleIndex, bits
 from services.routing.model import (

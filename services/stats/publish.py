@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, SEXES
+from referral_domain.vocabulary import AGE_BANDS, CATEGORIES, SEXES
 from services.stats import aggregate as m
 from services.stats.dimensions import OTHER_KIND, Kinds, units
 from services.stats.figures import Figures

@@ -183,11 +183,11 @@ def test_checkov_rejects_a_finding_without_suppression(scratch_repo: Path) -> No
 
 
 def _code_topics() -> dict[str, Any]:
-    """Every topic from the one source (referral_bus.topic_catalog), by name."""
+    """Every topic from the one source (referral_domain.agency_topics.declared), by name."""
     sys.path.insert(0, str(ROOT))
-    from referral_bus.agencies import load_agencies
-    from referral_bus.directory import load_directory
-    from referral_bus.topic_catalog import declared
+    from referral_domain.agencies import load_agencies
+    from referral_domain.agency_topics import declared
+    from referral_domain.directory import load_directory
 
     registry = load_agencies(ROOT / "config" / "agencies.yaml")
     return {spec.name: spec for spec in declared(registry, load_directory(ROOT / "config" / "recipients.yaml"))}
@@ -203,7 +203,7 @@ def test_kafka_topics_match_the_code(overlay: str) -> None:
     missing = sorted(set(code) - set(declared))
     extra = sorted(set(declared) - set(code))
     assert not missing and not extra, (
-        f"[{overlay}] KafkaTopics drifted from referral_bus/topic_catalog.py (+ config/agencies.yaml): "
+        f"[{overlay}] KafkaTopics drifted from referral_domain/agency_topics.py (+ config/agencies.yaml): "
         f"missing {missing}, not in the code {extra}. Run `.venv/bin/python scripts/k8s/gen_topics.py`."
     )
     for name, spec in code.items():

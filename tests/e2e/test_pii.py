@@ -17,9 +17,9 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.directory import load_directory
 from referral_bus.kafka import read_topic
 from referral_devstack.jaeger import Jaeger, JaegerClient
+from referral_domain.directory import load_directory
 from services.notifier.redaction import load_profiles
 from tests.support.polling import poll
 from tests.support.tracing import SERVICES, running_jaeger, sample, start_stack, stop_stack

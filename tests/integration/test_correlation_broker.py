@@ -19,14 +19,15 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
-from referral_bus import jurisdictions, topics
+from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
-from referral_bus.safeguards import Facts, Gate, load_safeguards
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.agencies import local_agencies
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, running, temp_workdir
+from referral_domain import jurisdictions
+from referral_domain.safeguards import Facts, Gate, load_safeguards
 from services.intake.accept import case_id_for, report_key
 from services.routing.gating import apply_gate
 from services.routing.rules import CaseView, load_rules

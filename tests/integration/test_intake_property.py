@@ -17,11 +17,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from referral_bus import jurisdictions
 from referral_bus.codec import MAGIC, Codec
 from referral_bus.errors import RejectedMessage
-from referral_bus.vocabulary import CATEGORIES
 from referral_devstack.workers import Workers
+from referral_domain import jurisdictions
+from referral_domain.vocabulary import CATEGORIES
 from services.intake.accept import Accepted, Intake, Rekey, report_key
 from tests.support.intake import MAX_BYTES, Message, intake_worker, now_ms_, produce, tally, wait_drained
 

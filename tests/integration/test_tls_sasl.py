@@ -126,9 +126,9 @@ async def assert_topics_as_declared(settings: KafkaSettings, namespace: str, dir
     """The topics the workers created at start-up are exactly the declared ones (topic_catalog), partitions too."""
     from aiokafka.admin import AIOKafkaAdminClient
 
-    from referral_bus.agencies import load_agencies
-    from referral_bus.directory import load_directory
-    from referral_bus.topic_catalog import declared
+    from referral_domain.agencies import load_agencies
+    from referral_domain.agency_topics import declared
+    from referral_domain.directory import load_directory
 
     specs = declared(load_agencies(REPO_ROOT / "config" / "agencies.yaml"), load_directory(directory))
     want = {topics.name(spec.name): spec.partitions or settings.topic_partitions for spec in specs}

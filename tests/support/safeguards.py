@@ -10,10 +10,10 @@ import pycountry
 import yaml
 from hypothesis import strategies as st
 
-from referral_bus import jurisdictions
 from referral_bus.settings import REPO_ROOT
-from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
 from referral_cli.ruletools.proof import KINDS, valid_person
+from referral_domain import jurisdictions
+from referral_domain.vocabulary import AGE_BANDS, CATEGORIES, CONSENTS, SEVERITIES
 from services.routing.conditions import CaseView
 from services.routing.rules import RuleSet
 

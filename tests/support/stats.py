@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from referral_bus.vocabulary import AGE_BANDS, CATEGORIES, SEXES
+from referral_domain.vocabulary import AGE_BANDS, CATEGORIES, SEXES
 
 VN_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 # Many cases in a few provinces, a handful in others (withheld some weeks), some without a province.

@@ -1,10 +1,12 @@
 """The import rule of docs/architecture.md, checked on every module's AST (lazy imports included).
 
 - `referral_bus` (the runtime kernel) imports no other first-party package;
-- a service imports the kernel and itself, never another service or tooling;
+- `referral_domain` (the shared domain) imports itself and the kernel's pure modules (DOMAIN_MAY_IMPORT), never
+  Faust or Kafka clients, a service or tooling;
+- a service imports the kernel, the domain and itself, never another service or tooling;
 - tooling (`referral_cli`, `referral_devstack`) imports the kernel and the services' pure logic,
   never a service's Faust shell (`app`, `handlers`); `referral_devstack` never imports `referral_cli`;
-- the kernel and the services import only the standard library and runtime dependencies.
+- the kernel, the domain and the services import only the standard library and runtime dependencies.
 """
 
 from __future__ import annotations
@@ -19,9 +21,13 @@ import pytest
 
 from referral_bus.settings import REPO_ROOT
 
-FIRST_PARTY = ("referral_bus", "services", "referral_cli", "referral_devstack", "bench", "tests")
+FIRST_PARTY = ("referral_bus", "referral_domain", "services", "referral_cli", "referral_devstack", "bench", "tests")
 SERVICES = ("intake", "routing", "notifier", "stats", "inbox", "ledger")
 SHELL_MODULES = ("app", "handlers")
+RUNTIME_PACKAGES = ("referral_bus", "referral_domain", "services")
+# The kernel modules the domain may use: contracts, names and settings, none of which imports Faust or a Kafka client.
+DOMAIN_MAY_IMPORT = ("contracts", "errors", "settings", "topics", "topic_catalog")
+NOT_IN_DOMAIN = ("faust", "mode", "aiokafka", "confluent_kafka")
 # Import names of the runtime dependencies in pyproject.toml (distribution name → top-level modules).
 RUNTIME_MODULES = {
     "faust-streaming": {"faust", "mode"},
@@ -47,9 +53,9 @@ RUNTIME_MODULES = {
 }
 
 
-def imports(path: Path) -> Iterator[tuple[int, str]]:
-    """(line, imported module) for every import in a file, relative ones resolved."""
-    package = ".".join(path.relative_to(REPO_ROOT).with_suffix("").parts[:-1])
+def imports(path: Path, root: Path = REPO_ROOT) -> Iterator[tuple[int, str]]:
+    """(line, imported module) for every import in a file under `root`, relative ones resolved."""
+    package = ".".join(path.relative_to(root).with_suffix("").parts[:-1])
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         if isinstance(node, ast.Import):
             for alias in node.names:
@@ -68,18 +74,27 @@ def violation(importer: str, imported: str, runtime_deps: set[str]) -> str | Non
     """Why `importer` (a dotted module) may not import `imported`, or None when it may."""
     top = imported.split(".")[0]
     own = importer.split(".")[0]
-    if own in ("referral_bus", "services"):
+    if own in RUNTIME_PACKAGES:
         if top not in FIRST_PARTY and top not in sys.stdlib_module_names and top not in runtime_deps:
             return f"{top} is not a runtime dependency (pyproject [project] dependencies)"
+    if own == "referral_domain" and top in NOT_IN_DOMAIN:
+        return "the shared domain imports no Faust or Kafka client"
     if top not in FIRST_PARTY or (top == own and own != "services"):
         return None
     if own == "referral_bus":
         return "the runtime kernel imports no other first-party package"
+    if own == "referral_domain":
+        kernel_module = imported.split(".")[1] if "." in imported else None  # `from referral_bus import x`: x
+        if top == "referral_bus" and (kernel_module is None or kernel_module in DOMAIN_MAY_IMPORT):
+            return None
+        return f"the shared domain imports only itself and the kernel's {', '.join(DOMAIN_MAY_IMPORT)}"
     if own == "services":
         service, target = importer.split(".")[1], imported.split(".")
-        if top == "referral_bus" or (top == "services" and (len(target) < 2 or target[1] == service)):
+        if top in ("referral_bus", "referral_domain"):
             return None
-        return "a service imports only the kernel and itself"
+        if top == "services" and (len(target) < 2 or target[1] == service):
+            return None
+        return "a service imports only the kernel, the domain and itself"
     if own in ("referral_cli", "referral_devstack"):
         if top == "services" and len(imported.split(".")) > 2 and imported.split(".")[2] in SHELL_MODULES:
             return "tooling imports the services' pure logic, never their Faust shell"
@@ -100,13 +115,13 @@ def runtime_modules() -> set[str]:
 
 
 def violations(root: Path = REPO_ROOT) -> list[str]:
-    """Every forbidden import under the four packages, as `file:line: importer -> imported (why)`."""
+    """Every forbidden import under the five packages, as `file:line: importer -> imported (why)`."""
     deps = runtime_modules()
     found = []
-    for package in ("referral_bus", "services", "referral_cli", "referral_devstack"):
+    for package in (*RUNTIME_PACKAGES, "referral_cli", "referral_devstack"):
         for path in sorted((root / package).rglob("*.py")):
             importer = ".".join(path.relative_to(root).with_suffix("").parts)
-            for line, imported in imports(path):
+            for line, imported in imports(path, root):
                 why = violation(importer, imported, deps)
                 if why:
                     found.append(f"{path.relative_to(root)}:{line}: {importer} -> {imported} ({why})")
@@ -117,12 +132,38 @@ def test_the_tree_keeps_the_import_rule() -> None:
     assert violations() == []
 
 
+def test_a_forbidden_import_in_a_tree_is_named_with_file_and_line(tmp_path: Path) -> None:
+    files = {
+        "referral_bus/status.py": "import uuid\nfrom referral_domain.agencies import Registry\n",
+        "referral_domain/lifecycle.py": "from ..referral_bus import shell\nimport faust\n",
+        "referral_domain/vocabulary.py": "from referral_bus import errors\nfrom referral_bus.settings import Bus\n",
+        "services/intake/report.py": "from referral_domain import jurisdictions\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    found = {line.split(" (")[0] for line in violations(tmp_path)}
+    assert found == {
+        "referral_bus/status.py:2: referral_bus.status -> referral_domain.agencies",
+        "referral_bus/status.py:2: referral_bus.status -> referral_domain.agencies.Registry",
+        "referral_domain/lifecycle.py:1: referral_domain.lifecycle -> referral_bus.shell",
+        "referral_domain/lifecycle.py:2: referral_domain.lifecycle -> faust",
+    }
+
+
 @pytest.mark.parametrize(
     ("importer", "imported"),
     [
         ("referral_bus.codec", "services.intake.accept"),
         ("referral_bus.shell", "referral_devstack.workers"),
         ("referral_bus.kafka", "httpx"),
+        ("referral_bus.status", "referral_domain.agencies"),
+        ("referral_domain.safeguards", "services.routing.rules"),
+        ("referral_domain.directory", "referral_cli.main"),
+        ("referral_domain.lifecycle", "referral_bus.shell"),
+        ("referral_domain.agencies", "faust"),
+        ("referral_domain.yamlfile", "httpx"),
+        ("referral_domain.inboxlink", "referral_devstack.workers"),
         ("services.intake.accept", "services.routing.rules"),
         ("services.notifier.app", "referral_cli.main"),
         ("services.routing.rules", "aiosmtpd.controller"),
@@ -143,6 +184,11 @@ def test_forbidden_imports_are_named(importer: str, imported: str) -> None:
         ("referral_devstack.demo", "services.intake.accept"),
         ("referral_cli.commands.broker", "referral_devstack.broker"),
         ("referral_bus.codec", "fastavro"),
+        ("services.routing.rules", "referral_domain.jurisdictions"),
+        ("referral_domain.agencies", "referral_bus.topics"),
+        ("referral_domain.safeguards", "pydantic"),
+        ("referral_cli.ruletools.proof", "referral_domain.safeguards"),
+        ("referral_devstack.agencies", "referral_domain.directory"),
     ],
 )
 def test_allowed_imports_pass(importer: str, imported: str) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from referral_bus.directory import Recipient
+from referral_domain.directory import Recipient
 
 
 class Channel(Protocol):

@@ -13,8 +13,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from referral_bus.directory import Recipient
-from referral_bus.inboxlink import make_link
+from referral_domain.directory import Recipient
+from referral_domain.inboxlink import make_link
 from services.notifier.channels.base import Channel
 from services.notifier.payload import body
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from referral_bus.directory import Recipient
+from referral_domain.directory import Recipient
 from services.notifier.payload import body
 
 Send = Callable[[str, bytes, bytes], Awaitable[None]]  # (recipient id, key, value)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import yaml
 
-from referral_bus.directory import load_directory
 from referral_bus.settings import config_file
 from referral_devstack.demo import inbox_banner, with_inbox
+from referral_domain.directory import load_directory
 from services.inbox.passwords import verify_password
 
 

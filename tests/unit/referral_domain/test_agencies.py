@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from referral_bus import topics
-from referral_bus.agencies import load_agencies
 from referral_bus.errors import RulesError
 from referral_bus.settings import REPO_ROOT
+from referral_domain.agencies import load_agencies
 
 
 def test_the_shipped_registry_gives_each_agency_its_own_topic() -> None:

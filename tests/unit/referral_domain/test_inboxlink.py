@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_bus.inboxlink import check_link, make_link
+from referral_domain.inboxlink import check_link, make_link
 
 KEY = "k" * 32
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from referral_bus import jurisdictions
+from referral_domain import jurisdictions
 from tests.support.jurisdictions import FORMER
 
 

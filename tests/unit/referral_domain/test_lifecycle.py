@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from referral_bus.errors import AcknowledgementError, IllegalTransitionError, RulesError
-from referral_bus.lifecycle import Action, Lifecycle, from_settings, load_lifecycle
+from referral_domain.lifecycle import Action, Lifecycle, from_settings, load_lifecycle
 
 LC = from_settings()
 STATES = [

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from referral_bus.settings import REPO_ROOT
-from referral_bus.vocabulary import ENUMS, MINOR_BANDS
+from referral_domain.vocabulary import ENUMS, MINOR_BANDS
 
 
 def _enums(node: Any, found: dict[str, list[str]]) -> dict[str, list[str]]:

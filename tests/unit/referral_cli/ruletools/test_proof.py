@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from referral_bus.safeguards import load_safeguards
 from referral_bus.settings import REPO_ROOT
 from referral_cli.main import main
 from referral_cli.ruletools.proof import check_case, prove
+from referral_domain.safeguards import load_safeguards
 from services.routing.rules import RuleSet, load_rules
 from tests.support.safeguards import DIRECTORY, RULES, SAFEGUARDS, concrete_cases, files, recipient, with_changes
 

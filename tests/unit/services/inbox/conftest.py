@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from referral_bus.directory import load_directory
-from referral_bus.lifecycle import Lifecycle, from_settings
 from referral_bus.settings import config_file
+from referral_domain.directory import load_directory
+from referral_domain.lifecycle import Lifecycle, from_settings
 from services.inbox.actions import transfer_targets
 from services.inbox.model import from_document
 from services.inbox.passwords import hash_password

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from referral_bus.directory import load_directory
-from referral_bus.lifecycle import Lifecycle, from_settings
 from referral_bus.settings import config_file
+from referral_domain.directory import load_directory
+from referral_domain.lifecycle import Lifecycle, from_settings
 from services.inbox.actions import ASKED, acknowledgement, parse_action, state_of, transfer_targets
 
 LC = from_settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from referral_bus.lifecycle import Lifecycle
+from referral_domain.lifecycle import Lifecycle
 from services.inbox import views
 from services.inbox.labels import LANGUAGES, Labels
 from services.inbox.model import apply_ack, from_document

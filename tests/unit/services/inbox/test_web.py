@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from referral_bus.inboxlink import make_link
+from referral_domain.inboxlink import make_link
 from services.inbox.sessions import PRESESSION_COOKIE, SESSION_COOKIE
 from services.inbox.web import Inbox, Reply, Request, safe_next
 from tests.unit.services.inbox.conftest import LINK_KEY, NOW_MS, PASSWORDS, Store

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_bus import jurisdictions
 from referral_bus.codec import MAGIC, Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import AgencyMismatchError, RejectedMessage
 from referral_bus.message import SourceMessage
+from referral_domain import jurisdictions
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey, case_id_for, dedup_key
 from tests.support.jurisdictions import FORMER
 from tests.support.reports import PII, encode_v1, key_of, now_ms, valid_report

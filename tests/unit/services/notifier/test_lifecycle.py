@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_bus.errors import AcknowledgementError, IllegalTransitionError
-from referral_bus.lifecycle import from_settings
+from referral_domain.lifecycle import from_settings
 from services.notifier.lifecycle import Applied, Unchanged, apply, case_view, lifecycle_fields, request_id, state_of
 
 LC = from_settings()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from referral_bus.safeguards import Facts, Gate, load_safeguards
+from referral_domain.safeguards import Facts, Gate, load_safeguards
 from services.routing.conditions import CaseView
 from services.routing.decisions import decision_record, referral_records
 from services.routing.gating import apply_gate

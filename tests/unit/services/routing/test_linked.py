@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_bus.errors import ProcessingError
-from referral_bus.safeguards import Gate, load_safeguards
 from referral_bus.settings import REPO_ROOT
 from referral_cli.ruletools.proof import facts_of
+from referral_domain.safeguards import Gate, load_safeguards
 from services.routing.conditions import CaseView
 from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from referral_bus.directory import load_directory
-from referral_bus.lifecycle import from_settings
-from referral_bus.safeguards import Facts, Gate, load_safeguards
 from referral_bus.settings import SafeguardSettings, config_file
+from referral_domain.directory import load_directory
+from referral_domain.lifecycle import from_settings
+from referral_domain.safeguards import Facts, Gate, load_safeguards
 from services.routing.decisions import referral_id_for
 from services.routing.reroute import (
     REROUTE_RULE,

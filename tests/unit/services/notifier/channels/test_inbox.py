@@ -6,8 +6,8 @@ import json
 import time
 from urllib.parse import parse_qs, urlsplit
 
-from referral_bus.directory import Recipient
-from referral_bus.inboxlink import check_link
+from referral_domain.directory import Recipient
+from referral_domain.inboxlink import check_link
 from services.notifier.channels.email import message
 from services.notifier.channels.inbox import InboxTopic, WithInboxCopy, link_maker
 from services.notifier.payload import body

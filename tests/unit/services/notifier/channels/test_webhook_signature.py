@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from referral_bus.directory import Recipient
 from referral_devstack.receivers import WebhookReceiver
+from referral_domain.directory import Recipient
 from services.notifier.channels.webhook import Webhook
 from services.notifier.secrets import Secrets
 from tests.support.notifier import recipient as directory_entry
