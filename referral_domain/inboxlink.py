@@ -36,7 +36,7 @@ class LinkCheck:
 
 def check_link(key: str, referral_id: str, recipient_id: str, expires: str, signature: str, now_s: int) -> LinkCheck:
     """The link's recipient when its signature is right and it has not expired; otherwise why not."""
-    if not expires.isdigit() or len(expires) > 12:
+    if not (expires.isascii() and expires.isdigit()) or len(expires) > 12:  # "¹".isdigit() is True
         return LinkCheck(None, "malformed link")
     good = _mac(key, referral_id, recipient_id, int(expires))
     if not key or not hmac.compare_digest(good.encode(), signature.encode("utf-8", "replace")):
