@@ -105,11 +105,6 @@ def _histogram(name: str) -> metrics.Histogram:
     return _meter().create_histogram(name, unit="ms", description=_HISTOGRAMS[name])
 
 
-def events_counter() -> metrics.Counter:
-    """Events per stage and outcome (labels: stage, outcome; never a case or person)."""
-    return _counter("referral_bus_events")
-
-
 def latency_histogram() -> metrics.Histogram:
     """Processing latency per stage in milliseconds."""
     return _histogram("referral_bus_stage_latency")

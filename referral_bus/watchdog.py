@@ -80,9 +80,6 @@ class Progress:
         self.since = now
 
 
-EndOffsets = Callable[[list[Any]], Any]  # async: partitions → {tp: end offset}, or raises
-
-
 async def broker_end_offsets(kafka: KafkaSettings, partitions: list[Any], timeout: float = CHECK_TIMEOUT_S) -> Any:
     """End offsets from a fresh client (not the worker's own, which may be the stuck part)."""
     from aiokafka import AIOKafkaConsumer

@@ -95,10 +95,6 @@ class Recipient(_Model):
             raise ValueError(f"unknown jurisdiction code(s) {', '.join(bad)}")
         return codes
 
-    def covers(self, code: str) -> bool:
-        """True when the recipient acts exactly at `code` (a country code covers the whole country)."""
-        return code in self.jurisdictions
-
 
 class DirectoryFile(_Model):
     """The whole recipients file, for the published JSON Schema (config/schema/recipients.schema.json)."""
