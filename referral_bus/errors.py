@@ -11,14 +11,6 @@ class ConfigurationError(ReferralBusError):
     """A setting is missing, inconsistent or points at something that does not exist."""
 
 
-class BrokerError(ReferralBusError):
-    """The local Kafka broker could not be prepared, started or reached."""
-
-
-class LocalRegistryError(ReferralBusError):
-    """The local schema registry (for development and tests) could not be built, started or reached."""
-
-
 class RejectedMessage(ReferralBusError):
     """A message that must go to the dead-letter topic, with a stable reason code."""
 
@@ -144,10 +136,6 @@ class IllegalTransitionError(AcknowledgementError):
     """A recipient action the lifecycle does not allow from the referral's state (config/lifecycle.yaml)."""
 
     reason = "illegal_transition"
-
-
-class TraceBackendError(ReferralBusError):
-    """The trace backend (Jaeger) could not be installed, started or queried, or holds no such trace."""
 
 
 class StatsError(ReferralBusError):

@@ -15,9 +15,9 @@ import urllib.error
 import urllib.request
 from typing import ClassVar
 
-from referral_bus.errors import LocalRegistryError
 from referral_bus.settings import REPO_ROOT
 from referral_devstack import processes
+from referral_devstack.errors import LocalRegistryError
 
 POM = REPO_ROOT / "deploy" / "local" / "registry" / "pom.xml"
 BUILD_DIR = REPO_ROOT / "deploy" / "local" / "target" / "registry"

@@ -12,9 +12,9 @@ import uuid
 from pathlib import Path
 from typing import Any, ClassVar
 
-from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT
 from referral_devstack import processes
+from referral_devstack.errors import BrokerError
 from referral_devstack.settings import DevstackSettings
 
 LOCAL_DIR = REPO_ROOT / "deploy" / "local"

@@ -23,8 +23,8 @@ from typing import Any
 
 import httpx
 
-from referral_bus.errors import TraceBackendError
 from referral_bus.settings import REPO_ROOT
+from referral_devstack.errors import TraceBackendError
 from referral_devstack.processes import log_tail, start_session, stop_session, wait_until
 from referral_devstack.settings import DevstackSettings
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT, KafkaSettings
+from referral_devstack.errors import BrokerError
 
 KAFKA_USERS = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka" / "users.yaml"
 

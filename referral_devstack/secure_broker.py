@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from referral_bus.errors import BrokerError
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack import kafka_acls, processes
 from referral_devstack.broker import (
@@ -33,6 +32,7 @@ from referral_devstack.broker import (
     probe,
     resolve_jars,
 )
+from referral_devstack.errors import BrokerError
 from referral_devstack.kafka_acls import Acl
 
 MAKE_CERTS = REPO_ROOT / "scripts" / "tls" / "make-certs.sh"

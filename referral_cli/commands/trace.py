@@ -13,8 +13,8 @@ import json
 import re
 from typing import Any
 
-from referral_bus.errors import TraceBackendError
 from referral_cli.commands import add, arg
+from referral_devstack.errors import TraceBackendError
 from referral_devstack.jaeger import DEFAULT_QUERY_PORT, JaegerClient
 from referral_devstack.settings import DevstackSettings
 

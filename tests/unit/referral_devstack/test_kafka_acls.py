@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from referral_bus import topics
-from referral_bus.errors import BrokerError
+from referral_devstack.errors import BrokerError
 from referral_devstack.kafka_acls import Acl, load_kafka_users, namespaced
 
 
