@@ -186,13 +186,13 @@ class ServiceSettings(BaseSettings):
 class AgenciesFile(BaseSettings):
     """The agency registry: each agency's intake topic, recipients acknowledging on their own topic."""
 
-    agencies_path: Path = config_file_field("agencies.yaml")  # referral_bus/agencies.py
+    agencies_path: Path = config_file_field("agencies.yaml")  # referral_domain/agencies.py
 
 
 class DirectoryFile(BaseSettings):
     """The recipients directory."""
 
-    directory_path: Path = config_file_field("recipients.yaml")  # referral_bus/directory.py
+    directory_path: Path = config_file_field("recipients.yaml")  # referral_domain/directory.py
 
 
 class IntakeSettings(ServiceSettings, AgenciesFile):

@@ -26,7 +26,7 @@ CORRELATION_VERDICTS = "referrals.correlation.verdicts.v1"
 
 PARTNER_PREFIX = "referrals.partner."
 PARTNER_SUFFIX = ".v1"
-# One intake topic per agency and one ack topic per Kafka-acknowledging recipient (referral_bus/agencies.py).
+# One intake topic per agency and one ack topic per Kafka-acknowledging recipient (referral_domain/agencies.py).
 INTAKE_PREFIX = "referrals.intake."
 ACKS_PREFIX = "referrals.acks."
 STATUS_PREFIX = "referrals.status."  # one status topic per reporting agency (docs/lifecycle.md)

@@ -1,4 +1,4 @@
-"""Viet Nam's former province codes, written out independently of referral_bus/data/vn_provinces_2025.yaml."""
+"""Viet Nam's former province codes, written out independently of referral_domain/data/vn_provinces_2025.yaml."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ def test_every_python_enum_matches_the_contract() -> None:
     contract = _enums(schema, {})
     for name, symbols in ENUMS.items():
         assert name in contract, f"CaseReport has no enum {name}"
-        assert list(symbols) == contract[name], f"referral_bus/vocabulary.py {name} differs from CaseReport.avsc"
+        assert list(symbols) == contract[name], f"referral_domain/vocabulary.py {name} differs from CaseReport.avsc"
 
 
 def test_minor_bands_are_age_bands() -> None:
