@@ -79,6 +79,7 @@ def hot_spots(path: Path, top: int = 8) -> dict[str, Any]:
         for f in set(frames):
             if (
                 "(referral_bus/" in f
+                or "(referral_domain/" in f
                 or "(services/" in f
                 or "(bench/" in f
                 or "(structlog/" in f
