@@ -11,7 +11,7 @@ import pytest
 from referral_bus.inboxlink import make_link
 from services.inbox.sessions import PRESESSION_COOKIE, SESSION_COOKIE
 from services.inbox.web import Inbox, Reply, Request, safe_next
-from tests.unit.services.inbox.conftest import LINK_KEY, NOW_MS, PASSWORDS, Store
+from tests.support.inbox import LINK_KEY, NOW_MS, PASSWORDS, Store
 
 POLICE, CHILD = "vn-police-ha-noi", "vn-child-protection-ha-noi"
 
