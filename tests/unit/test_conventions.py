@@ -20,7 +20,6 @@ import pytest
 from referral_bus.settings import REPO_ROOT
 
 SUPPORT = "tests.support"
-PACKAGES = ("referral_bus", "services", "referral_cli", "referral_devstack", "bench", "tests")
 SETTINGS_MODULES = ("referral_bus/settings.py", "referral_devstack/settings.py")
 TYPE_IGNORE = re.compile(r"type:\s*ignore")
 TYPE_IGNORE_WITH_REASON = re.compile(r"type: ignore\[[\w\-, ]+\]  # \S")
@@ -29,9 +28,9 @@ NOQA_WITH_REASON = re.compile(r"noqa: [A-Z]+[0-9]+(,[A-Z]+[0-9]+)* - \S")
 
 
 def modules(root: Path = REPO_ROOT) -> Iterator[Path]:
-    """Every Python file of the first-party packages and the tests."""
-    for package in PACKAGES:
-        yield from sorted((root / package).rglob("*.py"))
+    """Every Python file of each top-level package (a folder with `__init__.py`: the code, bench, the tests)."""
+    for package in sorted(p.parent for p in root.glob("*/__init__.py")):
+        yield from sorted(package.rglob("*.py"))
 
 
 def unexplained_suppressions(source: str) -> list[tuple[int, str]]:
