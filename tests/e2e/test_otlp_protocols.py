@@ -12,13 +12,11 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.jaeger import Jaeger, JaegerClient
-from tests.support.tracing import running_jaeger
 
 pytestmark = [pytest.mark.timeout(2400)]
 
@@ -30,12 +28,6 @@ with tracing.stage_span("otlp probe", report_id=sys.argv[1]):
     pass
 tracing.shutdown()
 """
-
-
-@pytest.fixture(scope="module")
-def jaeger() -> Iterator[Jaeger]:
-    """A real Jaeger v2 with OTLP/HTTP and OTLP/gRPC receivers on free ports."""
-    yield from running_jaeger()
 
 
 def emit(env: dict[str, str], marker: str) -> subprocess.CompletedProcess[str]:
