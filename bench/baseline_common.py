@@ -2,55 +2,41 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bench.sink import KEY_HEADER, SENT_HEADER
 
 SENT_KAFKA_HEADER = "bench-sent-ms"
 
 
-@dataclass(frozen=True)
-class StageConfig:
-    """One pass-through stage: read `src`, write `dst` (or POST to `http_url` for the last hop)."""
+class StageConfig(BaseSettings):
+    """One pass-through stage (`BENCH_*`): read `src`, write `dst` (or POST to `http_url` for the last hop)."""
+
+    model_config = SettingsConfigDict(env_prefix="BENCH_", extra="ignore", frozen=True)
 
     stage: str
     src: str
-    dst: str
-    http_url: str
+    dst: str = ""
+    http_url: str = ""
     group: str
-    bootstrap: str
-    linger_ms: int
-    buffer_maxsize: int
-    commit_every: int
-    commit_interval: float
-    partitions: int
-    web_port: int
-    mode: str
-    http_client: str
+    bootstrap: str = Field(default="127.0.0.1:9092", validation_alias="KAFKA_BOOTSTRAP_SERVERS")
+    linger_ms: int = 5
+    buffer_maxsize: int = Field(default=4096, validation_alias="BENCH_STREAM_BUFFER_MAXSIZE")
+    commit_every: int = Field(default=100, validation_alias="BENCH_BROKER_COMMIT_EVERY")
+    commit_interval: float = Field(default=1.0, validation_alias="BENCH_BROKER_COMMIT_INTERVAL")
+    partitions: int = Field(default=4, validation_alias="KAFKA_TOPIC_PARTITIONS")
+    web_port: int = 0
+    mode: str = "naive"
+    http_client: str = "aiohttp"
 
     @classmethod
     def from_env(cls) -> StageConfig:
-        env = os.environ
-        return cls(
-            stage=env["BENCH_STAGE"],
-            src=env["BENCH_SRC"],
-            dst=env.get("BENCH_DST", ""),
-            http_url=env.get("BENCH_HTTP_URL", ""),
-            group=env["BENCH_GROUP"],
-            bootstrap=env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            linger_ms=int(env.get("BENCH_LINGER_MS", "5")),
-            buffer_maxsize=int(env.get("BENCH_STREAM_BUFFER_MAXSIZE", "4096")),
-            commit_every=int(env.get("BENCH_BROKER_COMMIT_EVERY", "100")),
-            commit_interval=float(env.get("BENCH_BROKER_COMMIT_INTERVAL", "1.0")),
-            partitions=int(env.get("KAFKA_TOPIC_PARTITIONS", "4")),
-            web_port=int(env.get("BENCH_WEB_PORT", "0")),
-            mode=env.get("BENCH_MODE", "naive"),
-            http_client=env.get("BENCH_HTTP_CLIENT", "aiohttp"),
-        )
+        """The stage's settings from the environment (BENCH_STAGE, BENCH_SRC and BENCH_GROUP are required)."""
+        return cls()
 
 
 def http_client() -> httpx.AsyncClient:

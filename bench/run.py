@@ -32,7 +32,8 @@ from bench.drive import Load, closed_loop, fixed_rate, warm_up
 from bench.sink import OtlpSink, ReceiverProcess
 from bench.stacks import BaselineStack, OurStack, Tuning
 from referral_bus.kafka import client_kwargs
-from referral_bus.settings import REPO_ROOT, KafkaSettings
+from referral_bus.settings import REPO_ROOT, BusSettings, KafkaSettings
+from referral_devstack.settings import DevstackSettings
 from referral_devstack.workers import temp_workdir
 
 RESULTS = REPO_ROOT / "bench" / "results"
@@ -359,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
     parser.add_argument(
         "--namespace",
-        default=os.environ.get("REFERRAL_BUS_NAMESPACE") or "bench",
+        default=BusSettings().namespace or "bench",
         help="topic prefix for this run's stacks",
     )
     parser.add_argument(
@@ -379,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.smoke() if args.smoke else Plan()
     if args.configs:
         plan.configs = args.configs.split(",")
-    if shutil.which("java") is None and "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+    if shutil.which("java") is None and DevstackSettings().kafka_bootstrap_servers is None:
         print("note: no java on PATH; expecting a broker at 127.0.0.1:9092 already", file=sys.stderr)
     asyncio.run(main_async(plan, args.out, args.namespace))
     return 0

@@ -25,7 +25,7 @@ from referral_bus import topics
 from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings
 from referral_devstack.agencies import write_secrets
-from referral_devstack.processes import stop_session
+from referral_devstack.processes import stop_session, untraced_environment
 from referral_devstack.workers import SERVICES, Workers, free_port, spawn_in_tree, worker_command
 
 
@@ -61,11 +61,6 @@ class Tuning:
             "BENCH_BROKER_COMMIT_INTERVAL": str(self.broker_commit_interval),
             "BENCH_LINGER_MS": str(self.producer_linger_ms),
         }
-
-
-def _clean_env() -> dict[str, str]:
-    """The runner's environment minus anything that would switch tracing on by accident."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
 
 
 @dataclass
@@ -157,7 +152,7 @@ class BaselineStack:
         hops = self.hops
         for i, stage in enumerate(SERVICES):
             env = {
-                **_clean_env(),
+                **untraced_environment(),
                 **self.tuning.baseline_env(),
                 "BENCH_STAGE": stage,
                 "BENCH_SRC": hops[i],

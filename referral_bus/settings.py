@@ -195,6 +195,12 @@ class DirectoryFile(BaseSettings):
     directory_path: Path = config_file_field("recipients.yaml")  # referral_domain/directory.py
 
 
+class MountedSecrets(BaseSettings):
+    """A service's folder of mounted secrets, one file each (`<PREFIX>SECRETS_DIR`; referral_bus/secretfiles.py)."""
+
+    secrets_dir: Path | None = None
+
+
 class IntakeSettings(ServiceSettings, AgenciesFile):
     """`INTAKE_*` variables."""
 
@@ -217,13 +223,12 @@ class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     reload_interval_seconds: float = Field(default=2.0, gt=0)
 
 
-class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile):
+class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile, MountedSecrets):
     """`NOTIFIER_*` variables."""
 
     model_config = SettingsConfigDict(env_prefix="NOTIFIER_", extra="ignore")
 
     web_port: int = 6068
-    secrets_dir: Path | None = None
     http_timeout_seconds: float = Field(default=10.0, gt=0)
     tls_verify: bool = True
     max_attempts: int = Field(default=6, ge=1)
@@ -291,15 +296,16 @@ class StatsSettings(ServiceSettings, DirectoryFile):
     config_path: Path = config_file_field("stats.yaml")
 
 
-class InboxSettings(ServiceSettings, DirectoryFile):
-    """`INBOX_*` variables: the inbox web page for recipients without a system of their own (docs/inbox.md)."""
+class InboxSettings(ServiceSettings, DirectoryFile, MountedSecrets):
+    """`INBOX_*` variables: the inbox web page for recipients without a system of their own (docs/inbox.md).
+
+    Mounted secrets: `inbox-password-<recipient>` (a hash: `referral-bus inbox hash-password`),
+    `inbox-session-key` (signs session cookies and CSRF tokens), `inbox-link-key` (e-mail links).
+    """
 
     model_config = SettingsConfigDict(env_prefix="INBOX_", extra="ignore")
 
     web_port: int = 6070
-    # Mounted secrets: `inbox-password-<recipient>` (a hash: `referral-bus inbox hash-password`),
-    # `inbox-session-key` (signs session cookies and CSRF tokens), `inbox-link-key` (e-mail links).
-    secrets_dir: Path | None = None
     session_minutes: int = Field(default=480, ge=1)
     # Failed sign-ins allowed per recipient id and per client address within the window, then refused (429).
     signin_max_failures: int = Field(default=5, ge=1)
@@ -309,12 +315,13 @@ class InboxSettings(ServiceSettings, DirectoryFile):
     max_form_bytes: int = Field(default=8192, ge=512)
 
 
-class LedgerSettings(ServiceSettings):
-    """`LEDGER_*` variables (docs/data-protection.md)."""
+class LedgerSettings(ServiceSettings, MountedSecrets):
+    """`LEDGER_*` variables (docs/data-protection.md).
+
+    Mounted secrets: `ledger-checkpoint-key` signs the checkpoints (or REFERRAL_BUS_SECRET_LEDGER_CHECKPOINT_KEY).
+    """
 
     model_config = SettingsConfigDict(env_prefix="LEDGER_", extra="ignore")
 
     web_port: int = 6071
-    # mounted secrets: `ledger-checkpoint-key` signs the checkpoints (or REFERRAL_BUS_SECRET_LEDGER_CHECKPOINT_KEY)
-    secrets_dir: Path | None = None
     checkpoint_every: int = Field(default=100, ge=1)  # a signed checkpoint after this many entries per partition

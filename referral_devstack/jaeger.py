@@ -25,7 +25,7 @@ import httpx
 
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.errors import TraceBackendError
-from referral_devstack.processes import log_tail, start_session, stop_session, wait_until
+from referral_devstack.processes import log_tail, start_session, stop_session, untraced_environment, wait_until
 from referral_devstack.settings import DevstackSettings
 
 BINARY = REPO_ROOT / ".local" / "bin" / "jaeger"
@@ -161,9 +161,10 @@ class Jaeger:
         self.workdir.mkdir(parents=True, exist_ok=True)
         config = self.workdir / "jaeger.yaml"
         config.write_text(config_yaml(**self.ports), encoding="utf-8")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
         with self.log_path.open("ab") as log:
-            self.proc = start_session([str(binary), "--config", str(config)], log, env=env, cwd=self.workdir)
+            self.proc = start_session(
+                [str(binary), "--config", str(config)], log, env=untraced_environment(), cwd=self.workdir
+            )
         try:
             code = wait_until(self.proc, JaegerClient(self.query_url).alive, timeout)
         except TimeoutError:

@@ -66,6 +66,11 @@ class LocalServer:
         return proc
 
 
+def untraced_environment() -> dict[str, str]:
+    """The environment without OTEL_*: for a child process that must not export traces by accident."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+
+
 def run_setup_script(script: Path, error: type[Exception]) -> None:
     """Run a `scripts/setup/` step (idempotent, cached); `error` with its stderr when it fails."""
     result = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=False)

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from referral_bus.settings import SchemaRegistrySettings
 from referral_devstack import broker
 from referral_devstack.receivers import MailReceiver
+from referral_devstack.settings import DevstackSettings
 
 # Workers started by tests write their per-event lines (case accepted, delivered, ...) at INFO: tests follow
 # a case through them, and the privacy tests check them too. The default (DEBUG, with an `events summary`
@@ -25,7 +27,7 @@ def kafka() -> str:
     """Bootstrap address of a real broker: the local one (started if needed) or KAFKA_BOOTSTRAP_SERVERS."""
     message = broker.start()
     print(message)
-    return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", broker.LocalBroker().bootstrap)
+    return DevstackSettings().kafka_bootstrap_servers or broker.LocalBroker().bootstrap
 
 
 @pytest.fixture
@@ -68,7 +70,7 @@ async def _delete_topics(ns: str) -> None:
 @pytest.fixture(scope="session")
 def schema_registry() -> str:
     """URL of a real Confluent-compatible schema registry: KAFKA_SCHEMA_REGISTRY_URL, or the local one (started)."""
-    configured = os.environ.get("KAFKA_SCHEMA_REGISTRY_URL")
+    configured = SchemaRegistrySettings().url
     if configured:
         return configured
     from referral_devstack import apicurio

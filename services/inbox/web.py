@@ -64,6 +64,11 @@ class Cookie:
     value: str
     max_age: int | None = None
 
+    @classmethod
+    def deleted(cls, name: str) -> Cookie:
+        """The instruction to delete cookie `name` from the browser."""
+        return cls(name, "", 0)
+
 
 @dataclass
 class Reply:
@@ -144,7 +149,7 @@ class Inbox:
         return Reply(
             303,
             location=safe_next(req.form.get("next")),
-            cookies=[Cookie(SESSION_COOKIE, cookie), Cookie(PRESESSION_COOKIE, "", 0)],
+            cookies=[Cookie(SESSION_COOKIE, cookie), Cookie.deleted(PRESESSION_COOKIE)],
         )
 
     def signout(self, req: Request) -> Reply:
@@ -152,7 +157,7 @@ class Inbox:
         session = self.session(req)
         if session is None or not self.sessions.check_csrf(session.session_id, req.form.get("csrf")):
             return self._problem(req, 403, "csrf_refused")
-        return Reply(303, location=SIGNIN, cookies=[Cookie(SESSION_COOKIE, "", 0)])
+        return Reply(303, location=SIGNIN, cookies=[Cookie.deleted(SESSION_COOKIE)])
 
     def language(self, req: Request) -> Reply:
         """Switch the language (cookie) and go back to the page the visitor was on."""

@@ -77,19 +77,19 @@ class Match:
 
 
 @dataclass(frozen=True)
-class Forward:
-    """Send `value` to the correlation topic under `key` (the next lookup hop, the first one, or a claim)."""
+class Send:
+    """One record to send: `value` under `key`; the subclass names the topic."""
 
     key: bytes
     value: bytes
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The lookups are done: send `value` to the verdicts topic under `key` (the report's own key)."""
+class Forward(Send):
+    """To the correlation topic: the next lookup hop, the first one, or a claim."""
 
-    key: bytes
-    value: bytes
+
+class Verdict(Send):
+    """The lookups are done: to the verdicts topic, under the report's own key."""
 
 
 @dataclass(frozen=True)

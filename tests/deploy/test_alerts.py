@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.support.settings import SuiteSettings
+
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "deploy" / "k8s" / "components" / "monitoring"
 RULE_FILE = MONITORING / "prometheusrule.yaml"
@@ -100,7 +102,7 @@ def _alerts() -> list[dict[str, Any]]:
 def _promtool(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     if not PROMTOOL.exists():
         message = "promtool missing: run `make promtool` (bash scripts/promtool/install.sh)"
-        if os.environ.get("CI"):
+        if SuiteSettings().under_ci:
             pytest.fail(message)
         pytest.skip(message)
     return subprocess.run([str(PROMTOOL), *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120)

@@ -7,18 +7,16 @@ HTTP receivers listen on different ports, so an exporter that ignored the protoc
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 
 import pytest
 
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.jaeger import Jaeger, JaegerClient
-from tests.support.tracing import running_jaeger
+from referral_devstack.processes import untraced_environment
 
 pytestmark = [pytest.mark.timeout(2400)]
 
@@ -32,19 +30,12 @@ tracing.shutdown()
 """
 
 
-@pytest.fixture(scope="module")
-def jaeger() -> Iterator[Jaeger]:
-    """A real Jaeger v2 with OTLP/HTTP and OTLP/gRPC receivers on free ports."""
-    yield from running_jaeger()
-
-
 def emit(env: dict[str, str], marker: str) -> subprocess.CompletedProcess[str]:
     """One span tagged `referral_bus.report_id=marker`, exported with exactly these OTEL_* variables."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     return subprocess.run(
         [sys.executable, "-c", EMIT, marker],
         cwd=REPO_ROOT,
-        env={**clean, **env},
+        env={**untraced_environment(), **env},
         capture_output=True,
         text=True,
         timeout=120,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +21,9 @@ from referral_devstack.jaeger import Jaeger, JaegerClient
 from referral_domain.directory import load_directory
 from services.notifier.redaction import load_profiles
 from tests.support.polling import poll
-from tests.support.tracing import SERVICES, running_jaeger, sample, start_stack, stop_stack
+from tests.support.tracing import SERVICES, sample, start_stack, stop_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(2400)]
-
-
-@pytest.fixture(scope="module")
-def jaeger() -> Iterator[Jaeger]:
-    """A real Jaeger v2 of this module's own."""
-    yield from running_jaeger()
 
 
 def marker(kind: str) -> str:

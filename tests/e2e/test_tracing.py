@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from contextlib import redirect_stdout
 from pathlib import Path
 from typing import Any
@@ -18,21 +17,9 @@ import pytest
 from referral_cli.main import main as cli_main
 from referral_devstack.jaeger import Jaeger, JaegerClient
 from tests.support.polling import poll
-from tests.support.tracing import (
-    SERVICES,
-    running_jaeger,
-    sample,
-    start_stack,
-    stop_stack,
-)
+from tests.support.tracing import SERVICES, sample, start_stack, stop_stack
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(2400)]
-
-
-@pytest.fixture(scope="module")
-def jaeger() -> Iterator[Jaeger]:
-    """A real Jaeger v2 for this module's tests."""
-    yield from running_jaeger()
 
 
 def tags(span: dict[str, Any]) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import time
@@ -35,14 +34,14 @@ from tests.support.harness import (
     report_of,
     webhook_only_directory,
 )
+from tests.support.settings import FaultsSettings
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.e2e]
 
 full_only = pytest.mark.skipif(not FULL, reason="full fault suite: FAULTS_FULL=1 (make faults)")
 
-SHORT_N = int(os.environ.get("FAULTS_SHORT_N", "300"))
-FULL_N = int(os.environ.get("FAULTS_N", "5000"))
-BACKLOG_N = int(os.environ.get("FAULTS_BACKLOG_N", "50000"))
+FAULTS = FaultsSettings()
+SHORT_N, FULL_N, BACKLOG_N = FAULTS.short_n, FAULTS.n, FAULTS.backlog_n
 
 
 def spread(n: int, cap: float) -> float:

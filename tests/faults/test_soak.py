@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import time
-from pathlib import Path
 
 import pytest
 
-from referral_bus.settings import REPO_ROOT
-from tests.support.harness import FULL, Stack, check_books, drain, generate
+from tests.support.harness import Stack, check_books, drain, generate
+from tests.support.settings import FaultsSettings
 from tests.support.soak import Soak, acknowledge, compact_quickly, produce_steadily, short_window_env
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka, pytest.mark.e2e]
 
-SECONDS = float(os.environ.get("FAULTS_SOAK_SECONDS", "1800" if FULL else "40"))
-RATE = float(os.environ.get("FAULTS_SOAK_RATE", "20" if FULL else "5"))
-SAMPLE_EVERY = float(os.environ.get("FAULTS_SOAK_SAMPLE_SECONDS", "30" if FULL else "10"))
-WINDOW = float(os.environ.get("FAULTS_SOAK_WINDOW_SECONDS", "120" if FULL else "15"))
-OUTPUT = Path(os.environ.get("FAULTS_SOAK_OUTPUT", str(REPO_ROOT / ".local" / "faults" / "soak.txt")))
+FAULTS = FaultsSettings()
+SECONDS, RATE, SAMPLE_EVERY, WINDOW = FAULTS.soak_plan()
+OUTPUT = FAULTS.soak_output
 CHANGELOGS = [
     ("intake", "dedup"),
     ("intake", "content"),

@@ -4,35 +4,20 @@ stops the partition, a spoofed acknowledgement is refused, and the read model su
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
-from referral_devstack.workers import temp_workdir
-from tests.support.inbox import inbox_workers, listed, signed_in
+from tests.support.inbox import document, listed, running_inbox, signed_in
 from tests.support.polling import wait_for
 
 pytestmark = [pytest.mark.kafka]
 POLICE, OTHER = "vn-police-ha-noi", "vn-police-hue"
 CODEC = Codec()
-
-
-def _document(referral_id: str, recipient_id: str) -> dict[str, Any]:
-    return {
-        "document": "referral-bus.referral/v1",
-        "referral_id": referral_id,
-        "case_id": f"case-{referral_id}",
-        "recipient_id": recipient_id,
-        "priority": "P2",
-        "ack_sla_seconds": 900,
-        "created_at": 1_800_000_000_000,
-        "case": {"case_id": f"case-{referral_id}", "report": {"category": "CSAM"}},
-    }
+REPORT = {"category": "CSAM"}
 
 
 def _listed(port: int, password: str) -> list[str]:
@@ -42,61 +27,54 @@ def _listed(port: int, password: str) -> list[str]:
 
 
 async def test_hostile_input_spoofing_and_restart(kafka: str, namespace: str) -> None:
-    with temp_workdir("inbox-worker-") as work:
-        workers, port, passwords = inbox_workers(work, namespace, kafka, (POLICE, OTHER))
-        producer = AIOKafkaProducer(bootstrap_servers=kafka)
-        try:
-            workers.start("inbox")
-            workers.wait_ready(timeout=120)
-            await producer.start()
-            inbox, receipts = topics.name(topics.INBOX), topics.name(topics.RECEIPTS)
-            garbage = b"\xff not json"
-            foreign = json.dumps(_document("ref-foreign", "vn-police-cybercrime")).encode()  # not an inbox user
-            await producer.send_and_wait(inbox, garbage, key=b"case-x")
-            await producer.send_and_wait(inbox, foreign, key=b"case-ref-foreign")
-            await producer.send_and_wait(inbox, json.dumps(_document("ref-1", POLICE)).encode(), key=b"case-ref-1")
-            spoof = {
-                "referral_id": "ref-1",
-                "recipient_id": POLICE,
-                "outcome": "ACCEPTED",
-                "reason": None,
-                "acknowledged_at": 1,
-            }  # on the other unit's topic: refused, not recorded
-            await producer.send_and_wait(
-                topics.name(topics.acks_topic(OTHER)), CODEC.encode("Acknowledgement", spoof), key=b"case-ref-1"
-            )
-            receipt = {
-                "receipt_id": "rc-1",
-                "referral_id": "ref-1",
-                "case_id": "case-ref-1",
-                "recipient_id": POLICE,
-                "status": "ACKNOWLEDGED",
-                "at": 2,
-                "channel": None,
-                "attempt": 0,
-                "latency_ms": None,
-                "detail": None,
-                "lifecycle_state": "ACCEPTED",
-            }
-            await producer.send_and_wait(receipts, CODEC.encode("DeliveryReceipt", receipt), key=b"case-ref-1")
+    async with running_inbox(namespace, kafka, (POLICE, OTHER), prefix="inbox-worker-") as stack:
+        workers, port, passwords, producer = stack.workers, stack.port, stack.passwords, stack.producer
+        inbox, receipts = topics.name(topics.INBOX), topics.name(topics.RECEIPTS)
+        garbage = b"\xff not json"
+        foreign = json.dumps(document("ref-foreign", "vn-police-cybercrime", report=REPORT)).encode()  # no inbox user
+        mine = json.dumps(document("ref-1", POLICE, report=REPORT)).encode()
+        await producer.send_and_wait(inbox, garbage, key=b"case-x")
+        await producer.send_and_wait(inbox, foreign, key=b"case-ref-foreign")
+        await producer.send_and_wait(inbox, mine, key=b"case-ref-1")
+        spoof = {
+            "referral_id": "ref-1",
+            "recipient_id": POLICE,
+            "outcome": "ACCEPTED",
+            "reason": None,
+            "acknowledged_at": 1,
+        }  # on the other unit's topic: refused, not recorded
+        await producer.send_and_wait(
+            topics.name(topics.acks_topic(OTHER)), CODEC.encode("Acknowledgement", spoof), key=b"case-ref-1"
+        )
+        receipt = {
+            "receipt_id": "rc-1",
+            "referral_id": "ref-1",
+            "case_id": "case-ref-1",
+            "recipient_id": POLICE,
+            "status": "ACKNOWLEDGED",
+            "at": 2,
+            "channel": None,
+            "attempt": 0,
+            "latency_ms": None,
+            "detail": None,
+            "lifecycle_state": "ACCEPTED",
+        }
+        await producer.send_and_wait(receipts, CODEC.encode("DeliveryReceipt", receipt), key=b"case-ref-1")
 
-            dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 3, timeout=60)
-            letters = [CODEC.decode(r.value, "DeadLetter") for r in dead]
-            by_reason = {d["reason"]: d for d in letters}
-            assert set(by_reason) == {"invalid_field", "recipient_mismatch"}, [d["reason"] for d in letters]
-            assert {d["original_value"] for d in letters if d["reason"] == "invalid_field"} == {garbage, foreign}
-            assert all(d["stage"] == "inbox" for d in letters)
-            assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 30)
+        dead = await read_topic(topics.name(topics.DEADLETTER), until=lambda rs: len(rs) >= 3, timeout=60)
+        letters = [CODEC.decode(r.value, "DeadLetter") for r in dead]
+        by_reason = {d["reason"]: d for d in letters}
+        assert set(by_reason) == {"invalid_field", "recipient_mismatch"}, [d["reason"] for d in letters]
+        assert {d["original_value"] for d in letters if d["reason"] == "invalid_field"} == {garbage, foreign}
+        assert all(d["stage"] == "inbox" for d in letters)
+        assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 30)
 
-            workers.stop("inbox")
-            workers.start("inbox")
-            workers.wait_ready(timeout=120)
-            assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 60)
-            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
-                page = client.get("/inbox/signin")
-                assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
-                assert page.headers["X-Frame-Options"] == "DENY"
-                assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]
-        finally:
-            await producer.stop()
-            workers.stop_all()
+        workers.stop("inbox")
+        workers.start("inbox")
+        workers.wait_ready(timeout=120)
+        assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 60)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            page = client.get("/inbox/signin")
+            assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
+            assert page.headers["X-Frame-Options"] == "DENY"
+            assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]

@@ -22,8 +22,9 @@ from referral_bus.errors import RejectedMessage
 from referral_devstack.workers import Workers
 from referral_domain import jurisdictions
 from referral_domain.vocabulary import CATEGORIES
-from services.intake.accept import Accepted, Intake, Rekey, report_key
+from services.intake.accept import Accepted, Intake, Rekey
 from tests.support.intake import MAX_BYTES, Message, intake_worker, now_ms_, produce, tally, wait_drained
+from tests.support.reports import key_of
 
 pytestmark = [pytest.mark.kafka]
 
@@ -80,10 +81,6 @@ def valid_reports(draw: st.DrawFn) -> dict[str, Any]:
         "reporter_contact": draw(OPT_TEXT),
         "narrative": draw(st.none() | st.text(TEXT_CHARS, max_size=400)),
     }
-
-
-def key_of(report: dict[str, Any]) -> bytes:
-    return report_key(report["agency_id"], report["report_id"]).encode()
 
 
 @st.composite

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from types import SimpleNamespace
@@ -13,6 +12,7 @@ import pytest
 from referral_bus.settings import REPO_ROOT
 from referral_bus.span_keys import ProcessSpanSensor
 from referral_bus.tracing import KEY_ATTRIBUTE
+from referral_devstack.processes import untraced_environment
 
 KEY = "agency-chosen/REPORT-9931"
 
@@ -47,9 +47,8 @@ tracing.shutdown()
 
 @pytest.mark.kafka
 def test_send_and_receive_spans_carry_no_record_key(kafka: str, namespace: str) -> None:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env = {
-        **clean,
+        **untraced_environment(),
         "OTEL_TRACES_EXPORTER": "console",
         "KAFKA_BOOTSTRAP_SERVERS": kafka,
         "PROBE_TOPIC": f"{namespace}.span-keys",
@@ -84,7 +83,7 @@ def test_faust_process_span_attributes_leave_out_the_key() -> None:
     event = SimpleNamespace(message=SimpleNamespace(key=KEY.encode(), headers=[]))
     stream = SimpleNamespace(app=SimpleNamespace(conf=SimpleNamespace(id="referral-bus-intake")))
     tp = SimpleNamespace(topic="referrals.intake.v1", partition=3)
-    attributes = ProcessSpanSensor()._span_attributes(stream, event, tp, 42)  # type: ignore[arg-type]  # stand-ins
+    attributes = ProcessSpanSensor()._span_attributes(stream, event, tp, 42)  # stand-ins for Faust objects
     assert KEY_ATTRIBUTE not in attributes and KEY not in json.dumps(attributes)
     assert attributes["messaging.destination.name"] == "referrals.intake.v1"
     assert attributes["messaging.kafka.message.offset"] == 42

@@ -16,6 +16,7 @@ from services.stats.dashboard import render
 from services.stats.dimensions import load_kinds
 from services.stats.figures import collect
 from services.stats.publish import Policy, weekly_statistics
+from tests.support.settings import SuiteSettings
 from tests.support.stats import CHROMIUM, MONDAY, aggregate, chromium, generate
 
 SCREENSHOT = REPO_ROOT / "docs" / "statistics-dashboard.png"
@@ -60,5 +61,5 @@ def test_dashboard_renders_in_headlesschromium(tmp_path: Path) -> None:
     pixels = matplotlib.image.imread(str(shot))
     assert pixels.shape[0] == 2000 and pixels.shape[1] == 1280
     assert pixels.std() > 0.05, "the screenshot is blank"
-    if os.environ.get("REFRESH_SCREENSHOT") == "1" or not SCREENSHOT.exists():
+    if SuiteSettings().refresh_screenshot or not SCREENSHOT.exists():
         shutil.copyfile(shot, SCREENSHOT)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import threading
@@ -44,6 +43,7 @@ from referral_devstack.inbox import write_inbox_secrets
 from referral_devstack.receivers import Delivery, WebhookReceiver
 from referral_devstack.workers import Workers
 from referral_domain.vocabulary import CATEGORIES, SEVERITIES
+from tests.support.settings import FaultsSettings
 
 RULES = REPO_ROOT / "config" / "rules.yaml"
 DIRECTORY = REPO_ROOT / "config" / "recipients.yaml"
@@ -52,10 +52,11 @@ DIRECTORY = REPO_ROOT / "config" / "recipients.yaml"
 FAST_GROUP_ENV = {"BROKER_SESSION_TIMEOUT": "10", "BROKER_HEARTBEAT_INTERVAL": "1"}
 # A worker with records waiting and no progress for this long exits (referral_bus/watchdog.py) and
 # `Stack.supervise` starts it again, as Kubernetes would.
-STALL_TIMEOUT = os.environ.get("FAULTS_WORKER_STALL_TIMEOUT", "60")
+FAULTS = FaultsSettings()
+STALL_TIMEOUT = FAULTS.worker_stall_timeout
 WATCHDOG_ENV = {f"{s}_STALL_TIMEOUT_SECONDS": STALL_TIMEOUT for s in ("INTAKE", "ROUTING", "NOTIFIER")}
 
-FULL = os.environ.get("FAULTS_FULL") == "1"
+FULL = FAULTS.full
 
 
 def log(msg: str) -> None:
@@ -544,7 +545,7 @@ def delivered_pairs(deliveries: list[Delivery]) -> dict[tuple[str, str], set[str
     return out
 
 
-STALL_SECONDS = float(os.environ.get("FAULTS_STALL_SECONDS", "120"))
+STALL_SECONDS = FAULTS.stall_seconds
 
 
 async def drain(stack: Stack, stream: Stream, timeout: float, *, expected: set[tuple[str, str]] | None = None) -> bool:

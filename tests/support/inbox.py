@@ -1,17 +1,58 @@
-"""The inbox in tests: a worker stack with inbox users, and a browser-like client signed in as one of them."""
+"""The inbox in tests: referral documents and a read model in memory, a worker stack with inbox users, and a
+browser-like client signed in as one of them."""
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
+from aiokafka import AIOKafkaProducer
 
 from referral_bus.settings import config_file
 from referral_devstack.inbox import use_inbox, write_inbox_secrets
-from referral_devstack.workers import Workers, free_port
+from referral_devstack.workers import Workers, free_port, temp_workdir
+from services.inbox.model import from_document
+from services.inbox.passwords import hash_password
+
+NOW_MS = 1_800_000_000_000
+LINK_KEY = "link-key-" + "x" * 20
+PASSWORDS = {"vn-police-ha-noi": "police-pw", "vn-child-protection-ha-noi": "child-pw"}
+HASHES = {rid: hash_password(pw, iterations=1_000) for rid, pw in PASSWORDS.items()}
+
+
+def document(
+    referral_id: str, recipient_id: str, *, priority: str = "P2", created_at: int = NOW_MS, **case: Any
+) -> dict[str, Any]:
+    """A referral document as the notifier's inbox channel produces it (`case` entries replace the case's)."""
+    return {
+        "document": "referral-bus.referral/v1",
+        "referral_id": referral_id,
+        "case_id": f"case-{referral_id}",
+        "recipient_id": recipient_id,
+        "priority": priority,
+        "ack_sla_seconds": 900,
+        "preservation_request": False,
+        "reason": "rule",
+        "rule_ids": ["r1"],
+        "created_at": created_at,
+        "data_profile": "full",
+        "case": {"case_id": f"case-{referral_id}", "report": {"narrative": "n"}, **case},
+    }
+
+
+class Store(dict[str, Mapping[str, Any]]):
+    """The read model as a dict (the Faust table has the same get/values)."""
+
+    def add(self, doc: dict[str, Any]) -> None:
+        self[doc["referral_id"]] = from_document(doc, None)
+
+    def values(self) -> Iterable[Mapping[str, Any]]:  # type: ignore[override]  # a list, not a dict view: the store protocol asks only for an iterable
+        return list(super().values())
 
 
 def inbox_workers(work: Path, namespace: str, kafka: str, users: Sequence[str]) -> tuple[Workers, int, dict[str, str]]:
@@ -43,3 +84,32 @@ def signed_in(port: int, recipient_id: str, password: str) -> Iterator[httpx.Cli
 def listed(client: httpx.Client) -> list[str]:
     """The referral ids the signed-in recipient's list page shows, most urgent first."""
     return re.findall(r'data-id="([^"]+)"', client.get("/inbox/").text)
+
+
+@dataclass
+class InboxStack:
+    """Started inbox workers, the inbox's port, each user's password, and a started producer."""
+
+    workers: Workers
+    port: int
+    passwords: dict[str, str]
+    producer: AIOKafkaProducer
+
+
+@contextlib.asynccontextmanager
+async def running_inbox(
+    namespace: str, kafka: str, users: Sequence[str], *, services: Sequence[str] = ("inbox",), prefix: str = "inbox-"
+) -> AsyncIterator[InboxStack]:
+    """`services` started and ready (with `users` on the inbox channel) and a producer; all stopped on the way out."""
+    with temp_workdir(prefix) as work:
+        workers, port, passwords = inbox_workers(work, namespace, kafka, users)
+        producer = AIOKafkaProducer(bootstrap_servers=kafka)
+        try:
+            for name in services:
+                workers.start(name)
+            workers.wait_ready(timeout=120)
+            await producer.start()
+            yield InboxStack(workers, port, passwords, producer)
+        finally:
+            await producer.stop()
+            workers.stop_all()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ import pytest
 import yaml
 
 from referral_bus.settings import REPO_ROOT
+from tests.support.settings import SuiteSettings
 
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 KUSTOMIZE = REPO_ROOT / ".local" / "bin" / "kustomize"
@@ -24,7 +24,7 @@ def require_tools() -> None:
     if not missing:
         return
     message = f"k8s tools missing ({', '.join(missing)}): run `bash scripts/k8s/install-tools.sh`"
-    if os.environ.get("CI"):
+    if SuiteSettings().under_ci:
         pytest.fail(message)
     pytest.skip(message)
 

@@ -17,6 +17,7 @@ from referral_bus.settings import REPO_ROOT
 from referral_devstack.agencies import local_agencies
 from referral_devstack.jaeger import Jaeger
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
+from referral_devstack.settings import DevstackSettings
 from referral_devstack.workers import Workers
 
 EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
@@ -35,7 +36,7 @@ def running_jaeger() -> Iterator[Jaeger]:
         yield instance
     finally:
         instance.stop()
-        if os.environ.get("KEEP_STACK") != "1":
+        if not DevstackSettings().keep_stack:
             shutil.rmtree(instance.workdir, ignore_errors=True)
 
 

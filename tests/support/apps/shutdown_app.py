@@ -10,17 +10,27 @@ widens the window in which that loss happened from milliseconds to certainty.
 from __future__ import annotations
 
 import asyncio
-import os
 from typing import Any
 
 from faust.transport.consumer import Consumer
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from referral_bus.message import SourceMessage
 from referral_bus.settings import ServiceSettings
 from referral_bus.shell import Service
 
-DELAY_S = float(os.environ.get("PROBE_HANDLER_DELAY_S", "0"))
-SEEK_DELAY_S = float(os.environ.get("PROBE_SEEK_DELAY_S", "0"))
+
+class ProbeSettings(BaseSettings):
+    """`PROBE_*` variables: how slow each event and the seek to committed offsets are, in seconds."""
+
+    model_config = SettingsConfigDict(env_prefix="PROBE_", extra="ignore")
+
+    handler_delay_s: float = 0.0
+    seek_delay_s: float = 0.0
+
+
+PROBE = ProbeSettings()
+DELAY_S, SEEK_DELAY_S = PROBE.handler_delay_s, PROBE.seek_delay_s
 
 if SEEK_DELAY_S:
     _perform_seek = Consumer.perform_seek

@@ -3,23 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 from referral_bus.logging import safe_exc_info, scrub_pii, scrub_text
-from referral_bus.settings import REPO_ROOT
-
-
-def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Logging configuration is process-global: exercise it in a fresh interpreter."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done
+from tests.support.interpreter import run_python
 
 
 def test_pii_keys_are_redacted_whatever_their_value() -> None:

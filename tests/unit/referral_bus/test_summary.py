@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from referral_bus import metrics, summary
-from tests.unit.referral_bus.test_logging import run_python
+from tests.support.interpreter import run_python
 
 OUTCOMES = st.sampled_from(["accepted", "duplicate", "linked", "undecodable", "ack_accepted"])
 

@@ -3,25 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 
-from referral_bus.settings import REPO_ROOT
 from referral_bus.tracing import _attributes
-
-
-def run_python(code: str, **env: str) -> str:
-    """Run `code` in a fresh interpreter (tracing set-up is process-global) with only `env` as OTEL_*."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO_ROOT, env={**clean, **env}, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
+from tests.support.interpreter import run_python
 
 PROBE = """
 import json
@@ -38,17 +24,19 @@ print(json.dumps({"provider": type(trace.get_tracer_provider()).__name__, "recor
 
 
 def test_without_otel_variables_the_api_stays_a_no_op() -> None:
-    out = json.loads(run_python(PROBE))
+    out = json.loads(run_python(PROBE).stdout)
     assert out == {"provider": "ProxyTracerProvider", "recording": False, "wrapped": [False, False]}
 
 
 def test_disabled_sdk_wins_over_an_endpoint() -> None:
-    out = json.loads(run_python(PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_SDK_DISABLED="true"))
+    out = json.loads(
+        run_python(PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_SDK_DISABLED="true").stdout
+    )
     assert out["provider"] == "ProxyTracerProvider"
 
 
 def test_with_an_endpoint_the_sdk_and_instrumentations_are_installed() -> None:
-    out = json.loads(run_python(PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9"))
+    out = json.loads(run_python(PROBE, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9").stdout)
     assert out["provider"] == "TracerProvider" and out["recording"] is True
     assert out["wrapped"] == [True, True]
 
@@ -67,7 +55,7 @@ except ValueError:
     pass
 tracing.shutdown()
 """
-    out = run_python(code, OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="probe-service")
+    out = run_python(code, OTEL_TRACES_EXPORTER="console", OTEL_SERVICE_NAME="probe-service").stdout
     assert "probe-service" in out
     assert '"referral_bus.case_id": "case-1"' in out
     assert '"referral_bus.report_id": "R-1"' in out
@@ -84,10 +72,6 @@ def test_attribute_names_get_our_prefix_unless_dotted() -> None:
         "messaging.system": "kafka",
         "referral_bus.rule_ids": ["a"],
     }
-
-
-
-
 
 
 # ---- OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL -------------------------------------------------
@@ -127,5 +111,7 @@ processor = trace.get_tracer_provider()._active_span_processor._span_processors[
 exporter = getattr(processor, "span_exporter", None) or processor._batch_processor._exporter
 print(type(exporter).__module__)
 """
-    out = run_python(code, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_EXPORTER_OTLP_PROTOCOL=protocol)
+    out = run_python(
+        code, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_EXPORTER_OTLP_PROTOCOL=protocol
+    ).stdout
     assert out.strip() == module

@@ -1,9 +1,6 @@
-"""Shared pieces of the inbox's unit tests: a lifecycle, a directory, an in-memory store, a ready `Inbox`."""
+"""The inbox's unit-test fixtures: a lifecycle, an in-memory store, a ready `Inbox` (pieces: tests/support/inbox.py)."""
 
 from __future__ import annotations
-
-from collections.abc import Iterable, Mapping
-from typing import Any
 
 import pytest
 
@@ -11,46 +8,10 @@ from referral_bus.settings import config_file
 from referral_domain.directory import load_directory
 from referral_domain.lifecycle import Lifecycle, from_settings
 from services.inbox.actions import transfer_targets
-from services.inbox.model import from_document
-from services.inbox.passwords import hash_password
 from services.inbox.ratelimit import FailedSignins
 from services.inbox.sessions import Sessions
 from services.inbox.web import Inbox
-
-NOW_MS = 1_800_000_000_000
-LINK_KEY = "link-key-" + "x" * 20
-PASSWORDS = {"vn-police-ha-noi": "police-pw", "vn-child-protection-ha-noi": "child-pw"}
-HASHES = {rid: hash_password(pw, iterations=1_000) for rid, pw in PASSWORDS.items()}
-
-
-def document(
-    referral_id: str, recipient_id: str, *, priority: str = "P2", created_at: int = NOW_MS, **case: Any
-) -> dict[str, Any]:
-    """A referral document as the notifier's inbox channel produces it."""
-    return {
-        "document": "referral-bus.referral/v1",
-        "referral_id": referral_id,
-        "case_id": f"case-{referral_id}",
-        "recipient_id": recipient_id,
-        "priority": priority,
-        "ack_sla_seconds": 900,
-        "preservation_request": False,
-        "reason": "rule",
-        "rule_ids": ["r1"],
-        "created_at": created_at,
-        "data_profile": "full",
-        "case": {"case_id": f"case-{referral_id}", "report": {"narrative": "n"}, **case},
-    }
-
-
-class Store(dict[str, Mapping[str, Any]]):
-    """The read model as a dict (the Faust table has the same get/values)."""
-
-    def add(self, doc: dict[str, Any]) -> None:
-        self[doc["referral_id"]] = from_document(doc, None)
-
-    def values(self) -> Iterable[Mapping[str, Any]]:  # type: ignore[override]
-        return list(super().values())
+from tests.support.inbox import HASHES, LINK_KEY, NOW_MS, Store, document
 
 
 @pytest.fixture(scope="session")

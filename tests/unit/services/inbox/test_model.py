@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from referral_bus.errors import InvalidFieldError
 from services.inbox.model import MAX_HISTORY, apply_ack, apply_receipt, from_document, ordered, parse_document
-from tests.unit.services.inbox.conftest import document
+from tests.support.inbox import document
 
 
 def canonical(doc: object) -> bytes:

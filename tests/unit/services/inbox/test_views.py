@@ -8,7 +8,7 @@ from referral_domain.lifecycle import Lifecycle
 from services.inbox import views
 from services.inbox.labels import LANGUAGES, Labels
 from services.inbox.model import apply_ack, from_document
-from tests.unit.services.inbox.conftest import document
+from tests.support.inbox import document
 
 HOSTILE = "<script>alert(1)</script>\"'><img src=x onerror=alert(2)>"
 

@@ -10,8 +10,8 @@ import pytest
 
 from referral_domain.inboxlink import make_link
 from services.inbox.sessions import PRESESSION_COOKIE, SESSION_COOKIE
-from services.inbox.web import Inbox, Reply, Request, safe_next
-from tests.unit.services.inbox.conftest import LINK_KEY, NOW_MS, PASSWORDS, Store
+from services.inbox.web import Cookie, Inbox, Reply, Request, safe_next
+from tests.support.inbox import LINK_KEY, NOW_MS, PASSWORDS, Store
 
 POLICE, CHILD = "vn-police-ha-noi", "vn-child-protection-ha-noi"
 
@@ -189,7 +189,7 @@ async def test_sign_out_needs_the_token(inbox: Inbox) -> None:
     cookies, csrf = await _signed_in(inbox, POLICE)
     assert inbox.signout(Request(cookies=cookies)).status == 403
     out = inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))
-    assert out.status == 303 and out.cookies[0].max_age == 0
+    assert out.status == 303 and out.cookies == [Cookie(SESSION_COOKIE, "", 0)]  # deleted: empty, max-age 0
 
 
 async def test_each_view_of_ones_own_referral_is_a_disclosure_and_a_refusal_none(inbox: Inbox, store: Store) -> None:

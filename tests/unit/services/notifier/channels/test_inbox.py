@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from email.message import EmailMessage
 from urllib.parse import parse_qs, urlsplit
 
 from referral_domain.directory import Recipient
@@ -14,6 +15,13 @@ from services.notifier.payload import body
 
 REFERRAL = {"referral_id": "r-1", "case_id": "c-1", "priority": "P2", "ack_sla_seconds": 60}
 KEY = "k" * 32
+
+
+def _plain_text(msg: EmailMessage) -> str:
+    """The text part of an e-mail (it must have one)."""
+    part = msg.get_body(("plain",))
+    assert part is not None, "no text/plain part"
+    return str(part.get_content())
 
 
 def _recipient(channel: dict[str, object]) -> Recipient:
@@ -60,7 +68,7 @@ def test_the_email_carries_a_signed_link_that_the_inbox_accepts() -> None:
     link = link_maker("https://inbox.example/inbox", lambda: KEY, 3600)(recipient, REFERRAL)
     assert link is not None
     msg = message(recipient, REFERRAL, {"case": {}}, link)
-    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    text = _plain_text(msg)
     assert link in text
     url = urlsplit(link)
     q = {k: v[0] for k, v in parse_qs(url.query).items()}
@@ -71,7 +79,7 @@ def test_the_email_carries_a_signed_link_that_the_inbox_accepts() -> None:
 def test_no_link_while_the_key_is_unset() -> None:
     recipient = _recipient({"type": "email", "to": ["d@example.invalid"]})
     assert link_maker("https://x/inbox", lambda: None, 60)(recipient, REFERRAL) is None
-    assert "inbox" not in message(recipient, REFERRAL, {"case": {}}).get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "inbox" not in _plain_text(message(recipient, REFERRAL, {"case": {}}))
 
 
 async def test_with_sealing_the_inbox_copy_keeps_the_case_sealed() -> None:
