@@ -300,7 +300,8 @@ class InboxSettings(ServiceSettings, DirectoryFile):
     # Mounted secrets: `inbox-password-<recipient>` (a hash: `referral-bus inbox hash-password`),
     # `inbox-session-key` (signs session cookies and CSRF tokens), `inbox-link-key` (e-mail links).
     secrets_dir: Path | None = None
-    session_minutes: int = Field(default=480, ge=1)
+    # at most 7 days: a signed-out session is remembered that long (changelog referral-bus-inbox-signouts-changelog)
+    session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     # Failed sign-ins allowed per recipient id and per client address within the window, then refused (429).
     signin_max_failures: int = Field(default=5, ge=1)
     signin_window_seconds: float = Field(default=900.0, gt=0)

@@ -147,6 +147,25 @@ CHANGELOGS += (
         sensitivity=IDS,
     ),
 )
+CHANGELOGS += (
+    TopicSpec(
+        changelog("inbox", "signouts"),
+        "inbox table: signed-out session id -> its expiry, so a copied cookie is refused (INBOX_SESSION_MINUTES)",
+        7 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+)
+# A service's own topics besides its tables' (its app id's prefix: only its own KafkaUser reaches them).
+INBOX_SIGNOUTS = "referral-bus-inbox-signouts"
+OWN: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        INBOX_SIGNOUTS,
+        "inbox: each sign-out (session id and expiry), written to its signouts table",
+        7 * DAY_MS,
+        sensitivity=IDS,
+    ),
+)
 LEADERS: tuple[TopicSpec, ...] = tuple(
     TopicSpec(leader(s), f"Faust: {s} leader election (empty)", DAY_MS, sensitivity=IDS, partitions=1)
     for s in ("intake", "routing", "notifier", "stats", "inbox", "ledger")
@@ -194,4 +213,4 @@ def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
 
 def declared(registry: Registry, directory: Directory) -> list[TopicSpec]:
     """Every topic, once."""
-    return [*topics.ALL, *CHANGELOGS, *LEADERS, *per_agency(registry, directory)]
+    return [*topics.ALL, *CHANGELOGS, *OWN, *LEADERS, *per_agency(registry, directory)]
