@@ -215,6 +215,9 @@ class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     # the data profiles: part of the rules version recorded in every decision
     profiles_path: Path = config_file_field("profiles.yaml")
     reload_interval_seconds: float = Field(default=2.0, gt=0)
+    # How long a case's holders (table `routed`, for linked reports) are kept after its last report, then
+    # tombstoned: at least INTAKE_CORRELATION_WINDOW_HOURS, the longest a linked report can follow it.
+    linked_window_hours: float = Field(default=96.0, gt=0)
 
 
 class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile):

@@ -102,7 +102,7 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         changelog("routing", "routed"),
-        "routing table: case id -> recipients holding it (referral ids), its priority and SLA (linked reports)",
+        "routing table: case id -> its holders, priority and SLA, for linked reports (ROUTING_LINKED_WINDOW_HOURS)",
         30 * DAY_MS,
         compacted=True,
         sensitivity=IDS,
