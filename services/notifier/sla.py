@@ -101,7 +101,12 @@ def clock_start(entry: Mapping[str, Any]) -> int:
 
 
 def ack_clock(entry: Mapping[str, Any], acknowledged_at: int) -> dict[str, int]:
-    """The receipt fields that time a recipient's action by the SLA clock: from routing, under the entry's own SLA."""
+    """The receipt fields that time a recipient's action by the SLA clock: from routing, under the entry's own SLA.
+
+    Empty for an entry with no clock start (never an error: the action itself is applied all the same).
+    """
+    if entry.get("created_at") is None and entry.get("delivered_at") is None:
+        return {}
     since = max(0, int(acknowledged_at) - clock_start(entry))
     return {"since_routing_ms": since, "ack_sla_seconds": int(entry["ack_sla_seconds"])}
 

@@ -205,3 +205,4 @@ def test_an_action_is_timed_from_routing_under_the_entry_s_own_sla(created: int,
     assert sla.ack_clock(entry, created + acked) == {"since_routing_ms": max(0, acked), "ack_sla_seconds": 900}
     older = {**entry, "created_at": None}  # an entry from before created_at: from delivery, like the timer
     assert sla.ack_clock(older, created + delivered + 5) == {"since_routing_ms": 5, "ack_sla_seconds": 900}
+    assert sla.ack_clock({**entry, "created_at": None, "delivered_at": None}, created) == {}
