@@ -40,6 +40,7 @@ CHANGELOGS = [
     ("notifier", "parked"),
     ("notifier", "escalations"),
     ("notifier", "breakers"),
+    ("routing", "routed"),
 ]
 
 
