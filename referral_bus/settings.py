@@ -221,6 +221,9 @@ class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     # the data profiles: part of the rules version recorded in every decision
     profiles_path: Path = config_file_field("profiles.yaml")
     reload_interval_seconds: float = Field(default=2.0, gt=0)
+    # How long a case's holders (table `routed`, for linked reports) are kept after its last report, then
+    # tombstoned: at least INTAKE_CORRELATION_WINDOW_HOURS, the longest a linked report can follow it.
+    linked_window_hours: float = Field(default=96.0, gt=0)
 
 
 class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile, MountedSecrets):
@@ -306,7 +309,8 @@ class InboxSettings(ServiceSettings, DirectoryFile, MountedSecrets):
     model_config = SettingsConfigDict(env_prefix="INBOX_", extra="ignore")
 
     web_port: int = 6070
-    session_minutes: int = Field(default=480, ge=1)
+    # at most 7 days: a signed-out session is remembered that long (changelog referral-bus-inbox-signouts-changelog)
+    session_minutes: int = Field(default=480, ge=1, le=7 * 24 * 60)
     # Failed sign-ins allowed per recipient id and per client address within the window, then refused (429).
     signin_max_failures: int = Field(default=5, ge=1)
     signin_window_seconds: float = Field(default=900.0, gt=0)

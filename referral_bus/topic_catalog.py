@@ -97,7 +97,7 @@ CHANGELOGS: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(
         changelog("routing", "routed"),
-        "routing table: case id -> recipients holding it (referral ids), its priority and SLA (linked reports)",
+        "routing table: case id -> its holders, priority and SLA, for linked reports (ROUTING_LINKED_WINDOW_HOURS)",
         30 * DAY_MS,
         compacted=True,
         sensitivity=IDS,
@@ -139,6 +139,25 @@ CHANGELOGS += (
         "ledger table: disclosure or erasure id -> seq appended, so a repeated event is appended once",
         30 * DAY_MS,
         compacted=True,
+        sensitivity=IDS,
+    ),
+)
+CHANGELOGS += (
+    TopicSpec(
+        changelog("inbox", "signouts"),
+        "inbox table: signed-out session id -> its expiry, so a copied cookie is refused (INBOX_SESSION_MINUTES)",
+        7 * DAY_MS,
+        compacted=True,
+        sensitivity=IDS,
+    ),
+)
+# A service's own topics besides its tables' (its app id's prefix: only its own KafkaUser reaches them).
+INBOX_SIGNOUTS = "referral-bus-inbox-signouts"
+OWN: tuple[TopicSpec, ...] = (
+    TopicSpec(
+        INBOX_SIGNOUTS,
+        "inbox: each sign-out (session id and expiry), written to its signouts table",
+        7 * DAY_MS,
         sensitivity=IDS,
     ),
 )

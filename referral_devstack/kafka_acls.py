@@ -1,9 +1,10 @@
 """Kafka ACLs as data: the Strimzi KafkaUser manifests, read and applied to a broker of our own.
 
 The one list of who may do what is `deploy/k8s/base/kafka/users.yaml` (a KafkaUser per service,
-`spec.authorization.acls`). The local TLS+SASL broker (secure_broker.py) runs with the KRaft
-StandardAuthorizer and gets exactly these ACLs, so the tests exercise the permissions production
-gets; a permission the code needs but the manifest lacks fails a test instead of a deployment.
+`spec.authorization.acls`; the inbox's, generated, in `inbox-user.yaml`). The local TLS+SASL
+broker (secure_broker.py) runs with the KRaft StandardAuthorizer and gets exactly these ACLs, so
+the tests exercise the permissions production gets; a permission the code needs but the manifest
+lacks fails a test instead of a deployment.
 
 Names in the manifests are the contract topic and group names; `namespaced` puts the test run's
 REFERRAL_BUS_NAMESPACE prefix in front of them, as topics.name() does for the topics themselves.
@@ -22,6 +23,8 @@ from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack.errors import BrokerError
 
 KAFKA_USERS = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka" / "users.yaml"
+INBOX_USER = KAFKA_USERS.with_name("inbox-user.yaml")  # generated: its users' ack topics by name
+SERVICE_USERS = (KAFKA_USERS, INBOX_USER)  # every service's KafkaUser
 
 # Kafka protocol codes (org.apache.kafka.common.resource / acl enums)
 RESOURCE_TYPES = {"topic": 2, "group": 3, "cluster": 4, "transactionalId": 5}
@@ -61,7 +64,7 @@ class Acl:
 def load_kafka_users(*paths: Path) -> dict[str, list[Acl]]:
     """KafkaUser name → its ACLs, from Strimzi manifests (other kinds in the files are skipped)."""
     users: dict[str, list[Acl]] = {}
-    for path in paths or (KAFKA_USERS,):
+    for path in paths or SERVICE_USERS:
         for doc in yaml.safe_load_all(path.read_text(encoding="utf-8")):
             if not isinstance(doc, dict) or doc.get("kind") != "KafkaUser":
                 continue

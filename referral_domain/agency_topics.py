@@ -10,7 +10,7 @@ it as KafkaTopics; tests compare it with the manifests and with what real worker
 from __future__ import annotations
 
 from referral_bus import topics
-from referral_bus.topic_catalog import CHANGELOGS, LEADERS
+from referral_bus.topic_catalog import CHANGELOGS, LEADERS, OWN
 from referral_bus.topics import DAY_MS, IDS, TopicSpec
 from referral_domain.agencies import Registry
 from referral_domain.directory import Directory
@@ -52,4 +52,4 @@ def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
 
 def declared(registry: Registry, directory: Directory) -> list[TopicSpec]:
     """Every topic, once."""
-    return [*topics.ALL, *CHANGELOGS, *LEADERS, *per_agency(registry, directory)]
+    return [*topics.ALL, *CHANGELOGS, *OWN, *LEADERS, *per_agency(registry, directory)]

@@ -7,6 +7,7 @@ import os
 import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,12 +15,23 @@ from referral_bus.settings import SchemaRegistrySettings
 from referral_devstack import broker
 from referral_devstack.receivers import MailReceiver
 from referral_devstack.settings import DevstackSettings
+from tests.support.screenshots import OPTION, refresh_asked, screenshot_dir
 
 # Workers started by tests write their per-event lines (case accepted, delivered, ...) at INFO: tests follow
 # a case through them, and the privacy tests check them too. The default (DEBUG, with an `events summary`
 # line per interval) is tested in tests/integration/test_events_summary.py, which sets these to false.
 for _prefix in ("INTAKE", "ROUTING", "NOTIFIER", "STATS", "INBOX", "LEDGER"):
     os.environ.setdefault(f"{_prefix}_LOG_EACH_EVENT", "true")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(OPTION, action="store_true", help="browser tests save their screenshots to docs/images/")
+
+
+@pytest.fixture
+def screenshots(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    """Where a browser test saves screenshots: a temporary folder, docs/images/ with --refresh-docs-images."""
+    return screenshot_dir(refresh_asked(bool(request.config.getoption(OPTION))), tmp_path)
 
 
 @pytest.fixture(scope="session")

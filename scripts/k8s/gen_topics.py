@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Write the generated Strimzi manifests: every KafkaTopic, and each agency principal's KafkaUser.
+"""Write the generated Strimzi manifests: every KafkaTopic, each agency principal's KafkaUser and the inbox's.
 
 One source: referral_domain.agency_topics.declared() (the code's topics, Faust's changelogs and
-leader topics, and the topics config/agencies.yaml and config/recipients.yaml add), and the agency
-registry for the KafkaUsers.
+leader topics, and the topics config/agencies.yaml and config/recipients.yaml add), the agency
+registry for the agencies' KafkaUsers, and the directory for the inbox's (it writes exactly its
+users' ack topics, each by name: no prefix that would reach an agency's recipient's topic).
 
     .venv/bin/python scripts/k8s/gen_topics.py           # rewrite the files
     .venv/bin/python scripts/k8s/gen_topics.py --check   # exit 1 if a file is stale
@@ -27,11 +28,22 @@ from referral_bus import topics  # noqa: E402 - after sys.path holds the reposit
 from referral_bus.topics import TopicSpec  # noqa: E402 - after sys.path holds the repository
 from referral_domain.agencies import Agency, Registry, load_agencies  # noqa: E402 - after sys.path holds the repository
 from referral_domain.agency_topics import declared  # noqa: E402 - after sys.path holds the repository
-from referral_domain.directory import load_directory  # noqa: E402 - after sys.path holds the repository
+from referral_domain.directory import Directory, load_directory  # noqa: E402 - after sys.path holds the repository
 
 KAFKA_DIR = ROOT / "deploy" / "k8s" / "base" / "kafka"
 TOPICS_OUT = KAFKA_DIR / "topics.yaml"
 USERS_OUT = KAFKA_DIR / "agency-users.yaml"
+INBOX_OUT = KAFKA_DIR / "inbox-user.yaml"
+INBOX_USER = "referral-bus-inbox"
+# the inbox's topics other than its users' ack topics: (contract name, pattern, operations, why)
+INBOX_ACLS: tuple[tuple[str, str, list[str], str], ...] = (
+    (topics.INBOX, "literal", ["Read", "Create", "Describe"], "the redacted referral documents (docs/inbox.md)"),
+    (topics.RECEIPTS, "literal", ["Read", "Create", "Describe"], "what became of each referral"),
+    (topics.DEADLETTER, "literal", ["Write", "Create", "Describe"], "what it cannot read, with its bytes"),
+    (topics.DEADLETTER_DIGESTS, "literal", ["Write", "Create", "Describe"], "the dead letter without its bytes"),
+    (topics.DISCLOSURES, "literal", ["Write", "Create", "Describe"], "one Disclosure per view of a referral's page"),
+    (topics.CASEKEYS, "literal", ["Read", "Describe"], "the case key table: opens the documents it shows"),
+)
 AGENCIES = ROOT / "config" / "agencies.yaml"
 DIRECTORY = ROOT / "config" / "recipients.yaml"
 CLUSTER = "referral-bus"
@@ -117,6 +129,46 @@ def _user(agency: Agency, principal: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_ACK_OPS = ["Read", "Write", "Create", "Describe"]
+_GROUP_OPS = ["Read", "Describe"]
+
+
+def _inbox_user(directory: Directory) -> str:
+    """The inbox's KafkaUser: its own topics, and each inbox user's ack topic by name (it reads and writes them)."""
+    acls: list[str] = []
+    for name, pattern, operations, why in INBOX_ACLS:
+        acls += [f"      # {why}", *_acl("topic", name, pattern, operations)]
+    for r in directory.inbox_users():
+        acls += [f"      # inbox user {r}: its answers", *_acl("topic", topics.acks_topic(r), "literal", _ACK_OPS)]
+    acls += ["      # the worker's consumer group (= Faust app id)", *_acl("group", INBOX_USER, "literal", _GROUP_OPS)]
+    acls += ["      # Faust's own topics: table changelogs, the assignor leader topic, repartition topics"]
+    acls += _acl("topic", f"{INBOX_USER}-", "prefix", ["Read", "Write", "Create", "Describe", "DescribeConfigs"])
+    summary = "reads inbox, receipts, its users' acks, casekeys; writes its users' acks, disclosures, deadletter"
+    lines = [
+        "apiVersion: kafka.strimzi.io/v1",
+        "kind: KafkaUser",
+        "metadata:",
+        f"  name: {INBOX_USER}",
+        "  labels:",
+        f"    strimzi.io/cluster: {CLUSTER}",
+        "  annotations:",
+        f"    referral-bus/acl-summary: {json.dumps(summary)}",
+        "spec:",
+        "  authentication:",
+        f"    type: scram-sha-512   # the User Operator writes the password to Secret {INBOX_USER}",
+        "  authorization:",
+        "    type: simple",
+        "    acls:",
+        *acls,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_inbox_user() -> str:
+    """The inbox KafkaUser file's text."""
+    return HEADER + _inbox_user(load_directory(DIRECTORY))
+
+
 def render_topics(registry: Registry) -> str:
     """The KafkaTopics file's text."""
     return HEADER + "---\n".join(_topic(spec) for spec in declared(registry, load_directory(DIRECTORY)))
@@ -151,7 +203,12 @@ def main() -> int:
         print("\n".join(problems), file=sys.stderr)
         return 1
     stale = 0
-    for out, text in ((TOPICS_OUT, render_topics(registry)), (USERS_OUT, render_users(registry))):
+    outputs = (
+        (TOPICS_OUT, render_topics(registry)),
+        (USERS_OUT, render_users(registry)),
+        (INBOX_OUT, render_inbox_user()),
+    )
+    for out, text in outputs:
         if args.check:
             if not out.exists() or out.read_text() != text:
                 print(f"{out.relative_to(ROOT)} is stale: run scripts/k8s/gen_topics.py", file=sys.stderr)

@@ -17,22 +17,25 @@ import sys
 import time
 from typing import Any
 
-from referral_bus import topics
+from referral_bus import topic_catalog, topics
 from referral_bus.casecrypt import decrypt_personal
 from referral_bus.casekeys import CaseKeyUnavailableError, case_paths
 from referral_bus.clock import now_ms
 from referral_bus.durable import DurableTable
 from referral_bus.errors import InboxError, RulesError
+from referral_bus.expiry import Expiry
+from referral_bus.kafka import tables_recovered
 from referral_bus.secretfiles import Secrets
 from referral_bus.settings import InboxSettings, config_file
 from referral_bus.shell import Service
 from referral_domain.directory import file_hash, load_directory
 from referral_domain.lifecycle import from_settings as load_lifecycle
 from services.inbox.actions import transfer_targets
-from services.inbox.handlers import InboxHandler
+from services.inbox.handlers import InboxHandler, SignOutHandler
 from services.inbox.ratelimit import FailedSignins
 from services.inbox.routes import register_pages
-from services.inbox.sessions import Sessions
+from services.inbox.sessions import Session, Sessions
+from services.inbox.signouts import SignOuts, record
 from services.inbox.web import Inbox
 
 settings = InboxSettings()
@@ -55,6 +58,11 @@ receipts_topic = service.topic(topics.RECEIPTS)
 ack_topics = {r: service.topic(topics.acks_topic(r)) for r in sorted(users)}
 disclosures_topic = service.topic(topics.DISCLOSURES)  # each view of a referral's page (docs/data-protection.md)
 table = service.table("inbox")
+# signed-out sessions until their cookies would have expired (signouts.py): a copied cookie is refused too
+signouts_topic = service.topic(topic_catalog.INBOX_SIGNOUTS)
+signed_out = service.table("signouts", value_type=int, expiry=Expiry(settings.session_minutes * 60_000))
+signouts = SignOuts(signed_out, recovered=lambda: tables_recovered(app))
+service.add_readiness(lambda: None if tables_recovered(app) else "tables recovering")
 keys = service.case_keys()  # documents are kept sealed (per-case sealing on); opened only to show a page
 
 
@@ -86,7 +94,16 @@ inbox = Inbox(
     monotonic=time.monotonic,
     profile_version=file_hash(config_file("profiles.yaml")),  # the file the notifier redacts with
     open_doc=_open_doc if keys.enabled else None,
+    revoked=signouts.revoked,
 )
+
+
+async def _revoke(session: Session) -> None:
+    signouts.remember(session.session_id, session.expires_s, now_ms() // 1000)  # refused here at once
+    await service.send(signouts_topic, session.session_id.encode(), record(session.session_id, session.expires_s))
+
+
+inbox.revoke = _revoke
 
 
 async def _send_ack(recipient_id: str, case_id: str, value: bytes) -> None:
@@ -98,6 +115,14 @@ async def _send_disclosure(case_id: str, value: bytes) -> None:
 
 
 register_pages(app, inbox, service.codec, _send_ack, settings, _send_disclosure)
+
+
+signouts_agent = service.agent(
+    signouts_topic,
+    SignOutHandler(DurableTable(signed_out)).event,
+    name=f"{__name__}.signouts_agent",
+    expire=(signed_out,),
+)
 
 
 @app.agent(documents_topic)

@@ -10,13 +10,14 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from referral_bus import logging as rb_logging
-from referral_bus import summary
+from referral_bus import metrics, summary
 from referral_bus.codec import Codec
 from referral_bus.errors import InvalidFieldError, RecipientMismatchError
 from referral_bus.message import SourceMessage
 from referral_domain.lifecycle import Lifecycle
 from services.inbox.actions import state_of
 from services.inbox.model import apply_ack, apply_receipt, from_document, parse_document
+from services.inbox.signouts import parse as parse_signout
 
 log = rb_logging.get_logger()
 
@@ -62,3 +63,16 @@ class InboxHandler:
         entry = self.table.get(ack["referral_id"])
         if entry is not None and entry["recipient_id"] == ack["recipient_id"]:
             self.table[ack["referral_id"]] = apply_ack(entry, ack)
+
+
+class SignOutHandler:
+    """Keeps each signed-out session id (its expiry as value) in the changelogged `signouts` table."""
+
+    def __init__(self, table: MutableMapping[str, Any]) -> None:
+        self.table = table
+
+    async def event(self, msg: SourceMessage) -> None:
+        """One sign-out (written while its event is handled: the changelog partition is the event's)."""
+        session_id, expires_s = parse_signout(msg.value)
+        self.table[session_id] = expires_s
+        metrics.count("inbox", "signed_out")

@@ -32,6 +32,7 @@ _ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 OpenDoc = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+Revoke = Callable[[Session], Awaitable[None]]
 
 
 class Store(Protocol):
@@ -103,14 +104,17 @@ class Inbox:
     monotonic: Callable[[], float]
     profile_version: str = ""  # content hash of the profiles file, recorded in each view's Disclosure
     open_doc: OpenDoc | None = None  # opens a sealed document's personal fields to show it (per-case sealing)
+    revoked: Callable[[str], bool] = lambda session_id: False  # a signed-out session (signouts.py)
+    revoke: Revoke | None = None  # records a sign-out server-side, so a copied cookie is refused too
 
     def labels(self, req: Request) -> Labels:
         """The labels in the language the visitor chose (cookie), Vietnamese by default."""
         return Labels(req.cookies.get(LANG_COOKIE, ""))
 
     def session(self, req: Request) -> Session | None:
-        """The signed-in recipient, if the session cookie is valid."""
-        return self.sessions.read(req.cookies.get(SESSION_COOKIE), self.now_ms() // 1000)
+        """The signed-in recipient, if the session cookie is valid and its session was not signed out."""
+        session = self.sessions.read(req.cookies.get(SESSION_COOKIE), self.now_ms() // 1000)
+        return None if session is None or self.revoked(session.session_id) else session
 
     def _problem(self, req: Request, status: int, key: str, session: Session | None = None) -> Reply:
         csrf = self.sessions.csrf_token(session.session_id) if session else None
@@ -152,11 +156,16 @@ class Inbox:
             cookies=[Cookie(SESSION_COOKIE, cookie), Cookie.deleted(PRESESSION_COOKIE)],
         )
 
-    def signout(self, req: Request) -> Reply:
-        """End the session (the cookie is deleted); needs the session's CSRF token."""
+    async def signout(self, req: Request) -> Reply:
+        """End the session: refused from now on server-side (a copied cookie too), the cookie deleted; needs CSRF."""
         session = self.session(req)
         if session is None or not self.sessions.check_csrf(session.session_id, req.form.get("csrf")):
             return self._problem(req, 403, "csrf_refused")
+        if self.revoke is not None:
+            try:
+                await self.revoke(session)
+            except Exception:  # noqa: BLE001 - not recorded: the visitor is told to retry (this worker refuses it already)
+                return self._problem(req, 503, "bad_request")
         return Reply(303, location=SIGNIN, cookies=[Cookie.deleted(SESSION_COOKIE)])
 
     def language(self, req: Request) -> Reply:

@@ -23,6 +23,7 @@ from referral_domain.directory import Directory
 from referral_domain.lifecycle import Lifecycle
 from services.notifier.deliver import receipt
 from services.notifier.lifecycle import Applied, apply, case_view, lifecycle_fields
+from services.notifier.sla import ack_clock
 
 log = rb_logging.get_logger()
 
@@ -79,7 +80,11 @@ class RecipientActions:
         ids = {"referral_id": rid, "case_id": entry["case_id"], "recipient_id": entry["recipient_id"]}
         latency = max(0, int(ack["acknowledged_at"]) - int(entry["delivered_at"]))
         await self.emit(
-            {**receipt(ids, outcome.receipt["status"], channel=None, latency_ms=latency), **outcome.receipt}
+            {
+                **receipt(ids, outcome.receipt["status"], channel=None, latency_ms=latency),
+                **ack_clock(entry, int(ack["acknowledged_at"])),
+                **outcome.receipt,
+            }
         )
         if outcome.reroute is not None:
             await self._reroute(outcome.reroute)

@@ -53,6 +53,7 @@ from services.notifier.pending import Waiting, awaiting_ack
 from services.notifier.sla import (
     GIVEN_UP,
     NOT_DELIVERED,
+    ack_clock,
     after_delivery,
     delivered_state,
     escalation_id,
@@ -420,7 +421,7 @@ class Notifier:
             channel=None,
             detail=reason,
             latency_ms=max(0, ack["acknowledged_at"] - since),
-        )
+        ) | ack_clock(updated, ack["acknowledged_at"])
         await self.emit(record)
         summary.event(log, "referral acknowledged", case_id=updated["case_id"], referral_id=rid, status=new)
         metrics.count("notifier", f"ack_{new.lower()}")

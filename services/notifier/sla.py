@@ -100,6 +100,17 @@ def clock_start(entry: Mapping[str, Any]) -> int:
     return int(start if start is not None else entry["delivered_at"])
 
 
+def ack_clock(entry: Mapping[str, Any], acknowledged_at: int) -> dict[str, int]:
+    """The receipt fields that time a recipient's action by the SLA clock: from routing, under the entry's own SLA.
+
+    Empty for an entry with no clock start (never an error: the action itself is applied all the same).
+    """
+    if entry.get("created_at") is None and entry.get("delivered_at") is None:
+        return {}
+    since = max(0, int(acknowledged_at) - clock_start(entry))
+    return {"since_routing_ms": since, "ack_sla_seconds": int(entry["ack_sla_seconds"])}
+
+
 def next_due(entry: Mapping[str, Any] | None, escalated_period: int | None) -> int | None:
     """When the next SLA period after `escalated_period` falls due (ms), or None when nothing will escalate."""
     if not entry or entry.get("status") not in AWAITING_ACK or entry["ack_sla_seconds"] <= 0:

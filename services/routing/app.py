@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics, topics
+from referral_bus.expiry import Expiry
 from referral_bus.settings import RoutingSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
@@ -32,7 +33,8 @@ if safeguards.dev_insecure_transport:
 cases_topic = service.topic(topics.CASES)
 statuses = StatusTopics(service, load_agencies(settings.agencies_path))
 # case id → who holds the case (recipient → referral id), its priority and SLA: linked reports (linked.py).
-routed = service.table("routed")
+# Bounded (ROUTING_LINKED_WINDOW_HOURS after the case's last report): it held every case ever routed.
+routed = service.table("routed", expiry=Expiry(int(settings.linked_window_hours * 3_600_000)))
 handler = RoutingHandler(
     service=service,
     rules=rules,
@@ -60,7 +62,7 @@ reroute_handler = RerouteHandler(
 
 # Hands every event to its handler through run_guarded (dead-letters any failure).
 reroute_agent = service.agent(service.topic(topics.REROUTE), reroute_handler.request, name=f"{__name__}.reroute_agent")
-routing_agent = service.agent(cases_topic, handler.case, name=f"{__name__}.routing_agent")
+routing_agent = service.agent(cases_topic, handler.case, name=f"{__name__}.routing_agent", expire=(routed,))
 
 
 @app.timer(interval=settings.reload_interval_seconds)  # type: ignore[untyped-decorator]  # Faust's timer is untyped

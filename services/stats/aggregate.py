@@ -17,10 +17,23 @@ from typing import Any
 from services.stats.dimensions import UNKNOWN, Kinds, label, partner_countries, province_unit
 from services.stats.weeks import week_of
 
-ACK_MS = "ack_ms"  # per acknowledged referral: milliseconds from delivery to acknowledgement
+ACK_MS = "ack_ms"  # per acknowledged referral: milliseconds from delivery to acknowledgement (not the SLA clock)
 ACKED, ACKED_IN_SLA, ESCALATIONS, DECLINES, REFERRALS = "acked", "acked_in_sla", "escalations", "declines", "referrals"
 REPORTS, CASES, LINKED, CROSS_BORDER = "reports", "cases", "linked", "cross_border"
 DL_REASON, DL_AGENCY = "dl_reason", "dl_agency"
+SLA_CLOCK = ("since_routing_ms", "ack_sla_seconds")  # DeliveryReceipt v4: the action timed from routing, its own SLA
+
+
+def within_sla(receipt: dict[str, Any], decision_sla_ms: int | None) -> bool:
+    """Whether an acknowledgement came within its referral's own SLA counted from routing (services/notifier/sla.py).
+
+    Receipts older than v4 carry neither: then the delivery latency against the case's decision SLA, as before.
+    """
+    since, sla = receipt.get("since_routing_ms"), receipt.get("ack_sla_seconds")
+    if since is not None and sla is not None:
+        return bool(since <= sla * 1000)
+    latency = receipt.get("latency_ms")
+    return latency is not None and decision_sla_ms is not None and latency <= decision_sla_ms
 
 
 class Aggregator:
@@ -92,6 +105,7 @@ class Aggregator:
         if receipt["status"] not in ("ACKNOWLEDGED", "ESCALATED", "REJECTED"):
             return
         slim = {k: receipt[k] for k in ("status", "referral_id", "recipient_id", "latency_ms", "attempt")}
+        slim.update({k: receipt[k] for k in SLA_CLOCK if receipt.get(k) is not None})
         self._later(receipt["case_id"], "receipt", slim, partition)
 
     def dead_letter(self, letter: dict[str, Any], partition: int) -> None:
@@ -117,7 +131,7 @@ class Aggregator:
             if kind == "decision":
                 self._apply_decision(case_id, fact, slim, partition)
                 fact["sla_ms"] = slim["sla_ms"]
-            elif "sla_ms" in fact:
+            elif "sla_ms" in fact or all(k in slim for k in SLA_CLOCK):
                 self._apply_receipt(fact, slim, partition)
             else:
                 kept.append([kind, slim])
@@ -137,8 +151,8 @@ class Aggregator:
             latency = slim["latency_ms"]
             if latency is not None:
                 self._add(week, partition, ACK_MS, cell, rid, int(latency))
-                if latency <= fact["sla_ms"]:
-                    self._add(week, partition, ACKED_IN_SLA, cell, rid)
+            if within_sla(slim, fact.get("sla_ms")):
+                self._add(week, partition, ACKED_IN_SLA, cell, rid)
         elif status == "ESCALATED":
             self._add(week, partition, ESCALATIONS, cell, f"{rid}:{slim['attempt']}")
         elif status == "REJECTED":

@@ -4,13 +4,15 @@ A provincial police unit without IT signs in, declines one referral with a reaso
 reaches another recipient), accepts another and completes it with an outcome; a second inbox user
 gets 403 on the first one's referral (and on one that does not exist, with the same page); a POST
 without a CSRF token is refused; an e-mail recipient's signed link opens its referral after sign-in
-(and a tampered one is refused). The run saves screenshots of the inbox to docs/images/.
+(and a tampered one is refused). The run saves screenshots of the inbox to a temporary folder, or to
+docs/images/ with `--refresh-docs-images`.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,7 +20,6 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.settings import REPO_ROOT
 from referral_devstack.inbox import inbox_env, use_inbox, write_inbox_secrets
 from referral_devstack.workers import Workers, free_port
 from tests.support.agencies import receiving_agencies
@@ -29,7 +30,6 @@ playwright = pytest.importorskip("playwright.async_api")
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = REPO_ROOT / "docs" / "images"
 POLICE, CHILD, HOTLINE = "vn-police-ha-noi", "vn-child-protection-ha-noi", "vn-child-hotline-111"
 
 
@@ -65,7 +65,7 @@ async def _produce(kafka: str, reports: list[dict[str, Any]]) -> None:
 
 @pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium missing: `make chromium` installs it")
 @pytest.mark.timeout(420)
-async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
+async def test_inbox_in_a_real_browser(kafka: str, namespace: str, screenshots: Path) -> None:
     async with receiving_agencies("inbox-") as (web, mail, work, directory, env):
         use_inbox(directory, (POLICE, CHILD))
         passwords = write_inbox_secrets(directory, work / "secrets", iterations=2_000)
@@ -84,7 +84,7 @@ async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
                 police = await (await browser.new_context(viewport={"width": 1280, "height": 900})).new_page()
                 await police.goto(f"{base}/inbox/lang?set=en&next=/inbox/")
-                await police.screenshot(path=str(SHOTS / "inbox-signin.png"))
+                await police.screenshot(path=str(screenshots / "inbox-signin.png"))
                 await _sign_in(police, base, POLICE, passwords[POLICE])
                 states: dict[str, str] = {}
                 for _ in range(300):
@@ -93,7 +93,7 @@ async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
                         break
                     await police.wait_for_timeout(300)
                 assert len(states) == 2, workers.tail("notifier") + workers.tail("inbox")
-                await police.screenshot(path=str(SHOTS / "inbox-list.png"))
+                await police.screenshot(path=str(screenshots / "inbox-list.png"))
                 accepted, declined = sorted(states)
 
                 # accept one, then complete it with an outcome
@@ -107,7 +107,7 @@ async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
                 await police.goto(f"{base}/inbox/referrals/{accepted}")
                 assert "investigation_opened" in await police.inner_text("#history")
                 await police.goto(f"{base}/inbox/lang?set=vi&next=/inbox/referrals/{accepted}")
-                await police.screenshot(path=str(SHOTS / "inbox-referral-vi.png"), full_page=True)
+                await police.screenshot(path=str(screenshots / "inbox-referral-vi.png"), full_page=True)
 
                 # a POST without the CSRF token is refused, and changes nothing
                 refused = await police.request.post(
@@ -130,7 +130,7 @@ async def test_inbox_in_a_real_browser(kafka: str, namespace: str) -> None:
                 before = {d.recipient_id for d in web.deliveries} | {POLICE, CHILD}
                 await police.goto(f"{base}/inbox/lang?set=en&next=/inbox/referrals/{declined}")
                 declined_case = await police.get_attribute("#referral", "data-case")
-                await police.screenshot(path=str(SHOTS / "inbox-referral.png"), full_page=True)
+                await police.screenshot(path=str(screenshots / "inbox-referral.png"), full_page=True)
                 await police.select_option("#act-DECLINED select[name=reason_code]", "no_capacity")
                 await police.click("#act-DECLINED button")
                 assert "msg=sent" in police.url

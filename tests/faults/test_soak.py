@@ -36,6 +36,7 @@ CHANGELOGS = [
     ("notifier", "parked"),
     ("notifier", "escalations"),
     ("notifier", "breakers"),
+    ("routing", "routed"),
 ]
 
 

@@ -296,3 +296,26 @@ async def test_a_kept_acknowledgement_and_the_sla_clock_survive_a_restart(kafka:
         records = await read_to_end(KafkaSettings(), topics.name(topics.RECEIPTS), timeout=60)
         rs = [nt.CODEC.decode(r.value, "DeliveryReceipt") for r in records]
         assert "ESCALATED" not in nt.statuses(rs, early["referral_id"]), nt.statuses(rs, early["referral_id"])
+
+
+async def test_an_acknowledgement_receipt_is_timed_from_routing_under_the_referral_s_own_sla(
+    kafka: str, namespace: str
+) -> None:
+    web = WebhookReceiver()
+    recipients = [nt.recipient("acker", nt.webhook(web, "acker"))]
+    async with nt.notifier_stack(web, namespace, kafka, recipients, {}, prefix="sla-ack-clock-") as stack:
+        stack.start()
+        routed = int(time.time() * 1000) - 30_000  # routing made it 30 s before the notifier delivers it
+        raised = nt.referral("acker", sla=20, priority="P1", created_at=routed)  # its own (raised) 20 s SLA
+        await nt.send_referrals([raised])
+        rid = raised["referral_id"]
+        rs = await nt.receipts(lambda rs: "DELIVERED" in nt.statuses(rs, rid), timeout=120)
+        assert "DELIVERED" in nt.statuses(rs, rid), stack.workers.tail("notifier", 40)
+        assert await acknowledge(stack.port, rid, stack.token("acker")) == 202
+        rs = await nt.receipts(lambda rs: "ACKNOWLEDGED" in nt.statuses(rs, rid), timeout=120)
+        acked = next(r for r in rs if r["referral_id"] == rid and r["status"] == "ACKNOWLEDGED")
+        # delivered within a second or so, acknowledged at once: the delivery latency says "on time",
+        # the SLA clock from routing says 30 s against its own 20 s: late
+        assert acked["ack_sla_seconds"] == 20
+        assert acked["since_routing_ms"] >= 30_000
+        assert acked["latency_ms"] < 30_000

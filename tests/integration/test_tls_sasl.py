@@ -25,14 +25,14 @@ from referral_bus.kafka import client_kwargs, ensure_topics
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack import secure_broker
 from referral_devstack.broker import LocalBroker
-from referral_devstack.kafka_acls import KAFKA_USERS, Acl, load_kafka_users, namespaced
+from referral_devstack.kafka_acls import SERVICE_USERS, Acl, load_kafka_users, namespaced
 from referral_devstack.workers import free_port_pair, temp_workdir, worker_command
 from tests.support.admin import topic_configs
 from tests.support.harness import Stack, check_books, drain, find_secrets, generate, produce_stream, worker_logs
 
 AGENCY_USERS = REPO_ROOT / "deploy" / "k8s" / "base" / "kafka" / "agency-users.yaml"
 SERVICES = ["intake", "routing", "notifier", "stats", "inbox", "ledger"]
-USERS = {s: f"referral-bus-{s}" for s in SERVICES}  # the KafkaUser names in deploy/k8s/base/kafka/users.yaml
+USERS = {s: f"referral-bus-{s}" for s in SERVICES}  # KafkaUsers of kafka/users.yaml, inbox-user.yaml
 TESTER = "tester"  # this process: the agency producing reports and the auditor reading the books
 # Agencies' logins from config/agencies.yaml (KafkaUsers generated into deploy/k8s/base/kafka/agency-users.yaml)
 AGENCIES = ["agency-vn-hotline-111", "agency-ngo-safe-online", "agency-intl-th-24-7", "agency-intl-ph-24-7"]
@@ -50,7 +50,7 @@ def acls_of_tester(namespace: str) -> list[Acl]:
 
 async def grant_all(secure: secure_broker.SecureBroker, namespace: str) -> int:
     """Every service's and agency's manifest ACLs on this namespace, plus the tester's."""
-    manifest = load_kafka_users(KAFKA_USERS, AGENCY_USERS)
+    manifest = load_kafka_users(*SERVICE_USERS, AGENCY_USERS)
     acls = [a for user in [*USERS.values(), *AGENCIES] for a in namespaced(manifest[user], namespace)]
     return await secure_broker.grant(secure, acls + acls_of_tester(namespace))
 

@@ -29,6 +29,7 @@ def short_window_env(seconds: float, sweep_s: float) -> dict[str, str]:
         "INTAKE_DEDUP_WINDOW_DAYS": f"{days:.8f}",
         "INTAKE_CORRELATION_WINDOW_HOURS": f"{hours:.6f}",
         "NOTIFIER_REFERRAL_RETENTION_DAYS": f"{days:.8f}",
+        "ROUTING_LINKED_WINDOW_HOURS": f"{hours:.6f}",
     }
     env.update({f"{s}_EXPIRY_INTERVAL_SECONDS": str(sweep_s) for s in ("INTAKE", "ROUTING", "NOTIFIER")})
     return env

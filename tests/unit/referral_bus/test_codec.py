@@ -83,6 +83,8 @@ def sample(name: str) -> dict[str, Any]:
             "outcome_code": None,
             "related_referral_id": None,
             "action_id": None,
+            "since_routing_ms": 5000,
+            "ack_sla_seconds": 3600,
         },
         "DeadLetter": {
             "dead_letter_id": "d",

@@ -42,3 +42,20 @@ def test_unknown_operation_is_refused_with_the_file_and_user(tmp_path: Path) -> 
     )
     with pytest.raises(BrokerError, match="KafkaUser x"):
         load_kafka_users(f)
+
+
+def test_the_inbox_writes_exactly_its_users_ack_topics_each_by_name() -> None:
+    from referral_bus.settings import REPO_ROOT
+    from referral_domain.directory import load_directory
+
+    users = load_kafka_users()
+    inbox_users = load_directory(REPO_ROOT / "config" / "recipients.yaml").inbox_users()
+    assert inbox_users, "the shipped directory has inbox users: this test would prove nothing"
+    written = {(a.name, a.pattern) for a in users["referral-bus-inbox"] if a.operation == "Write"}
+    acks = {w for w in written if w[0].startswith(topics.ACKS_PREFIX)}
+    assert acks == {(topics.acks_topic(r), "literal") for r in inbox_users}
+    # no service writes ack topics by prefix: an agency's recipient's topic is only that agency's to write
+    for user, acls in users.items():
+        for a in acls:
+            wide = a.pattern == "prefix" and topics.ACKS_PREFIX.startswith(a.name)
+            assert not (wide and a.operation in ("Write", "All")), (user, a)

@@ -187,9 +187,47 @@ async def test_language_switch(inbox: Inbox) -> None:
 
 async def test_sign_out_needs_the_token(inbox: Inbox) -> None:
     cookies, csrf = await _signed_in(inbox, POLICE)
-    assert inbox.signout(Request(cookies=cookies)).status == 403
-    out = inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))
+    assert (await inbox.signout(Request(cookies=cookies))).status == 403
+    out = await inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))
     assert out.status == 303 and out.cookies == [Cookie(SESSION_COOKIE, "", 0)]  # deleted: empty, max-age 0
+
+
+async def test_a_copied_cookie_is_refused_after_sign_out(inbox: Inbox) -> None:
+    from services.inbox.signouts import SignOuts
+
+    table: dict[str, int] = {}
+    signouts = SignOuts(table)
+    recorded: list[tuple[str, int]] = []
+
+    async def revoke(session: Any) -> None:
+        signouts.remember(session.session_id, session.expires_s, NOW_MS // 1000)
+        recorded.append((session.session_id, session.expires_s))
+
+    inbox.revoked, inbox.revoke = signouts.revoked, revoke
+    cookies, csrf = await _signed_in(inbox, POLICE)
+    other, _ = await _signed_in(inbox, POLICE)  # the same unit signed in elsewhere: not signed out by this
+    copied = dict(cookies)
+    assert inbox.index(Request(cookies=copied)).status == 200
+    assert (await inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))).status == 303
+    assert len(recorded) == 1
+    for page in (inbox.index(Request(cookies=copied)), await inbox.detail(Request(cookies=copied), "ref-p1")):
+        assert page.status in (303, 401) and "ref-p1" not in page.body
+    assert (await inbox.signout(Request(form={"csrf": csrf}, cookies=copied))).status == 403
+    assert inbox.index(Request(cookies=other)).status == 200
+    # after a restart only the table knows: the sign-out event wrote it
+    signouts.local.clear()
+    assert inbox.index(Request(cookies=copied)).status == 200  # (nothing written yet: the event is the record)
+    table[recorded[0][0]] = recorded[0][1]
+    assert inbox.index(Request(cookies=copied)).status != 200
+
+
+async def test_a_sign_out_not_recorded_is_told_to_retry(inbox: Inbox) -> None:
+    async def broken(session: Any) -> None:
+        raise OSError("broker down")
+
+    inbox.revoke = broken
+    cookies, csrf = await _signed_in(inbox, POLICE)
+    assert (await inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))).status == 503
 
 
 async def test_each_view_of_ones_own_referral_is_a_disclosure_and_a_refusal_none(inbox: Inbox, store: Store) -> None:

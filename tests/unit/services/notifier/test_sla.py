@@ -197,3 +197,12 @@ def test_an_acknowledgement_at_any_point_stops_the_clock(statuses: list[str], cr
         stopped = status not in AWAITING
         assert (sla.next_due(entry, None) is None) == stopped
         assert (sla.period_to_escalate(entry, None, created + 10**9) is None) == stopped
+
+
+@given(created=st.integers(0, 10**12), delivered=st.integers(0, 10**9), acked=st.integers(-(10**9), 10**9))
+def test_an_action_is_timed_from_routing_under_the_entry_s_own_sla(created: int, delivered: int, acked: int) -> None:
+    entry = {"created_at": created, "delivered_at": created + delivered, "ack_sla_seconds": 900}
+    assert sla.ack_clock(entry, created + acked) == {"since_routing_ms": max(0, acked), "ack_sla_seconds": 900}
+    older = {**entry, "created_at": None}  # an entry from before created_at: from delivery, like the timer
+    assert sla.ack_clock(older, created + delivered + 5) == {"since_routing_ms": 5, "ack_sla_seconds": 900}
+    assert sla.ack_clock({**entry, "created_at": None, "delivered_at": None}, created) == {}

@@ -215,3 +215,11 @@ def test_a_case_with_several_linked_reports_and_replays_never_loses_or_merges_a_
         state = routed.state
     assert state is not None
     assert set(state.holders) == {rid for _, rid in made.values()}
+
+
+def test_a_case_s_holders_outlive_the_longest_a_linked_report_can_follow_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from referral_bus.settings import IntakeSettings, RoutingSettings
+
+    for name in ("ROUTING_LINKED_WINDOW_HOURS", "INTAKE_CORRELATION_WINDOW_HOURS"):
+        monkeypatch.delenv(name, raising=False)
+    assert RoutingSettings().linked_window_hours >= IntakeSettings().correlation_window_hours + 12
