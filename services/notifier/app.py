@@ -6,7 +6,10 @@ handlers.py (through Service.run_guarded, so no failure stops a partition); the 
 decide.py (park, duplicate, breaker admission, retry or give up), deliver.py, backoff.py, breaker.py,
 acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py and channels/.
 
-- referrals: first delivery attempt of every referral (and of SLA escalations), several at once.
+- referrals, one agent per priority lane (topic_catalog.LANES: the urgent lane for P1, the standard
+  lane for the rest): first delivery attempt of every referral (and of SLA escalations), several at
+  once. Each lane has its own handler slots and in-flight budget, so a backlog on the standard lane
+  never delays an urgent referral (docs/architecture.md, "Priority lanes").
 - retry: referrals whose attempt failed or whose recipient is paused. A record not due yet is
   *parked* in the changelogged `parked` table and the partition moves on at once; a timer
   re-produces it to the retry topic when due. Nothing ever sleeps in an agent, so one slow or
@@ -38,10 +41,11 @@ from referral_bus import topics
 from referral_bus.agencies import load_agencies
 from referral_bus.directory import load_directory
 from referral_bus.expiry import Expiry
+from referral_bus.lanes import LaneTopics
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
-from referral_bus.topic_catalog import inbox_ack_topics
+from referral_bus.topic_catalog import LANES, inbox_ack_topics
 from services.notifier.ackview import register_ack_view
 from services.notifier.actions import RecipientActions
 from services.notifier.backoff import RetryPolicy
@@ -75,7 +79,7 @@ _ack_topics = {
     **_registry.ack_topics(),
 }  # contract name → recipient id
 notifier_topics = Topics(
-    referrals=service.topic(topics.REFERRALS),
+    lanes=LaneTopics(service),
     retry=service.topic(topics.RETRY),
     receipts=service.topic(topics.RECEIPTS),
     acks=service.topic(topics.ACKS),
@@ -138,13 +142,19 @@ _email = Email(
     else None,
 )
 channels: dict[str, Channel] = {
-    "webhook": Webhook(secrets, timeout_seconds=settings.http_timeout_seconds, verify_tls=settings.tls_verify),
+    "webhook": Webhook(
+        secrets,
+        timeout_seconds=settings.http_timeout_seconds,
+        verify_tls=settings.tls_verify,
+        # every lane's and the retry agent's slots at once: a backlog on one lane never holds another's connections
+        max_connections=max(100, settings.delivery_concurrency * (len(LANES) + 1)),
+    ),
     "email": WithInboxCopy(_email, inbox) if settings.inbox_url else _email,
     "kafka": PartnerTopic(_send_partner),
     "inbox": inbox,
 }
-# The referrals topic is co-partitioned with every other topic and table (all keyed by case_id).
-_referrals_name = notifier_topics.referrals.get_topic_name()
+# The referrals topics are co-partitioned with every other topic and table (all keyed by case_id).
+_referrals_name = topics.name(topics.REFERRALS)
 notifier = Notifier(
     service=service,
     topics=notifier_topics,
@@ -180,10 +190,17 @@ register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_b
 _expiring = (tables.state, tables.delivered)  # swept by every agent: all of them write in the case's partition
 
 
-@app.agent(notifier_topics.referrals)
-async def notifier_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
-    """First attempts, several at once; every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, notifier.first, concurrency=settings.delivery_concurrency, expire=_expiring)
+# First attempts, one agent per priority lane (its own slots), several at once; run_guarded dead-letters failures.
+lane_agents = {
+    name: service.agent(
+        topic,
+        notifier.first,
+        name=f"{__name__}.{name}_lane_agent",
+        concurrency=settings.delivery_concurrency,
+        expire=_expiring,
+    )
+    for name, topic in notifier_topics.lanes.by_name.items()
+}
 
 
 @app.agent(notifier_topics.retry)

@@ -25,6 +25,7 @@ from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.directory import Directory
 from referral_bus.errors import AcknowledgementError, DeliveryError, SafeguardRefusedError
+from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.safeguards import Facts, Gate
 from referral_bus.shell import Service
@@ -79,7 +80,7 @@ StillOwned = Callable[[int], bool]
 class Topics:
     """The notifier's topics."""
 
-    referrals: faust.TopicT
+    lanes: LaneTopics  # one referrals topic per priority lane (topic_catalog.LANES): escalations go to theirs
     retry: faust.TopicT
     receipts: faust.TopicT
     acks: faust.TopicT  # written only by the authenticated HTTP endpoint (ackview)
@@ -566,8 +567,7 @@ class Notifier:
                 await self.emit(receipt(blocked, REFUSED, channel=None, attempt=period, detail=f"escalation: {why}"))
             if permitted is not None:
                 escalation = escalation_referral(original, permitted, period, now)
-                key, value = st["case_id"].encode(), self.codec.encode("Referral", escalation)
-                await self.service.send(self.topics.referrals, key, value)
+                await self.topics.lanes.send(escalation)  # to the lane of its priority
                 detail = f"{why_overdue}; escalated to {permitted} (period {period})"
             else:
                 detail = (

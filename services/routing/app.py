@@ -11,6 +11,7 @@ from referral_bus import logging as rb_logging
 from referral_bus import metrics, topics
 from referral_bus import safeguards as rb_safeguards
 from referral_bus.agencies import load_agencies
+from referral_bus.lanes import LaneTopics
 from referral_bus.settings import RoutingSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
@@ -38,7 +39,7 @@ handler = RoutingHandler(
     rules=rules,
     safeguards=safeguards,
     decisions_topic=service.topic(topics.DECISIONS),
-    referrals_topic=service.topic(topics.REFERRALS),
+    referrals=LaneTopics(service),  # one topic per priority lane (topic_catalog.LANES)
     statuses=statuses,
     keys=service.case_keys(),
     routed=routed,
@@ -53,7 +54,7 @@ reroute_handler = RerouteHandler(
     rules=rules,
     safeguards=safeguards,
     lifecycle=_lifecycle,
-    referrals_topic=handler.referrals_topic,
+    referrals=handler.referrals,
     receipts_topic=service.topic(topics.RECEIPTS),
     statuses=statuses,
 )
