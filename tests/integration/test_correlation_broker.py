@@ -263,9 +263,7 @@ async def test_a_linked_report_is_routed_on_its_own_facts_holders_get_an_update_
                 by_b = {r["recipient_id"] for r in got if r["link"] is not None}
                 return by_a >= first and by_b >= second
 
-            referrals = decode_all(
-                await read_topic(lane_names(), until=done, timeout=90, bootstrap=kafka)
-            )
+            referrals = decode_all(await read_topic(lane_names(), until=done, timeout=90, bootstrap=kafka))
             of_a = {r["recipient_id"]: r for r in referrals if r["link"] is None}
             of_b = {r["recipient_id"]: r for r in referrals if r["link"] is not None}
             (a_priority,) = {r["priority"] for r in of_a.values()}
