@@ -59,6 +59,7 @@ from services.notifier.deliver import Deliverer
 from services.notifier.gauges import Gauges
 from services.notifier.handlers import Notifier, Tables, Topics
 from services.notifier.ownership import owned_partitions, still_owned
+from services.notifier.precedence import Precedence
 from services.notifier.retention import closed, retention_ms
 from services.notifier.secrets import Secrets
 
@@ -174,6 +175,7 @@ notifier = Notifier(
     gate=rb_safeguards.Gate(safeguards, directory),
     early_ack_limit=settings.early_ack_limit,
     early_ack_ttl_seconds=settings.early_ack_ttl_seconds,
+    precedence=Precedence(max_wait_s=settings.lane_yield_max_seconds),
 )
 # the referral lifecycle: recipient actions, re-route requests, agencies' status (docs/lifecycle.md)
 _lifecycle = load_or_exit("notifier", "the lifecycle", rb_lifecycle.from_settings)
@@ -191,10 +193,11 @@ _expiring = (tables.state, tables.delivered)  # swept by every agent: all of the
 
 
 # First attempts, one agent per priority lane (its own slots), several at once; run_guarded dead-letters failures.
+# The first (most urgent) lane has precedence: the others start no event while it has one in hand.
 lane_agents = {
     name: service.agent(
         topic,
-        notifier.first,
+        notifier.first_urgent if name == LANES[0].name else notifier.first_after_urgent,
         name=f"{__name__}.{name}_lane_agent",
         concurrency=settings.delivery_concurrency,
         expire=_expiring,

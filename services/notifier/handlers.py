@@ -51,6 +51,7 @@ from services.notifier.dueindex import DueIndex
 from services.notifier.keylocks import KeyLocks
 from services.notifier.ownership import partition_of
 from services.notifier.pending import Waiting, awaiting_ack
+from services.notifier.precedence import Precedence
 from services.notifier.sla import (
     GIVEN_UP,
     NOT_DELIVERED,
@@ -126,6 +127,8 @@ class Notifier:
     early_ack_limit: int = 10_000  # referrals with early acknowledgements kept at once on this worker
     early_ack_ttl_seconds: float = 7 * 86_400.0  # how long one waits for its referral before it is dead-lettered
     actions: RecipientActions | None = None  # the referral lifecycle (services/notifier/actions.py, lifecycle.py)
+    # the urgent lane's events first: other lanes start none while one is in progress (precedence.py)
+    precedence: Precedence = field(default_factory=lambda: Precedence(max_wait_s=1.0))
 
     @property
     def codec(self) -> Codec:
@@ -160,6 +163,16 @@ class Notifier:
 
     async def first(self, msg: SourceMessage) -> None:
         """A referral from routing (or an SLA escalation)."""
+        await self.handle(msg)
+
+    async def first_urgent(self, msg: SourceMessage) -> None:
+        """A referral of the urgent lane: the other lanes start nothing new until it is handled."""
+        async with self.precedence.urgent():
+            await self.handle(msg)
+
+    async def first_after_urgent(self, msg: SourceMessage) -> None:
+        """A referral of another lane: handled once no urgent one is in progress (precedence.py)."""
+        await self.precedence.wait_turn()
         await self.handle(msg)
 
     async def retry(self, msg: SourceMessage) -> None:
