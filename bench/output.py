@@ -61,6 +61,14 @@ def markdown(results: dict[str, Any]) -> str:
             f"**{codec['ratio_decode']}**, decode of a v1-written report **{codec['ratio_decode_v1']}** "
             f"({codec['ops_per_s']['ours_decode']:,} decodes/s)"
         )
+    prio = results.get("priority")
+    if prio:
+        lat = prio["p1_latency_ms"]
+        lines.append(
+            f"- P1 behind a {prio['scenario']['backlog']:,}-referral P4 backlog (target p99 < 1 s): p50 "
+            f"{_fmt(lat['p50'])} ms, p99 **{_fmt(lat['p99'])} ms**, {prio['p1_lost']} of {prio['p1_sent']} lost; "
+            f"{prio['p4_still_waiting']:,} P4 still waiting; load average {prio['load_average_before']}"
+        )
     rules = results.get("rules")
     if isinstance(rules, dict) and "indexed" in rules and "naive" in rules:
         lines.append(

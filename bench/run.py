@@ -3,7 +3,7 @@
 End-to-end through the real intake → routing → notifier workers and, in the same run, through two
 pass-through baselines with the same three hops and the same HTTP delivery; the codec against bare
 fastavro; the rules benchmark (bench.bench_rules) when present; tracing exported vs disabled; py-spy
-profiles of each worker at the highest load.
+profiles of each worker at the highest load; P1 latency behind a 50,000-referral P4 backlog (bench.priority).
 
     python -m bench.run                 # full run (~35 min on 2 cores)
     python -m bench.run --smoke --out DIR   # a few hundred reports: the harness's own test
@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import accounting, codec_bench, machine, output, profiles
+from bench import accounting, codec_bench, machine, output, priority, profiles
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
 from bench.sink import OtlpSink, ReceiverProcess
 from bench.stacks import BaselineStack, OurStack, Tuning
@@ -65,6 +65,7 @@ class Plan:
     codec_repeats: int = 7
     rules: bool = True
     seed: int = 20261130
+    priority: priority.Scenario | None = field(default_factory=priority.Scenario)  # None: not run
 
     @classmethod
     def smoke(cls) -> Plan:
@@ -80,6 +81,7 @@ class Plan:
             codec_records=200,
             codec_repeats=1,
             rules=False,
+            priority=priority.Scenario.smoke(),
         )
 
 
@@ -294,6 +296,9 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         if cfg.get("steps"):
             key = "knee_per_s" if name == "ours" else f"knee_{name}_per_s"
             s[key] = max(ok) if ok else None
+    if prio := results.get("priority"):  # target: < 1,000 ms with the 50,000-referral backlog waiting
+        s["p1_p99_ms_with_p4_backlog"] = prio["p1_latency_ms"]["p99"]
+        s["p4_backlog"] = prio["scenario"]["backlog"]
     return s
 
 
@@ -339,6 +344,10 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     finally:
         await receiver.stop()
         await otlp.stop()
+    if plan.priority is not None:
+        print("priority lanes: P1 behind a P4 backlog …", flush=True)
+        results["priority"] = await priority.run(plan.priority, f"{prefix}-prio-{uuid.uuid4().hex[:6]}", tuning)
+        print(f"[priority] P1 p99 {results['priority']['p1_latency_ms']['p99']} ms", flush=True)
     results["rules"] = await asyncio.to_thread(_rules, plan)
     results["summary"] = _summary(results)
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")

@@ -54,6 +54,7 @@ class ReceiverProcess:
 
     port: int = field(default_factory=free_port)
     arrivals: list[Arrival] = field(default_factory=list)
+    slow: tuple[str, float] | None = None  # (recipient id, ms): that recipient's webhook answers this late
     _proc: asyncio.subprocess.Process | None = None
     _reader: asyncio.Task[None] | None = None
 
@@ -69,8 +70,9 @@ class ReceiverProcess:
 
     async def start(self) -> None:
         """Start the child and wait until it listens."""
+        slow = [self.slow[0], str(self.slow[1])] if self.slow else []
         self._proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.sink", str(self.port), stdout=asyncio.subprocess.PIPE, limit=1 << 20
+            sys.executable, "-m", "bench.sink", str(self.port), *slow, stdout=asyncio.subprocess.PIPE, limit=1 << 20
         )
         assert self._proc.stdout is not None
         if (await self._proc.stdout.readline()).strip() != b"ready":
@@ -99,6 +101,7 @@ class Receiver:
     port: int = field(default_factory=free_port)
     arrivals: list[Arrival] = field(default_factory=list)
     emit: bool = False  # write each arrival to stdout (in `ReceiverProcess`'s child) instead of keeping it
+    slow: tuple[str, float] | None = None  # (recipient id, ms): that recipient's answers come this late
     _runner: web.AppRunner | None = None
 
     @property
@@ -108,6 +111,8 @@ class Receiver:
 
     async def _handle(self, request: web.Request) -> web.Response:
         body = await request.read()
+        if self.slow and request.match_info["recipient"] == self.slow[0]:
+            await asyncio.sleep(self.slow[1] / 1000)  # arrival counted when the answer goes back
         at = time.time() * 1000
         headers = request.headers
         sent = headers.get(SENT_HEADER)
@@ -158,8 +163,8 @@ class OtlpSink:
         await stop_serving(self._runner)
 
 
-async def _serve(port: int) -> None:
-    receiver = Receiver(port=port, emit=True)
+async def _serve(port: int, slow: tuple[str, float] | None = None) -> None:
+    receiver = Receiver(port=port, emit=True, slow=slow)
     await receiver.start()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
@@ -176,4 +181,5 @@ if __name__ == "__main__":
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
-        asyncio.run(_serve(int(sys.argv[1])))
+        slow_arg = (sys.argv[2], float(sys.argv[3])) if len(sys.argv) > 3 else None  # recipient, ms
+        asyncio.run(_serve(int(sys.argv[1]), slow_arg))

@@ -117,13 +117,13 @@ async def topic_max_message_bytes(kafka: KafkaSettings, topic: str, *, timeout: 
 
 
 async def read_topic(
-    topic: str,
+    topic: str | tuple[str, ...],
     *,
     until: Callable[[list[Any]], bool],
     timeout: float = 60.0,
     bootstrap: str | None = None,
 ) -> list[Any]:
-    """Read `topic` from the beginning until `until(records)` holds or the deadline passes."""
+    """Read `topic` (or several, e.g. every priority lane's) from the beginning until `until(records)` holds."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     kwargs = client_kwargs(KafkaSettings())
@@ -134,17 +134,17 @@ async def read_topic(
     records: list[Any] = []
     try:
         deadline = time.monotonic() + timeout
-        partitions: set[int] | None = None
+        names = (topic,) if isinstance(topic, str) else topic
+        tps: list[TopicPartition] = []
         while time.monotonic() < deadline:
-            found = consumer.partitions_for_topic(topic)
-            if found:
-                partitions = found
-                break
+            tps = [TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
+            if {tp.topic for tp in tps} == set(names) or (tps and time.monotonic() > deadline - timeout + 5):
+                break  # all of them, or after 5 s those that exist
             await consumer._client.force_metadata_update()
             await asyncio.sleep(0.2)
-        if not partitions:
+        if not tps:
             return records
-        consumer.assign([TopicPartition(topic, p) for p in partitions])
+        consumer.assign(tps)
         await consumer.seek_to_beginning()
         while time.monotonic() < deadline and not until(records):
             batch = await consumer.getmany(timeout_ms=200)

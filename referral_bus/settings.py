@@ -163,6 +163,10 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
     stream_buffer_maxsize: int = Field(default=4096, ge=1)
+    # Bytes one fetch takes per partition at most (None: twice KAFKA_MAX_MESSAGE_BYTES; a larger record
+    # still comes whole). Faust hands a fetch's records on one at a time, so this bounds how many records
+    # of a backlog are dispatched ahead of another topic's (the notifier's priority lanes).
+    max_partition_fetch_bytes: int | None = Field(default=None, ge=1024)
     broker_commit_every: int = Field(default=100, ge=1)
     broker_commit_interval: float = Field(default=1.0, gt=0)
     producer_linger_ms: int = Field(default=5, ge=0)
@@ -260,6 +264,11 @@ class NotifierSettings(ServiceSettings, DirectoryFile, AgenciesFile, MountedSecr
     inbox_link_ttl_seconds: int = Field(default=14 * 86_400, ge=60)
     # A closed referral's state (and its delivered-once mark) is kept this long after its last write.
     referral_retention_days: float = Field(default=30.0, gt=0)
+    # Priority lanes (topic_catalog.LANES): while the urgent lane has a referral in hand, the other lanes
+    # start none, each waiting at most this long (services/notifier/precedence.py); 0 = no precedence.
+    lane_yield_max_seconds: float = Field(default=1.0, ge=0)
+    # Small fetches: an urgent referral waits behind at most one fetch of each standard-lane partition.
+    max_partition_fetch_bytes: int | None = Field(default=65_536, ge=1024)
 
 
 class SafeguardSettings(BaseSettings):

@@ -107,7 +107,7 @@ class Service:
             producer_linger_ms=settings.producer_linger_ms,
             producer_max_request_size=self.kafka.max_message_bytes * 2,
             consumer_auto_offset_reset="earliest",
-            consumer_max_fetch_size=self.kafka.max_message_bytes * 2,
+            consumer_max_fetch_size=settings.max_partition_fetch_bytes or self.kafka.max_message_bytes * 2,
             web_enabled=True,
             # only our own pages (health, readiness, metrics, the ack endpoint): Faust's table pages
             # show table contents, the router page the cluster's layout (tests/integration/test_web_pages.py)

@@ -6,8 +6,38 @@ With topics.ALL they are the code's topics; referral_domain/agency_topics.py add
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from referral_bus import topics
 from referral_bus.topics import DAY_MS, HASHES, IDS, PERSONAL, TopicSpec
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A priority lane: the referrals topic (contract name) that carries the referrals of `priorities`."""
+
+    name: str
+    topic: str
+    priorities: frozenset[str]
+
+
+# Priority lanes (docs/architecture.md, "Priority lanes"): routing, re-routing and SLA escalations produce
+# each referral to the lane of its priority; the notifier reads each lane with an agent of its own, so a
+# backlog on one lane never delays another. Most urgent first; the last lane takes any priority none names.
+LANES: tuple[Lane, ...] = (
+    Lane("urgent", topics.REFERRALS_URGENT, frozenset({"P1"})),
+    Lane("standard", topics.REFERRALS, frozenset({"P2", "P3", "P4"})),
+)
+
+
+def lane_of(priority: str) -> Lane:
+    """The lane a referral of `priority` travels in (the last lane for a priority no lane names)."""
+    return next((lane for lane in LANES if priority in lane.priorities), LANES[-1])
+
+
+def lane_topics() -> tuple[str, ...]:
+    """Every lane's referrals topic (contract names): what a reader of all referrals reads."""
+    return tuple(lane.topic for lane in LANES)
 
 
 def changelog(service: str, table: str) -> str:

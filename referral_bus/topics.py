@@ -11,6 +11,7 @@ CASES = "referrals.cases.v1"
 CORRELATION = "referrals.correlation.v1"
 DECISIONS = "referrals.decisions.v1"
 REFERRALS = "referrals.referrals.v1"
+REFERRALS_URGENT = "referrals.referrals.urgent.v1"  # the urgent lane (topic_catalog.LANES)
 RETRY = "referrals.retry.v1"
 RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
@@ -71,6 +72,11 @@ ALL: tuple[TopicSpec, ...] = (
     ),
     TopicSpec(DECISIONS, "routing decisions, per case and linked report", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(REFERRALS, "one referral per recipient, keyed by case_id", 30 * DAY_MS),
+    TopicSpec(
+        REFERRALS_URGENT,
+        "the urgent lane: referrals of the most urgent priorities (topic_catalog.LANES), keyed by case_id",
+        30 * DAY_MS,
+    ),
     TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
     TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
     TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),

@@ -61,6 +61,7 @@ class WebhookReceiver:
     behaviour: dict[str, Callable[[int], int]] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     hang_seconds: float = 3600.0  # how long a "hang" (status 0) holds the request before answering 504
+    slow_seconds: dict[str, float] = field(default_factory=dict)  # recipient → how long each answer takes
     _runner: web.AppRunner | None = None
 
     @property
@@ -75,6 +76,8 @@ class WebhookReceiver:
         n = self.attempts.get(key, 0) + 1
         self.attempts[key] = n
         status = self.behaviour[recipient](n) if recipient in self.behaviour else 200
+        if self.slow_seconds.get(recipient):  # a slow recipient: answers, but late
+            await asyncio.sleep(self.slow_seconds[recipient])
         if status == 0:  # hang: let the client time out
             await asyncio.sleep(self.hang_seconds)
             status = 504

@@ -20,6 +20,7 @@ from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
 from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
+from referral_bus.topic_catalog import lane_topics
 from referral_cli.commands import add, arg, group
 
 CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED", "TRANSFERRED", "CANCELLED"})
@@ -139,13 +140,14 @@ def _decoded(codec: Codec, records: list[Any], contract: str) -> list[dict[str, 
 
 
 async def collect(kafka: KafkaSettings) -> list[Pending]:
-    """Read the receipts and referrals topics and compute what is pending."""
+    """Read the receipts and every lane's referrals topic and compute what is pending."""
     codec = Codec()
-    receipts_raw, referrals_raw, decisions_raw = await asyncio.gather(
+    receipts_raw, decisions_raw, *lanes_raw = await asyncio.gather(
         read_all(topics.name(topics.RECEIPTS), kafka),
-        read_all(topics.name(topics.REFERRALS), kafka),
         read_all(topics.name(topics.DECISIONS), kafka),
+        *(read_all(topics.name(t), kafka) for t in lane_topics()),
     )
+    referrals_raw = [rec for lane in lanes_raw for rec in lane]
     decisions = _decoded(codec, decisions_raw, "RoutingDecision")
     receipts = _decoded(codec, receipts_raw, "DeliveryReceipt")
     keep = ("case_id", "recipient_id", "priority", "ack_sla_seconds", "created_at")

@@ -6,7 +6,10 @@ handlers.py (through Service.run_guarded, so no failure stops a partition); the 
 decide.py (park, duplicate, breaker admission, retry or give up), deliver.py, backoff.py, breaker.py,
 acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py and channels/.
 
-- referrals: first delivery attempt of every referral (and of SLA escalations), several at once.
+- referrals, one agent per priority lane (topic_catalog.LANES: the urgent lane for P1, the standard
+  lane for the rest): first delivery attempt of every referral (and of SLA escalations), several at
+  once. Each lane has its own handler slots and in-flight budget, so a backlog on the standard lane
+  never delays an urgent referral (docs/architecture.md, "Priority lanes").
 - retry: referrals whose attempt failed or whose recipient is paused. A record not due yet is
   *parked* in the changelogged `parked` table and the partition moves on at once; a timer
   re-produces it to the retry topic when due. Nothing ever sleeps in an agent, so one slow or
@@ -34,9 +37,11 @@ from typing import Any
 from referral_bus import logging as rb_logging
 from referral_bus import topics
 from referral_bus.expiry import Expiry
+from referral_bus.lanes import LaneTopics
 from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
+from referral_bus.topic_catalog import LANES
 from referral_domain import lifecycle as rb_lifecycle
 from referral_domain import safeguards as rb_safeguards
 from referral_domain.agencies import load_agencies
@@ -55,6 +60,7 @@ from services.notifier.deliver import Deliverer
 from services.notifier.gauges import Gauges
 from services.notifier.handlers import Notifier, Tables, Topics
 from services.notifier.ownership import owned_partitions, still_owned
+from services.notifier.precedence import Precedence
 from services.notifier.retention import closed, retention_ms
 from services.notifier.secrets import Secrets
 
@@ -75,7 +81,7 @@ _ack_topics = {
     **_registry.ack_topics(),
 }  # contract name → recipient id
 notifier_topics = Topics(
-    referrals=service.topic(topics.REFERRALS),
+    lanes=LaneTopics(service),
     retry=service.topic(topics.RETRY),
     receipts=service.topic(topics.RECEIPTS),
     acks=service.topic(topics.ACKS),
@@ -138,13 +144,19 @@ _email = Email(
     else None,
 )
 channels: dict[str, Channel] = {
-    "webhook": Webhook(secrets, timeout_seconds=settings.http_timeout_seconds, verify_tls=settings.tls_verify),
+    "webhook": Webhook(
+        secrets,
+        timeout_seconds=settings.http_timeout_seconds,
+        verify_tls=settings.tls_verify,
+        # every lane's and the retry agent's slots at once: a backlog on one lane never holds another's connections
+        max_connections=max(100, settings.delivery_concurrency * (len(LANES) + 1)),
+    ),
     "email": WithInboxCopy(_email, inbox) if settings.inbox_url else _email,
     "kafka": PartnerTopic(_send_partner),
     "inbox": inbox,
 }
-# The referrals topic is co-partitioned with every other topic and table (all keyed by case_id).
-_referrals_name = notifier_topics.referrals.get_topic_name()
+# The referrals topics are co-partitioned with every other topic and table (all keyed by case_id).
+_referrals_name = topics.name(topics.REFERRALS)
 notifier = Notifier(
     service=service,
     topics=notifier_topics,
@@ -164,6 +176,7 @@ notifier = Notifier(
     gate=rb_safeguards.Gate(safeguards, directory),
     early_ack_limit=settings.early_ack_limit,
     early_ack_ttl_seconds=settings.early_ack_ttl_seconds,
+    precedence=Precedence(max_wait_s=settings.lane_yield_max_seconds),
 )
 # the referral lifecycle: recipient actions, re-route requests, agencies' status (docs/lifecycle.md)
 _lifecycle = load_or_exit("notifier", "the lifecycle", rb_lifecycle.from_settings)
@@ -180,10 +193,18 @@ register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_b
 _expiring = (tables.state, tables.delivered)  # swept by every agent: all of them write in the case's partition
 
 
-@app.agent(notifier_topics.referrals)
-async def notifier_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
-    """First attempts, several at once; every failure is dead-lettered by run_guarded."""
-    await service.run_guarded(stream, notifier.first, concurrency=settings.delivery_concurrency, expire=_expiring)
+# First attempts, one agent per priority lane (its own slots), several at once; run_guarded dead-letters failures.
+# The first (most urgent) lane has precedence: the others start no event while it has one in hand.
+lane_agents = {
+    name: service.agent(
+        topic,
+        notifier.first_urgent if name == LANES[0].name else notifier.first_after_urgent,
+        name=f"{__name__}.{name}_lane_agent",
+        concurrency=settings.delivery_concurrency,
+        expire=_expiring,
+    )
+    for name, topic in notifier_topics.lanes.by_name.items()
+}
 
 
 @app.agent(notifier_topics.retry)

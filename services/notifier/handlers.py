@@ -24,6 +24,7 @@ from referral_bus import metrics, summary
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.errors import AcknowledgementError, DeliveryError, SafeguardRefusedError
+from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from referral_bus.tracing import stage_span
@@ -50,6 +51,7 @@ from services.notifier.dueindex import DueIndex
 from services.notifier.keylocks import KeyLocks
 from services.notifier.ownership import partition_of
 from services.notifier.pending import Waiting, awaiting_ack
+from services.notifier.precedence import Precedence
 from services.notifier.sla import (
     GIVEN_UP,
     NOT_DELIVERED,
@@ -80,7 +82,7 @@ StillOwned = Callable[[int], bool]
 class Topics:
     """The notifier's topics."""
 
-    referrals: faust.TopicT
+    lanes: LaneTopics  # one referrals topic per priority lane (topic_catalog.LANES): escalations go to theirs
     retry: faust.TopicT
     receipts: faust.TopicT
     acks: faust.TopicT  # written only by the authenticated HTTP endpoint (ackview)
@@ -126,6 +128,8 @@ class Notifier:
     early_ack_limit: int = 10_000  # referrals with early acknowledgements kept at once on this worker
     early_ack_ttl_seconds: float = 7 * 86_400.0  # how long one waits for its referral before it is dead-lettered
     actions: RecipientActions | None = None  # the referral lifecycle (services/notifier/actions.py, lifecycle.py)
+    # the urgent lane's events first: other lanes start none while one is in progress (precedence.py)
+    precedence: Precedence = field(default_factory=lambda: Precedence(max_wait_s=1.0))
 
     @property
     def codec(self) -> Codec:
@@ -160,6 +164,16 @@ class Notifier:
 
     async def first(self, msg: SourceMessage) -> None:
         """A referral from routing (or an SLA escalation)."""
+        await self.handle(msg)
+
+    async def first_urgent(self, msg: SourceMessage) -> None:
+        """A referral of the urgent lane: the other lanes start nothing new until it is handled."""
+        async with self.precedence.urgent():
+            await self.handle(msg)
+
+    async def first_after_urgent(self, msg: SourceMessage) -> None:
+        """A referral of another lane: handled once no urgent one is in progress (precedence.py)."""
+        await self.precedence.wait_turn()
         await self.handle(msg)
 
     async def retry(self, msg: SourceMessage) -> None:
@@ -567,8 +581,7 @@ class Notifier:
                 await self.emit(receipt(blocked, REFUSED, channel=None, attempt=period, detail=f"escalation: {why}"))
             if permitted is not None:
                 escalation = escalation_referral(original, permitted, period, now)
-                key, value = st["case_id"].encode(), self.codec.encode("Referral", escalation)
-                await self.service.send(self.topics.referrals, key, value)
+                await self.topics.lanes.send(escalation)  # to the lane of its priority
                 detail = f"{why_overdue}; escalated to {permitted} (period {period})"
             else:
                 detail = (

@@ -9,6 +9,7 @@ from __future__ import annotations
 from referral_bus import logging as rb_logging
 from referral_bus import metrics, topics
 from referral_bus.expiry import Expiry
+from referral_bus.lanes import LaneTopics
 from referral_bus.settings import RoutingSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
@@ -40,7 +41,7 @@ handler = RoutingHandler(
     rules=rules,
     safeguards=safeguards,
     decisions_topic=service.topic(topics.DECISIONS),
-    referrals_topic=service.topic(topics.REFERRALS),
+    referrals=LaneTopics(service),  # one topic per priority lane (topic_catalog.LANES)
     statuses=statuses,
     keys=service.case_keys(),
     routed=routed,
@@ -55,7 +56,7 @@ reroute_handler = RerouteHandler(
     rules=rules,
     safeguards=safeguards,
     lifecycle=_lifecycle,
-    referrals_topic=handler.referrals_topic,
+    referrals=handler.referrals,
     receipts_topic=service.topic(topics.RECEIPTS),
     statuses=statuses,
 )

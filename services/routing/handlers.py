@@ -13,6 +13,7 @@ from referral_bus import metrics, summary
 from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.errors import SafeguardRefusedError
+from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
@@ -36,7 +37,7 @@ class RoutingHandler:
     rules: RuleReloader
     safeguards: Safeguards
     decisions_topic: faust.TopicT
-    referrals_topic: faust.TopicT
+    referrals: LaneTopics  # one topic per priority lane: each referral goes to its priority's
     statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
     keys: CaseKeys | None = None  # opens sealed personal fields for the rules (the referrals stay sealed)
     routed: MutableMapping[str, Any] = field(default_factory=dict)  # case id → CaseState JSON (linked.py)
@@ -65,7 +66,7 @@ class RoutingHandler:
         key = case["case_id"].encode()
         await service.send(self.decisions_topic, key, service.codec.encode("RoutingDecision", record))
         for referral in referral_records(decision, record, case, now_ms=now, plan=routed):
-            await service.send(self.referrals_topic, key, service.codec.encode("Referral", referral))
+            await self.referrals.send(referral)
         if self.statuses is not None:  # which KINDS it went to (never who), or held for the agency
             kinds = [c.recipient.kind for c in decision.recipients]
             await self.statuses.emit_for(case, "ROUTED" if kinds else "HELD", now, kinds=kinds)

@@ -1,6 +1,6 @@
 """Routing's handler for re-route requests: one RerouteRequest → the plan reroute.py gives → sends.
 
-The new referral goes to referrals.referrals.v1 like any other (the notifier gates, redacts and delivers
+The new referral goes to the referrals lane of its priority like any other (the notifier gates, redacts and delivers
 it); a receipt on referrals.receipts.v1 and a status event for the reporting agency say what happened.
 """
 
@@ -15,6 +15,7 @@ import faust
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
 from referral_bus.clock import now_ms
+from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from referral_bus.status import StatusTopics
@@ -50,7 +51,7 @@ class RerouteHandler:
     rules: RuleReloader
     safeguards: Safeguards
     lifecycle: Lifecycle
-    referrals_topic: faust.TopicT
+    referrals: LaneTopics  # the new referral goes to its priority's lane
     receipts_topic: faust.TopicT
     statuses: StatusTopics
 
@@ -65,10 +66,9 @@ class RerouteHandler:
         for why in out.refused:
             metrics.safeguard_refusal("routing", why.safeguard_id, "reroute")
         case_id, old = req["case_id"], req["referral_id"]
-        key = case_id.encode()
         if isinstance(out, Rerouted):
             new = out.referral
-            await self.service.send(self.referrals_topic, key, codec.encode("Referral", new))
+            await self.referrals.send(new)
             event = "TRANSFERRED" if out.transferred else "REROUTED"
             detail = f"{event.lower()} from {req['recipient_id']} ({req.get('reason_code') or 'no reason code'})"
             rec = _receipt(
@@ -89,7 +89,7 @@ class RerouteHandler:
             return
         if isinstance(out, Uncovered):
             if out.alert is not None:
-                await self.service.send(self.referrals_topic, key, codec.encode("Referral", out.alert))
+                await self.referrals.send(out.alert)
             desk = out.alert["recipient_id"] if out.alert else None
             detail = f"no permitted recipient of mandatory kind {out.kind} left; duty desk " + (
                 f"{desk} alerted" if desk else "already holds the case or is refused"

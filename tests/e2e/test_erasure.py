@@ -33,6 +33,7 @@ from referral_devstack.workers import Workers, free_port
 from services.intake.accept import case_id_for
 from tests.support.agencies import receiving_agencies
 from tests.support.inbox import listed, signed_in
+from tests.support.lanes import lane_names
 from tests.support.polling import wait_for
 from tests.support.reports import PII, key_of, valid_report
 
@@ -66,8 +67,9 @@ async def sealed_copies(namespace: str, case_id: str) -> dict[str, list[dict[str
     out: dict[str, list[dict[str, Any]]] = {"cases": [], "referrals": [], "referral_state": []}
     for r in await read_to_end(kafka, topics.name(topics.CASES)):
         out["cases"].append(CODEC.decode(r.value, "Case"))
-    for r in await read_to_end(kafka, topics.name(topics.REFERRALS)):
-        out["referrals"].append(CODEC.decode(r.value, "Referral")["case"])
+    for lane in lane_names():
+        for r in await read_to_end(kafka, lane):
+            out["referrals"].append(CODEC.decode(r.value, "Referral")["case"])
     for r in await read_to_end(kafka, f"{namespace}.referral-bus-notifier-referral_state-changelog"):
         if r.value and (st := json.loads(r.value)) and st.get("referral"):
             out["referral_state"].append(CODEC.decode(base64.b64decode(st["referral"]), "Referral")["case"])

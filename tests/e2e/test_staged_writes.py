@@ -22,6 +22,7 @@ from referral_devstack.workers import temp_workdir
 from services.intake.accept import dedup_key
 from tests.support.changelogs import changelog_records, latest, partitions_by_key, records, table_key, wait_committed
 from tests.support.harness import Stack, drain, ensure_namespace_topics, generate, produce_raw
+from tests.support.lanes import lane_names
 from tests.support.polling import wait_for
 from tests.support.soak import table_sizes
 
@@ -37,7 +38,7 @@ async def _caught_up(stack: Stack) -> None:
         kafka, f"{ns}.referral-bus-intake", [topics.name(topics.INTAKE), topics.name(topics.CORRELATION)]
     )
     await wait_committed(kafka, f"{ns}.referral-bus-routing", [topics.name(topics.CASES)])
-    await wait_committed(kafka, f"{ns}.referral-bus-notifier", [topics.name(topics.REFERRALS)])
+    await wait_committed(kafka, f"{ns}.referral-bus-notifier", list(lane_names()))
 
 
 async def test_a_burst_of_staged_writes_lands_in_each_events_partition_and_survives_a_restart(
@@ -81,7 +82,8 @@ async def test_a_burst_of_staged_writes_lands_in_each_events_partition_and_survi
 
             referral_at = {
                 codec.decode(r.value, "Referral")["referral_id"]: r.partition
-                for r in await records(kafka, topics.name(topics.REFERRALS))
+                for lane in lane_names()
+                for r in await records(kafka, lane)
             }
             delivered = latest(await changelog_records(kafka, "notifier", "deliveries"))
             rids = {d.json()["referral_id"] for d in stack.receiver.deliveries()}
@@ -107,8 +109,9 @@ async def test_a_burst_of_staged_writes_lands_in_each_events_partition_and_survi
 
             # 3. the same reports and the same referrals again: no case, no delivery
             await produce_raw(kafka, topics.name(topics.INTAKE), [(k, v, None) for k, v in stream.records])
-            replay = await records(kafka, topics.name(topics.REFERRALS))
-            await produce_raw(kafka, topics.name(topics.REFERRALS), [(r.key, r.value, r.partition) for r in replay])
+            for lane in lane_names():  # every referral again, on its own lane
+                replay = await records(kafka, lane)
+                await produce_raw(kafka, lane, [(r.key, r.value, r.partition) for r in replay])
             await _caught_up(stack)
             assert len(await records(kafka, topics.name(topics.CASES))) == first_cases
             assert len(stack.receiver.deliveries()) == first_deliveries

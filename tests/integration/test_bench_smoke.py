@@ -42,6 +42,10 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
         assert acct["cpu_seconds"]["driver"] > 0 and acct["cpu_seconds"]["receiver"] > 0, name
         assert len(cfg["load_average_before"]) == 3, name
     assert "ratio_to_aiokafka" in results["summary"]
+    prio = results["priority"]  # P1 behind a P4 backlog (smoke size): every P1 arrived, the backlog still waited
+    assert prio["p1_lost"] == 0 and prio["p1_sent"] > 0, prio
+    assert prio["p4_still_waiting"] > 0 and {"p50", "p99"} <= prio["p1_latency_ms"].keys()
+    assert "p1_p99_ms_with_p4_backlog" in results["summary"]
     for name, cfg in results["e2e"].items():
         runs = [*cfg.get("steps", []), *cfg["unthrottled"]["runs"]]
         for run in runs:

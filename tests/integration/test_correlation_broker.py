@@ -31,6 +31,7 @@ from referral_domain.safeguards import Facts, Gate, load_safeguards
 from services.intake.accept import case_id_for, report_key
 from services.routing.gating import apply_gate
 from services.routing.rules import CaseView, load_rules
+from tests.support.lanes import lane_names
 from tests.support.polling import wait_for
 from tests.support.reports import PII, valid_report
 
@@ -263,9 +264,7 @@ async def test_a_linked_report_is_routed_on_its_own_facts_holders_get_an_update_
                 by_b = {r["recipient_id"] for r in got if r["link"] is not None}
                 return by_a >= first and by_b >= second
 
-            referrals = decode_all(
-                await read_topic(topics.name(topics.REFERRALS), until=done, timeout=90, bootstrap=kafka)
-            )
+            referrals = decode_all(await read_topic(lane_names(), until=done, timeout=90, bootstrap=kafka))
             of_a = {r["recipient_id"]: r for r in referrals if r["link"] is None}
             of_b = {r["recipient_id"]: r for r in referrals if r["link"] is not None}
             (a_priority,) = {r["priority"] for r in of_a.values()}
@@ -344,7 +343,7 @@ async def test_a_refusing_adults_linked_report_never_reaches_a_holder_the_gate_r
         )
         referrals = [
             codec.decode(r.value, "Referral")
-            for r in await read_topic(topics.name(topics.REFERRALS), until=lambda rs: False, timeout=5, bootstrap=kafka)
+            for r in await read_topic(lane_names(), until=lambda rs: False, timeout=5, bootstrap=kafka)
         ]
         for name in ("intake", "routing"):
             assert workers.procs[name].poll() is None, workers.tail(name)

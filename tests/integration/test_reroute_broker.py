@@ -14,6 +14,7 @@ from referral_bus.kafka import read_topic
 from referral_devstack.workers import Workers, temp_workdir
 from services.routing.decisions import referral_id_for
 from tests.support import notifier as nt
+from tests.support.lanes import lane_names
 
 pytestmark = [pytest.mark.kafka]
 CODEC = Codec()
@@ -55,7 +56,7 @@ async def test_an_uncovered_mandatory_kind_alerts_the_duty_desk_and_bad_requests
             await nt.produce(topics.REROUTE, [(case_id.encode(), good)])
             desk = referral_id_for(case_id, "vn-police-duty-desk")
             refs = await read_topic(
-                topics.name(topics.REFERRALS),
+                lane_names(),
                 until=lambda rs: any(CODEC.decode(r.value, "Referral")["referral_id"] == desk for r in rs),
                 timeout=60,
             )

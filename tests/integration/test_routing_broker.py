@@ -11,8 +11,10 @@ from aiokafka import AIOKafkaProducer
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
+from referral_bus.topic_catalog import lane_of
 from referral_devstack.workers import Workers, temp_workdir
 from services.routing.decisions import referral_id_for
+from tests.support.lanes import lane_names
 
 pytestmark = [pytest.mark.kafka]
 
@@ -107,10 +109,11 @@ async def test_cases_are_routed_and_a_bad_case_is_dead_lettered(kafka: str, name
             assert flagged["recipients"] == [] and flagged["held_for"] == "sample-agency"
 
             want = sum(len(d["recipients"]) for d in decisions.values())
-            raw_refs = await read_topic(topics.name(topics.REFERRALS), until=lambda rs: len(rs) >= want, timeout=60)
+            raw_refs = await read_topic(lane_names(), until=lambda rs: len(rs) >= want, timeout=60)
             referrals = [codec.decode(r.value, "Referral") for r in raw_refs]
             assert len(referrals) == want == 8
-            for ref in referrals:
+            for raw, ref in zip(raw_refs, referrals, strict=True):
+                assert raw.topic == topics.name(lane_of(ref["priority"]).topic)  # each in its priority's lane
                 assert ref["referral_id"] == referral_id_for(ref["case_id"], ref["recipient_id"])
                 assert ref["priority"] == decisions[ref["case_id"]]["priority"]
                 assert ref["decision_id"] == decisions[ref["case_id"]]["decision_id"]

@@ -199,6 +199,7 @@ REFUSED = [
     ("intake", topics.REFERRALS, "write"),
     ("routing", topics.INTAKE, "read"),
     ("routing", topics.REFERRALS, "read"),  # Describe and Write allowed, Read not: the fetch is refused
+    ("routing", topics.REFERRALS_URGENT, "read"),  # the urgent lane likewise
     ("routing", topics.ACKS, "write"),
     ("notifier", topics.CASES, "read"),
     ("notifier", topics.INTAKE, "write"),

@@ -43,6 +43,7 @@ from referral_devstack.inbox import write_inbox_secrets
 from referral_devstack.receivers import Delivery, WebhookReceiver
 from referral_devstack.workers import Workers
 from referral_domain.vocabulary import CATEGORIES, SEVERITIES
+from tests.support.lanes import lane_names
 from tests.support.settings import FaultsSettings
 
 RULES = REPO_ROOT / "config" / "rules.yaml"
@@ -589,16 +590,16 @@ def dump_stacks(stack: Stack) -> None:
 
 
 async def _positions(stream: Stream, got: set[tuple[str, str]], boot: str) -> str:
-    """Where the lost referrals sit in the referrals topic: the first thing to look at in a post-mortem."""
+    """Where the lost referrals sit in the referrals lanes: the first thing to look at in a post-mortem."""
     codec = Codec()
     lost = stream.expected - got
-    records = await read_topic(topics.name(topics.REFERRALS), until=lambda rs: False, timeout=10, bootstrap=boot)
+    records = await read_topic(lane_names(), until=lambda rs: False, timeout=10, bootstrap=boot)
     where = []
     for r in records:
         with contextlib.suppress(Exception):
             ref = codec.decode(r.value, "Referral")
             if (report_of(ref), ref["recipient_id"]) in lost:
-                where.append(f"{r.partition}:{r.offset}")
+                where.append(f"{r.topic}:{r.partition}:{r.offset}")
     missing = len(lost) - len(where)
     return ", ".join(where[:20]) + (f"; {missing} never produced by routing" if missing > 0 else "")
 

@@ -160,6 +160,21 @@ async def produce(contract: str, records: list[tuple[bytes, bytes]]) -> None:
         await producer.stop()
 
 
+async def produce_batch(contract: str, records: list[tuple[bytes, bytes]]) -> None:
+    """Like `produce`, for thousands: every record sent at once (order kept per partition), then all awaited."""
+    import asyncio
+
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()), acks="all", linger_ms=20)
+    await producer.start()
+    try:
+        sent = [await producer.send(topics.name(contract), value=value, key=key) for key, value in records]
+        await asyncio.gather(*sent)
+    finally:
+        await producer.stop()
+
+
 async def send_referrals(refs: list[dict[str, Any]]) -> None:
     """Referrals to the referrals topic, keyed by case_id as routing does."""
     await produce(topics.REFERRALS, [(r["case_id"].encode(), CODEC.encode("Referral", r)) for r in refs])

@@ -22,8 +22,11 @@ class Webhook:
 
     name = "webhook"
 
-    def __init__(self, secrets: Secrets, *, timeout_seconds: float, verify_tls: bool = True) -> None:
+    def __init__(
+        self, secrets: Secrets, *, timeout_seconds: float, verify_tls: bool = True, max_connections: int = 100
+    ) -> None:
         self.secrets = secrets
+        self.max_connections = max_connections  # enough for every agent's slots: no lane waits for a connection
         self.timeout_seconds = timeout_seconds
         self.verify_tls = verify_tls
         self._session: aiohttp.ClientSession | None = None
@@ -32,7 +35,7 @@ class Webhook:
         """The pooled session, made on first use (it belongs to the running event loop)."""
         if self._session is None or self._session.closed:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=100, ssl=self.verify_tls),
+                connector=aiohttp.TCPConnector(limit=self.max_connections, ssl=self.verify_tls),
                 timeout=aiohttp.ClientTimeout(total=self.timeout_seconds),
             )
         return self._session

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from referral_bus import topics
+from referral_bus.topic_catalog import LANES
 from referral_devstack.errors import BrokerError
 from referral_devstack.kafka_acls import Acl, load_kafka_users, namespaced
 
@@ -26,6 +27,15 @@ def test_least_privilege_examples() -> None:
     notifier = {(a.name, a.operation) for a in users["referral-bus-notifier"]}
     assert (topics.CASES, "Read") not in notifier
     assert (topics.REFERRALS, "Write") in notifier  # SLA escalations are new referrals
+
+
+def test_every_priority_lane_is_written_by_routing_and_read_and_written_by_the_notifier() -> None:
+    users = load_kafka_users()
+    routing = {(a.name, a.operation) for a in users["referral-bus-routing"]}
+    notifier = {(a.name, a.operation) for a in users["referral-bus-notifier"]}
+    for lane in LANES:
+        assert (lane.topic, "Write") in routing and (lane.topic, "Read") not in routing
+        assert {(lane.topic, "Read"), (lane.topic, "Write")} <= notifier  # its agent; SLA escalations
 
 
 def test_namespaced_prefixes_topic_and_group_names() -> None:
