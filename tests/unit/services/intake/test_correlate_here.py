@@ -141,7 +141,9 @@ def run(
     window_hours=st.integers(1, 72),
     limits=st.lists(st.integers(0, 3), min_size=len(AGENCIES), max_size=len(AGENCIES)),
 )
-def test_here_and_hops_give_the_same_verdicts_and_tables(seq: list[Report], window_hours: int, limits: list[int]) -> None:
+def test_here_and_hops_give_the_same_verdicts_and_tables(
+    seq: list[Report], window_hours: int, limits: list[int]
+) -> None:
     cases = cases_of(seq)  # once: the factory stamps times from the clock
     hops = run(seq, cases, "hops", window_hours=window_hours, limits=limits)
     assert run(seq, cases, "here", window_hours=window_hours, limits=limits) == hops
@@ -173,6 +175,4 @@ def test_a_second_agency_links_here_as_through_the_hops() -> None:
     step = here(correlator, second)
     assert step is not None and step.linked
     assert step.case_id == first["case_id"]
-    assert step.case["linked_reports"] == [
-        {"agency_id": AGENCIES[1], "report_id": "R-1", "matched_on": "hash"}
-    ]
+    assert step.case["linked_reports"] == [{"agency_id": AGENCIES[1], "report_id": "R-1", "matched_on": "hash"}]

@@ -1,0 +1,154 @@
+"""Correlation with two intake workers: keys split between them, a rebalance mid-flight, no case lost or doubled.
+
+Real `faust worker` processes on the local broker. One worker alone holds every partition, so it
+correlates every report here (no hop); a second worker joins while reports are in flight (a rebalance),
+after which a report is correlated here only when its worker holds all its keys' partitions and through
+the hops otherwise. Every report of the second agency must still join the first agency's case, no report
+may open a second case, and no case may stay pending.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.kafka import read_to_end, read_topic
+from referral_bus.settings import KafkaSettings
+from referral_bus.topic_catalog import changelog
+from referral_devstack.workers import Workers, running
+from services.intake.accept import case_id_for, report_key
+from tests.support.reports import PII, valid_report
+
+pytestmark = [pytest.mark.kafka]
+
+AGENCY_A = "vn-hotline-111"
+AGENCY_B = "platform-examplesocial"
+N = 8  # contents per phase
+codec = Codec()
+
+
+def content(n: int) -> list[tuple[str, str]]:
+    """`n` sha256 digests and URLs no other test uses."""
+    out = []
+    for _ in range(n):
+        token = uuid.uuid4().hex
+        out.append((hashlib.sha256(token.encode()).hexdigest(), f"https://social.example.invalid/p/{token}"))
+    return out
+
+
+def report(agency: str, sha: str, url: str) -> dict[str, Any]:
+    return valid_report(
+        agency_id=agency,
+        report_id=f"{agency[:3].upper()}-{uuid.uuid4().hex[:10]}",
+        content_hashes=[{"algorithm": "sha256", "value": sha}],
+        content_urls=[url],
+    )
+
+
+async def send(kafka: str, reports: list[dict[str, Any]]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await producer.start()
+    try:
+        for r in reports:
+            key = report_key(r["agency_id"], r["report_id"]).encode()
+            await producer.send_and_wait(topics.name(topics.INTAKE), codec.encode("CaseReport", r), key=key)
+    finally:
+        await producer.stop()
+
+
+async def cases_for(kafka: str, reports: list[dict[str, Any]], timeout: float = 120) -> list[dict[str, Any]]:
+    """Every Case event on the cases topic, read until each of `reports` has one."""
+    wanted = {r["report_id"] for r in reports}
+
+    def decoded(rs: list[Any]) -> list[dict[str, Any]]:
+        return [codec.decode(r.value, "Case") for r in rs]
+
+    records = await read_topic(
+        topics.name(topics.CASES),
+        until=lambda rs: wanted <= {c["report"]["report_id"] for c in decoded(rs)},
+        timeout=timeout,
+        bootstrap=kafka,
+    )
+    return decoded(records)
+
+
+def here_count(workers: Workers) -> float:
+    """intake's `correlated_here` outcomes over the running intake workers' /metrics."""
+    total = 0.0
+    for name, port in workers.ports.items():
+        if name not in workers.procs:
+            continue
+        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
+            if line.startswith("referral_bus_events_total{") and 'outcome="correlated_here"' in line:
+                total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def latest(records: list[Any]) -> dict[bytes, bytes | None]:
+    """A compacted topic's state: the last value per key (None: deleted)."""
+    return {r.key: r.value for r in records}
+
+
+async def test_two_workers_split_the_keys_and_a_rebalance_mid_flight_loses_and_doubles_no_case(
+    kafka: str, namespace: str
+) -> None:
+    ns_changelog = f"{namespace}.{changelog('intake', 'content')}"
+    firsts = [report(AGENCY_A, sha, url) for sha, url in content(2 * N)]
+    seconds = [  # the same content by another agency: the hash shared, a URL of its own
+        report(AGENCY_B, a["content_hashes"][0]["value"], f"https://other.example.invalid/v/{uuid.uuid4().hex}")
+        for a in firsts
+    ]
+    with running(namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka}, "intake", prefix="corr-split-") as workers:
+        # one worker holds every partition: each report is correlated here, nothing hops
+        await send(kafka, firsts[:N])
+        await cases_for(kafka, firsts[:N])
+        hops = await read_topic(topics.name(topics.CORRELATION), until=lambda rs: False, timeout=3, bootstrap=kafka)
+        assert hops == []
+        assert here_count(workers) == N
+        # a second worker joins while reports arrive: the partitions move mid-flight
+        workers.start("intake", replica=1)
+        await send(kafka, firsts[N:])
+        workers.wait_ready(names=["intake-1"])
+        await cases_for(kafka, firsts)
+        # every first report's keys claimed before the second agency reports (otherwise either could be first)
+        claimed = await read_topic(
+            ns_changelog, until=lambda rs: len({r.key for r in rs}) >= 4 * N, timeout=60, bootstrap=kafka
+        )
+        assert len({r.key for r in claimed}) == 4 * N
+        # two workers, keys split between them: some reports here, the others through the hops
+        await send(kafka, seconds)
+        cases = await cases_for(kafka, seconds)
+        here = here_count(workers)
+        for name in ("intake", "intake-1"):
+            assert workers.procs[name].poll() is None, workers.tail(name)
+
+    a_case = {a["report_id"]: case_id_for(AGENCY_A, a["report_id"]) for a in firsts}
+    outcome: dict[str, set[tuple[str, bool]]] = {}
+    for c in cases:
+        outcome.setdefault(c["report"]["report_id"], set()).add((c["case_id"], c["is_update"]))
+    for a, b in zip(firsts, seconds, strict=True):  # replays may repeat a Case event, never change it
+        assert outcome[a["report_id"]] == {(a_case[a["report_id"]], False)}
+        assert outcome[b["report_id"]] == {(a_case[a["report_id"]], True)}, "the second report joins the first case"
+    assert len(outcome) == 4 * N
+
+    hops = await read_to_end(KafkaSettings(bootstrap_servers=kafka), topics.name(topics.CORRELATION))
+    lookups = [r for r in hops if json.loads(r.value)["kind"] == "lookup"]
+    assert lookups, "with keys split, some reports took the hops"
+    assert here > N, "with keys split, some reports were correlated here"
+    for r in hops:  # the hops carry ids and digests only
+        text = r.value.decode("utf-8")
+        for secret in [*PII.values(), "social.example", "other.example"]:
+            assert secret not in text
+    # no case left waiting for a verdict: every pending entry was released, either way
+    pending = latest(
+        await read_to_end(KafkaSettings(bootstrap_servers=kafka), f"{namespace}.{changelog('intake', 'pending')}")
+    )
+    assert all(v is None for v in pending.values()), "a case stayed pending"
