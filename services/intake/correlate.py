@@ -28,6 +28,9 @@ case is no longer pending (already emitted) is a duplicate and does nothing.
 Known limit: two first reports of new content from different agencies arriving within one correlation
 round trip of each other both see no entry and open two cases: the failure errs towards a duplicate
 notification, never a missed one.
+Here (INTAKE_LOCAL_CORRELATION): when the worker holding the report also holds every key's partition,
+`decide_here` makes the same reads, the same decision and the same claims at once, each claim written in
+its key's changelog partition (not the report's), and nothing travels; the hop path stays for the rest.
 Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write): app.py declares the table
 with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
 """
