@@ -137,6 +137,26 @@ class IntakeHandlers:
         metrics.count("intake", "correlated_here")
         self._emitted(step, case["report"]["report_id"])
 
+    def _claim_here(self, claims: list[Forward]) -> list[Forward]:
+        """Apply the claims for keys whose partitions this worker holds at once, as their claim events would.
+
+        Returns the others, to send. No await between the ownership test and the writes.
+        """
+        held = self.locality.held([c.key.decode() for c in claims]) if self.locality and claims else {}
+        rest = []
+        for claim in claims:
+            partition = held.get(claim.key.decode())
+            step = self.correlator.handle(claim.value) if partition is not None else None
+            if partition is not None and isinstance(step, Claim):
+                refused = self.correlator.refused_claims
+                self.correlator.claim(step.local, partition)
+                self._claims_refused(refused, step.local[0][1].agency_id)
+            else:
+                rest.append(claim)
+        for partition in sorted(set(held.values())) if self.locality else ():
+            self.locality.sweep(partition)
+        return rest
+
     def _claims_refused(self, before: int, agency_id: str) -> None:
         """Warn when claims were refused over the agency's daily limit (since `before`)."""
         if self.correlator.refused_claims > before:
@@ -191,7 +211,7 @@ class IntakeHandlers:
             await self._emit_case(step.case_id, case, may_exist=True)  # its key was made with the report
             # Claims after the case. The producer keeps no order across topics, so a claim may land first: a
             # report linked in that moment is still routed on its own facts (as new, not as an update).
-            for claim in step.claims:
+            for claim in self._claim_here(step.claims):
                 await service.send(self.correlation_topic, claim.key, claim.value)
             self.pending.release_after_sends(verdict.case_id)
             self._emitted(step, verdict.report_id)

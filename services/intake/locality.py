@@ -25,9 +25,14 @@ class Locality:
 
     def places(self, digests: Sequence[str]) -> dict[str, int] | None:
         """Each digest's partition when this worker holds them all now, else None (take the hop path)."""
+        held = self.held(digests)
+        return held if len(held) == len(set(digests)) else None
+
+    def held(self, digests: Sequence[str]) -> dict[str, int]:
+        """The partition of each digest whose partition this worker holds now (none while partitions move)."""
         held = held_partitions(self.app, self.topic, *self.changelogs)
         if held is None:
-            return None
+            return {}
         count, mine = held
         places = {d: key_partition(d.encode("utf-8"), count) for d in digests}
-        return places if set(places.values()) <= mine else None
+        return {d: p for d, p in places.items() if p in mine}
