@@ -153,8 +153,9 @@ class IntakeHandlers:
                 self._claims_refused(refused, step.local[0][1].agency_id)
             else:
                 rest.append(claim)
-        for partition in sorted(set(held.values())) if self.locality else ():
-            self.locality.sweep(partition)
+        if self.locality is not None:  # the keys' entries expire here too: their claim events never come
+            for partition in sorted(set(held.values())):
+                self.locality.sweep(partition)
         return rest
 
     def _claims_refused(self, before: int, agency_id: str) -> None:
