@@ -109,9 +109,7 @@ class IntakeHandlers:
 
         Otherwise keep it pending here (sealed) and send its first hop.
         """
-        first_hop = self.correlator.start(case)  # content keys from the plain report
-        if first_hop is not None and self.locality is not None:
-            keys = content_keys(case["report"])
+        if self.locality is not None and (keys := content_keys(case["report"])):  # from the plain report
             places = self.locality.places([k.digest for k in keys])
             if places is not None:  # no await between the ownership test and the table writes
                 refused = self.correlator.refused_claims
@@ -119,6 +117,7 @@ class IntakeHandlers:
                 self._claims_refused(refused, case["report"]["agency_id"])
                 await self._decide_here(case, step, set(places.values()))
                 return
+        first_hop = self.correlator.start(case)  # content keys from the plain report
         sealed = await self._sealed(case["case_id"], case, may_exist=False)
         if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
             await self._emit_case(case["case_id"], sealed, may_exist=False)
