@@ -11,7 +11,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from referral_bus import logging as rb_logging
 from referral_bus.kafka import held_partitions, key_partition
+
+log = rb_logging.get_logger()
 
 
 @dataclass
@@ -32,7 +35,10 @@ class Locality:
         """The partition of each digest whose partition this worker holds now (none while partitions move)."""
         held = held_partitions(self.app, self.topic, *self.changelogs)
         if held is None:
+            log.debug("correlation partitions moving or not known yet")
             return {}
         count, mine = held
         places = {d: key_partition(d.encode("utf-8"), count) for d in digests}
+        if not set(places.values()) <= mine:
+            log.debug("correlation partitions held elsewhere", held=sorted(mine), partitions=count)
         return {d: p for d, p in places.items() if p in mine}

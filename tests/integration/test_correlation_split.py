@@ -1,10 +1,11 @@
-"""Correlation with two intake workers: keys split between them, a rebalance mid-flight, no case lost or doubled.
+"""Correlation with two intake workers: keys split between them, rebalances mid-flight, no case lost or doubled.
 
 Real `faust worker` processes on the local broker. One worker alone holds every partition, so it
 correlates every report here (no hop); a second worker joins while reports are in flight (a rebalance),
 after which a report is correlated here only when its worker holds all its keys' partitions and through
-the hops otherwise. Every report of the second agency must still join the first agency's case, no report
-may open a second case, and no case may stay pending.
+the hops otherwise; then it leaves while a third agency's reports are in flight (another rebalance). Every
+report of the second and third agency must still join the first agency's case, no report may open a second
+case, and no case may stay pending.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ pytestmark = [pytest.mark.kafka]
 
 AGENCY_A = "vn-hotline-111"
 AGENCY_B = "platform-examplesocial"
+AGENCY_C = "ngo-safe-online"
 N = 8  # contents per phase
 codec = Codec()
 
@@ -97,7 +99,7 @@ def latest(records: list[Any]) -> dict[bytes, bytes | None]:
     return {r.key: r.value for r in records}
 
 
-async def test_two_workers_split_the_keys_and_a_rebalance_mid_flight_loses_and_doubles_no_case(
+async def test_two_workers_split_the_keys_and_rebalances_mid_flight_lose_and_double_no_case(
     kafka: str, namespace: str
 ) -> None:
     ns_changelog = f"{namespace}.{changelog('intake', 'content')}"
@@ -106,6 +108,7 @@ async def test_two_workers_split_the_keys_and_a_rebalance_mid_flight_loses_and_d
         report(AGENCY_B, a["content_hashes"][0]["value"], f"https://other.example.invalid/v/{uuid.uuid4().hex}")
         for a in firsts
     ]
+    thirds = [report(AGENCY_C, a["content_hashes"][0]["value"], a["content_urls"][0]) for a in firsts]
     with running(namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka}, "intake", prefix="corr-split-") as workers:
         # one worker holds every partition: each report is correlated here, nothing hops
         await send(kafka, firsts[:N])
@@ -125,19 +128,26 @@ async def test_two_workers_split_the_keys_and_a_rebalance_mid_flight_loses_and_d
         assert len({r.key for r in claimed}) == 4 * N
         # two workers, keys split between them: some reports here, the others through the hops
         await send(kafka, seconds)
-        cases = await cases_for(kafka, seconds)
+        await cases_for(kafka, seconds)
         here = here_count(workers)
         for name in ("intake", "intake-1"):
             assert workers.procs[name].poll() is None, workers.tail(name)
+        # the second worker leaves while a third agency reports the same content: its partitions move back
+        await send(kafka, thirds[:N])
+        workers.stop("intake-1")
+        await send(kafka, thirds[N:])
+        cases = await cases_for(kafka, thirds)
+        assert workers.procs["intake"].poll() is None, workers.tail("intake")
 
     a_case = {a["report_id"]: case_id_for(AGENCY_A, a["report_id"]) for a in firsts}
     outcome: dict[str, set[tuple[str, bool]]] = {}
     for c in cases:
         outcome.setdefault(c["report"]["report_id"], set()).add((c["case_id"], c["is_update"]))
-    for a, b in zip(firsts, seconds, strict=True):  # replays may repeat a Case event, never change it
+    for a, b, c in zip(firsts, seconds, thirds, strict=True):  # replays may repeat a Case event, never change it
         assert outcome[a["report_id"]] == {(a_case[a["report_id"]], False)}
         assert outcome[b["report_id"]] == {(a_case[a["report_id"]], True)}, "the second report joins the first case"
-    assert len(outcome) == 4 * N
+        assert outcome[c["report_id"]] == {(a_case[a["report_id"]], True)}, "so does the third"
+    assert len(outcome) == 6 * N
 
     hops = await read_to_end(KafkaSettings(bootstrap_servers=kafka), topics.name(topics.CORRELATION))
     lookups = [r for r in hops if json.loads(r.value)["kind"] == "lookup"]
