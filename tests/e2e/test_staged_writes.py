@@ -90,7 +90,9 @@ async def test_a_burst_of_staged_writes_lands_in_each_events_partition_and_survi
             }
             delivered = latest(await changelog_records(kafka, "notifier", "deliveries"))
             rids = {d.json()["referral_id"] for d in stack.receiver.deliveries()}
-            assert len(rids) == len(stream.expected)
+            # every report's own referrals (drain), and holders' updates for the linked reports that joined a
+            # case: correlated on one worker, a linked report now finds its first report even within the burst
+            assert len(rids) >= len(stream.expected)
             for rid in rids:
                 assert delivered[rid][0] == referral_at[rid] and delivered[rid][1] is not None
 
