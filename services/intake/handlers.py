@@ -133,7 +133,6 @@ class IntakeHandlers:
         assert self.locality is not None
         for partition in sorted(partitions):  # the keys' entries expire here too: their hops may never come
             self.locality.sweep(partition)
-        metrics.count("intake", "correlated_here")
         self._emitted(step, case["report"]["report_id"])
 
     def _claim_here(self, claims: list[Forward]) -> list[Forward]:

@@ -15,7 +15,6 @@ import json
 import uuid
 from typing import Any
 
-import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 
@@ -24,7 +23,7 @@ from referral_bus.codec import Codec
 from referral_bus.kafka import read_to_end, read_topic
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import changelog
-from referral_devstack.workers import Workers, running
+from referral_devstack.workers import running
 from services.intake.accept import case_id_for, report_key
 from tests.support.reports import PII, valid_report
 
@@ -46,12 +45,12 @@ def content(n: int) -> list[tuple[str, str]]:
     return out
 
 
-def report(agency: str, sha: str, url: str) -> dict[str, Any]:
+def report(agency: str, sha: str, url: str | None) -> dict[str, Any]:
     return valid_report(
         agency_id=agency,
         report_id=f"{agency[:3].upper()}-{uuid.uuid4().hex[:10]}",
         content_hashes=[{"algorithm": "sha256", "value": sha}],
-        content_urls=[url],
+        content_urls=[url] if url else [],
     )
 
 
@@ -82,18 +81,6 @@ async def cases_for(kafka: str, reports: list[dict[str, Any]], timeout: float = 
     return decoded(records)
 
 
-def here_count(workers: Workers) -> float:
-    """intake's `correlated_here` outcomes over the running intake workers' /metrics."""
-    total = 0.0
-    for name, port in workers.ports.items():
-        if name not in workers.procs:
-            continue
-        for line in httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text.splitlines():
-            if line.startswith("referral_bus_events_total{") and 'outcome="correlated_here"' in line:
-                total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def latest(records: list[Any]) -> dict[bytes, bytes | None]:
     """A compacted topic's state: the last value per key (None: deleted)."""
     return {r.key: r.value for r in records}
@@ -104,10 +91,8 @@ async def test_two_workers_split_the_keys_and_rebalances_mid_flight_lose_and_dou
 ) -> None:
     ns_changelog = f"{namespace}.{changelog('intake', 'content')}"
     firsts = [report(AGENCY_A, sha, url) for sha, url in content(2 * N)]
-    seconds = [  # the same content by another agency: the hash shared, a URL of its own
-        report(AGENCY_B, a["content_hashes"][0]["value"], f"https://other.example.invalid/v/{uuid.uuid4().hex}")
-        for a in firsts
-    ]
+    # the same content by another agency, the hash only (one key: here about half the time with two workers)
+    seconds = [report(AGENCY_B, a["content_hashes"][0]["value"], None) for a in firsts]
     thirds = [report(AGENCY_C, a["content_hashes"][0]["value"], a["content_urls"][0]) for a in firsts]
     with running(namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka}, "intake", prefix="corr-split-") as workers:
         # one worker holds every partition: each report is correlated here, nothing hops
@@ -115,7 +100,6 @@ async def test_two_workers_split_the_keys_and_rebalances_mid_flight_lose_and_dou
         await cases_for(kafka, firsts[:N])
         hops = await read_topic(topics.name(topics.CORRELATION), until=lambda rs: False, timeout=3, bootstrap=kafka)
         assert hops == []
-        assert here_count(workers) == N
         # a second worker joins while reports arrive: the partitions move mid-flight
         workers.start("intake", replica=1)
         await send(kafka, firsts[N:])
@@ -129,7 +113,6 @@ async def test_two_workers_split_the_keys_and_rebalances_mid_flight_lose_and_dou
         # two workers, keys split between them: some reports here, the others through the hops
         await send(kafka, seconds)
         await cases_for(kafka, seconds)
-        here = here_count(workers)
         for name in ("intake", "intake-1"):
             assert workers.procs[name].poll() is None, workers.tail(name)
         # the second worker leaves while a third agency reports the same content: its partitions move back
@@ -150,12 +133,12 @@ async def test_two_workers_split_the_keys_and_rebalances_mid_flight_lose_and_dou
     assert len(outcome) == 6 * N
 
     hops = await read_to_end(KafkaSettings(bootstrap_servers=kafka), topics.name(topics.CORRELATION))
-    lookups = [r for r in hops if json.loads(r.value)["kind"] == "lookup"]
-    assert lookups, "with keys split, some reports took the hops"
-    assert here > N, "with keys split, some reports were correlated here"
+    hopped = {json.loads(r.value)["report_id"] for r in hops if json.loads(r.value)["kind"] == "lookup"}
+    assert hopped & {b["report_id"] for b in seconds}, "with keys split, some reports took the hops"
+    assert {b["report_id"] for b in seconds} - hopped, "with keys split, some reports were correlated here"
     for r in hops:  # the hops carry ids and digests only
         text = r.value.decode("utf-8")
-        for secret in [*PII.values(), "social.example", "other.example"]:
+        for secret in [*PII.values(), "social.example"]:
             assert secret not in text
     # no case left waiting for a verdict: every pending entry was released, either way
     pending = latest(
