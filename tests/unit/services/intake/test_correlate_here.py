@@ -16,9 +16,10 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from referral_bus.kafka import key_partition
-from services.intake.accept import case_id_for, report_key
+from services.intake.accept import case_id_for
 from services.intake.content import content_keys
-from services.intake.correlate import Claim, Correlator, Decided, Forward, Lookup, Verdict
+from services.intake.correlate import Correlator, Decided
+from tests.support.correlation import through_hops
 from tests.support.reports import valid_report
 
 HOUR_MS = 3_600_000
@@ -88,30 +89,6 @@ def cases_of(seq: list[Report]) -> list[dict[str, Any]]:
     return out
 
 
-def through_hops(correlator: Correlator, case: dict[str, Any]) -> Decided | None:
-    """One report through its hops, verdict and claims, each claim in its key's partition; the decision."""
-    first = correlator.start(case)
-    if first is None:
-        return None
-    queue: list[Forward] = [first]
-    decided: Decided | None = None
-    while queue:
-        msg = queue.pop(0)
-        step = correlator.handle(msg.value)
-        if isinstance(step, Forward):
-            queue.append(step)
-        elif isinstance(step, Claim):
-            correlator.claim(step.local, partition_of(msg.key.decode()))
-        else:
-            assert isinstance(step, Verdict)
-            assert step.key == report_key(case["report"]["agency_id"], case["report"]["report_id"]).encode()
-            verdict = correlator.verdict(step.value)
-            assert isinstance(verdict, Lookup)
-            decided = correlator.decide(case, verdict)
-            queue.extend(decided.claims)
-    return decided
-
-
 def here(correlator: Correlator, case: dict[str, Any]) -> Decided | None:
     keys = content_keys(case["report"])
     if not keys:
@@ -130,7 +107,7 @@ def run(
     verdicts = []
     for r, case in zip(seq, cases, strict=True):
         local = mode == "here" or (mode == "mixed" and r.here)
-        step = here(correlator, case) if local else through_hops(correlator, case)
+        step = here(correlator, case) if local else through_hops(correlator, case, partition_of=partition_of)
         verdicts.append(None if step is None else (step.case_id, step.linked, step.case))
     return verdicts, dict(content), content.where, dict(claims), claims.where, correlator.refused_claims
 
