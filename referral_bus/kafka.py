@@ -243,3 +243,28 @@ def drop_builtin_pages(app: Any) -> None:
 def tables_recovered(app: Any) -> bool:
     """True once Faust has restored every assigned table partition from its changelog (and no rebalance runs)."""
     return not app.rebalancing and bool(app.tables.recovery.completed.is_set())
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the producer's default partitioner gives `key` among `partitions` (murmur2, as Java's)."""
+    from aiokafka.partitioner import murmur2
+
+    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
+
+
+def held_partitions(app: Any, topic: str, *changelogs: str) -> tuple[int, frozenset[int]] | None:
+    """`topic`'s partition count and the partitions of it (and of each changelog) this worker holds actively.
+
+    None while a rebalance runs or tables recover, or before the topic's metadata is known: the caller
+    then takes the path that needs no ownership. Read it and act on it without awaiting in between.
+    """
+    if not tables_recovered(app):
+        return None
+    count = app.consumer.topic_partitions(topic)
+    if not count:
+        return None
+    actives = app.assignor.assigned_actives()
+    held = {tp.partition for tp in actives if tp.topic == topic}
+    for name in changelogs:
+        held &= {tp.partition for tp in actives if tp.topic == name}
+    return int(count), frozenset(held)

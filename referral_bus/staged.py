@@ -40,9 +40,15 @@ class StagedTable:
         self._staged[key] = (value, users + 1)
         after_sends(lambda: self._land(key, value), lambda: self._unstage(key))
 
-    def write_now(self, key: str, value: Any) -> None:
-        """Write `value` to the table at once (a write that stands for no output of this event)."""
-        self.table[key] = value
+    def write_now(self, key: str, value: Any, partition: int | None = None) -> None:
+        """Write `value` to the table at once (a write that stands for no output of this event).
+
+        `partition`: the changelog partition to write in, when it is not the current event's (tables.write).
+        """
+        if partition is None:
+            self.table[key] = value
+        else:
+            write(self.table, key, value, partition)
 
     def staged(self) -> int:
         """How many keys are staged right now."""

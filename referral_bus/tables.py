@@ -45,6 +45,17 @@ class Table(faust.Table[str, Any]):
         self.data[key] = value
         return sent
 
+    def put_in(self, partition: int, key: Hashable, value: Any) -> Any:
+        """Write `value` in changelog `partition`, named by the caller (a key this worker owns on another partition).
+
+        For a key whose partition is not the current event's (intake's local correlation): the caller must
+        hold `partition` (its active assignment) for the whole event. Joins the event's sends like `put`.
+        """
+        sent = self.send_changelog(partition, key, value)
+        self.data[key] = value
+        self.written.note(key, partition, now_ms())
+        return _joined(sent)
+
     def delete(self, key: Hashable) -> Any:
         """Delete `key` with a tombstone in the current event's changelog partition; returns the send."""
         return _joined(self._tombstone(key, self._event_partition(key)))
@@ -115,8 +126,14 @@ def _joined(sent: Any) -> Any:
     return sent
 
 
-def write(table: Any, key: Hashable, value: Any) -> Any:
-    """`table.put(key, value)` for our tables (its changelog send); a plain mapping is just assigned (None)."""
+def write(table: Any, key: Hashable, value: Any, partition: int | None = None) -> Any:
+    """`table.put(key, value)` for our tables (its changelog send); a plain mapping is just assigned (None).
+
+    With `partition`, the write goes to that changelog partition (`Table.put_in`) instead of the current
+    event's; a mapping with a `put_in` of its own (a test's) is given the partition too.
+    """
+    if partition is not None and hasattr(table, "put_in"):
+        return table.put_in(partition, key, value)
     if isinstance(table, Table):
         return table.put(key, value)
     table[key] = value

@@ -16,6 +16,7 @@ from referral_domain.agencies import load_agencies
 from services.intake.accept import Intake
 from services.intake.correlate import Correlator, per_partition
 from services.intake.handlers import IntakeHandlers
+from services.intake.locality import Locality
 from services.intake.pending import Pending
 
 settings = IntakeSettings()
@@ -62,6 +63,15 @@ handlers = IntakeHandlers(
     statuses=StatusTopics(service, registry),  # what became of each report, for its agency (docs/lifecycle.md)
     keys=service.case_keys(),  # personal fields sealed per case when the secret case-key-kek is set
     keys_topic=service.topic(topics.CASEKEYS),
+    # a report whose content keys' partitions this worker holds is correlated here, without the hops
+    locality=Locality(
+        app,
+        correlation_topic.get_topic_name(),
+        (content.changelog_topic.get_topic_name(), claims.changelog_topic.get_topic_name()),
+        sweep=lambda partition: service.sweep((content, claims), partition),
+    )
+    if settings.local_correlation
+    else None,
 )
 
 

@@ -28,6 +28,11 @@ case is no longer pending (already emitted) is a duplicate and does nothing.
 Known limit: two first reports of new content from different agencies arriving within one correlation
 round trip of each other both see no entry and open two cases: the failure errs towards a duplicate
 notification, never a missed one.
+Here (INTAKE_LOCAL_CORRELATION): when the worker holding the report also holds every key's partition,
+`decide_here` makes the same reads, the same decision and the same claims at once, each claim written in
+its key's changelog partition (not the report's), and nothing travels; the hop path stays for the rest.
+The known limit above then also covers a claim another worker sent to a partition this worker holds
+and that its correlation agent has not consumed yet: a report decided here in that moment misses it.
 Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write): app.py declares the table
 with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
 """
@@ -35,12 +40,13 @@ with an expiry, and the worker tombstones expired entries (referral_bus/expiry.p
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from referral_bus.errors import ProcessingError
 from referral_bus.staged import StagedTable
+from referral_bus.tables import write
 from services.intake.accept import report_key
 from services.intake.content import ContentKey, MatchedOn, content_keys
 
@@ -181,6 +187,23 @@ class Lookup:
         return out
 
 
+def _outcome(case: dict[str, Any], found: Match | None) -> tuple[dict[str, Any], Entry]:
+    """The case to emit for a report and the match its lookups found, and the entry its claims carry."""
+    report = case["report"]
+    if found is None:
+        out = case
+    else:
+        out = {
+            **case,
+            "case_id": found.entry.case_id,
+            "linked_reports": [
+                {"agency_id": report["agency_id"], "report_id": report["report_id"], "matched_on": found.matched_on}
+            ],
+            "is_update": True,
+        }
+    return out, Entry(out["case_id"], case["accepted_at"], report["agency_id"], report["report_id"])
+
+
 def per_partition(limit_per_day: int, partitions: int) -> int:
     """An agency's daily claim limit on one correlation partition (0: it never claims).
 
@@ -248,24 +271,30 @@ class Correlator:
             verdict.report_id,
         ):
             raise ProcessingError("correlation verdict does not belong to the pending case it names")
-        found = verdict.match
-        if found is None:
-            out = case
-        else:
-            out = {
-                **case,
-                "case_id": found.entry.case_id,
-                "linked_reports": [
-                    {"agency_id": report["agency_id"], "report_id": report["report_id"], "matched_on": found.matched_on}
-                ],
-                "is_update": True,
-            }
-        entry = Entry(out["case_id"], case["accepted_at"], report["agency_id"], report["report_id"])
+        out, entry = _outcome(case, verdict.match)
         claims = [
             Forward(k.digest.encode(), _dumps({"kind": "claim", "key": k.digest, "entry": asdict(entry)}))
             for k in verdict.keys
         ]
-        return Decided(out["case_id"], out, found is not None, claims)
+        return Decided(out["case_id"], out, verdict.match is not None, claims)
+
+    # --- here: every content key on a partition this worker holds ----------------------------------------
+
+    def decide_here(self, case: dict[str, Any], keys: list[ContentKey], partition_of: Mapping[str, int]) -> Decided:
+        """The hop path's decision made in one step, for keys whose partitions (`partition_of`) this worker holds.
+
+        The same reads in the same order (each key's entry, the first live match from another agency), the
+        same case, and the same claims applied at once, each in its key's partition (entry and daily quota),
+        as the claim messages would be there. Nothing to send but the case (`claims` is empty).
+        """
+        report = case["report"]
+        hop = Lookup(case["case_id"], report["agency_id"], report["report_id"], case["accepted_at"], keys, 0, None)
+        for step in range(len(keys)):
+            hop = self._visit(replace(hop, step=step))
+        out, entry = _outcome(case, hop.match)
+        for k in keys:
+            self.claim([(k.digest, entry)], partition_of[k.digest])
+        return Decided(out["case_id"], out, hop.match is not None, [])
 
     # --- on the correlation topic ----------------------------------------------------------------------
 
@@ -304,36 +333,43 @@ class Correlator:
         raw = self.table.get(digest)
         return None if raw is None else Entry.from_json(raw)
 
-    def _lookup(self, hop: Lookup) -> Forward | Verdict:
+    def _visit(self, hop: Lookup) -> Lookup:
+        """The hop after reading its key: carrying the first live entry of another agency found so far."""
         key = hop.keys[hop.step]
         entry = self._entry(key.digest)
-        found = hop.match
         if (
-            found is None
+            hop.match is None
             and entry is not None
             and entry.case_id != hop.case_id
             and entry.agency_id != hop.agency_id
             and self.live(entry, hop.accepted_at)
         ):
-            found = Match(entry, key.matched_on)
+            return replace(hop, match=Match(entry, key.matched_on))
+        return hop
+
+    def _lookup(self, hop: Lookup) -> Forward | Verdict:
+        done = self._visit(hop)
         if hop.step + 1 < len(hop.keys):
-            return self._hop(replace(hop, step=hop.step + 1, match=found))
-        done = replace(hop, match=found)
+            return self._hop(replace(done, step=hop.step + 1))
         return Verdict(report_key(hop.agency_id, hop.report_id).encode(), _dumps(done.body("verdict")))
 
     def _hop(self, hop: Lookup) -> Forward:
         return Forward(hop.keys[hop.step].digest.encode(), _dumps(hop.body("lookup")))
 
     def claim(self, local: list[tuple[str, Entry]], partition: int = 0) -> None:
-        """Record claims now: a key is taken when no live entry holds it and its agency is under its limit."""
+        """Record claims now: a key is taken when no live entry holds it and its agency is under its limit.
+
+        `partition`: the keys' partition of the correlation topic; the entry and the quota are written in
+        that changelog partition (the claim event's own, or the key's one on the worker that holds it).
+        """
         for digest, entry in self._taking(local):
             quota = f"{entry.agency_id}|{entry.first_seen_ms // DAY_MS}|{partition}"
             used = int(self.claims.get(quota) or 0)
             if used >= self.claim_limit(entry.agency_id):
                 self.refused_claims += 1
                 continue
-            self.claims[quota] = used + 1
-            self.table.write_now(digest, asdict(entry))
+            write(self.claims, quota, used + 1, partition)  # in the key's partition, whichever event runs
+            self.table.write_now(digest, asdict(entry), partition)
 
     def _taking(self, local: list[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
         """The claims that take their key: no live entry holds it (a replayed claim of the same entry is a no-op)."""

@@ -17,8 +17,10 @@ from referral_bus.shell import Service, without_trace
 from referral_bus.status import StatusTopics
 from referral_bus.tracing import annotate, stage_span
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey
-from services.intake.correlate import Claim, Correlator, Forward, Restart
+from services.intake.content import content_keys
+from services.intake.correlate import Claim, Correlator, Decided, Forward, Restart
 from services.intake.feedback import rejected
+from services.intake.locality import Locality
 from services.intake.pending import Pending
 
 log = rb_logging.get_logger()
@@ -40,6 +42,8 @@ class IntakeHandlers:
     statuses: StatusTopics | None = None  # the reporting agency's status topic (docs/lifecycle.md)
     keys: CaseKeys | None = None  # when enabled, personal fields leave intake sealed per case (casekeys.py)
     keys_topic: faust.TopicT | None = None
+    # when set (INTAKE_LOCAL_CORRELATION), a report whose content keys this worker holds skips the hops
+    locality: Locality | None = None
 
     async def event(self, msg: SourceMessage) -> None:
         """One message of the intake agent's topics: a report, or a correlation verdict coming back."""
@@ -101,7 +105,18 @@ class IntakeHandlers:
             await self.statuses.emit(record)
 
     async def _correlate(self, case: dict[str, Any]) -> None:
-        """Emit a case with no content key now; otherwise keep it pending here (sealed) and send its first hop."""
+        """Emit a case with no content key now; decide here when this worker holds every content key.
+
+        Otherwise keep it pending here (sealed) and send its first hop.
+        """
+        if self.locality is not None and (keys := content_keys(case["report"])):  # from the plain report
+            places = self.locality.places([k.digest for k in keys])
+            if places is not None:  # no await between the ownership test and the table writes
+                refused = self.correlator.refused_claims
+                step = self.correlator.decide_here(case, keys, places)
+                self._claims_refused(refused, case["report"]["agency_id"])
+                await self._decide_here(case, step, set(places.values()))
+                return
         first_hop = self.correlator.start(case)  # content keys from the plain report
         sealed = await self._sealed(case["case_id"], case, may_exist=False)
         if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
@@ -109,6 +124,54 @@ class IntakeHandlers:
         else:  # the case waits here for its verdict; the hops carry only ids and content keys
             self.pending.keep(case["case_id"], self.service.codec.encode("Case", sealed))
             await self.service.send(self.correlation_topic, first_hop.key, first_hop.value)
+
+    async def _decide_here(self, case: dict[str, Any], step: Decided, partitions: set[int]) -> None:
+        """A case correlated on this worker: emit it (its claims are written); drop a pending copy of a replay."""
+        if self.pending.get(case["case_id"]) is not None:  # an earlier attempt took the hop path: its verdict is moot
+            self.pending.release_after_sends(case["case_id"])
+        await self._emit_case(step.case_id, step.case, may_exist=step.linked)
+        assert self.locality is not None
+        for partition in sorted(partitions):  # the keys' entries expire here too: their hops may never come
+            self.locality.sweep(partition)
+        self._emitted(step, case["report"]["report_id"])
+
+    def _claim_here(self, claims: list[Forward]) -> list[Forward]:
+        """Apply the claims for keys whose partitions this worker holds at once, as their claim events would.
+
+        Returns the others, to send. No await between the ownership test and the writes.
+        """
+        held = self.locality.held([c.key.decode() for c in claims]) if self.locality and claims else {}
+        rest = []
+        for claim in claims:
+            partition = held.get(claim.key.decode())
+            step = self.correlator.handle(claim.value) if partition is not None else None
+            if partition is not None and isinstance(step, Claim):
+                refused = self.correlator.refused_claims
+                self.correlator.claim(step.local, partition)
+                self._claims_refused(refused, step.local[0][1].agency_id)
+            else:
+                rest.append(claim)
+        if self.locality is not None:  # the keys' entries expire here too: their claim events never come
+            for partition in sorted(set(held.values())):
+                self.locality.sweep(partition)
+        return rest
+
+    def _claims_refused(self, before: int, agency_id: str) -> None:
+        """Warn when claims were refused over the agency's daily limit (since `before`)."""
+        if self.correlator.refused_claims > before:
+            log.warning("correlation claim over the agency's daily limit", agency_id=agency_id)
+            metrics.count("intake", "claim_limited")
+
+    def _emitted(self, step: Decided, report_id: str) -> None:
+        """The summary line and metric of an emitted case: linked to an existing case, or its own."""
+        if step.linked:
+            matched_on = step.case["linked_reports"][0]["matched_on"]
+            summary.event(
+                log, "report linked to case", case_id=step.case_id, report_id=report_id, matched_on=matched_on
+            )
+            metrics.count("intake", "linked")
+        else:
+            summary.event(log, "case emitted", case_id=step.case_id, report_id=report_id)
 
     async def correlation(self, msg: SourceMessage) -> None:
         """One correlation hop or claim; the last hop sends the verdict back to the report's partition."""
@@ -121,9 +184,7 @@ class IntakeHandlers:
             if isinstance(step, Claim):
                 refused = correlator.refused_claims
                 correlator.claim(step.local, msg.partition)
-                if correlator.refused_claims > refused:
-                    log.warning("correlation claim over the agency's daily limit", agency_id=step.local[0][1].agency_id)
-                    metrics.count("intake", "claim_limited")
+                self._claims_refused(refused, step.local[0][1].agency_id)
                 return
             await service.send(self.verdicts_topic, step.key, step.value)
 
@@ -149,18 +210,7 @@ class IntakeHandlers:
             await self._emit_case(step.case_id, case, may_exist=True)  # its key was made with the report
             # Claims after the case. The producer keeps no order across topics, so a claim may land first: a
             # report linked in that moment is still routed on its own facts (as new, not as an update).
-            for claim in step.claims:
+            for claim in self._claim_here(step.claims):
                 await service.send(self.correlation_topic, claim.key, claim.value)
             self.pending.release_after_sends(verdict.case_id)
-            if step.linked:
-                matched_on = step.case["linked_reports"][0]["matched_on"]
-                summary.event(
-                    log,
-                    "report linked to case",
-                    case_id=step.case_id,
-                    report_id=verdict.report_id,
-                    matched_on=matched_on,
-                )
-                metrics.count("intake", "linked")
-            else:
-                summary.event(log, "case emitted", case_id=step.case_id, report_id=verdict.report_id)
+            self._emitted(step, verdict.report_id)

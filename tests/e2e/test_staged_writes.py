@@ -18,6 +18,8 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
+from referral_bus.kafka import key_partition
+from referral_bus.settings import KafkaSettings
 from referral_devstack.workers import temp_workdir
 from services.intake.accept import dedup_key
 from tests.support.changelogs import changelog_records, latest, partitions_by_key, records, table_key, wait_committed
@@ -77,8 +79,11 @@ async def test_a_burst_of_staged_writes_lands_in_each_events_partition_and_survi
                 table_key(k): p
                 for k, p in partitions_by_key(await changelog_records(kafka, "intake", "content")).items()
             }
-            assert set(claims) == set(hops) and len(claims) >= N  # every content key claimed
-            assert all(claims[k] == hops[k] and len(hops[k]) == 1 for k in hops)
+            assert len(claims) >= N  # every content key claimed, in its key's partition of the correlation
+            # topic, whichever path claimed it: here (one intake worker holds every partition) or after hops
+            count = KafkaSettings().topic_partitions
+            assert all(claims[k] == {key_partition(k.encode(), count)} for k in claims)
+            assert all(claims[k] == hops[k] for k in hops)
 
             referral_at = {
                 codec.decode(r.value, "Referral")["referral_id"]: r.partition
@@ -87,7 +92,9 @@ async def test_a_burst_of_staged_writes_lands_in_each_events_partition_and_survi
             }
             delivered = latest(await changelog_records(kafka, "notifier", "deliveries"))
             rids = {d.json()["referral_id"] for d in stack.receiver.deliveries()}
-            assert len(rids) == len(stream.expected)
+            # every report's own referrals (drain), and holders' updates for the linked reports that joined a
+            # case: correlated on one worker, a linked report now finds its first report even within the burst
+            assert len(rids) >= len(stream.expected)
             for rid in rids:
                 assert delivered[rid][0] == referral_at[rid] and delivered[rid][1] is not None
 

@@ -81,6 +81,13 @@ async def cases_until(
     return [codec.decode(r.value, "Case") for r in records]
 
 
+@pytest.fixture(autouse=True, params=["true", "false"], ids=["here", "hops"])
+def local_correlation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: correlated on the worker that holds the keys (the default), and through the hops."""
+    monkeypatch.setenv("INTAKE_LOCAL_CORRELATION", request.param)
+    return str(request.param)
+
+
 @contextlib.contextmanager
 def intake_only(ns: str, kafka: str, **env: str) -> Iterator[Workers]:
     with running(ns, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env}, "intake", prefix="corr-") as workers:
@@ -92,7 +99,7 @@ def reports_of(cases: list[dict[str, Any]]) -> set[str]:
 
 
 async def test_two_agencies_same_sha256_within_the_window_make_one_case_and_one_update(
-    kafka: str, namespace: str
+    kafka: str, namespace: str, local_correlation: str
 ) -> None:
     sha, _ = fresh_content()
     a = report_with(AGENCY_A, sha, "https://social.example.invalid/p/a-only")
@@ -102,6 +109,7 @@ async def test_two_agencies_same_sha256_within_the_window_make_one_case_and_one_
         # the first case is out before the second agency reports (otherwise either could be first)
         first = await cases_until(kafka, lambda cs: a["report_id"] in reports_of(cs))
         assert [c["report"]["report_id"] for c in first] == [a["report_id"]]
+        workers.wait_ready()  # no rebalance running (while one runs, a report takes the hops: see the split test)
         await send_report(kafka, b)
         cases = await cases_until(kafka, lambda cs: b["report_id"] in reports_of(cs))
         assert workers.procs["intake"].poll() is None, workers.tail("intake")
@@ -115,8 +123,14 @@ async def test_two_agencies_same_sha256_within_the_window_make_one_case_and_one_
     assert update["report"]["report_id"] == b["report_id"]
     assert case_id_for(AGENCY_B, b["report_id"]) not in {c["case_id"] for c in cases}
 
-    # the correlation round trip carried ids and content-key digests, never the case
     hops = await read_topic(topics.name(topics.CORRELATION), until=lambda rs: False, timeout=5, bootstrap=kafka)
+    if local_correlation == "true":  # one worker holds every partition: no hop, no verdict
+        verdicts = await read_topic(
+            topics.name(topics.CORRELATION_VERDICTS), until=lambda rs: False, timeout=3, bootstrap=kafka
+        )
+        assert hops == [] and verdicts == []
+        return
+    # the correlation round trip carried ids and content-key digests, never the case
     verdicts = await read_topic(
         topics.name(topics.CORRELATION_VERDICTS), until=lambda rs: len(rs) >= 2, timeout=30, bootstrap=kafka
     )

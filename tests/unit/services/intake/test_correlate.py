@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from referral_bus.codec import Codec
 from referral_bus.errors import ProcessingError
-from services.intake.accept import case_id_for, report_key
+from services.intake.accept import case_id_for
 from services.intake.content import MAX_CONTENT_KEYS, content_keys, hash_key, normalise_url, url_key
 from services.intake.correlate import Claim, Correlator, Decided, Forward, Lookup, Restart, Verdict, per_partition
+from tests.support.correlation import through_hops, verdict_of
 from tests.support.reports import valid_report
 
 HOUR_MS = 3_600_000
@@ -42,38 +43,8 @@ def case_of(
 
 
 def run(correlator: Correlator, case: dict[str, Any], *, hops: list[bytes] | None = None) -> Decided | None:
-    """Drive one report through its lookup hops, verdict and claims as the topics would; the decision.
-
-    `hops` collects every correlation-topic message sent for the report (to check what they carry).
-    """
-    first = correlator.start(case)
-    if first is None:
-        return None
-    queue: list[Forward] = [first]
-    decided: Decided | None = None
-    while queue:
-        msg = queue.pop(0)
-        if hops is not None:
-            hops.append(msg.value)
-        step = correlator.handle(msg.value)
-        if isinstance(step, Forward):
-            queue.append(step)
-        elif isinstance(step, Claim):
-            correlator.claim(step.local)
-        else:
-            assert isinstance(step, Verdict) and decided is None, "one verdict per report"
-            assert step.key == report_key(case["report"]["agency_id"], case["report"]["report_id"]).encode()
-            decided = correlator.decide(case, verdict_of(correlator, step.value))
-            queue.extend(decided.claims)
-    assert decided is not None
-    return decided
-
-
-def verdict_of(correlator: Correlator, value: bytes) -> Lookup:
-    """The verdict a verdicts-topic message carries (not a legacy restart)."""
-    out = correlator.verdict(value)
-    assert isinstance(out, Lookup)
-    return out
+    """Drive one report through its lookup hops, verdict and claims as the topics would; the decision."""
+    return through_hops(correlator, case, hops=hops)
 
 
 def make(window_hours: int = 72) -> Correlator:
