@@ -36,6 +36,7 @@ from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack.workers import temp_workdir
 
 RESULTS = REPO_ROOT / "bench" / "results"
+PROFILED = ("ours", "ours_ledger")  # configurations whose workers py-spy samples after their runs
 
 
 @dataclass
@@ -191,8 +192,9 @@ async def run_config(
                 reports = 20 + sum(st.get("sent", 0) for st in result.get("steps", [])) + sum(r["sent"] for r in runs)
                 result["accounting"] = await _accounting(_pids(stack, receiver), namespace, cpu_before, reports)
                 result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-                if name == "ours" and plan.profile_seconds > 0 and profiles.available():
-                    result["profiles"] = await _profile(stack, load, receiver, plan, outdir)
+                if name in PROFILED and plan.profile_seconds > 0 and profiles.available():
+                    where = outdir if name == "ours" else outdir / name  # ours_ledger's workers in their own folder
+                    result["profiles"] = await _profile(stack, load, receiver, plan, where)
         finally:
             await asyncio.to_thread(stack.stop)
             await _delete_topics(namespace)
