@@ -139,15 +139,16 @@ class CaseKeys:
         await ensure_topics(self.kafka, [name])
         # no group: every partition, from the beginning (nothing committed), new ones found on metadata refresh
         # Key records gather at the broker for up to `case_keys_fetch_wait_ms` (or 64 KiB) per fetch: a fetch per
-        # key cost each worker ~0.5 ms of CPU per case (docs/data-protection.md, Cost).
+        # key cost each worker ~0.5 ms of CPU per case (docs/data-protection.md, Cost). 0: a fetch per key.
+        wait = BusSettings().case_keys_fetch_wait_ms
+        gather = {"fetch_max_wait_ms": wait, "fetch_min_bytes": FETCH_MIN_BYTES} if wait else {}
         consumer = AIOKafkaConsumer(
             name,
             **client_kwargs(self.kafka),
             group_id=None,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
-            fetch_max_wait_ms=BusSettings().case_keys_fetch_wait_ms,
-            fetch_min_bytes=FETCH_MIN_BYTES,
+            **gather,
         )
         await consumer.start()
         try:

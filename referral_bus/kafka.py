@@ -252,8 +252,10 @@ def gather_fetches(app: Any, wait_ms: int, min_bytes: int = 65_536) -> None:
     """Let records gather at the broker up to `wait_ms` (or `min_bytes`) per fetch of `app`'s worker consumer.
 
     Faust fetches with min bytes 1: a record at a time at a modest rate, each fetch a round of Python and
-    broker work. A worker off the delivery path (the ledger) takes them in batches instead.
+    broker work. A worker off the delivery path (the ledger) takes them in batches instead. 0: Faust's own.
     """
+    if wait_ms <= 0:
+        return
     from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
     _GATHERED[app.conf.id] = (wait_ms, min_bytes)
