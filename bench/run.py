@@ -257,6 +257,12 @@ def _rules(plan: Plan) -> dict[str, Any]:
         return {"error": f"bench.bench_rules failed: {type(exc).__name__}"}
 
 
+def _worker_cpu(e2e: dict[str, Any], name: str) -> float | None:
+    """CPU ms per report of a configuration's worker processes together (not the broker, driver or receiver)."""
+    per = e2e.get(name, {}).get("accounting", {}).get("cpu_ms_per_report")
+    return sum(v for k, v in per.items() if k not in ("broker", "driver", "receiver")) if per else None
+
+
 def _summary(results: dict[str, Any]) -> dict[str, Any]:
     e2e = results["e2e"]
 
@@ -286,6 +292,8 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         s["tracing_on_to_off"] = round(traced / ours, 3)
     if (ledger := top("ours_ledger")) and ours:  # the ledger worker and per-case sealing, against without them
         s["ledger_on_to_off"] = round(ledger / ours, 3)
+    if (cpu := _worker_cpu(e2e, "ours")) and (cpu_ledger := _worker_cpu(e2e, "ours_ledger")):
+        s["ledger_cpu_off_to_on"] = round(cpu / cpu_ledger, 3)  # less load-sensitive than the throughput ratio
     for name, cfg in e2e.items():
         ok = [
             st["offered_per_s"]

@@ -97,7 +97,7 @@ class OurStack:
             "NOTIFIER_DIRECTORY_PATH": str(directory),
             "NOTIFIER_SECRETS_DIR": str(self.workdir / "secrets"),
         }
-        if self.ledger and os.environ.get("I20C_NOSEAL") != "1":
+        if self.ledger:
             env["REFERRAL_BUS_SECRET_CASE_KEY_KEK"] = "bench-case-key-kek"  # intake seals, the others open
         if self.otlp_endpoint:
             env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_TRACES_EXPORTER": "otlp"}
@@ -108,7 +108,7 @@ class OurStack:
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
         try:
             self.workers.start_all()
-            if self.ledger and os.environ.get("I20C_NOLEDGER") != "1":
+            if self.ledger:
                 (self.workdir / "secrets" / "ledger-checkpoint-key").write_text("bench-ledger-key", encoding="utf-8")
                 self.workers.start("ledger", extra_env={"LEDGER_SECRETS_DIR": str(self.workdir / "secrets")})
         finally:
