@@ -49,11 +49,14 @@ def markdown(results: dict[str, Any]) -> str:
         ("faust_to_aiokafka", "naive Faust ÷ plain aiokafka loops"),
         ("httpx_to_aiohttp_aiokafka", "aiokafka loops: httpx client ÷ aiohttp client (the last hop's client)"),
         ("tracing_on_to_off", "ours with tracing exported ÷ tracing disabled"),
-        ("ledger_on_to_off", "ours with the ledger worker and per-case sealing ÷ without them"),
+        ("ledger_on_to_off", "ours with the ledger worker and per-case sealing ÷ without them (target ≥ 0.85)"),
+        ("ledger_cpu_off_to_on", "workers' CPU per report without ÷ with the ledger and sealing"),
         ("knee_per_s", "knee: highest offered rate with p99 < 500 ms (ours)"),
     ):
         if key in s:
             lines.append(f"- {label}: **{_fmt(s[key]) if key == 'knee_per_s' else s[key]}**")
+    if (cpu := _cpu_line(results["e2e"])) is not None:
+        lines.append(cpu)
     codec = results.get("codec")
     if codec:
         lines.append(
@@ -80,6 +83,15 @@ def markdown(results: dict[str, Any]) -> str:
     elif isinstance(rules, dict):
         lines.append(f"- routing: {rules.get('error') or rules.get('skipped')}")
     return "\n".join(lines) + "\n"
+
+
+def _cpu_line(e2e: dict[str, Any]) -> str | None:
+    """CPU ms per report of each process, ours → ours_ledger, when both ran."""
+    a, b = (e2e.get(n, {}).get("accounting", {}).get("cpu_ms_per_report") for n in ("ours", "ours_ledger"))
+    if not a or not b:
+        return None
+    parts = [f"{n} {a.get(n, 0):.2f} → {b[n]:.2f}" for n in b]
+    return "- CPU ms per report, ours → ours_ledger (utime + stime): " + ", ".join(parts)
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

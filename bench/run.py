@@ -37,6 +37,7 @@ from referral_devstack.settings import DevstackSettings
 from referral_devstack.workers import temp_workdir
 
 RESULTS = REPO_ROOT / "bench" / "results"
+PROFILED = ("ours", "ours_ledger")  # configurations whose workers py-spy samples after their runs
 
 
 @dataclass
@@ -194,8 +195,9 @@ async def run_config(
                 reports = 20 + sum(st.get("sent", 0) for st in result.get("steps", [])) + sum(r["sent"] for r in runs)
                 result["accounting"] = await _accounting(_pids(stack, receiver), namespace, cpu_before, reports)
                 result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-                if name == "ours" and plan.profile_seconds > 0 and profiles.available():
-                    result["profiles"] = await _profile(stack, load, receiver, plan, outdir)
+                if name in PROFILED and plan.profile_seconds > 0 and profiles.available():
+                    where = outdir if name == "ours" else outdir / name  # ours_ledger's workers in their own folder
+                    result["profiles"] = await _profile(stack, load, receiver, plan, where)
         finally:
             await asyncio.to_thread(stack.stop)
             await _delete_topics(namespace)
@@ -258,6 +260,12 @@ def _rules(plan: Plan) -> dict[str, Any]:
         return {"error": f"bench.bench_rules failed: {type(exc).__name__}"}
 
 
+def _worker_cpu(e2e: dict[str, Any], name: str) -> float | None:
+    """CPU ms per report of a configuration's worker processes together (not the broker, driver or receiver)."""
+    per = e2e.get(name, {}).get("accounting", {}).get("cpu_ms_per_report")
+    return sum(v for k, v in per.items() if k not in ("broker", "driver", "receiver")) if per else None
+
+
 def _summary(results: dict[str, Any]) -> dict[str, Any]:
     e2e = results["e2e"]
 
@@ -287,6 +295,8 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         s["tracing_on_to_off"] = round(traced / ours, 3)
     if (ledger := top("ours_ledger")) and ours:  # the ledger worker and per-case sealing, against without them
         s["ledger_on_to_off"] = round(ledger / ours, 3)
+    if (cpu := _worker_cpu(e2e, "ours")) and (cpu_ledger := _worker_cpu(e2e, "ours_ledger")):
+        s["ledger_cpu_off_to_on"] = round(cpu / cpu_ledger, 3)  # less load-sensitive than the throughput ratio
     for name, cfg in e2e.items():
         ok = [
             st["offered_per_s"]

@@ -31,6 +31,10 @@ class BusSettings(BaseSettings):
     deadletter_retention_days: int = Field(default=14, ge=1)
     # shared mounted secrets: `case-key-kek` (the key-encryption key of the case keys; unset: cases not sealed)
     secrets_dir: Path | None = None
+    # how long the case key table's follower in each worker lets key records gather at the broker per fetch:
+    # one fetch per this interval instead of one per key (docs/data-protection.md, Cost); a key not yet read
+    # when a sealed case needs it is waited for, at most about this long more; 0: a fetch per key
+    case_keys_fetch_wait_ms: int = Field(default=100, ge=0, le=500)
 
 
 def config_file(name: str) -> Path:
@@ -340,3 +344,7 @@ class LedgerSettings(ServiceSettings, MountedSecrets):
 
     web_port: int = 6071
     checkpoint_every: int = Field(default=100, ge=1)  # a signed checkpoint after this many entries per partition
+    # the ledger is off the delivery path: disclosures gather at the broker up to this long per fetch, and its
+    # appends up to producer_linger_ms per produce request (docs/data-protection.md, Cost); 0: a fetch per record
+    fetch_wait_ms: int = Field(default=200, ge=0, le=1000)
+    producer_linger_ms: int = Field(default=50, ge=0)

@@ -103,3 +103,18 @@ def test_the_wrapped_key_opens_with_the_kek_for_its_case_only() -> None:
         unwrap(kek, "case-2", wrapped)
     with pytest.raises(CaseKeyError):
         unwrap(new_key(), "case-1", wrapped)
+
+
+@settings(max_examples=50, deadline=None)
+@given(values, st.booleans())
+def test_sealing_and_opening_never_write_the_document_given(v: dict[str, Any], erased: bool) -> None:
+    """The copies share what no personal path touches, so the caller's document must stay as it was."""
+    key, doc = new_key(), case(v)
+    doc["report"]["content_hashes"] = [{"algorithm": "sha256", "value": "ab" * 32}]  # not personal: shared
+    before = json.loads(json.dumps(doc))
+    sealed = encrypt_personal(doc, "case-1", key, PATHS)
+    assert doc == before
+    kept = json.loads(json.dumps(sealed))
+    opened = decrypt_personal(sealed, "case-1", None if erased else key, PATHS)
+    assert sealed == kept and doc == before
+    assert opened["report"]["content_hashes"] == before["report"]["content_hashes"]
