@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from referral_bus import disclosure
+from referral_domain import disclosure
 from referral_domain.inboxlink import check_link
 from referral_domain.lifecycle import Lifecycle
 from services.inbox import views

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from referral_bus.disclosure import canonical
+from referral_domain.disclosure import canonical
 
 GENESIS = "0" * 64
 DISCLOSURE = "DISCLOSURE"

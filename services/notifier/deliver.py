@@ -8,11 +8,11 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
-from referral_bus import disclosure
 from referral_bus.casekeys import CaseKeys, CaseKeyUnavailableError
 from referral_bus.clock import now_ms
 from referral_bus.errors import DeliveryError
 from referral_bus.staged import StagedTable
+from referral_domain import disclosure
 from referral_domain.directory import Directory, file_hash
 from services.notifier.channels.base import Channel
 from services.notifier.payload import body, document
@@ -56,7 +56,7 @@ class Outcome:
 
     receipt: dict[str, Any] | None
     duplicate: bool = False
-    disclosure: dict[str, Any] | None = None  # the Disclosure record of what left (referral_bus/disclosure.py)
+    disclosure: dict[str, Any] | None = None  # the Disclosure record of what left (referral_domain/disclosure.py)
 
 
 class Deliverer:

@@ -89,7 +89,7 @@ class Topics:
     acks_in: faust.TopicT  # the acks agent's input: the shared topic and every recipient's own ack topic
     # broker topic name → the recipient whose own ack topic it is (only its agency may write there)
     recipient_of: dict[str, str] = field(default_factory=dict)
-    disclosures: faust.TopicT | None = None  # Disclosure records for the ledger (referral_bus/disclosure.py)
+    disclosures: faust.TopicT | None = None  # Disclosure records for the ledger (referral_domain/disclosure.py)
 
 
 @dataclass

@@ -231,8 +231,8 @@ async def test_a_sign_out_not_recorded_is_told_to_retry(inbox: Inbox) -> None:
 
 
 async def test_each_view_of_ones_own_referral_is_a_disclosure_and_a_refusal_none(inbox: Inbox, store: Store) -> None:
-    from referral_bus import disclosure
     from referral_bus.codec import Codec
+    from referral_domain import disclosure
 
     cookies, _ = await _signed_in(inbox, POLICE)
     first = await inbox.detail(Request(cookies=cookies), "ref-p1")
@@ -256,7 +256,7 @@ async def test_each_view_of_ones_own_referral_is_a_disclosure_and_a_refusal_none
 async def test_a_sealed_document_is_opened_for_the_page_only(inbox: Inbox, store: Store) -> None:
     import dataclasses
 
-    from referral_bus import disclosure
+    from referral_domain import disclosure
 
     async def open_doc(doc: dict[str, Any]) -> dict[str, Any]:
         return {**doc, "case": {**doc["case"], "report": {"narrative": "OPENED-NARRATIVE"}}}

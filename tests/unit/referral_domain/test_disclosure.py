@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_bus import disclosure
 from referral_bus.codec import Codec
+from referral_domain import disclosure
 
 leaf = st.one_of(st.text(min_size=1, max_size=12), st.integers(), st.booleans())
 docs = st.recursive(
