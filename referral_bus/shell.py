@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import faust
@@ -28,6 +28,7 @@ from referral_bus.kafka import (
     drop_builtin_pages,
     ensure_topics,
     faust_credentials,
+    make_current,
     read_offset,
     release,
     topic_max_message_bytes,
@@ -105,6 +106,8 @@ class Service:
             broker_commit_every=settings.broker_commit_every,
             broker_commit_interval=settings.broker_commit_interval,
             producer_linger_ms=settings.producer_linger_ms,
+            producer_max_batch_size=settings.producer_max_batch_size,
+            broker_max_poll_records=settings.broker_max_poll_records or None,
             producer_max_request_size=self.kafka.max_message_bytes * 2,
             consumer_auto_offset_reset="earliest",
             consumer_max_fetch_size=self.kafka.max_message_bytes * 2,
@@ -119,10 +122,17 @@ class Service:
             table_standby_replicas=0,
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
         )
+        faust_patches.fetch_settings(self.app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
+        # Faust's process span (without the record key) around each event's handling; opened by the
+        # shell itself when batching, since take_events reads events in a task of its own.
+        self._span_sensor: Any = None
         if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans
             from referral_bus.span_keys import ProcessSpanSensor
 
-            self.app.sensors.add(ProcessSpanSensor())  # Faust's process span, without the record key
+            if settings.batch_max_events == 1:
+                self.app.sensors.add(ProcessSpanSensor())
+            else:
+                self._span_sensor = ProcessSpanSensor()
         self._readiness: list[ReadinessCheck] = []
         self._tables: list[Table] = []
         self._swept: dict[tuple[str, int], float] = {}  # (table, partition) → when last swept (monotonic)
@@ -371,76 +381,109 @@ class Service:
         """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
 
         Faust acknowledges an event even when the agent raises, so a failure must never escape.
-        Sends are not awaited one by one: an event's offset is acknowledged once its handler has
-        returned and all its sends are on the broker, strictly in arrival order (`InFlight`), so a
-        commit never passes an event that is not finished. With `concurrency` > 1 up to that many
-        handlers run at once (the handler must serialise what needs it, e.g. per key). Before each
-        event, the expired entries of the `expire` tables in the event's partition are removed (`sweep`).
+        Events come in batches (`_batches`), each handled with its own event as Faust's current one
+        (so its table writes land in its changelog partition) and in arrival order. Sends are not
+        awaited one by one: a batch's sends are awaited together in the background while the next
+        batch is handled, and an event's offset is acknowledged once its handler has returned and all
+        its sends are on the broker, strictly in arrival order (`InFlight`), so a commit never passes
+        an event that is not finished. With `concurrency` > 1 up to that many handlers run at once
+        (the handler must serialise what needs it, e.g. per key). Before each event, the expired
+        entries of the `expire` tables in the event's partition are removed (`sweep`).
         """
         inflight = InFlight(self.settings.max_in_flight)
         handlers = asyncio.Semaphore(concurrency)
-        tasks: set[asyncio.Task[bool]] = set()
+        tasks: set[asyncio.Task[Any]] = set()
+
         try:
-            async for event in stream.events():
+            async for batch in self._batches(stream):
                 await inflight.wait_for_room()
-                # Hold the message: Faust's own ack (when the next event is read) no longer lets the
-                # offset be committed; ours, in `InFlight`, does once the event is finished.
-                event.message.incref()
-                msg = event.message
-                source = SourceMessage(
-                    topic=msg.topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
-                    key=msg.key,
-                    value=msg.value,
-                    headers=normalise_headers(msg.headers),
-                )
-                pending = Pending()  # in this event's context: its table writes land in its partition
-                self.sweep(expire, source.partition)
-                if concurrency == 1:
-                    await self._handle_event(source, handler, pending)
-                    task = asyncio.ensure_future(self._settle(source, pending))
-                else:
-                    await handlers.acquire()
-                    task = asyncio.ensure_future(self._handle_and_settle(source, handler, pending, handlers))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                inflight.add(pending, task, functools.partial(release, stream, event))
+                handled: list[tuple[SourceMessage, Pending, Any]] = []
+                for event in batch:
+                    # Hold the message: Faust's own ack (after the event or its batch) no longer lets the
+                    # offset be committed; ours, in `InFlight`, does once the event is finished.
+                    event.message.incref()
+                    source = _source(event.message)
+                    make_current(event)
+                    pending = Pending()  # in this event's context: its table writes land in its partition
+                    self.sweep(expire, source.partition)
+                    if concurrency == 1:
+                        await self._handle_event(source, handler, pending, stream, event)
+                        handled.append((source, pending, event))
+                    else:
+                        await handlers.acquire()
+                        task = _spawn(tasks, self._handle_and_settle(source, handler, pending, handlers, stream, event))
+                        inflight.add(pending, task, functools.partial(release, stream, event))
+                make_current(None)
+                if handled:
+                    task = _spawn(tasks, self._settle([(s, p) for s, p, _ in handled]))
+                    for _, pending, event in handled:
+                        inflight.add(pending, task, functools.partial(release, stream, event))
         finally:
             for task in list(tasks):  # stopping: unfinished events stay unacknowledged and are replayed
                 task.cancel()
 
+    async def _batches(self, stream: StreamT[bytes]) -> AsyncIterator[Sequence[Any]]:
+        """The stream's events: batches within BATCH_WINDOW_MS (`take_events`), or one by one (batch size 1)."""
+        size = self.settings.batch_max_events
+        if size == 1:
+            async for event in stream.events():
+                yield [event]
+            return
+        taking: Any = stream  # StreamT does not declare take_events
+        async for events in taking.take_events(size, self.settings.batch_window_ms / 1000):
+            yield events
+
     async def _handle_and_settle(
-        self, source: SourceMessage, handler: Handler, pending: Pending, handlers: asyncio.Semaphore
+        self,
+        source: SourceMessage,
+        handler: Handler,
+        pending: Pending,
+        handlers: asyncio.Semaphore,
+        stream: StreamT[bytes],
+        event: Any,
     ) -> bool:
         """One event in its own task (concurrency > 1): the handler slot is freed before its sends settle."""
         try:
-            await self._handle_event(source, handler, pending)
+            await self._handle_event(source, handler, pending, stream, event)
         finally:
             handlers.release()
-        return await self._settle(source, pending)
+        return await self._settle([(source, pending)])
 
-    async def _handle_event(self, source: SourceMessage, handler: Handler, pending: Pending) -> None:
+    async def _handle_event(
+        self, source: SourceMessage, handler: Handler, pending: Pending, stream: StreamT[bytes], event: Any
+    ) -> None:
         """Run the handler with this event's log context and span attributes; its sends go to `pending`."""
         # Every log line of this event carries its stage and case id (the key from intake on).
         key = source.key
         case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
         case_id = case_id if case_id and case_id.startswith("case-") else None
-        with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
-            tracing.annotate(case_id=case_id)
-            metrics.event_in(self.name)
-            pending.started = time.perf_counter()
-            token = current.set(pending)
-            try:
-                pending.outcome = await self._handle_guarded(source, handler)
-            finally:
-                current.reset(token)
+        sensor = self._span_sensor
+        span = sensor.on_stream_event_in(event.message.tp, source.offset, stream, event) if sensor else None
+        try:
+            with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
+                tracing.annotate(case_id=case_id)
+                metrics.event_in(self.name)
+                pending.started = time.perf_counter()
+                token = current.set(pending)
+                try:
+                    pending.outcome = await self._handle_guarded(source, handler)
+                finally:
+                    current.reset(token)
+        finally:
+            if sensor:
+                sensor.on_stream_event_out(event.message.tp, source.offset, stream, event, span)
 
-    async def _settle(self, source: SourceMessage, pending: Pending) -> bool:
-        """Await the event's sends; if one failed, dead-letter the event. True when it may be acknowledged."""
-        if pending.sends:
-            results = await asyncio.gather(*pending.sends, return_exceptions=True)
-            failed = next((r for r in results if isinstance(r, BaseException)), None)
+    async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
+        """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.
+
+        True once every event of the batch may be acknowledged (`InFlight` runs their state callbacks).
+        """
+        sends = [send for _, pending in handled for send in pending.sends]
+        results: list[Any] = await asyncio.gather(*sends, return_exceptions=True) if sends else []
+        at = 0
+        for source, pending in handled:
+            mine, at = results[at : at + len(pending.sends)], at + len(pending.sends)
+            failed = next((r for r in mine if isinstance(r, BaseException)), None)
             if failed is not None:
                 if isinstance(failed, asyncio.CancelledError):
                     raise failed
@@ -453,7 +496,7 @@ class Service:
                     ),
                 )
                 pending.outcome = "dead_lettered"
-        metrics.stage_latency(self.name, pending.outcome, (time.perf_counter() - pending.started) * 1000)
+            metrics.stage_latency(self.name, pending.outcome, (time.perf_counter() - pending.started) * 1000)
         return True
 
     async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
@@ -483,6 +526,26 @@ def load_or_exit(service: str, what: str, load: Callable[[], T]) -> T:
         problems = exc.problems if isinstance(exc, RulesError) else [str(exc)]
         sys.stderr.write(f"{service}: cannot start, {what} do not load:\n  " + "\n  ".join(problems) + "\n")
         raise SystemExit(78) from None
+
+
+def _spawn(tasks: set[asyncio.Task[Any]], coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Run `coro` in a task kept in `tasks` until it ends (cancelled with them when the agent stops)."""
+    task = asyncio.ensure_future(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
+
+
+def _source(msg: Any) -> SourceMessage:
+    """Our handlers' view of a Faust message."""
+    return SourceMessage(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        headers=normalise_headers(msg.headers),
+    )
 
 
 def _tombstone_done(sent: asyncio.Future[Any]) -> None:
