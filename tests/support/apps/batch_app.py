@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -45,6 +46,6 @@ async def handle(msg: SourceMessage) -> None:
 
 
 @app.agent(source)
-async def probe(stream):
+async def probe(stream: Any) -> None:
     """Same shell as the real services."""
     await service.run_guarded(stream, handle)
