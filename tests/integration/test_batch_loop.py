@@ -52,9 +52,15 @@ def start_probe(kafka: str, namespace: str, tmp_path: Path, **env: str) -> subpr
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, and SIGKILL if the worker has not stopped within a minute (never left running)."""
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=60)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        raise
 
 
 async def produce(kafka: str, records: list[tuple[bytes, bytes]]) -> None:
