@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-import weakref
 from collections.abc import Callable
 from typing import Any
-
-from faust.streams import _current_event
 
 from referral_bus import topics
 from referral_bus.errors import ReferralBusError
@@ -233,15 +230,6 @@ def release(stream: Any, event: Any) -> None:
     if event.ack():
         message = event.message
         stream._on_message_out(message.tp, message.offset, message)
-
-
-def make_current(event: Any) -> None:
-    """Make `event` Faust's current event in this context (None: no event): table writes take its partition.
-
-    `stream.take_events` reads events in a task of its own, so the batch loop sets each one itself.
-    Only the context variable: the stream's own `current_event` belongs to that reading task.
-    """
-    _current_event.set(None if event is None else weakref.ref(event))
 
 
 def drop_builtin_pages(app: Any) -> None:

@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import faust
@@ -28,7 +28,6 @@ from referral_bus.kafka import (
     drop_builtin_pages,
     ensure_topics,
     faust_credentials,
-    make_current,
     read_offset,
     release,
     topic_max_message_bytes,
@@ -123,16 +122,10 @@ class Service:
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
         )
         faust_patches.fetch_settings(self.app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
-        # Faust's process span (without the record key) around each event's handling; opened by the
-        # shell itself when batching, since take_events reads events in a task of its own.
-        self._span_sensor: Any = None
         if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans
             from referral_bus.span_keys import ProcessSpanSensor
 
-            if settings.batch_max_events == 1:
-                self.app.sensors.add(ProcessSpanSensor())
-            else:
-                self._span_sensor = ProcessSpanSensor()
+            self.app.sensors.add(ProcessSpanSensor())  # Faust's process span, without the record key
         self._readiness: list[ReadinessCheck] = []
         self._tables: list[Table] = []
         self._swept: dict[tuple[str, int], float] = {}  # (table, partition) → when last swept (monotonic)
@@ -381,97 +374,65 @@ class Service:
         """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
 
         Faust acknowledges an event even when the agent raises, so a failure must never escape.
-        Events come in batches (`_batches`), each handled with its own event as Faust's current one
-        (so its table writes land in its changelog partition) and in arrival order. Sends are not
-        awaited one by one: a batch's sends are awaited together in the background while the next
-        batch is handled, and an event's offset is acknowledged once its handler has returned and all
-        its sends are on the broker, strictly in arrival order (`InFlight`), so a commit never passes
-        an event that is not finished. With `concurrency` > 1 up to that many handlers run at once
-        (the handler must serialise what needs it, e.g. per key). Before each event, the expired
-        entries of the `expire` tables in the event's partition are removed (`sweep`).
+        Each event is handled in Faust's own iteration (so it is the current event: its table writes
+        land in its changelog partition), in arrival order. Sends are not awaited one by one: the
+        sends of a batch of events (`_Batch`) are awaited together in the background while the next
+        events are handled, and an event's offset is acknowledged once its handler has returned and
+        all its sends are on the broker, strictly in arrival order (`InFlight`), so a commit never
+        passes an event that is not finished. With `concurrency` > 1 up to that many handlers run at
+        once, each in its own task (the handler must serialise what needs it, e.g. per key). Before
+        each event, the expired entries of the `expire` tables in the event's partition are removed (`sweep`).
         """
         inflight = InFlight(self.settings.max_in_flight)
         handlers = asyncio.Semaphore(concurrency)
         tasks: set[asyncio.Task[Any]] = set()
-
+        batch = _Batch(self, stream, inflight, tasks)
         try:
-            async for batch in self._batches(stream):
+            async for event in stream.events():
                 await inflight.wait_for_room()
-                handled: list[tuple[SourceMessage, Pending, Any]] = []
-                for event in batch:
-                    # Hold the message: Faust's own ack (after the event or its batch) no longer lets the
-                    # offset be committed; ours, in `InFlight`, does once the event is finished.
-                    event.message.incref()
-                    source = _source(event.message)
-                    make_current(event)
-                    pending = Pending()  # in this event's context: its table writes land in its partition
-                    self.sweep(expire, source.partition)
-                    if concurrency == 1:
-                        await self._handle_event(source, handler, pending, stream, event)
-                        handled.append((source, pending, event))
-                    else:
-                        await handlers.acquire()
-                        task = _spawn(tasks, self._handle_and_settle(source, handler, pending, handlers, stream, event))
-                        inflight.add(pending, task, functools.partial(release, stream, event))
-                make_current(None)
-                if handled:
-                    task = _spawn(tasks, self._settle([(s, p) for s, p, _ in handled]))
-                    for _, pending, event in handled:
-                        inflight.add(pending, task, functools.partial(release, stream, event))
+                # Hold the message: Faust's own ack (when the next event is read) no longer lets the
+                # offset be committed; ours, in `InFlight`, does once the event is finished.
+                event.message.incref()
+                source = _source(event.message)
+                pending = Pending()  # in this event's context: its table writes land in its partition
+                self.sweep(expire, source.partition)
+                if concurrency == 1:
+                    await self._handle_event(source, handler, pending)
+                    batch.add(source, pending, event)
+                else:
+                    await handlers.acquire()
+                    task = _spawn(tasks, self._handle_and_settle(source, handler, pending, handlers))
+                    inflight.add(pending, task, functools.partial(release, stream, event))
         finally:
+            batch.close()
             for task in list(tasks):  # stopping: unfinished events stay unacknowledged and are replayed
                 task.cancel()
 
-    async def _batches(self, stream: StreamT[bytes]) -> AsyncIterator[Sequence[Any]]:
-        """The stream's events: batches within BATCH_WINDOW_MS (`take_events`), or one by one (batch size 1)."""
-        size = self.settings.batch_max_events
-        if size == 1:
-            async for event in stream.events():
-                yield [event]
-            return
-        taking: Any = stream  # StreamT does not declare take_events
-        async for events in taking.take_events(size, self.settings.batch_window_ms / 1000):
-            yield events
-
     async def _handle_and_settle(
-        self,
-        source: SourceMessage,
-        handler: Handler,
-        pending: Pending,
-        handlers: asyncio.Semaphore,
-        stream: StreamT[bytes],
-        event: Any,
+        self, source: SourceMessage, handler: Handler, pending: Pending, handlers: asyncio.Semaphore
     ) -> bool:
         """One event in its own task (concurrency > 1): the handler slot is freed before its sends settle."""
         try:
-            await self._handle_event(source, handler, pending, stream, event)
+            await self._handle_event(source, handler, pending)
         finally:
             handlers.release()
         return await self._settle([(source, pending)])
 
-    async def _handle_event(
-        self, source: SourceMessage, handler: Handler, pending: Pending, stream: StreamT[bytes], event: Any
-    ) -> None:
+    async def _handle_event(self, source: SourceMessage, handler: Handler, pending: Pending) -> None:
         """Run the handler with this event's log context and span attributes; its sends go to `pending`."""
         # Every log line of this event carries its stage and case id (the key from intake on).
         key = source.key
         case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
         case_id = case_id if case_id and case_id.startswith("case-") else None
-        sensor = self._span_sensor
-        span = sensor.on_stream_event_in(event.message.tp, source.offset, stream, event) if sensor else None
-        try:
-            with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
-                tracing.annotate(case_id=case_id)
-                metrics.event_in(self.name)
-                pending.started = time.perf_counter()
-                token = current.set(pending)
-                try:
-                    pending.outcome = await self._handle_guarded(source, handler)
-                finally:
-                    current.reset(token)
-        finally:
-            if sensor:
-                sensor.on_stream_event_out(event.message.tp, source.offset, stream, event, span)
+        with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
+            tracing.annotate(case_id=case_id)
+            metrics.event_in(self.name)
+            pending.started = time.perf_counter()
+            token = current.set(pending)
+            try:
+                pending.outcome = await self._handle_guarded(source, handler)
+            finally:
+                current.reset(token)
 
     async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
         """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.
@@ -516,6 +477,45 @@ class Service:
                 referral_id=getattr(exc, "referral_id", None),
             )
             return "dead_lettered"
+
+
+class _Batch:
+    """Handled events whose sends are awaited together: one task and one gather per batch, not per event.
+
+    The batch is closed (its settling task started, its events queued in `InFlight` in order) when it
+    holds BATCH_MAX_EVENTS events, when no further event is waiting in the stream's buffer, or at the
+    latest BATCH_WINDOW_MS after it opened. Closing adds no latency downstream: the sends are already
+    with the producer; only the acknowledgement of the offsets waits for them.
+    """
+
+    def __init__(self, service: Service, stream: StreamT[bytes], inflight: InFlight, tasks: set[asyncio.Task[Any]]):
+        self.service, self.stream, self.inflight, self.tasks = service, stream, inflight, tasks
+        self.size = service.settings.batch_max_events
+        self.window = service.settings.batch_window_ms / 1000
+        self.events: list[tuple[SourceMessage, Pending, Any]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        channel: Any = stream.channel
+        self.queue: Any = getattr(channel, "queue", None)
+
+    def add(self, source: SourceMessage, pending: Pending, event: Any) -> None:
+        """One more handled event; close the batch if it is full or nothing else is waiting."""
+        self.events.append((source, pending, event))
+        if len(self.events) >= self.size or self.queue is None or self.queue.empty():
+            self.close()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.window, self.close)
+
+    def close(self) -> None:
+        """Settle the batch's sends in one task; its events are acknowledged in order once it is done."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.events:
+            return
+        events, self.events = self.events, []
+        task = _spawn(self.tasks, self.service._settle([(s, p) for s, p, _ in events]))
+        for _, pending, event in events:
+            self.inflight.add(pending, task, functools.partial(release, self.stream, event))
 
 
 def load_or_exit(service: str, what: str, load: Callable[[], T]) -> T:

@@ -1,9 +1,9 @@
 """The batch loop of run_guarded on the real broker: a poison event inside a batch, a crash inside a batch.
 
-The records wait on the topic before the worker (tests/support/apps/batch_app.py) starts, so it takes
-them in large batches (BATCH_MAX_EVENTS 500, BATCH_WINDOW_MS 200). Every event must be handled as
-Faust's current event (the probe refuses otherwise), so each table write lands in the changelog
-partition of the event that made it.
+The records wait on the topic before the worker (tests/support/apps/batch_app.py) starts, so its
+buffer holds many at once and the sends of up to BATCH_MAX_EVENTS (500) handled events are settled
+together. Every event must be handled as Faust's current event (the probe refuses otherwise), so
+each table write lands in the changelog partition of the event that made it.
 """
 
 from __future__ import annotations

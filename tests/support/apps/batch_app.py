@@ -1,7 +1,7 @@
 """A worker for the batch loop (tests/integration/test_batch_loop.py): poison events, a crash, table writes.
 
-Every event is checked to be Faust's current event while it is handled (the trap: take_events reads
-events in another task), writes its offset to a changelogged table under its value (so the test can
+Every event is checked to be Faust's current event while it is handled (a table write takes its
+changelog partition from it), writes its offset to a changelogged table under its value (so the test can
 see which changelog partition each write took) and is forwarded. `b"boom"` raises; `b"crash"` kills
 the process once (PROBE_CRASH_MARKER: the file that says it already did).
 """
