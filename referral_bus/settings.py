@@ -181,8 +181,8 @@ class ServiceSettings(BaseSettings):
     # line per stage every LOG_SUMMARY_INTERVAL_SECONDS gives the counts by outcome (referral_bus/summary.py).
     log_each_event: bool = False
     log_summary_interval_seconds: float = Field(default=10.0, gt=0)
-    # The batch loop (Service.run_guarded): up to BATCH_MAX_EVENTS events taken at once, waiting at most
-    # BATCH_WINDOW_MS for more; 1 = one event at a time (Faust's plain stream iteration).
+    # The batch loop (Service.run_guarded): the sends of up to BATCH_MAX_EVENTS handled events are awaited
+    # together, a batch open at most BATCH_WINDOW_MS; 1 = each event's sends awaited on their own.
     batch_max_events: int = Field(default=100, ge=1)
     batch_window_ms: float = Field(default=5.0, gt=0)
     # Client settings (docs/performance.md): bytes per producer batch; records per poll (0 = no limit);

@@ -494,13 +494,15 @@ class _Batch:
         self.window = service.settings.batch_window_ms / 1000
         self.events: list[tuple[SourceMessage, Pending, Any]] = []
         self.timer: asyncio.TimerHandle | None = None
-        channel: Any = stream.channel
-        self.queue: Any = getattr(channel, "queue", None)
+        self.queue: Any = None  # the stream's buffer, taken once the stream is iterating
 
     def add(self, source: SourceMessage, pending: Pending, event: Any) -> None:
         """One more handled event; close the batch if it is full or nothing else is waiting."""
         self.events.append((source, pending, event))
-        if len(self.events) >= self.size or self.queue is None or self.queue.empty():
+        if self.queue is None:
+            channel: Any = self.stream.channel
+            self.queue = channel.queue
+        if len(self.events) >= self.size or self.queue.empty():
             self.close()
         elif self.timer is None:
             self.timer = asyncio.get_running_loop().call_later(self.window, self.close)
