@@ -50,6 +50,7 @@ def markdown(results: dict[str, Any]) -> str:
         ("httpx_to_aiohttp_aiokafka", "aiokafka loops: httpx client ÷ aiohttp client (the last hop's client)"),
         ("tracing_on_to_off", "ours with tracing exported ÷ tracing disabled"),
         ("ledger_on_to_off", "ours with the ledger worker and per-case sealing ÷ without them"),
+        ("batched_to_unbatched", "ours with the batch loop ÷ one event at a time (BATCH_MAX_EVENTS=1)"),
         ("knee_per_s", "knee: highest offered rate with p99 < 500 ms (ours)"),
     ):
         if key in s:
