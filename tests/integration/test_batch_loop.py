@@ -8,8 +8,6 @@ each table write lands in the changelog partition of the event that made it.
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,6 +24,7 @@ from referral_bus.topic_catalog import changelog
 from referral_devstack.workers import free_port, spawn_in_tree, worker_command
 from tests.support.changelogs import changelog_records, latest, wait_committed
 from tests.support.polling import wait_for
+from tests.support.probes import probe_env, stop
 
 pytestmark = [pytest.mark.kafka]
 
@@ -36,31 +35,10 @@ TABLE_CHANGELOG = changelog("batch-probe", "probe-written")  # before namespacin
 def start_probe(kafka: str, namespace: str, tmp_path: Path, **env: str) -> subprocess.Popen[bytes]:
     """The batch probe worker, its output appended to tmp_path/probe.log."""
     port = free_port()
-    full = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "REFERRAL_BUS_NAMESPACE": namespace,
-        "WEB_PORT": str(port),
-        "DATA_DIR": str(tmp_path),
-        "BATCH_MAX_EVENTS": "500",
-        "BATCH_WINDOW_MS": "200",
-        **env,
-    }
+    full = probe_env(kafka, namespace, tmp_path, port, BATCH_MAX_EVENTS="500", BATCH_WINDOW_MS="200", **env)
     cmd = [*worker_command("tests.support.apps.batch_app"), "--web-port", str(port)]
     with (tmp_path / "probe.log").open("ab") as log:
         return spawn_in_tree(cmd, full, log)
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    """SIGTERM, and SIGKILL if the worker has not stopped within a minute (never left running)."""
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=30)
-        raise
 
 
 async def produce(kafka: str, records: list[tuple[bytes, bytes]]) -> None:
