@@ -51,6 +51,7 @@ def markdown(results: dict[str, Any]) -> str:
         ("tracing_on_to_off", "ours with tracing exported ÷ tracing disabled"),
         ("ledger_on_to_off", "ours with the ledger worker and per-case sealing ÷ without them (target ≥ 0.85)"),
         ("ledger_cpu_off_to_on", "workers' CPU per report without ÷ with the ledger and sealing"),
+        ("batched_to_unbatched", "ours with the batch loop ÷ one event at a time (BATCH_MAX_EVENTS=1)"),
         ("knee_per_s", "knee: highest offered rate with p99 < 500 ms (ours)"),
     ):
         if key in s:

@@ -55,6 +55,7 @@ class Plan:
             "ours",
             "ours_tracing",
             "ours_ledger",
+            "ours_unbatched",
             "faust",
             "faust_take",
             "aiokafka",
@@ -77,7 +78,7 @@ class Plan:
             unthrottled_repeats=1,
             in_flight=50,
             profile_seconds=0,
-            configs=["ours", "ours_tracing", "faust", "faust_take", "aiokafka"],  # every configuration starts
+            configs=["ours", "ours_tracing", "ours_unbatched", "faust", "faust_take", "aiokafka"],  # all start
             stepped=["ours", "aiokafka"],
             codec_records=200,
             codec_repeats=1,
@@ -114,7 +115,7 @@ async def run_config(
     result: dict[str, Any] = {}
     with temp_workdir(prefix="bench-") as work:
         stack: OurStack | BaselineStack
-        if name in ("ours", "ours_tracing", "ours_ledger"):
+        if name in ("ours", "ours_tracing", "ours_ledger", "ours_unbatched"):
             stack = OurStack(
                 name,
                 namespace,
@@ -123,6 +124,7 @@ async def run_config(
                 tuning,
                 otlp_endpoint=otlp.endpoint if (otlp and name == "ours_tracing") else None,
                 ledger=name == "ours_ledger",
+                batch_max_events=1 if name == "ours_unbatched" else None,
             )
         else:
             kind = "aiokafka" if name.startswith("aiokafka") else "faust"
@@ -297,6 +299,8 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         s["ledger_on_to_off"] = round(ledger / ours, 3)
     if (cpu := _worker_cpu(e2e, "ours")) and (cpu_ledger := _worker_cpu(e2e, "ours_ledger")):
         s["ledger_cpu_off_to_on"] = round(cpu / cpu_ledger, 3)  # less load-sensitive than the throughput ratio
+    if (unbatched := top("ours_unbatched")) and ours:  # the batch loop, against one event at a time
+        s["batched_to_unbatched"] = round(ours / unbatched, 3)
     for name, cfg in e2e.items():
         ok = [
             st["offered_per_s"]
@@ -384,7 +388,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--configs",
-        help="comma-separated subset of: ours, ours_tracing, ours_ledger, faust, faust_take, aiokafka, "
+        help="comma-separated subset of: ours, ours_tracing, ours_ledger, ours_unbatched, faust, faust_take, aiokafka, "
         "and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
     )
     parser.add_argument("--render", action="store_true", help="only redo latest.md and latest.png from latest.json")

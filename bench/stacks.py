@@ -23,10 +23,12 @@ from bench.reports import ReportStream
 from bench.stackconfig import check_one_referral, write_config
 from referral_bus import topics
 from referral_bus.kafka import ensure_topics
-from referral_bus.settings import KafkaSettings
+from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_devstack.agencies import write_secrets
 from referral_devstack.processes import stop_session, untraced_environment
 from referral_devstack.workers import SERVICES, Workers, free_port, spawn_in_tree, worker_command
+
+_DEFAULTS = ServiceSettings()
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class Tuning:
     broker_commit_every: int = 100
     broker_commit_interval: float = 1.0
     producer_linger_ms: int = 5
+    # our services' own client settings and batch loop (their defaults; the baselines keep their own)
+    producer_max_batch_size: int = _DEFAULTS.producer_max_batch_size
+    broker_max_poll_records: int = _DEFAULTS.broker_max_poll_records
+    consumer_fetch_min_bytes: int = _DEFAULTS.consumer_fetch_min_bytes
+    consumer_fetch_max_wait_ms: int = _DEFAULTS.consumer_fetch_max_wait_ms
+    batch_max_events: int = _DEFAULTS.batch_max_events
+    batch_window_ms: float = _DEFAULTS.batch_window_ms
 
     def service_env(self) -> dict[str, str]:
         """As our services read them (<PREFIX>_*, KAFKA_TOPIC_PARTITIONS)."""
@@ -49,6 +58,12 @@ class Tuning:
                 f"{p}_BROKER_COMMIT_EVERY": str(self.broker_commit_every),
                 f"{p}_BROKER_COMMIT_INTERVAL": str(self.broker_commit_interval),
                 f"{p}_PRODUCER_LINGER_MS": str(self.producer_linger_ms),
+                f"{p}_PRODUCER_MAX_BATCH_SIZE": str(self.producer_max_batch_size),
+                f"{p}_BROKER_MAX_POLL_RECORDS": str(self.broker_max_poll_records),
+                f"{p}_CONSUMER_FETCH_MIN_BYTES": str(self.consumer_fetch_min_bytes),
+                f"{p}_CONSUMER_FETCH_MAX_WAIT_MS": str(self.consumer_fetch_max_wait_ms),
+                f"{p}_BATCH_MAX_EVENTS": str(self.batch_max_events),
+                f"{p}_BATCH_WINDOW_MS": str(self.batch_window_ms),
             }
         return env
 
@@ -75,6 +90,7 @@ class OurStack:
     otlp_endpoint: str | None = None
     workers: Workers | None = None
     ledger: bool = False  # ours_ledger: the ledger worker chaining every disclosure, and cases sealed per case
+    batch_max_events: int | None = None  # ours_unbatched: 1 (one event at a time); None: the services' default
 
     @property
     def intake_topic(self) -> str:
@@ -92,6 +108,8 @@ class OurStack:
             "NOTIFIER_DIRECTORY_PATH": str(directory),
             "NOTIFIER_SECRETS_DIR": str(self.workdir / "secrets"),
         }
+        if self.batch_max_events is not None:
+            env |= {f"{s.upper()}_BATCH_MAX_EVENTS": str(self.batch_max_events) for s in [*SERVICES, "ledger"]}
         if self.ledger:
             env["REFERRAL_BUS_SECRET_CASE_KEY_KEK"] = "bench-case-key-kek"  # intake seals, the others open
         if self.otlp_endpoint:
@@ -120,7 +138,13 @@ class OurStack:
 
     def describe(self) -> dict[str, Any]:
         processes = [*SERVICES, "ledger"] if self.ledger else list(SERVICES)
-        return {"kind": "ours", "tracing": bool(self.otlp_endpoint), "ledger": self.ledger, "processes": processes}
+        return {
+            "kind": "ours",
+            "tracing": bool(self.otlp_endpoint),
+            "ledger": self.ledger,
+            "batch_max_events": self.batch_max_events or self.tuning.batch_max_events,
+            "processes": processes,
+        }
 
 
 @dataclass

@@ -34,6 +34,9 @@ Fixes, each as narrow as the bug:
   skipped. Faust already holds for a hole of two or more; this closes the hole of exactly one. Its
   only false alarm: a periodic commit cancelled by shutdown after Faust forgot the acks it was
   committing; then the last stretch is replayed (duplicates, which the dedup tables absorb).
+
+Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
+and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from faust.tables.base import Collection
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
@@ -57,11 +62,13 @@ SETTLE_TIMEOUT_S = 10.0  # the fetcher finishes its in-flight record in millisec
 
 _installed = False
 _deferred: set[tuple[str, str]] = set()  # (table, source topic) whose deferred check was logged
+_fetch: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()  # app → fetch settings
 
 _PATCHED = {
     Consumer: ("getmany", "_new_offset", "stop_flow", "resume_flow"),
     Recovery: ("on_recovery_completed", "_resume_streams"),
     Collection: ("_verify_source_topic_partitions",),
+    AIOKafkaConsumerThread: ("_create_worker_consumer",),
 }
 
 
@@ -164,6 +171,30 @@ def _known_partitions_only(original: Callable[[Any, str], None]) -> Callable[[An
     return verify
 
 
+def fetch_settings(app: Any, min_bytes: int, max_wait_ms: int) -> None:
+    """The worker consumer of `app` fetches at least `min_bytes`, waiting at most `max_wait_ms` at the broker."""
+    _fetch[app] = (min_bytes, max_wait_ms)
+
+
+def _fetch_settings(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+    """Faust's worker consumer, with the fetch settings chosen for its app (before the consumer starts)."""
+
+    @functools.wraps(original)
+    def create(self: Any, transport: Any) -> Any:
+        consumer = original(self, transport)
+        chosen = _fetch.get(self.app)
+        if chosen is not None:
+            if not hasattr(consumer, "_fetch_min_bytes") or not hasattr(consumer, "_fetch_max_wait_ms"):
+                raise ConfigurationError(
+                    "aiokafka internals changed (AIOKafkaConsumer._fetch_min_bytes/_fetch_max_wait_ms missing): "
+                    "review referral_bus/faust_patches.py against the installed aiokafka"
+                )
+            consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = chosen
+        return consumer
+
+    return create
+
+
 def install() -> None:
     """Apply the workarounds (idempotent)."""
     global _installed
@@ -178,4 +209,6 @@ def install() -> None:
     recovery._resume_streams = _quiesced(recovery._resume_streams)
     collection: Any = Collection
     collection._verify_source_topic_partitions = _known_partitions_only(collection._verify_source_topic_partitions)
+    thread: Any = AIOKafkaConsumerThread
+    thread._create_worker_consumer = _fetch_settings(thread._create_worker_consumer)
     _installed = True

@@ -189,6 +189,16 @@ class ServiceSettings(BaseSettings):
     # line per stage every LOG_SUMMARY_INTERVAL_SECONDS gives the counts by outcome (referral_bus/summary.py).
     log_each_event: bool = False
     log_summary_interval_seconds: float = Field(default=10.0, gt=0)
+    # The batch loop (Service.run_guarded): the sends of up to BATCH_MAX_EVENTS handled events are awaited
+    # together, a batch open at most BATCH_WINDOW_MS; 1 = each event's sends awaited on their own.
+    batch_max_events: int = Field(default=100, ge=1)
+    batch_window_ms: float = Field(default=5.0, gt=0)
+    # Client settings (docs/performance.md): bytes per producer batch; records per poll (0 = no limit);
+    # a fetch waits at the broker for CONSUMER_FETCH_MIN_BYTES, at most CONSUMER_FETCH_MAX_WAIT_MS.
+    producer_max_batch_size: int = Field(default=65536, ge=1024)
+    broker_max_poll_records: int = Field(default=500, ge=0)
+    consumer_fetch_min_bytes: int = Field(default=1, ge=1)
+    consumer_fetch_max_wait_ms: int = Field(default=1500, ge=1)
 
 
 class AgenciesFile(BaseSettings):

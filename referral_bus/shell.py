@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import faust
@@ -105,6 +105,8 @@ class Service:
             broker_commit_every=settings.broker_commit_every,
             broker_commit_interval=settings.broker_commit_interval,
             producer_linger_ms=settings.producer_linger_ms,
+            producer_max_batch_size=settings.producer_max_batch_size,
+            broker_max_poll_records=settings.broker_max_poll_records or None,
             producer_max_request_size=self.kafka.max_message_bytes * 2,
             consumer_auto_offset_reset="earliest",
             consumer_max_fetch_size=settings.max_partition_fetch_bytes or self.kafka.max_message_bytes * 2,
@@ -119,6 +121,7 @@ class Service:
             table_standby_replicas=0,
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
         )
+        faust_patches.fetch_settings(self.app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
         if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans
             from referral_bus.span_keys import ProcessSpanSensor
 
@@ -371,42 +374,37 @@ class Service:
         """Process every event with `handler`; any failure is dead-lettered and the partition moves on.
 
         Faust acknowledges an event even when the agent raises, so a failure must never escape.
-        Sends are not awaited one by one: an event's offset is acknowledged once its handler has
-        returned and all its sends are on the broker, strictly in arrival order (`InFlight`), so a
-        commit never passes an event that is not finished. With `concurrency` > 1 up to that many
-        handlers run at once (the handler must serialise what needs it, e.g. per key). Before each
-        event, the expired entries of the `expire` tables in the event's partition are removed (`sweep`).
+        Each event is handled in Faust's own iteration (so it is the current event: its table writes
+        land in its changelog partition), in arrival order. Sends are not awaited one by one: the
+        sends of a batch of events (`_Batch`) are awaited together in the background while the next
+        events are handled, and an event's offset is acknowledged once its handler has returned and
+        all its sends are on the broker, strictly in arrival order (`InFlight`), so a commit never
+        passes an event that is not finished. With `concurrency` > 1 up to that many handlers run at
+        once, each in its own task (the handler must serialise what needs it, e.g. per key). Before
+        each event, the expired entries of the `expire` tables in the event's partition are removed (`sweep`).
         """
         inflight = InFlight(self.settings.max_in_flight)
         handlers = asyncio.Semaphore(concurrency)
-        tasks: set[asyncio.Task[bool]] = set()
+        tasks: set[asyncio.Task[Any]] = set()
+        batch = _Batch(self, stream, inflight, tasks)
         try:
             async for event in stream.events():
                 await inflight.wait_for_room()
                 # Hold the message: Faust's own ack (when the next event is read) no longer lets the
                 # offset be committed; ours, in `InFlight`, does once the event is finished.
                 event.message.incref()
-                msg = event.message
-                source = SourceMessage(
-                    topic=msg.topic,
-                    partition=msg.partition,
-                    offset=msg.offset,
-                    key=msg.key,
-                    value=msg.value,
-                    headers=normalise_headers(msg.headers),
-                )
+                source = _source(event.message)
                 pending = Pending()  # in this event's context: its table writes land in its partition
                 self.sweep(expire, source.partition)
                 if concurrency == 1:
                     await self._handle_event(source, handler, pending)
-                    task = asyncio.ensure_future(self._settle(source, pending))
+                    batch.add(source, pending, event)
                 else:
                     await handlers.acquire()
-                    task = asyncio.ensure_future(self._handle_and_settle(source, handler, pending, handlers))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-                inflight.add(pending, task, functools.partial(release, stream, event))
+                    task = _spawn(tasks, self._handle_and_settle(source, handler, pending, handlers))
+                    inflight.add(pending, task, functools.partial(release, stream, event))
         finally:
+            batch.close()
             for task in list(tasks):  # stopping: unfinished events stay unacknowledged and are replayed
                 task.cancel()
 
@@ -418,7 +416,7 @@ class Service:
             await self._handle_event(source, handler, pending)
         finally:
             handlers.release()
-        return await self._settle(source, pending)
+        return await self._settle([(source, pending)])
 
     async def _handle_event(self, source: SourceMessage, handler: Handler, pending: Pending) -> None:
         """Run the handler with this event's log context and span attributes; its sends go to `pending`."""
@@ -436,11 +434,17 @@ class Service:
             finally:
                 current.reset(token)
 
-    async def _settle(self, source: SourceMessage, pending: Pending) -> bool:
-        """Await the event's sends; if one failed, dead-letter the event. True when it may be acknowledged."""
-        if pending.sends:
-            results = await asyncio.gather(*pending.sends, return_exceptions=True)
-            failed = next((r for r in results if isinstance(r, BaseException)), None)
+    async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
+        """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.
+
+        True once every event of the batch may be acknowledged (`InFlight` runs their state callbacks).
+        """
+        sends = [send for _, pending in handled for send in pending.sends]
+        results: list[Any] = await asyncio.gather(*sends, return_exceptions=True) if sends else []
+        at = 0
+        for source, pending in handled:
+            mine, at = results[at : at + len(pending.sends)], at + len(pending.sends)
+            failed = next((r for r in mine if isinstance(r, BaseException)), None)
             if failed is not None:
                 if isinstance(failed, asyncio.CancelledError):
                     raise failed
@@ -453,7 +457,7 @@ class Service:
                     ),
                 )
                 pending.outcome = "dead_lettered"
-        metrics.stage_latency(self.name, pending.outcome, (time.perf_counter() - pending.started) * 1000)
+            metrics.stage_latency(self.name, pending.outcome, (time.perf_counter() - pending.started) * 1000)
         return True
 
     async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
@@ -475,6 +479,47 @@ class Service:
             return "dead_lettered"
 
 
+class _Batch:
+    """Handled events whose sends are awaited together: one task and one gather per batch, not per event.
+
+    The batch is closed (its settling task started, its events queued in `InFlight` in order) when it
+    holds BATCH_MAX_EVENTS events, when no further event is waiting in the stream's buffer, or at the
+    latest BATCH_WINDOW_MS after it opened. Closing adds no latency downstream: the sends are already
+    with the producer; only the acknowledgement of the offsets waits for them.
+    """
+
+    def __init__(self, service: Service, stream: StreamT[bytes], inflight: InFlight, tasks: set[asyncio.Task[Any]]):
+        self.service, self.stream, self.inflight, self.tasks = service, stream, inflight, tasks
+        self.size = service.settings.batch_max_events
+        self.window = service.settings.batch_window_ms / 1000
+        self.events: list[tuple[SourceMessage, Pending, Any]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.queue: Any = None  # the stream's buffer, taken once the stream is iterating
+
+    def add(self, source: SourceMessage, pending: Pending, event: Any) -> None:
+        """One more handled event; close the batch if it is full or nothing else is waiting."""
+        self.events.append((source, pending, event))
+        if self.queue is None:
+            channel: Any = self.stream.channel
+            self.queue = channel.queue
+        if len(self.events) >= self.size or self.queue.empty():
+            self.close()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.window, self.close)
+
+    def close(self) -> None:
+        """Settle the batch's sends in one task; its events are acknowledged in order once it is done."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self.events:
+            return
+        events, self.events = self.events, []
+        task = _spawn(self.tasks, self.service._settle([(s, p) for s, p, _ in events]))
+        for _, pending, event in events:
+            self.inflight.add(pending, task, functools.partial(release, self.stream, event))
+
+
 def load_or_exit(service: str, what: str, load: Callable[[], T]) -> T:
     """`load()`, or stop the worker at start-up: every problem on stderr, exit code 78 (configuration error)."""
     try:
@@ -483,6 +528,26 @@ def load_or_exit(service: str, what: str, load: Callable[[], T]) -> T:
         problems = exc.problems if isinstance(exc, RulesError) else [str(exc)]
         sys.stderr.write(f"{service}: cannot start, {what} do not load:\n  " + "\n  ".join(problems) + "\n")
         raise SystemExit(78) from None
+
+
+def _spawn(tasks: set[asyncio.Task[Any]], coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
+    """Run `coro` in a task kept in `tasks` until it ends (cancelled with them when the agent stops)."""
+    task = asyncio.ensure_future(coro)
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
+
+
+def _source(msg: Any) -> SourceMessage:
+    """Our handlers' view of a Faust message."""
+    return SourceMessage(
+        topic=msg.topic,
+        partition=msg.partition,
+        offset=msg.offset,
+        key=msg.key,
+        value=msg.value,
+        headers=normalise_headers(msg.headers),
+    )
 
 
 def _tombstone_done(sent: asyncio.Future[Any]) -> None:

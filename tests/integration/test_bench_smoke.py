@@ -34,7 +34,7 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
     assert {"cpus", "memory_gb", "python", "packages", "kafka_broker"} <= results["machine"].keys()
     assert {"faust-streaming", "aiokafka", "fastavro"} <= results["machine"]["packages"].keys()
     assert {"ratio_encode", "ratio_decode", "ratio_decode_v1"} <= results["codec"].keys()
-    assert {"ours", "ours_tracing", "faust", "faust_take", "aiokafka"} <= results["e2e"].keys()
+    assert {"ours", "ours_tracing", "ours_unbatched", "faust", "faust_take", "aiokafka"} <= results["e2e"].keys()
     assert len(results["git"]["commit"]) == 40
     for name, cfg in results["e2e"].items():  # who paid: CPU per process, records per topic
         acct = cfg["accounting"]

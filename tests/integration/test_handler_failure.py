@@ -15,18 +15,13 @@ from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
 from referral_devstack.workers import free_port, spawn_in_tree, worker_command
+from tests.support.probes import probe_env
 
 
 def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     """The probe worker (tests/support/apps/failing_app.py), output in tmp_path/probe.log."""
     port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "REFERRAL_BUS_NAMESPACE": namespace,
-        "WEB_PORT": str(port),
-        "DATA_DIR": str(tmp_path),
-    }
+    env = probe_env(kafka, namespace, tmp_path, port)
     cmd = [*worker_command("tests.support.apps.failing_app"), "--web-port", str(port)]
     with (tmp_path / "probe.log").open("wb") as log:
         return spawn_in_tree(cmd, env, log)
@@ -50,7 +45,6 @@ async def the_one_dead_letter(
     assert len(dl) == 1
     letter: dict[str, Any] = Codec().decode(dl[0].value, "DeadLetter")
     return letter
-
 
 
 async def test_a_failing_handler_dead_letters_the_event_and_the_partition_moves_on(

@@ -10,8 +10,6 @@ window certain instead of load-dependent. At-least-once: duplicates are allowed,
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import subprocess
 import time
 from pathlib import Path
@@ -24,6 +22,7 @@ from aiokafka import AIOKafkaProducer
 from referral_bus import topics
 from referral_bus.kafka import read_topic
 from referral_devstack.workers import free_port, spawn_in_tree, worker_command
+from tests.support.probes import probe_env, stop
 
 pytestmark = [pytest.mark.kafka]
 
@@ -32,16 +31,15 @@ KEYS = 16  # spread over every partition, several events each
 
 
 def start_worker(kafka: str, namespace: str, workdir: Path, port: int, log: Any) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "REFERRAL_BUS_NAMESPACE": namespace,
-        "WEB_PORT": str(port),
-        "DATA_DIR": str(workdir),
-        "PROBE_HANDLER_DELAY_S": "0.2",
-        "PROBE_SEEK_DELAY_S": "3.0",
-        "STREAM_BUFFER_MAXSIZE": "1",  # the fetcher delivers one record at a time, paced by the handler
-    }
+    env = probe_env(
+        kafka,
+        namespace,
+        workdir,
+        port,
+        PROBE_HANDLER_DELAY_S="0.2",
+        PROBE_SEEK_DELAY_S="3.0",
+        STREAM_BUFFER_MAXSIZE="1",  # the fetcher delivers one record at a time, paced by the handler
+    )
     return spawn_in_tree(worker_command("tests.support.apps.shutdown_app"), env, log)
 
 
@@ -56,16 +54,6 @@ def wait_ready(proc: subprocess.Popen[bytes], port: int, log_path: Path, timeout
             pass
         time.sleep(0.3)
     raise AssertionError(f"probe worker not ready in {timeout}s: " + log_path.read_text(errors="replace")[-3000:])
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
 
 
 async def test_a_sigterm_mid_stream_and_a_restart_lose_no_event(kafka: str, namespace: str, tmp_path: Path) -> None:

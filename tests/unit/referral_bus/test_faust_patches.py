@@ -72,3 +72,22 @@ def test_a_changelog_missing_from_the_metadata_snapshot_defers_the_partition_che
     assert checked == []
     verify(table({"src": 4, "app-t-changelog": 4}), "src")
     assert checked == ["src"]  # known counts: Faust's own check runs (and raises on a real mismatch)
+
+
+async def test_the_worker_consumer_gets_the_fetch_settings_chosen_for_its_app() -> None:
+    """Faust fixes fetch.min.bytes at 1 and fetch.max.wait.ms at 1,500; the patch applies the chosen ones."""
+    from aiokafka import AIOKafkaConsumer
+
+    def factory(self: Any, transport: Any) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
+
+    create = faust_patches._fetch_settings(factory)
+    class App:  # Faust apps are weakly referenced by the patch
+        pass
+
+    chosen, other = App(), App()
+    faust_patches.fetch_settings(chosen, 16384, 20)
+    made = create(SimpleNamespace(app=chosen), None)
+    assert (made._fetch_min_bytes, made._fetch_max_wait_ms) == (16384, 20)
+    untouched = create(SimpleNamespace(app=other), None)  # an app without chosen settings: Faust's values
+    assert (untouched._fetch_min_bytes, untouched._fetch_max_wait_ms) == (1, 1500)

@@ -1,0 +1,51 @@
+"""A worker for the batch loop (tests/integration/test_batch_loop.py): poison events, a crash, table writes.
+
+Every event is checked to be Faust's current event while it is handled (a table write takes its
+changelog partition from it), writes its offset to a changelogged table under its value (so the test can
+see which changelog partition each write took) and is forwarded. `b"boom"` raises; `b"crash"` kills
+the process once (PROBE_CRASH_MARKER: the file that says it already did).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import faust
+
+from referral_bus.message import SourceMessage
+from referral_bus.settings import ServiceSettings
+from referral_bus.shell import Service
+from referral_bus.tables import Table
+
+MARKER = os.environ.get("PROBE_CRASH_MARKER", "")
+
+service = Service("batch-probe", ServiceSettings())
+app = service.app
+source = service.topic("probe.batch.in.v1")
+sink = service.topic("probe.batch.out.v1")
+written = Table(app, name="probe-written", default=None, partitions=service.kafka.topic_partitions, key_type=str)
+app.tables.add(written)
+
+
+async def handle(msg: SourceMessage) -> None:
+    """Check the current event, write the table, forward; fail on b'boom', die once on b'crash'."""
+    event = faust.current_event()
+    if event is None or (event.message.partition, event.message.offset) != (msg.partition, msg.offset):
+        raise RuntimeError("handled outside its own event")
+    if msg.value == b"boom":
+        raise ZeroDivisionError("a bug in a handler")
+    if msg.value == b"crash" and MARKER and not Path(MARKER).exists():
+        Path(MARKER).write_text("crashed", encoding="utf-8")
+        os.kill(os.getpid(), signal.SIGKILL)
+    value = (msg.value or b"").decode()
+    written[value] = msg.offset
+    await service.send(sink, msg.key, msg.value or b"")
+
+
+@app.agent(source)
+async def probe(stream: Any) -> None:
+    """Same shell as the real services."""
+    await service.run_guarded(stream, handle)
