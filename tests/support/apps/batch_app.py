@@ -14,13 +14,23 @@ from pathlib import Path
 from typing import Any
 
 import faust
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from referral_bus.message import SourceMessage
 from referral_bus.settings import ServiceSettings
 from referral_bus.shell import Service
 from referral_bus.tables import Table
 
-MARKER = os.environ.get("PROBE_CRASH_MARKER", "")
+
+class ProbeSettings(BaseSettings):
+    """`PROBE_CRASH_MARKER`: the file that says the probe already crashed once (empty: never crash)."""
+
+    model_config = SettingsConfigDict(env_prefix="PROBE_", extra="ignore")
+
+    crash_marker: str = ""
+
+
+MARKER = ProbeSettings().crash_marker
 
 service = Service("batch-probe", ServiceSettings())
 app = service.app
