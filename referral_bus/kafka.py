@@ -268,32 +268,3 @@ def held_partitions(app: Any, topic: str, *changelogs: str) -> tuple[int, frozen
     for name in changelogs:
         held &= {tp.partition for tp in actives if tp.topic == name}
     return int(count), frozenset(held)
-
-
-_GATHERED: dict[str, tuple[int, int]] = {}  # app id → (fetch max wait ms, fetch min bytes) of its worker consumer
-
-
-def gather_fetches(app: Any, wait_ms: int, min_bytes: int = 65_536) -> None:
-    """Let records gather at the broker up to `wait_ms` (or `min_bytes`) per fetch of `app`'s worker consumer.
-
-    Faust fetches with min bytes 1: a record at a time at a modest rate, each fetch a round of Python and
-    broker work. A worker off the delivery path (the ledger) takes them in batches instead. 0: Faust's own.
-    """
-    if wait_ms <= 0:
-        return
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
-    _GATHERED[app.conf.id] = (wait_ms, min_bytes)
-    thread: Any = AIOKafkaConsumerThread
-    if getattr(thread, "_gathers_fetches", False):
-        return
-    original = thread._create_worker_consumer
-
-    def create(self: Any, transport: Any) -> Any:
-        consumer = original(self, transport)
-        if (gathered := _GATHERED.get(self.app.conf.id)) is not None:  # read by the consumer's start()
-            consumer._fetch_max_wait_ms, consumer._fetch_min_bytes = gathered
-        return consumer
-
-    thread._create_worker_consumer = create
-    thread._gathers_fetches = True

@@ -354,7 +354,9 @@ class LedgerSettings(ServiceSettings, MountedSecrets):
 
     web_port: int = 6071
     checkpoint_every: int = Field(default=100, ge=1)  # a signed checkpoint after this many entries per partition
-    # the ledger is off the delivery path: disclosures gather at the broker up to this long per fetch, and its
-    # appends up to producer_linger_ms per produce request (docs/data-protection.md, Cost); 0: a fetch per record
-    fetch_wait_ms: int = Field(default=200, ge=0, le=1000)
+    # the ledger is off the delivery path: disclosures gather at the broker up to consumer_fetch_max_wait_ms (or
+    # consumer_fetch_min_bytes) per fetch, and its appends up to producer_linger_ms per produce request
+    # (docs/data-protection.md, Cost); LEDGER_CONSUMER_FETCH_MIN_BYTES=1: a fetch per record, as other workers
+    consumer_fetch_min_bytes: int = Field(default=65_536, ge=1)
+    consumer_fetch_max_wait_ms: int = Field(default=200, ge=1, le=1000)
     producer_linger_ms: int = Field(default=50, ge=0)

@@ -12,7 +12,7 @@ from typing import Any
 
 from referral_bus import logging as rb_logging
 from referral_bus import topics
-from referral_bus.kafka import gather_fetches, read_last
+from referral_bus.kafka import read_last
 from referral_bus.settings import LedgerSettings, read_secret
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
@@ -21,7 +21,6 @@ from services.ledger.handlers import Ledger
 settings = LedgerSettings()
 service = Service("ledger", settings, encodes=("LedgerEntry",))
 app = service.app
-gather_fetches(app, settings.fetch_wait_ms)  # batches of disclosures per fetch, not one fetch per disclosure
 
 disclosures_topic = service.topic(topics.DISCLOSURES)
 ledger_topic = service.topic(topics.LEDGER)

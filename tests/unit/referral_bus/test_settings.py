@@ -24,3 +24,12 @@ def test_each_service_reads_only_its_own_secrets_dir(prefix: str, monkeypatch: p
 
 def test_a_service_without_secrets_has_no_such_setting() -> None:
     assert "secrets_dir" not in IntakeSettings.model_fields
+
+
+def test_only_the_ledger_gathers_its_fetches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ledger (off the delivery path) takes disclosures in batches; delivery workers fetch a record at a time."""
+    ledger, intake = LedgerSettings(), IntakeSettings()
+    assert (ledger.consumer_fetch_min_bytes, ledger.consumer_fetch_max_wait_ms) == (65_536, 200)
+    assert (intake.consumer_fetch_min_bytes, intake.consumer_fetch_max_wait_ms) == (1, 1500)
+    monkeypatch.setenv("LEDGER_CONSUMER_FETCH_MIN_BYTES", "1")
+    assert LedgerSettings().consumer_fetch_min_bytes == 1  # a fetch per record, as the others
