@@ -1,15 +1,26 @@
-"""Shared fixtures: the real local Kafka broker, a fresh topic namespace per test, a real SMTP server."""
+"""Shared fixtures: the real local Kafka broker, a fresh topic namespace per test, a real SMTP server.
+
+`make test` runs pytest in several processes (pytest-xdist, `-n`): the broker and the schema registry are
+started under a file lock, so two processes never start one twice, and the fault scenarios' books come
+back from every process to the table printed at the end.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
+import fcntl
 import os
+import sys
 import threading
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from referral_bus.settings import REPO_ROOT
 from referral_devstack import broker
 from referral_devstack.receivers import MailReceiver
 
@@ -23,7 +34,8 @@ for _prefix in ("INTAKE", "ROUTING", "NOTIFIER", "STATS", "INBOX", "LEDGER"):
 @pytest.fixture(scope="session")
 def kafka() -> str:
     """Bootstrap address of a real broker: the local one (started if needed) or KAFKA_BOOTSTRAP_SERVERS."""
-    message = broker.start()
+    with _start_lock("broker"):
+        message = broker.start()
     print(message)
     return os.environ.get("KAFKA_BOOTSTRAP_SERVERS", broker.LocalBroker().bootstrap)
 
@@ -73,7 +85,8 @@ def schema_registry() -> str:
         return configured
     from referral_devstack import apicurio
 
-    print(apicurio.start())
+    with _start_lock("registry"):
+        print(apicurio.start())
     return apicurio.LocalRegistry().url
 
 
@@ -84,3 +97,59 @@ def mail() -> Iterator[MailReceiver]:
     server.start()
     yield server
     server.stop()
+
+
+@contextlib.contextmanager
+def _start_lock(what: str) -> Iterator[None]:
+    """Held while one test process starts (or finds running) a shared local service; the others wait."""
+    path = REPO_ROOT / ".local" / f"start-{what}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# The fault scenarios' books (tests/support/harness.py RESULTS): each process keeps its own; an xdist worker hands
+# its rows to the controller, which prints the one table of the run and keeps it in .local/faults/last-table.txt.
+FAULT_TABLE = REPO_ROOT / ".local" / "faults" / "last-table.txt"
+_books_of_workers: list[dict[str, Any]] = []
+
+
+def _own_books() -> list[Any]:
+    """This process's rows (the harness is imported only by the tests that book a scenario)."""
+    harness = sys.modules.get("tests.support.harness")
+    return list(harness.RESULTS) if harness is not None else []
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: its rows go to the controller
+        workeroutput["fault_books"] = [dataclasses.asdict(b) for b in _own_books()]
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: object) -> None:
+    _books_of_workers.extend(getattr(node, "workeroutput", {}).get("fault_books", []))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Print the books of every scenario that ran, and keep them in .local/faults/last-table.txt."""
+    if hasattr(terminalreporter.config, "workeroutput"):
+        return
+    rows = _own_books()
+    if _books_of_workers:
+        from tests.support.harness import Books
+
+        rows += [Books(**b) for b in _books_of_workers]
+    if not rows:
+        return
+    from tests.support.harness import table
+
+    text = table(rows)
+    terminalreporter.write_sep("=", "fault scenarios")
+    terminalreporter.write_line(text)
+    FAULT_TABLE.parent.mkdir(parents=True, exist_ok=True)
+    FAULT_TABLE.write_text(text + "\n", encoding="utf-8")
