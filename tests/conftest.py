@@ -46,10 +46,14 @@ def namespace(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     ns = "t" + uuid.uuid4().hex[:10]
     monkeypatch.setenv("REFERRAL_BUS_NAMESPACE", ns)
     yield ns
-    # in a thread of its own: asyncio.run here would replace the event loop pytest-asyncio keeps
+    # in a thread of its own (asyncio.run here would replace the event loop pytest-asyncio keeps), while the next
+    # test runs: about a second per test on the shared broker; the session waits for every one at its end
     cleaner = threading.Thread(target=asyncio.run, args=(_delete_topics(ns),), name="delete-test-topics")
     cleaner.start()
-    cleaner.join()
+    _cleaners.append(cleaner)
+
+
+_cleaners: list[threading.Thread] = []
 
 
 async def _delete_topics(ns: str) -> None:
@@ -125,6 +129,8 @@ def _own_books() -> list[Any]:
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    for cleaner in _cleaners:  # every test's topics are gone before the session ends
+        cleaner.join()
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # an xdist worker: its rows go to the controller
         workeroutput["fault_books"] = [dataclasses.asdict(b) for b in _own_books()]
