@@ -29,6 +29,11 @@ from referral_devstack.receivers import MailReceiver
 # line per interval) is tested in tests/integration/test_events_summary.py, which sets these to false.
 for _prefix in ("INTAKE", "ROUTING", "NOTIFIER", "STATS", "INBOX", "LEDGER"):
     os.environ.setdefault(f"{_prefix}_LOG_EACH_EVENT", "true")
+# Faust reads these from the environment (test-only: production keeps Faust's 60-s session): a worker a test
+# kills with SIGKILL leaves its consumer group within 10 s, so the replacement it starts is not held up to a minute
+# in the rebalance waiting for the dead member (as tests/support/harness.py's FAST_GROUP_ENV for the fault drills).
+os.environ.setdefault("BROKER_SESSION_TIMEOUT", "10")
+os.environ.setdefault("BROKER_HEARTBEAT_INTERVAL", "1")
 
 
 @pytest.fixture(scope="session")
