@@ -67,10 +67,16 @@ setup-run:  ## the slow set-up steps of `make run`, in parallel
 setup-test:  ## the slow set-up steps of `make test`, in parallel
 	@$(MAKE) --no-print-directory -j7 install kafka-jars jaeger promtool chromium k8s-tools registry-build
 
-test: setup-test  ## ruff, mypy, schema check, every test against the real broker
-	@$(MAKE) --no-print-directory lint typecheck schemas
+# pytest processes of `make test` (pytest-xdist; each test file stays in one process, so its module fixtures
+# start once): most broker tests wait on workers and the broker, not on the CPU (a serial run: 7.5 CPU-minutes
+# in 22 minutes), so 2 processes fit 2 cores with room for the time-window tests. PYTEST_WORKERS=0: one process.
+PYTEST_WORKERS ?= 2
+
+test: setup-test  ## ruff, mypy, schema check (in parallel), every test against the real broker
+	@$(MAKE) --no-print-directory -j3 --output-sync=target lint typecheck schemas
 	@# the broker (and a schema registry a test starts) are stopped afterwards only if they were not running before
-	$(PY) -m referral_devstack.lifecycle -- $(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+	$(PY) -m referral_devstack.lifecycle -- $(PY) -m pytest -q -p no:cacheprovider \
+	  -n $(PYTEST_WORKERS) --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 run: setup-run  ## broker, four workers, local agencies, sample reports, delivery table, weekly statistics; stays up until Ctrl-C
 	@$(PY) -m referral_devstack.demo

@@ -84,11 +84,20 @@ def running_pid(pid_file: Path) -> int | None:
         pid = int(pid_file.read_text())
     except (OSError, ValueError):
         return None
+    return None if exited(pid) else pid
+
+
+def exited(pid: int) -> bool:
+    """True once `pid` has exited: gone, or a zombie that its parent (maybe this process) has not reaped yet."""
     try:
         os.kill(pid, 0)
     except OSError:
-        return None
-    return pid
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False  # no /proc here: alive as far as we can tell
+    return state == "Z"
 
 
 def start_session(
@@ -153,12 +162,11 @@ def terminate(pid_file: Path, *, timeout: float) -> int | None:
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except OSError:
+        if exited(pid):  # a zombie counts: the broker a command started stays its unreaped child
             break
         time.sleep(0.2)
     else:
-        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
     pid_file.unlink(missing_ok=True)
     return pid

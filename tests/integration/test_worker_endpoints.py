@@ -50,13 +50,21 @@ async def test_a_running_worker_serves_health_readiness_and_metrics(kafka: str, 
                 await producer.stop()
             await produce(EXAMPLES)
 
+            def counted(text: str) -> bool:
+                """Every count asserted below is reached (an output is counted once the broker acknowledged it)."""
+                return (
+                    _metric(text, "referral_bus_events_in_total", stage="intake") >= 10
+                    and _metric(text, "referral_bus_dead_letters_total", stage="intake", reason="undecodable") > 0
+                    and _metric(text, "referral_bus_events_out_total", stage="intake", topic="referrals.cases.v1") >= 5
+                    and _metric(text, "referral_bus_events_out_total", stage="intake", topic="referrals.deadletter.v1")
+                    >= 2
+                )
+
             text = ""
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
                 text = httpx.get(f"{base}/metrics").text
-                if _metric(text, "referral_bus_events_in_total", stage="intake") >= 10 and _metric(
-                    text, "referral_bus_dead_letters_total", stage="intake", reason="undecodable"
-                ):
+                if counted(text):
                     break
                 await asyncio.sleep(0.3)
             assert _metric(text, "referral_bus_events_in_total", stage="intake") >= 10, workers.tail("intake")
