@@ -60,8 +60,10 @@ def client_kwargs(kafka: KafkaSettings) -> dict[str, Any]:
     return kwargs
 
 
-async def ensure_topics(kafka: KafkaSettings, names: list[str], *, timeout: float = 60.0) -> list[str]:
-    """Create the topics that do not exist yet; return the ones created. Existing topics are left alone."""
+async def ensure_topics(
+    kafka: KafkaSettings, names: list[str], *, configs: dict[str, dict[str, str]] | None = None, timeout: float = 60.0
+) -> list[str]:
+    """Create the topics that do not exist yet (with `configs[name]`, else as declared); return the ones created."""
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
     from aiokafka.errors import TopicAlreadyExistsError
 
@@ -78,7 +80,8 @@ async def ensure_topics(kafka: KafkaSettings, names: list[str], *, timeout: floa
                             n,
                             kafka.topic_partitions,
                             kafka.topic_replication_factor,
-                            topic_configs=topics.created_config(n),  # the stats topic is compacted
+                            topic_configs=(configs or {}).get(n)
+                            or topics.created_config(n),  # compacted: stats, changelogs
                         )
                         for n in missing
                     ]

@@ -130,6 +130,7 @@ class Service:
         self._tables: list[Table] = []
         self._swept: dict[tuple[str, int], float] = {}  # (table, partition) → when last swept (monotonic)
         self._topic_names: list[str] = []
+        self._topic_configs: dict[str, dict[str, str]] = {}  # changelogs: created as declared, before Faust's consumer
         self.deadletter_topic = self.topic(topics.DEADLETTER)
         # what a dead letter must fit: the topic's max.message.bytes once read at start-up, and the producer's limit
         self.deadletter_limit = self.kafka.max_message_bytes
@@ -170,7 +171,7 @@ class Service:
         result: list[BaseException] = []
 
         async def prepare() -> None:
-            await ensure_topics(self.kafka, self._topic_names)
+            await ensure_topics(self.kafka, self._topic_names, configs=self._topic_configs)
             found = await topic_max_message_bytes(self.kafka, self.deadletter_topic.get_topic_name())
             if found is not None:
                 self.deadletter_limit = min(found, 2 * self.kafka.max_message_bytes)  # producer: 2x (above)
@@ -220,6 +221,10 @@ class Service:
             **kwargs,
         )
         self.app.tables.add(table)
+        # created with the other topics before the consumer subscribes: a changelog still being created when the
+        # group is assigned is left out of the assignment ("Ignoring missing topic") until a later rebalance
+        self._topic_configs[table.changelog_topic_name] = changelog_config(self.name, name)
+        self._topic_names.append(table.changelog_topic_name)
         if not self._tables:
             metrics.register_table_source(lambda: [(t.name, len(t.data)) for t in self._tables])
         self._tables.append(table)
