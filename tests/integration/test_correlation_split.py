@@ -78,7 +78,10 @@ async def cases_for(kafka: str, reports: list[dict[str, Any]], timeout: float = 
         timeout=timeout,
         bootstrap=kafka,
     )
-    return decoded(records)
+    cases = decoded(records)
+    missing = wanted - {c["report"]["report_id"] for c in cases}
+    assert not missing, f"{len(missing)} of {len(wanted)} reports have no Case after {timeout} s"
+    return cases
 
 
 def latest(records: list[Any]) -> dict[bytes, bytes | None]:
@@ -94,7 +97,8 @@ async def test_two_workers_split_the_keys_and_rebalances_mid_flight_lose_and_dou
     # the same content by another agency, the hash only (one key: here about half the time with two workers)
     seconds = [report(AGENCY_B, a["content_hashes"][0]["value"], None) for a in firsts]
     thirds = [report(AGENCY_C, a["content_hashes"][0]["value"], a["content_urls"][0]) for a in firsts]
-    with running(namespace, {"KAFKA_BOOTSTRAP_SERVERS": kafka}, "intake", prefix="corr-split-") as workers:
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "INTAKE_LOCAL_CORRELATION": "true"}  # the fast path (opt-in) under test
+    with running(namespace, env, "intake", prefix="corr-split-") as workers:
         # one worker holds every partition: each report is correlated here, nothing hops
         await send(kafka, firsts[:N])
         await cases_for(kafka, firsts[:N])
