@@ -209,6 +209,7 @@ class Service:
         With `expiry`, its entries expire (tables.py): pass the table to `run_guarded(expire=...)` of
         the agent whose events write it, which sweeps each partition while handling that partition.
         """
+        config = changelog_config(self.name, name)
         table = Table(
             self.app,
             name=name,
@@ -216,14 +217,14 @@ class Service:
             beacon=self.app.tables.beacon,
             partitions=self.kafka.topic_partitions,
             key_type=str,
-            extra_topic_configs=changelog_config(self.name, name),
+            extra_topic_configs=config,
             expiry=expiry,
             **kwargs,
         )
         self.app.tables.add(table)
         # created with the other topics before the consumer subscribes: a changelog still being created when the
         # group is assigned is left out of the assignment ("Ignoring missing topic") until a later rebalance
-        self._topic_configs[table.changelog_topic_name] = changelog_config(self.name, name)
+        self._topic_configs[table.changelog_topic_name] = config
         self._topic_names.append(table.changelog_topic_name)
         if not self._tables:
             metrics.register_table_source(lambda: [(t.name, len(t.data)) for t in self._tables])
