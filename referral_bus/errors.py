@@ -66,18 +66,6 @@ class InvalidFieldError(RejectedMessage):
     reason = "invalid_field"
 
 
-class AgencyMismatchError(RejectedMessage):
-    """A report's agency_id is not the agency whose own intake topic carried it."""
-
-    reason = "agency_mismatch"
-
-
-class UnknownJurisdictionError(RejectedMessage):
-    """A jurisdiction code is not a known ISO 3166-1/-2 code."""
-
-    reason = "unknown_jurisdiction"
-
-
 class OversizedMessageError(RejectedMessage):
     """The message is larger than the configured size limit."""
 
@@ -104,16 +92,6 @@ class RulesError(ReferralBusError):
         self.problems = problems
 
 
-class DeliveryError(RejectedMessage):
-    """A delivery attempt failed; `retryable` says whether to try again."""
-
-    reason = "delivery_failed"
-
-    def __init__(self, message: str, *, retryable: bool) -> None:
-        super().__init__(message)
-        self.retryable = retryable
-
-
 class SafeguardRefusedError(RejectedMessage):
     """The safeguards gate refused a referral (recipient, profile or channel not allowed for this case)."""
 
@@ -136,11 +114,3 @@ class IllegalTransitionError(AcknowledgementError):
     """A recipient action the lifecycle does not allow from the referral's state (config/lifecycle.yaml)."""
 
     reason = "illegal_transition"
-
-
-class StatsError(ReferralBusError):
-    """The statistics cannot be computed, read or written (bad week, missing topic, bad settings file)."""
-
-
-class InboxError(ReferralBusError):
-    """The inbox cannot start or serve: a missing secret or an unreadable lifecycle or labels file."""

@@ -301,8 +301,8 @@ async def run(
             for rep, rid in sorted(missing):
                 print(f"MISSING: {rep} → {rid}")
             code = 0 if not missing and (acked is None or closing.get(acked) == "ACKNOWLEDGED") else 1
-            from referral_bus.settings import StatsSettings
             from referral_devstack.demo_stats import distinct_cases, weekly_table
+            from services.stats.settings import StatsSettings
 
             print("\nweekly statistics (anonymised, suppressed as published on referrals.stats.v1):\n")
             cases = await distinct_cases(codec)

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from referral_bus.errors import RulesError
-from referral_bus.settings import RoutingSettings, config_file
+from referral_bus.settings import config_file
 from referral_cli.commands import add, arg, group
+from services.routing.settings import RoutingSettings
 
 
 def _defaults() -> tuple[Path, Path]:

@@ -15,10 +15,12 @@ from typing import Any
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.errors import RejectedMessage, StatsError
+from referral_bus.errors import RejectedMessage
 from referral_bus.kafka import read_to_end
-from referral_bus.settings import KafkaSettings, StatsSettings
+from referral_bus.settings import KafkaSettings
 from referral_cli.commands import add, arg, group
+from services.stats.errors import StatsError
+from services.stats.settings import StatsSettings
 
 SOURCES = (
     (topics.CASES, "Case"),

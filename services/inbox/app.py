@@ -22,19 +22,21 @@ from referral_bus.casecrypt import decrypt_personal
 from referral_bus.casekeys import CaseKeyUnavailableError, case_paths
 from referral_bus.clock import now_ms
 from referral_bus.durable import DurableTable
-from referral_bus.errors import InboxError, RulesError
+from referral_bus.errors import RulesError
 from referral_bus.expiry import Expiry
 from referral_bus.kafka import tables_recovered
 from referral_bus.secretfiles import Secrets
-from referral_bus.settings import InboxSettings, config_file
+from referral_bus.settings import config_file
 from referral_bus.shell import Service
 from referral_domain.directory import file_hash, load_directory
 from referral_domain.lifecycle import from_settings as load_lifecycle
 from services.inbox.actions import transfer_targets
+from services.inbox.errors import InboxError
 from services.inbox.handlers import InboxHandler, SignOutHandler
 from services.inbox.ratelimit import FailedSignins
 from services.inbox.routes import register_pages
 from services.inbox.sessions import Session, Sessions
+from services.inbox.settings import InboxSettings
 from services.inbox.signouts import SignOuts, record
 from services.inbox.web import Inbox
 

@@ -18,8 +18,8 @@ from faust.web import Response, View
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
 from referral_bus.codec import Codec
-from referral_bus.settings import InboxSettings
 from services.inbox import views
+from services.inbox.settings import InboxSettings
 from services.inbox.web import Inbox, Reply, Request
 
 # Answers counted on /metrics (referral_bus_events_total{stage="inbox", outcome=...}): refusals an operator watches.

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from referral_bus.codec import Codec
-from referral_bus.errors import AgencyMismatchError
 from referral_bus.staged import StagedTable
+from services.intake.errors import AgencyMismatchError
 from services.intake.report import to_current_jurisdiction, validate
 
 CASE_NAMESPACE = uuid.UUID("6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11")

@@ -9,7 +9,6 @@ from __future__ import annotations
 from referral_bus import topics
 from referral_bus.durable import DurableTable
 from referral_bus.expiry import Expiry
-from referral_bus.settings import IntakeSettings
 from referral_bus.shell import Service
 from referral_bus.status import StatusTopics
 from referral_domain.agencies import load_agencies
@@ -18,6 +17,7 @@ from services.intake.correlate import Correlator, per_partition
 from services.intake.handlers import IntakeHandlers
 from services.intake.locality import Locality
 from services.intake.pending import Pending
+from services.intake.settings import IntakeSettings
 
 settings = IntakeSettings()
 service = Service("intake", settings, encodes=("Case", "ReportStatus"))

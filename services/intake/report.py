@@ -8,9 +8,10 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from referral_bus.errors import InvalidFieldError, UnknownJurisdictionError
+from referral_bus.errors import InvalidFieldError
 from referral_domain import jurisdictions
 from referral_domain.vocabulary import AgeBand, Category, Consent, Severity, Sex
+from services.intake.errors import UnknownJurisdictionError
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
 ShortText = Annotated[str, Field(max_length=512)]

@@ -38,7 +38,6 @@ from referral_bus import logging as rb_logging
 from referral_bus import topics
 from referral_bus.expiry import Expiry
 from referral_bus.lanes import LaneTopics
-from referral_bus.settings import NotifierSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
 from referral_bus.topic_catalog import LANES
@@ -63,6 +62,7 @@ from services.notifier.ownership import owned_partitions, still_owned
 from services.notifier.precedence import Precedence
 from services.notifier.retention import closed, retention_ms
 from services.notifier.secrets import Secrets
+from services.notifier.settings import NotifierSettings
 
 settings = NotifierSettings()
 service = Service(

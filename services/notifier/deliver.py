@@ -10,11 +10,11 @@ from typing import Any
 
 from referral_bus.casekeys import CaseKeys, CaseKeyUnavailableError
 from referral_bus.clock import now_ms
-from referral_bus.errors import DeliveryError
 from referral_bus.staged import StagedTable
 from referral_domain import disclosure
 from referral_domain.directory import Directory, file_hash
 from services.notifier.channels.base import Channel
+from services.notifier.errors import DeliveryError
 from services.notifier.payload import body, document
 from services.notifier.redaction import PROFILES_FILE, load_profiles
 

@@ -23,7 +23,7 @@ from referral_bus import logging as rb_logging
 from referral_bus import metrics, summary
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
-from referral_bus.errors import AcknowledgementError, DeliveryError, SafeguardRefusedError
+from referral_bus.errors import AcknowledgementError, SafeguardRefusedError
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
@@ -48,6 +48,7 @@ from services.notifier.decide import (
 )
 from services.notifier.deliver import Deliverer, receipt
 from services.notifier.dueindex import DueIndex
+from services.notifier.errors import DeliveryError
 from services.notifier.keylocks import KeyLocks
 from services.notifier.ownership import partition_of
 from services.notifier.pending import Waiting, awaiting_ack

@@ -10,7 +10,6 @@ from referral_bus import logging as rb_logging
 from referral_bus import metrics, topics
 from referral_bus.expiry import Expiry
 from referral_bus.lanes import LaneTopics
-from referral_bus.settings import RoutingSettings
 from referral_bus.shell import Service, load_or_exit
 from referral_bus.status import StatusTopics
 from referral_domain import lifecycle as rb_lifecycle
@@ -19,6 +18,7 @@ from referral_domain.agencies import load_agencies
 from services.routing.handlers import RoutingHandler
 from services.routing.reloader import RuleReloader
 from services.routing.rerouting import RerouteHandler
+from services.routing.settings import RoutingSettings
 
 settings = RoutingSettings()
 service = Service("routing", settings, encodes=("RoutingDecision", "Referral", "DeliveryReceipt", "ReportStatus"))

@@ -14,13 +14,13 @@ from referral_bus import topics
 from referral_bus.clock import now_ms
 from referral_bus.durable import DurableTable
 from referral_bus.kafka import tables_recovered
-from referral_bus.settings import StatsSettings
 from referral_bus.shell import Service, load_or_exit
 from services.stats.aggregate import Aggregator
 from services.stats.dashboard import render
 from services.stats.dimensions import load_kinds
 from services.stats.handlers import Publisher, StatsHandler
 from services.stats.publish import Policy
+from services.stats.settings import StatsSettings
 
 settings = StatsSettings()
 service = Service("stats", settings, encodes=("WeeklyStatistics",))

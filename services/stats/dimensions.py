@@ -8,8 +8,8 @@ from typing import Any
 
 import yaml
 
-from referral_bus.errors import StatsError
 from referral_domain import jurisdictions
+from services.stats.errors import StatsError
 
 NATIONAL = "VN-XX"  # the "national / unknown" unit: Viet Nam without a province, or outside Viet Nam
 UNKNOWN = "UNKNOWN"

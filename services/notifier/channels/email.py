@@ -10,8 +10,8 @@ from typing import Any
 
 import aiosmtplib
 
-from referral_bus.errors import DeliveryError
 from referral_domain.directory import EmailChannel, Recipient
+from services.notifier.errors import DeliveryError
 from services.notifier.secrets import Secrets
 from services.notifier.signing import IDEMPOTENCY_HEADER
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import aiohttp
 
-from referral_bus.errors import DeliveryError
 from referral_domain.directory import Recipient, WebhookChannel
+from services.notifier.errors import DeliveryError
 from services.notifier.payload import body
 from services.notifier.secrets import Secrets
 from services.notifier.signing import signed_headers

@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from referral_bus.settings import InboxSettings, IntakeSettings, LedgerSettings, NotifierSettings
+from services.inbox.settings import InboxSettings
+from services.intake.settings import IntakeSettings
+from services.ledger.settings import LedgerSettings
+from services.notifier.settings import NotifierSettings
 
 WITH_SECRETS = {"NOTIFIER": NotifierSettings, "INBOX": InboxSettings, "LEDGER": LedgerSettings}
 

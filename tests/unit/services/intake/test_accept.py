@@ -11,10 +11,11 @@ from hypothesis import strategies as st
 
 from referral_bus.codec import MAGIC, Codec
 from referral_bus.deadletter import dead_letter
-from referral_bus.errors import AgencyMismatchError, RejectedMessage
+from referral_bus.errors import RejectedMessage
 from referral_bus.message import SourceMessage
 from referral_domain import jurisdictions
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey, case_id_for, dedup_key
+from services.intake.errors import AgencyMismatchError
 from tests.support.jurisdictions import FORMER
 from tests.support.reports import PII, encode_v1, key_of, now_ms, valid_report
 

@@ -218,7 +218,8 @@ def test_a_case_with_several_linked_reports_and_replays_never_loses_or_merges_a_
 
 
 def test_a_case_s_holders_outlive_the_longest_a_linked_report_can_follow_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    from referral_bus.settings import IntakeSettings, RoutingSettings
+    from services.intake.settings import IntakeSettings
+    from services.routing.settings import RoutingSettings
 
     for name in ("ROUTING_LINKED_WINDOW_HOURS", "INTAKE_CORRELATION_WINDOW_HOURS"):
         monkeypatch.delenv(name, raising=False)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from referral_bus.errors import DeliveryError
 from referral_devstack.receivers import MailReceiver
 from referral_domain.directory import Recipient
 from services.notifier.channels.email import Email
+from services.notifier.errors import DeliveryError
 from services.notifier.secrets import Secrets
 
 

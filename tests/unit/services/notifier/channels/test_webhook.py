@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 
-from referral_bus.errors import DeliveryError
 from referral_devstack.workers import free_port
 from referral_domain.directory import Recipient
 from services.notifier.channels.webhook import Webhook
+from services.notifier.errors import DeliveryError
 from services.notifier.secrets import Secrets
 
 
