@@ -1,15 +1,19 @@
-"""Settings mixins: a shared field is read under each service's own prefix, never another's."""
+"""Settings mixins: a shared field is read under each service's own prefix, never another's; names kept."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings
 
 from services.inbox.settings import InboxSettings
 from services.intake.settings import IntakeSettings
 from services.ledger.settings import LedgerSettings
 from services.notifier.settings import NotifierSettings
+from services.routing.settings import RoutingSettings
+from services.stats.settings import StatsSettings
 
 WITH_SECRETS = {"NOTIFIER": NotifierSettings, "INBOX": InboxSettings, "LEDGER": LedgerSettings}
 
@@ -36,3 +40,48 @@ def test_only_the_ledger_gathers_its_fetches(monkeypatch: pytest.MonkeyPatch) ->
     assert (intake.consumer_fetch_min_bytes, intake.consumer_fetch_max_wait_ms) == (1, 1500)
     monkeypatch.setenv("LEDGER_CONSUMER_FETCH_MIN_BYTES", "1")
     assert LedgerSettings().consumer_fetch_min_bytes == 1  # a fetch per record, as the others
+
+
+SERVICES: dict[str, type[BaseSettings]] = {
+    "INTAKE_": IntakeSettings,
+    "ROUTING_": RoutingSettings,
+    "NOTIFIER_": NotifierSettings,
+    "STATS_": StatsSettings,
+    "INBOX_": InboxSettings,
+    "LEDGER_": LedgerSettings,
+}
+
+
+def _another_valid(field: FieldInfo) -> int | float:
+    """A value of a numeric setting within its bounds and other than its default."""
+    default, bounds = field.default, {type(m).__name__: m for m in field.metadata}
+    step = 1 if field.annotation in (int, int | None) else 0.5
+    low = getattr(bounds.get("Ge"), "ge", None)
+    if low is None and "Gt" in bounds:
+        low = bounds["Gt"].gt + step
+    high = getattr(bounds.get("Le"), "le", None)
+    value = low if low is not None and low != default else default + step
+    chosen: int | float = value if high is None or value <= high else default - step
+    return chosen
+
+
+@pytest.mark.parametrize("prefix", sorted(SERVICES))
+def test_every_numeric_setting_of_a_service_is_read_under_its_prefix_only(
+    prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every field, the groups' of a settings class included (NotifierSettings), keeps its `<PREFIX><NAME>` variable."""
+    cls = SERVICES[prefix]
+    numeric = {
+        name: field
+        for name, field in cls.model_fields.items()
+        if isinstance(field.default, int | float) and not isinstance(field.default, bool)
+    }
+    assert numeric, prefix
+    expected = {}
+    for name, field in numeric.items():
+        expected[name] = _another_valid(field)
+        monkeypatch.setenv(prefix + name.upper(), str(expected[name]))
+        monkeypatch.setenv(name.upper(), "not a number")  # without the prefix: nobody's
+    read = cls()
+    assert {name: getattr(read, name) for name in numeric} == expected
+    assert expected != {name: field.default for name, field in numeric.items()}
