@@ -6,12 +6,14 @@
 - a service imports the kernel, the domain and itself, never another service or tooling;
 - tooling (`referral_cli`, `referral_devstack`) imports the kernel and the services' pure logic,
   never a service's Faust shell (`app`, `handlers`); `referral_devstack` never imports `referral_cli`;
-- the kernel, the domain and the services import only the standard library and runtime dependencies.
+- the kernel, the domain and the services import only the standard library and runtime dependencies;
+- the kernel holds only what a worker runs: each of its modules is reached from a worker's `app.py`.
 """
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 import tomllib
 from collections.abc import Iterator
@@ -126,6 +128,53 @@ def violations(root: Path = REPO_ROOT) -> list[str]:
                 if why:
                     found.append(f"{path.relative_to(root)}:{line}: {importer} -> {imported} ({why})")
     return found
+
+
+# A module named by a dotted string (logging.config's `"()": "referral_bus.lograte.quiet_filter"`) is reached too.
+DOTTED_KERNEL_NAME = re.compile(r"[\"'](referral_bus(?:\.\w+)+)[\"']")
+
+
+def unreached_kernel_modules(root: Path = REPO_ROOT) -> list[str]:
+    """Kernel modules outside the import closure of the workers (`services/<x>/app.py`): tooling's, not the kernel's."""
+    modules = {}
+    for package in RUNTIME_PACKAGES:
+        for path in (root / package).rglob("*.py"):
+            name = ".".join(path.relative_to(root).with_suffix("").parts)
+            modules[name.removesuffix(".__init__")] = path
+    todo, reached = [f"services.{service}.app" for service in SERVICES], set()
+    while todo:
+        name = todo.pop()
+        if name in reached or name not in modules:
+            continue
+        reached.add(name)
+        source = modules[name].read_text(encoding="utf-8")
+        named = [imported for _, imported in imports(modules[name], root)] + DOTTED_KERNEL_NAME.findall(source)
+        for target in named:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            todo.append(target)
+    return sorted(name for name in modules if name.startswith("referral_bus.") and name not in reached)
+
+
+def test_every_kernel_module_is_run_by_a_worker() -> None:
+    assert unreached_kernel_modules() == [], "move it to tooling (referral_cli, referral_devstack) or delete it"
+
+
+def test_a_kernel_module_no_worker_imports_is_named(tmp_path: Path) -> None:
+    files = {
+        "services/intake/app.py": "from referral_bus import shell\nfrom services.intake import handlers\n",
+        "services/intake/handlers.py": "from referral_bus.codec import Codec\n",
+        "referral_bus/__init__.py": "",
+        "referral_bus/shell.py": "CONFIG = {'()': 'referral_bus.lograte.quiet_filter'}\n",
+        "referral_bus/codec.py": "from . import compatibility\n",
+        "referral_bus/compatibility.py": "",
+        "referral_bus/lograte.py": "",
+        "referral_bus/registry_server.py": "from referral_bus import codec\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert unreached_kernel_modules(tmp_path) == ["referral_bus.registry_server"]
 
 
 def test_the_tree_keeps_the_import_rule() -> None:
