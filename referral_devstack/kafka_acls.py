@@ -100,11 +100,6 @@ def namespaced(acls: Iterable[Acl], namespace: str) -> list[Acl]:
     return [a if a.resource_type == "cluster" else replace(a, name=f"{namespace}.{a.name}") for a in acls]
 
 
-def renamed(acls: Iterable[Acl], user: str) -> list[Acl]:
-    """The same ACLs granted to another principal (e.g. one SCRAM user per test run)."""
-    return [replace(a, user=user) for a in acls]
-
-
 async def apply(admin: KafkaSettings, acls: Iterable[Acl], *, timeout: float = 30.0) -> int:
     """Create the ACLs on the broker, connected as a super user; returns how many were created."""
     import asyncio
