@@ -46,7 +46,7 @@ metrics.configure("probe")
 metrics.register_gauges(lambda: [PendingRow("P1", "unacknowledged", 3, 1, 960.0)], ("priority", "state"), PENDING)
 metrics.register_gauges(lambda: [BreakerRow("vn-police-hn", True, 120.0)], ("recipient_id",), BREAKERS)
 metrics.register_lag_source(lambda: [("referrals.cases.v1", 2, 7)], group="referral-bus-routing")
-metrics.init_dead_letters("intake")
+metrics.init_dead_letters("notifier")  # every reason imported by then: the kernel's, the notifier's own
 metrics.init_sla_breaches(["vn-police-hn"], ["P1", "P2"])
 print(metrics.exposition()[0].decode())
 """
@@ -63,8 +63,8 @@ print(metrics.exposition()[0].decode())
         ("referral_bus_breaker_open{", 'recipient_id="vn-police-hn"', "} 1.0"),
         ("referral_bus_breaker_open_duration_seconds{", 'recipient_id="vn-police-hn"', "} 120.0"),
         ("referral_bus_consumer_lag{", 'group="referral-bus-routing"', 'partition="2"', "} 7.0"),
-        ("referral_bus_dead_letters_total{", 'reason="invalid_field"', 'stage="intake"', "} 0.0"),
-        ("referral_bus_dead_letters_total{", 'reason="delivery_failed"', 'stage="intake"', "} 0.0"),
+        ("referral_bus_dead_letters_total{", 'reason="invalid_field"', 'stage="notifier"', "} 0.0"),
+        ("referral_bus_dead_letters_total{", 'reason="delivery_failed"', 'stage="notifier"', "} 0.0"),
         ("referral_bus_sla_breaches_total{", 'priority="P2"', 'recipient_id="vn-police-hn"', "} 0.0"),
     ):
         assert any(all(part in line for part in sample) for line in out.splitlines()), (sample, out)
