@@ -106,8 +106,12 @@ def adult_case(case_id: str, **report: Any) -> dict[str, Any]:
 
 
 def referral(recipient_id: str, *, sla: int = 3600, priority: str = "P2", **extra: Any) -> dict[str, Any]:
-    """A Referral as routing emits it."""
-    c = case()
+    """A Referral as routing emits it, of a new marked Case."""
+    return referral_of(case(), recipient_id, sla=sla, priority=priority, **extra)
+
+
+def referral_of(c: dict[str, Any], recipient_id: str, *, sla: int, priority: str, **extra: Any) -> dict[str, Any]:
+    """A Referral as routing emits it, of Case `c` (also bench.priority's)."""
     return {
         "referral_id": str(uuid.uuid4()),
         "case_id": c["case_id"],
