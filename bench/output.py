@@ -14,6 +14,12 @@ def _fmt(v: Any) -> str:
     return f"{v:,}" if isinstance(v, int) else str(v)
 
 
+def _latency_row(name: str, offered: str, throughput: str, lat: dict[str, Any], run: dict[str, Any]) -> str:
+    """One row of the latency table: a configuration at one offered load, or unthrottled."""
+    cells = [name, offered, throughput, *(_fmt(lat[p]) for p in ("p50", "p95", "p99", "max"))]
+    return "| " + " | ".join([*cells, str(run["lost"]), str(run["duplicates"])]) + " |"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The short table `make bench` prints and writes to latest.md."""
     lines = [
@@ -25,20 +31,13 @@ def markdown(results: dict[str, Any]) -> str:
             if step.get("skipped"):
                 lines.append(f"| {name} | {_fmt(step['offered_per_s'])} | skipped: {step['skipped']} |||||||")
                 continue
-            lat = step["latency_ms"]
-            lines.append(
-                f"| {name} | {_fmt(step['offered_per_s'])} | {_fmt(step['throughput_per_s'])} | {_fmt(lat['p50'])} "
-                f"| {_fmt(lat['p95'])} | {_fmt(lat['p99'])} | {_fmt(lat['max'])} "
-                f"| {step['lost']} | {step['duplicates']} |"
-            )
+            offered, throughput = _fmt(step["offered_per_s"]), _fmt(step["throughput_per_s"])
+            lines.append(_latency_row(name, offered, throughput, step["latency_ms"], step))
         un = cfg.get("unthrottled")
         if un:
-            lat = un["median_latency_ms"]
-            lines.append(
-                f"| {name} | unthrottled ({un['in_flight']} in flight, median of {len(un['runs'])}) "
-                f"| **{_fmt(un['median_throughput_per_s'])}** | {_fmt(lat['p50'])} | {_fmt(lat['p95'])} "
-                f"| {_fmt(lat['p99'])} | {_fmt(lat['max'])} | {un['lost']} | {un['duplicates']} |"
-            )
+            offered = f"unthrottled ({un['in_flight']} in flight, median of {len(un['runs'])})"
+            throughput = f"**{_fmt(un['median_throughput_per_s'])}**"
+            lines.append(_latency_row(name, offered, throughput, un["median_latency_ms"], un))
     s = results.get("summary", {})
     lines.append("")
     for key, label in (

@@ -36,6 +36,7 @@ from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import lane_of, lane_topics
 from referral_devstack.agencies import write_secrets
 from referral_devstack.workers import Workers, temp_workdir
+from tests.support.notifier import referral_of
 
 
 @dataclass(frozen=True)
@@ -55,35 +56,20 @@ class Scenario:
         return cls(backlog=2_000, slow_ms=200.0, p1_rate=5.0, p1_seconds=4.0, min_backlog_arrivals=20, timeout_s=60)
 
 
-def _referral(template: dict[str, Any], report: dict[str, Any], recipient_id: str, priority: str) -> dict[str, Any]:
+def _referral(report: dict[str, Any], recipient_id: str, priority: str, now: int) -> dict[str, Any]:
     """A Referral as routing emits it, for `report` (its own case id)."""
     case_id = "case-" + uuid.uuid4().hex
-    case = {**template["case"], "case_id": case_id, "report": report}
-    return {
-        **template,
-        "referral_id": str(uuid.uuid4()),
-        "case_id": case_id,
-        "recipient_id": recipient_id,
-        "priority": priority,
-        "case": case,
-    }
-
-
-def _template(now: int) -> dict[str, Any]:
-    return {
-        "decision_id": str(uuid.uuid4()),
-        "rule_ids": ["bench-priority"],
-        "reason": "benchmark",
-        "ack_sla_seconds": 86_400,
-        "escalation_target": None,
-        "preservation_request": False,
-        "created_at": now,
-        "attempt": 0,
-        "not_before": None,
-        "last_error": None,
-        "link": None,
-        "case": {"accepted_at": now, "linked_reports": [], "is_update": False},
-    }
+    case = {"case_id": case_id, "accepted_at": now, "report": report, "linked_reports": [], "is_update": False}
+    return referral_of(
+        case,
+        recipient_id,
+        sla=86_400,
+        priority=priority,
+        rule_ids=["bench-priority"],
+        reason="benchmark",
+        preservation_request=False,
+        created_at=now,
+    )
 
 
 def _lane(namespace: str, priority: str) -> str:
@@ -111,10 +97,10 @@ async def run(scenario: Scenario, namespace: str, tuning: Tuning | None = None) 
         slow, fast = ids[0], ids[1]
         receiver.slow = (slow, scenario.slow_ms)
         write_secrets(directory, work / "secrets")
-        stream, template = ReportStream(tag="prio"), _template(now)
+        stream = ReportStream(tag="prio")
         backlog = []
         for report in stream.take(scenario.backlog):
-            backlog.append(_referral(template, report | {"received_at": now}, slow, "P4"))
+            backlog.append(_referral(report | {"received_at": now}, slow, "P4", now))
         n_p1 = max(1, int(scenario.p1_rate * scenario.p1_seconds))
         p1_reports = stream.take(n_p1)
         lanes = [f"{namespace}.{t}" for t in lane_topics()]
@@ -146,7 +132,7 @@ async def run(scenario: Scenario, namespace: str, tuning: Tuning | None = None) 
             p1 = []
             for i, report in enumerate(p1_reports):
                 due = int(start_ms + i * 1000 / scenario.p1_rate)
-                p1.append(_referral(template, report | {"received_at": due}, fast, "P1"))
+                p1.append(_referral(report | {"received_at": due}, fast, "P1", now))
             encoded = [
                 (r["case_id"].encode(), codec.encode("Referral", r), r["case"]["report"]["received_at"]) for r in p1
             ]

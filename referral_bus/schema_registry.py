@@ -112,16 +112,8 @@ def config_from_settings(settings: SchemaRegistrySettings | None = None) -> Regi
             ) from exc
     if password is not None and not s.username:
         raise ConfigurationError("a schema registry password is set but KAFKA_SCHEMA_REGISTRY_USERNAME is not")
-    return RegistryConfig(
-        url=s.url,
-        username=s.username,
-        password=password,
-        timeout_seconds=s.timeout_seconds,
-        max_retries=s.max_retries,
-        retry_wait_ms=s.retry_wait_ms,
-        retry_max_wait_ms=s.retry_max_wait_ms,
-        negative_cache_seconds=s.negative_cache_seconds,
-    )
+    # every other setting is a field of the same name; the password file becomes the password
+    return RegistryConfig(**s.model_dump(exclude={"password", "password_file"}), password=password)
 
 
 class SchemaRegistry:

@@ -52,134 +52,51 @@ def leader(service: str) -> str:
 
 STATS_RETENTION_MS = next(t.retention_ms for t in topics.ALL if t.name == topics.STATS)
 
-# Keep in step with the app.Table(...) declarations in services/*/app.py and topology.py (a test
-# through the real broker fails otherwise). Retention: how long an entry outlives its last write.
-CHANGELOGS: tuple[TopicSpec, ...] = (
-    TopicSpec(
-        changelog("intake", "dedup"),
-        "intake table: (agency, report) -> case id, for deduplication (INTAKE_DEDUP_WINDOW_DAYS)",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        changelog("intake", "content"),
-        "intake table: content key -> first case, for correlation (INTAKE_CORRELATION_WINDOW_HOURS)",
-        7 * DAY_MS,
-        compacted=True,
-        sensitivity=HASHES,
-    ),
-    TopicSpec(
-        changelog("intake", "claims"),
-        "intake table: agency|day|partition -> content keys claimed (per-agency limit, config/agencies.yaml)",
-        2 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        changelog("intake", "pending"),
-        "intake table: case id -> the accepted case (Avro) until its correlation verdict has emitted it",
-        7 * DAY_MS,
-        compacted=True,
-        sensitivity=PERSONAL,
-    ),
-    TopicSpec(
-        changelog("notifier", "deliveries"),
-        "notifier table: referral id -> when delivered (delivered-once check)",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        changelog("notifier", "parked"),
-        "notifier table: retries not yet due, each with its whole referral (NOTIFIER_MAX_RETRY_AGE_SECONDS)",
-        7 * DAY_MS,
-        compacted=True,
-        sensitivity=PERSONAL,
-    ),
-    TopicSpec(
-        changelog("notifier", "referral_state"),
-        "notifier table: closed-loop state per referral from its arrival, with the referral until acknowledged",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=PERSONAL,
-    ),
-    TopicSpec(
-        changelog("notifier", "escalations"),
-        "notifier table: referral id -> last SLA period escalated",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        changelog("notifier", "early_acks"),
-        "notifier table: acknowledgements that came before their referral (NOTIFIER_EARLY_ACK_TTL_SECONDS)",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        changelog("notifier", "breakers"),
-        "notifier table: circuit breaker state per recipient (and partition), restored on restart",
-        7 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        changelog("routing", "routed"),
-        "routing table: case id -> its holders, priority and SLA, for linked reports (ROUTING_LINKED_WINDOW_HOURS)",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    # Stats: kept as long as the weeks they make are published (referrals.stats.v1): a restarted worker
-    # re-publishes every week it holds, so a week's members must not expire before the week itself.
-    TopicSpec(
-        changelog("stats", "members"),
-        "stats table: who is counted in which weekly cell (case id with its category, unit, age band, sex)",
-        STATS_RETENTION_MS,
-        compacted=True,
-        sensitivity=PERSONAL,
-    ),
-    TopicSpec(
-        changelog("stats", "facts"),
-        "stats table: per case its week and provincial unit, and decisions and receipts waiting for it",
-        STATS_RETENTION_MS,
-        compacted=True,
-        sensitivity=PERSONAL,
-    ),
-    TopicSpec(
-        changelog("inbox", "inbox"),
-        "inbox table: referral id -> the redacted document an inbox recipient sees, its status and history",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=PERSONAL,
-    ),
+# Every table's changelog (compacted: the latest value per key, none older than its retention). Keep in step
+# with the Service.table(...) declarations in services/*/app.py (a test through the real broker fails otherwise).
+# Retention: how long an entry outlives its last write. Stats: kept as long as the weeks they make are published
+# (referrals.stats.v1): a restarted worker re-publishes every week it holds, so a member must outlive its week.
+# fmt: off
+_TABLES: tuple[tuple[str, str, int, str, str], ...] = (  # (service, table, retention, sensitivity, what it holds)
+    ("intake", "dedup", 30 * DAY_MS, IDS,
+     "(agency, report) -> case id, for deduplication (INTAKE_DEDUP_WINDOW_DAYS)"),
+    ("intake", "content", 7 * DAY_MS, HASHES,
+     "content key -> first case, for correlation (INTAKE_CORRELATION_WINDOW_HOURS)"),
+    ("intake", "claims", 2 * DAY_MS, IDS,
+     "agency|day|partition -> content keys claimed (per-agency limit, config/agencies.yaml)"),
+    ("intake", "pending", 7 * DAY_MS, PERSONAL,
+     "case id -> the accepted case (Avro) until its correlation verdict has emitted it"),
+    ("notifier", "deliveries", 30 * DAY_MS, IDS,
+     "referral id -> when delivered (delivered-once check)"),
+    ("notifier", "parked", 7 * DAY_MS, PERSONAL,
+     "retries not yet due, each with its whole referral (NOTIFIER_MAX_RETRY_AGE_SECONDS)"),
+    ("notifier", "referral_state", 30 * DAY_MS, PERSONAL,
+     "closed-loop state per referral from its arrival, with the referral until acknowledged"),
+    ("notifier", "escalations", 30 * DAY_MS, IDS,
+     "referral id -> last SLA period escalated"),
+    ("notifier", "early_acks", 30 * DAY_MS, IDS,
+     "acknowledgements that came before their referral (NOTIFIER_EARLY_ACK_TTL_SECONDS)"),
+    ("notifier", "breakers", 7 * DAY_MS, IDS,
+     "circuit breaker state per recipient (and partition), restored on restart"),
+    ("routing", "routed", 30 * DAY_MS, IDS,
+     "case id -> its holders, priority and SLA, for linked reports (ROUTING_LINKED_WINDOW_HOURS)"),
+    ("stats", "members", STATS_RETENTION_MS, PERSONAL,
+     "who is counted in which weekly cell (case id with its category, unit, age band, sex)"),
+    ("stats", "facts", STATS_RETENTION_MS, PERSONAL,
+     "per case its week and provincial unit, and decisions and receipts waiting for it"),
+    ("inbox", "inbox", 30 * DAY_MS, PERSONAL,
+     "referral id -> the redacted document an inbox recipient sees, its status and history"),
+    ("ledger", "heads", 3650 * DAY_MS, IDS,
+     "per ledger partition the last seq and digest of its chain (also the verify anchor)"),
+    ("ledger", "seen", 30 * DAY_MS, IDS,
+     "disclosure or erasure id -> seq appended, so a repeated event is appended once"),
+    ("inbox", "signouts", 7 * DAY_MS, IDS,
+     "signed-out session id -> its expiry, so a copied cookie is refused (INBOX_SESSION_MINUTES)"),
 )
-CHANGELOGS += (
-    TopicSpec(
-        changelog("ledger", "heads"),
-        "ledger table: per ledger partition the last seq and digest of its chain (also the verify anchor)",
-        3650 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        changelog("ledger", "seen"),
-        "ledger table: disclosure or erasure id -> seq appended, so a repeated event is appended once",
-        30 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
-)
-CHANGELOGS += (
-    TopicSpec(
-        changelog("inbox", "signouts"),
-        "inbox table: signed-out session id -> its expiry, so a copied cookie is refused (INBOX_SESSION_MINUTES)",
-        7 * DAY_MS,
-        compacted=True,
-        sensitivity=IDS,
-    ),
+# fmt: on
+CHANGELOGS: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(changelog(service, table), f"{service} table: {what}", retention, compacted=True, sensitivity=sensitivity)
+    for service, table, retention, sensitivity, what in _TABLES
 )
 # A service's own topics besides its tables' (its app id's prefix: only its own KafkaUser reaches them).
 INBOX_SIGNOUTS = "referral-bus-inbox-signouts"

@@ -61,71 +61,53 @@ class TopicSpec:
 
 DAY_MS = 24 * 3600 * 1000
 
-ALL: tuple[TopicSpec, ...] = (
-    TopicSpec(INTAKE, "internal intake: operators' replays and tests; no agency may write here", 14 * DAY_MS),
-    TopicSpec(CASES, "accepted, deduplicated cases keyed by case_id", 30 * DAY_MS),
-    TopicSpec(
-        CORRELATION,
-        "intake-internal: correlation hops and claims keyed by content key (ids and digests, never the case)",
-        7 * DAY_MS,
-        sensitivity=HASHES,
-    ),
-    TopicSpec(DECISIONS, "routing decisions, per case and linked report", 365 * DAY_MS, sensitivity=IDS),
-    TopicSpec(REFERRALS, "one referral per recipient, keyed by case_id", 30 * DAY_MS),
-    TopicSpec(
-        REFERRALS_URGENT,
-        "the urgent lane: referrals of the most urgent priorities (topic_catalog.LANES), keyed by case_id",
-        30 * DAY_MS,
-    ),
-    TopicSpec(RETRY, "referrals waiting for a delivery retry", 7 * DAY_MS),
-    TopicSpec(RECEIPTS, "referral lifecycle receipts", 365 * DAY_MS, sensitivity=IDS),
-    TopicSpec(ACKS, "acknowledgements from the notifier's authenticated HTTP endpoint", 30 * DAY_MS, sensitivity=IDS),
+# Every topic of the code: (name, retention, sensitivity, purpose); compacted: the two in COMPACTED.
+# fmt: off
+_DECLARED: tuple[tuple[str, int, str, str], ...] = (
+    (INTAKE, 14 * DAY_MS, PERSONAL,
+     "internal intake: operators' replays and tests; no agency may write here"),
+    (CASES, 30 * DAY_MS, PERSONAL,
+     "accepted, deduplicated cases keyed by case_id"),
+    (CORRELATION, 7 * DAY_MS, HASHES,
+     "intake-internal: correlation hops and claims keyed by content key (ids and digests, never the case)"),
+    (DECISIONS, 365 * DAY_MS, IDS,
+     "routing decisions, per case and linked report"),
+    (REFERRALS, 30 * DAY_MS, PERSONAL,
+     "one referral per recipient, keyed by case_id"),
+    (REFERRALS_URGENT, 30 * DAY_MS, PERSONAL,
+     "the urgent lane: referrals of the most urgent priorities (topic_catalog.LANES), keyed by case_id"),
+    (RETRY, 7 * DAY_MS, PERSONAL,
+     "referrals waiting for a delivery retry"),
+    (RECEIPTS, 365 * DAY_MS, IDS,
+     "referral lifecycle receipts"),
+    (ACKS, 30 * DAY_MS, IDS,
+     "acknowledgements from the notifier's authenticated HTTP endpoint"),
     # the original bytes only for REFERRAL_BUS_DEADLETTER_RETENTION_DAYS; the digest and reason for a year
-    TopicSpec(
-        DEADLETTER,
-        "everything that could not be processed, with its original bytes",
-        BusSettings().deadletter_retention_days * DAY_MS,
-    ),
-    TopicSpec(REROUTE, "notifier -> routing: declined or transferred referrals to send on", 30 * DAY_MS),
-    TopicSpec(INBOX, "referral documents for inbox users, redacted to their profile, keyed by case_id", 30 * DAY_MS),
-    TopicSpec(
-        STATS,
-        "anonymised weekly statistics after disclosure control, keyed by ISO week",
-        3650 * DAY_MS,
-        compacted=True,
-        sensitivity=AGGREGATES,
-    ),
-    TopicSpec(
-        DEADLETTER_DIGESTS,
-        "every dead letter without its bytes: ids, stage, reason, message and the digest of the original",
-        365 * DAY_MS,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        DISCLOSURES,
-        "who received which fields of a case (paths, never values), for the ledger worker to chain",
-        30 * DAY_MS,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        CASEKEYS,
-        "per-case data keys (wrapped) keyed by case_id; a tombstone erases the case (referral-bus erase)",
-        400 * DAY_MS,  # longer than any topic holding a sealed field; an expired key shreds its case
-        compacted=True,
-        sensitivity=KEYS,
-    ),
-    TopicSpec(
-        LEDGER,
-        "append-only hash-chained ledger of disclosures, erasures and signed checkpoints (audit verify)",
-        3650 * DAY_MS,
-        sensitivity=IDS,
-    ),
-    TopicSpec(
-        CORRELATION_VERDICTS,
-        "intake-internal: correlation verdicts keyed like the report, back to its partition (ids and digests)",
-        7 * DAY_MS,
-        sensitivity=HASHES,
-    ),
+    (DEADLETTER, BusSettings().deadletter_retention_days * DAY_MS, PERSONAL,
+     "everything that could not be processed, with its original bytes"),
+    (REROUTE, 30 * DAY_MS, PERSONAL,
+     "notifier -> routing: declined or transferred referrals to send on"),
+    (INBOX, 30 * DAY_MS, PERSONAL,
+     "referral documents for inbox users, redacted to their profile, keyed by case_id"),
+    (STATS, 3650 * DAY_MS, AGGREGATES,
+     "anonymised weekly statistics after disclosure control, keyed by ISO week"),
+    (DEADLETTER_DIGESTS, 365 * DAY_MS, IDS,
+     "every dead letter without its bytes: ids, stage, reason, message and the digest of the original"),
+    (DISCLOSURES, 30 * DAY_MS, IDS,
+     "who received which fields of a case (paths, never values), for the ledger worker to chain"),
+    # longer than any topic holding a sealed field; an expired key shreds its case
+    (CASEKEYS, 400 * DAY_MS, KEYS,
+     "per-case data keys (wrapped) keyed by case_id; a tombstone erases the case (referral-bus erase)"),
+    (LEDGER, 3650 * DAY_MS, IDS,
+     "append-only hash-chained ledger of disclosures, erasures and signed checkpoints (audit verify)"),
+    (CORRELATION_VERDICTS, 7 * DAY_MS, HASHES,
+     "intake-internal: correlation verdicts keyed like the report, back to its partition (ids and digests)"),
+)
+# fmt: on
+COMPACTED = frozenset({STATS, CASEKEYS})  # the latest value per key (and none older than the retention)
+ALL: tuple[TopicSpec, ...] = tuple(
+    TopicSpec(name, purpose, retention, compacted=name in COMPACTED, sensitivity=sensitivity)
+    for name, retention, sensitivity, purpose in _DECLARED
 )
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
+from urllib.parse import parse_qsl
 
 import faust
 from aiohttp import web
@@ -17,6 +18,7 @@ from faust.web import Response, View
 
 from referral_bus import logging as rb_logging
 from referral_bus import metrics
+from referral_bus.bodies import read_at_most
 from referral_bus.codec import Codec
 from services.inbox import views
 from services.inbox.settings import InboxSettings
@@ -40,14 +42,30 @@ HEADERS = {
 }
 
 
-async def to_request(raw: Any, *, max_form_bytes: int) -> Request | None:
-    """Our `Request` of an aiohttp request; None when a form body is larger than allowed."""
+URLENCODED = ("", "application/x-www-form-urlencoded")  # our pages' forms; a body of another type: no form
+
+
+async def to_request(raw: Any, *, max_form_bytes: int) -> Request | Reply:
+    """Our `Request` of an aiohttp request, or the refusal of its form (413 too large, 415 multipart, 400 not UTF-8).
+
+    The body is read from the stream, at most `max_form_bytes` + 1 bytes whatever Content-Length says or
+    leaves unsaid (a chunked POST), and parsed here: aiohttp's own `post()` would buffer up to 1 MiB first.
+    """
     form: dict[str, str] = {}
     if raw.method == "POST":
+        too_large = Reply(413, f"form larger than {max_form_bytes} bytes (INBOX_MAX_FORM_BYTES)")
         if (raw.content_length or 0) > max_form_bytes:
-            return None
-        posted = await raw.post()
-        form = {k: v for k, v in posted.items() if isinstance(v, str)}
+            return too_large
+        body = await read_at_most(raw.content, max_form_bytes)
+        if body is None:
+            return too_large
+        if raw.content_type == "multipart/form-data":
+            return Reply(415, "a form must be sent url-encoded (application/x-www-form-urlencoded)")
+        if raw.content_type in URLENCODED:
+            try:
+                form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            except UnicodeDecodeError:
+                return Reply(400, "the form must be UTF-8")
     return Request(query=dict(raw.query), form=form, cookies=dict(raw.cookies), client=raw.remote or "")
 
 
@@ -80,8 +98,9 @@ def register_pages(
 
     async def answer(request: FaustRequest, page: Callable[[Request], Reply | Awaitable[Reply]]) -> Response:
         req = await to_request(cast(Any, request), max_form_bytes=limit)
-        if req is None:
-            return cast(Response, to_response(Reply(413, "form too large"), secure=secure))
+        if isinstance(req, Reply):
+            metrics.count("inbox", COUNTED.get(req.status, "form_refused"))
+            return cast(Response, to_response(req, secure=secure))
         reply = page(req)
         if not isinstance(reply, Reply):
             reply = await reply

@@ -7,7 +7,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from referral_bus.errors import AcknowledgementError, RecipientMismatchError
 
@@ -53,26 +53,6 @@ def authenticate(token: str | None, tokens: Mapping[str, str]) -> str | None:
         if hmac.compare_digest(presented, expected.encode()) and expected:
             found = recipient_id
     return found
-
-
-class BodyReader(Protocol):
-    """What `read_at_most` reads from: an aiohttp or asyncio stream reader."""
-
-    async def read(self, n: int = -1) -> bytes:
-        """Up to `n` bytes; b"" at the end of the body."""
-        ...
-
-
-async def read_at_most(stream: BodyReader, limit: int) -> bytes | None:
-    """The request body, or None as soon as it exceeds `limit` bytes (never buffers more than limit + 1)."""
-    body = bytearray()
-    while True:
-        chunk = await stream.read(limit + 1 - len(body))
-        if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
-            return None
 
 
 @dataclass(frozen=True)

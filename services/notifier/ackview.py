@@ -11,9 +11,10 @@ from typing import Any, cast
 import faust
 from faust.web import Request, Response, View
 
+from referral_bus.bodies import read_at_most
 from referral_bus.clock import now_ms
 from referral_bus.errors import AcknowledgementError
-from services.notifier.acks import FINAL, REFERRAL_ID, ack_tokens, authenticate, bearer, parse_body, read_at_most
+from services.notifier.acks import FINAL, REFERRAL_ID, ack_tokens, authenticate, bearer, parse_body
 from services.notifier.handlers import Notifier
 from services.notifier.secrets import Secrets
 

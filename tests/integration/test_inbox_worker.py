@@ -1,5 +1,6 @@
 """The inbox worker alone against the real broker: hostile input is dead-lettered with its bytes and never
-stops the partition, a spoofed acknowledgement is refused, and the read model survives a restart."""
+stops the partition, a spoofed acknowledgement is refused, the read model survives a restart, and a chunked form
+body is capped like one with Content-Length."""
 
 from __future__ import annotations
 
@@ -78,3 +79,9 @@ async def test_hostile_input_spoofing_and_restart(kafka: str, namespace: str) ->
             assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")
             assert page.headers["X-Frame-Options"] == "DENY"
             assert "HttpOnly" in page.headers["set-cookie"] and "SameSite=Strict" in page.headers["set-cookie"]
+            # a chunked POST says no Content-Length: the worker still reads no more than the cap + 1 bytes
+            form = {"Content-Type": "application/x-www-form-urlencoded"}
+            chunked = client.post("/inbox/signin", content=iter([b"csrf=", b"x" * 9000]), headers=form)
+            assert "content-length" not in chunked.request.headers
+            assert chunked.status_code == 413, chunked.status_code
+            assert chunked.text == "form larger than 8192 bytes (INBOX_MAX_FORM_BYTES)"

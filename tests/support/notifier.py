@@ -20,6 +20,7 @@ from referral_devstack.produce import prepare
 from referral_devstack.receivers import WebhookReceiver
 from referral_devstack.workers import Workers, temp_workdir
 from services.intake.report import validate
+from tests.support.reports import valid_report
 
 CODEC = Codec()
 
@@ -65,39 +66,19 @@ def webhook(web: WebhookReceiver, rid: str, **extra: Any) -> dict[str, Any]:
 
 
 def case(report_id: str | None = None) -> dict[str, Any]:
-    """A valid Case whose every PII field holds a distinctive marker."""
-    report_id = report_id or f"TEST-{uuid.uuid4().hex[:10]}"
-    raw = {
-        "report_id": report_id,
-        "agency_id": "test-agency",
-        "source_system": PII["source_system"],
-        "reported_at": int(time.time() * 1000) - 60_000,
-        "category": "SEXTORTION",
-        "severity": "HIGH",
-        "escalation_reason": PII["escalation_reason"],
-        "victim": {
-            "age_band": "AGE_16_17",
-            "is_minor": True,
-            "jurisdiction": "VN-HN",
-            "name": PII["victim.name"],
-            "contact": PII["victim.contact"],
-            "account_handle": PII["victim.account_handle"],
-        },
-        "offender": {
-            "country": "PH",
-            "account_handle": PII["offender.account_handle"],
-            "ip_address": PII["offender.ip_address"],
-            "name": PII["offender.name"],
-        },
-        "hosting_country": "US",
-        "platform": PII["platform"],
-        "content_hashes": [{"algorithm": "sha256", "value": "ab" * 32}],
-        "content_urls": [PII["content_urls"]],
-        "preservation_requested": True,
-        "consent": "NOT_REQUIRED_CHILD",
-        "reporter_contact": PII["reporter_contact"],
-        "narrative": PII["narrative"],
-    }
+    """A valid Case: the report factory's report with every PII field holding a distinctive marker."""
+    marked = {path.replace(".", "__"): value for path, value in PII.items() if path != "content_urls"}
+    raw = valid_report(
+        report_id=report_id or f"TEST-{uuid.uuid4().hex[:10]}",
+        agency_id="test-agency",
+        reported_at=int(time.time() * 1000) - 60_000,
+        category="SEXTORTION",
+        victim__age_band="AGE_16_17",
+        victim__sex=None,
+        offender__country="PH",
+        content_urls=[PII["content_urls"]],
+        **marked,
+    )
     report = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000).model_dump()
     return {
         "case_id": "case-" + uuid.uuid4().hex,
@@ -125,8 +106,12 @@ def adult_case(case_id: str, **report: Any) -> dict[str, Any]:
 
 
 def referral(recipient_id: str, *, sla: int = 3600, priority: str = "P2", **extra: Any) -> dict[str, Any]:
-    """A Referral as routing emits it."""
-    c = case()
+    """A Referral as routing emits it, of a new marked Case."""
+    return referral_of(case(), recipient_id, sla=sla, priority=priority, **extra)
+
+
+def referral_of(c: dict[str, Any], recipient_id: str, *, sla: int, priority: str, **extra: Any) -> dict[str, Any]:
+    """A Referral as routing emits it, of Case `c` (also bench.priority's)."""
     return {
         "referral_id": str(uuid.uuid4()),
         "case_id": c["case_id"],

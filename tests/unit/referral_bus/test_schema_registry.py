@@ -129,6 +129,19 @@ def test_settings_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert Codec().schema_registry is not None  # the codec takes the registry from the environment
 
 
+def test_config_carries_every_registry_setting() -> None:
+    settings = SchemaRegistrySettings(
+        url="http://127.0.0.1:8081",
+        timeout_seconds=1.5,
+        max_retries=7,
+        retry_wait_ms=11,
+        retry_max_wait_ms=13,
+        negative_cache_seconds=17.0,
+    )
+    expected = RegistryConfig("http://127.0.0.1:8081", None, None, 1.5, 7, 11, 13, 17.0)
+    assert config_from_settings(settings) == expected
+
+
 @pytest.mark.parametrize(
     ("settings", "complaint"),
     [

@@ -15,14 +15,8 @@ from referral_domain.lifecycle import from_settings
 from services.notifier.lifecycle import Applied, Unchanged, apply, case_view, lifecycle_fields, request_id, state_of
 
 LC = from_settings()
-KINDS = {
-    "hue-police": "police",
-    "hn-police": "police",
-    "hue-cp": "child_protection",
-    "nat-cp": "child_protection",
-    "hue-health": "health",
-}
-kind_of = KINDS.get
+BY_KIND = {"police": ("hue-police", "hn-police"), "child_protection": ("hue-cp", "nat-cp"), "health": ("hue-health",)}
+kind_of = {rid: kind for kind, ids in BY_KIND.items() for rid in ids}.get  # recipient id -> its kind
 RECORD = b"\xc3\x01referral-bytes"
 REFERRAL = {"case": {"report": {"agency_id": "ngo-a", "report_id": "rep-1"}}}
 
