@@ -160,38 +160,40 @@ def test_every_kernel_module_is_run_by_a_worker() -> None:
     assert unreached_kernel_modules() == [], "move it to tooling (referral_cli, referral_devstack) or delete it"
 
 
-def test_a_kernel_module_no_worker_imports_is_named(tmp_path: Path) -> None:
-    files = {
-        "services/intake/app.py": "from referral_bus import shell\nfrom services.intake import handlers\n",
-        "services/intake/handlers.py": "from referral_bus.codec import Codec\n",
-        "referral_bus/__init__.py": "",
-        "referral_bus/shell.py": "CONFIG = {'()': 'referral_bus.lograte.quiet_filter'}\n",
-        "referral_bus/codec.py": "from . import compatibility\n",
-        "referral_bus/compatibility.py": "",
-        "referral_bus/lograte.py": "",
-        "referral_bus/registry_server.py": "from referral_bus import codec\n",
-    }
-    for name, text in files.items():
+# One synthetic tree for the checks below: forbidden imports, and a kernel module no worker reaches.
+SYNTHETIC_TREE = {
+    "referral_bus/status.py": "import uuid\nfrom referral_domain.agencies import Registry\n",
+    "referral_domain/lifecycle.py": "from ..referral_bus import shell\nimport faust\n",
+    "referral_domain/vocabulary.py": "from referral_bus import errors\nfrom referral_bus.settings import Bus\n",
+    "services/intake/report.py": "from referral_domain import jurisdictions\n",
+    "services/intake/app.py": "from referral_bus import shell\nfrom . import handlers\n",
+    "services/intake/handlers.py": "from referral_bus.codec import Codec\n",
+    "referral_bus/shell.py": "CONFIG = {'()': 'referral_bus.lograte.quiet_filter'}\n",
+    "referral_bus/codec.py": "from . import compatibility\n",
+    "referral_bus/registry_server.py": "from referral_bus import codec\n",
+} | dict.fromkeys(("referral_bus/__init__.py", "referral_bus/compatibility.py", "referral_bus/lograte.py"), "")
+
+
+@pytest.fixture
+def synthetic_tree(tmp_path: Path) -> Path:
+    """SYNTHETIC_TREE written under a temporary folder."""
+    for name, text in SYNTHETIC_TREE.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(text)
-    assert unreached_kernel_modules(tmp_path) == ["referral_bus.registry_server"]
+    return tmp_path
+
+
+def test_a_kernel_module_no_worker_imports_is_named(synthetic_tree: Path) -> None:
+    """No app.py reaches status.py or registry_server.py; lograte is reached by name, compatibility via codec."""
+    assert unreached_kernel_modules(synthetic_tree) == ["referral_bus.registry_server", "referral_bus.status"]
 
 
 def test_the_tree_keeps_the_import_rule() -> None:
     assert violations() == []
 
 
-def test_a_forbidden_import_in_a_tree_is_named_with_file_and_line(tmp_path: Path) -> None:
-    files = {
-        "referral_bus/status.py": "import uuid\nfrom referral_domain.agencies import Registry\n",
-        "referral_domain/lifecycle.py": "from ..referral_bus import shell\nimport faust\n",
-        "referral_domain/vocabulary.py": "from referral_bus import errors\nfrom referral_bus.settings import Bus\n",
-        "services/intake/report.py": "from referral_domain import jurisdictions\n",
-    }
-    for name, text in files.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(text)
-    found = {line.split(" (")[0] for line in violations(tmp_path)}
+def test_a_forbidden_import_in_a_tree_is_named_with_file_and_line(synthetic_tree: Path) -> None:
+    found = {line.split(" (")[0] for line in violations(synthetic_tree)}
     assert found == {
         "referral_bus/status.py:2: referral_bus.status -> referral_domain.agencies",
         "referral_bus/status.py:2: referral_bus.status -> referral_domain.agencies.Registry",
