@@ -133,7 +133,12 @@ class OurStack:
         return {n: p.pid for n, p in self.workers.procs.items()}
 
     def stop(self) -> None:
+        """SIGTERM to every worker at once, then wait for each (they leave their groups in parallel)."""
         if self.workers is not None:
+            for p in self.workers.procs.values():
+                if p.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGTERM)
             self.workers.stop_all()
 
     def describe(self) -> dict[str, Any]:
