@@ -83,7 +83,7 @@ class Plan:
             rates=[50, 100],
             step_seconds=3,
             unthrottled_seconds=3,
-            unthrottled_repeats=2,  # two rounds: the rotation and the merging of rounds run too
+            unthrottled_repeats=1,  # one round (rotation and merging: tests/unit/bench)
             in_flight=50,
             profile_seconds=0,
             configs=full.configs,

@@ -37,7 +37,7 @@ def rotated(configs: Sequence[str], round_no: int, rounds: int) -> list[str]:
     """Round `round_no`'s order: the list turned by an even share, so each configuration runs early and late."""
     if not configs:
         return []
-    shift = (round_no * len(configs) // max(1, rounds)) % len(configs)
+    shift = (round_no * max(1, len(configs) // max(1, rounds))) % len(configs)
     return [*configs[shift:], *configs[:shift]]
 
 
