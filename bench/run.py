@@ -525,6 +525,8 @@ def main(argv: list[str] | None = None) -> int:
     plan = Plan.smoke() if args.smoke else Plan.from_settings()
     if args.configs:
         plan.configs = args.configs.split(",")
+        if unknown := [c for c in plan.configs if not known_config(c)]:
+            parser.error(f"--configs names unknown configurations {unknown}; known: {Plan().configs}")
     if shutil.which("java") is None and DevstackSettings().kafka_bootstrap_servers is None:
         print("note: no java on PATH; expecting a broker at 127.0.0.1:9092 already", file=sys.stderr)
     asyncio.run(main_async(plan, args.out, args.namespace))
