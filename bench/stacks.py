@@ -126,7 +126,7 @@ class OurStack:
                 self.workers.start("ledger", extra_env={"LEDGER_SECRETS_DIR": str(self.workdir / "secrets")})
         finally:
             os.environ.update(saved)
-        self.workers.wait_ready(timeout=180)
+        self.workers.wait_ready(timeout=300)  # a loaded machine (make test beside other suites) starts slowly
 
     def pids(self) -> dict[str, int]:
         assert self.workers is not None

@@ -25,7 +25,7 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
         env=env,
         capture_output=True,
         text=True,
-        timeout=900,  # eight configurations, each started once, and the priority scenario
+        timeout=1200,  # eight configurations started once each and the priority scenario: ≈ 5 min quiet, 12 loaded
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
