@@ -38,6 +38,8 @@ def _table(results: dict[str, Any]) -> list[str]:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, cfg in results["e2e"].items():
+        for e in cfg.get("errors", []):
+            lines.append(f"| {name} | round {e['round'] + 1} | **failed**: {e['error'][:200]} |||||||")
         for step in cfg.get("steps", []):
             if step.get("skipped"):
                 lines.append(f"| {name} | {_fmt(step['offered_per_s'])} | {step['skipped']} |||||||")

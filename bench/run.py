@@ -248,7 +248,10 @@ async def run_config(
 
 def merge_rounds(rounds: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
     """One configuration's rounds as one result: its knee grid, its unthrottled runs (medians), accounting summed."""
-    out: dict[str, Any] = {"description": rounds[0].get("description", {}), "rounds": []}
+    described = [r["description"] for r in rounds if "description" in r]
+    out: dict[str, Any] = {"description": described[0] if described else {}, "rounds": []}
+    if errors := [{"round": r["round"], "error": r["error"]} for r in rounds if "error" in r]:
+        out["errors"] = errors
     for r in rounds:
         if "steps" in r:
             out["steps"] = r["steps"]
@@ -275,6 +278,7 @@ def merge_rounds(rounds: list[dict[str, Any]], in_flight: int) -> dict[str, Any]
     out["load_average"] = [
         {"round": r["round"], "before": r.get("load_average_before"), "after": r.get("load_average_after")}
         for r in rounds
+        if "load_average_before" in r
     ]
     out["accounting"] = accounting.combine([r["accounting"] for r in rounds if r.get("accounting")])
     return out
@@ -405,9 +409,12 @@ async def _e2e(
             orders.append(order)
             t = time.monotonic()
             for name in order:
-                per_config[name].append(
-                    await run_config(name, plan, tuning, receiver, otlp, prefix, profiles_dir, round_no)
-                )
+                try:
+                    done = await run_config(name, plan, tuning, receiver, otlp, prefix, profiles_dir, round_no)
+                except Exception as exc:  # one configuration's failure must not cost the run's other figures
+                    done = {"round": round_no, "error": f"{type(exc).__name__}: {str(exc)[:2000]}"}
+                    print(f"[{name}] round {round_no + 1} FAILED: {done['error'][:300]}", flush=True)
+                per_config[name].append(done)
             timings[f"round_{round_no + 1}"] = round(time.monotonic() - t, 1)
         sink = {"requests": otlp.requests, "bytes": otlp.bytes}
     finally:
@@ -496,6 +503,9 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     print()
     print(table)
     print(f"results: {out / (stamp + '.json')}, {out / 'latest.md'}, {out / 'latest.png'}")
+    for name, cfg in results["e2e"].items():
+        for e in cfg.get("errors", []):
+            print(f"FAILED: {name} round {e['round'] + 1}: {e['error'][:1000]}", file=sys.stderr)
     return results
 
 
@@ -529,8 +539,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--configs names unknown configurations {unknown}; known: {Plan().configs}")
     if shutil.which("java") is None and DevstackSettings().kafka_bootstrap_servers is None:
         print("note: no java on PATH; expecting a broker at 127.0.0.1:9092 already", file=sys.stderr)
-    asyncio.run(main_async(plan, args.out, args.namespace))
-    return 0
+    results = asyncio.run(main_async(plan, args.out, args.namespace))
+    return 1 if any(cfg.get("errors") for cfg in results["e2e"].values()) else 0
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
     assert results["order"] == [full.configs]
     assert len(results["git"]["commit"]) == 40
     assert {"worker_settings", "baseline_settings", "tuning", "knee", "rounds"} <= results["parameters"].keys()
+    assert not {n: cfg["errors"] for n, cfg in results["e2e"].items() if cfg.get("errors")}
     for name, cfg in results["e2e"].items():  # who paid: CPU per process, records per topic produced and consumed
         acct = cfg["accounting"]
         assert acct["reports"] > 0 and acct["records_per_report"] >= 3, name

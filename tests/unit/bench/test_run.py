@@ -58,3 +58,12 @@ def test_rounds_merge_into_medians_and_summed_accounting() -> None:
     assert acct["cpu_ms_per_report"]["intake"] == 5.0
     assert acct["records_per_report_per_topic"] == {"cases": 1.0}
     assert acct["records_consumed_per_report_per_topic"] == {"cases": 0.9}
+
+
+def test_a_failed_round_is_kept_as_an_error_and_the_others_still_count() -> None:
+    merged = merge_rounds(
+        [_round(0, 10.0), {"round": 1, "error": "RuntimeError: workers not ready"}, _round(2, 30.0)], 5
+    )
+    assert merged["errors"] == [{"round": 1, "error": "RuntimeError: workers not ready"}]
+    assert merged["unthrottled"]["median_throughput_per_s"] == 20.0 and merged["accounting"]["reports"] == 200
+    assert [la["round"] for la in merged["load_average"]] == [0, 2]
