@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -539,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--configs names unknown configurations {unknown}; known: {Plan().configs}")
     if shutil.which("java") is None and DevstackSettings().kafka_bootstrap_servers is None:
         print("note: no java on PATH; expecting a broker at 127.0.0.1:9092 already", file=sys.stderr)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the stacks on the way out, like Ctrl-C
     results = asyncio.run(main_async(plan, args.out, args.namespace))
     return 1 if any(cfg.get("errors") for cfg in results["e2e"].values()) else 0
 

@@ -14,21 +14,26 @@ import pytest
 from bench.run import Plan
 from referral_bus.settings import REPO_ROOT
 
-pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 
 def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: str, tmp_path: Path) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka}
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path), "--namespace", namespace],
         cwd=REPO_ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=1200,  # eight configurations started once each and the priority scenario: ≈ 5 min quiet, 12 loaded
-        check=False,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    try:  # eight configurations started once each and the priority scenario: ≈ 5 min quiet, 12 at load 25
+        stdout, stderr = proc.communicate(timeout=1200)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM: the run stops its workers on the way out (SIGKILL would leave them running)
+        stdout, stderr = proc.communicate(timeout=180)
+        pytest.fail("the smoke run took over 20 min:\n" + stdout[-3000:] + stderr[-3000:])
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
     assert (tmp_path / "latest.md").read_text().startswith("# Benchmark")
     assert (tmp_path / "latest.png").stat().st_size > 1000
     results = json.loads((tmp_path / "latest.json").read_text())
