@@ -85,7 +85,9 @@ def _table(results: dict[str, Any]) -> list[str]:
             f"({codec['ops_per_s']['ours_decode']:,} decodes/s)"
         )
     prio = results.get("priority")
-    if prio:
+    if prio and "error" in prio:
+        lines.append(f"- P1 behind a P4 backlog: **failed**: {prio['error'][:300]}")
+    elif prio:
         lat = prio["p1_latency_ms"]
         lines.append(
             f"- P1 behind a {prio['scenario']['backlog']:,}-referral P4 backlog (target p99 < 1 s): p50 "
