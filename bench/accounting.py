@@ -1,9 +1,11 @@
-"""Who paid for a run: CPU seconds per process from /proc, records per topic from end offsets."""
+"""Who paid for a run: CPU seconds per process from /proc, records produced per topic from end offsets and
+records consumed per topic from the consumer groups' committed offsets."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -28,8 +30,18 @@ def cpu_seconds(pid: int) -> float | None:
 
 
 def broker_pid() -> int | None:
-    """The local broker's pid, when this machine runs it."""
-    return processes.running_pid(LocalBroker().pid_file)
+    """The local broker's pid: from its pid file, else the one `kafka.Kafka` process of this machine (None: none)."""
+    if (pid := processes.running_pid(LocalBroker().pid_file)) is not None:
+        return pid
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"kafka.Kafka" in args:
+            found.append(int(cmdline.parent.name))
+    return found[0] if len(found) == 1 else None
 
 
 def snapshot(pids: dict[str, int]) -> dict[str, float]:
@@ -71,6 +83,59 @@ async def records_per_topic(prefix: str) -> dict[str, int]:
         short = tp.topic[len(prefix) :].lstrip(".-")
         out[short] = out.get(short, 0) + end
     return dict(sorted(out.items()))
+
+
+async def records_consumed_per_topic(prefix: str) -> dict[str, int]:
+    """Records consumed from each topic by the consumer groups whose names start with `prefix` (committed offsets)."""
+    admin = AIOKafkaAdminClient(**client_kwargs(KafkaSettings()))
+    await admin.start()
+    out: dict[str, int] = {}
+    try:
+        groups = [g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith(prefix)]
+        for group in groups:
+            for tp, meta in (await admin.list_consumer_group_offsets(group)).items():
+                if meta.offset > 0:
+                    short = tp.topic[len(prefix) :].lstrip(".-") if tp.topic.startswith(prefix) else tp.topic
+                    out[short] = out.get(short, 0) + meta.offset
+    finally:
+        await admin.close()
+    return dict(sorted(out.items()))
+
+
+def per_report(
+    reports: int, cpu: dict[str, float], produced: dict[str, int], consumed: dict[str, int]
+) -> dict[str, Any]:
+    """One configuration's accounting: the totals and each divided by the reports sent."""
+    n = max(1, reports)
+    return {
+        "reports": reports,
+        "cpu_seconds": cpu,
+        "cpu_ms_per_report": {k: round(1000 * v / n, 3) for k, v in cpu.items()},
+        "records_per_topic": produced,
+        "records_consumed_per_topic": consumed,
+        "records_per_report_per_topic": {k: round(v / n, 3) for k, v in produced.items()},
+        "records_consumed_per_report_per_topic": {k: round(v / n, 3) for k, v in consumed.items()},
+        "records_per_report": round(sum(produced.values()) / n, 2),
+        "records_consumed_per_report": round(sum(consumed.values()) / n, 2),
+    }
+
+
+def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """The accounting of several rounds of one configuration as one (totals summed, then divided)."""
+
+    def add(key: str) -> dict[str, Any]:
+        total: dict[str, Any] = {}
+        for r in rounds:
+            for k, v in r.get(key, {}).items():
+                total[k] = total.get(k, 0) + v
+        return {k: round(v, 2) if isinstance(v, float) else v for k, v in sorted(total.items())}
+
+    return per_report(
+        sum(r["reports"] for r in rounds),
+        add("cpu_seconds"),
+        add("records_per_topic"),
+        add("records_consumed_per_topic"),
+    )
 
 
 def git_commit() -> dict[str, Any]:

@@ -8,6 +8,7 @@ import re
 from importlib import metadata
 from typing import Any
 
+from bench.settings import BenchSettings
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 
 
@@ -55,5 +56,14 @@ def describe() -> dict[str, Any]:
             d: _version(d)
             for d in ("faust-streaming", "aiokafka", "fastavro", "httpx", "aiohttp", "opentelemetry-sdk", "structlog")
         },
-        "note": "shared 2-core development machine; other engineers were running tests at the same time",
+        "note": note(),
     }
+
+
+def note() -> str:
+    """BENCH_MACHINE_NOTE when given, else what the load average at the start says of the machine."""
+    if given := BenchSettings().machine_note:
+        return given
+    cpus, load = os.cpu_count() or 1, os.getloadavg()[0]
+    quiet = "quiet" if load < 0.5 * cpus else "busy: figures are lower and noisier than on a quiet machine"
+    return f"{cpus} cores, 1-minute load average {load:.2f} at the start ({quiet}); see each configuration's load"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench import targets
+
 
 def _fmt(v: Any) -> str:
     if v is None:
@@ -21,15 +23,32 @@ def _latency_row(name: str, offered: str, throughput: str, lat: dict[str, Any], 
 
 
 def markdown(results: dict[str, Any]) -> str:
-    """The short table `make bench` prints and writes to latest.md."""
+    """What `make bench` prints and writes to latest.md: the targets, the table, the ratios, how it was run."""
+    rows = results.get("targets") or targets.evaluate(results)
+    lines = [
+        "## Targets (issue 17)",
+        "",
+        *targets.markdown(rows),
+        "",
+        "## Runs",
+        "",
+        *_table(results),
+        *_run_record(results),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _table(results: dict[str, Any]) -> list[str]:
     lines = [
         "| configuration | offered /s | throughput /s | p50 ms | p95 ms | p99 ms | max ms | lost | dup |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, cfg in results["e2e"].items():
+        for e in cfg.get("errors", []):
+            lines.append(f"| {name} | round {e['round'] + 1} | **failed**: {e['error'][:200]} |||||||")
         for step in cfg.get("steps", []):
             if step.get("skipped"):
-                lines.append(f"| {name} | {_fmt(step['offered_per_s'])} | skipped: {step['skipped']} |||||||")
+                lines.append(f"| {name} | {_fmt(step['offered_per_s'])} | {step['skipped']} |||||||")
                 continue
             offered, throughput = _fmt(step["offered_per_s"]), _fmt(step["throughput_per_s"])
             lines.append(_latency_row(name, offered, throughput, step["latency_ms"], step))
@@ -41,7 +60,7 @@ def markdown(results: dict[str, Any]) -> str:
     s = results.get("summary", {})
     lines.append("")
     for key, label in (
-        ("ratio_to_faust", "ours ÷ plain Faust pass-through (target ≥ 0.7)"),
+        ("ratio_to_faust", "ours ÷ plain Faust pass-through"),
         ("ratio_to_faust_take", "ours ÷ plain Faust with stream.take batching"),
         ("ratio_to_aiokafka", "ours ÷ plain aiokafka loops"),
         ("faust_take_to_faust", "Faust with stream.take batching ÷ naive Faust"),
@@ -60,12 +79,14 @@ def markdown(results: dict[str, Any]) -> str:
     codec = results.get("codec")
     if codec:
         lines.append(
-            f"- codec ÷ bare fastavro (target ≥ 0.8): encode **{codec['ratio_encode']}**, decode "
+            f"- codec ÷ bare fastavro, parsed once (target ≥ 0.8): encode **{codec['ratio_encode']}**, decode "
             f"**{codec['ratio_decode']}**, decode of a v1-written report **{codec['ratio_decode_v1']}** "
             f"({codec['ops_per_s']['ours_decode']:,} decodes/s)"
         )
     prio = results.get("priority")
-    if prio:
+    if prio and "error" in prio:
+        lines.append(f"- P1 behind a P4 backlog: **failed**: {prio['error'][:300]}")
+    elif prio:
         lat = prio["p1_latency_ms"]
         lines.append(
             f"- P1 behind a {prio['scenario']['backlog']:,}-referral P4 backlog (target p99 < 1 s): p50 "
@@ -76,13 +97,63 @@ def markdown(results: dict[str, Any]) -> str:
     if isinstance(rules, dict) and "indexed" in rules and "naive" in rules:
         lines.append(
             f"- routing over {rules.get('rules')} rules: **{rules['indexed'].get('decisions_per_s'):,}** decisions/s "
-            f"vs naive {rules['naive'].get('decisions_per_s'):,} (×{rules.get('speedup')}; bench/results/rules.json)"
+            f"vs naive {rules['naive'].get('decisions_per_s'):,} (×{rules.get('speedup')}; rules.json)"
         )
     elif isinstance(rules, dict) and "error" not in rules and "skipped" not in rules:
-        lines.append(f"- routing: see bench/results/rules.json ({', '.join(f'{k}={v}' for k, v in _flat(rules)[:4])})")
+        lines.append(f"- routing: see rules.json ({', '.join(f'{k}={v}' for k, v in _flat(rules)[:4])})")
     elif isinstance(rules, dict):
         lines.append(f"- routing: {rules.get('error') or rules.get('skipped')}")
-    return "\n".join(lines) + "\n"
+    return lines
+
+
+def _run_record(results: dict[str, Any]) -> list[str]:
+    """Commit, versions, settings, order, load, CPU and records per report: what the figures were measured with."""
+    git, m, par = results.get("git", {}), results.get("machine", {}), results.get("parameters", {})
+    lines = [
+        "",
+        "## How it was measured",
+        "",
+        f"- commit `{git.get('commit', 'unknown')}`{' (with uncommitted changes)' if git.get('dirty') else ''}",
+        f"- machine: {m.get('cpus')} × {m.get('cpu_model', '?')}, {m.get('memory_gb')} GB, Python {m.get('python')}, "
+        f"Kafka {m.get('kafka_broker', {}).get('version')}; {m.get('note', '')}",
+        "- versions: " + ", ".join(f"{k} {v}" for k, v in m.get("packages", {}).items()),
+        "- settings: " + ", ".join(f"{k} {v}" for k, v in par.get("tuning", {}).items()),
+        f"- plan: knee grid {par.get('rates')} /s × {par.get('step_seconds')} s for {par.get('stepped')}; "
+        f"unthrottled {par.get('unthrottled_seconds')} s × {par.get('unthrottled_repeats')} rounds, "
+        f"{par.get('in_flight')} in flight",
+    ]
+    if order := results.get("order"):
+        lines.append("- order: " + "; ".join(f"round {i + 1}: {', '.join(o)}" for i, o in enumerate(order)))
+    if t := results.get("timings_seconds"):
+        est = results.get("estimate_seconds", {}).get("total")
+        lines.append(
+            f"- duration: {t.get('total', 0) / 60:.1f} min (estimated {est / 60:.0f} min): "
+            + ", ".join(f"{k} {v:g} s" for k, v in t.items() if k != "total")
+            if est
+            else f"- duration: {t.get('total', 0) / 60:.1f} min"
+        )
+    lines += [
+        "",
+        "| configuration | load average before → after, per round | CPU ms per report (utime + stime) "
+        "| records produced / consumed per report |",
+        "|---|---|---|---|",
+    ]
+    for name, cfg in results.get("e2e", {}).items():
+        load = "; ".join(f"{la.get('before')} → {la.get('after')}" for la in cfg.get("load_average", []))
+        acct = cfg.get("accounting", {})
+        cpu = ", ".join(f"{k} {v:.2f}" for k, v in acct.get("cpu_ms_per_report", {}).items())
+        lines.append(
+            f"| {name} | {load} | {cpu} | {acct.get('records_per_report', '–')} / "
+            f"{acct.get('records_consumed_per_report', '–')} |"
+        )
+    lines += ["", "Records per report per topic (produced / consumed):", ""]
+    for name, cfg in results.get("e2e", {}).items():
+        acct = cfg.get("accounting", {})
+        made, used = acct.get("records_per_report_per_topic", {}), acct.get("records_consumed_per_report_per_topic", {})
+        busy = sorted(k for k in {*made, *used} if made.get(k) or used.get(k))  # topics this run wrote or read
+        per = ", ".join(f"`{k}` {made.get(k, 0):g} / {used.get(k, 0):g}" for k in busy)
+        lines.append(f"- {name}: {per}")
+    return lines
 
 
 def _cpu_line(e2e: dict[str, Any]) -> str | None:
@@ -113,7 +184,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
     styles = {"p50": ":", "p95": "--", "p99": "-"}
-    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown"]
+    colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink", "tab:gray"]
     names, values, lows, highs = [], [], [], []
     for i, (name, cfg) in enumerate(results["e2e"].items()):
         colour = colours[i % len(colours)]

@@ -4,9 +4,11 @@ End-to-end through the real intake → routing → notifier workers and, in the 
 pass-through baselines with the same three hops and the same HTTP delivery; the codec against bare
 fastavro; the rules benchmark (bench.bench_rules) when present; tracing exported vs disabled; py-spy
 profiles of each worker at the highest load; P1 latency behind a 50,000-referral P4 backlog (bench.priority).
+Configurations run in rounds, each round in a rotated order (one unthrottled run per round; the knee grid in
+the first); `BENCH_*` variables (bench/settings.py) override the full plan.
 
-    python -m bench.run                 # full run (~35 min on 2 cores)
-    python -m bench.run --smoke --out DIR   # a few hundred reports: the harness's own test
+    python -m bench.run                 # full run (~30 min on a quiet 2-core machine; printed estimate first)
+    python -m bench.run --smoke --out DIR   # every configuration, a few hundred reports: the harness's own test
 """
 
 from __future__ import annotations
@@ -17,18 +19,20 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import accounting, codec_bench, machine, output, priority, profiles
+from bench import accounting, codec_bench, machine, output, priority, profiles, schedule, targets
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
+from bench.settings import BenchSettings
 from bench.sink import OtlpSink, ReceiverProcess
 from bench.stacks import BaselineStack, OurStack, Tuning
 from referral_bus.kafka import client_kwargs
@@ -66,25 +70,56 @@ class Plan:
     codec_records: int = 2000
     codec_repeats: int = 7
     rules: bool = True
+    rules_cases: int = 100_000
+    rules_naive_cases: int = 20_000
     seed: int = 20261130
     priority: priority.Scenario | None = field(default_factory=priority.Scenario)  # None: not run
+    knee_stop_after: int = 2  # consecutive failing knee steps after which the higher rates are not run
 
     @classmethod
     def smoke(cls) -> Plan:
+        """Every configuration of the full plan, the knee grid's configurations included, a few hundred reports."""
+        full = cls()
         return cls(
-            rates=[50],
-            step_seconds=4,
+            rates=[50, 100],
+            step_seconds=3,
             unthrottled_seconds=3,
-            unthrottled_repeats=1,
+            unthrottled_repeats=1,  # one round (rotation and merging: tests/unit/bench)
             in_flight=50,
             profile_seconds=0,
-            configs=["ours", "ours_tracing", "ours_unbatched", "faust", "faust_take", "aiokafka"],  # all start
-            stepped=["ours", "aiokafka"],
+            configs=full.configs,
+            stepped=full.stepped,
             codec_records=200,
             codec_repeats=1,
-            rules=False,
+            rules_cases=2000,
+            rules_naive_cases=200,
             priority=priority.Scenario.smoke(),
         )
+
+    @classmethod
+    def from_settings(cls, settings: BenchSettings | None = None) -> Plan:
+        """The full plan with the `BENCH_*` overrides that are set."""
+        s, plan = settings or BenchSettings(), cls()
+        for name in ("configs", "stepped", "rates", "step_seconds", "unthrottled_seconds", "unthrottled_repeats"):
+            if (value := getattr(s, name)) is not None:
+                setattr(plan, name, value)
+        if s.knee_stop_after is not None:
+            plan.knee_stop_after = s.knee_stop_after
+        if s.priority_backlog is not None:
+            backlog = s.priority_backlog
+            plan.priority = replace(priority.Scenario(), backlog=backlog) if backlog else None
+        if unknown := [c for c in [*plan.configs, *plan.stepped] if not known_config(c)]:
+            raise ValueError(f"BENCH_CONFIGS names unknown configurations {unknown}; known: {cls().configs}")
+        return plan
+
+
+OURS = ("ours", "ours_tracing", "ours_ledger", "ours_unbatched")
+BASELINES = ("faust", "faust_take", "aiokafka")
+
+
+def known_config(name: str) -> bool:
+    """Ours in one of its variants, or a baseline (with httpx for its last hop: `<baseline>_httpx`)."""
+    return name in OURS or name.removesuffix("_httpx") in BASELINES
 
 
 def _median_latency(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -107,37 +142,65 @@ async def _delete_topics(prefix: str) -> None:
         await admin.close()
 
 
+def _stack(
+    name: str, plan: Plan, tuning: Tuning, receiver: ReceiverProcess, otlp: OtlpSink | None, namespace: str, work: Path
+) -> OurStack | BaselineStack:
+    if name in OURS:
+        return OurStack(
+            name,
+            namespace,
+            work,
+            receiver.base_url,
+            tuning,
+            otlp_endpoint=otlp.endpoint if (otlp and name == "ours_tracing") else None,
+            ledger=name == "ours_ledger",
+            batch_max_events=1 if name == "ours_unbatched" else None,
+        )
+    return BaselineStack(
+        name,
+        "aiokafka" if name.startswith("aiokafka") else "faust",
+        namespace,
+        work,
+        receiver.base_url,
+        tuning,
+        mode="take" if name.startswith("faust_take") else "naive",
+        http_client="httpx" if name.endswith("_httpx") else "aiohttp",  # ours posts with aiohttp
+    )
+
+
+async def _knee_grid(name: str, plan: Plan, load: Load, receiver: ReceiverProcess) -> list[dict[str, Any]]:
+    """The offered rates in turn; once `knee_stop_after` steps in a row failed, the rest are recorded as not run."""
+    steps: list[dict[str, Any]] = []
+    for rate in plan.rates:
+        if schedule.past_knee(steps, plan.knee_stop_after):
+            steps.append({"offered_per_s": rate, "skipped": schedule.PAST_KNEE})
+            continue
+        step = await fixed_rate(load, receiver, rate, plan.step_seconds)
+        steps.append(step)
+        print(
+            f"[{name}] {rate}/s → {step['throughput_per_s']}/s p99 {step['latency_ms']['p99']} ms lost {step['lost']}",
+            flush=True,
+        )
+    return steps
+
+
 async def run_config(
-    name: str, plan: Plan, tuning: Tuning, receiver: ReceiverProcess, otlp: OtlpSink | None, prefix: str, outdir: Path
+    name: str,
+    plan: Plan,
+    tuning: Tuning,
+    receiver: ReceiverProcess,
+    otlp: OtlpSink | None,
+    prefix: str,
+    outdir: Path,
+    round_no: int = 0,
 ) -> dict[str, Any]:
-    """Start one stack, warm it up, run its steps and unthrottled repeats (and profiles), stop it."""
+    """One round of one configuration: start its stack, warm it up, (first round: the knee grid), one unthrottled
+    run, (first round: profiles), its accounting, stop it. Each round has its own topic namespace."""
     namespace = f"{prefix}-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {"round": round_no}
     with temp_workdir(prefix="bench-") as work:
-        stack: OurStack | BaselineStack
-        if name in ("ours", "ours_tracing", "ours_ledger", "ours_unbatched"):
-            stack = OurStack(
-                name,
-                namespace,
-                work,
-                receiver.base_url,
-                tuning,
-                otlp_endpoint=otlp.endpoint if (otlp and name == "ours_tracing") else None,
-                ledger=name == "ours_ledger",
-                batch_max_events=1 if name == "ours_unbatched" else None,
-            )
-        else:
-            kind = "aiokafka" if name.startswith("aiokafka") else "faust"
-            stack = BaselineStack(
-                name,
-                kind,
-                namespace,
-                work,
-                receiver.base_url,
-                tuning,
-                mode="take" if name.startswith("faust_take") else "naive",
-                http_client="httpx" if name.endswith("_httpx") else "aiohttp",  # ours posts with aiohttp
-            )
+        stack = _stack(name, plan, tuning, receiver, otlp, namespace, work)
+        if isinstance(stack, BaselineStack):
             await stack.create_topics()
         t = time.monotonic()
         try:
@@ -153,25 +216,10 @@ async def run_config(
                 result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
                 cpu_before = accounting.snapshot(_pids(stack, receiver))
                 result["start_seconds"] = round(time.monotonic() - t, 1)
-                print(f"[{name}] ready in {result['start_seconds']} s", flush=True)
-                if name in plan.stepped:
-                    steps: list[dict[str, Any]] = []
-                    saturated = False
-                    for rate in plan.rates:
-                        if saturated:
-                            steps.append({"offered_per_s": rate, "skipped": "above capacity"})
-                            continue
-                        step = await fixed_rate(load, receiver, rate, plan.step_seconds)
-                        saturated = not step["sustained"]
-                        steps.append(step)
-                        print(
-                            f"[{name}] {rate}/s → {step['throughput_per_s']}/s p99 {step['latency_ms']['p99']} ms "
-                            f"lost {step['lost']}",
-                            flush=True,
-                        )
-                    result["steps"] = steps
-                runs = []
-                for _ in range(plan.unthrottled_repeats):
+                print(f"[{name}] round {round_no + 1}: ready in {result['start_seconds']} s", flush=True)
+                if round_no == 0 and name in plan.stepped:
+                    result["steps"] = await _knee_grid(name, plan, load, receiver)
+                if round_no < plan.unthrottled_repeats:
                     run = await closed_loop(
                         load,
                         receiver,
@@ -179,31 +227,62 @@ async def run_config(
                         in_flight=plan.in_flight,
                         warm_s=min(3.0, plan.unthrottled_seconds / 3),
                     )
-                    runs.append(run)
+                    result["run"] = run | {"round": round_no}
                     print(
                         f"[{name}] unthrottled → {run['throughput_per_s']}/s p99 {run['latency_ms']['p99']} ms "
                         f"lost {run['lost']}",
                         flush=True,
                     )
-                if runs:
-                    result["unthrottled"] = {
-                        "in_flight": plan.in_flight,
-                        "runs": runs,
-                        "median_throughput_per_s": statistics.median(r["throughput_per_s"] for r in runs),
-                        "median_latency_ms": _median_latency(runs),
-                        "lost": sum(r["lost"] for r in runs),
-                        "duplicates": sum(r["duplicates"] for r in runs),
-                    }
-                reports = 20 + sum(st.get("sent", 0) for st in result.get("steps", [])) + sum(r["sent"] for r in runs)
+                reports = 20 + sum(st.get("sent", 0) for st in result.get("steps", []))
+                reports += result["run"]["sent"] if "run" in result else 0
                 result["accounting"] = await _accounting(_pids(stack, receiver), namespace, cpu_before, reports)
                 result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-                if name in PROFILED and plan.profile_seconds > 0 and profiles.available():
+                if round_no == 0 and name in PROFILED and plan.profile_seconds > 0 and profiles.available():
                     where = outdir if name == "ours" else outdir / name  # ours_ledger's workers in their own folder
                     result["profiles"] = await _profile(stack, load, receiver, plan, where)
         finally:
             await asyncio.to_thread(stack.stop)
             await _delete_topics(namespace)
+    result["seconds"] = round(time.monotonic() - t, 1)
     return result
+
+
+def merge_rounds(rounds: list[dict[str, Any]], in_flight: int) -> dict[str, Any]:
+    """One configuration's rounds as one result: its knee grid, its unthrottled runs (medians), accounting summed."""
+    described = [r["description"] for r in rounds if "description" in r]
+    out: dict[str, Any] = {"description": described[0] if described else {}, "rounds": []}
+    if errors := [{"round": r["round"], "error": r["error"]} for r in rounds if "error" in r]:
+        out["errors"] = errors
+    for r in rounds:
+        if "steps" in r:
+            out["steps"] = r["steps"]
+        if "profiles" in r:
+            out["profiles"] = r["profiles"]
+        out["rounds"].append(
+            {
+                k: r[k]
+                for k in ("round", "start_seconds", "seconds", "load_average_before", "load_average_after")
+                if k in r
+            }
+            | {"accounting": r.get("accounting")}
+        )
+    runs = [r["run"] for r in rounds if "run" in r]
+    if runs:
+        out["unthrottled"] = {
+            "in_flight": in_flight,
+            "runs": runs,
+            "median_throughput_per_s": statistics.median(r["throughput_per_s"] for r in runs),
+            "median_latency_ms": _median_latency(runs),
+            "lost": sum(r["lost"] for r in runs),
+            "duplicates": sum(r["duplicates"] for r in runs),
+        }
+    out["load_average"] = [
+        {"round": r["round"], "before": r.get("load_average_before"), "after": r.get("load_average_after")}
+        for r in rounds
+        if "load_average_before" in r
+    ]
+    out["accounting"] = accounting.combine([r["accounting"] for r in rounds if r.get("accounting")])
+    return out
 
 
 def _pids(stack: OurStack | BaselineStack, receiver: ReceiverProcess) -> dict[str, int]:
@@ -213,16 +292,11 @@ def _pids(stack: OurStack | BaselineStack, receiver: ReceiverProcess) -> dict[st
 async def _accounting(
     pids: dict[str, int], namespace: str, cpu_before: dict[str, float], reports: int
 ) -> dict[str, Any]:
-    """CPU seconds per process and records per topic, in all and per report, for one configuration's run."""
+    """CPU seconds per process and records per topic, in all and per report, for one round of a configuration."""
     cpu = accounting.spent(cpu_before, accounting.snapshot(pids))
-    records = await accounting.records_per_topic(namespace)
-    return {
-        "reports": reports,
-        "cpu_seconds": cpu,
-        "cpu_ms_per_report": {n: round(1000 * v / reports, 3) for n, v in cpu.items()},
-        "records_per_topic": records,
-        "records_per_report": round(sum(records.values()) / reports, 2),
-    }
+    produced = await accounting.records_per_topic(namespace)
+    consumed = await accounting.records_consumed_per_topic(namespace)
+    return accounting.per_report(reports, cpu, produced, consumed)
 
 
 async def _profile(
@@ -243,21 +317,32 @@ async def _profile(
     }
 
 
-def _rules(plan: Plan) -> dict[str, Any]:
-    """Reuse the rules engine's own benchmark when it exists."""
+def _rules(plan: Plan, out: Path) -> dict[str, Any]:
+    """Reuse the rules engine's own benchmark when it exists (its JSON written next to the run's)."""
     if not plan.rules:
         return {"skipped": "not in this plan"}
     if not (REPO_ROOT / "bench" / "bench_rules.py").exists():
         return {"skipped": "bench/bench_rules.py is not there yet"}
+    path = out / "rules.json"
     try:
         subprocess.run(
-            [sys.executable, "-m", "bench.bench_rules", "--naive-cases", "20000"],
+            [
+                sys.executable,
+                "-m",
+                "bench.bench_rules",
+                "--cases",
+                str(plan.rules_cases),
+                "--naive-cases",
+                str(plan.rules_naive_cases),
+                "--out",
+                str(path),
+            ],
             cwd=REPO_ROOT,
             check=True,
             timeout=600,
         )
-        out: dict[str, Any] = json.loads((RESULTS / "rules.json").read_text(encoding="utf-8"))
-        return out
+        result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return result
     except (subprocess.SubprocessError, OSError, ValueError) as exc:
         return {"error": f"bench.bench_rules failed: {type(exc).__name__}"}
 
@@ -302,25 +387,57 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     if (unbatched := top("ours_unbatched")) and ours:  # the batch loop, against one event at a time
         s["batched_to_unbatched"] = round(ours / unbatched, 3)
     for name, cfg in e2e.items():
-        ok = [
-            st["offered_per_s"]
-            for st in cfg.get("steps", [])
-            if not st.get("skipped") and st["lost"] == 0 and st["latency_ms"]["p99"] < 500 and st["sustained"]
-        ]
         if cfg.get("steps"):
-            key = "knee_per_s" if name == "ours" else f"knee_{name}_per_s"
-            s[key] = max(ok) if ok else None
-    if prio := results.get("priority"):  # target: < 1,000 ms with the 50,000-referral backlog waiting
+            s["knee_per_s" if name == "ours" else f"knee_{name}_per_s"] = schedule.knee(cfg["steps"])
+    if (prio := results.get("priority")) and "error" not in prio:  # target: < 1 s behind the 50,000 P4
         s["p1_p99_ms_with_p4_backlog"] = prio["p1_latency_ms"]["p99"]
         s["p4_backlog"] = prio["scenario"]["backlog"]
     return s
 
 
+async def _e2e(
+    plan: Plan, tuning: Tuning, prefix: str, profiles_dir: Path, timings: dict[str, float]
+) -> tuple[dict[str, Any], list[list[str]], dict[str, Any]]:
+    """Every configuration, round after round in rotating order: their merged results, the orders, the OTLP sink."""
+    receiver, otlp = ReceiverProcess(), OtlpSink()
+    await receiver.start()
+    await otlp.start()
+    rounds, orders = schedule.rounds_of(plan.unthrottled_repeats), []
+    per_config: dict[str, list[dict[str, Any]]] = {name: [] for name in plan.configs}
+    try:
+        for round_no in range(rounds):
+            order = schedule.rotated(plan.configs, round_no, rounds)
+            orders.append(order)
+            t = time.monotonic()
+            for name in order:
+                try:
+                    done = await run_config(name, plan, tuning, receiver, otlp, prefix, profiles_dir, round_no)
+                except Exception as exc:  # one configuration's failure must not cost the run's other figures
+                    done = {"round": round_no, "error": f"{type(exc).__name__}: {str(exc)[:2000]}"}
+                    print(f"[{name}] round {round_no + 1} FAILED: {done['error'][:300]}", flush=True)
+                per_config[name].append(done)
+            timings[f"round_{round_no + 1}"] = round(time.monotonic() - t, 1)
+        sink = {"requests": otlp.requests, "bytes": otlp.bytes}
+    finally:
+        await receiver.stop()
+        await otlp.stop()
+    return {name: merge_rounds(r, plan.in_flight) for name, r in per_config.items()}, orders, sink
+
+
 async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     started = datetime.now(UTC)
+    t_start = time.monotonic()
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
     tuning = Tuning(partitions=KafkaSettings().topic_partitions)
+    estimate = schedule.estimate_seconds(plan)
+    print(
+        f"bench: {len(plan.configs)} configurations × {schedule.rounds_of(plan.unthrottled_repeats)} rounds, knee grid "
+        f"{plan.rates} × {plan.step_seconds:g} s for {plan.stepped}; estimated {estimate['total'] / 60:.0f} min "
+        f"on a quiet machine ({', '.join(f'{k} {v} s' for k, v in estimate.items() if k != 'total')})",
+        flush=True,
+    )
+    timings: dict[str, float] = {}
     results: dict[str, Any] = {
         "started_at": started.isoformat(timespec="seconds"),
         "git": accounting.git_commit(),
@@ -328,6 +445,9 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
         "parameters": {
             **{k: v for k, v in asdict(plan).items()},
             "tuning": asdict(tuning),
+            "worker_settings": tuning.service_env(),
+            "baseline_settings": tuning.baseline_env(),
+            "bench_settings": BenchSettings().model_dump(exclude_none=True),
             "processes_per_pipeline": 3,
             "referrals_per_report": 1,
             "reports": "adult victims who consented (the only cases the shipped safeguards let make exactly one "
@@ -337,34 +457,48 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             "latency": "receiver arrival (epoch ms) − report received_at: in the stepped runs the report's "
             "scheduled send time (reports encoded before the clock starts: no coordinated omission), in the "
             "unthrottled runs the time it was produced",
-            "cpu": "utime + stime from /proc/<pid>/stat per worker, the broker and the driver, from warm-up "
-            "to the end of the configuration's runs (profiling excluded)",
+            "knee": f"a step passes with p99 < {schedule.KNEE_P99_MS:g} ms, nothing lost and ≥ 90 % of the offered "
+            f"rate carried; after {plan.knee_stop_after} failing steps in a row the higher rates are "
+            f"'{schedule.PAST_KNEE}'",
+            "rounds": "every configuration starts once per round (fresh topic namespace, same broker); the knee grid "
+            "and the profiles run in the first round, one unthrottled run in each; each round's order is the "
+            "configuration list rotated (results 'order')",
+            "cpu": "utime + stime from /proc/<pid>/stat per worker, the broker, the driver and the receiver, from "
+            "warm-up to the end of each round (profiling excluded), summed over the rounds",
+            "records": "produced: end offsets of the configuration's topics; consumed: committed offsets of its "
+            "consumer groups; summed over the rounds, per report = ÷ reports sent (warm-ups included)",
             "unthrottled": "closed loop: in_flight reports between produce and arrival; throughput counted "
-            "after the first 3 s",
+            "after the first 3 s; the median over the rounds",
         },
+        "estimate_seconds": estimate,
         "e2e": {},
     }
     print("codec …", flush=True)
+    t = time.monotonic()
     results["codec"] = await asyncio.to_thread(codec_bench.run, plan.codec_records, plan.codec_repeats)
-    receiver, otlp = ReceiverProcess(), OtlpSink()
-    await receiver.start()
-    await otlp.start()
-    try:
-        for name in plan.configs:
-            results["e2e"][name] = await run_config(
-                name, plan, tuning, receiver, otlp, prefix, out / "profiles" / stamp
-            )
-        results["otlp_sink"] = {"requests": otlp.requests, "bytes": otlp.bytes}
-    finally:
-        await receiver.stop()
-        await otlp.stop()
+    timings["codec"] = round(time.monotonic() - t, 1)
+    results["e2e"], results["order"], results["otlp_sink"] = await _e2e(
+        plan, tuning, prefix, out / "profiles" / stamp, timings
+    )
     if plan.priority is not None:
         print("priority lanes: P1 behind a P4 backlog …", flush=True)
-        results["priority"] = await priority.run(plan.priority, f"{prefix}-prio-{uuid.uuid4().hex[:6]}", tuning)
-        print(f"[priority] P1 p99 {results['priority']['p1_latency_ms']['p99']} ms", flush=True)
-    results["rules"] = await asyncio.to_thread(_rules, plan)
+        t = time.monotonic()
+        try:
+            results["priority"] = await priority.run(plan.priority, f"{prefix}-prio-{uuid.uuid4().hex[:6]}", tuning)
+            print(f"[priority] P1 p99 {results['priority']['p1_latency_ms']['p99']} ms", flush=True)
+        except Exception as exc:  # as a configuration's failure: recorded, the other figures kept
+            results["priority"] = {"error": f"{type(exc).__name__}: {str(exc)[:2000]}"}
+            print(f"[priority] FAILED: {results['priority']['error'][:300]}", flush=True)
+        timings["priority"] = round(time.monotonic() - t, 1)
+    t = time.monotonic()
+    results["rules"] = await asyncio.to_thread(_rules, plan, out)
+    timings["rules"] = round(time.monotonic() - t, 1)
     results["summary"] = _summary(results)
+    results["targets"] = targets.evaluate(results)
+    results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["finished_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    timings["total"] = round(time.monotonic() - t_start, 1)
+    results["timings_seconds"] = timings
     text = json.dumps(results, indent=2, default=str)
     (out / f"{stamp}.json").write_text(text, encoding="utf-8")
     (out / "latest.json").write_text(text, encoding="utf-8")
@@ -374,12 +508,17 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     print()
     print(table)
     print(f"results: {out / (stamp + '.json')}, {out / 'latest.md'}, {out / 'latest.png'}")
+    for name, cfg in results["e2e"].items():
+        for e in cfg.get("errors", []):
+            print(f"FAILED: {name} round {e['round'] + 1}: {e['error'][:1000]}", file=sys.stderr)
+    if "error" in results.get("priority", {}):
+        print(f"FAILED: priority: {results['priority']['error'][:1000]}", file=sys.stderr)
     return results
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
-    parser.add_argument("--smoke", action="store_true", help="a few hundred reports, one rate, aiokafka baseline only")
+    parser.add_argument("--smoke", action="store_true", help="every configuration, two rates, a few hundred reports")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results folder (default bench/results)")
     parser.add_argument(
         "--namespace",
@@ -400,13 +539,17 @@ def main(argv: list[str] | None = None) -> int:
         output.chart(results, args.out / "latest.png")
         print(table)
         return 0
-    plan = Plan.smoke() if args.smoke else Plan()
+    plan = Plan.smoke() if args.smoke else Plan.from_settings()
     if args.configs:
         plan.configs = args.configs.split(",")
+        if unknown := [c for c in plan.configs if not known_config(c)]:
+            parser.error(f"--configs names unknown configurations {unknown}; known: {Plan().configs}")
     if shutil.which("java") is None and DevstackSettings().kafka_bootstrap_servers is None:
         print("note: no java on PATH; expecting a broker at 127.0.0.1:9092 already", file=sys.stderr)
-    asyncio.run(main_async(plan, args.out, args.namespace))
-    return 0
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the stacks on the way out, like Ctrl-C
+    results = asyncio.run(main_async(plan, args.out, args.namespace))
+    failed = any(cfg.get("errors") for cfg in results["e2e"].values()) or "error" in results.get("priority", {})
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

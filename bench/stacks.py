@@ -126,14 +126,19 @@ class OurStack:
                 self.workers.start("ledger", extra_env={"LEDGER_SECRETS_DIR": str(self.workdir / "secrets")})
         finally:
             os.environ.update(saved)
-        self.workers.wait_ready(timeout=180)
+        self.workers.wait_ready(timeout=300)  # a loaded machine (make test beside other suites) starts slowly
 
     def pids(self) -> dict[str, int]:
         assert self.workers is not None
         return {n: p.pid for n, p in self.workers.procs.items()}
 
     def stop(self) -> None:
+        """SIGTERM to every worker at once, then wait for each (they leave their groups in parallel)."""
         if self.workers is not None:
+            for p in self.workers.procs.values():
+                if p.poll() is None:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(p.pid, signal.SIGTERM)
             self.workers.stop_all()
 
     def describe(self) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The benchmark harness runs end to end on a few hundred reports (no timing assertions: that is bench/)."""
+"""The benchmark harness runs end to end on a few hundred reports, every configuration of the full plan
+(no timing assertions: that is bench/)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,29 @@ from pathlib import Path
 
 import pytest
 
+from bench.run import Plan
 from referral_bus.settings import REPO_ROOT
 
-pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
+pytestmark = [pytest.mark.kafka, pytest.mark.e2e, pytest.mark.timeout(1500)]
 
 
 def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: str, tmp_path: Path) -> None:
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka}
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-m", "bench.run", "--smoke", "--out", str(tmp_path), "--namespace", namespace],
         cwd=REPO_ROOT,
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=540,
-        check=False,
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    try:  # eight configurations started once each and the priority scenario: ≈ 5 min quiet, 12 at load 25
+        stdout, stderr = proc.communicate(timeout=1200)
+    except subprocess.TimeoutExpired:
+        proc.terminate()  # SIGTERM: the run stops its workers on the way out (SIGKILL would leave them running)
+        stdout, stderr = proc.communicate(timeout=180)
+        pytest.fail("the smoke run took over 20 min:\n" + stdout[-3000:] + stderr[-3000:])
+    assert proc.returncode == 0, stdout[-3000:] + stderr[-3000:]
     assert (tmp_path / "latest.md").read_text().startswith("# Benchmark")
     assert (tmp_path / "latest.png").stat().st_size > 1000
     results = json.loads((tmp_path / "latest.json").read_text())
@@ -34,20 +41,33 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
     assert {"cpus", "memory_gb", "python", "packages", "kafka_broker"} <= results["machine"].keys()
     assert {"faust-streaming", "aiokafka", "fastavro"} <= results["machine"]["packages"].keys()
     assert {"ratio_encode", "ratio_decode", "ratio_decode_v1"} <= results["codec"].keys()
-    assert {"ours", "ours_tracing", "ours_unbatched", "faust", "faust_take", "aiokafka"} <= results["e2e"].keys()
+    full = Plan()
+    assert set(full.configs) == results["e2e"].keys()  # every configuration `make bench` runs, from a clean tree
+    assert {n for n, cfg in results["e2e"].items() if cfg.get("steps")} == set(full.stepped)
+    assert results["order"] == [full.configs]
     assert len(results["git"]["commit"]) == 40
-    for name, cfg in results["e2e"].items():  # who paid: CPU per process, records per topic
+    assert {"worker_settings", "baseline_settings", "tuning", "knee", "rounds"} <= results["parameters"].keys()
+    assert not {n: cfg["errors"] for n, cfg in results["e2e"].items() if cfg.get("errors")}
+    for name, cfg in results["e2e"].items():  # who paid: CPU per process, records per topic produced and consumed
         acct = cfg["accounting"]
         assert acct["reports"] > 0 and acct["records_per_report"] >= 3, name
+        assert acct["records_consumed_per_report"] >= 3, name
+        assert acct["records_per_report_per_topic"] and acct["records_consumed_per_report_per_topic"], name
         assert acct["cpu_seconds"]["driver"] > 0 and acct["cpu_seconds"]["receiver"] > 0, name
-        assert len(cfg["load_average_before"]) == 3, name
+        assert all(len(la["before"]) == 3 and len(la["after"]) == 3 for la in cfg["load_average"]), name
+    assert {t["target"].split(" ")[0] for t in results["targets"]} >= {"knee", "unthrottled", "codec", "correctness"}
+    assert len(results["targets"]) == 8
+    assert "indexed" in results["rules"], results["rules"]  # the rules benchmark ran too (small)
+    assert {"codec", "round_1", "priority", "rules", "total"} <= results["timings_seconds"].keys()
+    md = (tmp_path / "latest.md").read_text()
+    assert "## Targets" in md and results["git"]["commit"] in md and "records produced / consumed" in md
     assert "ratio_to_aiokafka" in results["summary"]
     prio = results["priority"]  # P1 behind a P4 backlog (smoke size): every P1 arrived, the backlog still waited
     assert prio["p1_lost"] == 0 and prio["p1_sent"] > 0, prio
     assert prio["p4_still_waiting"] > 0 and {"p50", "p99"} <= prio["p1_latency_ms"].keys()
     assert "p1_p99_ms_with_p4_backlog" in results["summary"]
     for name, cfg in results["e2e"].items():
-        runs = [*cfg.get("steps", []), *cfg["unthrottled"]["runs"]]
+        runs = [*(s for s in cfg.get("steps", []) if not s.get("skipped")), *cfg["unthrottled"]["runs"]]
         for run in runs:
             assert run["sent"] > 0, name
             assert run["lost"] == 0, f"{name}: {run['lost']} of {run['sent']} reports never arrived"

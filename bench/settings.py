@@ -1,0 +1,40 @@
+"""`make bench`'s own knobs (`BENCH_*`, pydantic-settings): unset, the full run the issue asks for.
+
+The baselines' stage settings (`BENCH_STAGE`, `BENCH_SRC`, …) are `bench.baseline_common.StageConfig`;
+the names here never collide with them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+def _split(value: Any) -> Any:
+    """A comma-separated variable as a list ("" → unset)."""
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()] or None
+    return value
+
+
+class BenchSettings(BaseSettings):
+    """Overrides of the full plan (`bench.run.Plan`); an empty variable counts as unset."""
+
+    model_config = SettingsConfigDict(env_prefix="BENCH_", extra="ignore", env_ignore_empty=True)
+
+    configs: Annotated[list[str] | None, NoDecode] = None  # BENCH_CONFIGS=ours,aiokafka (default: all eight)
+    stepped: Annotated[list[str] | None, NoDecode] = None  # configurations that run the knee grid
+    rates: Annotated[list[float] | None, NoDecode] = None  # the knee grid, reports/s
+    step_seconds: float | None = Field(default=None, ge=1)  # offered-load seconds per knee step (full run: 30)
+    unthrottled_seconds: float | None = Field(default=None, ge=1)
+    unthrottled_repeats: int | None = Field(default=None, ge=0)  # rounds of the unthrottled run, rotating order
+    knee_stop_after: int | None = Field(default=None, ge=1)  # failing knee steps in a row, then the rest not run
+    priority_backlog: int | None = Field(default=None, ge=0)  # P4 referrals waiting in the priority scenario; 0: skip
+    machine_note: str | None = None  # a sentence on the machine, written into the results (default: measured load)
+
+    @field_validator("configs", "stepped", "rates", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value)

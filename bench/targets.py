@@ -1,0 +1,97 @@
+"""Issue 17's targets, each with its value from one run's results and whether it is met (None: not measured)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+WORKER_PROCESSES_EXCLUDED = ("broker", "driver", "receiver")
+
+
+def _row(target: str, goal: str, value: Any, met: bool | None, note: str = "") -> dict[str, Any]:
+    return {"target": target, "goal": goal, "value": value, "met": met, **({"note": note} if note else {})}
+
+
+def _at_least(summary: dict[str, Any], key: str, goal: float) -> tuple[Any, bool | None]:
+    v = summary.get(key)
+    return v, (None if v is None else bool(v >= goal))
+
+
+def _correctness(results: dict[str, Any]) -> tuple[dict[str, int], bool]:
+    """Lost and duplicated reports over every run of every configuration (and the P1s of the priority scenario)."""
+    lost = dups = 0
+    for cfg in results.get("e2e", {}).values():
+        runs = [s for s in cfg.get("steps", []) if not s.get("skipped")]
+        runs += cfg.get("unthrottled", {}).get("runs", [])
+        lost += sum(int(r["lost"]) for r in runs)
+        dups += sum(int(r["duplicates"]) for r in runs)
+    if prio := results.get("priority"):
+        lost += int(prio.get("p1_lost", 0))
+    return {"lost": lost, "duplicates": dups}, lost == 0 and dups == 0
+
+
+def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every target of the issue, in its order."""
+    s = results.get("summary", {})
+    rows = []
+    v, met = _at_least(s, "knee_per_s", 1000)
+    rows.append(_row("knee (ours): highest offered rate with p99 < 500 ms, open loop", "≥ 1,000 /s", v, met))
+    v, met = _at_least(s, "ratio_to_aiokafka", 0.5)
+    rows.append(_row("unthrottled ours ÷ plain aiokafka loops (medians, same run)", "≥ 0.5", v, met))
+    v, met = _at_least(s, "ratio_to_faust_take", 1.0)
+    rows.append(_row("unthrottled ours ÷ Faust with stream.take", "≥ 1.0", v, met))
+    v, met = _at_least(s, "tracing_on_to_off", 0.85)
+    rows.append(_row("tracing exported ÷ disabled (metrics on in both)", "≥ 0.85", v, met))
+    codec = results.get("codec") or {}
+    ratios = {k: codec[f"ratio_{k}"] for k in ("encode", "decode", "decode_v1") if f"ratio_{k}" in codec}
+    rows.append(
+        _row(
+            "codec ÷ bare fastavro (parsed once): the lowest of encode, decode, decode of v1",
+            "≥ 0.8",
+            min(ratios.values()) if ratios else None,
+            (min(ratios.values()) >= 0.8) if ratios else None,
+            ", ".join(f"{k} {r}" for k, r in ratios.items()),
+        )
+    )
+    p1 = s.get("p1_p99_ms_with_p4_backlog")
+    backlog = s.get("p4_backlog")
+    rows.append(
+        _row(
+            f"P1 p99 behind a {backlog:,}-referral P4 backlog" if backlog else "P1 p99 behind a P4 backlog",
+            "< 1,000 ms",
+            p1,
+            None if p1 is None else bool(p1 < 1000),
+        )
+    )
+    per = results.get("e2e", {}).get("ours", {}).get("accounting", {}).get("cpu_ms_per_report")
+    workers = {k: v for k, v in (per or {}).items() if k not in WORKER_PROCESSES_EXCLUDED}
+    rows.append(
+        _row(
+            "CPU ms per report per worker (ours, utime + stime)",
+            "stated",
+            workers or None,
+            bool(workers) if per is not None else None,
+        )
+    )
+    counts, ok = _correctness(results)
+    rows.append(
+        _row("correctness in every configuration: reports lost, reports delivered twice", "0 and 0", counts, ok)
+    )
+    return rows
+
+
+def markdown(rows: list[dict[str, Any]]) -> list[str]:
+    """The targets as a Markdown table."""
+
+    def fmt(v: Any) -> str:
+        if v is None:
+            return "not measured"
+        if isinstance(v, dict):
+            return ", ".join(f"{k} {x}" for k, x in v.items())
+        return f"{v:,}" if isinstance(v, int | float) else str(v)
+
+    lines = ["| target | goal | value | met |", "|---|---|---:|---|"]
+    for r in rows:
+        met = {True: "**met**", False: "**not met**", None: "–"}[r["met"]]
+        note = f" ({r['note']})" if r.get("note") else ""
+        lines.append(f"| {r['target']} | {r['goal']} | {fmt(r['value'])}{note} | {met} |")
+    return lines

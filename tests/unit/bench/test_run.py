@@ -1,0 +1,69 @@
+"""The plan and the merging of rounds (bench/run.py, bench/accounting.py): pure parts, no broker."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bench import accounting
+from bench.run import Plan, known_config, merge_rounds
+from bench.settings import BenchSettings
+
+
+def test_the_smoke_plan_runs_every_configuration_of_the_full_plan() -> None:
+    full, smoke = Plan(), Plan.smoke()
+    assert smoke.configs == full.configs and smoke.stepped == full.stepped
+    assert smoke.priority is not None and smoke.rules
+
+
+def test_bench_variables_override_the_full_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BENCH_CONFIGS", "ours, aiokafka_httpx")
+    monkeypatch.setenv("BENCH_RATES", "100,200")
+    monkeypatch.setenv("BENCH_STEP_SECONDS", "40")
+    monkeypatch.setenv("BENCH_PRIORITY_BACKLOG", "0")
+    monkeypatch.setenv("BENCH_STAGE", "intake")  # a baseline stage's variable: not ours, ignored
+    plan = Plan.from_settings()
+    assert plan.configs == ["ours", "aiokafka_httpx"] and plan.rates == [100.0, 200.0]
+    assert plan.step_seconds == 40 and plan.priority is None and plan.unthrottled_repeats == 3
+
+
+def test_an_unknown_configuration_is_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="ourz"):
+        Plan.from_settings(BenchSettings(configs=["ourz"]))
+    assert known_config("faust_take_httpx") and not known_config("ours_httpx")
+
+
+def _round(n: int, throughput: float, **extra: Any) -> dict[str, Any]:
+    acct = accounting.per_report(100, {"intake": 0.5, "broker": 1.0}, {"cases": 100}, {"cases": 90})
+    run = {"throughput_per_s": throughput, "lost": 0, "duplicates": 0, "latency_ms": {"p50": throughput, "p99": 1.0}}
+    return {
+        "round": n,
+        "description": {"kind": "ours"},
+        "load_average_before": [1.0, 1.0, 1.0],
+        "load_average_after": [2.0, 2.0, 2.0],
+        "run": run,
+        "accounting": acct,
+        **extra,
+    }
+
+
+def test_rounds_merge_into_medians_and_summed_accounting() -> None:
+    merged = merge_rounds([_round(0, 10.0, steps=[{"offered_per_s": 100}]), _round(1, 30.0), _round(2, 20.0)], 500)
+    assert merged["steps"] == [{"offered_per_s": 100}]
+    assert merged["unthrottled"]["median_throughput_per_s"] == 20.0 and len(merged["unthrottled"]["runs"]) == 3
+    assert [la["round"] for la in merged["load_average"]] == [0, 1, 2]
+    acct = merged["accounting"]
+    assert acct["reports"] == 300 and acct["cpu_seconds"] == {"broker": 3.0, "intake": 1.5}
+    assert acct["cpu_ms_per_report"]["intake"] == 5.0
+    assert acct["records_per_report_per_topic"] == {"cases": 1.0}
+    assert acct["records_consumed_per_report_per_topic"] == {"cases": 0.9}
+
+
+def test_a_failed_round_is_kept_as_an_error_and_the_others_still_count() -> None:
+    merged = merge_rounds(
+        [_round(0, 10.0), {"round": 1, "error": "RuntimeError: workers not ready"}, _round(2, 30.0)], 5
+    )
+    assert merged["errors"] == [{"round": 1, "error": "RuntimeError: workers not ready"}]
+    assert merged["unthrottled"]["median_throughput_per_s"] == 20.0 and merged["accounting"]["reports"] == 200
+    assert [la["round"] for la in merged["load_average"]] == [0, 2]
