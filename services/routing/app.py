@@ -83,7 +83,7 @@ async def freeze_startup_objects() -> None:
     """Once the worker is ready, move everything built so far out of the garbage collector's reach.
 
     The modules, rules, directory and Faust's own objects live as long as the worker; frozen, a full
-    collection no longer walks them (it took ~0.1 s each, over 10 % of routing's CPU under load).
+    collection no longer walks them (~0.1 s each before, 5–11 % of routing's CPU; bench/results/route.md).
     """
     gc.collect()
     gc.freeze()  # what import built
