@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from services.routing.ids import uuid5_text
 from services.routing.linked import Plan
 from services.routing.rules import Decision
 
@@ -13,7 +14,7 @@ _NS = uuid.UUID("0b9d7c2e-52c4-4d3e-8a8e-7f6a4b1f3c21")
 
 def referral_id_for(case_id: str, recipient_id: str) -> str:
     """Deterministic idempotency key: one case and one recipient always give the same referral id."""
-    return "ref-" + str(uuid.uuid5(_NS, f"{case_id}/{recipient_id}"))
+    return "ref-" + uuid5_text(_NS, f"{case_id}/{recipient_id}")
 
 
 def decision_record(
@@ -23,9 +24,12 @@ def decision_record(
 
     With the `plan` of a linked report: its own decision id, the recipients updated and a raised priority.
     """
-    first = "dec-" + str(uuid.uuid5(_NS, f"{decision.case_id}@{decision.rules_version}"))
+    if plan and plan.decision_id:
+        decision_id = plan.decision_id
+    else:  # the case's first decision
+        decision_id = "dec-" + uuid5_text(_NS, f"{decision.case_id}@{decision.rules_version}")
     return {
-        "decision_id": plan.decision_id if plan and plan.decision_id else first,
+        "decision_id": decision_id,
         "case_id": decision.case_id,
         "report_id": decision.report_id,
         "decided_at": now_ms,

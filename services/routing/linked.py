@@ -18,6 +18,7 @@ from typing import Any
 
 from referral_bus.errors import ProcessingError
 from referral_domain.safeguards import Facts, Gate
+from services.routing.ids import uuid5_text
 from services.routing.model import PRIORITY_RANK, Priority
 from services.routing.rules import Chosen, Decision
 
@@ -26,12 +27,12 @@ _NS = uuid.UUID("0d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
 
 def linked_referral_id(case_id: str, recipient_id: str, agency_id: str, report_id: str) -> str:
     """Idempotency key of a linked report's referral: one per case, recipient and linked report."""
-    return "ref-" + str(uuid.uuid5(_NS, f"{case_id}/{recipient_id}/{agency_id}/{report_id}"))
+    return "ref-" + uuid5_text(_NS, f"{case_id}/{recipient_id}/{agency_id}/{report_id}")
 
 
 def linked_decision_id(case_id: str, rules_version: str, agency_id: str, report_id: str) -> str:
     """Id of the decision on a linked report (the case's first decision keeps its own)."""
-    return "dec-" + str(uuid.uuid5(_NS, f"{case_id}@{rules_version}/{agency_id}/{report_id}"))
+    return "dec-" + uuid5_text(_NS, f"{case_id}@{rules_version}/{agency_id}/{report_id}")
 
 
 @dataclass(frozen=True)

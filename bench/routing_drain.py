@@ -1,0 +1,117 @@
+"""The routing worker alone draining N cases: its CPU ms per case from /proc, robust to a loaded machine.
+
+`python -m bench.routing_drain [--cases 3000] [--profile out.txt]` starts one routing worker on the shared
+broker (its own topic namespace, the bench's configuration), produces N Case records as intake writes
+them, waits until N decisions are out and prints the worker's CPU seconds (utime + stime) per case,
+with its idle CPU rate subtracted. `--profile` samples the drain with py-spy (raw collapsed stacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench import accounting, profiles
+from bench.bench_routing import encoded_cases
+from bench.stackconfig import write_config
+from referral_bus import topics
+from referral_bus.codec import Codec
+from referral_bus.kafka import client_kwargs
+from referral_bus.settings import KafkaSettings
+from referral_devstack.workers import Workers, temp_workdir
+
+
+async def _decided(consumer: AIOKafkaConsumer, name: str) -> int:
+    await consumer._client.force_metadata_update()
+    tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
+    return sum((await consumer.end_offsets(tps)).values()) if tps else 0
+
+
+async def drain(n: int, profile: Path | None) -> dict[str, Any]:
+    """Start routing, produce `n` cases, wait for `n` decisions; CPU of the worker over the drain."""
+    namespace = f"rtdrain-{uuid.uuid4().hex[:8]}"
+    codec = Codec(schema_registry=None)
+    cases = encoded_cases(codec, n)
+    kw = client_kwargs(KafkaSettings())
+    with temp_workdir(prefix="rtdrain-") as work:
+        directory, rules = write_config(work, "http://127.0.0.1:9")
+        env = {
+            "KAFKA_BOOTSTRAP_SERVERS": KafkaSettings().bootstrap_servers,
+            "ROUTING_DIRECTORY_PATH": str(directory),
+            "ROUTING_RULES_PATH": str(rules),
+            "OTEL_TRACES_EXPORTER": "none",
+        }
+        workers = Workers(work, namespace, env)
+        workers.start("routing")
+        try:
+            await asyncio.to_thread(workers.wait_ready, 240)
+            pid = workers.procs["routing"].pid
+            await asyncio.sleep(3)
+            c0, t0 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
+            await asyncio.sleep(6)
+            idle = ((accounting.cpu_seconds(pid) or 0.0) - c0) / (time.monotonic() - t0)
+            producer = AIOKafkaProducer(**kw, linger_ms=20, max_batch_size=1 << 20, acks="all")
+            consumer = AIOKafkaConsumer(**kw)
+            await producer.start()
+            await consumer.start()
+            spy = None
+            c1, t1 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
+            if profile is not None and (binary := profiles.available()):
+                cmd = [binary, "record", "-p", str(pid), "-r", "100", "--nonblocking", "-f", "raw", "-o", str(profile)]
+                spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for key, value in cases:
+                await producer.send(f"{namespace}.{topics.CASES}", value, key=key)
+            await producer.flush()
+            while await _decided(consumer, f"{namespace}.{topics.DECISIONS}") < n:
+                if time.monotonic() - t1 > 900:
+                    raise RuntimeError(f"routing did not decide {n} cases in 900 s")
+                await asyncio.sleep(0.2)
+            c2, t2 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
+            if spy is not None:
+                spy.send_signal(2)
+                spy.wait(60)
+            await producer.stop()
+            await consumer.stop()
+        finally:
+            workers.stop_all()
+            admin = AIOKafkaAdminClient(**kw)
+            await admin.start()
+            try:
+                mine = [t for t in await admin.list_topics() if t.startswith(namespace)]
+                if mine:
+                    await admin.delete_topics(mine)
+            finally:
+                await admin.close()
+    wall, used = t2 - t1, c2 - c1
+    return {
+        "cases": n,
+        "wall_s": round(wall, 1),
+        "cpu_s": round(used, 2),
+        "cpu_ms_per_case": round(1000 * used / n, 3),
+        "idle_cpu_per_s": round(idle, 4),
+        "cpu_ms_per_case_idle_corrected": round(1000 * (used - idle * wall) / n, 3),
+        "load_average": [round(x, 1) for x in os.getloadavg()],
+        "git": accounting.git_commit(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=3000)
+    parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the drain to this file")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(drain(args.cases, args.profile))))
+
+
+if __name__ == "__main__":
+    main()
