@@ -34,6 +34,10 @@ class Pending:
     sends: list[Awaitable[Any]] = field(default_factory=list)
     on_sent: list[StateCallback] = field(default_factory=list)
     on_failed: list[StateCallback] = field(default_factory=list)
+    # table keys this event wrote, (id(table), partition, key) → table: one changelog record each when the
+    # handler returns (tables.flush_changelog), not one per write
+    changelog: dict[tuple[int, int, Any], Any] = field(default_factory=dict)
+    flushed: bool = False  # the handler returned: a later write (from a task it started) is sent at once
     outcome: str = "ok"  # or "dead_lettered"
     started: float = 0.0
     # The context the event was taken in (Faust's current event among it): its state callbacks run in

@@ -35,7 +35,7 @@ from referral_bus.kafka import (
 )
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
-from referral_bus.tables import Table
+from referral_bus.tables import Table, flush_changelog
 from referral_bus.topic_catalog import changelog_config
 from referral_bus.watchdog import Watchdog
 
@@ -442,6 +442,7 @@ class Service:
                 pending.outcome = await self._handle_guarded(source, handler)
             finally:
                 current.reset(token)
+                flush_changelog(pending)  # one changelog record per key the event wrote (tables.py)
 
     async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
         """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.
