@@ -48,7 +48,7 @@ class Table(faust.Table[str, Any]):
     # --- writes ---------------------------------------------------------------------------------
 
     def put(self, key: Hashable, value: Any) -> Any:
-        """Write `value` in the current event's changelog partition; returns the send (a future)."""
+        """Write `value` in the current event's changelog partition; the send (outside an event), else None (`_record`)."""
         sent = self._changelog(key, value)
         self.data[key] = value
         return sent
@@ -57,14 +57,14 @@ class Table(faust.Table[str, Any]):
         """Write `value` in changelog `partition`, named by the caller (a key this worker owns on another partition).
 
         For a key whose partition is not the current event's (intake's local correlation): the caller must
-        hold `partition` (its active assignment) for the whole event. Joins the event's sends like `put`.
+        hold `partition` (its active assignment) for the whole event. Recorded like `put` (`_record`).
         """
         self.data[key] = value
         self.written.note(key, partition, now_ms())
         return self._record(partition, key, value)
 
     def delete(self, key: Hashable) -> Any:
-        """Delete `key` with a tombstone in the current event's changelog partition; returns the send."""
+        """Delete `key` with a tombstone in the current event's changelog partition; returned or recorded like `put`."""
         partition = self._event_partition(key)
         self.data.pop(key, None)
         self.written.forget(key)
