@@ -48,7 +48,7 @@ class Table(faust.Table[str, Any]):
     # --- writes ---------------------------------------------------------------------------------
 
     def put(self, key: Hashable, value: Any) -> Any:
-        """Write `value` in the current event's changelog partition; the send (outside an event), else None (`_record`)."""
+        """Write `value` in the current event's changelog partition: the send outside an event, else None."""
         sent = self._changelog(key, value)
         self.data[key] = value
         return sent
