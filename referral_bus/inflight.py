@@ -34,6 +34,10 @@ class Pending:
     sends: list[Awaitable[Any]] = field(default_factory=list)
     on_sent: list[StateCallback] = field(default_factory=list)
     on_failed: list[StateCallback] = field(default_factory=list)
+    # table keys this event wrote, (id(table), partition, key) → table: one changelog record each when the
+    # handler returns (tables.flush_changelog), not one per write
+    changelog: dict[tuple[int, int, Any], Any] = field(default_factory=dict)
+    flushed: bool = False  # the handler returned: a later write (from a task it started) is sent at once
     outcome: str = "ok"  # or "dead_lettered"
     started: float = 0.0
     # The context the event was taken in (Faust's current event among it): its state callbacks run in
@@ -90,6 +94,7 @@ class InFlight:
         self._stopped = False  # stopping: no more state callbacks; written events are still acknowledged
         self._broken = False  # a callback or a write failed: the worker exits, nothing after it is acknowledged
         self._on_broken = on_broken or _exit_for_replay
+        self._none: asyncio.Future[Any] | None = None  # finished: shared by the events that wrote nothing
 
     def __len__(self) -> int:
         """Events not yet acknowledged."""
@@ -102,9 +107,14 @@ class InFlight:
             await self._room.wait()
 
     def add(self, pending: Pending, task: asyncio.Future[Any], ack: Callable[[], None]) -> None:
-        """Track an event whose handling and sends `task` finishes; `ack` releases its offset."""
+        """Track an event whose handling and sends `task` finishes; `ack` releases its offset.
+
+        The events of a batch share one task: one drain when it ends handles them all, so it is
+        registered once per task, not once per event.
+        """
+        if not self._queue or self._queue[-1].task is not task:
+            task.add_done_callback(self._drain)
         self._queue.append(_Entry(pending, task, ack))
-        task.add_done_callback(self._drain)
 
     def _drain(self, _: object = None) -> None:
         if not self._stopped:
@@ -128,7 +138,24 @@ class InFlight:
             self._room.set()
 
     def _write_finished(self) -> None:
-        """Run the state callbacks of finished events, in arrival order, up to the first unfinished one."""
+        """Run the state callbacks of finished events, in arrival order, up to the first unfinished one.
+
+        The writes of one pass are awaited together (one gather, not one per event): from the first
+        event with a write on, each event of the pass is acknowledged once all of them are on the
+        broker; the events before it have nothing to wait for.
+        """
+        group: list[_Entry] = []
+        writes: list[Any] = []
+        try:
+            self._run_callbacks(group, writes)
+        finally:
+            if group:
+                together = asyncio.gather(*writes)
+                for entry in group:
+                    entry.writes = together
+                together.add_done_callback(self._drain)
+
+    def _run_callbacks(self, group: list[_Entry], writes: list[Any]) -> None:
         while self._written < len(self._queue):
             entry = self._queue[self._written]
             if not entry.task.done():
@@ -149,13 +176,19 @@ class InFlight:
                     return
                 if sent is not None:
                     sends.append(sent)
-            if sends:
-                entry.writes = asyncio.gather(*sends)
-                entry.writes.add_done_callback(self._drain)
+            if sends or group:
+                group.append(entry)
+                writes.extend(sends)
             else:
-                entry.writes = asyncio.get_running_loop().create_future()
-                entry.writes.set_result(None)
+                entry.writes = self._nothing()
             self._written += 1
+
+    def _nothing(self) -> asyncio.Future[Any]:
+        """A finished future: the writes of an event that wrote nothing."""
+        if self._none is None:
+            self._none = asyncio.get_running_loop().create_future()
+            self._none.set_result(None)
+        return self._none
 
     def _break(self, what: str, exc: BaseException | None) -> None:
         """A bug or a failed write left an event unfinished: no ack for it or any later one; exit for replay."""

@@ -28,13 +28,14 @@ from referral_bus.kafka import (
     drop_builtin_pages,
     ensure_topics,
     faust_credentials,
+    produce,
     read_offset,
     release,
     topic_max_message_bytes,
 )
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
-from referral_bus.tables import Table
+from referral_bus.tables import Table, flush_changelog
 from referral_bus.topic_catalog import changelog_config
 from referral_bus.watchdog import Watchdog
 
@@ -317,8 +318,9 @@ class Service:
         Inside `run_guarded` the acknowledgement is awaited with the event's other sends, after the
         handler returns (one round trip per batch, not per message); elsewhere it is awaited here.
         """
-        fut = await topic.send(key=key, value=value, headers=list(headers) if headers else None, partition=partition)
-        metrics.event_out(self.name, topic.get_topic_name())
+        name = topic.get_topic_name()
+        fut = await produce(self.app, name, key, value, list(headers) if headers else None, partition)
+        metrics.event_out(self.name, name)
         pending = current.get()
         if pending is None:
             await fut
@@ -395,7 +397,8 @@ class Service:
         batch = _Batch(self, stream, inflight, tasks)
         try:
             async for event in stream.events():
-                await inflight.wait_for_room()
+                if len(inflight) >= inflight.limit:
+                    await inflight.wait_for_room()
                 # Hold the message: Faust's own ack (when the next event is read) no longer lets the
                 # offset be committed; ours, in `InFlight`, does once the event is finished.
                 event.message.incref()
@@ -439,6 +442,7 @@ class Service:
                 pending.outcome = await self._handle_guarded(source, handler)
             finally:
                 current.reset(token)
+                flush_changelog(pending)  # one changelog record per key the event wrote (tables.py)
 
     async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
         """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.
@@ -469,8 +473,8 @@ class Service:
     async def _handle_guarded(self, source: SourceMessage, handler: Handler) -> str:
         """Run the handler on one event; dead-letter any failure. Returns `ok` or `dead_lettered`."""
         try:
-            # with a schema registry: the writer of this event and the ids of what we write, off the loop
-            await self.codec.prefetch(source.value, encodes=self.encodes)
+            if self.codec.schema_registry is not None:  # the writer of this event and the ids we write, off the loop
+                await self.codec.prefetch(source.value, encodes=self.encodes)
             await handler(source)
             return "ok"
         except Exception as exc:  # noqa: BLE001 - every failure is dead-lettered, by design

@@ -9,6 +9,12 @@ never replayed) before its write is on the broker. Here every write (`put`, `del
 the broker. A staged write (staged.py), which runs after the event's sends in the event's own
 context, returns its send instead, and the event's acknowledgement waits for it (inflight.py).
 
+Inside an event the changelog records are coalesced: a key written several times by one event (the
+notifier's referral state: on arrival, then after delivery) costs one record, sent when the handler
+returns (`flush_changelog`) with the key's value in the table at that moment (a tombstone when it is
+gone), so the last record of every key is its latest value whatever order concurrent events end in.
+Nothing is promised before the event's acknowledgement, which still waits for every record.
+
 Expiry (expiry.py) needs each key's changelog partition and last write time: the table notes them
 on every write (ours and Faust's own `table[key] = value`) and on recovery from the changelog (the
 record's partition and timestamp). `sweep(partition)` removes the expired entries of one partition
@@ -26,7 +32,9 @@ import faust
 
 from referral_bus.clock import now_ms
 from referral_bus.expiry import Expiry, Written
-from referral_bus.inflight import current
+from referral_bus.inflight import Pending, current
+
+GONE: Any = object()  # a deleted key: its changelog record is a tombstone
 
 
 class Table(faust.Table[str, Any]):
@@ -40,7 +48,7 @@ class Table(faust.Table[str, Any]):
     # --- writes ---------------------------------------------------------------------------------
 
     def put(self, key: Hashable, value: Any) -> Any:
-        """Write `value` in the current event's changelog partition; returns the send (a future)."""
+        """Write `value` in the current event's changelog partition: the send outside an event, else None."""
         sent = self._changelog(key, value)
         self.data[key] = value
         return sent
@@ -49,16 +57,18 @@ class Table(faust.Table[str, Any]):
         """Write `value` in changelog `partition`, named by the caller (a key this worker owns on another partition).
 
         For a key whose partition is not the current event's (intake's local correlation): the caller must
-        hold `partition` (its active assignment) for the whole event. Joins the event's sends like `put`.
+        hold `partition` (its active assignment) for the whole event. Recorded like `put` (`_record`).
         """
-        sent = self.send_changelog(partition, key, value)
         self.data[key] = value
         self.written.note(key, partition, now_ms())
-        return _joined(sent)
+        return self._record(partition, key, value)
 
     def delete(self, key: Hashable) -> Any:
-        """Delete `key` with a tombstone in the current event's changelog partition; returns the send."""
-        return _joined(self._tombstone(key, self._event_partition(key)))
+        """Delete `key` with a tombstone in the current event's changelog partition; returned or recorded like `put`."""
+        partition = self._event_partition(key)
+        self.data.pop(key, None)
+        self.written.forget(key)
+        return self._record(partition, key, GONE)
 
     def on_key_set(self, key: str, value: Any) -> None:
         """Faust's `table[key] = value` (Faust then sets the value in the store)."""
@@ -66,9 +76,25 @@ class Table(faust.Table[str, Any]):
 
     def _changelog(self, key: Hashable, value: Any) -> Any:
         partition = self._event_partition(key)
-        sent = self.send_changelog(partition, key, value)
         self.written.note(key, partition, now_ms())
-        return _joined(sent)
+        return self._record(partition, key, value)
+
+    def _record(self, partition: int, key: Hashable, value: Any) -> Any:
+        """The changelog record of a write: at once outside an event (returns the send), else at its end (None)."""
+        pending = current.get()
+        if pending is None:
+            return self._send(partition, key, value)
+        if pending.flushed:  # after the handler returned (a task it started): at once, joining its sends
+            sent = self._send(partition, key, value)
+            pending.sends.append(sent)
+            return sent
+        pending.changelog[(id(self), partition, key)] = self
+        return None
+
+    def _send(self, partition: int, key: Hashable, value: Any) -> Any:
+        if value is GONE:  # a tombstone
+            return self.send_changelog(partition, key, None, value_serializer="raw")
+        return self.send_changelog(partition, key, value)
 
     def _event_partition(self, key: Hashable) -> int:
         """The current event's partition (Faust raises outside an event: never a guessed partition)."""
@@ -79,8 +105,9 @@ class Table(faust.Table[str, Any]):
 
     def on_key_del(self, key: str) -> None:
         """Faust's `del table[key]` (Faust then deletes it from the store)."""
-        _joined(self.send_changelog(self._event_partition(key), key, None, value_serializer="raw"))
+        partition = self._event_partition(key)
         self.written.forget(key)
+        self._record(partition, key, GONE)
 
     # --- recovery -------------------------------------------------------------------------------
 
@@ -118,12 +145,11 @@ class Table(faust.Table[str, Any]):
         return sent
 
 
-def _joined(sent: Any) -> Any:
-    """Inside an event of `run_guarded`, the event is acknowledged only once `sent` is on the broker."""
-    pending = current.get()
-    if pending is not None:
-        pending.sends.append(sent)
-    return sent
+def flush_changelog(pending: Pending) -> None:
+    """One changelog record per key the event wrote, with the key's value now; the event's ack waits for them."""
+    written, pending.changelog, pending.flushed = pending.changelog, {}, True
+    for (_, partition, key), table in written.items():
+        pending.sends.append(table._send(partition, key, table.data.get(key, GONE)))
 
 
 def write(table: Any, key: Hashable, value: Any, partition: int | None = None) -> Any:
