@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import os
 import sys
 import threading
@@ -143,6 +144,20 @@ class Service:
         self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
         self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
         self._install_summary()
+        self.app.task(self._freeze_startup_objects)
+
+    async def _freeze_startup_objects(self) -> None:
+        """Once ready, what import and start-up built (modules, rules, Faust) leaves the GC's full collections.
+
+        Those objects live as long as the worker; frozen, a full collection stops walking them (~0.1 s each
+        before, 5–11 % of routing's CPU: bench/results/route.md).
+        """
+        gc.collect()
+        gc.freeze()
+        while self.not_ready_reasons():
+            await asyncio.sleep(1.0)
+        gc.collect()
+        gc.freeze()
 
     def _install_summary(self) -> None:
         """Every LOG_SUMMARY_INTERVAL_SECONDS, and when stopping: tallied metrics flushed, `events summary` logged."""

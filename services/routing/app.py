@@ -6,9 +6,6 @@ case does is in handlers.py; the decisions are pure: rules.py (`RuleSet.decide`)
 
 from __future__ import annotations
 
-import asyncio
-import gc
-
 from referral_bus import logging as rb_logging
 from referral_bus import metrics, topics
 from referral_bus.expiry import Expiry
@@ -77,17 +74,3 @@ async def reload_rules() -> None:
 
 service.add_readiness(lambda: None if rules.current else "rules not loaded")
 
-
-@app.task  # type: ignore[untyped-decorator]  # Faust's task decorator is untyped
-async def freeze_startup_objects() -> None:
-    """Once the worker is ready, move everything built so far out of the garbage collector's reach.
-
-    The modules, rules, directory and Faust's own objects live as long as the worker; frozen, a full
-    collection no longer walks them (~0.1 s each before, 5–11 % of routing's CPU; bench/results/route.md).
-    """
-    gc.collect()
-    gc.freeze()  # what import built
-    while service.not_ready_reasons():
-        await asyncio.sleep(1.0)
-    gc.collect()
-    gc.freeze()  # and what starting the worker built
