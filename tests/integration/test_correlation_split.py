@@ -54,7 +54,7 @@ async def test_two_workers_split_the_keys_and_rebalances_mid_flight_lose_and_dou
     # the same content by another agency, the hash only (one key: here about half the time with two workers)
     seconds = [report(AGENCY_B, a["content_hashes"][0]["value"], None) for a in firsts]
     thirds = [report(AGENCY_C, a["content_hashes"][0]["value"], a["content_urls"][0]) for a in firsts]
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "INTAKE_LOCAL_CORRELATION": "true"}  # the fast path (the default)
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, "INTAKE_LOCAL_CORRELATION": "true"}  # the fast path, whatever the default
     with running(namespace, env, "intake", prefix="corr-split-") as workers:
         # one worker holds every partition: each report is correlated here, nothing hops
         await send(kafka, firsts[:N])
