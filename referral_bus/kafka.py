@@ -273,6 +273,19 @@ def key_partition(key: bytes, partitions: int) -> int:
     return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
 
 
+def topic_partition_count(app: Any, topic: str) -> int | None:
+    """`topic`'s partition count in the worker consumer's cluster metadata (None while not known).
+
+    Not Faust's `consumer.topic_partitions`: it reads aiokafka's group snapshot, which only the group's
+    leader keeps (empty on every other member, stale on a former leader).
+    """
+    consumer = getattr(getattr(app.consumer, "_thread", None), "_consumer", None)
+    if consumer is None:
+        return None
+    partitions = consumer._client.cluster.partitions_for_topic(topic)
+    return len(partitions) if partitions else None
+
+
 def held_partitions(app: Any, topic: str, *changelogs: str) -> tuple[int, frozenset[int]] | None:
     """`topic`'s partition count and the partitions of it (and of each changelog) this worker holds actively.
 
@@ -281,7 +294,7 @@ def held_partitions(app: Any, topic: str, *changelogs: str) -> tuple[int, frozen
     """
     if not tables_recovered(app):
         return None
-    count = app.consumer.topic_partitions(topic)
+    count = topic_partition_count(app, topic)
     if not count:
         return None
     actives = app.assignor.assigned_actives()

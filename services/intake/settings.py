@@ -16,6 +16,6 @@ class IntakeSettings(ServiceSettings, AgenciesFile):
     clock_skew_seconds: int = Field(default=300, ge=0)
     dedup_window_days: float = Field(default=30, gt=0)
     correlation_window_hours: float = Field(default=72, ge=0)
-    # correlate a report here, without the hops, when this worker holds all its content keys' partitions;
-    # off by default until a CI failure of the two-worker rebalance test is explained (docs/performance.md)
-    local_correlation: bool = False
+    # correlate a report here, without the hops, when this worker holds all its content keys' partitions
+    # (false: every report through the hops; docs/performance.md)
+    local_correlation: bool = True

@@ -9,7 +9,7 @@ table, the claim counts and the changelog partition of every table entry must be
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hypothesis import event, given, settings
@@ -153,3 +153,44 @@ def test_a_second_agency_links_here_as_through_the_hops() -> None:
     assert step is not None and step.linked
     assert step.case_id == first["case_id"]
     assert step.case["linked_reports"] == [{"agency_id": AGENCIES[1], "report_id": "R-1", "matched_on": "hash"}]
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A report handled a second time `after` reports later (a rebalance or a frozen worker's replay), either way."""
+
+    report: int  # index of the report replayed (modulo the sequence's length)
+    after: int  # how many later reports come first
+    here: bool  # the replay is decided here (else through the hops)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seq=st.lists(reports, min_size=1, max_size=12),
+    replays=st.lists(st.builds(Replay, st.integers(0, 11), st.integers(0, 11), st.booleans()), max_size=6),
+)
+def test_a_replayed_report_gets_the_same_case_on_either_path(seq: list[Report], replays: list[Replay]) -> None:
+    """At-least-once: a report handled again (re-accepted later, on a worker whose dedup mark is missing),
+    here or through the hops, whatever came in between, gets the Case it got the first time.
+
+    Why it matters: after a rebalance, and for a worker frozen past its group session (a zombie for a
+    moment), the same report can be decided twice, by two workers and two paths; both Case events must
+    agree (tests/faults/test_correlation_frozen.py). Claims unlimited and a window longer than the sequence.
+    """
+    seq = [replace(r, after_hours=min(r.after_hours, 5)) for r in seq]  # 12 × 5 h < the 72-h window
+    cases = cases_of(seq)
+    correlator = Correlator(Parted(), window_ms=72 * HOUR_MS, claims=Parted())
+    due: dict[int, list[Replay]] = {}
+    for replay in replays:
+        due.setdefault(min(replay.report % len(seq) + replay.after, len(seq) - 1), []).append(replay)
+    first: dict[int, tuple[str, bool] | None] = {}
+    for n, (r, case) in enumerate(zip(seq, cases, strict=True)):
+        step = here(correlator, case) if r.here else through_hops(correlator, case, partition_of=partition_of)
+        first[n] = None if step is None else (step.case_id, step.linked)
+        for replay in due.get(n, []):
+            i = replay.report % len(seq)
+            again = {**cases[i], "accepted_at": case["accepted_at"]}  # re-accepted now, same deterministic case id
+            step = (
+                here(correlator, again) if replay.here else through_hops(correlator, again, partition_of=partition_of)
+            )
+            assert (None if step is None else (step.case_id, step.linked)) == first[i]
