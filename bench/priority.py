@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import time
@@ -161,9 +162,9 @@ async def run(scenario: Scenario, namespace: str, tuning: Tuning | None = None) 
         finally:
             from bench.run import _delete_topics  # here: bench.run imports this module
 
-            await producer.stop()
-            await asyncio.to_thread(workers.stop_all)
-            await receiver.stop()
+            for stop in (producer.stop, lambda: asyncio.to_thread(workers.stop_all), receiver.stop):
+                with contextlib.suppress(Exception, asyncio.CancelledError):  # each stopped, whatever the last raised
+                    await stop()
             await _delete_topics(namespace)
     arrived = len(latencies)
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -168,8 +169,9 @@ async def _serve(port: int, slow: tuple[str, float] | None = None) -> None:
     await receiver.start()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
+    parent = os.getppid()
     try:
-        while True:  # flush arrivals in small batches: one write per 20 ms at most
+        while os.getppid() == parent:  # flush arrivals in small batches; leave when the runner is gone
             await asyncio.sleep(0.02)
             sys.stdout.flush()
     finally:
