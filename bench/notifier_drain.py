@@ -21,6 +21,7 @@ from typing import Any
 
 from bench import accounting
 from referral_bus import topics
+from referral_bus.settings import KafkaSettings
 from referral_devstack.receivers import WebhookReceiver
 from tests.support import notifier as nt
 
@@ -30,7 +31,7 @@ async def drain(n: int, idle_seconds: float = 10.0) -> dict[str, Any]:
     namespace = os.environ["REFERRAL_BUS_NAMESPACE"] = "nd" + uuid.uuid4().hex[:10]
     web = WebhookReceiver()
     recipients = [nt.recipient(f"r{i}", nt.webhook(web, f"r{i}")) for i in range(8)]
-    kafka = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    kafka = KafkaSettings().bootstrap_servers
     async with nt.notifier_stack(web, namespace, kafka, recipients, {}, prefix="bench-drain-") as stack:
         stack.start()
         pid = stack.workers.procs["notifier"].pid
