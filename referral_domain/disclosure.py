@@ -44,14 +44,18 @@ def digest(payload: bytes) -> str:
 
 def field_paths(doc: Any, prefix: str = "") -> list[str]:
     """Sorted dotted paths of every field holding a value (a list is one field); None and {} disclose nothing."""
+    out: list[str] = []
+    _collect_paths(doc, prefix, out)
+    out.sort()  # once, at the end: sorting every level too gave the same list at several times the cost
+    return out
+
+
+def _collect_paths(doc: Any, prefix: str, out: list[str]) -> None:
     if isinstance(doc, dict):
-        out: list[str] = []
         for key, value in doc.items():
-            out.extend(field_paths(value, f"{prefix}{key}."))
-        return sorted(out)
-    if doc is None or (isinstance(doc, list) and not doc):
-        return []
-    return [prefix.rstrip(".")]
+            _collect_paths(value, f"{prefix}{key}.", out)
+    elif doc is not None and not (isinstance(doc, list) and not doc):
+        out.append(prefix.rstrip("."))
 
 
 def disclosure_id(referral_id: str, recipient_id: str, channel: str, purpose: str, occurrence: str = "") -> str:

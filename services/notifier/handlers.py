@@ -5,7 +5,8 @@ the partition goes on. Tables are written only while handling an event of a topi
 except the timers' writes (the SLA timer's escalation mark, an expired early acknowledgement's
 tombstone), whose changelog records go explicitly to the entry's own partition (see `_mark_escalated`).
 Every `referral_state` write goes through `_set_state`, which keeps the SLA timer's index (dueindex.py)
-current.
+current; a referral's first (ROUTED) entry is changelogged at the end of its event only if the event did not
+replace it (a delivered referral's state is written once).
 """
 
 from __future__ import annotations
@@ -131,6 +132,8 @@ class Notifier:
     actions: RecipientActions | None = None  # the referral lifecycle (services/notifier/actions.py, lifecycle.py)
     # the urgent lane's events first: other lanes start none while one is in progress (precedence.py)
     precedence: Precedence = field(default_factory=lambda: Precedence(max_wait_s=1.0))
+    # referral id → its ROUTED entry, visible on this worker but not changelogged yet (`_track`, `_write_routed`)
+    routed: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def codec(self) -> Codec:
@@ -191,6 +194,8 @@ class Notifier:
             except Exception as exc:
                 await self._given_up(referral, exc)
                 raise  # run_guarded dead-letters the referral with its original bytes
+            finally:
+                self._write_routed(referral["referral_id"])
 
     async def _given_up(self, referral: dict[str, Any], exc: Exception) -> None:
         """The FAILED receipt of a referral given up by an error (e.g. the age limit refusing a retry)."""
@@ -202,10 +207,27 @@ class Notifier:
         except Exception:  # noqa: BLE001 - the dead letter still records it; never mask the original error
             log.warning("FAILED receipt not written", referral_id=referral["referral_id"], case_id=referral["case_id"])
 
-    def _set_state(self, rid: str, entry: dict[str, Any]) -> None:
-        """Write a `referral_state` entry (in the current event's partition) and index its next SLA due time."""
-        self.tables.state[rid] = entry
+    def _set_state(self, rid: str, entry: dict[str, Any], *, routed: bool = False) -> None:
+        """Write a `referral_state` entry (in the current event's partition) and index its next SLA due time.
+
+        `routed`: the ROUTED entry of a referral just taken, visible on this worker at once but changelogged
+        only at the end of its event (`_write_routed`) if no other entry replaced it meanwhile: a delivered
+        referral's event writes its state once (DELIVERED), not twice. A crash before the end replays the
+        event, which takes the referral again.
+        """
+        if routed:
+            self.tables.state.data[rid] = entry
+            self.routed[rid] = entry
+        else:
+            self.tables.state[rid] = entry
+            self.routed.pop(rid, None)
         self.due.put(rid, next_due(entry, self.tables.escalations.get(rid)), awaiting_ack(entry))
+
+    def _write_routed(self, rid: str) -> None:
+        """At the end of the referral's event: changelog its ROUTED entry if it is still the current one."""
+        entry = self.routed.pop(rid, None)
+        if entry is not None and self.tables.state.data.get(rid) is entry:
+            self.tables.state[rid] = entry
 
     def _not_delivered(self, rid: str, status: str) -> None:
         """Record that the referral was given up (dead-lettered) or refused; its SLA clock keeps running."""
@@ -218,7 +240,7 @@ class Notifier:
         rid = referral["referral_id"]
         recipient = self.directory.get(referral["recipient_id"])
         target = recipient.escalation_target if recipient else None
-        self._set_state(rid, routed_state(referral, value, msg.partition, recipient_target=target))
+        self._set_state(rid, routed_state(referral, value, msg.partition, recipient_target=target), routed=True)
         await self._apply_kept(rid, referral["case_id"])
 
     def _must_wait(self, rid: str) -> bool:

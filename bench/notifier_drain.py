@@ -1,0 +1,86 @@
+"""The notifier worker alone draining a backlog of referrals: its CPU ms per delivered referral, from /proc.
+
+Less load-sensitive than the end-to-end run for the notifier's own cost: the backlog keeps it busy (no
+idle polling spread over few reports), and its idle CPU rate, measured just before, is subtracted.
+
+    python -m bench.notifier_drain [--referrals 2000] [--repeats 1]
+
+Needs the local broker (KAFKA_BOOTSTRAP_SERVERS); one real notifier worker, one local webhook receiver.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+import uuid
+from typing import Any
+
+from bench import accounting
+from referral_bus import topics
+from referral_bus.settings import KafkaSettings
+from referral_devstack.receivers import WebhookReceiver
+from tests.support import notifier as nt
+
+
+async def drain(n: int, idle_seconds: float = 10.0) -> dict[str, Any]:
+    """One notifier stack; `n` referrals produced at once; CPU while it delivers them all."""
+    namespace = os.environ["REFERRAL_BUS_NAMESPACE"] = "nd" + uuid.uuid4().hex[:10]
+    web = WebhookReceiver()
+    recipients = [nt.recipient(f"r{i}", nt.webhook(web, f"r{i}")) for i in range(8)]
+    kafka = KafkaSettings().bootstrap_servers
+    async with nt.notifier_stack(web, namespace, kafka, recipients, {}, prefix="bench-drain-") as stack:
+        stack.start()
+        pid = stack.workers.procs["notifier"].pid
+        warm = [nt.referral(f"r{i % 8}") for i in range(50)]
+        await nt.send_referrals(warm)
+        await _until(lambda: len(web.deliveries) >= len(warm), 300)
+        idle_before = accounting.cpu_seconds(pid) or 0.0
+        await asyncio.sleep(idle_seconds)
+        idle_rate = ((accounting.cpu_seconds(pid) or 0.0) - idle_before) / idle_seconds
+        refs = [nt.referral(f"r{i % 8}") for i in range(n)]
+        records = [(r["case_id"].encode(), nt.CODEC.encode("Referral", r)) for r in refs]
+        load_before = os.getloadavg()
+        cpu_before, t = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
+        await nt.produce_batch(topics.REFERRALS, records)
+        await _until(lambda: len(web.deliveries) >= len(warm) + n, 900)
+        seconds = time.monotonic() - t
+        cpu = (accounting.cpu_seconds(pid) or 0.0) - cpu_before
+    return {
+        "referrals": n,
+        "seconds": round(seconds, 1),
+        "cpu_seconds": round(cpu, 2),
+        "idle_cpu_per_s": round(idle_rate, 4),
+        "cpu_ms_per_referral": round(1000 * cpu / n, 3),
+        "cpu_ms_per_referral_less_idle": round(1000 * (cpu - idle_rate * seconds) / n, 3),
+        "load_average_before": [round(x, 1) for x in load_before],
+        "load_average_after": [round(x, 1) for x in os.getloadavg()],
+    }
+
+
+async def _until(check: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise RuntimeError("bench.notifier_drain: the notifier did not deliver the backlog in time")
+        await asyncio.sleep(0.2)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.notifier_drain", description=__doc__.splitlines()[0])
+    parser.add_argument("--referrals", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    runs = [asyncio.run(drain(args.referrals)) for _ in range(args.repeats)]
+    for run in runs:
+        print(json.dumps(run))
+    median = statistics.median(r["cpu_ms_per_referral_less_idle"] for r in runs)
+    print(f"notifier drain: {median} CPU ms per delivered referral (idle subtracted, median of {len(runs)})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
