@@ -75,18 +75,47 @@ def _exporter() -> Any:
 
     The OTLP exporters read the other standard variables themselves: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT,
     _HEADERS, _TIMEOUT, _COMPRESSION, _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE and (gRPC) _INSECURE.
+    Either OTLP exporter encodes its requests with `span_encoding.encode_request` (`_fast_encoding`).
     """
     if (TracingSettings().traces_exporter or "otlp").split(",")[0].strip() == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
     if otlp_protocol() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_module
 
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        _fast_encoding(grpc_module, parsed=True)
+        return grpc_module.OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_module
 
-    return OTLPSpanExporter()
+    _fast_encoding(http_module, parsed=False)
+    return http_module.OTLPSpanExporter()
+
+
+class _Encoded:
+    """Request bytes where the HTTP exporter expects a protobuf message it serialises."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializePartialToString(self) -> bytes:  # the protobuf method the exporter calls
+        return self.data
+
+
+def _fast_encoding(module: Any, *, parsed: bool) -> None:
+    """Our encoder (span_encoding: the same bytes, ≈ 2x cheaper) for the SDK's in an OTLP exporter module.
+
+    Both exporters call their module's `encode_spans(spans)`: the HTTP one serialises the result, the
+    gRPC one hands it to its stub, which needs a real message (`parsed`: our bytes parsed in C).
+    """
+    from referral_bus.span_encoding import encode_request
+
+    if parsed:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        module.encode_spans = lambda spans: ExportTraceServiceRequest.FromString(encode_request(spans))
+    else:
+        module.encode_spans = lambda spans: _Encoded(encode_request(spans))
 
 
 # BatchSpanProcessor defaults of ours where the standard OTEL_BSP_* variable is not set (the SDK's own: 2048 spans
