@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import time
@@ -48,14 +47,14 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from faust.types import TP
 from referral_bus.span_keys import ProcessSpanSensor
 
-N, TOPIC, SERVERS = int(os.environ["PROBE_RECORDS"]), os.environ["PROBE_TOPIC"], os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+from referral_bus.settings import KafkaSettings
+N, TOPIC, SERVERS = int(os.environ["PROBE_RECORDS"]), os.environ["PROBE_TOPIC"], KafkaSettings().bootstrap_servers
 sensor = ProcessSpanSensor()
 stream = SimpleNamespace(app=SimpleNamespace(conf=SimpleNamespace(id="cost-probe-group")))
 
 
 async def main():
     from referral_bus.kafka import ensure_topics
-    from referral_bus.settings import KafkaSettings
     await ensure_topics(KafkaSettings(), [TOPIC])
     producer = AIOKafkaProducer(bootstrap_servers=SERVERS, linger_ms=5)
     await producer.start()
@@ -110,8 +109,6 @@ def _variant(records: int, otlp: str | None) -> dict[str, float]:
         **untraced_environment(),
         "PROBE_RECORDS": str(records),
         "PROBE_TOPIC": f"bench-tracing-cost-{uuid.uuid4().hex[:8]}",
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-        "KAFKA_BOOTSTRAP_SERVERS": os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
     }
     if otlp:
         env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp, "OTEL_TRACES_EXPORTER": "otlp"}

@@ -18,7 +18,6 @@ bytes, a hash of content) is never set (send spans leave it out; span_keys.Proce
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -126,7 +125,12 @@ BSP_DEFAULTS = {"OTEL_BSP_MAX_QUEUE_SIZE": 65536, "OTEL_BSP_MAX_EXPORT_BATCH_SIZ
 
 def batch_settings(env: Mapping[str, str] | None = None) -> dict[str, int]:
     """Keyword arguments for BatchSpanProcessor: ours for each OTEL_BSP_* variable that is not set."""
-    env = os.environ if env is None else env
+    if env is None:
+        settings = TracingSettings()
+        env = {
+            "OTEL_BSP_MAX_QUEUE_SIZE": settings.bsp_max_queue_size,
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": settings.bsp_max_export_batch_size,
+        }
     names = {"OTEL_BSP_MAX_QUEUE_SIZE": "max_queue_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "max_export_batch_size"}
     out = {names[k]: v for k, v in BSP_DEFAULTS.items() if not env.get(k, "").strip()}
     if "max_export_batch_size" in out and env.get("OTEL_BSP_MAX_QUEUE_SIZE", "").strip():
