@@ -211,7 +211,8 @@ def instrument_sends() -> None:
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
         span.end()
-        kept = [(k, v) for k, v in headers or () if k not in carrier]
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        kept = [(k, v) for k, v in pairs if k not in carrier]
         headers = kept + [(k, v.encode()) for k, v in carrier.items()]
         return await send(self, topic, value, key, partition, timestamp_ms, headers)
 

@@ -132,6 +132,8 @@ async def main():
     stale = [("x", b"1"), ("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")]
     with tracing.stage_span("probe stage") as stage:
         headers = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", key=b"agency-key-77", headers=stale)
+        as_mapping = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", headers={"x": b"1"})
+    assert sorted(k for k, _ in as_mapping) == ["traceparent", "x"], as_mapping
     return headers, format(stage.get_span_context().trace_id, "032x")
 headers, trace_id = asyncio.run(main())
 tracing.shutdown()
