@@ -59,6 +59,8 @@ class TracingSettings(BaseSettings):
     exporter_otlp_protocol: str = ""
     exporter_otlp_traces_protocol: str = ""
     service_name: str = ""
+    bsp_max_queue_size: str = ""  # the SDK reads these itself; tracing.batch_settings only asks whether they are set
+    bsp_max_export_batch_size: str = ""
 
     @property
     def enabled(self) -> bool:

@@ -2,8 +2,8 @@
 
 A record key may be an agency's own bytes (the intake topic), an unsalted hash of content (the
 correlation topic) or whatever a dead letter's source carried. Faust's OpenTelemetry sensor copies
-it into `messaging.kafka.message.key`; this sensor leaves it out (tracing.drop_key does the same
-for the aiokafka instrumentation's send and receive spans). The case id, where there is one, is
+it into `messaging.kafka.message.key`; this sensor leaves it out (the send spans of
+tracing.instrument_sends never set it). The case id, where there is one, is
 already `referral_bus.case_id`.
 """
 

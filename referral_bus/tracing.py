@@ -1,28 +1,30 @@
-"""OpenTelemetry set-up: SDK from the standard OTEL_* variables; aiokafka, aiohttp-client and Faust instrumentation.
+"""OpenTelemetry set-up: SDK from the standard OTEL_* variables; Kafka sends, aiohttp-client and Faust instrumentation.
 
-One report is one trace: `referral-bus produce` opens the root span, the aiokafka instrumentation
-injects `traceparent` into every record it sends, Faust's OpenTelemetry sensor (worker.Service) opens
-the `{topic} process` span of each consumed event from those headers, our own stage spans nest
-under it, and the aiohttp client instrumentation carries the trace into webhook calls.
+One report is one trace: `referral-bus produce` opens the root span, every record a process sends gets
+a `{topic} send` span whose context goes in the record's `traceparent` header (`instrument_sends`),
+Faust's OpenTelemetry sensor (shell.Service) opens the `{topic} process` span of each consumed event
+from those headers, our own stage spans nest under it, and the aiohttp client instrumentation carries
+the trace into webhook calls. No span is opened when records are received: the process span is the
+one that continues the trace (docs/observability.md, "Cost").
 
 Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
 `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks the transport (`grpc` or `http/protobuf`, the default).
 Attributes we add are identifiers only (`referral_bus.case_id`, `.report_id`, `.rule_ids`,
-`.recipient_id`), never a PII value; the record key the instrumentations would add
-(`messaging.kafka.message.key`: an agency's bytes, a hash of content) is removed (`drop_key`,
-span_keys.ProcessSpanSensor).
+`.recipient_id`), never a PII value; the record key (`messaging.kafka.message.key`: an agency's
+bytes, a hash of content) is never set (send spans leave it out; span_keys.ProcessSpanSensor).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
-from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from referral_bus.errors import ConfigurationError
 from referral_bus.settings import TracingSettings
@@ -72,25 +74,76 @@ def _exporter() -> Any:
 
     The OTLP exporters read the other standard variables themselves: OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT,
     _HEADERS, _TIMEOUT, _COMPRESSION, _CERTIFICATE, _CLIENT_KEY, _CLIENT_CERTIFICATE and (gRPC) _INSECURE.
+    Either OTLP exporter encodes its requests with `span_encoding.encode_request` (`_fast_encoding`).
     """
     if (TracingSettings().traces_exporter or "otlp").split(",")[0].strip() == "console":
         from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
         return ConsoleSpanExporter()
     if otlp_protocol() == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_module
 
-        return GrpcExporter()
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        _fast_encoding(grpc_module, parsed=True)
+        return grpc_module.OTLPSpanExporter()
+    from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_module
 
-    return OTLPSpanExporter()
+    _fast_encoding(http_module, parsed=False)
+    return http_module.OTLPSpanExporter()
+
+
+class _Encoded:
+    """Request bytes where the HTTP exporter expects a protobuf message it serialises."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def SerializePartialToString(self) -> bytes:  # the protobuf method the exporter calls
+        return self.data
+
+
+def _fast_encoding(module: Any, *, parsed: bool) -> None:
+    """Our encoder (span_encoding: the same bytes, ≈ 2x cheaper) for the SDK's in an OTLP exporter module.
+
+    Both exporters call their module's `encode_spans(spans)`: the HTTP one serialises the result, the
+    gRPC one hands it to its stub, which needs a real message (`parsed`: our bytes parsed in C).
+    """
+    from referral_bus.span_encoding import encode_request
+
+    if parsed:
+        from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+        module.encode_spans = lambda spans: ExportTraceServiceRequest.FromString(encode_request(spans))
+    else:
+        module.encode_spans = lambda spans: _Encoded(encode_request(spans))
+
+
+# BatchSpanProcessor defaults of ours where the standard OTEL_BSP_* variable is not set (the SDK's own: 2048 spans
+# queued, 512 a request, 5 s): a queue that holds a few seconds of a busy worker's spans, so a burst is not dropped
+# (a dropped span breaks its report's trace), and fewer, larger export requests.
+BSP_DEFAULTS = {"OTEL_BSP_MAX_QUEUE_SIZE": 65536, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": 2048}
+
+
+def batch_settings(env: Mapping[str, str] | None = None) -> dict[str, int]:
+    """Keyword arguments for BatchSpanProcessor: ours for each OTEL_BSP_* variable that is not set."""
+    if env is None:
+        settings = TracingSettings()
+        env = {
+            "OTEL_BSP_MAX_QUEUE_SIZE": settings.bsp_max_queue_size,
+            "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": settings.bsp_max_export_batch_size,
+        }
+    names = {"OTEL_BSP_MAX_QUEUE_SIZE": "max_queue_size", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "max_export_batch_size"}
+    out = {names[k]: v for k, v in BSP_DEFAULTS.items() if not env.get(k, "").strip()}
+    if "max_export_batch_size" in out and env.get("OTEL_BSP_MAX_QUEUE_SIZE", "").strip():
+        # the SDK refuses a batch larger than the queue: keep ours below the queue the operator chose
+        out["max_export_batch_size"] = min(out["max_export_batch_size"], int(env["OTEL_BSP_MAX_QUEUE_SIZE"]))
+    return out
 
 
 def configure(service: str) -> None:
-    """Install the SDK, OTLP export and the aiokafka/aiohttp-client instrumentations when configured.
+    """Install the SDK, OTLP export and the Kafka-send/aiohttp-client instrumentations when configured.
 
     Otherwise nothing is installed: the API stays a no-op, no client call is wrapped (so a send
-    costs what it costs without OpenTelemetry), and Faust's sensor only opens non-recording spans.
+    costs what it costs without OpenTelemetry), and Faust's sensor is not added (shell.Service).
     """
     global _configured
     if _configured:
@@ -99,34 +152,71 @@ def configure(service: str) -> None:
     if not tracing_enabled():
         return
     from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
-    from opentelemetry.instrumentation.aiokafka import AIOKafkaInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     resource = Resource.create({SERVICE_NAME: TracingSettings().service_name or service})
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(_exporter()))
+    sizes = batch_settings()
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            _exporter(),
+            max_queue_size=sizes.get("max_queue_size"),
+            max_export_batch_size=sizes.get("max_export_batch_size"),
+        )
+    )
     trace.set_tracer_provider(provider)
-    AIOKafkaInstrumentor().instrument(async_produce_hook=_drop_key_on_send, async_consume_hook=_drop_key_on_receive)
+    instrument_sends()
     AioHttpClientInstrumentor().instrument()
 
 
-def drop_key(span: Any) -> None:
-    """Remove the record key attribute from an SDK span that is still open (no API call removes one)."""
-    attributes = getattr(span, "_attributes", None)
-    if attributes is not None and KEY_ATTRIBUTE in attributes:
-        del attributes[KEY_ATTRIBUTE]
+SEND_ATTRIBUTES = {
+    "messaging.system": "kafka",
+    "messaging.operation.type": "publish",
+    "messaging.operation.name": "send",
+}
 
 
-async def _drop_key_on_send(span: Any, args: Any, kwargs: Any) -> None:
-    """The aiokafka instrumentation's produce hook: runs while the send span is open."""
-    drop_key(span)
+def instrument_sends() -> None:
+    """Wrap `AIOKafkaProducer.send` (Faust's producer and the CLI's): a PRODUCER span, its context in the headers.
 
+    Ours rather than opentelemetry-instrumentation-aiokafka's, which computes each record's partition a
+    second time (and waits for metadata) before sending, sets seven attributes one call at a time, and
+    opens a span per received record plus a root span per fetch on the consumer side; the consumer
+    side needs none (Faust's process span continues the trace). The span carries the messaging
+    attributes and the topic, never the record key. The propagators (OTEL_PROPAGATORS, W3C trace
+    context by default) write the headers; any incoming trace header is replaced, so there is one.
+    """
+    import aiokafka
 
-async def _drop_key_on_receive(span: Any, record: Any, args: Any, kwargs: Any) -> None:
-    """The aiokafka instrumentation's consume hook: runs while the receive span is open."""
-    drop_key(span)
+    send = aiokafka.AIOKafkaProducer.send
+    if hasattr(send, "__wrapped__"):
+        return
+    kafka_tracer = trace.get_tracer("referral_bus.kafka")
+
+    @functools.wraps(send)
+    async def traced_send(
+        self: Any,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int | None = None,
+        timestamp_ms: int | None = None,
+        headers: Any = None,
+    ) -> Any:
+        span = kafka_tracer.start_span(
+            f"{topic} send", kind=SpanKind.PRODUCER, attributes={**SEND_ATTRIBUTES, "messaging.destination.name": topic}
+        )
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=trace.set_span_in_context(span))
+        span.end()
+        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
+        kept = [(k, v) for k, v in pairs if k not in carrier]
+        headers = kept + [(k, v.encode()) for k, v in carrier.items()]
+        return await send(self, topic, value, key, partition, timestamp_ms, headers)
+
+    aiokafka.AIOKafkaProducer.send = traced_send
 
 
 def shutdown() -> None:

@@ -124,7 +124,8 @@ def _run(args: argparse.Namespace) -> int:
     if not traces:
         raise TraceBackendError(
             f"no trace for {args.id} in Jaeger at {args.jaeger}: check the id (report id, case id or trace id), "
-            "that the workers export (OTEL_EXPORTER_OTLP_ENDPOINT) and that Jaeger has not been restarted"
+            "that the workers export (OTEL_EXPORTER_OTLP_ENDPOINT), that Jaeger has not been restarted, and that "
+            "OTEL_TRACES_SAMPLER (if set) sampled this report: a parent-based sampler keeps or drops a report whole"
         )
     for n, t in enumerate(traces):
         if n:

@@ -115,3 +115,49 @@ print(type(exporter).__module__)
         code, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9", OTEL_EXPORTER_OTLP_PROTOCOL=protocol
     ).stdout
     assert out.strip() == module
+
+
+# ---- send spans and the exporter's queue ---------------------------------------------------
+
+SENDS = """
+import asyncio, json
+import aiokafka
+async def fake_send(self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None):
+    return headers
+aiokafka.AIOKafkaProducer.send = fake_send
+from opentelemetry import trace
+from referral_bus import tracing
+tracing.configure("probe")
+async def main():
+    stale = [("x", b"1"), ("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")]
+    with tracing.stage_span("probe stage") as stage:
+        headers = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", key=b"agency-key-77", headers=stale)
+        as_mapping = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", headers={"x": b"1"})
+    assert sorted(k for k, _ in as_mapping) == ["traceparent", "x"], as_mapping
+    return headers, format(stage.get_span_context().trace_id, "032x")
+headers, trace_id = asyncio.run(main())
+tracing.shutdown()
+print("RESULT " + json.dumps({"headers": [[k, v.decode()] for k, v in headers], "trace_id": trace_id}))
+"""
+
+
+def test_a_send_gets_a_producer_span_and_exactly_one_traceparent_of_it() -> None:
+    out = run_python(SENDS, OTEL_TRACES_EXPORTER="console").stdout
+    result = json.loads(out.rsplit("RESULT ", 1)[1])
+    names = [k for k, _ in result["headers"]]
+    assert names.count("traceparent") == 1 and "x" in names
+    traceparent = dict(result["headers"])["traceparent"]
+    assert traceparent.split("-")[1] == result["trace_id"]  # the stage span's trace, not the stale header's
+    assert '"name": "ns.topic send"' in out and '"kind": "SpanKind.PRODUCER"' in out
+    assert '"messaging.operation.type": "publish"' in out and '"messaging.destination.name": "ns.topic"' in out
+    assert traceparent.split("-")[2] in out  # the header names the send span itself
+    assert "agency-key-77" not in out and "messaging.kafka.message.key" not in out
+
+
+def test_our_batch_defaults_apply_only_where_the_standard_variable_is_not_set() -> None:
+    from referral_bus.tracing import batch_settings
+
+    assert batch_settings({}) == {"max_queue_size": 65536, "max_export_batch_size": 2048}
+    assert batch_settings({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100"}) == {"max_queue_size": 65536}
+    assert batch_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "1000"}) == {"max_export_batch_size": 1000}
+    assert batch_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "1000", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "10"}) == {}

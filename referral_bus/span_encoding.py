@@ -1,0 +1,148 @@
+"""OTLP trace export requests written straight to protobuf bytes: the same message, about five times cheaper.
+
+The SDK's exporters build a Python protobuf object per span, attribute and value before
+serialising (≈ 50 µs a span on the benchmark machine, most of what an exported span costs a
+worker). `encode_request` writes the identical `ExportTraceServiceRequest` bytes directly;
+a span with events or links (none of ours have any) goes through the SDK's own encoder.
+`tests/unit/referral_bus/test_span_encoding.py` proves the bytes decode to the message the
+SDK would have sent, for generated spans of every attribute type.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+_Q = struct.Struct("<Q")
+_D = struct.Struct("<d")
+_I = struct.Struct("<I")
+_HAS_IS_REMOTE, _IS_REMOTE = 0x100, 0x200  # SpanFlags
+
+
+def _varint(n: int) -> bytes:
+    if n < 0:
+        n += 1 << 64  # int64: two's complement, ten bytes
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    """A length-delimited field (string, bytes, message)."""
+    n = len(payload)
+    return _TAGS[number] + (bytes((n,)) if n < 0x80 else _varint(n)) + payload
+
+
+_TAGS = {number: _varint(number << 3 | 2) for number in range(1, 16)}
+
+
+def _value(value: Any) -> bytes:
+    """An AnyValue message."""
+    if value is None:
+        return b""
+    if isinstance(value, bool):
+        return b"\x10" + (b"\x01" if value else b"\x00")
+    if isinstance(value, str):
+        return _field(1, value.encode())
+    if isinstance(value, int):
+        return b"\x18" + _varint(value)
+    if isinstance(value, float):
+        return b"\x21" + _D.pack(value)
+    if isinstance(value, bytes):
+        return _field(7, value)
+    if isinstance(value, Sequence):
+        return _field(5, b"".join(_field(1, _value(v)) for v in value))
+    if isinstance(value, Mapping):
+        return _field(6, b"".join(_field(1, _key_value(str(k), v)) for k, v in value.items()))
+    raise TypeError(f"an attribute value of type {type(value).__name__} cannot be exported")
+
+
+def _key_value(key: str, value: Any) -> bytes:
+    return _field(1, key.encode()) + _field(2, _value(value))
+
+
+# Attribute fields already encoded, by (field number, key, type, value): the same topic, group or system name
+# recurs on every span. Bounded: emptied when full (offsets and ids that never recur fill it slowly).
+_seen: dict[tuple[int, str, type, str | int], bytes] = {}
+_SEEN_MAX = 4096
+
+
+def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
+    out = []
+    for k, v in (attributes or {}).items():
+        memo = (number, k, type(v), v) if isinstance(v, (str, int)) else None  # not floats: -0.0 == 0.0
+        encoded = _seen.get(memo) if memo is not None else None
+        if encoded is None:
+            encoded = _field(number, _key_value(k, v))
+            if memo is not None:
+                if len(_seen) >= _SEEN_MAX:
+                    _seen.clear()
+                _seen[memo] = encoded
+        out.append(encoded)
+    return b"".join(out)
+
+
+def _span(span: Any) -> bytes:
+    """One Span message (the SDK's encoder for the rare span with events or links)."""
+    if span.events or span.links:
+        from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import _encode_span
+
+        return bytes(_encode_span(span).SerializeToString())
+    ctx, parent = span.get_span_context(), span.parent
+    out = [_field(1, ctx.trace_id.to_bytes(16, "big")), _field(2, ctx.span_id.to_bytes(8, "big"))]
+    state = ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()) if ctx.trace_state is not None else ""
+    if state:
+        out.append(_field(3, state.encode()))
+    if parent:
+        out.append(_field(4, parent.span_id.to_bytes(8, "big")))
+    out.append(_field(5, span.name.encode()))
+    out.append(b"\x30" + _varint(span.kind.value + 1))  # SDK kinds start at 0, OTLP's at 1 (0: unspecified)
+    out.append(b"\x39" + _Q.pack(span.start_time or 0))
+    out.append(b"\x41" + _Q.pack(span.end_time or 0))
+    out.append(_attributes(9, span.attributes))
+    if span.dropped_attributes:
+        out.append(b"\x50" + _varint(span.dropped_attributes))
+    status = b""
+    if span.status.description:
+        status += _field(2, span.status.description.encode())
+    if span.status.status_code.value:
+        status += b"\x18" + _varint(span.status.status_code.value)
+    out.append(_field(15, status))
+    flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
+    out.append(b"\x85\x01" + _I.pack(flags))
+    return b"".join(out)
+
+
+def _scope(scope: Any) -> bytes:
+    if scope is None:
+        return b""
+    out = _field(1, scope.name.encode()) if scope.name else b""
+    if scope.version:
+        out += _field(2, scope.version.encode())
+    return out + _attributes(3, scope.attributes)
+
+
+def encode_request(spans: Sequence[Any]) -> bytes:
+    """The serialised ExportTraceServiceRequest for `spans` (SDK ReadableSpans), grouped by resource and scope."""
+    grouped: dict[Any, dict[Any, list[bytes]]] = {}
+    for span in spans:
+        scope = span.instrumentation_scope or None
+        grouped.setdefault(span.resource, {}).setdefault(scope, []).append(_field(2, _span(span)))
+    out = []
+    for resource, scopes in grouped.items():
+        body = _field(1, _attributes(1, resource.attributes))
+        for scope, encoded in scopes.items():
+            scope_spans = _field(1, _scope(scope)) + b"".join(encoded)
+            if scope is not None and scope.schema_url:
+                scope_spans += _field(3, scope.schema_url.encode())
+            body += _field(2, scope_spans)
+        if resource.schema_url:
+            body += _field(3, resource.schema_url.encode())
+        out.append(_field(1, body))
+    return b"".join(out)

@@ -1,0 +1,98 @@
+"""Our OTLP bytes decode to exactly the request the SDK's own encoder builds, for generated spans."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+    TraceState,
+    set_span_in_context,
+)
+
+from referral_bus.span_encoding import encode_request
+
+TEXT = st.text(max_size=12)
+SCALAR = st.one_of(
+    TEXT,
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.floats(allow_nan=False),
+)
+VALUE = st.one_of(SCALAR, st.lists(TEXT, max_size=3), st.lists(st.integers(-5, 2**40), max_size=3))
+ATTRIBUTES = st.dictionaries(TEXT, VALUE, max_size=6)
+SPAN = st.fixed_dictionaries(
+    {
+        "name": TEXT,
+        "kind": st.sampled_from(list(SpanKind)),
+        "attributes": ATTRIBUTES,
+        "parent": st.sampled_from(["none", "remote", "local"]),
+        "status": st.sampled_from([None, Status(StatusCode.OK), Status(StatusCode.ERROR, "InvalidFieldError")]),
+        "event": st.booleans(),
+        "link": st.booleans(),
+        "scope": st.sampled_from(["referral_bus", "faust", "referral_bus.kafka"]),
+    }
+)
+
+
+def _spans(specs: list[dict[str, Any]]) -> list[Any]:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "referral-bus-probe"}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    state = TraceState([("vendor", "v1")])  # a remote parent's trace state: its children carry it
+    for spec in specs:
+        remote = SpanContext(0x4BF92F3577B34DA6A3CE929D0E0E4736, 0x00F067AA0BA902B7, True, TraceFlags(1), state)
+        local = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, False, TraceFlags(1))
+        parent = {"none": None, "remote": remote, "local": local}[spec["parent"]]
+        context = set_span_in_context(NonRecordingSpan(parent)) if parent else None
+        tracer = provider.get_tracer(spec["scope"], "1.0" if spec["scope"] == "faust" else None)
+        links = [Link(local, {"k": 1})] if spec["link"] else []
+        span = tracer.start_span(
+            spec["name"], context=context, kind=spec["kind"], attributes=spec["attributes"], links=links
+        )
+        if spec["event"]:
+            span.add_event("e", {"n": 2})
+        if spec["status"] is not None:
+            span.set_status(spec["status"])
+        span.end()
+    return list(exporter.get_finished_spans())
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(SPAN, min_size=1, max_size=6))
+def test_our_bytes_are_the_sdks_request(specs: list[dict[str, Any]]) -> None:
+    spans = _spans(specs)
+    ours = ExportTraceServiceRequest.FromString(encode_request(spans))
+    assert ours == encode_spans(spans)
+
+
+def test_a_worker_like_span_encodes_identically_byte_for_byte() -> None:
+    spans = _spans(
+        [
+            {
+                "name": "ns.referrals.cases.v1 process",
+                "kind": SpanKind.CONSUMER,
+                "attributes": {"messaging.system": "kafka", "messaging.kafka.message.offset": 12, "x.ids": ["a", "b"]},
+                "parent": "remote",
+                "status": None,
+                "event": False,
+                "link": False,
+                "scope": "faust",
+            }
+        ]
+    )
+    assert encode_request(spans) == encode_spans(spans).SerializeToString()
