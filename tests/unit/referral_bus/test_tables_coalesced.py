@@ -4,35 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-import faust
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_bus.inflight import Pending, current
-from referral_bus.tables import GONE, Table, flush_changelog
-
-TOMBSTONE = "tombstone"
-
-
-class Recording(Table):
-    """Our table with Faust's changelog send recorded instead of produced (no broker in a unit test)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sent: list[tuple[int | None, Any, Any]] = []
-
-    def send_changelog(
-        self, partition: int | None, key: Any, value: Any, key_serializer: Any = None, value_serializer: Any = None
-    ) -> Any:
-        self.sent.append((partition, key, TOMBSTONE if value_serializer == "raw" and value is None else value))
-        return ("send", partition, key)
-
-
-APP = faust.App("coalesce-test", store="memory://")
+from referral_bus.tables import GONE, flush_changelog
+from tests.support.tables import TOMBSTONE, Recording, recording_table
 
 
 def table() -> Recording:
-    return Recording(APP, name="t", default=None, key_type=str)
+    return recording_table("coalesce-test")
 
 
 KEYS = st.sampled_from(["a", "b", "c"])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import faust
 from aiokafka.partitioner import DefaultPartitioner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -12,26 +11,12 @@ from hypothesis import strategies as st
 from referral_bus.inflight import Pending, current
 from referral_bus.kafka import key_partition
 from referral_bus.staged import StagedTable
-from referral_bus.tables import Table, flush_changelog, write
-
-
-class Recording(Table):
-    """Our table with Faust's changelog send recorded instead of produced (no broker in a unit test)."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.sent: list[tuple[int | None, Any, Any]] = []
-
-    def send_changelog(
-        self, partition: int | None, key: Any, value: Any, key_serializer: Any = None, value_serializer: Any = None
-    ) -> Any:
-        self.sent.append((partition, key, value))
-        return ("send", partition, key)
+from referral_bus.tables import flush_changelog, write
+from tests.support.tables import Recording, recording_table
 
 
 def table() -> Recording:
-    app = faust.App("put-in-test", store="memory://")
-    return Recording(app, name="t", default=None, key_type=str)
+    return recording_table("put-in-test")
 
 
 def test_put_in_writes_the_named_partition_notes_it_and_joins_the_event() -> None:
