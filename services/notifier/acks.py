@@ -55,7 +55,7 @@ def authenticate(token: str | None, tokens: Mapping[str, str]) -> str | None:
     return found
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per referral (ack) on the hot path: no __dict__
 class AckRequest:
     """A parsed acknowledgement body."""
 

@@ -82,7 +82,7 @@ class LinkedReport:
         return cls(report["agency_id"], report["report_id"], matched_on)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per referral (ack) on the hot path: no __dict__
 class Planned:
     """One referral to make: recipient, its referral id, and (linked reports) whether it updates a holder."""
 
