@@ -35,15 +35,6 @@ Fixes, each as narrow as the bug:
   only false alarm: a periodic commit cancelled by shutdown after Faust forgot the acks it was
   committing; then the last stretch is replayed (duplicates, which the dedup tables absorb).
 
-* `_processed_only` (acknowledgements): while flow control is suspended (a rebalance, or the worker
-  stopping) a stream SKIPS each record it takes from its queue, yet acknowledges it. On stop, Faust
-  suspends flow and clears the queues, then awaits the fetcher's stop, during which the fetcher still
-  hands the rest of its batch to the queues (`force_put_nowait` ignores flow control); the stream skips
-  and acknowledges those records and the final commit moves past them: committed, never processed
-  (a correlation hop lost with the second intake worker's exit: its case never emitted). A record a
-  stream skipped was never tracked (`message.tracked`), so its acknowledgement is refused: the commit
-  stops before it and the partition's next owner (or this worker, after the rebalance's seek) reads it.
-
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
 """
@@ -74,7 +65,7 @@ _deferred: set[tuple[str, str]] = set()  # (table, source topic) whose deferred 
 _fetch: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()  # app → fetch settings
 
 _PATCHED = {
-    Consumer: ("getmany", "_new_offset", "stop_flow", "resume_flow", "ack"),
+    Consumer: ("getmany", "_new_offset", "stop_flow", "resume_flow"),
     Recovery: ("on_recovery_completed", "_resume_streams"),
     Collection: ("_verify_source_topic_partitions",),
     AIOKafkaConsumerThread: ("_create_worker_consumer",),
@@ -157,24 +148,6 @@ def _held_new_offset(original: Callable[[Any, Any], int | None]) -> Callable[[An
     return new_offset
 
 
-def _processed_only(original: Callable[[Any, Any], bool]) -> Callable[[Any, Any], bool]:
-    """Refuse the acknowledgement of a record no stream took for processing (skipped while flow was suspended)."""
-
-    @functools.wraps(original)
-    def ack(self: Any, message: Any) -> bool:
-        if not getattr(message, "tracked", True) and self.app.topics.acks_enabled_for(message.topic):
-            log.warning(
-                "skipped record not acknowledged: it will be read again",
-                topic=message.topic,
-                partition=message.partition,
-                offset=message.offset,
-            )
-            return False
-        return bool(original(self, message))
-
-    return ack
-
-
 def _known_partitions_only(original: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
     """Skip the source/changelog partition-count check while either count is 0 (not in the snapshot yet)."""
 
@@ -232,7 +205,6 @@ def install() -> None:
     recovery: Any = Recovery
     consumer.getmany = _tracking_getmany(consumer.getmany)
     consumer._new_offset = _held_new_offset(consumer._new_offset)
-    consumer.ack = _processed_only(consumer.ack)
     recovery.on_recovery_completed = _quiesced(recovery.on_recovery_completed)
     recovery._resume_streams = _quiesced(recovery._resume_streams)
     collection: Any = Collection

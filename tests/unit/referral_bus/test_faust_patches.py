@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
-from faust.types.tuples import ConsumerMessage
 
 from referral_bus import faust_patches
 
@@ -92,40 +91,3 @@ async def test_the_worker_consumer_gets_the_fetch_settings_chosen_for_its_app() 
     assert (made._fetch_min_bytes, made._fetch_max_wait_ms) == (16384, 20)
     untouched = create(SimpleNamespace(app=other), None)  # an app without chosen settings: Faust's values
     assert (untouched._fetch_min_bytes, untouched._fetch_max_wait_ms) == (1, 1500)
-
-
-def acking_consumer(committed: int) -> Any:
-    """State shaped like Faust's consumer for `Consumer.ack` and `Consumer._new_offset` (acks on for every topic)."""
-    topics = SimpleNamespace(acks_enabled_for=lambda topic: True)
-    state = SimpleNamespace(
-        app=SimpleNamespace(topics=topics),
-        _acked=defaultdict(list),
-        _acked_index=defaultdict(set),
-        _committed_offset=defaultdict(lambda: None),
-        _gap=defaultdict(list),  # no gaps (Faust: IntervalTree, falsy when empty)
-        _unacked_messages=set(),
-        _n_acked=0,
-        _waiting_for_ack=None,
-    )
-    state._committed_offset[TP] = committed
-    state.ack = lambda message: Consumer.ack(cast(Any, state), message)  # Faust's own (patched once installed)
-    return state
-
-
-def record(offset: int, *, taken: bool) -> ConsumerMessage:
-    """A fetched record; `taken`: a stream took it for processing (Faust marks it tracked), else it skipped it."""
-    message = ConsumerMessage(TP.topic, TP.partition, offset, 0.0, 0, None, b"k", b"v", None, tp=TP)
-    message.tracked = taken
-    return message
-
-
-def test_a_record_a_stream_skipped_while_flow_was_suspended_is_not_committed() -> None:
-    """Faust's stream acknowledges a record it skips (flow suspended: stopping, rebalancing); never commit past it."""
-    faust_patches.install()
-    state = acking_consumer(committed=5)
-    for offset, taken in [(5, True), (6, False), (7, True)]:  # 6 arrived after flow was suspended: skipped
-        record(offset, taken=taken).ack(cast(Any, state))
-    assert Consumer._new_offset(cast(Any, state), TP) == 6  # 5 done; 6 is read again by the partition's next owner
-    state._committed_offset[TP] = 6  # what the commit records
-    assert record(6, taken=True).ack(cast(Any, state))  # read again and processed: acknowledged
-    assert Consumer._new_offset(cast(Any, state), TP) == 8
