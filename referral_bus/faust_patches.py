@@ -35,14 +35,6 @@ Fixes, each as narrow as the bug:
   only false alarm: a periodic commit cancelled by shutdown after Faust forgot the acks it was
   committing; then the last stretch is replayed (duplicates, which the dedup tables absorb).
 
-* `_uncommitted_from_start` (stream partitions no one has committed yet): Faust "seeks to committed"
-  after recovery so that records fetched during it, then cleared from the queues, are fetched again.
-  aiokafka's seek_to_committed does not seek a partition with no committed offset (or 0), so its
-  records fetched from the start (auto_offset_reset=earliest) and cleared are never fetched again:
-  lost without a trace. Seen when a worker stops right after the first records of a partition
-  arrived (intake's correlation verdicts with two workers: the case never emitted). Such partitions
-  are sought to their beginning, which is what "no commit" means with earliest.
-
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
 """
@@ -58,7 +50,7 @@ from typing import Any
 
 from faust.tables.base import Collection
 from faust.tables.recovery import Recovery
-from faust.transport.consumer import Consumer, ThreadDelegateConsumer
+from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from referral_bus import logging as rb_logging
@@ -77,7 +69,6 @@ _PATCHED = {
     Recovery: ("on_recovery_completed", "_resume_streams"),
     Collection: ("_verify_source_topic_partitions",),
     AIOKafkaConsumerThread: ("_create_worker_consumer",),
-    ThreadDelegateConsumer: ("seek_to_committed", "_is_changelog_tp"),
 }
 
 
@@ -157,20 +148,6 @@ def _held_new_offset(original: Callable[[Any, Any], int | None]) -> Callable[[An
     return new_offset
 
 
-def _uncommitted_from_start(original: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
-    """Seek to committed, and the stream partitions with nothing committed to their first record."""
-
-    @functools.wraps(original)
-    async def seek_to_committed(self: Any) -> Any:
-        committed = await original(self)
-        fresh = [tp for tp, offset in committed.items() if not offset and not self._is_changelog_tp(tp)]
-        if fresh:
-            await self._thread.seek_to_beginning(*fresh)
-        return committed
-
-    return seek_to_committed
-
-
 def _known_partitions_only(original: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
     """Skip the source/changelog partition-count check while either count is 0 (not in the snapshot yet)."""
 
@@ -228,8 +205,6 @@ def install() -> None:
     recovery: Any = Recovery
     consumer.getmany = _tracking_getmany(consumer.getmany)
     consumer._new_offset = _held_new_offset(consumer._new_offset)
-    delegate: Any = ThreadDelegateConsumer
-    delegate.seek_to_committed = _uncommitted_from_start(delegate.seek_to_committed)
     recovery.on_recovery_completed = _quiesced(recovery.on_recovery_completed)
     recovery._resume_streams = _quiesced(recovery._resume_streams)
     collection: Any = Collection

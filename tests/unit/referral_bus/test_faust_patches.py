@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
@@ -91,28 +91,3 @@ async def test_the_worker_consumer_gets_the_fetch_settings_chosen_for_its_app() 
     assert (made._fetch_min_bytes, made._fetch_max_wait_ms) == (16384, 20)
     untouched = create(SimpleNamespace(app=other), None)  # an app without chosen settings: Faust's values
     assert (untouched._fetch_min_bytes, untouched._fetch_max_wait_ms) == (1, 1500)
-
-
-async def test_stream_partitions_nothing_was_committed_on_are_read_again_from_their_first_record() -> None:
-    """Faust seeks to committed so the records fetched during recovery and cleared are fetched again;
-    with nothing committed (None, or 0) aiokafka does not seek: those are sought to their beginning instead."""
-    from faust.transport.consumer import ThreadDelegateConsumer
-
-    faust_patches.install()
-    fresh, zero, done = (TopicPartition("t.in.v1", p) for p in range(3))
-    changelog = TopicPartition("app-t-changelog", 0)
-    committed = {fresh: None, zero: 0, done: 7, changelog: None}
-    sought: list[TopicPartition] = []
-
-    async def seek_to_committed() -> dict[TopicPartition, int | None]:
-        return committed
-
-    async def seek_to_beginning(*tps: TopicPartition) -> None:
-        sought.extend(tps)
-
-    consumer = SimpleNamespace(
-        _thread=SimpleNamespace(seek_to_committed=seek_to_committed, seek_to_beginning=seek_to_beginning),
-        _is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"),  # Faust recovers those itself
-    )
-    assert await ThreadDelegateConsumer.seek_to_committed(cast(Any, consumer)) == committed
-    assert sorted(sought) == [fresh, zero]
