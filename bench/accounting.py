@@ -3,8 +3,10 @@ records consumed per topic from the consumer groups' committed offsets."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,13 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of proc(5), counted after the name
+
+
+async def idle_rate(pid: int, seconds: float) -> float:
+    """CPU seconds per second a process spends over `seconds` with nothing to do (its polling floor)."""
+    before, start = cpu_seconds(pid) or 0.0, time.monotonic()
+    await asyncio.sleep(seconds)
+    return ((cpu_seconds(pid) or 0.0) - before) / (time.monotonic() - start)
 
 
 def broker_pid() -> int | None:

@@ -24,6 +24,7 @@ from referral_bus import topics
 from referral_bus.settings import KafkaSettings
 from referral_devstack.receivers import WebhookReceiver
 from tests.support import notifier as nt
+from tests.support.polling import wait_for
 
 
 async def drain(n: int, idle_seconds: float = 10.0) -> dict[str, Any]:
@@ -38,9 +39,7 @@ async def drain(n: int, idle_seconds: float = 10.0) -> dict[str, Any]:
         warm = [nt.referral(f"r{i % 8}") for i in range(50)]
         await nt.send_referrals(warm)
         await _until(lambda: len(web.deliveries) >= len(warm), 300)
-        idle_before = accounting.cpu_seconds(pid) or 0.0
-        await asyncio.sleep(idle_seconds)
-        idle_rate = ((accounting.cpu_seconds(pid) or 0.0) - idle_before) / idle_seconds
+        idle_rate = await accounting.idle_rate(pid, idle_seconds)
         refs = [nt.referral(f"r{i % 8}") for i in range(n)]
         records = [(r["case_id"].encode(), nt.CODEC.encode("Referral", r)) for r in refs]
         load_before = os.getloadavg()
@@ -62,11 +61,8 @@ async def drain(n: int, idle_seconds: float = 10.0) -> dict[str, Any]:
 
 
 async def _until(check: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise RuntimeError("bench.notifier_drain: the notifier did not deliver the backlog in time")
-        await asyncio.sleep(0.2)
+    if not await wait_for(check, timeout):
+        raise RuntimeError("bench.notifier_drain: the notifier did not deliver the backlog in time")
 
 
 def main() -> int:

@@ -57,9 +57,7 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             await asyncio.to_thread(workers.wait_ready, 240)
             pid = workers.procs["routing"].pid
             await asyncio.sleep(3)
-            c0, t0 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-            await asyncio.sleep(6)
-            idle = ((accounting.cpu_seconds(pid) or 0.0) - c0) / (time.monotonic() - t0)
+            idle = await accounting.idle_rate(pid, 6)
             producer = AIOKafkaProducer(**kw, linger_ms=20, max_batch_size=1 << 20, acks="all")
             consumer = AIOKafkaConsumer(**kw)
             await producer.start()
