@@ -35,6 +35,21 @@ Fixes, each as narrow as the bug:
   only false alarm: a periodic commit cancelled by shutdown after Faust forgot the acks it was
   committing; then the last stretch is replayed (duplicates, which the dedup tables absorb).
 
+* `_uncommitted_from_start` (stream partitions no one has committed on yet): after a rebalance,
+  and whenever the fetcher finds flow stopped after a fetch, Faust drops the records fetched (and
+  clears the stream queues) and "seeks to committed" so that they are fetched again. aiokafka's
+  seek_to_committed does not seek a partition whose committed offset is None or 0, so the records
+  of such a partition fetched before that step are never fetched again: lost without a trace (seen
+  as intake's correlation hops and verdicts left unprocessed when a second worker leaves:
+  tests/integration/test_correlation_split.py). Those partitions (changelogs excepted: recovery
+  places them itself) are sought to their first offset, which is what "nothing committed" means
+  with auto_offset_reset=earliest, and Faust's perform_seek then resets their read offset as it
+  does for a committed one (None: nothing read yet; acks and commits start again from there). The
+  seek is to an explicit offset, in the consumer's thread: aiokafka's seek_to_beginning would
+  leave the position unknown until its reset completes, and Faust's livelock detector asserts on
+  an unknown position (the worker's consumer crashed: the commits of tests/integration/
+  test_batch_loop.py's crash test stalled).
+
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
 """
@@ -68,7 +83,7 @@ _PATCHED = {
     Consumer: ("getmany", "_new_offset", "stop_flow", "resume_flow"),
     Recovery: ("on_recovery_completed", "_resume_streams"),
     Collection: ("_verify_source_topic_partitions",),
-    AIOKafkaConsumerThread: ("_create_worker_consumer",),
+    AIOKafkaConsumerThread: ("_create_worker_consumer", "seek_to_committed", "call_thread", "_ensure_consumer"),
 }
 
 
@@ -148,6 +163,29 @@ def _held_new_offset(original: Callable[[Any, Any], int | None]) -> Callable[[An
     return new_offset
 
 
+async def _seek_to_start(consumer: Any, partitions: list[Any]) -> None:
+    """In the consumer's thread: seek each of `partitions` still assigned to its first available offset."""
+    starts = await consumer.beginning_offsets(partitions)
+    assigned = consumer.assignment()
+    for tp in partitions:
+        if tp in assigned and tp in starts:
+            consumer.seek(tp, starts[tp])
+
+
+def _uncommitted_from_start(original: Callable[[Any], Awaitable[Any]]) -> Callable[[Any], Awaitable[Any]]:
+    """Seek to committed, and the stream partitions with nothing committed (None or 0) to their first offset."""
+
+    @functools.wraps(original)
+    async def seek_to_committed(self: Any) -> Any:
+        committed = await original(self)
+        fresh = [tp for tp, offset in committed.items() if not offset and not self.consumer._is_changelog_tp(tp)]
+        if fresh:
+            await self.call_thread(_seek_to_start, self._ensure_consumer(), fresh)
+        return committed
+
+    return seek_to_committed
+
+
 def _known_partitions_only(original: Callable[[Any, str], None]) -> Callable[[Any, str], None]:
     """Skip the source/changelog partition-count check while either count is 0 (not in the snapshot yet)."""
 
@@ -211,4 +249,5 @@ def install() -> None:
     collection._verify_source_topic_partitions = _known_partitions_only(collection._verify_source_topic_partitions)
     thread: Any = AIOKafkaConsumerThread
     thread._create_worker_consumer = _fetch_settings(thread._create_worker_consumer)
+    thread.seek_to_committed = _uncommitted_from_start(thread.seek_to_committed)
     _installed = True
