@@ -1,10 +1,11 @@
-"""The commit guard of referral_bus/faust_patches.py, on a plain object shaped like Faust's consumer state."""
+"""The workarounds of referral_bus/faust_patches.py, on plain objects shaped like Faust's and aiokafka's state."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
@@ -51,7 +52,7 @@ def test_install_is_idempotent_and_wraps_faust() -> None:
     getmany = Consumer.getmany
     faust_patches.install()
     assert Consumer.getmany is getmany
-    assert Recovery.on_recovery_completed.__wrapped__ is not None
+    assert getattr(Recovery.on_recovery_completed, "__wrapped__", None) is not None
 
 
 def table(counts: dict[str, int | None]) -> Any:
@@ -82,6 +83,7 @@ async def test_the_worker_consumer_gets_the_fetch_settings_chosen_for_its_app() 
         return AIOKafkaConsumer(bootstrap_servers="127.0.0.1:1", fetch_max_wait_ms=1500)
 
     create = faust_patches._fetch_settings(factory)
+
     class App:  # Faust apps are weakly referenced by the patch
         pass
 
@@ -91,3 +93,84 @@ async def test_the_worker_consumer_gets_the_fetch_settings_chosen_for_its_app() 
     assert (made._fetch_min_bytes, made._fetch_max_wait_ms) == (16384, 20)
     untouched = create(SimpleNamespace(app=other), None)  # an app without chosen settings: Faust's values
     assert (untouched._fetch_min_bytes, untouched._fetch_max_wait_ms) == (1, 1500)
+
+
+class FakeAIOKafkaConsumer:
+    """aiokafka's consumer as the patch uses it: seek_to_committed seeks only committed offsets above 0."""
+
+    def __init__(self, committed: dict[TopicPartition, int | None], starts: dict[TopicPartition, int]) -> None:
+        self.committed, self.starts = committed, starts
+        self.positions: dict[TopicPartition, int | None] = {}
+
+    async def seek_to_committed(self) -> dict[TopicPartition, int | None]:
+        for tp, offset in self.committed.items():
+            if offset and offset > 0:
+                self.positions[tp] = offset
+        return self.committed
+
+    async def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.starts[tp] for tp in partitions}
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.committed)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.positions[tp] = offset
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        # aiokafka's reset leaves the position unknown until the fetcher resolves it, and Faust's
+        # livelock detector asserts on an unknown position: the worker's consumer crashes
+        raise AssertionError("seek_to_beginning leaves the position unknown")
+
+
+def consumer_thread(aio: FakeAIOKafkaConsumer) -> Any:
+    """Faust's AIOKafkaConsumerThread as the patch uses it (call_thread runs the call at once)."""
+
+    async def call_thread(fun: Callable[..., Awaitable[Any]], *args: Any) -> Any:
+        return await fun(*args)
+
+    faust_consumer = SimpleNamespace(_is_changelog_tp=lambda tp: tp.topic.endswith("-changelog"))
+    return SimpleNamespace(consumer=faust_consumer, call_thread=call_thread, _ensure_consumer=lambda: aio)
+
+
+async def test_stream_partitions_nothing_was_committed_on_are_read_again_from_their_first_offset() -> None:
+    """Faust seeks to committed so that records fetched, then dropped by a rebalance, are fetched again.
+
+    aiokafka does not seek a partition with nothing committed (None, or 0): its fetched records were
+    lost. The patch seeks those to their first offset (an explicit one, never an unknown position);
+    partitions with a commit and changelogs (recovery places them) are left where they are.
+    """
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    faust_patches.install()
+    fresh, zero, done, trimmed = (TopicPartition("t.in.v1", p) for p in range(4))
+    changelog = TopicPartition("app-t-changelog", 0)
+    committed: dict[TopicPartition, int | None] = {fresh: None, zero: 0, done: 7, trimmed: None, changelog: None}
+    aio = FakeAIOKafkaConsumer(committed, starts={fresh: 0, zero: 0, trimmed: 40, done: 0, changelog: 0})
+    assert await AIOKafkaConsumerThread.seek_to_committed(consumer_thread(aio)) == committed
+    # fetched records of every stream partition will be fetched again; a fetched record 0 is no longer lost
+    assert aio.positions == {fresh: 0, zero: 0, done: 7, trimmed: 40}
+
+
+async def test_faust_then_reads_a_partition_sought_to_its_start_as_not_read_yet() -> None:
+    """After the seek Faust's own bookkeeping restarts there: no read offset (nothing dropped as already
+    read), no committed offset (acks from the first offset on are taken, and committed)."""
+    faust_patches.install()
+    fresh, done = TopicPartition("t.in.v1", 0), TopicPartition("t.in.v1", 1)
+    aio = FakeAIOKafkaConsumer({fresh: None, done: 7}, starts={fresh: 0, done: 0})
+    thread = consumer_thread(aio)
+    state = SimpleNamespace(
+        _read_offset=defaultdict(lambda: None, {fresh: 2}),  # records 0 and 1 fetched, then dropped
+        _committed_offset=defaultdict(lambda: None),
+        _thread=thread,
+    )
+    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+
+    async def seek_to_committed() -> Any:
+        return await AIOKafkaConsumerThread.seek_to_committed(thread)
+
+    state.seek_to_committed = seek_to_committed
+    await Consumer.perform_seek(cast(Any, state))
+    assert aio.positions[fresh] == 0
+    assert (state._read_offset[fresh], state._committed_offset[fresh]) == (None, None)
+    assert (state._read_offset[done], state._committed_offset[done]) == (7, 7)
