@@ -10,6 +10,7 @@ from typing import Any, cast
 from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
 from referral_bus import faust_patches
 
@@ -140,8 +141,6 @@ async def test_stream_partitions_nothing_was_committed_on_are_read_again_from_th
     lost. The patch seeks those to their first offset (an explicit one, never an unknown position);
     partitions with a commit and changelogs (recovery places them) are left where they are.
     """
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-
     faust_patches.install()
     fresh, zero, done, trimmed = (TopicPartition("t.in.v1", p) for p in range(4))
     changelog = TopicPartition("app-t-changelog", 0)
@@ -162,9 +161,11 @@ async def test_faust_then_reads_a_partition_sought_to_its_start_as_not_read_yet(
     state = SimpleNamespace(
         _read_offset=defaultdict(lambda: None, {fresh: 2}),  # records 0 and 1 fetched, then dropped
         _committed_offset=defaultdict(lambda: None),
+        _acked=defaultdict(list),
+        _acked_index=defaultdict(set),
+        _gap=defaultdict(list),
         _thread=thread,
     )
-    from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 
     async def seek_to_committed() -> Any:
         return await AIOKafkaConsumerThread.seek_to_committed(thread)
@@ -174,3 +175,6 @@ async def test_faust_then_reads_a_partition_sought_to_its_start_as_not_read_yet(
     assert aio.positions[fresh] == 0
     assert (state._read_offset[fresh], state._committed_offset[fresh]) == (None, None)
     assert (state._read_offset[done], state._committed_offset[done]) == (7, 7)
+    # the records read again from 0 are acknowledged and committed (the commit is not held)
+    state._acked[fresh], state._acked_index[fresh] = [0, 1, 2], {0, 1, 2}
+    assert Consumer._new_offset(cast(Any, state), fresh) == 3
