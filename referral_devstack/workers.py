@@ -26,6 +26,9 @@ from referral_devstack.settings import DevstackSettings
 SERVICES = ("intake", "routing", "notifier")
 
 DEV_TRANSPORT = "REFERRAL_BUS_DEV_INSECURE_TRANSPORT"  # docs/safeguards.md
+PORT_TAKEN = b"address already in use"  # what a worker's log says when its web port was taken before it bound
+PORT_RETRIES = 5  # fresh ports tried per worker start before giving up
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
 def worker_command(app_module: str, *, level: str = "info") -> list[str]:
@@ -43,6 +46,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening_ports(pid: int) -> set[int] | None:
+    """The TCP ports process `pid` listens on (None: this system's /proc cannot say)."""
+    try:
+        inodes = {
+            link[len("socket:[") : -1]
+            for fd in Path(f"/proc/{pid}/fd").iterdir()
+            if (link := os.readlink(fd)).startswith("socket:[")
+        }
+        rows = [
+            line.split()
+            for table in ("tcp", "tcp6")
+            for line in Path(f"/proc/{pid}/net/{table}").read_text(encoding="ascii").splitlines()[1:]
+        ]
+    except OSError:
+        return None
+    return {int(r[1].rsplit(":", 1)[1], 16) for r in rows if r[3] == LISTEN and r[9] in inodes}
 
 
 def free_port_pair() -> int:
@@ -65,8 +86,13 @@ class Workers:
     workdir: Path
     namespace: str
     env: dict[str, str]
-    ports: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # given: kept (others know them); else picked per start
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _fixed: set[str] = field(default_factory=set)
+    _starts: dict[str, tuple[str, dict[str, str] | None, int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._fixed = set(self.ports)
 
     def log_path(self, service: str) -> Path:
         """Where a worker's output goes."""
@@ -77,8 +103,11 @@ class Workers:
     ) -> subprocess.Popen[bytes]:
         """Start one worker process (a second replica gets its own port and log)."""
         name = service if replica == 0 else f"{service}-{replica}"
-        port = self.ports.get(name) or free_port()
-        self.ports[name] = port
+        if name not in self.ports or (name not in self._fixed and self.port_taken(name)):
+            self.ports[name] = free_port()  # a restart keeps its port unless another process took it meanwhile
+        port = self.ports[name]
+        log_path = self.log_path(name)
+        self._starts[name] = (service, extra_env, replica, log_path.stat().st_size if log_path.exists() else 0)
         prefix = service.upper()
         env = {
             **os.environ,
@@ -100,19 +129,42 @@ class Workers:
         for s in SERVICES:
             self.start(s)
 
+    def port_taken(self, name: str) -> bool:
+        """Whether the last start of `name` failed because another process took its web port before it bound."""
+        if name not in self._starts or not self.log_path(name).exists():
+            return False
+        with self.log_path(name).open("rb") as f:
+            f.seek(self._starts[name][3])
+            return PORT_TAKEN in f.read()
+
+    def _listens(self, name: str) -> bool:
+        """The worker itself listens on its port (not another process that took the port first)."""
+        ports = listening_ports(self.procs[name].pid)
+        return ports is None or self.ports[name] in ports
+
     def wait_ready(self, timeout: float = 90.0, names: list[str] | None = None) -> None:
-        """Poll each worker's /readyz until it answers 200 (or fail with its log tail)."""
+        """Poll each worker's /readyz until it answers 200 (or fail with its log tail).
+
+        A worker whose port another process took before it bound starts again on a fresh one (a given port: the same).
+        """
         import httpx
 
         deadline = time.monotonic() + timeout
         pending = list(names or self.procs)
+        retries = dict.fromkeys(pending, PORT_RETRIES)
         while pending and time.monotonic() < deadline:
             for name in list(pending):
                 proc = self.procs[name]
                 if proc.poll() is not None:
+                    if self.port_taken(name) and retries[name] > 0:
+                        retries[name] -= 1
+                        service, extra_env, replica, _ = self._starts[name]
+                        self.start(service, extra_env=extra_env, replica=replica)
+                        continue
                     raise RuntimeError(f"worker {name} exited with {proc.returncode}:\n{self.tail(name)}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200:
+                    ready = httpx.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200
+                    if ready and self._listens(name):
                         pending.remove(name)
             time.sleep(0.3)
         if pending:
