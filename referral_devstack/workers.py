@@ -49,20 +49,19 @@ def free_port() -> int:
 
 
 def listening_ports(pid: int) -> set[int] | None:
-    """The TCP ports process `pid` listens on (None: this system's /proc cannot say)."""
+    """The TCP ports process `pid` listens on (empty once it is gone; None: this system has no /proc to say)."""
+    tables = [Path("/proc/self/net") / t for t in ("tcp", "tcp6")]  # the tables of our network namespace
+    if not tables[0].exists():
+        return None
     try:
         inodes = {
             link[len("socket:[") : -1]
             for fd in Path(f"/proc/{pid}/fd").iterdir()
             if (link := os.readlink(fd)).startswith("socket:[")
         }
-        rows = [
-            line.split()
-            for table in ("tcp", "tcp6")
-            for line in Path(f"/proc/{pid}/net/{table}").read_text(encoding="ascii").splitlines()[1:]
-        ]
-    except OSError:
-        return None
+    except OSError:  # exited (or exiting) meanwhile
+        return set()
+    rows = [line.split() for t in tables if t.exists() for line in t.read_text(encoding="ascii").splitlines()[1:]]
     return {int(r[1].rsplit(":", 1)[1], 16) for r in rows if r[3] == LISTEN and r[9] in inodes}
 
 
