@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -26,7 +26,7 @@ from referral_devstack.settings import DevstackSettings
 SERVICES = ("intake", "routing", "notifier")
 
 DEV_TRANSPORT = "REFERRAL_BUS_DEV_INSECURE_TRANSPORT"  # docs/safeguards.md
-PORT_TAKEN = b"address already in use"  # what a worker's log says when its web port was taken before it bound
+PORT_TAKEN = b"address already in use"  # a log line (any case) of a process whose port was taken before it bound
 PORT_RETRIES = 5  # fresh ports tried per worker start before giving up
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
@@ -63,6 +63,42 @@ def listening_ports(pid: int) -> set[int] | None:
         return set()
     rows = [line.split() for t in tables if t.exists() for line in t.read_text(encoding="ascii").splitlines()[1:]]
     return {int(r[1].rsplit(":", 1)[1], 16) for r in rows if r[3] == LISTEN and r[9] in inodes}
+
+
+def port_taken_since(log_path: Path, offset: int) -> bool:
+    """Whether a process's log, from `offset` on (its latest start), says its port was taken before it bound."""
+    if not log_path.exists():
+        return False
+    with log_path.open("rb") as f:
+        f.seek(offset)
+        return PORT_TAKEN in f.read().lower()
+
+
+def spawn_on_free_port(
+    command: Callable[[int], tuple[list[str], Mapping[str, str]]], log_path: Path, *, timeout: float = 120.0
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a process serving HTTP on a free port; return it and the port once it listens (or has exited).
+
+    `command(port)` gives its command line and environment; its output is appended to `log_path` (which says why
+    it exited). A process whose port another took before it bound is started again on a fresh one.
+    """
+    for _ in range(PORT_RETRIES + 1):
+        port = free_port()
+        cmd, env = command(port)
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as log:
+            proc = spawn_in_tree(cmd, env, log)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if (ports := listening_ports(proc.pid)) is None or port in ports:
+                return proc, port
+            if time.monotonic() > deadline:
+                stop_session(proc, timeout=30)
+                raise RuntimeError(f"{' '.join(cmd[:5])} did not listen on port {port} within {timeout:.0f}s")
+            time.sleep(0.2)
+        if not port_taken_since(log_path, offset):
+            return proc, port
+    raise RuntimeError(f"{' '.join(cmd[:5])}: its port was taken before it bound, {PORT_RETRIES + 1} times")
 
 
 def free_port_pair() -> int:
@@ -130,11 +166,7 @@ class Workers:
 
     def port_taken(self, name: str) -> bool:
         """Whether the last start of `name` failed because another process took its web port before it bound."""
-        if name not in self._starts or not self.log_path(name).exists():
-            return False
-        with self.log_path(name).open("rb") as f:
-            f.seek(self._starts[name][3])
-            return PORT_TAKEN in f.read()
+        return name in self._starts and port_taken_since(self.log_path(name), self._starts[name][3])
 
     def _listens(self, name: str) -> bool:
         """The worker itself listens on its port (not another process that took the port first)."""
