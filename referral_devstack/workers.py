@@ -48,6 +48,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def hold_free_port() -> socket.socket:
+    """A socket bound to a free port on 127.0.0.1, held until an in-process server listens on it (`SockSite`).
+
+    Unlike `free_port`, no other bind or outgoing connection can take the port meanwhile.
+    """
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
 def listening_ports(pid: int) -> set[int] | None:
     """The TCP ports process `pid` listens on (empty once it is gone; None: this system has no /proc to say)."""
     tables = [Path("/proc/self/net") / t for t in ("tcp", "tcp6")]  # the tables of our network namespace
