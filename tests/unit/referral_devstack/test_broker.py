@@ -6,7 +6,6 @@ import base64
 import socket
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -37,17 +36,8 @@ def test_the_local_broker_has_the_production_message_size_limit(template: str) -
     assert [ln.split("=", 1)[1] for ln in lines if ln.startswith("message.max.bytes=")] == [str(production)]
 
 
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port where something listens (connections queue) but never answers a Kafka request."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield int(s.getsockname()[1])
-
-
 def test_whatever_listens_on_the_port_is_waited_for_and_never_started_twice(
-    silent_port: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    taken_port: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     def must_not_start(*args: object) -> None:
         raise AssertionError("a second broker was set up on a port already taken")
@@ -56,7 +46,7 @@ def test_whatever_listens_on_the_port_is_waited_for_and_never_started_twice(
         monkeypatch.setattr(broker, step, must_not_start)
     monkeypatch.setattr(broker, "ANSWER_WAIT_SECONDS", 2.0)
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
-    local = broker.LocalBroker(port=silent_port, state_dir=tmp_path / "kafka")
+    local = broker.LocalBroker(port=taken_port, state_dir=tmp_path / "kafka")
     assert broker.listening(local.bootstrap)
     with pytest.raises(BrokerError, match=r"did not answer a metadata request within 2s"):
         broker.start(local)

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import socket
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,24 +14,15 @@ from referral_devstack.processes import stop_session
 SERVE = "import http.server, sys; http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), None).serve_forever()"
 
 
-@pytest.fixture
-def taken() -> Iterator[int]:
-    """A port another process listens on."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        s.listen()
-        yield int(s.getsockname()[1])
-
-
 def test_a_process_whose_port_was_taken_starts_again_on_a_fresh_one(
-    taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    taken_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    picks, real = iter([taken]), workers.free_port
+    picks, real = iter([taken_port]), workers.free_port
     monkeypatch.setattr(workers, "free_port", lambda: next(picks, None) or real())
     log = tmp_path / "server.log"
     proc, port = workers.spawn_on_free_port(lambda p: ([sys.executable, "-c", SERVE, str(p)], {}), log, timeout=60)
     try:
-        assert port != taken and proc.poll() is None
+        assert port != taken_port and proc.poll() is None
         assert workers.listening_ports(proc.pid) == {port}
         assert workers.PORT_TAKEN in log.read_bytes().lower()  # the first start did fail on the taken port
     finally:
@@ -42,9 +31,9 @@ def test_a_process_whose_port_was_taken_starts_again_on_a_fresh_one(
 
 
 def test_a_port_taken_every_time_is_an_error_not_a_loop(
-    taken: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    taken_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(workers, "free_port", lambda: taken)
+    monkeypatch.setattr(workers, "free_port", lambda: taken_port)
     with pytest.raises(RuntimeError, match="taken before it bound"):
         workers.spawn_on_free_port(lambda p: ([sys.executable, "-c", SERVE, str(p)], {}), tmp_path / "log", timeout=60)
 
