@@ -19,6 +19,7 @@ from referral_devstack import processes
 from referral_devstack.broker import LocalBroker
 
 TICKS = os.sysconf("SC_CLK_TCK")
+COMMIT_WAIT_SECONDS = 60.0  # a group's last commit comes within a commit interval (1 s) of its last record
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -111,6 +112,47 @@ async def records_consumed_per_topic(prefix: str) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+async def commit_lag(prefix: str) -> dict[str, int]:
+    """Records each consumer group whose name starts with `prefix` has not committed yet, on the topics it commits
+    on (every partition of them: end offset − committed offset, a partition never committed counting whole)."""
+    kw = client_kwargs(KafkaSettings())
+    admin = AIOKafkaAdminClient(**kw)
+    await admin.start()
+    try:
+        groups = [g[0] for g in await admin.list_consumer_groups() if str(g[0]).startswith(prefix)]
+        committed = {group: await admin.list_consumer_group_offsets(group) for group in groups}
+        names = sorted({tp.topic for offsets in committed.values() for tp in offsets})
+        described = await admin.describe_topics(names) if names else []
+    finally:
+        await admin.close()
+    parts = {d["topic"]: [p["partition"] for p in d.get("partitions", [])] for d in described}
+    consumer = AIOKafkaConsumer(**kw, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        ends = await consumer.end_offsets([TopicPartition(t, p) for t, ps in parts.items() for p in ps])
+    finally:
+        await consumer.stop()
+    lag: dict[str, int] = {}
+    for group, offsets in committed.items():
+        done = {tp: max(0, meta.offset) for tp, meta in offsets.items()}
+        mine = [TopicPartition(t, p) for t in {tp.topic for tp in offsets} for p in parts.get(t, [])]
+        lag[str(group)] = sum(max(0, ends.get(tp, 0) - done.get(tp, 0)) for tp in mine)
+    return lag
+
+
+async def wait_committed(prefix: str, timeout: float = COMMIT_WAIT_SECONDS) -> dict[str, Any]:
+    """Poll until every group of `prefix` has committed up to the end of the topics it reads (its last commit may
+    come up to a commit interval after its last record), or `timeout` passes; what the wait found, for the results."""
+    start = time.monotonic()
+    deadline = start + timeout
+    while True:
+        behind = {g: n for g, n in (await commit_lag(prefix)).items() if n}
+        if not behind or time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(0.5)
+    return {"seconds": round(time.monotonic() - start, 1), "caught_up": not behind, "behind": behind}
+
+
 def per_report(
     reports: int, cpu: dict[str, float], produced: dict[str, int], consumed: dict[str, int]
 ) -> dict[str, Any]:
@@ -139,12 +181,13 @@ def combine(rounds: list[dict[str, Any]]) -> dict[str, Any]:
                 total[k] = total.get(k, 0) + v
         return {k: round(v, 2) if isinstance(v, float) else v for k, v in sorted(total.items())}
 
+    waits = [r["commit_wait"] for r in rounds if "commit_wait" in r]
     return per_report(
         sum(r["reports"] for r in rounds),
         add("cpu_seconds"),
         add("records_per_topic"),
         add("records_consumed_per_topic"),
-    )
+    ) | ({"commits_caught_up": all(w["caught_up"] for w in waits)} if waits else {})
 
 
 def git_commit() -> dict[str, Any]:

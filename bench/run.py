@@ -294,9 +294,10 @@ async def _accounting(
 ) -> dict[str, Any]:
     """CPU seconds per process and records per topic, in all and per report, for one round of a configuration."""
     cpu = accounting.spent(cpu_before, accounting.snapshot(pids))
+    commits = await accounting.wait_committed(namespace)  # the groups' last commits, before counting them
     produced = await accounting.records_per_topic(namespace)
     consumed = await accounting.records_consumed_per_topic(namespace)
-    return accounting.per_report(reports, cpu, produced, consumed)
+    return accounting.per_report(reports, cpu, produced, consumed) | {"commit_wait": commits}
 
 
 async def _profile(
@@ -466,7 +467,10 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             "cpu": "utime + stime from /proc/<pid>/stat per worker, the broker, the driver and the receiver, from "
             "warm-up to the end of each round (profiling excluded), summed over the rounds",
             "records": "produced: end offsets of the configuration's topics; consumed: committed offsets of its "
-            "consumer groups; summed over the rounds, per report = ÷ reports sent (warm-ups included)",
+            "consumer groups, read once every group has committed up to the end of the topics it reads (at most "
+            f"{accounting.COMMIT_WAIT_SECONDS:g} s, after the CPU snapshot; each round's accounting 'commit_wait' "
+            "says how long and, had the deadline passed, which groups were behind by how many records); summed "
+            "over the rounds, per report = ÷ reports sent (warm-ups included)",
             "unthrottled": "closed loop: in_flight reports between produce and arrival; throughput counted "
             "after the first 3 s; the median over the rounds",
         },

@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,7 +27,7 @@ from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_devstack.agencies import write_secrets
 from referral_devstack.processes import stop_session, untraced_environment
-from referral_devstack.workers import SERVICES, Workers, free_port, spawn_in_tree, worker_command
+from referral_devstack.workers import SERVICES, Workers, spawn_in_tree, spawn_on_free_port, worker_command
 
 _DEFAULTS = ServiceSettings()
 
@@ -178,8 +179,18 @@ class BaselineStack:
         await ensure_topics(KafkaSettings(topic_partitions=self.tuning.partitions), self.hops)
 
     def start(self) -> None:
-        hops = self.hops
-        for i, stage in enumerate(SERVICES):
+        """The three stages at once; a Faust stage (web server) returns once it listens on its free port."""
+        with ThreadPoolExecutor(len(SERVICES)) as pool:
+            started = {stage: pool.submit(self._start_stage, i) for i, stage in enumerate(SERVICES)}
+        self.procs = {stage: f.result() for stage, f in started.items() if f.exception() is None}  # stop() stops them
+        for f in started.values():
+            if (exc := f.exception()) is not None:
+                raise exc
+
+    def _start_stage(self, i: int) -> subprocess.Popen[bytes]:
+        hops, stage = self.hops, SERVICES[i]
+
+        def command(port: int) -> tuple[list[str], dict[str, str]]:
             env = {
                 **untraced_environment(),
                 **self.tuning.baseline_env(),
@@ -188,16 +199,18 @@ class BaselineStack:
                 "BENCH_DST": hops[i + 1] if i + 1 < len(hops) else "",
                 "BENCH_HTTP_URL": f"{self.receiver_url}/bench",
                 "BENCH_GROUP": f"{self.namespace}-{self.kind}-{stage}",
-                "BENCH_WEB_PORT": str(free_port()),
+                "BENCH_WEB_PORT": str(port),
                 "BENCH_MODE": self.mode,
                 "BENCH_HTTP_CLIENT": self.http_client,
             }
-            if self.kind == "faust":
-                cmd = worker_command("bench.baseline_faust", level="warn")
-            else:
-                cmd = [sys.executable, "-m", "bench.baseline_aiokafka"]
-            with (self.workdir / f"{self.name}-{stage}.log").open("ab") as log:
-                self.procs[stage] = spawn_in_tree(cmd, env, log)
+            return worker_command("bench.baseline_faust", level="warn"), env
+
+        log_path = self.workdir / f"{self.name}-{stage}.log"
+        if self.kind == "faust":
+            return spawn_on_free_port(command, log_path)[0]
+        _, env = command(0)  # no web server: no port
+        with log_path.open("ab") as log:
+            return spawn_in_tree([sys.executable, "-m", "bench.baseline_aiokafka"], env, log)
 
     def check_alive(self) -> None:
         for stage, p in self.procs.items():

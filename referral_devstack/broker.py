@@ -7,7 +7,9 @@ import base64
 import functools
 import re
 import shutil
+import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +21,7 @@ from referral_devstack.settings import DevstackSettings
 
 LOCAL_DIR = REPO_ROOT / "deploy" / "local"
 LIB_DIR = LOCAL_DIR / "target" / "lib"
+ANSWER_WAIT_SECONDS = 60.0  # a running broker on a loaded machine (make test) may take this long to answer
 
 
 class LocalBroker(processes.LocalServer):
@@ -136,16 +139,48 @@ def answers(bootstrap: str, timeout: float = 3.0) -> bool:
     return asyncio.run(probe({"bootstrap_servers": bootstrap}, timeout))
 
 
+def listening(bootstrap: str) -> bool:
+    """True when something accepts TCP connections at `bootstrap` (host:port), broker or not."""
+    host, port = bootstrap.rsplit(":", 1)
+    try:
+        with socket.create_connection((host, int(port)), timeout=2.0):
+            return True
+    except OSError:
+        return False
+
+
+def answers_within(bootstrap: str, timeout: float) -> bool:
+    """Poll `answers` until the broker at `bootstrap` answers (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if answers(bootstrap, timeout=max(1.0, min(5.0, deadline - time.monotonic()))):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.5)
+
+
 def start(broker: LocalBroker | None = None, *, timeout: float = 120.0) -> str:
-    """Start the broker in the background and return once it answers; harmless when already running."""
+    """Start the broker in the background and return once it answers; harmless when already running.
+
+    Whatever already listens on the port (ours by its pid file, or another) is waited for up to
+    `ANSWER_WAIT_SECONDS` (slow to answer on a loaded machine) and never started a second time.
+    """
     broker = broker or LocalBroker()
     external = external_bootstrap(broker)
     if external:
         return f"KAFKA_BOOTSTRAP_SERVERS={external}: using that cluster, nothing local started"
-    if broker.pid is not None and answers(broker.bootstrap):
-        return f"broker already running on {broker.bootstrap} (pid {broker.pid})"
-    if answers(broker.bootstrap, timeout=1.0):
-        return f"a broker already answers on {broker.bootstrap}"
+    if listening(broker.bootstrap):
+        pid = broker.pid
+        if answers_within(broker.bootstrap, ANSWER_WAIT_SECONDS):
+            if pid is not None:
+                return f"broker already running on {broker.bootstrap} (pid {pid})"
+            return f"a broker already answers on {broker.bootstrap}"
+        holder = f"the broker (pid {pid}, logs {broker.log_file})" if pid is not None else "a process"
+        raise BrokerError(
+            f"{holder} holds {broker.bootstrap} but did not answer a metadata request within "
+            f"{ANSWER_WAIT_SECONDS:.0f}s; stop it (`referral-bus broker stop` for ours) or free the port"
+        )
     check_tools()
     resolve_jars()
     broker.state_dir.mkdir(parents=True, exist_ok=True)

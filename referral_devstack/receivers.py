@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -16,18 +17,26 @@ from typing import Any
 
 from aiohttp import web
 
-from referral_devstack.workers import free_port
+from referral_devstack.workers import free_port, hold_free_port
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-async def serve_post(port: int, path: str, handler: Handler, *, max_body: int, backlog: int = 128) -> web.AppRunner:
-    """A real HTTP server on 127.0.0.1:`port` answering POST `path` with `handler`; stop it with `stop_serving`."""
+async def serve_post(
+    port: int, path: str, handler: Handler, *, max_body: int, backlog: int = 128, sock: socket.socket | None = None
+) -> web.AppRunner:
+    """A real HTTP server answering POST `path` with `handler`; stop it with `stop_serving`.
+
+    It listens on 127.0.0.1:`port`, or on `sock` when given (a port held for it since it was picked).
+    """
     app = web.Application(client_max_size=max_body)
     app.router.add_post(path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port, backlog=backlog).start()
+    if sock is not None:
+        await web.SockSite(runner, sock, backlog=backlog).start()
+    else:
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=backlog).start()
     return runner
 
 
@@ -56,13 +65,19 @@ class Delivery:
 class WebhookReceiver:
     """A real HTTP server standing in for agencies: records deliveries; can fail on purpose."""
 
-    port: int = field(default_factory=free_port)
+    port: int = 0  # 0: a free port, held from now on until the server listens on it (its URLs can be handed out)
     deliveries: list[Delivery] = field(default_factory=list)
     behaviour: dict[str, Callable[[int], int]] = field(default_factory=dict)
     attempts: dict[str, int] = field(default_factory=dict)
     hang_seconds: float = 3600.0  # how long a "hang" (status 0) holds the request before answering 504
     slow_seconds: dict[str, float] = field(default_factory=dict)  # recipient → how long each answer takes
     _runner: web.AppRunner | None = None
+    _held: socket.socket | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.port:
+            self._held = hold_free_port()
+            self.port = int(self._held.getsockname()[1])
 
     @property
     def base_url(self) -> str:
@@ -86,8 +101,11 @@ class WebhookReceiver:
         return web.json_response({"status": status}, status=status)
 
     async def start(self) -> None:
-        """Listen on 127.0.0.1:port."""
-        self._runner = await serve_post(self.port, "/agencies/{recipient}", self._handle, max_body=8 * 1024 * 1024)
+        """Listen on 127.0.0.1:port (on the socket held for it: the first start)."""
+        sock, self._held = self._held, None
+        self._runner = await serve_post(
+            self.port, "/agencies/{recipient}", self._handle, max_body=8 * 1024 * 1024, sock=sock
+        )
 
     async def stop(self) -> None:
         """Stop listening."""

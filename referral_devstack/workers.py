@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -26,6 +26,9 @@ from referral_devstack.settings import DevstackSettings
 SERVICES = ("intake", "routing", "notifier")
 
 DEV_TRANSPORT = "REFERRAL_BUS_DEV_INSECURE_TRANSPORT"  # docs/safeguards.md
+PORT_TAKEN = b"address already in use"  # a log line (any case) of a process whose port was taken before it bound
+PORT_RETRIES = 5  # fresh ports tried per worker start before giving up
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
 def worker_command(app_module: str, *, level: str = "info") -> list[str]:
@@ -43,6 +46,69 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def hold_free_port() -> socket.socket:
+    """A socket bound to a free port on 127.0.0.1, held until an in-process server listens on it (`SockSite`).
+
+    Unlike `free_port`, no other bind or outgoing connection can take the port meanwhile.
+    """
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    return s
+
+
+def listening_ports(pid: int) -> set[int] | None:
+    """The TCP ports process `pid` listens on (empty once it is gone; None: this system has no /proc to say)."""
+    tables = [Path("/proc/self/net") / t for t in ("tcp", "tcp6")]  # the tables of our network namespace
+    if not tables[0].exists():
+        return None
+    try:
+        inodes = {
+            link[len("socket:[") : -1]
+            for fd in Path(f"/proc/{pid}/fd").iterdir()
+            if (link := os.readlink(fd)).startswith("socket:[")
+        }
+    except OSError:  # exited (or exiting) meanwhile
+        return set()
+    rows = [line.split() for t in tables if t.exists() for line in t.read_text(encoding="ascii").splitlines()[1:]]
+    return {int(r[1].rsplit(":", 1)[1], 16) for r in rows if r[3] == LISTEN and r[9] in inodes}
+
+
+def port_taken_since(log_path: Path, offset: int) -> bool:
+    """Whether a process's log, from `offset` on (its latest start), says its port was taken before it bound."""
+    if not log_path.exists():
+        return False
+    with log_path.open("rb") as f:
+        f.seek(offset)
+        return PORT_TAKEN in f.read().lower()
+
+
+def spawn_on_free_port(
+    command: Callable[[int], tuple[list[str], Mapping[str, str]]], log_path: Path, *, timeout: float = 120.0
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a process serving HTTP on a free port; return it and the port once it listens (or has exited).
+
+    `command(port)` gives its command line and environment; its output is appended to `log_path` (which says why
+    it exited). A process whose port another took before it bound is started again on a fresh one.
+    """
+    for _ in range(PORT_RETRIES + 1):
+        port = free_port()
+        cmd, env = command(port)
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        with log_path.open("ab") as log:
+            proc = spawn_in_tree(cmd, env, log)
+        deadline = time.monotonic() + timeout
+        while proc.poll() is None:
+            if (ports := listening_ports(proc.pid)) is None or port in ports:
+                return proc, port
+            if time.monotonic() > deadline:
+                stop_session(proc, timeout=30)
+                raise RuntimeError(f"{' '.join(cmd[:5])} did not listen on port {port} within {timeout:.0f}s")
+            time.sleep(0.2)
+        if not port_taken_since(log_path, offset):
+            return proc, port
+    raise RuntimeError(f"{' '.join(cmd[:5])}: its port was taken before it bound, {PORT_RETRIES + 1} times")
 
 
 def free_port_pair() -> int:
@@ -65,8 +131,13 @@ class Workers:
     workdir: Path
     namespace: str
     env: dict[str, str]
-    ports: dict[str, int] = field(default_factory=dict)
+    ports: dict[str, int] = field(default_factory=dict)  # given: kept (others know them); else picked per start
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _fixed: set[str] = field(default_factory=set)
+    _starts: dict[str, tuple[str, dict[str, str] | None, int, int]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._fixed = set(self.ports)
 
     def log_path(self, service: str) -> Path:
         """Where a worker's output goes."""
@@ -77,8 +148,11 @@ class Workers:
     ) -> subprocess.Popen[bytes]:
         """Start one worker process (a second replica gets its own port and log)."""
         name = service if replica == 0 else f"{service}-{replica}"
-        port = self.ports.get(name) or free_port()
-        self.ports[name] = port
+        if name not in self.ports or (name not in self._fixed and self.port_taken(name)):
+            self.ports[name] = free_port()  # a restart keeps its port unless another process took it meanwhile
+        port = self.ports[name]
+        log_path = self.log_path(name)
+        self._starts[name] = (service, extra_env, replica, log_path.stat().st_size if log_path.exists() else 0)
         prefix = service.upper()
         env = {
             **os.environ,
@@ -100,19 +174,38 @@ class Workers:
         for s in SERVICES:
             self.start(s)
 
+    def port_taken(self, name: str) -> bool:
+        """Whether the last start of `name` failed because another process took its web port before it bound."""
+        return name in self._starts and port_taken_since(self.log_path(name), self._starts[name][3])
+
+    def _listens(self, name: str) -> bool:
+        """The worker itself listens on its port (not another process that took the port first)."""
+        ports = listening_ports(self.procs[name].pid)
+        return ports is None or self.ports[name] in ports
+
     def wait_ready(self, timeout: float = 90.0, names: list[str] | None = None) -> None:
-        """Poll each worker's /readyz until it answers 200 (or fail with its log tail)."""
+        """Poll each worker's /readyz until it answers 200 (or fail with its log tail).
+
+        A worker whose port another process took before it bound starts again on a fresh one (a given port: the same).
+        """
         import httpx
 
         deadline = time.monotonic() + timeout
         pending = list(names or self.procs)
+        retries = dict.fromkeys(pending, PORT_RETRIES)
         while pending and time.monotonic() < deadline:
             for name in list(pending):
                 proc = self.procs[name]
                 if proc.poll() is not None:
+                    if self.port_taken(name) and retries[name] > 0:
+                        retries[name] -= 1
+                        service, extra_env, replica, _ = self._starts[name]
+                        self.start(service, extra_env=extra_env, replica=replica)
+                        continue
                     raise RuntimeError(f"worker {name} exited with {proc.returncode}:\n{self.tail(name)}")
                 with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200:
+                    ready = httpx.get(f"http://127.0.0.1:{self.ports[name]}/readyz", timeout=2).status_code == 200
+                    if ready and self._listens(name):
                         pending.remove(name)
             time.sleep(0.3)
         if pending:

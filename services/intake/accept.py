@@ -111,11 +111,22 @@ class Intake:
         return Accepted(case_id, case, dkey)
 
     def remember(self, accepted: Accepted) -> None:
-        """Count the report as seen on this worker at once; durably once its case is on the broker.
+        """Count the report as seen: call once its case is emitted (this event's send), not when it waits.
 
-        Marking it durably before the send would lose the case if the worker stopped in between (the
-        replayed report would look like a duplicate); marking it after means at worst the same case
-        (same deterministic case_id) is emitted twice, which downstream deduplication absorbs. If the
-        case is not written (the report is dead-lettered, so it can be replayed) the mark is dropped.
+        The mark is visible on this worker at once and durable once the case is on the broker (staged). Marking
+        it before the case is sent would lose the case if the worker stopped in between (the replayed report
+        would look like a duplicate); so would marking it when the case only waits for its correlation verdict,
+        since that verdict may reach a worker without the pending case (one that took over the partition from
+        a worker frozen past its session): `remember_report` then marks it with the verdict that emits it.
+        At worst the same case (same deterministic case_id) is emitted twice, which downstream deduplication
+        absorbs. If the case is not written (the event is dead-lettered, so it can be replayed) the mark is dropped.
         """
         self.seen.write_after_sends(accepted.dedup, accepted.case_id)
+
+    def remember_report(self, agency_id: str, report_id: str) -> None:
+        """`remember` for a report whose case a correlation verdict emits (this event's send)."""
+        self.seen.write_after_sends(dedup_key(agency_id, report_id), case_id_for(agency_id, report_id))
+
+    def emitted(self, agency_id: str, report_id: str) -> bool:
+        """Whether the report's case was emitted (its mark is here, staged or durable)."""
+        return self.seen.get(dedup_key(agency_id, report_id)) is not None

@@ -24,7 +24,10 @@ the match found so far; the case waits, encoded, in intake's `pending` table on 
 At-least-once: a replayed hop repeats the same reads and decision (the case id is deterministic, the
 window is measured on intake's `accepted_at` carried in the message, not on the clock of the hop), so
 at worst the same Case event is emitted twice, which downstream deduplication absorbs; a verdict whose
-case is no longer pending (already emitted) is a duplicate and does nothing.
+case is no longer pending (already emitted) is a duplicate and does nothing. So is a verdict whose case
+was kept pending by a worker frozen past its session (its write not in this worker's recovered table):
+the report is then still unmarked (intake marks it seen when its Case is emitted) and its replay, which
+the zombie could not commit, decides it again.
 Known limit: two first reports of new content from different agencies arriving within one correlation
 round trip of each other both see no entry and open two cases: the failure errs towards a duplicate
 notification, never a missed one.

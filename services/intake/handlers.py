@@ -87,8 +87,13 @@ class IntakeHandlers:
                 return
             assert isinstance(outcome, Accepted)
             annotate(report_id=outcome.case["report"]["report_id"])
-            await self._correlate(outcome.case)
-            intake.remember(outcome)
+            again = self.pending.get(outcome.case_id) is not None  # accepted before, its case still waiting
+            if await self._correlate(outcome.case):  # emitted now (not waiting for a verdict): seen from now on
+                intake.remember(outcome)
+            if again:
+                summary.event(log, "duplicate report", case_id=outcome.case_id, correlating_again=True)
+                metrics.count("intake", "duplicate")
+                return
             if self.statuses is not None:
                 await self.statuses.emit_for(outcome.case, "INTAKE_ACCEPTED", now_ms(), step=outcome.case_id)
             summary.event(log, "case accepted", case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
@@ -104,10 +109,13 @@ class IntakeHandlers:
         if record is not None:
             await self.statuses.emit(record)
 
-    async def _correlate(self, case: dict[str, Any]) -> None:
+    async def _correlate(self, case: dict[str, Any]) -> bool:
         """Emit a case with no content key now; decide here when this worker holds every content key.
 
-        Otherwise keep it pending here (sealed) and send its first hop.
+        Otherwise keep it pending here (sealed) and send its first hop; when it is pending already (a replayed
+        report), send its first hop again: the first verdict may have reached a worker that took the partition
+        over without the pending case (from a worker frozen past its session), which drops it. Returns
+        whether the case was emitted now.
         """
         if self.locality is not None and (keys := content_keys(case["report"])):  # from the plain report
             places = self.locality.places([k.digest for k in keys])
@@ -116,14 +124,19 @@ class IntakeHandlers:
                 step = self.correlator.decide_here(case, keys, places)
                 self._claims_refused(refused, case["report"]["agency_id"])
                 await self._decide_here(case, step, set(places.values()))
-                return
+                return True
         first_hop = self.correlator.start(case)  # content keys from the plain report
+        if first_hop is not None and self.pending.get(case["case_id"]) is not None:  # the pending copy stays
+            await self.service.send(self.correlation_topic, first_hop.key, first_hop.value)
+            return False
         sealed = await self._sealed(case["case_id"], case, may_exist=False)
         if first_hop is None:  # no hash and no URL: nothing to correlate on, the case goes out now
             await self._emit_case(case["case_id"], sealed, may_exist=False)
-        else:  # the case waits here for its verdict; the hops carry only ids and content keys
-            self.pending.keep(case["case_id"], self.service.codec.encode("Case", sealed))
-            await self.service.send(self.correlation_topic, first_hop.key, first_hop.value)
+            return True
+        # the case waits here for its verdict; the hops carry only ids and content keys
+        self.pending.keep(case["case_id"], self.service.codec.encode("Case", sealed))
+        await self.service.send(self.correlation_topic, first_hop.key, first_hop.value)
+        return False
 
     async def _decide_here(self, case: dict[str, Any], step: Decided, partitions: set[int]) -> None:
         """A case correlated on this worker: emit it (its claims are written); drop a pending copy of a replay."""
@@ -194,12 +207,17 @@ class IntakeHandlers:
         with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
             verdict = correlator.verdict(msg.value)
             if isinstance(verdict, Restart):  # a hop from before the upgrade: keep the case here, hop again
-                await self._correlate(verdict.case)
+                if await self._correlate(verdict.case):
+                    report = verdict.case["report"]
+                    self.intake.remember_report(report["agency_id"], report["report_id"])
                 return
             annotate(case_id=verdict.case_id, report_id=verdict.report_id)
             encoded = self.pending.get(verdict.case_id)
-            if encoded is None:  # emitted already (a replayed verdict, or a second round after a replay)
-                log.info("correlation verdict for a case already emitted", case_id=verdict.case_id)
+            if encoded is None:
+                if self.intake.emitted(verdict.agency_id, verdict.report_id):  # a replayed verdict, a second round
+                    log.info("correlation verdict for a case already emitted", case_id=verdict.case_id)
+                else:  # its report was accepted by a worker that lost the partition: the report's replay decides
+                    log.info("correlation verdict for a case not pending here", case_id=verdict.case_id)
                 metrics.count("intake", "verdict_duplicate")
                 return
             step = correlator.decide(service.codec.decode(encoded, "Case"), verdict)
@@ -213,4 +231,5 @@ class IntakeHandlers:
             for claim in self._claim_here(step.claims):
                 await service.send(self.correlation_topic, claim.key, claim.value)
             self.pending.release_after_sends(verdict.case_id)
+            self.intake.remember_report(verdict.agency_id, verdict.report_id)  # seen once its case is out
             self._emitted(step, verdict.report_id)

@@ -14,7 +14,7 @@ import pytest
 from referral_bus import topics
 from referral_bus.kafka import read_topic
 from referral_bus.watchdog import EXIT_STALLED
-from referral_devstack.workers import free_port, spawn_in_tree, worker_command
+from tests.support.probes import spawn_probe
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]
 
@@ -36,16 +36,10 @@ async def test_a_stuck_worker_exits_for_a_restart_without_committing_past_the_st
 ) -> None:
     from aiokafka import AIOKafkaProducer
 
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka,
-        "STALL_TIMEOUT_SECONDS": "10",
-        "WEB_PORT": str(free_port()),
-        "DATA_DIR": str(tmp_path),
-    }
     log_path = tmp_path / "stallprobe.log"
-    with log_path.open("wb") as log:
-        proc = spawn_in_tree(worker_command("tests.support.apps.stall_app"), env, log)
+    proc, _ = spawn_probe(
+        "tests.support.apps.stall_app", kafka, namespace, tmp_path, log_path, STALL_TIMEOUT_SECONDS="10"
+    )
     source = topics.name("stallprobe.in.v1")
     try:
         producer = AIOKafkaProducer(bootstrap_servers=kafka)

@@ -21,10 +21,9 @@ from referral_bus.codec import Codec
 from referral_bus.kafka import ensure_topics, read_topic
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import changelog
-from referral_devstack.workers import free_port, spawn_in_tree, worker_command
 from tests.support.changelogs import changelog_records, latest, wait_committed
 from tests.support.polling import wait_for
-from tests.support.probes import probe_env, stop
+from tests.support.probes import spawn_probe, stop
 
 pytestmark = [pytest.mark.kafka]
 
@@ -34,11 +33,8 @@ TABLE_CHANGELOG = changelog("batch-probe", "probe-written")  # before namespacin
 
 def start_probe(kafka: str, namespace: str, tmp_path: Path, **env: str) -> subprocess.Popen[bytes]:
     """The batch probe worker, its output appended to tmp_path/probe.log."""
-    port = free_port()
-    full = probe_env(kafka, namespace, tmp_path, port, BATCH_MAX_EVENTS="500", BATCH_WINDOW_MS="200", **env)
-    cmd = [*worker_command("tests.support.apps.batch_app"), "--web-port", str(port)]
-    with (tmp_path / "probe.log").open("ab") as log:
-        return spawn_in_tree(cmd, full, log)
+    extra = {"BATCH_MAX_EVENTS": "500", "BATCH_WINDOW_MS": "200", **env}
+    return spawn_probe("tests.support.apps.batch_app", kafka, namespace, tmp_path, tmp_path / "probe.log", **extra)[0]
 
 
 async def produce(kafka: str, records: list[tuple[bytes, bytes]]) -> None:

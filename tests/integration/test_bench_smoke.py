@@ -51,6 +51,7 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
     for name, cfg in results["e2e"].items():  # who paid: CPU per process, records per topic produced and consumed
         acct = cfg["accounting"]
         assert acct["reports"] > 0 and acct["records_per_report"] >= 3, name
+        assert acct["commits_caught_up"], (name, [r["accounting"]["commit_wait"] for r in cfg["rounds"]])
         assert acct["records_consumed_per_report"] >= 3, name
         assert acct["records_per_report_per_topic"] and acct["records_consumed_per_report_per_topic"], name
         assert acct["cpu_seconds"]["driver"] > 0 and acct["cpu_seconds"]["receiver"] > 0, name

@@ -14,17 +14,12 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import read_topic
-from referral_devstack.workers import free_port, spawn_in_tree, worker_command
-from tests.support.probes import probe_env
+from tests.support.probes import spawn_probe
 
 
 def start_probe(kafka: str, namespace: str, tmp_path: Path) -> subprocess.Popen[bytes]:
     """The probe worker (tests/support/apps/failing_app.py), output in tmp_path/probe.log."""
-    port = free_port()
-    env = probe_env(kafka, namespace, tmp_path, port)
-    cmd = [*worker_command("tests.support.apps.failing_app"), "--web-port", str(port)]
-    with (tmp_path / "probe.log").open("wb") as log:
-        return spawn_in_tree(cmd, env, log)
+    return spawn_probe("tests.support.apps.failing_app", kafka, namespace, tmp_path, tmp_path / "probe.log")[0]
 
 
 async def the_one_dead_letter(

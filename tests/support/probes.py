@@ -7,6 +7,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+from referral_devstack.workers import spawn_on_free_port, worker_command
+
 
 def probe_env(kafka: str, namespace: str, workdir: Path, port: int, **extra: str) -> dict[str, str]:
     """The environment of a probe worker on the test's broker, namespace, data folder and web port."""
@@ -18,6 +20,18 @@ def probe_env(kafka: str, namespace: str, workdir: Path, port: int, **extra: str
         "DATA_DIR": str(workdir),
         **extra,
     }
+
+
+def spawn_probe(
+    app_module: str, kafka: str, namespace: str, workdir: Path, log_path: Path, **extra: str
+) -> tuple[subprocess.Popen[bytes], int]:
+    """A probe worker (`app_module`) on a free web port, listening there (its port taken first: on another one)."""
+
+    def command(port: int) -> tuple[list[str], dict[str, str]]:
+        env = probe_env(kafka, namespace, workdir, port, **extra)
+        return [*worker_command(app_module), "--web-port", str(port)], env
+
+    return spawn_on_free_port(command, log_path)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_to_end, read_topic
+from referral_bus.kafka import key_partition, read_to_end, read_topic
 from referral_bus.settings import KafkaSettings
 from referral_devstack.workers import Workers
 from services.intake.accept import case_id_for, report_key
@@ -111,13 +111,18 @@ def explain(workers: Workers, problems: list[tuple[dict[str, Any], str]]) -> str
 def trace(workers: Workers, reports: list[dict[str, Any]], limit: int = 5) -> str:
     """The worker log lines that name the first `limit` of `reports` (by report or case id): where each stopped."""
     lines = []
+    partitions = KafkaSettings().topic_partitions
     for r in reports[:limit]:
         ids = (r["report_id"], case_id_for(r["agency_id"], r["report_id"]))
-        lines.append(f"--- {r['agency_id']} {r['report_id']} ({ids[1]})")
+        where = key_partition(report_key(r["agency_id"], r["report_id"]).encode(), partitions)
+        lines.append(f"--- {r['agency_id']} {r['report_id']} ({ids[1]}, intake partition {where})")
+        found = []
         for name in sorted(workers.ports):
             path = workers.log_path(name)
             text = path.read_text(errors="replace") if path.exists() else ""
-            lines += [f"{name}: {line[:300]}" for line in text.splitlines() if any(i in line for i in ids)]
+            found += [f"{name}: {line[:300]}" for line in text.splitlines() if any(i in line for i in ids)]
+        # nothing logged: no worker read the report (a partition read from past it after a rebalance)
+        lines += found or [f"no worker logged it: never read from intake partition {where}"]
     return "\n".join(lines)
 
 
