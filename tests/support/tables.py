@@ -1,4 +1,4 @@
-"""A kernel `Table` whose changelog sends are recorded, not produced: table unit tests without a broker."""
+"""Tables for unit tests without a broker: a kernel `Table` whose changelog sends are recorded; a plain stand-in."""
 
 from __future__ import annotations
 
@@ -28,3 +28,21 @@ class Recording(Table):
 def recording_table(app_id: str) -> Recording:
     """A fresh recording table `t` (str keys) in an app of its own."""
     return Recording(faust.App(app_id, store="memory://"), name="t", default=None, key_type=str)
+
+
+class ChangelogTable:
+    """A table whose `table[key] = value` is a changelog write (recorded) into its store `data`, as in Faust."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.writes: list[tuple[str, Any]] = []
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writes.append((key, value))
+        self.data[key] = value
