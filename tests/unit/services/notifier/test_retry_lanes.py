@@ -10,6 +10,7 @@ from typing import Any, cast
 
 import pytest
 
+from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
@@ -89,7 +90,7 @@ async def test_a_failed_attempt_goes_to_its_lanes_retry_topic(priority: str) -> 
     referral = nt.referral("r1", priority=priority)
     await n.handle(_message(referral, lane_of(priority).topic))
     [(topic, retry)] = service.retries()
-    assert topic == lane_of(priority).retry
+    assert topic == lane_of(priority).retry and (topic == topics.RETRY_URGENT) == (priority == "P1")
     assert (retry["referral_id"], retry["priority"], retry["attempt"]) == (referral["referral_id"], priority, 1)
 
 
@@ -101,7 +102,7 @@ async def test_a_breaker_deferral_goes_to_its_lanes_retry_topic(priority: str) -
     referral = nt.referral("r1", priority=priority)
     await n.handle(_message(referral, lane_of(priority).topic))
     [(topic, deferred)] = service.retries()
-    assert topic == lane_of(priority).retry
+    assert topic == lane_of(priority).retry and (topic == topics.RETRY_URGENT) == (priority == "P1")
     assert (deferred["referral_id"], deferred["attempt"]) == (referral["referral_id"], 0)  # not attempted
 
 
@@ -119,5 +120,5 @@ async def test_a_parked_retry_keeps_its_priority_and_is_released_to_its_lane(pri
     entry["not_before"] = 0  # due now
     await n.release_due_retries()
     [(topic, key, value)] = service.sent
-    assert topic == lane_of(priority).retry
+    assert topic == lane_of(priority).retry and (topic == topics.RETRY_URGENT) == (priority == "P1")
     assert (key, value) == (referral["case_id"].encode(), base64.b64decode(entry["value"]))  # the bytes as parked
