@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
-from referral_bus import topics
+from referral_bus import lanes, topics
+from referral_bus import topic_catalog as catalog
 from referral_bus.codec import Codec
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
-from referral_bus.topic_catalog import lane_of, retry_topics
+from referral_bus.topic_catalog import Lane, lane_of, retry_topics
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers
 from services.notifier.errors import DeliveryError
@@ -122,3 +124,20 @@ async def test_a_parked_retry_keeps_its_priority_and_is_released_to_its_lane(pri
     [(topic, key, value)] = service.sent
     assert topic == lane_of(priority).retry and (topic == topics.RETRY_URGENT) == (priority == "P1")
     assert (key, value) == (referral["case_id"].encode(), base64.b64decode(entry["value"]))  # the bytes as parked
+
+
+def _readers(lane_topics: LaneTopics) -> dict[str, tuple[Any, Lane]]:
+    """Each topic read (the fake service's topics are their contract names) with the lane its reader serves."""
+    return {name: (cast(Any, topic), lane) for name, (topic, lane) in lane_topics.by_topic.items()}
+
+
+def test_lanes_sharing_a_topic_make_one_reader_of_it_the_least_urgent_lanes(monkeypatch: pytest.MonkeyPatch) -> None:
+    urgent, standard = catalog.LANES
+    standard = replace(standard, retry=urgent.retry)  # both lanes' retries on one topic
+    monkeypatch.setattr(catalog, "LANES", (urgent, standard))
+    monkeypatch.setattr(lanes, "LANES", (urgent, standard))
+    retries = LaneTopics(cast(Service, FakeService()), retries=True)
+    assert _readers(retries) == {urgent.retry: (urgent.retry, standard)}  # one agent, without the urgent precedence
+    assert {cast(Any, retries.of(p)) for p in ("P1", "P4")} == {urgent.retry}
+    firsts = LaneTopics(cast(Service, FakeService()))
+    assert _readers(firsts) == {urgent.topic: (urgent.topic, urgent), standard.topic: (standard.topic, standard)}
