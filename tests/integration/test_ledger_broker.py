@@ -22,9 +22,10 @@ from typing import Any
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import client_kwargs, ensure_topics, read_to_end
+from referral_bus.kafka import client_kwargs, ensure_topics
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_cli.commands.audit import read_anchors, read_ledger
+from referral_devstack.reading import read_to_end
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from tests.support import notifier as nt
 

@@ -16,7 +16,7 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import temp_workdir
 from tests.support.harness import Stack, drain, find_secrets, generate, produce_stream, worker_logs
 
