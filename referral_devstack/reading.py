@@ -1,6 +1,7 @@
 """Topics read from outside a worker: to their end (the CLI, the tests) or until a condition holds (the demo, tests).
 
-Tooling only: no worker reads a topic this way (a worker's own reads are Faust's, referral_bus/kafka.py).
+Tooling only: no worker reads a topic this way (a worker reads through Faust; the ledger's one direct read
+of its last entry is services/ledger/tail.py).
 """
 
 from __future__ import annotations
