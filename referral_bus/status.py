@@ -13,13 +13,11 @@ from typing import Any, Protocol
 
 import faust
 
-from referral_bus import logging as rb_logging
-from referral_bus import metrics, topics
+from referral_bus import metrics
 from referral_bus.shell import Service
 
 _NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
 MAX_DETAIL_CHARS = 500
-log = rb_logging.get_logger()
 
 
 class StatusTopicNames(Protocol):
@@ -88,8 +86,3 @@ class StatusTopics:
         agency_id, report_id = agency_and_report(case)
         if agency_id and report_id:
             await self.emit(status_record(agency_id, report_id, event, at, case_id=case.get("case_id"), **fields))
-
-
-def topic_name(agency_id: str) -> str:
-    """An agency's status topic on the broker (namespaced)."""
-    return topics.name(topics.status_topic(agency_id))

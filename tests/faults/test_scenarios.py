@@ -18,8 +18,8 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_devstack import broker
+from referral_devstack.reading import read_topic
 from tests.support.harness import (
     FULL,
     Fault,

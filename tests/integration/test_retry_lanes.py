@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import read_topic
 from referral_bus.topic_catalog import lane_of
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import WebhookReceiver
 from tests.support import notifier as nt
 from tests.support.intake import read_all
