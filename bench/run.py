@@ -536,9 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--configs",
-        help="comma-separated subset of: ours, ours_tracing, ours_ledger, ours_unbatched, ours_hops (every report through "
-        "the correlation hops: INTAKE_LOCAL_CORRELATION=false; not in the full plan), faust, faust_take, aiokafka, "
-        "and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
+        help="comma-separated subset of: ours, ours_tracing, ours_ledger, ours_unbatched, ours_hops (every report "
+        "through the correlation hops: INTAKE_LOCAL_CORRELATION=false; not in the full plan), faust, faust_take, "
+        "aiokafka, and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
     )
     parser.add_argument("--render", action="store_true", help="only redo latest.md and latest.png from latest.json")
     args = parser.parse_args(argv)
