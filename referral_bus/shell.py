@@ -16,6 +16,7 @@ import faust
 import structlog
 from faust.types import StreamT
 from faust.web import Request, Response, View
+from opentelemetry import trace
 
 from referral_bus import faust_patches, metrics, summary, topics, tracing
 from referral_bus import logging as rb_logging
@@ -448,8 +449,12 @@ class Service:
         key = source.key
         case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
         case_id = case_id if case_id and case_id.startswith("case-") else None
-        with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
-            tracing.annotate(case_id=case_id)
+        # Bound and reset directly (not `bound_contextvars`: a generator per event); the span gets the case id
+        # only when it records (`annotate` would bind it in the log context a second time).
+        bound = structlog.contextvars.bind_contextvars(stage=self.name, case_id=case_id, report_id=None)
+        try:
+            if trace.get_current_span().is_recording():
+                tracing.annotate(case_id=case_id)
             metrics.event_in(self.name)
             pending.started = time.perf_counter()
             token = current.set(pending)
@@ -458,6 +463,8 @@ class Service:
             finally:
                 current.reset(token)
                 flush_changelog(pending)  # one changelog record per key the event wrote (tables.py)
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
 
     async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
         """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.
