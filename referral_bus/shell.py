@@ -27,6 +27,7 @@ from referral_bus.errors import OutputNotWrittenError, ReferralBusError, Rejecte
 from referral_bus.expiry import Expiry
 from referral_bus.inflight import InFlight, Pending, current
 from referral_bus.kafka import (
+    KeyPartitioner,
     drop_builtin_pages,
     ensure_topics,
     faust_credentials,
@@ -111,6 +112,7 @@ class Service:
             producer_max_batch_size=settings.producer_max_batch_size,
             broker_max_poll_records=settings.broker_max_poll_records or None,
             producer_max_request_size=self.kafka.max_message_bytes * 2,
+            producer_partitioner=KeyPartitioner(),  # aiokafka's, each key's murmur2 hashed once for all its sends
             consumer_auto_offset_reset="earliest",
             consumer_max_fetch_size=settings.max_partition_fetch_bytes or self.kafka.max_message_bytes * 2,
             web_enabled=True,

@@ -1,16 +1,17 @@
-"""`held_partitions` reads Faust's assignment per topic: the same answer as from `assigned_actives()`."""
+"""The Kafka adapter's per-event reads: held partitions from Faust's assignment, key partitions with cached hashes."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 from typing import Any
 
+from aiokafka.partitioner import DefaultPartitioner
 from faust.assignor.client_assignment import ClientAssignment
 from faust.assignor.partition_assignor import PartitionAssignor
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_bus.kafka import held_partitions
+from referral_bus.kafka import KeyPartitioner, held_partitions, key_partition
 
 TOPIC, CONTENT, CLAIMS = "ns.referrals.correlation.v1", "ns.content-changelog", "ns.claims-changelog"
 PARTITIONS = 8
@@ -40,3 +41,15 @@ def test_faust_assignment_and_its_tp_set_give_the_same_held_partitions(actives: 
         expected &= {tp.partition for tp in tps if tp.topic == changelog}
     for assignor in (faust_assignor, only_the_set):
         assert held_partitions(_app(assignor), TOPIC, CONTENT, CLAIMS) == (PARTITIONS, frozenset(expected))
+
+
+@given(st.binary(max_size=64) | st.none(), st.integers(1, 64))
+def test_the_cached_partitioner_is_aiokafkas(key: bytes | None, partitions: int) -> None:
+    """Aiokafka's default partition for every key (twice: the second from the cache); no key: an available one."""
+    all_partitions, available = list(range(partitions)), list(range(0, partitions, 2))
+    if key is None:
+        assert KeyPartitioner()(None, all_partitions, available) in available
+        return
+    expected = DefaultPartitioner()(key, all_partitions, available)
+    assert KeyPartitioner()(key, all_partitions, available) == expected == key_partition(key, partitions)
+    assert KeyPartitioner()(key, all_partitions, available) == expected
