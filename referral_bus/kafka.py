@@ -7,7 +7,9 @@ upgrade has one place to check (the tooling's own: referral_devstack/reading.py,
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from referral_bus import topics
@@ -166,11 +168,32 @@ def tables_recovered(app: Any) -> bool:
     return not app.rebalancing and bool(app.tables.recovery.completed.is_set())
 
 
-def key_partition(key: bytes, partitions: int) -> int:
-    """The partition the producer's default partitioner gives `key` among `partitions` (murmur2, as Java's)."""
+KEY_HASHES_CACHED = 16384  # keys whose hash a worker keeps (an event's key is hashed for each of its sends)
+
+
+@functools.lru_cache(maxsize=KEY_HASHES_CACHED)
+def _key_hash(key: bytes) -> int:
+    """The murmur2 hash of `key` as aiokafka computes it (pure Python), positive: cached."""
     from aiokafka.partitioner import murmur2
 
-    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the producer's default partitioner gives `key` among `partitions` (murmur2, as Java's)."""
+    return _key_hash(key) % partitions
+
+
+class KeyPartitioner:
+    """aiokafka's default partitioner with the keys' hashes cached (each worker's producer: shell.Service)."""
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        """The partition of `key` among `all_partitions` (sorted by id); no key: aiokafka's random choice."""
+        if not isinstance(key, bytes):
+            from aiokafka.partitioner import DefaultPartitioner
+
+            return int(DefaultPartitioner()(key, all_partitions, available))
+        return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 def topic_partition_count(app: Any, topic: str) -> int | None:
@@ -197,8 +220,24 @@ def held_partitions(app: Any, topic: str, *changelogs: str) -> tuple[int, frozen
     count = topic_partition_count(app, topic)
     if not count:
         return None
-    actives = app.assignor.assigned_actives()
-    held = {tp.partition for tp in actives if tp.topic == topic}
+    actives = _actives_by_topic(app.assignor)
+    held = set(actives.get(topic, ()))
     for name in changelogs:
-        held &= {tp.partition for tp in actives if tp.topic == name}
+        held.intersection_update(actives.get(name, ()))
     return int(count), frozenset(held)
+
+
+def _actives_by_topic(assignor: Any) -> Mapping[str, Iterable[int]]:
+    """Topic → partitions this worker holds actively: Faust's assignment as it keeps it (read per event).
+
+    `assigned_actives()` builds a set of every assigned topic partition on each call (one per agency's
+    topic and changelog: 3.6 % of intake's samples when called per report, bench/results/hot.md).
+    """
+    assignment = getattr(assignor, "_assignment", None)
+    actives = getattr(assignment, "actives", None)
+    if isinstance(actives, Mapping):
+        return actives
+    by_topic: dict[str, list[int]] = {}
+    for tp in assignor.assigned_actives():
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return by_topic

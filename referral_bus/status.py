@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import faust
 
 from referral_bus import metrics
+from referral_bus.ids import uuid5_text
 from referral_bus.shell import Service
 
 _NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
@@ -43,7 +44,7 @@ def status_record(
 ) -> dict[str, Any]:
     """A ReportStatus record; `step` tells apart two events of one kind (e.g. the referral id)."""
     return {
-        "status_id": str(uuid.uuid5(_NS, f"{agency_id}/{report_id}/{case_id}/{event}/{step}")),
+        "status_id": uuid5_text(_NS, f"{agency_id}/{report_id}/{case_id}/{event}/{step}"),
         "agency_id": agency_id,
         "report_id": report_id,
         "case_id": case_id,

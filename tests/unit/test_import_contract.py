@@ -29,7 +29,7 @@ SERVICES = ("intake", "routing", "notifier", "stats", "inbox", "ledger")
 SHELL_MODULES = ("app", "handlers")
 RUNTIME_PACKAGES = ("referral_bus", "referral_domain", "services")
 # The kernel modules the domain may use: contracts, names and settings, none of which imports Faust or a Kafka client.
-DOMAIN_MAY_IMPORT = ("contracts", "errors", "settings", "topics", "topic_catalog")
+DOMAIN_MAY_IMPORT = ("contracts", "errors", "ids", "settings", "topics", "topic_catalog")
 NOT_IN_DOMAIN = ("faust", "mode", "aiokafka", "confluent_kafka")
 # Import names of the runtime dependencies in pyproject.toml (distribution name → top-level modules).
 RUNTIME_MODULES = {
