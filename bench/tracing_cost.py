@@ -82,7 +82,7 @@ async def main():
                 event = SimpleNamespace(message=SimpleNamespace(headers=r.headers, key=r.key))
                 state = sensor.on_stream_event_in(TP(tp.topic, tp.partition), r.offset, stream, event)
                 tracing.annotate(case_id=r.key.decode())
-                with tracing.stage_span("cost stage", **{"messaging.kafka.message.offset": r.offset}):
+                with tracing.stage("cost stage", case_id=r.key.decode()):
                     tracing.annotate(report_id="R-1")
                     tracing.mark_outcome("accepted")
                 sensor.on_stream_event_out(TP(tp.topic, tp.partition), r.offset, stream, event, state)

@@ -47,9 +47,12 @@ def retry_topics() -> tuple[str, ...]:
     return tuple(lane.retry for lane in LANES)
 
 
+CHANGELOG_SUFFIX = "-changelog"  # how every table's changelog topic name ends (Faust's naming)
+
+
 def changelog(service: str, table: str) -> str:
     """Faust's changelog topic of a table: `<app id>-<table>-changelog` (before namespacing)."""
-    return f"referral-bus-{service}-{table}-changelog"
+    return f"referral-bus-{service}-{table}{CHANGELOG_SUFFIX}"
 
 
 def leader(service: str) -> str:

@@ -3,15 +3,16 @@
 One report is one trace: `referral-bus produce` opens the root span, every record a process sends gets
 a `{topic} send` span whose context goes in the record's `traceparent` header (`instrument_sends`),
 Faust's OpenTelemetry sensor (shell.Service) opens the `{topic} process` span of each consumed event
-from those headers, our own stage spans nest under it, and the aiohttp client instrumentation carries
-the trace into webhook calls. No span is opened when records are received: the process span is the
-one that continues the trace (docs/observability.md, "Cost").
+from those headers, our stages are recorded on that span (`stage`: `referral_bus.stage` and their
+identifiers, no child span), and the aiohttp client instrumentation carries the trace into webhook
+calls. No span is opened when records are received (the process span continues the trace), nor for a
+table's changelog record (no part of a report's trace): docs/observability.md, "Cost".
 
 Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
 `OTEL_EXPORTER_OTLP_(TRACES_)PROTOCOL` picks the transport (`grpc` or `http/protobuf`, the default).
 Attributes we add are identifiers only (`referral_bus.case_id`, `.report_id`, `.rule_ids`,
-`.recipient_id`), never a PII value; the record key (`messaging.kafka.message.key`: an agency's
+`.recipient_id`, `.stage`), never a PII value; the record key (`messaging.kafka.message.key`: an agency's
 bytes, a hash of content) is never set (send spans leave it out; span_keys.ProcessSpanSensor).
 """
 
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import structlog
@@ -28,9 +29,11 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from referral_bus.errors import ConfigurationError
 from referral_bus.settings import TracingSettings
+from referral_bus.topic_catalog import CHANGELOG_SUFFIX
 
 TRACER_NAME = "referral_bus"
 ATTRIBUTE_PREFIX = "referral_bus."
+STAGE_ATTRIBUTE = ATTRIBUTE_PREFIX + "stage"
 KEY_ATTRIBUTE = "messaging.kafka.message.key"
 _configured = False
 
@@ -187,13 +190,14 @@ def instrument_sends() -> None:
     side needs none (Faust's process span continues the trace). The span carries the messaging
     attributes and the topic, never the record key. The propagators (OTEL_PROPAGATORS, W3C trace
     context by default) write the headers; any incoming trace header is replaced, so there is one.
+    A table's changelog record (`*-changelog`) gets neither span nor header: no part of a report's trace.
     """
     import aiokafka
 
     send = aiokafka.AIOKafkaProducer.send
     if hasattr(send, "__wrapped__"):
         return
-    kafka_tracer = trace.get_tracer("referral_bus.kafka")
+    kafka_tracer = lean_tracer("referral_bus.kafka")
 
     @functools.wraps(send)
     async def traced_send(
@@ -205,6 +209,8 @@ def instrument_sends() -> None:
         timestamp_ms: int | None = None,
         headers: Any = None,
     ) -> Any:
+        if topic.endswith(CHANGELOG_SUFFIX):
+            return await send(self, topic, value, key, partition, timestamp_ms, headers)
         span = kafka_tracer.start_span(
             f"{topic} send", kind=SpanKind.PRODUCER, attributes={**SEND_ATTRIBUTES, "messaging.destination.name": topic}
         )
@@ -226,6 +232,18 @@ def shutdown() -> None:
         provider.shutdown()
 
 
+def lean_tracer(name: str) -> trace.Tracer:
+    """A tracer of cheap spans (`lean_spans`) over our SDK provider; the API's tracer where none is installed."""
+    provider = trace.get_tracer_provider()
+    from opentelemetry.sdk.trace import TracerProvider
+
+    if isinstance(provider, TracerProvider):
+        from referral_bus.lean_spans import LeanTracer
+
+        return LeanTracer(provider, name)
+    return trace.get_tracer(name)
+
+
 def tracer() -> trace.Tracer:
     """Our tracer, for our own stages (decode, validate, route, redact, deliver)."""
     return trace.get_tracer(TRACER_NAME)
@@ -244,7 +262,7 @@ def _attributes(ids: dict[str, AttributeValue | None]) -> dict[str, Any]:
 
 @contextmanager
 def stage_span(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span]:
-    """A span for one of our own stages; attributes must never carry PII.
+    """A span of its own (the CLI's `referral-bus produce` root; a worker's stage is `stage`); never PII.
 
     Plain keyword names get the `referral_bus.` prefix (`case_id=` → `referral_bus.case_id`);
     dotted names (`**{"messaging.kafka.message.offset": 3}`) are used as they are. An exception
@@ -257,9 +275,38 @@ def stage_span(name: str, **attributes: AttributeValue | None) -> Iterator[trace
         try:
             yield span
         except BaseException as exc:
-            span.set_attribute("error.type", type(exc).__name__)
-            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            _failed(span, exc)
             raise
+
+
+@contextmanager
+def stage(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span]:
+    """One of our stages, recorded on the current span (the event's process span) rather than a child span.
+
+    The span gets `referral_bus.stage=<name>` and the attributes (named as for `stage_span`), and is
+    yielded for more; an exception leaving the block marks it as an error with the exception's type only.
+    Where no span is recording (a timer's work, or a caller outside a worker) it is `stage_span`.
+    Telemetry never raises: a failure to record is ignored.
+    """
+    span = trace.get_current_span()
+    if not span.is_recording():
+        with stage_span(name, **attributes) as own:
+            yield own
+        return
+    with suppress(Exception):
+        span.set_attributes({STAGE_ATTRIBUTE: name, **_attributes(attributes)})
+    try:
+        yield span
+    except BaseException as exc:
+        with suppress(Exception):
+            _failed(span, exc)
+        raise
+
+
+def _failed(span: trace.Span, exc: BaseException) -> None:
+    """The span in error, with the exception's type (never its message: messages may quote data)."""
+    span.set_attribute("error.type", type(exc).__name__)
+    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
 
 
 def annotate(**ids: AttributeValue | None) -> None:

@@ -15,7 +15,7 @@ from referral_bus.errors import RejectedMessage
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
 from referral_bus.status import StatusTopics
-from referral_bus.tracing import annotate, stage_span
+from referral_bus.tracing import annotate, stage
 from services.intake.accept import Accepted, Duplicate, Intake, Rekey
 from services.intake.content import content_keys
 from services.intake.correlate import Claim, Correlator, Decided, Forward, Restart
@@ -69,7 +69,7 @@ class IntakeHandlers:
     async def report(self, msg: SourceMessage) -> None:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
         service, intake = self.service, self.intake
-        with stage_span("intake validate", **{"messaging.kafka.message.offset": msg.offset}):
+        with stage("intake validate"):
             try:
                 outcome = intake.handle(msg.key, msg.value, now_ms=now_ms(), agency=self.agency_of.get(msg.topic))
             except RejectedMessage as exc:
@@ -189,7 +189,7 @@ class IntakeHandlers:
     async def correlation(self, msg: SourceMessage) -> None:
         """One correlation hop or claim; the last hop sends the verdict back to the report's partition."""
         service, correlator = self.service, self.correlator
-        with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
+        with stage("intake correlate"):
             step = correlator.handle(msg.value)
             if isinstance(step, Forward):
                 await service.send(self.correlation_topic, step.key, step.value)
@@ -204,7 +204,7 @@ class IntakeHandlers:
     async def verdict(self, msg: SourceMessage) -> None:
         """A verdict: emit the pending case (new, or linked to an existing one), then claim its keys."""
         service, correlator = self.service, self.correlator
-        with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
+        with stage("intake correlate"):
             verdict = correlator.verdict(msg.value)
             if isinstance(verdict, Restart):  # a hop from before the upgrade: keep the case here, hop again
                 if await self._correlate(verdict.case, self.pending.get(verdict.case["case_id"]) is not None):

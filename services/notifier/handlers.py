@@ -28,7 +28,7 @@ from referral_bus.errors import AcknowledgementError, SafeguardRefusedError
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
-from referral_bus.tracing import stage_span
+from referral_bus.tracing import stage
 from referral_domain.directory import Directory
 from referral_domain.safeguards import Facts, Gate
 from services.notifier import earlyacks
@@ -314,10 +314,7 @@ class Notifier:
             await self.requeue(referral, attempt=attempt, not_before=outcome.not_before, last_error=last_error)
             await self.emit(receipt(referral, QUEUED, channel=self.channel_of(recipient_id), detail=outcome.detail))
             return
-        with stage_span(
-            "notifier deliver",
-            **{"referral_bus.case_id": referral["case_id"], "referral_bus.recipient_id": recipient_id},
-        ):
+        with stage("notifier deliver", case_id=referral["case_id"], recipient_id=recipient_id):
             try:
                 delivery = await self.deliverer.deliver(referral)
             except DeliveryError as exc:

@@ -18,7 +18,7 @@ from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
 from referral_bus.status import StatusTopics
-from referral_bus.tracing import stage_span
+from referral_bus.tracing import stage
 from referral_domain.safeguards import Facts, Gate, Safeguards
 from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate
@@ -49,7 +49,7 @@ class RoutingHandler:
         """Decide who gets one case or linked report; emit the decision and one referral per recipient."""
         service = self.service
         case = service.codec.decode(msg.value or b"", "Case")
-        with stage_span("routing decide", **{"referral_bus.case_id": case["case_id"]}) as span:
+        with stage("routing decide", case_id=case["case_id"]) as span:
             ruleset = self.rules.current
             opened = await self.keys.open_case(case) if self.keys is not None else case
             decision = ruleset.decide(CaseView.from_case(opened))
