@@ -4,7 +4,8 @@ The SDK's own span costs ≈ 60 µs to open and end on the benchmark machine (lo
 event and link containers, its self-metrics, a read-only copy at the end), and Faust's sensor asks the
 provider for a tracer on every event (≈ 20 µs). `LeanTracer` makes the same spans with the provider's
 sampler, id generator, resource and span processor (so the same queue, exporter and encoder) and a
-plain attribute dict: ≈ 15 µs. No attribute limits apply (ours carry a dozen identifiers at most).
+plain attribute dict, cleaned as the SDK cleans it: ≈ 20 µs. The limit on the number of attributes does not
+apply (ours carry a dozen identifiers at most); the one on a value's length does.
 Telemetry never raises: a span that cannot be handed to the processor is dropped (logged at DEBUG).
 """
 
@@ -17,25 +18,27 @@ from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.attributes import _clean_attribute_value as clean  # the SDK's own cleaning
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
 log = logging.getLogger(__name__)
-_SCALARS = (str, bool, int, float)
-_SCALAR_TYPES = frozenset(_SCALARS)  # exact types: one set lookup for nearly every value
+_SCALAR_TYPES = frozenset((str, bool, int, float))  # exact types: kept as they are, one set lookup
 _UNSET = Status(StatusCode.UNSET)
 
 
-def _clean(value: Any) -> Any:
-    """An attribute value as the SDK keeps it (sequences as tuples), or None for one it would drop."""
-    if isinstance(value, _SCALARS):
-        return value
-    if isinstance(value, (list, tuple)) and all(isinstance(v, _SCALARS) for v in value):
-        return tuple(value)
-    return None
+def _cleaned(attributes: Mapping[str, Any], max_length: int | None) -> dict[str, Any]:
+    """Attributes as the SDK keeps them: sequences as tuples, strings cut to the limit, bad keys dropped (uncounted)."""
+    out = {}
+    for key, value in attributes.items():
+        if not key or type(key) is not str:
+            continue
+        out[key] = value if max_length is None and type(value) in _SCALAR_TYPES else clean(value, max_length)
+    return out
 
 
 class LeanSpan(trace.Span):
@@ -53,34 +56,34 @@ class LeanSpan(trace.Span):
         self._end_time: int | None = None
 
     def get_span_context(self) -> SpanContext:
+        """The span's ids and flags."""
         return self._context
 
     def is_recording(self) -> bool:
+        """True until ended."""
         return self._end_time is None
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
+        """One attribute, cleaned as the SDK does."""
         self.set_attributes({key: value})
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
-        if self._end_time is not None:
-            return
-        own = self._attributes
-        for key, value in attributes.items():
-            if type(value) in _SCALAR_TYPES:
-                own[key] = value
-            elif (clean := _clean(value)) is not None:
-                own[key] = clean
+        """Attributes, cleaned as the SDK does (ignored once ended)."""
+        if self._end_time is None:
+            self._attributes.update(_cleaned(attributes, self._tracer.max_length))
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
+        """An event (the SDK encodes a span that has any)."""
         if self._end_time is None:
-            kept = {k: c for k, v in (attributes or {}).items() if (c := _clean(v)) is not None}
-            self._events.append(Event(name, kept, timestamp))
+            self._events.append(Event(name, _cleaned(attributes or {}, self._tracer.max_length), timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
+        """A link to another valid span."""
         if self._end_time is None and context.is_valid:
             self._links.append(Link(context, attributes))
 
     def update_name(self, name: str) -> None:
+        """A new name (ignored once ended)."""
         if self._end_time is None:
             self._name = name
 
@@ -102,6 +105,7 @@ class LeanSpan(trace.Span):
         self.add_event("exception", {**(attributes or {}), "exception.type": type(exception).__name__}, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
+        """Ended once: handed to the span processor as a ReadableSpan."""
         if self._end_time is not None:
             return
         self._end_time = end_time if end_time is not None else time.time_ns()
@@ -136,6 +140,7 @@ class LeanTracer(trace.Tracer):
         self.sampler = provider.sampler
         self.ids = provider.id_generator
         self.scope = InstrumentationScope(name)
+        self.max_length = provider._span_limits.max_span_attribute_length  # OTEL_(SPAN_)ATTRIBUTE_VALUE_LENGTH_LIMIT
 
     def start_span(
         self,
@@ -155,13 +160,13 @@ class LeanTracer(trace.Tracer):
         else:
             trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
         sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        flags = TraceFlags.SAMPLED if sampled.decision.is_sampled() else TraceFlags.DEFAULT
+        flags = TraceFlags.SAMPLED if sampled.decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
         if random_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
         own = SpanContext(
             trace_id, self.ids.generate_span_id(), False, TraceFlags(flags), trace_state=sampled.trace_state
         )
-        if not sampled.decision.is_recording():
+        if sampled.decision is Decision.DROP:
             return trace.NonRecordingSpan(own)
         span = LeanSpan(self, name, own, parent, kind)
         if start_time is not None:
@@ -174,7 +179,6 @@ class LeanTracer(trace.Tracer):
             span.add_link(link.context, link.attributes)
         return span
 
-    @contextmanager
     def start_as_current_span(
         self,
         name: str,
@@ -186,13 +190,21 @@ class LeanTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
         end_on_exit: bool = True,
-    ) -> Iterator[trace.Span]:
-        """`start_span`, current for the block."""
+    ) -> Any:
+        """`start_span`, current for the block; an exception leaving it is recorded by its type only."""
         span = self.start_span(name, context, kind, attributes, links, start_time)
-        with trace.use_span(
-            span,
-            end_on_exit=end_on_exit,
-            record_exception=record_exception,
-            set_status_on_exception=set_status_on_exception,
-        ) as current:
-            yield current
+        return _current(span, end_on_exit, record_exception, set_status_on_exception)
+
+
+@contextmanager
+def _current(span: trace.Span, end_on_exit: bool, record: bool, set_status: bool) -> Iterator[trace.Span]:
+    """`span` current for the block (the API's `use_span` would put the exception's message in the status)."""
+    with trace.use_span(span, end_on_exit=end_on_exit, record_exception=False, set_status_on_exception=False):
+        try:
+            yield span
+        except Exception as exc:
+            if record:
+                span.record_exception(exc)
+            if set_status:
+                span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+            raise

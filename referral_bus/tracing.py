@@ -1,12 +1,12 @@
-"""OpenTelemetry set-up: SDK from the standard OTEL_* variables; Kafka sends, aiohttp-client and Faust instrumentation.
+"""OpenTelemetry set-up: SDK from the standard OTEL_* variables; Kafka-send, HTTP-client and Faust spans.
 
 One report is one trace: `referral-bus produce` opens the root span, every record a process sends gets
 a `{topic} send` span whose context goes in the record's `traceparent` header (`instrument_sends`),
 Faust's OpenTelemetry sensor (shell.Service) opens the `{topic} process` span of each consumed event
 from those headers, our stages are recorded on that span (`stage`: `referral_bus.stage` and their
-identifiers, no child span), and the aiohttp client instrumentation carries the trace into webhook
-calls. No span is opened when records are received (the process span continues the trace), nor for a
-table's changelog record (no part of a report's trace): docs/observability.md, "Cost".
+identifiers, no child span), and the webhook call's client span (http_spans) carries the trace to the
+recipient. No span is opened when records are received (the process span continues the trace), nor
+for a table's changelog record (no part of a report's trace): docs/observability.md, "Cost".
 
 Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
@@ -27,6 +27,7 @@ import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from referral_bus import http_spans
 from referral_bus.errors import ConfigurationError
 from referral_bus.settings import TracingSettings
 from referral_bus.topic_catalog import CHANGELOG_SUFFIX
@@ -143,7 +144,7 @@ def batch_settings(env: Mapping[str, str] | None = None) -> dict[str, int]:
 
 
 def configure(service: str) -> None:
-    """Install the SDK, OTLP export and the Kafka-send/aiohttp-client instrumentations when configured.
+    """Install the SDK, OTLP export, our Kafka-send spans and HTTP client spans (http_spans) when configured.
 
     Otherwise nothing is installed: the API stays a no-op, no client call is wrapped (so a send
     costs what it costs without OpenTelemetry), and Faust's sensor is not added (shell.Service).
@@ -154,7 +155,6 @@ def configure(service: str) -> None:
     _configured = True
     if not tracing_enabled():
         return
-    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -171,7 +171,7 @@ def configure(service: str) -> None:
     )
     trace.set_tracer_provider(provider)
     instrument_sends()
-    AioHttpClientInstrumentor().instrument()
+    http_spans.install(lean_tracer("referral_bus.http"))
 
 
 SEND_ATTRIBUTES = {

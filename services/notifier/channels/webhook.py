@@ -1,4 +1,4 @@
-"""HTTPS webhook channel: signed JSON POST with an idempotency key (traceparent by the aiohttp instrumentation).
+"""HTTPS webhook channel: signed JSON POST with an idempotency key (and `traceparent`: http_spans.client_span).
 
 aiohttp's client, not httpx: the benchmark measured httpx at about a third of the notifier's CPU per
 delivery and aiohttp several times cheaper for the same POST (docs/performance.md).
@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 
+from referral_bus.http_spans import client_span
 from referral_domain.directory import Recipient, WebhookChannel
 from services.notifier.errors import DeliveryError
 from services.notifier.payload import body
@@ -59,15 +60,17 @@ class Webhook:
         # the recipient's own timeout, else the client's (None here would mean no timeout at all)
         seconds = recipient.channel.timeout_seconds or self.timeout_seconds
         try:
-            async with self._client().post(
-                recipient.channel.url,
-                data=payload,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=seconds),
-                allow_redirects=False,  # a redirect would re-post the document and its signature elsewhere
-            ) as response:
-                status = response.status
-                await response.content.read(65536)  # drain a small answer so the connection is reused
+            with client_span("POST", recipient.channel.url, headers) as call:
+                async with self._client().post(
+                    recipient.channel.url,
+                    data=payload,
+                    headers=headers,
+                    timeout=aiohttp.ClientTimeout(total=seconds),
+                    allow_redirects=False,  # a redirect would re-post the document and its signature elsewhere
+                ) as response:
+                    status = response.status
+                    call.answered(status)
+                    await response.content.read(65536)  # drain a small answer so the connection is reused
         except TimeoutError as exc:
             raise DeliveryError(f"webhook timed out ({type(exc).__name__})", retryable=True) from None
         except aiohttp.ClientError as exc:
