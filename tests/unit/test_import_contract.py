@@ -44,7 +44,6 @@ RUNTIME_MODULES = {
     "opentelemetry-exporter-otlp-proto-http": {"opentelemetry"},
     "opentelemetry-exporter-otlp-proto-grpc": {"opentelemetry"},
     "opentelemetry-exporter-prometheus": {"opentelemetry"},
-    "opentelemetry-instrumentation-aiohttp-client": {"opentelemetry"},
     "prometheus-client": {"prometheus_client"},
     "aiohttp": {"aiohttp"},
     "aiosmtplib": {"aiosmtplib"},

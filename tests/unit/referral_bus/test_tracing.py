@@ -1,12 +1,20 @@
-"""Tracing set-up: no-op without OTEL_* variables, SDK with them; our attributes; the trace tree."""
+"""Tracing set-up: no-op without OTEL_* variables, SDK with them; our attributes; stages on the process span."""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 
-from referral_bus.tracing import _attributes
+from referral_bus import tracing
+from referral_bus.lean_spans import LeanTracer
+from referral_bus.tracing import _attributes, stage
 from tests.support.interpreter import run_python
 
 PROBE = """
@@ -16,9 +24,9 @@ from referral_bus import tracing
 tracing.configure("probe")
 with tracing.stage_span("probe stage", case_id="case-1") as span:
     recording = span.is_recording()
-import aiokafka, aiohttp
-calls = (aiokafka.AIOKafkaProducer.send, aiohttp.ClientSession.__init__)
-wrapped = [hasattr(f, "__wrapped__") for f in calls]
+import aiokafka
+from referral_bus import http_spans
+wrapped = [hasattr(aiokafka.AIOKafkaProducer.send, "__wrapped__"), http_spans._tracer is not None]
 print(json.dumps({"provider": type(trace.get_tracer_provider()).__name__, "recording": recording, "wrapped": wrapped}))
 """
 
@@ -64,6 +72,54 @@ tracing.shutdown()
     assert '"error.type": "ValueError"' in out
     assert "recipient_id" not in out
     assert "secret text" not in out  # exception messages are never exported
+
+
+def _process_span() -> tuple[Any, InMemorySpanExporter]:
+    """A recording span standing for Faust's process span, from a provider of the test's own."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    return LeanTracer(provider, "faust").start_span("ns.referrals.cases.v1 process"), exporter
+
+
+def test_a_stage_is_recorded_on_the_process_span_not_as_a_child() -> None:
+    process, exporter = _process_span()
+    with trace.use_span(process, end_on_exit=True), stage("routing decide", case_id="case-1") as span:
+        assert span is process
+        span.set_attribute("referral_bus.rule_ids", ["r1", "r2"])
+        tracing.annotate(report_id="R-1")
+    (only,) = exporter.get_finished_spans()
+    assert only.name == "ns.referrals.cases.v1 process"
+    assert dict(only.attributes or {}) == {
+        "referral_bus.stage": "routing decide",
+        "referral_bus.case_id": "case-1",
+        "referral_bus.rule_ids": ("r1", "r2"),
+        "referral_bus.report_id": "R-1",
+    }
+    assert only.status.status_code is StatusCode.UNSET
+
+
+def test_a_failing_stage_puts_the_process_span_in_error_with_the_type_only() -> None:
+    process, exporter = _process_span()
+    current = trace.use_span(process, end_on_exit=True, record_exception=False, set_status_on_exception=False)
+    with pytest.raises(ValueError), current, stage("intake validate"):  # Faust's sensor: the span just current
+        raise ValueError("victim@example.org")
+    (only,) = exporter.get_finished_spans()
+    assert only.attributes is not None and only.attributes["error.type"] == "ValueError"
+    assert only.status.status_code is StatusCode.ERROR and only.status.description == "ValueError"
+    assert "victim" not in only.to_json()
+
+
+def test_a_stage_without_a_process_span_is_a_span_of_its_own() -> None:
+    code = """
+from referral_bus import tracing
+tracing.configure("probe")
+with tracing.stage("sla escalate", case_id="case-1"):
+    pass
+tracing.shutdown()
+"""
+    out = run_python(code, OTEL_TRACES_EXPORTER="console").stdout
+    assert '"name": "sla escalate"' in out and '"referral_bus.case_id": "case-1"' in out
 
 
 def test_attribute_names_get_our_prefix_unless_dotted() -> None:
@@ -133,11 +189,15 @@ async def main():
     with tracing.stage_span("probe stage") as stage:
         headers = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", key=b"agency-key-77", headers=stale)
         as_mapping = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", headers={"x": b"1"})
+        changelog = await aiokafka.AIOKafkaProducer.send(
+            None, "ns.referral-bus-intake-dedup-changelog", b"v", headers=[("x", b"1")]
+        )
     assert sorted(k for k, _ in as_mapping) == ["traceparent", "x"], as_mapping
-    return headers, format(stage.get_span_context().trace_id, "032x")
-headers, trace_id = asyncio.run(main())
+    return headers, format(stage.get_span_context().trace_id, "032x"), changelog
+headers, trace_id, changelog = asyncio.run(main())
 tracing.shutdown()
-print("RESULT " + json.dumps({"headers": [[k, v.decode()] for k, v in headers], "trace_id": trace_id}))
+pairs = lambda hs: [[k, v.decode()] for k, v in hs]
+print("RESULT " + json.dumps({"headers": pairs(headers), "trace_id": trace_id, "changelog": pairs(changelog)}))
 """
 
 
@@ -152,6 +212,54 @@ def test_a_send_gets_a_producer_span_and_exactly_one_traceparent_of_it() -> None
     assert '"messaging.operation.type": "publish"' in out and '"messaging.destination.name": "ns.topic"' in out
     assert traceparent.split("-")[2] in out  # the header names the send span itself
     assert "agency-key-77" not in out and "messaging.kafka.message.key" not in out
+
+
+def test_a_changelog_record_gets_neither_span_nor_trace_header() -> None:
+    out = run_python(SENDS, OTEL_TRACES_EXPORTER="console").stdout
+    result = json.loads(out.rsplit("RESULT ", 1)[1])
+    assert result["changelog"] == [["x", "1"]]  # the headers as given: no traceparent
+    assert "changelog send" not in out and '"name": "ns.topic send"' in out
+
+
+def test_a_webhook_call_gets_a_client_span_and_its_traceparent() -> None:
+    code = """
+import json
+from referral_bus import tracing
+tracing.configure("probe")
+from referral_bus.http_spans import client_span
+ok, failed = {"Content-Type": "application/json"}, {}
+with tracing.stage_span("notifier deliver") as parent:
+    with client_span("POST", "https://user:pw@hooks.example.org:8443/in?token=s3cret", ok) as call:
+        call.answered(503)
+    try:
+        with client_span("POST", "http://hooks.example.org/in", failed):
+            raise TimeoutError("after 10 s")
+    except TimeoutError:
+        pass
+tracing.shutdown()
+trace_id = format(parent.get_span_context().trace_id, "032x")
+print("RESULT " + json.dumps({"ok": ok, "failed": failed, "trace_id": trace_id}))
+"""
+    out = run_python(code, OTEL_TRACES_EXPORTER="console").stdout
+    result = json.loads(out.rsplit("RESULT ", 1)[1])
+    assert (
+        result["ok"]["traceparent"].split("-")[1] == result["trace_id"] == result["failed"]["traceparent"].split("-")[1]
+    )
+    assert result["ok"]["traceparent"].split("-")[2] in out  # the header names the client span itself
+    assert '"kind": "SpanKind.CLIENT"' in out and '"http.request.method": "POST"' in out
+    assert '"url.full": "https://hooks.example.org:8443/in"' in out and '"server.port": 8443' in out
+    assert '"http.response.status_code": 503' in out and '"error.type": "503"' in out
+    assert '"error.type": "TimeoutError"' in out and '"server.port": 80' in out
+    assert "s3cret" not in out and "user:pw" not in out and "after 10 s" not in out
+
+
+def test_without_tracing_a_webhook_call_is_left_alone() -> None:
+    from referral_bus.http_spans import client_span
+
+    headers: dict[str, str] = {}
+    with client_span("POST", "http://hooks.example.org/in", headers) as call:
+        call.answered(200)
+    assert headers == {}
 
 
 def test_our_batch_defaults_apply_only_where_the_standard_variable_is_not_set() -> None:
