@@ -37,6 +37,7 @@ ATTRIBUTE_PREFIX = "referral_bus."
 STAGE_ATTRIBUTE = ATTRIBUTE_PREFIX + "stage"
 KEY_ATTRIBUTE = "messaging.kafka.message.key"
 _configured = False
+_tracer: trace.Tracer | None = None  # ours once the SDK is installed (lean spans), else the API's
 
 AttributeValue = str | int | bool | Sequence[str]
 
@@ -149,7 +150,7 @@ def configure(service: str) -> None:
     Otherwise nothing is installed: the API stays a no-op, no client call is wrapped (so a send
     costs what it costs without OpenTelemetry), and Faust's sensor is not added (shell.Service).
     """
-    global _configured
+    global _configured, _tracer
     if _configured:
         return
     _configured = True
@@ -172,6 +173,7 @@ def configure(service: str) -> None:
     trace.set_tracer_provider(provider)
     instrument_sends()
     http_spans.install(lean_tracer("referral_bus.http"))
+    _tracer = lean_tracer(TRACER_NAME)
 
 
 SEND_ATTRIBUTES = {
@@ -245,8 +247,8 @@ def lean_tracer(name: str) -> trace.Tracer:
 
 
 def tracer() -> trace.Tracer:
-    """Our tracer, for our own stages (decode, validate, route, redact, deliver)."""
-    return trace.get_tracer(TRACER_NAME)
+    """Our tracer, for the spans of our own (the CLI's root, a stage outside an event): lean once configured."""
+    return _tracer or trace.get_tracer(TRACER_NAME)
 
 
 def _attributes(ids: dict[str, AttributeValue | None]) -> dict[str, Any]:
@@ -285,7 +287,8 @@ def stage(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span
 
     The span gets `referral_bus.stage=<name>` and the attributes (named as for `stage_span`), and is
     yielded for more; an exception leaving the block marks it as an error with the exception's type only.
-    Where no span is recording (a timer's work, or a caller outside a worker) it is `stage_span`.
+    Where no span is recording (a timer's work; the notifier's delivery, whose task outlives the process
+    span Faust ends when it reads the next event; a caller outside a worker) it is `stage_span`.
     Telemetry never raises: a failure to record is ignored.
     """
     span = trace.get_current_span()
