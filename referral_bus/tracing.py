@@ -292,6 +292,9 @@ def stage(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span
     Telemetry never raises: a failure to record is ignored.
     """
     span = trace.get_current_span()
+    if not span.is_recording() and _tracer is None:  # tracing off: nothing would record a span of its own
+        yield span
+        return
     if not span.is_recording():
         with stage_span(name, **attributes) as own:
             yield own

@@ -122,6 +122,11 @@ tracing.shutdown()
     assert '"name": "sla escalate"' in out and '"referral_bus.case_id": "case-1"' in out
 
 
+def test_with_tracing_off_a_stage_opens_nothing() -> None:
+    with stage("routing decide", case_id="case-1") as span:
+        assert span is trace.INVALID_SPAN
+
+
 def test_attribute_names_get_our_prefix_unless_dotted() -> None:
     assert _attributes({"case_id": "c", "messaging.system": "kafka", "rule_ids": ("a",), "x": None}) == {
         "referral_bus.case_id": "c",
