@@ -15,6 +15,11 @@ returns (`flush_changelog`) with the key's value in the table at that moment (a 
 gone), so the last record of every key is its latest value whatever order concurrent events end in.
 Nothing is promised before the event's acknowledgement, which still waits for every record.
 
+A table may feed memory-only state DERIVED from its entries (`derived`, e.g. intake's daily claim counts,
+kept in the correlation entries themselves instead of a table of their own): `restored(key, value,
+partition)` for every record recovered from the changelog, `keep_only(partitions)` once recovery is over.
+The writer keeps it current on its own writes.
+
 Expiry (expiry.py) needs each key's changelog partition and last write time: the table notes them
 on every write (ours and Faust's own `table[key] = value`) and on recovery from the changelog (the
 record's partition and timestamp). `sweep(partition)` removes the expired entries of one partition
@@ -26,7 +31,7 @@ on the worker that owns the partition, in line with the writes of its own events
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 
@@ -37,12 +42,23 @@ from referral_bus.inflight import Pending, current
 GONE: Any = object()  # a deleted key: its changelog record is a tombstone
 
 
+class Derived(Protocol):
+    """Memory-only state derived from a table's entries, rebuilt from its changelog on recovery."""
+
+    def restored(self, key: Hashable, value: Any, partition: int) -> None:
+        """A live entry recovered from changelog `partition`."""
+
+    def keep_only(self, partitions: set[int]) -> None:
+        """Recovery is over: forget what came from partitions this worker no longer holds."""
+
+
 class Table(faust.Table[str, Any]):
     """A changelogged Faust table that knows where and when each key was written, and can expire entries."""
 
-    def __init__(self, *args: Any, expiry: Expiry | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, expiry: Expiry | None = None, derived: Derived | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.expiry = expiry
+        self.derived = derived
         self.written = Written()
 
     # --- writes ---------------------------------------------------------------------------------
@@ -122,11 +138,15 @@ class Table(faust.Table[str, Any]):
             else:
                 stamp = event.message.timestamp
                 self.written.note(key, event.message.partition, int(stamp * 1000) if stamp else now_ms())
+                if self.derived is not None:
+                    self.derived.restored(key, self._to_value(event.value), event.message.partition)
 
     async def on_recovery_completed(self, active_tps: set[Any], standby_tps: set[Any]) -> None:
         """Keep noting only the partitions this worker now holds (the store drops the others' keys)."""
         await super().on_recovery_completed(active_tps, standby_tps)
         self.written.keep_only({tp.partition for tp in active_tps})
+        if self.derived is not None:
+            self.derived.keep_only({tp.partition for tp in active_tps})
 
     # --- expiry ---------------------------------------------------------------------------------
 
