@@ -166,10 +166,39 @@ class Table(faust.Table[str, Any]):
 
 
 def flush_changelog(pending: Pending) -> None:
-    """One changelog record per key the event wrote, with the key's value now; the event's ack waits for them."""
+    """One changelog record per key the event wrote, with the key's value now; the event's ack waits for them.
+
+    A held key (`hold`) is left out: its record goes after the event's sends, with the staged write that held it.
+    """
     written, pending.changelog, pending.flushed = pending.changelog, {}, True
-    for (_, partition, key), table in written.items():
-        pending.sends.append(table._send(partition, key, table.data.get(key, GONE)))
+    for noted, table in written.items():
+        if noted not in pending.held:
+            _, partition, key = noted
+            pending.sends.append(table._send(partition, key, table.data.get(key, GONE)))
+
+
+def hold(table: Any, key: Hashable) -> None:
+    """Inside an event: this event's record of `key` is not sent with its sends, but after them (`release`).
+
+    For a "done" mark kept in another entry's value (the notifier's delivered-once mark in the referral's
+    state): the entry's record then carries both, once the outputs the mark stands for are on the broker.
+    The caller must end every hold with a write of the key or `release` after the sends (both when they
+    fail). A plain mapping, or outside an event: nothing to hold.
+    """
+    pending = current.get()
+    if pending is not None and isinstance(table, Table):
+        pending.held.add((id(table), table._event_partition(key), key))
+
+
+def release(table: Any, key: Hashable) -> Any:
+    """The held record of `key`, with its value now (after the event's sends); the event's ack waits for it."""
+    pending = current.get()
+    if pending is None or not isinstance(table, Table):
+        return None
+    partition = table._event_partition(key)
+    if (id(table), partition, key) not in pending.held:
+        return None
+    return table._record(partition, key, table.data.get(key, GONE))
 
 
 def write(table: Any, key: Hashable, value: Any, partition: int | None = None) -> Any:
