@@ -17,7 +17,7 @@ from services.intake.correlate import Correlator, per_partition
 from services.intake.handlers import IntakeHandlers
 from services.intake.locality import Locality
 from services.intake.pending import Pending
-from services.intake.quotas import DAY_MS, ClaimQuotas
+from services.intake.quotas import ClaimQuotas
 from services.intake.settings import IntakeSettings
 
 settings = IntakeSettings()
@@ -37,12 +37,11 @@ cases_topic = service.topic(topics.CASES)
 seen = service.table("dedup", value_type=str, expiry=Expiry(int(settings.dedup_window_days * 86_400_000)))
 # Correlation by content key: its own topic, so the content table is partitioned by content key.
 correlation_topic = service.topic(topics.CORRELATION)
-# content key → the correlation Entry that claimed it, with its agency's claim count that day (correlate.py).
-# An entry is live for the window after it; kept at least two days, so a restart finds each day's claim count
-# (the per-agency claim limit, config/agencies.yaml) in the entries (quotas.py).
+# content key → the correlation Entry that claimed it, with its agency's claim count that day (correlate.py);
+# the counts (the per-agency claim limit, config/agencies.yaml) are rebuilt from the entries (quotas.py).
 _window_ms = int(settings.correlation_window_hours * 3_600_000)
 quotas = ClaimQuotas()
-content = service.table("content", expiry=Expiry(max(_window_ms, 2 * DAY_MS)), derived=quotas)
+content = service.table("content", expiry=Expiry(_window_ms), derived=quotas)  # live for the window after it
 # case id → the encoded (sealed) Case waiting for its correlation verdict (on the report's partition).
 pending = service.table("pending", value_type=str)
 partitions = service.kafka.topic_partitions

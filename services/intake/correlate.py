@@ -36,8 +36,8 @@ Here (INTAKE_LOCAL_CORRELATION): when the worker holding the report also holds e
 its key's changelog partition (not the report's), and nothing travels; the hop path stays for the rest.
 The known limit above then also covers a claim another worker sent to a partition this worker holds
 and that its correlation agent has not consumed yet: a report decided here in that moment misses it.
-Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write, at least two days: quotas.py):
-app.py declares the table with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
+Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write): app.py declares the table
+with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
 The daily claim limit is counted in the entries themselves (`claim_no`, quotas.py): one changelog record
 per claimed key.
 """

@@ -5,9 +5,10 @@ partition (the entry's own changelog partition), so the entry and the quota it u
 record. The counts live in memory: raised on every claim, rebuilt on recovery from the entries (the
 largest `claim_no` of each agency, day and partition; an entry written before `claim_no` existed counts
 once), and dropped for partitions this worker no longer holds, and for days older than the day before the
-newest one counted (as the claims table they replace expired after two days). The content table outlives
-a day's claims (app.py: at least two days), so a restarted worker finds each day's count in its last
-claim's entry.
+newest one counted (as the claims table they replace expired after two days). A restarted worker finds
+each day's count in the entry of that day's last claim while it lives: always with a correlation window
+of a day or more (the default is 72 h); with a shorter one, a restart counts only the claims still in
+the window (those expired hold no content key any more).
 """
 
 from __future__ import annotations
