@@ -15,6 +15,10 @@ returns (`flush_changelog`) with the key's value in the table at that moment (a 
 gone), so the last record of every key is its latest value whatever order concurrent events end in.
 Nothing is promised before the event's acknowledgement, which still waits for every record.
 
+A key can be HELD (`hold`): its record is then left out of the event's flush and sent after the event's
+sends, by the staged write that held it (or `release` when they failed), so a "done" mark kept in an
+entry's value (the notifier's delivered-once mark in the referral's state) costs no record of its own.
+
 A table may feed memory-only state DERIVED from its entries (`derived`, e.g. intake's daily claim counts,
 kept in the correlation entries themselves instead of a table of their own): `restored(key, value,
 partition)` for every record recovered from the changelog, `keep_only(partitions)` once recovery is over.
