@@ -14,11 +14,9 @@ import json
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
 from referral_bus import topics
@@ -27,37 +25,16 @@ from referral_bus.kafka import key_partition
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_bus.topic_catalog import changelog
 from referral_devstack.workers import running
-from services.intake.accept import case_id_for, report_key
+from services.intake.accept import case_id_for
 from services.intake.content import hash_key
+from tests.support.agency_reports import report_with, send_report
 from tests.support.changelogs import changelog_records, latest, records
-from tests.support.reports import valid_report
 
 pytestmark = [pytest.mark.kafka]
 
 AGENCY_A = "vn-hotline-111"  # one claim per day per partition here
 AGENCY_B = "platform-examplesocial"
 codec = Codec()
-
-
-def report_with(agency: str, sha: str, url: str) -> dict[str, Any]:
-    """A valid report from `agency` about the content with this sha256 and URL."""
-    report_id = f"{agency[:3].upper()}-{uuid.uuid4().hex[:10]}"
-    return valid_report(
-        agency_id=agency,
-        report_id=report_id,
-        content_hashes=[{"algorithm": "sha256", "value": sha}],
-        content_urls=[url],
-    )
-
-
-async def send_report(kafka: str, report: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
-    await producer.start()
-    try:
-        key = report_key(report["agency_id"], report["report_id"]).encode()
-        await producer.send_and_wait(topics.name(topics.INTAKE), codec.encode("CaseReport", report), key=key)
-    finally:
-        await producer.stop()
 
 
 async def cases_of(kafka: str, *report_ids: str, timeout: float = 90) -> dict[str, tuple[str, bool]]:

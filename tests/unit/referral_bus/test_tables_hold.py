@@ -9,9 +9,7 @@ from tests.support.tables import Recording, recording_table
 
 
 def table() -> Recording:
-    t = recording_table("hold-test")
-    t.partition_for_key = lambda key: 4  # type: ignore[method-assign]  # the current event's partition, without Faust
-    return t
+    return recording_table("hold-test", event_partition=4)
 
 
 def test_a_held_key_is_left_out_of_the_flush_and_released_once_with_its_value_then() -> None:

@@ -16,9 +16,7 @@ DELIVERED = {"status": "DELIVERED", "case_id": "case-1", "delivered_at": 5, "par
 
 
 def state_table() -> Recording:
-    t = recording_table("delivered-test")
-    t.partition_for_key = lambda key: 2  # type: ignore[method-assign]  # the current event's partition, without Faust
-    return t
+    return recording_table("delivered-test", event_partition=2)
 
 
 def delivery_event(state: Recording, marks: DeliveredMarks, *, ok: bool) -> Pending:
