@@ -3,7 +3,11 @@
 Less load-sensitive than the end-to-end run for the notifier's own cost: the backlog keeps it busy (no
 idle polling spread over few reports), and its idle CPU rate, measured just before, is subtracted.
 
-    python -m bench.notifier_drain [--referrals 2000] [--repeats 1]
+    python -m bench.notifier_drain [--referrals 2000] [--repeats 1] [--retried]
+
+`--retried`: priorities P1–P4 in turn, each referral on its priority's lane, and every recipient fails
+each referral's first attempt (HTTP 503), so each is delivered by its retry, through its lane's retry
+topic (breaker off, 0.2-s backoff).
 
 Needs the local broker (KAFKA_BOOTSTRAP_SERVERS); one real notifier worker, one local webhook receiver.
 """
@@ -20,36 +24,49 @@ import uuid
 from typing import Any
 
 from bench import accounting
-from referral_bus import topics
 from referral_bus.settings import KafkaSettings
+from referral_bus.topic_catalog import lane_of
 from referral_devstack.receivers import WebhookReceiver
 from tests.support import notifier as nt
 from tests.support.polling import wait_for
 
+PRIORITIES = ("P1", "P2", "P3", "P4")
+RETRIED_ENV = {"NOTIFIER_BREAKER_FAILURE_THRESHOLD": "1000000", "NOTIFIER_BACKOFF_BASE_SECONDS": "0.2"}
 
-async def drain(n: int, idle_seconds: float = 10.0) -> dict[str, Any]:
-    """One notifier stack; `n` referrals produced at once; CPU while it delivers them all."""
+
+def _first_fails(attempt: int) -> int:
+    return 503 if attempt == 1 else 200
+
+
+async def drain(n: int, idle_seconds: float = 10.0, *, retried: bool = False) -> dict[str, Any]:
+    """One notifier stack; `n` referrals produced at once; CPU while it delivers them all (`retried`: see above)."""
     namespace = os.environ["REFERRAL_BUS_NAMESPACE"] = "nd" + uuid.uuid4().hex[:10]
-    web = WebhookReceiver()
+    web = WebhookReceiver(behaviour={f"r{i}": _first_fails for i in range(8)} if retried else {})
     recipients = [nt.recipient(f"r{i}", nt.webhook(web, f"r{i}")) for i in range(8)]
     kafka = KafkaSettings().bootstrap_servers
-    async with nt.notifier_stack(web, namespace, kafka, recipients, {}, prefix="bench-drain-") as stack:
+    env = RETRIED_ENV if retried else {}
+    async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="bench-drain-") as stack:
         stack.start()
         pid = stack.workers.procs["notifier"].pid
         warm = [nt.referral(f"r{i % 8}") for i in range(50)]
         await nt.send_referrals(warm)
         await _until(lambda: len(web.deliveries) >= len(warm), 300)
         idle_rate = await accounting.idle_rate(pid, idle_seconds)
-        refs = [nt.referral(f"r{i % 8}") for i in range(n)]
-        records = [(r["case_id"].encode(), nt.CODEC.encode("Referral", r)) for r in refs]
+        refs = [nt.referral(f"r{i % 8}", priority=PRIORITIES[i % 4] if retried else "P2") for i in range(n)]
+        lanes: dict[str, list[tuple[bytes, bytes]]] = {}
+        for r in refs:
+            lanes.setdefault(lane_of(r["priority"]).topic, []).append(
+                (r["case_id"].encode(), nt.CODEC.encode("Referral", r))
+            )
         load_before = os.getloadavg()
         cpu_before, t = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-        await nt.produce_batch(topics.REFERRALS, records)
+        await asyncio.gather(*(nt.produce_batch(lane, records) for lane, records in lanes.items()))
         await _until(lambda: len(web.deliveries) >= len(warm) + n, 900)
         seconds = time.monotonic() - t
         cpu = (accounting.cpu_seconds(pid) or 0.0) - cpu_before
     return {
         "referrals": n,
+        "retried": retried,
         "seconds": round(seconds, 1),
         "cpu_seconds": round(cpu, 2),
         "idle_cpu_per_s": round(idle_rate, 4),
@@ -69,8 +86,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.notifier_drain", description=__doc__.splitlines()[0])
     parser.add_argument("--referrals", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--retried", action="store_true", help="P1–P4, every first attempt fails (see the module)")
     args = parser.parse_args()
-    runs = [asyncio.run(drain(args.referrals)) for _ in range(args.repeats)]
+    runs = [asyncio.run(drain(args.referrals, retried=args.retried)) for _ in range(args.repeats)]
     for run in runs:
         print(json.dumps(run))
     median = statistics.median(r["cpu_ms_per_referral_less_idle"] for r in runs)

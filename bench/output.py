@@ -70,6 +70,8 @@ def _table(results: dict[str, Any]) -> list[str]:
         ("ledger_on_to_off", "ours with the ledger worker and per-case sealing ÷ without them (target ≥ 0.85)"),
         ("ledger_cpu_off_to_on", "workers' CPU per report without ÷ with the ledger and sealing"),
         ("batched_to_unbatched", "ours with the batch loop ÷ one event at a time (BATCH_MAX_EVENTS=1)"),
+        ("here_to_hops", "ours (correlation here) ÷ every report through the hops (INTAKE_LOCAL_CORRELATION=false)"),
+        ("here_cpu_hops_to_here", "workers' CPU per report through the hops ÷ correlated here"),
         ("knee_per_s", "knee: highest offered rate with p99 < 500 ms (ours)"),
     ):
         if key in s:

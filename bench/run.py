@@ -113,7 +113,7 @@ class Plan:
         return plan
 
 
-OURS = ("ours", "ours_tracing", "ours_ledger", "ours_unbatched")
+OURS = ("ours", "ours_tracing", "ours_ledger", "ours_unbatched", "ours_hops")  # ours_hops: not in the full plan
 BASELINES = ("faust", "faust_take", "aiokafka")
 
 
@@ -155,6 +155,7 @@ def _stack(
             otlp_endpoint=otlp.endpoint if (otlp and name == "ours_tracing") else None,
             ledger=name == "ours_ledger",
             batch_max_events=1 if name == "ours_unbatched" else None,
+            local_correlation=False if name == "ours_hops" else None,
         )
     return BaselineStack(
         name,
@@ -387,6 +388,10 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         s["ledger_cpu_off_to_on"] = round(cpu / cpu_ledger, 3)  # less load-sensitive than the throughput ratio
     if (unbatched := top("ours_unbatched")) and ours:  # the batch loop, against one event at a time
         s["batched_to_unbatched"] = round(ours / unbatched, 3)
+    if (hops := top("ours_hops")) and ours:  # intake's correlation here, against every report through the hops
+        s["here_to_hops"] = round(ours / hops, 3)
+    if (cpu := _worker_cpu(e2e, "ours")) and (cpu_hops := _worker_cpu(e2e, "ours_hops")):
+        s["here_cpu_hops_to_here"] = round(cpu_hops / cpu, 3)
     for name, cfg in e2e.items():
         if cfg.get("steps"):
             s["knee_per_s" if name == "ours" else f"knee_{name}_per_s"] = schedule.knee(cfg["steps"])
@@ -531,8 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--configs",
-        help="comma-separated subset of: ours, ours_tracing, ours_ledger, ours_unbatched, faust, faust_take, aiokafka, "
-        "and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
+        help="comma-separated subset of: ours, ours_tracing, ours_ledger, ours_unbatched, ours_hops (every report "
+        "through the correlation hops: INTAKE_LOCAL_CORRELATION=false; not in the full plan), faust, faust_take, "
+        "aiokafka, and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
     )
     parser.add_argument("--render", action="store_true", help="only redo latest.md and latest.png from latest.json")
     args = parser.parse_args(argv)

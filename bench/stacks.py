@@ -28,8 +28,10 @@ from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_devstack.agencies import write_secrets
 from referral_devstack.processes import stop_session, untraced_environment
 from referral_devstack.workers import SERVICES, Workers, spawn_in_tree, spawn_on_free_port, worker_command
+from services.intake.settings import IntakeSettings
 
 _DEFAULTS = ServiceSettings()
+_LOCAL_DEFAULT = bool(IntakeSettings.model_fields["local_correlation"].default)  # INTAKE_LOCAL_CORRELATION unset
 
 
 @dataclass(frozen=True)
@@ -92,6 +94,7 @@ class OurStack:
     workers: Workers | None = None
     ledger: bool = False  # ours_ledger: the ledger worker chaining every disclosure, and cases sealed per case
     batch_max_events: int | None = None  # ours_unbatched: 1 (one event at a time); None: the services' default
+    local_correlation: bool | None = None  # ours_hops: False (INTAKE_LOCAL_CORRELATION); None: the default
 
     @property
     def intake_topic(self) -> str:
@@ -111,6 +114,8 @@ class OurStack:
         }
         if self.batch_max_events is not None:
             env |= {f"{s.upper()}_BATCH_MAX_EVENTS": str(self.batch_max_events) for s in [*SERVICES, "ledger"]}
+        if self.local_correlation is not None:
+            env["INTAKE_LOCAL_CORRELATION"] = str(self.local_correlation).lower()
         if self.ledger:
             env["REFERRAL_BUS_SECRET_CASE_KEY_KEK"] = "bench-case-key-kek"  # intake seals, the others open
         if self.otlp_endpoint:
@@ -149,6 +154,7 @@ class OurStack:
             "tracing": bool(self.otlp_endpoint),
             "ledger": self.ledger,
             "batch_max_events": self.batch_max_events or self.tuning.batch_max_events,
+            "local_correlation": _LOCAL_DEFAULT if self.local_correlation is None else self.local_correlation,
             "processes": processes,
         }
 

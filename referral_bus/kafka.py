@@ -1,19 +1,18 @@
-"""The Kafka adapter: client options (plaintext, TLS, SASL), topic creation, reading a topic to its end.
+"""The Kafka adapter: client options (plaintext, TLS, SASL), topic creation, the worker's reads and sends.
 
-Every reach into a private attribute of Faust or aiokafka outside faust_patches.py is here, so an
-upgrade has one place to check.
+Every reach of a worker into a private attribute of Faust or aiokafka outside faust_patches.py is here, so an
+upgrade has one place to check (the tooling's own: referral_devstack/reading.py, kafka_acls.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
-import time
-from collections.abc import Callable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from referral_bus import topics
-from referral_bus.errors import ReferralBusError
 from referral_bus.settings import KafkaSettings
 
 
@@ -119,103 +118,6 @@ async def topic_max_message_bytes(kafka: KafkaSettings, topic: str, *, timeout: 
         await admin.close()
 
 
-async def read_topic(
-    topic: str | tuple[str, ...],
-    *,
-    until: Callable[[list[Any]], bool],
-    timeout: float = 60.0,
-    bootstrap: str | None = None,
-) -> list[Any]:
-    """Read `topic` (or several, e.g. every priority lane's) from the beginning until `until(records)` holds."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    kwargs = client_kwargs(KafkaSettings())
-    if bootstrap:
-        kwargs["bootstrap_servers"] = bootstrap
-    consumer = AIOKafkaConsumer(**kwargs, enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        names = (topic,) if isinstance(topic, str) else topic
-        tps: list[TopicPartition] = []
-        while time.monotonic() < deadline:
-            tps = [TopicPartition(t, p) for t in names for p in sorted(consumer.partitions_for_topic(t) or ())]
-            if {tp.topic for tp in tps} == set(names) or (tps and time.monotonic() > deadline - timeout + 5):
-                break  # all of them, or after 5 s those that exist
-            await consumer._client.force_metadata_update()
-            await asyncio.sleep(0.2)
-        if not tps:
-            return records
-        consumer.assign(tps)
-        await consumer.seek_to_beginning()
-        while time.monotonic() < deadline and not until(records):
-            batch = await consumer.getmany(timeout_ms=200)
-            for msgs in batch.values():
-                records.extend(msgs)
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def read_to_end(kafka: KafkaSettings, topic: str, *, timeout: float = 30.0, partial: bool = False) -> list[Any]:
-    """Every record of `topic` up to its end offsets as they were when reading started, in fetch order.
-
-    On timeout: what was read so far when `partial`, else a ReferralBusError naming the topic.
-    """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()  # a topic created since the client started
-        tps = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        records: list[Any] = []
-        waiting = {tp for tp in tps if ends[tp] > 0}
-        deadline = time.monotonic() + timeout
-        while waiting:
-            if time.monotonic() > deadline:
-                if partial:
-                    return records
-                raise ReferralBusError(f"timed out reading {topic} after {timeout}s; is the broker reachable?")
-            for batch in (await consumer.getmany(*waiting, timeout_ms=500)).values():
-                records.extend(r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)])
-            waiting = {tp for tp in waiting if await consumer.position(tp) < ends[tp]}
-        return records
-    finally:
-        await consumer.stop()
-
-
-async def read_last(kafka: KafkaSettings, topic: str, partition: int, *, timeout: float = 30.0) -> Any | None:
-    """The last record of one partition (None when it is empty or the topic does not exist yet)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
-
-    consumer = AIOKafkaConsumer(**client_kwargs(kafka), enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        end = (await consumer.end_offsets([tp]))[tp]
-        start = (await consumer.beginning_offsets([tp]))[tp]
-        if end <= start:
-            return None
-        consumer.seek(tp, end - 1)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            for batch in (await consumer.getmany(tp, timeout_ms=500)).values():
-                for record in batch:
-                    if record.offset == end - 1:
-                        return record
-        raise ReferralBusError(f"timed out reading the last record of {topic}[{partition}]")
-    finally:
-        await consumer.stop()
-
-
 def read_offset(consumer: Any, tp: Any) -> int | None:
     """The next offset a Faust consumer will hand out on `tp` (None before it read anything there)."""
     offset: int | None = consumer._read_offset.get(tp)
@@ -266,11 +168,32 @@ def tables_recovered(app: Any) -> bool:
     return not app.rebalancing and bool(app.tables.recovery.completed.is_set())
 
 
-def key_partition(key: bytes, partitions: int) -> int:
-    """The partition the producer's default partitioner gives `key` among `partitions` (murmur2, as Java's)."""
+KEY_HASHES_CACHED = 16384  # keys whose hash a worker keeps (an event's key is hashed for each of its sends)
+
+
+@functools.lru_cache(maxsize=KEY_HASHES_CACHED)
+def _key_hash(key: bytes) -> int:
+    """The murmur2 hash of `key` as aiokafka computes it (pure Python), positive: cached."""
     from aiokafka.partitioner import murmur2
 
-    return (int(murmur2(key)) & 0x7FFFFFFF) % partitions
+    return int(murmur2(key)) & 0x7FFFFFFF
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the producer's default partitioner gives `key` among `partitions` (murmur2, as Java's)."""
+    return _key_hash(key) % partitions
+
+
+class KeyPartitioner:
+    """aiokafka's default partitioner with the keys' hashes cached (each worker's producer: shell.Service)."""
+
+    def __call__(self, key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+        """The partition of `key` among `all_partitions` (sorted by id); no key: aiokafka's random choice."""
+        if not isinstance(key, bytes):
+            from aiokafka.partitioner import DefaultPartitioner
+
+            return int(DefaultPartitioner()(key, all_partitions, available))
+        return all_partitions[_key_hash(key) % len(all_partitions)]
 
 
 def topic_partition_count(app: Any, topic: str) -> int | None:
@@ -297,8 +220,24 @@ def held_partitions(app: Any, topic: str, *changelogs: str) -> tuple[int, frozen
     count = topic_partition_count(app, topic)
     if not count:
         return None
-    actives = app.assignor.assigned_actives()
-    held = {tp.partition for tp in actives if tp.topic == topic}
+    actives = _actives_by_topic(app.assignor)
+    held = set(actives.get(topic, ()))
     for name in changelogs:
-        held &= {tp.partition for tp in actives if tp.topic == name}
+        held.intersection_update(actives.get(name, ()))
     return int(count), frozenset(held)
+
+
+def _actives_by_topic(assignor: Any) -> Mapping[str, Iterable[int]]:
+    """Topic → partitions this worker holds actively: Faust's assignment as it keeps it (read per event).
+
+    `assigned_actives()` builds a set of every assigned topic partition on each call (one per agency's
+    topic and changelog: 3.6 % of intake's samples when called per report, bench/results/hot.md).
+    """
+    assignment = getattr(assignor, "_assignment", None)
+    actives = getattr(assignment, "actives", None)
+    if isinstance(actives, Mapping):
+        return actives
+    by_topic: dict[str, list[int]] = {}
+    for tp in assignor.assigned_actives():
+        by_topic.setdefault(tp.topic, []).append(tp.partition)
+    return by_topic

@@ -1,4 +1,4 @@
-"""Priority lanes on a worker: one referrals topic per lane (topic_catalog.LANES), chosen by priority."""
+"""Priority lanes on a worker: one referrals (or retry) topic per lane (topic_catalog.LANES), chosen by priority."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ from typing import Any
 import faust
 
 from referral_bus.shell import Service
-from referral_bus.topic_catalog import LANES, lane_of
+from referral_bus.topic_catalog import LANES, Lane, lane_of
 
 
 class LaneTopics:
-    """The lanes' referrals topics declared on `service`; a referral goes to the lane of its priority."""
+    """The lanes' referrals topics (`retries`: their retry topics) declared on `service`, chosen by priority.
 
-    def __init__(self, service: Service) -> None:
+    `by_topic`: each topic once (contract name → its topic and the least urgent lane it carries), what a
+    reader builds its agents from: two lanes sharing a topic make one reader, not two.
+    """
+
+    def __init__(self, service: Service, *, retries: bool = False) -> None:
         self.service = service
-        self.by_name: dict[str, faust.TopicT] = {lane.name: service.topic(lane.topic) for lane in LANES}
+        names = {lane.name: lane.retry if retries else lane.topic for lane in LANES}
+        lanes = {names[lane.name]: lane for lane in LANES}  # a topic shared by lanes: the last (least urgent)
+        self.by_topic: dict[str, tuple[faust.TopicT, Lane]] = {t: (service.topic(t), lane) for t, lane in lanes.items()}
+        self.by_name: dict[str, faust.TopicT] = {lane: self.by_topic[t][0] for lane, t in names.items()}
 
     def of(self, priority: str) -> faust.TopicT:
         """The topic of the lane for `priority`."""

@@ -118,9 +118,6 @@ class OutageTracker:
         return lasted, errors
 
 
-Emit = Callable[..., Any]
-
-
 class QuietFilter(logging.Filter):
     """The logging.Filter: rate-limits client-library lines and reports outage and recovery once each."""
 

@@ -16,6 +16,7 @@ import faust
 import structlog
 from faust.types import StreamT
 from faust.web import Request, Response, View
+from opentelemetry import trace
 
 from referral_bus import faust_patches, metrics, summary, topics, tracing
 from referral_bus import logging as rb_logging
@@ -26,6 +27,7 @@ from referral_bus.errors import OutputNotWrittenError, ReferralBusError, Rejecte
 from referral_bus.expiry import Expiry
 from referral_bus.inflight import InFlight, Pending, current
 from referral_bus.kafka import (
+    KeyPartitioner,
     drop_builtin_pages,
     ensure_topics,
     faust_credentials,
@@ -110,6 +112,7 @@ class Service:
             producer_max_batch_size=settings.producer_max_batch_size,
             broker_max_poll_records=settings.broker_max_poll_records or None,
             producer_max_request_size=self.kafka.max_message_bytes * 2,
+            producer_partitioner=KeyPartitioner(),  # aiokafka's, each key's murmur2 hashed once for all its sends
             consumer_auto_offset_reset="earliest",
             consumer_max_fetch_size=settings.max_partition_fetch_bytes or self.kafka.max_message_bytes * 2,
             web_enabled=True,
@@ -448,8 +451,12 @@ class Service:
         key = source.key
         case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
         case_id = case_id if case_id and case_id.startswith("case-") else None
-        with structlog.contextvars.bound_contextvars(stage=self.name, case_id=case_id, report_id=None):
-            tracing.annotate(case_id=case_id)
+        # Bound and reset directly (not `bound_contextvars`: a generator per event); the span gets the case id
+        # only when it records (`annotate` would bind it in the log context a second time).
+        bound = structlog.contextvars.bind_contextvars(stage=self.name, case_id=case_id, report_id=None)
+        try:
+            if trace.get_current_span().is_recording():
+                tracing.annotate(case_id=case_id)
             metrics.event_in(self.name)
             pending.started = time.perf_counter()
             token = current.set(pending)
@@ -458,6 +465,8 @@ class Service:
             finally:
                 current.reset(token)
                 flush_changelog(pending)  # one changelog record per key the event wrote (tables.py)
+        finally:
+            structlog.contextvars.reset_contextvars(**bound)
 
     async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
         """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.

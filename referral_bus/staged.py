@@ -6,7 +6,9 @@ from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from referral_bus.inflight import after_sends
-from referral_bus.tables import write
+from referral_bus.tables import delete, write
+
+_DELETED: Any = object()  # a staged delete: the key reads as absent until it lands or is dropped
 
 
 class StagedTable:
@@ -33,7 +35,8 @@ class StagedTable:
     def get(self, key: str, default: Any = None) -> Any:
         """The staged value of `key`, else the table's, else `default`."""
         if key in self._staged:
-            return self._staged[key][0]
+            value = self._staged[key][0]
+            return default if value is _DELETED else value
         return self.table.get(key, default)
 
     def write_after_sends(self, key: str, value: Any) -> None:
@@ -41,6 +44,12 @@ class StagedTable:
         _, users = self._staged.get(key, (None, 0))
         self._staged[key] = (value, users + 1)
         after_sends(lambda: self._land(key, value), lambda: self._unstage(key))
+
+    def delete_after_sends(self, key: str) -> None:
+        """Hide `key` now; delete it once this event's sends are on the broker (it is back if a send fails)."""
+        _, users = self._staged.get(key, (None, 0))
+        self._staged[key] = (_DELETED, users + 1)
+        after_sends(lambda: self._land(key, _DELETED), lambda: self._unstage(key))
 
     def write_now(self, key: str, value: Any, partition: int | None = None) -> None:
         """Write `value` to the table at once (a write that stands for no output of this event).
@@ -58,9 +67,13 @@ class StagedTable:
 
     def _land(self, key: str, value: Any) -> Any:
         try:
-            if self.merge is not None:  # keep what landed meanwhile (e.g. a mark another event wrote)
-                value = self.merge(self.table.get(key), value)
-            return write(self.table, key, value)  # the changelog send, awaited before the event's ack
+            if value is not _DELETED:
+                if self.merge is not None:  # keep what landed meanwhile (e.g. a mark another event wrote)
+                    value = self.merge(self.table.get(key), value)
+                return write(self.table, key, value)  # the changelog send, awaited before the event's ack
+            if self.table.get(key) is None:
+                return None  # nothing to delete: no tombstone
+            return delete(self.table, key)
         finally:
             self._unstage(key)
 

@@ -13,13 +13,12 @@ from typing import Any, Protocol
 
 import faust
 
-from referral_bus import logging as rb_logging
-from referral_bus import metrics, topics
+from referral_bus import metrics
+from referral_bus.ids import uuid5_text
 from referral_bus.shell import Service
 
 _NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
 MAX_DETAIL_CHARS = 500
-log = rb_logging.get_logger()
 
 
 class StatusTopicNames(Protocol):
@@ -45,7 +44,7 @@ def status_record(
 ) -> dict[str, Any]:
     """A ReportStatus record; `step` tells apart two events of one kind (e.g. the referral id)."""
     return {
-        "status_id": str(uuid.uuid5(_NS, f"{agency_id}/{report_id}/{case_id}/{event}/{step}")),
+        "status_id": uuid5_text(_NS, f"{agency_id}/{report_id}/{case_id}/{event}/{step}"),
         "agency_id": agency_id,
         "report_id": report_id,
         "case_id": case_id,
@@ -88,8 +87,3 @@ class StatusTopics:
         agency_id, report_id = agency_and_report(case)
         if agency_id and report_id:
             await self.emit(status_record(agency_id, report_id, event, at, case_id=case.get("case_id"), **fields))
-
-
-def topic_name(agency_id: str) -> str:
-    """An agency's status topic on the broker (namespaced)."""
-    return topics.name(topics.status_topic(agency_id))

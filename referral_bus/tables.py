@@ -217,3 +217,11 @@ def write(table: Any, key: Hashable, value: Any, partition: int | None = None) -
         return table.put(key, value)
     table[key] = value
     return None
+
+
+def delete(table: Any, key: Hashable) -> Any:
+    """`table.delete(key)` for our tables (its tombstone's send); a mapping's key is deleted (None)."""
+    if isinstance(table, Table):
+        return table.delete(key)
+    del table[key]
+    return None

@@ -14,19 +14,21 @@ from referral_bus.topics import DAY_MS, HASHES, IDS, PERSONAL, TopicSpec
 
 @dataclass(frozen=True)
 class Lane:
-    """A priority lane: the referrals topic (contract name) that carries the referrals of `priorities`."""
+    """A priority lane: the referrals topic and the retry topic (contract names) of the referrals of `priorities`."""
 
     name: str
     topic: str
+    retry: str
     priorities: frozenset[str]
 
 
 # Priority lanes (docs/architecture.md, "Priority lanes"): routing, re-routing and SLA escalations produce
-# each referral to the lane of its priority; the notifier reads each lane with an agent of its own, so a
-# backlog on one lane never delays another. Most urgent first; the last lane takes any priority none names.
+# each referral to the lane of its priority, and the notifier its retries and breaker deferrals to that
+# lane's retry topic; the notifier reads each of these topics with an agent of its own, so a backlog on one
+# lane never delays another. Most urgent first; the last lane takes any priority none names.
 LANES: tuple[Lane, ...] = (
-    Lane("urgent", topics.REFERRALS_URGENT, frozenset({"P1"})),
-    Lane("standard", topics.REFERRALS, frozenset({"P2", "P3", "P4"})),
+    Lane("urgent", topics.REFERRALS_URGENT, topics.RETRY_URGENT, frozenset({"P1"})),
+    Lane("standard", topics.REFERRALS, topics.RETRY, frozenset({"P2", "P3", "P4"})),
 )
 
 
@@ -38,6 +40,11 @@ def lane_of(priority: str) -> Lane:
 def lane_topics() -> tuple[str, ...]:
     """Every lane's referrals topic (contract names): what a reader of all referrals reads."""
     return tuple(lane.topic for lane in LANES)
+
+
+def retry_topics() -> tuple[str, ...]:
+    """Every lane's retry topic (contract names): what the notifier's retries travel on."""
+    return tuple(lane.retry for lane in LANES)
 
 
 def changelog(service: str, table: str) -> str:

@@ -12,7 +12,8 @@ CORRELATION = "referrals.correlation.v1"
 DECISIONS = "referrals.decisions.v1"
 REFERRALS = "referrals.referrals.v1"
 REFERRALS_URGENT = "referrals.referrals.urgent.v1"  # the urgent lane (topic_catalog.LANES)
-RETRY = "referrals.retry.v1"
+RETRY = "referrals.retry.v1"  # the standard lane's retries (topic_catalog.LANES)
+RETRY_URGENT = "referrals.retry.urgent.v1"  # the urgent lane's retries
 RECEIPTS = "referrals.receipts.v1"
 ACKS = "referrals.acks.v1"
 DEADLETTER = "referrals.deadletter.v1"
@@ -77,7 +78,9 @@ _DECLARED: tuple[tuple[str, int, str, str], ...] = (
     (REFERRALS_URGENT, 30 * DAY_MS, PERSONAL,
      "the urgent lane: referrals of the most urgent priorities (topic_catalog.LANES), keyed by case_id"),
     (RETRY, 7 * DAY_MS, PERSONAL,
-     "referrals waiting for a delivery retry"),
+     "referrals waiting for a delivery retry (the standard lane's: topic_catalog.LANES)"),
+    (RETRY_URGENT, 7 * DAY_MS, PERSONAL,
+     "the urgent lane's referrals waiting for a delivery retry (topic_catalog.LANES), keyed by case_id"),
     (RECEIPTS, 365 * DAY_MS, IDS,
      "referral lifecycle receipts"),
     (ACKS, 30 * DAY_MS, IDS,

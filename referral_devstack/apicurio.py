@@ -19,7 +19,6 @@ from referral_bus.settings import REPO_ROOT
 from referral_devstack import processes
 from referral_devstack.errors import LocalRegistryError
 
-POM = REPO_ROOT / "deploy" / "local" / "registry" / "pom.xml"
 BUILD_DIR = REPO_ROOT / "deploy" / "local" / "target" / "registry"
 RUN_JAR = BUILD_DIR / "local-schema-registry-1.0.0-runner.jar"  # Quarkus "legacy-jar": runner + lib/
 CCOMPAT_PATH = "/apis/ccompat/v6"

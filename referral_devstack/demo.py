@@ -16,13 +16,14 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import client_kwargs, read_topic
+from referral_bus.kafka import client_kwargs
 from referral_bus.settings import REPO_ROOT, KafkaSettings, config_file
 from referral_devstack import broker
 from referral_devstack.agencies import ack_token, local_agencies
 from referral_devstack.inbox import INBOX_RECIPIENTS, inbox_env, use_inbox, write_inbox_secrets
 from referral_devstack.lifecycle import Started, step
 from referral_devstack.produce import produce
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import MailReceiver, WebhookReceiver, acknowledge
 from referral_devstack.workers import Workers, free_port, temp_workdir
 from referral_domain.directory import Directory, load_directory

@@ -6,7 +6,7 @@ from typing import Any
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 
 
 async def distinct_cases(codec: Codec) -> int:

@@ -13,6 +13,8 @@ import json
 import uuid
 from typing import Any
 
+from referral_bus.ids import uuid5_text
+
 DISCLOSURE_NAMESPACE = uuid.UUID("5b0c7a52-2f5d-4c1e-9a61-0d1c5e2f7a20")
 CHANNELS = frozenset({"webhook", "email", "kafka", "inbox"})
 PURPOSES = frozenset({"referral", "escalation", "reroute", "view"})
@@ -64,7 +66,7 @@ def disclosure_id(referral_id: str, recipient_id: str, channel: str, purpose: st
     `occurrence` tells apart disclosures that are not replays (each inbox view: its session and time).
     """
     name = f"{referral_id}/{recipient_id}/{channel}/{purpose}" + (f"/{occurrence}" if occurrence else "")
-    return str(uuid.uuid5(DISCLOSURE_NAMESPACE, name))
+    return uuid5_text(DISCLOSURE_NAMESPACE, name)
 
 
 def record(

@@ -20,9 +20,9 @@ from typing import Any
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
-from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings, read_secret
 from referral_bus.topic_catalog import changelog
+from referral_devstack.reading import read_to_end
 from services.ledger.audit import Located, Summary, for_case, for_recipient, verify_all
 from services.ledger.chain import Head
 from services.ledger.settings import LedgerSettings

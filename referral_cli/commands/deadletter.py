@@ -23,10 +23,11 @@ from typing import Any
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
-from referral_bus.kafka import client_kwargs, read_to_end
+from referral_bus.kafka import client_kwargs
 from referral_bus.message import REPLAY_HEADER
 from referral_bus.settings import KafkaSettings
 from referral_cli.commands import add, arg, group
+from referral_devstack.reading import read_to_end
 
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
 REPLAY_OF_HEADER = "referral-bus-replay-of"

@@ -18,8 +18,9 @@ from typing import Any
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
-from referral_bus.kafka import client_kwargs, read_to_end
+from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings
+from referral_devstack.reading import read_to_end
 
 REASONS = ("court_order", "withdrawal", "retention", "other")
 

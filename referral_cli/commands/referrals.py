@@ -18,10 +18,10 @@ from typing import Any
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
-from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import lane_topics
 from referral_cli.commands import add, arg, group
+from referral_devstack.reading import read_to_end
 
 CLOSED = frozenset({"ACKNOWLEDGED", "REJECTED", "COMPLETED", "REVOKED", "TRANSFERRED", "CANCELLED"})
 PRIORITY_ORDER = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}

@@ -16,9 +16,9 @@ from typing import Any
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import RejectedMessage
-from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
 from referral_cli.commands import add, arg, group
+from referral_devstack.reading import read_to_end
 from services.stats.errors import StatsError
 from services.stats.settings import StatsSettings
 

@@ -19,8 +19,8 @@ from typing import Any
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.errors import ReferralBusError
-from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings, config_file
+from referral_devstack.reading import read_to_end
 from referral_domain.agencies import load_agencies
 
 

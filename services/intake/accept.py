@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from referral_bus.codec import Codec
+from referral_bus.ids import uuid5_text
 from referral_bus.staged import StagedTable
 from services.intake.errors import AgencyMismatchError
 from services.intake.report import to_current_jurisdiction, validate
@@ -31,7 +32,7 @@ def dedup_key(agency_id: str, report_id: str) -> str:
 
 def case_id_for(agency_id: str, report_id: str) -> str:
     """Deterministic case id: a replayed report gets the same id, so downstream dedup holds."""
-    return "case-" + str(uuid.uuid5(CASE_NAMESPACE, dedup_key(agency_id, report_id)))
+    return "case-" + uuid5_text(CASE_NAMESPACE, dedup_key(agency_id, report_id))
 
 
 def check_agency(raw: dict[str, Any], agency: str | None) -> None:

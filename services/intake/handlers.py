@@ -88,7 +88,7 @@ class IntakeHandlers:
             assert isinstance(outcome, Accepted)
             annotate(report_id=outcome.case["report"]["report_id"])
             again = self.pending.get(outcome.case_id) is not None  # accepted before, its case still waiting
-            if await self._correlate(outcome.case):  # emitted now (not waiting for a verdict): seen from now on
+            if await self._correlate(outcome.case, again):  # emitted now (not waiting for a verdict): seen from now on
                 intake.remember(outcome)
             if again:
                 summary.event(log, "duplicate report", case_id=outcome.case_id, correlating_again=True)
@@ -109,13 +109,13 @@ class IntakeHandlers:
         if record is not None:
             await self.statuses.emit(record)
 
-    async def _correlate(self, case: dict[str, Any]) -> bool:
+    async def _correlate(self, case: dict[str, Any], pending: bool) -> bool:
         """Emit a case with no content key now; decide here when this worker holds every content key.
 
         Otherwise keep it pending here (sealed) and send its first hop; when it is pending already (a replayed
         report), send its first hop again: the first verdict may have reached a worker that took the partition
-        over without the pending case (from a worker frozen past its session), which drops it. Returns
-        whether the case was emitted now.
+        over without the pending case (from a worker frozen past its session), which drops it. `pending`: the
+        case is pending here already. Returns whether the case was emitted now.
         """
         if self.locality is not None and (keys := content_keys(case["report"])):  # from the plain report
             places = self.locality.places([k.digest for k in keys])
@@ -123,10 +123,10 @@ class IntakeHandlers:
                 refused = self.correlator.refused_claims
                 step = self.correlator.decide_here(case, keys, places)
                 self._claims_refused(refused, case["report"]["agency_id"])
-                await self._decide_here(case, step, set(places.values()))
+                await self._decide_here(case, step, set(places.values()), pending)
                 return True
         first_hop = self.correlator.start(case)  # content keys from the plain report
-        if first_hop is not None and self.pending.get(case["case_id"]) is not None:  # the pending copy stays
+        if first_hop is not None and pending:  # the pending copy stays
             await self.service.send(self.correlation_topic, first_hop.key, first_hop.value)
             return False
         sealed = await self._sealed(case["case_id"], case, may_exist=False)
@@ -138,9 +138,9 @@ class IntakeHandlers:
         await self.service.send(self.correlation_topic, first_hop.key, first_hop.value)
         return False
 
-    async def _decide_here(self, case: dict[str, Any], step: Decided, partitions: set[int]) -> None:
+    async def _decide_here(self, case: dict[str, Any], step: Decided, partitions: set[int], pending: bool) -> None:
         """A case correlated on this worker: emit it (its claims are written); drop a pending copy of a replay."""
-        if self.pending.get(case["case_id"]) is not None:  # an earlier attempt took the hop path: its verdict is moot
+        if pending:  # an earlier attempt took the hop path: its verdict is moot
             self.pending.release_after_sends(case["case_id"])
         await self._emit_case(step.case_id, step.case, may_exist=step.linked)
         assert self.locality is not None
@@ -207,7 +207,7 @@ class IntakeHandlers:
         with stage_span("intake correlate", **{"messaging.kafka.message.offset": msg.offset}):
             verdict = correlator.verdict(msg.value)
             if isinstance(verdict, Restart):  # a hop from before the upgrade: keep the case here, hop again
-                if await self._correlate(verdict.case):
+                if await self._correlate(verdict.case, self.pending.get(verdict.case["case_id"]) is not None):
                     report = verdict.case["report"]
                     self.intake.remember_report(report["agency_id"], report["report_id"])
                 return

@@ -12,12 +12,12 @@ from typing import Any
 
 from referral_bus import logging as rb_logging
 from referral_bus import topics
-from referral_bus.kafka import read_last
 from referral_bus.settings import read_secret
 from referral_bus.shell import Service
 from referral_bus.staged import StagedTable
 from services.ledger.handlers import Ledger
 from services.ledger.settings import LedgerSettings
+from services.ledger.tail import read_last
 
 settings = LedgerSettings()
 service = Service("ledger", settings, encodes=("LedgerEntry",))

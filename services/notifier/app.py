@@ -1,7 +1,7 @@
 """Notifier worker: `faust -A services.notifier.app worker`.
 
 The Faust shell only: settings, the app, its topics and tables, the delivery parts built from
-settings, the three agents, two timers and the acknowledgement endpoint. What one event does is in
+settings, the agents, the timers and the acknowledgement endpoint. What one event does is in
 handlers.py (through Service.run_guarded, so no failure stops a partition); the decisions are pure:
 decide.py (park, duplicate, breaker admission, retry or give up), deliver.py, backoff.py, breaker.py,
 acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py and channels/.
@@ -10,10 +10,12 @@ acks.py, sla.py, keylocks.py, ownership.py, redaction.py, payload.py, signing.py
   lane for the rest): first delivery attempt of every referral (and of SLA escalations), several at
   once. Each lane has its own handler slots and in-flight budget, so a backlog on the standard lane
   never delays an urgent referral (docs/architecture.md, "Priority lanes").
-- retry: referrals whose attempt failed or whose recipient is paused. A record not due yet is
-  *parked* in the changelogged `parked` table and the partition moves on at once; a timer
-  re-produces it to the retry topic when due. Nothing ever sleeps in an agent, so one slow or
-  failing recipient never holds up the others on its partition (see docs/webhooks.md).
+- retries, one agent per priority lane's retry topic (the urgent one for P1, with the same precedence):
+  referrals whose attempt failed or whose recipient is paused. A record not due yet is *parked* in the
+  changelogged `parked` table (with its priority) and the partition moves on at once; a timer
+  re-produces it to its lane's retry topic when due. Nothing ever sleeps in an agent, so one slow or
+  failing recipient never holds up the others on its partition (see docs/webhooks.md), and a P1 retry
+  never waits behind P4 retries.
 - acks: recipients' acknowledgements (from the HTTP endpoint, or produced by a recipient's agency to
   the recipient's own ack topic), keyed by case_id like the referrals, so the `referral_state`
   lookup is partition-local.
@@ -32,6 +34,7 @@ partition (handlers.py).
 from __future__ import annotations
 
 import sys
+from functools import partial
 from typing import Any
 
 from referral_bus import logging as rb_logging
@@ -83,7 +86,7 @@ _ack_topics = {
 }  # contract name → recipient id
 notifier_topics = Topics(
     lanes=LaneTopics(service),
-    retry=service.topic(topics.RETRY),
+    retries=LaneTopics(service, retries=True),
     receipts=service.topic(topics.RECEIPTS),
     acks=service.topic(topics.ACKS),
     acks_in=service.topic(topics.ACKS, *sorted(_ack_topics)),
@@ -152,8 +155,8 @@ channels: dict[str, Channel] = {
         secrets,
         timeout_seconds=settings.http_timeout_seconds,
         verify_tls=settings.tls_verify,
-        # every lane's and the retry agent's slots at once: a backlog on one lane never holds another's connections
-        max_connections=max(100, settings.delivery_concurrency * (len(LANES) + 1)),
+        # every lane's and retry lane's slots at once: a backlog on one lane never holds another's connections
+        max_connections=max(100, settings.delivery_concurrency * 2 * len(LANES)),
     ),
     "email": WithInboxCopy(_email, inbox) if settings.inbox_url else _email,
     "kafka": PartnerTopic(_send_partner),
@@ -197,24 +200,25 @@ register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_b
 _expiring = (tables.state, _former_marks)  # swept by every agent: all of them write in the case's partition
 
 
-# First attempts, one agent per priority lane (its own slots), several at once; run_guarded dead-letters failures.
-# The first (most urgent) lane has precedence: the others start no event while it has one in hand.
-lane_agents = {
-    name: service.agent(
-        topic,
-        notifier.first_urgent if name == LANES[0].name else notifier.first_after_urgent,
-        name=f"{__name__}.{name}_lane_agent",
-        concurrency=settings.delivery_concurrency,
-        expire=_expiring,
-    )
-    for name, topic in notifier_topics.lanes.by_name.items()
-}
+def lane_agents(lanes: LaneTopics, kind: str, *, from_retry: bool) -> dict[str, Any]:
+    """One agent per topic of `lanes` (its own slots), several events at once; run_guarded dead-letters failures.
+
+    The first (most urgent) lane has precedence: the others start no event while it has one in hand.
+    """
+    return {
+        name: service.agent(
+            topic,
+            partial(notifier.urgent if lane is LANES[0] else notifier.after_urgent, from_retry=from_retry),
+            name=f"{__name__}.{lane.name}_{kind}_agent",
+            concurrency=settings.delivery_concurrency,
+            expire=_expiring,
+        )
+        for name, (topic, lane) in lanes.by_topic.items()
+    }
 
 
-@app.agent(notifier_topics.retry)
-async def retry_agent(stream):  # type: ignore[no-untyped-def]  # Faust agents take an untyped stream
-    """Retries: park until due, then attempt."""
-    await service.run_guarded(stream, notifier.retry, concurrency=settings.delivery_concurrency, expire=_expiring)
+first_agents = lane_agents(notifier_topics.lanes, "lane", from_retry=False)  # first attempts (and escalations)
+retry_agents = lane_agents(notifier_topics.retries, "retry", from_retry=True)  # park until due, then attempt
 
 
 @app.agent(notifier_topics.acks_in)

@@ -86,7 +86,7 @@ class Topics:
     """The notifier's topics."""
 
     lanes: LaneTopics  # one referrals topic per priority lane (topic_catalog.LANES): escalations go to theirs
-    retry: faust.TopicT
+    retries: LaneTopics  # one retry topic per priority lane: retries and breaker deferrals go to theirs
     receipts: faust.TopicT
     acks: faust.TopicT  # written only by the authenticated HTTP endpoint (ackview)
     acks_in: faust.TopicT  # the acks agent's input: the shared topic and every recipient's own ack topic
@@ -161,29 +161,21 @@ class Notifier:
             await self.service.send(self.topics.disclosures, record["case_id"].encode(), value)
 
     async def requeue(self, referral: dict[str, Any], *, attempt: int, not_before: int, last_error: str | None) -> None:
-        """The referral to the retry topic, keyed by its case like everything else."""
+        """The referral to its priority lane's retry topic, keyed by its case like everything else."""
         record = {**referral, "attempt": attempt, "not_before": not_before, "last_error": last_error}
-        await self.service.send(self.topics.retry, referral["case_id"].encode(), self.codec.encode("Referral", record))
+        await self.topics.retries.send(record)
 
     # --- referrals and retries -----------------------------------------------------------------------------
 
-    async def first(self, msg: SourceMessage) -> None:
-        """A referral from routing (or an SLA escalation)."""
-        await self.handle(msg)
-
-    async def first_urgent(self, msg: SourceMessage) -> None:
-        """A referral of the urgent lane: the other lanes start nothing new until it is handled."""
+    async def urgent(self, msg: SourceMessage, *, from_retry: bool = False) -> None:
+        """A referral (or retry) of the urgent lane: the other lanes start nothing new until it is handled."""
         async with self.precedence.urgent():
-            await self.handle(msg)
+            await self.handle(msg, from_retry=from_retry)
 
-    async def first_after_urgent(self, msg: SourceMessage) -> None:
-        """A referral of another lane: handled once no urgent one is in progress (precedence.py)."""
+    async def after_urgent(self, msg: SourceMessage, *, from_retry: bool = False) -> None:
+        """A referral (or retry) of another lane: handled once no urgent one is in progress (precedence.py)."""
         await self.precedence.wait_turn()
-        await self.handle(msg)
-
-    async def retry(self, msg: SourceMessage) -> None:
-        """A referral from the retry topic."""
-        await self.handle(msg, from_retry=True)
+        await self.handle(msg, from_retry=from_retry)
 
     async def handle(self, msg: SourceMessage, *, from_retry: bool = False) -> None:
         """One delivery attempt for one referral (or parking it, or deferring it while its recipient is paused)."""
@@ -286,6 +278,7 @@ class Notifier:
         if isinstance(outcome, Park):
             tables.parked[rid] = {
                 "case_id": referral["case_id"],
+                "priority": referral["priority"],  # released to its lane's retry topic (release_due_retries)
                 "not_before": outcome.not_before,
                 "value": base64.b64encode(value).decode(),
                 "partition": msg.partition,
@@ -484,7 +477,7 @@ class Notifier:
         return found
 
     async def release_due_retries(self) -> None:
-        """Re-produce parked referrals whose time has come (the retry agent then attempts them)."""
+        """Re-produce parked referrals whose time has come to their lane's retry topic (its agent attempts them)."""
         released = self.tables.released
         try:
             now = now_ms()
@@ -494,12 +487,18 @@ class Notifier:
                 released.add(rid)
                 try:
                     value = base64.b64decode(entry["value"])
-                    await self.service.send(self.topics.retry, entry["case_id"].encode(), value)
+                    topic = self.topics.retries.of(self._parked_priority(entry, value))
+                    await self.service.send(topic, entry["case_id"].encode(), value)
                 except Exception as exc:  # noqa: BLE001 - try again on the next tick
                     released.discard(rid)
                     log.error("could not release a parked retry", referral_id=rid, error=type(exc).__name__)
         except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
             log.error("retry release failed", error=type(exc).__name__)
+
+    def _parked_priority(self, entry: dict[str, Any], value: bytes) -> str:
+        """A parked retry's priority; an entry parked before entries kept it: its referral's."""
+        priority = entry.get("priority")
+        return str(priority) if priority is not None else str(self.codec.decode(value, "Referral")["priority"])
 
     async def check_sla(self) -> None:
         """Escalate referrals not acknowledged within their SLA from routing, delivered or not, once per period.

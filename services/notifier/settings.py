@@ -45,8 +45,8 @@ class Lanes(BaseSettings):
     # offset past a message still being handled, faust-streaming #606): Service.run_guarded runs
     # them and acknowledges offsets strictly in order (referral_bus/inflight.py).
     delivery_concurrency: int = Field(default=16, ge=1)
-    # Priority lanes (topic_catalog.LANES): while the urgent lane has a referral in hand, the other lanes
-    # start none, each waiting at most this long (services/notifier/precedence.py); 0 = no precedence.
+    # Priority lanes (topic_catalog.LANES): while the urgent lane has a referral (or retry) in hand, the other
+    # lanes start none, each waiting at most this long (services/notifier/precedence.py); 0 = no precedence.
     lane_yield_max_seconds: float = Field(default=1.0, ge=0)
 
 

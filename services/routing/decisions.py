@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from services.routing.ids import uuid5_text
+from referral_bus.ids import uuid5_text
 from services.routing.linked import Plan
 from services.routing.rules import Decision
 

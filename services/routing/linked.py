@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from referral_bus.errors import ProcessingError
+from referral_bus.ids import uuid5_text
 from referral_domain.safeguards import Facts, Gate
-from services.routing.ids import uuid5_text
 from services.routing.model import PRIORITY_RANK, Priority
 from services.routing.rules import Chosen, Decision
 

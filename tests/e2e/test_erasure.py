@@ -26,9 +26,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 from referral_bus import topics
 from referral_bus.casekeys import CaseKeys, sealed
 from referral_bus.codec import Codec
-from referral_bus.kafka import client_kwargs, read_to_end
+from referral_bus.kafka import client_kwargs
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack.inbox import inbox_env, use_inbox, write_inbox_secrets
+from referral_devstack.reading import read_to_end
 from referral_devstack.workers import Workers, free_port
 from services.intake.accept import case_id_for
 from tests.support.agencies import receiving_agencies

@@ -16,9 +16,9 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_cli.main import main as cli
 from referral_devstack.agencies import local_agencies
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, temp_workdir
 from tests.support import notifier as nt

@@ -16,8 +16,8 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_devstack.jaeger import Jaeger, JaegerClient
+from referral_devstack.reading import read_topic
 from referral_domain.directory import load_directory
 from services.notifier.redaction import load_profiles
 from tests.support.polling import poll

@@ -15,8 +15,8 @@ import signal
 
 import pytest
 
-from referral_bus.kafka import read_topic
 from referral_bus.topic_catalog import changelog
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import Workers, running
 from tests.support.splitcases import AGENCY_A, AGENCY_B, content, explain, outcomes, report, send, wait_cases, wrong
 

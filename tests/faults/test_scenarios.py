@@ -18,8 +18,8 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_devstack import broker
+from referral_devstack.reading import read_topic
 from tests.support.harness import (
     FULL,
     Fault,
@@ -96,9 +96,9 @@ async def test_kill9_each_worker_short(stack: Stack) -> None:
 
 
 async def test_poison_in_each_topic_short(stack: Stack) -> None:
-    """Garbage in every partition of cases and both referrals lanes (and acks): dead-lettered, partitions move on."""
+    """Garbage in every partition of cases, both referrals and retry lanes, acks: dead-lettered, partitions move on."""
     await ensure_namespace_topics(stack.bootstrap)
-    poisoned = [topics.CASES, topics.REFERRALS, topics.REFERRALS_URGENT, topics.ACKS, topics.RETRY]
+    poisoned = [topics.CASES, topics.REFERRALS, topics.REFERRALS_URGENT, topics.ACKS, topics.RETRY, topics.RETRY_URGENT]
     n_poison = 0
     for contract in poisoned:
         await produce_raw(

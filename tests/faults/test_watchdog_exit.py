@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import read_topic
 from referral_bus.watchdog import EXIT_STALLED
+from referral_devstack.reading import read_topic
 from tests.support.probes import spawn_probe
 
 pytestmark = [pytest.mark.faults, pytest.mark.kafka]

@@ -18,9 +18,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import ensure_topics, read_topic
+from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import changelog
+from referral_devstack.reading import read_topic
 from tests.support.changelogs import changelog_records, latest, wait_committed
 from tests.support.polling import wait_for
 from tests.support.probes import spawn_probe, stop

@@ -20,9 +20,9 @@ import yaml
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.agencies import local_agencies
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, running, temp_workdir
 from referral_domain import jurisdictions

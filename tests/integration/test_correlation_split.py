@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import read_to_end, read_topic
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import changelog
+from referral_devstack.reading import read_to_end, read_topic
 from referral_devstack.workers import running
 from tests.support.reports import PII
 from tests.support.splitcases import (

@@ -18,10 +18,10 @@ from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.deadletter import dead_letter
 from referral_bus.errors import UndecodableError
-from referral_bus.kafka import read_topic
 from referral_bus.message import SourceMessage
 from referral_bus.settings import REPO_ROOT
 from referral_cli.main import main as cli
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import running
 from tests.support.harness import produce_raw
 from tests.support.reports import key_of, valid_report

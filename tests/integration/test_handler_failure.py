@@ -13,7 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from tests.support.probes import spawn_probe
 
 

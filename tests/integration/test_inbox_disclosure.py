@@ -12,8 +12,8 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
+from referral_devstack.reading import read_topic
 from tests.support.inbox import document, running_inbox, signed_in
 from tests.support.polling import wait_for
 

@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topic_catalog, topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import temp_workdir
 from services.inbox.sessions import SESSION_COOKIE
 from tests.support.inbox import inbox_workers, signed_in

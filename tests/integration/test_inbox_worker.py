@@ -11,7 +11,7 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from tests.support.inbox import document, listed, running_inbox, signed_in
 from tests.support.polling import wait_for
 

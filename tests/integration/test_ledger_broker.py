@@ -8,7 +8,6 @@ and restarted, and finds a tampered copy not intact; `audit case` and `audit rec
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -22,11 +21,13 @@ from typing import Any
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import client_kwargs, ensure_topics, read_to_end
+from referral_bus.kafka import client_kwargs, ensure_topics
 from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_cli.commands.audit import read_anchors, read_ledger
+from referral_devstack.reading import read_to_end
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from tests.support import notifier as nt
+from tests.support.polling import fetch_until
 
 pytestmark = [pytest.mark.kafka]
 
@@ -49,28 +50,23 @@ async def disclosures_in_ledger(
     referral_ids: set[str], timeout: float = 90
 ) -> list[tuple[int, int | None, dict[str, Any]]]:
     """The ledger once it holds a disclosure of each referral and one escalation (polling until a deadline)."""
-    deadline = time.monotonic() + timeout
-    entries: list[tuple[int, int | None, dict[str, Any]]] = []
-    while time.monotonic() < deadline:
-        entries = await read_ledger(KafkaSettings(), timeout=30)
+
+    def complete(entries: list[tuple[int, int | None, dict[str, Any]]]) -> bool:
         facts = [json.loads(e["fact"]) for _, _, e in entries if e["kind"] == "DISCLOSURE"]
-        if referral_ids <= {f["referral_id"] for f in facts} and any(f["purpose"] == "escalation" for f in facts):
-            return entries
-        await asyncio.sleep(0.5)
-    return entries
+        return referral_ids <= {f["referral_id"] for f in facts} and any(f["purpose"] == "escalation" for f in facts)
+
+    return await fetch_until(lambda: read_ledger(KafkaSettings(), timeout=30), complete, timeout)
 
 
 async def digests_chained(expected: set[tuple[str, str]], timeout: float = 60) -> set[tuple[str, str]]:
     """(recipient, payload digest) of every disclosure in the ledger, once it holds `expected` (polling)."""
-    deadline = time.monotonic() + timeout
-    chained: set[tuple[str, str]] = set()
-    while time.monotonic() < deadline and not expected <= chained:
+
+    async def chained() -> set[tuple[str, str]]:
         entries = await read_ledger(KafkaSettings(), timeout=30)
         facts = [json.loads(e["fact"]) for _, _, e in entries if e["kind"] == "DISCLOSURE"]
-        chained = {(f["recipient_id"], f["payload_digest"]) for f in facts}
-        if not expected <= chained:
-            await asyncio.sleep(0.5)
-    return chained
+        return {(f["recipient_id"], f["payload_digest"]) for f in facts}
+
+    return await fetch_until(chained, lambda found: expected <= found, timeout)
 
 
 async def test_every_delivery_is_a_chained_disclosure_and_audit_answers(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from tests.support import notifier as nt
 from tests.support.webhooks import doc_verifier

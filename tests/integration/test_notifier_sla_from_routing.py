@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import read_to_end, read_topic
 from referral_bus.settings import KafkaSettings
+from referral_devstack.reading import read_to_end, read_topic
 from referral_devstack.receivers import WebhookReceiver, acknowledge
 from services.notifier.sla import escalation_id
 from tests.support import notifier as nt

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import WebhookReceiver
 from tests.support import notifier as nt
 from tests.support.polling import wait_for

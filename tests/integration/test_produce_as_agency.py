@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from referral_bus import topics
-from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
 from referral_cli.main import main as cli
+from referral_devstack.reading import read_topic
 
 pytestmark = [pytest.mark.kafka]
 

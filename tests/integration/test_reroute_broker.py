@@ -10,7 +10,7 @@ import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import Workers, temp_workdir
 from services.routing.decisions import referral_id_for
 from tests.support import notifier as nt

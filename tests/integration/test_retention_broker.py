@@ -10,8 +10,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import client_kwargs, read_topic
+from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import running
 from tests.support.admin import topic_configs
 from tests.support.notifier import produce

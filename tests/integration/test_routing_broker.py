@@ -10,8 +10,8 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_bus.topic_catalog import lane_of
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import Workers, temp_workdir
 from services.routing.decisions import referral_id_for
 from tests.support.lanes import lane_names

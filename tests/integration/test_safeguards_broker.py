@@ -19,9 +19,9 @@ import yaml
 from aiohttp import web as aioweb
 
 from referral_bus import topics
-from referral_bus.kafka import read_topic
 from referral_cli.main import main as cli
 from referral_devstack.agencies import write_secrets
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import MailReceiver, WebhookReceiver
 from referral_devstack.workers import Workers, free_port, temp_workdir
 from services.notifier.sla import escalation_id

@@ -26,8 +26,8 @@ from referral_bus import topics
 from referral_bus.codec import CONFLUENT_MAGIC, MAGIC, Codec, confluent_frame, confluent_id
 from referral_bus.contracts import contracts
 from referral_bus.errors import UnknownSchemaError
-from referral_bus.kafka import read_topic
 from referral_bus.schema_registry import RegistryConfig, SchemaRegistry
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import Workers, free_port, temp_workdir
 from services.intake.accept import report_key
 from tests.support.reports import valid_report

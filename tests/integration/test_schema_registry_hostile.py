@@ -17,8 +17,8 @@ from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from referral_bus import topics
 from referral_bus.codec import Codec, confluent_frame
 from referral_bus.contracts import contracts
-from referral_bus.kafka import read_topic
 from referral_bus.schema_registry import RegistryConfig, SchemaRegistry
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import running
 from tests.support.avro_bytes import varint
 from tests.support.harness import produce_raw

@@ -9,16 +9,16 @@ each secret value, and the logs for the reports' personal data.
 from __future__ import annotations
 
 import collections
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import temp_workdir
 from tests.support.harness import Stack, drain, find_secrets, generate, produce_stream, worker_logs
+from tests.support.polling import fetch_until
 
 pytestmark = [pytest.mark.kafka, pytest.mark.e2e]
 
@@ -50,12 +50,12 @@ async def test_no_secret_in_logs_dead_letters_or_bodies(stack: Stack) -> None:
     def refused_letters(rs: list) -> int:
         return sum(1 for r in rs if codec.decode(r.value, "DeadLetter")["stage"] == "notifier")
 
-    deadline = time.monotonic() + 120
-    raw = []
-    while time.monotonic() < deadline:
-        raw = await read_topic(dl_topic, until=lambda rs: refused_letters(rs) >= n_refused, timeout=20)
-        if refused_letters(raw) >= n_refused:
-            break
+    raw = await fetch_until(
+        lambda: read_topic(dl_topic, until=lambda rs: refused_letters(rs) >= n_refused, timeout=20),
+        lambda rs: refused_letters(rs) >= n_refused,
+        120,
+        interval=0,
+    )
     assert refused_letters(raw) >= n_refused, "the refused deliveries did not reach the dead-letter topic"
 
     secrets = {f"webhook-{k}": v for k, v in stack.secrets.items()}

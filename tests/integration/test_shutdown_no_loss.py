@@ -20,7 +20,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
-from referral_bus.kafka import read_topic
+from referral_devstack.reading import read_topic
 from tests.support.probes import spawn_probe, stop
 
 pytestmark = [pytest.mark.kafka]

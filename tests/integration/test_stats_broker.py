@@ -24,9 +24,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_bus.settings import KafkaSettings
 from referral_cli.commands.stats import published, recompute
+from referral_devstack.reading import read_topic
 from referral_devstack.workers import Workers, temp_workdir
 from services.stats.settings import StatsSettings
 from tests.support.stats import Input, chromium, generate

@@ -282,7 +282,7 @@ def _report(agency_id: str, report_id: str) -> bytes:
 
 
 async def _records(contract: str, until: Any, timeout: float = 120) -> list[Any]:
-    from referral_bus.kafka import read_topic
+    from referral_devstack.reading import read_topic
 
     return await read_topic(topics.name(contract), until=until, timeout=timeout)
 

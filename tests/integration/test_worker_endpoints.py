@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
@@ -15,6 +12,7 @@ from referral_bus.settings import REPO_ROOT, KafkaSettings
 from referral_devstack.produce import produce
 from referral_devstack.workers import Workers, temp_workdir
 from tests.support.pages import assert_only_our_pages
+from tests.support.polling import fetch_until
 
 EXAMPLES = REPO_ROOT / "examples" / "reports.jsonl"
 
@@ -60,13 +58,10 @@ async def test_a_running_worker_serves_health_readiness_and_metrics(kafka: str, 
                     >= 2
                 )
 
-            text = ""
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                text = httpx.get(f"{base}/metrics").text
-                if counted(text):
-                    break
-                await asyncio.sleep(0.3)
+            async def scrape() -> str:
+                return httpx.get(f"{base}/metrics").text
+
+            text = await fetch_until(scrape, counted, 60, interval=0.3)
             assert _metric(text, "referral_bus_events_in_total", stage="intake") >= 10, workers.tail("intake")
             assert _metric(text, "referral_bus_dead_letters_total", stage="intake", reason="undecodable") == 1
             assert _metric(text, "referral_bus_events_out_total", stage="intake", topic="referrals.cases.v1") >= 5

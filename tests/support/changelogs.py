@@ -11,9 +11,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from referral_bus import topics
-from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import changelog
+from referral_devstack.reading import read_to_end
 
 
 async def records(kafka: str, name: str) -> list[Any]:

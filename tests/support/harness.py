@@ -36,10 +36,10 @@ import yaml
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_topic
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.agencies import write_secrets
 from referral_devstack.inbox import write_inbox_secrets
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import Delivery, WebhookReceiver
 from referral_devstack.workers import Workers
 from referral_domain.vocabulary import CATEGORIES, SEVERITIES

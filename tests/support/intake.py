@@ -12,8 +12,8 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import read_to_end
 from referral_bus.settings import KafkaSettings
+from referral_devstack.reading import read_to_end
 from referral_devstack.workers import Workers, running
 from tests.support.changelogs import wait_committed
 

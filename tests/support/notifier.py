@@ -13,10 +13,11 @@ import yaml
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import client_kwargs, read_topic
+from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings
 from referral_devstack.agencies import write_secrets
 from referral_devstack.produce import prepare
+from referral_devstack.reading import read_topic
 from referral_devstack.receivers import WebhookReceiver
 from referral_devstack.workers import Workers, temp_workdir
 from services.intake.report import validate

@@ -15,8 +15,9 @@ from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
-from referral_bus.kafka import key_partition, read_to_end, read_topic
+from referral_bus.kafka import key_partition
 from referral_bus.settings import KafkaSettings
+from referral_devstack.reading import read_to_end, read_topic
 from referral_devstack.workers import Workers
 from services.intake.accept import case_id_for, report_key
 from tests.support.reports import valid_report

@@ -1,4 +1,4 @@
-"""A kernel `Table` whose changelog sends are recorded, not produced: table unit tests without a broker."""
+"""Tables for unit tests without a broker: a kernel `Table` whose changelog sends are recorded; a plain stand-in."""
 
 from __future__ import annotations
 
@@ -34,3 +34,21 @@ def recording_table(app_id: str, *, event_partition: int | None = None) -> Recor
     if event_partition is not None:
         t.partition_for_key = lambda key: event_partition  # type: ignore[method-assign]  # no Faust event here
     return t
+
+
+class ChangelogTable:
+    """A table whose `table[key] = value` is a changelog write (recorded) into its store `data`, as in Faust."""
+
+    def __init__(self) -> None:
+        self.data: dict[str, Any] = {}
+        self.writes: list[tuple[str, Any]] = []
+
+    def get(self, key: str) -> Any:
+        return self.data.get(key)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self.writes.append((key, value))
+        self.data[key] = value

@@ -7,7 +7,8 @@
 - tooling (`referral_cli`, `referral_devstack`) imports the kernel and the services' pure logic,
   never a service's Faust shell (`app`, `handlers`); `referral_devstack` never imports `referral_cli`;
 - the kernel, the domain and the services import only the standard library and runtime dependencies;
-- the kernel holds only what a worker runs: each of its modules is reached from a worker's `app.py`.
+- the kernel holds only what a worker runs: each of its modules is reached from a worker's `app.py`, and from two
+  workers' at least (what one worker alone runs belongs in that service's package).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ SERVICES = ("intake", "routing", "notifier", "stats", "inbox", "ledger")
 SHELL_MODULES = ("app", "handlers")
 RUNTIME_PACKAGES = ("referral_bus", "referral_domain", "services")
 # The kernel modules the domain may use: contracts, names and settings, none of which imports Faust or a Kafka client.
-DOMAIN_MAY_IMPORT = ("contracts", "errors", "settings", "topics", "topic_catalog")
+DOMAIN_MAY_IMPORT = ("contracts", "errors", "ids", "settings", "topics", "topic_catalog")
 NOT_IN_DOMAIN = ("faust", "mode", "aiokafka", "confluent_kafka")
 # Import names of the runtime dependencies in pyproject.toml (distribution name → top-level modules).
 RUNTIME_MODULES = {
@@ -133,30 +134,49 @@ def violations(root: Path = REPO_ROOT) -> list[str]:
 DOTTED_KERNEL_NAME = re.compile(r"[\"'](referral_bus(?:\.\w+)+)[\"']")
 
 
-def unreached_kernel_modules(root: Path = REPO_ROOT) -> list[str]:
-    """Kernel modules outside the import closure of the workers (`services/<x>/app.py`): tooling's, not the kernel's."""
+def kernel_reach(root: Path = REPO_ROOT) -> dict[str, set[str]]:
+    """Each kernel module → the services whose worker (`services/<x>/app.py`) reaches it through its imports."""
     modules = {}
     for package in RUNTIME_PACKAGES:
         for path in (root / package).rglob("*.py"):
             name = ".".join(path.relative_to(root).with_suffix("").parts)
             modules[name.removesuffix(".__init__")] = path
-    todo, reached = [f"services.{service}.app" for service in SERVICES], set()
-    while todo:
-        name = todo.pop()
-        if name in reached or name not in modules:
-            continue
-        reached.add(name)
-        source = modules[name].read_text(encoding="utf-8")
-        named = [imported for _, imported in imports(modules[name], root)] + DOTTED_KERNEL_NAME.findall(source)
-        for target in named:
-            while target and target not in modules:
-                target = target.rpartition(".")[0]
-            todo.append(target)
-    return sorted(name for name in modules if name.startswith("referral_bus.") and name not in reached)
+    served: dict[str, set[str]] = {name: set() for name in modules if name.startswith("referral_bus.")}
+    for service in SERVICES:
+        todo, reached = [f"services.{service}.app"], set()
+        while todo:
+            name = todo.pop()
+            if name in reached or name not in modules:
+                continue
+            reached.add(name)
+            source = modules[name].read_text(encoding="utf-8")
+            named = [imported for _, imported in imports(modules[name], root)] + DOTTED_KERNEL_NAME.findall(source)
+            for target in named:
+                while target and target not in modules:
+                    target = target.rpartition(".")[0]
+                todo.append(target)
+        for name in reached & served.keys():
+            served[name].add(service)
+    return served
+
+
+def unreached_kernel_modules(root: Path = REPO_ROOT) -> list[str]:
+    """Kernel modules outside the import closure of the workers (`services/<x>/app.py`): tooling's, not the kernel's."""
+    return sorted(name for name, services in kernel_reach(root).items() if not services)
+
+
+def single_service_kernel_modules(root: Path = REPO_ROOT) -> dict[str, str]:
+    """Kernel modules that one worker alone reaches (→ that service): they belong in `services/<x>/`."""
+    return {name: next(iter(services)) for name, services in kernel_reach(root).items() if len(services) == 1}
 
 
 def test_every_kernel_module_is_run_by_a_worker() -> None:
     assert unreached_kernel_modules() == [], "move it to tooling (referral_cli, referral_devstack) or delete it"
+
+
+def test_no_kernel_module_serves_one_service_alone() -> None:
+    """Each kernel module is reached by two workers or more (directly, or through the shell every worker runs)."""
+    assert single_service_kernel_modules() == {}, "move it into that service's own package"
 
 
 # One synthetic tree for the checks below: forbidden imports, and a kernel module no worker reaches.
@@ -166,6 +186,7 @@ SYNTHETIC_TREE = {
     "referral_domain/vocabulary.py": "from referral_bus import errors\nfrom referral_bus.settings import Bus\n",
     "services/intake/report.py": "from referral_domain import jurisdictions\n",
     "services/intake/app.py": "from referral_bus import shell\nfrom . import handlers\n",
+    "services/routing/app.py": "from referral_bus.shell import Service\n",
     "services/intake/handlers.py": "from referral_bus.codec import Codec\n",
     "referral_bus/shell.py": "CONFIG = {'()': 'referral_bus.lograte.quiet_filter'}\n",
     "referral_bus/codec.py": "from . import compatibility\n",
@@ -185,6 +206,14 @@ def synthetic_tree(tmp_path: Path) -> Path:
 def test_a_kernel_module_no_worker_imports_is_named(synthetic_tree: Path) -> None:
     """No app.py reaches status.py or registry_server.py; lograte is reached by name, compatibility via codec."""
     assert unreached_kernel_modules(synthetic_tree) == ["referral_bus.registry_server", "referral_bus.status"]
+
+
+def test_a_kernel_module_one_worker_alone_reaches_is_named(synthetic_tree: Path) -> None:
+    """Both workers run the shell (and lograte, named in it); only intake's handlers reach codec and compatibility."""
+    assert single_service_kernel_modules(synthetic_tree) == {
+        "referral_bus.codec": "intake",
+        "referral_bus.compatibility": "intake",
+    }
 
 
 def test_the_tree_keeps_the_import_rule() -> None:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench import accounting
-from bench.run import Plan, known_config, merge_rounds
+from bench.run import Plan, _stack, _summary, known_config, merge_rounds
 from bench.settings import BenchSettings
+from bench.sink import ReceiverProcess
+from bench.stacks import OurStack, Tuning
+from services.intake.settings import IntakeSettings
 
 
 def test_the_smoke_plan_runs_every_configuration_of_the_full_plan() -> None:
@@ -67,3 +71,22 @@ def test_a_failed_round_is_kept_as_an_error_and_the_others_still_count() -> None
     assert merged["errors"] == [{"round": 1, "error": "RuntimeError: workers not ready"}]
     assert merged["unthrottled"]["median_throughput_per_s"] == 20.0 and merged["accounting"]["reports"] == 200
     assert [la["round"] for la in merged["load_average"]] == [0, 2]
+
+
+def test_ours_hops_runs_our_stack_with_every_report_through_the_correlation_hops(tmp_path: Path) -> None:
+    assert known_config("ours_hops") and "ours_hops" not in Plan().configs  # on demand: --configs ours,ours_hops
+    receiver = ReceiverProcess()
+    stacks = {name: _stack(name, Plan(), Tuning(), receiver, None, "ns", tmp_path) for name in ("ours", "ours_hops")}
+    assert isinstance(stacks["ours_hops"], OurStack) and stacks["ours_hops"].local_correlation is False
+    assert isinstance(stacks["ours"], OurStack) and stacks["ours"].local_correlation is None
+    assert stacks["ours_hops"].describe()["local_correlation"] is False
+    assert stacks["ours"].describe()["local_correlation"] is IntakeSettings().local_correlation
+
+
+def test_the_summary_compares_correlation_here_with_the_hops() -> None:
+    def config(throughput: float, intake_cpu: float) -> dict[str, Any]:
+        cpu = {"intake": intake_cpu, "routing": 1.0, "notifier": 1.0, "broker": 9.0}
+        return {"unthrottled": {"median_throughput_per_s": throughput}, "accounting": {"cpu_ms_per_report": cpu}}
+
+    s = _summary({"e2e": {"ours": config(150.0, 2.0), "ours_hops": config(100.0, 4.0)}})
+    assert s["here_to_hops"] == 1.5 and s["here_cpu_hops_to_here"] == 1.5  # (4+1+1) / (2+1+1); the broker aside

@@ -57,3 +57,18 @@ def test_outside_an_event_the_write_lands_at_once() -> None:
     staged.write_after_sends("k", "v")
     staged.write_now("n", "w")
     assert table == {"k": "v", "n": "w"} and staged.staged() == 0
+
+
+def test_a_staged_delete_hides_the_key_at_once_and_deletes_it_only_once_sent() -> None:
+    table: dict[str, str] = {"a": "case-1", "b": "case-2"}
+    staged, first, second = StagedTable(table), Pending(), Pending()
+    in_event(first, lambda: staged.delete_after_sends("a"))
+    in_event(second, lambda: staged.delete_after_sends("b"))
+    assert staged.get("a") is None and staged.get("a", "gone") == "gone" and table["a"] == "case-1"
+    sent(first)
+    failed(second)
+    assert table == {"b": "case-2"} and staged.get("b") == "case-2" and staged.staged() == 0
+    third = Pending()
+    in_event(third, lambda: staged.delete_after_sends("never-there"))
+    sent(third)
+    assert table == {"b": "case-2"} and staged.staged() == 0

@@ -1,19 +1,15 @@
-"""Priority lanes (referral_bus/topic_catalog.py LANES): every priority of the contract has exactly one lane."""
+"""Priority lanes (referral_bus/topic_catalog.py LANES): every priority of the contract has exactly one lane,
+and its retries travel in that lane's retry topic."""
 
 from __future__ import annotations
-
-import json
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from referral_bus import topics
-from referral_bus.settings import REPO_ROOT
-from referral_bus.topic_catalog import LANES, lane_of, lane_topics
+from referral_bus.topic_catalog import LANES, lane_of, lane_topics, retry_topics
+from tests.support.lanes import PRIORITIES
 
-# The contract's priorities (most urgent last in the Avro enum), read from the schema, not restated here.
-_DECISION = json.loads((REPO_ROOT / "schemas" / "avro" / "RoutingDecision.avsc").read_text(encoding="utf-8"))
-PRIORITIES: list[str] = next(f["type"]["symbols"] for f in _DECISION["fields"] if f["name"] == "priority")
 BY_URGENCY = sorted(PRIORITIES)  # P1 (most urgent) .. P4
 
 
@@ -42,21 +38,41 @@ def test_a_more_urgent_priority_never_travels_in_a_later_lane() -> None:
     assert positions == sorted(positions)
 
 
-def test_every_lane_topic_is_declared_like_the_referrals_topic() -> None:
+def _declared_like(names: tuple[str, ...], like: str) -> None:
     declared = {t.name: t for t in topics.ALL}
-    standard = declared[topics.REFERRALS]
-    assert lane_topics() == tuple(lane.topic for lane in LANES)
-    assert len(set(lane_topics())) == len(LANES)
-    for name in lane_topics():
+    model = declared[like]
+    assert len(set(names)) == len(LANES)
+    for name in names:
         spec = declared[name]
         assert (spec.retention_ms, spec.sensitivity, spec.compacted, spec.partitions) == (
-            standard.retention_ms,
-            standard.sensitivity,
-            standard.compacted,
-            standard.partitions,  # co-partitioned with every topic keyed by case_id
+            model.retention_ms,
+            model.sensitivity,
+            model.compacted,
+            model.partitions,  # co-partitioned with every topic keyed by case_id
         )
+
+
+def test_every_lane_topic_is_declared_like_the_referrals_topic() -> None:
+    assert lane_topics() == tuple(lane.topic for lane in LANES)
+    _declared_like(lane_topics(), topics.REFERRALS)
+
+
+def test_every_lane_retry_topic_is_declared_like_the_retry_topic() -> None:
+    assert retry_topics() == tuple(lane.retry for lane in LANES)
+    _declared_like(retry_topics(), topics.RETRY)
+    assert not set(retry_topics()) & set(lane_topics())  # a retry never lands among first attempts
+
+
+def test_retries_travel_in_the_lane_of_their_priority_for_every_priority() -> None:
+    retry_of = {lane.topic: lane.retry for lane in LANES}  # the referrals lane → its retry lane
+    for priority in PRIORITIES:
+        lane = lane_of(priority)
+        assert lane.retry == retry_of[lane.topic]
+        assert (lane.retry == topics.RETRY_URGENT) == (priority == "P1"), priority
+    assert lane_of("P4").retry == topics.RETRY  # the historical retry topic stays the standard lane's
 
 
 @given(st.text(max_size=8).filter(lambda p: p not in PRIORITIES))
 def test_a_priority_no_lane_names_goes_to_the_last_lane(priority: str) -> None:
     assert lane_of(priority) == LANES[-1]
+    assert lane_of(priority).retry == topics.RETRY  # its retries never take the urgent retry lane

@@ -36,6 +36,9 @@ def test_every_priority_lane_is_written_by_routing_and_read_and_written_by_the_n
     for lane in LANES:
         assert (lane.topic, "Write") in routing and (lane.topic, "Read") not in routing
         assert {(lane.topic, "Read"), (lane.topic, "Write")} <= notifier  # its agent; SLA escalations
+        # the lane's retry topic: only the notifier (its retry agent; retries, deferrals, released parked ones)
+        assert {(lane.retry, "Read"), (lane.retry, "Write")} <= notifier
+        assert not {op for name, op in routing if name == lane.retry}
 
 
 def test_namespaced_prefixes_topic_and_group_names() -> None:

@@ -10,24 +10,7 @@ from hypothesis import strategies as st
 from services.notifier.dueindex import DueIndex
 from services.notifier.handlers import Notifier, Tables
 from services.notifier.sla import ROUTED
-
-
-class ChangelogTable:
-    """A table whose `table[key] = value` is a changelog write (recorded) into its store `data`, as in Faust."""
-
-    def __init__(self) -> None:
-        self.data: dict[str, Any] = {}
-        self.writes: list[tuple[str, Any]] = []
-
-    def get(self, key: str) -> Any:
-        return self.data.get(key)
-
-    def __getitem__(self, key: str) -> Any:
-        return self.data[key]
-
-    def __setitem__(self, key: str, value: Any) -> None:
-        self.writes.append((key, value))
-        self.data[key] = value
+from tests.support.tables import ChangelogTable
 
 
 def _notifier() -> Notifier:
