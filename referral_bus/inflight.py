@@ -38,6 +38,8 @@ class Pending:
     # handler returns (tables.flush_changelog), not one per write
     changelog: dict[tuple[int, int, Any], Any] = field(default_factory=dict)
     flushed: bool = False  # the handler returned: a later write (from a task it started) is sent at once
+    # keys whose record waits for the event's sends (tables.hold): a staged write, or `release`, sends it
+    held: set[tuple[int, int, Any]] = field(default_factory=set)
     outcome: str = "ok"  # or "dead_lettered"
     started: float = 0.0
     # The context the event was taken in (Faust's current event among it): its state callbacks run in

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from referral_bus.inflight import after_sends
@@ -26,8 +26,10 @@ class StagedTable:
     (the event is replayed), and every staging ends, written or dropped (inflight.py).
     """
 
-    def __init__(self, table: MutableMapping[str, Any]) -> None:
+    def __init__(self, table: MutableMapping[str, Any], merge: Callable[[Any, Any], Any] | None = None) -> None:
         self.table = table
+        # merge(value in the table when the write lands, staged value) → the value written (default: the staged one)
+        self.merge = merge
         self._staged: dict[str, tuple[Any, int]] = {}
 
     def get(self, key: str, default: Any = None) -> Any:
@@ -66,6 +68,8 @@ class StagedTable:
     def _land(self, key: str, value: Any) -> Any:
         try:
             if value is not _DELETED:
+                if self.merge is not None:  # keep what landed meanwhile (e.g. a mark another event wrote)
+                    value = self.merge(self.table.get(key), value)
                 return write(self.table, key, value)  # the changelog send, awaited before the event's ack
             if self.table.get(key) is None:
                 return None  # nothing to delete: no tombstone

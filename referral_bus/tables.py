@@ -15,6 +15,15 @@ returns (`flush_changelog`) with the key's value in the table at that moment (a 
 gone), so the last record of every key is its latest value whatever order concurrent events end in.
 Nothing is promised before the event's acknowledgement, which still waits for every record.
 
+A key can be HELD (`hold`): its record is then left out of the event's flush and sent after the event's
+sends, by the staged write that held it (or `release` when they failed), so a "done" mark kept in an
+entry's value (the notifier's delivered-once mark in the referral's state) costs no record of its own.
+
+A table may feed memory-only state DERIVED from its entries (`derived`, e.g. intake's daily claim counts,
+kept in the correlation entries themselves instead of a table of their own): `restored(key, value,
+partition)` for every record recovered from the changelog, `keep_only(partitions)` once recovery is over.
+The writer keeps it current on its own writes.
+
 Expiry (expiry.py) needs each key's changelog partition and last write time: the table notes them
 on every write (ours and Faust's own `table[key] = value`) and on recovery from the changelog (the
 record's partition and timestamp). `sweep(partition)` removes the expired entries of one partition
@@ -26,7 +35,7 @@ on the worker that owns the partition, in line with the writes of its own events
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 import faust
 
@@ -37,12 +46,23 @@ from referral_bus.inflight import Pending, current
 GONE: Any = object()  # a deleted key: its changelog record is a tombstone
 
 
+class Derived(Protocol):
+    """Memory-only state derived from a table's entries, rebuilt from its changelog on recovery."""
+
+    def restored(self, key: Hashable, value: Any, partition: int) -> None:
+        """A live entry recovered from changelog `partition`."""
+
+    def keep_only(self, partitions: set[int]) -> None:
+        """Recovery is over: forget what came from partitions this worker no longer holds."""
+
+
 class Table(faust.Table[str, Any]):
     """A changelogged Faust table that knows where and when each key was written, and can expire entries."""
 
-    def __init__(self, *args: Any, expiry: Expiry | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, expiry: Expiry | None = None, derived: Derived | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.expiry = expiry
+        self.derived = derived
         self.written = Written()
 
     # --- writes ---------------------------------------------------------------------------------
@@ -122,11 +142,15 @@ class Table(faust.Table[str, Any]):
             else:
                 stamp = event.message.timestamp
                 self.written.note(key, event.message.partition, int(stamp * 1000) if stamp else now_ms())
+                if self.derived is not None:
+                    self.derived.restored(key, self._to_value(event.value), event.message.partition)
 
     async def on_recovery_completed(self, active_tps: set[Any], standby_tps: set[Any]) -> None:
         """Keep noting only the partitions this worker now holds (the store drops the others' keys)."""
         await super().on_recovery_completed(active_tps, standby_tps)
         self.written.keep_only({tp.partition for tp in active_tps})
+        if self.derived is not None:
+            self.derived.keep_only({tp.partition for tp in active_tps})
 
     # --- expiry ---------------------------------------------------------------------------------
 
@@ -146,10 +170,39 @@ class Table(faust.Table[str, Any]):
 
 
 def flush_changelog(pending: Pending) -> None:
-    """One changelog record per key the event wrote, with the key's value now; the event's ack waits for them."""
+    """One changelog record per key the event wrote, with the key's value now; the event's ack waits for them.
+
+    A held key (`hold`) is left out: its record goes after the event's sends, with the staged write that held it.
+    """
     written, pending.changelog, pending.flushed = pending.changelog, {}, True
-    for (_, partition, key), table in written.items():
-        pending.sends.append(table._send(partition, key, table.data.get(key, GONE)))
+    for noted, table in written.items():
+        if noted not in pending.held:
+            _, partition, key = noted
+            pending.sends.append(table._send(partition, key, table.data.get(key, GONE)))
+
+
+def hold(table: Any, key: Hashable) -> None:
+    """Inside an event: this event's record of `key` is not sent with its sends, but after them (`release`).
+
+    For a "done" mark kept in another entry's value (the notifier's delivered-once mark in the referral's
+    state): the entry's record then carries both, once the outputs the mark stands for are on the broker.
+    The caller must end every hold with a write of the key or `release` after the sends (both when they
+    fail). A plain mapping, or outside an event: nothing to hold.
+    """
+    pending = current.get()
+    if pending is not None and isinstance(table, Table):
+        pending.held.add((id(table), table._event_partition(key), key))
+
+
+def release(table: Any, key: Hashable) -> Any:
+    """The held record of `key`, with its value now (after the event's sends); the event's ack waits for it."""
+    pending = current.get()
+    if pending is None or not isinstance(table, Table):
+        return None
+    partition = table._event_partition(key)
+    if (id(table), partition, key) not in pending.held:
+        return None
+    return table._record(partition, key, table.data.get(key, GONE))
 
 
 def write(table: Any, key: Hashable, value: Any, partition: int | None = None) -> Any:

@@ -17,6 +17,7 @@ from services.intake.correlate import Correlator, per_partition
 from services.intake.handlers import IntakeHandlers
 from services.intake.locality import Locality
 from services.intake.pending import Pending
+from services.intake.quotas import ClaimQuotas
 from services.intake.settings import IntakeSettings
 
 settings = IntakeSettings()
@@ -36,12 +37,11 @@ cases_topic = service.topic(topics.CASES)
 seen = service.table("dedup", value_type=str, expiry=Expiry(int(settings.dedup_window_days * 86_400_000)))
 # Correlation by content key: its own topic, so the content table is partitioned by content key.
 correlation_topic = service.topic(topics.CORRELATION)
-# content key → the correlation Entry that claimed it (see correlate.py).
+# content key → the correlation Entry that claimed it, with its agency's claim count that day (correlate.py);
+# the counts (the per-agency claim limit, config/agencies.yaml) are rebuilt from the entries (quotas.py).
 _window_ms = int(settings.correlation_window_hours * 3_600_000)
-content = service.table("content", expiry=Expiry(_window_ms))  # an entry is live for the window after it
-# agency|day|correlation partition → keys claimed (the per-agency claim limit, config/agencies.yaml); a day's
-# count is of no use after the next day
-claims = service.table("claims", value_type=int, expiry=Expiry(2 * 86_400_000))
+quotas = ClaimQuotas()
+content = service.table("content", expiry=Expiry(_window_ms), derived=quotas)  # live for the window after it
 # case id → the encoded (sealed) Case waiting for its correlation verdict (on the report's partition).
 pending = service.table("pending", value_type=str)
 partitions = service.kafka.topic_partitions
@@ -51,7 +51,7 @@ handlers = IntakeHandlers(
     correlator=Correlator(
         content,
         window_ms=_window_ms,
-        claims=claims,
+        quotas=quotas,
         claim_limit=lambda agency: per_partition(registry.claim_limit(agency), partitions),
     ),
     agency_of=agency_of,
@@ -67,8 +67,8 @@ handlers = IntakeHandlers(
     locality=Locality(
         app,
         correlation_topic.get_topic_name(),
-        (content.changelog_topic.get_topic_name(), claims.changelog_topic.get_topic_name()),
-        sweep=lambda partition: service.sweep((content, claims), partition),
+        (content.changelog_topic.get_topic_name(),),
+        sweep=lambda partition: service.sweep((content,), partition),
     )
     if settings.local_correlation
     else None,
@@ -79,5 +79,5 @@ handlers = IntakeHandlers(
 # the expired entries of the event's partition.
 intake_agent = service.agent(intake_topic, handlers.event, name=f"{__name__}.intake_agent", expire=(seen,))
 correlation_agent = service.agent(
-    correlation_topic, handlers.correlation, name=f"{__name__}.correlation_agent", expire=(content, claims)
+    correlation_topic, handlers.correlation, name=f"{__name__}.correlation_agent", expire=(content,)
 )

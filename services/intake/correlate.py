@@ -38,6 +38,8 @@ The known limit above then also covers a claim another worker sent to a partitio
 and that its correlation agent has not consumed yet: a report decided here in that moment misses it.
 Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write): app.py declares the table
 with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
+The daily claim limit is counted in the entries themselves (`claim_no`, quotas.py): one changelog record
+per claimed key.
 """
 
 from __future__ import annotations
@@ -49,11 +51,10 @@ from typing import Any
 
 from referral_bus.errors import ProcessingError
 from referral_bus.staged import StagedTable
-from referral_bus.tables import write
 from services.intake.accept import report_key
 from services.intake.content import ContentKey, MatchedOn, content_keys
+from services.intake.quotas import CLAIM_NO, ClaimQuotas, quota_of
 
-DAY_MS = 86_400_000
 _CASE_KEYS = frozenset({"case_id", "accepted_at", "report"})
 
 
@@ -222,7 +223,8 @@ class Correlator:
     """The correlation decisions; no Kafka here (the agent in app.py is a thin shell).
 
     `claim_limit(agency_id)` is how many keys the agency may claim per day on one partition of the
-    correlation topic; `claims` counts them (key `agency|day|partition`).
+    correlation topic; `quotas` counts them, from the entries' `claim_no` (quotas.py; give the same
+    object to the table as its `derived` state, so a restart rebuilds the counts).
     """
 
     def __init__(
@@ -230,12 +232,12 @@ class Correlator:
         table: MutableMapping[str, Any],
         *,
         window_ms: int,
-        claims: MutableMapping[str, Any] | None = None,
+        quotas: ClaimQuotas | None = None,
         claim_limit: Callable[[str], int] | None = None,
     ) -> None:
         self.table = StagedTable(table)
         self.window_ms = window_ms
-        self.claims: MutableMapping[str, Any] = {} if claims is None else claims
+        self.quotas = ClaimQuotas() if quotas is None else quotas
         self.claim_limit = claim_limit or (lambda _agency: 1 << 62)
         self.refused_claims = 0
 
@@ -362,17 +364,17 @@ class Correlator:
     def claim(self, local: list[tuple[str, Entry]], partition: int = 0) -> None:
         """Record claims now: a key is taken when no live entry holds it and its agency is under its limit.
 
-        `partition`: the keys' partition of the correlation topic; the entry and the quota are written in
-        that changelog partition (the claim event's own, or the key's one on the worker that holds it).
+        `partition`: the keys' partition of the correlation topic; the entry, with the quota it used
+        (`claim_no`), is written in that changelog partition (the claim event's own, or the key's one on
+        the worker that holds it): one record per key taken.
         """
         for digest, entry in self._taking(local):
-            quota = f"{entry.agency_id}|{entry.first_seen_ms // DAY_MS}|{partition}"
-            used = int(self.claims.get(quota) or 0)
-            if used >= self.claim_limit(entry.agency_id):
+            quota = quota_of(entry.agency_id, entry.first_seen_ms, partition)
+            if self.quotas.used(quota) >= self.claim_limit(entry.agency_id):
                 self.refused_claims += 1
                 continue
-            write(self.claims, quota, used + 1, partition)  # in the key's partition, whichever event runs
-            self.table.write_now(digest, asdict(entry), partition)
+            value = {**asdict(entry), CLAIM_NO: self.quotas.take(quota)}
+            self.table.write_now(digest, value, partition)  # in the key's partition, whichever event runs
 
     def _taking(self, local: list[tuple[str, Entry]]) -> list[tuple[str, Entry]]:
         """The claims that take their key: no live entry holds it (a replayed claim of the same entry is a no-op)."""

@@ -1,7 +1,7 @@
 """Which content keys this intake worker holds: their correlation partitions, when it holds every one of them.
 
 A report whose content keys all hash to partitions of the correlation topic this worker holds (with the
-`content` and `claims` changelog partitions of the same numbers, recovered) is correlated here, against
+`content` changelog partitions of the same numbers, recovered) is correlated here, against
 the worker's own table (`Correlator.decide_here`), without the hops; otherwise it takes the hop path.
 """
 
@@ -23,7 +23,7 @@ class Locality:
 
     app: Any  # the Faust app (its assignment and the topic's metadata)
     topic: str  # the correlation topic (broker name)
-    changelogs: Sequence[str]  # the changelogs written for a key: content and claims
+    changelogs: Sequence[str]  # the changelogs written for a key: content (with its claim count, quotas.py)
     sweep: Callable[[int], None]  # expire those tables' entries of one partition (held here)
 
     def places(self, digests: Sequence[str]) -> dict[str, int] | None:

@@ -22,6 +22,7 @@ from referral_bus.status import StatusTopics, status_record
 from referral_domain.directory import Directory
 from referral_domain.lifecycle import Lifecycle
 from services.notifier.deliver import receipt
+from services.notifier.delivered import keep_mark
 from services.notifier.lifecycle import Applied, apply, case_view, lifecycle_fields
 from services.notifier.sla import ack_clock
 
@@ -48,7 +49,7 @@ class RecipientActions:
     def __post_init__(self) -> None:
         # A state change stands for its receipt, re-route request and status event: it lands once they are
         # on the broker, and is dropped if they fail (the ack is dead-lettered; its replay applies it again).
-        self.staged = StagedTable(self.state)
+        self.staged = StagedTable(self.state, merge=keep_mark)  # never drops a delivered-once mark landed meanwhile
 
     def kind_of(self, recipient_id: str) -> str | None:
         """A recipient's kind, or None when it is not in the directory."""

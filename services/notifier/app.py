@@ -59,6 +59,7 @@ from services.notifier.channels.inbox import InboxTopic, WithInboxCopy, link_mak
 from services.notifier.channels.partner import PartnerTopic
 from services.notifier.channels.webhook import Webhook
 from services.notifier.deliver import Deliverer
+from services.notifier.delivered import DeliveredMarks
 from services.notifier.gauges import Gauges
 from services.notifier.handlers import Notifier, Tables, Topics
 from services.notifier.ownership import owned_partitions, still_owned
@@ -94,10 +95,13 @@ notifier_topics = Topics(
 )
 _partitions = service.kafka.topic_partitions
 _retention = retention_ms(settings.referral_retention_days)  # closed referrals' state, delivered marks
+_state = service.table("referral_state", expiry=Expiry(_retention, closed=closed))
+# Marks of the former layout (one record of their own per delivery): read only, until they expire (delivered.py).
+_former_marks = service.table("deliveries", value_type=int, expiry=Expiry(_retention))
 tables = Tables(
-    delivered=service.table("deliveries", value_type=int, expiry=Expiry(_retention)),
+    delivered=DeliveredMarks(_state, legacy=_former_marks),  # the delivered-once mark: in the state entry
     parked=service.table("parked"),
-    state=service.table("referral_state", expiry=Expiry(_retention, closed=closed)),
+    state=_state,
     escalations=service.table("escalations", value_type=int),
     breakers=service.table("breakers"),
     early_acks=service.table("early_acks"),
@@ -193,7 +197,7 @@ notifier.actions = RecipientActions(
     StatusTopics(service, _registry),
 )
 register_ack_view(app, notifier, secrets, max_body_bytes=settings.ack_max_body_bytes)
-_expiring = (tables.state, tables.delivered)  # swept by every agent: all of them write in the case's partition
+_expiring = (tables.state, _former_marks)  # swept by every agent: all of them write in the case's partition
 
 
 def lane_agents(lanes: LaneTopics, kind: str, *, from_retry: bool) -> dict[str, Any]:

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
 from referral_bus.casekeys import CaseKeys, CaseKeyUnavailableError
 from referral_bus.clock import now_ms
-from referral_bus.staged import StagedTable
 from referral_domain import disclosure
 from referral_domain.directory import Directory, file_hash
 from services.notifier.channels.base import Channel
+from services.notifier.delivered import DeliveredMarks
 from services.notifier.errors import DeliveryError
 from services.notifier.payload import body, document
 from services.notifier.redaction import PROFILES_FILE, load_profiles
@@ -66,14 +65,14 @@ class Deliverer:
         self,
         directory: Directory,
         channels: dict[str, Channel],
-        delivered: MutableMapping[str, int],
+        delivered: DeliveredMarks,
         *,
         safeguards_version: str | None = None,
         keys: CaseKeys | None = None,
     ) -> None:
         self.directory = directory
         self.channels = channels
-        self.delivered = StagedTable(delivered)
+        self.delivered = delivered
         self.profiles = load_profiles()
         self.profile_version = file_hash(PROFILES_FILE)  # recorded in every disclosure
         self.safeguards_version = safeguards_version
@@ -112,6 +111,7 @@ class Deliverer:
         )
         # Durable once the event's sends (the DELIVERED receipt) are on the broker, or a crash in between
         # would leave no receipt; dropped if they fail, so a replay delivers again (same idempotency key).
+        # It lands in the referral's state entry, with the event's state record (delivered.py).
         self.delivered.write_after_sends(rid, at)
         received = referral["case"]["report"].get("received_at")
         latency = at - received if received else None

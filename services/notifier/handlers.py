@@ -48,6 +48,7 @@ from services.notifier.decide import (
     on_failure,
 )
 from services.notifier.deliver import Deliverer, receipt
+from services.notifier.delivered import DeliveredMarks, keep_mark
 from services.notifier.dueindex import DueIndex
 from services.notifier.errors import DeliveryError
 from services.notifier.keylocks import KeyLocks
@@ -98,7 +99,7 @@ class Topics:
 class Tables:
     """The notifier's changelogged tables (names are part of the deployment: changelogs are named after them)."""
 
-    delivered: Any  # referral id → when it was delivered (ms): the delivered-once check
+    delivered: DeliveredMarks  # referral id → when delivered (ms), kept in its `state` entry: the delivered-once check
     parked: Any  # referral id → a retry not due yet: case_id, not_before, the record (base64), partition
     state: Any  # referral id → the closed-loop state of a referral from its arrival (sla.routed_state, …)
     escalations: Any  # referral id → last SLA period escalated
@@ -211,6 +212,7 @@ class Notifier:
             self.tables.state.data[rid] = entry
             self.routed[rid] = entry
         else:
+            entry = keep_mark(self.tables.state.get(rid), entry)  # the delivered-once mark stays (delivered.py)
             self.tables.state[rid] = entry
             self.routed.pop(rid, None)
         self.due.put(rid, next_due(entry, self.tables.escalations.get(rid)), awaiting_ack(entry))

@@ -17,7 +17,6 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from aiokafka import AIOKafkaProducer
 
 from referral_bus import topics
 from referral_bus.codec import Codec
@@ -31,6 +30,7 @@ from referral_domain.safeguards import Facts, Gate, load_safeguards
 from services.intake.accept import case_id_for, report_key
 from services.routing.gating import apply_gate
 from services.routing.rules import CaseView, load_rules
+from tests.support.agency_reports import report_with, send_report
 from tests.support.lanes import lane_names
 from tests.support.polling import wait_for
 from tests.support.reports import PII, valid_report
@@ -42,30 +42,10 @@ AGENCY_B = "platform-examplesocial"
 codec = Codec()
 
 
-def report_with(agency: str, sha: str, url: str) -> dict[str, Any]:
-    """A valid report from `agency` about the content with this sha256 and URL."""
-    return valid_report(
-        agency_id=agency,
-        report_id=f"{agency[:3].upper()}-{uuid.uuid4().hex[:10]}",
-        content_hashes=[{"algorithm": "sha256", "value": sha}],
-        content_urls=[url],
-    )
-
-
 def fresh_content() -> tuple[str, str]:
     """A sha256 and URL no other test uses."""
     token = uuid.uuid4().hex
     return hashlib.sha256(token.encode()).hexdigest(), f"https://social.example.invalid/p/{token}"
-
-
-async def send_report(kafka: str, report: dict[str, Any]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
-    await producer.start()
-    try:
-        key = report_key(report["agency_id"], report["report_id"]).encode()
-        await producer.send_and_wait(topics.name(topics.INTAKE), codec.encode("CaseReport", report), key=key)
-    finally:
-        await producer.stop()
 
 
 async def cases_until(

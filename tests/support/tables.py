@@ -25,9 +25,15 @@ class Recording(Table):
         return ("send", partition, key)
 
 
-def recording_table(app_id: str) -> Recording:
-    """A fresh recording table `t` (str keys) in an app of its own."""
-    return Recording(faust.App(app_id, store="memory://"), name="t", default=None, key_type=str)
+def recording_table(app_id: str, *, event_partition: int | None = None) -> Recording:
+    """A fresh recording table `t` (str keys) in an app of its own.
+
+    `event_partition`: the current event's partition its writes take, without a Faust event.
+    """
+    t = Recording(faust.App(app_id, store="memory://"), name="t", default=None, key_type=str)
+    if event_partition is not None:
+        t.partition_for_key = lambda key: event_partition  # type: ignore[method-assign]  # no Faust event here
+    return t
 
 
 class ChangelogTable:

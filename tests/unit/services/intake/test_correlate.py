@@ -250,10 +250,7 @@ def test_a_verdict_for_another_case_is_refused() -> None:
 
 
 def test_an_agency_over_its_daily_claim_limit_claims_nothing_more() -> None:
-    claims: dict[str, Any] = {}
-    c = Correlator(
-        {}, window_ms=72 * HOUR_MS, claims=claims, claim_limit=lambda agency: 2 if agency == "greedy" else 99
-    )
+    c = Correlator({}, window_ms=72 * HOUR_MS, claim_limit=lambda agency: 2 if agency == "greedy" else 99)
     for i in range(5):
         run(c, case_of("greedy", f"G-{i}", at=T0 + i, urls=[f"https://popular.example.invalid/v/{i}"]))
     # the first two are claimed for the greedy agency; the rest stay free for whoever reports them
