@@ -17,6 +17,7 @@ from typing import Any
 
 from referral_bus.errors import AcknowledgementError
 from referral_domain.lifecycle import Action, Lifecycle
+from services.notifier.sla import ROUTED
 
 KEPT_ACTION_IDS = 20  # recent action ids remembered per referral (a repeated action_id changes nothing)
 _NS = uuid.UUID("3c7e1b52-8f0d-4a5e-b1c9-6e2f7a9d4b10")
@@ -191,11 +192,22 @@ def case_view(
     excluded, active = set(), set()
     for e in entries:
         excluded.add(str(e["recipient_id"]))
-        if lifecycle.is_active(state_of(e, lifecycle)):
+        if stands_for_kind(state_of(e, lifecycle), lifecycle):
             kind = kind_of(str(e["recipient_id"]))
             if kind:
                 active.add(kind)
     return sorted(excluded), sorted(active)
+
+
+def stands_for_kind(state: str, lifecycle: Lifecycle) -> bool:
+    """True while a referral in `state` still covers its recipient's kind: on its way (ROUTED) or active.
+
+    A sibling not delivered yet (ROUTED) will be; one given up (FAILED) or refused by the safeguards does
+    not cover its kind, nor does any state the lifecycle does not know (never an error: a re-route goes on).
+    """
+    if state == ROUTED:
+        return True
+    return state in lifecycle.spec.states and lifecycle.is_active(state)
 
 
 def lifecycle_fields(referral: Mapping[str, Any], value: bytes, kind: str | None, delivered_at: int) -> dict[str, Any]:

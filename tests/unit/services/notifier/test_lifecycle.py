@@ -162,6 +162,30 @@ def test_case_view_excludes_every_holder_and_lists_active_kinds() -> None:
     assert case_view(entries, LC, kind_of) == (["hn-police", "hue-cp", "hue-police"], ["child_protection"])
 
 
+# every state a `referral_state` entry may carry, and whether the referral still covers its recipient's kind
+STANDS = {"ROUTED": True, "REQUESTED": True, "DELIVERED": True, "RECEIVED": True, "ACCEPTED": True}
+STANDS |= {"IN_PROGRESS": True, "ACKNOWLEDGED": True, "DECLINED": False, "REJECTED": False, "COMPLETED": False}
+STANDS |= {"CANCELLED": False, "REVOKED": False, "TRANSFERRED": False, "FAILED": False, "REFUSED": False}
+STANDS |= {"UNKNOWN": False}
+RECIPIENTS = sorted(rid for ids in BY_KIND.values() for rid in ids)
+
+
+def test_every_lifecycle_state_is_classified_here() -> None:
+    assert set(LC.spec.states) | set(LC.spec.legacy_states) <= set(STANDS)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(STANDS)), st.sampled_from(RECIPIENTS)), max_size=6))
+def test_case_view_never_raises_and_counts_a_kind_only_while_a_sibling_stands_for_it(
+    siblings: list[tuple[str, str]],
+) -> None:
+    """A decline or transfer beside siblings in any stored state (not delivered yet, given up, refused) re-routes."""
+    entries = [{"case_id": "case-1", "recipient_id": rid, "status": state} for state, rid in siblings]  # as stored
+    excluded, active = case_view(entries, LC, kind_of)
+    assert excluded == sorted({rid for _, rid in siblings})
+    assert active == sorted({str(kind_of(rid)) for state, rid in siblings if STANDS[state]})
+
+
 def test_lifecycle_fields_keep_ids_kinds_and_the_record() -> None:
     f = lifecycle_fields(REFERRAL, RECORD, "police", 7)
     assert f["referral"] == base64.b64encode(RECORD).decode() and f["agency_id"] == "ngo-a"
