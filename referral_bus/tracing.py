@@ -299,12 +299,14 @@ def stage(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span
         with stage_span(name, **attributes) as own:
             yield own
         return
+    # Telemetry never breaks the work it observes: a span that fails to take an attribute or a status loses
+    # only that attribute; the event's own outcome (and any exception of its work, re-raised below) is kept.
     with suppress(Exception):
         span.set_attributes({STAGE_ATTRIBUTE: name, **_attributes(attributes)})
     try:
         yield span
     except BaseException as exc:
-        with suppress(Exception):
+        with suppress(Exception):  # the span's error mark only: `exc` itself goes on below
             _failed(span, exc)
         raise
 

@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import faust
-from aiokafka.partitioner import murmur2
 from faust.types import TP
+
+from referral_bus.kafka import key_partition
 
 
 def case_partition(case_id: str, partitions: int) -> int:
@@ -21,7 +22,7 @@ def case_partition(case_id: str, partitions: int) -> int:
 
     Only for table entries written before they recorded their partition.
     """
-    return int(murmur2(case_id.encode()) & 0x7FFFFFFF) % partitions
+    return key_partition(case_id.encode(), partitions)
 
 
 def partition_of(entry: Mapping[str, Any], partitions: int) -> int:

@@ -9,7 +9,6 @@ an SLA escalation of a P1 referral travels in the urgent lane (docs/architecture
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -27,24 +26,6 @@ BACKLOG = 5_000  # more than a stream buffer (STREAM_BUFFER_MAXSIZE 4096): Faust
 SLOW_SECONDS = 0.2  # with 4 slots: about 20 backlog deliveries a second
 
 
-def _like(template: dict[str, Any], recipient_id: str, priority: str, **extra: Any) -> dict[str, Any]:
-    """A copy of `template` as a referral of its own (own ids and case id; the case itself is shared data)."""
-    case_id = "case-" + uuid.uuid4().hex
-    return {
-        **template,
-        "referral_id": str(uuid.uuid4()),
-        "case_id": case_id,
-        "case": {**template["case"], "case_id": case_id},
-        "recipient_id": recipient_id,
-        "priority": priority,
-        **extra,
-    }
-
-
-def _records(refs: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    return [(r["case_id"].encode(), nt.CODEC.encode("Referral", r)) for r in refs]
-
-
 async def test_p1_overtakes_a_p4_backlog_and_keeps_every_promise(kafka: str, namespace: str) -> None:
     web = WebhookReceiver(slow_seconds={"slow": SLOW_SECONDS})
     recipients = [
@@ -52,19 +33,19 @@ async def test_p1_overtakes_a_p4_backlog_and_keeps_every_promise(kafka: str, nam
         nt.recipient("duty", nt.webhook(web, "duty"), "full"),
     ]
     template = nt.referral("slow", priority="P4")
-    backlog = [_like(template, "slow", "P4") for _ in range(BACKLOG - 1)]
-    original = _like(template, "slow", "P4")  # case X's first referral, last in line
+    backlog = [nt.referral_like(template, "slow", "P4") for _ in range(BACKLOG - 1)]
+    original = nt.referral_like(template, "slow", "P4")  # case X's first referral, last in line
     backlog.append(original)
     env = {"NOTIFIER_DELIVERY_CONCURRENCY": "4"}
     async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="notifier-lanes-") as stack:
-        await nt.produce_batch(topics.REFERRALS, _records(backlog))  # waiting before the notifier starts
+        await nt.produce_batch(topics.REFERRALS, nt.referral_records(backlog))  # waiting before the notifier starts
         stack.start()
         assert await wait_for(lambda: len(web.deliveries) >= 40, 120), stack.workers.tail("notifier", 40)
 
-        urgent = [_like(template, "slow", "P1") for _ in range(5)]
+        urgent = [nt.referral_like(template, "slow", "P1") for _ in range(5)]
         # the same case and recipient as the P4 original: a linked report that raised the case to P1
         update = {
-            **_like(template, "slow", "P1"),
+            **nt.referral_like(template, "slow", "P1"),
             "case_id": original["case_id"],
             "case": original["case"],
             "link": {
@@ -77,9 +58,9 @@ async def test_p1_overtakes_a_p4_backlog_and_keeps_every_promise(kafka: str, nam
                 "raised_from": "P4",
             },
         }
-        overdue = _like(template, "slow", "P1", ack_sla_seconds=1, created_at=int(time.time() * 1000))
+        overdue = nt.referral_like(template, "slow", "P1", ack_sla_seconds=1, created_at=int(time.time() * 1000))
         firsts = [*urgent, update, overdue]
-        await nt.produce_batch(topics.REFERRALS_URGENT, _records(firsts))
+        await nt.produce_batch(topics.REFERRALS_URGENT, nt.referral_records(firsts))
 
         def arrived() -> list[str]:
             return [d.idempotency_key for d in web.deliveries]

@@ -12,7 +12,6 @@ lane's retry topic. With one retry topic for every priority (point the urgent la
 from __future__ import annotations
 
 import time
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -33,24 +32,6 @@ STILL_WAITING = 500  # at least this many of them not delivered yet when both P1
 SLOW_SECONDS = 0.2  # with 4 slots: about 20 backlog deliveries a second
 
 
-def _like(template: dict[str, Any], recipient_id: str, priority: str, **extra: Any) -> dict[str, Any]:
-    """A copy of `template` as a referral of its own (own ids and case id; the case itself is shared data)."""
-    case_id = "case-" + uuid.uuid4().hex
-    return {
-        **template,
-        "referral_id": str(uuid.uuid4()),
-        "case_id": case_id,
-        "case": {**template["case"], "case_id": case_id},
-        "recipient_id": recipient_id,
-        "priority": priority,
-        **extra,
-    }
-
-
-def _records(refs: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
-    return [(r["case_id"].encode(), nt.CODEC.encode("Referral", r)) for r in refs]
-
-
 def _ids_on(records: list[Any]) -> list[str]:
     return [nt.CODEC.decode(r.value, "Referral")["referral_id"] for r in records]
 
@@ -60,17 +41,20 @@ async def test_a_p1_retry_overtakes_hundreds_of_p4_retries(kafka: str, namespace
     recipients = [nt.recipient(r, nt.webhook(web, r)) for r in ("slow", "flaky", "fast")]
     template = nt.referral("slow", priority="P4")
     # due retries of a slow recipient (a failed first attempt each), waiting before the notifier starts
-    backlog = [_like(template, "slow", "P4", attempt=1, last_error="webhook answered HTTP 503") for _ in range(BACKLOG)]
+    backlog = [
+        nt.referral_like(template, "slow", "P4", attempt=1, last_error="webhook answered HTTP 503")
+        for _ in range(BACKLOG)
+    ]
     env = {"NOTIFIER_DELIVERY_CONCURRENCY": "4", "NOTIFIER_BACKOFF_BASE_SECONDS": "0.5"}
     async with nt.notifier_stack(web, namespace, kafka, recipients, env, prefix="notifier-retry-lanes-") as stack:
-        await nt.produce_batch(lane_of("P4").retry, _records(backlog))
+        await nt.produce_batch(lane_of("P4").retry, nt.referral_records(backlog))
         stack.start()
         assert await wait_for(lambda: len(web.deliveries) >= 40, 120), stack.workers.tail("notifier", 40)
 
-        failing = _like(template, "flaky", "P1")  # its first attempt fails: retried through its lane
-        parked = _like(template, "fast", "P1", attempt=1, not_before=int(time.time() * 1000) + 2_000)
-        await nt.produce_batch(lane_of("P1").topic, _records([failing]))
-        await nt.produce_batch(lane_of("P1").retry, _records([parked]))  # not due yet: parked, then released
+        failing = nt.referral_like(template, "flaky", "P1")  # its first attempt fails: retried through its lane
+        parked = nt.referral_like(template, "fast", "P1", attempt=1, not_before=int(time.time() * 1000) + 2_000)
+        await nt.produce_batch(lane_of("P1").topic, nt.referral_records([failing]))
+        await nt.produce_batch(lane_of("P1").retry, nt.referral_records([parked]))  # not due yet: parked, then released
         urgent = {failing["referral_id"], parked["referral_id"]}
 
         def arrived() -> list[str]:

@@ -133,6 +133,25 @@ def referral_of(c: dict[str, Any], recipient_id: str, *, sla: int, priority: str
     }
 
 
+def referral_like(template: dict[str, Any], recipient_id: str, priority: str, **extra: Any) -> dict[str, Any]:
+    """A copy of `template` as a referral of its own (own ids and case id; the case itself is shared data)."""
+    case_id = "case-" + uuid.uuid4().hex
+    return {
+        **template,
+        "referral_id": str(uuid.uuid4()),
+        "case_id": case_id,
+        "case": {**template["case"], "case_id": case_id},
+        "recipient_id": recipient_id,
+        "priority": priority,
+        **extra,
+    }
+
+
+def referral_records(refs: list[dict[str, Any]]) -> list[tuple[bytes, bytes]]:
+    """Referrals as (key, value) records, keyed by case_id as routing does."""
+    return [(r["case_id"].encode(), CODEC.encode("Referral", r)) for r in refs]
+
+
 async def produce(contract: str, records: list[tuple[bytes, bytes]]) -> None:
     """Produce raw (key, value) pairs to one of our topics in this test's namespace."""
     from aiokafka import AIOKafkaProducer
@@ -163,7 +182,7 @@ async def produce_batch(contract: str, records: list[tuple[bytes, bytes]]) -> No
 
 async def send_referrals(refs: list[dict[str, Any]]) -> None:
     """Referrals to the referrals topic, keyed by case_id as routing does."""
-    await produce(topics.REFERRALS, [(r["case_id"].encode(), CODEC.encode("Referral", r)) for r in refs])
+    await produce(topics.REFERRALS, referral_records(refs))
 
 
 async def receipts(until: Callable[[list[dict[str, Any]]], bool], timeout: float = 60) -> list[dict[str, Any]]:
