@@ -14,9 +14,11 @@ import io
 import json
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from fastavro import schemaless_reader, schemaless_writer
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
+from fastavro.schema import SchemaParseException
 
 from referral_bus import compatibility
 from referral_bus.contracts import NAMESPACE, Contracts, Schema, _make
@@ -73,6 +75,44 @@ def confluent_id(data: bytes) -> int | None:
     return int.from_bytes(data[1:CONFLUENT_HEADER_SIZE], "big")
 
 
+@dataclass(frozen=True)
+class Embedding:
+    """A record schema split around one field holding a record of a current schema (`Codec.encode_embedding`)."""
+
+    usable: bool
+    before: Any = None  # parsed: a record of the fields before `field`
+    after: Any = None  # parsed: a record of the fields after it
+
+    @classmethod
+    def of(cls, contracts: Contracts, name: str, field: str) -> Embedding:
+        """The split of `name` around `field`; not usable when `field` is not a current record schema as is."""
+        expanded = contracts.current[name].expanded
+        fields = expanded["fields"]
+        at = next((i for i, f in enumerate(fields) if f["name"] == field), None)
+        inner = fields[at]["type"] if at is not None else None
+        embedded = contracts.current.get(inner.get("name", "")) if isinstance(inner, dict) else None
+        if at is None or embedded is None or inner != embedded.expanded:
+            return cls(usable=False)
+        try:
+            part = {k: v for k, v in expanded.items() if k not in ("name", "fields", "doc")}
+            before = parse_schema({**part, "name": f"{expanded['name']}Before", "fields": fields[:at]})
+            after = parse_schema({**part, "name": f"{expanded['name']}After", "fields": fields[at + 1 :]})
+        except SchemaParseException:  # a named type defined on one side and used on the other
+            return cls(usable=False)
+        return cls(usable=True, before=before, after=after)
+
+    def body(self, name: str, record: dict[str, Any], embedded: bytes) -> bytes:
+        """The Avro body of `record` with the embedded field's bytes given."""
+        buf = io.BytesIO()
+        try:
+            schemaless_writer(buf, self.before, record)
+            buf.write(embedded)
+            schemaless_writer(buf, self.after, record)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise InvalidFieldError(f"{name} does not match its schema: {type(exc).__name__}") from exc
+        return buf.getvalue()
+
+
 class Codec:
     """Encodes records with their current schema; decodes any known version into the current one."""
 
@@ -93,6 +133,7 @@ class Codec:
         self._by_id: dict[int, Schema] = {}  # registry id -> writer schema, checked readable
         self._usable: dict[tuple[bytes, str], str | None] = {}  # (writer fingerprint, reader) -> why not
         self._fetching: dict[int, asyncio.Future[Schema]] = {}  # ids being looked up: one request for all waiting
+        self._embeddings: dict[tuple[str, str], Embedding] = {}  # (record, field) -> encode_embedding's split
 
     def schema(self, name: str) -> Schema:
         """The current schema of a record."""
@@ -113,10 +154,32 @@ class Codec:
         blocking HTTP call per process and record type; `prefetch(encodes=...)` does it off the loop.
         """
         schema = self._contracts.current[name]
-        body = self._body(name, schema, record)
+        return self._frame(name, schema, self._body(name, schema, record))
+
+    def _frame(self, name: str, schema: Schema, body: bytes) -> bytes:
         if self.schema_registry is not None and name not in SINGLE_OBJECT_ONLY:
             return confluent_frame(self.registry_id(name), body)
         return MAGIC + schema.fingerprint + body
+
+    def current_body(self, data: bytes, name: str) -> bytes | None:
+        """The Avro body of `data` (already decoded as `name`) if the current `name` schema wrote it, else None."""
+        writer, header = self._writer(data)
+        return data[header:] if writer is self._contracts.current[name] else None
+
+    def encode_embedding(self, name: str, record: dict[str, Any], field: str, body: bytes) -> bytes:
+        """`encode(name, record)` with `record[field]` given as `body`, the Avro body of its current schema.
+
+        The embedded record is not encoded again (`current_body` of the bytes it was decoded from): Avro
+        writes a record's fields one after the other, so the bytes are the fields before it, `body`, the rest.
+        Falls back to `encode` where `field` is not a record of a current schema (`Embedding`).
+        """
+        embedding = self._embeddings.get((name, field))
+        if embedding is None:
+            embedding = self._embeddings[(name, field)] = Embedding.of(self._contracts, name, field)
+        if not embedding.usable:
+            return self.encode(name, record)
+        schema = self._contracts.current[name]
+        return self._frame(name, schema, embedding.body(name, record, body))
 
     def registry_id(self, name: str) -> int:
         """The registry id of the current `name` schema (registered on first use; blocking on a miss)."""
@@ -262,6 +325,7 @@ __all__ = [
     "MAGIC",
     "NAMESPACE",
     "Codec",
+    "Embedding",
     "confluent_frame",
     "confluent_id",
     "subject_for",

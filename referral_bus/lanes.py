@@ -28,7 +28,14 @@ class LaneTopics:
         """The topic of the lane for `priority`."""
         return self.by_name[lane_of(priority).name]
 
-    async def send(self, referral: dict[str, Any]) -> None:
-        """Encode `referral` and produce it, keyed by its case, to its priority's lane."""
-        value = self.service.codec.encode("Referral", referral)
+    async def send(self, referral: dict[str, Any], *, case_body: bytes | None = None) -> None:
+        """Encode `referral` and produce it, keyed by its case, to its priority's lane.
+
+        `case_body`: the Avro body its case was decoded from (`Codec.current_body`), embedded as is, not re-encoded.
+        """
+        codec = self.service.codec
+        if case_body is None:
+            value = codec.encode("Referral", referral)
+        else:
+            value = codec.encode_embedding("Referral", referral, "case", case_body)
         await self.service.send(self.of(referral["priority"]), referral["case_id"].encode(), value)

@@ -65,8 +65,9 @@ class RoutingHandler:
         record = decision_record(decision, now_ms=now, held_for=case["report"].get("agency_id"), plan=routed)
         key = case["case_id"].encode()
         await service.send(self.decisions_topic, key, service.codec.encode("RoutingDecision", record))
+        body = service.codec.current_body(msg.value or b"", "Case")  # each referral embeds these bytes, not re-encoded
         for referral in referral_records(decision, record, case, now_ms=now, plan=routed):
-            await self.referrals.send(referral)
+            await self.referrals.send(referral, case_body=body)
         if self.statuses is not None:  # which KINDS it went to (never who), or held for the agency
             kinds = [c.recipient.kind for c in decision.recipients]
             await self.statuses.emit_for(case, "ROUTED" if kinds else "HELD", now, kinds=kinds)
