@@ -30,7 +30,9 @@ def case_of(case_id: str, accepted_at: int, is_update: bool, links: list[tuple[s
     }
 
 
-def referral_of(case: dict[str, Any], priority: str, attempt: int, link: bool, escalation: str | None) -> dict[str, Any]:
+def referral_of(
+    case: dict[str, Any], priority: str, attempt: int, link: bool, escalation: str | None
+) -> dict[str, Any]:
     return {
         "referral_id": "ref-1",
         "case_id": case["case_id"],
