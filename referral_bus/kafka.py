@@ -140,12 +140,16 @@ async def produce(
 ) -> Any:
     """Hand one record to the worker's producer; returns the future of the broker's acknowledgement.
 
-    Faust's producer directly, not `Topic.send`: our topics carry raw bytes, so Faust's per-send
-    future message, serialiser look-ups and statistics sensors would only cost CPU (issue 17). The
-    record goes to the same aiokafka producer (and its tracing instrumentation) either way.
+    The aiokafka producer Faust started, not `Topic.send` nor Faust's `Producer.send`: our topics carry
+    raw bytes, so Faust's per-send future message, serialiser look-ups, statistics sensors, start check
+    and produce signal would only cost CPU (issue 17). Same producer (its partitioner, its tracing
+    wrapper, tracing.py); before Faust started it, or with transactions (never ours), Faust's path.
     """
-    producer = await app.maybe_start_producer()
-    return await producer.send(topic, key, value, partition=partition, timestamp=None, headers=headers)
+    client = app.producer._producer  # Faust's AIOKafkaProducer, None until the producer service started
+    if client is None or app.in_transaction:
+        producer = await app.maybe_start_producer()
+        return await producer.send(topic, key, value, partition=partition, timestamp=None, headers=headers)
+    return await client.send(topic, value, key=key, partition=partition, headers=headers)
 
 
 def release(stream: Any, event: Any) -> None:
