@@ -54,7 +54,12 @@ def route(codec: Codec, ruleset: RuleSet, gate: Gate, table: dict[str, Any], val
     routed = plan(decision, case, state, referral_id_for)
     record = decision_record(decision, now_ms=1, held_for=case["report"].get("agency_id"), plan=routed)
     out = [codec.encode("RoutingDecision", record)]
-    out.extend(codec.encode("Referral", r) for r in referral_records(decision, record, case, now_ms=1, plan=routed))
+    body = codec.current_body(value, "Case")  # as the handler does: each referral embeds the case's bytes
+    referrals = referral_records(decision, record, case, now_ms=1, plan=routed)
+    out.extend(
+        codec.encode("Referral", r) if body is None else codec.encode_embedding("Referral", r, "case", body)
+        for r in referrals
+    )
     agency, report = agency_and_report(case)
     kinds = [c.recipient.kind for c in decision.recipients]
     out.append(codec.encode("ReportStatus", status_record(str(agency), str(report), "ROUTED", 1, kinds=kinds)))
