@@ -31,7 +31,8 @@ from referral_bus.settings import KafkaSettings
 from referral_devstack.workers import Workers, temp_workdir
 
 
-async def _decided(consumer: AIOKafkaConsumer, name: str) -> int:
+async def records_in(consumer: AIOKafkaConsumer, name: str) -> int:
+    """Records written to a topic so far (sum of its partitions' end offsets; 0 while it does not exist)."""
     await consumer._client.force_metadata_update()
     tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
     return sum((await consumer.end_offsets(tps)).values()) if tps else 0
@@ -70,7 +71,7 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             for key, value in cases:
                 await producer.send(f"{namespace}.{topics.CASES}", value, key=key)
             await producer.flush()
-            while await _decided(consumer, f"{namespace}.{topics.DECISIONS}") < n:
+            while await records_in(consumer, f"{namespace}.{topics.DECISIONS}") < n:
                 if time.monotonic() - t1 > 900:
                     raise RuntimeError(f"routing did not decide {n} cases in 900 s")
                 await asyncio.sleep(0.2)
