@@ -11,19 +11,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
-from bench import accounting, profiles
+from bench import accounting
 from bench.reports import ReportStream, kafka_key
-from bench.routing_drain import records_in
+from bench.routing_drain import delete_topics, figures, records_in, start_profile, stop_profile
 from referral_bus import topics
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
@@ -64,41 +61,20 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             await producer.flush()
             await _until(consumer, cases, len(warm), 300)
             idle = await accounting.idle_rate(pid, 6)
-            spy = None
             c1, t1 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-            if profile is not None and (binary := profiles.available()):
-                cmd = [binary, "record", "-p", str(pid), "-r", "100", "--nonblocking", "-f", "raw", "-o", str(profile)]
-                spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = start_profile(pid, profile)
             for key, value in reports:
                 await producer.send(intake, value, key=key)
             await producer.flush()
             await _until(consumer, cases, len(warm) + n, 900)
             c2, t2 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-            if spy is not None:
-                spy.send_signal(2)
-                spy.wait(60)
+            stop_profile(spy)
         finally:
             await producer.stop()
             await consumer.stop()
             workers.stop_all()
-            admin = AIOKafkaAdminClient(**kw)
-            await admin.start()
-            try:
-                if mine := [t for t in await admin.list_topics() if t.startswith(namespace)]:
-                    await admin.delete_topics(mine)
-            finally:
-                await admin.close()
-    wall, used = t2 - t1, c2 - c1
-    return {
-        "reports": n,
-        "wall_s": round(wall, 1),
-        "cpu_s": round(used, 2),
-        "cpu_ms_per_report": round(1000 * used / n, 3),
-        "idle_cpu_per_s": round(idle, 4),
-        "cpu_ms_per_report_idle_corrected": round(1000 * (used - idle * wall) / n, 3),
-        "load_average": [round(x, 1) for x in os.getloadavg()],
-        "git": accounting.git_commit(),
-    }
+            await delete_topics(kw, namespace)
+    return figures("report", n, t2 - t1, c2 - c1, idle)
 
 
 async def _until(consumer: AIOKafkaConsumer, name: str, count: int, timeout: float) -> None:

@@ -21,7 +21,7 @@ import pstats
 import statistics
 import time
 
-from bench.reports import ReportStream, kafka_key
+from bench.intake_drain import encoded_reports
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.kafka import key_partition
@@ -31,15 +31,6 @@ from services.intake.content import content_keys
 from services.intake.correlate import Correlator
 
 PARTITIONS = 4
-
-
-def reports(codec: Codec, n: int, tag: str) -> list[tuple[bytes, bytes]]:
-    """`n` encoded reports (key, value) as an agency sends them, new ids for each `tag`."""
-    out = []
-    for report in ReportStream(tag=tag).take(n):
-        report["received_at"] = now_ms()
-        out.append((kafka_key(report), codec.encode("CaseReport", report)))
-    return out
 
 
 def one_pass(codec: Codec, items: list[tuple[bytes, bytes]]) -> float:
@@ -74,7 +65,9 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="cProfile one pass (top functions by own time)")
     args = parser.parse_args()
     codec = Codec(schema_registry=None)
-    batch = reports(codec, args.reports, "path")  # each pass starts from empty tables: every report is new to it
+    batch = encoded_reports(
+        codec, args.reports, "path"
+    )  # each pass starts from empty tables: every report is new to it
     one_pass(codec, batch)  # warm-up
     if args.profile:
         profiler = cProfile.Profile()
