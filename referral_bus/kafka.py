@@ -97,25 +97,31 @@ async def ensure_topics(
         await admin.close()
 
 
-async def topic_max_message_bytes(kafka: KafkaSettings, topic: str, *, timeout: float = 10.0) -> int | None:
-    """The broker's size limit for one record batch on `topic` (its max.message.bytes), or None if unknown."""
+async def topic_setting(kafka: KafkaSettings, topic: str, setting: str, *, timeout: float = 10.0) -> str | None:
+    """One setting of `topic` as the broker holds it (e.g. max.message.bytes), or None if unknown."""
     from aiokafka.admin import AIOKafkaAdminClient
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
     admin = AIOKafkaAdminClient(**client_kwargs(kafka), request_timeout_ms=int(timeout * 1000))
     try:
         await asyncio.wait_for(admin.start(), timeout)
-        wanted = ConfigResource(ConfigResourceType.TOPIC, topic, configs={"max.message.bytes": None})
+        wanted = ConfigResource(ConfigResourceType.TOPIC, topic, configs={setting: None})
         responses = await asyncio.wait_for(admin.describe_configs([wanted]), timeout)
         for _error, _message, _type, _name, entries in responses[0].resources:
             for entry in entries:
-                if entry[0] == "max.message.bytes" and str(entry[1]).isdigit():
-                    return int(entry[1])
+                if entry[0] == setting and entry[1] is not None:
+                    return str(entry[1])
         return None
     except Exception:  # noqa: BLE001 - unknown: the caller falls back to its setting
         return None
     finally:
         await admin.close()
+
+
+async def topic_max_message_bytes(kafka: KafkaSettings, topic: str, *, timeout: float = 10.0) -> int | None:
+    """The broker's size limit for one record batch on `topic` (its max.message.bytes), or None if unknown."""
+    value = await topic_setting(kafka, topic, "max.message.bytes", timeout=timeout)
+    return int(value) if value is not None and value.isdigit() else None
 
 
 def read_offset(consumer: Any, tp: Any) -> int | None:

@@ -9,7 +9,11 @@ from typing import Any
 
 @dataclass(frozen=True)
 class SourceMessage:
-    """Where a message came from and what it was, exactly as read from Kafka."""
+    """Where a message came from and what it was, exactly as read from Kafka.
+
+    `timestamp_ms`: the record's timestamp; `broker_time`: the broker stamped it on append (the topic's
+    message.timestamp.type is LogAppendTime), so no producer chose it and every replay reads the same.
+    """
 
     topic: str
     partition: int
@@ -17,6 +21,8 @@ class SourceMessage:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes | None], ...] = ()
+    timestamp_ms: int | None = None
+    broker_time: bool = False
 
 
 REPLAY_HEADER = "referral-bus-replay-count"

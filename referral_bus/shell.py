@@ -578,6 +578,9 @@ def _spawn(tasks: set[asyncio.Task[Any]], coro: Coroutine[Any, Any, T]) -> async
     return task
 
 
+LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped it (Kafka's TimestampType)
+
+
 def _source(msg: Any) -> SourceMessage:
     """Our handlers' view of a Faust message."""
     return SourceMessage(
@@ -587,6 +590,8 @@ def _source(msg: Any) -> SourceMessage:
         key=msg.key,
         value=msg.value,
         headers=normalise_headers(msg.headers),
+        timestamp_ms=None if msg.timestamp is None else round(msg.timestamp * 1000),
+        broker_time=msg.timestamp_type == LOG_APPEND_TIME,
     )
 
 

@@ -49,7 +49,9 @@ class TopicSpec:
 
     `compacted`: cleanup.policy compact,delete (a table's changelog: the latest value per key, and
     none older than `retention_ms`). `partitions`: None = KAFKA_TOPIC_PARTITIONS like every topic of
-    a co-partitioned flow; Faust's leader-election topic has exactly one.
+    a co-partitioned flow; Faust's leader-election topic has exactly one. `broker_time`:
+    message.timestamp.type LogAppendTime (intake topics: the broker stamps each report when it appends it,
+    the time intake judges its windows by, the same on every replay and out of producers' reach).
     """
 
     name: str
@@ -58,6 +60,7 @@ class TopicSpec:
     compacted: bool = False
     sensitivity: str = PERSONAL
     partitions: int | None = None
+    broker_time: bool = False
 
 
 DAY_MS = 24 * 3600 * 1000
@@ -108,10 +111,20 @@ _DECLARED: tuple[tuple[str, int, str, str], ...] = (
 )
 # fmt: on
 COMPACTED = frozenset({STATS, CASEKEYS})  # the latest value per key (and none older than the retention)
+BROKER_TIMED = frozenset({INTAKE})  # and every agency's intake topic (agency_intake_spec)
 ALL: tuple[TopicSpec, ...] = tuple(
-    TopicSpec(name, purpose, retention, compacted=name in COMPACTED, sensitivity=sensitivity)
+    TopicSpec(
+        name, purpose, retention, compacted=name in COMPACTED, sensitivity=sensitivity, broker_time=name in BROKER_TIMED
+    )
     for name, retention, sensitivity, purpose in _DECLARED
 )
+INTAKE_RETENTION_MS = 14 * DAY_MS
+
+
+def agency_intake_spec(agency_id: str) -> TopicSpec:
+    """An agency's own intake topic: like the internal one, stamped by the broker."""
+    purpose = f"reports of agency {agency_id} (only its KafkaUsers may write)"
+    return TopicSpec(intake_topic(agency_id), purpose, INTAKE_RETENTION_MS, broker_time=True)
 
 
 def config_of(spec: TopicSpec) -> dict[str, str]:
@@ -119,14 +132,21 @@ def config_of(spec: TopicSpec) -> dict[str, str]:
 
     The broker enforces the retention wherever the topic is created (docs/data-protection.md).
     """
-    if not spec.compacted:
-        return {"retention.ms": str(spec.retention_ms)}
-    return {"cleanup.policy": "compact,delete", "retention.ms": str(spec.retention_ms)}
+    config = {"retention.ms": str(spec.retention_ms)}
+    if spec.compacted:
+        config = {"cleanup.policy": "compact,delete", **config}
+    if spec.broker_time:
+        config["message.timestamp.type"] = "LogAppendTime"
+    return config
 
 
 def created_config(broker_name: str) -> dict[str, str]:
     """Settings for a shared topic by its name on the broker (namespaced or not); {} for any other topic."""
     spec = next((t for t in ALL if broker_name == t.name or broker_name.endswith("." + t.name)), None)
+    ns = namespace()
+    contract = broker_name.removeprefix(f"{ns}.") if ns else broker_name
+    if spec is None and contract.startswith(INTAKE_PREFIX) and contract.endswith(VERSION_SUFFIX):
+        spec = agency_intake_spec(contract.removeprefix(INTAKE_PREFIX).removesuffix(VERSION_SUFFIX))
     return config_of(spec) if spec is not None else {}
 
 

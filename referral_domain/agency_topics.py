@@ -23,10 +23,7 @@ def inbox_ack_topics(directory: Directory) -> dict[str, str]:
 
 def per_agency(registry: Registry, directory: Directory) -> list[TopicSpec]:
     """The topics the data adds: agencies' intake topics, recipients' ack topics, partner topics."""
-    out = [
-        TopicSpec(name, f"reports of agency {agency} (only its KafkaUsers may write)", 14 * DAY_MS)
-        for name, agency in sorted(registry.intake_topics().items())
-    ]
+    out = [topics.agency_intake_spec(agency) for _, agency in sorted(registry.intake_topics().items())]
     out += [
         TopicSpec(name, f"acknowledgements of recipient {r} (only its agency may write)", 30 * DAY_MS, sensitivity=IDS)
         for name, r in sorted(registry.ack_topics().items())

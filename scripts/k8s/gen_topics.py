@@ -62,6 +62,8 @@ def _topic(spec: TopicSpec) -> str:
         "min.insync.replicas": MIN_ISR,
         "retention.ms": spec.retention_ms,
     }
+    if spec.broker_time:
+        config["message.timestamp.type"] = "LogAppendTime"
     lines = [
         "apiVersion: kafka.strimzi.io/v1",
         "kind: KafkaTopic",

@@ -74,6 +74,15 @@ class Rekey:
 Outcome = Accepted | Duplicate | Rekey
 
 
+def accepted_time(timestamp_ms: int | None, broker_time: bool, now_ms: int) -> int:
+    """When the bus took a report: the broker's append stamp of its record, else (a producer's stamp) the clock.
+
+    The broker's stamp is the same each time the record is read, so a report replayed after a restart or a
+    rebalance is judged against the same windows as the first time (the same case, the same referral ids).
+    """
+    return timestamp_ms if broker_time and timestamp_ms is not None else now_ms
+
+
 class Intake:
     """Decode, validate, deduplicate, normalise. No Kafka here: the agent is a thin shell."""
 
@@ -82,12 +91,22 @@ class Intake:
         self.seen = StagedTable(seen)
         self.clock_skew_ms = clock_skew_ms
 
-    def handle(self, key: bytes | None, value: bytes | None, *, now_ms: int, agency: str | None = None) -> Outcome:
+    def handle(
+        self,
+        key: bytes | None,
+        value: bytes | None,
+        *,
+        now_ms: int,
+        agency: str | None = None,
+        accepted_at: int | None = None,
+    ) -> Outcome:
         """Raise a RejectedMessage subclass for bad input; otherwise say what to do.
 
         `agency` is the agency whose own intake topic carried the message (from the transport), or
-        None on the internal shared topic, which no agency may write to.
+        None on the internal shared topic, which no agency may write to. `accepted_at`: when the bus
+        took the report (`accepted_time`), the clock's `now_ms` if not given.
         """
+        at = now_ms if accepted_at is None else accepted_at
         raw = self.codec.decode(value or b"", "CaseReport")
         check_agency(raw, agency)
         report, sent = to_current_jurisdiction(validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms))
@@ -100,10 +119,10 @@ class Intake:
             return Duplicate(case_id)
         case_id = case_id_for(report.agency_id, report.report_id)
         if report.received_at is None:
-            report = report.model_copy(update={"received_at": now_ms})
+            report = report.model_copy(update={"received_at": at})
         case = {
             "case_id": case_id,
-            "accepted_at": now_ms,
+            "accepted_at": at,
             "report": report.model_dump(),
             "linked_reports": [],
             "is_update": False,

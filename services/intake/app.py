@@ -34,14 +34,14 @@ agency_of = {topics.name(t): agency for t, agency in agency_topics.items()}  # b
 same_topic = {topics.name(t): service.topic(t) for t in (topics.INTAKE, *agency_topics)}  # re-keying stays put
 cases_topic = service.topic(topics.CASES)
 # [agency_id, report_id] (JSON) → case_id of every report accepted (the dedup table).
-seen = service.table("dedup", value_type=str, expiry=Expiry(int(settings.dedup_window_days * 86_400_000)))
+seen = service.table("dedup", value_type=str, expiry=Expiry(settings.dedup_expiry_ms))  # window + replay grace
 # Correlation by content key: its own topic, so the content table is partitioned by content key.
 correlation_topic = service.topic(topics.CORRELATION)
 # content key → the correlation Entry that claimed it, with its agency's claim count that day (correlate.py);
 # the counts (the per-agency claim limit, config/agencies.yaml) are rebuilt from the entries (quotas.py).
 _window_ms = int(settings.correlation_window_hours * 3_600_000)
 quotas = ClaimQuotas()
-content = service.table("content", expiry=Expiry(_window_ms), derived=quotas)  # live for the window after it
+content = service.table("content", expiry=Expiry(settings.content_expiry_ms), derived=quotas)  # window + replay grace
 # case id → the encoded (sealed) Case waiting for its correlation verdict (on the report's partition).
 pending = service.table("pending", value_type=str)
 partitions = service.kafka.topic_partitions

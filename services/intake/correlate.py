@@ -22,7 +22,9 @@ the match found so far; the case waits, encoded, in intake's `pending` table on 
    cannot pre-claim other agencies' content en masse.
 
 At-least-once: a replayed hop repeats the same reads and decision (the case id is deterministic, the
-window is measured on intake's `accepted_at` carried in the message, not on the clock of the hop), so
+window is measured on intake's `accepted_at` carried in the message, not on the clock of the hop; that
+is the broker's append stamp of the report's record, the same when the report itself is read again, and
+entries are kept INTAKE_REPLAY_GRACE_SECONDS past the window so a late reading still finds them), so
 at worst the same Case event is emitted twice, which downstream deduplication absorbs; a verdict whose
 case is no longer pending (already emitted) is a duplicate and does nothing. So is a verdict whose case
 was kept pending by a worker frozen past its session (its write not in this worker's recovered table):
@@ -36,7 +38,7 @@ Here (INTAKE_LOCAL_CORRELATION): when the worker holding the report also holds e
 its key's changelog partition (not the report's), and nothing travels; the hop path stays for the rest.
 The known limit above then also covers a claim another worker sent to a partition this worker holds
 and that its correlation agent has not consumed yet: a report decided here in that moment misses it.
-Entries expire (INTAKE_CORRELATION_WINDOW_HOURS after their last write): app.py declares the table
+Entries expire (INTAKE_CORRELATION_WINDOW_HOURS plus the replay grace after their last write): app.py declares the table
 with an expiry, and the worker tombstones expired entries (referral_bus/expiry.py).
 The daily claim limit is counted in the entries themselves (`claim_no`, quotas.py): one changelog record
 per claimed key.

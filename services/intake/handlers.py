@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import faust
@@ -16,7 +16,7 @@ from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
 from referral_bus.status import StatusTopics
 from referral_bus.tracing import annotate, stage
-from services.intake.accept import Accepted, Duplicate, Intake, Rekey
+from services.intake.accept import Accepted, Duplicate, Intake, Rekey, accepted_time
 from services.intake.content import content_keys
 from services.intake.correlate import Claim, Correlator, Decided, Forward, Restart
 from services.intake.feedback import rejected
@@ -44,6 +44,7 @@ class IntakeHandlers:
     keys_topic: faust.TopicT | None = None
     # when set (INTAKE_LOCAL_CORRELATION), a report whose content keys this worker holds skips the hops
     locality: Locality | None = None
+    producer_stamped: set[str] = field(default_factory=set)  # intake topics seen without the broker's stamp (warned)
 
     async def event(self, msg: SourceMessage) -> None:
         """One message of the intake agent's topics: a report, or a correlation verdict coming back."""
@@ -70,8 +71,19 @@ class IntakeHandlers:
         """One report: accept, drop as duplicate, or rekey; rejections propagate to the dead-letter writer."""
         service, intake = self.service, self.intake
         with stage("intake validate"):
+            now = now_ms()
+            at = accepted_time(msg.timestamp_ms, msg.broker_time, now)
+            if not msg.broker_time and msg.topic not in self.producer_stamped:
+                self.producer_stamped.add(msg.topic)
+                log.warning(
+                    "intake topic not stamped by the broker: a replayed report may be correlated differently; "
+                    "set message.timestamp.type=LogAppendTime on it",
+                    topic=msg.topic,
+                )
             try:
-                outcome = intake.handle(msg.key, msg.value, now_ms=now_ms(), agency=self.agency_of.get(msg.topic))
+                outcome = intake.handle(
+                    msg.key, msg.value, now_ms=now, agency=self.agency_of.get(msg.topic), accepted_at=at
+                )
             except RejectedMessage as exc:
                 await self._rejected(msg, exc)
                 raise

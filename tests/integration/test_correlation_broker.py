@@ -7,10 +7,8 @@ services with a real webhook receiver and SMTP server for what recipients actual
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +28,7 @@ from referral_domain.safeguards import Facts, Gate, load_safeguards
 from services.intake.accept import case_id_for, report_key
 from services.routing.gating import apply_gate
 from services.routing.rules import CaseView, load_rules
-from tests.support.agency_reports import report_with, send_report
+from tests.support.agency_reports import cases_until, fresh_content, report_with, reports_of, send_report
 from tests.support.lanes import lane_names
 from tests.support.polling import wait_for
 from tests.support.reports import PII, valid_report
@@ -40,25 +38,6 @@ pytestmark = [pytest.mark.kafka]
 AGENCY_A = "vn-hotline-111"
 AGENCY_B = "platform-examplesocial"
 codec = Codec()
-
-
-def fresh_content() -> tuple[str, str]:
-    """A sha256 and URL no other test uses."""
-    token = uuid.uuid4().hex
-    return hashlib.sha256(token.encode()).hexdigest(), f"https://social.example.invalid/p/{token}"
-
-
-async def cases_until(
-    kafka: str, until: Callable[[list[dict[str, Any]]], bool], timeout: float = 90
-) -> list[dict[str, Any]]:
-    """Case events on the cases topic, read until `until(cases)` holds (or the deadline)."""
-    records = await read_topic(
-        topics.name(topics.CASES),
-        until=lambda rs: until([codec.decode(r.value, "Case") for r in rs]),
-        timeout=timeout,
-        bootstrap=kafka,
-    )
-    return [codec.decode(r.value, "Case") for r in records]
 
 
 @pytest.fixture(autouse=True, params=["true", "false"], ids=["here", "hops"])
@@ -72,10 +51,6 @@ def local_correlation(request: pytest.FixtureRequest, monkeypatch: pytest.Monkey
 def intake_only(ns: str, kafka: str, **env: str) -> Iterator[Workers]:
     with running(ns, {"KAFKA_BOOTSTRAP_SERVERS": kafka, **env}, "intake", prefix="corr-") as workers:
         yield workers
-
-
-def reports_of(cases: list[dict[str, Any]]) -> set[str]:
-    return {c["report"]["report_id"] for c in cases}
 
 
 async def test_two_agencies_same_sha256_within_the_window_make_one_case_and_one_update(
