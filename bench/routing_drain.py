@@ -31,7 +31,8 @@ from referral_bus.settings import KafkaSettings
 from referral_devstack.workers import Workers, temp_workdir
 
 
-async def _decided(consumer: AIOKafkaConsumer, name: str) -> int:
+async def records_in(consumer: AIOKafkaConsumer, name: str) -> int:
+    """Records written to a topic so far (sum of its partitions' end offsets; 0 while it does not exist)."""
     await consumer._client.force_metadata_update()
     tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or ()]
     return sum((await consumer.end_offsets(tps)).values()) if tps else 0
@@ -62,42 +63,60 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             consumer = AIOKafkaConsumer(**kw)
             await producer.start()
             await consumer.start()
-            spy = None
             c1, t1 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-            if profile is not None and (binary := profiles.available()):
-                cmd = [binary, "record", "-p", str(pid), "-r", "100", "--nonblocking", "-f", "raw", "-o", str(profile)]
-                spy = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = start_profile(pid, profile)
             for key, value in cases:
                 await producer.send(f"{namespace}.{topics.CASES}", value, key=key)
             await producer.flush()
-            while await _decided(consumer, f"{namespace}.{topics.DECISIONS}") < n:
+            while await records_in(consumer, f"{namespace}.{topics.DECISIONS}") < n:
                 if time.monotonic() - t1 > 900:
                     raise RuntimeError(f"routing did not decide {n} cases in 900 s")
                 await asyncio.sleep(0.2)
             c2, t2 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-            if spy is not None:
-                spy.send_signal(2)
-                spy.wait(60)
+            stop_profile(spy)
             await producer.stop()
             await consumer.stop()
         finally:
             workers.stop_all()
-            admin = AIOKafkaAdminClient(**kw)
-            await admin.start()
-            try:
-                mine = [t for t in await admin.list_topics() if t.startswith(namespace)]
-                if mine:
-                    await admin.delete_topics(mine)
-            finally:
-                await admin.close()
-    wall, used = t2 - t1, c2 - c1
+            await delete_topics(kw, namespace)
+    return figures("case", n, t2 - t1, c2 - c1, idle)
+
+
+def start_profile(pid: int, profile: Path | None) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling `pid` at 100 Hz into `profile` (raw collapsed stacks), or None (no file asked, no py-spy)."""
+    if profile is None or (binary := profiles.available()) is None:
+        return None
+    cmd = [binary, "record", "-p", str(pid), "-r", "100", "--nonblocking", "-f", "raw", "-o", str(profile)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+    """Stop py-spy (SIGINT: it writes its stacks) and wait for it."""
+    if spy is not None:
+        spy.send_signal(2)
+        spy.wait(60)
+
+
+async def delete_topics(kw: dict[str, Any], namespace: str) -> None:
+    """Delete every topic of a drain's namespace."""
+    admin = AIOKafkaAdminClient(**kw)
+    await admin.start()
+    try:
+        if mine := [t for t in await admin.list_topics() if t.startswith(namespace)]:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+def figures(unit: str, n: int, wall: float, used: float, idle: float) -> dict[str, Any]:
+    """A drain's result: CPU ms per `unit` (case, report) over `n` of them, raw and with the idle rate subtracted."""
     return {
-        "cases": n,
+        f"{unit}s": n,
         "wall_s": round(wall, 1),
         "cpu_s": round(used, 2),
-        "cpu_ms_per_case": round(1000 * used / n, 3),
+        f"cpu_ms_per_{unit}": round(1000 * used / n, 3),
         "idle_cpu_per_s": round(idle, 4),
-        "cpu_ms_per_case_idle_corrected": round(1000 * (used - idle * wall) / n, 3),
+        f"cpu_ms_per_{unit}_idle_corrected": round(1000 * (used - idle * wall) / n, 3),
         "load_average": [round(x, 1) for x in os.getloadavg()],
         "git": accounting.git_commit(),
     }

@@ -45,15 +45,20 @@ def case_paths() -> tuple[str, ...]:
     return tuple(pii_paths(contracts().current["Case"].expanded))
 
 
+@cache
+def _report_parts() -> tuple[tuple[str, ...], ...]:
+    """Each personal field's path within the report, split once (`sealed` runs for every delivery and route)."""
+    return tuple(tuple(p.removeprefix("report.").split(".")) for p in case_paths())
+
+
 def sealed(case: dict[str, Any]) -> bool:
     """True when any personal field of `case` is sealed."""
     report = case.get("report") or {}
-    values = [v for p in case_paths() for v in _values(report, p.removeprefix("report."))]
-    return any(is_sealed(v) for v in values)
+    return any(is_sealed(v) for parts in _report_parts() for v in _values(report, parts))
 
 
-def _values(node: Any, path: str) -> list[Any]:
-    for part in path.split("."):
+def _values(node: Any, parts: tuple[str, ...]) -> list[Any]:
+    for part in parts:
         node = node.get(part) if isinstance(node, dict) else None
     return node if isinstance(node, list) else [node]
 

@@ -7,7 +7,8 @@ from typing import Any
 from referral_bus.contracts import NAMESPACE
 
 
-def _name(s: Any) -> str | None:
+def named_type(s: Any) -> str | None:
+    """The name a record, enum or fixed schema defines; None for any other schema."""
     if isinstance(s, dict) and s.get("type") in ("record", "enum", "fixed"):
         return str(s["name"])
     return None
@@ -37,28 +38,29 @@ def _resolve(named: dict[str, Any], s: Any) -> Any:
     return s
 
 
-def _collect(s: Any, named: dict[str, Any]) -> None:
+def collect_named(s: Any, named: dict[str, Any]) -> None:
+    """Add every named type defined anywhere in `s` to `named` (name → definition)."""
     if isinstance(s, list):
         for x in s:
-            _collect(x, named)
+            collect_named(x, named)
     elif isinstance(s, dict):
-        n = _name(s)
+        n = named_type(s)
         if n:
             named[f"{s.get('namespace', NAMESPACE)}.{n}" if "." not in n else n] = s
         for key in ("fields",):
             for f in s.get(key, []):
-                _collect(f["type"], named)
+                collect_named(f["type"], named)
         for key in ("items", "values"):
             if key in s:
-                _collect(s[key], named)
+                collect_named(s[key], named)
 
 
 def incompatibilities(writer: Any, reader: Any, path: str) -> list[str]:
     """Why `reader` cannot read data written with `writer` (Avro schema-resolution rules)."""
     wn: dict[str, Any] = {}
     rn: dict[str, Any] = {}
-    _collect(writer, wn)
-    _collect(reader, rn)
+    collect_named(writer, wn)
+    collect_named(reader, rn)
     return _check(writer, reader, path, wn, rn)
 
 
@@ -86,7 +88,7 @@ def _check(w: Any, r: Any, path: str, wn: dict[str, Any], rn: dict[str, Any]) ->
     wt, rt = _type_name(w), _type_name(r)
     if wt != rt and rt not in _PROMOTIONS.get(wt, {wt}):
         return [f"{path}: type changed from {wt} to {rt} (rule: types may only change by Avro promotion)"]
-    wname, rname = _name(w), _name(r)
+    wname, rname = named_type(w), named_type(r)
     if wname is not None and rname is not None and wname != rname and wname not in r.get("aliases", []):
         return [
             f"{path}: {wt} renamed from {wname} to {rname} (rule: a renamed type must list its old name in aliases)"

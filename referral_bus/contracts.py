@@ -64,17 +64,17 @@ def _make(name: str, version: int, expanded: dict[str, Any]) -> Schema:
     return Schema(name, version, expanded, parsed, canonical, fp)
 
 
-def _expand(node: Any, named: dict[str, Any]) -> Any:
+def expand_references(node: Any, named: dict[str, Any]) -> Any:
     """Replace references to named types by their definitions (first use only, as Avro requires)."""
     if isinstance(node, str):
         full = node if "." in node else f"{NAMESPACE}.{node}"
         if full in named and named[full] is not None:
             definition = named[full]
             named[full] = None  # defined once; later uses stay references
-            return _expand(json.loads(json.dumps(definition)), named)
+            return expand_references(json.loads(json.dumps(definition)), named)
         return node
     if isinstance(node, list):
-        return [_expand(n, named) for n in node]
+        return [expand_references(n, named) for n in node]
     if isinstance(node, dict):
         out = dict(node)
         if out.get("type") in ("record", "enum", "fixed") and "name" in out:
@@ -83,7 +83,7 @@ def _expand(node: Any, named: dict[str, Any]) -> Any:
             named[full] = None
         for key in ("type", "items", "values", "fields"):
             if key in out:
-                out[key] = _expand(out[key], named)
+                out[key] = expand_references(out[key], named)
         return out
     return node
 
@@ -142,7 +142,7 @@ def load_contracts(directory: Path = SCHEMA_DIR) -> Contracts:
     history: dict[str, list[Schema]] = {}
     for name in RECORDS:
         named = {k: v for k, v in definitions.items() if not k.endswith(f".{name}")}
-        expanded = _expand(raw[name], named)
+        expanded = expand_references(raw[name], named)
         versions = sorted(
             (directory / "versions").glob(f"{name}.v*.avsc"),
             key=lambda p: int(p.stem.rsplit(".v", 1)[1]),

@@ -49,6 +49,9 @@ T = TypeVar("T")
 log = rb_logging.get_logger()
 
 
+# Allocations between two collections of the youngest GC generation once a worker is ready (Python's default:
+# 700). An event's objects mostly die before the next collection then instead of being walked and promoted.
+GC_YOUNG_THRESHOLD = 20_000
 TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
 
 
@@ -153,7 +156,8 @@ class Service:
         """Once ready, what import and start-up built (modules, rules, Faust) leaves the GC's full collections.
 
         Those objects live as long as the worker; frozen, a full collection stops walking them (~0.1 s each
-        before, 5–11 % of routing's CPU: bench/results/route.md).
+        before, 5–11 % of routing's CPU: bench/results/route.md). Then the youngest generation is collected
+        every GC_YOUNG_THRESHOLD allocations instead of 700 (bench/results/ncpu.md).
         """
         gc.collect()
         gc.freeze()
@@ -161,6 +165,8 @@ class Service:
             await asyncio.sleep(1.0)
         gc.collect()
         gc.freeze()
+        _, older, oldest = gc.get_threshold()
+        gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
 
     def _install_summary(self) -> None:
         """Every LOG_SUMMARY_INTERVAL_SECONDS, and when stopping: tallied metrics flushed, `events summary` logged."""

@@ -19,6 +19,11 @@ A key can be HELD (`hold`): its record is then left out of the event's flush and
 sends, by the staged write that held it (or `release` when they failed), so a "done" mark kept in an
 entry's value (the notifier's delivered-once mark in the referral's state) costs no record of its own.
 
+Reads (`get`) go straight to the store: Faust's own `get` passes each read through its statistics
+sensors and, for a missing key, raises and catches a KeyError (4 µs a miss, 1.3 µs a hit, against
+1.5 and 0.5 here); the value is the same, only Faust's `keys_retrieved` statistic is not counted
+(nothing reads it: Faust's statistics pages are not served, kafka.drop_builtin_pages).
+
 A table may feed memory-only state DERIVED from its entries (`derived`, e.g. intake's daily claim counts,
 kept in the correlation entries themselves instead of a table of their own): `restored(key, value,
 partition)` for every record recovered from the changelog, `keep_only(partitions)` once recovery is over.
@@ -64,6 +69,12 @@ class Table(faust.Table[str, Any]):
         self.expiry = expiry
         self.derived = derived
         self.written = Written()
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    def get(self, key: Hashable, default: Any = None) -> Any:
+        """The value of `key` in the store, else `default` (as Faust's `get`, ~3× cheaper: see the module)."""
+        return self.data.get(key, default)
 
     # --- writes ---------------------------------------------------------------------------------
 

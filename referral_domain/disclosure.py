@@ -47,17 +47,25 @@ def digest(payload: bytes) -> str:
 def field_paths(doc: Any, prefix: str = "") -> list[str]:
     """Sorted dotted paths of every field holding a value (a list is one field); None and {} disclose nothing."""
     out: list[str] = []
-    _collect_paths(doc, prefix, out)
+    if isinstance(doc, dict):
+        _collect_paths(doc, prefix, out)
+    elif _holds_value(doc):
+        out.append(prefix.rstrip("."))
     out.sort()  # once, at the end: sorting every level too gave the same list at several times the cost
     return out
 
 
-def _collect_paths(doc: Any, prefix: str, out: list[str]) -> None:
-    if isinstance(doc, dict):
-        for key, value in doc.items():
+def _holds_value(value: Any) -> bool:
+    return value is not None and not (isinstance(value, list) and not value)
+
+
+def _collect_paths(doc: dict[Any, Any], prefix: str, out: list[str]) -> None:
+    """A dict's leaves checked in its own loop: no call per leaf (a document has ~35), the same paths."""
+    for key, value in doc.items():
+        if isinstance(value, dict):
             _collect_paths(value, f"{prefix}{key}.", out)
-    elif doc is not None and not (isinstance(doc, list) and not doc):
-        out.append(prefix.rstrip("."))
+        elif value is not None and not (isinstance(value, list) and not value):
+            out.append(f"{prefix}{key}".rstrip("."))
 
 
 def disclosure_id(referral_id: str, recipient_id: str, channel: str, purpose: str, occurrence: str = "") -> str:

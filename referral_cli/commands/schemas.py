@@ -13,8 +13,8 @@ from typing import Any
 
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
-from referral_bus.compatibility import _collect, _name, incompatibilities
-from referral_bus.contracts import NAMESPACE, SCHEMA_DIR, Contracts, Schema, _expand, load_contracts
+from referral_bus.compatibility import collect_named, incompatibilities, named_type
+from referral_bus.contracts import NAMESPACE, SCHEMA_DIR, Contracts, Schema, expand_references, load_contracts
 from referral_bus.contracts import contracts as shipped_contracts
 from referral_cli.commands import add, arg, group
 
@@ -62,7 +62,7 @@ def _outermost(node: Any, owned: frozenset[str], found: dict[str, Any]) -> None:
         for n in node:
             _outermost(n, owned, found)
     elif isinstance(node, dict):
-        name = _name(node)
+        name = named_type(node)
         full = None if name is None else (name if "." in name else f"{node.get('namespace', NAMESPACE)}.{name}")
         if full in owned:
             found.setdefault(full, node)
@@ -77,10 +77,10 @@ def _outermost(node: Any, owned: frozenset[str], found: dict[str, Any]) -> None:
 def _standalone(definition: Any, context: Any) -> str:
     """Fingerprint of one embedded definition, self-contained (types it uses from `context` inlined)."""
     named: dict[str, Any] = {}
-    _collect(context, named)
+    collect_named(context, named)
     body = dict(definition)
     body.setdefault("namespace", NAMESPACE)
-    parsed = parse_schema(_expand(body, dict(named)), _write_hint=False)
+    parsed = parse_schema(expand_references(body, dict(named)), _write_hint=False)
     return str(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
 
 

@@ -93,3 +93,7 @@ class NotifierSettings(
     referral_retention_days: float = Field(default=30.0, gt=0)
     # Small fetches: an urgent referral waits behind at most one fetch of each standard-lane partition.
     max_partition_fetch_bytes: int | None = Field(default=65_536, ge=1024)
+    # The notifier's records (receipts, disclosures, status, its state changelog) come after the webhook POST:
+    # they gather up to this long per produce request, fewer and fuller requests for the broker at light load;
+    # a partner-topic or inbox delivery and the ack endpoint's answer wait up to this long more (bench/results/bcpu.md)
+    producer_linger_ms: int = Field(default=50, ge=0)

@@ -13,6 +13,8 @@ from bench.settings import BenchSettings
 from bench.sink import ReceiverProcess
 from bench.stacks import OurStack, Tuning
 from services.intake.settings import IntakeSettings
+from services.notifier.settings import NotifierSettings
+from services.routing.settings import RoutingSettings
 
 
 def test_the_smoke_plan_runs_every_configuration_of_the_full_plan() -> None:
@@ -71,6 +73,14 @@ def test_a_failed_round_is_kept_as_an_error_and_the_others_still_count() -> None
     assert merged["errors"] == [{"round": 1, "error": "RuntimeError: workers not ready"}]
     assert merged["unthrottled"]["median_throughput_per_s"] == 20.0 and merged["accounting"]["reports"] == 200
     assert [la["round"] for la in merged["load_average"]] == [0, 2]
+
+
+def test_each_of_our_workers_lingers_as_its_settings_choose_and_the_baselines_keep_theirs() -> None:
+    tuning = Tuning()
+    env = tuning.service_env()
+    for prefix, settings in (("INTAKE", IntakeSettings), ("ROUTING", RoutingSettings), ("NOTIFIER", NotifierSettings)):
+        assert env[f"{prefix}_PRODUCER_LINGER_MS"] == str(settings.model_fields["producer_linger_ms"].default)
+    assert tuning.baseline_env()["BENCH_LINGER_MS"] == str(tuning.producer_linger_ms)
 
 
 def test_ours_hops_runs_our_stack_with_every_report_through_the_correlation_hops(tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""The Kafka adapter's per-event reads: held partitions from Faust's assignment, key partitions with cached hashes."""
+"""The Kafka adapter's per-event reads: held partitions from Faust's assignment, key partitions (murmur2, cached)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ from types import SimpleNamespace
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from faust.assignor.client_assignment import ClientAssignment
 from faust.assignor.partition_assignor import PartitionAssignor
 from hypothesis import given
 from hypothesis import strategies as st
 
-from referral_bus.kafka import KeyPartitioner, held_partitions, key_partition
+from referral_bus.kafka import KeyPartitioner, held_partitions, key_partition, murmur2
 
 TOPIC, CONTENT, CLAIMS = "ns.referrals.correlation.v1", "ns.content-changelog", "ns.claims-changelog"
 PARTITIONS = 8
@@ -53,3 +54,9 @@ def test_the_cached_partitioner_is_aiokafkas(key: bytes | None, partitions: int)
     expected = DefaultPartitioner()(key, all_partitions, available)
     assert KeyPartitioner()(key, all_partitions, available) == expected == key_partition(key, partitions)
     assert KeyPartitioner()(key, all_partitions, available) == expected
+
+
+@given(st.binary(max_size=200))
+def test_our_murmur2_is_aiokafkas(data: bytes) -> None:
+    """Every length (each tail of 0–3 bytes), every byte value: the same unsigned 32-bit hash as aiokafka's."""
+    assert murmur2(data) == aiokafka_murmur2(data) & 0xFFFFFFFF

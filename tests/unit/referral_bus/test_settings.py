@@ -42,6 +42,16 @@ def test_only_the_ledger_gathers_its_fetches(monkeypatch: pytest.MonkeyPatch) ->
     assert LedgerSettings().consumer_fetch_min_bytes == 1  # a fetch per record, as the others
 
 
+def test_the_workers_after_the_delivery_linger_longer_than_those_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Intake and routing produce on the delivery path (5 ms); the notifier's records and the ledger's come after it."""
+    for name in ("INTAKE", "ROUTING", "NOTIFIER", "LEDGER"):
+        monkeypatch.delenv(f"{name}_PRODUCER_LINGER_MS", raising=False)
+    assert IntakeSettings().producer_linger_ms == RoutingSettings().producer_linger_ms == 5
+    assert NotifierSettings().producer_linger_ms == LedgerSettings().producer_linger_ms == 50
+    monkeypatch.setenv("NOTIFIER_PRODUCER_LINGER_MS", "5")
+    assert NotifierSettings().producer_linger_ms == 5
+
+
 SERVICES: dict[str, type[BaseSettings]] = {
     "INTAKE_": IntakeSettings,
     "ROUTING_": RoutingSettings,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from typing import Any
 
 import pytest
@@ -13,7 +14,17 @@ from referral_bus.codec import Codec
 from referral_bus.errors import ProcessingError
 from services.intake.accept import case_id_for
 from services.intake.content import MAX_CONTENT_KEYS, content_keys, hash_key, normalise_url, url_key
-from services.intake.correlate import Claim, Correlator, Decided, Forward, Lookup, Restart, Verdict, per_partition
+from services.intake.correlate import (
+    Claim,
+    Correlator,
+    Decided,
+    Entry,
+    Forward,
+    Lookup,
+    Restart,
+    Verdict,
+    per_partition,
+)
 from tests.support.correlation import through_hops, verdict_of
 from tests.support.reports import valid_report
 
@@ -334,3 +345,11 @@ def test_hostile_correlation_and_verdict_messages_are_processing_errors_or_steps
         except ProcessingError:
             continue
         assert isinstance(out, (Forward, Verdict, Claim, Lookup, Restart))
+
+
+@given(st.text(), st.integers(), st.text(), st.text())
+def test_an_entry_json_is_its_asdict(case_id: str, first_seen_ms: int, agency_id: str, report_id: str) -> None:
+    """Entries, claims and hops carry the same JSON (same keys, same order) as with `dataclasses.asdict`."""
+    entry = Entry(case_id, first_seen_ms, agency_id, report_id)
+    assert list(entry.to_json().items()) == list(asdict(entry).items())
+    assert Entry.from_json(entry.to_json()) == entry
