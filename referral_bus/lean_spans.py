@@ -70,7 +70,10 @@ class LeanSpan(trace.Span):
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
         """Attributes, cleaned as the SDK does (ignored once ended)."""
         if self._end_time is None:
-            self._attributes.update(_cleaned(attributes, self._tracer.max_length))
+            mine = self._attributes
+            for key, value in _cleaned(attributes, self._tracer.max_length).items():
+                mine.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
+                mine[key] = value
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         """An event (the SDK encodes a span that has any)."""
