@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import accounting
 from bench.reports import ReportStream, kafka_key
-from bench.routing_drain import delete_topics, figures, records_in, start_profile, stop_profile
+from bench.routing_drain import delete_topics, figures, start_profile, stop_profile, wait_records
 from referral_bus import topics
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
@@ -59,14 +59,14 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             for key, value in warm:  # first events pay for imports, metadata and table warm-up
                 await producer.send(intake, value, key=key)
             await producer.flush()
-            await _until(consumer, cases, len(warm), 300)
+            await wait_records(consumer, cases, len(warm), 300)
             idle = await accounting.idle_rate(pid, 6)
             c1, t1 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
             spy = start_profile(pid, profile)
             for key, value in reports:
                 await producer.send(intake, value, key=key)
             await producer.flush()
-            await _until(consumer, cases, len(warm) + n, 900)
+            await wait_records(consumer, cases, len(warm) + n, 900)
             c2, t2 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
             stop_profile(spy)
         finally:
@@ -75,15 +75,6 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             workers.stop_all()
             await delete_topics(kw, namespace)
     return figures("report", n, t2 - t1, c2 - c1, idle)
-
-
-async def _until(consumer: AIOKafkaConsumer, name: str, count: int, timeout: float) -> None:
-    """Poll the topic's end offsets until it holds `count` records, to a deadline."""
-    deadline = time.monotonic() + timeout
-    while await records_in(consumer, name) < count:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"intake did not emit {count} cases to {name} in {timeout:.0f} s")
-        await asyncio.sleep(0.2)
 
 
 def main() -> None:

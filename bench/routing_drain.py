@@ -38,6 +38,15 @@ async def records_in(consumer: AIOKafkaConsumer, name: str) -> int:
     return sum((await consumer.end_offsets(tps)).values()) if tps else 0
 
 
+async def wait_records(consumer: AIOKafkaConsumer, name: str, count: int, timeout: float) -> None:
+    """Poll the topic's end offsets until it holds `count` records, to a deadline."""
+    deadline = time.monotonic() + timeout
+    while await records_in(consumer, name) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not reach {count} records in {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+
+
 async def drain(n: int, profile: Path | None) -> dict[str, Any]:
     """Start routing, produce `n` cases, wait for `n` decisions; CPU of the worker over the drain."""
     namespace = f"rtdrain-{uuid.uuid4().hex[:8]}"
@@ -68,10 +77,7 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             for key, value in cases:
                 await producer.send(f"{namespace}.{topics.CASES}", value, key=key)
             await producer.flush()
-            while await records_in(consumer, f"{namespace}.{topics.DECISIONS}") < n:
-                if time.monotonic() - t1 > 900:
-                    raise RuntimeError(f"routing did not decide {n} cases in 900 s")
-                await asyncio.sleep(0.2)
+            await wait_records(consumer, f"{namespace}.{topics.DECISIONS}", n, 900)
             c2, t2 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
             stop_profile(spy)
             await producer.stop()

@@ -301,7 +301,7 @@ def stage(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span
         return
     # Telemetry never breaks the work it observes: a span that fails to take an attribute or a status loses
     # only that attribute; the event's own outcome (and any exception of its work, re-raised below) is kept.
-    with suppress(Exception):
+    with suppress(Exception):  # a span attribute only: the work below runs and raises as it would
         span.set_attributes({STAGE_ATTRIBUTE: name, **_attributes(attributes)})
     try:
         yield span

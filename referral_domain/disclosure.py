@@ -47,16 +47,9 @@ def digest(payload: bytes) -> str:
 def field_paths(doc: Any, prefix: str = "") -> list[str]:
     """Sorted dotted paths of every field holding a value (a list is one field); None and {} disclose nothing."""
     out: list[str] = []
-    if isinstance(doc, dict):
-        _collect_paths(doc, prefix, out)
-    elif _holds_value(doc):
-        out.append(prefix.rstrip("."))
+    _collect_paths(doc if isinstance(doc, dict) else {"": doc}, prefix, out)  # a bare value: the prefix's own path
     out.sort()  # once, at the end: sorting every level too gave the same list at several times the cost
     return out
-
-
-def _holds_value(value: Any) -> bool:
-    return value is not None and not (isinstance(value, list) and not value)
 
 
 def _collect_paths(doc: dict[Any, Any], prefix: str, out: list[str]) -> None:
