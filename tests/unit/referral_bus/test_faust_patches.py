@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from aiokafka import TopicPartition
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from mode import Service
 
 from referral_bus import faust_patches
 
@@ -178,3 +181,63 @@ async def test_faust_then_reads_a_partition_sought_to_its_start_as_not_read_yet(
     # the records read again from 0 are acknowledged and committed (the commit is not held)
     state._acked[fresh], state._acked_index[fresh] = [0, 1, 2], {0, 1, 2}
     assert Consumer._new_offset(cast(Any, state), fresh) == 3
+
+
+class Fetcher(Service):
+    """A mode service, as Faust's consumer is: `wait_first` is mode's, the patch's `original`."""
+
+
+def inline_wait_first() -> Callable[..., Awaitable[Any]]:
+    return faust_patches._inline_delivery(Service.wait_first)
+
+
+async def test_a_delivery_that_does_not_wait_runs_inline_without_tasks() -> None:
+    """Faust made four tasks per fetched record for a queue put that does not wait; none are made now."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    suspend = asyncio.Event()
+    made: list[Any] = []
+    loop = asyncio.get_running_loop()
+    loop.set_task_factory(lambda loop, coro, **kw: made.append(coro) or asyncio.Task(coro, loop=loop, **kw))
+    try:
+
+        async def deliver(n: int) -> int:
+            queue.put_nowait(n)
+            return n
+
+        result = await inline_wait_first()(Fetcher(), deliver(7), suspend.wait())
+    finally:
+        loop.set_task_factory(None)
+    assert queue.get_nowait() == 7
+    assert (list(result.results), result.stopped) == ([7], False)
+    assert made == []
+
+
+async def test_a_delivery_that_waits_is_finished_or_abandoned_as_faust_does() -> None:
+    """A full stream buffer: the put completes once there is room, or is abandoned when flow is suspended."""
+    fetcher = Fetcher()
+    full: asyncio.Queue[int] = asyncio.Queue(maxsize=1)
+    full.put_nowait(0)
+    suspend = asyncio.Event()
+    waiting = asyncio.ensure_future(inline_wait_first()(fetcher, full.put(1), suspend.wait()))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert full.get_nowait() == 0  # room: the delivery finishes
+    result = await asyncio.wait_for(waiting, 5)
+    assert full.get_nowait() == 1 and result.results == [None]
+
+    full.put_nowait(2)
+    waiting = asyncio.ensure_future(inline_wait_first()(fetcher, full.put(3), suspend.wait()))
+    await asyncio.sleep(0.01)
+    suspend.set()  # rebalance: Faust stops waiting for the delivery and drops it
+    await asyncio.wait_for(waiting, 5)
+    await asyncio.sleep(0.01)
+    assert full.get_nowait() == 2 and full.empty()
+
+
+async def test_a_failing_delivery_raises_as_in_faust() -> None:
+    async def deliver() -> None:
+        raise ValueError("undecodable")
+
+    suspend = asyncio.Event()
+    with pytest.raises(ValueError, match="undecodable"):
+        await inline_wait_first()(Fetcher(), deliver(), suspend.wait())
