@@ -127,9 +127,6 @@ class Service:
             web_graph_enabled=False,
             web_metrics_enabled=False,
             table_standby_replicas=0,
-            # Faust's opt-in Cython fast path: a stream takes an event already in its buffer without awaiting the
-            # channel (same queue, same order); our topics are raw bytes, one channel each (bench/results/fcon.md)
-            cython_optimizations=True,
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
         )
         faust_patches.fetch_settings(self.app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
