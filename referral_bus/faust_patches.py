@@ -71,12 +71,11 @@ import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
-from mode.services import WaitResults
-
 from faust.tables.base import Collection
 from faust.tables.recovery import Recovery
 from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
+from mode.services import WaitResults
 
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
