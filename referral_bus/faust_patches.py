@@ -1,4 +1,4 @@
-"""Targeted workarounds for faust-streaming bugs that lose messages; `install()` once per process.
+"""Targeted workarounds for faust-streaming bugs that lose messages, and for one cost; `install()` once per process.
 
 The loss they close (found with an ack/commit trace of tests/integration/test_intake_stream.py's
 restart test, faust-streaming 0.15.3): after a restart, table recovery starts the fetcher and resumes
@@ -50,13 +50,14 @@ Fixes, each as narrow as the bug:
   an unknown position (the worker's consumer crashed: the commits of tests/integration/
   test_batch_loop.py's crash test stalled).
 
-Not bugs, costs (issue 17, bench/results/fcon.md):
+Not a bug, a cost (issue 17, bench/results/fcon.md):
 
 * `_inline_delivery`: Faust's fetcher hands each record to its stream with `wait_first(deliver,
   suspend_flow.wait())`, which makes four tasks (delivery, suspend, stopped, crashed), an
   `asyncio.wait` and three cancellations per record (~48 µs, 6-8 % of a worker). Delivery is a queue
   put that almost never waits, so its first step now runs inline; only when it does wait (full stream
   buffer, flow control, producer backlog) does the rest go through Faust's `wait_first` as before.
+  The inline step runs in the fetcher's context, not a task's copy of it: delivery sets no context variable.
 
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
