@@ -10,6 +10,8 @@ Order, by construction: when a send does suspend (metadata still unknown, a full
 task and every later record queues behind it (`_behind`) and is handed over by that task, one at a time, in
 arrival order; the direct path reopens only once the queue is empty. So records reach aiokafka's accumulator in
 the order they were written (per partition, per key), and the accumulator keeps that order to the broker.
+Finishing a send in another task is sound: aiokafka's `send` (and tracing.py's wrapper, which opens no span for
+a changelog) binds nothing to the calling task (no timeout scope, no current-task look-up, no context to detach).
 What each returned future resolves to is the broker's acknowledgement of that record (RecordMetadata), or its
 error: the event's acknowledgement waits for it (inflight.py), so no offset is committed before it.
 """

@@ -150,14 +150,12 @@ class Table(faust.Table[str, Any]):
         buffer) before the producer started, without an explicit partition, and for a store that keeps
         persisted offsets (Faust's `_on_changelog_sent` records them; our memory store keeps none).
         """
-        sends = self._ordered_sends() if partition is not None else None
-        if sends is None:
+        if partition is None or (sends := self._ordered_sends()) is None:
             return super().send_changelog(partition, key, value, key_serializer, value_serializer)
         topic = self.changelog_topic
         key_bytes = topic.prepare_key(key, self.key_serializer if key_serializer is None else key_serializer)[0]
         value_serializer = self.value_serializer if value_serializer is None else value_serializer
         value_bytes = topic.prepare_value(value, value_serializer)[0]
-        assert partition is not None
         return sends.send(topic.get_topic_name(), key_bytes, value_bytes, partition)
 
     def _ordered_sends(self) -> OrderedSends | None:
