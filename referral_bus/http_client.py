@@ -154,7 +154,9 @@ class _Connection(asyncio.Protocol):
 class HttpClient:
     """Pooled connections per origin for POSTs; at most `max_connections` requests at once."""
 
-    def __init__(self, *, verify_tls: bool = True, max_connections: int = 100, tls: ssl.SSLContext | None = None) -> None:
+    def __init__(
+        self, *, verify_tls: bool = True, max_connections: int = 100, tls: ssl.SSLContext | None = None
+    ) -> None:
         self.max_connections = max_connections
         self._tls = tls or _tls_context(verify_tls)
         self._loop: asyncio.AbstractEventLoop | None = None

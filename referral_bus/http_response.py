@@ -73,6 +73,14 @@ class ResponseParser:
         if state == _UNTIL_CLOSE:
             self._count(len(data))
             return b""
+        if state == _CHUNK_END:
+            if not b"\r\n".startswith(data[:2]):
+                raise MalformedResponse("a chunk not followed by CRLF")
+            if len(data) < 2:
+                self._buffer = data
+                return b""
+            self._state = _CHUNK_SIZE
+            return data[2:]
         line, rest = self._line(data, 4096 if state != _TRAILERS else self.head_limit)
         if line is None:
             return b""
@@ -82,10 +90,6 @@ class ResponseParser:
                 raise MalformedResponse("a chunk size that is not hexadecimal")
             self._left = int(size, 16)
             self._state = _CHUNK_DATA if self._left else _TRAILERS
-        elif state == _CHUNK_END:
-            if line:
-                raise MalformedResponse("a chunk not followed by CRLF")
-            self._state = _CHUNK_SIZE
         elif not line:  # _TRAILERS: the empty line ends them
             self._state = _DONE
         return rest

@@ -18,6 +18,19 @@ from services.notifier.secrets import Secrets
 from services.notifier.signing import signed_headers
 
 
+def refusal_of(status: int) -> DeliveryError | None:
+    """None for 2xx; else the failed attempt: 408/425/429/5xx retryable, a redirect or another 4xx not."""
+    if 200 <= status < 300:
+        return None
+    if 300 <= status < 400:
+        return DeliveryError(
+            f"webhook answered HTTP {status} (a redirect): redirects are never followed; "
+            "set the recipient's url to the final address",
+            retryable=False,
+        )
+    return DeliveryError(f"webhook answered HTTP {status}", retryable=status in (408, 425, 429) or status >= 500)
+
+
 class Webhook:
     """One pooled HTTP client for every webhook recipient; TLS verification on unless configured off."""
 
@@ -62,17 +75,12 @@ class Webhook:
         except MalformedResponse as exc:
             raise DeliveryError(f"webhook answered with a malformed response: {exc}", retryable=True) from None
         except UnsendableRequest as exc:
-            raise DeliveryError(f"webhook request to recipient {recipient.id} cannot be sent: {exc}", retryable=False) from None
-        if 200 <= status < 300:
-            return
-        if 300 <= status < 400:
             raise DeliveryError(
-                f"webhook answered HTTP {status} (a redirect): redirects are never followed; "
-                "set the recipient's url to the final address",
-                retryable=False,
-            )
-        retryable = status in (408, 425, 429) or status >= 500
-        raise DeliveryError(f"webhook answered HTTP {status}", retryable=retryable)
+                f"webhook request to recipient {recipient.id} cannot be sent: {exc}", retryable=False
+            ) from None
+        refusal = refusal_of(status)
+        if refusal is not None:
+            raise refusal
 
     async def close(self) -> None:
         """Close pooled connections."""
