@@ -3,7 +3,10 @@
 The receiver (aiohttp, answering 200) runs in another process, so `time.process_time` here is the client's
 own CPU: body, signature, span, request, response. Compare trees only within one run (A B A B).
 
-    python -m bench.webhook_post [--posts 2000] [--repeats 3] [--profile out.prof]
+    python -m bench.webhook_post [--posts 2000] [--repeats 3] [--tls] [--profile out.prof]
+
+`--tls`: HTTPS to a receiver with a self-signed certificate (verification off on the client: connections
+are pooled, so verification costs only at the handshake, outside the timed loop).
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import datetime
 import json
 import os
 import socket
@@ -28,14 +32,18 @@ from services.notifier.channels.webhook import Webhook
 from services.notifier.secrets import Secrets
 
 _RECEIVER = r"""
-import sys
+import ssl, sys
 from aiohttp import web
 async def ok(request):
     await request.read()
     return web.Response(status=200, text="ok")
 app = web.Application()
 app.router.add_post("/hook", ok)
-web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None)
+tls = None
+if len(sys.argv) > 2:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(sys.argv[2])
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None, access_log=None, ssl_context=tls)
 """
 DOC = {"referral_id": "ref-1", "case_id": "case-1", "text": "x" * 1400}  # ~1.5 KB body like the bench's
 
@@ -66,7 +74,33 @@ async def _posts(channel: Webhook, recipient: Recipient, n: int, profile: cProfi
     return cpu / n * 1e6
 
 
-async def measure(port: int, posts: int, repeats: int, profile_to: str | None) -> dict[str, Any]:
+def _self_signed(path: Path) -> None:
+    """A key and a certificate for 127.0.0.1 in one PEM file."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    path.write_bytes(
+        cert.public_bytes(serialization.Encoding.PEM)
+        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+
+
+async def measure(port: int, posts: int, repeats: int, profile_to: str | None, *, tls: bool) -> dict[str, Any]:
     """µs of client CPU per POST, `repeats` times (one channel each, as the notifier keeps one)."""
     with tempfile.TemporaryDirectory() as secrets_dir:
         (Path(secrets_dir) / "webhook-r0").write_text("secret", encoding="utf-8")
@@ -76,12 +110,12 @@ async def measure(port: int, posts: int, repeats: int, profile_to: str | None) -
                 "name": "SAMPLE receiver",
                 "kind": "police",
                 "jurisdictions": ["VN-SG"],
-                "channel": {"type": "webhook", "url": f"http://127.0.0.1:{port}/hook"},
+                "channel": {"type": "webhook", "url": f"{'https' if tls else 'http'}://127.0.0.1:{port}/hook"},
             }
         )
         runs = []
         for i in range(repeats):
-            channel = Webhook(Secrets(Path(secrets_dir)), timeout_seconds=10)
+            channel = Webhook(Secrets(Path(secrets_dir)), timeout_seconds=10, verify_tls=not tls)
             profile = cProfile.Profile(time.process_time) if profile_to and i == repeats - 1 else None
             try:
                 runs.append(await _posts(channel, recipient, posts, profile))
@@ -91,6 +125,7 @@ async def measure(port: int, posts: int, repeats: int, profile_to: str | None) -
                 profile.dump_stats(profile_to)
     return {
         "posts": posts,
+        "tls": tls,
         "us_per_post": [round(x, 1) for x in runs],
         "median_us_per_post": round(statistics.median(runs), 1),
         "load_average": [round(x, 1) for x in os.getloadavg()],
@@ -102,16 +137,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tls", action="store_true", help="HTTPS (self-signed receiver, verification off)")
     parser.add_argument("--profile", default=None, help="cProfile the last repeat into this file")
     args = parser.parse_args()
     port = free_port()
-    receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port)])
-    try:
-        _wait_listening(port)
-        print(json.dumps(asyncio.run(measure(port, args.posts, args.repeats, args.profile))))
-    finally:
-        receiver.terminate()
-        receiver.wait()
+    with tempfile.TemporaryDirectory() as cert_dir:
+        cert = Path(cert_dir) / "receiver.pem"
+        if args.tls:
+            _self_signed(cert)
+        receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port), *([str(cert)] if args.tls else [])])
+        try:
+            _wait_listening(port)
+            figures = asyncio.run(measure(port, args.posts, args.repeats, args.profile, tls=args.tls))
+            print(json.dumps(figures))
+        finally:
+            receiver.terminate()
+            receiver.wait()
 
 
 if __name__ == "__main__":

@@ -254,4 +254,5 @@ def _tls_context(verify: bool) -> ssl.SSLContext:
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])  # the only protocol we speak, as aiohttp offered it
     return context

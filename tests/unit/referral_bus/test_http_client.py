@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from referral_bus import http_client
 from referral_bus.http_client import ConnectionFailed, HttpClient, UnsendableRequest, origin_of
 from referral_bus.http_response import MalformedResponse
 
@@ -113,6 +114,16 @@ async def test_a_pooled_connection_closed_before_any_answer_byte_is_retried_once
     assert server.connections == 2 and len(server.requests) == 3
 
 
+async def test_a_connection_idle_too_long_is_closed_not_reused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_client, "IDLE_SECONDS", 0.0)
+    client = HttpClient()
+    async with serving(answer(OK)) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert [await client.post(url, b"a", {}, 5) for _ in range(2)] == [200, 200]
+    await client.close()
+    assert server.connections == 2
+
+
 async def test_a_new_connection_closed_without_answer_fails_without_retry() -> None:
     client = HttpClient()
     async with serving(answer(None)) as server:
@@ -164,7 +175,7 @@ async def test_a_server_that_never_answers_or_trickles_is_cut_at_the_deadline() 
     async with serving(trickle) as server:
         start = asyncio.get_running_loop().time()
         with pytest.raises(TimeoutError):
-            await client.post(f"http://127.0.0.1:{server.port}/", b"a", {}, 0.3)
+            await asyncio.wait_for(client.post(f"http://127.0.0.1:{server.port}/", b"a", {}, 0.3), 10)
         assert asyncio.get_running_loop().time() - start < 3
     await client.close()
 
