@@ -5,7 +5,7 @@ own CPU: body, signature, span, request, response. Compare trees only within one
 
     python -m bench.webhook_post [--posts 2000] [--repeats 3] [--tls] [--profile out.prof]
 
-`--tls`: HTTPS to a receiver with a self-signed certificate (verification off on the client: connections
+`--tls`: HTTPS to a receiver with a certificate made on the spot (verification off on the client: connections
 are pooled, so verification costs only at the handshake, outside the timed loop).
 """
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import datetime
 import json
 import os
 import socket
@@ -30,6 +29,7 @@ from referral_devstack.workers import free_port
 from referral_domain.directory import Recipient
 from services.notifier.channels.webhook import Webhook
 from services.notifier.secrets import Secrets
+from tests.support import certificates
 
 _RECEIVER = r"""
 import ssl, sys
@@ -74,32 +74,6 @@ async def _posts(channel: Webhook, recipient: Recipient, n: int, profile: cProfi
     return cpu / n * 1e6
 
 
-def _self_signed(path: Path) -> None:
-    """A key and a certificate for 127.0.0.1 in one PEM file."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    path.write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-
-
 async def measure(port: int, posts: int, repeats: int, profile_to: str | None, *, tls: bool) -> dict[str, Any]:
     """µs of client CPU per POST, `repeats` times (one channel each, as the notifier keeps one)."""
     with tempfile.TemporaryDirectory() as secrets_dir:
@@ -142,10 +116,8 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as cert_dir:
-        cert = Path(cert_dir) / "receiver.pem"
-        if args.tls:
-            _self_signed(cert)
-        receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port), *([str(cert)] if args.tls else [])])
+        cert = certificates.authority_and_server(Path(cert_dir), "localhost")[1] if args.tls else None
+        receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port), *([str(cert)] if cert else [])])
         try:
             _wait_listening(port)
             figures = asyncio.run(measure(port, args.posts, args.repeats, args.profile, tls=args.tls))

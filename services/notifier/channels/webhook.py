@@ -1,6 +1,6 @@
 """HTTPS webhook channel: signed JSON POST with an idempotency key (and `traceparent`: http_spans.client_span).
 
-Our lean client (`referral_bus.http_client`), not aiohttp's or httpx's: the benchmark measured httpx at about
+Our lean client (`services.notifier.http_client`), not aiohttp's or httpx's: the benchmark measured httpx at about
 a third of the notifier's CPU per delivery, aiohttp at ~250 µs a POST and ours at ~100 µs (docs/performance.md).
 """
 
@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from referral_bus.http_client import ConnectionFailed, HttpClient, UnsendableRequest
-from referral_bus.http_response import MalformedResponse
 from referral_bus.http_spans import client_span
 from referral_domain.directory import Recipient, WebhookChannel
 from services.notifier.errors import DeliveryError
+from services.notifier.http_client import ConnectionFailed, HttpClient, UnsendableRequest
+from services.notifier.http_response import MalformedResponse
 from services.notifier.payload import body
 from services.notifier.secrets import Secrets
 from services.notifier.signing import signed_headers

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from referral_bus.http_response import MalformedResponse, ResponseParser
+from services.notifier.http_response import MalformedResponse, ResponseParser
 
 _NAMES = st.sampled_from(["Content-Type", "Date", "Server", "X-Request-Id", "Cache-Control", "Vary"])
 _VALUES = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789 ;=/-,.", max_size=40).map(str.strip)

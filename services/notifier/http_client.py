@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
 from referral_bus.errors import ReferralBusError
-from referral_bus.http_response import MalformedResponse, ResponseParser
+from services.notifier.http_response import MalformedResponse, ResponseParser
 
 IDLE_SECONDS = 15.0  # a pooled connection idle longer is closed, not reused (aiohttp's keep-alive default)
 
@@ -53,10 +53,11 @@ def origin_of(url: str) -> Origin:
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host or any(c in host for c in " \t\r\n/\\"):
         raise UnsendableRequest("the url must be http:// or https:// followed by a host name")
-    try:
-        host.encode("ascii")
-    except UnicodeEncodeError:
-        host = host.encode("idna").decode("ascii")
+    if not host.isascii():
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise UnsendableRequest("the url's host name is not a valid internationalised domain name") from None
     target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~") + (
         "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?") if parts.query else ""
     )

@@ -4,21 +4,17 @@ body framings, hostile answers, redirects not followed, and TLS with verificatio
 from __future__ import annotations
 
 import asyncio
-import datetime
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
-from referral_bus import http_client
-from referral_bus.http_client import ConnectionFailed, HttpClient, UnsendableRequest, origin_of
-from referral_bus.http_response import MalformedResponse
+from services.notifier import http_client
+from services.notifier.http_client import ConnectionFailed, HttpClient, UnsendableRequest, origin_of
+from services.notifier.http_response import MalformedResponse
+from tests.support import certificates
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 # (connection number from 0, request number on it from 0, the request's head) -> bytes to answer, or None to close
@@ -239,7 +235,9 @@ async def test_a_refused_connection_fails_as_unreachable() -> None:
         await client.post(f"http://127.0.0.1:{port}/", b"a", {}, 5)
 
 
-@pytest.mark.parametrize("url", ["ftp://example.org/", "http:///path", "http://example.org:99999/", "mailto:x@y"])
+@pytest.mark.parametrize(
+    "url", ["ftp://example.org/", "http:///path", "http://example.org:99999/", "mailto:x@y", "https://a..b\u00e9/"]
+)
 def test_unusable_urls_are_refused_before_any_connection(url: str) -> None:
     with pytest.raises(UnsendableRequest):
         origin_of(url)
@@ -259,49 +257,13 @@ def test_user_info_in_the_url_becomes_basic_credentials_and_the_host_keeps_its_p
     assert origin.head == "POST /in HTTP/1.1\r\nHost: hooks.example.org:8443\r\nAuthorization: Basic dXNAZXI6cDp3\r\n"
     assert (origin.host, origin.port) == ("hooks.example.org", 8443)
     assert origin_of("http://[::1]/x y").head.startswith("POST /x%20y HTTP/1.1\r\nHost: [::1]\r\n")
-
-
-def _certificates(tmp: Path) -> tuple[Path, ssl.SSLContext]:
-    """A CA (its PEM file) and a server TLS context whose certificate it signed for localhost (not 127.0.0.1)."""
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "referral-bus test CA")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
-        .sign(ca_key, hashes.SHA256())
-    )
-    (tmp / "ca.pem").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (tmp / "server.pem").write_bytes(
-        cert.public_bytes(serialization.Encoding.PEM)
-        + key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(tmp / "server.pem")
-    return tmp / "ca.pem", server
+    assert origin_of("https://bücher.example/").host == "xn--bcher-kva.example"
 
 
 async def test_tls_verifies_the_server_against_trusted_cas_and_its_name(tmp_path: Path) -> None:
-    ca, server_tls = _certificates(tmp_path)
+    ca, server_pem = certificates.authority_and_server(tmp_path, "localhost")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(server_pem)
     trusting = ssl.create_default_context(cafile=str(ca))
     async with serving(answer(OK), tls=server_tls) as server:
         https = f"https://localhost:{server.port}/"
