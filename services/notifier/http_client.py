@@ -1,7 +1,7 @@
 """A lean pooled HTTP/1.1 client for one thing: POST a small body, get the status (the notifier's webhooks).
 
-aiohttp's client spent ~250 µs of CPU per POST on the benchmark machine against ~100 µs for this
-(docs/performance.md). What it keeps: TLS with certificate and host name verification, keep-alive
+With it a webhook `deliver` takes ~160 µs of CPU against ~280 µs with aiohttp's client (bench/webhook_post.py,
+docs/performance.md). What it keeps: TLS with certificate and host name verification, keep-alive
 connections pooled per origin with one retry on a fresh connection when a pooled one closed before any
 byte of the answer, a deadline over the whole exchange (connect, TLS, write, read), no redirects followed,
 a bounded response read (`http_response.ResponseParser`), chunked, Content-Length and read-until-close bodies.
