@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote, urlsplit
 from referral_bus.errors import ReferralBusError
 from services.notifier.http_response import MalformedResponse, ResponseParser
 
-IDLE_SECONDS = 15.0  # a pooled connection idle longer is closed, not reused (aiohttp's keep-alive default)
+IDLE_SECONDS = 15.0  # a pooled connection idle longer is closed (aiohttp's keep-alive default): reused, or swept
 
 
 class ConnectionFailed(ReferralBusError):
@@ -164,6 +164,7 @@ class HttpClient:
         self._idle: dict[Origin, list[_Connection]] = {}
         self._open: set[_Connection] = set()
         self._slots = asyncio.Semaphore(max_connections)
+        self._sweeper: asyncio.TimerHandle | None = None
 
     async def post(self, url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> int:
         """POST `body` with `headers` (plus Host and Content-Length); the answer's status, within `timeout` seconds.
@@ -198,6 +199,8 @@ class HttpClient:
             if reusable and not connection.closed:
                 connection.idle_since = time.monotonic()
                 self._idle.setdefault(connection.origin, []).append(connection)
+                if self._sweeper is None and self._loop is not None:
+                    self._sweeper = self._loop.call_later(IDLE_SECONDS, self._sweep)
             else:
                 connection.close()
                 self._open.discard(connection)
@@ -213,6 +216,23 @@ class HttpClient:
             connection.close()
             self._open.discard(connection)
         return None
+
+    def _sweep(self) -> None:
+        """Close the connections idle too long or closed by their server; again later while any stay idle."""
+        self._sweeper = None
+        now = time.monotonic()
+        for origin, idle in list(self._idle.items()):
+            kept = [c for c in idle if not c.closed and now - c.idle_since < IDLE_SECONDS]
+            for connection in idle:
+                if connection not in kept:
+                    connection.close()
+                    self._open.discard(connection)
+            if kept:
+                self._idle[origin] = kept
+            else:
+                del self._idle[origin]
+        if self._idle and self._loop is not None and not self._loop.is_closed():
+            self._sweeper = self._loop.call_later(IDLE_SECONDS, self._sweep)
 
     async def _connect(self, origin: Origin) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -241,9 +261,13 @@ class HttpClient:
             self._loop = loop
             self._idle, self._open = {}, set()
             self._slots = asyncio.Semaphore(self.max_connections)
+            self._sweeper = None
 
     async def close(self) -> None:
         """Close every connection."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
         for connection in self._open:
             connection.close()
         self._idle, self._open = {}, set()

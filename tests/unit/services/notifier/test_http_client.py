@@ -15,6 +15,7 @@ from services.notifier import http_client
 from services.notifier.http_client import ConnectionFailed, HttpClient, UnsendableRequest, origin_of
 from services.notifier.http_response import MalformedResponse
 from tests.support import certificates
+from tests.support.polling import wait_for
 
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 # (connection number from 0, request number on it from 0, the request's head) -> bytes to answer, or None to close
@@ -28,6 +29,7 @@ class Server:
         self.script = script
         self.close_after = close_after  # close each connection after answering its request number this
         self.connections = 0
+        self.ended = 0  # connections the client closed
         self.requests: list[bytes] = []
         self.port = 0
 
@@ -54,8 +56,10 @@ class Server:
                 await writer.drain()
                 if request == self.close_after:
                     break
-        except (asyncio.IncompleteReadError, ConnectionError, asyncio.CancelledError):
-            pass  # the client went, or the test ended
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.ended += 1
+        except asyncio.CancelledError:
+            pass  # the test ended
         finally:
             writer.close()
 
@@ -118,6 +122,15 @@ async def test_a_connection_idle_too_long_is_closed_not_reused(monkeypatch: pyte
         assert [await client.post(url, b"a", {}, 5) for _ in range(2)] == [200, 200]
     await client.close()
     assert server.connections == 2
+
+
+async def test_idle_connections_are_swept_without_another_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(http_client, "IDLE_SECONDS", 0.2)
+    client = HttpClient()
+    async with serving(answer(OK)) as server:
+        assert await client.post(f"http://127.0.0.1:{server.port}/", b"a", {}, 5) == 200
+        assert await wait_for(lambda: server.ended == 1, 10)
+    await client.close()
 
 
 async def test_a_new_connection_closed_without_answer_fails_without_retry() -> None:
