@@ -29,7 +29,6 @@ from referral_devstack.workers import free_port
 from referral_domain.directory import Recipient
 from services.notifier.channels.webhook import Webhook
 from services.notifier.secrets import Secrets
-from tests.support import certificates
 
 _RECEIVER = r"""
 import ssl, sys
@@ -116,7 +115,11 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as cert_dir:
-        cert = certificates.authority_and_server(Path(cert_dir), "localhost")[1] if args.tls else None
+        cert = None
+        if args.tls:
+            from tests.support import certificates  # here: an older tree run for A/B may lack it (plain HTTP)
+
+            cert = certificates.authority_and_server(Path(cert_dir), "localhost")[1]
         receiver = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port), *([str(cert)] if cert else [])])
         try:
             _wait_listening(port)
