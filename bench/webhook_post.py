@@ -29,6 +29,7 @@ from referral_devstack.workers import free_port
 from referral_domain.directory import Recipient
 from services.notifier.channels.webhook import Webhook
 from services.notifier.secrets import Secrets
+from tests.support.notifier import recipient as directory_entry
 
 _RECEIVER = r"""
 import ssl, sys
@@ -77,15 +78,8 @@ async def measure(port: int, posts: int, repeats: int, profile_to: str | None, *
     """µs of client CPU per POST, `repeats` times (one channel each, as the notifier keeps one)."""
     with tempfile.TemporaryDirectory() as secrets_dir:
         (Path(secrets_dir) / "webhook-r0").write_text("secret", encoding="utf-8")
-        recipient = Recipient.model_validate(
-            {
-                "id": "r0",
-                "name": "SAMPLE receiver",
-                "kind": "police",
-                "jurisdictions": ["VN-SG"],
-                "channel": {"type": "webhook", "url": f"{'https' if tls else 'http'}://127.0.0.1:{port}/hook"},
-            }
-        )
+        url = f"{'https' if tls else 'http'}://127.0.0.1:{port}/hook"
+        recipient = Recipient.model_validate(directory_entry("r0", {"type": "webhook", "url": url}))
         runs = []
         for i in range(repeats):
             channel = Webhook(Secrets(Path(secrets_dir)), timeout_seconds=10, verify_tls=not tls)

@@ -23,6 +23,7 @@ from referral_domain.directory import Recipient
 from services.notifier.channels.webhook import Webhook, refusal_of
 from services.notifier.errors import DeliveryError
 from services.notifier.secrets import Secrets
+from tests.support.notifier import recipient as directory_entry
 
 
 async def test_a_receiver_that_never_answers_times_out_with_the_client_default(tmp_path: Path) -> None:
@@ -68,15 +69,7 @@ def test_every_status_is_delivered_retryable_or_refused_as_the_channel_promises(
 
 
 def _recipient(url: str) -> Recipient:
-    return Recipient.model_validate(
-        {
-            "id": "probe",
-            "name": "SAMPLE receiver",
-            "kind": "police",
-            "jurisdictions": ["VN-SG"],
-            "channel": {"type": "webhook", "url": url, "timeout_seconds": 5},
-        }
-    )
+    return Recipient.model_validate(directory_entry("probe", {"type": "webhook", "url": url, "timeout_seconds": 5}))
 
 
 async def _answering(status: int, location: str = "") -> tuple[web.AppRunner, int, list[web.Request]]:
