@@ -7,7 +7,7 @@ profiles of each worker at the highest load; P1 latency behind a 50,000-referral
 Configurations run in rounds, each round in a rotated order (one unthrottled run per round; the knee grid in
 the first); `BENCH_*` variables (bench/settings.py) override the full plan.
 
-    python -m bench.run                 # full run (~30 min on a quiet 2-core machine; printed estimate first)
+    python -m bench.run                 # full run (~35 min on a quiet 2-core machine; printed estimate first)
     python -m bench.run --smoke --out DIR   # every configuration, a few hundred reports: the harness's own test
 """
 
@@ -75,6 +75,9 @@ class Plan:
     seed: int = 20261130
     priority: priority.Scenario | None = field(default_factory=priority.Scenario)  # None: not run
     knee_stop_after: int = 2  # consecutive failing knee steps after which the higher rates are not run
+    warm_rate: float = 50.0  # reports/s of each start's unrecorded warm-up (after the first 20 reports arrived)
+    warm_seconds: float = 5.0  # its length: first-use costs (connections, caches, lazy imports) land here
+    first_warm_seconds: float = 40.0  # the run's first start: also warms a freshly started broker's JVM
 
     @classmethod
     def smoke(cls) -> Plan:
@@ -94,13 +97,23 @@ class Plan:
             rules_cases=2000,
             rules_naive_cases=200,
             priority=priority.Scenario.smoke(),
+            warm_seconds=1,
+            first_warm_seconds=1,
         )
 
     @classmethod
     def from_settings(cls, settings: BenchSettings | None = None) -> Plan:
         """The full plan with the `BENCH_*` overrides that are set."""
         s, plan = settings or BenchSettings(), cls()
-        for name in ("configs", "stepped", "rates", "step_seconds", "unthrottled_seconds", "unthrottled_repeats"):
+        for name in (
+            "configs",
+            "stepped",
+            "rates",
+            "step_seconds",
+            "unthrottled_seconds",
+            "unthrottled_repeats",
+            "warm_seconds",
+        ):
             if (value := getattr(s, name)) is not None:
                 setattr(plan, name, value)
         if s.knee_stop_after is not None:
@@ -185,6 +198,15 @@ async def _knee_grid(name: str, plan: Plan, load: Load, receiver: ReceiverProces
     return steps
 
 
+async def _warm(plan: Plan, load: Load, receiver: ReceiverProcess, first: bool) -> dict[str, Any]:
+    """Unrecorded open-loop load at `warm_rate`, so no first step pays for first uses (counted in CPU and records)."""
+    seconds = plan.first_warm_seconds if first else plan.warm_seconds
+    if seconds <= 0:
+        return {"sent": 0, "seconds": 0}
+    run = await fixed_rate(load, receiver, plan.warm_rate, seconds)
+    return {"sent": run["sent"], "seconds": seconds, "rate": plan.warm_rate, "p99_ms": run["latency_ms"]["p99"]}
+
+
 async def run_config(
     name: str,
     plan: Plan,
@@ -194,6 +216,7 @@ async def run_config(
     prefix: str,
     outdir: Path,
     round_no: int = 0,
+    first: bool = False,
 ) -> dict[str, Any]:
     """One round of one configuration: start its stack, warm it up, (first round: the knee grid), one unthrottled
     run, (first round: profiles), its accounting, stop it. Each round has its own topic namespace."""
@@ -218,6 +241,7 @@ async def run_config(
                 cpu_before = accounting.snapshot(_pids(stack, receiver))
                 result["start_seconds"] = round(time.monotonic() - t, 1)
                 print(f"[{name}] round {round_no + 1}: ready in {result['start_seconds']} s", flush=True)
+                result["warm"] = await _warm(plan, load, receiver, first)
                 if round_no == 0 and name in plan.stepped:
                     result["steps"] = await _knee_grid(name, plan, load, receiver)
                 if round_no < plan.unthrottled_repeats:
@@ -234,7 +258,7 @@ async def run_config(
                         f"lost {run['lost']}",
                         flush=True,
                     )
-                reports = 20 + sum(st.get("sent", 0) for st in result.get("steps", []))
+                reports = 20 + result["warm"]["sent"] + sum(st.get("sent", 0) for st in result.get("steps", []))
                 reports += result["run"]["sent"] if "run" in result else 0
                 result["accounting"] = await _accounting(_pids(stack, receiver), namespace, cpu_before, reports)
                 result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
@@ -262,7 +286,7 @@ def merge_rounds(rounds: list[dict[str, Any]], in_flight: int) -> dict[str, Any]
         out["rounds"].append(
             {
                 k: r[k]
-                for k in ("round", "start_seconds", "seconds", "load_average_before", "load_average_after")
+                for k in ("round", "start_seconds", "warm", "seconds", "load_average_before", "load_average_after")
                 if k in r
             }
             | {"accounting": r.get("accounting")}
@@ -416,8 +440,9 @@ async def _e2e(
             orders.append(order)
             t = time.monotonic()
             for name in order:
+                first = round_no == 0 and name == order[0]  # the run's first start also warms the broker
                 try:
-                    done = await run_config(name, plan, tuning, receiver, otlp, prefix, profiles_dir, round_no)
+                    done = await run_config(name, plan, tuning, receiver, otlp, prefix, profiles_dir, round_no, first)
                 except Exception as exc:  # one configuration's failure must not cost the run's other figures
                     done = {"round": round_no, "error": f"{type(exc).__name__}: {str(exc)[:2000]}"}
                     print(f"[{name}] round {round_no + 1} FAILED: {done['error'][:300]}", flush=True)
@@ -476,6 +501,9 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             f"{accounting.COMMIT_WAIT_SECONDS:g} s, after the CPU snapshot; each round's accounting 'commit_wait' "
             "says how long and, had the deadline passed, which groups were behind by how many records); summed "
             "over the rounds, per report = ÷ reports sent (warm-ups included)",
+            "warm_up": f"every start: 20 reports, then {plan.warm_seconds:g} s at {plan.warm_rate:g} reports/s "
+            f"({plan.first_warm_seconds:g} s for the run's first start, which also warms a fresh broker's JVM), "
+            "unrecorded but counted in CPU and records per report (results e2e.<name>.rounds[].warm)",
             "unthrottled": "closed loop: in_flight reports between produce and arrival; throughput counted "
             "after the first 3 s; the median over the rounds",
         },

@@ -66,6 +66,8 @@ def estimate_seconds(plan: Any) -> dict[str, float]:
     out = {
         "codec": 3.0 + 6 * plan.codec_records * plan.codec_repeats * 100e-6,
         "start_stop": rounds * sum(_start_stop(c) for c in plan.configs),
+        "warm_up": rounds * len(plan.configs) * (plan.warm_seconds + DRAIN_S)
+        + max(0.0, plan.first_warm_seconds - plan.warm_seconds) * bool(plan.configs),
         "knee_grid": len(stepped) * steps_s,
         "unthrottled": len(plan.configs) * plan.unthrottled_repeats * unthrottled_s,
         "profiles": sum(plan.profile_seconds + 5 for c in plan.configs if c in ("ours", "ours_ledger"))

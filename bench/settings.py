@@ -30,6 +30,7 @@ class BenchSettings(BaseSettings):
     step_seconds: float | None = Field(default=None, ge=1)  # offered-load seconds per knee step (full run: 30)
     unthrottled_seconds: float | None = Field(default=None, ge=1)
     unthrottled_repeats: int | None = Field(default=None, ge=0)  # rounds of the unthrottled run, rotating order
+    warm_seconds: float | None = Field(default=None, ge=0)  # each start's unrecorded warm-up at 50/s (full run: 5)
     knee_stop_after: int | None = Field(default=None, ge=1)  # failing knee steps in a row, then the rest not run
     priority_backlog: int | None = Field(default=None, ge=0)  # P4 referrals waiting in the priority scenario; 0: skip
     machine_note: str | None = None  # a sentence on the machine, written into the results (default: measured load)

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from bench import accounting
-from bench.run import Plan, _stack, _summary, known_config, merge_rounds
+from bench import run as bench_run
+from bench.run import Plan, _stack, _summary, _warm, known_config, merge_rounds
 from bench.settings import BenchSettings
 from bench.sink import ReceiverProcess
 from bench.stacks import OurStack, Tuning
@@ -28,10 +29,12 @@ def test_bench_variables_override_the_full_plan(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("BENCH_RATES", "100,200")
     monkeypatch.setenv("BENCH_STEP_SECONDS", "40")
     monkeypatch.setenv("BENCH_PRIORITY_BACKLOG", "0")
+    monkeypatch.setenv("BENCH_WARM_SECONDS", "0")
     monkeypatch.setenv("BENCH_STAGE", "intake")  # a baseline stage's variable: not ours, ignored
     plan = Plan.from_settings()
     assert plan.configs == ["ours", "aiokafka_httpx"] and plan.rates == [100.0, 200.0]
     assert plan.step_seconds == 40 and plan.priority is None and plan.unthrottled_repeats == 3
+    assert plan.warm_seconds == 0 and plan.first_warm_seconds == Plan().first_warm_seconds
 
 
 def test_an_unknown_configuration_is_refused_by_name() -> None:
@@ -100,3 +103,22 @@ def test_the_summary_compares_correlation_here_with_the_hops() -> None:
 
     s = _summary({"e2e": {"ours": config(150.0, 2.0), "ours_hops": config(100.0, 4.0)}})
     assert s["here_to_hops"] == 1.5 and s["here_cpu_hops_to_here"] == 1.5  # (4+1+1) / (2+1+1); the broker aside
+
+
+async def test_every_start_is_warmed_and_the_runs_first_start_longest(monkeypatch: pytest.MonkeyPatch) -> None:
+    offered: list[tuple[float, float]] = []
+
+    async def fixed_rate(load: Any, receiver: Any, rate: float, seconds: float) -> dict[str, Any]:
+        offered.append((rate, seconds))
+        return {"sent": int(rate * seconds), "latency_ms": {"p99": 1.0}}
+
+    monkeypatch.setattr(bench_run, "fixed_rate", fixed_rate)
+    plan = Plan()
+    first, later = await _warm(plan, None, None, True), await _warm(plan, None, None, False)  # type: ignore[arg-type]  # fixed_rate replaced: no load or receiver used
+    assert offered == [(plan.warm_rate, plan.first_warm_seconds), (plan.warm_rate, plan.warm_seconds)]
+    assert (
+        first["sent"] == plan.warm_rate * plan.first_warm_seconds
+        and later["sent"] == plan.warm_rate * plan.warm_seconds
+    )
+    assert await _warm(Plan(warm_seconds=0), None, None, False) == {"sent": 0, "seconds": 0}  # type: ignore[arg-type]  # never called
+    assert len(offered) == 2
