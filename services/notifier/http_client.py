@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
+import idna
+
 from referral_bus.errors import ReferralBusError
 from services.notifier.http_response import MalformedResponse, ResponseParser
 
@@ -51,13 +53,15 @@ def origin_of(url: str) -> Origin:
     except ValueError:
         raise UnsendableRequest("the url's port is not a number from 0 to 65535") from None
     host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host or any(c in host for c in " \t\r\n/\\"):
+    if parts.scheme not in ("http", "https") or not host or any(c in " /\\\x7f" or c < " " for c in host):
         raise UnsendableRequest("the url must be http:// or https:// followed by a host name")
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise UnsendableRequest("the url's host name is not a valid internationalised domain name") from None
+    try:
+        if not host.isascii():  # IDNA 2008 with UTS 46 as aiohttp (yarl) did: IDNA 2003 maps straße.de to strasse.de
+            host = _idna(host)
+        elif ":" not in host:
+            host.encode("idna")  # as the resolver will: an empty or over-long label fails here, not mid-connect
+    except UnicodeError:
+        raise UnsendableRequest("the url's host name is not a valid (internationalised) domain name") from None
     target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~") + (
         "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?") if parts.query else ""
     )
@@ -68,6 +72,14 @@ def origin_of(url: str) -> Origin:
         pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
         head += f"Authorization: Basic {base64.b64encode(pair).decode('ascii')}\r\n"
     return Origin(parts.scheme, host, port, head)
+
+
+def _idna(host: str) -> str:
+    """The ASCII form of a non-ASCII host name, as yarl gives it (IDNA 2003 only where IDNA 2008 refuses)."""
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except UnicodeError:
+        return host.encode("idna").decode("ascii")
 
 
 class _Stale(Exception):

@@ -50,6 +50,8 @@ class ResponseParser:
         self._buffer = b""
         while data and self._state != _DONE:
             data = self._step(data)
+        if data:
+            self.keep_alive = False  # bytes after the response in the same piece: out of step as well
 
     def eof(self) -> None:
         """The server closed the connection: the end of a body read until close, else `MalformedResponse`."""

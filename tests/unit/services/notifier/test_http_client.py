@@ -10,6 +10,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+import yarl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.notifier import http_client
 from services.notifier.http_client import ConnectionFailed, HttpClient, UnsendableRequest, origin_of
@@ -210,6 +213,16 @@ async def test_each_body_framing_ends_the_exchange_and_reuse_follows_keep_alive(
     assert server.connections == (1 if reused else 2)
 
 
+async def test_bytes_after_the_response_in_the_same_segment_close_the_connection_not_pool_it() -> None:
+    client = HttpClient()
+    async with serving(answer(OK + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(2):
+            assert await asyncio.wait_for(client.post(url, b"a", {}, 5), 10) == 200
+    await client.close()
+    assert server.connections == 2  # the first answer came with an extra one: that connection is out of step
+
+
 async def test_a_body_read_until_close_ends_with_the_close() -> None:
     client = HttpClient()
     async with serving(answer(b"HTTP/1.1 200 OK\r\n\r\nall of it"), close_after=0) as server:
@@ -263,6 +276,49 @@ async def test_a_header_with_a_line_break_is_refused_not_sent() -> None:
             await client.post(f"http://127.0.0.1:{server.port}/", b"a", {"Idempotency-Key": "a\r\nX-Evil: 1"}, 5)
         await client.close()
     assert server.requests == []
+
+
+_LABELS = st.text(alphabet="abcxyzABC019-\u00df\u03c2\u00fc\u00e9\u00d6\u200d\u0627", min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LABELS, min_size=1, max_size=3))
+def test_an_international_host_name_is_encoded_as_aiohttp_did_never_to_another_domain(labels: list[str]) -> None:
+    url = f"https://{'.'.join(labels)}/in"
+    try:
+        expected = yarl.URL(url).raw_host  # aiohttp's client resolved and named the host so (IDNA 2008, UTS 46)
+    except (UnicodeError, ValueError):
+        return
+    try:
+        host = origin_of(url).host
+    except UnsendableRequest:
+        return
+    assert host == expected.lower()  # yarl keeps the case of ASCII labels in its IDNA 2003 fallback
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [("https://stra\u00dfe.de/", "xn--strae-oqa.de"), ("https://\u03c3\u03bf\u03bb\u03bf\u03c2.gr/", "xn--wxahbmb.gr")],
+)
+def test_deviation_characters_keep_their_own_domain(url: str, host: str) -> None:
+    assert origin_of(url).host == host  # not IDNA 2003's strasse.de: another registrant's domain
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abc-", min_size=1, max_size=3), min_size=1, max_size=3),
+    st.sampled_from(["", "a" * 64, "a\x00b", "a\x01b", "a\x7fb", "a b"]),
+    st.integers(0, 2),
+)
+def test_a_host_the_resolver_cannot_take_is_refused_as_unsendable(labels: list[str], bad: str, at: int) -> None:
+    labels.insert(at % len(labels), bad)  # never last: a trailing empty label is the root's dot, a valid name
+    with pytest.raises(UnsendableRequest):
+        origin_of(f"https://{'.'.join(labels)}/in")
+
+
+async def test_a_post_to_a_host_with_an_empty_label_fails_as_unsendable_not_a_unicode_error() -> None:
+    with pytest.raises(UnsendableRequest):
+        await HttpClient().post("https://hooks..example.org/", b"a", {}, 5)
 
 
 def test_user_info_in_the_url_becomes_basic_credentials_and_the_host_keeps_its_port() -> None:

@@ -153,3 +153,15 @@ def test_a_transfer_coding_not_ending_in_chunked_is_read_until_close() -> None:
     assert not parser.done
     parser.eof()
     assert parser.done and parser.body_bytes == 6 and not parser.keep_alive
+
+
+@settings(max_examples=300, deadline=None)
+@given(responses(), st.binary(min_size=1, max_size=60), st.lists(st.integers(0, 2000), max_size=4))
+def test_bytes_after_a_self_delimited_response_in_the_same_piece_make_the_connection_unusable(
+    response: tuple[bytes, int, bool, int], extra: bytes, cuts: list[int]
+) -> None:
+    data, status, keep_alive, _ = response
+    parser = ResponseParser()
+    _feed(data + extra, sorted(c for c in cuts if c <= len(data) + len(extra)), parser)
+    if keep_alive:  # self-delimited: done at its last byte; what follows (any piece) puts the connection out of step
+        assert parser.done and parser.status == status and not parser.keep_alive
