@@ -213,6 +213,20 @@ async def test_each_body_framing_ends_the_exchange_and_reuse_follows_keep_alive(
     assert server.connections == (1 if reused else 2)
 
 
+async def test_a_deadline_mid_answer_frees_the_slot_and_never_pools_the_half_read_connection() -> None:
+    async def half_then_stall(connection: int, request: int, head: bytes) -> bytes | None:
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab" if connection == 0 else OK  # then stalls
+
+    client = HttpClient(max_connections=1)
+    async with serving(half_then_stall) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        with pytest.raises(TimeoutError):
+            await client.post(url, b"a", {}, 0.3)
+        assert await asyncio.wait_for(client.post(url, b"b", {}, 5), 10) == 200  # the one slot is free again
+    await client.close()
+    assert server.connections == 2
+
+
 async def test_bytes_after_the_response_in_the_same_segment_close_the_connection_not_pool_it() -> None:
     client = HttpClient()
     async with serving(answer(OK + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as server:
