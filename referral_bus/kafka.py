@@ -159,6 +159,24 @@ async def produce(
     return await client.send(topic, value, key=key, partition=partition, headers=headers)
 
 
+def producer_client(app: Any) -> Any:
+    """The aiokafka producer of `app`'s Faust producer (None until that producer service started)."""
+    return app.producer._producer
+
+
+def started_producer(app: Any) -> Any:
+    """The aiokafka producer Faust started for `app`, when table changelog records may go straight to it; else None.
+
+    None before Faust started it, while Faust's own producer buffer still holds records (they go first, to keep
+    the records' order), and with transactions (never ours): then Faust's path (tables.Table.send_changelog).
+    """
+    producer = app.producer
+    client = producer._producer
+    if client is None or app.in_transaction or producer.buffer.size:
+        return None
+    return client
+
+
 def release(stream: Any, event: Any) -> None:
     """Release our hold on an event's message: Faust may now commit its offset."""
     if event.ack():

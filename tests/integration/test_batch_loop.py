@@ -8,6 +8,7 @@ each table write lands in the changelog partition of the event that made it.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,14 +23,14 @@ from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import changelog
 from referral_devstack.reading import read_topic
-from tests.support.changelogs import changelog_records, latest, wait_committed
+from tests.support.changelogs import changelog_records, latest, table_key, wait_committed
 from tests.support.polling import wait_for
 from tests.support.probes import spawn_probe, stop
 
 pytestmark = [pytest.mark.kafka]
 
 IN, OUT = "probe.batch.in.v1", "probe.batch.out.v1"
-TABLE_CHANGELOG = changelog("batch-probe", "probe-written")  # before namespacing
+TABLE_CHANGELOGS = [changelog("batch-probe", t) for t in ("probe-written", "probe-last", "probe-previous")]
 
 
 def start_probe(kafka: str, namespace: str, tmp_path: Path, **env: str) -> subprocess.Popen[bytes]:
@@ -43,7 +44,7 @@ async def produce(kafka: str, records: list[tuple[bytes, bytes]]) -> None:
 
     The probe's topics and its table's changelog are created first, as a real worker's are declared.
     """
-    await ensure_topics(KafkaSettings(bootstrap_servers=kafka), [topics.name(n) for n in (IN, OUT, TABLE_CHANGELOG)])
+    await ensure_topics(KafkaSettings(bootstrap_servers=kafka), [topics.name(n) for n in (IN, OUT, *TABLE_CHANGELOGS)])
     producer = AIOKafkaProducer(bootstrap_servers=kafka, linger_ms=50)
     await producer.start()
     try:
@@ -131,3 +132,34 @@ async def test_a_crash_mid_batch_replays_only_unacknowledged_events(kafka: str, 
     for key in keys:
         firsts = list(dict.fromkeys(r.value for r in out if r.key == key))
         assert firsts == [v for k, v in first + second if k == key]
+
+
+async def test_every_table_write_reaches_the_changelog_in_order_and_a_restarted_worker_restores_the_last(
+    kafka: str, namespace: str, tmp_path: Path
+) -> None:
+    """A changelog record lost or reordered between the write and the broker fails this (changelog_sends.py).
+
+    Every event of a case rewrites the case's `probe-last` entry: its changelog must hold one record per event,
+    per case in input order. A new worker, restored from it, must see each case's last value before the
+    next event of the case (`probe-previous`: the value each event replaced).
+    """
+    keys = [f"case-{k}".encode() for k in range(8)]
+    first = [(keys[i % 8], f"a{i:03d}".encode()) for i in range(200)]
+    second = [(keys[i % 8], f"b{i:03d}".encode()) for i in range(80)]
+    for batch in (first, second):
+        await produce(kafka, batch)
+        proc = start_probe(kafka, namespace, tmp_path)
+        try:
+            await wait_committed(kafka, group(namespace), [topics.name(IN)])
+        finally:
+            stop(proc)
+        if batch is first:
+            records = await changelog_records(kafka, "batch-probe", "probe-last")
+            for key in keys:
+                written = [json.loads(r.value) for r in records if table_key(r.key) == key.decode()]
+                assert written == [v.decode() for k, v in first if k == key], "a record lost or out of order"
+    replaced = latest(await changelog_records(kafka, "batch-probe", "probe-previous"))
+    for key in keys:
+        values = [v.decode() for k, v in first + second if k == key]
+        seen = [json.loads(replaced[v][1] or b"null") for v in values]
+        assert seen == ["", *values[:-1]], "a value missed or restored wrong"

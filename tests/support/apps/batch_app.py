@@ -2,8 +2,9 @@
 
 Every event is checked to be Faust's current event while it is handled (a table write takes its
 changelog partition from it), writes its offset to a changelogged table under its value (so the test can
-see which changelog partition each write took) and is forwarded. `b"boom"` raises; `b"crash"` kills
-the process once (PROBE_CRASH_MARKER: the file that says it already did).
+see which changelog partition each write took), its value as its case's last one (`probe-last`: one key
+rewritten by every event of a case) after noting the value it replaces (`probe-previous`), and is forwarded.
+`b"boom"` raises; `b"crash"` kills the process once (PROBE_CRASH_MARKER: the file that says it already did).
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ source = service.topic("probe.batch.in.v1")
 sink = service.topic("probe.batch.out.v1")
 written = Table(app, name="probe-written", default=None, partitions=service.kafka.topic_partitions, key_type=str)
 app.tables.add(written)
+# per case: its last value (one key written by every event of the case), and each value's predecessor as seen then
+last = Table(app, name="probe-last", default=None, partitions=service.kafka.topic_partitions, key_type=str)
+app.tables.add(last)
+previous = Table(app, name="probe-previous", default=None, partitions=service.kafka.topic_partitions, key_type=str)
+app.tables.add(previous)
 
 
 async def handle(msg: SourceMessage) -> None:
@@ -52,6 +58,9 @@ async def handle(msg: SourceMessage) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
     value = (msg.value or b"").decode()
     written[value] = msg.offset
+    case = (msg.key or b"").decode()
+    previous[value] = last.get(case) or ""  # after a restart: what the changelog restored
+    last[case] = value
     await service.send(sink, msg.key, msg.value or b"")
 
 
