@@ -255,7 +255,7 @@ class HttpClient:
                 origin.host,
                 origin.port,
                 ssl=self._tls if secure else None,
-                server_hostname=origin.host if secure else None,
+                server_hostname=origin.host.rstrip(".") if secure else None,  # certificates name no root dot
             )
         except ssl.SSLCertVerificationError:
             raise ConnectionFailed("the server's TLS certificate did not verify") from None

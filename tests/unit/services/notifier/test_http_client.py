@@ -4,6 +4,7 @@ body framings, hostile answers, redirects not followed, and TLS with verificatio
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -357,3 +358,18 @@ async def test_tls_verifies_the_server_against_trusted_cas_and_its_name(tmp_path
             await HttpClient(tls=trusting).post(f"https://127.0.0.1:{server.port}/", b"a", {}, 5)
         assert await HttpClient(verify_tls=False).post(f"https://127.0.0.1:{server.port}/", b"a", {}, 5) == 200
     assert len(server.requests) == 2
+
+
+async def test_a_fully_qualified_name_with_its_trailing_dot_verifies_against_its_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, server_pem = certificates.authority_and_server(tmp_path, "localhost")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(server_pem)
+    resolve = socket.getaddrinfo
+    # this machine's resolver may not know "localhost." (the root's dot): the name as any DNS resolver takes it
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *rest, **kw: resolve(host.rstrip("."), *rest, **kw))
+    async with serving(answer(OK), tls=server_tls) as server:
+        client = HttpClient(tls=ssl.create_default_context(cafile=str(ca)))
+        assert await client.post(f"https://localhost.:{server.port}/", b"a", {}, 5) == 200  # as aiohttp, SNI w/o dot
+        await client.close()
