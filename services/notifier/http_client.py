@@ -50,8 +50,10 @@ def origin_of(url: str) -> Origin:
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        if parts.port == 0:  # no server's port: never the scheme's default instead
+            raise ValueError(parts.port)
     except ValueError:
-        raise UnsendableRequest("the url's port is not a number from 0 to 65535") from None
+        raise UnsendableRequest("the url's port is not a number from 1 to 65535") from None
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not host or any(c in " /\\\x7f" or c < " " for c in host):
         raise UnsendableRequest("the url must be http:// or https:// followed by a host name")

@@ -277,7 +277,15 @@ async def test_a_refused_connection_fails_as_unreachable() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.org/", "http:///path", "http://example.org:99999/", "mailto:x@y", "https://a..b\u00e9/"]
+    "url",
+    [
+        "ftp://example.org/",
+        "http:///path",
+        "http://example.org:99999/",
+        "https://example.org:0/",
+        "mailto:x@y",
+        "https://a..b\u00e9/",
+    ],
 )
 def test_unusable_urls_are_refused_before_any_connection(url: str) -> None:
     with pytest.raises(UnsendableRequest):
