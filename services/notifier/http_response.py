@@ -12,6 +12,7 @@ from referral_bus.errors import ReferralBusError
 
 HEAD_LIMIT = 65536
 BODY_LIMIT = 65536
+CHUNK_LINE_LIMIT = 4096  # a chunk size with its extensions
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
@@ -64,7 +65,8 @@ class ResponseParser:
         if buffer.find(b"\r\n\r\n" if self._state == _HEAD else b"\r\n", self._scanned) >= 0:
             return True
         self._scanned = max(0, len(buffer) - 3)
-        limit = self.head_limit + 3 if self._state == _HEAD else 4096 if self._state == _CHUNK_SIZE else self.head_limit
+        state = self._state
+        limit = self.head_limit + 3 if state == _HEAD else CHUNK_LINE_LIMIT if state == _CHUNK_SIZE else self.head_limit
         return len(buffer) > limit
 
     def eof(self) -> None:
@@ -97,7 +99,7 @@ class ResponseParser:
                 return b""
             self._state = _CHUNK_SIZE
             return data[2:]
-        line, rest = self._line(data, 4096 if state != _TRAILERS else self.head_limit)
+        line, rest = self._line(data, CHUNK_LINE_LIMIT if state != _TRAILERS else self.head_limit)
         if line is None:
             return b""
         if state == _CHUNK_SIZE:
