@@ -71,7 +71,11 @@ def origin_of(url: str) -> Origin:
     authority = shown if parts.port is None else f"{shown}:{port}"
     head = f"POST {target} HTTP/1.1\r\nHost: {authority}\r\n"
     if parts.username is not None:  # user info in the URL: HTTP Basic credentials, as aiohttp sent them
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        try:  # latin-1 as aiohttp sent them (a recipient's server may expect exactly those bytes)
+            pair = credentials.encode("latin-1")
+        except UnicodeEncodeError:  # beyond latin-1 (aiohttp refused these): UTF-8, as RFC 7617 allows
+            pair = credentials.encode()
         head += f"Authorization: Basic {base64.b64encode(pair).decode('ascii')}\r\n"
     return Origin(parts.scheme, host, port, head)
 

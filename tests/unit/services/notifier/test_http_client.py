@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
 import yarl
 from hypothesis import given, settings
@@ -350,6 +351,19 @@ def test_user_info_in_the_url_becomes_basic_credentials_and_the_host_keeps_its_p
     assert (origin.host, origin.port) == ("hooks.example.org", 8443)
     assert origin_of("http://[::1]/x y").head.startswith("POST /x%20y HTTP/1.1\r\nHost: [::1]\r\n")
     assert origin_of("https://bücher.example/").host == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize("password", ["p%C3%A4ss", "p%E2%82%ACss", "plain"])
+def test_basic_credentials_are_the_bytes_aiohttp_sent_and_utf8_only_beyond_latin1(password: str) -> None:
+    url = f"https://user:{password}@hooks.example.org/in"
+    sent = origin_of(url).head.split("Authorization: ")[1].removesuffix("\r\n")
+    auth = aiohttp.BasicAuth.from_url(yarl.URL(url))
+    assert auth is not None
+    try:
+        expected = auth.encode()
+    except UnicodeEncodeError:  # "€" has no latin-1 byte: aiohttp refused it, we send UTF-8
+        expected = aiohttp.encode_basic_auth(auth.login, auth.password, encoding="utf-8")
+    assert sent == expected
 
 
 async def test_tls_verifies_the_server_against_trusted_cas_and_its_name(tmp_path: Path) -> None:
