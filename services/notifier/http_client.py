@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote, unquote, urlsplit
 
+import idna
+
 from referral_bus.errors import ReferralBusError
 from services.notifier.http_response import MalformedResponse, ResponseParser
 
@@ -48,16 +50,20 @@ def origin_of(url: str) -> Origin:
     try:
         parts = urlsplit(url)
         port = parts.port or (443 if parts.scheme == "https" else 80)
+        if parts.port == 0:  # no server's port: never the scheme's default instead
+            raise ValueError(parts.port)
     except ValueError:
-        raise UnsendableRequest("the url's port is not a number from 0 to 65535") from None
+        raise UnsendableRequest("the url's port is not a number from 1 to 65535") from None
     host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not host or any(c in host for c in " \t\r\n/\\"):
+    if parts.scheme not in ("http", "https") or not host or any(c in " /\\\x7f" or c < " " for c in host):
         raise UnsendableRequest("the url must be http:// or https:// followed by a host name")
-    if not host.isascii():
-        try:
-            host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise UnsendableRequest("the url's host name is not a valid internationalised domain name") from None
+    try:
+        if not host.isascii():  # IDNA 2008 with UTS 46 as aiohttp (yarl) did: IDNA 2003 maps straße.de to strasse.de
+            host = _idna(host)
+        elif ":" not in host:
+            host.encode("idna")  # as the resolver will: an empty or over-long label fails here, not mid-connect
+    except UnicodeError:
+        raise UnsendableRequest("the url's host name is not a valid (internationalised) domain name") from None
     target = quote(parts.path or "/", safe="/%:@!$&'()*+,;=-._~") + (
         "?" + quote(parts.query, safe="/%:@!$&'()*+,;=-._~?") if parts.query else ""
     )
@@ -65,9 +71,21 @@ def origin_of(url: str) -> Origin:
     authority = shown if parts.port is None else f"{shown}:{port}"
     head = f"POST {target} HTTP/1.1\r\nHost: {authority}\r\n"
     if parts.username is not None:  # user info in the URL: HTTP Basic credentials, as aiohttp sent them
-        pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
+        credentials = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+        try:  # latin-1 as aiohttp sent them (a recipient's server may expect exactly those bytes)
+            pair = credentials.encode("latin-1")
+        except UnicodeEncodeError:  # beyond latin-1 (aiohttp refused these): UTF-8, as RFC 7617 allows
+            pair = credentials.encode()
         head += f"Authorization: Basic {base64.b64encode(pair).decode('ascii')}\r\n"
     return Origin(parts.scheme, host, port, head)
+
+
+def _idna(host: str) -> str:
+    """The ASCII form of a non-ASCII host name, as yarl gives it (IDNA 2003 only where IDNA 2008 refuses)."""
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except UnicodeError:
+        return host.encode("idna").decode("ascii")
 
 
 class _Stale(Exception):
@@ -243,7 +261,7 @@ class HttpClient:
                 origin.host,
                 origin.port,
                 ssl=self._tls if secure else None,
-                server_hostname=origin.host if secure else None,
+                server_hostname=origin.host.rstrip(".") if secure else None,  # certificates name no root dot
             )
         except ssl.SSLCertVerificationError:
             raise ConnectionFailed("the server's TLS certificate did not verify") from None

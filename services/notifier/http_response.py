@@ -12,6 +12,7 @@ from referral_bus.errors import ReferralBusError
 
 HEAD_LIMIT = 65536
 BODY_LIMIT = 65536
+CHUNK_LINE_LIMIT = 4096  # a chunk size with its extensions
 _STATUS_LINE = re.compile(rb"HTTP/1\.([01]) ([1-5][0-9][0-9])(?: [\t\x20-\x7e\x80-\xff]*)?")
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _DIGITS = re.compile(rb"[0-9]{1,18}")
@@ -33,7 +34,8 @@ class ResponseParser:
         self.keep_alive = False
         self.body_bytes = 0
         self._state = _HEAD
-        self._buffer = b""
+        self._buffer: bytes | bytearray = b""  # an incomplete head or line (a bytearray, grown in place)
+        self._scanned = 0  # how much of it holds no line end (a trickled head is not rescanned from its start)
         self._left = 0  # bytes left in the body (Content-Length) or in the current chunk
 
     @property
@@ -46,10 +48,26 @@ class ResponseParser:
         if self._state == _DONE:
             self.keep_alive = False  # bytes after the response: the connection is out of step, never reuse it
             return
-        data = self._buffer + data if self._buffer else data
-        self._buffer = b""
+        if self._buffer:
+            self._buffer += data
+            if self._state in (_HEAD, _CHUNK_SIZE, _TRAILERS) and not self._ends_line():
+                return  # still incomplete and within its limit
+            data = bytes(self._buffer)
+            self._buffer = b""
         while data and self._state != _DONE:
             data = self._step(data)
+        if data:
+            self.keep_alive = False  # bytes after the response in the same piece: out of step as well
+
+    def _ends_line(self) -> bool:
+        """The buffer now holds the end of its head or line, or has grown past its limit (the slow path says which)."""
+        buffer = self._buffer
+        if buffer.find(b"\r\n\r\n" if self._state == _HEAD else b"\r\n", self._scanned) >= 0:
+            return True
+        self._scanned = max(0, len(buffer) - 3)
+        state = self._state
+        limit = self.head_limit + 3 if state == _HEAD else CHUNK_LINE_LIMIT if state == _CHUNK_SIZE else self.head_limit
+        return len(buffer) > limit
 
     def eof(self) -> None:
         """The server closed the connection: the end of a body read until close, else `MalformedResponse`."""
@@ -77,11 +95,11 @@ class ResponseParser:
             if not b"\r\n".startswith(data[:2]):
                 raise MalformedResponse("a chunk not followed by CRLF")
             if len(data) < 2:
-                self._buffer = data
+                self._buffer = bytearray(data)
                 return b""
             self._state = _CHUNK_SIZE
             return data[2:]
-        line, rest = self._line(data, 4096 if state != _TRAILERS else self.head_limit)
+        line, rest = self._line(data, CHUNK_LINE_LIMIT if state != _TRAILERS else self.head_limit)
         if line is None:
             return b""
         if state == _CHUNK_SIZE:
@@ -100,7 +118,7 @@ class ResponseParser:
         if end < 0:
             if len(data) > limit:
                 raise MalformedResponse(f"a response line longer than {limit} bytes")
-            self._buffer = data
+            self._buffer, self._scanned = bytearray(data), max(0, len(data) - 3)
             return None, b""
         if end > limit:
             raise MalformedResponse(f"a response line longer than {limit} bytes")
@@ -111,7 +129,7 @@ class ResponseParser:
         if end < 0 or end > self.head_limit:
             if end > self.head_limit or len(data) > self.head_limit + 3:
                 raise MalformedResponse(f"a response head larger than {self.head_limit} bytes")
-            self._buffer = data
+            self._buffer, self._scanned = bytearray(data), max(0, len(data) - 3)
             return b""
         lines = data[:end].split(b"\r\n")
         status = _STATUS_LINE.fullmatch(lines[0])

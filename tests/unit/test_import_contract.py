@@ -46,6 +46,7 @@ RUNTIME_MODULES = {
     "opentelemetry-exporter-prometheus": {"opentelemetry"},
     "prometheus-client": {"prometheus_client"},
     "aiohttp": {"aiohttp"},
+    "idna": {"idna"},
     "aiosmtplib": {"aiosmtplib"},
     "cryptography": {"cryptography"},
     "pyyaml": {"yaml"},

@@ -4,12 +4,17 @@ body framings, hostile answers, redirects not followed, and TLS with verificatio
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import aiohttp
 import pytest
+import yarl
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from services.notifier import http_client
 from services.notifier.http_client import ConnectionFailed, HttpClient, UnsendableRequest, origin_of
@@ -210,6 +215,30 @@ async def test_each_body_framing_ends_the_exchange_and_reuse_follows_keep_alive(
     assert server.connections == (1 if reused else 2)
 
 
+async def test_a_deadline_mid_answer_frees_the_slot_and_never_pools_the_half_read_connection() -> None:
+    async def half_then_stall(connection: int, request: int, head: bytes) -> bytes | None:
+        return b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nab" if connection == 0 else OK  # then stalls
+
+    client = HttpClient(max_connections=1)
+    async with serving(half_then_stall) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        with pytest.raises(TimeoutError):
+            await client.post(url, b"a", {}, 0.3)
+        assert await asyncio.wait_for(client.post(url, b"b", {}, 5), 10) == 200  # the one slot is free again
+    await client.close()
+    assert server.connections == 2
+
+
+async def test_bytes_after_the_response_in_the_same_segment_close_the_connection_not_pool_it() -> None:
+    client = HttpClient()
+    async with serving(answer(OK + b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        for _ in range(2):
+            assert await asyncio.wait_for(client.post(url, b"a", {}, 5), 10) == 200
+    await client.close()
+    assert server.connections == 2  # the first answer came with an extra one: that connection is out of step
+
+
 async def test_a_body_read_until_close_ends_with_the_close() -> None:
     client = HttpClient()
     async with serving(answer(b"HTTP/1.1 200 OK\r\n\r\nall of it"), close_after=0) as server:
@@ -249,7 +278,15 @@ async def test_a_refused_connection_fails_as_unreachable() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://example.org/", "http:///path", "http://example.org:99999/", "mailto:x@y", "https://a..b\u00e9/"]
+    "url",
+    [
+        "ftp://example.org/",
+        "http:///path",
+        "http://example.org:99999/",
+        "https://example.org:0/",
+        "mailto:x@y",
+        "https://a..b\u00e9/",
+    ],
 )
 def test_unusable_urls_are_refused_before_any_connection(url: str) -> None:
     with pytest.raises(UnsendableRequest):
@@ -265,12 +302,68 @@ async def test_a_header_with_a_line_break_is_refused_not_sent() -> None:
     assert server.requests == []
 
 
+_LABELS = st.text(alphabet="abcxyzABC019-\u00df\u03c2\u00fc\u00e9\u00d6\u200d\u0627", min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_LABELS, min_size=1, max_size=3))
+def test_an_international_host_name_is_encoded_as_aiohttp_did_never_to_another_domain(labels: list[str]) -> None:
+    url = f"https://{'.'.join(labels)}/in"
+    try:
+        expected = yarl.URL(url).raw_host  # aiohttp's client resolved and named the host so (IDNA 2008, UTS 46)
+    except (UnicodeError, ValueError):
+        return
+    try:
+        host = origin_of(url).host
+    except UnsendableRequest:
+        return
+    assert host == expected.lower()  # yarl keeps the case of ASCII labels in its IDNA 2003 fallback
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [("https://stra\u00dfe.de/", "xn--strae-oqa.de"), ("https://\u03c3\u03bf\u03bb\u03bf\u03c2.gr/", "xn--wxahbmb.gr")],
+)
+def test_deviation_characters_keep_their_own_domain(url: str, host: str) -> None:
+    assert origin_of(url).host == host  # not IDNA 2003's strasse.de: another registrant's domain
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.text(alphabet="abc-", min_size=1, max_size=3), min_size=1, max_size=3),
+    st.sampled_from(["", "a" * 64, "a\x00b", "a\x01b", "a\x7fb", "a b"]),
+    st.integers(0, 2),
+)
+def test_a_host_the_resolver_cannot_take_is_refused_as_unsendable(labels: list[str], bad: str, at: int) -> None:
+    labels.insert(at % len(labels), bad)  # never last: a trailing empty label is the root's dot, a valid name
+    with pytest.raises(UnsendableRequest):
+        origin_of(f"https://{'.'.join(labels)}/in")
+
+
+async def test_a_post_to_a_host_with_an_empty_label_fails_as_unsendable_not_a_unicode_error() -> None:
+    with pytest.raises(UnsendableRequest):
+        await HttpClient().post("https://hooks..example.org/", b"a", {}, 5)
+
+
 def test_user_info_in_the_url_becomes_basic_credentials_and_the_host_keeps_its_port() -> None:
     origin = origin_of("https://us%40er:p%3Aw@hooks.example.org:8443/in")
     assert origin.head == "POST /in HTTP/1.1\r\nHost: hooks.example.org:8443\r\nAuthorization: Basic dXNAZXI6cDp3\r\n"
     assert (origin.host, origin.port) == ("hooks.example.org", 8443)
     assert origin_of("http://[::1]/x y").head.startswith("POST /x%20y HTTP/1.1\r\nHost: [::1]\r\n")
     assert origin_of("https://bücher.example/").host == "xn--bcher-kva.example"
+
+
+@pytest.mark.parametrize("password", ["p%C3%A4ss", "p%E2%82%ACss", "plain"])
+def test_basic_credentials_are_the_bytes_aiohttp_sent_and_utf8_only_beyond_latin1(password: str) -> None:
+    url = f"https://user:{password}@hooks.example.org/in"
+    sent = origin_of(url).head.split("Authorization: ")[1].removesuffix("\r\n")
+    auth = aiohttp.BasicAuth.from_url(yarl.URL(url))
+    assert auth is not None
+    try:
+        expected = auth.encode()
+    except UnicodeEncodeError:  # "€" has no latin-1 byte: aiohttp refused it, we send UTF-8
+        expected = aiohttp.encode_basic_auth(auth.login, auth.password, encoding="utf-8")
+    assert sent == expected
 
 
 async def test_tls_verifies_the_server_against_trusted_cas_and_its_name(tmp_path: Path) -> None:
@@ -287,3 +380,18 @@ async def test_tls_verifies_the_server_against_trusted_cas_and_its_name(tmp_path
             await HttpClient(tls=trusting).post(f"https://127.0.0.1:{server.port}/", b"a", {}, 5)
         assert await HttpClient(verify_tls=False).post(f"https://127.0.0.1:{server.port}/", b"a", {}, 5) == 200
     assert len(server.requests) == 2
+
+
+async def test_a_fully_qualified_name_with_its_trailing_dot_verifies_against_its_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ca, server_pem = certificates.authority_and_server(tmp_path, "localhost")
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(server_pem)
+    resolve = socket.getaddrinfo
+    # this machine's resolver may not know "localhost." (the root's dot): the name as any DNS resolver takes it
+    monkeypatch.setattr(socket, "getaddrinfo", lambda host, *rest, **kw: resolve(host.rstrip("."), *rest, **kw))
+    async with serving(answer(OK), tls=server_tls) as server:
+        client = HttpClient(tls=ssl.create_default_context(cafile=str(ca)))
+        assert await client.post(f"https://localhost.:{server.port}/", b"a", {}, 5) == 200  # as aiohttp, SNI w/o dot
+        await client.close()

@@ -153,3 +153,37 @@ def test_a_transfer_coding_not_ending_in_chunked_is_read_until_close() -> None:
     assert not parser.done
     parser.eof()
     assert parser.done and parser.body_bytes == 6 and not parser.keep_alive
+
+
+@settings(max_examples=300, deadline=None)
+@given(responses(), st.binary(min_size=1, max_size=60), st.lists(st.integers(0, 2000), max_size=4))
+def test_bytes_after_a_self_delimited_response_in_the_same_piece_make_the_connection_unusable(
+    response: tuple[bytes, int, bool, int], extra: bytes, cuts: list[int]
+) -> None:
+    data, status, keep_alive, _ = response
+    parser = ResponseParser()
+    _feed(data + extra, sorted(c for c in cuts if c <= len(data) + len(extra)), parser)
+    if keep_alive:  # self-delimited: done at its last byte; what follows (any piece) puts the connection out of step
+        assert parser.done and parser.status == status and not parser.keep_alive
+
+
+@pytest.mark.parametrize("state_line", [b"", b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n"])
+def test_a_head_or_trailer_trickled_byte_by_byte_is_scanned_once_not_once_a_byte(
+    state_line: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parser = ResponseParser()
+    parser.feed(state_line)
+    steps = 0
+    step = ResponseParser._step
+
+    def counted(self: ResponseParser, data: bytes) -> bytes:
+        nonlocal steps
+        steps += 1
+        return step(self, data)
+
+    monkeypatch.setattr(ResponseParser, "_step", counted)
+    data = (b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n" if not state_line else b"") + b"X: " + b"a" * 20_000
+    for i in range(len(data)):  # a server trickling its answer: each byte rescanned with all before was quadratic
+        parser.feed(data[i : i + 1])
+    parser.feed(b"\r\n\r\n")
+    assert parser.done and parser.status == 200 and steps < 10

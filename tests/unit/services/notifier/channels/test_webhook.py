@@ -135,6 +135,8 @@ async def test_the_request_carries_the_client_spans_traceparent(tmp_path: Path) 
     [
         ("http://127.0.0.1:{port}/hook", "r1\r\nX-Injected: 1", "cannot be sent", False),
         ("http://127.0.0.1:{closed}/hook", "r1", "unreachable", True),
+        ("http://hooks..example.org:{port}/hook", "r1", "cannot be sent", False),  # no resolver takes an empty label
+        ("http://hooks.example.org:0/hook", "r1", "cannot be sent", False),
     ],
 )
 async def test_requests_that_cannot_be_sent_or_reach_nobody_fail_as_such(
