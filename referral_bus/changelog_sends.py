@@ -21,10 +21,11 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import Awaitable, Coroutine, Generator
+from collections.abc import Awaitable
 from typing import Any
 
 from referral_bus import kafka
+from referral_bus.resumed import Resumed
 
 Record = tuple[str, bytes | None, bytes | None, int]  # topic, key, value, partition
 
@@ -55,7 +56,7 @@ class OrderedSends:
             return failed
         result = asyncio.get_running_loop().create_future()
         self._behind = deque()
-        self._task = asyncio.get_running_loop().create_task(self._finish(_Resumed(coro, yielded), result))
+        self._task = asyncio.get_running_loop().create_task(self._finish(Resumed(coro, yielded), result))
         return result
 
     def waiting(self) -> int:
@@ -117,30 +118,3 @@ def _copy(source: asyncio.Future[Any], target: asyncio.Future[Any]) -> None:
         target.set_exception(error)
     else:
         target.set_result(source.result())
-
-
-class _Resumed:
-    """The rest of a coroutine already stepped to its first suspension (where it yielded `first`), awaitable."""
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], first: Any) -> None:
-        self.coro = coro
-        self.first = first
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        out = self.first  # what the coroutine waits on: the task running this waits on it in its place
-        while True:
-            try:
-                into = yield out
-            except GeneratorExit:
-                self.coro.close()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - passed on into the coroutine (a cancellation among them)
-                try:
-                    out = self.coro.throw(exc)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    out = self.coro.send(into)
-                except StopIteration as done:
-                    return done.value

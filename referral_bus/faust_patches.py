@@ -69,7 +69,7 @@ import asyncio
 import functools
 import time
 import weakref
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from faust.tables.base import Collection
@@ -80,6 +80,7 @@ from mode.services import WaitResults
 
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
+from referral_bus.resumed import Resumed
 
 log = rb_logging.get_logger()
 
@@ -145,32 +146,6 @@ def _quiesced(original: Callable[..., Awaitable[None]]) -> Callable[..., Awaitab
     return step
 
 
-class _Resumed:
-    """A coroutine already run up to its first wait, awaitable for the rest (what a task would have run)."""
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
-        self.coro, self.waiting_on = coro, waiting_on
-
-    def __await__(self) -> Generator[Any, Any, Any]:
-        coro, waiting_on = self.coro, self.waiting_on
-        while True:
-            try:
-                sent = yield waiting_on
-            except GeneratorExit:
-                coro.close()
-                raise
-            except BaseException as exc:  # noqa: BLE001 - cancellation and errors go on into the coroutine
-                try:
-                    waiting_on = coro.throw(exc)
-                except StopIteration as done:
-                    return done.value
-            else:
-                try:
-                    waiting_on = coro.send(sent)
-                except StopIteration as done:
-                    return done.value
-
-
 def _inline_delivery(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     """The fetcher's `wait_first(deliver, suspend_flow.wait())` with the delivery run inline while it does not wait.
 
@@ -193,7 +168,7 @@ def _inline_delivery(original: Callable[..., Awaitable[Any]]) -> Callable[..., A
         except BaseException:
             suspended.close()
             raise
-        return await original(self, _Resumed(deliver, waiting_on), suspended)
+        return await original(self, Resumed(deliver, waiting_on), suspended)
 
     return wait_first
 
