@@ -301,12 +301,12 @@ def stage(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span
         return
     # Telemetry never breaks the work it observes: a span that fails to take an attribute or a status loses
     # only that attribute; the event's own outcome (and any exception of its work, re-raised below) is kept.
-    with suppress(Exception):  # a span attribute only: the work below runs and raises as it would
+    with suppress(Exception):  # nothing is lost: only this span attribute can fail; the work below runs and raises
         span.set_attributes({STAGE_ATTRIBUTE: name, **_attributes(attributes)})
     try:
         yield span
     except BaseException as exc:
-        with suppress(Exception):  # the span's error mark only: `exc` itself goes on below
+        with suppress(Exception):  # nothing is lost: only the span's error mark can fail; `exc` is re-raised below
             _failed(span, exc)
         raise
 

@@ -220,8 +220,7 @@ class HttpClient:
                 if self._sweeper is None and self._loop is not None:
                     self._sweeper = self._loop.call_later(IDLE_SECONDS, self._sweep)
             else:
-                connection.close()
-                self._open.discard(connection)
+                self._discard(connection)
 
     def _pooled(self, origin: Origin) -> _Connection | None:
         """The most recently used idle connection to `origin` still open; older idle ones are closed."""
@@ -229,22 +228,24 @@ class HttpClient:
         now = time.monotonic()
         while idle:
             connection = idle.pop()
-            if not connection.closed and now - connection.idle_since < IDLE_SECONDS:
+            if _usable(connection, now):
                 return connection
-            connection.close()
-            self._open.discard(connection)
+            self._discard(connection)
         return None
+
+    def _discard(self, connection: _Connection) -> None:
+        connection.close()
+        self._open.discard(connection)
 
     def _sweep(self) -> None:
         """Close the connections idle too long or closed by their server; again later while any stay idle."""
         self._sweeper = None
         now = time.monotonic()
         for origin, idle in list(self._idle.items()):
-            kept = [c for c in idle if not c.closed and now - c.idle_since < IDLE_SECONDS]
+            kept = [c for c in idle if _usable(c, now)]
             for connection in idle:
                 if connection not in kept:
-                    connection.close()
-                    self._open.discard(connection)
+                    self._discard(connection)
             if kept:
                 self._idle[origin] = kept
             else:
@@ -289,6 +290,11 @@ class HttpClient:
         for connection in self._open:
             connection.close()
         self._idle, self._open = {}, set()
+
+
+def _usable(connection: _Connection, now: float) -> bool:
+    """An idle connection still open and idle for less than `IDLE_SECONDS`."""
+    return not connection.closed and now - connection.idle_since < IDLE_SECONDS
 
 
 def _tls_context(verify: bool) -> ssl.SSLContext:

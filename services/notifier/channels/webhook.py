@@ -41,9 +41,8 @@ class Webhook:
         self, secrets: Secrets, *, timeout_seconds: float, verify_tls: bool = True, max_connections: int = 100
     ) -> None:
         self.secrets = secrets
-        self.max_connections = max_connections  # enough for every agent's slots: no lane waits for a connection
         self.timeout_seconds = timeout_seconds
-        self.verify_tls = verify_tls
+        # max_connections: enough for every agent's slots, so no lane waits for a connection
         self._http = HttpClient(verify_tls=verify_tls, max_connections=max_connections)
 
     async def deliver(self, recipient: Recipient, referral: dict[str, Any], doc: dict[str, Any]) -> None:
