@@ -20,34 +20,33 @@ def available() -> str | None:
     return str(here) if here.exists() else shutil.which("py-spy")
 
 
+# Only samples of the thread holding the GIL: py-spy's default counts every thread in state R, and on a busy
+# machine most of those are threads waiting for a core after a wake-up (a socket write to the broker, an epoll
+# return): 17.7 % "StreamWriter.write" and 10-35 % "EpollSelector.select" that perf shows as 1-2 % CPU
+# (bench/results/sock.md). Kernel time with the GIL released (system calls, 7-9 %) is not in these samples.
+SAMPLING = ("--nonblocking", "--gil")
+
+
+def record_command(binary: str, pid: int, out: Path, rate: int, seconds: float | None = None) -> list[str]:
+    """The `py-spy record` command line: raw collapsed stacks of `pid` into `out`, GIL holders only."""
+    duration = ["-d", str(int(seconds))] if seconds is not None else []
+    return [binary, "record", "-p", str(pid), *duration, "-r", str(rate), *SAMPLING, "-f", "raw", "-o", str(out)]
+
+
 def start(pids: dict[str, int], outdir: Path, seconds: float, rate: int = 50) -> dict[str, subprocess.Popen[bytes]]:
-    """Start one `py-spy record` per worker (raw collapsed stacks, non-blocking sampling)."""
+    """Start one `py-spy record` per worker (raw collapsed stacks, non-blocking sampling of the GIL's holder)."""
     binary = available()
     if binary is None:
         return {}
     outdir.mkdir(parents=True, exist_ok=True)
-    procs = {}
-    for name, pid in pids.items():
-        procs[name] = subprocess.Popen(
-            [
-                binary,
-                "record",
-                "-p",
-                str(pid),
-                "-d",
-                str(int(seconds)),
-                "-r",
-                str(rate),
-                "--nonblocking",
-                "-f",
-                "raw",
-                "-o",
-                str(outdir / f"{name}.txt"),
-            ],
+    return {
+        name: subprocess.Popen(
+            record_command(binary, pid, outdir / f"{name}.txt", rate, seconds),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-    return procs
+        for name, pid in pids.items()
+    }
 
 
 def _short(frame: str) -> str:

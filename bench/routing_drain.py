@@ -89,10 +89,10 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
 
 
 def start_profile(pid: int, profile: Path | None) -> subprocess.Popen[bytes] | None:
-    """py-spy sampling `pid` at 100 Hz into `profile` (raw collapsed stacks), or None (no file asked, no py-spy)."""
+    """py-spy of `pid` at 100 Hz into `profile` (raw stacks, GIL holders only); None without a file or py-spy."""
     if profile is None or (binary := profiles.available()) is None:
         return None
-    cmd = [binary, "record", "-p", str(pid), "-r", "100", "--nonblocking", "-f", "raw", "-o", str(profile)]
+    cmd = profiles.record_command(binary, pid, profile, 100)
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
