@@ -59,6 +59,9 @@ Not a bug, a cost (issue 17, bench/results/fcon.md):
   buffer, flow control, producer backlog) does the rest go through Faust's `wait_first` as before.
   The inline step runs in the fetcher's context, not a task's copy of it: delivery sets no context variable.
 
+Not a bug, a cost of aiokafka: `fetch_codec.install()` (its own module) encodes Fetch v11 requests and decodes their
+answers with compiled struct formats, same bytes and objects (bench/results/sock.md).
+
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
 """
@@ -78,6 +81,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode.services import WaitResults
 
+from referral_bus import fetch_codec
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
 from referral_bus.resumed import Resumed
@@ -289,4 +293,6 @@ def install() -> None:
     thread: Any = AIOKafkaConsumerThread
     thread._create_worker_consumer = _fetch_settings(thread._create_worker_consumer)
     thread.seek_to_committed = _uncommitted_from_start(thread.seek_to_committed)
+    if not fetch_codec.install():
+        log.warning("aiokafka's Fetch v11 schemas changed: its own codec is used (review referral_bus/fetch_codec.py)")
     _installed = True
