@@ -1,4 +1,4 @@
-"""Kafka Fetch v11 request and response in compiled struct formats: aiokafka's bytes and objects, at a fraction of the CPU.
+"""Kafka Fetch v11 requests and answers in compiled struct formats: aiokafka's bytes and objects, for less CPU.
 
 Every fetch names every assigned partition (49 for intake and the notifier) and every answer lists them all,
 records or not. aiokafka encodes and decodes each field through its generic schema walk: ≈ 160 µs per request
@@ -65,7 +65,7 @@ def encode_request(request: Any) -> bytes:
     d = request.__dict__
     topics, rack = d["topics"], d["rack_id"]
     if d["forgotten_topics_data"] or not isinstance(topics, list) or not isinstance(rack, str):
-        return Struct.encode(request)
+        return _aiokafka_encode(request)
     try:
         out = [
             _HEAD.pack(
@@ -82,15 +82,21 @@ def encode_request(request: Any) -> bytes:
         pack = _PARTITION.pack
         for topic, partitions in topics:
             if topic is None:
-                return Struct.encode(request)
+                return _aiokafka_encode(request)
             out.append(_string(str(topic)))
             out.append(_I32.pack(len(partitions)))
             out.extend([pack(*p) for p in partitions])
         out.append(b"\x00\x00\x00\x00" if d["forgotten_topics_data"] is not None else b"\xff\xff\xff\xff")
         out.append(_string(rack))
     except (struct.error, TypeError, ValueError):
-        return Struct.encode(request)  # raises aiokafka's error for a value out of range
+        return _aiokafka_encode(request)  # raises aiokafka's error for a value out of range
     return b"".join(out)
+
+
+def _aiokafka_encode(request: Any) -> bytes:
+    """aiokafka's own encoding of `request` (its schema walk)."""
+    encoded: bytes = Struct.encode(request)
+    return encoded
 
 
 def decode_response(data: BytesIO | bytes) -> Any:
