@@ -129,13 +129,24 @@ def _scope(scope: Any) -> bytes:
 
 
 def encode_request(spans: Sequence[Any]) -> bytes:
-    """The serialised ExportTraceServiceRequest for `spans` (SDK ReadableSpans), grouped by resource and scope."""
-    grouped: dict[Any, dict[Any, list[bytes]]] = {}
+    """The serialised ExportTraceServiceRequest for `spans` (SDK ReadableSpans), grouped by resource and scope.
+
+    Resources are told apart by identity, then equality, never by hash: a Resource hashes by JSON-dumping its
+    attributes (≈ 30 µs), which per span was most of an export's cost (docs/performance.md, "Tracing").
+    """
+    first: dict[int, int] = {}  # id(resource) → id of the first equal resource in this request
+    grouped: dict[int, tuple[Any, dict[Any, list[bytes]]]] = {}
     for span in spans:
         scope = span.instrumentation_scope or None
-        grouped.setdefault(span.resource, {}).setdefault(scope, []).append(_field(2, _span(span)))
+        resource = span.resource
+        key = first.get(id(resource))
+        if key is None:
+            key = next((k for k, (seen, _) in grouped.items() if seen == resource), id(resource))
+            first[id(resource)] = key
+            grouped.setdefault(key, (resource, {}))
+        grouped[key][1].setdefault(scope, []).append(_field(2, _span(span)))
     out = []
-    for resource, scopes in grouped.items():
+    for resource, scopes in grouped.values():
         body = _field(1, _attributes(1, resource.attributes))
         for scope, encoded in scopes.items():
             scope_spans = _field(1, _scope(scope)) + b"".join(encoded)
