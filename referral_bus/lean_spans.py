@@ -32,13 +32,11 @@ _UNSET = Status(StatusCode.UNSET)
 
 
 def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: int | None) -> dict[str, Any]:
-    """Attributes put into `out` as the SDK keeps them: sequences as tuples, strings cut to the limit, bad keys
-    dropped (uncounted), a key set again moved to the end (as in its BoundedAttributes). In place: no copy."""
+    """`attributes` into `out` as the SDK keeps them (sequences as tuples, strings cut, bad keys dropped), no copy."""
     for key, value in attributes.items():
         if not key or type(key) is not str:
             continue
-        if key in out:
-            del out[key]
+        out.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
         out[key] = value if max_length is None and type(value) in _SCALAR_TYPES else clean(value, max_length)
     return out
 
