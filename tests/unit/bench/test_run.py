@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -122,3 +125,14 @@ async def test_every_start_is_warmed_and_the_runs_first_start_longest(monkeypatc
     )
     assert await _warm(Plan(warm_seconds=0), None, None, False) == {"sent": 0, "seconds": 0}  # type: ignore[arg-type]  # never called
     assert len(offered) == 2
+
+
+def test_a_process_age_is_read_from_proc_and_none_once_it_is_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        own, young = accounting.age_seconds(os.getpid()), accounting.age_seconds(child.pid)
+        assert own is not None and young is not None and 0 <= young <= own
+    finally:
+        child.kill()
+        child.wait()
+    assert accounting.age_seconds(child.pid) is None
