@@ -313,7 +313,12 @@ def merge_rounds(rounds: list[dict[str, Any]], in_flight: int) -> dict[str, Any]
             "duplicates": sum(r["duplicates"] for r in runs),
         }
     out["load_average"] = [
-        {"round": r["round"], "before": r.get("load_average_before"), "after": r.get("load_average_after")}
+        {
+            "round": r["round"],
+            "before": r.get("load_average_before"),
+            "after": r.get("load_average_after"),
+            "broker_age_s": r.get("broker_age_s"),
+        }
         for r in rounds
         if "load_average_before" in r
     ]
