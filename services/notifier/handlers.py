@@ -49,11 +49,10 @@ from services.notifier.decide import (
 )
 from services.notifier.deliver import Deliverer, receipt
 from services.notifier.delivered import DeliveredMarks, keep_mark
-from services.notifier.dueindex import DueIndex
 from services.notifier.errors import DeliveryError
 from services.notifier.keylocks import KeyLocks
 from services.notifier.ownership import partition_of
-from services.notifier.pending import PendingIndex, Waiting, awaiting_ack
+from services.notifier.pending import PendingIndex, awaiting_ack
 from services.notifier.precedence import Precedence
 from services.notifier.sla import (
     GIVEN_UP,

@@ -73,4 +73,3 @@ async def reload_rules() -> None:
 
 
 service.add_readiness(lambda: None if rules.current else "rules not loaded")
-

@@ -20,7 +20,7 @@ AGENCIES = ("agency-a", "agency-b")
 
 
 def _refusals(events: list[tuple[str, float]]) -> tuple[list[dict[str, Any]], RepeatLimiter, Counter[str]]:
-    """Each (agency, seconds after the previous) refuses one claim; the warning lines written, the limiter, the counts."""
+    """Each (agency, seconds since the previous) refuses one claim: the warning lines, the limiter, the counts."""
     clock = [1000.0]
     counted: Counter[str] = Counter()
     worker = SimpleNamespace(correlator=SimpleNamespace(refused_claims=0), claim_warnings=RepeatLimiter(INTERVAL))

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notifier.pending import PendingIndex
 from services.notifier.handlers import Notifier, Tables
+from services.notifier.pending import PendingIndex
 from services.notifier.sla import ROUTED
 from tests.support.tables import ChangelogTable
 
