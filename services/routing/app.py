@@ -73,3 +73,4 @@ async def reload_rules() -> None:
 
 
 service.add_readiness(lambda: None if rules.current else "rules not loaded")
+

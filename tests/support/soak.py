@@ -22,8 +22,6 @@ from referral_bus.codec import Codec
 from tests.support.harness import Stack, client, log
 
 METRIC_LINE = re.compile(r"^(?P<name>[a-z_]+)\{(?P<labels>[^}]*)\} (?P<value>[0-9.eE+-]+)$")
-
-
 def short_window_env(seconds: float, sweep_s: float) -> dict[str, str]:
     """Worker settings with every expiry window `seconds` long, swept every `sweep_s` seconds."""
     days, hours = seconds / 86_400, seconds / 3_600

@@ -27,3 +27,5 @@ def test_current_unit_of_other_codes() -> None:
     assert jurisdictions.current_unit("XX") is None
     # configuration (directory, rules) still accepts only current codes
     assert not jurisdictions.is_known("VN-57")
+
+

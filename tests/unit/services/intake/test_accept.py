@@ -269,8 +269,6 @@ def test_a_misskeyed_report_on_its_own_topic_is_rekeyed() -> None:
     report = valid_report()
     out = make_intake().handle(b"other", encode(report), now_ms=now_ms(), agency=report["agency_id"])
     assert isinstance(out, Rekey) and out.key == key_of(report)
-
-
 # --- former Vietnamese province codes (before 1 July 2025) ------------------------------------------------
 
 
