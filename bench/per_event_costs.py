@@ -53,7 +53,7 @@ class _Stream:
 def sensors(monitor_class: type[Monitor], repeats: int, n: int = 20_000) -> float:
     """µs of Faust's sensor calls per event with one monitor of `monitor_class` as the only sensor."""
     app = SimpleNamespace(beacon=SimpleNamespace(new=lambda sensor: None))
-    delegate = SensorDelegate(app)  # type: ignore[arg-type]  # only its beacon is used
+    delegate: Any = SensorDelegate(app)  # type: ignore[arg-type]  # only its beacon is used
     delegate.add(monitor_class())
     tp, stream, table = TP("t", 0), _Stream(), SimpleNamespace(name="tbl")
     message = SimpleNamespace(time_in=None, time_out=None, time_total=None)
@@ -61,15 +61,15 @@ def sensors(monitor_class: type[Monitor], repeats: int, n: int = 20_000) -> floa
     def loop() -> None:
         for offset in range(n):
             delegate.on_message_in(tp, offset, message)
-            state = delegate.on_stream_event_in(tp, offset, stream, message)  # type: ignore[arg-type]
-            delegate.on_table_get(table, "k")  # type: ignore[arg-type]
-            delegate.on_table_get(table, "k")  # type: ignore[arg-type]
-            delegate.on_table_set(table, "k", 1)  # type: ignore[arg-type]
+            state = delegate.on_stream_event_in(tp, offset, stream, message)
+            delegate.on_table_get(table, "k")
+            delegate.on_table_get(table, "k")
+            delegate.on_table_set(table, "k", 1)
             for _ in range(3):
-                sent = delegate.on_send_initiated(None, "out", None, 10, 100)  # type: ignore[arg-type]
-                delegate.on_send_completed(None, sent, None)  # type: ignore[arg-type]
-            delegate.on_stream_event_out(tp, offset, stream, message, state)  # type: ignore[arg-type]
-            delegate.on_message_out(tp, offset, message)  # type: ignore[arg-type]
+                sent = delegate.on_send_initiated(None, "out", None, 10, 100)
+                delegate.on_send_completed(None, sent, None)
+            delegate.on_stream_event_out(tp, offset, stream, message, state)
+            delegate.on_message_out(tp, offset, message)
 
     return _us(loop, n, repeats)
 
