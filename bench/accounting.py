@@ -39,6 +39,18 @@ async def idle_rate(pid: int, seconds: float) -> float:
     return ((cpu_seconds(pid) or 0.0) - before) / (time.monotonic() - start)
 
 
+def age_seconds(pid: int) -> float | None:
+    """Seconds since a process started (from /proc: its start time after boot), or None when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / TICKS  # field 22 of proc(5)
+        with open("/proc/uptime", encoding="ascii") as f:
+            up = float(f.read().split()[0])
+    except OSError:
+        return None
+    return round(up - started, 1)
+
+
 def broker_pid() -> int | None:
     """The local broker's pid: from its pid file, else the one `kafka.Kafka` process of this machine (None: none)."""
     if (pid := processes.running_pid(LocalBroker().pid_file)) is not None:

@@ -108,6 +108,11 @@ def _table(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _age(load: dict[str, Any]) -> str:
+    """` (N)`: how many minutes the broker had run when the round started (empty when not recorded)."""
+    return f" ({age / 60:.0f})" if (age := load.get("broker_age_s")) is not None else ""
+
+
 def _run_record(results: dict[str, Any]) -> list[str]:
     """Commit, versions, settings, order, load, CPU and records per report: what the figures were measured with."""
     git, m, par = results.get("git", {}), results.get("machine", {}), results.get("parameters", {})
@@ -136,12 +141,12 @@ def _run_record(results: dict[str, Any]) -> list[str]:
         )
     lines += [
         "",
-        "| configuration | load average before → after, per round | CPU ms per report (utime + stime) "
+        "| configuration | load average before → after (broker up, min), per round | CPU ms per report (utime + stime) "
         "| records produced / consumed per report |",
         "|---|---|---|---|",
     ]
     for name, cfg in results.get("e2e", {}).items():
-        load = "; ".join(f"{la.get('before')} → {la.get('after')}" for la in cfg.get("load_average", []))
+        load = "; ".join(f"{la.get('before')} → {la.get('after')}{_age(la)}" for la in cfg.get("load_average", []))
         acct = cfg.get("accounting", {})
         cpu = ", ".join(f"{k} {v:.2f}" for k, v in acct.get("cpu_ms_per_report", {}).items())
         lines.append(

@@ -218,10 +218,11 @@ async def run_config(
     round_no: int = 0,
     first: bool = False,
 ) -> dict[str, Any]:
-    """One round of one configuration: start its stack, warm it up, (first round: the knee grid), one unthrottled
-    run, (first round: profiles), its accounting, stop it. Each round has its own topic namespace."""
+    """One round of one configuration: start its stack, warm it up, (last round: the knee grid), one unthrottled
+    run, (last round: profiles), its accounting, stop it. Each round has its own topic namespace."""
     namespace = f"{prefix}-{name.replace('_', '-')}-{uuid.uuid4().hex[:6]}"
     result: dict[str, Any] = {"round": round_no}
+    last = round_no == schedule.knee_round(plan.unthrottled_repeats)
     with temp_workdir(prefix="bench-") as work:
         stack = _stack(name, plan, tuning, receiver, otlp, namespace, work)
         if isinstance(stack, BaselineStack):
@@ -240,9 +241,11 @@ async def run_config(
                 result["load_average_before"] = [round(x, 2) for x in os.getloadavg()]
                 cpu_before = accounting.snapshot(_pids(stack, receiver))
                 result["start_seconds"] = round(time.monotonic() - t, 1)
+                if (broker := accounting.broker_pid()) is not None:
+                    result["broker_age_s"] = accounting.age_seconds(broker)
                 print(f"[{name}] round {round_no + 1}: ready in {result['start_seconds']} s", flush=True)
                 result["warm"] = await _warm(plan, load, receiver, first)
-                if round_no == 0 and name in plan.stepped:
+                if last and name in plan.stepped:
                     result["steps"] = await _knee_grid(name, plan, load, receiver)
                 if round_no < plan.unthrottled_repeats:
                     run = await closed_loop(
@@ -262,7 +265,7 @@ async def run_config(
                 reports += result["run"]["sent"] if "run" in result else 0
                 result["accounting"] = await _accounting(_pids(stack, receiver), namespace, cpu_before, reports)
                 result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-                if round_no == 0 and name in PROFILED and plan.profile_seconds > 0 and profiles.available():
+                if last and name in PROFILED and plan.profile_seconds > 0 and profiles.available():
                     where = outdir if name == "ours" else outdir / name  # ours_ledger's workers in their own folder
                     result["profiles"] = await _profile(stack, load, receiver, plan, where)
         finally:
@@ -286,7 +289,15 @@ def merge_rounds(rounds: list[dict[str, Any]], in_flight: int) -> dict[str, Any]
         out["rounds"].append(
             {
                 k: r[k]
-                for k in ("round", "start_seconds", "warm", "seconds", "load_average_before", "load_average_after")
+                for k in (
+                    "round",
+                    "start_seconds",
+                    "broker_age_s",
+                    "warm",
+                    "seconds",
+                    "load_average_before",
+                    "load_average_after",
+                )
                 if k in r
             }
             | {"accounting": r.get("accounting")}
@@ -302,7 +313,12 @@ def merge_rounds(rounds: list[dict[str, Any]], in_flight: int) -> dict[str, Any]
             "duplicates": sum(r["duplicates"] for r in runs),
         }
     out["load_average"] = [
-        {"round": r["round"], "before": r.get("load_average_before"), "after": r.get("load_average_after")}
+        {
+            "round": r["round"],
+            "before": r.get("load_average_before"),
+            "after": r.get("load_average_after"),
+            "broker_age_s": r.get("broker_age_s"),
+        }
         for r in rounds
         if "load_average_before" in r
     ]
@@ -492,8 +508,8 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             f"rate carried; after {plan.knee_stop_after} failing steps in a row the higher rates are "
             f"'{schedule.PAST_KNEE}'",
             "rounds": "every configuration starts once per round (fresh topic namespace, same broker); the knee grid "
-            "and the profiles run in the first round, one unthrottled run in each; each round's order is the "
-            "configuration list rotated (results 'order')",
+            "and the profiles run in the last round (the broker has then run longest: each round's broker_age_s), "
+            "one unthrottled run in each; each round's order is the configuration list rotated (results 'order')",
             "cpu": "utime + stime from /proc/<pid>/stat per worker, the broker, the driver and the receiver, from "
             "warm-up to the end of each round (profiling excluded), summed over the rounds",
             "records": "produced: end offsets of the configuration's topics; consumed: committed offsets of its "

@@ -1,7 +1,8 @@
 """A strict, bounded HTTP/1.x response parser: status, keep-alive and body framing from bytes fed in any pieces.
 
 The body is counted, not kept (a webhook's answer is its status); past `body_limit` bytes reading stops and
-the connection is not reused. A head over `head_limit` bytes or anything off the grammar is `MalformedResponse`.
+the connection is not reused. A head over `head_limit` bytes, interim answers or trailers over `head_limit` bytes
+in all, or anything off the grammar is `MalformedResponse`.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ class ResponseParser:
         self._buffer: bytes | bytearray = b""  # an incomplete head or line (a bytearray, grown in place)
         self._scanned = 0  # how much of it holds no line end (a trickled head is not rescanned from its start)
         self._left = 0  # bytes left in the body (Content-Length) or in the current chunk
+        self._extra = 0  # bytes of interim answers and trailers so far (bounded by head_limit, each kind in all)
 
     @property
     def done(self) -> bool:
@@ -110,7 +112,15 @@ class ResponseParser:
             self._state = _CHUNK_DATA if self._left else _TRAILERS
         elif not line:  # _TRAILERS: the empty line ends them
             self._state = _DONE
+        else:
+            self._bound(len(line) + 2, "trailers")
         return rest
+
+    def _bound(self, n: int, what: str) -> None:
+        """Count `n` more bytes of interim answers or trailers; past `head_limit` in all, `MalformedResponse`."""
+        self._extra += n
+        if self._extra > self.head_limit:
+            raise MalformedResponse(f"{what} larger than {self.head_limit} bytes in all")
 
     def _line(self, data: bytes, limit: int) -> tuple[bytes | None, bytes]:
         """The next CRLF-ended line and what follows; (None, b"") with `data` kept if the line is not complete."""
@@ -141,6 +151,7 @@ class ResponseParser:
         if code < 200:
             if code == 101:
                 raise MalformedResponse("a protocol switch nobody asked for (HTTP 101)")
+            self._bound(end + 4, "interim answers")
             return rest  # an interim answer (100 Continue, 103 Early Hints): the final one follows
         self.status = code
         connection = fields.get(b"connection", b"").lower()

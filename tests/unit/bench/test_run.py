@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +61,13 @@ def _round(n: int, throughput: float, **extra: Any) -> dict[str, Any]:
 
 
 def test_rounds_merge_into_medians_and_summed_accounting() -> None:
-    merged = merge_rounds([_round(0, 10.0, steps=[{"offered_per_s": 100}]), _round(1, 30.0), _round(2, 20.0)], 500)
+    rounds = [_round(0, 10.0, broker_age_s=60.0), _round(1, 30.0), _round(2, 20.0, steps=[{"offered_per_s": 100}])]
+    merged = merge_rounds(rounds, 500)
     assert merged["steps"] == [{"offered_per_s": 100}]
     assert merged["unthrottled"]["median_throughput_per_s"] == 20.0 and len(merged["unthrottled"]["runs"]) == 3
     assert [la["round"] for la in merged["load_average"]] == [0, 1, 2]
+    assert [la["broker_age_s"] for la in merged["load_average"]] == [60.0, None, None]
+    assert merged["rounds"][0]["broker_age_s"] == 60.0 and "broker_age_s" not in merged["rounds"][1]
     acct = merged["accounting"]
     assert acct["reports"] == 300 and acct["cpu_seconds"] == {"broker": 3.0, "intake": 1.5}
     assert acct["cpu_ms_per_report"]["intake"] == 5.0
@@ -122,3 +128,14 @@ async def test_every_start_is_warmed_and_the_runs_first_start_longest(monkeypatc
     )
     assert await _warm(Plan(warm_seconds=0), None, None, False) == {"sent": 0, "seconds": 0}  # type: ignore[arg-type]  # never called
     assert len(offered) == 2
+
+
+def test_a_process_age_is_read_from_proc_and_none_once_it_is_gone() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        own, young = accounting.age_seconds(os.getpid()), accounting.age_seconds(child.pid)
+        assert own is not None and young is not None and 0 <= young <= own
+    finally:
+        child.kill()
+        child.wait()
+    assert accounting.age_seconds(child.pid) is None

@@ -52,6 +52,12 @@ def test_every_round_runs_every_configuration_once(configs: list[str], rounds: i
         assert orders[1][0] != configs[0]
 
 
+@given(st.integers(0, 6))
+def test_the_knee_grid_runs_once_in_the_last_round_when_the_broker_has_run_longest(repeats: int) -> None:
+    rounds = range(schedule.rounds_of(repeats))
+    assert [r for r in rounds if r == schedule.knee_round(repeats)] == [rounds[-1]]
+
+
 def test_the_full_plan_has_three_rounds_and_fits_about_half_an_hour() -> None:
     plan = Plan()
     assert schedule.rounds_of(plan.unthrottled_repeats) == 3 and plan.step_seconds >= 30

@@ -125,6 +125,26 @@ def test_a_head_without_end_is_refused_once_over_the_limit_without_buffering_the
             parser.feed(b"X-Filler: " + b"a" * 90 + b"\r\n")
 
 
+@pytest.mark.parametrize(
+    ("head", "endless", "what"),
+    [
+        (b"", b"HTTP/1.1 100 Continue\r\n\r\n", "interim answers"),
+        (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n", b"X-Trailer: 1\r\n", "trailers"),
+    ],
+)
+def test_endless_interim_answers_or_trailers_are_refused_once_over_the_head_limit_in_all(
+    head: bytes, endless: bytes, what: str
+) -> None:
+    parser = ResponseParser(head_limit=1000)
+    parser.feed(head)
+    fed = 0
+    with pytest.raises(MalformedResponse, match=f"{what} larger than 1000 bytes in all"):
+        while fed <= 2000:
+            parser.feed(endless)
+            fed += len(endless)
+    assert fed <= 1000 + len(endless)
+
+
 def test_an_endless_chunk_size_line_is_refused() -> None:
     parser = ResponseParser()
     parser.feed(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
