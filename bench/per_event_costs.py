@@ -4,8 +4,8 @@
 
 * sensors: Faust's sensor calls of one event (message in, stream event in/out, message out), three sends
   and two table reads and one write, through the app's SensorDelegate with Faust's Monitor vs LeanMonitor;
-* gauges: one refresh of the notifier's pending gauges over N waiting referrals (`summarise` over them all
-  vs `PendingTally.rows` after 500 changes), and what those 500 changes add to the index's puts;
+* gauges: one 5-s tick of the notifier's pending gauges over N waiting referrals, 250 arriving (three index
+  puts each) in it: `summarise` over them all vs `PendingTally.rows`, the index's puts included both ways;
 * claim warning: one event refused over its agency's claim limit (a structlog JSON line vs the limiter).
 
 Prints one JSON object; each figure is the median of `--repeats` timed loops (`time.process_time`).
@@ -78,8 +78,12 @@ def _waiting(rng: random.Random, now: int) -> Waiting:
     return Waiting(rng.choice(PRIORITIES), rng.choice(STATES), now - rng.randrange(3_600_000), rng.choice([900, 3600]))
 
 
-def gauges(pending: int, repeats: int, changes: int = 500) -> dict[str, float]:
-    """µs of one gauge refresh over `pending` waiting referrals (and of `changes` puts before it), both ways."""
+def gauges(pending: int, repeats: int, arrivals: int = 250) -> dict[str, float]:
+    """µs of one 5-s gauge tick over `pending` waiting referrals, with its index changes, both ways.
+
+    As in the notifier: in each tick `arrivals` referrals arrive (undelivered), are written again (a retry
+    that changes nothing) and are delivered (unacknowledged: the pile grows); one refresh at the end.
+    """
     rng, now = random.Random(1), 10**9
     plain: DueIndex[Waiting] = DueIndex()
     tallied = PendingIndex()
@@ -87,23 +91,20 @@ def gauges(pending: int, repeats: int, changes: int = 500) -> dict[str, float]:
         w = _waiting(rng, now)
         plain.put(f"r{i}", now + 60_000, w)
         tallied.put(f"r{i}", now + 60_000, w)
-    updates = [(f"r{rng.randrange(pending)}", _waiting(rng, now)) for _ in range(changes)]
-    clock = [now]
+    clock, serial = [now, now], [pending, pending]
 
-    def refresh_plain() -> None:
-        for key, w in updates:
-            plain.put(key, clock[0] + 60_000, w)
-        summarise(plain.payloads(), clock[0])
-
-    def refresh_tallied() -> None:
-        clock[0] += 5_000
-        for key, w in updates:
-            tallied.put(key, clock[0] + 60_000, w)
-        tallied.tally.rows(clock[0])
+    def tick(index: DueIndex[Waiting], side: int, refresh: Callable[[int], object]) -> None:
+        clock[side] += 5_000
+        for _ in range(arrivals):
+            key, since = f"r{serial[side]}", clock[side] - rng.randrange(5_000)
+            serial[side] += 1
+            for state in (STATES[0], STATES[0], STATES[1]):
+                index.put(key, clock[side] + 60_000, Waiting("P2", state, since, 900))
+        refresh(clock[side])
 
     return {
-        "summarise_us_per_tick": _us(refresh_plain, 1, repeats),
-        "tally_us_per_tick": _us(refresh_tallied, 1, repeats),
+        "summarise_us_per_tick": _us(lambda: tick(plain, 0, lambda t: summarise(plain.payloads(), t)), 1, repeats),
+        "tally_us_per_tick": _us(lambda: tick(tallied, 1, tallied.tally.rows), 1, repeats),
     }
 
 

@@ -10,7 +10,7 @@ reported, zeros included, so an alert on a priority never finds the series missi
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +90,9 @@ class PendingTally:
     moves on (`rows` with an earlier `now_ms` starts over from the referrals: a clock stepped back).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, slack: int = 64) -> None:
         self._now: int | None = None  # the latest `rows` time
+        self._slack = slack  # a heap is compacted once it holds more than twice its bucket's referrals + this
         self._clear()
 
     def _clear(self) -> None:
@@ -113,25 +114,48 @@ class PendingTally:
 
     def put(self, key: str, waiting: Waiting | None) -> None:
         """`key` now waits as `waiting`; None: it no longer waits."""
-        old = self._of.pop(key, None)
+        old = self._of.get(key)
+        if old == waiting:  # a state write that changes nothing the gauges show
+            return
         if old is not None:
+            del self._of[key]
             bucket = (old.priority, old.state)
             self._count[bucket] -= 1
-            self._overdue[bucket].discard(key)  # its heap items are dropped when they surface
+            self._overdue[bucket].discard(key)  # its heap items are dropped when they surface or compacted
         if waiting is None:
             return
         bucket = (waiting.priority, waiting.state)
         self._of[key] = waiting
-        self._count[bucket] = self._count.get(bucket, 0) + 1
-        self._overdue.setdefault(bucket, set())
-        heapq.heappush(self._since.setdefault(bucket, []), (waiting.since_ms, key))
+        count = self._count[bucket] = self._count.get(bucket, 0) + 1
+        overdue = self._overdue.setdefault(bucket, set())
+        since = self._since.setdefault(bucket, [])
+        heapq.heappush(since, (waiting.since_ms, key))
+        if len(since) > 2 * count + self._slack:
+            self._compact(since, bucket, lambda w: w.since_ms)
         if waiting.sla_seconds > 0:
             if self._now is not None and self._now > _deadline(waiting):
-                self._overdue[bucket].add(key)
-            else:
-                heapq.heappush(self._deadlines.setdefault(bucket, []), (_deadline(waiting), key))
-        if len(self._since[bucket]) > 2 * self._count[bucket] + 64:  # mostly removed items: rebuilt at once
-            self.reset(list(self._of.items()))
+                overdue.add(key)
+                return
+            deadlines = self._deadlines.setdefault(bucket, [])
+            heapq.heappush(deadlines, (_deadline(waiting), key))
+            if len(deadlines) > 2 * count + self._slack:
+                self._compact(deadlines, bucket, lambda w: _deadline(w) if w.sla_seconds > 0 else None, overdue)
+
+    def _compact(
+        self,
+        heap: list[tuple[int, str]],
+        bucket: Bucket,
+        value: Callable[[Waiting], int | None],
+        skip: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
+        """Keep one item per referral still in `bucket` with that value (not in `skip`): amortised O(1) a put."""
+        kept: dict[str, tuple[int, str]] = {}
+        for item in heap:
+            w = self._live(item[1], bucket)
+            if w is not None and value(w) == item[0] and item[1] not in skip:
+                kept[item[1]] = item
+        heap[:] = kept.values()
+        heapq.heapify(heap)
 
     def _live(self, key: str, bucket: Bucket) -> Waiting | None:
         w = self._of.get(key)
