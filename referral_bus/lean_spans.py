@@ -31,12 +31,12 @@ _SCALAR_TYPES = frozenset((str, bool, int, float))  # exact types: kept as they 
 _UNSET = Status(StatusCode.UNSET)
 
 
-def _cleaned(attributes: Mapping[str, Any], max_length: int | None) -> dict[str, Any]:
-    """Attributes as the SDK keeps them: sequences as tuples, strings cut to the limit, bad keys dropped (uncounted)."""
-    out = {}
+def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: int | None) -> dict[str, Any]:
+    """`attributes` into `out` as the SDK keeps them (sequences as tuples, strings cut, bad keys dropped), no copy."""
     for key, value in attributes.items():
         if not key or type(key) is not str:
             continue
+        out.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
         out[key] = value if max_length is None and type(value) in _SCALAR_TYPES else clean(value, max_length)
     return out
 
@@ -70,15 +70,12 @@ class LeanSpan(trace.Span):
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
         """Attributes, cleaned as the SDK does (ignored once ended)."""
         if self._end_time is None:
-            mine = self._attributes
-            for key, value in _cleaned(attributes, self._tracer.max_length).items():
-                mine.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
-                mine[key] = value
+            _clean_into(self._attributes, attributes, self._tracer.max_length)
 
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         """An event (the SDK encodes a span that has any)."""
         if self._end_time is None:
-            self._events.append(Event(name, _cleaned(attributes or {}, self._tracer.max_length), timestamp))
+            self._events.append(Event(name, _clean_into({}, attributes or {}, self._tracer.max_length), timestamp))
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         """A link to another valid span."""

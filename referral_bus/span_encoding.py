@@ -88,6 +88,15 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
     return b"".join(out)
 
 
+# Fixed-size fields with their tags: trace id (1), span id (2), parent span id (4), start and end time (7, 8).
+_IDS = struct.Struct("<2s16s2s8s")
+_PARENT = struct.Struct("<2s8s")
+_TIMES = struct.Struct("<BQBQ")
+_KINDS = {kind: b"\x30" + _varint(kind + 1) for kind in range(8)}  # SDK kinds start at 0, OTLP's at 1 (0: unspecified)
+_NO_STATUS = _field(15, b"")
+_FLAGS = {remote: b"\x85\x01" + _I.pack(_HAS_IS_REMOTE | (_IS_REMOTE if remote else 0)) for remote in (False, True)}
+
+
 def _span(span: Any) -> bytes:
     """One Span message (the SDK's encoder for the rare span with events or links)."""
     if span.events or span.links:
@@ -95,27 +104,27 @@ def _span(span: Any) -> bytes:
 
         return bytes(_encode_span(span).SerializeToString())
     ctx, parent = span.get_span_context(), span.parent
-    out = [_field(1, ctx.trace_id.to_bytes(16, "big")), _field(2, ctx.span_id.to_bytes(8, "big"))]
-    state = ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()) if ctx.trace_state is not None else ""
+    out = [_IDS.pack(b"\x0a\x10", ctx.trace_id.to_bytes(16, "big"), b"\x12\x08", ctx.span_id.to_bytes(8, "big"))]
+    state = ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()) if ctx.trace_state else ""
     if state:
         out.append(_field(3, state.encode()))
     if parent:
-        out.append(_field(4, parent.span_id.to_bytes(8, "big")))
+        out.append(_PARENT.pack(b"\x22\x08", parent.span_id.to_bytes(8, "big")))
     out.append(_field(5, span.name.encode()))
-    out.append(b"\x30" + _varint(span.kind.value + 1))  # SDK kinds start at 0, OTLP's at 1 (0: unspecified)
-    out.append(b"\x39" + _Q.pack(span.start_time or 0))
-    out.append(b"\x41" + _Q.pack(span.end_time or 0))
+    out.append(_KINDS.get(span.kind.value) or b"\x30" + _varint(span.kind.value + 1))
+    out.append(_TIMES.pack(0x39, span.start_time or 0, 0x41, span.end_time or 0))
     out.append(_attributes(9, span.attributes))
     if span.dropped_attributes:
         out.append(b"\x50" + _varint(span.dropped_attributes))
-    status = b""
-    if span.status.description:
-        status += _field(2, span.status.description.encode())
-    if span.status.status_code.value:
-        status += b"\x18" + _varint(span.status.status_code.value)
-    out.append(_field(15, status))
-    flags = _HAS_IS_REMOTE | (_IS_REMOTE if parent is not None and parent.is_remote else 0)
-    out.append(b"\x85\x01" + _I.pack(flags))
+    status = span.status
+    if status.description or status.status_code.value:
+        body = _field(2, status.description.encode()) if status.description else b""
+        if status.status_code.value:
+            body += b"\x18" + _varint(status.status_code.value)
+        out.append(_field(15, body))
+    else:
+        out.append(_NO_STATUS)
+    out.append(_FLAGS[parent is not None and parent.is_remote])
     return b"".join(out)
 
 
@@ -129,13 +138,24 @@ def _scope(scope: Any) -> bytes:
 
 
 def encode_request(spans: Sequence[Any]) -> bytes:
-    """The serialised ExportTraceServiceRequest for `spans` (SDK ReadableSpans), grouped by resource and scope."""
-    grouped: dict[Any, dict[Any, list[bytes]]] = {}
+    """The serialised ExportTraceServiceRequest for `spans` (SDK ReadableSpans), grouped by resource and scope.
+
+    Resources are told apart by identity, then equality, never by hash: a Resource hashes by JSON-dumping its
+    attributes (≈ 30 µs), which per span was most of an export's cost (docs/performance.md, "Tracing").
+    """
+    first: dict[int, int] = {}  # id(resource) → id of the first equal resource in this request
+    grouped: dict[int, tuple[Any, dict[Any, list[bytes]]]] = {}
     for span in spans:
         scope = span.instrumentation_scope or None
-        grouped.setdefault(span.resource, {}).setdefault(scope, []).append(_field(2, _span(span)))
+        resource = span.resource
+        key = first.get(id(resource))
+        if key is None:
+            key = next((k for k, (seen, _) in grouped.items() if seen == resource), id(resource))
+            first[id(resource)] = key
+            grouped.setdefault(key, (resource, {}))
+        grouped[key][1].setdefault(scope, []).append(_field(2, _span(span)))
     out = []
-    for resource, scopes in grouped.items():
+    for resource, scopes in grouped.values():
         body = _field(1, _attributes(1, resource.attributes))
         for scope, encoded in scopes.items():
             scope_spans = _field(1, _scope(scope)) + b"".join(encoded)

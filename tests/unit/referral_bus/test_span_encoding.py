@@ -49,9 +49,9 @@ SPAN = st.fixed_dictionaries(
 )
 
 
-def _spans(specs: list[dict[str, Any]]) -> list[Any]:
+def _spans(specs: list[dict[str, Any]], service: str = "referral-bus-probe") -> list[Any]:
     exporter = InMemorySpanExporter()
-    provider = TracerProvider(resource=Resource.create({"service.name": "referral-bus-probe"}))
+    provider = TracerProvider(resource=Resource.create({"service.name": service}))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     state = TraceState([("vendor", "v1")])  # a remote parent's trace state: its children carry it
     for spec in specs:
@@ -80,19 +80,43 @@ def test_our_bytes_are_the_sdks_request(specs: list[dict[str, Any]]) -> None:
     assert ours == encode_spans(spans)
 
 
+_WORKER_SPAN: dict[str, Any] = {
+    "name": "ns.referrals.cases.v1 process",
+    "kind": SpanKind.CONSUMER,
+    "attributes": {"messaging.system": "kafka", "messaging.kafka.message.offset": 12, "x.ids": ["a", "b"]},
+    "parent": "remote",
+    "status": None,
+    "event": False,
+    "link": False,
+    "scope": "faust",
+}
+
+
 def test_a_worker_like_span_encodes_identically_byte_for_byte() -> None:
-    spans = _spans(
-        [
-            {
-                "name": "ns.referrals.cases.v1 process",
-                "kind": SpanKind.CONSUMER,
-                "attributes": {"messaging.system": "kafka", "messaging.kafka.message.offset": 12, "x.ids": ["a", "b"]},
-                "parent": "remote",
-                "status": None,
-                "event": False,
-                "link": False,
-                "scope": "faust",
-            }
-        ]
-    )
+    spans = _spans([_WORKER_SPAN])
     assert encode_request(spans) == encode_spans(spans).SerializeToString()
+
+
+# Each batch of spans has a resource object of its own: equal objects (the same service twice) must share one
+# ResourceSpans, as in the SDK's encoder, and different ones must not.
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["svc-a", "svc-b"]), st.lists(SPAN, min_size=1, max_size=3)), max_size=4))
+def test_spans_of_equal_and_different_resource_objects_group_as_the_sdk_groups(
+    batches: list[tuple[str, list[dict[str, Any]]]],
+) -> None:
+    spans = [span for service, specs in batches for span in _spans(specs, service)]
+    assert ExportTraceServiceRequest.FromString(encode_request(spans)) == encode_spans(spans)
+
+
+def test_a_request_never_hashes_a_resource(monkeypatch: Any) -> None:
+    """A Resource hashes by JSON-dumping its attributes: once per span was most of an export's cost."""
+    spans = _spans([dict(_WORKER_SPAN, parent="local")] * 50)
+    hashed = []
+
+    def counting_hash(resource: Resource) -> int:
+        hashed.append(resource)
+        return id(resource)
+
+    monkeypatch.setattr(Resource, "__hash__", counting_hash)
+    encode_request(spans)
+    assert hashed == []
