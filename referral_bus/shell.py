@@ -36,6 +36,7 @@ from referral_bus.kafka import (
     release,
     topic_max_message_bytes,
 )
+from referral_bus.lean_monitor import LeanMonitor
 from referral_bus.message import SourceMessage, normalise_headers
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_bus.tables import Table, flush_changelog
@@ -128,6 +129,7 @@ class Service:
             web_metrics_enabled=False,
             table_standby_replicas=0,
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
+            Monitor=LeanMonitor,  # Faust's statistics sensor without the per-event statistics nothing reads
         )
         faust_patches.fetch_settings(self.app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
         if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans

@@ -9,6 +9,7 @@ from __future__ import annotations
 from referral_bus import topics
 from referral_bus.durable import DurableTable
 from referral_bus.expiry import Expiry
+from referral_bus.lograte import RepeatLimiter
 from referral_bus.shell import Service
 from referral_bus.status import StatusTopics
 from referral_domain.agencies import load_agencies
@@ -63,6 +64,7 @@ handlers = IntakeHandlers(
     statuses=StatusTopics(service, registry),  # what became of each report, for its agency (docs/lifecycle.md)
     keys=service.case_keys(),  # personal fields sealed per case when the secret case-key-kek is set
     keys_topic=service.topic(topics.CASEKEYS),
+    claim_warnings=RepeatLimiter(settings.log_repeat_interval_seconds),  # the claim-limit warning, once per interval
     # a report whose content keys' partitions this worker holds is correlated here, without the hops
     locality=Locality(
         app,

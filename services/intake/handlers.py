@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +13,7 @@ from referral_bus import metrics, summary
 from referral_bus.casekeys import CaseKeys
 from referral_bus.clock import now_ms
 from referral_bus.errors import RejectedMessage
+from referral_bus.lograte import RepeatLimiter
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service, without_trace
 from referral_bus.status import StatusTopics
@@ -24,6 +26,8 @@ from services.intake.locality import Locality
 from services.intake.pending import Pending
 
 log = rb_logging.get_logger()
+
+CLAIM_LIMITED = "correlation claim over the agency's daily limit"
 
 
 @dataclass
@@ -45,6 +49,8 @@ class IntakeHandlers:
     # when set (INTAKE_LOCAL_CORRELATION), a report whose content keys this worker holds skips the hops
     locality: Locality | None = None
     producer_stamped: set[str] = field(default_factory=set)  # intake topics seen without the broker's stamp (warned)
+    # the claim-limit warning: once per agency per <PREFIX>_LOG_REPEAT_INTERVAL_SECONDS, then a count (not per event)
+    claim_warnings: RepeatLimiter = field(default_factory=RepeatLimiter)
 
     async def event(self, msg: SourceMessage) -> None:
         """One message of the intake agent's topics: a report, or a correlation verdict coming back."""
@@ -182,10 +188,19 @@ class IntakeHandlers:
         return rest
 
     def _claims_refused(self, before: int, agency_id: str) -> None:
-        """Warn when claims were refused over the agency's daily limit (since `before`)."""
+        """Count the events whose claims were refused over the agency's daily limit (since `before`), and warn.
+
+        Warned once per agency per repeat interval: the first refusal, then each interval that held
+        some back, one line with their `count` (written with the agency's next refusal). The events
+        summary's `claim_limited` counts every one.
+        """
         if self.correlator.refused_claims > before:
-            log.warning("correlation claim over the agency's daily limit", agency_id=agency_id)
             metrics.count("intake", "claim_limited")
+            now = time.monotonic()
+            if self.claim_warnings.admit((agency_id, CLAIM_LIMITED), now):  # its kinds: (agency, line)
+                log.warning(CLAIM_LIMITED, agency_id=agency_id)
+            for held in self.claim_warnings.due(now):
+                log.warning(CLAIM_LIMITED, agency_id=held.logger, count=held.count, seconds=held.seconds)
 
     def _emitted(self, step: Decided, report_id: str) -> None:
         """The summary line and metric of an emitted case: linked to an existing case, or its own."""

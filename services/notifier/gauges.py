@@ -74,6 +74,6 @@ class Gauges:
         try:
             due = self.notifier.due
             if self.notifier.owned() is not None and due.partitions is not None:
-                self.rows = summarise(due.payloads(), now_ms())
+                self.rows = due.tally.rows(now_ms())
         except Exception as exc:  # noqa: BLE001 - a timer must never stop the worker
             log.error("pending-referral gauges not refreshed", error=type(exc).__name__)

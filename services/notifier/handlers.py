@@ -49,11 +49,10 @@ from services.notifier.decide import (
 )
 from services.notifier.deliver import Deliverer, receipt
 from services.notifier.delivered import DeliveredMarks, keep_mark
-from services.notifier.dueindex import DueIndex
 from services.notifier.errors import DeliveryError
 from services.notifier.keylocks import KeyLocks
 from services.notifier.ownership import partition_of
-from services.notifier.pending import Waiting, awaiting_ack
+from services.notifier.pending import PendingIndex, awaiting_ack
 from services.notifier.precedence import Precedence
 from services.notifier.sla import (
     GIVEN_UP,
@@ -127,7 +126,7 @@ class Notifier:
     gate: Gate  # the safeguards: checked before every delivery and every escalation
     locks: KeyLocks = field(default_factory=KeyLocks)  # referral id → one handling at a time on this worker
     # The SLA timer's index of this worker's awaiting referrals by next due time (rebuilt on (re)assignment)
-    due: DueIndex[Waiting] = field(default_factory=DueIndex)
+    due: PendingIndex = field(default_factory=PendingIndex)  # its tally: the pending gauges (gauges.py)
     early_ack_limit: int = 10_000  # referrals with early acknowledgements kept at once on this worker
     early_ack_ttl_seconds: float = 7 * 86_400.0  # how long one waits for its referral before it is dead-lettered
     actions: RecipientActions | None = None  # the referral lifecycle (services/notifier/actions.py, lifecycle.py)

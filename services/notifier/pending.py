@@ -9,11 +9,13 @@ reported, zeros included, so an alert on a priority never finds the series missi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import heapq
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from services.notifier.breaker import CircuitBreaker, State
+from services.notifier.dueindex import DueIndex
 from services.notifier.sla import AWAITING_ACK, NOT_DELIVERED, clock_start
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
@@ -70,6 +72,136 @@ def summarise(waiting: Iterable[Waiting], now_ms: int) -> list[PendingRow]:
         row[1] += 1 if w.sla_seconds > 0 and age_s > w.sla_seconds else 0
         row[2] = max(row[2], age_s)
     return [PendingRow(p, s, int(c), int(o), round(a, 3)) for (p, s), (c, o, a) in sorted(counts.items())]
+
+
+Bucket = tuple[str, str]  # (priority, state)
+
+
+def _deadline(w: Waiting) -> int:
+    """The last ms at which `w` is not overdue yet (its SLA > 0): overdue once `now_ms` is past it."""
+    return w.since_ms + w.sla_seconds * 1000
+
+
+class PendingTally:
+    """`summarise`'s rows kept up to date one referral at a time: a refresh costs the changes, not every referral.
+
+    Per bucket: a count, a heap of the waiting since-times (the oldest; removed entries dropped when they
+    surface), a heap of the SLA deadlines not passed yet and the set of referrals past theirs. Time only
+    moves on (`rows` with an earlier `now_ms` starts over from the referrals: a clock stepped back).
+    """
+
+    def __init__(self, slack: int = 64) -> None:
+        self._now: int | None = None  # the latest `rows` time
+        self._slack = slack  # a heap is compacted once it holds more than twice its bucket's referrals + this
+        self._clear()
+
+    def _clear(self) -> None:
+        self._of: dict[str, Waiting] = {}
+        self._count: dict[Bucket, int] = {}
+        self._since: dict[Bucket, list[tuple[int, str]]] = {}
+        self._deadlines: dict[Bucket, list[tuple[int, str]]] = {}
+        self._overdue: dict[Bucket, set[str]] = {}
+
+    def __len__(self) -> int:
+        """How many referrals are tallied."""
+        return len(self._of)
+
+    def reset(self, items: Iterable[tuple[str, Waiting]]) -> None:
+        """Tally exactly `items` (key, waiting)."""
+        self._clear()
+        for key, waiting in items:
+            self.put(key, waiting)
+
+    def put(self, key: str, waiting: Waiting | None) -> None:
+        """`key` now waits as `waiting`; None: it no longer waits."""
+        old = self._of.get(key)
+        if old == waiting:  # a state write that changes nothing the gauges show
+            return
+        if old is not None:
+            del self._of[key]
+            bucket = (old.priority, old.state)
+            self._count[bucket] -= 1
+            self._overdue[bucket].discard(key)  # its heap items are dropped when they surface or compacted
+        if waiting is None:
+            return
+        bucket = (waiting.priority, waiting.state)
+        self._of[key] = waiting
+        count = self._count[bucket] = self._count.get(bucket, 0) + 1
+        overdue = self._overdue.setdefault(bucket, set())
+        since = self._since.setdefault(bucket, [])
+        heapq.heappush(since, (waiting.since_ms, key))
+        if len(since) > 2 * count + self._slack:
+            self._compact(since, bucket, lambda w: w.since_ms)
+        if waiting.sla_seconds > 0:
+            if self._now is not None and self._now > _deadline(waiting):
+                overdue.add(key)
+                return
+            deadlines = self._deadlines.setdefault(bucket, [])
+            heapq.heappush(deadlines, (_deadline(waiting), key))
+            if len(deadlines) > 2 * count + self._slack:
+                self._compact(deadlines, bucket, lambda w: _deadline(w) if w.sla_seconds > 0 else None, overdue)
+
+    def _compact(
+        self,
+        heap: list[tuple[int, str]],
+        bucket: Bucket,
+        value: Callable[[Waiting], int | None],
+        skip: frozenset[str] | set[str] = frozenset(),
+    ) -> None:
+        """Keep one item per referral still in `bucket` with that value (not in `skip`): amortised O(1) a put."""
+        kept: dict[str, tuple[int, str]] = {}
+        for item in heap:
+            w = self._live(item[1], bucket)
+            if w is not None and value(w) == item[0] and item[1] not in skip:
+                kept[item[1]] = item
+        heap[:] = kept.values()
+        heapq.heapify(heap)
+
+    def _live(self, key: str, bucket: Bucket) -> Waiting | None:
+        w = self._of.get(key)
+        return w if w is not None and (w.priority, w.state) == bucket else None
+
+    def rows(self, now_ms: int) -> list[PendingRow]:
+        """The same rows as `summarise(every waiting referral, now_ms)`."""
+        if self._now is not None and now_ms < self._now:
+            self._now = None
+            self.reset(list(self._of.items()))
+        self._now = now_ms
+        buckets = {(p, s) for p in PRIORITIES for s in STATES} | {b for b, n in self._count.items() if n}
+        rows = []
+        for bucket in sorted(buckets):
+            count = self._count.get(bucket, 0)
+            deadlines = self._deadlines.get(bucket, [])
+            while deadlines and deadlines[0][0] < now_ms:
+                deadline, key = heapq.heappop(deadlines)
+                w = self._live(key, bucket)
+                if w is not None and w.sla_seconds > 0 and _deadline(w) == deadline:
+                    self._overdue[bucket].add(key)
+            since = self._since.get(bucket, [])
+            while since and ((w := self._live(since[0][1], bucket)) is None or w.since_ms != since[0][0]):
+                heapq.heappop(since)
+            oldest = max(0, now_ms - since[0][0]) / 1000 if since and count else 0.0
+            rows.append(PendingRow(bucket[0], bucket[1], count, len(self._overdue.get(bucket, ())), round(oldest, 3)))
+        return rows
+
+
+class PendingIndex(DueIndex[Waiting]):
+    """The SLA timer's index, its payloads (each referral's `Waiting`) tallied for the gauges as they change."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tally = PendingTally()
+
+    def rebuild(self, partitions: frozenset[int], items: Iterable[tuple[str, int | None, Waiting]]) -> None:
+        """Replace everything with `items` (key, due, waiting) of `partitions`."""
+        items = list(items)
+        super().rebuild(partitions, items)
+        self.tally.reset((key, waiting) for key, _, waiting in items)
+
+    def put(self, key: str, due: int | None, payload: Waiting | None) -> None:
+        """Track `key` due at `due` with `payload` (None: stop tracking it), and tally it."""
+        super().put(key, due, payload)
+        self.tally.put(key, payload)
 
 
 class OpenSince:

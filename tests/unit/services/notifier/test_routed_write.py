@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.notifier.dueindex import DueIndex
 from services.notifier.handlers import Notifier, Tables
+from services.notifier.pending import PendingIndex
 from services.notifier.sla import ROUTED
 from tests.support.tables import ChangelogTable
 
@@ -16,7 +16,7 @@ from tests.support.tables import ChangelogTable
 def _notifier() -> Notifier:
     n = object.__new__(Notifier)  # only the state-writing part is exercised: no service, no Faust
     n.tables = Tables(delivered={}, parked={}, state=ChangelogTable(), escalations={}, breakers={}, early_acks=None)
-    n.due = DueIndex()
+    n.due = PendingIndex()
     n.routed = {}
     return n
 
