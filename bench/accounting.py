@@ -22,14 +22,20 @@ TICKS = os.sysconf("SC_CLK_TCK")
 COMMIT_WAIT_SECONDS = 60.0  # a group's last commit comes within a commit interval (1 s) of its last record
 
 
-def cpu_seconds(pid: int) -> float | None:
-    """utime + stime of one process (seconds), or None when it is gone."""
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the process name (field 3 of proc(5) is index 0), or None when gone."""
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+            return f.read().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of proc(5), counted after the name
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """utime + stime of one process (seconds), or None when it is gone."""
+    if (fields := _stat(pid)) is None:
+        return None
+    return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of proc(5)
 
 
 async def idle_rate(pid: int, seconds: float) -> float:
@@ -41,14 +47,11 @@ async def idle_rate(pid: int, seconds: float) -> float:
 
 def age_seconds(pid: int) -> float | None:
     """Seconds since a process started (from /proc: its start time after boot), or None when it is gone."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-            started = int(f.read().rsplit(")", 1)[1].split()[19]) / TICKS  # field 22 of proc(5)
-        with open("/proc/uptime", encoding="ascii") as f:
-            up = float(f.read().split()[0])
-    except OSError:
+    if (fields := _stat(pid)) is None:
         return None
-    return round(up - started, 1)
+    with open("/proc/uptime", encoding="ascii") as f:
+        up = float(f.read().split()[0])
+    return round(up - int(fields[19]) / TICKS, 1)  # field 22 of proc(5): start time after boot
 
 
 def broker_pid() -> int | None:
