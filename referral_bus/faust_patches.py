@@ -60,7 +60,9 @@ Not a bug, a cost (issue 17, bench/results/fcon.md):
   The inline step runs in the fetcher's context, not a task's copy of it: delivery sets no context variable.
 
 Not a bug, a cost of aiokafka: `fetch_codec.install()` (its own module) encodes Fetch v11 requests and decodes their
-answers with compiled struct formats, same bytes and objects (bench/results/sock.md).
+answers with compiled struct formats, same bytes and objects (bench/results/sock.md). `fetch_session.install()`
+(its own module) makes each fetch incremental (KIP-227): only the partitions that changed, answers only for those
+with something new (bench/results/idle.md).
 
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
@@ -81,7 +83,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode.services import WaitResults
 
-from referral_bus import fetch_codec
+from referral_bus import fetch_codec, fetch_session
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
 from referral_bus.resumed import Resumed
@@ -295,4 +297,6 @@ def install() -> None:
     thread.seek_to_committed = _uncommitted_from_start(thread.seek_to_committed)
     if not fetch_codec.install():
         log.warning("aiokafka's Fetch v11 schemas changed: its own codec is used (review referral_bus/fetch_codec.py)")
+    if not fetch_session.install():
+        log.warning("aiokafka's connection or Fetch v11 changed: full fetches (review referral_bus/fetch_session.py)")
     _installed = True

@@ -3,7 +3,7 @@
 Every fetch names every assigned partition (49 for intake and the notifier) and every answer lists them all,
 records or not. aiokafka encodes and decodes each field through its generic schema walk: 160-215 µs per request,
 220-315 µs per empty answer; these take 36 and 90 (bench/results/sock.md). They give the same
-bytes and the same response object; anything they do not expect (other versions, forgotten topics, a short
+bytes and the same response object; anything they do not expect (other versions, a short
 buffer) goes to aiokafka's own code, which raises its own errors.
 """
 
@@ -63,8 +63,8 @@ def _string(value: str) -> bytes:
 def encode_request(request: Any) -> bytes:
     """The bytes of a FetchRequest_v11 as aiokafka writes them; aiokafka's own walk for what this does not expect."""
     d = request.__dict__
-    topics, rack = d["topics"], d["rack_id"]
-    if d["forgotten_topics_data"] or not isinstance(topics, list) or not isinstance(rack, str):
+    topics, rack, forgotten = d["topics"], d["rack_id"], d["forgotten_topics_data"]
+    if not isinstance(topics, list) or not isinstance(rack, str) or not isinstance(forgotten, list | None):
         return _aiokafka_encode(request)
     try:
         out = [
@@ -86,7 +86,15 @@ def encode_request(request: Any) -> bytes:
             out.append(_string(str(topic)))
             out.append(_I32.pack(len(partitions)))
             out.extend([pack(*p) for p in partitions])
-        out.append(b"\x00\x00\x00\x00" if d["forgotten_topics_data"] is not None else b"\xff\xff\xff\xff")
+        if forgotten is None:
+            out.append(b"\xff\xff\xff\xff")
+        else:
+            out.append(_I32.pack(len(forgotten)))
+            for topic, partitions in forgotten:  # an incremental fetch's forgotten partitions (fetch_session.py)
+                if topic is None or not isinstance(partitions, list):
+                    return _aiokafka_encode(request)
+                out.append(_string(str(topic)))
+                out.append(struct.pack(f">i{len(partitions)}i", len(partitions), *partitions))
         out.append(_string(rack))
     except (struct.error, TypeError, ValueError):
         return _aiokafka_encode(request)  # raises aiokafka's error for a value out of range
