@@ -43,7 +43,7 @@ class ProcessSpanSensor(OpenTelemetrySensor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._getter = HeaderGetter()  # the propagators ask for three names per event: Faust's copies thrice
-        self._fixed: dict[tuple[Any, Any], dict[str, Any]] = {}  # per partition and group
+        self._fixed: dict[tuple[str, int, Any], dict[str, Any]] = {}  # per topic, partition and group
 
     @property
     def tracer(self) -> Any:
@@ -55,11 +55,12 @@ class ProcessSpanSensor(OpenTelemetrySensor):
     def _span_attributes(self, stream: Any, event: Any, tp: Any, offset: int) -> dict[str, Any]:
         """Faust's attributes but the key: those of the partition and group made once, then this offset."""
         group = getattr(getattr(getattr(stream, "app", None), "conf", None), "id", None)
-        fixed = self._fixed.get((tp, group))
+        where = (tp.topic, tp.partition, group)
+        fixed = self._fixed.get(where)
         if fixed is None:
             fixed = super()._span_attributes(stream, _KEYLESS, tp, offset)
             fixed.pop(KEY_ATTRIBUTE, None)
-            self._fixed[(tp, group)] = fixed
+            self._fixed[where] = fixed
         attributes = fixed.copy()
         attributes[OFFSET_ATTRIBUTE] = offset  # in Faust's place among them
         return attributes
