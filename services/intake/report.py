@@ -351,23 +351,26 @@ def accepted_report(raw: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> 
             record = CaseReport.model_validate(normal).model_dump()
         except ValidationError as exc:
             raise _first_error(exc) from None
-    _check_beyond_model(record, now_ms=now_ms, clock_skew_ms=clock_skew_ms)
+    unit = _check_beyond_model(record, now_ms=now_ms, clock_skew_ms=clock_skew_ms)
     victim = record["victim"]
     sent = victim["jurisdiction"]
-    unit = jurisdictions.current_unit(sent)
-    if unit is None or unit == sent:
+    if unit == sent:
         return record, None
     victim["jurisdiction"] = unit
     return record, sent
 
 
-def _check_beyond_model(record: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> None:
-    """The checks after the model's: no time in the future beyond the skew, known jurisdiction and countries."""
+def _check_beyond_model(record: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> str:
+    """The checks after the model's: no time in the future beyond the skew, known jurisdiction and countries.
+
+    Returns the victim's current jurisdiction unit.
+    """
     for name in ("reported_at", "received_at"):
         value = record[name]
         if value is not None and value > now_ms + clock_skew_ms:
             raise InvalidFieldError(f"{name} is in the future beyond the clock-skew allowance", field=name)
-    if jurisdictions.current_unit(record["victim"]["jurisdiction"]) is None:
+    unit = jurisdictions.current_unit(record["victim"]["jurisdiction"])
+    if unit is None:
         raise UnknownJurisdictionError(
             "victim.jurisdiction is not a known ISO 3166-1 country, current ISO 3166-2 subdivision or former "
             "Vietnamese province code",
@@ -379,3 +382,4 @@ def _check_beyond_model(record: dict[str, Any], *, now_ms: int, clock_skew_ms: i
     ):
         if code is not None and not jurisdictions.is_country(code):
             raise UnknownJurisdictionError(f"{name} is not a known ISO 3166-1 alpha-2 country code", field=name)
+    return unit
