@@ -380,8 +380,9 @@ class Service:
         try:
             for attempt in range(6):
                 try:
-                    await self.send(self.deadletter_topic, letter_key(source.key), value)
-                    await self.send(self.deadletter_digests_topic, letter_key(source.key), digest_only)
+                    for topic, letter in ((self.deadletter_topic, value), (self.deadletter_digests_topic, digest_only)):
+                        with tracing.send_span(topic.get_topic_name()):  # a dead letter shows in its report's trace
+                            await self.send(topic, letter_key(source.key), letter)
                     return
                 except Exception as send_exc:  # noqa: BLE001 - any failure here is fatal below
                     log.error("dead-letter write failed", attempt=attempt, error=type(send_exc).__name__)

@@ -1,12 +1,13 @@
 """OpenTelemetry set-up: SDK from the standard OTEL_* variables; Kafka-send, HTTP-client and Faust spans.
 
-One report is one trace: `referral-bus produce` opens the root span, every record a process sends gets
-a `{topic} send` span whose context goes in the record's `traceparent` header (`instrument_sends`),
-Faust's OpenTelemetry sensor (shell.Service) opens the `{topic} process` span of each consumed event
-from those headers, our stages are recorded on that span (`stage`: `referral_bus.stage` and their
-identifiers, no child span), and the webhook call's client span (http_spans) carries the trace to the
-recipient. No span is opened when records are received (the process span continues the trace), nor
-for a table's changelog record (no part of a report's trace): docs/observability.md, "Cost".
+One report is one trace: `referral-bus produce` opens the root span; every record a process sends
+carries, in its `traceparent` header, the context of the span current where it is sent
+(`instrument_sends`: no span per record sent, but a dead letter's); Faust's OpenTelemetry sensor
+(shell.Service, span_keys) opens the `{topic} process` span of each consumed event from those headers;
+our stages are recorded on that span (`stage`: `referral_bus.stage` and their identifiers, no child
+span), and the webhook call's client span (http_spans) carries the trace to the recipient. No span is
+opened when records are received (the process span continues the trace), nor for a table's changelog
+record (no part of a report's trace): docs/observability.md, "Cost".
 
 Nothing is exported unless the standard variables ask for it (`OTEL_EXPORTER_OTLP_ENDPOINT`,
 `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or `OTEL_TRACES_EXPORTER`); the API then stays a no-op.
@@ -24,7 +25,9 @@ from contextlib import contextmanager, suppress
 from typing import Any
 
 import structlog
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from referral_bus import http_spans
@@ -145,7 +148,7 @@ def batch_settings(env: Mapping[str, str] | None = None) -> dict[str, int]:
 
 
 def configure(service: str) -> None:
-    """Install the SDK, OTLP export, our Kafka-send spans and HTTP client spans (http_spans) when configured.
+    """Install the SDK, OTLP export, trace headers on Kafka sends and HTTP client spans (http_spans) when configured.
 
     Otherwise nothing is installed: the API stays a no-op, no client call is wrapped (so a send
     costs what it costs without OpenTelemetry), and Faust's sensor is not added (shell.Service).
@@ -181,18 +184,26 @@ SEND_ATTRIBUTES = {
     "messaging.operation.type": "publish",
     "messaging.operation.name": "send",
 }
+Header = tuple[str, bytes]
+# The trace headers of the last context a record was sent in, with that context: a handler's records (and the
+# retries of one) share their event's context, so the propagators run once per event, not once per record.
+_injected: tuple[Context | None, list[Header], frozenset[str]] = (None, [], frozenset())
 
 
 def instrument_sends() -> None:
-    """Wrap `AIOKafkaProducer.send` (Faust's producer and the CLI's): a PRODUCER span, its context in the headers.
+    """Wrap `AIOKafkaProducer.send` (Faust's producer and the CLI's): the current span's context in the headers.
 
-    Ours rather than opentelemetry-instrumentation-aiokafka's, which computes each record's partition a
-    second time (and waits for metadata) before sending, sets seven attributes one call at a time, and
-    opens a span per received record plus a root span per fetch on the consumer side; the consumer
-    side needs none (Faust's process span continues the trace). The span carries the messaging
-    attributes and the topic, never the record key. The propagators (OTEL_PROPAGATORS, W3C trace
-    context by default) write the headers; any incoming trace header is replaced, so there is one.
-    A table's changelog record (`*-changelog`) gets neither span nor header: no part of a report's trace.
+    No span per record sent: the record's `traceparent` names the span current where it is sent (the
+    event's process span, our stage span, the CLI's root), so the consumer's process span is that span's
+    child and a report's trace holds a span per event processed, not one more per record produced.
+    Where no span is current a root `{topic} send` span (PRODUCER) is opened for it, so the record still
+    starts a trace; `send_span` opens one on purpose (dead letters). The propagators (OTEL_PROPAGATORS,
+    W3C trace context by default) write the headers, once per context (`trace_headers`); any header the
+    propagators own (`traceparent`, `tracestate`, `baggage`) is replaced, so there is one injector and one
+    `traceparent`.
+    A table's changelog record (`*-changelog`) gets no header: no part of a report's trace.
+    Ours rather than opentelemetry-instrumentation-aiokafka's, which opens a span per record sent and
+    per record received and computes each record's partition a second time.
     """
     import aiokafka
 
@@ -211,20 +222,55 @@ def instrument_sends() -> None:
         timestamp_ms: int | None = None,
         headers: Any = None,
     ) -> Any:
-        if topic.endswith(CHANGELOG_SUFFIX):
-            return await send(self, topic, value, key, partition, timestamp_ms, headers)
-        span = kafka_tracer.start_span(
-            f"{topic} send", kind=SpanKind.PRODUCER, attributes={**SEND_ATTRIBUTES, "messaging.destination.name": topic}
-        )
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier, context=trace.set_span_in_context(span))
-        span.end()
-        pairs = headers.items() if isinstance(headers, Mapping) else headers or ()
-        kept = [(k, v) for k, v in pairs if k not in carrier]
-        headers = kept + [(k, v.encode()) for k, v in carrier.items()]
+        if not topic.endswith(CHANGELOG_SUFFIX):
+            headers = with_trace(headers, *trace_headers(kafka_tracer, topic))
         return await send(self, topic, value, key, partition, timestamp_ms, headers)
 
     aiokafka.AIOKafkaProducer.send = traced_send
+
+
+def trace_headers(kafka_tracer: trace.Tracer, topic: str) -> tuple[list[Header], frozenset[str]]:
+    """The current context's trace headers, and the names to replace (every header the propagators own).
+
+    Where no span is current, those of a root `{topic} send` span opened for the record.
+    """
+    global _injected
+    current = otel_context.get_current()
+    if current is _injected[0]:
+        return _injected[1], _injected[2]
+    carrier: dict[str, str] = {}
+    span = None
+    if not trace.get_current_span(current).get_span_context().is_valid:
+        attributes = {**SEND_ATTRIBUTES, "messaging.destination.name": topic}
+        span = kafka_tracer.start_span(f"{topic} send", kind=SpanKind.PRODUCER, attributes=attributes)
+    propagate.inject(carrier, context=current if span is None else trace.set_span_in_context(span))
+    pairs = [(k, v.encode()) for k, v in carrier.items()]
+    names = frozenset(propagate.get_global_textmap().fields).union(carrier)
+    if span is None:
+        _injected = (current, pairs, names)
+    else:
+        span.end()
+    return pairs, names
+
+
+def with_trace(headers: Any, pairs: list[Header], names: frozenset[str]) -> list[Header]:
+    """`headers` (pairs or a mapping) without any header named in `names`, then `pairs` (the trace headers)."""
+    given = headers.items() if isinstance(headers, Mapping) else headers or ()
+    return [(k, v) for k, v in given if k not in names] + pairs
+
+
+@contextmanager
+def send_span(topic: str) -> Iterator[trace.Span]:
+    """A `{topic} send` span (PRODUCER), current for the block: records sent in it carry its context.
+
+    For the records worth a span of their own in a report's trace (a dead letter); others carry their
+    event's context (`instrument_sends`).
+    """
+    attributes = {**SEND_ATTRIBUTES, "messaging.destination.name": topic}
+    with tracer().start_as_current_span(
+        f"{topic} send", kind=SpanKind.PRODUCER, attributes=attributes, record_exception=False
+    ) as span:
+        yield span
 
 
 def shutdown() -> None:

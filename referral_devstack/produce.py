@@ -107,8 +107,8 @@ async def produce(
     try:
         futures = []
         for r in records:
-            # One report, one trace: this span is its root; the aiokafka instrumentation's send span
-            # nests under it and puts its traceparent in the record's headers.
+            # One report, one trace: this span is its root, and its context is the record's traceparent
+            # (tracing.instrument_sends), so intake's process span is its child.
             with stage_span("referral-bus produce", report_id=r.report_id):
                 futures.append(await producer.send(topic or topics.name(topics.INTAKE), r.value, key=r.key))
         for fut in futures:

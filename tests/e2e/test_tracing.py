@@ -128,12 +128,9 @@ async def test_one_report_is_one_trace_across_every_service_and_the_webhook_call
         assert t["messaging.destination.name"].startswith(namespace + ".referrals.")
         assert t["messaging.consumer.group.name"].startswith(namespace + ".referral-bus-")
         assert "messaging.destination.partition.id" in t and "messaging.kafka.message.offset" in t
-    sends = [s for s in spans.values() if tags(s).get("messaging.operation.type") == "publish"]
-    assert {service_of[s["spanID"]] for s in sends} >= {
-        "referral-bus-cli",
-        "referral-bus-intake",
-        "referral-bus-routing",
-    }
+    # no span per record sent: a process span's parent is the span current where its record was sent (the CLI's
+    # root, the previous event's process span), so the report's trace holds no send span (a dead letter's aside)
+    assert not [s for s in spans.values() if tags(s).get("messaging.operation.type") == "publish"]
     all_tags = [tags(s) for s in spans.values()]
     # only ids the bus minted: no raw record key (the agency's key, a content hash) on any span of either trace
     for t in all_tags + [tags(s) for s in failed["spans"]]:

@@ -178,52 +178,7 @@ print(type(exporter).__module__)
     assert out.strip() == module
 
 
-# ---- send spans and the exporter's queue ---------------------------------------------------
-
-SENDS = """
-import asyncio, json
-import aiokafka
-async def fake_send(self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None):
-    return headers
-aiokafka.AIOKafkaProducer.send = fake_send
-from opentelemetry import trace
-from referral_bus import tracing
-tracing.configure("probe")
-async def main():
-    stale = [("x", b"1"), ("traceparent", b"00-" + b"1" * 32 + b"-" + b"2" * 16 + b"-01")]
-    with tracing.stage_span("probe stage") as stage:
-        headers = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", key=b"agency-key-77", headers=stale)
-        as_mapping = await aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", headers={"x": b"1"})
-        changelog = await aiokafka.AIOKafkaProducer.send(
-            None, "ns.referral-bus-intake-dedup-changelog", b"v", headers=[("x", b"1")]
-        )
-    assert sorted(k for k, _ in as_mapping) == ["traceparent", "x"], as_mapping
-    return headers, format(stage.get_span_context().trace_id, "032x"), changelog
-headers, trace_id, changelog = asyncio.run(main())
-tracing.shutdown()
-pairs = lambda hs: [[k, v.decode()] for k, v in hs]
-print("RESULT " + json.dumps({"headers": pairs(headers), "trace_id": trace_id, "changelog": pairs(changelog)}))
-"""
-
-
-def test_a_send_gets_a_producer_span_and_exactly_one_traceparent_of_it() -> None:
-    out = run_python(SENDS, OTEL_TRACES_EXPORTER="console").stdout
-    result = json.loads(out.rsplit("RESULT ", 1)[1])
-    names = [k for k, _ in result["headers"]]
-    assert names.count("traceparent") == 1 and "x" in names
-    traceparent = dict(result["headers"])["traceparent"]
-    assert traceparent.split("-")[1] == result["trace_id"]  # the stage span's trace, not the stale header's
-    assert '"name": "ns.topic send"' in out and '"kind": "SpanKind.PRODUCER"' in out
-    assert '"messaging.operation.type": "publish"' in out and '"messaging.destination.name": "ns.topic"' in out
-    assert traceparent.split("-")[2] in out  # the header names the send span itself
-    assert "agency-key-77" not in out and "messaging.kafka.message.key" not in out
-
-
-def test_a_changelog_record_gets_neither_span_nor_trace_header() -> None:
-    out = run_python(SENDS, OTEL_TRACES_EXPORTER="console").stdout
-    result = json.loads(out.rsplit("RESULT ", 1)[1])
-    assert result["changelog"] == [["x", "1"]]  # the headers as given: no traceparent
-    assert "changelog send" not in out and '"name": "ns.topic send"' in out
+# ---- the webhook call and the exporter's queue (record headers: test_trace_headers.py) --------------
 
 
 def test_a_webhook_call_gets_a_client_span_and_its_traceparent() -> None:

@@ -1,0 +1,150 @@
+"""Microbenchmark of what tracing adds to a worker's event, in process, without Kafka or a collector.
+
+Per event, as a worker does it: Faust's process span (`ProcessSpanSensor`, parented from the incoming
+record's `traceparent`), `annotate` and one `stage` with identifiers, `--sends` records produced through
+the instrumented `AIOKafkaProducer.send` (its own send replaced by a no-op) and, every sixth record,
+a table changelog record; spans end in the SDK's BatchSpanProcessor, whose exporter encodes each
+request (`span_encoding.encode_request`) and drops it. CPU of the whole process (the exporter's
+thread too), traced minus untraced, each in a fresh interpreter.
+
+    python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile]
+
+Run it on two trees (PYTHONPATH=<tree>) to compare; prints µs per event (median of the repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from referral_devstack import processes
+from referral_devstack.processes import untraced_environment
+
+PROBE = """
+import asyncio, cProfile, io, json, os, pstats, sys, time
+from types import SimpleNamespace
+import aiokafka
+
+async def _no_send(self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None):
+    return headers
+
+aiokafka.AIOKafkaProducer.send = _no_send
+N, SENDS, TRACED = int(os.environ["PROBE_EVENTS"]), int(os.environ["PROBE_SENDS"]), os.environ["PROBE_TRACED"] == "1"
+from referral_bus import tracing
+from faust.types import TP
+if TRACED:
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+    from referral_bus.span_encoding import encode_request
+
+    class Encoding(SpanExporter):
+        spans = 0
+
+        def export(self, spans):
+            Encoding.spans += len(spans)
+            encode_request(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: "referral-bus-probe"}))
+    provider.add_span_processor(BatchSpanProcessor(Encoding(), **tracing.batch_settings({})))
+    trace.set_tracer_provider(provider)
+    tracing.instrument_sends()
+    tracing._tracer = tracing.lean_tracer(tracing.TRACER_NAME)
+from referral_bus.span_keys import ProcessSpanSensor
+
+sensor = ProcessSpanSensor()
+stream = SimpleNamespace(app=SimpleNamespace(conf=SimpleNamespace(id="probe.referral-bus-routing")))
+producer = aiokafka.AIOKafkaProducer.__new__(aiokafka.AIOKafkaProducer)
+incoming = [("content-type", b"avro"), ("traceparent", b"00-" + b"4bf92f3577b34da6a3ce929d0e0e4736"
+            + b"-00f067aa0ba902b7-01")]
+tp = TP("probe.referrals.cases.v1", 3)
+
+async def event(i):
+    message = SimpleNamespace(headers=incoming, key=b"k")
+    ev = SimpleNamespace(message=message)
+    state = sensor.on_stream_event_in(tp, i, stream, ev)
+    tracing.annotate(case_id="C-2026-000123", report_id="R-77")
+    with tracing.stage("routing decide", case_id="C-2026-000123", rule_ids=["r1", "r2"]):
+        for s in range(SENDS):
+            await producer.send("probe.referrals.referrals.v1", b"v" * 300, key=b"C-2026-000123",
+                                headers=[("content-type", b"avro")])
+        if i % 6 == 0:
+            await producer.send("probe.referral-bus-routing-seen-changelog", b"v", key=b"k")
+    tracing.mark_outcome("routed")
+    sensor.on_stream_event_out(tp, i, stream, ev, state)
+
+async def main():
+    for i in range(500):
+        await event(i)
+    profile = cProfile.Profile() if os.environ.get("PROBE_PROFILE") else None
+    t = time.process_time()
+    if profile:
+        profile.enable()
+    for i in range(N):
+        await event(i)
+    if TRACED:
+        trace.get_tracer_provider().force_flush()
+    if profile:
+        profile.disable()
+        out = io.StringIO()
+        pstats.Stats(profile, stream=out).sort_stats("tottime").print_stats(25)
+        print(out.getvalue(), file=sys.stderr)
+    return (time.process_time() - t) / N * 1e6
+
+us = asyncio.run(main())
+print(json.dumps({"us": us, "spans": Encoding.spans / (N + 500) if TRACED else 0.0}))
+"""
+
+
+def _variant(events: int, sends: int, traced: bool, profile: bool) -> dict[str, float]:
+    env = {**untraced_environment(), "PROBE_EVENTS": str(events), "PROBE_SENDS": str(sends)}
+    env["PROBE_TRACED"] = "1" if traced else "0"
+    if profile:
+        env["PROBE_PROFILE"] = "1"
+    tree = Path(processes.__file__).resolve().parents[1]  # `-c` puts the working directory first on sys.path
+    done = subprocess.run([sys.executable, "-c", PROBE], cwd=tree, env=env, capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    if profile:
+        print(done.stderr, file=sys.stderr)
+    out: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def run(events: int, sends: int, repeats: int, profile: bool = False) -> dict[str, Any]:
+    """Untraced and traced variants, interleaved; medians of `repeats` each."""
+    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+    for _ in range(repeats):
+        runs["off"].append(_variant(events, sends, False, False))
+        runs["on"].append(_variant(events, sends, True, profile))
+    off, on = (statistics.median(r["us"] for r in runs[name]) for name in ("off", "on"))
+    spans = runs["on"][-1]["spans"]
+    return {
+        "off_us": round(off, 1),
+        "on_us": round(on, 1),
+        "tracing_us_per_event": round(on - off, 1),
+        "spans_per_event": round(spans, 2),
+        "runs": runs,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.tracing_path", description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20000)
+    parser.add_argument("--sends", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--profile", action="store_true", help="cProfile of the traced variant, to stderr")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(args.events, args.sends, args.repeats, args.profile), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
