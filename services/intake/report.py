@@ -1,8 +1,4 @@
-"""The case report as a pydantic model, with the semantic checks the Avro schema cannot express.
-
-`accepted_report` checks a report without building the model when every check plainly passes (`_plain`, the
-hot path: most reports are valid); anything else goes through the model, whose first error is the rejection.
-"""
+"""The case report as a pydantic model, with the semantic checks the Avro schema cannot express."""
 
 from __future__ import annotations
 
@@ -15,11 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from referral_bus.errors import InvalidFieldError
 from referral_domain import jurisdictions
 from referral_domain.vocabulary import (
-    AGE_BANDS,
-    CATEGORIES,
-    CONSENTS,
-    SEVERITIES,
-    SEXES,
     AgeBand,
     Category,
     Consent,
@@ -164,134 +155,6 @@ def _consent_fits(consent: str, is_minor: bool) -> bool:
     return consent != "NOT_REQUIRED_CHILD" or is_minor
 
 
-_REPORT_FIELDS = tuple(CaseReport.model_fields)
-_VICTIM_FIELDS = tuple(Victim.model_fields)
-_OFFENDER_FIELDS = tuple(Offender.model_fields)
-_HASH_FIELDS = frozenset(ContentHash.model_fields)
-_IDENTIFIER = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]*")  # Identifier's pattern (pydantic's regex: `$` is the end)
-_ALGORITHM = re.compile(r"[a-z0-9_-]+")
-_LONG = 2**63  # a reported_at/received_at at or past it goes through the model
-_CATEGORIES, _SEVERITIES, _CONSENTS = frozenset(CATEGORIES), frozenset(SEVERITIES), frozenset(CONSENTS)
-_AGE_BANDS, _SEXES = frozenset(AGE_BANDS), frozenset(SEXES)
-
-
-def _text(value: Any, low: int, high: int) -> bool:
-    """A str of `low`..`high` characters that pydantic takes (no lone surrogate), nothing else."""
-    if type(value) is not str or not low <= len(value) <= high:
-        return False
-    if value.isascii():
-        return True
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-def _optional(value: Any, high: int, low: int = 0) -> bool:
-    return value is None or _text(value, low, high)
-
-
-def _symbol(value: Any, symbols: frozenset[str]) -> bool:
-    return type(value) is str and value in symbols
-
-
-def _time(value: Any) -> bool:
-    return type(value) is int and 0 < value < _LONG
-
-
-def _plain(r: dict[str, Any]) -> dict[str, Any] | None:
-    """`CaseReport.model_validate(r).model_dump()` when every check of the model plainly passes, else None.
-
-    Conservative: only exact types (str, int, bool, dict, list), every field present; None sends the report
-    through the model, which then accepts it or names its first error.
-    """
-    if r.keys() != _REPORT_KEYS:
-        return None
-    victim, offender = r["victim"], r["offender"]
-    hashes, urls, kinds = r["content_hashes"], r["content_urls"], r["consented_services"]
-    if not (
-        type(victim) is dict
-        and victim.keys() == _VICTIM_KEYS
-        and type(offender) is dict
-        and offender.keys() == _OFFENDER_KEYS
-        and type(hashes) is list
-        and len(hashes) <= 1000
-        and type(urls) is list
-        and len(urls) <= 1000
-        and type(kinds) is list
-        and len(kinds) <= len(RECIPIENT_KINDS)
-    ):
-        return None
-    is_minor = victim["is_minor"]
-    if not (
-        _text(r["report_id"], 1, 128)
-        and _IDENTIFIER.fullmatch(r["report_id"])
-        and _text(r["agency_id"], 1, 128)
-        and _IDENTIFIER.fullmatch(r["agency_id"])
-        and _text(r["source_system"], 1, 128)
-        and _time(r["reported_at"])
-        and (r["received_at"] is None or _time(r["received_at"]))
-        and _symbol(r["category"], _CATEGORIES)
-        and _symbol(r["severity"], _SEVERITIES)
-        and _optional(r["escalation_reason"], 512)
-        and _symbol(victim["age_band"], _AGE_BANDS)
-        and type(is_minor) is bool
-        and _text(victim["jurisdiction"], 2, 6)
-        and _optional(victim["name"], 512)
-        and _optional(victim["contact"], 512)
-        and _optional(victim["account_handle"], 512)
-        and (victim["sex"] is None or _symbol(victim["sex"], _SEXES))
-        and _age_problem(victim["age_band"], is_minor) is None
-        and _optional(offender["country"], 2, 2)
-        and _optional(offender["account_handle"], 512)
-        and _optional(offender["ip_address"], 64)
-        and _optional(offender["name"], 512)
-        and _optional(r["hosting_country"], 2, 2)
-        and _optional(r["platform"], 128)
-        and all(_plain_hash(h) for h in hashes)
-        and all(_text(url, 0, 2048) for url in urls)
-        and type(r["preservation_requested"]) is bool
-        and _symbol(r["consent"], _CONSENTS)
-        and all(type(k) is str for k in kinds)
-        and _known_kinds(kinds)
-        and _optional(r["reporter_contact"], 512)
-        and _optional(r["narrative"], 20_000)
-        and _consent_fits(r["consent"], is_minor)
-    ):
-        return None
-    try:
-        if _url_problem(urls) is not None:
-            return None
-    except ValueError:  # urlsplit's refusal (e.g. a bad IPv6 host): the model words it
-        return None
-    record = {name: r[name] for name in _REPORT_FIELDS}
-    record["victim"] = {name: victim[name] for name in _VICTIM_FIELDS}
-    record["offender"] = {name: offender[name] for name in _OFFENDER_FIELDS}
-    record["content_hashes"] = [{"algorithm": h["algorithm"], "value": h["value"]} for h in hashes]
-    record["content_urls"], record["consented_services"] = list(urls), list(kinds)
-    return record
-
-
-def _plain_hash(h: Any) -> bool:
-    """One content hash that ContentHash plainly takes."""
-    return (
-        type(h) is dict
-        and h.keys() == _HASH_FIELDS
-        and _text(h["algorithm"], 2, 32)
-        and _ALGORITHM.fullmatch(h["algorithm"]) is not None
-        and _text(h["value"], 1, 1024)
-        and _hash_shaped(h["algorithm"], h["value"])
-    )
-
-
-_REPORT_KEYS, _VICTIM_KEYS, _OFFENDER_KEYS = (
-    frozenset(_REPORT_FIELDS),
-    frozenset(_VICTIM_FIELDS),
-    frozenset(_OFFENDER_FIELDS),
-)
-
-
 def normalise(raw: dict[str, Any]) -> dict[str, Any]:
     """Canonical forms: codes upper-case, hash algorithm and value lower-case, text trimmed."""
     out = dict(raw)
@@ -341,16 +204,12 @@ def accepted_report(raw: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> 
     """A decoded report checked (InvalidFieldError or UnknownJurisdictionError naming the field) and normalised.
 
     Returns the model's record (`CaseReport.model_dump()`, a new dict the caller may change) with a former province
-    code replaced by its current unit, and that code as sent (or None). The model is built only when `_plain` does
-    not see every check pass, so a rejection is always the model's first error.
+    code replaced by its current unit, and that code as sent (or None); a rejection is the model's first error.
     """
-    normal = normalise(raw)
-    record = _plain(normal)
-    if record is None:
-        try:
-            record = CaseReport.model_validate(normal).model_dump()
-        except ValidationError as exc:
-            raise _first_error(exc) from None
+    try:
+        record = CaseReport.model_validate(normalise(raw)).model_dump()
+    except ValidationError as exc:
+        raise _first_error(exc) from None
     unit = _check_beyond_model(record, now_ms=now_ms, clock_skew_ms=clock_skew_ms)
     victim = record["victim"]
     sent = victim["jurisdiction"]
