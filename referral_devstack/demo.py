@@ -36,15 +36,14 @@ def _expected(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> di
     from referral_bus.errors import RejectedMessage
     from referral_devstack.produce import prepare
     from services.intake.accept import case_id_for
-    from services.intake.report import to_current_jurisdiction, validate
+    from services.intake.report import accepted_report
     from services.routing.rules import CaseView, load_rules
 
     ruleset = load_rules(directory, rules)
     out: dict[str, set[str]] = {}
     for raw in reports:
         try:
-            valid = validate(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000)
-            report = to_current_jurisdiction(valid)[0].model_dump()
+            report = accepted_report(prepare(raw), now_ms=int(time.time() * 1000), clock_skew_ms=300_000)[0]
         except RejectedMessage:
             continue
         case = {"case_id": case_id_for(report["agency_id"], report["report_id"]), "report": report}

@@ -34,9 +34,13 @@ def purpose_of(rule_ids: Any) -> str:
     return marked[-1] if marked else "referral"
 
 
+# json.dumps with these arguments builds this encoder on every call; it keeps no state between calls
+_CANONICAL = json.JSONEncoder(sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
 def canonical(value: Any) -> bytes:
-    """Canonical JSON bytes (sorted keys, no spaces, UTF-8): what digests cover."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    """Canonical JSON bytes (sorted keys, no spaces, UTF-8): what digests cover and what a recipient receives."""
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def digest(payload: bytes) -> str:

@@ -12,7 +12,7 @@ from referral_bus.codec import Codec
 from referral_bus.ids import uuid5_text
 from referral_bus.staged import StagedTable
 from services.intake.errors import AgencyMismatchError
-from services.intake.report import to_current_jurisdiction, validate
+from services.intake.report import accepted_report
 
 CASE_NAMESPACE = uuid.UUID("6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11")
 
@@ -109,21 +109,22 @@ class Intake:
         at = now_ms if accepted_at is None else accepted_at
         raw = self.codec.decode(value or b"", "CaseReport")
         check_agency(raw, agency)
-        report, sent = to_current_jurisdiction(validate(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms))
-        kafka_key = report_key(report.agency_id, report.report_id).encode()
+        report, sent = accepted_report(raw, now_ms=now_ms, clock_skew_ms=self.clock_skew_ms)
+        agency_id, report_id = report["agency_id"], report["report_id"]
+        kafka_key = report_key(agency_id, report_id).encode()
         if key != kafka_key:
             return Rekey(kafka_key)
-        dkey = dedup_key(report.agency_id, report.report_id)
+        dkey = dedup_key(agency_id, report_id)
         case_id = self.seen.get(dkey)
         if case_id is not None:
             return Duplicate(case_id)
-        case_id = case_id_for(report.agency_id, report.report_id)
-        if report.received_at is None:
-            report = report.model_copy(update={"received_at": at})
+        case_id = case_id_for(agency_id, report_id)
+        if report["received_at"] is None:
+            report["received_at"] = at
         case = {
             "case_id": case_id,
             "accepted_at": at,
-            "report": report.model_dump(),
+            "report": report,
             "linked_reports": [],
             "is_update": False,
             "victim_jurisdiction_as_sent": sent,

@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from referral_bus.errors import InvalidFieldError
 from referral_domain import jurisdictions
-from referral_domain.vocabulary import AgeBand, Category, Consent, Severity, Sex
+from referral_domain.vocabulary import (
+    AgeBand,
+    Category,
+    Consent,
+    Severity,
+    Sex,
+)
 from services.intake.errors import UnknownJurisdictionError
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
@@ -42,11 +48,19 @@ class Victim(Strict):
 
     @model_validator(mode="after")
     def _age_agrees(self) -> Victim:
-        if self.age_band in MINOR_BANDS and not self.is_minor:
-            raise ValueError(f"age_band {self.age_band} is a minor's but is_minor is false")
-        if self.age_band == "ADULT" and self.is_minor:
-            raise ValueError("age_band ADULT but is_minor is true")
+        problem = _age_problem(self.age_band, self.is_minor)
+        if problem is not None:
+            raise ValueError(problem)
         return self
+
+
+def _age_problem(age_band: str, is_minor: bool) -> str | None:
+    """Why an age band and the minor flag disagree, or None."""
+    if age_band in MINOR_BANDS and not is_minor:
+        return f"age_band {age_band} is a minor's but is_minor is false"
+    if age_band == "ADULT" and is_minor:
+        return "age_band ADULT but is_minor is true"
+    return None
 
 
 class Offender(Strict):
@@ -66,10 +80,24 @@ class ContentHash(Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> ContentHash:
-        expected = _HEX_LENGTHS.get(self.algorithm)
-        if expected is not None and (len(self.value) != expected or not _HEX.match(self.value)):
-            raise ValueError(f"{self.algorithm} hash must be {expected} lower-case hex characters")
+        if not _hash_shaped(self.algorithm, self.value):
+            raise ValueError(f"{self.algorithm} hash must be {_HEX_LENGTHS[self.algorithm]} lower-case hex characters")
         return self
+
+
+def _hash_shaped(algorithm: str, value: str) -> bool:
+    """False for a hash of a known algorithm whose value is not its number of lower-case hex characters."""
+    expected = _HEX_LENGTHS.get(algorithm)
+    return expected is None or (len(value) == expected and _HEX.match(value) is not None)
+
+
+def _url_problem(urls: list[str]) -> str | None:
+    """Why `content_urls` is refused (the first URL that is not absolute http(s)), or None."""
+    for i, url in enumerate(urls):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            return f"content_urls[{i}] is not an absolute http(s) URL"
+    return None
 
 
 class CaseReport(Strict):
@@ -98,25 +126,33 @@ class CaseReport(Strict):
     @field_validator("content_urls")
     @classmethod
     def _urls_parse(cls, urls: list[str]) -> list[str]:
-        for i, url in enumerate(urls):
-            parts = urlsplit(url)
-            if parts.scheme not in ("http", "https") or not parts.hostname:
-                raise ValueError(f"content_urls[{i}] is not an absolute http(s) URL")
+        problem = _url_problem(urls)
+        if problem is not None:
+            raise ValueError(problem)
         return urls
 
     @field_validator("consented_services")
     @classmethod
     def _kinds(cls, kinds: list[str]) -> list[str]:
-        unknown = [k for k in kinds if k not in RECIPIENT_KINDS]
-        if unknown:
+        if not _known_kinds(kinds):
             raise ValueError(f"consented_services must be among {', '.join(RECIPIENT_KINDS)}")
         return kinds
 
     @model_validator(mode="after")
     def _consent(self) -> CaseReport:
-        if self.consent == "NOT_REQUIRED_CHILD" and not self.victim.is_minor:
+        if not _consent_fits(self.consent, self.victim.is_minor):
             raise ValueError("consent NOT_REQUIRED_CHILD is only valid when the victim is a minor")
         return self
+
+
+def _known_kinds(kinds: list[str]) -> bool:
+    """True when every consented service is a recipient kind."""
+    return all(k in RECIPIENT_KINDS for k in kinds)
+
+
+def _consent_fits(consent: str, is_minor: bool) -> bool:
+    """False for NOT_REQUIRED_CHILD on an adult's report."""
+    return consent != "NOT_REQUIRED_CHILD" or is_minor
 
 
 def normalise(raw: dict[str, Any]) -> dict[str, Any]:
@@ -155,31 +191,54 @@ def _first_error(exc: ValidationError) -> InvalidFieldError:
 
 
 def validate(raw: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> CaseReport:
-    """Validate a decoded report; raise InvalidFieldError or UnknownJurisdictionError naming the field."""
+    """The model of a decoded report; raise InvalidFieldError or UnknownJurisdictionError naming the field."""
     try:
         report = CaseReport.model_validate(normalise(raw))
     except ValidationError as exc:
         raise _first_error(exc) from None
-    for name, value in (("reported_at", report.reported_at), ("received_at", report.received_at)):
+    _check_beyond_model(report.model_dump(), now_ms=now_ms, clock_skew_ms=clock_skew_ms)
+    return report
+
+
+def accepted_report(raw: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> tuple[dict[str, Any], str | None]:
+    """A decoded report checked (InvalidFieldError or UnknownJurisdictionError naming the field) and normalised.
+
+    Returns the model's record (`CaseReport.model_dump()`, a new dict the caller may change) with a former province
+    code replaced by its current unit, and that code as sent (or None); a rejection is the model's first error.
+    """
+    try:
+        record = CaseReport.model_validate(normalise(raw)).model_dump()
+    except ValidationError as exc:
+        raise _first_error(exc) from None
+    unit = _check_beyond_model(record, now_ms=now_ms, clock_skew_ms=clock_skew_ms)
+    victim = record["victim"]
+    sent = victim["jurisdiction"]
+    if unit == sent:
+        return record, None
+    victim["jurisdiction"] = unit
+    return record, sent
+
+
+def _check_beyond_model(record: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> str:
+    """The checks after the model's: no time in the future beyond the skew, known jurisdiction and countries.
+
+    Returns the victim's current jurisdiction unit.
+    """
+    for name in ("reported_at", "received_at"):
+        value = record[name]
         if value is not None and value > now_ms + clock_skew_ms:
             raise InvalidFieldError(f"{name} is in the future beyond the clock-skew allowance", field=name)
-    if jurisdictions.current_unit(report.victim.jurisdiction) is None:
+    unit = jurisdictions.current_unit(record["victim"]["jurisdiction"])
+    if unit is None:
         raise UnknownJurisdictionError(
             "victim.jurisdiction is not a known ISO 3166-1 country, current ISO 3166-2 subdivision or former "
             "Vietnamese province code",
             field="victim.jurisdiction",
         )
-    for name, code in (("offender.country", report.offender.country), ("hosting_country", report.hosting_country)):
+    for name, code in (
+        ("offender.country", record["offender"]["country"]),
+        ("hosting_country", record["hosting_country"]),
+    ):
         if code is not None and not jurisdictions.is_country(code):
             raise UnknownJurisdictionError(f"{name} is not a known ISO 3166-1 alpha-2 country code", field=name)
-    return report
-
-
-def to_current_jurisdiction(report: CaseReport) -> tuple[CaseReport, str | None]:
-    """A validated report with a former province code replaced by its current unit, and the code as sent (or None)."""
-    sent = report.victim.jurisdiction
-    unit = jurisdictions.current_unit(sent)
-    if unit is None or unit == sent:
-        return report, None
-    victim = report.victim.model_copy(update={"jurisdiction": unit})
-    return report.model_copy(update={"victim": victim}), sent
+    return unit

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any, NoReturn
 
+from referral_domain.disclosure import canonical
 from services.notifier.redaction import Profile, redact
 
 DOCUMENT_VERSION = "referral-bus.referral/v1"
@@ -23,7 +23,7 @@ class Document(dict[str, Any]):
         try:
             return self._body
         except AttributeError:
-            self._body: bytes = _canonical(self)
+            self._body: bytes = canonical(self)
             return self._body
 
     def _read_only(self, *args: Any, **kwargs: Any) -> NoReturn:
@@ -57,8 +57,4 @@ def document(referral: dict[str, Any], profile: Profile) -> Document:
 
 def body(doc: dict[str, Any]) -> bytes:
     """Canonical JSON bytes (sorted keys, UTF-8): what the HMAC signature covers (a Document's computed once)."""
-    return doc.body() if isinstance(doc, Document) else _canonical(doc)
-
-
-def _canonical(doc: dict[str, Any]) -> bytes:
-    return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return doc.body() if isinstance(doc, Document) else canonical(doc)

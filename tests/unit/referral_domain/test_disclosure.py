@@ -105,3 +105,26 @@ def test_an_occurrence_makes_a_new_disclosure_and_none_keeps_replays_one() -> No
 
     assert view() == view()
     assert len({view("s1:1"), view("s1:2"), view()}) == 3
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(st.characters(codec=None, categories=None)),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
+    max_leaves=25,
+)
+
+
+def _dumped(value: Any) -> tuple[str, Any]:
+    try:
+        return "bytes", json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except Exception as exc:  # the same refusal is part of what must not change
+        return "error", type(exc).__name__
+
+
+@given(_JSON)
+def test_canonical_is_json_dumps_with_its_arguments(value: Any) -> None:
+    try:
+        got: tuple[str, Any] = ("bytes", disclosure.canonical(value))
+    except Exception as exc:  # compared with json.dumps' own refusal
+        got = ("error", type(exc).__name__)
+    assert got == _dumped(value)

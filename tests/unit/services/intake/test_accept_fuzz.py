@@ -21,7 +21,7 @@ from referral_bus.codec import HEADER_SIZE, MAGIC, Codec
 from referral_bus.errors import OversizedMessageError, RejectedMessage, UnknownSchemaError
 from referral_bus.settings import KafkaSettings
 from services.intake.accept import Intake
-from services.intake.report import validate
+from services.intake.report import accepted_report
 from tests.support.reports import valid_report
 
 FUZZ = settings(
@@ -194,7 +194,7 @@ def test_wrong_types_straight_into_the_validator(overrides: dict[str, Any]) -> N
     """The validator alone (as a Confluent-framed or future decoder would feed it): wrong types are rejections."""
     raw = {**json.loads(json.dumps(report())), **overrides}
     try:
-        validate(raw, now_ms=NOW, clock_skew_ms=0)
+        accepted_report(raw, now_ms=NOW, clock_skew_ms=0)
     except RejectedMessage as exc:
         assert exc.reason in ("invalid_field", "unknown_jurisdiction")
 
@@ -203,7 +203,7 @@ def test_wrong_types_straight_into_the_validator(overrides: dict[str, Any]) -> N
 @given(json_values)
 def test_not_even_a_mapping(raw: Any) -> None:
     try:
-        validate(raw if isinstance(raw, dict) else {"value": raw}, now_ms=NOW, clock_skew_ms=0)
+        accepted_report(raw if isinstance(raw, dict) else {"value": raw}, now_ms=NOW, clock_skew_ms=0)
     except RejectedMessage:
         pass
 
