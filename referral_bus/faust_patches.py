@@ -277,8 +277,8 @@ def _fetch_settings(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any],
     return create
 
 
-def install() -> None:
-    """Apply the workarounds (idempotent)."""
+def install(*, fetch_sessions: bool = True) -> None:
+    """Apply the workarounds (idempotent); `fetch_sessions=False` (KAFKA_FETCH_SESSIONS) keeps every fetch full."""
     global _installed
     if _installed:
         return
@@ -297,6 +297,6 @@ def install() -> None:
     thread.seek_to_committed = _uncommitted_from_start(thread.seek_to_committed)
     if not fetch_codec.install():
         log.warning("aiokafka's Fetch v11 schemas changed: its own codec is used (review referral_bus/fetch_codec.py)")
-    if not fetch_session.install():
+    if fetch_sessions and not fetch_session.install():
         log.warning("aiokafka's connection or Fetch v11 changed: full fetches (review referral_bus/fetch_session.py)")
     _installed = True

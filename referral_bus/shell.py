@@ -91,7 +91,7 @@ class Service:
         tracing.configure(f"referral-bus-{name}")
         metrics.configure(f"referral-bus-{name}")
         metrics.init_dead_letters(name)  # zero series: the first dead letter is an increase alerts see
-        faust_patches.install()  # Faust bugs that would commit past unprocessed records
+        faust_patches.install(fetch_sessions=self.kafka.fetch_sessions)  # Faust bugs; aiokafka's fetch costs
         self.codec = Codec(max_bytes=self.kafka.max_message_bytes)
         ns = topics.namespace()
         datadir = settings.data_dir / f"{ns or 'default'}-{name}-{settings.web_port}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from aiokafka.conn import AIOKafkaConnection
 from aiokafka.protocol.fetch import FetchRequest, FetchRequest_v11, FetchResponse_v11
 from aiokafka.protocol.metadata import MetadataRequest
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 
 from referral_bus import faust_patches, fetch_session
 from referral_bus.fetch_session import MAX_EPOCH, FetchSession
+from tests.support.interpreter import run_python
 
 TOPICS = ("a", "b", "c")
 fetches = st.dictionaries(  # one full fetch: (topic, partition) → (fetch offset, max bytes)
@@ -151,3 +153,20 @@ def test_the_workers_patches_install_it() -> None:
     faust_patches.install()
     assert fetch_session.install()
     assert getattr(AIOKafkaConnection.send, "__wrapped__", None) is not None
+
+
+SWITCH_PROBE = """
+import tempfile
+from pathlib import Path
+from aiokafka.conn import AIOKafkaConnection
+from referral_bus.settings import ServiceSettings
+from referral_bus.shell import Service
+Service("switch-probe", ServiceSettings(data_dir=Path(tempfile.mkdtemp()), web_port=16998))
+print(hasattr(AIOKafkaConnection.send, "__wrapped__"))
+"""
+
+
+@pytest.mark.parametrize(("value", "installed"), [(None, "True"), ("true", "True"), ("false", "False")])
+def test_a_worker_uses_sessions_unless_kafka_fetch_sessions_is_false(value: str | None, installed: str) -> None:
+    env = {} if value is None else {"KAFKA_FETCH_SESSIONS": value}
+    assert run_python(SWITCH_PROBE, **env).stdout.strip().splitlines()[-1] == installed
