@@ -61,8 +61,8 @@ Not a bug, a cost (issue 17, bench/results/fcon.md):
 
 Not a bug, a cost of aiokafka: `fetch_codec.install()` (its own module) encodes Fetch v11 requests and decodes their
 answers with compiled struct formats, same bytes and objects (bench/results/sock.md). `fetch_session.install()`
-(its own module) makes each fetch incremental (KIP-227): only the partitions that changed, answers only for those
-with something new (bench/results/idle.md).
+(its own module; only with `KAFKA_FETCH_SESSIONS=true`) makes each fetch incremental (KIP-227): only the
+partitions that changed, answers only for those with something new (bench/results/idle.md).
 
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
@@ -277,9 +277,11 @@ def _fetch_settings(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any],
     return create
 
 
-def install(*, fetch_sessions: bool = True) -> None:
-    """Apply the workarounds (idempotent); `fetch_sessions=False` (KAFKA_FETCH_SESSIONS) keeps every fetch full."""
+def install(*, fetch_sessions: bool = False) -> None:
+    """Apply the workarounds (idempotent); `fetch_sessions=True` (KAFKA_FETCH_SESSIONS) makes fetches incremental."""
     global _installed
+    if fetch_sessions and not fetch_session.install():  # on its own: a later worker in the process may ask
+        log.warning("aiokafka's connection or Fetch v11 changed: full fetches (review referral_bus/fetch_session.py)")
     if _installed:
         return
     _require_internals()
@@ -297,6 +299,4 @@ def install(*, fetch_sessions: bool = True) -> None:
     thread.seek_to_committed = _uncommitted_from_start(thread.seek_to_committed)
     if not fetch_codec.install():
         log.warning("aiokafka's Fetch v11 schemas changed: its own codec is used (review referral_bus/fetch_codec.py)")
-    if fetch_sessions and not fetch_session.install():
-        log.warning("aiokafka's connection or Fetch v11 changed: full fetches (review referral_bus/fetch_session.py)")
     _installed = True

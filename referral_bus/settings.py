@@ -100,7 +100,7 @@ class KafkaSettings(BaseSettings):
     topic_partitions: int = Field(default=4, ge=1)
     topic_replication_factor: int = Field(default=1, ge=1)
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
-    fetch_sessions: bool = True  # incremental fetches (KIP-227, fetch_session.py); false: every fetch is full
+    fetch_sessions: bool = False  # incremental fetches (KIP-227, fetch_session.py); opt-in: docs/performance.md
 
     @model_validator(mode="after")
     def _complete(self) -> KafkaSettings:

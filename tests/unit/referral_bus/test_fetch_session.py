@@ -149,9 +149,8 @@ async def test_only_fetches_go_through_the_session() -> None:
     assert not isinstance(conn.sent[-1], FetchRequest_v11)
 
 
-def test_the_workers_patches_install_it() -> None:
-    faust_patches.install()
-    assert fetch_session.install()
+def test_the_workers_patches_install_it_when_asked() -> None:
+    faust_patches.install(fetch_sessions=True)
     assert getattr(AIOKafkaConnection.send, "__wrapped__", None) is not None
 
 
@@ -166,7 +165,7 @@ print(hasattr(AIOKafkaConnection.send, "__wrapped__"))
 """
 
 
-@pytest.mark.parametrize(("value", "installed"), [(None, "True"), ("true", "True"), ("false", "False")])
-def test_a_worker_uses_sessions_unless_kafka_fetch_sessions_is_false(value: str | None, installed: str) -> None:
+@pytest.mark.parametrize(("value", "installed"), [(None, "False"), ("true", "True"), ("false", "False")])
+def test_a_worker_uses_sessions_only_when_kafka_fetch_sessions_is_true(value: str | None, installed: str) -> None:
     env = {} if value is None else {"KAFKA_FETCH_SESSIONS": value}
     assert run_python(SWITCH_PROBE, **env).stdout.strip().splitlines()[-1] == installed
