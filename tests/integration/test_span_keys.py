@@ -13,6 +13,7 @@ from referral_bus.settings import REPO_ROOT
 from referral_bus.span_keys import ProcessSpanSensor
 from referral_bus.tracing import KEY_ATTRIBUTE
 from referral_devstack.processes import untraced_environment
+from tests.support.tracing import console_spans
 
 KEY = "agency-chosen/REPORT-9931"
 
@@ -59,24 +60,11 @@ def test_send_spans_carry_no_record_key_and_receiving_opens_none(kafka: str, nam
     )
     assert done.returncode == 0, done.stderr[-2000:]
     out = done.stdout
-    spans = [json.loads(m) for m in _span_blocks(out)]
+    spans = console_spans(out)
     # the send span only: receiving opens none (Faust's process span continues the trace in a worker)
     assert [s["kind"] for s in spans] == ["SpanKind.PRODUCER"], out[-2000:]
     assert spans[0]["attributes"]["messaging.destination.name"] == env["PROBE_TOPIC"]
     assert KEY_ATTRIBUTE not in out and "REPORT-9931" not in out
-
-
-def _span_blocks(out: str) -> list[str]:
-    """The console exporter's JSON objects, one per span."""
-    blocks, depth, start = [], 0, 0
-    for i, ch in enumerate(out):
-        if ch == "{":
-            depth, start = depth + 1, (i if depth == 0 else start)
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                blocks.append(out[start : i + 1])
-    return blocks
 
 
 def test_faust_process_span_attributes_leave_out_the_key() -> None:

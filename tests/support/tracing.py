@@ -101,3 +101,16 @@ def sample(report_id: str) -> dict[str, Any]:
         if line.strip() and json.loads(line)["report_id"] == report_id:
             return dict(json.loads(line))
     raise AssertionError(report_id)
+
+
+def console_spans(out: str) -> list[dict[str, Any]]:
+    """The spans the console exporter printed in a process's output (before any `RESULT ` line), parsed."""
+    text, blocks, depth, start = out.split("RESULT ", 1)[0], [], 0, 0
+    for i, ch in enumerate(text):
+        if ch == "{":
+            depth, start = depth + 1, (i if depth == 0 else start)
+        elif ch == "}":
+            depth -= 1
+            if depth == 0:
+                blocks.append(json.loads(text[start : i + 1]))
+    return blocks

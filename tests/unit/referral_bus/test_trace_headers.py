@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from referral_bus.tracing import with_trace
 from tests.support.interpreter import run_python
+from tests.support.tracing import console_spans
 
 SENDS = """
 import asyncio, json
@@ -72,7 +73,7 @@ def test_a_dead_letter_gets_a_send_span_of_its_own_child_of_the_current_span() -
     result, out = _sends()
     assert _traceparents(result["dead"]) == [result["letter"]]
     assert result["letter"][0] == result["stage"][0] and result["letter"][1] != result["stage"][1]
-    spans = {s["name"]: s for s in map(json.loads, _span_blocks(out))}
+    spans = {s["name"]: s for s in console_spans(out)}
     letter = spans["ns.deadletter send"]
     assert letter["kind"] == "SpanKind.PRODUCER" and letter["parent_id"] == "0x" + result["stage"][1]
     assert letter["attributes"]["messaging.destination.name"] == "ns.deadletter"
@@ -82,7 +83,7 @@ def test_a_dead_letter_gets_a_send_span_of_its_own_child_of_the_current_span() -
 def test_a_record_sent_outside_any_span_starts_a_trace_with_a_root_send_span() -> None:
     result, out = _sends()
     ((trace_id, span_id),) = _traceparents(result["rootless"])
-    spans = {s["name"]: s for s in map(json.loads, _span_blocks(out))}
+    spans = {s["name"]: s for s in console_spans(out)}
     root = spans["ns.rootless send"]
     assert root["parent_id"] is None and root["kind"] == "SpanKind.PRODUCER"
     assert root["context"]["span_id"] == "0x" + span_id and root["context"]["trace_id"] == "0x" + trace_id
@@ -160,16 +161,3 @@ def test_with_trace_puts_each_trace_header_once_after_the_others_in_their_order(
     assert out == others + pairs
     for name in injected:
         assert [v for k, v in out if k == name] == [b"ctx-" + name.encode()]
-
-
-def _span_blocks(out: str) -> list[str]:
-    """The console exporter's JSON objects, one per span."""
-    blocks, depth, start = [], 0, 0
-    for i, ch in enumerate(out.split("RESULT ", 1)[0]):
-        if ch == "{":
-            depth, start = depth + 1, (i if depth == 0 else start)
-        elif ch == "}":
-            depth -= 1
-            if depth == 0:
-                blocks.append(out[start : i + 1])
-    return blocks
