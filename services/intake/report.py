@@ -10,13 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from referral_bus.errors import InvalidFieldError
 from referral_domain import jurisdictions
-from referral_domain.vocabulary import (
-    AgeBand,
-    Category,
-    Consent,
-    Severity,
-    Sex,
-)
+from referral_domain.vocabulary import AgeBand, Category, Consent, Severity, Sex
 from services.intake.errors import UnknownJurisdictionError
 
 Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$")]
@@ -48,19 +42,11 @@ class Victim(Strict):
 
     @model_validator(mode="after")
     def _age_agrees(self) -> Victim:
-        problem = _age_problem(self.age_band, self.is_minor)
-        if problem is not None:
-            raise ValueError(problem)
+        if self.age_band in MINOR_BANDS and not self.is_minor:
+            raise ValueError(f"age_band {self.age_band} is a minor's but is_minor is false")
+        if self.age_band == "ADULT" and self.is_minor:
+            raise ValueError("age_band ADULT but is_minor is true")
         return self
-
-
-def _age_problem(age_band: str, is_minor: bool) -> str | None:
-    """Why an age band and the minor flag disagree, or None."""
-    if age_band in MINOR_BANDS and not is_minor:
-        return f"age_band {age_band} is a minor's but is_minor is false"
-    if age_band == "ADULT" and is_minor:
-        return "age_band ADULT but is_minor is true"
-    return None
 
 
 class Offender(Strict):
@@ -80,24 +66,10 @@ class ContentHash(Strict):
 
     @model_validator(mode="after")
     def _shape(self) -> ContentHash:
-        if not _hash_shaped(self.algorithm, self.value):
-            raise ValueError(f"{self.algorithm} hash must be {_HEX_LENGTHS[self.algorithm]} lower-case hex characters")
+        expected = _HEX_LENGTHS.get(self.algorithm)
+        if expected is not None and (len(self.value) != expected or not _HEX.match(self.value)):
+            raise ValueError(f"{self.algorithm} hash must be {expected} lower-case hex characters")
         return self
-
-
-def _hash_shaped(algorithm: str, value: str) -> bool:
-    """False for a hash of a known algorithm whose value is not its number of lower-case hex characters."""
-    expected = _HEX_LENGTHS.get(algorithm)
-    return expected is None or (len(value) == expected and _HEX.match(value) is not None)
-
-
-def _url_problem(urls: list[str]) -> str | None:
-    """Why `content_urls` is refused (the first URL that is not absolute http(s)), or None."""
-    for i, url in enumerate(urls):
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            return f"content_urls[{i}] is not an absolute http(s) URL"
-    return None
 
 
 class CaseReport(Strict):
@@ -126,33 +98,25 @@ class CaseReport(Strict):
     @field_validator("content_urls")
     @classmethod
     def _urls_parse(cls, urls: list[str]) -> list[str]:
-        problem = _url_problem(urls)
-        if problem is not None:
-            raise ValueError(problem)
+        for i, url in enumerate(urls):
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"content_urls[{i}] is not an absolute http(s) URL")
         return urls
 
     @field_validator("consented_services")
     @classmethod
     def _kinds(cls, kinds: list[str]) -> list[str]:
-        if not _known_kinds(kinds):
+        unknown = [k for k in kinds if k not in RECIPIENT_KINDS]
+        if unknown:
             raise ValueError(f"consented_services must be among {', '.join(RECIPIENT_KINDS)}")
         return kinds
 
     @model_validator(mode="after")
     def _consent(self) -> CaseReport:
-        if not _consent_fits(self.consent, self.victim.is_minor):
+        if self.consent == "NOT_REQUIRED_CHILD" and not self.victim.is_minor:
             raise ValueError("consent NOT_REQUIRED_CHILD is only valid when the victim is a minor")
         return self
-
-
-def _known_kinds(kinds: list[str]) -> bool:
-    """True when every consented service is a recipient kind."""
-    return all(k in RECIPIENT_KINDS for k in kinds)
-
-
-def _consent_fits(consent: str, is_minor: bool) -> bool:
-    """False for NOT_REQUIRED_CHILD on an adult's report."""
-    return consent != "NOT_REQUIRED_CHILD" or is_minor
 
 
 def normalise(raw: dict[str, Any]) -> dict[str, Any]:

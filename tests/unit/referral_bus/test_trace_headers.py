@@ -12,12 +12,16 @@ from referral_bus.tracing import with_trace
 from tests.support.interpreter import run_python
 from tests.support.tracing import console_spans
 
-SENDS = """
+# A fresh interpreter's set-up: the producer's own send replaced by one that returns the headers it was given.
+FAKE_SENDS = """
 import asyncio, json
 import aiokafka
 async def fake_send(self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None):
     return headers
 aiokafka.AIOKafkaProducer.send = fake_send
+"""
+
+SENDS = FAKE_SENDS + """
 from referral_bus import tracing
 tracing.configure("probe")
 send = aiokafka.AIOKafkaProducer.send
@@ -89,13 +93,8 @@ def test_a_record_sent_outside_any_span_starts_a_trace_with_a_root_send_span() -
     assert root["context"]["span_id"] == "0x" + span_id and root["context"]["trace_id"] == "0x" + trace_id
 
 
-SEQUENCES = """
-import asyncio, json
-import aiokafka
+SEQUENCES = FAKE_SENDS + """
 from hypothesis import given, settings, strategies as st
-async def fake_send(self, topic, value=None, key=None, partition=None, timestamp_ms=None, headers=None):
-    return headers
-aiokafka.AIOKafkaProducer.send = fake_send
 from opentelemetry import context as otel_context, trace
 from referral_bus import tracing
 tracing.configure("probe")
