@@ -21,7 +21,7 @@ from opentelemetry import trace
 from opentelemetry.attributes import _clean_attribute_value as clean  # the SDK's own cleaning
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.sampling import Decision
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased, Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
@@ -39,6 +39,17 @@ def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: 
         out.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
         out[key] = value if max_length is None and type(value) in _SCALAR_TYPES else clean(value, max_length)
     return out
+
+
+def is_parent_based_on(sampler: Sampler) -> bool:
+    """True for the SDK's default sampler (`parentbased_always_on`): follow a parent's flag, sample a root."""
+    return type(sampler) is ParentBased and (
+        sampler._root,
+        sampler._remote_parent_sampled,
+        sampler._remote_parent_not_sampled,
+        sampler._local_parent_sampled,
+        sampler._local_parent_not_sampled,
+    ) == (ALWAYS_ON, ALWAYS_ON, ALWAYS_OFF, ALWAYS_ON, ALWAYS_OFF)
 
 
 class LeanSpan(trace.Span):
@@ -141,6 +152,7 @@ class LeanTracer(trace.Tracer):
         self.ids = provider.id_generator
         self.scope = InstrumentationScope(name)
         self.max_length = provider._span_limits.max_span_attribute_length  # OTEL_(SPAN_)ATTRIBUTE_VALUE_LENGTH_LIMIT
+        self.parent_based_on = is_parent_based_on(self.sampler)
 
     def start_span(
         self,
@@ -159,21 +171,24 @@ class LeanTracer(trace.Tracer):
             parent, trace_id, random_id = None, self.ids.generate_trace_id(), self.ids.is_trace_id_random()
         else:
             trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
-        sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
-        flags = TraceFlags.SAMPLED if sampled.decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
+        if self.parent_based_on:  # the default sampler's decision, without its calls and result object
+            decision = Decision.RECORD_AND_SAMPLE if parent is None or parent.trace_flags.sampled else Decision.DROP
+            given, trace_state = attributes, None if parent is None else parent.trace_state
+        else:
+            sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
+            decision, given, trace_state = sampled.decision, sampled.attributes, sampled.trace_state
+        flags = TraceFlags.SAMPLED if decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
         if random_id:
             flags |= TraceFlags.RANDOM_TRACE_ID
-        own = SpanContext(
-            trace_id, self.ids.generate_span_id(), False, TraceFlags(flags), trace_state=sampled.trace_state
-        )
-        if sampled.decision is Decision.DROP:
+        own = SpanContext(trace_id, self.ids.generate_span_id(), False, TraceFlags(flags), trace_state=trace_state)
+        if decision is Decision.DROP:
             return trace.NonRecordingSpan(own)
         span = LeanSpan(self, name, own, parent, kind)
         if start_time is not None:
             span._start_time = start_time
-        if sampled.attributes:
-            span.set_attributes(sampled.attributes)
-        if attributes:
+        if given:
+            span.set_attributes(given)
+        if attributes and given is not attributes:  # a sampler's attributes, then the span's (as before)
             span.set_attributes(attributes)
         for link in links or ():
             span.add_link(link.context, link.attributes)

@@ -9,16 +9,21 @@ already `referral_bus.case_id`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
 from faust.contrib.opentelemetry import INSTRUMENTATION_NAME, OpenTelemetrySensor
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 from opentelemetry.propagators.textmap import Getter
 
+from referral_bus import span_parent
 from referral_bus.tracing import KEY_ATTRIBUTE, lean_tracer
 
 OFFSET_ATTRIBUTE = "messaging.kafka.message.offset"
+log = logging.getLogger(__name__)
 _KEYLESS: Any = SimpleNamespace(message=None)  # an event whose attributes are those of its partition only
 
 
@@ -44,6 +49,38 @@ class ProcessSpanSensor(OpenTelemetrySensor):
         super().__init__(**kwargs)
         self._getter = HeaderGetter()  # the propagators ask for three names per event: Faust's copies thrice
         self._fixed: dict[tuple[str, int, Any], dict[str, Any]] = {}  # per topic, partition and group
+        self._names: dict[str, str] = {}  # `{topic} process`, per topic
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> dict[str, Any] | None:
+        """Faust's: the `{topic} process` span, current until the event is out; its parent read by `span_parent`."""
+        try:
+            parent = span_parent.extract(getattr(event.message, "headers", None), self._getter)
+            name = self._names.get(tp.topic) or self._names.setdefault(tp.topic, f"{tp.topic} process")
+            attributes = self._span_attributes(stream, event, tp, offset)
+            span = self.tracer.start_span(name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes)
+            token = otel_context.attach(trace.set_span_in_context(span))
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the event it observes (as Faust's)
+            log.debug("no process span: %s", type(exc).__name__)
+            return None
+        return {"span": span, "token": token}
+
+    def on_stream_event_out(
+        self, tp: Any, offset: int, stream: Any, event: Any, state: dict[Any, Any] | None = None
+    ) -> None:
+        """Faust's: the context detached and the span ended (nothing where the event had no span)."""
+        if not state:
+            return  # `Stream.ack()` calls this without state; the span is ended where it was opened
+        span, token = state.pop("span", None), state.pop("token", None)
+        try:
+            if token is not None:
+                otel_context.detach(token)
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the event it observes (as Faust's)
+            log.debug("process span's context not detached: %s", type(exc).__name__)
+        try:
+            if span is not None:
+                span.end()
+        except Exception as exc:  # noqa: BLE001 - telemetry never breaks the event it observes (as Faust's)
+            log.debug("process span not ended: %s", type(exc).__name__)
 
     @property
     def tracer(self) -> Any:
