@@ -8,8 +8,11 @@ request (`span_encoding.encode_request`) and drops it. CPU of the whole process 
 thread too), traced minus untraced, each in a fresh interpreter.
 
     python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile]
+    python -m bench.tracing_path --parts [--repeats 5]
 
 Run it on two trees (PYTHONPATH=<tree>) to compare; prints µs per event (median of the repeats).
+`--parts`: the process span's way in, part by part, the SDK's way (as before span_parent) and ours, alternating in
+one process (CPU µs per call, medians): extract, span start and end, and Faust's sensor in and out.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import json
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -135,13 +139,78 @@ def run(events: int, sends: int, repeats: int, profile: bool = False) -> dict[st
     }
 
 
+def _cpu_us(call: Any, number: int) -> float:
+    """CPU µs per call of `call`, over `number` calls."""
+    start = time.process_time()
+    for _ in range(number):
+        call()
+    return (time.process_time() - start) / number * 1e6
+
+
+def parts(repeats: int, number: int = 20000) -> dict[str, dict[str, float]]:
+    """The process span's way in, the SDK's way and ours alternating in this process: medians of CPU µs per call."""
+    from types import SimpleNamespace
+
+    from faust.contrib.opentelemetry import OpenTelemetrySensor
+    from faust.types import TP
+    from opentelemetry import propagate
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+    from opentelemetry.trace import SpanKind
+
+    from referral_bus import span_parent
+    from referral_bus.lean_spans import LeanTracer
+    from referral_bus.span_keys import HeaderGetter, ProcessSpanSensor
+
+    class SdkWay(ProcessSpanSensor):
+        """Faust's own in and out (propagate.extract, imports per event) over a tracer that asks the sampler."""
+
+        on_stream_event_in = OpenTelemetrySensor.on_stream_event_in
+        on_stream_event_out = OpenTelemetrySensor.on_stream_event_out
+
+    provider = TracerProvider()
+    provider.add_span_processor(SpanProcessor())  # ends nowhere: the way in only, no export
+    sdk_tracer, our_tracer = LeanTracer(provider, "faust"), LeanTracer(provider, "faust")
+    sdk_tracer.parent_based_on = False
+    sdk_sensor, our_sensor = SdkWay(tracer=sdk_tracer), ProcessSpanSensor(tracer=our_tracer)
+    headers = [("content-type", b"avro"), ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
+    event = SimpleNamespace(message=SimpleNamespace(headers=headers, key=b"k"))
+    stream = SimpleNamespace(app=SimpleNamespace(conf=SimpleNamespace(id="probe.referral-bus-routing")))
+    tp, getter = TP("probe.referrals.cases.v1", 3), HeaderGetter()
+    parent = span_parent.extract(headers, getter)
+    attributes = our_sensor._span_attributes(stream, event, tp, 7)
+
+    def span(tracer: Any) -> Any:
+        return lambda: tracer.start_span("p", context=parent, kind=SpanKind.CONSUMER, attributes=attributes).end()
+
+    def in_out(sensor: Any) -> Any:
+        return lambda: sensor.on_stream_event_out(tp, 7, stream, event, sensor.on_stream_event_in(tp, 7, stream, event))
+
+    pairs = {
+        "extract": (lambda: propagate.extract(headers, getter=getter), lambda: span_parent.extract(headers, getter)),
+        "span start and end": (span(sdk_tracer), span(our_tracer)),
+        "sensor in and out": (in_out(sdk_sensor), in_out(our_sensor)),
+    }
+    out: dict[str, dict[str, float]] = {}
+    for part, (sdk, ours) in pairs.items():
+        runs: dict[str, list[float]] = {"sdk": [], "ours": []}
+        for _ in range(repeats):
+            runs["sdk"].append(_cpu_us(sdk, number))
+            runs["ours"].append(_cpu_us(ours, number))
+        out[part] = {way: round(statistics.median(us), 2) for way, us in runs.items()}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.tracing_path", description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=20000)
     parser.add_argument("--sends", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile of the traced variant, to stderr")
+    parser.add_argument("--parts", action="store_true", help="the process span's way in, the SDK's and ours")
     args = parser.parse_args(argv)
+    if args.parts:
+        print(json.dumps(parts(args.repeats), indent=2))
+        return 0
     print(json.dumps(run(args.events, args.sends, args.repeats, args.profile), indent=2))
     return 0
 
