@@ -1,18 +1,20 @@
-"""A consumed record's parent context: the plain W3C `traceparent` read without the SDK's propagators.
+"""A span's parent across Kafka: the plain W3C `traceparent` read and written without the SDK's propagators.
 
-`extract` gives what `propagate.extract` gives with the default propagators (`tracecontext,baggage`)
-and only then; it defers to the SDK for any other configuration (OTEL_PROPAGATORS, `set_global_textmap`)
-and for any header but the plain one (version 00, lower-case hex, no extra field, no tracestate or
-baggage header, bytes), so the SDK still decides every other case (tests/unit/referral_bus/test_span_parent.py).
+`extract` gives what `propagate.extract` gives, `inject` the headers `propagate.inject` writes, with the
+default propagators (`tracecontext,baggage`) and only then; both defer to the SDK for any other
+configuration (OTEL_PROPAGATORS, `set_global_textmap`) and for anything but the plain case (read: version
+00, lower-case hex, no extra field, no tracestate or baggage header, bytes; written: a valid span
+context without trace state or baggage), so the SDK still decides every other case
+(tests/unit/referral_bus/test_span_parent.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from opentelemetry import propagate
+from opentelemetry import baggage, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
@@ -22,7 +24,17 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 
 _PLAIN = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")  # fullmatch: no space, no extra field
 _DEFAULTS = (TraceContextTextMapPropagator, W3CBaggagePropagator)  # the SDK's propagators when unset
-_checked: list[Any] = [None, False]  # the global propagator last checked, and whether it is the default pair
+
+
+class _Propagator(NamedTuple):
+    """The global propagator, whether it is the SDK's default pair, and the header names it writes."""
+
+    textmap: TextMapPropagator
+    default: bool
+    fields: frozenset[str]
+
+
+_checked = _Propagator(CompositePropagator([]), False, frozenset())  # the global propagator last seen
 
 
 def is_default(textmap: TextMapPropagator) -> bool:
@@ -31,12 +43,31 @@ def is_default(textmap: TextMapPropagator) -> bool:
     return inner is not None and tuple(type(p) for p in inner) == _DEFAULTS
 
 
+def propagator() -> _Propagator:
+    """The global propagator, checked once per propagator object (`set_global_textmap` makes a new one)."""
+    global _checked
+    textmap = propagate.get_global_textmap()
+    if textmap is not _checked.textmap:
+        _checked = _Propagator(textmap, is_default(textmap), frozenset(textmap.fields))
+    return _checked
+
+
+def inject(context: Context) -> dict[str, str]:
+    """The headers `propagate.inject(carrier, context=context)` writes; the SDK's own call where not plain."""
+    textmap, default, _ = propagator()
+    if default:
+        found = trace.get_current_span(context).get_span_context()
+        if found.is_valid and not found.trace_state and not baggage.get_all(context):
+            return {"traceparent": f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"}
+    carrier: dict[str, str] = {}
+    textmap.inject(carrier, context=context)
+    return carrier
+
+
 def extract(headers: Any, getter: Getter[Any]) -> Context:
     """The context `propagate.extract(headers, getter=getter)` returns; the SDK's own call where not plain."""
-    textmap = propagate.get_global_textmap()
-    if textmap is not _checked[0]:
-        _checked[:] = [textmap, is_default(textmap)]
-    if not _checked[1]:
+    textmap, default, _ = propagator()
+    if not default:
         return textmap.extract(headers, getter=getter)
     parent = None
     for name, value in headers.items() if isinstance(headers, Mapping) else headers or ():

@@ -26,11 +26,11 @@ from typing import Any
 
 import structlog
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from referral_bus import http_spans
+from referral_bus import http_spans, span_parent
 from referral_bus.errors import ConfigurationError
 from referral_bus.settings import TracingSettings
 from referral_bus.topic_catalog import CHANGELOG_SUFFIX
@@ -238,14 +238,13 @@ def trace_headers(kafka_tracer: trace.Tracer, topic: str) -> tuple[list[Header],
     current = otel_context.get_current()
     if current is _injected[0]:
         return _injected[1], _injected[2]
-    carrier: dict[str, str] = {}
     span = None
     if not trace.get_current_span(current).get_span_context().is_valid:
         attributes = {**SEND_ATTRIBUTES, "messaging.destination.name": topic}
         span = kafka_tracer.start_span(f"{topic} send", kind=SpanKind.PRODUCER, attributes=attributes)
-    propagate.inject(carrier, context=current if span is None else trace.set_span_in_context(span))
+    carrier = span_parent.inject(current if span is None else trace.set_span_in_context(span))
     pairs = [(k, v.encode()) for k, v in carrier.items()]
-    names = frozenset(propagate.get_global_textmap().fields).union(carrier)
+    names = span_parent.propagator().fields.union(carrier)
     if span is None:
         _injected = (current, pairs, names)
     else:

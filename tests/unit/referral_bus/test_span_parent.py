@@ -324,3 +324,49 @@ def test_bad_headers_never_break_the_event(headers: Any) -> None:
     state = sensor.on_stream_event_in(tp, 1, _STREAM, event)  # type: ignore[arg-type]  # stand-ins, as above
     sensor.on_stream_event_out(tp, 1, _STREAM, event, state)  # type: ignore[arg-type]  # as above
     assert trace.get_current_span() is trace.INVALID_SPAN  # nothing left attached
+
+
+_BAGGAGE_ITEMS = st.dictionaries(
+    st.sampled_from(["k", "tenant", "a b"]), st.sampled_from(["v", "1", "x y", ""]), max_size=2
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.none(), _REMOTE_OR_LOCAL), _BAGGAGE_ITEMS)
+def test_the_headers_written_are_the_sdks(found: SpanContext | None, items: dict[str, str]) -> None:
+    context = Context() if found is None else trace.set_span_in_context(NonRecordingSpan(found), Context())
+    for key, value in items.items():
+        context = baggage.set_baggage(key, value, context)
+    theirs: dict[str, str] = {}
+    propagate.inject(theirs, context=context)
+    assert span_parent.inject(context) == theirs
+    assert span_parent.propagator().fields == frozenset(propagate.get_global_textmap().fields)
+
+
+@settings(max_examples=100, deadline=None)
+@given(_REMOTE_OR_LOCAL.filter(lambda found: found.is_valid and not found.trace_state))
+def test_a_plain_context_is_written_without_the_sdks_propagators(found: SpanContext) -> None:
+    def refused(*_: Any, **__: Any) -> None:
+        raise AssertionError("the SDK's inject was called for a plain context")
+
+    context = trace.set_span_in_context(NonRecordingSpan(found), Context())
+    theirs: dict[str, str] = {}
+    propagate.inject(theirs, context=context)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(propagate.get_global_textmap(), "inject", refused)
+        assert span_parent.inject(context) == theirs
+
+
+def test_another_propagator_writes_its_own_headers() -> None:
+    class Named(TraceContextTextMapPropagator):
+        def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+            carrier["x-trace"] = "mine"
+
+        @property
+        def fields(self) -> set[str]:
+            return {"x-trace"}
+
+    context = trace.set_span_in_context(NonRecordingSpan(SpanContext(1, 2, False, TraceFlags(1))), Context())
+    propagate.set_global_textmap(Named())
+    assert span_parent.inject(context) == {"x-trace": "mine"}
+    assert span_parent.propagator().fields == {"x-trace"}
