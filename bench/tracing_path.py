@@ -12,7 +12,8 @@ thread too), traced minus untraced, each in a fresh interpreter.
 
 Run it on two trees (PYTHONPATH=<tree>) to compare; prints µs per event (median of the repeats).
 `--parts`: the process span's way in, part by part, the SDK's way (as before span_parent) and ours, alternating in
-one process (CPU µs per call, medians): extract, span start and end, and Faust's sensor in and out.
+one process (CPU µs per call, medians): extract, span start and end, Faust's sensor in and out, and the trace
+headers written for the records an event sends (once per event).
 """
 
 from __future__ import annotations
@@ -185,8 +186,20 @@ def parts(repeats: int, number: int = 20000) -> dict[str, dict[str, float]]:
     def in_out(sensor: Any) -> Any:
         return lambda: sensor.on_stream_event_out(tp, 7, stream, event, sensor.on_stream_event_in(tp, 7, stream, event))
 
+    def sdk_headers() -> Any:  # tracing.trace_headers before span_parent: the propagators, their fields per call
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, context=parent)
+        return [(k, v.encode()) for k, v in carrier.items()], frozenset(propagate.get_global_textmap().fields).union(
+            carrier
+        )
+
+    def our_headers() -> Any:
+        carrier = span_parent.inject(parent)
+        return [(k, v.encode()) for k, v in carrier.items()], span_parent.propagator().fields.union(carrier)
+
     pairs = {
         "extract": (lambda: propagate.extract(headers, getter=getter), lambda: span_parent.extract(headers, getter)),
+        "trace headers written": (sdk_headers, our_headers),
         "span start and end": (span(sdk_tracer), span(our_tracer)),
         "sensor in and out": (in_out(sdk_sensor), in_out(our_sensor)),
     }

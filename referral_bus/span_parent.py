@@ -58,7 +58,8 @@ def inject(context: Context) -> dict[str, str]:
     if default:
         found = trace.get_current_span(context).get_span_context()
         if found.is_valid and not found.trace_state and not baggage.get_all(context):
-            return {"traceparent": f"00-{found.trace_id:032x}-{found.span_id:016x}-{found.trace_flags:02x}"}
+            trace_id, span_id = found.trace_id.to_bytes(16, "big").hex(), found.span_id.to_bytes(8, "big").hex()
+            return {"traceparent": f"00-{trace_id}-{span_id}-{found.trace_flags:02x}"}  # valid: ids fit
     carrier: dict[str, str] = {}
     textmap.inject(carrier, context=context)
     return carrier
