@@ -114,7 +114,10 @@ def _table(results: dict[str, Any]) -> list[str]:
 def _window(runs: list[dict[str, Any]]) -> str:
     """`, counted from a–b s`: where the runs' steady windows began (empty for results without them)."""
     starts = [r["window_from_s"] for r in runs if "window_from_s" in r]
-    return f", counted from {min(starts):g}–{max(starts):g} s" if starts else ""
+    if not starts:
+        return ""
+    lo, hi = min(starts), max(starts)
+    return f", counted from {lo:g} s" if lo == hi else f", counted from {lo:g}–{hi:g} s"
 
 
 def _paired(s: dict[str, Any], key: str) -> str:

@@ -23,7 +23,7 @@ def _ratio_rows(s: dict[str, Any], key: str, target: str, goal: str) -> list[dic
     no pairs), then a secondary row by the workers' CPU per report, same rounds, that does not decide the target."""
     paired, of_medians = s.get(f"{key}_paired"), s.get(key)
     value = paired if paired is not None else of_medians
-    note = ", ".join(
+    note = "; ".join(
         part
         for part in (
             f"per round {', '.join(map(str, s[f'{key}_per_round']))}" if f"{key}_per_round" in s else "",

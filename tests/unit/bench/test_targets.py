@@ -60,7 +60,7 @@ def test_a_ratio_target_is_the_median_of_per_round_pairs_with_the_ratio_of_media
     i = next(i for i, r in enumerate(rows) if "stream.take" in r["target"])
     take, by_cpu = rows[i], rows[i + 1]  # the secondary row follows its target
     assert take["value"] == 1.1 and take["met"] is True and "median of per-round pairs" in take["target"]
-    assert take["note"] == "per round 1.2, 1.1, 0.8, ratio of medians 0.9"
+    assert take["note"] == "per round 1.2, 1.1, 0.8; ratio of medians 0.9"
     assert by_cpu["target"].startswith("secondary, by CPU") and "not the issue's definition" in by_cpu["target"]
     assert by_cpu["value"] == 0.45 and by_cpu["met"] is False and by_cpu["note"] == "per round 0.44, 0.45, 0.46"
 
