@@ -5,7 +5,8 @@ record's `traceparent`), `annotate` and one `stage` with identifiers, `--sends` 
 the instrumented `AIOKafkaProducer.send` (its own send replaced by a no-op) and, every sixth record,
 a table changelog record; spans end in the SDK's BatchSpanProcessor, whose exporter encodes each
 request (`span_encoding.encode_request`) and drops it. CPU of the whole process (the exporter's
-thread too), traced minus untraced, each in a fresh interpreter.
+thread too), traced minus untraced, each in a fresh interpreter. Untraced, the sensor is not called (a worker adds
+it only when tracing is configured, shell.Service).
 
     python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile]
     python -m bench.tracing_path --parts [--repeats 5]
@@ -74,7 +75,7 @@ tp = TP("probe.referrals.cases.v1", 3)
 async def event(i):
     message = SimpleNamespace(headers=incoming, key=b"k")
     ev = SimpleNamespace(message=message)
-    state = sensor.on_stream_event_in(tp, i, stream, ev)
+    state = sensor.on_stream_event_in(tp, i, stream, ev) if TRACED else None  # untraced: no sensor (shell.Service)
     tracing.annotate(case_id="C-2026-000123", report_id="R-77")
     with tracing.stage("routing decide", case_id="C-2026-000123", rule_ids=["r1", "r2"]):
         for s in range(SENDS):
@@ -83,7 +84,8 @@ async def event(i):
         if i % 6 == 0:
             await producer.send("probe.referral-bus-routing-seen-changelog", b"v", key=b"k")
     tracing.mark_outcome("routed")
-    sensor.on_stream_event_out(tp, i, stream, ev, state)
+    if TRACED:
+        sensor.on_stream_event_out(tp, i, stream, ev, state)
 
 async def main():
     for i in range(500):
