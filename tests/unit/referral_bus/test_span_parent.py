@@ -161,6 +161,14 @@ def test_any_other_propagator_configuration_is_the_sdks_own(textmap: Any) -> Non
     assert _seen(span_parent.extract(headers, HeaderGetter())) == _seen(textmap.extract(headers, getter=HeaderGetter()))
 
 
+def _environ(monkeypatch: pytest.MonkeyPatch, variable: str, value: str | None) -> None:
+    """`variable` set to `value`, or unset where it is None."""
+    if value is None:
+        monkeypatch.delenv(variable, raising=False)
+    else:
+        monkeypatch.setenv(variable, value)
+
+
 @pytest.mark.parametrize(
     ("value", "default"),
     [
@@ -175,10 +183,7 @@ def test_any_other_propagator_configuration_is_the_sdks_own(textmap: Any) -> Non
 def test_otel_propagators_other_than_the_default_pair_take_the_sdks_path(
     value: str | None, default: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if value is None:
-        monkeypatch.delenv("OTEL_PROPAGATORS", raising=False)
-    else:
-        monkeypatch.setenv("OTEL_PROPAGATORS", value)
+    _environ(monkeypatch, "OTEL_PROPAGATORS", value)
     assert span_parent.is_default(propagate._load_propagators()) is default
 
 
@@ -255,10 +260,7 @@ def test_only_the_default_sampler_is_decided_without_the_sdk(sampler: Any, defau
 def test_otel_traces_sampler_other_than_the_default_takes_the_sdks_path(
     name: str | None, default: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if name is None:
-        monkeypatch.delenv("OTEL_TRACES_SAMPLER", raising=False)
-    else:
-        monkeypatch.setenv("OTEL_TRACES_SAMPLER", name)
+    _environ(monkeypatch, "OTEL_TRACES_SAMPLER", name)
     assert is_parent_based_on(_get_from_env_or_default()) is default
 
 
