@@ -32,7 +32,7 @@ _installed = False
 
 
 def actions_per_node(self: Any, assignment: Any) -> Actions:
-    """aiokafka's (fetch requests, partitions awaiting reset, timeout, metadata invalid, resume futures).
+    """The fetcher's next actions: (fetch requests, partitions awaiting reset, timeout, metadata invalid, resumes).
 
     One difference: a fetch sent around partitions whose records still wait for the application waits at most
     the prefetch backoff at the broker, not fetch.max.wait.ms (see the module's docstring).
@@ -104,7 +104,7 @@ def actions_per_node(self: Any, assignment: Any) -> Actions:
 
 
 def supported() -> bool:
-    """True while aiokafka keeps what this reads: the assignment's states, a partition state's and the cluster's fields."""
+    """True while aiokafka keeps the fields this reads (assignment states, partition state, cluster metadata)."""
     fetcher: Any = aiokafka_fetcher.Fetcher
     return (
         {"_position", "_paused", "_resume_fut"} <= set(TopicPartitionState.__init__.__code__.co_names)
@@ -126,4 +126,3 @@ def install() -> bool:
     fetcher._get_actions_per_node = functools.wraps(fetcher._get_actions_per_node)(actions_per_node)
     _installed = True
     return True
-

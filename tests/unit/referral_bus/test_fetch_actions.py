@@ -12,7 +12,7 @@ from unittest import mock
 
 from aiokafka.cluster import ClusterMetadata
 from aiokafka.consumer import fetcher as aiokafka_fetcher
-from aiokafka.consumer.fetcher import FetchError, Fetcher, FetchResult
+from aiokafka.consumer.fetcher import Fetcher, FetchError, FetchResult
 from aiokafka.consumer.subscription_state import Assignment
 from aiokafka.structs import BrokerMetadata, PartitionMetadata, TopicPartition
 from hypothesis import given, settings
@@ -32,6 +32,7 @@ partition_states = st.fixed_dictionaries(  # each field's usual value (fetchable
         "preferred": st.sampled_from([None] * 6 + ["valid", "expired", "unknown_node"]),  # KIP-392 read replica
     }
 )
+REPLICAS = {"valid": (3, NOW + 60), "expired": (3, NOW - 1), "unknown_node": (7, NOW + 60)}  # node, expires at
 states = st.dictionaries(st.tuples(st.sampled_from(TOPICS), st.integers(0, 7)), partition_states, max_size=30)
 
 
@@ -58,7 +59,7 @@ def _fetcher(partitions: dict[tuple[str, int], dict[str, Any]], in_flight: set[i
             kind = FetchResult.__new__(FetchResult) if pending.startswith("records") else FetchError.__new__(FetchError)
             kind._created, kind._backoff = (NOW - 1.0 if pending.endswith("expired") else NOW - 0.03), 0.1
             fetcher._records[tp] = kind
-        replica = {"valid": (3, NOW + 60), "expired": (3, NOW - 1), "unknown_node": (7, NOW + 60)}.get(state["preferred"])
+        replica = REPLICAS.get(state["preferred"])
         if replica is not None:
             fetcher._preferred_read_replica[tp] = replica
     fetcher._in_flight = set(in_flight)
@@ -98,7 +99,7 @@ def _held_shorter(actions: Any, fetcher: Any, cache: dict[Any, Any]) -> Any:
 
 
 def _run(actions: Any, fetcher: Any, assignment: Any, seed: int, cache: dict[Any, Any]) -> tuple[Any, Any, list[str]]:
-    """`actions(fetcher, assignment)` from the same replica cache and random state: (actions, cache after, debug logs)."""
+    """`actions(fetcher, assignment)` from the same replica cache and random seed: (actions, cache after, logs)."""
     fetcher._preferred_read_replica = dict(cache)
     logged: list[str] = []
     handler = logging.Handler()
@@ -144,5 +145,5 @@ def test_the_same_actions_as_aiokafkas_for_every_partition_state(
 def test_the_workers_patches_install_it() -> None:
     faust_patches.install()
     assert fetch_actions.supported()
-    assert Fetcher._get_actions_per_node.__wrapped__ is ORIGINAL  # type: ignore[attr-defined]  # functools.wraps
+    assert Fetcher._get_actions_per_node.__wrapped__ is ORIGINAL
     assert Fetcher._get_actions_per_node is not ORIGINAL
