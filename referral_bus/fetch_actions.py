@@ -32,11 +32,7 @@ _installed = False
 
 
 def actions_per_node(self: Any, assignment: Any) -> Actions:
-    """The fetcher's next actions: (fetch requests, partitions awaiting reset, timeout, metadata invalid, resumes).
-
-    One difference: a fetch sent around partitions whose records still wait for the application waits at most
-    the prefetch backoff at the broker, not fetch.max.wait.ms (see the module's docstring).
-    """
+    """The fetcher's next actions as aiokafka's, but a fetch around waiting records holds 0.1 s at most (see above)."""
     fetchable: collections.defaultdict[Any, list[tuple[Any, int]]] = collections.defaultdict(list)
     awaiting_reset: collections.defaultdict[Any, list[Any]] = collections.defaultdict(list)
     backoff_by_nodes: collections.defaultdict[Any, list[float]] = collections.defaultdict(list)
