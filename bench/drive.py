@@ -109,10 +109,32 @@ async def _drain(receiver: Arrivals, expected: int, *, idle_timeout: float, max_
             break
 
 
+def per_second(arrivals: list[float], t0_ms: float, t_end_ms: float) -> list[int]:
+    """Arrivals (epoch ms) counted in whole seconds from `t0_ms` up to `t_end_ms` (a last, partial second dropped)."""
+    counts = [0] * max(0, int((t_end_ms - t0_ms) // 1000))
+    for t in arrivals:
+        if 0 <= (i := int((t - t0_ms) // 1000)) < len(counts):
+            counts[i] += 1
+    return counts
+
+
+def steady_window(arrivals: list[float], t0_ms: float, t_end_ms: float, warm_s: float, turn: int) -> float:
+    """Where a closed loop's steady state starts (epoch ms): `warm_s` after its start, and not before the first
+    `turn` reports (its opening burst, one turn of the loop) have arrived; at the latest at its end."""
+    first = sorted(arrivals)[turn - 1] if 0 < turn <= len(arrivals) else t_end_ms
+    return min(t_end_ms, max(t0_ms + warm_s * 1000, first))
+
+
 def summarise(
-    receiver: Arrivals, tag: str, sent: int, t_start_ms: float, window: tuple[float, float] | None = None
+    receiver: Arrivals,
+    tag: str,
+    sent: int,
+    t_start_ms: float,
+    window: tuple[float, float] | None = None,
+    turn: int = 0,
 ) -> dict[str, Any]:
-    """Throughput, latency percentiles, losses and duplicates of one run (identified by its tag)."""
+    """Throughput, latency percentiles, losses and duplicates of one run (identified by its tag); with a window
+    and a turn, throughput over its steady part (`steady_window`) and, for comparison, over the whole window."""
     latencies: list[float] = []
     arrivals: list[float] = []
     seen: Counter[str] = Counter()
@@ -134,9 +156,17 @@ def summarise(
     }
     if window is not None:
         lo, hi = window
-        in_window = sum(1 for t in arrivals if lo <= t <= hi)
-        out["throughput_per_s"] = round(in_window / ((hi - lo) / 1000), 1)
-        out["window_s"] = round((hi - lo) / 1000, 2)
+
+        def rate(a: float) -> float:
+            return round(sum(1 for t in arrivals if a <= t <= hi) / ((hi - a) / 1000), 1)
+
+        steady = steady_window(arrivals, t_start_ms, hi, (lo - t_start_ms) / 1000, turn)
+        steady = steady if steady < hi else lo  # not one turn arrived before the end: the whole window counts
+        out["throughput_per_s"] = rate(steady)
+        out["throughput_whole_window_per_s"] = rate(lo)  # the pre-steady-window figure, for comparison
+        out["window_s"] = round((hi - steady) / 1000, 2)
+        out["window_from_s"] = round((steady - t_start_ms) / 1000, 2)  # seconds after the run's first send
+        out["per_second"] = per_second(arrivals, t_start_ms, hi)  # delivered in each second from the start
     elif len(arrivals) > 1:  # the delivery rate between first and last arrival: no start-up or tail bias
         span = (max(arrivals) - min(arrivals)) / 1000
         out["throughput_per_s"] = round((delivered - 1) / span, 1) if span > 0 else float("nan")
@@ -219,6 +249,6 @@ async def closed_loop(
     t_end_ms = time.time() * 1000
     await asyncio.gather(*futures)
     await _drain(receiver, sent, idle_timeout=15.0, max_wait=drain_s)
-    out = summarise(receiver, tag, sent, t0_ms, window=(t0_ms + warm_s * 1000, t_end_ms))
+    out = summarise(receiver, tag, sent, t0_ms, window=(t0_ms + warm_s * 1000, t_end_ms), turn=in_flight)
     out |= {"offered_per_s": None, "in_flight": in_flight, "seconds": seconds}
     return out

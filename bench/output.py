@@ -54,8 +54,9 @@ def _table(results: dict[str, Any]) -> list[str]:
             lines.append(_latency_row(name, offered, throughput, step["latency_ms"], step))
         un = cfg.get("unthrottled")
         if un:
-            offered = f"unthrottled ({un['in_flight']} in flight, median of {len(un['runs'])})"
-            throughput = f"**{_fmt(un['median_throughput_per_s'])}**"
+            offered = f"unthrottled ({un['in_flight']} in flight{_window(un['runs'])}, median of {len(un['runs'])})"
+            each = ", ".join(_fmt(r["throughput_per_s"]) for r in un["runs"])
+            throughput = f"**{_fmt(un['median_throughput_per_s'])}** ({each})"
             lines.append(_latency_row(name, offered, throughput, un["median_latency_ms"], un))
     s = results.get("summary", {})
     lines.append("")
@@ -74,7 +75,9 @@ def _table(results: dict[str, Any]) -> list[str]:
         ("here_cpu_hops_to_here", "workers' CPU per report through the hops ÷ correlated here"),
         ("knee_per_s", "knee: highest offered rate with p99 < 500 ms (ours)"),
     ):
-        if key in s:
+        if f"{key}_paired" in s:
+            lines.append(f"- {label}: {_paired(s, key)}")
+        elif key in s:
             lines.append(f"- {label}: **{_fmt(s[key]) if key == 'knee_per_s' else s[key]}**")
     if (cpu := _cpu_line(results["e2e"])) is not None:
         lines.append(cpu)
@@ -106,6 +109,25 @@ def _table(results: dict[str, Any]) -> list[str]:
     elif isinstance(rules, dict):
         lines.append(f"- routing: {rules.get('error') or rules.get('skipped')}")
     return lines
+
+
+def _window(runs: list[dict[str, Any]]) -> str:
+    """`, counted from a–b s`: where the runs' steady windows began (empty for results without them)."""
+    starts = [r["window_from_s"] for r in runs if "window_from_s" in r]
+    if not starts:
+        return ""
+    lo, hi = min(starts), max(starts)
+    return f", counted from {lo:g} s" if lo == hi else f", counted from {lo:g}–{hi:g} s"
+
+
+def _paired(s: dict[str, Any], key: str) -> str:
+    """A ratio as the median of per-round pairs, each pair, the ratio of medians and the same by CPU per report."""
+    text = f"**{s[f'{key}_paired']}** (median of per-round pairs {', '.join(map(str, s[f'{key}_per_round']))}"
+    text += f"; ratio of medians {s[key]}" if key in s else ""
+    if f"{key}_cpu_paired" in s:
+        each = ", ".join(map(str, s[f"{key}_cpu_per_round"]))
+        text += f"; by the workers' CPU per report, inverted: {s[f'{key}_cpu_paired']} ({each})"
+    return text + ")"
 
 
 def _age(load: dict[str, Any]) -> str:

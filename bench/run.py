@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import accounting, codec_bench, machine, output, priority, profiles, schedule, targets
+from bench import accounting, codec_bench, machine, output, priority, profiles, ratios, schedule, targets
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
 from bench.settings import BenchSettings
 from bench.sink import OtlpSink, ReceiverProcess
@@ -248,6 +248,7 @@ async def run_config(
                 if last and name in plan.stepped:
                     result["steps"] = await _knee_grid(name, plan, load, receiver)
                 if round_no < plan.unthrottled_repeats:
+                    run_cpu = accounting.snapshot(_pids(stack, receiver))
                     run = await closed_loop(
                         load,
                         receiver,
@@ -255,7 +256,9 @@ async def run_config(
                         in_flight=plan.in_flight,
                         warm_s=min(3.0, plan.unthrottled_seconds / 3),
                     )
-                    result["run"] = run | {"round": round_no}
+                    spent = accounting.spent(run_cpu, accounting.snapshot(_pids(stack, receiver)))  # until drained
+                    per = accounting.per_report(run["sent"], spent, {}, {})["cpu_ms_per_report"]
+                    result["run"] = run | {"round": round_no, "cpu_ms_per_report": per}
                     print(
                         f"[{name}] unthrottled → {run['throughput_per_s']}/s p99 {run['latency_ms']['p99']} ms "
                         f"lost {run['lost']}",
@@ -389,10 +392,19 @@ def _rules(plan: Plan, out: Path) -> dict[str, Any]:
         return {"error": f"bench.bench_rules failed: {type(exc).__name__}"}
 
 
+PAIRED = (  # summary key, numerator, denominator: each also paired by round and by CPU per report
+    ("ratio_to_faust", "ours", "faust"),
+    ("ratio_to_faust_take", "ours", "faust_take"),
+    ("ratio_to_aiokafka", "ours", "aiokafka"),
+    ("tracing_on_to_off", "ours_tracing", "ours"),
+    ("ledger_on_to_off", "ours_ledger", "ours"),  # the ledger worker and per-case sealing, against without them
+    ("batched_to_unbatched", "ours", "ours_unbatched"),  # the batch loop, against one event at a time
+)
+
+
 def _worker_cpu(e2e: dict[str, Any], name: str) -> float | None:
-    """CPU ms per report of a configuration's worker processes together (not the broker, driver or receiver)."""
-    per = e2e.get(name, {}).get("accounting", {}).get("cpu_ms_per_report")
-    return sum(v for k, v in per.items() if k not in ("broker", "driver", "receiver")) if per else None
+    """CPU ms per report of a configuration's worker processes together, over all its rounds."""
+    return ratios.workers_cpu_ms(e2e.get(name, {}).get("accounting", {}).get("cpu_ms_per_report"))
 
 
 def _summary(results: dict[str, Any]) -> dict[str, Any]:
@@ -404,14 +416,9 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
 
     s: dict[str, Any] = {}
     ours = top("ours")
-    for key, other in (
-        ("ratio_to_faust", "faust"),
-        ("ratio_to_faust_take", "faust_take"),
-        ("ratio_to_aiokafka", "aiokafka"),
-    ):
-        o = top(other)
-        if ours and o:
-            s[key] = round(ours / o, 3)
+    for key, num, den in PAIRED:  # key: ratio of medians; key_paired, key_cpu: medians of per-round pairs
+        found = ratios.compare(e2e.get(num), e2e.get(den))
+        s |= {key if part == "of_medians" else f"{key}_{part}": v for part, v in found.items()}
     for num, den, key in (
         ("faust_take", "faust", "faust_take_to_faust"),
         ("faust", "aiokafka", "faust_to_aiokafka"),
@@ -420,14 +427,8 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
         a, b = top(num), top(den)
         if a and b:
             s[key] = round(a / b, 3)
-    if (traced := top("ours_tracing")) and ours:
-        s["tracing_on_to_off"] = round(traced / ours, 3)
-    if (ledger := top("ours_ledger")) and ours:  # the ledger worker and per-case sealing, against without them
-        s["ledger_on_to_off"] = round(ledger / ours, 3)
     if (cpu := _worker_cpu(e2e, "ours")) and (cpu_ledger := _worker_cpu(e2e, "ours_ledger")):
         s["ledger_cpu_off_to_on"] = round(cpu / cpu_ledger, 3)  # less load-sensitive than the throughput ratio
-    if (unbatched := top("ours_unbatched")) and ours:  # the batch loop, against one event at a time
-        s["batched_to_unbatched"] = round(ours / unbatched, 3)
     if (hops := top("ours_hops")) and ours:  # intake's correlation here, against every report through the hops
         s["here_to_hops"] = round(ours / hops, 3)
     if (cpu := _worker_cpu(e2e, "ours")) and (cpu_hops := _worker_cpu(e2e, "ours_hops")):
@@ -520,8 +521,17 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             "warm_up": f"every start: 20 reports, then {plan.warm_seconds:g} s at {plan.warm_rate:g} reports/s "
             f"({plan.first_warm_seconds:g} s for the run's first start, which also warms a fresh broker's JVM), "
             "unrecorded but counted in CPU and records per report (results e2e.<name>.rounds[].warm)",
-            "unthrottled": "closed loop: in_flight reports between produce and arrival; throughput counted "
-            "after the first 3 s; the median over the rounds",
+            "unthrottled": "closed loop: in_flight reports between produce and arrival for unthrottled_seconds; "
+            "throughput counted over its steady window, from when the opening burst (the first in_flight reports) "
+            "has arrived, and not before 3 s, to the last send (each run's window_from_s, window_s; "
+            "throughput_whole_window_per_s: counted from 3 s, the figure before 3 December); per_second: deliveries "
+            "in each second from the first send; cpu_ms_per_report: each process's utime + stime from the first send "
+            "until every report arrived, ÷ reports sent; median over the rounds",
+            "ratios": "each ratio target (summary ratio_to_aiokafka, ratio_to_faust_take, tracing_on_to_off, …) as "
+            "the median of per-round pairs (<key>_paired, each in <key>_per_round: round i of one configuration ÷ "
+            "round i of the other), beside the ratio of medians (<key>); by CPU (<key>_cpu_paired, _cpu_per_round): "
+            "the denominator's workers' CPU ms per report ÷ the numerator's in the same round (secondary: the "
+            "issue's targets are throughput ratios)",
         },
         "estimate_seconds": estimate,
         "e2e": {},

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import ratios
 from bench.run import Plan
 from referral_bus.settings import REPO_ROOT
 
@@ -57,12 +58,16 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
         assert acct["cpu_seconds"]["driver"] > 0 and acct["cpu_seconds"]["receiver"] > 0, name
         assert all(len(la["before"]) == 3 and len(la["after"]) == 3 for la in cfg["load_average"]), name
     assert {t["target"].split(" ")[0] for t in results["targets"]} >= {"knee", "unthrottled", "codec", "correctness"}
-    assert len(results["targets"]) == 8
+    assert len(results["targets"]) == 11  # three ratio targets each with a secondary row by CPU per report
+    assert sum(t["target"].startswith("secondary, by CPU") for t in results["targets"]) == 3
     assert "indexed" in results["rules"], results["rules"]  # the rules benchmark ran too (small)
     assert {"codec", "round_1", "priority", "rules", "total"} <= results["timings_seconds"].keys()
     md = (tmp_path / "latest.md").read_text()
     assert "## Targets" in md and results["git"]["commit"] in md and "records produced / consumed" in md
-    assert "ratio_to_aiokafka" in results["summary"]
+    assert {"ratio_to_aiokafka", "ratio_to_aiokafka_paired", "ratio_to_aiokafka_cpu_paired"} <= results[
+        "summary"
+    ].keys()
+    assert {"ratio_to_faust_take_per_round", "tracing_on_to_off_cpu_per_round"} <= results["summary"].keys()
     prio = results["priority"]  # P1 behind a P4 backlog (smoke size): every P1 arrived, the backlog still waited
     assert prio["p1_lost"] == 0 and prio["p1_sent"] > 0, prio
     assert prio["p4_still_waiting"] > 0 and {"p50", "p99"} <= prio["p1_latency_ms"].keys()
@@ -74,4 +79,8 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
             assert run["lost"] == 0, f"{name}: {run['lost']} of {run['sent']} reports never arrived"
             assert {"p50", "p95", "p99", "max"} <= run["latency_ms"].keys()
             assert "throughput_per_s" in run
+        for run in cfg["unthrottled"]["runs"]:  # the steady window, each second's deliveries, CPU of the run alone
+            assert run["round"] == 0 and 0 < run["window_s"] and run["window_from_s"] >= 1, (name, run)
+            assert len(run["per_second"]) >= int(run["seconds"]) - 1 and sum(run["per_second"]) > 0, (name, run)
+            assert "throughput_whole_window_per_s" in run and ratios.workers_cpu_ms(run["cpu_ms_per_report"]), name
     assert sum(r["sent"] for r in results["e2e"]["ours"]["steps"]) >= 200

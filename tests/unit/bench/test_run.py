@@ -139,3 +139,17 @@ def test_a_process_age_is_read_from_proc_and_none_once_it_is_gone() -> None:
         child.kill()
         child.wait()
     assert accounting.age_seconds(child.pid) is None
+
+
+def test_the_summary_pairs_each_ratio_target_by_round_and_by_cpu_beside_the_ratio_of_medians() -> None:
+    def config(throughputs: list[float], worker_cpu: float) -> dict[str, Any]:
+        rounds = [_round(i, t) for i, t in enumerate(throughputs)]
+        for r in rounds:
+            r["run"] |= {"round": r["round"], "cpu_ms_per_report": {"intake": worker_cpu, "broker": 5.0}}
+        return merge_rounds(rounds, 500)
+
+    e2e = {"ours": config([100.0, 300.0, 200.0], 4.0), "aiokafka": config([1000.0, 1000.0, 4000.0], 1.0)}
+    s = _summary({"e2e": e2e})
+    assert s["ratio_to_aiokafka"] == 0.2 and s["ratio_to_aiokafka_paired"] == 0.1
+    assert s["ratio_to_aiokafka_per_round"] == [0.1, 0.3, 0.05] and s["ratio_to_aiokafka_cpu_paired"] == 0.25
+    assert "ratio_to_faust_take" not in s and "tracing_on_to_off_paired" not in s

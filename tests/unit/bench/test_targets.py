@@ -24,9 +24,10 @@ def results(**summary: Any) -> dict[str, Any]:
 
 
 def test_each_target_is_met_not_met_or_not_measured() -> None:
-    knee, aiokafka, take, tracing, codec, p1, *_ = targets.evaluate(results(knee_per_s=1000, ratio_to_aiokafka=0.4))
+    rows = targets.evaluate(results(knee_per_s=1000, ratio_to_aiokafka=0.4))
+    knee, aiokafka, aiokafka_cpu, take, _, tracing, _, codec, p1, *_ = rows
     assert knee["met"] is True and knee["value"] == 1000
-    assert aiokafka["met"] is False and take["met"] is None
+    assert aiokafka["met"] is False and take["met"] is None and aiokafka_cpu["met"] is None
     assert tracing["met"] is None and tracing["value"] is None
     assert codec["met"] is False and codec["value"] == 0.79  # the lowest of the three ratios
     assert p1["met"] is None
@@ -45,3 +46,25 @@ def test_correctness_counts_every_run_and_ignores_steps_not_run() -> None:
 def test_the_table_says_met_not_met_and_not_measured() -> None:
     text = "\n".join(targets.markdown(targets.evaluate(results(knee_per_s=300))))
     assert "**not met**" in text and "not measured" in text and "**met**" in text
+
+
+def test_a_ratio_target_is_the_median_of_per_round_pairs_with_the_ratio_of_medians_beside_it() -> None:
+    summary = {
+        "ratio_to_faust_take": 0.9,  # of medians: below the goal
+        "ratio_to_faust_take_paired": 1.1,
+        "ratio_to_faust_take_per_round": [1.2, 1.1, 0.8],
+        "ratio_to_faust_take_cpu_paired": 0.45,
+        "ratio_to_faust_take_cpu_per_round": [0.44, 0.45, 0.46],
+    }
+    rows = targets.evaluate(results(**summary))
+    i = next(i for i, r in enumerate(rows) if "stream.take" in r["target"])
+    take, by_cpu = rows[i], rows[i + 1]  # the secondary row follows its target
+    assert take["value"] == 1.1 and take["met"] is True and "median of per-round pairs" in take["target"]
+    assert take["note"] == "per round 1.2, 1.1, 0.8; ratio of medians 0.9"
+    assert by_cpu["target"].startswith("secondary, by CPU") and "not the issue's definition" in by_cpu["target"]
+    assert by_cpu["value"] == 0.45 and by_cpu["met"] is False and by_cpu["note"] == "per round 0.44, 0.45, 0.46"
+
+
+def test_without_pairs_a_ratio_target_falls_back_to_the_ratio_of_medians_and_says_so() -> None:
+    row = next(r for r in targets.evaluate(results(ratio_to_aiokafka=0.6)) if "aiokafka" in r["target"])
+    assert row["value"] == 0.6 and row["met"] is True and "(ratio of medians, same run)" in row["target"]
