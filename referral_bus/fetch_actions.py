@@ -28,8 +28,6 @@ from aiokafka.protocol.fetch import FetchRequest
 
 Actions = tuple[list[tuple[int, Any]], dict[int, list[Any]], float, bool, list[Any]]
 
-_installed = False
-
 
 def actions_per_node(self: Any, assignment: Any) -> Actions:
     """The fetcher's next actions as aiokafka's, but a fetch around waiting records holds 0.1 s at most (see above)."""
@@ -113,12 +111,10 @@ def supported() -> bool:
 
 def install() -> bool:
     """Replace aiokafka's Fetcher._get_actions_per_node (idempotent); False when its internals changed."""
-    global _installed
-    if _installed:
+    fetcher: Any = aiokafka_fetcher.Fetcher
+    if fetcher._get_actions_per_node is actions_per_node:
         return True
     if not supported():
         return False
-    fetcher: Any = aiokafka_fetcher.Fetcher
     fetcher._get_actions_per_node = functools.wraps(fetcher._get_actions_per_node)(actions_per_node)
-    _installed = True
     return True

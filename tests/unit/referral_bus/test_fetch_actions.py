@@ -132,6 +132,8 @@ def test_the_same_actions_as_aiokafkas_for_every_partition_state(
     loop = asyncio.new_event_loop()
     try:
         assignment = loop.run_until_complete(_assignment(partitions))
+        # both functions see one instant (backoffs, replica expiry): the real aiokafka function is the oracle and no
+        # broker is involved here (a pure function; the broker test is tests/integration/test_fetch_actions_broker.py)
         with mock.patch.object(aiokafka_fetcher, "time", clock):
             theirs = _run(ORIGINAL, fetcher, assignment, seed, cache)
             expected = (_held_shorter(theirs[0], fetcher, cache), *theirs[1:])
