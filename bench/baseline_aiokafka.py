@@ -12,6 +12,7 @@ import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench.baseline_common import AiohttpPoster, StageConfig, http_client, post
+from referral_bus import event_loop
 
 
 async def main() -> None:
@@ -51,4 +52,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main())  # EVENT_LOOP, as every process of the run

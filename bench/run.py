@@ -35,6 +35,7 @@ from bench.drive import Load, closed_loop, fixed_rate, warm_up
 from bench.settings import BenchSettings
 from bench.sink import OtlpSink, ReceiverProcess
 from bench.stacks import BaselineStack, OurStack, Tuning
+from referral_bus import event_loop
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import REPO_ROOT, BusSettings, KafkaSettings
 from referral_devstack.settings import DevstackSettings
@@ -611,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
     if shutil.which("java") is None and DevstackSettings().kafka_bootstrap_servers is None:
         print("note: no java on PATH; expecting a broker at 127.0.0.1:9092 already", file=sys.stderr)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop the stacks on the way out, like Ctrl-C
-    results = asyncio.run(main_async(plan, args.out, args.namespace))
+    results = event_loop.run(main_async(plan, args.out, args.namespace))  # the driver on EVENT_LOOP too
     failed = any(cfg.get("errors") for cfg in results["e2e"].values()) or "error" in results.get("priority", {})
     return 1 if failed else 0
 

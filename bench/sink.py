@@ -18,6 +18,7 @@ from typing import Protocol
 
 from aiohttp import web
 
+from referral_bus import event_loop
 from referral_devstack.receivers import serve_post, stop_serving
 from referral_devstack.workers import free_port
 
@@ -184,4 +185,4 @@ if __name__ == "__main__":
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with contextlib.suppress(KeyboardInterrupt, SystemExit):
         slow_arg = (sys.argv[2], float(sys.argv[3])) if len(sys.argv) > 3 else None  # recipient, ms
-        asyncio.run(_serve(int(sys.argv[1]), slow_arg))
+        event_loop.run(_serve(int(sys.argv[1]), slow_arg))  # EVENT_LOOP, as every process of the run

@@ -22,7 +22,7 @@ from typing import Any
 
 from bench.reports import ReportStream
 from bench.stackconfig import check_one_referral, write_config
-from referral_bus import topics
+from referral_bus import event_loop, topics
 from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_devstack.agencies import write_secrets
@@ -63,10 +63,12 @@ class Tuning:
     consumer_fetch_max_wait_ms: int = _DEFAULTS.consumer_fetch_max_wait_ms
     batch_max_events: int = _DEFAULTS.batch_max_events
     batch_window_ms: float = _DEFAULTS.batch_window_ms
+    # every process of every stack (and the driver, the receiver) on this loop, chosen once per run (EVENT_LOOP)
+    event_loop: str = field(default_factory=event_loop.chosen)
 
     def service_env(self) -> dict[str, str]:
         """As our services read them (<PREFIX>_*, KAFKA_TOPIC_PARTITIONS)."""
-        env = {"KAFKA_TOPIC_PARTITIONS": str(self.partitions)}
+        env = {"KAFKA_TOPIC_PARTITIONS": str(self.partitions), "EVENT_LOOP": self.event_loop}
         for s in SERVICES:
             p = s.upper()
             env |= {
@@ -87,6 +89,7 @@ class Tuning:
         """As the baselines read them (BENCH_*)."""
         return {
             "KAFKA_TOPIC_PARTITIONS": str(self.partitions),
+            "EVENT_LOOP": self.event_loop,
             "BENCH_STREAM_BUFFER_MAXSIZE": str(self.stream_buffer_maxsize),
             "BENCH_BROKER_COMMIT_EVERY": str(self.broker_commit_every),
             "BENCH_BROKER_COMMIT_INTERVAL": str(self.broker_commit_interval),
@@ -222,7 +225,7 @@ class BaselineStack:
                 "BENCH_MODE": self.mode,
                 "BENCH_HTTP_CLIENT": self.http_client,
             }
-            return worker_command("bench.baseline_faust", level="warn"), env
+            return worker_command("bench.baseline_faust", level="warn", env=env), env
 
         log_path = self.workdir / f"{self.name}-{stage}.log"
         if self.kind == "faust":

@@ -73,6 +73,14 @@ class TracingSettings(BaseSettings):
         )
 
 
+class EventLoopSettings(BaseSettings):
+    """`EVENT_LOOP`: the event loop every worker and bench process runs on (docs/operations.md, Event loop)."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # uvloop: less CPU a report (bench/results/loop.md)
+
+
 class SecretVariables:
     """`REFERRAL_BUS_SECRET_<NAME>` variables: secrets given in the environment instead of mounted files."""
 

@@ -18,7 +18,7 @@ from faust.types import StreamT
 from faust.web import Request, Response, View
 from opentelemetry import trace
 
-from referral_bus import faust_patches, metrics, summary, topics, tracing
+from referral_bus import event_loop, faust_patches, metrics, summary, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.casekeys import CaseKeys, kek_from_settings
 from referral_bus.codec import Codec
@@ -313,7 +313,8 @@ class Service:
         @self.app.page("/healthz")
         class Healthz(View):
             async def get(self, request: Request) -> Response:
-                return self.json({"status": "alive", "service": service.name})
+                loops = event_loop.running(service.app.consumer)  # which loops it runs on (EVENT_LOOP)
+                return self.json({"status": "alive", "service": service.name, "event_loops": loops})
 
         @self.app.page("/readyz")
         class Readyz(View):

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from referral_bus import event_loop
 from referral_bus.settings import REPO_ROOT
 from referral_devstack.processes import start_session, stop_session
 from referral_devstack.settings import DevstackSettings
@@ -31,9 +32,13 @@ PORT_RETRIES = 5  # fresh ports tried per worker start before giving up
 LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp
 
 
-def worker_command(app_module: str, *, level: str = "info") -> list[str]:
-    """The command line of one Faust worker (what the container and the Deployments run, with our Python)."""
-    return [sys.executable, "-m", "faust", "-A", app_module, "worker", "-l", level]
+def worker_command(app_module: str, *, level: str = "info", env: Mapping[str, str] | None = None) -> list[str]:
+    """The command line of one Faust worker (what the container and the Deployments run, with our Python).
+
+    On the loop EVENT_LOOP names in `env` (its environment; else in ours): Faust's `--loop`, its consumer thread's too.
+    """
+    loop = event_loop.chosen(event_loop.settings_in(env))
+    return [sys.executable, "-m", "faust", *event_loop.faust_option(loop), "-A", app_module, "worker", "-l", level]
 
 
 def spawn_in_tree(cmd: list[str], env: Mapping[str, str], log: IO[bytes]) -> subprocess.Popen[bytes]:
@@ -165,7 +170,7 @@ class Workers:
             **(extra_env or {}),
         }
         with self.log_path(name).open("ab") as log:
-            proc = spawn_in_tree(worker_command(f"services.{service}.app"), env, log)
+            proc = spawn_in_tree(worker_command(f"services.{service}.app", env=env), env, log)
         self.procs[name] = proc
         return proc
 

@@ -29,7 +29,7 @@ def spawn_probe(
 
     def command(port: int) -> tuple[list[str], dict[str, str]]:
         env = probe_env(kafka, namespace, workdir, port, **extra)
-        return [*worker_command(app_module), "--web-port", str(port)], env
+        return [*worker_command(app_module, env=env), "--web-port", str(port)], env
 
     return spawn_on_free_port(command, log_path)
 

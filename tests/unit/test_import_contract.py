@@ -52,6 +52,7 @@ RUNTIME_MODULES = {
     "pyyaml": {"yaml"},
     "pycountry": {"pycountry"},
     "confluent-kafka": {"confluent_kafka"},
+    "uvloop": {"uvloop"},
 }
 
 
