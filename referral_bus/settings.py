@@ -78,7 +78,7 @@ class EventLoopSettings(BaseSettings):
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # uvloop: less CPU a report (bench/results/loop.md)
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # what each costs: bench/results/loop.md
 
 
 class SecretVariables:
