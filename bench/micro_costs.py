@@ -1,0 +1,80 @@
+"""Per-record pure-Python costs of the kernel, per call, in this tree (`python -m bench.micro_costs`).
+
+Run it from two checkouts in turn (A/B, alternating) to compare: each row is the median over `--rounds`
+of the best of 5 × `--number` calls. The rows: murmur2 of a new key (a cache miss), the producer's cached
+partitioner, a uuid5 id, and the reads Faust makes per consumed record (producer buffer size, its ebb
+check, event creation) and per changelog record (`kafka.started_producer`), with `faust_patches` installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import timeit
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import faust
+
+from referral_bus import faust_patches, kafka
+from referral_bus.ids import uuid5_text
+
+_NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
+_CASE_KEY = b"case-6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11"  # 41 bytes: case and referral keys
+_REPORT_KEY = b"agency-3/report-0000123456"  # status records' key
+_DIGEST = b"0f" * 32  # 64 bytes: intake's content digests
+
+
+def _drive(coro: Any) -> None:
+    """Run a coroutine that does not wait to its end (Faust's on_message awaits these inline)."""
+    try:
+        coro.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the coroutine waited")
+
+
+def cases() -> dict[str, Callable[[], Any]]:
+    """What is timed, by row name."""
+    faust_patches.install()
+    app = faust.App("micro-costs", broker="kafka://127.0.0.1:9", autodiscover=False)
+    buffer = app.producer.buffer
+    partitioner, partitions = kafka.KeyPartitioner(), list(range(6))
+    app.producer._producer = object()  # type: ignore[attr-defined]  # a started producer, never used here
+    return {
+        "murmur2 41-byte key (miss)": lambda: kafka.murmur2(_CASE_KEY),
+        "murmur2 26-byte key (miss)": lambda: kafka.murmur2(_REPORT_KEY),
+        "murmur2 64-byte digest (miss)": lambda: kafka.murmur2(_DIGEST),
+        "partitioner, cached key": lambda: partitioner(bytes(_CASE_KEY), partitions, partitions),
+        "uuid5_text": lambda: uuid5_text(_NS, "agency-3/report-0000123456/case-6f1c/ROUTED/"),
+        "producer buffer size": lambda: buffer.size,
+        "wait_until_ebb (per consumed record)": lambda: _drive(buffer.wait_until_ebb()),
+        "create_event (per consumed record)": lambda: app.create_event(b"k", b"v", [], None),  # type: ignore[arg-type]
+        "started_producer (per changelog record)": lambda: kafka.started_producer(app),
+    }
+
+
+def measure(rounds: int, number: int) -> dict[str, float]:
+    """Median µs per call of each case over `rounds` (each the best of 5 repeats)."""
+    timed = cases()
+    out: dict[str, list[float]] = {name: [] for name in timed}
+    for _ in range(rounds):
+        for name, fn in timed.items():
+            out[name].append(min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6)
+    return {name: round(statistics.median(values), 3) for name, values in out.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--number", type=int, default=20000)
+    args = parser.parse_args()
+    asyncio.set_event_loop(asyncio.new_event_loop())
+    print(json.dumps(measure(args.rounds, args.number)))
+
+
+if __name__ == "__main__":
+    main()
