@@ -3,7 +3,8 @@
 Run it from two checkouts in turn (A/B, alternating) to compare: each row is the median over `--rounds`
 of the best of 5 × `--number` calls. The rows: murmur2 of a new key (a cache miss), the producer's cached
 partitioner, a uuid5 id, and the reads Faust makes per consumed record (producer buffer size, its ebb
-check, event creation) and per changelog record (`kafka.started_producer`), with `faust_patches` installed.
+check, event creation) and per changelog record (`kafka.started_producer`), with `faust_patches` installed,
+and the shell's per-event message view and log context.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 import faust
+import structlog
 
 from referral_bus import faust_patches, kafka
+from referral_bus import logging as rb_logging
 from referral_bus.ids import uuid5_text
+from referral_bus.shell import _source
 
 _NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
 _CASE_KEY = b"case-6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11"  # 41 bytes: case and referral keys
@@ -35,6 +39,24 @@ def _drive(coro: Any) -> None:
     except StopIteration:
         return
     raise RuntimeError("the coroutine waited")
+
+
+class _Message:
+    """A consumed record as Faust hands it to the shell (one trace header)."""
+
+    topic, partition, offset, key, value = "ns.referrals.cases.v1", 3, 123456, _CASE_KEY, b"x" * 600
+    headers = (("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),)
+    timestamp, timestamp_type = 1733280000.123, 1
+
+
+def _log_context() -> None:
+    """Bind and reset one event's log context as the shell of this tree does (structlog's calls before `bind_event`)."""
+    bind = getattr(rb_logging, "bind_event", None)
+    if bind is not None:
+        rb_logging.unbind_event(bind("routing", "case-6f1c1f8e"))
+        return
+    bound = structlog.contextvars.bind_contextvars(stage="routing", case_id="case-6f1c1f8e", report_id=None)
+    structlog.contextvars.reset_contextvars(**bound)
 
 
 def cases() -> dict[str, Callable[[], Any]]:
@@ -54,6 +76,8 @@ def cases() -> dict[str, Callable[[], Any]]:
         "wait_until_ebb (per consumed record)": lambda: _drive(buffer.wait_until_ebb()),
         "create_event (per consumed record)": lambda: app.create_event(b"k", b"v", [], None),  # type: ignore[arg-type]
         "started_producer (per changelog record)": lambda: kafka.started_producer(app),
+        "SourceMessage of a record (shell._source)": lambda: _source(_Message),
+        "log context bind + reset (per event)": _log_context,
     }
 
 
