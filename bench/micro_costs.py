@@ -65,6 +65,7 @@ def cases() -> dict[str, Callable[[], Any]]:
     app = faust.App("micro-costs", broker="kafka://127.0.0.1:9", autodiscover=False)
     buffer = app.producer.buffer
     partitioner, partitions = kafka.KeyPartitioner(), list(range(6))
+    no_message: Any = None  # an event needs no message to be built
     app.producer._producer = object()  # type: ignore[attr-defined]  # a started producer, never used here
     return {
         "murmur2 41-byte key (miss)": lambda: kafka.murmur2(_CASE_KEY),
@@ -74,7 +75,7 @@ def cases() -> dict[str, Callable[[], Any]]:
         "uuid5_text": lambda: uuid5_text(_NS, "agency-3/report-0000123456/case-6f1c/ROUTED/"),
         "producer buffer size": lambda: buffer.size,
         "wait_until_ebb (per consumed record)": lambda: _drive(buffer.wait_until_ebb()),
-        "create_event (per consumed record)": lambda: app.create_event(b"k", b"v", [], None),  # type: ignore[arg-type]
+        "create_event (per consumed record)": lambda: app.create_event(b"k", b"v", [], no_message),
         "started_producer (per changelog record)": lambda: kafka.started_producer(app),
         "SourceMessage of a record (shell._source)": lambda: _source(_Message),
         "log context bind + reset (per event)": _log_context,
