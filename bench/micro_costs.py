@@ -4,18 +4,22 @@ Run it from two checkouts in turn (A/B, alternating) to compare: each row is the
 of the best of 5 × `--number` calls. The rows: murmur2 of a new key (a cache miss), the producer's cached
 partitioner, a uuid5 id, and the reads Faust makes per consumed record (producer buffer size, its ebb
 check, event creation) and per changelog record (`kafka.started_producer`), with `faust_patches` installed,
-and the shell's per-event message view and log context.
+and the shell's per-event message view and log context. `--against <checkout>`: that checkout's murmur2 and
+uuid5_text and ours timed in turn in one process (pure functions: a steadier ratio on a loaded machine).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
+import importlib.util
 import json
 import statistics
 import timeit
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -92,12 +96,44 @@ def measure(rounds: int, number: int) -> dict[str, float]:
     return {name: round(statistics.median(values), 3) for name, values in out.items()}
 
 
+def _module_of(tree: Path, name: str) -> Any:
+    """`referral_bus/<name>.py` of another checkout, loaded beside ours (its own imports are this tree's)."""
+    spec = importlib.util.spec_from_file_location(f"other_{name}", tree / "referral_bus" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def interleaved(other: Path, rounds: int, number: int) -> dict[str, dict[str, float]]:
+    """The pure functions (murmur2, uuid5_text) of `other` and of this tree, timed in turn in one process."""
+    kafka_b, ids_b = _module_of(other, "kafka"), _module_of(other, "ids")
+    pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
+        f"murmur2 {len(key)}-byte key": (functools.partial(kafka_b.murmur2, key), functools.partial(kafka.murmur2, key))
+        for key in (_CASE_KEY, _REPORT_KEY, _DIGEST)
+    }
+    name = "agency-3/report-0000123456/case-6f1c/ROUTED/"
+    pairs["uuid5_text"] = (lambda: ids_b.uuid5_text(_NS, name), lambda: uuid5_text(_NS, name))
+    out: dict[str, dict[str, list[float]]] = {row: {"other": [], "this": []} for row in pairs}
+    for _ in range(rounds):
+        for row, (theirs, ours) in pairs.items():
+            for side, fn in (("other", theirs), ("this", ours)):
+                out[row][side].append(min(timeit.repeat(fn, number=number, repeat=5)) / number * 1e6)
+    return {
+        row: {side: round(statistics.median(values), 3) for side, values in sides.items()} for row, sides in out.items()
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--number", type=int, default=20000)
+    parser.add_argument("--against", type=Path, help="another checkout: its murmur2 and uuid5_text in turn with ours")
     args = parser.parse_args()
     asyncio.set_event_loop(asyncio.new_event_loop())
+    if args.against:
+        print(json.dumps(interleaved(args.against, args.rounds, args.number)))
+        return
     print(json.dumps(measure(args.rounds, args.number)))
 
 
