@@ -45,6 +45,8 @@ SINGLE_OBJECT_ONLY = frozenset({"DeadLetter"})
 # threads only, and callers stop waiting at the registry's deadline (RegistryConfig.deadline_seconds).
 _LOOKUPS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="schema-registry")
 T = TypeVar("T")
+# What fastavro raises for a record that breaks its schema (OverflowError: a long or int out of its range).
+_ENCODE_ERRORS = (ValueError, TypeError, KeyError, AttributeError, OverflowError)
 
 
 class _FromSettings:
@@ -108,7 +110,7 @@ class Embedding:
             schemaless_writer(buf, self.before, record)
             buf.write(embedded)
             schemaless_writer(buf, self.after, record)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except _ENCODE_ERRORS as exc:
             raise InvalidFieldError(f"{name} does not match its schema: {type(exc).__name__}") from exc
         return buf.getvalue()
 
@@ -143,7 +145,7 @@ class Codec:
         buf = io.BytesIO()
         try:
             schemaless_writer(buf, schema.parsed, record)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        except _ENCODE_ERRORS as exc:
             raise InvalidFieldError(f"{name} does not match its schema: {type(exc).__name__}") from exc
         return buf.getvalue()
 

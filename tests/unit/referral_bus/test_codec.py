@@ -128,6 +128,12 @@ def test_encode_refuses_a_record_that_breaks_the_schema() -> None:
         Codec().encode("CaseReport", report)
 
 
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 2**70])
+def test_encode_refuses_a_long_out_of_range_with_our_error(value: int) -> None:
+    with pytest.raises(InvalidFieldError, match="CaseReport does not match its schema: OverflowError"):
+        Codec().encode("CaseReport", valid_report(reported_at=value))
+
+
 def test_v1_report_is_read_by_the_current_reader() -> None:
     v1 = contracts().history["CaseReport"][0]
     report = valid_report()

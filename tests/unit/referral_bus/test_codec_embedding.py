@@ -126,3 +126,11 @@ def test_a_record_that_breaks_the_schema_is_refused_like_encode() -> None:
     referral = referral_of(case, "P9", 0, False, None)  # not a Priority
     with pytest.raises(InvalidFieldError):
         CODEC.encode_embedding("Referral", referral, "case", data[HEADER_SIZE:])
+
+
+def test_a_long_out_of_range_is_refused_like_encode() -> None:
+    case = case_of("case-1", 1, False, [], "")
+    data = CODEC.encode("Case", case)
+    referral = {**referral_of(case, "P2", 0, False, None), "created_at": 2**63}
+    with pytest.raises(InvalidFieldError, match="OverflowError"):
+        CODEC.encode_embedding("Referral", referral, "case", data[HEADER_SIZE:])

@@ -201,3 +201,22 @@ async def test_a_report_replayed_while_pending_hops_again_and_its_case_goes_out_
             done()
     assert one.handlers.pending.get(case_id_for(report["agency_id"], report["report_id"])) is None
     assert dict(one.handlers.pending.table.table) == {}
+
+
+async def test_the_case_carries_the_report_as_our_encoder_writes_it_never_the_agencys_bytes() -> None:
+    """A boolean byte 02 decodes as true here and as false in Java's decoder: the Case must not pass it on.
+
+    (An embedding of the report's original body would: bench/results/enc.md.)
+    """
+    wire = Wire()
+    report = valid_report(content_hashes=[], content_urls=[], preservation_requested=False)  # the case goes out now
+    off = report_msg(report).value or b""
+    on = report_msg({**report, "preservation_requested": True}).value or b""
+    [at] = [i for i, (a, b) in enumerate(zip(off, on, strict=True)) if a != b]
+    odd = on[:at] + b"\x02" + on[at + 1 :]
+    assert codec.decode(odd, "CaseReport")["preservation_requested"] is True
+    await worker(wire, {}).handlers.report(msg("intake", report_msg(report).key or b"", odd))
+    [value] = [v for t, _, v in wire.records if t == "cases"]
+    case = codec.decode(value, "Case")
+    assert case["report"]["preservation_requested"] is True
+    assert value == codec.encode("Case", case)  # canonical: what our encoder writes for these values
