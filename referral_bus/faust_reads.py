@@ -15,8 +15,8 @@ from typing import Any
 from faust.app.base import App
 from faust.transport.producer import ProducerBuffer
 
-_ORIGINAL_SIZE: Any = ProducerBuffer.__dict__["size"]
-_ORIGINAL_CREATE_EVENT: Any = App.create_event
+_ORIGINAL_SIZE: Any = ProducerBuffer.__dict__.get("size")
+_ORIGINAL_CREATE_EVENT: Any = getattr(App, "create_event", None)
 
 
 def _buffer_size(self: Any) -> int:
