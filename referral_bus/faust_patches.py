@@ -64,7 +64,8 @@ answers with compiled struct formats, same bytes and objects (bench/results/sock
 (its own module; only with `KAFKA_FETCH_SESSIONS=true`) makes each fetch incremental (KIP-227): only the
 partitions that changed, answers only for those with something new (bench/results/idle.md).
 `fetch_actions.install()` (its own module) decides the fetcher's next requests in one pass: aiokafka's
-actions, less CPU per fetcher wake-up (bench/results/fetch2.md).
+actions, less CPU per fetcher wake-up (bench/results/fetch2.md). `faust_reads.install()` (its own module)
+reads the two settings Faust reads per record once per object (bench/results/micro.md).
 
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
@@ -85,7 +86,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode.services import WaitResults
 
-from referral_bus import fetch_actions, fetch_codec, fetch_session
+from referral_bus import faust_reads, fetch_actions, fetch_codec, fetch_session
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
 from referral_bus.resumed import Resumed
@@ -303,4 +304,6 @@ def install(*, fetch_sessions: bool = False) -> None:
         log.warning("aiokafka's Fetch v11 schemas changed: its own codec is used (review referral_bus/fetch_codec.py)")
     if not fetch_actions.install():
         log.warning("aiokafka's fetcher changed: its own fetch actions are used (review referral_bus/fetch_actions.py)")
+    if not faust_reads.install():
+        log.warning("Faust's producer buffer changed: its settings reads are kept (review referral_bus/faust_reads.py)")
     _installed = True

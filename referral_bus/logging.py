@@ -13,6 +13,7 @@ addresses, structured values are withheld, and exceptions are logged as type and
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import sys
@@ -192,3 +193,26 @@ def stdlib_config() -> dict[str, Any]:
 def get_logger(**initial: Any) -> Any:
     """A bound structlog logger."""
     return structlog.get_logger(**initial)
+
+
+EventTokens = tuple["contextvars.Token[Any]", ...]
+
+
+@cache
+def _event_vars() -> tuple[contextvars.ContextVar[Any], ...]:
+    """The context variables structlog's `bind_contextvars` sets for `stage`, `case_id` and `report_id`."""
+    tokens = structlog.contextvars.bind_contextvars(stage=None, case_id=None, report_id=None)
+    structlog.contextvars.reset_contextvars(**tokens)
+    return tokens["stage"].var, tokens["case_id"].var, tokens["report_id"].var
+
+
+def bind_event(stage: str, case_id: str | None) -> EventTokens:
+    """`bind_contextvars(stage=..., case_id=..., report_id=None)` of one event, its variables set directly."""
+    stage_var, case_var, report_var = _event_vars()
+    return stage_var.set(stage), case_var.set(case_id), report_var.set(None)
+
+
+def unbind_event(tokens: EventTokens) -> None:
+    """Undo `bind_event`: each variable back to what it held before."""
+    for token in tokens:
+        token.var.reset(token)

@@ -13,7 +13,6 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 import faust
-import structlog
 from faust.types import StreamT
 from faust.web import Request, Response, View
 from opentelemetry import trace
@@ -37,7 +36,7 @@ from referral_bus.kafka import (
     topic_max_message_bytes,
 )
 from referral_bus.lean_monitor import LeanMonitor
-from referral_bus.message import SourceMessage, normalise_headers
+from referral_bus.message import SourceMessage, normalise_headers, source_message
 from referral_bus.settings import KafkaSettings, ServiceSettings
 from referral_bus.tables import Table, flush_changelog
 from referral_bus.topic_catalog import changelog_config
@@ -461,9 +460,10 @@ class Service:
         key = source.key
         case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
         case_id = case_id if case_id and case_id.startswith("case-") else None
-        # Bound and reset directly (not `bound_contextvars`: a generator per event); the span gets the case id
-        # only when it records (`annotate` would bind it in the log context a second time).
-        bound = structlog.contextvars.bind_contextvars(stage=self.name, case_id=case_id, report_id=None)
+        # Bound and reset directly (not `bound_contextvars`: a generator per event; not `bind_contextvars`: a
+        # name look-up per variable); the span gets the case id only when it records (`annotate` would bind it
+        # in the log context a second time).
+        bound = rb_logging.bind_event(self.name, case_id)
         try:
             if trace.get_current_span().is_recording():
                 tracing.annotate(case_id=case_id)
@@ -476,7 +476,7 @@ class Service:
                 current.reset(token)
                 flush_changelog(pending)  # one changelog record per key the event wrote (tables.py)
         finally:
-            structlog.contextvars.reset_contextvars(**bound)
+            rb_logging.unbind_event(bound)
 
     async def _settle(self, handled: Sequence[tuple[SourceMessage, Pending]]) -> bool:
         """Await the sends of a batch's events together; dead-letter, in order, each event whose send failed.
@@ -587,15 +587,15 @@ LOG_APPEND_TIME = 1  # a record's timestamp_type when the broker stamped it (Kaf
 
 def _source(msg: Any) -> SourceMessage:
     """Our handlers' view of a Faust message."""
-    return SourceMessage(
-        topic=msg.topic,
-        partition=msg.partition,
-        offset=msg.offset,
-        key=msg.key,
-        value=msg.value,
-        headers=normalise_headers(msg.headers),
-        timestamp_ms=None if msg.timestamp is None else round(msg.timestamp * 1000),
-        broker_time=msg.timestamp_type == LOG_APPEND_TIME,
+    return source_message(
+        msg.topic,
+        msg.partition,
+        msg.offset,
+        msg.key,
+        msg.value,
+        normalise_headers(msg.headers),
+        None if msg.timestamp is None else round(msg.timestamp * 1000),
+        msg.timestamp_type == LOG_APPEND_TIME,
     )
 
 

@@ -12,6 +12,7 @@ from faust.assignor.partition_assignor import PartitionAssignor
 from hypothesis import given
 from hypothesis import strategies as st
 
+from referral_bus import kafka
 from referral_bus.kafka import KeyPartitioner, held_partitions, key_partition, murmur2
 
 TOPIC, CONTENT, CLAIMS = "ns.referrals.correlation.v1", "ns.content-changelog", "ns.claims-changelog"
@@ -60,3 +61,26 @@ def test_the_cached_partitioner_is_aiokafkas(key: bytes | None, partitions: int)
 def test_our_murmur2_is_aiokafkas(data: bytes) -> None:
     """Every length (each tail of 0–3 bytes), every byte value: the same unsigned 32-bit hash as aiokafka's."""
     assert murmur2(data) == aiokafka_murmur2(data) & 0xFFFFFFFF
+
+
+# Kafka's own murmur2 vectors (the Java client's UtilsTest.testMurmur2), as signed 32-bit Java ints
+_JAVA_VECTORS = {
+    b"21": -973932308,
+    b"foobar": -790332482,
+    b"a-little-bit-long-string": -985981536,
+    b"a-little-bit-longer-string": -1486304829,
+    b"lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": -58897971,
+    b"abc": 479470107,
+}
+
+
+def test_our_murmur2_gives_the_java_clients_vectors() -> None:
+    for data, signed in _JAVA_VECTORS.items():
+        assert murmur2(data) == signed & 0xFFFFFFFF
+
+
+@given(st.binary(min_size=260, max_size=1200))
+def test_long_keys_hash_as_aiokafkas_without_keeping_their_unpacker(data: bytes) -> None:
+    """Keys of 260 bytes and more get aiokafka's hash; their unpackers are not kept (the kept set stays bounded)."""
+    assert murmur2(data) == aiokafka_murmur2(data) & 0xFFFFFFFF
+    assert len(data) >> 2 not in kafka._WORDS

@@ -5,6 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import structlog
+from hypothesis import given
+from hypothesis import strategies as st
+
+from referral_bus import logging as rb_logging
 from referral_bus.logging import safe_exc_info, scrub_pii, scrub_text
 from tests.support.interpreter import run_python
 
@@ -82,3 +87,28 @@ rb_logging.get_logger().info("rules loaded", rules=3)
     err = run_python(code).stderr
     assert "rules loaded" in err and "rules=3" in err and "service=routing" in err
     assert not err.lstrip().startswith("{")
+
+
+_CASE_IDS = st.none() | st.text(max_size=30)
+
+
+@given(st.lists(st.tuples(st.text(max_size=10), _CASE_IDS), max_size=6), st.none() | st.text(max_size=10))
+def test_bind_event_is_structlogs_bind_and_reset(events: list[tuple[str, str | None]], report_id: str | None) -> None:
+    """Nested events (any stages and case ids) see and leave the same log context as with structlog's own calls."""
+    structlog.contextvars.clear_contextvars()
+    outer = structlog.contextvars.bind_contextvars(report_id=report_id, other="kept")
+    try:
+        ours, theirs = [], []
+        for stage, case_id in events:  # nested: each inside the one before
+            ours.append(rb_logging.bind_event(stage, case_id))
+            seen = structlog.contextvars.get_contextvars()
+            rb_logging.unbind_event(ours.pop())
+            theirs.append(structlog.contextvars.bind_contextvars(stage=stage, case_id=case_id, report_id=None))
+            assert seen == structlog.contextvars.get_contextvars()
+            structlog.contextvars.reset_contextvars(**theirs.pop())
+            ours.append(rb_logging.bind_event(stage, case_id))
+        for tokens in reversed(ours):
+            rb_logging.unbind_event(tokens)
+        assert structlog.contextvars.get_contextvars() == {"report_id": report_id, "other": "kept"}
+    finally:
+        structlog.contextvars.reset_contextvars(**outer)
