@@ -1,11 +1,11 @@
 # syntax=docker/dockerfile:1
-# One image for every worker; the Deployment's command picks the service (and the loop: --loop aio for asyncio):
-#   faust --loop uvloop -A services.intake.app   worker
-#   faust --loop uvloop -A services.routing.app  worker
-#   faust --loop uvloop -A services.notifier.app worker
-#   faust --loop uvloop -A services.stats.app    worker
-#   faust --loop uvloop -A services.inbox.app    worker
-#   faust --loop uvloop -A services.ledger.app   worker
+# One image for every worker; the Deployment's command picks the service (and the loop: --loop uvloop for uvloop):
+#   faust --loop aio -A services.intake.app   worker
+#   faust --loop aio -A services.routing.app  worker
+#   faust --loop aio -A services.notifier.app worker
+#   faust --loop aio -A services.stats.app    worker
+#   faust --loop aio -A services.inbox.app    worker
+#   faust --loop aio -A services.ledger.app   worker
 # Build: docker build -t referral-bus:<version> .
 # Runs as uid 10001 with a read-only root filesystem: everything written at run time goes to
 # the data dir (*_DATA_DIR, an emptyDir) or /tmp (an emptyDir).
@@ -59,4 +59,4 @@ WORKDIR /app
 USER 10001:10001
 EXPOSE 6066 6067 6068
 # checkov:skip=CKV_DOCKER_2: Kubernetes probes /healthz and /readyz on each service's own port (6066/6067/6068); one HEALTHCHECK cannot know which service the command started.
-CMD ["faust", "--loop", "uvloop", "-A", "services.intake.app", "worker"]
+CMD ["faust", "--loop", "aio", "-A", "services.intake.app", "worker"]

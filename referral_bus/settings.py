@@ -74,11 +74,11 @@ class TracingSettings(BaseSettings):
 
 
 class EventLoopSettings(BaseSettings):
-    """`EVENT_LOOP`: the event loop every worker and bench process runs on (docs/operations.md, Event loop)."""
+    """`EVENT_LOOP`: the event loop every worker and bench process runs on (README, Configuration)."""
 
     model_config = SettingsConfigDict(extra="ignore")
 
-    event_loop: Literal["uvloop", "asyncio"] = "uvloop"  # what each costs: bench/results/loop.md
+    event_loop: Literal["uvloop", "asyncio"] = "asyncio"  # uvloop opt-in: no gain for ours (bench/results/loop.md)
 
 
 class SecretVariables:

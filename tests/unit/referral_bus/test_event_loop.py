@@ -16,11 +16,11 @@ from referral_bus.settings import EventLoopSettings
 from referral_devstack.workers import worker_command
 
 
-def test_uvloop_is_the_default_and_asyncio_the_alternative(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_asyncio_is_the_default_and_uvloop_the_alternative(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("EVENT_LOOP", raising=False)
-    assert event_loop.chosen() == "uvloop"
-    monkeypatch.setenv("EVENT_LOOP", "asyncio")
     assert event_loop.chosen() == "asyncio"
+    monkeypatch.setenv("EVENT_LOOP", "uvloop")
+    assert event_loop.chosen() == "uvloop"
 
 
 def test_an_unknown_loop_is_refused_naming_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
