@@ -6,6 +6,7 @@ import json
 import uuid
 from collections.abc import MutableMapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from referral_bus.codec import Codec
@@ -27,12 +28,19 @@ def dedup_key(agency_id: str, report_id: str) -> str:
 
     (`agency/report` text would not do: "a/b" + "c" and "a" + "b/c" are the same string.)
     """
+    if type(agency_id) is str and type(report_id) is str:  # json.dumps's own string encoder, no encoder built
+        return f"[{encode_basestring(agency_id)},{encode_basestring(report_id)}]"
     return json.dumps([agency_id, report_id], separators=(",", ":"), ensure_ascii=False)
+
+
+def case_id_of(dedup: str) -> str:
+    """The case id of the report whose `dedup_key` is `dedup`."""
+    return "case-" + uuid5_text(CASE_NAMESPACE, dedup)
 
 
 def case_id_for(agency_id: str, report_id: str) -> str:
     """Deterministic case id: a replayed report gets the same id, so downstream dedup holds."""
-    return "case-" + uuid5_text(CASE_NAMESPACE, dedup_key(agency_id, report_id))
+    return case_id_of(dedup_key(agency_id, report_id))
 
 
 def check_agency(raw: dict[str, Any], agency: str | None) -> None:
@@ -118,7 +126,7 @@ class Intake:
         case_id = self.seen.get(dkey)
         if case_id is not None:
             return Duplicate(case_id)
-        case_id = case_id_for(agency_id, report_id)
+        case_id = case_id_of(dkey)
         if report["received_at"] is None:
             report["received_at"] = at
         case = {
@@ -146,7 +154,8 @@ class Intake:
 
     def remember_report(self, agency_id: str, report_id: str) -> None:
         """`remember` for a report whose case a correlation verdict emits (this event's send)."""
-        self.seen.write_after_sends(dedup_key(agency_id, report_id), case_id_for(agency_id, report_id))
+        dkey = dedup_key(agency_id, report_id)
+        self.seen.write_after_sends(dkey, case_id_of(dkey))
 
     def emitted(self, agency_id: str, report_id: str) -> bool:
         """Whether the report's case was emitted (its mark is here, staged or durable)."""

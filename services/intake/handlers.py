@@ -98,13 +98,13 @@ class IntakeHandlers:
                 await service.send(target, outcome.key, msg.value or b"", without_trace(msg.headers))
                 metrics.count("intake", "rekeyed")
                 return
-            annotate(case_id=outcome.case_id)  # span attribute + case_id on every log line of this event
             if isinstance(outcome, Duplicate):
+                annotate(case_id=outcome.case_id)  # span attribute + case_id on every log line of this event
                 summary.event(log, "duplicate report", case_id=outcome.case_id)
                 metrics.count("intake", "duplicate")
                 return
             assert isinstance(outcome, Accepted)
-            annotate(report_id=outcome.case["report"]["report_id"])
+            annotate(case_id=outcome.case_id, report_id=outcome.case["report"]["report_id"])
             again = self.pending.get(outcome.case_id) is not None  # accepted before, its case still waiting
             if await self._correlate(outcome.case, again):  # emitted now (not waiting for a verdict): seen from now on
                 intake.remember(outcome)
