@@ -14,13 +14,15 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from opentelemetry.sdk.trace import TracerProvider
 
 from referral_bus import inflight
 from referral_bus.codec import Codec
 from referral_bus.message import SourceMessage
-from services.intake.accept import Intake, case_id_for, report_key
+from services.intake.accept import Intake, case_id_for, dedup_key, report_key
 from services.intake.correlate import Correlator
 from services.intake.handlers import IntakeHandlers
 from services.intake.pending import Pending
@@ -220,3 +222,33 @@ async def test_the_case_carries_the_report_as_our_encoder_writes_it_never_the_ag
     case = codec.decode(value, "Case")
     assert case["report"]["preservation_requested"] is True
     assert value == codec.encode("Case", case)  # canonical: what our encoder writes for these values
+
+
+async def _ids_of(report: dict[str, Any], *, seen: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ids on the span and in the log context after the report's event (`seen`: its dedup mark recovered)."""
+    agency_id, report_id = report["agency_id"], report["report_id"]
+    mark = [("dedup", dedup_key(agency_id, report_id), case_id_for(agency_id, report_id))] if seen else []
+    at = worker(Wire(), {}, mark)
+    structlog.contextvars.clear_contextvars()
+    with TracerProvider().get_tracer("test").start_as_current_span("process") as span:
+        await at.handlers.event(report_msg(report))
+    context = structlog.contextvars.get_contextvars()
+    structlog.contextvars.clear_contextvars()
+    attributes = dict(span.attributes or {})  # type: ignore[attr-defined]  # an SDK span
+    return {k: v for k, v in attributes.items() if k.endswith("_id")}, context
+
+
+async def test_an_accepted_report_carries_its_case_and_report_id_on_span_and_log_lines() -> None:
+    report = valid_report()
+    attributes, context = await _ids_of(report, seen=False)
+    case_id = case_id_for(report["agency_id"], report["report_id"])
+    assert context == {"case_id": case_id, "report_id": report["report_id"]}
+    assert attributes == {"referral_bus.case_id": case_id, "referral_bus.report_id": report["report_id"]}
+
+
+async def test_a_duplicate_carries_its_case_id_only() -> None:
+    report = valid_report()
+    attributes, context = await _ids_of(report, seen=True)
+    case_id = case_id_for(report["agency_id"], report["report_id"])
+    assert context == {"case_id": case_id}
+    assert attributes == {"referral_bus.case_id": case_id}
