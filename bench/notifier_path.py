@@ -1,7 +1,7 @@
 """Microbenchmark of the notifier's own work per delivered referral, without Kafka or HTTP.
 
 What a first delivery attempt costs the notifier's CPU besides the Faust, aiokafka and aiohttp
-plumbing: decode the Referral, the arrival and admission decisions, the safeguards gate, the
+plumbing: decode the Referral, its key lock, the arrival and admission decisions, the safeguards gate, the
 delivered-once check, the redacted document, its JSON body and signature (what the webhook channel
 computes before it posts), the Disclosure, the referral_state entry with its lifecycle fields, and the
 three records encoded (DELIVERED receipt, Disclosure, the agency's DELIVERED status).
@@ -33,6 +33,7 @@ from services.notifier.breaker import Breakers
 from services.notifier.decide import on_admission, on_arrival
 from services.notifier.deliver import Deliverer
 from services.notifier.delivered import DeliveredMarks
+from services.notifier.keylocks import KeyLocks
 from services.notifier.lifecycle import lifecycle_fields
 from services.notifier.payload import body
 from services.notifier.signing import signed_headers
@@ -103,29 +104,35 @@ def run(n: int = 2000, repeats: int = 7) -> dict[str, Any]:
 
     async def one_pass() -> float:
         deliverer = Deliverer(directory, {"webhook": NullWebhook()}, DeliveredMarks({}), safeguards_version="bench")
+        locks = KeyLocks()
         t = time.process_time()  # CPU time: robust to a loaded machine
         for partition, value in enumerate(values):
             referral = codec.decode(value, "Referral")
-            rid, recipient_id = referral["referral_id"], referral["recipient_id"]
-            on_arrival(referral, from_retry=False, delivered=False, now_ms=0)
-            routed_state(referral, value, partition % 12, recipient_target=None)
-            if gate.admit(Facts.from_case(referral["case"]), recipient_id) is not None:
-                raise RuntimeError("bench referral refused by the safeguards")
-            now_s = time.time()
-            on_admission(referral, breakers.get(recipient_id).admit(now_s), policy, now_s=now_s, jitter=0.5)
-            outcome = await deliverer.deliver(referral)
-            assert outcome.receipt is not None and outcome.disclosure is not None
-            at = outcome.receipt["at"]
-            state = delivered_state(referral, value, partition % 12, recipient_target=None, delivered_at=at)
-            state = {**state, **lifecycle_fields(referral, value, "police", at)}
-            report = referral["case"]["report"]
-            status = status_record(
-                report["agency_id"], report["report_id"], "DELIVERED", at, case_id=referral["case_id"], step=rid
-            )
-            codec.encode("ReportStatus", status)
-            codec.encode("DeliveryReceipt", outcome.receipt)
-            codec.encode("Disclosure", outcome.disclosure)
+            async with locks.hold(referral["referral_id"]):
+                await one(partition, value, referral, deliverer)
         return (time.process_time() - t) / len(values) * 1e6
+
+    async def one(partition: int, value: bytes, referral: dict[str, Any], deliverer: Deliverer) -> None:
+        """One referral's work once its key lock is held."""
+        rid, recipient_id = referral["referral_id"], referral["recipient_id"]
+        on_arrival(referral, from_retry=False, delivered=False, now_ms=0)
+        routed_state(referral, value, partition % 12, recipient_target=None)
+        if gate.admit(Facts.from_case(referral["case"]), recipient_id) is not None:
+            raise RuntimeError("bench referral refused by the safeguards")
+        now_s = time.time()
+        on_admission(referral, breakers.get(recipient_id).admit(now_s), policy, now_s=now_s, jitter=0.5)
+        outcome = await deliverer.deliver(referral)
+        assert outcome.receipt is not None and outcome.disclosure is not None
+        at = outcome.receipt["at"]
+        state = delivered_state(referral, value, partition % 12, recipient_target=None, delivered_at=at)
+        state = {**state, **lifecycle_fields(referral, value, "police", at)}
+        report = referral["case"]["report"]
+        status = status_record(
+            report["agency_id"], report["report_id"], "DELIVERED", at, case_id=referral["case_id"], step=rid
+        )
+        codec.encode("ReportStatus", status)
+        codec.encode("DeliveryReceipt", outcome.receipt)
+        codec.encode("Disclosure", outcome.disclosure)
 
     async def passes() -> list[float]:
         await one_pass()  # warm-up

@@ -128,3 +128,21 @@ def test_canonical_is_json_dumps_with_its_arguments(value: Any) -> None:
     except Exception as exc:  # compared with json.dumps' own refusal
         got = ("error", type(exc).__name__)
     assert got == _dumped(value)
+
+
+def _cyclic_dict() -> dict[str, Any]:
+    d: dict[str, Any] = {}
+    d["a"] = d
+    return d
+
+
+def _cyclic_list() -> list[Any]:
+    x: list[Any] = []
+    x.append(x)
+    return x
+
+
+@pytest.mark.parametrize("make", [_cyclic_dict, _cyclic_list])
+def test_canonical_refuses_a_cyclic_value_without_the_circular_check(make: Any) -> None:
+    with pytest.raises(RecursionError):  # json.dumps: ValueError; either way nothing is encoded
+        disclosure.canonical(make())
