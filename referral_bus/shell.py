@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import faust
 from faust.types import StreamT
 from faust.web import Request, Response, View
-from opentelemetry import trace
 
 from referral_bus import event_loop, faust_patches, metrics, summary, topics, tracing
 from referral_bus import logging as rb_logging
@@ -461,12 +460,12 @@ class Service:
         case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
         case_id = case_id if case_id and case_id.startswith("case-") else None
         # Bound and reset directly (not `bound_contextvars`: a generator per event; not `bind_contextvars`: a
-        # name look-up per variable); the span gets the case id only when it records (`annotate` would bind it
-        # in the log context a second time).
+        # name look-up per variable); the span gets the case id only when it records (`span_ids`: `annotate`
+        # would bind it in the log context a second time).
         bound = rb_logging.bind_event(self.name, case_id)
         try:
-            if trace.get_current_span().is_recording():
-                tracing.annotate(case_id=case_id)
+            if case_id is not None:
+                tracing.span_ids(case_id=case_id)
             metrics.event_in(self.name)
             pending.started = time.perf_counter()
             token = current.set(pending)
