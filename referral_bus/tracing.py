@@ -2,8 +2,9 @@
 
 One report is one trace: `referral-bus produce` opens the root span; every record a process sends
 carries, in its `traceparent` header, the context of the span current where it is sent
-(`instrument_sends`: no span per record sent, but a dead letter's); Faust's OpenTelemetry sensor
-(shell.Service, span_keys) opens the `{topic} process` span of each consumed event from those headers;
+(`instrument_sends`: no span per record sent, but a dead letter's); the worker shell opens the
+`{topic} process` span of each consumed event from those headers around its handler (shell.Service, with
+span_keys' sensor: Faust's span without the record key);
 our stages are recorded on that span (`stage`: `referral_bus.stage` and their identifiers, no child
 span), and the webhook call's client span (http_spans) carries the trace to the recipient. No span is
 opened when records are received (the process span continues the trace), nor for a table's changelog
@@ -339,8 +340,7 @@ def stage(name: str, **attributes: AttributeValue | None) -> AbstractContextMana
 
     The span gets `referral_bus.stage=<name>` and the attributes (named as for `stage_span`), and is
     yielded for more; an exception leaving the block marks it as an error with the exception's type only.
-    Where no span is recording (a timer's work; the notifier's delivery, whose task outlives the process
-    span Faust ends when it reads the next event; a caller outside a worker) it is `stage_span`.
+    Where no span is recording (a timer's work; a caller outside a worker) it is `stage_span`.
     Telemetry never raises: a failure to record is ignored.
     """
     span = trace.get_current_span()
