@@ -10,11 +10,16 @@ it only when tracing is configured, shell.Service).
 
     python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile]
     python -m bench.tracing_path --parts [--repeats 5]
+    python -m bench.tracing_path --metrics [--events 100000] [--repeats 3]
 
 Run it on two trees (PYTHONPATH=<tree>) to compare; prints µs per event (median of the repeats).
 `--parts`: the process span's way in, part by part, the SDK's way (as before span_parent) and ours, alternating in
 one process (CPU µs per call, medians): extract, span start and end, Faust's sensor in and out, and the trace
 headers written for the records an event sends (once per event).
+`--metrics`: what the per-event metrics cost, tracing off, in a fresh interpreter with the worker's MeterProvider
+(`metrics.configure`): per event `event_in`, two `event_out`, one `count`, one `stage_latency`; `metrics.flush()`
+every 1,000 events (the summary timer) and a scrape (`exposition`) every 5,000. CPU µs per event, and a digest of
+the last scrape's stage-latency lines (the same on two trees: the same exported values).
 """
 
 from __future__ import annotations
@@ -108,6 +113,52 @@ async def main():
 us = asyncio.run(main())
 print(json.dumps({"us": us, "spans": Encoding.spans / (N + 500) if TRACED else 0.0}))
 """
+
+
+METRICS_PROBE = """
+import hashlib, json, os, time
+from referral_bus import metrics
+metrics.configure("probe")
+N = int(os.environ["PROBE_EVENTS"])
+
+def event(i):
+    metrics.event_in("routing")
+    metrics.event_out("routing", "probe.referrals.referrals.v1")
+    metrics.event_out("routing", "probe.referrals.decisions.v1")
+    metrics.count("routing", "routed")
+    metrics.stage_latency("routing", "ok" if i % 50 else "dead_lettered", 0.05 + (i % 997) * 0.0131)
+
+for i in range(1000):
+    event(i)
+t = time.process_time()
+for i in range(N):
+    event(i)
+    if i % 1000 == 999:
+        metrics.flush()
+    if i % 5000 == 4999:
+        body = metrics.exposition()[0]
+metrics.flush()
+body = metrics.exposition()[0]
+us = (time.process_time() - t) / N * 1e6
+lines = [line for line in body.decode().splitlines() if line.startswith("referral_bus_stage_latency")]
+digest = hashlib.sha256("\\n".join(lines).encode()).hexdigest()[:16]
+print(json.dumps({"us": us, "series_lines": len(lines), "digest": digest}))
+"""
+
+
+def metrics_cost(events: int, repeats: int) -> dict[str, Any]:
+    """The metrics probe in `repeats` fresh interpreters: CPU µs per event (median) and the scrape's digest."""
+    tree = Path(processes.__file__).resolve().parents[1]
+    env = {**untraced_environment(), "PROBE_EVENTS": str(events)}
+    runs = []
+    for _ in range(repeats):
+        done = subprocess.run(
+            [sys.executable, "-c", METRICS_PROBE], cwd=tree, env=env, capture_output=True, text=True, timeout=600
+        )
+        if done.returncode != 0:
+            raise RuntimeError(done.stderr[-2000:])
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {"us_per_event": round(statistics.median(r["us"] for r in runs), 2), "runs": runs}
 
 
 def _variant(events: int, sends: int, traced: bool, profile: bool) -> dict[str, float]:
@@ -222,7 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--profile", action="store_true", help="cProfile of the traced variant, to stderr")
     parser.add_argument("--parts", action="store_true", help="the process span's way in, the SDK's and ours")
+    parser.add_argument("--metrics", action="store_true", help="the per-event metrics, tracing off")
     args = parser.parse_args(argv)
+    if args.metrics:
+        print(json.dumps(metrics_cost(args.events, args.repeats), indent=2))
+        return 0
     if args.parts:
         print(json.dumps(parts(args.repeats), indent=2))
         return 0

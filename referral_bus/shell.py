@@ -15,7 +15,6 @@ from typing import Any, TypeVar
 import faust
 from faust.types import StreamT
 from faust.web import Request, Response, View
-from opentelemetry import trace
 
 from referral_bus import event_loop, faust_patches, metrics, summary, topics, tracing
 from referral_bus import logging as rb_logging
@@ -131,10 +130,14 @@ class Service:
             Monitor=LeanMonitor,  # Faust's statistics sensor without the per-event statistics nothing reads
         )
         faust_patches.fetch_settings(self.app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
-        if tracing.tracing_enabled():  # otherwise its per-event sensor would only open non-recording spans
+        # Each event's `{topic} process` span (Faust's sensor's span without the record key), opened and ended by
+        # `_handle_event` around the handler rather than by Faust's sensor calls: it covers the event's work (a
+        # notifier delivery included, whose stage then folds onto it), not the wait for the next event.
+        self._process_spans: Any = None
+        if tracing.tracing_enabled():  # otherwise it would only open non-recording spans
             from referral_bus.span_keys import ProcessSpanSensor
 
-            self.app.sensors.add(ProcessSpanSensor())  # Faust's process span, without the record key
+            self._process_spans = ProcessSpanSensor()
         self._readiness: list[ReadinessCheck] = []
         self._tables: list[Table] = []
         self._swept: dict[tuple[str, int], float] = {}  # (table, partition) → when last swept (monotonic)
@@ -433,11 +436,11 @@ class Service:
                 pending = Pending()  # in this event's context: its table writes land in its partition
                 self.sweep(expire, source.partition)
                 if concurrency == 1:
-                    await self._handle_event(source, handler, pending)
+                    await self._handle_event(source, handler, pending, event)
                     batch.add(source, pending, event)
                 else:
                     await handlers.acquire()
-                    task = _spawn(tasks, self._handle_and_settle(source, handler, pending, handlers))
+                    task = _spawn(tasks, self._handle_and_settle(source, handler, pending, handlers, event))
                     inflight.add(pending, task, functools.partial(release, stream, event))
         finally:
             batch.close()
@@ -445,28 +448,41 @@ class Service:
                 task.cancel()
 
     async def _handle_and_settle(
-        self, source: SourceMessage, handler: Handler, pending: Pending, handlers: asyncio.Semaphore
+        self, source: SourceMessage, handler: Handler, pending: Pending, handlers: asyncio.Semaphore, event: Any
     ) -> bool:
         """One event in its own task (concurrency > 1): the handler slot is freed before its sends settle."""
         try:
-            await self._handle_event(source, handler, pending)
+            await self._handle_event(source, handler, pending, event)
         finally:
             handlers.release()
         return await self._settle([(source, pending)])
 
-    async def _handle_event(self, source: SourceMessage, handler: Handler, pending: Pending) -> None:
-        """Run the handler with this event's log context and span attributes; its sends go to `pending`."""
+    async def _handle_event(self, source: SourceMessage, handler: Handler, pending: Pending, event: Any) -> None:
+        """Run the handler in this event's process span and log context; its sends go to `pending`."""
+        spans = self._process_spans
+        if spans is None:
+            await self._handle_in_context(source, handler, pending)
+            return
+        message = event.message  # the span is current in this task only: attached and detached here
+        state = spans.on_stream_event_in(message.tp, message.offset, self, event)  # never raises; `self.app`: group
+        try:
+            await self._handle_in_context(source, handler, pending)
+        finally:
+            spans.on_stream_event_out(message.tp, message.offset, self, event, state)
+
+    async def _handle_in_context(self, source: SourceMessage, handler: Handler, pending: Pending) -> None:
+        """Run the handler with this event's log context and span attributes."""
         # Every log line of this event carries its stage and case id (the key from intake on).
         key = source.key
         case_id = key.decode("utf-8", "replace") if isinstance(key, bytes) else None
         case_id = case_id if case_id and case_id.startswith("case-") else None
         # Bound and reset directly (not `bound_contextvars`: a generator per event; not `bind_contextvars`: a
-        # name look-up per variable); the span gets the case id only when it records (`annotate` would bind it
-        # in the log context a second time).
+        # name look-up per variable); the span gets the case id only when it records (`span_ids`: `annotate`
+        # would bind it in the log context a second time).
         bound = rb_logging.bind_event(self.name, case_id)
         try:
-            if trace.get_current_span().is_recording():
-                tracing.annotate(case_id=case_id)
+            if case_id is not None:
+                tracing.span_ids(case_id=case_id)
             metrics.event_in(self.name)
             pending.started = time.perf_counter()
             token = current.set(pending)

@@ -2,8 +2,9 @@
 
 One report is one trace: `referral-bus produce` opens the root span; every record a process sends
 carries, in its `traceparent` header, the context of the span current where it is sent
-(`instrument_sends`: no span per record sent, but a dead letter's); Faust's OpenTelemetry sensor
-(shell.Service, span_keys) opens the `{topic} process` span of each consumed event from those headers;
+(`instrument_sends`: no span per record sent, but a dead letter's); the worker shell opens the
+`{topic} process` span of each consumed event from those headers around its handler (shell.Service, with
+span_keys' sensor: Faust's span without the record key);
 our stages are recorded on that span (`stage`: `referral_bus.stage` and their identifiers, no child
 span), and the webhook call's client span (http_spans) carries the trace to the recipient. No span is
 opened when records are received (the process span continues the trace), nor for a table's changelog
@@ -20,8 +21,10 @@ bytes, a hash of content) is never set (send spans leave it out; span_keys.Proce
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from types import TracebackType
 from typing import Any
 
 import structlog
@@ -39,6 +42,7 @@ TRACER_NAME = "referral_bus"
 ATTRIBUTE_PREFIX = "referral_bus."
 STAGE_ATTRIBUTE = ATTRIBUTE_PREFIX + "stage"
 KEY_ATTRIBUTE = "messaging.kafka.message.key"
+log = logging.getLogger(__name__)
 _configured = False
 _tracer: trace.Tracer | None = None  # ours once the SDK is installed (lean spans), else the API's
 
@@ -213,7 +217,7 @@ def instrument_sends() -> None:
     kafka_tracer = lean_tracer("referral_bus.kafka")
 
     @functools.wraps(send)
-    async def traced_send(
+    def traced_send(
         self: Any,
         topic: str,
         value: Any = None,
@@ -221,10 +225,13 @@ def instrument_sends() -> None:
         partition: int | None = None,
         timestamp_ms: int | None = None,
         headers: Any = None,
-    ) -> Any:
+    ) -> Any:  # aiokafka's own coroutine, headers given: no coroutine of ours around it per record
         if not topic.endswith(CHANGELOG_SUFFIX):
-            headers = with_trace(headers, *trace_headers(kafka_tracer, topic))
-        return await send(self, topic, value, key, partition, timestamp_ms, headers)
+            try:
+                headers = with_trace(headers, *trace_headers(kafka_tracer, topic))
+            except Exception as exc:  # noqa: BLE001 - telemetry never raises: the record goes without trace headers
+                log.debug("no trace headers: %s", type(exc).__name__)
+        return send(self, topic, value, key, partition, timestamp_ms, headers)
 
     aiokafka.AIOKafkaProducer.send = traced_send
 
@@ -254,7 +261,9 @@ def trace_headers(kafka_tracer: trace.Tracer, topic: str) -> tuple[list[Header],
 
 def with_trace(headers: Any, pairs: list[Header], names: frozenset[str]) -> list[Header]:
     """`headers` (pairs or a mapping) without any header named in `names`, then `pairs` (the trace headers)."""
-    given = headers.items() if isinstance(headers, Mapping) else headers or ()
+    if not headers:
+        return list(pairs)
+    given = headers if type(headers) is list else headers.items() if isinstance(headers, Mapping) else headers
     return [(k, v) for k, v in given if k not in names] + pairs
 
 
@@ -326,40 +335,58 @@ def stage_span(name: str, **attributes: AttributeValue | None) -> Iterator[trace
             raise
 
 
-@contextmanager
-def stage(name: str, **attributes: AttributeValue | None) -> Iterator[trace.Span]:
+def stage(name: str, **attributes: AttributeValue | None) -> AbstractContextManager[trace.Span]:
     """One of our stages, recorded on the current span (the event's process span) rather than a child span.
 
     The span gets `referral_bus.stage=<name>` and the attributes (named as for `stage_span`), and is
     yielded for more; an exception leaving the block marks it as an error with the exception's type only.
-    Where no span is recording (a timer's work; the notifier's delivery, whose task outlives the process
-    span Faust ends when it reads the next event; a caller outside a worker) it is `stage_span`.
+    Where no span is recording (a timer's work; a caller outside a worker) it is `stage_span`.
     Telemetry never raises: a failure to record is ignored.
     """
     span = trace.get_current_span()
-    if not span.is_recording() and _tracer is None:  # tracing off: nothing would record a span of its own
-        yield span
-        return
-    if not span.is_recording():
-        with stage_span(name, **attributes) as own:
-            yield own
-        return
-    # Telemetry never breaks the work it observes: a span that fails to take an attribute or a status loses
-    # only that attribute; the event's own outcome (and any exception of its work, re-raised below) is kept.
-    with suppress(Exception):  # nothing is lost: only this span attribute can fail; the work below runs and raises
-        span.set_attributes({STAGE_ATTRIBUTE: name, **_attributes(attributes)})
-    try:
-        yield span
-    except BaseException as exc:
-        with suppress(Exception):  # nothing is lost: only the span's error mark can fail; `exc` is re-raised below
-            _failed(span, exc)
-        raise
+    if span.is_recording():
+        return _Stage(span, name, attributes)
+    if _tracer is None:  # tracing off: nothing would record a span of its own
+        return nullcontext(span)
+    return stage_span(name, **attributes)
+
+
+class _Stage:
+    """`stage` on a recording span: its attributes set on entry, an exception's type on exit (no generator)."""
+
+    __slots__ = ("span",)
+
+    def __init__(self, span: trace.Span, name: str, attributes: dict[str, AttributeValue | None]) -> None:
+        self.span = span
+        # Telemetry never breaks the work it observes: a span that fails to take an attribute or a status loses
+        # only that attribute; the event's own outcome (and any exception of its work, re-raised) is kept.
+        try:
+            span.set_attributes({STAGE_ATTRIBUTE: name, **_attributes(attributes)})
+        except Exception as exc:  # noqa: BLE001 - nothing is lost: only this span attribute failed
+            log.debug("stage attributes not set: %s", type(exc).__name__)
+
+    def __enter__(self) -> trace.Span:
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if exc is not None:
+            try:
+                _failed(self.span, exc)
+            except Exception as failed:  # noqa: BLE001 - nothing is lost: only the span's error mark; `exc` propagates
+                log.debug("stage error not marked: %s", type(failed).__name__)
 
 
 def _failed(span: trace.Span, exc: BaseException) -> None:
     """The span in error, with the exception's type (never its message: messages may quote data)."""
     span.set_attribute("error.type", type(exc).__name__)
     span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+
+
+def span_ids(**ids: AttributeValue | None) -> None:
+    """`annotate`'s identifiers on the current span only, where it records (the log context has them already)."""
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes(_attributes(ids))
 
 
 def annotate(**ids: AttributeValue | None) -> None:
@@ -369,9 +396,7 @@ def annotate(**ids: AttributeValue | None) -> None:
     (Faust's process span, or our stage span) and binds `case_id`/`report_id` in structlog's context
     (worker.run_guarded clears them after the event). Identifiers only: never a PII value.
     """
-    span = trace.get_current_span()
-    if span.is_recording():
-        span.set_attributes(_attributes(ids))
+    span_ids(**ids)
     scalars = {k: v for k, v in ids.items() if v is not None and not isinstance(v, (list, tuple))}
     if scalars:
         structlog.contextvars.bind_contextvars(**scalars)

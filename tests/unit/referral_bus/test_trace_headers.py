@@ -93,6 +93,21 @@ def test_a_record_sent_outside_any_span_starts_a_trace_with_a_root_send_span() -
     assert root["context"]["span_id"] == "0x" + span_id and root["context"]["trace_id"] == "0x" + trace_id
 
 
+def test_a_record_goes_without_trace_headers_when_they_cannot_be_made() -> None:
+    code = FAKE_SENDS + """
+from referral_bus import tracing
+tracing.configure("probe")
+def broken(*args):
+    raise RuntimeError("no headers")
+tracing.trace_headers = broken
+with tracing.stage_span("probe stage"):
+    sent = asyncio.run(aiokafka.AIOKafkaProducer.send(None, "ns.topic", b"v", headers=[("x", b"1")]))
+print("RESULT " + json.dumps([[k, v.decode()] for k, v in sent]))
+"""
+    out = run_python(code, OTEL_TRACES_EXPORTER="console").stdout
+    assert json.loads(out.rsplit("RESULT ", 1)[1].splitlines()[0]) == [["x", "1"]]
+
+
 SEQUENCES = FAKE_SENDS + """
 from hypothesis import given, settings, strategies as st
 from opentelemetry import context as otel_context, trace

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 import pytest
+import structlog
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -120,6 +121,40 @@ tracing.shutdown()
 """
     out = run_python(code, OTEL_TRACES_EXPORTER="console").stdout
     assert '"name": "sla escalate"' in out and '"referral_bus.case_id": "case-1"' in out
+
+
+class _Refusing(trace.NonRecordingSpan):
+    """A recording span whose every attribute and status call fails."""
+
+    def is_recording(self) -> bool:
+        return True
+
+    def set_attributes(self, attributes: Any) -> None:
+        raise RuntimeError("no attributes")
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        raise RuntimeError("no attribute")
+
+    def set_status(self, status: Any, description: str | None = None) -> None:
+        raise RuntimeError("no status")
+
+
+def test_a_stage_never_raises_for_its_span_and_keeps_the_works_own_exception() -> None:
+    refusing = _Refusing(trace.INVALID_SPAN_CONTEXT)
+    with trace.use_span(refusing), stage("routing decide", case_id="case-1") as span:
+        assert span is refusing
+    current = trace.use_span(refusing, record_exception=False, set_status_on_exception=False)  # as Faust's sensor
+    with pytest.raises(ValueError, match="the work's"), current, stage("intake validate"):
+        raise ValueError("the work's")
+
+
+def test_the_shells_span_ids_set_the_span_only_not_the_log_context() -> None:
+    process, exporter = _process_span()
+    with trace.use_span(process, end_on_exit=True):
+        tracing.span_ids(case_id="case-9", rule_ids=["r1"], report_id=None)
+        assert "case_id" not in structlog.contextvars.get_contextvars()
+    (only,) = exporter.get_finished_spans()
+    assert dict(only.attributes or {}) == {"referral_bus.case_id": "case-9", "referral_bus.rule_ids": ("r1",)}
 
 
 def test_with_tracing_off_a_stage_opens_nothing() -> None:

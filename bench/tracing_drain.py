@@ -1,0 +1,85 @@
+"""A worker's drain (`bench.routing_drain`, `bench.notifier_drain`) with its spans exported over OTLP/HTTP, and without.
+
+    python -m bench.tracing_drain [--cases 3000] [--order off,on,on,off] [--profile DIR] [--notifier]
+
+Each run is `routing_drain.drain` (one routing worker, N cases, CPU ms per case from /proc, idle subtracted); an
+`on` run's worker exports every span to a local sink process (each request read and answered 200, as a collector
+takes it), an `off` run's has `OTEL_TRACES_EXPORTER=none`. Prints one JSON line per run, with its load average.
+`--profile DIR`: py-spy raw stacks of each run's drain in DIR (`<n>-<variant>.txt`; routing only).
+`--notifier`: the notifier's drain instead (N referrals delivered to a local webhook receiver; the OTEL_* variables
+of this process reach its worker).
+Run the file by path with `PYTHONPATH=<tree>` to measure that tree's worker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import notifier_drain, routing_drain
+from bench.tracing_cost import SINK
+from referral_devstack.processes import untraced_environment
+from referral_devstack.workers import Workers, free_port
+
+
+def traced_env(port: int) -> dict[str, str]:
+    """A worker's OTLP/HTTP export to the sink on `port`."""
+    return {
+        "OTEL_TRACES_EXPORTER": "otlp",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{port}/v1/traces",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+    }
+
+
+def run(cases: int, order: list[str], profile: Path | None = None, notifier: bool = False) -> list[dict[str, Any]]:
+    """One drain per entry of `order` (`on`: traced, `off`: not), in that order."""
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], env=untraced_environment())
+    out = []
+    try:
+        time.sleep(0.5)
+        for n, variant in enumerate(order):
+            extra = traced_env(port) if variant == "on" else {}
+
+            def workers(work: Any, namespace: str, env: dict[str, str], extra: dict[str, str] = extra) -> Workers:
+                return Workers(work, namespace, {**env, **extra})
+
+            setattr(routing_drain, "Workers", workers)  # noqa: B010 - the drain's worker, with the export
+            before = [round(x, 1) for x in os.getloadavg()]
+            stacks = profile / f"{n}-{variant}.txt" if profile else None
+            if notifier:
+                for name in traced_env(port):
+                    os.environ.pop(name, None)
+                os.environ.update(extra or {"OTEL_TRACES_EXPORTER": "none"})
+                result = asyncio.run(notifier_drain.drain(cases))
+            else:
+                result = asyncio.run(routing_drain.drain(cases, stacks))
+            out.append({"variant": variant, "load_before": before, **result})
+            print(json.dumps(out[-1]), flush=True)
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=3000)
+    parser.add_argument("--order", default="off,on,on,off")
+    parser.add_argument("--profile", type=Path, help="py-spy raw stacks of each drain into this folder")
+    parser.add_argument("--notifier", action="store_true", help="the notifier's drain instead of routing's")
+    args = parser.parse_args()
+    if args.profile:
+        args.profile.mkdir(parents=True, exist_ok=True)
+    run(args.cases, args.order.split(","), args.profile, args.notifier)
+
+
+if __name__ == "__main__":
+    main()
