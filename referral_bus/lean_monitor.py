@@ -5,7 +5,8 @@ keeps counters, deques of latencies and a per-second median sampler that only it
 metrics/statsd/Prometheus sensors and `Monitor.asdict` read. `LeanMonitor` (the `Monitor` setting,
 shell.Service) keeps only what Faust itself reads: each partition's last stream event time
 (`stream_inbound_time`, for the consumer's "slow processing" diagnostics). Rebalance and assignment
-hooks (rare) keep Faust's behaviour. Our own sensors (span_keys.ProcessSpanSensor) are separate and kept.
+hooks (rare) keep Faust's behaviour. Each event's process span is opened by the shell itself
+(`span_keys.ProcessSpanSensor`, called from `shell.Service`, not registered with Faust).
 """
 
 from __future__ import annotations
