@@ -112,16 +112,6 @@ def _histogram(name: str) -> metrics.Histogram:
     return _meter().create_histogram(name, unit="ms", description=_HISTOGRAMS[name])
 
 
-def latency_histogram() -> metrics.Histogram:
-    """Processing latency per stage in milliseconds."""
-    return _histogram("referral_bus_stage_latency")
-
-
-def delivery_histogram() -> metrics.Histogram:
-    """Delivery latency per channel, from the report's receipt to the recipient, in milliseconds."""
-    return _histogram("referral_bus_delivery_latency")
-
-
 def safeguard_refusal(stage: str, safeguard_id: str, path: str) -> None:
     """One referral the gate refused (path: rules, default, escalation, delivery); ids only, no personal data."""
     _counter("referral_bus_safeguard_refusals").add(1, {"stage": stage, "safeguard": safeguard_id, "path": path})

@@ -30,6 +30,7 @@ partition_states = st.fixed_dictionaries(  # each field's usual value (fetchable
         "paused": st.sampled_from([False, False, False, True]),
         "pending": st.sampled_from([None] * 6 + ["records", "records_expired", "error", "error_expired"]),
         "preferred": st.sampled_from([None] * 6 + ["valid", "expired", "unknown_node"]),  # KIP-392 read replica
+        "age": st.sampled_from([0.01, 0.03, 0.06]),  # seconds pending records have waited (unexpired: backoffs differ)
     }
 )
 REPLICAS = {"valid": (3, NOW + 60), "expired": (3, NOW - 1), "unknown_node": (7, NOW + 60)}  # node, expires at
@@ -57,7 +58,7 @@ def _fetcher(partitions: dict[tuple[str, int], dict[str, Any]], in_flight: set[i
         pending = state["pending"]
         if pending is not None:
             kind = FetchResult.__new__(FetchResult) if pending.startswith("records") else FetchError.__new__(FetchError)
-            kind._created, kind._backoff = (NOW - 1.0 if pending.endswith("expired") else NOW - 0.03), 0.1
+            kind._created, kind._backoff = (NOW - 1.0 if pending.endswith("expired") else NOW - state["age"]), 0.1
             fetcher._records[tp] = kind
         replica = REPLICAS.get(state["preferred"])
         if replica is not None:
