@@ -125,6 +125,7 @@ def _shared_processors() -> list[Any]:
 
 
 _state: dict[str, str] = {"service": "referral-bus", "fmt": "json", "level": "INFO", "repeat_interval": "30"}
+_debug = [True]  # whether DEBUG lines are written: structlog unconfigured writes every level
 
 
 def configure(service: str, *, fmt: str = "json", level: str = "INFO", repeat_interval: float = 30.0) -> None:
@@ -133,6 +134,7 @@ def configure(service: str, *, fmt: str = "json", level: str = "INFO", repeat_in
     `repeat_interval`: client-library lines repeated within it are summarised (see lograte.py).
     """
     _state.update(service=service, fmt=fmt, level=level.upper(), repeat_interval=str(repeat_interval))
+    _debug[0] = logging.DEBUG >= logging.getLevelName(level.upper())  # the filtering logger's own test
     structlog.configure(
         processors=[*_shared_processors(), _renderer(fmt)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
@@ -188,6 +190,11 @@ def stdlib_config() -> dict[str, Any]:
         },
         "root": {"level": _state["level"], "handlers": ["default"]},
     }
+
+
+def debug_enabled() -> bool:
+    """Whether the configured level lets DEBUG lines through (below it structlog's logger drops them)."""
+    return _debug[0]
 
 
 def get_logger(**initial: Any) -> Any:

@@ -27,8 +27,11 @@ def configure(*, each_event: bool) -> None:
 
 
 def event(logger: Any, message: str, **fields: Any) -> None:
-    """One per-event line: DEBUG unless LOG_EACH_EVENT is on."""
-    (logger.info if _state["each_event"] else logger.debug)(message, **fields)
+    """One per-event line: DEBUG unless LOG_EACH_EVENT is on; no call at all when the level drops DEBUG lines."""
+    if _state["each_event"]:
+        logger.info(message, **fields)
+    elif rb_logging.debug_enabled():  # ≈ 0.15 µs instead of ≈ 0.9 µs through structlog's proxy (bench/results/abl.md)
+        logger.debug(message, **fields)
 
 
 def _joined(counts: Counter[str]) -> str:

@@ -75,3 +75,34 @@ summary.event(log, "case accepted", case_id="case-loud")
     assert first["level"] == "info" and first["stage"] == "intake"
     assert first["outcomes"] == "accepted=2 duplicate=1" and first["events_in"] == 1
     assert loud["case_id"] == "case-loud" and loud["level"] == "info"
+
+
+def test_per_event_lines_are_the_same_as_logging_them_at_every_level() -> None:
+    # Exhaustive over the levels and LOG_EACH_EVENT: `event` writes exactly the lines the logger call it stands for
+    # writes (its shortcut skips only what the level drops); unconfigured, DEBUG counts as let through (structlog's
+    # default logger writes every level).
+    code = """
+import io, json, sys
+from referral_bus import logging, summary
+print(json.dumps(["unconfigured", logging.debug_enabled()]))
+for level in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "debug", "NOTSET"):
+    for each in (False, True):
+        sys.stderr = sink = io.StringIO()
+        logging.configure("intake", level=level)  # its logger writes to the stderr of this moment: the sink
+        sys.stderr = sys.__stderr__
+        log = logging.get_logger()
+        summary.configure(each_event=each)
+        summary.event(log, "case accepted", case_id="case-1", n=2)
+        ours = sink.getvalue().splitlines()
+        sink.truncate(0); sink.seek(0)
+        (log.info if each else log.debug)("case accepted", case_id="case-1", n=2)
+        theirs = sink.getvalue().splitlines()
+        strip = lambda xs: [{k: v for k, v in json.loads(x).items() if k != "timestamp"} for x in xs]
+        print(json.dumps([level, each, strip(ours), strip(theirs)]))
+"""
+    rows = [json.loads(x) for x in run_python(code).stdout.splitlines()]
+    assert rows[0] == ["unconfigured", True]
+    written = {(level, each): ours for level, each, ours, theirs in rows[1:] if ours == theirs}
+    assert len(written) == len(rows) - 1 == 14  # every combination: the same lines
+    assert written[("DEBUG", False)] and written[("debug", False)] and written[("NOTSET", False)]  # DEBUG lines kept
+    assert not written[("INFO", False)] and written[("INFO", True)] and not written[("ERROR", True)]
