@@ -49,6 +49,13 @@ _TAGS = {number: _varint(number << 3 | 2) for number in range(1, 16)}
 
 def _value(value: Any) -> bytes:
     """An AnyValue message."""
+    kind = type(value)  # the exact types attributes have once cleaned first, then the general case
+    if kind is str:
+        return _field(1, value.encode())
+    if kind is int:
+        return b"\x18" + _varint(value)
+    if kind is tuple:
+        return _field(5, b"".join([_field(1, _value(v)) for v in value]))
     if value is None:
         return b""
     if isinstance(value, bool):
@@ -69,26 +76,54 @@ def _value(value: Any) -> bytes:
 
 
 def _key_value(key: str, value: Any) -> bytes:
-    return _field(1, key.encode()) + _field(2, _value(value))
+    return _key(key) + _field(2, _value(value))
 
 
+def _key(key: str) -> bytes:
+    """A KeyValue's key field, made once per key name (bounded)."""
+    encoded = _keys.get(key)
+    if encoded is None:
+        encoded = _field(1, key.encode())
+        if len(_keys) >= _SEEN_MAX:
+            _keys.clear()
+        _keys[key] = encoded
+    return encoded
+
+
+_keys: dict[str, bytes] = {}
 # Attribute fields already encoded, by (field number, key, type, value): the same topic, group or system name
-# recurs on every span. Bounded: emptied when full (offsets and ids that never recur fill it slowly).
-_seen: dict[tuple[int, str, type, str | int], bytes] = {}
+# recurs on every span. Bounded: emptied when full. A key whose values keep missing (an offset, a case id: they
+# never recur) is no longer looked up or kept (`_churning`), so it neither pays for the memo nor empties it.
+_seen: dict[tuple[int, str, type, Any], bytes] = {}
 _SEEN_MAX = 4096
+_misses: dict[tuple[int, str], int] = {}  # per (field number, key) since `_seen` was last emptied
+_churning: set[tuple[int, str]] = set()
+_CHURN = 256  # misses of one key between two emptyings after which its values are taken as never recurring
+_MEMO_TYPES = frozenset((str, int, bool))  # not floats: -0.0 == 0.0
 
 
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
     out = []
     for k, v in (attributes or {}).items():
-        memo = (number, k, type(v), v) if isinstance(v, (str, int)) else None  # not floats: -0.0 == 0.0
-        encoded = _seen.get(memo) if memo is not None else None
+        kind = type(v)
+        where = (number, k)
+        if where in _churning or not (
+            kind in _MEMO_TYPES or (kind is tuple and all(type(x) is str for x in v))  # tuples of text: rule ids
+        ):
+            out.append(_field(number, _key_value(k, v)))
+            continue
+        memo = (number, k, kind, v)
+        encoded = _seen.get(memo)
         if encoded is None:
             encoded = _field(number, _key_value(k, v))
-            if memo is not None:
-                if len(_seen) >= _SEEN_MAX:
-                    _seen.clear()
-                _seen[memo] = encoded
+            if len(_seen) >= _SEEN_MAX:
+                _seen.clear()
+                _misses.clear()
+            _seen[memo] = encoded
+            misses = _misses.get(where, 0) + 1
+            _misses[where] = misses
+            if misses > _CHURN and len(_churning) < _SEEN_MAX:
+                _churning.add(where)
         out.append(encoded)
     return b"".join(out)
 
