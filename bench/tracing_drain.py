@@ -59,17 +59,16 @@ class ThreadCpu:
         while "routing" not in workers.procs and time.monotonic() < deadline:
             time.sleep(0.05)
         proc = workers.procs.get("routing")
-        tick = os.sysconf("SC_CLK_TCK")
+        tick, seen = os.sysconf("SC_CLK_TCK"), {}  # each thread's last reading: an ended thread leaves /proc
         while proc is not None and proc.poll() is None:
-            reading = {"main": 0.0, "others": 0.0}
             try:
                 for task in Path(f"/proc/{proc.pid}/task").iterdir():
                     fields = (task / "stat").read_text().rpartition(")")[2].split()  # utime, stime: 12th, 13th
-                    thread = "main" if task.name == str(proc.pid) else "others"
-                    reading[thread] += (int(fields[11]) + int(fields[12])) / tick
+                    seen[task.name] = (int(fields[11]) + int(fields[12])) / tick
             except OSError:
-                break  # it exited between two readings
-            self.last = reading
+                pass  # a thread or the process ended between two readings
+            main = seen.get(str(proc.pid), 0.0)
+            self.last = {"main": main, "others": sum(seen.values()) - main}
             time.sleep(0.2)
 
 
