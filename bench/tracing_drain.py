@@ -6,6 +6,8 @@ Each run is `routing_drain.drain` (one routing worker, N cases, CPU ms per case 
 `on` run's worker exports every span to a local sink process (each request read and answered 200, as a collector
 takes it), an `off` run's has `OTEL_TRACES_EXPORTER=none`. Prints one JSON line per run, with its load average.
 `--profile DIR`: py-spy raw stacks of each run's drain in DIR (`<n>-<variant>.txt`; routing only).
+Routing's runs also give the worker's CPU seconds by thread over its whole life (`threads_cpu_s`: the event loop's
+thread, and the others: with tracing on, the span processor's export thread).
 `--notifier`: the notifier's drain instead (N referrals delivered to a local webhook receiver; the OTEL_* variables
 of this process reach its worker).
 Run the file by path with `PYTHONPATH=<tree>` to measure that tree's worker.
@@ -19,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +41,37 @@ def traced_env(port: int) -> dict[str, str]:
     }
 
 
+class ThreadCpu:
+    """A routing worker's CPU seconds by thread (/proc/PID/task), the last reading before it exits.
+
+    `main`: the event loop's thread; `others`: the rest (with tracing on, the span processor's export thread).
+    """
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def watch(self, workers: Workers) -> None:
+        """Read the routing worker's threads every 0.2 s from its start until it exits (a daemon thread)."""
+        threading.Thread(target=self._poll, args=(workers,), daemon=True).start()
+
+    def _poll(self, workers: Workers) -> None:
+        deadline = time.monotonic() + 60
+        while "routing" not in workers.procs and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc = workers.procs.get("routing")
+        tick, seen = os.sysconf("SC_CLK_TCK"), {}  # each thread's last reading: an ended thread leaves /proc
+        while proc is not None and proc.poll() is None:
+            try:
+                for task in Path(f"/proc/{proc.pid}/task").iterdir():
+                    fields = (task / "stat").read_text().rpartition(")")[2].split()  # utime, stime: 12th, 13th
+                    seen[task.name] = (int(fields[11]) + int(fields[12])) / tick
+            except OSError:
+                pass  # a thread or the process ended between two readings
+            main = seen.get(str(proc.pid), 0.0)
+            self.last = {"main": main, "others": sum(seen.values()) - main}
+            time.sleep(0.2)
+
+
 def run(cases: int, order: list[str], profile: Path | None = None, notifier: bool = False) -> list[dict[str, Any]]:
     """One drain per entry of `order` (`on`: traced, `off`: not), in that order."""
     port = free_port()
@@ -47,9 +81,18 @@ def run(cases: int, order: list[str], profile: Path | None = None, notifier: boo
         time.sleep(0.5)
         for n, variant in enumerate(order):
             extra = traced_env(port) if variant == "on" else {}
+            threads = ThreadCpu()
 
-            def workers(work: Any, namespace: str, env: dict[str, str], extra: dict[str, str] = extra) -> Workers:
-                return Workers(work, namespace, {**env, **extra})
+            def workers(
+                work: Any,
+                namespace: str,
+                env: dict[str, str],
+                extra: dict[str, str] = extra,
+                threads: ThreadCpu = threads,
+            ) -> Workers:
+                started = Workers(work, namespace, {**env, **extra})
+                threads.watch(started)
+                return started
 
             setattr(routing_drain, "Workers", workers)  # noqa: B010 - the drain's worker, with the export
             before = [round(x, 1) for x in os.getloadavg()]
@@ -61,6 +104,8 @@ def run(cases: int, order: list[str], profile: Path | None = None, notifier: boo
                 result = asyncio.run(notifier_drain.drain(cases))
             else:
                 result = asyncio.run(routing_drain.drain(cases, stacks))
+            if threads.last:
+                result["threads_cpu_s"] = {k: round(v, 2) for k, v in threads.last.items()}  # worker's whole life
             out.append({"variant": variant, "load_before": before, **result})
             print(json.dumps(out[-1]), flush=True)
     finally:

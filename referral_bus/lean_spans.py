@@ -5,7 +5,8 @@ event and link containers, its self-metrics, a read-only copy at the end), and F
 provider for a tracer on every event (≈ 20 µs). `LeanTracer` makes the same spans with the provider's
 sampler, id generator, resource and span processor (so the same queue, exporter and encoder) and a
 plain attribute dict, cleaned as the SDK cleans it: ≈ 20 µs. The limit on the number of attributes does not
-apply (ours carry a dozen identifiers at most); the one on a value's length does.
+apply (ours carry a dozen identifiers at most); the one on a value's length does. Where our OTLP exporter is the
+provider's only one, an ended span goes to its queue already written (`span_encoding.EncodedSpan`).
 Telemetry never raises: a span that cannot be handed to the processor is dropped (logged at DEBUG).
 """
 
@@ -25,6 +26,8 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, Pa
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
+
+from referral_bus.span_encoding import EncodedSpan, encodes_ended_spans, span_message
 
 log = logging.getLogger(__name__)
 _SCALAR_TYPES = frozenset((str, bool, int, float))  # exact types: kept as they are, one set lookup
@@ -116,12 +119,28 @@ class LeanSpan(trace.Span):
         self.add_event("exception", {**(attributes or {}), "exception.type": type(exception).__name__}, timestamp)
 
     def end(self, end_time: int | None = None) -> None:
-        """Ended once: handed to the span processor as a ReadableSpan."""
+        """Ended once: handed to the span processor, written as its OTLP message where ours exports (else readable)."""
         if self._end_time is not None:
             return
         self._end_time = end_time if end_time is not None else time.time_ns()
         try:
             tracer = self._tracer
+            if tracer.encodes() and not self._events and not self._links:
+                message = span_message(
+                    self._name,
+                    self._context,
+                    self._parent,
+                    self._kind,
+                    self._start_time,
+                    self._end_time,
+                    self._attributes,
+                    0,
+                    self._status,
+                )
+                # the processor reads its context, our encoder the rest: no ReadableSpan, no encoding in its thread
+                written: Any = EncodedSpan(self._context, tracer.resource, tracer.scope, message)
+                tracer.processor.on_end(written)
+                return
             tracer.processor.on_end(
                 ReadableSpan(
                     name=self._name,
@@ -153,6 +172,17 @@ class LeanTracer(trace.Tracer):
         self.scope = InstrumentationScope(name)
         self.max_length = provider._span_limits.max_span_attribute_length  # OTEL_(SPAN_)ATTRIBUTE_VALUE_LENGTH_LIMIT
         self.parent_based_on = is_parent_based_on(self.sampler)
+        self._checked: tuple[Any, bool] = (None, False)  # the processors last checked, and whether ours encodes
+
+    def encodes(self) -> bool:
+        """Whether an ended span may go to the processor written (`span_encoding.EncodedSpan`).
+
+        Rechecked when the provider's processors change (adding one makes a new tuple of them).
+        """
+        current = getattr(self.processor, "_span_processors", None)
+        if current is not self._checked[0]:
+            self._checked = (current, encodes_ended_spans(self.processor))
+        return self._checked[1]
 
     def start_span(
         self,

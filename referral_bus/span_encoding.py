@@ -5,14 +5,19 @@ serialising (≈ 50 µs a span on the benchmark machine, most of what an exporte
 worker). `encode_request` writes the identical `ExportTraceServiceRequest` bytes directly;
 a span with events or links (none of ours have any) goes through the SDK's own encoder.
 `tests/unit/referral_bus/test_span_encoding.py` proves the bytes decode to the message the
-SDK would have sent, for generated spans of every attribute type.
+SDK would have sent, for generated spans of every attribute type. Lean spans are written when they end, on the
+thread that ends them (`EncodedSpan`), where our exporter is the provider's only one (`encodes_ended_spans`): the
+export thread then only joins bytes, so it holds the GIL the event loop needs for a fraction of what encoding took.
 """
 
 from __future__ import annotations
 
 import struct
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 _Q = struct.Struct("<Q")
 _D = struct.Struct("<d")
@@ -44,6 +49,13 @@ _TAGS = {number: _varint(number << 3 | 2) for number in range(1, 16)}
 
 def _value(value: Any) -> bytes:
     """An AnyValue message."""
+    kind = type(value)  # the exact types attributes have once cleaned first, then the general case
+    if kind is str:
+        return _field(1, value.encode())
+    if kind is int:
+        return b"\x18" + _varint(value)
+    if kind is tuple:
+        return _field(5, b"".join([_field(1, _value(v)) for v in value]))
     if value is None:
         return b""
     if isinstance(value, bool):
@@ -64,26 +76,54 @@ def _value(value: Any) -> bytes:
 
 
 def _key_value(key: str, value: Any) -> bytes:
-    return _field(1, key.encode()) + _field(2, _value(value))
+    return _key(key) + _field(2, _value(value))
 
 
+def _key(key: str) -> bytes:
+    """A KeyValue's key field, made once per key name (bounded)."""
+    encoded = _keys.get(key)
+    if encoded is None:
+        encoded = _field(1, key.encode())
+        if len(_keys) >= _SEEN_MAX:
+            _keys.clear()
+        _keys[key] = encoded
+    return encoded
+
+
+_keys: dict[str, bytes] = {}
 # Attribute fields already encoded, by (field number, key, type, value): the same topic, group or system name
-# recurs on every span. Bounded: emptied when full (offsets and ids that never recur fill it slowly).
-_seen: dict[tuple[int, str, type, str | int], bytes] = {}
+# recurs on every span. Bounded: emptied when full. A key whose values keep missing (an offset, a case id: they
+# never recur) is no longer looked up or kept (`_churning`), so it neither pays for the memo nor empties it.
+_seen: dict[tuple[int, str, type, Any], bytes] = {}
 _SEEN_MAX = 4096
+_misses: dict[tuple[int, str], int] = {}  # per (field number, key) since `_seen` was last emptied
+_churning: set[tuple[int, str]] = set()
+_CHURN = 256  # misses of one key between two emptyings after which its values are taken as never recurring
+_MEMO_TYPES = frozenset((str, int, bool))  # not floats: -0.0 == 0.0
 
 
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
     out = []
     for k, v in (attributes or {}).items():
-        memo = (number, k, type(v), v) if isinstance(v, (str, int)) else None  # not floats: -0.0 == 0.0
-        encoded = _seen.get(memo) if memo is not None else None
+        kind = type(v)
+        where = (number, k)
+        if where in _churning or not (
+            kind in _MEMO_TYPES or (kind is tuple and all(type(x) is str for x in v))  # tuples of text: rule ids
+        ):
+            out.append(_field(number, _key_value(k, v)))
+            continue
+        memo = (number, k, kind, v)
+        encoded = _seen.get(memo)
         if encoded is None:
             encoded = _field(number, _key_value(k, v))
-            if memo is not None:
-                if len(_seen) >= _SEEN_MAX:
-                    _seen.clear()
-                _seen[memo] = encoded
+            if len(_seen) >= _SEEN_MAX:
+                _seen.clear()
+                _misses.clear()
+            _seen[memo] = encoded
+            misses = _misses.get(where, 0) + 1
+            _misses[where] = misses
+            if misses > _CHURN and len(_churning) < _SEEN_MAX:
+                _churning.add(where)
         out.append(encoded)
     return b"".join(out)
 
@@ -103,20 +143,43 @@ def _span(span: Any) -> bytes:
         from opentelemetry.exporter.otlp.proto.common._internal.trace_encoder import _encode_span
 
         return bytes(_encode_span(span).SerializeToString())
-    ctx, parent = span.get_span_context(), span.parent
+    return span_message(
+        span.name,
+        span.get_span_context(),
+        span.parent,
+        span.kind,
+        span.start_time,
+        span.end_time,
+        span.attributes,
+        span.dropped_attributes,
+        span.status,
+    )
+
+
+def span_message(
+    name: str,
+    ctx: Any,
+    parent: Any,
+    kind: Any,
+    start_time: int | None,
+    end_time: int | None,
+    attributes: Mapping[str, Any] | None,
+    dropped_attributes: int,
+    status: Any,
+) -> bytes:
+    """The Span message of a span without events or links, from its fields."""
     out = [_IDS.pack(b"\x0a\x10", ctx.trace_id.to_bytes(16, "big"), b"\x12\x08", ctx.span_id.to_bytes(8, "big"))]
     state = ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()) if ctx.trace_state else ""
     if state:
         out.append(_field(3, state.encode()))
     if parent:
         out.append(_PARENT.pack(b"\x22\x08", parent.span_id.to_bytes(8, "big")))
-    out.append(_field(5, span.name.encode()))
-    out.append(_KINDS.get(span.kind.value) or b"\x30" + _varint(span.kind.value + 1))
-    out.append(_TIMES.pack(0x39, span.start_time or 0, 0x41, span.end_time or 0))
-    out.append(_attributes(9, span.attributes))
-    if span.dropped_attributes:
-        out.append(b"\x50" + _varint(span.dropped_attributes))
-    status = span.status
+    out.append(_field(5, name.encode()))
+    out.append(_KINDS.get(kind.value) or b"\x30" + _varint(kind.value + 1))
+    out.append(_TIMES.pack(0x39, start_time or 0, 0x41, end_time or 0))
+    out.append(_attributes(9, attributes))
+    if dropped_attributes:
+        out.append(b"\x50" + _varint(dropped_attributes))
     if status.description or status.status_code.value:
         body = _field(2, status.description.encode()) if status.description else b""
         if status.status_code.value:
@@ -126,6 +189,36 @@ def _span(span: Any) -> bytes:
         out.append(_NO_STATUS)
     out.append(_FLAGS[parent is not None and parent.is_remote])
     return b"".join(out)
+
+
+class EncodedSpan:
+    """An ended span already written as its OTLP Span message, with what the batch processor and grouping read."""
+
+    __slots__ = ("context", "encoded", "instrumentation_scope", "resource")
+
+    def __init__(self, context: Any, resource: Any, scope: Any, message: bytes) -> None:
+        self.context, self.resource, self.instrumentation_scope = context, resource, scope
+        self.encoded = _field(2, message)  # as a ScopeSpans field
+
+
+_ENCODERS: weakref.WeakSet[Any] = weakref.WeakSet()  # the exporters whose requests `encode_request` writes
+
+
+def encodes_with_us(exporter: Any) -> None:
+    """Mark an OTLP exporter whose module encodes with `encode_request` (tracing._fast_encoding)."""
+    _ENCODERS.add(exporter)
+
+
+def encodes_ended_spans(processors: Any) -> bool:
+    """True when a provider's span processors (its `_active_span_processor`) are one batch processor, ours.
+
+    Only then may a span be handed over as an `EncodedSpan`: any other processor or exporter reads ReadableSpans.
+    """
+    try:
+        (only,) = processors._span_processors
+        return type(only) is BatchSpanProcessor and only._batch_processor._exporter in _ENCODERS
+    except Exception:  # noqa: BLE001 - another SDK's internals: the SDK's ReadableSpans, as before
+        return False
 
 
 def _scope(scope: Any) -> bytes:
@@ -138,7 +231,7 @@ def _scope(scope: Any) -> bytes:
 
 
 def encode_request(spans: Sequence[Any]) -> bytes:
-    """The serialised ExportTraceServiceRequest for `spans` (SDK ReadableSpans), grouped by resource and scope.
+    """The serialised ExportTraceServiceRequest for `spans` (ReadableSpans, EncodedSpans), by resource and scope.
 
     Resources are told apart by identity, then equality, never by hash: a Resource hashes by JSON-dumping its
     attributes (≈ 30 µs), which per span was most of an export's cost (docs/performance.md, "Tracing").
@@ -153,12 +246,13 @@ def encode_request(spans: Sequence[Any]) -> bytes:
             key = next((k for k, (seen, _) in grouped.items() if seen == resource), id(resource))
             first[id(resource)] = key
             grouped.setdefault(key, (resource, {}))
-        grouped[key][1].setdefault(scope, []).append(_field(2, _span(span)))
+        encoded = span.encoded if type(span) is EncodedSpan else _field(2, _span(span))
+        grouped[key][1].setdefault(scope, []).append(encoded)
     out = []
     for resource, scopes in grouped.values():
         body = _field(1, _attributes(1, resource.attributes))
-        for scope, encoded in scopes.items():
-            scope_spans = _field(1, _scope(scope)) + b"".join(encoded)
+        for scope, messages in scopes.items():
+            scope_spans = _field(1, _scope(scope)) + b"".join(messages)
             if scope is not None and scope.schema_url:
                 scope_spans += _field(3, scope.schema_url.encode())
             body += _field(2, scope_spans)

@@ -96,11 +96,19 @@ def _exporter() -> Any:
         from opentelemetry.exporter.otlp.proto.grpc import trace_exporter as grpc_module
 
         _fast_encoding(grpc_module, parsed=True)
-        return grpc_module.OTLPSpanExporter()
+        return _ours(grpc_module.OTLPSpanExporter())
     from opentelemetry.exporter.otlp.proto.http import trace_exporter as http_module
 
     _fast_encoding(http_module, parsed=False)
-    return http_module.OTLPSpanExporter()
+    return _ours(http_module.OTLPSpanExporter())
+
+
+def _ours(exporter: Any) -> Any:
+    """`exporter`, marked as encoding with span_encoding (lean spans then reach it written: `EncodedSpan`)."""
+    from referral_bus.span_encoding import encodes_with_us
+
+    encodes_with_us(exporter)
+    return exporter
 
 
 class _Encoded:

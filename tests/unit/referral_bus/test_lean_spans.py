@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import (
@@ -25,8 +25,9 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
+from referral_bus import lean_spans
 from referral_bus.lean_spans import LeanSpan, LeanTracer
-from referral_bus.span_encoding import encode_request
+from referral_bus.span_encoding import EncodedSpan, encode_request, encodes_with_us
 
 TEXT = st.text(max_size=12)
 SCALAR = st.one_of(TEXT, st.booleans(), st.integers(-(2**63), 2**63 - 1), st.floats(allow_nan=False), st.none())
@@ -154,3 +155,106 @@ def test_a_value_length_limit_applies() -> None:
     LeanTracer(provider, "faust").start_span("s", attributes={"k": "abcdefgh", "n": 123456789}).end()
     (span,) = exporter.get_finished_spans()
     assert dict(span.attributes or {}) == {"k": "abcd", "n": 123456789}
+
+
+class _Batches(SpanExporter):
+    """Keeps every batch the batch processor hands over."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[Any]] = []
+
+    def export(self, spans: Any) -> SpanExportResult:
+        self.batches.append(list(spans))
+        return SpanExportResult.SUCCESS
+
+
+def _batched(ours: bool) -> tuple[TracerProvider, _Batches]:
+    exporter = _Batches()
+    if ours:
+        encodes_with_us(exporter)
+    provider = TracerProvider(resource=Resource.create({"service.name": "referral-bus-probe"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+    return provider, exporter
+
+
+def _readable(span: Any) -> ReadableSpan:
+    """The ReadableSpan `LeanSpan.end` hands over where it does not write the span itself."""
+    tracer = span._tracer
+    return ReadableSpan(
+        name=span._name,
+        context=span._context,
+        parent=span._parent,
+        resource=tracer.resource,
+        attributes=span._attributes,
+        events=span._events,
+        links=span._links,
+        kind=span._kind,
+        status=span._status,
+        start_time=span._start_time,
+        end_time=span._end_time,
+        instrumentation_scope=tracer.scope,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(SPAN, st.sampled_from(["faust", "referral_bus.kafka"])), min_size=1, max_size=6))
+def test_spans_written_when_they_end_make_the_request_their_readable_spans_make(specs: list[Any]) -> None:
+    provider, exporter = _batched(ours=True)
+    tracers = {name: LeanTracer(provider, name) for name in ("faust", "referral_bus.kafka")}
+    made: list[Any] = []
+    for spec, scope in specs:
+        parent = {"none": None, "remote": REMOTE, "local": LOCAL}[spec["parent"]]
+        context = set_span_in_context(NonRecordingSpan(parent)) if parent else None
+        span = tracers[scope].start_span(
+            spec["name"], context=context, kind=spec["kind"], attributes=spec["attributes"]
+        )
+        span.set_attributes(spec["later"])
+        if spec["event"]:
+            span.add_event("e", {"n": 2})
+        if spec["status"] is not None:
+            span.set_status(spec["status"])
+        span.end()
+        made.append(span)
+    provider.force_flush()
+    (batch,) = exporter.batches
+    provider.shutdown()
+    assert [type(s) is EncodedSpan for s in batch] == [not s._events for s in made]  # oldest first
+    readable = [_readable(s) for s in made]
+    assert encode_request(batch) == encode_request(readable)
+    assert ExportTraceServiceRequest.FromString(encode_request(batch)) == encode_spans(readable)
+
+
+def test_any_other_exporter_or_a_second_processor_gets_readable_spans() -> None:
+    provider, theirs = _batched(ours=False)
+    LeanTracer(provider, "faust").start_span("process").end()
+    provider.force_flush()
+    assert [type(s) for s in theirs.batches[0]] == [ReadableSpan]
+
+    provider, ours = _batched(ours=True)
+    lean = LeanTracer(provider, "faust")
+    lean.start_span("written").end()
+    memory = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(memory))  # added after the tracer was made
+    lean.start_span("readable").end()
+    provider.force_flush()
+    assert [type(s) for s in ours.batches[0]] == [EncodedSpan, ReadableSpan]
+    assert [s.name for s in memory.get_finished_spans()] == ["readable"]
+    provider.shutdown()
+
+
+def test_a_span_that_cannot_be_written_never_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    provider, exporter = _batched(ours=True)
+    lean = LeanTracer(provider, "faust")
+
+    def broken(*args: Any) -> bytes:
+        raise TypeError("unexpected value")
+
+    monkeypatch.setattr(lean_spans, "span_message", broken)
+    span = lean.start_span("process")
+    span.end()  # no exception; only this span is lost
+    lean_spans_ok = lean.start_span("next")
+    monkeypatch.undo()
+    lean_spans_ok.end()
+    provider.force_flush()
+    assert [type(s) for s in exporter.batches[0]] == [EncodedSpan]
+    provider.shutdown()

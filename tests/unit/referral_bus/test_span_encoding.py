@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -24,6 +25,7 @@ from opentelemetry.trace import (
     set_span_in_context,
 )
 
+from referral_bus import span_encoding
 from referral_bus.span_encoding import encode_request
 
 TEXT = st.text(max_size=12)
@@ -120,3 +122,52 @@ def test_a_request_never_hashes_a_resource(monkeypatch: Any) -> None:
     monkeypatch.setattr(Resource, "__hash__", counting_hash)
     encode_request(spans)
     assert hashed == []
+
+
+# The memo of encoded attribute fields: recurring values looked up, a key whose values never recur encoded directly,
+# the memo emptied when full. Small bounds, so a few spans take every path; the bytes are the SDK's on each.
+RECURRING = st.fixed_dictionaries(
+    {
+        "referral_bus.case_id": st.text(min_size=1, max_size=12),
+        "referral_bus.stage": st.sampled_from(["routing decide", "intake validate"]),  # recurs
+        "referral_bus.rule_ids": st.sampled_from([("r1", "r2"), ("r1",), ()]),
+        "flag": st.sampled_from([True, False, 1, 0]),  # equal, of different types: never confused
+        "n": st.sampled_from([0.0, -0.0, 1]),
+    }
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(RECURRING, min_size=1, max_size=40))
+def test_memoised_and_churning_attributes_encode_as_the_sdk_does(values: list[Any]) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(span_encoding, "_SEEN_MAX", 7)
+        patch.setattr(span_encoding, "_CHURN", 3)
+        for name, empty in (("_seen", {}), ("_misses", {}), ("_churning", set()), ("_keys", {})):
+            patch.setattr(span_encoding, name, empty)
+        offsets = [{"messaging.kafka.message.offset": 2**33 + n, **attributes} for n, attributes in enumerate(values)]
+        spans = _spans([dict(_WORKER_SPAN, attributes=attributes) for attributes in offsets])  # offsets never recur
+        for part in (spans[: len(spans) // 2], spans[len(spans) // 2 :], spans):  # a cold memo, then a warm one
+            assert encode_request(part) == encode_spans(part).SerializeToString()
+        assert len(span_encoding._seen) <= 7
+
+
+def test_a_key_whose_values_never_recur_leaves_the_memo_and_recurring_ones_stay() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        for name, empty in (("_seen", {}), ("_misses", {}), ("_churning", set()), ("_keys", {})):
+            patch.setattr(span_encoding, name, empty)
+        attributes = [
+            {
+                "messaging.kafka.message.offset": n,
+                "referral_bus.stage": "routing decide",
+                "referral_bus.rule_ids": ("a",),
+            }
+            for n in range(span_encoding._CHURN + 2)
+        ]
+        spans = _spans([dict(_WORKER_SPAN, attributes=a) for a in attributes])
+        assert encode_request(spans) == encode_spans(spans).SerializeToString()
+        assert span_encoding._churning == {(9, "messaging.kafka.message.offset")}
+        kept = [memo[1] for memo in span_encoding._seen if memo[0] == 9]
+        assert kept.count("messaging.kafka.message.offset") == span_encoding._CHURN + 1  # until it churned
+        assert kept.count("referral_bus.stage") == kept.count("referral_bus.rule_ids") == 1
+        assert encode_request(spans) == encode_spans(spans).SerializeToString()  # again, from the memo
