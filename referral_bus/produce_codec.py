@@ -15,9 +15,8 @@ from io import BytesIO
 from typing import Any
 
 from aiokafka.protocol.produce import ProduceRequest_v7, ProduceResponse_v7
-from aiokafka.protocol.struct import Struct
 
-from referral_bus.fetch_codec import _I16, _I32, _names, _string, _text
+from referral_bus.fetch_codec import _I32, _aiokafka_encode, _string, put, read, read_topics, schemas_are
 
 _ACKS_TIMEOUT = struct.Struct(">hi")  # required acks, timeout ms
 _ANSWER_PARTITION = struct.Struct(">ihqqq")  # partition, error code, base offset, log append time, log start offset
@@ -26,8 +25,6 @@ _PARTITION_NAMES = ("partition", "messages")
 _ANSWER_NAMES = ("topics", "throttle_time_ms")
 _ANSWER_PARTITION_NAMES = ("partition", "error_code", "offset", "timestamp", "log_start_offset")
 _BATCHES = (bytes, bytearray, memoryview)
-
-_installed = False
 
 
 def encode_request(request: Any) -> bytes:
@@ -57,44 +54,21 @@ def encode_request(request: Any) -> bytes:
     return b"".join(out)
 
 
-def _aiokafka_encode(request: Any) -> bytes:
-    """The bytes aiokafka's own schema walk gives `request`."""
-    encoded: bytes = Struct.encode(request)
-    return encoded
-
-
 def decode_response(data: BytesIO | bytes) -> Any:
     """A ProduceResponse_v7 as aiokafka's decode gives it (same lists and tuples); its decode on a bad buffer."""
-    stream = BytesIO(data) if isinstance(data, bytes) else data
-    start = stream.tell()
-    try:
-        fields, end = _answer(stream.getvalue(), start)
-    except (struct.error, UnicodeDecodeError, ValueError):
-        stream.seek(start)
-        return _aiokafka_decode(stream)
-    stream.seek(end)
-    return ProduceResponse_v7(*fields)
+    return read(data, _answer, ProduceResponse_v7, _aiokafka_decode)
 
 
 def _answer(buf: bytes, at: int) -> tuple[tuple[Any, ...], int]:
     """The response's two fields read from `buf` at `at`, and the offset after them."""
-    (count,) = _I32.unpack_from(buf, at)
-    at += 4
-    topics: list[Any] | None = None if count == -1 else []
-    for _ in range(max(count, 0)):
-        (length,) = _I16.unpack_from(buf, at)
-        at += 2
-        topic = None if length < 0 else _text(buf, at, length)
-        at += max(length, 0)
-        (count_p,) = _I32.unpack_from(buf, at)
-        at += 4
-        partitions: list[Any] | None = None if count_p == -1 else []
-        for _ in range(max(count_p, 0)):
-            partitions.append(_ANSWER_PARTITION.unpack_from(buf, at))  # type: ignore[union-attr]  # a list: count >= 0
-            at += _ANSWER_PARTITION.size
-        topics.append((topic, partitions))  # type: ignore[union-attr]  # a list: count >= 0
+    topics, at = read_topics(buf, at, _answer_partitions)
     (throttle,) = _I32.unpack_from(buf, at)
     return (topics, throttle), at + 4
+
+
+def _answer_partitions(buf: bytes, at: int, count: int) -> tuple[list[Any], int]:
+    size = _ANSWER_PARTITION.size
+    return [_ANSWER_PARTITION.unpack_from(buf, at + i * size) for i in range(count)], at + count * size
 
 
 _aiokafka_decode: Callable[[BytesIO], Any] = ProduceResponse_v7.decode
@@ -102,28 +76,13 @@ _aiokafka_decode: Callable[[BytesIO], Any] = ProduceResponse_v7.decode
 
 def supported() -> bool:
     """True when the installed aiokafka's Produce v7 schemas are the ones these formats were written for."""
-    try:
-        return (
-            ProduceRequest_v7.RESPONSE_TYPE is ProduceResponse_v7
-            and _names(ProduceRequest_v7.SCHEMA) == _REQUEST_NAMES
-            and _names(ProduceRequest_v7.SCHEMA, "topics", "partitions") == _PARTITION_NAMES
-            and _names(ProduceResponse_v7.SCHEMA) == _ANSWER_NAMES
-            and _names(ProduceResponse_v7.SCHEMA, "topics", "partitions") == _ANSWER_PARTITION_NAMES
-        )
-    except (AttributeError, ValueError):
-        return False
+    names = (_REQUEST_NAMES, _PARTITION_NAMES, _ANSWER_NAMES, _ANSWER_PARTITION_NAMES)
+    return schemas_are(ProduceRequest_v7, ProduceResponse_v7, names)
 
 
 def install() -> bool:
     """Encode Produce v7 requests and decode their answers with these formats (idempotent); False if not supported."""
-    global _installed
-    if _installed:
-        return True
     if not supported():
         return False
-    request: Any = ProduceRequest_v7
-    answer: Any = ProduceResponse_v7
-    request.encode = encode_request
-    answer.decode = staticmethod(decode_response)
-    _installed = True
+    put(ProduceRequest_v7, ProduceResponse_v7, encode_request, decode_response)
     return True
