@@ -1,9 +1,10 @@
 """The routing worker alone draining N cases: its CPU ms per case from /proc, robust to a loaded machine.
 
-`python -m bench.routing_drain [--cases 3000] [--profile out.txt]` starts one routing worker on the shared
+`python -m bench.routing_drain [--cases 3000] [--rate 0] [--profile out.txt]` starts one routing worker on the shared
 broker (its own topic namespace, the bench's configuration), produces N Case records as intake writes
 them, waits until N decisions are out and prints the worker's CPU seconds (utime + stime) per case,
-with its idle CPU rate subtracted. `--profile` samples the drain with py-spy (raw collapsed stacks).
+with its idle CPU rate subtracted. `--rate N`: N cases a second instead of a backlog (at 100/s per wake-up work
+dominates: bench/results/tbl3.md). `--profile` samples the drain with py-spy (raw collapsed stacks).
 """
 
 from __future__ import annotations
@@ -47,8 +48,8 @@ async def wait_records(consumer: AIOKafkaConsumer, name: str, count: int, timeou
         await asyncio.sleep(0.2)
 
 
-async def drain(n: int, profile: Path | None) -> dict[str, Any]:
-    """Start routing, produce `n` cases, wait for `n` decisions; CPU of the worker over the drain."""
+async def drain(n: int, profile: Path | None, rate: float = 0.0) -> dict[str, Any]:
+    """Start routing, produce `n` cases (all at once, or `rate` a second), wait for `n` decisions; its CPU meanwhile."""
     namespace = f"rtdrain-{uuid.uuid4().hex[:8]}"
     codec = Codec(schema_registry=None)
     cases = encoded_cases(codec, n)
@@ -74,8 +75,11 @@ async def drain(n: int, profile: Path | None) -> dict[str, Any]:
             await consumer.start()
             c1, t1 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
             spy = start_profile(pid, profile)
-            for key, value in cases:
+            started = time.monotonic()
+            for i, (key, value) in enumerate(cases):
                 await producer.send(f"{namespace}.{topics.CASES}", value, key=key)
+                if rate and (ahead := started + (i + 1) / rate - time.monotonic()) > 0:
+                    await asyncio.sleep(ahead)  # paced: the worker's per wake-up work at that rate
             await producer.flush()
             await wait_records(consumer, f"{namespace}.{topics.DECISIONS}", n, 900)
             c2, t2 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
@@ -132,8 +136,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=3000)
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks of the drain to this file")
+    parser.add_argument("--rate", type=float, default=0.0, help="cases a second (0: all at once, a backlog)")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(drain(args.cases, args.profile))))
+    print(json.dumps(asyncio.run(drain(args.cases, args.profile, args.rate))))
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ _ANSWER_PARTITION_NAMES = (
 )
 
 _installed = False
+Fields = Callable[[bytes, int], tuple[tuple[Any, ...], int]]  # a response's field values read at an offset, and the end
 
 
 @functools.lru_cache(maxsize=4096)
@@ -109,21 +110,54 @@ def _aiokafka_encode(request: Any) -> bytes:
 
 def decode_response(data: BytesIO | bytes) -> Any:
     """A FetchResponse_v11 as aiokafka's decode gives it (same lists, tuples and bytes); its decode on a bad buffer."""
+    return read(data, _answer, FetchResponse_v11, _aiokafka_decode)
+
+
+def read(data: BytesIO | bytes, fields: Fields, response: Any, fallback: Callable[[BytesIO], Any]) -> Any:
+    """`response(*values)` of the values `fields` reads where `data` stands; `fallback` (aiokafka's) on a bad buffer."""
     stream = BytesIO(data) if isinstance(data, bytes) else data
     start = stream.tell()
     try:
-        fields, end = _answer(stream.getvalue(), start)  # the frame's own bytes: BytesIO(bytes) does not copy them
+        values, end = fields(stream.getvalue(), start)  # the frame's own bytes: BytesIO(bytes) does not copy them
     except (struct.error, UnicodeDecodeError, ValueError):
         stream.seek(start)
-        return _aiokafka_decode(stream)
+        return fallback(stream)
     stream.seek(end)
-    return FetchResponse_v11(*fields)
+    return response(*values)
 
 
 def _answer(buf: bytes, at: int) -> tuple[tuple[Any, ...], int]:
     """The response's four fields read from `buf` at `at`, and the offset after them."""
     throttle, error, session = _ANSWER_HEAD.unpack_from(buf, at)
-    at += _ANSWER_HEAD.size
+    topics, at = read_topics(buf, at + _ANSWER_HEAD.size, _answer_partitions)
+    return (throttle, error, session, topics), at
+
+
+def _answer_partitions(buf: bytes, at: int, count: int) -> tuple[list[Any], int]:
+    """A topic's `count` partitions in a Fetch answer (aborted transactions, records' bytes), and the offset after."""
+    partitions = []
+    for _ in range(count):
+        partition, perr, high, stable, log_start, aborted_count = _ANSWER_PARTITION.unpack_from(buf, at)
+        at += _ANSWER_PARTITION.size
+        aborted: list[Any] | None = None if aborted_count == -1 else []
+        for _ in range(max(aborted_count, 0)):
+            aborted.append(_ABORTED.unpack_from(buf, at))  # type: ignore[union-attr]  # a list: count >= 0
+            at += _ABORTED.size
+        replica, size = _REPLICA_SIZE.unpack_from(buf, at)
+        at += _REPLICA_SIZE.size
+        records = None
+        if size >= 0:
+            records = _exactly(buf, at, size)
+            at += size
+        partitions.append((partition, perr, high, stable, log_start, aborted, replica, records))
+    return partitions, at
+
+
+Partitions = Callable[[bytes, int, int], tuple[list[Any], int]]  # a topic's N partitions read at an offset, and the end
+
+
+def read_topics(buf: bytes, at: int, partitions: Partitions) -> tuple[list[Any] | None, int]:
+    """An answer's ARRAY of (topic, ARRAY of partitions) from `at`, each topic's read by `partitions`; the end."""
     (count,) = _I32.unpack_from(buf, at)
     at += 4
     topics: list[Any] | None = None if count == -1 else []
@@ -133,24 +167,9 @@ def _answer(buf: bytes, at: int) -> tuple[tuple[Any, ...], int]:
         topic = None if length < 0 else _text(buf, at, length)
         at += max(length, 0)
         (count_p,) = _I32.unpack_from(buf, at)
-        at += 4
-        partitions: list[Any] | None = None if count_p == -1 else []
-        for _ in range(max(count_p, 0)):
-            partition, perr, high, stable, log_start, aborted_count = _ANSWER_PARTITION.unpack_from(buf, at)
-            at += _ANSWER_PARTITION.size
-            aborted: list[Any] | None = None if aborted_count == -1 else []
-            for _ in range(max(aborted_count, 0)):
-                aborted.append(_ABORTED.unpack_from(buf, at))  # type: ignore[union-attr]  # a list: count >= 0
-                at += _ABORTED.size
-            replica, size = _REPLICA_SIZE.unpack_from(buf, at)
-            at += _REPLICA_SIZE.size
-            records = None
-            if size >= 0:
-                records = _exactly(buf, at, size)
-                at += size
-            partitions.append((partition, perr, high, stable, log_start, aborted, replica, records))  # type: ignore[union-attr]  # a list: count >= 0
-        topics.append((topic, partitions))  # type: ignore[union-attr]  # a list: count >= 0
-    return (throttle, error, session, topics), at
+        these, at = partitions(buf, at + 4, max(count_p, 0))
+        topics.append((topic, None if count_p == -1 else these))  # type: ignore[union-attr]  # a list: count >= 0
+    return topics, at
 
 
 def _exactly(buf: bytes, at: int, size: int) -> bytes:
@@ -170,13 +189,22 @@ _aiokafka_decode: Callable[[BytesIO], Any] = FetchResponse_v11.decode
 
 def supported() -> bool:
     """True when the installed aiokafka's Fetch v11 schemas are the ones these formats were written for."""
+    names = (_REQUEST_NAMES, _PARTITION_NAMES, _ANSWER_NAMES, _ANSWER_PARTITION_NAMES)
+    return schemas_are(FetchRequest_v11, FetchResponse_v11, names)
+
+
+def schemas_are(request: Any, answer: Any, names: tuple[tuple[str, ...], ...]) -> bool:
+    """`request` answered by `answer`, with these field names: each's, then its topics' partitions'."""
     try:
         return (
-            FetchRequest_v11.RESPONSE_TYPE is FetchResponse_v11
-            and _names(FetchRequest_v11.SCHEMA) == _REQUEST_NAMES
-            and _names(FetchRequest_v11.SCHEMA, "topics", "partitions") == _PARTITION_NAMES
-            and _names(FetchResponse_v11.SCHEMA) == _ANSWER_NAMES
-            and _names(FetchResponse_v11.SCHEMA, "topics", "partitions") == _ANSWER_PARTITION_NAMES
+            request.RESPONSE_TYPE is answer
+            and (
+                _names(request.SCHEMA),
+                _names(request.SCHEMA, "topics", "partitions"),
+                _names(answer.SCHEMA),
+                _names(answer.SCHEMA, "topics", "partitions"),
+            )
+            == names
         )
     except (AttributeError, ValueError):
         return False
@@ -190,15 +218,24 @@ def _names(schema: Any, *path: str) -> tuple[str, ...]:
 
 
 def install() -> bool:
-    """Encode Fetch v11 requests and decode their answers with these formats (idempotent); False if not supported."""
+    """Encode Fetch v11 requests and decode their answers with these formats (idempotent); False if not supported.
+
+    Produce v7 requests and answers get theirs too (produce_codec.py; aiokafka's own where not supported).
+    """
+    from referral_bus import produce_codec  # it reuses this module's formats
+
+    produce_codec.install()
     global _installed
     if _installed:
         return True
     if not supported():
         return False
-    request: Any = FetchRequest_v11
-    answer: Any = FetchResponse_v11
-    request.encode = encode_request
-    answer.decode = staticmethod(decode_response)
+    put(FetchRequest_v11, FetchResponse_v11, encode_request, decode_response)
     _installed = True
     return True
+
+
+def put(request: Any, answer: Any, encode: Callable[[Any], bytes], decode: Callable[[BytesIO | bytes], Any]) -> None:
+    """Make aiokafka's `request` class encode with `encode` and its `answer` class decode with `decode`."""
+    request.encode = encode
+    answer.decode = staticmethod(decode)

@@ -20,9 +20,9 @@ sends, by the staged write that held it (or `release` when they failed), so a "d
 entry's value (the notifier's delivered-once mark in the referral's state) costs no record of its own.
 
 Every changelog record, ours and any Faust or a service sends itself (`send_changelog`), is serialised as Faust
-does and handed straight to the worker's started aiokafka producer, in write order (changelog_sends.py), not
-through Faust's producer buffer and its background task (~8 % of intake's CPU); Faust's path before that
-producer started.
+does (a plain JSON key or value by one encoder built once, the same bytes: changelog_json.py) and handed straight
+to the worker's started aiokafka producer, in write order (changelog_sends.py), not through Faust's producer
+buffer and its background task (~8 % of intake's CPU); Faust's path before that producer started.
 
 Reads (`get`) go straight to the store: Faust's own `get` passes each read through its statistics
 sensors and, for a missing key, raises and catches a KeyError (4 µs a miss, 1.3 µs a hit, against
@@ -51,6 +51,7 @@ import faust
 from faust.stores.base import Store
 
 from referral_bus import changelog_sends, kafka
+from referral_bus.changelog_json import ChangelogJson
 from referral_bus.changelog_sends import OrderedSends
 from referral_bus.clock import now_ms
 from referral_bus.expiry import Expiry, Written
@@ -78,6 +79,7 @@ class Table(faust.Table[str, Any]):
         self.derived = derived
         self.written = Written()
         self._sends: OrderedSends | None = None  # the worker's ordered hand-off, once its producer started
+        self._json: ChangelogJson | None = None  # the changelog's keys and values as Faust writes them
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -144,19 +146,20 @@ class Table(faust.Table[str, Any]):
         key_serializer: Any = None,
         value_serializer: Any = None,
     ) -> Any:
-        """Faust's changelog send, serialised as Faust does, handed straight to the started producer in write order.
+        """Faust's changelog send, serialised as Faust does (changelog_json.py), straight to the started producer.
 
-        Returns the future of the broker's acknowledgement (changelog_sends.py). Faust's own path (its producer
-        buffer) before the producer started, without an explicit partition, and for a store that keeps
-        persisted offsets (Faust's `_on_changelog_sent` records them; our memory store keeps none).
+        Returns the future of the broker's acknowledgement (changelog_sends.py: in write order). Faust's own path
+        (its producer buffer) before the producer started, without an explicit partition, and for a store that
+        keeps persisted offsets (Faust's `_on_changelog_sent` records them; our memory store keeps none).
         """
         if partition is None or (sends := self._ordered_sends()) is None:
             return super().send_changelog(partition, key, value, key_serializer, value_serializer)
-        topic = self.changelog_topic
-        key_bytes = topic.prepare_key(key, self.key_serializer if key_serializer is None else key_serializer)[0]
-        value_serializer = self.value_serializer if value_serializer is None else value_serializer
-        value_bytes = topic.prepare_value(value, value_serializer)[0]
-        return sends.send(topic.get_topic_name(), key_bytes, value_bytes, partition)
+        serialise = self._json
+        if serialise is None or serialise.topic is not self.changelog_topic:
+            serialise = self._json = ChangelogJson(self.changelog_topic)
+        key_bytes = serialise.key(key, self.key_serializer if key_serializer is None else key_serializer)
+        value_bytes = serialise.value(value, self.value_serializer if value_serializer is None else value_serializer)
+        return sends.send(serialise.topic.get_topic_name(), key_bytes, value_bytes, partition)
 
     def _ordered_sends(self) -> OrderedSends | None:
         sends = self._sends
