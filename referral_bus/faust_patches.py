@@ -60,7 +60,8 @@ Not a bug, a cost (issue 17, bench/results/fcon.md):
   The inline step runs in the fetcher's context, not a task's copy of it: delivery sets no context variable.
 
 Not a bug, a cost of aiokafka: `fetch_codec.install()` (its own module) encodes Fetch v11 requests and decodes their
-answers with compiled struct formats, same bytes and objects (bench/results/sock.md). `fetch_session.install()`
+answers with compiled struct formats, same bytes and objects (bench/results/sock.md), and Produce v7's through
+`produce_codec.py` (bench/results/tbl3.md). `fetch_session.install()`
 (its own module; only with `KAFKA_FETCH_SESSIONS=true`) makes each fetch incremental (KIP-227): only the
 partitions that changed, answers only for those with something new (bench/results/idle.md).
 `fetch_actions.install()` (its own module) decides the fetcher's next requests in one pass: aiokafka's
@@ -86,7 +87,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode.services import WaitResults
 
-from referral_bus import faust_reads, fetch_actions, fetch_codec, fetch_session
+from referral_bus import faust_reads, fetch_actions, fetch_codec, fetch_session, produce_codec
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
 from referral_bus.resumed import Resumed
@@ -302,6 +303,8 @@ def install(*, fetch_sessions: bool = False) -> None:
     thread.seek_to_committed = _uncommitted_from_start(thread.seek_to_committed)
     if not fetch_codec.install():
         log.warning("aiokafka's Fetch v11 schemas changed: its own codec is used (review referral_bus/fetch_codec.py)")
+    if not produce_codec.install():
+        log.warning("aiokafka's Produce v7 changed: its own codec is used (review referral_bus/produce_codec.py)")
     if not fetch_actions.install():
         log.warning("aiokafka's fetcher changed: its own fetch actions are used (review referral_bus/fetch_actions.py)")
     if not faust_reads.install():

@@ -218,13 +218,7 @@ def _names(schema: Any, *path: str) -> tuple[str, ...]:
 
 
 def install() -> bool:
-    """Encode Fetch v11 requests and decode their answers with these formats (idempotent); False if not supported.
-
-    Produce v7 requests and answers get theirs too (produce_codec.py; aiokafka's own where not supported).
-    """
-    from referral_bus import produce_codec  # it reuses this module's formats
-
-    produce_codec.install()
+    """Encode Fetch v11 requests and decode their answers with these formats (idempotent); False if not supported."""
     global _installed
     if _installed:
         return True

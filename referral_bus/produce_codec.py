@@ -4,7 +4,7 @@ aiokafka (up to v7 with today's brokers) encodes every produce request and decod
 generic schema walk: ≈ 4 µs each for one topic, 8 for three, one or two requests per event at a worker's
 usual rate (its outputs, then its staged changelog record: bench/results/tbl3.md). These give the same bytes and
 the same response object; anything they do not expect (a topic or batch of another type, a short buffer) goes
-to aiokafka's own code, which raises its own errors. Installed with the Fetch formats (`fetch_codec.install`).
+to aiokafka's own code, which raises its own errors. Installed by `faust_patches.install()`, beside the Fetch formats.
 """
 
 from __future__ import annotations
