@@ -183,17 +183,24 @@ def _stack(
     )
 
 
-async def _knee_grid(name: str, plan: Plan, load: Load, receiver: ReceiverProcess) -> list[dict[str, Any]]:
-    """The offered rates in turn; once `knee_stop_after` steps in a row failed, the rest are recorded as not run."""
+async def _knee_grid(
+    name: str, plan: Plan, load: Load, receiver: ReceiverProcess, pids: dict[str, int]
+) -> list[dict[str, Any]]:
+    """The offered rates in turn (each with its processes' CPU ms per report); once `knee_stop_after` steps in a
+    row failed, the rest are recorded as not run."""
     steps: list[dict[str, Any]] = []
     for rate in plan.rates:
         if schedule.past_knee(steps, plan.knee_stop_after):
             steps.append({"offered_per_s": rate, "skipped": schedule.PAST_KNEE})
             continue
+        before = accounting.snapshot(pids)
         step = await fixed_rate(load, receiver, rate, plan.step_seconds)
+        spent = accounting.spent(before, accounting.snapshot(pids))  # until drained, as the unthrottled run's
+        step["cpu_ms_per_report"] = accounting.per_report(step["sent"], spent, {}, {})["cpu_ms_per_report"]
         steps.append(step)
         print(
-            f"[{name}] {rate}/s → {step['throughput_per_s']}/s p99 {step['latency_ms']['p99']} ms lost {step['lost']}",
+            f"[{name}] {rate}/s → {step['throughput_per_s']}/s p99 {step['latency_ms']['p99']} ms lost {step['lost']} "
+            f"CPU ms/report {step['cpu_ms_per_report']}",
             flush=True,
         )
     return steps
@@ -247,7 +254,7 @@ async def run_config(
                 print(f"[{name}] round {round_no + 1}: ready in {result['start_seconds']} s", flush=True)
                 result["warm"] = await _warm(plan, load, receiver, first)
                 if last and name in plan.stepped:
-                    result["steps"] = await _knee_grid(name, plan, load, receiver)
+                    result["steps"] = await _knee_grid(name, plan, load, receiver, _pids(stack, receiver))
                 if round_no < plan.unthrottled_repeats:
                     run_cpu = accounting.snapshot(_pids(stack, receiver))
                     run = await closed_loop(
@@ -473,12 +480,22 @@ async def _e2e(
     return {name: merge_rounds(r, plan.in_flight) for name, r in per_config.items()}, orders, sink
 
 
+def _tuning(bench: BenchSettings) -> Tuning:
+    """The services' defaults, but for the fetch settings BENCH_FETCH_* names."""
+    tuning = Tuning(partitions=KafkaSettings().topic_partitions)
+    return replace(
+        tuning,
+        consumer_fetch_min_bytes=bench.fetch_min_bytes or tuning.consumer_fetch_min_bytes,
+        consumer_fetch_max_wait_ms=bench.fetch_max_wait_ms or tuning.consumer_fetch_max_wait_ms,
+    )
+
+
 async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
     started = datetime.now(UTC)
     t_start = time.monotonic()
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     out.mkdir(parents=True, exist_ok=True)
-    tuning = Tuning(partitions=KafkaSettings().topic_partitions)
+    tuning = _tuning(BenchSettings())
     estimate = schedule.estimate_seconds(plan)
     print(
         f"bench: {len(plan.configs)} configurations × {schedule.rounds_of(plan.unthrottled_repeats)} rounds, knee grid "

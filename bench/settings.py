@@ -33,6 +33,9 @@ class BenchSettings(BaseSettings):
     warm_seconds: float | None = Field(default=None, ge=0)  # each start's unrecorded warm-up at 50/s (full run: 5)
     knee_stop_after: int | None = Field(default=None, ge=1)  # failing knee steps in a row, then the rest not run
     priority_backlog: int | None = Field(default=None, ge=0)  # P4 referrals waiting in the priority scenario; 0: skip
+    # our workers' consumer fetch settings (default: ServiceSettings'), for an A/B of them (bench/results/fset.md)
+    fetch_min_bytes: int | None = Field(default=None, ge=1)
+    fetch_max_wait_ms: int | None = Field(default=None, ge=1)
     machine_note: str | None = None  # a sentence on the machine, written into the results (default: measured load)
 
     @field_validator("configs", "stepped", "rates", mode="before")

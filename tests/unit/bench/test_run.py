@@ -16,6 +16,7 @@ from bench.run import Plan, _stack, _summary, _warm, known_config, merge_rounds
 from bench.settings import BenchSettings
 from bench.sink import ReceiverProcess
 from bench.stacks import OurStack, Tuning
+from referral_bus.settings import ServiceSettings
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
 from services.routing.settings import RoutingSettings
@@ -153,3 +154,19 @@ def test_the_summary_pairs_each_ratio_target_by_round_and_by_cpu_beside_the_rati
     assert s["ratio_to_aiokafka"] == 0.2 and s["ratio_to_aiokafka_paired"] == 0.1
     assert s["ratio_to_aiokafka_per_round"] == [0.1, 0.3, 0.05] and s["ratio_to_aiokafka_cpu_paired"] == 0.25
     assert "ratio_to_faust_take" not in s and "tracing_on_to_off_paired" not in s
+
+
+def test_bench_fetch_variables_change_only_our_workers_fetch_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    default = bench_run._tuning(BenchSettings())
+    monkeypatch.setenv("BENCH_FETCH_MIN_BYTES", "65536")
+    monkeypatch.setenv("BENCH_FETCH_MAX_WAIT_MS", "10")
+    tuned = bench_run._tuning(BenchSettings())
+    assert (tuned.consumer_fetch_min_bytes, tuned.consumer_fetch_max_wait_ms) == (65536, 10)
+    defaults = ServiceSettings()
+    assert default.consumer_fetch_min_bytes == defaults.consumer_fetch_min_bytes
+    assert default.consumer_fetch_max_wait_ms == defaults.consumer_fetch_max_wait_ms
+    env, base = tuned.service_env(), default.service_env()
+    assert {k for k in env if env[k] != base[k]} == {
+        f"{s}_CONSUMER_FETCH_{x}" for s in ("INTAKE", "ROUTING", "NOTIFIER") for x in ("MIN_BYTES", "MAX_WAIT_MS")
+    }
+    assert tuned.baseline_env() == default.baseline_env()
