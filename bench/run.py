@@ -483,10 +483,12 @@ async def _e2e(
 def _tuning(bench: BenchSettings) -> Tuning:
     """The services' defaults, but for the fetch settings BENCH_FETCH_* names."""
     tuning = Tuning(partitions=KafkaSettings().topic_partitions)
+    gather = bench.fetch_gather_max_wait_ms
     return replace(
         tuning,
         consumer_fetch_min_bytes=bench.fetch_min_bytes or tuning.consumer_fetch_min_bytes,
         consumer_fetch_max_wait_ms=bench.fetch_max_wait_ms or tuning.consumer_fetch_max_wait_ms,
+        consumer_fetch_gather_max_wait_ms=tuning.consumer_fetch_gather_max_wait_ms if gather is None else gather,
     )
 
 

@@ -36,6 +36,7 @@ class BenchSettings(BaseSettings):
     # our workers' consumer fetch settings (default: ServiceSettings'), for an A/B of them (bench/results/fset.md)
     fetch_min_bytes: int | None = Field(default=None, ge=1)
     fetch_max_wait_ms: int | None = Field(default=None, ge=1)
+    fetch_gather_max_wait_ms: int | None = Field(default=None, ge=0)  # 0: no gathering while records flow
     machine_note: str | None = None  # a sentence on the machine, written into the results (default: measured load)
 
     @field_validator("configs", "stepped", "rates", mode="before")

@@ -61,6 +61,8 @@ class Tuning:
     broker_max_poll_records: int = _DEFAULTS.broker_max_poll_records
     consumer_fetch_min_bytes: int = _DEFAULTS.consumer_fetch_min_bytes
     consumer_fetch_max_wait_ms: int = _DEFAULTS.consumer_fetch_max_wait_ms
+    consumer_fetch_gather_min_bytes: int = _DEFAULTS.consumer_fetch_gather_min_bytes
+    consumer_fetch_gather_max_wait_ms: int = _DEFAULTS.consumer_fetch_gather_max_wait_ms
     batch_max_events: int = _DEFAULTS.batch_max_events
     batch_window_ms: float = _DEFAULTS.batch_window_ms
     # every process of every stack (and the driver, the receiver) on this loop, chosen once per run (EVENT_LOOP)
@@ -80,6 +82,8 @@ class Tuning:
                 f"{p}_BROKER_MAX_POLL_RECORDS": str(self.broker_max_poll_records),
                 f"{p}_CONSUMER_FETCH_MIN_BYTES": str(self.consumer_fetch_min_bytes),
                 f"{p}_CONSUMER_FETCH_MAX_WAIT_MS": str(self.consumer_fetch_max_wait_ms),
+                f"{p}_CONSUMER_FETCH_GATHER_MIN_BYTES": str(self.consumer_fetch_gather_min_bytes),
+                f"{p}_CONSUMER_FETCH_GATHER_MAX_WAIT_MS": str(self.consumer_fetch_gather_max_wait_ms),
                 f"{p}_BATCH_MAX_EVENTS": str(self.batch_max_events),
                 f"{p}_BATCH_WINDOW_MS": str(self.batch_window_ms),
             }

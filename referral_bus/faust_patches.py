@@ -98,7 +98,7 @@ SETTLE_TIMEOUT_S = 10.0  # the fetcher finishes its in-flight record in millisec
 
 _installed = False
 _deferred: set[tuple[str, str]] = set()  # (table, source topic) whose deferred check was logged
-_fetch: weakref.WeakKeyDictionary[Any, tuple[int, int]] = weakref.WeakKeyDictionary()  # app → fetch settings
+_fetch: weakref.WeakKeyDictionary[Any, tuple[int, int, int, int]] = weakref.WeakKeyDictionary()  # app → fetch settings
 
 _PATCHED = {
     Consumer: ("getmany", "_new_offset", "stop_flow", "resume_flow", "wait_first"),
@@ -257,9 +257,13 @@ def _known_partitions_only(original: Callable[[Any, str], None]) -> Callable[[An
     return verify
 
 
-def fetch_settings(app: Any, min_bytes: int, max_wait_ms: int) -> None:
-    """The worker consumer of `app` fetches at least `min_bytes`, waiting at most `max_wait_ms` at the broker."""
-    _fetch[app] = (min_bytes, max_wait_ms)
+def fetch_settings(app: Any, min_bytes: int, max_wait_ms: int, gather: tuple[int, int] = (1, 0)) -> None:
+    """The worker consumer of `app` fetches at least `min_bytes`, waiting at most `max_wait_ms` at the broker.
+
+    `gather` (bytes, wait ms; wait 0: off): while records flow, at least those bytes, at most that wait
+    (fetch_actions.gather).
+    """
+    _fetch[app] = (min_bytes, max_wait_ms, *gather)
 
 
 def _fetch_settings(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
@@ -275,7 +279,8 @@ def _fetch_settings(original: Callable[[Any, Any], Any]) -> Callable[[Any, Any],
                     "aiokafka internals changed (AIOKafkaConsumer._fetch_min_bytes/_fetch_max_wait_ms missing): "
                     "review referral_bus/faust_patches.py against the installed aiokafka"
                 )
-            consumer._fetch_min_bytes, consumer._fetch_max_wait_ms = chosen
+            consumer._fetch_min_bytes, consumer._fetch_max_wait_ms, gather_bytes, gather_wait = chosen
+            fetch_actions.gather(consumer._client, gather_bytes, gather_wait)
         return consumer
 
     return create

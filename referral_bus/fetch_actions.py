@@ -11,6 +11,12 @@ prefetch backoff (0.1 s: a busy worker), aiokafka fetches the node's other parti
 fetch.max.wait.ms (Faust: 1.5 s). Only one fetch per node is in flight, so when those others are idle the
 partition with traffic is not fetched again until that fetch comes back: a 1.5-s stall, seen with and without
 fetch sessions (bench/results/fetch2.md). Such a fetch now waits at most the prefetch backoff.
+
+One addition, opt-in per client (`gather`): while records flow (a node's fetch positions moved since its last
+fetch), a fetch waits at the broker for the gather bytes, at most the gather wait, so one fetch, one hand-over
+and one round of produce requests serve several records instead of one each; once a fetch comes back empty, the
+next waits as configured (min bytes 1: it returns as soon as a record lands), so an idle worker polls no more
+often than without it (bench/results/fset.md, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import collections
 import functools
 import logging
 import random
+import weakref
 from typing import Any
 
 from aiokafka.cluster import ClusterMetadata
@@ -27,6 +34,13 @@ from aiokafka.consumer.subscription_state import Assignment, TopicPartitionState
 from aiokafka.protocol.fetch import FetchRequest
 
 Actions = tuple[list[tuple[int, Any]], dict[int, list[Any]], float, bool, list[Any]]
+GATHER = "_referral_bus_fetch_gather"  # the client's attribute: (bytes, wait ms) while records flow
+_positions: weakref.WeakKeyDictionary[Any, dict[Any, int]] = weakref.WeakKeyDictionary()  # fetcher: node: sum
+
+
+def gather(client: Any, min_bytes: int, max_wait_ms: int) -> None:
+    """While records flow, `client`'s fetches wait for `min_bytes`, at most `max_wait_ms` (0: never)."""
+    setattr(client, GATHER, (min_bytes, max_wait_ms) if max_wait_ms > 0 else None)
 
 
 def actions_per_node(self: Any, assignment: Any) -> Actions:
@@ -77,16 +91,24 @@ def actions_per_node(self: Any, assignment: Any) -> Actions:
     fetch_requests = []
     max_bytes, max_wait = self._max_partition_fetch_bytes, self._fetch_max_wait_ms
     around_waiting = min(max_wait, round(self._prefetch_backoff * 1000))  # ms, for a fetch that leaves records out
+    gathering = getattr(self._client, GATHER, None)
     for node_id, partition_data in fetchable.items():
         if node_id in backoff_by_nodes or node_id in awaiting_reset:
             continue
+        min_bytes, wait = self._fetch_min_bytes, around_waiting if node_id in waiting else max_wait
+        if gathering is not None:
+            last = _positions.setdefault(self, {})
+            moved = sum(position for _, position in partition_data)
+            if last.get(node_id) != moved:  # records were taken since this node's last fetch: they flow
+                last[node_id] = moved
+                min_bytes, wait = max(min_bytes, gathering[0]), min(wait, gathering[1])
         random.shuffle(partition_data)
         by_topics: collections.defaultdict[str, list[tuple[int, int, int]]] = collections.defaultdict(list)
         for tp, position in partition_data:
             by_topics[tp.topic].append((tp.partition, position, max_bytes))
         request = FetchRequest(
-            around_waiting if node_id in waiting else max_wait,
-            self._fetch_min_bytes,
+            wait,
+            min_bytes,
             self._fetch_max_bytes,
             self._isolation_level,
             list(by_topics.items()),

@@ -210,6 +210,11 @@ class ServiceSettings(BaseSettings):
     broker_max_poll_records: int = Field(default=500, ge=0)
     consumer_fetch_min_bytes: int = Field(default=1, ge=1)
     consumer_fetch_max_wait_ms: int = Field(default=1500, ge=1)
+    # While records flow (a fetch's positions moved since the last), a fetch waits for CONSUMER_FETCH_GATHER_MIN_BYTES,
+    # at most CONSUMER_FETCH_GATHER_MAX_WAIT_MS: one fetch and one produce round per several reports, not per
+    # report; after an empty fetch, the settings above again (an idle worker polls no more). 0: off.
+    consumer_fetch_gather_min_bytes: int = Field(default=65536, ge=1)
+    consumer_fetch_gather_max_wait_ms: int = Field(default=10, ge=0)
 
 
 class AgenciesFile(BaseSettings):

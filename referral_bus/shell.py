@@ -129,7 +129,12 @@ class Service:
             logging_config=rb_logging.stdlib_config(),  # Faust/mode/aiokafka lines through our processors
             Monitor=LeanMonitor,  # Faust's statistics sensor without the per-event statistics nothing reads
         )
-        faust_patches.fetch_settings(self.app, settings.consumer_fetch_min_bytes, settings.consumer_fetch_max_wait_ms)
+        faust_patches.fetch_settings(
+            self.app,
+            settings.consumer_fetch_min_bytes,
+            settings.consumer_fetch_max_wait_ms,
+            (settings.consumer_fetch_gather_min_bytes, settings.consumer_fetch_gather_max_wait_ms),
+        )
         # Each event's `{topic} process` span (Faust's sensor's span without the record key), opened and ended by
         # `_handle_event` around the handler rather than by Faust's sensor calls: it covers the event's work (a
         # notifier delivery included, whose stage then folds onto it), not the wait for the next event.

@@ -165,8 +165,13 @@ def test_bench_fetch_variables_change_only_our_workers_fetch_settings(monkeypatc
     defaults = ServiceSettings()
     assert default.consumer_fetch_min_bytes == defaults.consumer_fetch_min_bytes
     assert default.consumer_fetch_max_wait_ms == defaults.consumer_fetch_max_wait_ms
-    env, base = tuned.service_env(), default.service_env()
+    base = default.service_env()
+    monkeypatch.setenv("BENCH_FETCH_GATHER_MAX_WAIT_MS", "0")
+    env = bench_run._tuning(BenchSettings()).service_env()
+    assert default.consumer_fetch_gather_max_wait_ms == defaults.consumer_fetch_gather_max_wait_ms > 0
     assert {k for k in env if env[k] != base[k]} == {
-        f"{s}_CONSUMER_FETCH_{x}" for s in ("INTAKE", "ROUTING", "NOTIFIER") for x in ("MIN_BYTES", "MAX_WAIT_MS")
+        f"{s}_CONSUMER_FETCH_{x}"
+        for s in ("INTAKE", "ROUTING", "NOTIFIER")
+        for x in ("MIN_BYTES", "MAX_WAIT_MS", "GATHER_MAX_WAIT_MS")
     }
     assert tuned.baseline_env() == default.baseline_env()

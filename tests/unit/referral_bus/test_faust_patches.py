@@ -15,7 +15,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode import Service
 
-from referral_bus import faust_patches
+from referral_bus import faust_patches, fetch_actions
 
 TP = TopicPartition("t.in.v1", 0)
 
@@ -92,9 +92,10 @@ async def test_the_worker_consumer_gets_the_fetch_settings_chosen_for_its_app() 
         pass
 
     chosen, other = App(), App()
-    faust_patches.fetch_settings(chosen, 16384, 20)
+    faust_patches.fetch_settings(chosen, 16384, 20, (65536, 10))
     made = create(SimpleNamespace(app=chosen), None)
     assert (made._fetch_min_bytes, made._fetch_max_wait_ms) == (16384, 20)
+    assert getattr(made._client, fetch_actions.GATHER) == (65536, 10)  # its fetcher gathers while records flow
     untouched = create(SimpleNamespace(app=other), None)  # an app without chosen settings: Faust's values
     assert (untouched._fetch_min_bytes, untouched._fetch_max_wait_ms) == (1, 1500)
 

@@ -150,3 +150,47 @@ def test_the_workers_patches_install_it() -> None:
     assert fetch_actions.supported()
     assert Fetcher._get_actions_per_node.__wrapped__ is ORIGINAL
     assert Fetcher._get_actions_per_node is not ORIGINAL
+
+
+def _requests(actions: Any) -> dict[int, dict[str, Any]]:
+    return {node: fields for node, fields in _comparable(actions)[0]}
+
+
+@settings(max_examples=200, deadline=None)
+@given(states, st.integers(1, 1 << 20), st.integers(1, 3000), st.integers(0, 2**32), st.data())
+def test_gathering_changes_only_the_wait_and_bytes_of_nodes_whose_positions_moved(
+    partitions: dict[tuple[str, int], dict[str, Any]], gather_bytes: int, gather_wait: int, seed: int, data: Any
+) -> None:
+    """On: the same requests as off, but a node whose positions moved since its last fetch gathers."""
+    plain, gathered = _fetcher(partitions, set(), None), _fetcher(partitions, set(), None)
+    fetch_actions.gather(gathered._client, gather_bytes, gather_wait)
+    loop = asyncio.new_event_loop()
+    clock = types.SimpleNamespace(monotonic=lambda: NOW, time=lambda: NOW)
+    try:
+        assignment = loop.run_until_complete(_assignment(partitions))
+
+        def both() -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+            with mock.patch.object(aiokafka_fetcher, "time", clock):
+                random.seed(seed)
+                expected = _requests(fetch_actions.actions_per_node(plain, assignment))
+                random.seed(seed)
+                return expected, _requests(fetch_actions.actions_per_node(gathered, assignment))
+
+        def gathering(fields: dict[str, Any]) -> dict[str, Any]:
+            wait = min(fields["_max_wait_ms"], gather_wait)
+            return {**fields, "_min_bytes": max(fields["_min_bytes"], gather_bytes), "_max_wait_ms": wait}
+
+        expected, first = both()  # no fetch yet: every node's positions are new
+        assert first == {node: gathering(fields) for node, fields in expected.items()}
+        expected, again = both()  # nothing taken since: as configured
+        assert again == expected
+        moving = data.draw(st.sampled_from(sorted(expected)), label="node") if expected else None
+        if moving is not None:  # records of one partition of that node taken: that node gathers, no other
+            name, (partition, *_) = expected[moving]["_topics"][0][0], expected[moving]["_topics"][0][1][0]
+            tp_state = assignment.state_value(TopicPartition(name, partition))
+            tp_state.seek(tp_state.position + 1)
+            expected, third = both()
+            assert third == {n: gathering(f) if n == moving else f for n, f in expected.items()}
+    finally:
+        loop.close()
+        fetch_actions.gather(gathered._client, 1, 0)
