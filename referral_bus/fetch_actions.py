@@ -92,12 +92,12 @@ def actions_per_node(self: Any, assignment: Any) -> Actions:
     max_bytes, max_wait = self._max_partition_fetch_bytes, self._fetch_max_wait_ms
     around_waiting = min(max_wait, round(self._prefetch_backoff * 1000))  # ms, for a fetch that leaves records out
     gathering = getattr(self._client, GATHER, None)
+    last = _positions.setdefault(self, {}) if gathering is not None else {}  # node: positions' sum at its last fetch
     for node_id, partition_data in fetchable.items():
         if node_id in backoff_by_nodes or node_id in awaiting_reset:
             continue
         min_bytes, wait = self._fetch_min_bytes, around_waiting if node_id in waiting else max_wait
         if gathering is not None:
-            last = _positions.setdefault(self, {})
             moved = sum(position for _, position in partition_data)
             if last.get(node_id) != moved:  # records were taken since this node's last fetch: they flow
                 last[node_id] = moved
