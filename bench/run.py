@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import accounting, codec_bench, machine, output, priority, profiles, ratios, schedule, targets
+from bench import accounting, codec_bench, machine, output, priority, profiles, ratios, schedule, stackconfig, targets
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
 from bench.settings import BenchSettings
 from bench.sink import OtlpSink, ReceiverProcess
@@ -518,6 +518,7 @@ async def main_async(plan: Plan, out: Path, prefix: str) -> dict[str, Any]:
             "bench_settings": BenchSettings().model_dump(exclude_none=True),
             "processes_per_pipeline": 3,
             "referrals_per_report": 1,
+            "correlation_claims_per_day": stackconfig.CLAIMS_PER_DAY,
             "reports": "adult victims who consented (the only cases the shipped safeguards let make exactly one "
             "referral), 34 provinces, fixed seed",
             "load_generator": "one aiokafka producer (acks=all, linger 5 ms) in the runner process, "

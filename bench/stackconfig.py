@@ -16,6 +16,11 @@ import yaml
 from referral_bus.settings import REPO_ROOT
 
 SHIPPED_DIRECTORY = REPO_ROOT / "config" / "recipients.yaml"
+SHIPPED_AGENCIES = REPO_ROOT / "config" / "agencies.yaml"
+# Every report claims its content keys, as in a day of normal traffic: the shipped limit (5,000 a day per agency
+# and partition) would be spent within the first tens of thousands of reports, and every report after it would skip the claims
+# (a cheaper path than a real day's) for the rest of the run.
+CLAIMS_PER_DAY = 1_000_000_000
 
 RULES = {
     "version": 1,
@@ -55,6 +60,16 @@ def write_config(workdir: Path, webhook_base: str) -> tuple[Path, Path]:
     rules_path = workdir / "rules.yaml"
     rules_path.write_text(yaml.safe_dump(rules, sort_keys=False), encoding="utf-8")
     return directory, rules_path
+
+
+def write_agencies(workdir: Path, claims_per_day: int = CLAIMS_PER_DAY) -> Path:
+    """Write the shipped agency registry with every agency's daily correlation claim limit at `claims_per_day`."""
+    data = yaml.safe_load(SHIPPED_AGENCIES.read_text(encoding="utf-8"))
+    data["correlation_claims_per_day"] = claims_per_day
+    data["agencies"] = [{k: v for k, v in a.items() if k != "correlation_claims_per_day"} for a in data["agencies"]]
+    path = workdir / "agencies.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
 
 
 def referrals_per_report(directory: Path, rules: Path, reports: list[dict[str, Any]]) -> list[int]:

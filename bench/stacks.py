@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.reports import ReportStream
-from bench.stackconfig import check_one_referral, write_config
+from bench.stackconfig import check_one_referral, write_agencies, write_config
 from referral_bus import event_loop, topics
 from referral_bus.kafka import ensure_topics
 from referral_bus.settings import KafkaSettings, ServiceSettings
@@ -124,6 +124,7 @@ class OurStack:
         directory, rules = write_config(self.workdir, self.webhook_base)
         check_one_referral(directory, rules, ReportStream().take(500))
         write_secrets(directory, self.workdir / "secrets")
+        agencies = str(write_agencies(self.workdir))
         env = {
             **self.tuning.service_env(),
             "KAFKA_BOOTSTRAP_SERVERS": KafkaSettings().bootstrap_servers,
@@ -131,6 +132,7 @@ class OurStack:
             "ROUTING_RULES_PATH": str(rules),
             "NOTIFIER_DIRECTORY_PATH": str(directory),
             "NOTIFIER_SECRETS_DIR": str(self.workdir / "secrets"),
+            **{f"{s.upper()}_AGENCIES_PATH": agencies for s in SERVICES},
         }
         if self.batch_max_events is not None:
             env |= {f"{s.upper()}_BATCH_MAX_EVENTS": str(self.batch_max_events) for s in [*SERVICES, "ledger"]}
