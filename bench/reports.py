@@ -21,7 +21,7 @@ WORDS = "sample report content shared private group account threat images messag
 
 
 class ReportStream:
-    """Random but valid CaseReports; `take(n)` returns ready-to-encode dicts with unique report ids."""
+    """Random but valid CaseReports; `take(n)` returns ready-to-encode dicts (ids and content keys unique per tag)."""
 
     def __init__(self, seed: int = 20261130, tag: str = "bench") -> None:
         self.rng = random.Random(seed)
@@ -65,7 +65,7 @@ class ReportStream:
             "hosting_country": rng.choice((None, "US", "VN", "SG")),
             "platform": rng.choice(PLATFORMS),
             "content_hashes": [{"algorithm": "sha256", "value": digest}],
-            "content_urls": [f"https://social.example.invalid/p/{self.n}"],
+            "content_urls": [f"https://social.example.invalid/p/{self.tag}-{self.n}"],  # unique per stream, as the hash
             "preservation_requested": rng.random() < 0.3,
             "consent": "GIVEN",
             "consented_services": [],

@@ -18,8 +18,8 @@ from referral_bus.settings import REPO_ROOT
 SHIPPED_DIRECTORY = REPO_ROOT / "config" / "recipients.yaml"
 SHIPPED_AGENCIES = REPO_ROOT / "config" / "agencies.yaml"
 # Every report claims its content keys, as in a day of normal traffic: the shipped limit (5,000 a day per agency
-# and partition) would be spent within the first tens of thousands of reports, and every report after it would skip the claims
-# (a cheaper path than a real day's) for the rest of the run.
+# and partition) would be spent within the first tens of thousands of reports, and every report after it would
+# skip the claims (a cheaper path than a real day's) for the rest of the run.
 CLAIMS_PER_DAY = 1_000_000_000
 
 RULES = {
