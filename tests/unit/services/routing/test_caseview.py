@@ -1,0 +1,86 @@
+"""`CaseView.from_case` builds exactly the view the dataclass's constructor builds (issue 17, helper hand)."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from referral_domain import jurisdictions
+from services.routing.conditions import CaseView
+
+_CODES = st.sampled_from(["VN", "vn-hn ", "VN-HN", "SG", " us", "VN-07", "TH-10", "", "-", "x-y-z", "É-1"])
+_TEXT = st.text(max_size=12)
+
+
+def built(case: dict[str, Any]) -> CaseView:
+    """The former `from_case`: the dataclass's own constructor (and its __post_init__)."""
+    r = case["report"]
+    offender = r.get("offender") or {}
+    return CaseView(
+        case_id=case["case_id"],
+        report_id=r.get("report_id", case["case_id"]),
+        category=r.get("category", "OTHER"),
+        severity=r.get("severity", "UNKNOWN"),
+        victim_minor=bool(r["victim"]["is_minor"]),
+        age_band=r["victim"].get("age_band", "UNKNOWN"),
+        consent=r.get("consent", "NOT_ASKED"),
+        consented_services=tuple(r.get("consented_services") or ()),
+        victim_jurisdiction=jurisdictions.normalise(r["victim"]["jurisdiction"]),
+        offender_country=jurisdictions.normalise(offender["country"]) if offender.get("country") else None,
+        hosting_country=jurisdictions.normalise(r["hosting_country"]) if r.get("hosting_country") else None,
+        platform=r.get("platform"),
+        preservation_requested=bool(r.get("preservation_requested", False)),
+    )
+
+
+def _optional(key: str, value: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
+    """{key: value}, or nothing (an optional report field absent)."""
+    return st.one_of(st.just({}), value.map(lambda v: {key: v}))
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> dict[str, Any]:
+    victim = {"is_minor": draw(st.booleans() | st.integers(0, 2)), "jurisdiction": draw(_CODES)}
+    victim.update(draw(_optional("age_band", _TEXT)))
+    report: dict[str, Any] = {"victim": victim}
+    for key, value in (
+        ("report_id", _TEXT),
+        ("category", _TEXT),
+        ("severity", _TEXT),
+        ("consent", _TEXT),
+        ("consented_services", st.none() | st.lists(_TEXT, max_size=3)),
+        ("offender", st.none() | st.fixed_dictionaries({}, optional={"country": st.none() | _CODES})),
+        ("hosting_country", st.none() | _CODES),
+        ("platform", st.none() | _TEXT),
+        ("preservation_requested", st.booleans() | st.none()),
+    ):
+        report.update(draw(_optional(key, value)))
+    return {"case_id": draw(_TEXT), "report": report}
+
+
+@given(cases())
+def test_the_same_view_as_the_constructor(case: dict[str, Any]) -> None:
+    fast, slow = CaseView.from_case(case), built(case)
+    assert type(fast) is CaseView
+    assert fast == slow and hash(fast) == hash(slow) and repr(fast) == repr(slow)
+    assert dataclasses.asdict(fast) == dataclasses.asdict(slow)
+    assert list(vars(fast).items()) == list(vars(slow).items())  # derived fields too, in the same order
+
+
+def test_the_view_stays_frozen_and_derives_as_the_constructor() -> None:
+    case = {"case_id": "c", "report": {"victim": {"is_minor": True, "jurisdiction": "vn-hn"}, "hosting_country": "SG"}}
+    view = CaseView.from_case(case)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.category = "X"  # type: ignore[misc]  # the point: frozen
+    assert (view.victim_country, view.offender_abroad, view.hosting_abroad) == ("VN", False, True)
+    assert view.offender_or_hosting_abroad is True
+
+
+def test_every_field_is_set() -> None:
+    """A field added to CaseView but forgotten in `from_case` would be missing from the view."""
+    view = CaseView.from_case({"case_id": "c", "report": {"victim": {"is_minor": False, "jurisdiction": "VN"}}})
+    assert set(vars(view)) == {f.name for f in dataclasses.fields(CaseView)}
