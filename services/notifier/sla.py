@@ -29,6 +29,24 @@ AWAITING_ACK = NOT_DELIVERED | {"DELIVERED", "RECEIVED"}
 ESCALATION_RULE = "sla-escalation"  # in rule_ids of every escalation referral
 
 
+_last_record: tuple[bytes, str] = (b"", "")  # the last referral record base64-encoded here, and its text
+
+
+def record_text(value: bytes) -> str:
+    """`base64.b64encode(value).decode("ascii")`: a referral's record kept in its state entry.
+
+    A delivery keeps the same record (the same bytes object) up to three times (its ROUTED entry, its DELIVERED
+    entry, its lifecycle fields): the text of the last one is kept and given again for that very object.
+    """
+    global _last_record
+    last, text = _last_record
+    if value is last and type(value) is bytes:  # immutable, and held here: the same object has the same bytes
+        return text
+    text = base64.b64encode(value).decode("ascii")
+    _last_record = (value, text)
+    return text
+
+
 def _target(referral: Mapping[str, Any], recipient_target: str | None) -> str | None:
     """The escalation target: the referral's own, else its recipient's, never for an escalation itself."""
     is_escalation = ESCALATION_RULE in referral["rule_ids"]
@@ -52,7 +70,7 @@ def routed_state(
         "created_at": referral["created_at"],
         "delivered_at": None,
         "status": ROUTED,
-        "referral": base64.b64encode(value).decode("ascii") if target else None,
+        "referral": record_text(value) if target else None,
         "partition": partition,
     }
 
