@@ -33,10 +33,9 @@ _last_record: tuple[bytes, str] = (b"", "")  # the last referral record base64-e
 
 
 def record_text(value: bytes) -> str:
-    """`base64.b64encode(value).decode("ascii")`: a referral's record kept in its state entry.
+    """`base64.b64encode(value).decode("ascii")`, kept for the last bytes object.
 
-    A delivery keeps the same record (the same bytes object) up to three times (its ROUTED entry, its DELIVERED
-    entry, its lifecycle fields): the text of the last one is kept and given again for that very object.
+    A delivery keeps the same record in up to three entries: ROUTED, DELIVERED and its lifecycle fields.
     """
     global _last_record
     last, text = _last_record

@@ -42,27 +42,27 @@ class CaseView:
         """From a decoded Case record (optional report fields may be absent)."""
         r = case["report"]
         offender = r.get("offender") or {}
-        victim = r["victim"]
-        jurisdiction = jurisdictions.normalise(victim["jurisdiction"])
-        offender_country, hosting_country = _code(offender.get("country")), _code(r.get("hosting_country"))
-        # `cls(...)` with every field, without the frozen dataclass's setattr per field: the same object
-        view = object.__new__(cls)
-        view.__dict__.update(
+        fields = dict(  # evaluated in the constructor call's order (the same first error for a malformed case)
             case_id=case["case_id"],
             report_id=r.get("report_id", case["case_id"]),
             category=r.get("category", "OTHER"),
             severity=r.get("severity", "UNKNOWN"),
-            victim_minor=bool(victim["is_minor"]),
-            age_band=victim.get("age_band", "UNKNOWN"),
+            victim_minor=bool(r["victim"]["is_minor"]),
+            age_band=r["victim"].get("age_band", "UNKNOWN"),
             consent=r.get("consent", "NOT_ASKED"),
             consented_services=tuple(r.get("consented_services") or ()),
-            victim_jurisdiction=jurisdiction,
-            offender_country=offender_country,
-            hosting_country=hosting_country,
+            victim_jurisdiction=jurisdictions.normalise(r["victim"]["jurisdiction"]),
+            offender_country=_code(offender.get("country")),
+            hosting_country=_code(r.get("hosting_country")),
             platform=r.get("platform"),
             preservation_requested=bool(r.get("preservation_requested", False)),
         )
-        view.__dict__.update(_derived(jurisdiction, offender_country, hosting_country))
+        # `cls(**fields)` without the frozen dataclass's setattr per field: the same object
+        view = object.__new__(cls)
+        view.__dict__.update(fields)
+        view.__dict__.update(
+            _derived(fields["victim_jurisdiction"], fields["offender_country"], fields["hosting_country"])
+        )
         return view
 
 

@@ -71,6 +71,26 @@ def test_the_same_view_as_the_constructor(case: dict[str, Any]) -> None:
     assert list(vars(fast).items()) == list(vars(slow).items())  # derived fields too, in the same order
 
 
+def outcome(make: Any, case: dict[str, Any]) -> Any:
+    try:
+        return make(case)
+    except Exception as exc:  # the same first error is part of the claim
+        return type(exc), str(exc)
+
+
+@given(cases(), st.data())
+def test_a_malformed_case_fails_with_the_constructors_first_error(case: dict[str, Any], data: st.DataObject) -> None:
+    """What a Case decoded from Avro never is; still, the same error as before, not another one first."""
+    report, victim = case["report"], case["report"]["victim"]
+    places = [(case, "case_id"), (case, "report"), (report, "victim"), (victim, "is_minor"), (victim, "jurisdiction")]
+    for where, key in data.draw(st.lists(st.sampled_from([*places, (report, "offender")]), min_size=1, max_size=3)):
+        if data.draw(st.booleans()):
+            where.pop(key, None)
+        else:
+            where[key] = data.draw(st.none() | st.integers() | st.just(["VN"]) | st.just({"country": 1}))
+    assert outcome(CaseView.from_case, case) == outcome(built, case)
+
+
 def test_the_view_stays_frozen_and_derives_as_the_constructor() -> None:
     case = {"case_id": "c", "report": {"victim": {"is_minor": True, "jurisdiction": "vn-hn"}, "hosting_country": "SG"}}
     view = CaseView.from_case(case)
