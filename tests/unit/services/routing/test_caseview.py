@@ -17,24 +17,20 @@ _TEXT = st.text(max_size=12)
 
 
 def built(case: dict[str, Any]) -> CaseView:
-    """The former `from_case`: the dataclass's own constructor (and its __post_init__)."""
+    """The former `from_case`: the dataclass's own constructor (and its __post_init__), arguments in the same order."""
     r = case["report"]
     offender = r.get("offender") or {}
+
+    def code(value: str | None) -> str | None:
+        return jurisdictions.normalise(value) if value else None
+
     return CaseView(
-        case_id=case["case_id"],
-        report_id=r.get("report_id", case["case_id"]),
-        category=r.get("category", "OTHER"),
-        severity=r.get("severity", "UNKNOWN"),
-        victim_minor=bool(r["victim"]["is_minor"]),
-        age_band=r["victim"].get("age_band", "UNKNOWN"),
-        consent=r.get("consent", "NOT_ASKED"),
-        consented_services=tuple(r.get("consented_services") or ()),
-        victim_jurisdiction=jurisdictions.normalise(r["victim"]["jurisdiction"]),
-        offender_country=jurisdictions.normalise(offender["country"]) if offender.get("country") else None,
-        hosting_country=jurisdictions.normalise(r["hosting_country"]) if r.get("hosting_country") else None,
-        platform=r.get("platform"),
-        preservation_requested=bool(r.get("preservation_requested", False)),
-    )
+        case["case_id"], r.get("report_id", case["case_id"]), r.get("category", "OTHER"), r.get("severity", "UNKNOWN"),
+        bool(r["victim"]["is_minor"]), r["victim"].get("age_band", "UNKNOWN"), r.get("consent", "NOT_ASKED"),
+        tuple(r.get("consented_services") or ()), jurisdictions.normalise(r["victim"]["jurisdiction"]),
+        code(offender.get("country")), code(r.get("hosting_country")), r.get("platform"),
+        bool(r.get("preservation_requested", False)),
+    )  # fmt: skip
 
 
 def _optional(key: str, value: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, Any]]:
