@@ -140,8 +140,13 @@ class Claim:
 Step = Forward | Verdict | Claim
 
 
+# json.dumps with these arguments builds this encoder on every call; it keeps no state between calls
+_HOP_JSON = json.JSONEncoder(separators=(",", ":"), sort_keys=True)
+
+
 def _dumps(obj: dict[str, Any]) -> bytes:
-    return json.dumps(obj, separators=(",", ":"), sort_keys=True).encode("utf-8")
+    """`json.dumps(obj, separators=(",", ":"), sort_keys=True)` as UTF-8, with the encoder built once."""
+    return _HOP_JSON.encode(obj).encode("utf-8")
 
 
 def _loads(value: bytes | None, what: str) -> dict[str, Any]:

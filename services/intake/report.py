@@ -170,8 +170,9 @@ def accepted_report(raw: dict[str, Any], *, now_ms: int, clock_skew_ms: int) -> 
     Returns the model's record (`CaseReport.model_dump()`, a new dict the caller may change) with a former province
     code replaced by its current unit, and that code as sent (or None); a rejection is the model's first error.
     """
-    try:
-        record = CaseReport.model_validate(normalise(raw)).model_dump()
+    try:  # `CaseReport.model_validate(…).model_dump()`: what they call, without their wrappers (≈ 1 µs less)
+        model = CaseReport.__pydantic_validator__.validate_python(normalise(raw))
+        record = CaseReport.__pydantic_serializer__.to_python(model)
     except ValidationError as exc:
         raise _first_error(exc) from None
     unit = _check_beyond_model(record, now_ms=now_ms, clock_skew_ms=clock_skew_ms)

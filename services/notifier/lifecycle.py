@@ -17,7 +17,7 @@ from typing import Any
 
 from referral_bus.errors import AcknowledgementError
 from referral_domain.lifecycle import Action, Lifecycle
-from services.notifier.sla import ROUTED
+from services.notifier.sla import ROUTED, record_text
 
 KEPT_ACTION_IDS = 20  # recent action ids remembered per referral (a repeated action_id changes nothing)
 _NS = uuid.UUID("3c7e1b52-8f0d-4a5e-b1c9-6e2f7a9d4b10")
@@ -219,7 +219,7 @@ def lifecycle_fields(referral: Mapping[str, Any], value: bytes, kind: str | None
     """
     report = referral["case"]["report"]
     return {
-        "referral": base64.b64encode(value).decode("ascii"),
+        "referral": record_text(value),
         "state": "DELIVERED",
         "kind": kind,
         "agency_id": report.get("agency_id"),

@@ -29,6 +29,23 @@ AWAITING_ACK = NOT_DELIVERED | {"DELIVERED", "RECEIVED"}
 ESCALATION_RULE = "sla-escalation"  # in rule_ids of every escalation referral
 
 
+_last_record: tuple[bytes, str] = (b"", "")  # the last referral record base64-encoded here, and its text
+
+
+def record_text(value: bytes) -> str:
+    """`base64.b64encode(value).decode("ascii")`, kept for the last bytes object.
+
+    A delivery keeps the same record in up to three entries: ROUTED, DELIVERED and its lifecycle fields.
+    """
+    global _last_record
+    last, text = _last_record
+    if value is last and type(value) is bytes:  # immutable, and held here: the same object has the same bytes
+        return text
+    text = base64.b64encode(value).decode("ascii")
+    _last_record = (value, text)
+    return text
+
+
 def _target(referral: Mapping[str, Any], recipient_target: str | None) -> str | None:
     """The escalation target: the referral's own, else its recipient's, never for an escalation itself."""
     is_escalation = ESCALATION_RULE in referral["rule_ids"]
@@ -52,7 +69,7 @@ def routed_state(
         "created_at": referral["created_at"],
         "delivered_at": None,
         "status": ROUTED,
-        "referral": base64.b64encode(value).decode("ascii") if target else None,
+        "referral": record_text(value) if target else None,
         "partition": partition,
     }
 

@@ -35,20 +35,14 @@ class CaseView:
 
     def __post_init__(self) -> None:
         # derived once per case: rules and the index read them many times
-        country = jurisdictions.country_of(self.victim_jurisdiction)
-        offender = self.offender_country is not None and jurisdictions.country_of(self.offender_country) != country
-        hosting = self.hosting_country is not None and jurisdictions.country_of(self.hosting_country) != country
-        object.__setattr__(self, "victim_country", country)
-        object.__setattr__(self, "offender_abroad", offender)
-        object.__setattr__(self, "hosting_abroad", hosting)
-        object.__setattr__(self, "offender_or_hosting_abroad", offender or hosting)
+        self.__dict__.update(_derived(self.victim_jurisdiction, self.offender_country, self.hosting_country))
 
     @classmethod
     def from_case(cls, case: dict[str, Any]) -> CaseView:
         """From a decoded Case record (optional report fields may be absent)."""
         r = case["report"]
         offender = r.get("offender") or {}
-        return cls(
+        fields = dict(  # evaluated in the constructor call's order (the same first error for a malformed case)
             case_id=case["case_id"],
             report_id=r.get("report_id", case["case_id"]),
             category=r.get("category", "OTHER"),
@@ -63,6 +57,26 @@ class CaseView:
             platform=r.get("platform"),
             preservation_requested=bool(r.get("preservation_requested", False)),
         )
+        # `cls(**fields)` without the frozen dataclass's setattr per field: the same object
+        view = object.__new__(cls)
+        view.__dict__.update(fields)
+        view.__dict__.update(
+            _derived(fields["victim_jurisdiction"], fields["offender_country"], fields["hosting_country"])
+        )
+        return view
+
+
+def _derived(victim_jurisdiction: str, offender_country: str | None, hosting_country: str | None) -> dict[str, Any]:
+    """CaseView's derived fields, in their declared order."""
+    country = jurisdictions.country_of(victim_jurisdiction)
+    offender = offender_country is not None and jurisdictions.country_of(offender_country) != country
+    hosting = hosting_country is not None and jurisdictions.country_of(hosting_country) != country
+    return {
+        "victim_country": country,
+        "offender_abroad": offender,
+        "hosting_abroad": hosting,
+        "offender_or_hosting_abroad": offender or hosting,
+    }
 
 
 def _code(value: str | None) -> str | None:
