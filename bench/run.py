@@ -49,7 +49,7 @@ PROFILED = ("ours", "ours_ledger")  # configurations whose workers py-spy sample
 class Plan:
     """What to run; the defaults are the full `make bench`."""
 
-    rates: list[float] = field(default_factory=lambda: [100, 200, 300, 500, 700, 1000, 1400, 2000])
+    rates: list[float] = field(default_factory=lambda: [100, 200, 300, 500, 700, 850, 1000, 1400, 2000])
     step_seconds: float = 30.0
     unthrottled_seconds: float = 15.0
     unthrottled_repeats: int = 3
