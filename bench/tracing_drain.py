@@ -80,17 +80,9 @@ class ThreadCpu:
 class Parented(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka has no type hints
     """The drain's producer: each record with a `traceparent` of its own (sampled), as intake's span writes it."""
 
-    async def send(
-        self,
-        topic: str,
-        value: Any = None,
-        key: Any = None,
-        partition: int | None = None,
-        timestamp_ms: int | None = None,
-        headers: Any = None,
-    ) -> Any:
+    async def send(self, topic: str, value: Any = None, key: Any = None, **more: Any) -> Any:
         parent = ("traceparent", f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01".encode())
-        return await super().send(topic, value, key, partition, timestamp_ms, [*(headers or ()), parent])
+        return await super().send(topic, value, key, headers=[*(more.pop("headers", None) or ()), parent], **more)
 
 
 def run(
