@@ -1,6 +1,6 @@
 """A worker's drain (`bench.routing_drain`, `bench.notifier_drain`) with its spans exported over OTLP/HTTP, and without.
 
-    python -m bench.tracing_drain [--cases 3000] [--order off,on,on,off] [--profile DIR] [--notifier]
+    python -m bench.tracing_drain [--cases 3000] [--order off,on,on,off] [--profile DIR] [--notifier] [--parented]
 
 Each run is `routing_drain.drain` (one routing worker, N cases, CPU ms per case from /proc, idle subtracted); an
 `on` run's worker exports every span to a local sink process (each request read and answered 200, as a collector
@@ -8,6 +8,8 @@ takes it), an `off` run's has `OTEL_TRACES_EXPORTER=none`. Prints one JSON line 
 `--profile DIR`: py-spy raw stacks of each run's drain in DIR (`<n>-<variant>.txt`; routing only).
 Routing's runs also give the worker's CPU seconds by thread over its whole life (`threads_cpu_s`: the event loop's
 thread, and the others: with tracing on, the span processor's export thread).
+`--parented`: each case carries a `traceparent` (a new sampled trace each), as intake writes it, so routing's process
+span has a remote parent as in the pipeline (without, each is a root).
 `--notifier`: the notifier's drain instead (N referrals delivered to a local webhook receiver; the OTEL_* variables
 of this process reach its worker).
 Run the file by path with `PYTHONPATH=<tree>` to measure that tree's worker.
@@ -19,12 +21,15 @@ import argparse
 import asyncio
 import json
 import os
+import secrets
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+from aiokafka import AIOKafkaProducer
 
 from bench import notifier_drain, routing_drain
 from bench.tracing_cost import SINK
@@ -72,8 +77,20 @@ class ThreadCpu:
             time.sleep(0.2)
 
 
-def run(cases: int, order: list[str], profile: Path | None = None, notifier: bool = False) -> list[dict[str, Any]]:
+class Parented(AIOKafkaProducer):  # type: ignore[misc]  # aiokafka has no type hints
+    """The drain's producer: each record with a `traceparent` of its own (sampled), as intake's span writes it."""
+
+    async def send(self, topic: str, value: Any = None, key: Any = None, **more: Any) -> Any:
+        parent = ("traceparent", f"00-{secrets.token_hex(16)}-{secrets.token_hex(8)}-01".encode())
+        return await super().send(topic, value, key, headers=[*(more.pop("headers", None) or ()), parent], **more)
+
+
+def run(
+    cases: int, order: list[str], profile: Path | None = None, notifier: bool = False, parented: bool = False
+) -> list[dict[str, Any]]:
     """One drain per entry of `order` (`on`: traced, `off`: not), in that order."""
+    if parented:
+        setattr(routing_drain, "AIOKafkaProducer", Parented)  # noqa: B010 - the drain's producer, with the headers
     port = free_port()
     sink = subprocess.Popen([sys.executable, "-c", SINK, str(port)], env=untraced_environment())
     out = []
@@ -106,7 +123,7 @@ def run(cases: int, order: list[str], profile: Path | None = None, notifier: boo
                 result = asyncio.run(routing_drain.drain(cases, stacks))
             if threads.last:
                 result["threads_cpu_s"] = {k: round(v, 2) for k, v in threads.last.items()}  # worker's whole life
-            out.append({"variant": variant, "load_before": before, **result})
+            out.append({"variant": variant, "parented": parented, "load_before": before, **result})
             print(json.dumps(out[-1]), flush=True)
     finally:
         sink.terminate()
@@ -120,10 +137,11 @@ def main() -> None:
     parser.add_argument("--order", default="off,on,on,off")
     parser.add_argument("--profile", type=Path, help="py-spy raw stacks of each drain into this folder")
     parser.add_argument("--notifier", action="store_true", help="the notifier's drain instead of routing's")
+    parser.add_argument("--parented", action="store_true", help="routing's cases with a traceparent each")
     args = parser.parse_args()
     if args.profile:
         args.profile.mkdir(parents=True, exist_ok=True)
-    run(args.cases, args.order.split(","), args.profile, args.notifier)
+    run(args.cases, args.order.split(","), args.profile, args.notifier, args.parented)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -27,21 +27,32 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
-from referral_bus.span_encoding import EncodedSpan, encodes_ended_spans, span_message
+from referral_bus.span_encoding import EncodedSpan, ended_span_queue, span_message
 
 log = logging.getLogger(__name__)
 _SCALAR_TYPES = frozenset((str, bool, int, float))  # exact types: kept as they are, one set lookup
+_TEXTS = frozenset((list, tuple))  # of str only: the SDK cleans each element, which keeps a str as it is
 _UNSET = Status(StatusCode.UNSET)
 
 
 def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: int | None) -> dict[str, Any]:
     """`attributes` into `out` as the SDK keeps them (sequences as tuples, strings cut, bad keys dropped), no copy."""
     for key, value in attributes.items():
-        if not key or type(key) is not str:
-            continue
-        out.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
-        out[key] = value if max_length is None and type(value) in _SCALAR_TYPES else clean(value, max_length)
+        if key and type(key) is str:
+            _set(out, key, value, max_length)
     return out
+
+
+def _set(out: dict[str, Any], key: str, value: Any, max_length: int | None) -> None:
+    """One attribute (a valid key) as the SDK keeps it; a list or tuple of text: the tuple the SDK's cleaning makes."""
+    out.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
+    kind = type(value)
+    if max_length is None and kind in _SCALAR_TYPES:
+        out[key] = value
+    elif max_length is None and kind in _TEXTS and all(type(x) is str for x in value):
+        out[key] = tuple(value)  # what the SDK's cleaning makes of it, element by element
+    else:
+        out[key] = clean(value, max_length)
 
 
 def is_parent_based_on(sampler: Sampler) -> bool:
@@ -78,8 +89,9 @@ class LeanSpan(trace.Span):
         return self._end_time is None
 
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
-        """One attribute, cleaned as the SDK does."""
-        self.set_attributes({key: value})
+        """One attribute, cleaned as the SDK does (ignored once ended)."""
+        if self._end_time is None and key and type(key) is str:
+            _set(self._attributes, key, value, self._tracer.max_length)
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
         """Attributes, cleaned as the SDK does (ignored once ended)."""
@@ -125,7 +137,8 @@ class LeanSpan(trace.Span):
         self._end_time = end_time if end_time is not None else time.time_ns()
         try:
             tracer = self._tracer
-            if tracer.encodes() and not self._events and not self._links:
+            queue = tracer.written_to()
+            if queue is not None and not self._events and not self._links:
                 message = span_message(
                     self._name,
                     self._context,
@@ -138,8 +151,8 @@ class LeanSpan(trace.Span):
                     self._status,
                 )
                 # the processor reads its context, our encoder the rest: no ReadableSpan, no encoding in its thread
-                written: Any = EncodedSpan(self._context, tracer.resource, tracer.scope, message)
-                tracer.processor.on_end(written)
+                if self._context.trace_flags.sampled:  # what BatchSpanProcessor.on_end asks before it queues a span
+                    queue(EncodedSpan(self._context, tracer.resource, tracer.scope, message))
                 return
             tracer.processor.on_end(
                 ReadableSpan(
@@ -172,17 +185,19 @@ class LeanTracer(trace.Tracer):
         self.scope = InstrumentationScope(name)
         self.max_length = provider._span_limits.max_span_attribute_length  # OTEL_(SPAN_)ATTRIBUTE_VALUE_LENGTH_LIMIT
         self.parent_based_on = is_parent_based_on(self.sampler)
-        self._checked: tuple[Any, bool] = (None, False)  # the processors last checked, and whether ours encodes
+        self._checked: tuple[Any, Any] = (None, None)  # the processors last checked, and `written_to`'s answer
 
-    def encodes(self) -> bool:
-        """Whether an ended span may go to the processor written (`span_encoding.EncodedSpan`).
+    def written_to(self) -> Callable[[Any], None] | None:
+        """Where an ended span goes written: the only processor's batch queue (`span_encoding.ended_span_queue`).
 
-        Rechecked when the provider's processors change (adding one makes a new tuple of them).
+        None where spans go to the processor readable. Rechecked when the provider's processors change (adding
+        one makes a new tuple of them).
         """
         current = getattr(self.processor, "_span_processors", None)
         if current is not self._checked[0]:
-            self._checked = (current, encodes_ended_spans(self.processor))
-        return self._checked[1]
+            self._checked = (current, ended_span_queue(self.processor))
+        queue: Callable[[Any], None] | None = self._checked[1]
+        return queue
 
     def start_span(
         self,
@@ -196,7 +211,23 @@ class LeanTracer(trace.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace.Span:
         """A span child of the context's current span (a root span where it has none), sampled as the SDK does."""
-        parent: SpanContext | None = trace.get_current_span(context).get_span_context()
+        parent = trace.get_current_span(context).get_span_context()
+        return self.start_child(name, parent, kind, attributes, links, start_time, context)
+
+    def start_child(
+        self,
+        name: str,
+        parent: SpanContext | None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: Sequence[Link] | None = (),
+        start_time: int | None = None,
+        context: Context | None = None,
+    ) -> trace.Span:
+        """`start_span` given the parent's span context (None or invalid: a root span) rather than a context to read.
+
+        `context` is only shown to a sampler other than the default: with one, pass the context `parent` came from.
+        """
         if parent is None or not parent.is_valid:
             parent, trace_id, random_id = None, self.ids.generate_trace_id(), self.ids.is_trace_id_random()
         else:

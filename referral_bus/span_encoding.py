@@ -6,7 +6,7 @@ worker). `encode_request` writes the identical `ExportTraceServiceRequest` bytes
 a span with events or links (none of ours have any) goes through the SDK's own encoder.
 `tests/unit/referral_bus/test_span_encoding.py` proves the bytes decode to the message the
 SDK would have sent, for generated spans of every attribute type. Lean spans are written when they end, on the
-thread that ends them (`EncodedSpan`), where our exporter is the provider's only one (`encodes_ended_spans`): the
+thread that ends them (`EncodedSpan`), where our exporter is the provider's only one (`ended_span_queue`): the
 export thread then only joins bytes, so it holds the GIL the event loop needs for a fraction of what encoding took.
 """
 
@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import StatusCode
 
 _Q = struct.Struct("<Q")
 _D = struct.Struct("<d")
@@ -100,11 +101,18 @@ _misses: dict[tuple[int, str], int] = {}  # per (field number, key) since `_seen
 _churning: set[tuple[int, str]] = set()
 _CHURN = 256  # misses of one key between two emptyings after which its values are taken as never recurring
 _MEMO_TYPES = frozenset((str, int, bool))  # not floats: -0.0 == 0.0
+# Per key, the value object last written through `_seen` and its field: a process span's fixed attributes are the
+# same objects on every span of a partition, so they are found by identity (no tuple made, no value hashed).
+_last: dict[str, tuple[int, Any, bytes]] = {}
 
 
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
     out = []
     for k, v in (attributes or {}).items():
+        last = _last.get(k)
+        if last is not None and last[1] is v and last[0] == number:  # that very (immutable) value: that field
+            out.append(last[2])
+            continue
         kind = type(v)
         where = (number, k)
         if where in _churning or not (
@@ -119,11 +127,15 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
             if len(_seen) >= _SEEN_MAX:
                 _seen.clear()
                 _misses.clear()
+                _last.clear()
             _seen[memo] = encoded
             misses = _misses.get(where, 0) + 1
             _misses[where] = misses
             if misses > _CHURN and len(_churning) < _SEEN_MAX:
                 _churning.add(where)
+        if len(_last) >= _SEEN_MAX:
+            _last.clear()
+        _last[k] = (number, v, encoded)
         out.append(encoded)
     return b"".join(out)
 
@@ -134,6 +146,7 @@ _PARENT = struct.Struct("<2s8s")
 _TIMES = struct.Struct("<BQBQ")
 _KINDS = {kind: b"\x30" + _varint(kind + 1) for kind in range(8)}  # SDK kinds start at 0, OTLP's at 1 (0: unspecified)
 _NO_STATUS = _field(15, b"")
+_UNSET = StatusCode.UNSET
 _FLAGS = {remote: b"\x85\x01" + _I.pack(_HAS_IS_REMOTE | (_IS_REMOTE if remote else 0)) for remote in (False, True)}
 
 
@@ -175,18 +188,19 @@ def span_message(
     if parent:
         out.append(_PARENT.pack(b"\x22\x08", parent.span_id.to_bytes(8, "big")))
     out.append(_field(5, name.encode()))
-    out.append(_KINDS.get(kind.value) or b"\x30" + _varint(kind.value + 1))
+    out.append(_KINDS.get(kind._value_) or b"\x30" + _varint(kind._value_ + 1))  # `.value`, without its descriptor
     out.append(_TIMES.pack(0x39, start_time or 0, 0x41, end_time or 0))
     out.append(_attributes(9, attributes))
     if dropped_attributes:
         out.append(b"\x50" + _varint(dropped_attributes))
-    if status.description or status.status_code.value:
-        body = _field(2, status.description.encode()) if status.description else b""
-        if status.status_code.value:
-            body += b"\x18" + _varint(status.status_code.value)
-        out.append(_field(15, body))
-    else:
+    code, description = status.status_code, status.description
+    if code is _UNSET and not description:
         out.append(_NO_STATUS)
+    else:
+        body = _field(2, description.encode()) if description else b""
+        if code._value_:
+            body += b"\x18" + _varint(code._value_)
+        out.append(_field(15, body))
     out.append(_FLAGS[parent is not None and parent.is_remote])
     return b"".join(out)
 
@@ -209,16 +223,19 @@ def encodes_with_us(exporter: Any) -> None:
     _ENCODERS.add(exporter)
 
 
-def encodes_ended_spans(processors: Any) -> bool:
-    """True when a provider's span processors (its `_active_span_processor`) are one batch processor, ours.
+def ended_span_queue(processors: Any) -> Any:
+    """Where a provider's span processors (its `_active_span_processor`) are one batch processor, ours: its queue.
 
-    Only then may a span be handed over as an `EncodedSpan`: any other processor or exporter reads ReadableSpans.
+    Only then may a span be handed over as an `EncodedSpan` (any other processor or exporter reads ReadableSpans:
+    None). The queue is the batch processor's `emit`, what its `on_end` calls: a span handed to it directly skips
+    the two calls on the way (the provider's processor list, `on_end`); the caller keeps `on_end`'s one test (sampled).
     """
     try:
         (only,) = processors._span_processors
-        return type(only) is BatchSpanProcessor and only._batch_processor._exporter in _ENCODERS
+        ours = type(only) is BatchSpanProcessor and only._batch_processor._exporter in _ENCODERS
+        return only._batch_processor.emit if ours else None
     except Exception:  # noqa: BLE001 - another SDK's internals: the SDK's ReadableSpans, as before
-        return False
+        return None
 
 
 def _scope(scope: Any) -> bytes:

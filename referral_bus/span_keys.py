@@ -54,10 +54,17 @@ class ProcessSpanSensor(OpenTelemetrySensor):
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> dict[str, Any] | None:
         """Faust's: the `{topic} process` span, current until the event is out; its parent read by `span_parent`."""
         try:
-            parent = span_parent.extract(getattr(event.message, "headers", None), self._getter)
+            headers, tracer = getattr(event.message, "headers", None), self.tracer
             name = self._names.get(tp.topic) or self._names.setdefault(tp.topic, f"{tp.topic} process")
             attributes = self._span_attributes(stream, event, tp, offset)
-            span = self.tracer.start_span(name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes)
+            # the plain parent as is, where the default sampler decides (it reads no context); else the SDK's way
+            default = getattr(tracer, "parent_based_on", False)
+            found = span_parent.plain_parent(headers) if default else span_parent.OTHER
+            if found is span_parent.OTHER:
+                parent = span_parent.extract(headers, self._getter)
+                span = tracer.start_span(name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes)
+            else:
+                span = tracer.start_child(name, found, trace.SpanKind.CONSUMER, attributes)
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the event it observes (as Faust's)
             log.debug("no process span: %s", type(exc).__name__)

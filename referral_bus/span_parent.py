@@ -11,8 +11,9 @@ context without trace state or baggage), so the SDK still decides every other ca
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from collections.abc import Mapping, MutableMapping
+from enum import Enum
+from typing import Any, Final, NamedTuple
 
 from opentelemetry import baggage, propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -52,39 +53,59 @@ def propagator() -> _Propagator:
     return _checked
 
 
-def inject(context: Context) -> dict[str, str]:
-    """The headers `propagate.inject(carrier, context=context)` writes; the SDK's own call where not plain."""
+def inject(context: Context, carrier: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
+    """`propagate.inject(carrier, context=context)`, the SDK's own call where not plain; the carrier (new if None)."""
     textmap, default, _ = propagator()
+    carrier = {} if carrier is None else carrier
     if default:
         found = trace.get_current_span(context).get_span_context()
         if found.is_valid and not found.trace_state and not baggage.get_all(context):
             trace_id, span_id = found.trace_id.to_bytes(16, "big").hex(), found.span_id.to_bytes(8, "big").hex()
-            return {"traceparent": f"00-{trace_id}-{span_id}-{found.trace_flags:02x}"}  # valid: ids fit
-    carrier: dict[str, str] = {}
+            carrier["traceparent"] = f"00-{trace_id}-{span_id}-{found.trace_flags:02x}"  # valid: ids fit
+            return carrier
     textmap.inject(carrier, context=context)
     return carrier
 
 
-def extract(headers: Any, getter: Getter[Any]) -> Context:
-    """The context `propagate.extract(headers, getter=getter)` returns; the SDK's own call where not plain."""
-    textmap, default, _ = propagator()
-    if not default:
-        return textmap.extract(headers, getter=getter)
+class _Read(Enum):
+    """`plain_parent`'s answer where the SDK's propagators must read the headers."""
+
+    BY_THE_SDK = "by the SDK"
+
+
+OTHER: Final = _Read.BY_THE_SDK
+
+
+def plain_parent(headers: Any) -> SpanContext | _Read | None:
+    """The remote parent a plain `traceparent` names (None: no parent); `OTHER` for the SDK to read.
+
+    `OTHER` unless the propagators are the default pair and the headers are plain (above); what `extract` builds its
+    context from, and the process span's parent as is (span_keys: no context made only to be read back).
+    """
+    if not propagator().default:
+        return OTHER
     parent = None
     for name, value in headers.items() if isinstance(headers, Mapping) else headers or ():
         if name == "traceparent":
             if parent is None and value is not None:
                 parent = value
         elif name == "tracestate" or name == "baggage":  # a trace state or baggage: the SDK reads them
-            return textmap.extract(headers, getter=getter)
+            return OTHER
     if parent is None:
-        return Context()
+        return None
     match = _PLAIN.fullmatch(parent) if type(parent) is bytes else None
     if match is None:
-        return textmap.extract(headers, getter=getter)
+        return OTHER
     trace_hex, span_hex, flags = match.groups()
     trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     if not trace_id or not span_id:
-        return Context()  # the SDK ignores an all-zero id
-    context = SpanContext(trace_id, span_id, True, TraceFlags(int(flags, 16)))
-    return set_span_in_context(NonRecordingSpan(context), Context())
+        return None  # the SDK ignores an all-zero id
+    return SpanContext(trace_id, span_id, True, TraceFlags(int(flags, 16)))
+
+
+def extract(headers: Any, getter: Getter[Any]) -> Context:
+    """The context `propagate.extract(headers, getter=getter)` returns; the SDK's own call where not plain."""
+    found = plain_parent(headers)
+    if found is OTHER:
+        return propagator().textmap.extract(headers, getter=getter)
+    return Context() if found is None else set_span_in_context(NonRecordingSpan(found), Context())

@@ -313,13 +313,20 @@ def tracer() -> trace.Tracer:
     return _tracer or trace.get_tracer(TRACER_NAME)
 
 
+_NAMES: dict[str, str] = {}  # keyword → attribute name, made once (the same object each time: its hash kept)
+
+
 def _attributes(ids: dict[str, AttributeValue | None]) -> dict[str, Any]:
     """`case_id=...` → `referral_bus.case_id`; keys already dotted (semconv) are kept as they are."""
     out: dict[str, Any] = {}
     for key, value in ids.items():
         if value is None:
             continue
-        name = key if "." in key else ATTRIBUTE_PREFIX + key
+        name = _NAMES.get(key)
+        if name is None:
+            name = key if "." in key else ATTRIBUTE_PREFIX + key
+            if len(_NAMES) < 256:  # keywords are the code's own: a handful
+                _NAMES[key] = name
         out[name] = list(value) if isinstance(value, (list, tuple)) else value
     return out
 

@@ -13,7 +13,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult, TraceIdRatioBased
 from opentelemetry.trace import (
     NonRecordingSpan,
     SpanContext,
@@ -44,6 +44,7 @@ SPAN = st.fixed_dictionaries(
             [None, Status(StatusCode.OK), Status(StatusCode.ERROR, "InvalidFieldError"), StatusCode.UNSET]
         ),
         "event": st.booleans(),
+        "one_by_one": st.booleans(),  # the later attributes by `set_attribute`, as a stage's rule ids are
     }
 )
 REMOTE = SpanContext(
@@ -63,13 +64,22 @@ def _make(tracer: Any, spec: dict[str, Any]) -> None:
     parent = {"none": None, "remote": REMOTE, "local": LOCAL}[spec["parent"]]
     context = set_span_in_context(NonRecordingSpan(parent)) if parent else None
     span = tracer.start_span(spec["name"], context=context, kind=spec["kind"], attributes=spec["attributes"])
-    span.set_attributes(spec["later"])
+    _later(span, spec)
     if spec["event"]:
         span.add_event("e", {"n": 2, "l": ["a"]})
     if spec["status"] is not None:
         span.set_status(spec["status"])
     span.end()
     span.set_attribute("after.end", 1)  # ignored by both
+
+
+def _later(span: Any, spec: dict[str, Any]) -> None:
+    """The attributes set after the start: all at once or one by one."""
+    if spec["one_by_one"]:
+        for key, value in spec["later"].items():
+            span.set_attribute(key, value)
+    else:
+        span.set_attributes(spec["later"])
 
 
 def _without_ids_and_times(request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
@@ -152,9 +162,11 @@ def test_a_value_length_limit_applies() -> None:
     from opentelemetry.sdk.trace import SpanLimits
 
     provider, exporter = _provider(span_limits=SpanLimits(max_span_attribute_length=4))
-    LeanTracer(provider, "faust").start_span("s", attributes={"k": "abcdefgh", "n": 123456789}).end()
-    (span,) = exporter.get_finished_spans()
-    assert dict(span.attributes or {}) == {"k": "abcd", "n": 123456789}
+    span = LeanTracer(provider, "faust").start_span("s", attributes={"k": "abcdefgh", "n": 123456789})
+    span.set_attribute("ids", ["abcdefgh", "ab"])
+    span.end()
+    (ended,) = exporter.get_finished_spans()
+    assert dict(ended.attributes or {}) == {"k": "abcd", "n": 123456789, "ids": ("abcd", "ab")}
 
 
 class _Batches(SpanExporter):
@@ -208,7 +220,7 @@ def test_spans_written_when_they_end_make_the_request_their_readable_spans_make(
         span = tracers[scope].start_span(
             spec["name"], context=context, kind=spec["kind"], attributes=spec["attributes"]
         )
-        span.set_attributes(spec["later"])
+        _later(span, spec)
         if spec["event"]:
             span.add_event("e", {"n": 2})
         if spec["status"] is not None:
@@ -258,3 +270,24 @@ def test_a_span_that_cannot_be_written_never_reaches_the_caller(monkeypatch: pyt
     provider.force_flush()
     assert [type(s) for s in exporter.batches[0]] == [EncodedSpan]
     provider.shutdown()
+
+
+def test_a_span_recorded_but_not_sampled_is_not_queued() -> None:
+    class RecordOnly(Sampler):
+        def should_sample(self, *args: Any, **kwargs: Any) -> SamplingResult:
+            return SamplingResult(Decision.RECORD_ONLY)
+
+        def get_description(self) -> str:
+            return "record only"
+
+    exporter = _Batches()
+    encodes_with_us(exporter)
+    provider = TracerProvider(sampler=RecordOnly())
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000))
+    lean = LeanTracer(provider, "faust")
+    span = lean.start_span("recorded")
+    assert span.is_recording() and lean.written_to() is not None
+    span.end()
+    provider.force_flush()
+    provider.shutdown()
+    assert exporter.batches == []  # as BatchSpanProcessor.on_end: only sampled spans are exported

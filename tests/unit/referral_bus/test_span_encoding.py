@@ -143,7 +143,7 @@ def test_memoised_and_churning_attributes_encode_as_the_sdk_does(values: list[An
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(span_encoding, "_SEEN_MAX", 7)
         patch.setattr(span_encoding, "_CHURN", 3)
-        for name, empty in (("_seen", {}), ("_misses", {}), ("_churning", set()), ("_keys", {})):
+        for name, empty in (("_seen", {}), ("_misses", {}), ("_churning", set()), ("_keys", {}), ("_last", {})):
             patch.setattr(span_encoding, name, empty)
         offsets = [{"messaging.kafka.message.offset": 2**33 + n, **attributes} for n, attributes in enumerate(values)]
         spans = _spans([dict(_WORKER_SPAN, attributes=attributes) for attributes in offsets])  # offsets never recur
@@ -154,7 +154,7 @@ def test_memoised_and_churning_attributes_encode_as_the_sdk_does(values: list[An
 
 def test_a_key_whose_values_never_recur_leaves_the_memo_and_recurring_ones_stay() -> None:
     with pytest.MonkeyPatch.context() as patch:
-        for name, empty in (("_seen", {}), ("_misses", {}), ("_churning", set()), ("_keys", {})):
+        for name, empty in (("_seen", {}), ("_misses", {}), ("_churning", set()), ("_keys", {}), ("_last", {})):
             patch.setattr(span_encoding, name, empty)
         attributes = [
             {
@@ -171,3 +171,13 @@ def test_a_key_whose_values_never_recur_leaves_the_memo_and_recurring_ones_stay(
         assert kept.count("messaging.kafka.message.offset") == span_encoding._CHURN + 1  # until it churned
         assert kept.count("referral_bus.stage") == kept.count("referral_bus.rule_ids") == 1
         assert encode_request(spans) == encode_spans(spans).SerializeToString()  # again, from the memo
+
+
+def test_a_value_found_by_identity_is_written_in_its_own_field() -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(span_encoding, "_last", {})
+        name = "referral-bus-probe"  # the same object as the resource's service name and as a span's attribute
+        spans = _spans([dict(_WORKER_SPAN, attributes={"service.name": name, "k": name})] * 2, service=name)
+        assert spans[0].resource.attributes["service.name"] is (spans[0].attributes or {})["service.name"]
+        for _ in range(2):  # cold, then found by identity
+            assert encode_request(spans) == encode_spans(spans).SerializeToString()

@@ -299,6 +299,35 @@ def test_our_process_span_is_fausts_but_the_key_for_any_headers(headers: Any, of
     assert mine.context.trace_id == theirs.context.trace_id or theirs.parent is None
 
 
+@pytest.mark.parametrize("parent_sampled", [True, False])
+def test_another_sampler_is_shown_the_records_parent(parent_sampled: bool) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(sampler=ParentBased(TraceIdRatioBased(0.0)))  # follows a parent, drops a root
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sensor = ProcessSpanSensor(tracer=LeanTracer(provider, "faust"))
+    flags = b"01" if parent_sampled else b"00"
+    headers = [("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-" + flags)]
+    tp = TP("ns.referrals.cases.v1", 2)
+    for given_headers in (headers, []):  # with the record's parent, then a root
+        event = SimpleNamespace(message=SimpleNamespace(headers=given_headers, key=None))
+        state = sensor.on_stream_event_in(tp, 1, _STREAM, event)
+        sensor.on_stream_event_out(tp, 1, _STREAM, event, state)
+    assert [s.parent.span_id for s in exporter.get_finished_spans() if s.parent] == [0x00F067AA0BA902B7] * (
+        parent_sampled
+    )
+    assert len(exporter.get_finished_spans()) == parent_sampled  # the root: dropped
+
+
+@settings(max_examples=300, deadline=None)
+@given(_headers())
+def test_a_plain_parent_is_the_one_extract_reads(headers: Any) -> None:
+    found = span_parent.plain_parent(headers)
+    if found is not span_parent.OTHER:
+        assert _seen(span_parent.extract(headers, HeaderGetter())) == _seen(
+            Context() if found is None else trace.set_span_in_context(NonRecordingSpan(found), Context())
+        )
+
+
 _JUNK = st.one_of(
     st.none(),
     st.integers(),
