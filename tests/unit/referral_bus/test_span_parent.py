@@ -374,8 +374,17 @@ def test_the_headers_written_are_the_sdks(found: SpanContext | None, items: dict
     assert span_parent.propagator().fields == frozenset(propagate.get_global_textmap().fields)
 
 
+_PLAIN = st.builds(  # valid ids and no trace state: built, not filtered (a filter kept 1 in 12 and could fail health)
+    SpanContext,
+    st.integers(1, 2**128 - 1),
+    st.integers(1, 2**64 - 1),
+    st.booleans(),
+    st.builds(TraceFlags, st.integers(0, 255)),
+)
+
+
 @settings(max_examples=100, deadline=None)
-@given(_REMOTE_OR_LOCAL.filter(lambda found: found.is_valid and not found.trace_state))
+@given(_PLAIN)
 def test_a_plain_context_is_written_without_the_sdks_propagators(found: SpanContext) -> None:
     def refused(*_: Any, **__: Any) -> None:
         raise AssertionError("the SDK's inject was called for a plain context")
