@@ -3,7 +3,7 @@
 aiokafka lingers each partition's batch on its own clock and sends only the batches whose linger is over, one
 request per node in flight. A worker's events write 3–5 records each to as many partitions, a little apart, so at
 the first batch's wake-up the others are often still short of theirs: they wait for that request's answer and go
-in another (≈ 110 µs of CPU a request, bench/results/abl.md; 0.76–0.80 requests per event at 300/s in intake and
+in another (≈ 110 µs of CPU a request, bench/results/abl.md; 0.73–0.88 requests per event at 300/s in intake and
 routing, a third of them changelog records only: bench/results/prod.md). Here, as in
 Java's `RecordAccumulator.drain`, once one batch of a node is due (its linger over, or full) the node's other
 batches join the same request while it stays under `EARLY_REQUEST_BYTES`; a node with no due batch waits as before.
