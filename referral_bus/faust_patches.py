@@ -66,7 +66,8 @@ answers with compiled struct formats, same bytes and objects (bench/results/sock
 partitions that changed, answers only for those with something new (bench/results/idle.md).
 `fetch_actions.install()` (its own module) decides the fetcher's next requests in one pass: aiokafka's
 actions, less CPU per fetcher wake-up (bench/results/fetch2.md). `faust_reads.install()` (its own module)
-reads the two settings Faust reads per record once per object (bench/results/micro.md).
+reads the two settings Faust reads per record once per object (bench/results/micro.md). `produce_drain.install()`
+(its own module) sends the batches a node holds with its first due one, as Java's producer (bench/results/prod.md).
 
 Not a bug, a missing setting: `_fetch_settings` lets a worker choose the consumer's fetch.min.bytes
 and fetch.max.wait.ms, which Faust's consumer factory fixes at 1 byte and 1,500 ms (`fetch_settings`).
@@ -87,7 +88,7 @@ from faust.transport.consumer import Consumer
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from mode.services import WaitResults
 
-from referral_bus import faust_reads, fetch_actions, fetch_codec, fetch_session, produce_codec
+from referral_bus import faust_reads, fetch_actions, fetch_codec, fetch_session, produce_codec, produce_drain
 from referral_bus import logging as rb_logging
 from referral_bus.errors import ConfigurationError
 from referral_bus.resumed import Resumed
@@ -312,6 +313,8 @@ def install(*, fetch_sessions: bool = False) -> None:
         log.warning("aiokafka's Produce v7 changed: its own codec is used (review referral_bus/produce_codec.py)")
     if not fetch_actions.install():
         log.warning("aiokafka's fetcher changed: its own fetch actions are used (review referral_bus/fetch_actions.py)")
+    if not produce_drain.install():
+        log.warning("aiokafka's accumulator changed: its own drain is used (review referral_bus/produce_drain.py)")
     if not faust_reads.install():
         log.warning("Faust's producer buffer changed: its settings reads are kept (review referral_bus/faust_reads.py)")
     _installed = True
