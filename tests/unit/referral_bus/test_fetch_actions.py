@@ -21,6 +21,15 @@ from hypothesis import strategies as st
 from referral_bus import faust_patches, fetch_actions
 
 NOW = 1000.0  # the fetcher module's monotonic clock, frozen
+
+
+def _frozen_clock() -> Any:
+    """The fetcher module's `time` at NOW for both functions compared (backoffs and replica expiry read it).
+
+    No Kafka part is replaced: these compare pure functions (aiokafka's own is the oracle); the real-broker proof is
+    tests/integration/test_fetch_actions_broker.py. A `monkeypatch` fixture cannot be used inside a hypothesis test.
+    """
+    return mock.patch.object(aiokafka_fetcher, "time", types.SimpleNamespace(monotonic=lambda: NOW, time=lambda: NOW))
 TOPICS = ("a", "b", "c")
 ORIGINAL = getattr(Fetcher._get_actions_per_node, "__wrapped__", Fetcher._get_actions_per_node)  # aiokafka's
 partition_states = st.fixed_dictionaries(  # each field's usual value (fetchable) most often, every other one too
@@ -127,15 +136,12 @@ def test_the_same_actions_as_aiokafkas_for_every_partition_state(
 ) -> None:
     fetcher = _fetcher(partitions, in_flight, rack)
     cache = dict(fetcher._preferred_read_replica)
-    clock = types.SimpleNamespace(monotonic=lambda: NOW, time=lambda: NOW)
     level = aiokafka_fetcher.log.level
     aiokafka_fetcher.log.setLevel(logging.DEBUG if debug else logging.INFO)
     loop = asyncio.new_event_loop()
     try:
         assignment = loop.run_until_complete(_assignment(partitions))
-        # both functions see one instant (backoffs, replica expiry): the real aiokafka function is the oracle and no
-        # broker is involved here (a pure function; the broker test is tests/integration/test_fetch_actions_broker.py)
-        with mock.patch.object(aiokafka_fetcher, "time", clock):
+        with _frozen_clock():
             theirs = _run(ORIGINAL, fetcher, assignment, seed, cache)
             expected = (_held_shorter(theirs[0], fetcher, cache), *theirs[1:])
             ours = _run(fetch_actions.actions_per_node, fetcher, assignment, seed, cache)
@@ -165,12 +171,11 @@ def test_gathering_changes_only_the_wait_and_bytes_of_nodes_whose_positions_move
     plain, gathered = _fetcher(partitions, set(), None), _fetcher(partitions, set(), None)
     fetch_actions.gather(gathered._client, gather_bytes, gather_wait)
     loop = asyncio.new_event_loop()
-    clock = types.SimpleNamespace(monotonic=lambda: NOW, time=lambda: NOW)
     try:
         assignment = loop.run_until_complete(_assignment(partitions))
 
         def both() -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
-            with mock.patch.object(aiokafka_fetcher, "time", clock):
+            with _frozen_clock():
                 random.seed(seed)
                 expected = _requests(fetch_actions.actions_per_node(plain, assignment))
                 random.seed(seed)
