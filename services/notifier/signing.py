@@ -9,6 +9,7 @@ verifier, self-contained, for receivers to copy; tests run it against the notifi
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import re
 import secrets
@@ -33,8 +34,7 @@ def new_nonce() -> str:
 def sign(secret: str, timestamp: int, nonce: str, idempotency_key: str, body: bytes) -> str:
     """`v2=<hex>` over the version, timestamp, nonce and idempotency key (one per line), then the body."""
     message = f"{VERSION}\n{timestamp}\n{nonce}\n{idempotency_key}\n".encode() + body
-    # one-shot C HMAC (≈ 2.4 µs less than an `hmac.new` object); the same digest (test_signing.py)
-    return f"{VERSION}=" + hmac.digest(secret.encode(), message, "sha256").hex()
+    return f"{VERSION}=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
 def signed_headers(secret: str, idempotency_key: str, body: bytes, *, now: float | None = None) -> dict[str, str]:
