@@ -202,6 +202,56 @@ async def test_a_server_that_never_answers_or_trickles_is_cut_at_the_deadline() 
     await client.close()
 
 
+async def not_hung(post: Awaitable[int], seconds: float = 10) -> int:
+    """`post`, failing the test (not raising TimeoutError) if it is still going after `seconds`: a missed deadline."""
+    guard = asyncio.timeout(seconds)
+    try:
+        async with guard:
+            return await post
+    except TimeoutError:
+        if guard.expired():
+            raise AssertionError(f"still waiting after {seconds} s: the client's deadline did not cut it") from None
+        raise
+
+
+async def test_a_stalled_answer_on_a_pooled_connection_is_cut_at_the_deadline_and_frees_the_slot() -> None:
+    async def second_stalls(connection: int, request: int, head: bytes) -> bytes | None:
+        if (connection, request) == (0, 1):
+            await asyncio.sleep(3600)
+        return OK
+
+    client = HttpClient(max_connections=1)
+    async with serving(second_stalls) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        assert await not_hung(client.post(url, b"a", {}, 5)) == 200  # pools connection 0
+        with pytest.raises(TimeoutError):
+            await not_hung(client.post(url, b"b", {}, 0.3))  # on the pooled connection, which never answers
+        assert await not_hung(client.post(url, b"c", {}, 5)) == 200  # the one slot is free; never the stalled one
+    await client.close()
+    assert server.connections == 2 and len(server.requests) == 3
+
+
+async def test_waiting_for_a_connection_slot_counts_toward_the_deadline() -> None:
+    async def first_stalls(connection: int, request: int, head: bytes) -> bytes | None:
+        if connection == 0:
+            await asyncio.sleep(3600)
+        return OK
+
+    client = HttpClient(max_connections=1)
+    async with serving(first_stalls) as server:
+        url = f"http://127.0.0.1:{server.port}/"
+        busy = asyncio.ensure_future(client.post(url, b"a", {}, 3600))  # holds the one slot
+        assert await wait_for(lambda: len(server.requests) == 1, 10)
+        with pytest.raises(TimeoutError):
+            await not_hung(client.post(url, b"b", {}, 0.3))
+        assert len(server.requests) == 1  # the second request never got a slot, so never left
+        busy.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await busy
+        assert await not_hung(client.post(url, b"c", {}, 5)) == 200  # a cancelled post gives its slot back
+    await client.close()
+
+
 @pytest.mark.parametrize(
     ("data", "reused"),
     [
