@@ -6,7 +6,7 @@ the names here never collide with them.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -37,9 +37,26 @@ class BenchSettings(BaseSettings):
     fetch_min_bytes: int | None = Field(default=None, ge=1)
     fetch_max_wait_ms: int | None = Field(default=None, ge=1)
     fetch_gather_max_wait_ms: int | None = Field(default=None, ge=0)  # 0: no gathering while records flow
+    fetch_gather_min_bytes: int | None = Field(default=None, ge=1)
+    # our workers' batch loop and producer linger (default: the services'), for an A/B of them (bench/results/knob.md)
+    batch_max_events: int | None = Field(default=None, ge=1)
+    batch_window_ms: float | None = Field(default=None, gt=0)
+    # BENCH_SERVICE_LINGER_MS=notifier:20,intake:5 (the workers not named keep their own)
+    service_linger_ms: Annotated[dict[Literal["intake", "routing", "notifier"], int] | None, NoDecode] = None
     machine_note: str | None = None  # a sentence on the machine, written into the results (default: measured load)
 
     @field_validator("configs", "stepped", "rates", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split(value)
+
+    @field_validator("service_linger_ms", mode="before")
+    @classmethod
+    def _pairs(cls, value: Any) -> Any:
+        """`name:ms,name:ms` as a mapping (a malformed pair is refused by name)."""
+        pairs = _split(value)
+        if not isinstance(pairs, list):
+            return pairs
+        if bad := [p for p in pairs if p.count(":") != 1]:
+            raise ValueError(f"expected name:ms pairs, got {bad}")
+        return dict(p.split(":") for p in pairs)
