@@ -481,14 +481,23 @@ async def _e2e(
 
 
 def _tuning(bench: BenchSettings) -> Tuning:
-    """The services' defaults, but for the fetch settings BENCH_FETCH_* names."""
+    """The services' defaults, but for what BENCH_* names (fetch, fetch gathering, batch loop, lingers)."""
     tuning = Tuning(partitions=KafkaSettings().topic_partitions)
-    gather = bench.fetch_gather_max_wait_ms
+
+    def chosen(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
     return replace(
         tuning,
         consumer_fetch_min_bytes=bench.fetch_min_bytes or tuning.consumer_fetch_min_bytes,
         consumer_fetch_max_wait_ms=bench.fetch_max_wait_ms or tuning.consumer_fetch_max_wait_ms,
-        consumer_fetch_gather_max_wait_ms=tuning.consumer_fetch_gather_max_wait_ms if gather is None else gather,
+        consumer_fetch_gather_max_wait_ms=chosen(
+            bench.fetch_gather_max_wait_ms, tuning.consumer_fetch_gather_max_wait_ms
+        ),
+        consumer_fetch_gather_min_bytes=chosen(bench.fetch_gather_min_bytes, tuning.consumer_fetch_gather_min_bytes),
+        batch_max_events=chosen(bench.batch_max_events, tuning.batch_max_events),
+        batch_window_ms=chosen(bench.batch_window_ms, tuning.batch_window_ms),
+        service_linger_ms=tuning.service_linger_ms | dict(bench.service_linger_ms or {}),
     )
 
 

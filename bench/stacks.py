@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.reports import ReportStream
-from bench.settings import BenchSettings
 from bench.stackconfig import check_one_referral, write_agencies, write_config
 from referral_bus import event_loop, topics
 from referral_bus.kafka import ensure_topics
@@ -43,19 +42,8 @@ _SETTINGS: dict[str, type[ServiceSettings]] = {
 
 
 def _service_linger_ms() -> dict[str, int]:
-    """Each of our workers' own default producer linger (its settings class may choose its own), or BENCH_'s."""
-    own = {s: int(_SETTINGS[s].model_fields["producer_linger_ms"].default) for s in SERVICES}
-    return own | dict(BenchSettings().service_linger_ms or {})
-
-
-def _bench_or_default(name: str, variable: str) -> Any:
-    """A Tuning field: BENCH_<VARIABLE> when set (read when the Tuning is made), else the services' default."""
-
-    def value() -> Any:
-        chosen = getattr(BenchSettings(), variable)
-        return getattr(_DEFAULTS, name) if chosen is None else chosen
-
-    return field(default_factory=value)
+    """Each of our workers' own default producer linger (its settings class may choose its own)."""
+    return {s: int(_SETTINGS[s].model_fields["producer_linger_ms"].default) for s in SERVICES}
 
 
 @dataclass(frozen=True)
@@ -67,18 +55,16 @@ class Tuning:
     broker_commit_every: int = 100
     broker_commit_interval: float = 1.0
     producer_linger_ms: int = 5  # the baselines' (BENCH_LINGER_MS)
-    # our services' own client settings and batch loop (their defaults, or BENCH_*; the baselines keep their own)
+    # our services' own client settings and batch loop (their defaults; bench.run's `_tuning` applies BENCH_*)
     service_linger_ms: dict[str, int] = field(default_factory=_service_linger_ms)  # bench/results/bcpu.md
     producer_max_batch_size: int = _DEFAULTS.producer_max_batch_size
     broker_max_poll_records: int = _DEFAULTS.broker_max_poll_records
     consumer_fetch_min_bytes: int = _DEFAULTS.consumer_fetch_min_bytes
     consumer_fetch_max_wait_ms: int = _DEFAULTS.consumer_fetch_max_wait_ms
-    consumer_fetch_gather_min_bytes: int = _bench_or_default(
-        "consumer_fetch_gather_min_bytes", "fetch_gather_min_bytes"
-    )
+    consumer_fetch_gather_min_bytes: int = _DEFAULTS.consumer_fetch_gather_min_bytes
     consumer_fetch_gather_max_wait_ms: int = _DEFAULTS.consumer_fetch_gather_max_wait_ms
-    batch_max_events: int = _bench_or_default("batch_max_events", "batch_max_events")
-    batch_window_ms: float = _bench_or_default("batch_window_ms", "batch_window_ms")
+    batch_max_events: int = _DEFAULTS.batch_max_events
+    batch_window_ms: float = _DEFAULTS.batch_window_ms
     # every process of every stack (and the driver, the receiver) on this loop, chosen once per run (EVENT_LOOP)
     event_loop: str = field(default_factory=event_loop.chosen)
 

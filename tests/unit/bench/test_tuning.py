@@ -1,10 +1,11 @@
-"""BENCH_* overrides of our workers' batch loop, linger and fetch gathering (bench/settings.py, bench/stacks.Tuning)."""
+"""BENCH_* overrides of our workers' batch loop, linger and fetch gathering (bench/settings.py, bench.run._tuning)."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
 
+from bench.run import _tuning
 from bench.settings import BenchSettings
 from bench.stacks import Tuning
 from referral_bus.settings import ServiceSettings
@@ -18,16 +19,16 @@ _OVERRIDES = {
 
 
 def test_unset_variables_leave_every_worker_on_the_services_defaults() -> None:
-    tuning, defaults = Tuning(), ServiceSettings()
+    tuning, defaults = _tuning(BenchSettings()), ServiceSettings()
     assert (tuning.batch_max_events, tuning.batch_window_ms) == (defaults.batch_max_events, defaults.batch_window_ms)
     assert tuning.consumer_fetch_gather_min_bytes == defaults.consumer_fetch_gather_min_bytes
 
 
 def test_each_override_reaches_every_worker_and_changes_nothing_else(monkeypatch: pytest.MonkeyPatch) -> None:
-    base = Tuning()
+    base = Tuning(partitions=_tuning(BenchSettings()).partitions)
     for name, value in _OVERRIDES.items():
         monkeypatch.setenv(name, value)
-    tuned = Tuning()
+    tuned = _tuning(BenchSettings())
     env, before = tuned.service_env(), base.service_env()
     changed = {k: env[k] for k in env if env[k] != before[k]}
     expected = {f"{p}_BATCH_MAX_EVENTS": "500" for p in ("INTAKE", "ROUTING", "NOTIFIER")}
