@@ -489,8 +489,8 @@ def _tuning(bench: BenchSettings) -> Tuning:
 
     return replace(
         tuning,
-        consumer_fetch_min_bytes=bench.fetch_min_bytes or tuning.consumer_fetch_min_bytes,
-        consumer_fetch_max_wait_ms=bench.fetch_max_wait_ms or tuning.consumer_fetch_max_wait_ms,
+        consumer_fetch_min_bytes=chosen(bench.fetch_min_bytes, tuning.consumer_fetch_min_bytes),
+        consumer_fetch_max_wait_ms=chosen(bench.fetch_max_wait_ms, tuning.consumer_fetch_max_wait_ms),
         consumer_fetch_gather_max_wait_ms=chosen(
             bench.fetch_gather_max_wait_ms, tuning.consumer_fetch_gather_max_wait_ms
         ),
