@@ -55,7 +55,7 @@ def report_of(body: bytes) -> tuple[str, float]:
     if i > 0 and j > 0 and body[i : i + 1] == b'"' and (at := _INTEGER.match(body, j)):
         end = body.find(b'"', i + 1)
         rid = body[i + 1 : end]
-        if b"\\" not in rid:
+        if end > i and b"\\" not in rid:
             with contextlib.suppress(UnicodeDecodeError):
                 return rid.decode(), float(at[0])
     report = json.loads(body)["case"]["report"]

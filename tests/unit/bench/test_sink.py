@@ -42,6 +42,7 @@ def _encodings(doc: dict[str, Any]) -> list[bytes]:
 
 @given(documents())
 @example({"case": {"report": {"report_id": "r-1", "received_at": 17, "x": {"report_id": "other"}}}})
+@example({"a": {"report_id": "decoy", "received_at": 1}, "case": {"report": {"report_id": "r-1", "received_at": 17}}})
 @example({"case": {"report": {"report_id": 'a"b\\c', "received_at": 17}}})
 @example({"case": {"report": {"report_id": "r", "received_at": 1.5}}, '"report_id":"x"': 1})
 @example({"case": {"report": {"report_id": "Hà Nội", "received_at": -0}}})
