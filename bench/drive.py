@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 from bench.baseline_common import SENT_KAFKA_HEADER
 from bench.reports import ReportStream, kafka_key
@@ -25,6 +26,8 @@ from bench.sink import Arrivals
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs
 from referral_bus.settings import KafkaSettings
+
+Prepared = tuple[bytes, bytes, bytes, int | None]  # key, value, sent-time header, partition (None: send's pick)
 
 
 def percentile(sorted_values: list[float], q: float) -> float:
@@ -44,17 +47,23 @@ class Load:
 
     async def __aenter__(self) -> Load:
         self.codec = Codec()
-        self.producer = AIOKafkaProducer(**client_kwargs(KafkaSettings()), acks="all", linger_ms=5)
+        self.partitioner = DefaultPartitioner()  # the producer's (its default): murmur2 of the key
+        self.producer = AIOKafkaProducer(
+            **client_kwargs(KafkaSettings()), acks="all", linger_ms=5, partitioner=self.partitioner
+        )
         await self.producer.start()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
         await self.producer.stop()
 
-    def prepare(self, stream: ReportStream, n: int, rate: float) -> tuple[float, list[tuple[bytes, bytes, bytes]]]:
-        """`n` reports stamped with their scheduled send times and encoded: (start ms, [(key, value, sent header)]).
+    def prepare(self, stream: ReportStream, n: int, rate: float) -> tuple[float, list[Prepared]]:
+        """`n` reports stamped with their scheduled send times and encoded: (start ms, [(key, value, sent header,
+        partition)]).
 
-        The schedule starts half a second after encoding is expected to end (timed on a sample).
+        The schedule starts half a second after encoding is expected to end (timed on a sample). Each report's
+        partition is picked here, by the producer's own partitioner as `send` would, once the topic's partitions
+        are known (after a first send); else None, and `send` picks it.
         """
         reports = stream.take(n)
         sample = reports[: min(200, n)]
@@ -63,18 +72,23 @@ class Load:
             self.codec.encode("CaseReport", report | {"received_at": 0})
         per_report_s = (time.perf_counter() - t) / max(1, len(sample))
         start_ms = time.time() * 1000 + 500 + 1500 * per_report_s * n
+        known = self.producer.client.cluster.partitions_for_topic(self.topic)
+        partitions = sorted(known) if known else None
         out = []
         for i, report in enumerate(reports):
             due = int(start_ms + i * 1000 / rate)
             report["received_at"] = due
-            out.append((kafka_key(report), self.codec.encode("CaseReport", report), str(due).encode()))
+            key = kafka_key(report)
+            partition = self.partitioner(key, partitions, partitions) if partitions else None
+            out.append((key, self.codec.encode("CaseReport", report), str(due).encode(), partition))
         return start_ms, out
 
-    async def send_prepared(self, items: list[tuple[bytes, bytes, bytes]]) -> list[Any]:
+    async def send_prepared(self, items: list[Prepared]) -> list[Any]:
         """Send prepared reports; returns the delivery futures."""
+        send, topic = self.producer.send, self.topic
         return [
-            await self.producer.send(self.topic, value, key=key, headers=[(SENT_KAFKA_HEADER, sent)])
-            for key, value, sent in items
+            await send(topic, value, key=key, partition=partition, headers=[(SENT_KAFKA_HEADER, sent)])
+            for key, value, sent, partition in items
         ]
 
     async def send(self, stream: ReportStream, n: int) -> list[Any]:
@@ -195,6 +209,22 @@ async def warm_up(load: Load, receiver: Arrivals, n: int = 20, timeout: float = 
     return result
 
 
+async def offer(load: Load, prepared: list[Prepared], t0_ms: float, rate: float) -> tuple[list[Any], float]:
+    """Send `prepared` on its schedule (the i-th at `t0_ms` + i / `rate`); the delivery futures and seconds taken."""
+    while time.time() * 1000 < t0_ms:
+        await asyncio.sleep(0.001)
+    t0 = time.monotonic()
+    futures: list[Any] = []
+    sent, total = 0, len(prepared)
+    while sent < total:
+        due = min(total, int(rate * (time.time() * 1000 - t0_ms) / 1000) + 1)
+        if due > sent:
+            futures += await load.send_prepared(prepared[sent:due])
+            sent = due
+        await asyncio.sleep(0.002)
+    return futures, time.monotonic() - t0
+
+
 async def fixed_rate(
     load: Load, receiver: Arrivals, rate: float, seconds: float, *, drain_s: float = 180.0
 ) -> dict[str, Any]:
@@ -208,18 +238,7 @@ async def fixed_rate(
     receiver.arrivals.clear()
     total = int(rate * seconds)
     t0_ms, prepared = load.prepare(stream, total, rate)
-    while time.time() * 1000 < t0_ms:
-        await asyncio.sleep(0.001)
-    t0 = time.monotonic()
-    futures: list[Any] = []
-    sent = 0
-    while sent < total:
-        due = min(total, int(rate * (time.time() * 1000 - t0_ms) / 1000) + 1)
-        if due > sent:
-            futures += await load.send_prepared(prepared[sent:due])
-            sent = due
-        await asyncio.sleep(0.002)
-    offered_s = time.monotonic() - t0
+    futures, offered_s = await offer(load, prepared, t0_ms, rate)
     await asyncio.gather(*futures)
     await _drain(receiver, total, idle_timeout=15.0, max_wait=drain_s)
     out = summarise(receiver, tag, total, t0_ms)
