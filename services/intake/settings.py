@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from referral_bus.settings import AgenciesFile, ServiceSettings
+from referral_bus.settings import DELIVERY_PATH_LINGER_MS, AgenciesFile, ServiceSettings
 
 
 class IntakeSettings(ServiceSettings, AgenciesFile):
@@ -22,6 +22,7 @@ class IntakeSettings(ServiceSettings, AgenciesFile):
     # correlate a report here, without the hops, when this worker holds all its content keys' partitions
     # (false: every report through the hops; docs/performance.md)
     local_correlation: bool = True
+    producer_linger_ms: int = Field(default=DELIVERY_PATH_LINGER_MS, ge=0)  # referral_bus/settings.py
 
     @property
     def dedup_expiry_ms(self) -> int:

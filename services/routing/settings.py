@@ -7,7 +7,13 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from referral_bus.settings import AgenciesFile, DirectoryFile, ServiceSettings, config_file_field
+from referral_bus.settings import (
+    DELIVERY_PATH_LINGER_MS,
+    AgenciesFile,
+    DirectoryFile,
+    ServiceSettings,
+    config_file_field,
+)
 
 
 class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
@@ -23,3 +29,4 @@ class RoutingSettings(ServiceSettings, DirectoryFile, AgenciesFile):
     # How long a case's holders (table `routed`, for linked reports) are kept after its last report, then
     # tombstoned: at least INTAKE_CORRELATION_WINDOW_HOURS, the longest a linked report can follow it.
     linked_window_hours: float = Field(default=96.0, gt=0)
+    producer_linger_ms: int = Field(default=DELIVERY_PATH_LINGER_MS, ge=0)  # referral_bus/settings.py

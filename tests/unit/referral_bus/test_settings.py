@@ -43,10 +43,11 @@ def test_only_the_ledger_gathers_its_fetches(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_the_workers_after_the_delivery_linger_longer_than_those_before_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Intake and routing produce on the delivery path (5 ms); the notifier's records and the ledger's come after it."""
-    for name in ("INTAKE", "ROUTING", "NOTIFIER", "LEDGER"):
+    """Intake and routing produce on the delivery path (20 ms); the notifier and the ledger produce after it."""
+    for name in ("INTAKE", "ROUTING", "NOTIFIER", "LEDGER", "STATS"):
         monkeypatch.delenv(f"{name}_PRODUCER_LINGER_MS", raising=False)
-    assert IntakeSettings().producer_linger_ms == RoutingSettings().producer_linger_ms == 5
+    assert IntakeSettings().producer_linger_ms == RoutingSettings().producer_linger_ms == 20
+    assert StatsSettings().producer_linger_ms == 5  # off the delivery path, its records few
     assert NotifierSettings().producer_linger_ms == LedgerSettings().producer_linger_ms == 50
     monkeypatch.setenv("NOTIFIER_PRODUCER_LINGER_MS", "5")
     assert NotifierSettings().producer_linger_ms == 5
