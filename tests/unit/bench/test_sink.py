@@ -122,7 +122,8 @@ async def test_the_notifiers_client_and_aiohttps_keep_their_connection_across_po
             headers = {"X-Bench-Sent-Ms": str(i), "X-Bench-Key": f"k/a-{i}"}
             async with session.post(url, data=b"x" * 5000, headers=headers) as response:
                 assert response.status == 200 and await response.read() == b""
-        assert len(client._open) == 1 and len(session.connector._conns) == 1  # type: ignore[union-attr]
+        assert session.connector is not None
+        assert len(client._open) == 1 and len(session.connector._conns) == 1  # one connection each
         assert [a.identify()[0] for a in receiver.arrivals] == [f"{p}-{i}" for i in range(3) for p in "na"]
     finally:
         await client.close()
