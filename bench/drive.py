@@ -14,6 +14,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -209,20 +210,29 @@ async def warm_up(load: Load, receiver: Arrivals, n: int = 20, timeout: float = 
     return result
 
 
-async def offer(load: Load, prepared: list[Prepared], t0_ms: float, rate: float) -> tuple[list[Any], float]:
-    """Send `prepared` on its schedule (the i-th at `t0_ms` + i / `rate`); the delivery futures and seconds taken."""
+async def pace(total: int, rate: float, t0_ms: float, take: Callable[[int, int], Awaitable[None]]) -> float:
+    """Hand items [sent, due) to `take` as they fall due (the i-th at `t0_ms` + i / `rate`); the seconds taken."""
     while time.time() * 1000 < t0_ms:
         await asyncio.sleep(0.001)
     t0 = time.monotonic()
-    futures: list[Any] = []
-    sent, total = 0, len(prepared)
+    sent = 0
     while sent < total:
         due = min(total, int(rate * (time.time() * 1000 - t0_ms) / 1000) + 1)
         if due > sent:
-            futures += await load.send_prepared(prepared[sent:due])
+            await take(sent, due)
             sent = due
         await asyncio.sleep(0.002)
-    return futures, time.monotonic() - t0
+    return time.monotonic() - t0
+
+
+async def offer(load: Load, prepared: list[Prepared], t0_ms: float, rate: float) -> tuple[list[Any], float]:
+    """Send `prepared` on its schedule (`pace`); the delivery futures and seconds taken."""
+    futures: list[Any] = []
+
+    async def send(lo: int, hi: int) -> None:
+        futures.extend(await load.send_prepared(prepared[lo:hi]))
+
+    return futures, await pace(len(prepared), rate, t0_ms, send)
 
 
 async def fixed_rate(

@@ -25,7 +25,7 @@ from typing import Any
 
 from bench import accounting
 from bench.baseline_common import SENT_KAFKA_HEADER, AiohttpPoster
-from bench.drive import Load, offer
+from bench.drive import Load, offer, pace
 from bench.reports import ReportStream, kafka_key
 from bench.sink import ReceiverProcess
 from referral_bus import event_loop
@@ -129,12 +129,11 @@ async def receiver(n: int, rate: float, kind: str) -> dict[str, Any]:
         assert sink.pid is not None
         child0, own0 = accounting.cpu_seconds(sink.pid) or 0.0, _cpu()
         tasks: list[asyncio.Future[Any]] = []
-        t0 = time.monotonic()
-        while len(tasks) < n:
-            due = min(n, int(rate * (time.monotonic() - t0)) + 1)
-            tasks += [asyncio.ensure_future(post(i)) for i in range(len(tasks), due)]
-            await asyncio.sleep(0.002)
-        offered_s = time.monotonic() - t0
+
+        async def start(lo: int, hi: int) -> None:
+            tasks.extend(asyncio.ensure_future(post(i)) for i in range(lo, hi))
+
+        offered_s = await pace(n, rate, time.time() * 1000, start)
         await asyncio.gather(*tasks)
         await _until(lambda: len(sink.arrivals) >= n + 100)
         child1, own1 = accounting.cpu_seconds(sink.pid) or 0.0, _cpu()
