@@ -197,6 +197,9 @@ class ServiceSettings(BaseSettings):
     # Exit (for a restart by the supervisor) when records wait on assigned partitions, the broker
     # answers, and no offset moved for this long; 0 = off. See referral_bus/watchdog.py.
     stall_timeout_seconds: float = Field(default=300.0, ge=0)
+    # An event loop held LAG_MS (100) or more and every full garbage collection logged at INFO with their time, CPU
+    # and where the loop was held: what a latency stall lines up with (referral_bus/pauses.py; ≈ 0.2 % of a core).
+    pause_evidence: bool = True
     # Kafka client lines repeated within this many seconds are summarised, one line per interval
     # with a count; the broker outage and the recovery are logged once each (referral_bus/lograte.py).
     log_repeat_interval_seconds: float = Field(default=30.0, gt=0)

@@ -16,7 +16,7 @@ import faust
 from faust.types import StreamT
 from faust.web import Request, Response, View
 
-from referral_bus import event_loop, faust_patches, metrics, summary, topics, tracing
+from referral_bus import event_loop, faust_patches, metrics, pauses, summary, topics, tracing
 from referral_bus import logging as rb_logging
 from referral_bus.casekeys import CaseKeys, kek_from_settings
 from referral_bus.codec import Codec
@@ -158,6 +158,8 @@ class Service:
         metrics.register_lag_source(self._consumer_lag, group=self.app.conf.id)
         self.watchdog = Watchdog(self.app, self.kafka, settings.stall_timeout_seconds, service=name)
         self.watchdog.install()  # a stalled worker exits for a restart (<PREFIX>_STALL_TIMEOUT_SECONDS)
+        if settings.pause_evidence:  # event-loop lag and full GCs logged with their time (referral_bus/pauses.py)
+            self.app.task(pauses.task(name))
         self._install_summary()
         self.app.task(self._freeze_startup_objects)
 
