@@ -39,7 +39,10 @@ def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: 
     """`attributes` into `out` as the SDK keeps them (sequences as tuples, strings cut, bad keys dropped), no copy."""
     for key, value in attributes.items():
         if key and type(key) is str:
-            _set(out, key, value, max_length)
+            if max_length is None and type(value) in _SCALAR_TYPES and key not in out:
+                out[key] = value  # `_set`'s first case, inline: a new key, kept as it is (a span's first attributes)
+            else:
+                _set(out, key, value, max_length)
     return out
 
 

@@ -55,16 +55,29 @@ def propagator() -> _Propagator:
 
 def inject(context: Context, carrier: MutableMapping[str, str] | None = None) -> MutableMapping[str, str]:
     """`propagate.inject(carrier, context=context)`, the SDK's own call where not plain; the carrier (new if None)."""
-    textmap, default, _ = propagator()
     carrier = {} if carrier is None else carrier
-    if default:
-        found = trace.get_current_span(context).get_span_context()
-        if found.is_valid and not found.trace_state and not baggage.get_all(context):
-            trace_id, span_id = found.trace_id.to_bytes(16, "big").hex(), found.span_id.to_bytes(8, "big").hex()
-            carrier["traceparent"] = f"00-{trace_id}-{span_id}-{found.trace_flags:02x}"  # valid: ids fit
-            return carrier
-    textmap.inject(carrier, context=context)
+    value = traceparent(context)
+    if value is not None:
+        carrier["traceparent"] = value.decode()
+        return carrier
+    propagator().textmap.inject(carrier, context=context)
     return carrier
+
+
+def traceparent(context: Context | None) -> bytes | None:
+    """The `traceparent` value `inject` writes where it is the only header (plain), as bytes; else None.
+
+    Plain: the default propagators, a valid span context without trace state, no baggage in `context`.
+    """
+    if not propagator().default:
+        return None
+    found = trace.get_current_span(context).get_span_context()
+    if not found.is_valid or found.trace_state:
+        return None
+    # a context of one entry holding a valid span holds no baggage: no look-up (and no mapping made) for it
+    if (context is None or len(context) != 1) and baggage.get_all(context):
+        return None
+    return b"00-%032x-%016x-%02x" % (found.trace_id, found.span_id, found.trace_flags)  # valid: ids fit
 
 
 class _Read(Enum):

@@ -253,6 +253,10 @@ def trace_headers(kafka_tracer: trace.Tracer, topic: str) -> tuple[list[Header],
     current = otel_context.get_current()
     if current is _injected[0]:
         return _injected[1], _injected[2]
+    plain = span_parent.traceparent(current)
+    if plain is not None:  # what `inject` writes, without its carrier: the one header, the propagators' fields
+        _injected = (current, [("traceparent", plain)], span_parent.propagator().fields)
+        return _injected[1], _injected[2]
     span = None
     if not trace.get_current_span(current).get_span_context().is_valid:
         attributes = {**SEND_ATTRIBUTES, "messaging.destination.name": topic}

@@ -12,6 +12,7 @@ from faust.types import TP
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from opentelemetry import baggage, propagate, trace
+from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter
@@ -29,7 +30,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from referral_bus import span_parent
+from referral_bus import span_parent, tracing
 from referral_bus.lean_spans import LeanTracer, is_parent_based_on
 from referral_bus.span_keys import HeaderGetter, ProcessSpanSensor
 from referral_bus.tracing import KEY_ATTRIBUTE
@@ -372,6 +373,47 @@ def test_the_headers_written_are_the_sdks(found: SpanContext | None, items: dict
     propagate.inject(theirs, context=context)
     assert span_parent.inject(context) == theirs
     assert span_parent.propagator().fields == frozenset(propagate.get_global_textmap().fields)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.none(), _REMOTE_OR_LOCAL), _BAGGAGE_ITEMS, st.booleans())
+def test_a_traceparent_alone_is_the_one_header_the_sdk_writes(
+    found: SpanContext | None, items: dict[str, str], other_entry: bool
+) -> None:
+    context = Context() if found is None else trace.set_span_in_context(NonRecordingSpan(found), Context())
+    if other_entry:  # a context entry that is neither the span nor baggage
+        context = otel_context.set_value("referral_bus.test", 1, context)
+    for key, value in items.items():
+        context = baggage.set_baggage(key, value, context)
+    theirs: dict[str, str] = {}
+    propagate.inject(theirs, context=context)
+    written = span_parent.traceparent(context)
+    if written is not None:
+        assert theirs == {"traceparent": written.decode()}
+    if found is not None and found.is_valid and not found.trace_state and not items:
+        assert written is not None  # plain: always the fast way
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.none(), _REMOTE_OR_LOCAL), _BAGGAGE_ITEMS)
+def test_a_records_trace_headers_are_what_the_sdk_writes(found: SpanContext | None, items: dict[str, str]) -> None:
+    provider = TracerProvider()
+    context = Context() if found is None else trace.set_span_in_context(NonRecordingSpan(found), Context())
+    for key, value in items.items():
+        context = baggage.set_baggage(key, value, context)
+    token = otel_context.attach(context)
+    try:
+        pairs, names = tracing.trace_headers(LeanTracer(provider, "kafka"), "ns.topic")
+        current = trace.get_current_span().get_span_context()
+    finally:
+        otel_context.detach(token)
+    if found is None or not found.is_valid:
+        return  # a root send span of its own (its ids are new): tests/unit/referral_bus/test_trace_headers.py
+    theirs: dict[str, str] = {}
+    propagate.inject(theirs, context=context)
+    assert pairs == [(k, v.encode()) for k, v in theirs.items()]
+    assert names == frozenset(propagate.get_global_textmap().fields).union(theirs)
+    assert current == found
 
 
 _PLAIN = st.builds(  # valid ids and no trace state: built, not filtered (a filter kept 1 in 12 and could fail health)
