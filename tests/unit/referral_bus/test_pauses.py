@@ -41,9 +41,10 @@ async def test_a_loop_held_by_a_blocking_call_is_logged_late_with_where_it_was_h
         await asyncio.sleep(0.2)
     late = [line for line in lines if line["event"] == "event loop late"]
     assert late, lines
-    assert late[0]["late_ms"] >= 500 and late[0]["service"] == "intake"
-    assert late[0]["loop_cpu_ms"] < late[0]["late_ms"], "a sleeping loop thread spends no CPU"
-    assert "test_pauses.py" in late[0]["held_at"] and "test_a_loop_held_by" in late[0]["held_at"]
+    held = max(late, key=lambda line: line["late_ms"])  # a busy test machine may add a shorter lateness
+    assert held["late_ms"] >= 500 and held["service"] == "intake"
+    assert held["loop_cpu_ms"] < held["late_ms"], "a sleeping loop thread spends no CPU"
+    assert "test_pauses.py" in held["held_at"] and "test_a_loop_held_by" in held["held_at"]
 
 
 async def test_a_loop_held_by_its_own_work_shows_that_work_as_loop_cpu(installed: list[pauses.Pauses]) -> None:
@@ -53,7 +54,7 @@ async def test_a_loop_held_by_its_own_work_shows_that_work_as_loop_cpu(installed
         _spin(0.4)
         await asyncio.sleep(0.2)
     late = [line for line in lines if line["event"] == "event loop late"]
-    assert late and late[0]["loop_cpu_ms"] >= 300, lines
+    assert late and max(line["loop_cpu_ms"] for line in late) >= 300, lines
 
 
 async def test_no_line_while_the_loop_is_later_than_its_tick_by_less_than_the_threshold(
@@ -108,5 +109,6 @@ async def test_a_failing_log_never_reaches_the_collector_or_stops_the_chain(
     await asyncio.sleep(0.1)
     time.sleep(0.3)  # a second lateness: the chain went on after the first line failed
     await asyncio.sleep(0.1)
-    assert calls.count("event loop late") == 2 and "garbage collection" in calls
-    assert p.counts["lag"] == 2
+    # at least the two held loops (a busy machine or the full collection may hold it once more)
+    assert calls.count("event loop late") >= 2 and "garbage collection" in calls
+    assert p.counts["lag"] == calls.count("event loop late")
