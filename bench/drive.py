@@ -133,6 +133,28 @@ def per_second(arrivals: list[float], t0_ms: float, t_end_ms: float) -> list[int
     return counts
 
 
+def by_second(timed: list[tuple[float, float]]) -> dict[str, Any]:
+    """Per scheduled second from the first scheduled send: arrivals, p99 and max latency (ms; None: none arrived).
+
+    A stall shows as a run of seconds whose reports all waited; `t0_ms` (epoch ms of the first scheduled send)
+    lines them up with the workers' and the broker's logs (`python -m bench.step_series`).
+    """
+    if not timed:
+        return {"t0_ms": None, "arrivals": [], "p99_ms": [], "max_ms": []}
+    t0 = min(sent for sent, _ in timed)
+    seconds: list[list[float]] = [[] for _ in range(int((max(sent for sent, _ in timed) - t0) // 1000) + 1)]
+    for sent, latency in timed:
+        seconds[int((sent - t0) // 1000)].append(latency)
+    for lat in seconds:
+        lat.sort()
+    return {
+        "t0_ms": round(t0),
+        "arrivals": [len(lat) for lat in seconds],
+        "p99_ms": [round(percentile(lat, 99), 1) if lat else None for lat in seconds],
+        "max_ms": [round(lat[-1], 1) if lat else None for lat in seconds],
+    }
+
+
 def steady_window(arrivals: list[float], t0_ms: float, t_end_ms: float, warm_s: float, turn: int) -> float:
     """Where a closed loop's steady state starts (epoch ms): `warm_s` after its start, and not before the first
     `turn` reports (its opening burst, one turn of the loop) have arrived; at the latest at its end."""
@@ -147,10 +169,12 @@ def summarise(
     t_start_ms: float,
     window: tuple[float, float] | None = None,
     turn: int = 0,
+    series: bool = False,
 ) -> dict[str, Any]:
     """Throughput, latency percentiles, losses and duplicates of one run (identified by its tag); with a window
-    and a turn, throughput over its steady part (`steady_window`) and, for comparison, over the whole window."""
-    latencies: list[float] = []
+    and a turn, throughput over its steady part (`steady_window`) and, for comparison, over the whole window;
+    with `series`, its reports by scheduled second (`by_second`)."""
+    timed: list[tuple[float, float]] = []  # (scheduled send ms, latency ms) of each report's first arrival
     arrivals: list[float] = []
     seen: Counter[str] = Counter()
     for a in receiver.arrivals:
@@ -159,9 +183,9 @@ def summarise(
             continue
         seen[rid] += 1
         if seen[rid] == 1:
-            latencies.append(a.at_ms - sent_ms)
+            timed.append((sent_ms, a.at_ms - sent_ms))
             arrivals.append(a.at_ms)
-    latencies.sort()
+    latencies = sorted(latency for _, latency in timed)
     delivered = len(seen)
     out: dict[str, Any] = {
         "sent": sent,
@@ -194,6 +218,8 @@ def summarise(
         "max": round(latencies[-1], 1) if latencies else float("nan"),
         "mean": round(sum(latencies) / len(latencies), 1) if latencies else float("nan"),
     }
+    if series:
+        out["by_second"] = by_second(timed)
     return out
 
 
@@ -251,7 +277,7 @@ async def fixed_rate(
     futures, offered_s = await offer(load, prepared, t0_ms, rate)
     await asyncio.gather(*futures)
     await _drain(receiver, total, idle_timeout=15.0, max_wait=drain_s)
-    out = summarise(receiver, tag, total, t0_ms)
+    out = summarise(receiver, tag, total, t0_ms, series=True)
     out |= {"offered_per_s": rate, "offered_actual_per_s": round(total / offered_s, 1), "seconds": seconds}
     out["sustained"] = out["lost"] == 0 and out["throughput_per_s"] >= 0.9 * rate
     return out

@@ -30,19 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import (
-    accounting,
-    codec_bench,
-    machine,
-    output,
-    priority,
-    profiles,
-    ratios,
-    schedule,
-    stackconfig,
-    step_series,
-    targets,
-)
+from bench import accounting, codec_bench, machine, output, priority, profiles, ratios, schedule, stackconfig, targets
 from bench.drive import Load, closed_loop, fixed_rate, warm_up
 from bench.settings import BenchSettings
 from bench.sink import OtlpSink, ReceiverProcess
@@ -207,7 +195,6 @@ async def _knee_grid(
             continue
         before = accounting.snapshot(pids)
         step = await fixed_rate(load, receiver, rate, plan.step_seconds)
-        step["by_second"] = step_series.by_second(step_series.first_arrivals(receiver.arrivals, f"r{int(rate)}-"))
         spent = accounting.spent(before, accounting.snapshot(pids))  # until drained, as the unthrottled run's
         step["cpu_ms_per_report"] = accounting.per_report(step["sent"], spent, {}, {})["cpu_ms_per_report"]
         steps.append(step)

@@ -1,53 +1,16 @@
-"""A knee step's reports by the second they were scheduled in: how many arrived, their p99 and max latency.
+"""The slow seconds of each knee step: `python -m bench.step_series RESULTS.json` lists them with their UTC time.
 
-A stall shows as a run of seconds whose reports all waited; `t0_ms` (epoch ms of the step's first scheduled send)
-lines them up with the workers' and the broker's logs by wall-clock time. Kept in each step of the results JSON
-(`e2e.<name>.steps[].by_second`), printed nowhere by default; `python -m bench.step_series RESULTS.json` lists the
-seconds over a latency.
+Each step of the results JSON keeps its reports by the second they were scheduled in (`e2e.<name>.steps[].by_second`,
+`drive.by_second`: arrivals, p99 and max latency, `t0_ms` for the wall clock); printed nowhere by default.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-
-from bench.drive import percentile
-from bench.sink import Arrival
-
-
-def first_arrivals(arrivals: Iterable[Arrival], prefix: str) -> list[tuple[float, float]]:
-    """(scheduled send ms, latency ms) of the first arrival of each report whose id starts with `prefix` (a
-    duplicate counts once, as in the step's own figures)."""
-    seen: set[str] = set()
-    out = []
-    for a in arrivals:
-        rid, sent_ms = a.identify()
-        if rid.startswith(prefix) and rid not in seen:
-            seen.add(rid)
-            out.append((sent_ms, a.at_ms - sent_ms))
-    return out
-
-
-def by_second(timed: list[tuple[float, float]]) -> dict[str, Any]:
-    """Per scheduled second from the first scheduled send: arrivals, p99 and max latency (ms; None: none arrived)."""
-    if not timed:
-        return {"t0_ms": None, "arrivals": [], "p99_ms": [], "max_ms": []}
-    t0 = min(sent for sent, _ in timed)
-    seconds: list[list[float]] = [[] for _ in range(int((max(sent for sent, _ in timed) - t0) // 1000) + 1)]
-    for sent, latency in timed:
-        seconds[int((sent - t0) // 1000)].append(latency)
-    for lat in seconds:
-        lat.sort()
-    return {
-        "t0_ms": round(t0),
-        "arrivals": [len(lat) for lat in seconds],
-        "p99_ms": [round(percentile(lat, 99), 1) if lat else None for lat in seconds],
-        "max_ms": [round(lat[-1], 1) if lat else None for lat in seconds],
-    }
 
 
 def slow_seconds(series: dict[str, Any], over_ms: float) -> list[tuple[str, int, float]]:

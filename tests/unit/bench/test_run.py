@@ -6,16 +6,15 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from bench import accounting
 from bench import run as bench_run
-from bench.run import Plan, _knee_grid, _stack, _summary, _warm, known_config, merge_rounds
+from bench.run import Plan, _stack, _summary, _warm, known_config, merge_rounds
 from bench.settings import BenchSettings
-from bench.sink import Arrival, ReceiverProcess
+from bench.sink import ReceiverProcess
 from bench.stacks import OurStack, Tuning
 from referral_bus.settings import ServiceSettings
 from services.intake.settings import IntakeSettings
@@ -176,23 +175,3 @@ def test_bench_fetch_variables_change_only_our_workers_fetch_settings(monkeypatc
         for x in ("MIN_BYTES", "MAX_WAIT_MS", "GATHER_MAX_WAIT_MS")
     }
     assert tuned.baseline_env() == default.baseline_env()
-
-
-async def test_each_knee_step_keeps_its_reports_by_scheduled_second(monkeypatch: pytest.MonkeyPatch) -> None:
-    receiver = SimpleNamespace(arrivals=[])
-
-    async def fixed_rate(load: Any, r: Any, rate: float, seconds: float) -> dict[str, Any]:
-        tag = f"r{int(rate)}-ab12cd"  # as drive.fixed_rate tags a step's reports; the warm-up's stay out
-        r.arrivals[:] = [Arrival(1_000.0 + 100 * i + 40, str(1_000 + 100 * i), f"k/{tag}-{i}", None) for i in range(20)]
-        r.arrivals.append(Arrival(1_500.0, "0", "k/warm-ef34ab-1", None))
-        return {"sent": 20, "throughput_per_s": rate, "latency_ms": {"p99": 40.0}, "lost": 0}
-
-    monkeypatch.setattr(bench_run, "fixed_rate", fixed_rate)
-    monkeypatch.setattr(accounting, "snapshot", lambda pids: {"intake": 0.0})
-    steps = await _knee_grid("ours", Plan(rates=[10], step_seconds=2), None, receiver, {})  # type: ignore[arg-type]  # fixed_rate replaced: no load used
-    assert steps[0]["by_second"] == {
-        "t0_ms": 1000,
-        "arrivals": [10, 10],
-        "p99_ms": [40.0, 40.0],
-        "max_ms": [40.0, 40.0],
-    }

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.drive import percentile
+from bench.drive import by_second, percentile, summarise
 from bench.sink import Arrival
-from bench.step_series import by_second, first_arrivals, slow_seconds
+from bench.step_series import slow_seconds
 
 
 def test_each_report_counts_once_by_its_first_arrival_and_other_runs_are_left_out() -> None:
@@ -17,7 +19,22 @@ def test_each_report_counts_once_by_its_first_arrival_and_other_runs_are_left_ou
         Arrival(2_500.0, "2000", "k/r700-ab-2", None),
         Arrival(2_600.0, "0", "k/warm-cd-1", None),  # another run's report
     ]
-    assert first_arrivals(arrivals, "r700-") == [(1000.0, 100.0), (2000.0, 500.0)]
+    step = summarise(SimpleNamespace(arrivals=arrivals), "r700-", 2, 1_000.0, series=True)
+    assert step["by_second"] == by_second([(1000.0, 100.0), (2000.0, 500.0)])
+    assert "by_second" not in summarise(SimpleNamespace(arrivals=arrivals), "r700-", 2, 1_000.0)
+
+
+def test_a_steps_reports_by_scheduled_second_leave_the_warm_up_out() -> None:
+    tag = "r10-ab12cd"  # as drive.fixed_rate tags a step's reports; the warm-up's stay out
+    arrivals = [Arrival(1_000.0 + 100 * i + 40, str(1_000 + 100 * i), f"k/{tag}-{i}", None) for i in range(20)]
+    arrivals.append(Arrival(1_500.0, "0", "k/warm-ef34ab-1", None))
+    step = summarise(SimpleNamespace(arrivals=arrivals), tag, 20, 1_000.0, series=True)
+    assert step["by_second"] == {
+        "t0_ms": 1000,
+        "arrivals": [10, 10],
+        "p99_ms": [40.0, 40.0],
+        "max_ms": [40.0, 40.0],
+    }
 
 
 def test_a_stall_shows_as_the_seconds_whose_reports_waited() -> None:
