@@ -11,10 +11,12 @@ the clock starts, so a driver that falls behind shows as latency (no coordinated
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,6 +253,23 @@ async def pace(total: int, rate: float, t0_ms: float, take: Callable[[int, int],
     return time.monotonic() - t0
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection in the driver while it offers a step: its pauses would read as the bus's latency.
+
+    The driver's full collections walked a step's prepared reports and send futures (25–94 ms, bench/results/stl.md).
+    Reference counting still frees everything; what is cyclic waits for the collection after the step.
+    """
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 async def offer(load: Load, prepared: list[Prepared], t0_ms: float, rate: float) -> tuple[list[Any], float]:
     """Send `prepared` on its schedule (`pace`); the delivery futures and seconds taken."""
     futures: list[Any] = []
@@ -274,8 +293,9 @@ async def fixed_rate(
     receiver.arrivals.clear()
     total = int(rate * seconds)
     t0_ms, prepared = load.prepare(stream, total, rate)
-    futures, offered_s = await offer(load, prepared, t0_ms, rate)
-    await asyncio.gather(*futures)
+    with collector_paused():
+        futures, offered_s = await offer(load, prepared, t0_ms, rate)
+        await asyncio.gather(*futures)
     await _drain(receiver, total, idle_timeout=15.0, max_wait=drain_s)
     out = summarise(receiver, tag, total, t0_ms, series=True)
     out |= {"offered_per_s": rate, "offered_actual_per_s": round(total / offered_s, 1), "seconds": seconds}

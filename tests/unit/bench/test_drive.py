@@ -1,13 +1,17 @@
-"""Counting a run's deliveries (bench/drive.py): per second from the start, the steady window."""
+"""Counting a run's deliveries (bench/drive.py): per second, the steady window; no driver GC during a step."""
 
 from __future__ import annotations
 
+import gc
+import time
 from types import SimpleNamespace
+from typing import Any, cast
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bench.drive import per_second, steady_window, summarise
+from bench.drive import collector_paused, fixed_rate, per_second, steady_window, summarise
 from bench.sink import Arrival
 
 
@@ -39,3 +43,39 @@ def test_a_closed_runs_throughput_counts_its_steady_window_and_keeps_the_whole_w
     assert out["window_from_s"] == 4.95 and out["window_s"] == 5.05  # from the 100th arrival (4,950 ms)
     assert out["throughput_per_s"] == 99.2 and out["throughput_whole_window_per_s"] == 77.1  # 501 ÷ 5.05, 540 ÷ 7
     assert out["per_second"] == [20, 20, 20, 20, 20, 100, 100, 100, 100, 100] and out["lost"] == 0
+
+
+class _PacedLoad:
+    """A load whose sends note whether the driver's garbage collector could run then."""
+
+    seed = 1
+
+    def __init__(self) -> None:
+        self.collector_on: list[bool] = []
+
+    def prepare(self, stream: Any, n: int, rate: float) -> tuple[float, list[Any]]:
+        return time.time() * 1000, [(b"k", b"v", b"0", None)] * n
+
+    async def send_prepared(self, items: list[Any]) -> list[Any]:
+        self.collector_on.append(gc.isenabled())
+        return []
+
+
+async def test_the_driver_never_collects_garbage_while_it_offers_a_step_and_collects_again_after() -> None:
+    load = _PacedLoad()
+    assert gc.isenabled()
+    await fixed_rate(cast(Any, load), cast(Any, SimpleNamespace(arrivals=[])), 2_000.0, 0.05, drain_s=0.1)
+    assert load.collector_on and not any(load.collector_on)
+    assert gc.isenabled()
+
+
+def test_a_step_that_fails_leaves_the_collector_as_it_found_it() -> None:
+    for before in (True, False):
+        (gc.enable if before else gc.disable)()
+        try:
+            with pytest.raises(RuntimeError), collector_paused():
+                assert not gc.isenabled()
+                raise RuntimeError("a send failed")
+            assert gc.isenabled() is before
+        finally:
+            gc.enable()
