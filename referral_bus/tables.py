@@ -34,6 +34,11 @@ kept in the correlation entries themselves instead of a table of their own): `re
 partition)` for every record recovered from the changelog, `keep_only(partitions)` once recovery is over.
 The writer keeps it current on its own writes.
 
+A table may keep list or object fields of its values PACKED (`packed`, packed.py): held as JSON text in memory, so a
+row holds no container the garbage collector walks, and given back as lists or objects to the changelog (the same
+bytes) and taken back as text on recovery. Values written through `put`, `put_in` or `table[key] = value` are
+packed; a value set in `data` directly is kept as it is.
+
 Expiry (expiry.py) needs each key's changelog partition and last write time: the table notes them
 on every write (ours and Faust's own `table[key] = value`) and on recovery from the changelog (the
 record's partition and timestamp). `sweep(partition)` removes the expired entries of one partition
@@ -56,6 +61,7 @@ from referral_bus.changelog_sends import OrderedSends
 from referral_bus.clock import now_ms
 from referral_bus.expiry import Expiry, Written
 from referral_bus.inflight import Pending, current
+from referral_bus.packed import pack, unpack
 
 GONE: Any = object()  # a deleted key: its changelog record is a tombstone
 
@@ -73,10 +79,18 @@ class Derived(Protocol):
 class Table(faust.Table[str, Any]):
     """A changelogged Faust table that knows where and when each key was written, and can expire entries."""
 
-    def __init__(self, *args: Any, expiry: Expiry | None = None, derived: Derived | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        expiry: Expiry | None = None,
+        derived: Derived | None = None,
+        packed: frozenset[str] = frozenset(),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.expiry = expiry
         self.derived = derived
+        self.packed = packed  # fields of its values held as JSON text in memory (packed.py)
         self.written = Written()
         self._sends: OrderedSends | None = None  # the worker's ordered hand-off, once its producer started
         self._json: ChangelogJson | None = None  # the changelog's keys and values as Faust writes them
@@ -91,6 +105,8 @@ class Table(faust.Table[str, Any]):
 
     def put(self, key: Hashable, value: Any) -> Any:
         """Write `value` in the current event's changelog partition: the send outside an event, else None."""
+        if self.packed:
+            value = pack(value, self.packed)
         sent = self._changelog(key, value)
         self.data[key] = value
         return sent
@@ -101,6 +117,8 @@ class Table(faust.Table[str, Any]):
         For a key whose partition is not the current event's (intake's local correlation): the caller must
         hold `partition` (its active assignment) for the whole event. Recorded like `put` (`_record`).
         """
+        if self.packed:
+            value = pack(value, self.packed)
         self.data[key] = value
         self.written.note(key, partition, now_ms())
         return self._record(partition, key, value)
@@ -111,6 +129,10 @@ class Table(faust.Table[str, Any]):
         self.data.pop(key, None)
         self.written.forget(key)
         return self._record(partition, key, GONE)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        """Faust's `table[key] = value`, the value packed first (Faust then calls `on_key_set` and sets it)."""
+        super().__setitem__(key, pack(value, self.packed) if self.packed else value)
 
     def on_key_set(self, key: str, value: Any) -> None:
         """Faust's `table[key] = value` (Faust then sets the value in the store)."""
@@ -152,6 +174,8 @@ class Table(faust.Table[str, Any]):
         (its producer buffer) before the producer started, without an explicit partition, and for a store that
         keeps persisted offsets (Faust's `_on_changelog_sent` records them; our memory store keeps none).
         """
+        if self.packed and value is not None:
+            value = unpack(value, self.packed)  # the changelog holds lists and objects, never their text
         if partition is None or (sends := self._ordered_sends()) is None:
             return super().send_changelog(partition, key, value, key_serializer, value_serializer)
         serialise = self._json
@@ -196,6 +220,10 @@ class Table(faust.Table[str, Any]):
                 self.written.note(key, event.message.partition, int(stamp * 1000) if stamp else now_ms())
                 if self.derived is not None:
                     self.derived.restored(key, self._to_value(event.value), event.message.partition)
+
+    def _to_value(self, v: Any) -> Any:
+        """A recovered changelog value, its packed fields as JSON text (what Faust's store and `derived` get)."""
+        return pack(v, self.packed) if self.packed else v
 
     async def on_recovery_completed(self, active_tps: set[Any], standby_tps: set[Any]) -> None:
         """Keep noting only the partitions this worker now holds (the store drops the others' keys)."""

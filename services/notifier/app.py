@@ -62,6 +62,7 @@ from services.notifier.deliver import Deliverer
 from services.notifier.delivered import DeliveredMarks
 from services.notifier.gauges import Gauges
 from services.notifier.handlers import Notifier, Tables, Topics
+from services.notifier.lifecycle import PACKED
 from services.notifier.ownership import owned_partitions, still_owned
 from services.notifier.precedence import Precedence
 from services.notifier.retention import closed, retention_ms
@@ -95,7 +96,7 @@ notifier_topics = Topics(
 )
 _partitions = service.kafka.topic_partitions
 _retention = retention_ms(settings.referral_retention_days)  # closed referrals' state, delivered marks
-_state = service.table("referral_state", expiry=Expiry(_retention, closed=closed))
+_state = service.table("referral_state", expiry=Expiry(_retention, closed=closed), packed=PACKED)
 # Marks of the former layout (one record of their own per delivery): read only, until they expire (delivered.py).
 _former_marks = service.table("deliveries", value_type=int, expiry=Expiry(_retention))
 tables = Tables(

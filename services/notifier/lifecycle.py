@@ -16,10 +16,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from referral_bus.errors import AcknowledgementError
+from referral_bus.packed import unpacked
 from referral_domain.lifecycle import Action, Lifecycle
 from services.notifier.sla import ROUTED, record_text
 
 KEPT_ACTION_IDS = 20  # recent action ids remembered per referral (a repeated action_id changes nothing)
+# a `referral_state` entry's lists, held as JSON text in the table's memory (referral_bus/packed.py): read by `unpacked`
+PACKED = frozenset({"history", "action_ids"})
 _NS = uuid.UUID("3c7e1b52-8f0d-4a5e-b1c9-6e2f7a9d4b10")
 DECLINED, TRANSFERRED = "DECLINED", "TRANSFERRED"
 
@@ -91,7 +94,7 @@ def apply(
     if entry["recipient_id"] != ack["recipient_id"]:
         raise _refuse("acknowledgement from a recipient other than the referral's", "recipient_id", rid, case_id)
     action_id = ack.get("action_id")
-    if action_id and action_id in (entry.get("action_ids") or ()):
+    if action_id and action_id in (unpacked(entry, "action_ids") or ()):
         return Unchanged("repeated action_id")
     action = action_of(ack, lifecycle)
     try:
@@ -119,8 +122,8 @@ def apply(
         "status": lifecycle.receipt_status(new),
         "state": new,
         "acked_at": at,
-        "history": [*(entry.get("history") or []), step],
-        "action_ids": [*(entry.get("action_ids") or []), *([action_id] if action_id else [])][-KEPT_ACTION_IDS:],
+        "history": [*(unpacked(entry, "history") or []), step],
+        "action_ids": [*(unpacked(entry, "action_ids") or []), *([action_id] if action_id else [])][-KEPT_ACTION_IDS:],
         # the referral is kept while a transfer or a decline may still need it; never after a final state
         "referral": None if final else entry.get("referral"),
     }

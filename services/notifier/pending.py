@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from services.notifier.breaker import CircuitBreaker, State
 from services.notifier.dueindex import DueIndex
@@ -77,9 +77,21 @@ def summarise(waiting: Iterable[Waiting], now_ms: int) -> list[PendingRow]:
 Bucket = tuple[str, str]  # (priority, state)
 
 
-def _deadline(w: Waiting) -> int:
+Row = tuple[str, str, int, int]  # a Waiting's fields as a plain tuple: what the index and the tally keep per referral
+PRIORITY: Final = 0  # a row's fields' places
+STATE: Final = 1
+SINCE: Final = 2
+SLA: Final = 3
+
+
+def row_of(w: Waiting) -> Row:
+    """`w` as a plain tuple of scalars, which the garbage collector stops tracking (a dataclass it walks for ever)."""
+    return (w.priority, w.state, w.since_ms, w.sla_seconds)
+
+
+def _deadline(w: Row) -> int:
     """The last ms at which `w` is not overdue yet (its SLA > 0): overdue once `now_ms` is past it."""
-    return w.since_ms + w.sla_seconds * 1000
+    return w[SINCE] + w[SLA] * 1000
 
 
 class PendingTally:
@@ -87,7 +99,8 @@ class PendingTally:
 
     Per bucket: a count, a heap of the waiting since-times (the oldest; removed entries dropped when they
     surface), a heap of the SLA deadlines not passed yet and the set of referrals past theirs. Time only
-    moves on (`rows` with an earlier `now_ms` starts over from the referrals: a clock stepped back).
+    moves on (`rows` with an earlier `now_ms` starts over from the referrals: a clock stepped back). Each
+    referral is kept as a plain tuple (`row_of`), so the rows it holds are not walked by a full collection.
     """
 
     def __init__(self, slack: int = 64) -> None:
@@ -96,7 +109,7 @@ class PendingTally:
         self._clear()
 
     def _clear(self) -> None:
-        self._of: dict[str, Waiting] = {}
+        self._of: dict[str, Row] = {}
         self._count: dict[Bucket, int] = {}
         self._since: dict[Bucket, list[tuple[int, str]]] = {}
         self._deadlines: dict[Bucket, list[tuple[int, str]]] = {}
@@ -114,38 +127,39 @@ class PendingTally:
 
     def put(self, key: str, waiting: Waiting | None) -> None:
         """`key` now waits as `waiting`; None: it no longer waits."""
+        row = None if waiting is None else row_of(waiting)
         old = self._of.get(key)
-        if old == waiting:  # a state write that changes nothing the gauges show
+        if old == row:  # a state write that changes nothing the gauges show
             return
         if old is not None:
             del self._of[key]
-            bucket = (old.priority, old.state)
+            bucket = (old[PRIORITY], old[STATE])
             self._count[bucket] -= 1
             self._overdue[bucket].discard(key)  # its heap items are dropped when they surface or compacted
-        if waiting is None:
+        if row is None:
             return
-        bucket = (waiting.priority, waiting.state)
-        self._of[key] = waiting
+        bucket = (row[PRIORITY], row[STATE])
+        self._of[key] = row
         count = self._count[bucket] = self._count.get(bucket, 0) + 1
         overdue = self._overdue.setdefault(bucket, set())
         since = self._since.setdefault(bucket, [])
-        heapq.heappush(since, (waiting.since_ms, key))
+        heapq.heappush(since, (row[SINCE], key))
         if len(since) > 2 * count + self._slack:
-            self._compact(since, bucket, lambda w: w.since_ms)
-        if waiting.sla_seconds > 0:
-            if self._now is not None and self._now > _deadline(waiting):
+            self._compact(since, bucket, lambda w: w[SINCE])
+        if row[SLA] > 0:
+            if self._now is not None and self._now > _deadline(row):
                 overdue.add(key)
                 return
             deadlines = self._deadlines.setdefault(bucket, [])
-            heapq.heappush(deadlines, (_deadline(waiting), key))
+            heapq.heappush(deadlines, (_deadline(row), key))
             if len(deadlines) > 2 * count + self._slack:
-                self._compact(deadlines, bucket, lambda w: _deadline(w) if w.sla_seconds > 0 else None, overdue)
+                self._compact(deadlines, bucket, lambda w: _deadline(w) if w[SLA] > 0 else None, overdue)
 
     def _compact(
         self,
         heap: list[tuple[int, str]],
         bucket: Bucket,
-        value: Callable[[Waiting], int | None],
+        value: Callable[[Row], int | None],
         skip: frozenset[str] | set[str] = frozenset(),
     ) -> None:
         """Keep one item per referral still in `bucket` with that value (not in `skip`): amortised O(1) a put."""
@@ -157,15 +171,15 @@ class PendingTally:
         heap[:] = kept.values()
         heapq.heapify(heap)
 
-    def _live(self, key: str, bucket: Bucket) -> Waiting | None:
+    def _live(self, key: str, bucket: Bucket) -> Row | None:
         w = self._of.get(key)
-        return w if w is not None and (w.priority, w.state) == bucket else None
+        return w if w is not None and (w[PRIORITY], w[STATE]) == bucket else None
 
     def rows(self, now_ms: int) -> list[PendingRow]:
         """The same rows as `summarise(every waiting referral, now_ms)`."""
         if self._now is not None and now_ms < self._now:
             self._now = None
-            self.reset(list(self._of.items()))
+            self.reset([(key, Waiting(*row)) for key, row in self._of.items()])
         self._now = now_ms
         buckets = {(p, s) for p in PRIORITIES for s in STATES} | {b for b, n in self._count.items() if n}
         rows = []
@@ -175,32 +189,38 @@ class PendingTally:
             while deadlines and deadlines[0][0] < now_ms:
                 deadline, key = heapq.heappop(deadlines)
                 w = self._live(key, bucket)
-                if w is not None and w.sla_seconds > 0 and _deadline(w) == deadline:
+                if w is not None and w[SLA] > 0 and _deadline(w) == deadline:
                     self._overdue[bucket].add(key)
             since = self._since.get(bucket, [])
-            while since and ((w := self._live(since[0][1], bucket)) is None or w.since_ms != since[0][0]):
+            while since and ((w := self._live(since[0][1], bucket)) is None or w[SINCE] != since[0][0]):
                 heapq.heappop(since)
             oldest = max(0, now_ms - since[0][0]) / 1000 if since and count else 0.0
             rows.append(PendingRow(bucket[0], bucket[1], count, len(self._overdue.get(bucket, ())), round(oldest, 3)))
         return rows
 
 
-class PendingIndex(DueIndex[Waiting]):
-    """The SLA timer's index, its payloads (each referral's `Waiting`) tallied for the gauges as they change."""
+class PendingIndex(DueIndex[Row]):
+    """The SLA timer's index, its payloads (each referral's `Waiting`) tallied for the gauges as they change.
+
+    Payloads are kept as plain tuples (`row_of`): a referral's entry in the index is then a tuple of scalars,
+    which the garbage collector stops tracking.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.tally = PendingTally()
 
-    def rebuild(self, partitions: frozenset[int], items: Iterable[tuple[str, int | None, Waiting]]) -> None:
+    def rebuild(  # type: ignore[override]  # takes Waiting payloads, keeps them as rows
+        self, partitions: frozenset[int], items: Iterable[tuple[str, int | None, Waiting]]
+    ) -> None:
         """Replace everything with `items` (key, due, waiting) of `partitions`."""
         items = list(items)
-        super().rebuild(partitions, items)
+        super().rebuild(partitions, [(key, due, row_of(waiting)) for key, due, waiting in items])
         self.tally.reset((key, waiting) for key, _, waiting in items)
 
-    def put(self, key: str, due: int | None, payload: Waiting | None) -> None:
+    def put(self, key: str, due: int | None, payload: Waiting | None) -> None:  # type: ignore[override]  # as rebuild
         """Track `key` due at `due` with `payload` (None: stop tracking it), and tally it."""
-        super().put(key, due, payload)
+        super().put(key, due, None if payload is None else row_of(payload))
         self.tally.put(key, payload)
 
 

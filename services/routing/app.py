@@ -16,6 +16,7 @@ from referral_domain import lifecycle as rb_lifecycle
 from referral_domain import safeguards as rb_safeguards
 from referral_domain.agencies import load_agencies
 from services.routing.handlers import RoutingHandler
+from services.routing.linked import PACKED
 from services.routing.reloader import RuleReloader
 from services.routing.rerouting import RerouteHandler
 from services.routing.settings import RoutingSettings
@@ -35,7 +36,7 @@ cases_topic = service.topic(topics.CASES)
 statuses = StatusTopics(service, load_agencies(settings.agencies_path))
 # case id → who holds the case (recipient → referral id), its priority and SLA: linked reports (linked.py).
 # Bounded (ROUTING_LINKED_WINDOW_HOURS after the case's last report): it held every case ever routed.
-routed = service.table("routed", expiry=Expiry(int(settings.linked_window_hours * 3_600_000)))
+routed = service.table("routed", expiry=Expiry(int(settings.linked_window_hours * 3_600_000)), packed=PACKED)
 handler = RoutingHandler(
     service=service,
     rules=rules,
@@ -73,4 +74,3 @@ async def reload_rules() -> None:
 
 
 service.add_readiness(lambda: None if rules.current else "rules not loaded")
-

@@ -18,11 +18,13 @@ from typing import Any
 
 from referral_bus.errors import ProcessingError
 from referral_bus.ids import uuid5_text
+from referral_bus.packed import unpacked
 from referral_domain.safeguards import Facts, Gate
 from services.routing.model import PRIORITY_RANK, Priority
 from services.routing.rules import Chosen, Decision
 
 _NS = uuid.UUID("0d1c2b3a-4e5f-4a6b-8c7d-9e0f1a2b3c4d")
+PACKED = frozenset({"holders"})  # held as JSON text in the `routed` table's memory (referral_bus/packed.py)
 
 
 def linked_referral_id(case_id: str, recipient_id: str, agency_id: str, report_id: str) -> str:
@@ -51,9 +53,10 @@ class CaseState:
     def from_json(cls, raw: Any) -> CaseState:
         """From the table value; a malformed one is a processing error, never a silent reset."""
         try:
-            if not isinstance(raw["holders"], dict):
+            held = unpacked(raw, "holders") if isinstance(raw, dict) else raw["holders"]
+            if not isinstance(held, dict):
                 raise TypeError
-            holders = {str(k): str(v) for k, v in raw["holders"].items()}
+            holders = {str(k): str(v) for k, v in held.items()}
             priority = str(raw["priority"])
             sla = int(raw["sla"])
         except (KeyError, TypeError, ValueError):

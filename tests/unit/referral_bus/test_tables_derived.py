@@ -5,13 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from types import SimpleNamespace
 from typing import Any
 
 import faust
 from faust.types import TP
 
-from tests.support.tables import Recording
+from tests.support.tables import Recording, record
 
 
 @dataclass
@@ -26,12 +25,6 @@ class Seen:
 
     def keep_only(self, partitions: set[int]) -> None:
         self.kept.append(partitions)
-
-
-def record(key: str, value: Any, partition: int) -> Any:
-    """A changelog event as Faust hands it to `apply_changelog_batch` (a tombstone when `value` is None)."""
-    message = SimpleNamespace(value=None if value is None else b"raw", partition=partition, timestamp=1_700_000_000.0)
-    return SimpleNamespace(key=key, value=value, message=message)
 
 
 def test_every_live_recovered_entry_is_given_with_its_partition_and_tombstones_are_not() -> None:

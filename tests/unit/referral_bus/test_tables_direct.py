@@ -5,40 +5,14 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import faust
 from faust.stores.memory import Store
 from faust.types import FutureMessage
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from referral_bus.inflight import Pending, current
-from referral_bus.tables import Table, flush_changelog
-
-
-class Client:
-    """The started aiokafka producer: records what it is handed, acknowledges at once."""
-
-    def __init__(self) -> None:
-        self.got: list[tuple[str, bytes | None, bytes | None, int]] = []
-
-    async def send(self, topic: str, value: bytes | None, *, key: bytes | None, partition: int) -> asyncio.Future[Any]:
-        self.got.append((topic, key, value, partition))
-        ack = asyncio.get_running_loop().create_future()
-        ack.set_result(len(self.got))
-        return ack
-
-
-def table(app_id: str, client: Client | None, **kwargs: Any) -> Table:
-    app = faust.App(app_id, store="memory://", value_serializer="json")  # as shell.Service declares it
-    app.producer._producer = client  # type: ignore[attr-defined]  # Faust's started AIOKafkaProducer (None: not started yet)
-    return Table(app, name="t", default=None, key_type=str, **kwargs)
-
-
-JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.text(),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
-    max_leaves=8,
-)
+from referral_bus.tables import flush_changelog
+from tests.support.tables import JSON, Client, direct_table
 
 
 @settings(deadline=None, max_examples=80)
@@ -48,7 +22,7 @@ def test_the_record_handed_over_is_the_one_faust_would_have_sent(
 ) -> None:
     async def run() -> None:
         client = Client()
-        t = table("direct-bytes", client)
+        t = direct_table("direct-bytes", client)
         serializer: Any = "raw" if tombstone else None
         written = None if tombstone else value
         assert await t.send_changelog(partition, key, written, value_serializer=serializer) == 1
@@ -69,7 +43,7 @@ def test_an_events_records_go_to_their_partitions_in_write_order(ops: list[tuple
 
     async def run() -> None:
         client = Client()
-        t = table("direct-order", client)
+        t = direct_table("direct-order", client)
         for partition, key, value in ops:
             t.put_in(partition, key, value)
         outside = [(p, f'"{k}"'.encode(), str(v).encode()) for p, k, v in ops]
@@ -93,7 +67,7 @@ def test_an_events_records_go_to_their_partitions_in_write_order(ops: list[tuple
 
 
 async def test_before_the_producer_started_faust_sends_it() -> None:
-    t = table("direct-unstarted", None)
+    t = direct_table("direct-unstarted", None)
     sent = t.send_changelog(0, "k", 1)
     assert isinstance(sent, FutureMessage)
     assert t.app.producer.buffer.size == 1
@@ -109,7 +83,7 @@ async def test_a_store_that_keeps_persisted_offsets_keeps_faust_path() -> None:
             pass
 
     client = Client()
-    t = table("direct-persisting", client)
+    t = direct_table("direct-persisting", client)
     t._data = Persisting(url="memory://", app=t.app, table=t)
     assert isinstance(t.send_changelog(0, "k", 1), FutureMessage)
     assert client.got == []

@@ -7,10 +7,12 @@ as a case of its own, every one admitted by the safeguards gate, each with an id
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import faust
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -22,10 +24,11 @@ from referral_domain.safeguards import Gate, load_safeguards
 from services.routing.conditions import CaseView
 from services.routing.decisions import decision_record, referral_id_for, referral_records
 from services.routing.gating import apply_gate
-from services.routing.linked import HOLDER_REASON, CaseState, Plan, add_holders, linked_referral_id, plan
+from services.routing.linked import HOLDER_REASON, PACKED, CaseState, Plan, add_holders, linked_referral_id, plan
 from services.routing.model import PRIORITY_RANK
 from services.routing.rules import RuleSet, load_rules
 from tests.support.safeguards import SAFEGUARDS, concrete_cases, files
+from tests.support.tables import Recording
 
 SHIPPED = load_rules(REPO_ROOT / "config" / "recipients.yaml", REPO_ROOT / "config" / "rules.yaml")
 GUARDS = load_safeguards(SAFEGUARDS)
@@ -171,6 +174,17 @@ def test_a_malformed_state_is_a_processing_error(raw: Any) -> None:
 def test_state_round_trips() -> None:
     s = CaseState({"b": "ref-2", "a": "ref-1"}, "P2", 3600)
     assert CaseState.from_json(s.to_json()) == s
+
+
+def test_a_routed_row_is_not_walked_by_the_collector_and_reads_back_the_same() -> None:
+    s = CaseState({"b": "ref-2", "a": "ref-1"}, "P2", 3600)
+    routed = Recording(
+        faust.App("routed-packed", store="memory://"), name="routed", default=None, key_type=str, packed=PACKED
+    )
+    routed.partition_for_key = lambda key: 0  # type: ignore[method-assign]  # no Faust event here
+    routed.put("case-1", s.to_json())
+    assert not gc.is_tracked(routed.data["case-1"])  # its holders object would keep it tracked for ever
+    assert CaseState.from_json(routed.data["case-1"]) == s
 
 
 def test_a_refusing_adults_linked_report_never_reaches_the_police_that_hold_the_case(tmp_path: Path) -> None:

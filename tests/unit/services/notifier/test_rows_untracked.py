@@ -1,0 +1,38 @@
+"""A referral's rows (state, SLA index, pending tally, expiry notes, delivered mark) add nothing the GC walks.
+
+A full garbage collection walks every tracked object, so a row that stays tracked makes every full collection
+of a long-running notifier longer (bench/results/gc.md). Through the real handlers, tables as app.py declares
+them: referrals delivered, half of them then acknowledged (ACCEPTED, then COMPLETED).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+
+from bench import gc_rows
+from referral_bus.packed import unpacked
+
+WARM, ROWS = 60, 400
+LIMIT = 20  # objects the measured referrals may leave tracked in all (main before the cut: ≈ 4.5 a referral, 1,800)
+
+
+def test_a_delivered_or_acknowledged_referral_leaves_no_tracked_object() -> None:
+    notifier, directory = gc_rows.notifier_of()
+    referral_msgs, ack_msgs = gc_rows.messages(notifier, directory, WARM + ROWS, acked=0.5)
+    warm_acks = 2 * (WARM // 2)  # the first WARM referrals' acknowledgements
+    asyncio.run(gc_rows.drive(notifier, referral_msgs[:WARM], ack_msgs[:warm_acks]))  # imports, caches, breakers
+    gc.collect()
+    before = len(gc.get_objects())
+    asyncio.run(gc_rows.drive(notifier, referral_msgs[WARM:], ack_msgs[warm_acks:]))
+    gc.collect()
+    grown = len(gc.get_objects()) - before
+    state = notifier.tables.state
+    assert len(state) == WARM + ROWS and len(state.written) == WARM + ROWS  # every referral has its row
+    assert sum(1 for e in state.data.values() if e.get("state") == "COMPLETED") == (WARM + ROWS) // 2
+    assert len(notifier.due) == (WARM + ROWS) // 2 and len(notifier.due.tally) == (WARM + ROWS) // 2  # still awaiting
+    assert all(notifier.tables.delivered.get(rid) for rid in state.data)  # the delivered-once marks
+    done = next(e for e in state.data.values() if e.get("state") == "COMPLETED")  # its lists read back whole
+    assert [step["state"] for step in unpacked(done, "history")] == ["DELIVERED", "ACCEPTED", "COMPLETED"]
+    assert len(unpacked(done, "action_ids")) == 2
+    assert grown <= LIMIT, f"{grown} objects tracked after {ROWS} referrals"
