@@ -40,7 +40,6 @@ from bench.stackconfig import write_config
 from referral_bus import logging as rb_logging
 from referral_bus.codec import Codec
 from referral_bus.expiry import Expiry
-from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.settings import SafeguardSettings
 from referral_bus.tables import Table
@@ -54,10 +53,11 @@ from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers
 from services.notifier.deliver import Deliverer
 from services.notifier.delivered import DeliveredMarks
-from services.notifier.handlers import Notifier, Tables, Topics
+from services.notifier.handlers import Notifier, Tables
 from services.notifier.lifecycle import lifecycle_fields
 from services.notifier.retention import closed
 from services.notifier.sla import after_delivery, delivered_state
+from tests.support import notifier as nt
 
 PARTITIONS = 12
 DAY_MS = 86_400_000
@@ -127,14 +127,7 @@ def build_notifier(directory: Any, gate: Gate) -> Notifier:
     )
     notifier = Notifier(
         service=as_service,
-        topics=Topics(
-            lanes=LaneTopics(as_service),
-            retries=LaneTopics(as_service, retries=True),
-            receipts=cast(Any, "receipts"),
-            acks=cast(Any, "acks"),
-            acks_in=cast(Any, "acks"),
-            disclosures=cast(Any, "disclosures"),
-        ),
+        topics=nt.named_topics(as_service, disclosures=cast(Any, "disclosures")),
         tables=tables,
         directory=directory,
         deliverer=Deliverer(directory, {"webhook": NullWebhook()}, tables.delivered, safeguards_version="bench"),

@@ -7,13 +7,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_bus.kafka import client_kwargs
+from referral_bus.lanes import LaneTopics
 from referral_bus.settings import KafkaSettings
 from referral_devstack.agencies import write_secrets
 from referral_devstack.produce import prepare
@@ -21,6 +22,7 @@ from referral_devstack.reading import read_topic
 from referral_devstack.receivers import WebhookReceiver
 from referral_devstack.workers import Workers, temp_workdir
 from services.intake.report import validate
+from services.notifier.handlers import Topics
 from tests.support.reports import valid_report
 
 CODEC = Codec()
@@ -261,3 +263,15 @@ async def notifier_stack(
                 stack.workers.stop_all()
     finally:
         await web.stop()
+
+
+def named_topics(service: Any, **extra: Any) -> Any:
+    """A notifier's `Topics` over a fake service: its lanes, and every other topic by its name."""
+    return Topics(
+        lanes=LaneTopics(service),
+        retries=LaneTopics(service, retries=True),
+        receipts=cast(Any, "receipts"),
+        acks=cast(Any, "acks"),
+        acks_in=cast(Any, "acks"),
+        **extra,
+    )

@@ -21,7 +21,7 @@ from referral_bus.topic_catalog import Lane, lane_of, retry_topics
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers
 from services.notifier.errors import DeliveryError
-from services.notifier.handlers import Notifier, Tables, Topics
+from services.notifier.handlers import Notifier, Tables
 from tests.support import notifier as nt
 from tests.support.lanes import PRIORITIES
 from tests.support.tables import ChangelogTable
@@ -62,13 +62,7 @@ def _notifier(service: FakeService) -> Notifier:
     tables = Tables(delivered={}, parked={}, state=ChangelogTable(), escalations={}, breakers={}, early_acks=None)
     return Notifier(
         service=as_service,
-        topics=Topics(
-            lanes=LaneTopics(as_service),
-            retries=LaneTopics(as_service, retries=True),
-            receipts=cast(Any, "receipts"),
-            acks=cast(Any, "acks"),
-            acks_in=cast(Any, "acks"),
-        ),
+        topics=nt.named_topics(as_service),
         tables=tables,
         directory=cast(Any, SimpleNamespace(get=lambda rid: None)),
         deliverer=cast(Any, Failing()),
