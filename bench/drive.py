@@ -271,13 +271,17 @@ def collector_paused() -> Iterator[None]:
 
 
 async def offer(load: Load, prepared: list[Prepared], t0_ms: float, rate: float) -> tuple[list[Any], float]:
-    """Send `prepared` on its schedule (`pace`); the delivery futures and seconds taken."""
+    """Send `prepared` on its schedule (`pace`) and wait for every acknowledgement, the driver's collector paused
+    (`collector_paused`); the delivery futures (done) and the seconds the sending took."""
     futures: list[Any] = []
 
     async def send(lo: int, hi: int) -> None:
         futures.extend(await load.send_prepared(prepared[lo:hi]))
 
-    return futures, await pace(len(prepared), rate, t0_ms, send)
+    with collector_paused():
+        offered_s = await pace(len(prepared), rate, t0_ms, send)
+        await asyncio.gather(*futures)
+    return futures, offered_s
 
 
 async def fixed_rate(
@@ -293,9 +297,7 @@ async def fixed_rate(
     receiver.arrivals.clear()
     total = int(rate * seconds)
     t0_ms, prepared = load.prepare(stream, total, rate)
-    with collector_paused():
-        futures, offered_s = await offer(load, prepared, t0_ms, rate)
-        await asyncio.gather(*futures)
+    _, offered_s = await offer(load, prepared, t0_ms, rate)
     await _drain(receiver, total, idle_timeout=15.0, max_wait=drain_s)
     out = summarise(receiver, tag, total, t0_ms, series=True)
     out |= {"offered_per_s": rate, "offered_actual_per_s": round(total / offered_s, 1), "seconds": seconds}
