@@ -9,11 +9,13 @@ info in `url.full` (a webhook address may carry a token). Nothing happens until 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import MutableMapping
+from contextlib import AbstractContextManager, nullcontext
+from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -61,33 +63,57 @@ def url_attributes(url: str) -> dict[str, Any]:
     }
 
 
-@contextmanager
-def client_span(method: str, url: str, headers: MutableMapping[str, str]) -> Iterator[Call]:
+def client_span(method: str, url: str, headers: MutableMapping[str, str]) -> AbstractContextManager[Call]:
     """A CLIENT span named after the method around the request; its context goes into `headers` (`traceparent`).
 
     An exception leaving the block marks the span as an error with the exception's type only.
     """
-    span = _start(_tracer, method, url, headers) if _tracer is not None else None
-    if span is None:
-        yield _UNTRACED
-        return
-    try:
-        yield Call(span)
-    except BaseException as exc:
-        span.set_attribute("error.type", type(exc).__name__)
-        span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-        raise
-    finally:
+    return _ClientSpan(_tracer, method, url, headers) if _tracer is not None else _NOT_TRACED
+
+
+_NOT_TRACED = nullcontext(_UNTRACED)
+
+
+class _ClientSpan(Call):
+    """`client_span`'s block: the span started and its context written on entry, ended on exit (no generator)."""
+
+    def __init__(self, tracer: trace.Tracer, method: str, url: str, headers: MutableMapping[str, str]) -> None:
+        super().__init__(trace.INVALID_SPAN)
+        self._tracer, self._method, self._url, self._headers = tracer, method, url, headers
+        self._open: trace.Span | None = None
+
+    def __enter__(self) -> Call:
+        span = _start(self._tracer, self._method, self._url, self._headers)
+        if span is None:
+            return _UNTRACED
+        self.span = self._open = span
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        span = self._open
+        if span is None:
+            return
+        if exc is not None:
+            span.set_attribute("error.type", type(exc).__name__)
+            span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
         span.end()
 
 
 def _start(tracer: trace.Tracer, method: str, url: str, headers: MutableMapping[str, str]) -> trace.Span | None:
     """The span, its context in `headers`; None if telemetry failed (the request goes untraced, never fails)."""
     try:
+        current = otel_context.get_current()
         span = tracer.start_span(
-            method, kind=SpanKind.CLIENT, attributes={"http.request.method": method, **url_attributes(url)}
+            method,
+            context=current,
+            kind=SpanKind.CLIENT,
+            attributes={"http.request.method": method, **url_attributes(url)},
         )
-        span_parent.inject(trace.set_span_in_context(span), headers)  # `propagate.inject`, cheaper where plain
+        value = span_parent.child_traceparent(span, current)  # what `propagate.inject` writes, where plain
+        if value is None:
+            span_parent.inject(trace.set_span_in_context(span, current), headers)
+        else:
+            headers["traceparent"] = value.decode()
     except Exception:  # noqa: BLE001 - telemetry never breaks the work it observes
         return None
     return span

@@ -27,12 +27,14 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
-from referral_bus.span_encoding import EncodedSpan, ended_span_queue, span_message
+from referral_bus.span_encoding import UNSET_STATUS, EncodedSpan, ended_span_queue, span_message
+from referral_bus.span_parent import span_context
 
 log = logging.getLogger(__name__)
 _SCALAR_TYPES = frozenset((str, bool, int, float))  # exact types: kept as they are, one set lookup
 _TEXTS = frozenset((list, tuple))  # of str only: the SDK cleans each element, which keeps a str as it is
-_UNSET = Status(StatusCode.UNSET)
+_UNSET = UNSET_STATUS  # the span encoder writes it without reading it
+_SAMPLED, _RANDOM_ID, _SAMPLE = TraceFlags.SAMPLED, TraceFlags.RANDOM_TRACE_ID, Decision.RECORD_AND_SAMPLE
 
 
 def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: int | None) -> dict[str, Any]:
@@ -73,12 +75,19 @@ class LeanSpan(trace.Span):
     """A recording span with a plain attribute dict; ended, it goes to the span processor as a ReadableSpan."""
 
     def __init__(
-        self, tracer: LeanTracer, name: str, context: SpanContext, parent: SpanContext | None, kind: SpanKind
+        self,
+        tracer: LeanTracer,
+        name: str,
+        context: SpanContext,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any] | None = None,
     ) -> None:
+        """`attributes`: a dict the span keeps as its own, already cleaned (else none yet)."""
         self._tracer, self._name, self._context, self._parent, self._kind = tracer, name, context, parent, kind
-        self._attributes: dict[str, Any] = {}
-        self._events: list[Event] = []
-        self._links: list[Link] = []
+        self._attributes: dict[str, Any] = {} if attributes is None else attributes
+        self._events: Sequence[Event] = ()  # a list once one is added: none made for the spans that have none
+        self._links: Sequence[Link] = ()
         self._status = _UNSET
         self._start_time = time.time_ns()
         self._end_time: int | None = None
@@ -94,7 +103,11 @@ class LeanSpan(trace.Span):
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
         """One attribute, cleaned as the SDK does (ignored once ended)."""
         if self._end_time is None and key and type(key) is str:
-            _set(self._attributes, key, value, self._tracer.max_length)
+            out, max_length = self._attributes, self._tracer.max_length
+            if max_length is None and type(value) in _SCALAR_TYPES and key not in out:
+                out[key] = value  # `_set`'s first case, inline: a new key, kept as it is (as in `_clean_into`)
+            else:
+                _set(out, key, value, max_length)
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
         """Attributes, cleaned as the SDK does (ignored once ended)."""
@@ -104,12 +117,13 @@ class LeanSpan(trace.Span):
     def add_event(self, name: str, attributes: types.Attributes = None, timestamp: int | None = None) -> None:
         """An event (the SDK encodes a span that has any)."""
         if self._end_time is None:
-            self._events.append(Event(name, _clean_into({}, attributes or {}, self._tracer.max_length), timestamp))
+            event = Event(name, _clean_into({}, attributes or {}, self._tracer.max_length), timestamp)
+            self._events = [*self._events, event]
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         """A link to another valid span."""
         if self._end_time is None and context.is_valid:
-            self._links.append(Link(context, attributes))
+            self._links = [*self._links, Link(context, attributes)]
 
     def update_name(self, name: str) -> None:
         """A new name (ignored once ended)."""
@@ -154,7 +168,7 @@ class LeanSpan(trace.Span):
                     self._status,
                 )
                 # the processor reads its context, our encoder the rest: no ReadableSpan, no encoding in its thread
-                if self._context.trace_flags.sampled:  # what BatchSpanProcessor.on_end asks before it queues a span
+                if self._context[3] & _SAMPLED:  # sampled: what BatchSpanProcessor.on_end asks before it queues a span
                     queue(EncodedSpan(self._context, tracer.resource, tracer.scope, message))
                 return
             tracer.processor.on_end(
@@ -226,32 +240,40 @@ class LeanTracer(trace.Tracer):
         links: Sequence[Link] | None = (),
         start_time: int | None = None,
         context: Context | None = None,
+        *,
+        clean: bool = False,
     ) -> trace.Span:
         """`start_span` given the parent's span context (None or invalid: a root span) rather than a context to read.
 
         `context` is only shown to a sampler other than the default: with one, pass the context `parent` came from.
+        `clean`: `attributes` is a new dict of text keys and str, bool, int or float values, the span's to keep
+        (what the SDK's cleaning keeps as it is, where no value length limit applies: not cleaned again).
         """
-        if parent is None or not parent.is_valid:
-            parent, trace_id, random_id = None, self.ids.generate_trace_id(), self.ids.is_trace_id_random()
+        if parent is not None and parent[5]:  # valid; SpanContext's fields read by index, not by its properties
+            trace_id, random_bit = parent[0], parent[3] & _RANDOM_ID
         else:
-            trace_id, random_id = parent.trace_id, parent.trace_flags.random_trace_id
+            parent, trace_id = None, self.ids.generate_trace_id()
+            random_bit = _RANDOM_ID if self.ids.is_trace_id_random() else 0
         if self.parent_based_on:  # the default sampler's decision, without its calls and result object
-            decision = Decision.RECORD_AND_SAMPLE if parent is None or parent.trace_flags.sampled else Decision.DROP
-            given, trace_state = attributes, None if parent is None else parent.trace_state
+            decision = _SAMPLE if parent is None or parent[3] & _SAMPLED else Decision.DROP
+            given, trace_state = attributes, None if parent is None else parent[4]
         else:
             sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)
             decision, given, trace_state = sampled.decision, sampled.attributes, sampled.trace_state
-        flags = TraceFlags.SAMPLED if decision is Decision.RECORD_AND_SAMPLE else TraceFlags.DEFAULT
-        if random_id:
-            flags |= TraceFlags.RANDOM_TRACE_ID
-        own = SpanContext(trace_id, self.ids.generate_span_id(), False, TraceFlags(flags), trace_state=trace_state)
+        flags = (_SAMPLED if decision is _SAMPLE else 0) | random_bit
+        own = span_context(trace_id, self.ids.generate_span_id(), False, flags, trace_state)
         if decision is Decision.DROP:
             return trace.NonRecordingSpan(own)
-        span = LeanSpan(self, name, own, parent, kind)
+        if clean and given and given is attributes and type(given) is dict and self.max_length is None:
+            span = LeanSpan(
+                self, name, own, parent, kind, given
+            )  # the caller's new dict, as the SDK's cleaning keeps it
+        else:
+            span = LeanSpan(self, name, own, parent, kind)
+            if given:
+                span.set_attributes(given)
         if start_time is not None:
             span._start_time = start_time
-        if given:
-            span.set_attributes(given)
         if attributes and given is not attributes:  # a sampler's attributes, then the span's (as before)
             span.set_attributes(attributes)
         for link in links or ():

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import Status, StatusCode
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 _Q = struct.Struct("<Q")
 _D = struct.Struct("<d")
@@ -31,6 +32,12 @@ def _varint(n: int) -> bytes:
         n += 1 << 64  # int64: two's complement, ten bytes
     if n < 0x80:
         return bytes((n,))
+    if n < 0x10000000:  # two to four bytes (lengths, offsets): no loop
+        if n < 0x4000:
+            return bytes((n & 0x7F | 0x80, n >> 7))
+        if n < 0x200000:
+            return bytes((n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14))
+        return bytes((n & 0x7F | 0x80, n >> 7 & 0x7F | 0x80, n >> 14 & 0x7F | 0x80, n >> 21))
     out = bytearray()
     while n >= 0x80:
         out.append((n & 0x7F) | 0x80)
@@ -80,14 +87,34 @@ def _key_value(key: str, value: Any) -> bytes:
     return _key(key) + _field(2, _value(value))
 
 
+def _direct(number: int, key: str, value: Any) -> bytes:
+    """`_field(number, _key_value(key, value))` with an int or str value written inline (a value not memoised)."""
+    kind = type(value)
+    if kind is int:
+        any_value = b"\x18" + _varint(value)
+    elif kind is str:
+        text = value.encode()
+        n = len(text)
+        any_value = b"\x0a" + (bytes((n,)) if n < 0x80 else _varint(n)) + text
+    else:
+        any_value = _value(value)
+    n = len(any_value)
+    key_value = _key(key) + b"\x12" + (bytes((n,)) if n < 0x80 else _varint(n)) + any_value
+    n = len(key_value)
+    return _TAGS[number] + (bytes((n,)) if n < 0x80 else _varint(n)) + key_value
+
+
 def _key(key: str) -> bytes:
     """A KeyValue's key field, made once per key name (bounded)."""
-    encoded = _keys.get(key)
-    if encoded is None:
-        encoded = _field(1, key.encode())
-        if len(_keys) >= _SEEN_MAX:
-            _keys.clear()
-        _keys[key] = encoded
+    return _keys.get(key) or _text_field(_keys, 1, key)
+
+
+def _text_field(memo: dict[str, bytes], number: int, text: str) -> bytes:
+    """Field `number` of `text`, kept in `memo` (emptied when full)."""
+    encoded = _field(number, text.encode())
+    if len(memo) >= _SEEN_MAX:
+        memo.clear()
+    memo[text] = encoded
     return encoded
 
 
@@ -104,21 +131,36 @@ _MEMO_TYPES = frozenset((str, int, bool))  # not floats: -0.0 == 0.0
 # Per key, the value object last written through `_seen` and its field: a process span's fixed attributes are the
 # same objects on every span of a partition, so they are found by identity (no tuple made, no value hashed).
 _last: dict[str, tuple[int, Any, bytes]] = {}
+_CHURNED: Any = object()  # `_last`'s value for a churning key (in `_churning`): no memo look-up for its values
 
 
 def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
-    out = []
+    out: list[bytes] = []
+    _write_attributes(out, number, attributes)
+    return b"".join(out)
+
+
+def _write_attributes(out: list[bytes], number: int, attributes: Mapping[str, Any] | None) -> None:
+    """Each attribute's KeyValue field `number`, appended to `out` (the memo above)."""
     for k, v in (attributes or {}).items():
         last = _last.get(k)
-        if last is not None and last[1] is v and last[0] == number:  # that very (immutable) value: that field
-            out.append(last[2])
-            continue
+        if last is not None and last[0] == number:
+            if last[1] is v:  # that very (immutable) value: that field
+                out.append(last[2])
+                continue
+            if last[1] is _CHURNED:  # a key whose values never recur, known as such without a look-up
+                out.append(_direct(number, k, v))
+                continue
         kind = type(v)
         where = (number, k)
-        if where in _churning or not (
-            kind in _MEMO_TYPES or (kind is tuple and all(type(x) is str for x in v))  # tuples of text: rule ids
-        ):
-            out.append(_field(number, _key_value(k, v)))
+        if where in _churning:
+            if len(_last) >= _SEEN_MAX:
+                _last.clear()
+            _last[k] = (number, _CHURNED, b"")
+            out.append(_direct(number, k, v))
+            continue
+        if not (kind in _MEMO_TYPES or (kind is tuple and all(type(x) is str for x in v))):  # tuples of text: rule ids
+            out.append(_direct(number, k, v))
             continue
         memo = (number, k, kind, v)
         encoded = _seen.get(memo)
@@ -137,12 +179,16 @@ def _attributes(number: int, attributes: Mapping[str, Any] | None) -> bytes:
             _last.clear()
         _last[k] = (number, v, encoded)
         out.append(encoded)
-    return b"".join(out)
 
 
 # Fixed-size fields with their tags: trace id (1), span id (2), parent span id (4), start and end time (7, 8).
 _IDS = struct.Struct("<2s16s2s8s")
 _PARENT = struct.Struct("<2s8s")
+_ROOT = struct.Struct(">2sQQ2sQ")  # the same fields, ids as big-endian halves (no `to_bytes` per id)
+_CHILD = struct.Struct(">2sQQ2sQ2sQ")  # and the parent span id (4)
+_LOW = (1 << 64) - 1
+_names: dict[str, bytes] = {}  # a span name's field (5), made once per name (bounded)
+UNSET_STATUS = Status(StatusCode.UNSET)  # a lean span's status until one is set: no status read for it
 _TIMES = struct.Struct("<BQBQ")
 _KINDS = {kind: b"\x30" + _varint(kind + 1) for kind in range(8)}  # SDK kinds start at 0, OTLP's at 1 (0: unspecified)
 _NO_STATUS = _field(15, b"")
@@ -180,28 +226,35 @@ def span_message(
     dropped_attributes: int,
     status: Any,
 ) -> bytes:
-    """The Span message of a span without events or links, from its fields."""
-    out = [_IDS.pack(b"\x0a\x10", ctx.trace_id.to_bytes(16, "big"), b"\x12\x08", ctx.span_id.to_bytes(8, "big"))]
-    state = ",".join(f"{k}={v}" for k, v in ctx.trace_state.items()) if ctx.trace_state else ""
-    if state:
-        out.append(_field(3, state.encode()))
-    if parent:
-        out.append(_PARENT.pack(b"\x22\x08", parent.span_id.to_bytes(8, "big")))
-    out.append(_field(5, name.encode()))
+    """The Span message of a span without events or links, from its fields (span contexts read as their tuples)."""
+    trace_id, span_id, _, _, state, _ = ctx  # SpanContext's fields in its tuple order, without its properties
+    if state is not DEFAULT_TRACE_STATE and state:
+        out = [_IDS.pack(b"\x0a\x10", trace_id.to_bytes(16, "big"), b"\x12\x08", span_id.to_bytes(8, "big"))]
+        out.append(_field(3, ",".join(f"{k}={v}" for k, v in state.items()).encode()))
+        if parent is not None:
+            out.append(_PARENT.pack(b"\x22\x08", parent[1].to_bytes(8, "big")))
+    elif parent is not None:  # the ids and the parent's in one pack
+        out = [_CHILD.pack(b"\x0a\x10", trace_id >> 64, trace_id & _LOW, b"\x12\x08", span_id, b"\x22\x08", parent[1])]
+    else:
+        out = [_ROOT.pack(b"\x0a\x10", trace_id >> 64, trace_id & _LOW, b"\x12\x08", span_id)]
+    out.append(_names.get(name) or _text_field(_names, 5, name))
     out.append(_KINDS.get(kind._value_) or b"\x30" + _varint(kind._value_ + 1))  # `.value`, without its descriptor
     out.append(_TIMES.pack(0x39, start_time or 0, 0x41, end_time or 0))
-    out.append(_attributes(9, attributes))
+    _write_attributes(out, 9, attributes)
     if dropped_attributes:
         out.append(b"\x50" + _varint(dropped_attributes))
-    code, description = status.status_code, status.description
-    if code is _UNSET and not description:
+    if status is UNSET_STATUS:  # a lean span's status until one is set
         out.append(_NO_STATUS)
     else:
-        body = _field(2, description.encode()) if description else b""
-        if code._value_:
-            body += b"\x18" + _varint(code._value_)
-        out.append(_field(15, body))
-    out.append(_FLAGS[parent is not None and parent.is_remote])
+        code, description = status.status_code, status.description
+        if code is _UNSET and not description:
+            out.append(_NO_STATUS)
+        else:
+            body = _field(2, description.encode()) if description else b""
+            if code._value_:
+                body += b"\x18" + _varint(code._value_)
+            out.append(_field(15, body))
+    out.append(_FLAGS[parent is not None and parent[2]])  # is_remote
     return b"".join(out)
 
 

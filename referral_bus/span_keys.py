@@ -25,6 +25,7 @@ from referral_bus.tracing import KEY_ATTRIBUTE, lean_tracer
 OFFSET_ATTRIBUTE = "messaging.kafka.message.offset"
 log = logging.getLogger(__name__)
 _KEYLESS: Any = SimpleNamespace(message=None)  # an event whose attributes are those of its partition only
+_SCALARS = (str, bool, int, float)  # exact types a lean span keeps as they are (`LeanTracer.start_child`'s `clean`)
 
 
 class HeaderGetter(Getter[Any]):
@@ -48,7 +49,8 @@ class ProcessSpanSensor(OpenTelemetrySensor):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._getter = HeaderGetter()  # the propagators ask for three names per event: Faust's copies thrice
-        self._fixed: dict[tuple[str, int, Any], dict[str, Any]] = {}  # per topic, partition and group
+        # per topic, partition and group: their attributes, and whether all are text keys of scalar values
+        self._fixed: dict[tuple[str, int, Any], tuple[dict[str, Any], bool]] = {}
         self._names: dict[str, str] = {}  # `{topic} process`, per topic
 
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> dict[str, Any] | None:
@@ -56,7 +58,7 @@ class ProcessSpanSensor(OpenTelemetrySensor):
         try:
             headers, tracer = getattr(event.message, "headers", None), self.tracer
             name = self._names.get(tp.topic) or self._names.setdefault(tp.topic, f"{tp.topic} process")
-            attributes = self._span_attributes(stream, event, tp, offset)
+            attributes, clean = self._attributes(stream, tp, offset)
             # the plain parent as is, where the default sampler decides (it reads no context); else the SDK's way
             default = getattr(tracer, "parent_based_on", False)
             found = span_parent.plain_parent(headers) if default else span_parent.OTHER
@@ -64,7 +66,7 @@ class ProcessSpanSensor(OpenTelemetrySensor):
                 parent = span_parent.extract(headers, self._getter)
                 span = tracer.start_span(name, context=parent, kind=trace.SpanKind.CONSUMER, attributes=attributes)
             else:
-                span = tracer.start_child(name, found, trace.SpanKind.CONSUMER, attributes)
+                span = tracer.start_child(name, found, trace.SpanKind.CONSUMER, attributes, clean=clean)
             token = otel_context.attach(trace.set_span_in_context(span))
         except Exception as exc:  # noqa: BLE001 - telemetry never breaks the event it observes (as Faust's)
             log.debug("no process span: %s", type(exc).__name__)
@@ -98,13 +100,18 @@ class ProcessSpanSensor(OpenTelemetrySensor):
 
     def _span_attributes(self, stream: Any, event: Any, tp: Any, offset: int) -> dict[str, Any]:
         """Faust's attributes but the key: those of the partition and group made once, then this offset."""
+        return self._attributes(stream, tp, offset)[0]
+
+    def _attributes(self, stream: Any, tp: Any, offset: int) -> tuple[dict[str, Any], bool]:
+        """`_span_attributes`, a new dict, and whether a lean span may keep it as it is (`LeanTracer.start_child`)."""
         group = getattr(getattr(getattr(stream, "app", None), "conf", None), "id", None)
         where = (tp.topic, tp.partition, group)
         fixed = self._fixed.get(where)
         if fixed is None:
-            fixed = super()._span_attributes(stream, _KEYLESS, tp, offset)
-            fixed.pop(KEY_ATTRIBUTE, None)
-            self._fixed[where] = fixed
-        attributes = fixed.copy()
+            made = super()._span_attributes(stream, _KEYLESS, tp, offset)
+            made.pop(KEY_ATTRIBUTE, None)
+            clean = all(key and type(key) is str and type(value) in _SCALARS for key, value in made.items())
+            fixed = self._fixed[where] = (made, clean)
+        attributes = fixed[0].copy()
         attributes[OFFSET_ATTRIBUTE] = offset  # in Faust's place among them
-        return attributes
+        return attributes, fixed[1] and type(offset) is int

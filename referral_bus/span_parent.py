@@ -5,7 +5,8 @@ default propagators (`tracecontext,baggage`) and only then; both defer to the SD
 configuration (OTEL_PROPAGATORS, `set_global_textmap`) and for anything but the plain case (read: version
 00, lower-case hex, no extra field, no tracestate or baggage header, bytes; written: a valid span
 context without trace state or baggage), so the SDK still decides every other case
-(tests/unit/referral_bus/test_span_parent.py).
+(tests/unit/referral_bus/test_span_parent.py). The span contexts it reads and makes (`span_context`) and the
+current span (`current_span`) skip the API's per-call layers, with the API's results.
 """
 
 from __future__ import annotations
@@ -16,12 +17,18 @@ from enum import Enum
 from typing import Any, Final, NamedTuple
 
 from opentelemetry import baggage, propagate, trace
+from opentelemetry import context as otel_context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter, TextMapPropagator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState, set_span_in_context
+from opentelemetry.trace.propagation import _SPAN_KEY
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE, INVALID_SPAN_ID, INVALID_TRACE_ID
+
+_TRACE_ID_MAX, _SPAN_ID_MAX = 2**128 - 1, 2**64 - 1
+_FLAGS = tuple(TraceFlags(n) for n in range(256))  # every TraceFlags value, made once (equal ints: the same flags)
 
 _PLAIN = re.compile(rb"00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")  # fullmatch: no space, no extra field
 _DEFAULTS = (TraceContextTextMapPropagator, W3CBaggagePropagator)  # the SDK's propagators when unset
@@ -71,13 +78,44 @@ def traceparent(context: Context | None) -> bytes | None:
     """
     if not propagator().default:
         return None
-    found = trace.get_current_span(context).get_span_context()
-    if not found.is_valid or found.trace_state:
-        return None
     # a context of one entry holding a valid span holds no baggage: no look-up (and no mapping made) for it
     if (context is None or len(context) != 1) and baggage.get_all(context):
         return None
-    return b"00-%032x-%016x-%02x" % (found.trace_id, found.span_id, found.trace_flags)  # valid: ids fit
+    return _written(current_span(context).get_span_context())
+
+
+def current_span(context: Context | None = None) -> trace.Span:
+    """`trace.get_current_span(context)`, its `isinstance` of the Span ABC made once per span type, not per call."""
+    span: Any = (otel_context.get_current() if context is None else context).get(_SPAN_KEY)
+    if type(span) in _SPAN_TYPES:
+        found: trace.Span = span  # a Span, by `_SPAN_TYPES`
+        return found
+    if span is None or not isinstance(span, trace.Span):
+        return trace.INVALID_SPAN
+    if len(_SPAN_TYPES) < 64:  # a handful: ours, the API's, the SDK's
+        _SPAN_TYPES.add(type(span))
+    return span
+
+
+_SPAN_TYPES: set[type] = set()  # types found to be Spans
+
+
+def child_traceparent(span: trace.Span, context: Context) -> bytes | None:
+    """`traceparent(set_span_in_context(span, context))`, without making that context (the webhook call's span)."""
+    if not propagator().default:
+        return None
+    # that context holds `context`'s entries but its span: none but the span, then no baggage (as `traceparent`)
+    if (len(context) > 1 or (context and _SPAN_KEY not in context)) and baggage.get_all(context):
+        return None
+    return _written(span.get_span_context())
+
+
+def _written(found: SpanContext) -> bytes | None:
+    """A valid span context without trace state as its `traceparent` value; else None."""
+    trace_id, span_id, _, flags, state, valid = found  # its tuple order, without its properties
+    if not valid or (state is not DEFAULT_TRACE_STATE and state):
+        return None
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}".encode()  # valid: ids fit; cheaper than bytes' %
 
 
 class _Read(Enum):
@@ -98,7 +136,9 @@ def plain_parent(headers: Any) -> SpanContext | _Read | None:
     if not propagator().default:
         return OTHER
     parent = None
-    for name, value in headers.items() if isinstance(headers, Mapping) else headers or ():
+    for name, value in (
+        headers if type(headers) is list else headers.items() if isinstance(headers, Mapping) else headers or ()
+    ):
         if name == "traceparent":
             if parent is None and value is not None:
                 parent = value
@@ -113,7 +153,15 @@ def plain_parent(headers: Any) -> SpanContext | _Read | None:
     trace_id, span_id = int(trace_hex, 16), int(span_hex, 16)
     if not trace_id or not span_id:
         return None  # the SDK ignores an all-zero id
-    return SpanContext(trace_id, span_id, True, TraceFlags(int(flags, 16)))
+    # SpanContext's own fields in its tuple order, without its Python `__new__`: 32 and 16 digits, not zero: valid
+    return tuple.__new__(SpanContext, (trace_id, span_id, True, _FLAGS[int(flags, 16)], DEFAULT_TRACE_STATE, True))
+
+
+def span_context(trace_id: int, span_id: int, remote: bool, flags: int, state: TraceState | None) -> SpanContext:
+    """`SpanContext(trace_id, span_id, remote, TraceFlags(flags), state)` without its Python `__new__` (flags < 256)."""
+    valid = INVALID_TRACE_ID < trace_id <= _TRACE_ID_MAX and INVALID_SPAN_ID < span_id <= _SPAN_ID_MAX
+    state = DEFAULT_TRACE_STATE if state is None else state
+    return tuple.__new__(SpanContext, (trace_id, span_id, remote, _FLAGS[flags], state, valid))  # its tuple order
 
 
 def extract(headers: Any, getter: Getter[Any]) -> Context:

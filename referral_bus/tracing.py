@@ -41,6 +41,7 @@ from referral_bus.topic_catalog import CHANGELOG_SUFFIX
 TRACER_NAME = "referral_bus"
 ATTRIBUTE_PREFIX = "referral_bus."
 STAGE_ATTRIBUTE = ATTRIBUTE_PREFIX + "stage"
+OUTCOME_ATTRIBUTE = ATTRIBUTE_PREFIX + "outcome"  # one object: its hash kept, found by identity when encoded
 KEY_ATTRIBUTE = "messaging.kafka.message.key"
 log = logging.getLogger(__name__)
 _configured = False
@@ -362,7 +363,7 @@ def stage(name: str, **attributes: AttributeValue | None) -> AbstractContextMana
     Where no span is recording (a timer's work; a caller outside a worker) it is `stage_span`.
     Telemetry never raises: a failure to record is ignored.
     """
-    span = trace.get_current_span()
+    span = span_parent.current_span()
     if span.is_recording():
         return _Stage(span, name, attributes)
     if _tracer is None:  # tracing off: nothing would record a span of its own
@@ -403,7 +404,7 @@ def _failed(span: trace.Span, exc: BaseException) -> None:
 
 def span_ids(**ids: AttributeValue | None) -> None:
     """`annotate`'s identifiers on the current span only, where it records (the log context has them already)."""
-    span = trace.get_current_span()
+    span = span_parent.current_span()
     if span.is_recording():
         span.set_attributes(_attributes(ids))
 
@@ -423,10 +424,10 @@ def annotate(**ids: AttributeValue | None) -> None:
 
 def mark_outcome(outcome: str, *, error: bool = False) -> None:
     """Record a stage outcome (`accepted`, `duplicate`, `invalid_field`...) on the current span."""
-    span = trace.get_current_span()
+    span = span_parent.current_span()
     if not span.is_recording():
         return
-    span.set_attribute(ATTRIBUTE_PREFIX + "outcome", outcome)
+    span.set_attribute(OUTCOME_ATTRIBUTE, outcome)
     if error:
         span.set_attribute("error.type", outcome)
         span.set_status(Status(StatusCode.ERROR, outcome))

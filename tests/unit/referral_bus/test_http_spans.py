@@ -45,9 +45,9 @@ def _no_tracer() -> Iterator[None]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(_PARENTS, _BAGGAGE, _GIVEN, st.booleans())
+@given(_PARENTS, _BAGGAGE, _GIVEN, st.booleans(), st.booleans())
 def test_the_request_gets_the_headers_the_sdks_propagators_write(
-    parent: SpanContext | None, items: dict[str, str], given_headers: dict[str, str], sampled_off: bool
+    parent: SpanContext | None, items: dict[str, str], given_headers: dict[str, str], sampled_off: bool, other: bool
 ) -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider(sampler=ALWAYS_OFF) if sampled_off else TracerProvider()
@@ -59,6 +59,8 @@ def test_the_request_gets_the_headers_the_sdks_propagators_write(
         context = trace.set_span_in_context(NonRecordingSpan(parent), context)
     for key, value in items.items():
         context = baggage.set_baggage(key, value, context)
+    if other:  # an entry of another library's, neither a span nor baggage
+        context = otel_context.set_value("another library's", 1, context)
     token = otel_context.attach(context)
     try:
         headers = dict(given_headers)

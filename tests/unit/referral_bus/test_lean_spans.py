@@ -291,3 +291,18 @@ def test_a_span_recorded_but_not_sampled_is_not_queued() -> None:
     provider.force_flush()
     provider.shutdown()
     assert exporter.batches == []  # as BatchSpanProcessor.on_end: only sampled spans are exported
+
+
+def test_a_spans_links_and_events_export_as_the_sdks() -> None:
+    """Kept in order, none dropped (a span has no event or link list until it gets one)."""
+    provider, exporter = _provider()
+    for tracer in (provider.get_tracer("faust"), LeanTracer(provider, "faust")):
+        span = tracer.start_span("linked")
+        span.add_link(LOCAL, {"k": 1})
+        span.add_event("e", {"n": 2})
+        span.add_link(REMOTE)
+        span.add_event("f")
+        span.end()
+    theirs, ours = exporter.get_finished_spans()
+    assert _without_ids_and_times(encode_spans([ours])) == _without_ids_and_times(encode_spans([theirs]))
+    assert [link.context for link in ours.links] == [LOCAL, REMOTE] and len(ours.events) == 2

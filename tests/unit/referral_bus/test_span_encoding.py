@@ -181,3 +181,32 @@ def test_a_value_found_by_identity_is_written_in_its_own_field() -> None:
         assert spans[0].resource.attributes["service.name"] is (spans[0].attributes or {})["service.name"]
         for _ in range(2):  # cold, then found by identity
             assert encode_request(spans) == encode_spans(spans).SerializeToString()
+
+
+# Each length a varint can take, at both its ends, and negative (ten bytes): the integers a span carries (an offset,
+# a status code, a length) are written as the SDK writes them.
+_EDGES = [0, 1, -1, -(2**63), 2**63 - 1] + [
+    2 ** (7 * n) + d for n in range(1, 10) for d in (-1, 0) if 2 ** (7 * n) + d < 2**63
+]
+
+
+@pytest.mark.parametrize("churning", [False, True], ids=["memoised", "written directly"])
+@pytest.mark.parametrize("value", _EDGES)
+def test_an_integer_at_each_varint_length_encodes_as_the_sdk_does(value: int, churning: bool) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(span_encoding, "_churning", {(9, "messaging.kafka.message.offset")} if churning else set())
+        patch.setattr(span_encoding, "_last", {})
+        patch.setattr(span_encoding, "_seen", {})
+        attributes = {"messaging.kafka.message.offset": value, "n": [value, 5]}
+        spans = _spans([dict(_WORKER_SPAN, attributes=attributes)] * 2)  # the second: from the memo, or churning
+        assert encode_request(spans) == encode_spans(spans).SerializeToString()
+
+
+@pytest.mark.parametrize("size", [0, 1, 127, 128, 16383, 16384])
+def test_a_text_that_never_recurs_encodes_as_the_sdk_does_at_any_length(size: int) -> None:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(span_encoding, "_churning", {(9, "referral_bus.case_id")})  # written directly, not memoised
+        patch.setattr(span_encoding, "_last", {})
+        attributes = {"referral_bus.case_id": "c" * size, "referral_bus.report_id": "r" * size}
+        spans = _spans([dict(_WORKER_SPAN, attributes=attributes)] * 2)  # the second: known to churn
+        assert encode_request(spans) == encode_spans(spans).SerializeToString()

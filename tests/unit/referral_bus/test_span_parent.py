@@ -452,3 +452,70 @@ def test_another_propagator_writes_its_own_headers() -> None:
     propagate.set_global_textmap(Named())
     assert span_parent.inject(context) == {"x-trace": "mine"}
     assert span_parent.propagator().fields == {"x-trace"}
+
+
+_ID_EDGES = (0, 1, 2**64 - 1, 2**64, 2**128 - 1, 2**128)  # invalid, valid, and one past each id's range
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.sampled_from(_ID_EDGES), st.integers(0, 2**129)),
+    st.one_of(st.sampled_from(_ID_EDGES), st.integers(0, 2**65)),
+    st.booleans(),
+    st.integers(0, 255),
+    st.sampled_from([None, TraceState(), TraceState([("v", "1")])]),
+)
+def test_a_span_context_we_make_is_the_one_the_api_makes(
+    trace_id: int, span_id: int, remote: bool, flags: int, state: TraceState | None
+) -> None:
+    ours = span_parent.span_context(trace_id, span_id, remote, flags, state)
+    theirs = SpanContext(trace_id, span_id, remote, TraceFlags(flags), state)
+    assert type(ours) is SpanContext and tuple(ours) == tuple(theirs)  # its validity too
+    assert (ours.trace_flags.sampled, ours.is_valid, dict(ours.trace_state)) == (
+        theirs.trace_flags.sampled,
+        theirs.is_valid,
+        dict(theirs.trace_state),
+    )
+
+
+_PLAIN_HEADER = b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # `_PLAIN` names a strategy here
+_ODD_TOPIC: Any = TP(frozenset(["ns.referrals.cases.v1"]), 2)  # type: ignore[arg-type]  # the SDK's cleaning: its str()
+
+
+@pytest.mark.parametrize("tp", [TP("ns.referrals.cases.v1", 2), _ODD_TOPIC], ids=["text topic", "a topic not text"])
+@pytest.mark.parametrize("limit", [None, 8], ids=["no length limit", "a length limit"])
+def test_a_process_spans_attributes_are_the_sdks_in_order(tp: Any, limit: int | None) -> None:
+    """Kept as the sensor made them only where the SDK's cleaning would keep them as they are."""
+    from opentelemetry.sdk.trace import SpanLimits
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attribute_length=limit))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    event = SimpleNamespace(message=SimpleNamespace(headers=[("traceparent", _PLAIN_HEADER)], key=b"agency-key"))
+    sensor = ProcessSpanSensor(tracer=LeanTracer(provider, "faust"))
+    for offset in (7, 8):  # the partition's attributes made, then reused
+        sensor.on_stream_event_out(tp, offset, _STREAM, event, sensor.on_stream_event_in(tp, offset, _STREAM, event))
+    made = OpenTelemetrySensor()._span_attributes(_STREAM, event, tp, 8)  # type: ignore[arg-type]  # stand-ins: Faust reads these only
+    made.pop(KEY_ATTRIBUTE)
+    provider.get_tracer("faust").start_span("sdk", attributes=made).end()
+    *_, mine, sdk = exporter.get_finished_spans()
+    assert list((mine.attributes or {}).items()) == list((sdk.attributes or {}).items())
+
+
+def test_the_current_span_is_the_apis_for_any_context_entry() -> None:
+    from opentelemetry.trace.propagation import _SPAN_KEY
+
+    provider = TracerProvider()
+    spans = [
+        NonRecordingSpan(SpanContext(1, 2, False)),
+        LeanTracer(provider, "faust").start_span("lean"),
+        provider.get_tracer("sdk").start_span("sdk"),
+    ]
+    for value in [None, "not a span", 3, *spans, "still not a span"]:  # spans' types known, then not one again
+        context = Context() if value is None else otel_context.set_value(_SPAN_KEY, value, Context())
+        assert span_parent.current_span(context) is trace.get_current_span(context)
+        token = otel_context.attach(context)
+        try:
+            assert span_parent.current_span() is trace.get_current_span()
+        finally:
+            otel_context.detach(token)
