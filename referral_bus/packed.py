@@ -45,11 +45,9 @@ def unpacked(value: Mapping[str, Any], name: str) -> Any:
 
 
 def encoded(encode: Callable[[Any], str], value: dict[Any, Any], fields: frozenset[str]) -> str:
-    """`encode(unpack(value, fields))` with each packed text set in place: the same JSON without decoding it.
+    """`encode(unpack(value, fields))` (a compact encoder's `encode`) with each packed text set in place, not decoded.
 
-    `encode` is a JSON encoder's compact `encode` (no indent, no sorted keys). The other items are encoded in
-    runs, as one dict each, without its braces. A packed text is one `pack` wrote (the encoding of a value decoded
-    from it again); a string in a field that does not look like such text is decoded and encoded as `unpack` does.
+    The other items are encoded in runs (a dict each, its braces dropped); a string not `pack`'s (`[`, `{`) is decoded.
     """
     parts: list[str] = []
     run: dict[Any, Any] = {}

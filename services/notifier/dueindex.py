@@ -18,11 +18,10 @@ V = TypeVar("V")
 
 
 class Lasting(dict[K, V]):
-    """A dict the garbage collector never untracks: once old, its young and middle collections skip it.
+    """A dict the garbage collector never untracks, so it stays old: young and middle collections skip it.
 
-    CPython untracks an exact dict whose values are all untracked (our rows: tuples of scalars) at each full
-    collection, and the next new tuple put in tracks it again as a young object, which the next young and middle
-    collections then walk whole: a million rows, twice after every full collection (bench/results/pk.md).
+    An exact dict of untracked tuples is untracked by each full collection, then tracked young by the next tuple put
+    in and walked whole by the next young and middle collections (bench/results/pk.md).
     """
 
     __slots__ = ()
