@@ -10,13 +10,24 @@ process (no broker; changelog sends dropped), after the start-up objects were fr
 - `notifier-rows`: the same `referral_state` rows (delivered, awaiting an acknowledgement) written through
   `Notifier._set_state` and the delivered-once mark only: fast enough for 10^6 rows (one referral record
   shared by every row; strings are never walked).
+- `notifier-other`: rows of its other tables as its handlers build them: `early_acks` (one kept acknowledgement),
+  `parked` (a retry not due yet), `breakers` (a breaker's snapshot).
 - `routing`: `routed` rows (`CaseState.to_json`); `intake`: `content`, `dedup` and `pending` rows as the
   correlator and the dedup write them; both through the kernel's `Table`.
+- `inbox`: entries of the inbox's table through `InboxHandler.document` (a full case each), then a receipt and
+  an answer (model.apply_receipt, apply_ack); `stats`: `members` and `facts` rows through the statistics'
+  `Aggregator` (tests/support/stats.generate: cases, decisions, receipts); `--rows` is the number of cases;
+  `ledger`: `seen` and `heads` rows as its handler writes them.
 
-    python -m bench.gc_rows [--part notifier --rows 20000 --acked 0.5] [--repeats 5] [--json]
+    python -m bench.gc_rows [--part notifier --rows 20000 --acked 0.5] [--repeats 5] [--young 20000]
+                            [--changelog] [--json]
 
 Prints, per part: tracked objects per row by type (after a full collection, so only what stays tracked),
-and a full `gc.collect()`'s ms with the rows held (median of `--repeats`, each after the previous one).
+and a full `gc.collect()`'s ms with the rows held (median of `--repeats`, each after the previous one); the
+time writing the rows took and the collections that ran meanwhile (count and seconds by generation), and the
+tracked containers holding a row each (what a full collection still walks per row). `--changelog`: each
+write's changelog record is serialised as the worker does (dropped, not produced); `--young`: the youngest
+generation's threshold once frozen (the worker's is shell.GC_YOUNG_THRESHOLD), CPython's otherwise.
 Run it on two trees (`PYTHONPATH=<tree> python <this file>`) to compare.
 """
 
@@ -63,13 +74,33 @@ PARTITIONS = 12
 DAY_MS = 86_400_000
 
 
+class DroppedSends:
+    """The worker's ordered changelog hand-off, the serialised records dropped (counted) instead of produced."""
+
+    client = None
+    records = 0
+
+    def send(self, topic: str, key: bytes | None, value: bytes | None, partition: int) -> None:
+        DroppedSends.records += 1
+
+
 class QuietTable(Table):
-    """The kernel's table with its changelog sends dropped and each key's partition from its hash (no Faust event)."""
+    """The kernel's table, each key's partition from its hash (no Faust event), its changelog records dropped.
+
+    With `serialise` set (`--changelog`), each record is first serialised as the worker does (tables.py).
+    """
+
+    serialise = False
 
     def send_changelog(
         self, partition: Any, key: Any, value: Any, key_serializer: Any = None, value_serializer: Any = None
     ) -> Any:
-        return None
+        if not QuietTable.serialise:
+            return None
+        return super().send_changelog(partition, key, value, key_serializer, value_serializer)
+
+    def _ordered_sends(self) -> Any:
+        return DroppedSends()
 
     def partition_for_key(self, key: Any) -> int:
         return hash(key) % PARTITIONS
@@ -186,16 +217,47 @@ def full_collections(repeats: int) -> dict[str, Any]:
     }
 
 
-def measure(part: str, rows: int, prepare: Any, repeats: int) -> dict[str, Any]:
-    """Rows written by the writer `prepare(rows)` returns (it returns what holds them): tracked objects a row, GC ms."""
+class CollectionsTimed:
+    """`gc.callbacks` hook: how many collections of each generation ran while installed, and their seconds."""
+
+    def __init__(self) -> None:
+        self.count = [0, 0, 0]
+        self.seconds = [0.0, 0.0, 0.0]
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.count[info["generation"]] += 1
+            self.seconds[info["generation"]] += time.perf_counter() - self._start
+
+
+def walked_containers(rows: int) -> list[str]:
+    """The tracked containers holding at least half a row each: what a full collection still walks per row."""
+    big = [o for o in gc.get_objects() if isinstance(o, dict | list | set) and len(o) >= rows // 2]
+    return sorted(f"{type(o).__name__}[{len(o)}]" for o in big)
+
+
+def measure(part: str, rows: int, prepare: Any, repeats: int, young: int | None = None) -> dict[str, Any]:
+    """Rows written by the writer `prepare(rows)` returns (it returns what holds them): tracked objects a row, GC ms.
+
+    `young`: the youngest generation's threshold once frozen (the worker's GC_YOUNG_THRESHOLD), else CPython's.
+    """
     write = prepare(rows)  # the worker's own objects and the rows' inputs: before the freeze
     gc.collect()
     gc.freeze()  # as a worker does once ready (shell.py): start-up objects are not walked
+    thresholds = gc.get_threshold()
+    if young is not None:
+        gc.set_threshold(young, *thresholds[1:])
     before = tracked_by_type()
+    timed = CollectionsTimed()
+    gc.callbacks.append(timed)
     t = time.perf_counter()
     held = write()
     del write
     built_s = time.perf_counter() - t
+    gc.callbacks.remove(timed)
     pauses = full_collections(repeats)
     after = tracked_by_type()
     grown = {k: v for k, v in (after - before).most_common() if v >= rows // 100}
@@ -206,8 +268,13 @@ def measure(part: str, rows: int, prepare: Any, repeats: int) -> dict[str, Any]:
         "by_type_per_row": {k: round(v / rows, 3) for k, v in grown.items()},
         "full_gc": pauses,
         "build_s": round(built_s, 1),
+        "build_collections": timed.count,  # by generation, while the rows were written
+        "build_gc_s": [round(x, 2) for x in timed.seconds],
+        "walked_containers": walked_containers(rows),
+        "changelog_records": DroppedSends.records,
     }
     del held
+    gc.set_threshold(*thresholds)
     gc.unfreeze()
     gc.collect()
     return out
@@ -317,22 +384,123 @@ def _intake_rows(n: int) -> Any:
     return (content, dedup, pending)
 
 
+def inbox_rows(n: int) -> Any:
+    """`n` inbox entries: a delivered document each (`InboxHandler.document`), its DELIVERED receipt and an answer."""
+    from services.inbox.handlers import InboxHandler
+    from tests.support.inbox import document
+
+    _, directory = notifier_of()
+    cases = [r["case"] for r in referrals(64, directory)]
+    docs = [json.dumps({**document(f"ref-{i:08d}", "vn-police-ha-noi"), "case": cases[i % 64]}) for i in range(n)]
+    return lambda: asyncio.run(_inbox_rows(docs, InboxHandler))
+
+
+async def _inbox_rows(docs: list[str], handler_class: Any) -> Any:
+    from referral_bus.durable import DurableTable
+    from services.inbox import model
+
+    app = faust.App(f"gc-inbox-{uuid.uuid4().hex[:8]}", store="memory://")
+    store = table(app, "inbox", **packed_as_declared(model))
+    handler = handler_class(DurableTable(store), Codec(), frozenset({"vn-police-ha-noi"}), {}, None)
+    now = int(time.time() * 1000)
+    for i, doc in enumerate(docs):
+        await handler.document(SourceMessage("inbox", i % PARTITIONS, i, b"k", doc.encode()))
+        rid = f"ref-{i:08d}"
+        entry = model.apply_receipt(handler.table.get(rid), {"status": "DELIVERED", "at": now + i}, "RECEIVED")
+        handler.table[rid] = model.apply_ack(entry, {"acknowledged_at": now + i, "outcome": "ACCEPTED", "note": "ok"})
+    docs.clear()
+    return store
+
+
+def stats_rows(n: int) -> Any:
+    """`n` cases counted by the statistics (`Aggregator`): case, decision, receipts, into `members` and `facts`."""
+    from tests.support.stats import AGENCIES, RECIPIENTS, generate
+
+    data = generate(n, weeks=2, seed=3)
+    return lambda: _stats_rows(data, AGENCIES, RECIPIENTS)
+
+
+def _stats_rows(data: Any, agencies: dict[str, str], recipients: dict[str, str]) -> Any:
+    from referral_bus.durable import DurableTable
+    from services.stats import aggregate
+    from services.stats.dimensions import Kinds
+
+    app = faust.App(f"gc-stats-{uuid.uuid4().hex[:8]}", store="memory://")
+    members, facts = table(app, "members"), table(app, "facts", **packed_as_declared(aggregate))
+    agg = aggregate.Aggregator(DurableTable(members), DurableTable(facts), Kinds(agencies, recipients))
+    for i, case in enumerate(data.cases):
+        agg.case(case, i % PARTITIONS)
+    for i, decision in enumerate(data.decisions):
+        agg.decision(decision, i % PARTITIONS)
+    for i, receipt in enumerate(data.receipts):
+        agg.receipt(receipt, i % PARTITIONS)
+    return (members, facts)
+
+
+def notifier_other_rows(n: int) -> Any:
+    """`n` rows each of the notifier's `early_acks` (one kept acknowledgement), `parked` and `breakers` tables."""
+    return lambda: _notifier_other_rows(n)
+
+
+def _notifier_other_rows(n: int) -> Any:
+    from services.notifier import earlyacks
+
+    app = faust.App(f"gc-notifier-{uuid.uuid4().hex[:8]}", store="memory://")
+    early, parked = table(app, "early_acks", **packed_as_declared(earlyacks)), table(app, "parked")
+    breakers = table(app, "breakers")
+    headers = (("traceparent", b"00-" + b"a" * 50), ("content-type", b"application/json"))
+    now = int(time.time() * 1000)
+    for i in range(n):
+        rid = f"ref-{i:08d}-{uuid.uuid4().hex[:8]}"
+        msg = SourceMessage("acks", i % PARTITIONS, i, b"case", b"{" + b"x" * 300 + b"}", headers)
+        early.put(rid, earlyacks.keep(None, msg, rid, now_ms=now, held=0, limit=n + 1))
+        parked.put(rid, {"case_id": "c", "priority": "P2", "not_before": now, "value": "QUJD" * 300, "partition": 1})
+        snap = {"state": "open", "failures": 3, "opened_at": 1.5, "probe_started": 0.0, "at": time.time()}
+        breakers.put(f"recipient-{i}|p{i % PARTITIONS}", snap)
+    return (early, parked, breakers)
+
+
+def ledger_rows(n: int) -> Any:
+    """`n` ledger entries as its handler writes them: `seen` (entry id → seq) and its partition's `heads` row."""
+    return lambda: _ledger_rows(n)
+
+
+def _ledger_rows(n: int) -> Any:
+    from services.ledger.chain import Head
+    from services.ledger.handlers import head_key
+
+    app = faust.App(f"gc-ledger-{uuid.uuid4().hex[:8]}", store="memory://")
+    heads, seen = table(app, "heads"), table(app, "seen")
+    for i in range(n):
+        seen.put(f"disclosure:{uuid.uuid4().hex}", i)
+        heads.put(head_key(i % PARTITIONS), Head(i, uuid.uuid4().hex * 2).as_dict())
+    return (heads, seen)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gc_rows", description=__doc__.splitlines()[0])
-    parser.add_argument("--part", choices=["notifier", "notifier-rows", "routing", "intake"], default="notifier")
+    parts = ["notifier", "notifier-rows", "notifier-other", "routing", "intake", "inbox", "stats", "ledger"]
+    parser.add_argument("--part", choices=parts, default="notifier")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--acked", type=float, default=0.0, help="notifier: fraction of referrals acknowledged")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--young", type=int, help="the youngest generation's threshold once frozen (worker: 20000)")
+    parser.add_argument("--changelog", action="store_true", help="serialise each changelog record as the worker does")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rb_logging.configure("gc-rows", fmt="console", level="WARNING")
+    QuietTable.serialise = args.changelog
     builds = {
         "notifier": lambda n: notifier_handled(n, args.acked),
         "notifier-rows": notifier_rows,
         "routing": routing_rows,
         "intake": intake_rows,
+        "inbox": inbox_rows,
+        "stats": stats_rows,
+        "notifier-other": notifier_other_rows,
+        "ledger": ledger_rows,
     }
-    out = measure(args.part, args.rows, builds[args.part], args.repeats)
+    out = measure(args.part, args.rows, builds[args.part], args.repeats, args.young)
     if args.json:
         print(json.dumps(out))
     else:
@@ -340,7 +508,8 @@ def main() -> int:
         print(
             f"{out['part']}: {out['rows']} rows, {out['tracked_per_row']} tracked objects a row "
             f"{out['by_type_per_row']}; full collection {gc_ms['ms']} ms (first {gc_ms['first_ms']} ms; "
-            f"{gc_ms['all_ms']}), built in {out['build_s']} s"
+            f"{gc_ms['all_ms']}), built in {out['build_s']} s ({out['build_gc_s']} s in {out['build_collections']} "
+            f"collections by generation); walked containers {out['walked_containers']}"
         )
     return 0
 

@@ -22,6 +22,8 @@ from faust.serializers.registry import Registry
 from faust.serializers.schemas import Schema
 from faust.utils import json as faust_json
 
+from referral_bus.packed import encoded, unpack
+
 PLAIN_VALUES = frozenset({dict, list, str, int, float, bool, type(None)})
 PLAIN_KEYS = PLAIN_VALUES - {type(None)}  # Faust's prepare_key turns a None key into no bytes, not b"null"
 
@@ -58,8 +60,13 @@ class ChangelogJson:
             return self.encoder.encode(key).encode()
         return self.topic.prepare_key(key, serializer)[0]
 
-    def value(self, value: Any, serializer: Any) -> Any:
-        """The value's bytes, as `topic.prepare_value(value, serializer)` gives them."""
+    def value(self, value: Any, serializer: Any, packed: frozenset[str] = frozenset()) -> Any:
+        """The value's bytes, as `topic.prepare_value(unpack(value, packed), serializer)` gives them.
+
+        A dict's `packed` fields (packed.py) are set in place as their text when the encoder is ours.
+        """
         if self.encoder is not None and serializer == "json" and type(value) in PLAIN_VALUES:
+            if packed and type(value) is dict:
+                return encoded(self.encoder.encode, value, packed).encode()
             return self.encoder.encode(value).encode()
-        return self.topic.prepare_value(value, serializer)[0]
+        return self.topic.prepare_value(unpack(value, packed) if packed else value, serializer)[0]

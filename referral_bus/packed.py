@@ -7,13 +7,14 @@ A table declared with `packed` fields (tables.py) keeps those fields as JSON tex
 and gives them back as lists or objects to its changelog (`unpack`): the changelog's bytes are the same.
 Readers take a field through `unpacked`, which accepts either form (a staged value, a test's plain mapping). A
 packed field holds a list, an object or nothing (None, absent): a string there is read as packed JSON text.
+A changelog record's JSON is written with each packed text set in place (`encoded`), not decoded and encoded again.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 _TEXT = json.JSONEncoder(separators=(",", ":"))  # memory only: the changelog gets the unpacked value
@@ -41,6 +42,31 @@ def unpacked(value: Mapping[str, Any], name: str) -> Any:
     """A packed field of a table value (or of a plain one) as its list or object; None when absent."""
     raw = value.get(name)
     return json.loads(raw) if type(raw) is str else raw
+
+
+def encoded(encode: Callable[[Any], str], value: dict[Any, Any], fields: frozenset[str]) -> str:
+    """`encode(unpack(value, fields))` (a compact encoder's `encode`) with each packed text set in place, not decoded.
+
+    The other items are encoded in runs (a dict each, its braces dropped); a string not `pack`'s (`[`, `{`) is decoded.
+    """
+    parts: list[str] = []
+    run: dict[Any, Any] = {}
+    for k, v in value.items():
+        if k in fields and type(v) is str:
+            if v[:1] in _OPENERS:
+                if run:
+                    parts.append(encode(run)[1:-1])
+                    run = {}
+                parts.append(f"{encode(k)}:{v}")
+                continue
+            v = json.loads(v)
+        run[k] = v
+    if run:
+        parts.append(encode(run)[1:-1])
+    return "{" + ",".join(parts) + "}"
+
+
+_OPENERS = ("[", "{")  # how the text `pack` writes starts: it packs only lists and dicts
 
 
 def _text(v: Any) -> Any:

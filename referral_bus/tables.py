@@ -35,9 +35,9 @@ partition)` for every record recovered from the changelog, `keep_only(partitions
 The writer keeps it current on its own writes.
 
 A table may keep list or object fields of its values PACKED (`packed`, packed.py): held as JSON text in memory, so a
-row holds no container the garbage collector walks, and given back as lists or objects to the changelog (the same
-bytes) and taken back as text on recovery. Values written through `put`, `put_in` or `table[key] = value` are
-packed; a value set in `data` directly is kept as it is.
+row holds no container the garbage collector walks; that text is set in place in the changelog record's JSON (the
+same bytes as the lists or objects give: changelog_json.py) and taken back as text on recovery. Values written
+through `put`, `put_in` or `table[key] = value` are packed; a value set in `data` directly is kept as it is.
 
 Expiry (expiry.py) needs each key's changelog partition and last write time: the table notes them
 on every write (ours and Faust's own `table[key] = value`) and on recovery from the changelog (the
@@ -174,15 +174,16 @@ class Table(faust.Table[str, Any]):
         (its producer buffer) before the producer started, without an explicit partition, and for a store that
         keeps persisted offsets (Faust's `_on_changelog_sent` records them; our memory store keeps none).
         """
-        if self.packed and value is not None:
-            value = unpack(value, self.packed)  # the changelog holds lists and objects, never their text
         if partition is None or (sends := self._ordered_sends()) is None:
+            if self.packed and value is not None:
+                value = unpack(value, self.packed)  # the changelog holds lists and objects, never their text
             return super().send_changelog(partition, key, value, key_serializer, value_serializer)
         serialise = self._json
         if serialise is None or serialise.topic is not self.changelog_topic:
             serialise = self._json = ChangelogJson(self.changelog_topic)
         key_bytes = serialise.key(key, self.key_serializer if key_serializer is None else key_serializer)
-        value_bytes = serialise.value(value, self.value_serializer if value_serializer is None else value_serializer)
+        value_serializer = self.value_serializer if value_serializer is None else value_serializer
+        value_bytes = serialise.value(value, value_serializer, self.packed)  # packed text set in place, not decoded
         return sends.send(serialise.topic.get_topic_name(), key_bytes, value_bytes, partition)
 
     def _ordered_sends(self) -> OrderedSends | None:

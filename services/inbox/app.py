@@ -33,6 +33,7 @@ from referral_domain.lifecycle import from_settings as load_lifecycle
 from services.inbox.actions import transfer_targets
 from services.inbox.errors import InboxError
 from services.inbox.handlers import InboxHandler, SignOutHandler
+from services.inbox.model import PACKED
 from services.inbox.ratelimit import FailedSignins
 from services.inbox.routes import register_pages
 from services.inbox.sessions import Session, Sessions
@@ -59,7 +60,7 @@ documents_topic = service.topic(topics.INBOX)
 receipts_topic = service.topic(topics.RECEIPTS)
 ack_topics = {r: service.topic(topics.acks_topic(r)) for r in sorted(users)}
 disclosures_topic = service.topic(topics.DISCLOSURES)  # each view of a referral's page (docs/data-protection.md)
-table = service.table("inbox")
+table = service.table("inbox", packed=PACKED)  # documents and histories held as text: rows the GC never walks
 # signed-out sessions until their cookies would have expired (signouts.py): a copied cookie is refused too
 signouts_topic = service.topic(topic_catalog.INBOX_SIGNOUTS)
 signed_out = service.table("signouts", value_type=int, expiry=Expiry(settings.session_minutes * 60_000))

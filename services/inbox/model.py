@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from referral_bus.errors import InvalidFieldError
+from referral_bus.packed import unpacked
 
 PRIORITY_RANK = {"P1": 0, "P2": 1, "P3": 2, "P4": 3}
 MAX_HISTORY = 100
+PACKED = frozenset({"doc", "history"})  # held as JSON text in the `inbox` table's memory (referral_bus/packed.py)
 DOCUMENT_FIELDS = ("referral_id", "case_id", "recipient_id", "priority", "ack_sla_seconds", "created_at", "case")
 
 
@@ -47,12 +49,12 @@ def from_document(doc: Mapping[str, Any], current: Mapping[str, Any] | None) -> 
         "history": [],
     }
     if current is not None:
-        entry["state"], entry["history"] = current["state"], current["history"]
+        entry["state"], entry["history"] = current["state"], unpacked(current, "history")
     return entry
 
 
 def _with_event(entry: Mapping[str, Any], event: dict[str, Any]) -> dict[str, Any]:
-    history = [*entry["history"], event][-MAX_HISTORY:]
+    history = [*unpacked(entry, "history"), event][-MAX_HISTORY:]
     return {**entry, "history": history}
 
 
@@ -68,7 +70,7 @@ def apply_receipt(entry: Mapping[str, Any], receipt: Mapping[str, Any], state: s
     if state is not None:
         updated["state"] = state
     if event["status"] == "DELIVERED":  # the answer is due an SLA after delivery (docs/lifecycle.md)
-        updated["due_at"] = int(receipt["at"]) + int(entry["doc"]["ack_sla_seconds"]) * 1000
+        updated["due_at"] = int(receipt["at"]) + int(unpacked(entry, "doc")["ack_sla_seconds"]) * 1000
     return updated
 
 

@@ -14,13 +14,14 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from referral_bus.packed import unpack
 from referral_domain import disclosure
 from referral_domain.inboxlink import check_link
 from referral_domain.lifecycle import Lifecycle
 from services.inbox import views
 from services.inbox.actions import acknowledgement, parse_action
 from services.inbox.labels import Labels
-from services.inbox.model import ordered
+from services.inbox.model import PACKED, ordered
 from services.inbox.passwords import verify_password
 from services.inbox.ratelimit import FailedSignins
 from services.inbox.sessions import PRESESSION_COOKIE, SESSION_COOKIE, Session, Sessions, new_presession
@@ -187,7 +188,10 @@ class Inbox:
 
     def _own(self, session: Session, referral_id: str) -> Mapping[str, Any] | None:
         entry = self.store.get(referral_id) if _ID.match(referral_id) else None
-        return entry if entry is not None and entry["recipient_id"] == session.recipient_id else None
+        if entry is None or entry["recipient_id"] != session.recipient_id:
+            return None
+        opened: Mapping[str, Any] = unpack(entry, PACKED)  # its document and history as objects (text in the table)
+        return opened
 
     async def detail(self, req: Request, referral_id: str) -> Reply:
         """One of the recipient's referrals; 403 for any other id, existing or not."""

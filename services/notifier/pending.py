@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from services.notifier.breaker import CircuitBreaker, State
-from services.notifier.dueindex import DueIndex
+from services.notifier.dueindex import DueIndex, Lasting
 from services.notifier.sla import AWAITING_ACK, NOT_DELIVERED, clock_start
 
 PRIORITIES = ("P1", "P2", "P3", "P4")
@@ -109,7 +109,7 @@ class PendingTally:
         self._clear()
 
     def _clear(self) -> None:
-        self._of: dict[str, Row] = {}
+        self._of: dict[str, Row] = Lasting()  # each referral's row: a dict that stays old (dueindex.Lasting)
         self._count: dict[Bucket, int] = {}
         self._since: dict[Bucket, list[tuple[int, str]]] = {}
         self._deadlines: dict[Bucket, list[tuple[int, str]]] = {}

@@ -14,6 +14,7 @@ import re
 from collections.abc import MutableMapping
 from typing import Any
 
+from referral_bus.packed import unpacked
 from services.stats.dimensions import UNKNOWN, Kinds, label, partner_countries, province_unit
 from services.stats.weeks import week_of
 
@@ -21,6 +22,7 @@ ACK_MS = "ack_ms"  # per acknowledged referral: milliseconds from delivery to ac
 ACKED, ACKED_IN_SLA, ESCALATIONS, DECLINES, REFERRALS = "acked", "acked_in_sla", "escalations", "declines", "referrals"
 REPORTS, CASES, LINKED, CROSS_BORDER = "reports", "cases", "linked", "cross_border"
 DL_REASON, DL_AGENCY = "dl_reason", "dl_agency"
+PACKED = frozenset({"pending"})  # held as JSON text in the `facts` table's memory (referral_bus/packed.py)
 SLA_CLOCK = ("since_routing_ms", "ack_sla_seconds")  # DeliveryReceipt v4: the action timed from routing, its own SLA
 
 
@@ -118,14 +120,14 @@ class Aggregator:
     def _later(self, case_id: str, kind: str, slim: dict[str, Any], partition: int) -> None:
         """Keep an event until its case (and, for receipts, its decision) is known, then apply it."""
         fact = dict(self.facts.get(case_id) or {})
-        fact["pending"] = [*fact.get("pending", []), [kind, slim]]
+        fact["pending"] = [*(unpacked(fact, "pending") or []), [kind, slim]]
         self.facts[case_id] = fact
         if "week" in fact:
             self._drain(case_id, fact, partition)
 
     def _drain(self, case_id: str, fact: dict[str, Any], partition: int) -> None:
         """Apply the pending events that can now be applied; the rest stay pending."""
-        pending = list(fact.get("pending", []))
+        pending = list(unpacked(fact, "pending") or [])
         kept = []
         for kind, slim in sorted(pending, key=lambda item: item[0] != "decision"):  # decisions first
             if kind == "decision":

@@ -15,7 +15,7 @@ from referral_bus.clock import now_ms
 from referral_bus.durable import DurableTable
 from referral_bus.kafka import tables_recovered
 from referral_bus.shell import Service, load_or_exit
-from services.stats.aggregate import Aggregator
+from services.stats.aggregate import PACKED, Aggregator
 from services.stats.dashboard import render
 from services.stats.dimensions import load_kinds
 from services.stats.handlers import Publisher, StatsHandler
@@ -36,7 +36,7 @@ receipts_topic = service.topic(topics.RECEIPTS)
 stats_topic = service.topic(topics.STATS)
 partitions = service.kafka.topic_partitions
 members = service.table("members", value_type=int)
-facts = service.table("facts")
+facts = service.table("facts", packed=PACKED)  # events waiting for their case held as text: rows the GC never walks
 aggregator = Aggregator(DurableTable(members), DurableTable(facts), kinds, home_country=settings.home_country)
 
 handler = StatsHandler(service, aggregator, keys=service.case_keys())

@@ -1,10 +1,11 @@
 """The inbox worker alone against the real broker: hostile input is dead-lettered with its bytes and never
-stops the partition, a spoofed acknowledgement is refused, the read model survives a restart, and a chunked form
-body is capped like one with Content-Length."""
+stops the partition, a spoofed acknowledgement is refused, the read model survives a restart (the list, and a
+referral's page with its document and history), and a chunked form body is capped like one with Content-Length."""
 
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from referral_bus import topics
 from referral_bus.codec import Codec
 from referral_devstack.reading import read_topic
+from services.inbox.views import referral_path
 from tests.support.inbox import document, listed, running_inbox, signed_in
 from tests.support.polling import wait_for
 
@@ -25,6 +27,17 @@ def _listed(port: int, password: str) -> list[str]:
     """The referral ids the police unit's list page shows (signing in like a browser)."""
     with signed_in(port, POLICE, password) as client:
         return listed(client)
+
+
+def _strip_csrf(page: str) -> str:
+    """A page without its session's CSRF token (each sign-in has its own)."""
+    return re.sub(r'name=csrf value="[^"]+"', "", page)
+
+
+def _page(port: int, password: str) -> str:
+    """The police unit's page of ref-1: its document and history (signing in like a browser)."""
+    with signed_in(port, POLICE, password) as client:
+        return client.get(referral_path("ref-1")).text
 
 
 async def test_hostile_input_spoofing_and_restart(kafka: str, namespace: str) -> None:
@@ -69,11 +82,17 @@ async def test_hostile_input_spoofing_and_restart(kafka: str, namespace: str) ->
         assert {d["original_value"] for d in letters if d["reason"] == "invalid_field"} == {garbage, foreign}
         assert all(d["stage"] == "inbox" for d in letters)
         assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 30)
+        # the receipt again, now that the document is in (a receipt of a referral not in the inbox is skipped)
+        await producer.send_and_wait(receipts, CODEC.encode("DeliveryReceipt", receipt), key=b"case-ref-1")
+        assert await wait_for(lambda: "ACKNOWLEDGED" in _page(port, passwords[POLICE]), 30)  # in its history
+        before = _page(port, passwords[POLICE])
+        assert "CSAM" in before  # the document's case
 
         workers.stop("inbox")
         workers.start("inbox")
         workers.wait_ready(timeout=120)
         assert await wait_for(lambda: _listed(port, passwords[POLICE]) == ["ref-1"], 60)
+        assert _strip_csrf(_page(port, passwords[POLICE])) == _strip_csrf(before)  # document and history read back
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
             page = client.get("/inbox/signin")
             assert page.headers["Content-Security-Policy"].startswith("default-src 'none'")

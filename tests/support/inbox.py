@@ -18,6 +18,8 @@ from referral_devstack.inbox import use_inbox, write_inbox_secrets
 from referral_devstack.workers import Workers, free_port, temp_workdir
 from services.inbox.model import from_document
 from services.inbox.passwords import hash_password
+from services.inbox.sessions import PRESESSION_COOKIE, SESSION_COOKIE
+from services.inbox.web import Inbox, Request
 
 NOW_MS = 1_800_000_000_000
 LINK_KEY = "link-key-" + "x" * 20
@@ -113,3 +115,26 @@ async def running_inbox(
         finally:
             await producer.stop()
             workers.stop_all()
+
+
+def page_csrf(body: str) -> str:
+    """The CSRF token of a page's form."""
+    found = re.search(r'name=csrf value="([^"]+)"', body)
+    assert found
+    return found.group(1)
+
+
+async def signed_in_cookies(inbox: Inbox, rid: str) -> tuple[dict[str, str], str]:
+    """Cookies of a signed-in recipient and its CSRF token."""
+    form = inbox.signin_form(Request())
+    pre = form.cookies[0].value
+    reply = await inbox.signin(
+        Request(
+            form={"csrf": page_csrf(form.body), "recipient_id": rid, "password": PASSWORDS[rid]},
+            cookies={PRESESSION_COOKIE: pre},
+        )
+    )
+    assert reply.status == 303
+    cookies = {SESSION_COOKIE: next(c.value for c in reply.cookies if c.name == SESSION_COOKIE)}
+    page = inbox.index(Request(cookies=cookies))
+    return cookies, page_csrf(page.body)

@@ -28,12 +28,12 @@ class Recording(Table):
         return ("send", partition, key)
 
 
-def recording_table(app_id: str, *, event_partition: int | None = None) -> Recording:
-    """A fresh recording table `t` (str keys) in an app of its own.
+def recording_table(app_id: str, *, event_partition: int | None = None, **kwargs: Any) -> Recording:
+    """A fresh recording table `t` (str keys) in an app of its own; `kwargs` as `Table` takes them (`packed`).
 
     `event_partition`: the current event's partition its writes take, without a Faust event.
     """
-    t = Recording(faust.App(app_id, store="memory://"), name="t", default=None, key_type=str)
+    t = Recording(faust.App(app_id, store="memory://"), name="t", default=None, key_type=str, **kwargs)
     if event_partition is not None:
         t.partition_for_key = lambda key: event_partition  # type: ignore[method-assign]  # no Faust event here
     return t

@@ -11,31 +11,9 @@ import pytest
 from referral_domain.inboxlink import make_link
 from services.inbox.sessions import PRESESSION_COOKIE, SESSION_COOKIE
 from services.inbox.web import Cookie, Inbox, Reply, Request, safe_next
-from tests.support.inbox import LINK_KEY, NOW_MS, PASSWORDS, Store
+from tests.support.inbox import LINK_KEY, NOW_MS, PASSWORDS, Store, page_csrf, signed_in_cookies
 
 POLICE, CHILD = "vn-police-ha-noi", "vn-child-protection-ha-noi"
-
-
-def _csrf(body: str) -> str:
-    found = re.search(r'name=csrf value="([^"]+)"', body)
-    assert found
-    return found.group(1)
-
-
-async def _signed_in(inbox: Inbox, rid: str) -> tuple[dict[str, str], str]:
-    """Cookies of a signed-in recipient and its CSRF token."""
-    form = inbox.signin_form(Request())
-    pre = form.cookies[0].value
-    reply = await inbox.signin(
-        Request(
-            form={"csrf": _csrf(form.body), "recipient_id": rid, "password": PASSWORDS[rid]},
-            cookies={PRESESSION_COOKIE: pre},
-        )
-    )
-    assert reply.status == 303
-    cookies = {SESSION_COOKIE: next(c.value for c in reply.cookies if c.name == SESSION_COOKIE)}
-    page = inbox.index(Request(cookies=cookies))
-    return cookies, _csrf(page.body)
 
 
 async def test_sign_in_needs_the_forms_csrf_token(inbox: Inbox) -> None:
@@ -43,15 +21,15 @@ async def test_sign_in_needs_the_forms_csrf_token(inbox: Inbox) -> None:
     pre = form.cookies[0].value
     creds = {"recipient_id": POLICE, "password": PASSWORDS[POLICE]}
     assert (await inbox.signin(Request(form=creds, cookies={PRESESSION_COOKIE: pre}))).status == 403
-    assert (await inbox.signin(Request(form={**creds, "csrf": _csrf(form.body)}))).status == 403
+    assert (await inbox.signin(Request(form={**creds, "csrf": page_csrf(form.body)}))).status == 403
     other = inbox.signin_form(Request())
-    stolen = Request(form={**creds, "csrf": _csrf(other.body)}, cookies={PRESESSION_COOKIE: pre})
+    stolen = Request(form={**creds, "csrf": page_csrf(other.body)}, cookies={PRESESSION_COOKIE: pre})
     assert (await inbox.signin(stolen)).status == 403
 
 
 async def test_wrong_passwords_are_counted_then_refused(inbox: Inbox) -> None:
     form = inbox.signin_form(Request())
-    pre, csrf = form.cookies[0].value, _csrf(form.body)
+    pre, csrf = form.cookies[0].value, page_csrf(form.body)
     wrong = Request(
         form={"csrf": csrf, "recipient_id": POLICE, "password": "no"},
         cookies={PRESESSION_COOKIE: pre},
@@ -70,7 +48,7 @@ async def test_wrong_passwords_are_counted_then_refused(inbox: Inbox) -> None:
 
 async def test_unknown_recipients_and_non_inbox_users_cannot_sign_in(inbox: Inbox) -> None:
     form = inbox.signin_form(Request())
-    pre, csrf = form.cookies[0].value, _csrf(form.body)
+    pre, csrf = form.cookies[0].value, page_csrf(form.body)
     for i, rid in enumerate(("vn-police-cybercrime", "nobody", "../../etc/passwd", "")):
         form_data = {"csrf": csrf, "recipient_id": rid, "password": "x"}
         req = Request(form=form_data, cookies={PRESESSION_COOKIE: pre}, client=f"10.0.0.{i}")
@@ -79,13 +57,13 @@ async def test_unknown_recipients_and_non_inbox_users_cannot_sign_in(inbox: Inbo
 
 async def test_the_list_shows_only_ones_own_referrals_most_urgent_first(inbox: Inbox) -> None:
     assert inbox.index(Request()).location == "/inbox/signin"
-    cookies, _ = await _signed_in(inbox, POLICE)
+    cookies, _ = await signed_in_cookies(inbox, POLICE)
     body = inbox.index(Request(cookies=cookies)).body
     assert re.findall(r'data-id="([^"]+)"', body) == ["ref-p2", "ref-p1"]
 
 
 async def test_another_recipients_referral_is_403_like_one_that_does_not_exist(inbox: Inbox) -> None:
-    cookies, _ = await _signed_in(inbox, CHILD)
+    cookies, _ = await signed_in_cookies(inbox, CHILD)
     theirs = await inbox.detail(Request(cookies=cookies), "ref-p1")
     missing = await inbox.detail(Request(cookies=cookies), "ref-nope")
     hostile = await inbox.detail(Request(cookies=cookies), "<script>")
@@ -95,8 +73,8 @@ async def test_another_recipients_referral_is_403_like_one_that_does_not_exist(i
 
 
 async def test_an_action_without_or_with_a_foreign_csrf_token_is_refused(inbox: Inbox) -> None:
-    cookies, csrf = await _signed_in(inbox, POLICE)
-    _, other_csrf = await _signed_in(inbox, CHILD)
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
+    _, other_csrf = await signed_in_cookies(inbox, CHILD)
     for form in (
         {"action": "ACCEPTED"},
         {"action": "ACCEPTED", "csrf": other_csrf},
@@ -108,7 +86,7 @@ async def test_an_action_without_or_with_a_foreign_csrf_token_is_refused(inbox: 
 
 
 async def test_the_acknowledgement_names_the_session_recipient_never_the_form(inbox: Inbox) -> None:
-    cookies, csrf = await _signed_in(inbox, POLICE)
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
     form = {"action": "DECLINED", "reason_code": "no_capacity", "csrf": csrf, "recipient_id": CHILD, "note": "busy"}
     reply = inbox.act(Request(form=form, cookies=cookies), "ref-p1")
     assert reply.status == 303 and reply.location == "/inbox/referrals/ref-p1?msg=sent"
@@ -136,13 +114,13 @@ async def test_the_acknowledgement_names_the_session_recipient_never_the_form(in
     ],
 )
 async def test_refused_actions_produce_nothing(inbox: Inbox, form: dict[str, str], status: int) -> None:
-    cookies, csrf = await _signed_in(inbox, POLICE)
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
     reply = inbox.act(Request(form={**form, "csrf": csrf}, cookies=cookies), "ref-p1")
     assert (reply.status, reply.ack) == (status, None)
 
 
 async def test_a_transfer_to_an_allowed_recipient(inbox: Inbox) -> None:
-    cookies, csrf = await _signed_in(inbox, POLICE)
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
     form = {"action": "TRANSFERRED", "transfer_to": "vn-police-hue", "csrf": csrf}
     reply = inbox.act(Request(form=form, cookies=cookies), "ref-p1")
     assert reply.ack is not None and reply.ack["transfer_to"] == "vn-police-hue"
@@ -150,7 +128,7 @@ async def test_a_transfer_to_an_allowed_recipient(inbox: Inbox) -> None:
 
 async def test_a_final_referral_offers_no_action(inbox: Inbox, store: Store) -> None:
     store["ref-p1"] = {**store["ref-p1"], "state": "COMPLETED"}
-    cookies, csrf = await _signed_in(inbox, POLICE)
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
     assert "class=act" not in (await inbox.detail(Request(cookies=cookies), "ref-p1")).body
     assert inbox.act(Request(form={"action": "ACCEPTED", "csrf": csrf}, cookies=cookies), "ref-p1").status == 409
 
@@ -163,7 +141,7 @@ async def test_signed_links(inbox: Inbox) -> None:
 
     good = make_link("http://x/inbox", LINK_KEY, "ref-c1", CHILD, NOW_MS // 1000 + 60)
     assert open_link(good).location == "/inbox/signin?next=/inbox/referrals/ref-c1"
-    cookies, _ = await _signed_in(inbox, CHILD)
+    cookies, _ = await signed_in_cookies(inbox, CHILD)
     assert open_link(good, cookies).location == "/inbox/referrals/ref-c1"
     expired = make_link("http://x/inbox", LINK_KEY, "ref-c1", CHILD, NOW_MS // 1000 - 1)
     forged = make_link("http://x/inbox", "another key " * 3, "ref-c1", CHILD, NOW_MS // 1000 + 60)
@@ -186,7 +164,7 @@ async def test_language_switch(inbox: Inbox) -> None:
 
 
 async def test_sign_out_needs_the_token(inbox: Inbox) -> None:
-    cookies, csrf = await _signed_in(inbox, POLICE)
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
     assert (await inbox.signout(Request(cookies=cookies))).status == 403
     out = await inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))
     assert out.status == 303 and out.cookies == [Cookie(SESSION_COOKIE, "", 0)]  # deleted: empty, max-age 0
@@ -204,8 +182,8 @@ async def test_a_copied_cookie_is_refused_after_sign_out(inbox: Inbox) -> None:
         recorded.append((session.session_id, session.expires_s))
 
     inbox.revoked, inbox.revoke = signouts.revoked, revoke
-    cookies, csrf = await _signed_in(inbox, POLICE)
-    other, _ = await _signed_in(inbox, POLICE)  # the same unit signed in elsewhere: not signed out by this
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
+    other, _ = await signed_in_cookies(inbox, POLICE)  # the same unit signed in elsewhere: not signed out by this
     copied = dict(cookies)
     assert inbox.index(Request(cookies=copied)).status == 200
     assert (await inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))).status == 303
@@ -226,7 +204,7 @@ async def test_a_sign_out_not_recorded_is_told_to_retry(inbox: Inbox) -> None:
         raise OSError("broker down")
 
     inbox.revoke = broken
-    cookies, csrf = await _signed_in(inbox, POLICE)
+    cookies, csrf = await signed_in_cookies(inbox, POLICE)
     assert (await inbox.signout(Request(form={"csrf": csrf}, cookies=cookies))).status == 503
 
 
@@ -234,7 +212,7 @@ async def test_each_view_of_ones_own_referral_is_a_disclosure_and_a_refusal_none
     from referral_bus.codec import Codec
     from referral_domain import disclosure
 
-    cookies, _ = await _signed_in(inbox, POLICE)
+    cookies, _ = await signed_in_cookies(inbox, POLICE)
     first = await inbox.detail(Request(cookies=cookies), "ref-p1")
     inbox.now_ms = lambda: NOW_MS + 1  # the same page a moment later: another view
     again = await inbox.detail(Request(cookies=cookies), "ref-p1")
@@ -262,7 +240,7 @@ async def test_a_sealed_document_is_opened_for_the_page_only(inbox: Inbox, store
         return {**doc, "case": {**doc["case"], "report": {"narrative": "OPENED-NARRATIVE"}}}
 
     sealed_inbox = dataclasses.replace(inbox, open_doc=open_doc)
-    cookies, _ = await _signed_in(sealed_inbox, POLICE)
+    cookies, _ = await signed_in_cookies(sealed_inbox, POLICE)
     page = await sealed_inbox.detail(Request(cookies=cookies), "ref-p1")
     assert "OPENED-NARRATIVE" in page.body
     assert "OPENED-NARRATIVE" not in json.dumps(store["ref-p1"])  # the read model keeps what it was given
