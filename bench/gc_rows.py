@@ -106,6 +106,11 @@ class QuietTable(Table):
         return hash(key) % PARTITIONS
 
 
+def memory_app(prefix: str) -> faust.App:
+    """A Faust app of its own (`prefix` and a random suffix) with an in-memory store."""
+    return faust.App(f"{prefix}-{uuid.uuid4().hex[:8]}", store="memory://")
+
+
 def table(app: faust.App, name: str, **kwargs: Any) -> Any:
     """A `QuietTable` named `name` in `app`."""
     return QuietTable(app, name=name, default=None, key_type=str, **kwargs)
@@ -145,7 +150,7 @@ def build_notifier(directory: Any, gate: Gate) -> Notifier:
     """The real Notifier over quiet tables, as app.py builds it (lifecycle on)."""
     service = FakeService()
     as_service = cast(Any, service)
-    app = faust.App(f"gc-rows-{uuid.uuid4().hex[:8]}", store="memory://")
+    app = memory_app("gc-rows")
     retention = 30 * DAY_MS
     state = table(app, "referral_state", expiry=Expiry(retention, closed=closed), **packed_as_declared(lifecycle))
     tables = Tables(
@@ -354,7 +359,7 @@ def routing_rows(n: int) -> Any:
 def _routed_rows(n: int) -> Any:
     from services.routing import linked
 
-    app = faust.App(f"gc-routing-{uuid.uuid4().hex[:8]}", store="memory://")
+    app = memory_app("gc-routing")
     routed = table(app, "routed", expiry=Expiry(DAY_MS), **packed_as_declared(linked))
     for i in range(n):
         holders = {f"police-{i % 63}": f"ref-{uuid.uuid4().hex}", "child-protection-hn": f"ref-{uuid.uuid4().hex}"}
@@ -371,7 +376,7 @@ def _intake_rows(n: int) -> Any:
     from services.intake.correlate import Entry
     from services.intake.quotas import CLAIM_NO
 
-    app = faust.App(f"gc-intake-{uuid.uuid4().hex[:8]}", store="memory://")
+    app = memory_app("gc-intake")
     content, dedup, pending = table(app, "content", expiry=Expiry(DAY_MS)), table(app, "dedup"), table(app, "pending")
     now = int(time.time() * 1000)
     for i in range(n):
@@ -399,7 +404,7 @@ async def _inbox_rows(docs: list[str], handler_class: Any) -> Any:
     from referral_bus.durable import DurableTable
     from services.inbox import model
 
-    app = faust.App(f"gc-inbox-{uuid.uuid4().hex[:8]}", store="memory://")
+    app = memory_app("gc-inbox")
     store = table(app, "inbox", **packed_as_declared(model))
     handler = handler_class(DurableTable(store), Codec(), frozenset({"vn-police-ha-noi"}), {}, None)
     now = int(time.time() * 1000)
@@ -425,7 +430,7 @@ def _stats_rows(data: Any, agencies: dict[str, str], recipients: dict[str, str])
     from services.stats import aggregate
     from services.stats.dimensions import Kinds
 
-    app = faust.App(f"gc-stats-{uuid.uuid4().hex[:8]}", store="memory://")
+    app = memory_app("gc-stats")
     members, facts = table(app, "members"), table(app, "facts", **packed_as_declared(aggregate))
     agg = aggregate.Aggregator(DurableTable(members), DurableTable(facts), Kinds(agencies, recipients))
     for i, case in enumerate(data.cases):
@@ -445,7 +450,7 @@ def notifier_other_rows(n: int) -> Any:
 def _notifier_other_rows(n: int) -> Any:
     from services.notifier import earlyacks
 
-    app = faust.App(f"gc-notifier-{uuid.uuid4().hex[:8]}", store="memory://")
+    app = memory_app("gc-notifier")
     early, parked = table(app, "early_acks", **packed_as_declared(earlyacks)), table(app, "parked")
     breakers = table(app, "breakers")
     headers = (("traceparent", b"00-" + b"a" * 50), ("content-type", b"application/json"))
@@ -469,7 +474,7 @@ def _ledger_rows(n: int) -> Any:
     from services.ledger.chain import Head
     from services.ledger.handlers import head_key
 
-    app = faust.App(f"gc-ledger-{uuid.uuid4().hex[:8]}", store="memory://")
+    app = memory_app("gc-ledger")
     heads, seen = table(app, "heads"), table(app, "seen")
     for i in range(n):
         seen.put(f"disclosure:{uuid.uuid4().hex}", i)

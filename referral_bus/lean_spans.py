@@ -48,10 +48,18 @@ def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: 
     return out
 
 
+def kept_as_is(attributes: Mapping[str, Any]) -> bool:
+    """True when the SDK's cleaning keeps `attributes` as they are, no length limit set: text keys, scalar values."""
+    return all(key and type(key) is str and type(value) in _SCALAR_TYPES for key, value in attributes.items())
+
+
 def _set(out: dict[str, Any], key: str, value: Any, max_length: int | None) -> None:
     """One attribute (a valid key) as the SDK keeps it; a list or tuple of text: the tuple the SDK's cleaning makes."""
-    out.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
     kind = type(value)
+    if max_length is None and kind in _SCALAR_TYPES and key not in out:
+        out[key] = value  # a new key kept as it is: nothing to move
+        return
+    out.pop(key, None)  # a key set again moves to the end, as in the SDK's BoundedAttributes
     if max_length is None and kind in _SCALAR_TYPES:
         out[key] = value
     elif max_length is None and kind in _TEXTS and all(type(x) is str for x in value):
@@ -103,11 +111,7 @@ class LeanSpan(trace.Span):
     def set_attribute(self, key: str, value: types.AttributeValue) -> None:
         """One attribute, cleaned as the SDK does (ignored once ended)."""
         if self._end_time is None and key and type(key) is str:
-            out, max_length = self._attributes, self._tracer.max_length
-            if max_length is None and type(value) in _SCALAR_TYPES and key not in out:
-                out[key] = value  # `_set`'s first case, inline: a new key, kept as it is (as in `_clean_into`)
-            else:
-                _set(out, key, value, max_length)
+            _set(self._attributes, key, value, self._tracer.max_length)
 
     def set_attributes(self, attributes: Mapping[str, types.AttributeValue]) -> None:
         """Attributes, cleaned as the SDK does (ignored once ended)."""

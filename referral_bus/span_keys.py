@@ -20,12 +20,12 @@ from opentelemetry import trace
 from opentelemetry.propagators.textmap import Getter
 
 from referral_bus import span_parent
+from referral_bus.lean_spans import kept_as_is
 from referral_bus.tracing import KEY_ATTRIBUTE, lean_tracer
 
 OFFSET_ATTRIBUTE = "messaging.kafka.message.offset"
 log = logging.getLogger(__name__)
 _KEYLESS: Any = SimpleNamespace(message=None)  # an event whose attributes are those of its partition only
-_SCALARS = (str, bool, int, float)  # exact types a lean span keeps as they are (`LeanTracer.start_child`'s `clean`)
 
 
 class HeaderGetter(Getter[Any]):
@@ -110,8 +110,7 @@ class ProcessSpanSensor(OpenTelemetrySensor):
         if fixed is None:
             made = super()._span_attributes(stream, _KEYLESS, tp, offset)
             made.pop(KEY_ATTRIBUTE, None)
-            clean = all(key and type(key) is str and type(value) in _SCALARS for key, value in made.items())
-            fixed = self._fixed[where] = (made, clean)
+            fixed = self._fixed[where] = (made, kept_as_is(made))
         attributes = fixed[0].copy()
         attributes[OFFSET_ATTRIBUTE] = offset  # in Faust's place among them
         return attributes, fixed[1] and type(offset) is int

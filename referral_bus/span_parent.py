@@ -71,17 +71,31 @@ def inject(context: Context, carrier: MutableMapping[str, str] | None = None) ->
     return carrier
 
 
+def inject_child(span: trace.Span, context: Context, carrier: MutableMapping[str, str]) -> None:
+    """`inject(set_span_in_context(span, context), carrier)`, that context made only where not plain."""
+    value = _plain(context, len(context) + (_SPAN_KEY not in context), span)
+    if value is None:
+        inject(set_span_in_context(span, context), carrier)
+    else:
+        carrier["traceparent"] = value.decode()
+
+
 def traceparent(context: Context | None) -> bytes | None:
     """The `traceparent` value `inject` writes where it is the only header (plain), as bytes; else None.
 
     Plain: the default propagators, a valid span context without trace state, no baggage in `context`.
     """
+    return _plain(context, -1 if context is None else len(context), None)
+
+
+def _plain(context: Context | None, entries: int, span: trace.Span | None) -> bytes | None:
+    """`traceparent` of `context` (of `entries` entries, -1: the current one) with `span` as its span if given."""
     if not propagator().default:
         return None
     # a context of one entry holding a valid span holds no baggage: no look-up (and no mapping made) for it
-    if (context is None or len(context) != 1) and baggage.get_all(context):
+    if entries != 1 and baggage.get_all(context):
         return None
-    return _written(current_span(context).get_span_context())
+    return _written((current_span(context) if span is None else span).get_span_context())
 
 
 def current_span(context: Context | None = None) -> trace.Span:
@@ -98,16 +112,6 @@ def current_span(context: Context | None = None) -> trace.Span:
 
 
 _SPAN_TYPES: set[type] = set()  # types found to be Spans
-
-
-def child_traceparent(span: trace.Span, context: Context) -> bytes | None:
-    """`traceparent(set_span_in_context(span, context))`, without making that context (the webhook call's span)."""
-    if not propagator().default:
-        return None
-    # that context holds `context`'s entries but its span: none but the span, then no baggage (as `traceparent`)
-    if (len(context) > 1 or (context and _SPAN_KEY not in context)) and baggage.get_all(context):
-        return None
-    return _written(span.get_span_context())
 
 
 def _written(found: SpanContext) -> bytes | None:
