@@ -18,14 +18,20 @@ process (no broker; changelog sends dropped), after the start-up objects were fr
   an answer (model.apply_receipt, apply_ack); `stats`: `members` and `facts` rows through the statistics'
   `Aggregator` (tests/support/stats.generate: cases, decisions, receipts); `--rows` is the number of cases;
   `ledger`: `seen` and `heads` rows as its handler writes them.
+- `recovered`: `referral_state` rows (delivered) recovered from their changelog records into the notifier's table
+  (`Table.apply_changelog_batch`, decoded records in batches of 1,000 as Faust's recovery hands them), its store
+  made before the freeze as a worker's is; `--at start`: recovered before the freeze too (a worker is ready, and
+  freezes, only once its first assignment is recovered: shell.py), `--at rebalance`: after it (partitions assigned
+  later), `--at both`: half each; `--unpacked`: the table without its packed fields (as before bench/results/pk.md).
 
     python -m bench.gc_rows [--part notifier --rows 20000 --acked 0.5] [--repeats 5] [--young 20000]
-                            [--changelog] [--json]
+                            [--changelog] [--at start|rebalance|both] [--unpacked] [--json]
 
 Prints, per part: tracked objects per row by type (after a full collection, so only what stays tracked),
 and a full `gc.collect()`'s ms with the rows held (median of `--repeats`, each after the previous one); the
 time writing the rows took and the collections that ran meanwhile (count and seconds by generation), and the
-tracked containers holding a row each (what a full collection still walks per row). `--changelog`: each
+tracked containers holding a row each (what a full collection still walks per row); `prepare_s`, the time the
+rows' inputs took (for `recovered --at start`, the recovery). `--changelog`: each
 write's changelog record is serialised as the worker does (dropped, not produced); `--young`: the youngest
 generation's threshold once frozen (the worker's is shell.GC_YOUNG_THRESHOLD), CPython's otherwise.
 Run it on two trees (`PYTHONPATH=<tree> python <this file>`) to compare.
@@ -69,6 +75,7 @@ from services.notifier.lifecycle import lifecycle_fields
 from services.notifier.retention import closed
 from services.notifier.sla import after_delivery, delivered_state
 from tests.support import notifier as nt
+from tests.support.tables import record
 
 PARTITIONS = 12
 DAY_MS = 86_400_000
@@ -244,12 +251,17 @@ def walked_containers(rows: int) -> list[str]:
     return sorted(f"{type(o).__name__}[{len(o)}]" for o in big)
 
 
-def measure(part: str, rows: int, prepare: Any, repeats: int, young: int | None = None) -> dict[str, Any]:
+def measure(
+    part: str, rows: int, prepare: Any, repeats: int, young: int | None = None, inspect: Any = None
+) -> dict[str, Any]:
     """Rows written by the writer `prepare(rows)` returns (it returns what holds them): tracked objects a row, GC ms.
 
     `young`: the youngest generation's threshold once frozen (the worker's GC_YOUNG_THRESHOLD), else CPython's.
+    `inspect(held)`: more figures of what holds the rows, once written.
     """
+    t = time.perf_counter()
     write = prepare(rows)  # the worker's own objects and the rows' inputs: before the freeze
+    prepare_s = time.perf_counter() - t
     gc.collect()
     gc.freeze()  # as a worker does once ready (shell.py): start-up objects are not walked
     thresholds = gc.get_threshold()
@@ -277,6 +289,8 @@ def measure(part: str, rows: int, prepare: Any, repeats: int, young: int | None 
         "build_gc_s": [round(x, 2) for x in timed.seconds],
         "walked_containers": walked_containers(rows),
         "changelog_records": DroppedSends.records,
+        "prepare_s": round(prepare_s, 1),
+        **(inspect(held) if inspect is not None else {}),
     }
     del held
     gc.set_threshold(*thresholds)
@@ -482,15 +496,74 @@ def _ledger_rows(n: int) -> Any:
     return (heads, seen)
 
 
+RECOVERY_BATCH = 1_000  # records Faust's recovery applies at once (a table's recovery_buffer_size)
+RECOVERY_S = [0.0]  # the seconds `_recover` took (before the freeze, inside `prepare_s`)
+
+
+def recovered_rows(n: int, at: str, packed: bool) -> Any:
+    """`n` delivered `referral_state` rows recovered from their changelog records, `at` start, rebalance or both."""
+    notifier, directory = notifier_of()
+    state = notifier.tables.state
+    if not packed:
+        state.packed = frozenset()
+    assert state.data is not None  # the store: made as the worker's table starts, before its freeze
+    referral = referrals(1, directory)[0]
+    value, now = notifier.codec.encode("Referral", referral), int(time.time() * 1000)
+    row = delivered_state(referral, value, 0, recipient_target=None, delivered_at=now)
+    raw = json.dumps({**row, **lifecycle_fields(referral, value, "police", now)})  # as its changelog holds it
+    before = {"start": n, "rebalance": 0, "both": n // 2}[at]
+    _recover(state, raw, range(before))
+    return lambda: _recover(state, raw, range(before, n))
+
+
+def _recover(state: Table, raw: str, rows: range) -> Table:
+    t, batch = time.perf_counter(), []
+    for i in rows:
+        batch.append(record(f"ref-{i:08d}", json.loads(raw), i % PARTITIONS))  # each record decoded on its own
+        if len(batch) == RECOVERY_BATCH or i == rows[-1]:
+            state.apply_changelog_batch(batch)
+            batch = []
+    RECOVERY_S[0] += time.perf_counter() - t
+    return state
+
+
+def frozen(held: Any) -> dict[str, Any]:
+    """Whether a table's store dict is frozen (tracked, in no generation: gc.freeze), and the share of its rows."""
+    in_generations = {id(o) for o in gc.get_objects()}
+    store = held.data.data
+    tracked = [v for v in store.values() if gc.is_tracked(v)]
+    rows_frozen = sum(1 for v in tracked if id(v) not in in_generations)
+    return {
+        "recovery_s": round(RECOVERY_S[0], 2),
+        "store_frozen": gc.is_tracked(store) and id(store) not in in_generations,
+        "rows_tracked": len(tracked),
+        "rows_frozen": rows_frozen,
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gc_rows", description=__doc__.splitlines()[0])
-    parts = ["notifier", "notifier-rows", "notifier-other", "routing", "intake", "inbox", "stats", "ledger"]
+    parts = [
+        "notifier",
+        "notifier-rows",
+        "notifier-other",
+        "routing",
+        "intake",
+        "inbox",
+        "stats",
+        "ledger",
+        "recovered",
+    ]
     parser.add_argument("--part", choices=parts, default="notifier")
     parser.add_argument("--rows", type=int, default=20_000)
     parser.add_argument("--acked", type=float, default=0.0, help="notifier: fraction of referrals acknowledged")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--young", type=int, help="the youngest generation's threshold once frozen (worker: 20000)")
     parser.add_argument("--changelog", action="store_true", help="serialise each changelog record as the worker does")
+    parser.add_argument(
+        "--at", choices=["start", "rebalance", "both"], default="start", help="recovered: before the freeze or after"
+    )
+    parser.add_argument("--unpacked", action="store_true", help="recovered: the table without its packed fields")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rb_logging.configure("gc-rows", fmt="console", level="WARNING")
@@ -504,8 +577,10 @@ def main() -> int:
         "stats": stats_rows,
         "notifier-other": notifier_other_rows,
         "ledger": ledger_rows,
+        "recovered": lambda n: recovered_rows(n, args.at, not args.unpacked),
     }
-    out = measure(args.part, args.rows, builds[args.part], args.repeats, args.young)
+    inspect = frozen if args.part == "recovered" else None
+    out = measure(args.part, args.rows, builds[args.part], args.repeats, args.young, inspect)
     if args.json:
         print(json.dumps(out))
     else:
@@ -514,8 +589,12 @@ def main() -> int:
             f"{out['part']}: {out['rows']} rows, {out['tracked_per_row']} tracked objects a row "
             f"{out['by_type_per_row']}; full collection {gc_ms['ms']} ms (first {gc_ms['first_ms']} ms; "
             f"{gc_ms['all_ms']}), built in {out['build_s']} s ({out['build_gc_s']} s in {out['build_collections']} "
-            f"collections by generation); walked containers {out['walked_containers']}"
+            f"collections by generation); walked containers {out['walked_containers']}; prepared in "
+            f"{out['prepare_s']} s"
         )
+        if "store_frozen" in out:
+            frozen_rows = f"{out['rows_frozen']} of {out['rows_tracked']} tracked rows"
+            print(f"recovered in {out['recovery_s']} s; frozen: the store dict {out['store_frozen']}, {frozen_rows}")
     return 0
 
 
