@@ -4,8 +4,11 @@ Run it from two checkouts in turn (A/B, alternating) to compare: each row is the
 of the best of 5 × `--number` calls. The rows: murmur2 of a new key (a cache miss), the producer's cached
 partitioner, a uuid5 id, and the reads Faust makes per consumed record (producer buffer size, its ebb
 check, event creation) and per changelog record (`kafka.started_producer`), with `faust_patches` installed,
-and the shell's per-event message view and log context. `--against <checkout>`: that checkout's murmur2 and
-uuid5_text and ours timed in turn in one process (pure functions: a steadier ratio on a loaded machine).
+and the shell's per-event message view and log context, and a table read of a present and of a missing key
+(`Table.get`: a delivered referral costs the notifier 13, 7 of them misses), and the wait for an event's three
+sends (`asyncio.gather`, and `inflight.outcomes` where the tree has it, each with its loop run). `--against
+<checkout>`: that checkout's murmur2 and uuid5_text and ours timed in turn in one process (pure functions: a steadier
+ratio on a loaded machine).
 """
 
 from __future__ import annotations
@@ -18,17 +21,18 @@ import json
 import statistics
 import timeit
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import faust
 import structlog
 
-from referral_bus import faust_patches, kafka
+from referral_bus import faust_patches, inflight, kafka
 from referral_bus import logging as rb_logging
 from referral_bus.ids import uuid5_text
 from referral_bus.shell import _source
+from referral_bus.tables import Table
 
 _NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
 _CASE_KEY = b"case-6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11"  # 41 bytes: case and referral keys
@@ -63,6 +67,34 @@ def _log_context() -> None:
     structlog.contextvars.reset_contextvars(**bound)
 
 
+def _settling(collect: Callable[[list[asyncio.Future[Any]]], Awaitable[Any]]) -> Callable[[], Any]:
+    """One event's three sends acknowledged together and collected by `collect` (with the loop turns it takes)."""
+    loop = asyncio.new_event_loop()
+
+    async def one() -> None:
+        sends = [loop.create_future() for _ in range(3)]
+        waiting = loop.create_task(collect(sends))
+        await asyncio.sleep(0)  # the event's task waits for its sends
+        for send in sends:
+            send.set_result(None)
+        await waiting
+
+    return lambda: loop.run_until_complete(one())
+
+
+def _settle_rows() -> dict[str, Callable[[], Any]]:
+    """The shell's wait for an event's sends: `asyncio.gather` and, where this tree has it, `inflight.outcomes`."""
+
+    async def gathered(sends: list[asyncio.Future[Any]]) -> list[Any]:
+        return await asyncio.gather(*sends, return_exceptions=True)
+
+    rows = {"settle 3 sends: asyncio.gather": _settling(gathered)}
+    mine = getattr(inflight, "outcomes", None)
+    if mine is not None:
+        rows["settle 3 sends: inflight.outcomes"] = _settling(mine)
+    return rows
+
+
 def cases() -> dict[str, Callable[[], Any]]:
     """What is timed, by row name."""
     faust_patches.install()
@@ -71,6 +103,8 @@ def cases() -> dict[str, Callable[[], Any]]:
     partitioner, partitions = kafka.KeyPartitioner(), list(range(6))
     no_message: Any = None  # an event needs no message to be built
     app.producer._producer = object()  # type: ignore[attr-defined]  # a started producer, never used here
+    table = Table(app, name="micro-costs", default=None, key_type=str)
+    table.data["present"] = {"status": "DELIVERED"}
     return {
         "murmur2 41-byte key (miss)": lambda: kafka.murmur2(_CASE_KEY),
         "murmur2 26-byte key (miss)": lambda: kafka.murmur2(_REPORT_KEY),
@@ -83,6 +117,9 @@ def cases() -> dict[str, Callable[[], Any]]:
         "started_producer (per changelog record)": lambda: kafka.started_producer(app),
         "SourceMessage of a record (shell._source)": lambda: _source(_Message),
         "log context bind + reset (per event)": _log_context,
+        "table read, present key (Table.get)": lambda: table.get("present"),
+        "table read, missing key (Table.get)": lambda: table.get("missing"),
+        **_settle_rows(),
     }
 
 

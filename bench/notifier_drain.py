@@ -3,11 +3,14 @@
 Less load-sensitive than the end-to-end run for the notifier's own cost: the backlog keeps it busy (no
 idle polling spread over few reports), and its idle CPU rate, measured just before, is subtracted.
 
-    python -m bench.notifier_drain [--referrals 2000] [--repeats 1] [--retried]
+    python -m bench.notifier_drain [--referrals 2000] [--repeats 1] [--retried] [--profile DIR]
 
 `--retried`: priorities P1–P4 in turn, each referral on its priority's lane, and every recipient fails
 each referral's first attempt (HTTP 503), so each is delivered by its retry, through its lane's retry
 topic (breaker off, 0.2-s backoff).
+
+`--profile DIR`: py-spy samples the worker (250 Hz, the GIL's holder, raw collapsed stacks as bench.profiles
+records them) from the moment the backlog is produced until it is delivered: `DIR/notifier-drain-<run>.txt`.
 
 Needs the local broker (KAFKA_BOOTSTRAP_SERVERS); one real notifier worker, one local webhook receiver.
 """
@@ -18,12 +21,15 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
+import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
-from bench import accounting
+from bench import accounting, profiles
 from referral_bus.settings import KafkaSettings
 from referral_bus.topic_catalog import lane_of
 from referral_devstack.receivers import WebhookReceiver
@@ -38,7 +44,29 @@ def _first_fails(attempt: int) -> int:
     return 503 if attempt == 1 else 200
 
 
-async def drain(n: int, idle_seconds: float = 10.0, *, retried: bool = False) -> dict[str, Any]:
+PROFILE_RATE = 250  # py-spy samples a second
+
+
+def _profiler(pid: int, out: Path | None) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the worker into `out` until stopped (`_stop`); None without `out` or py-spy."""
+    binary = profiles.available()
+    if out is None or binary is None:
+        return None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = profiles.record_command(binary, pid, out, PROFILE_RATE)
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop(spy: subprocess.Popen[bytes] | None) -> None:
+    """Stop py-spy as Ctrl-C does: it writes its samples, then exits."""
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+
+
+async def drain(
+    n: int, idle_seconds: float = 10.0, *, retried: bool = False, profile: Path | None = None
+) -> dict[str, Any]:
     """One notifier stack; `n` referrals produced at once; CPU while it delivers them all (`retried`: see above)."""
     namespace = os.environ["REFERRAL_BUS_NAMESPACE"] = "nd" + uuid.uuid4().hex[:10]
     web = WebhookReceiver(behaviour={f"r{i}": _first_fails for i in range(8)} if retried else {})
@@ -59,11 +87,15 @@ async def drain(n: int, idle_seconds: float = 10.0, *, retried: bool = False) ->
                 (r["case_id"].encode(), nt.CODEC.encode("Referral", r))
             )
         load_before = os.getloadavg()
-        cpu_before, t = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-        await asyncio.gather(*(nt.produce_batch(lane, records) for lane, records in lanes.items()))
-        await _until(lambda: len(web.deliveries) >= len(warm) + n, 900)
-        seconds = time.monotonic() - t
-        cpu = (accounting.cpu_seconds(pid) or 0.0) - cpu_before
+        spy = _profiler(pid, profile)
+        try:
+            cpu_before, t = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
+            await asyncio.gather(*(nt.produce_batch(lane, records) for lane, records in lanes.items()))
+            await _until(lambda: len(web.deliveries) >= len(warm) + n, 900)
+            seconds = time.monotonic() - t
+            cpu = (accounting.cpu_seconds(pid) or 0.0) - cpu_before
+        finally:
+            _stop(spy)
     return {
         "referrals": n,
         "retried": retried,
@@ -74,7 +106,12 @@ async def drain(n: int, idle_seconds: float = 10.0, *, retried: bool = False) ->
         "cpu_ms_per_referral_less_idle": round(1000 * (cpu - idle_rate * seconds) / n, 3),
         "load_average_before": [round(x, 1) for x in load_before],
         "load_average_after": [round(x, 1) for x in os.getloadavg()],
+        "profile": str(profile) if spy is not None else None,
     }
+
+
+def _profile_file(folder: Path | None, run: int) -> Path | None:
+    return None if folder is None else folder / f"notifier-drain-{run + 1}.txt"
 
 
 async def _until(check: Any, timeout: float) -> None:
@@ -87,8 +124,12 @@ def main() -> int:
     parser.add_argument("--referrals", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--retried", action="store_true", help="P1–P4, every first attempt fails (see the module)")
+    parser.add_argument("--profile", type=Path, help="py-spy of the worker while it drains, into this folder")
     args = parser.parse_args()
-    runs = [asyncio.run(drain(args.referrals, retried=args.retried)) for _ in range(args.repeats)]
+    runs = [
+        asyncio.run(drain(args.referrals, retried=args.retried, profile=_profile_file(args.profile, i)))
+        for i in range(args.repeats)
+    ]
     for run in runs:
         print(json.dumps(run))
     median = statistics.median(r["cpu_ms_per_referral_less_idle"] for r in runs)

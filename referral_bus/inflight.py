@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextvars import Context, ContextVar, copy_context
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,6 +67,26 @@ def after_sends(on_sent: StateCallback, on_failed: StateCallback | None = None) 
     pending.on_sent.append(on_sent)
     if on_failed is not None:
         pending.on_failed.append(on_failed)
+
+
+async def outcomes(sends: Sequence[Awaitable[Any]]) -> list[Any]:
+    """`asyncio.gather(*sends, return_exceptions=True)` for futures: each one's result or exception, once all are done.
+
+    Awaited one after the other, without gather's outer future and its callback per send: an event's sends are
+    acknowledged together, so the first wake-up usually finds the others done. Cancelled (the worker stops): raises.
+    """
+    results: list[Any] = []
+    for send in sends:
+        try:
+            results.append(await send)
+        except asyncio.CancelledError as exc:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # this wait is cancelled, not the send: as gather, raise
+                raise
+            results.append(exc)  # the send's own future was cancelled: its outcome, as gather gives it
+        except BaseException as exc:  # noqa: BLE001 - gather's return_exceptions: any exception is an outcome
+            results.append(exc)
+    return results
 
 
 @dataclass(eq=False)

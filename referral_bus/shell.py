@@ -23,7 +23,7 @@ from referral_bus.codec import Codec
 from referral_bus.deadletter import budget, dead_letter, fit, letter_key, without_bytes
 from referral_bus.errors import OutputNotWrittenError, ReferralBusError, RejectedMessage, RulesError
 from referral_bus.expiry import Expiry
-from referral_bus.inflight import InFlight, Pending, current
+from referral_bus.inflight import InFlight, Pending, current, outcomes
 from referral_bus.kafka import (
     KeyPartitioner,
     drop_builtin_pages,
@@ -506,8 +506,7 @@ class Service:
 
         True once every event of the batch may be acknowledged (`InFlight` runs their state callbacks).
         """
-        sends = [send for _, pending in handled for send in pending.sends]
-        results: list[Any] = await asyncio.gather(*sends, return_exceptions=True) if sends else []
+        results = await outcomes([send for _, pending in handled for send in pending.sends])
         at = 0
         for source, pending in handled:
             mine, at = results[at : at + len(pending.sends)], at + len(pending.sends)

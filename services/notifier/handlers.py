@@ -219,7 +219,7 @@ class Notifier:
     def _write_routed(self, rid: str) -> None:
         """At the end of the referral's event: changelog its ROUTED entry if it is still the current one."""
         entry = self.routed.pop(rid, None)
-        if entry is not None and self.tables.state.data.get(rid) is entry:
+        if entry is not None and self.tables.state.get(rid) is entry:
             self.tables.state[rid] = entry
 
     def _not_delivered(self, rid: str, status: str) -> None:
