@@ -19,8 +19,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from bench import accounting
+from bench.profiles import start_profile, stop_profile
 from bench.reports import ReportStream, kafka_key
-from bench.routing_drain import delete_topics, figures, start_profile, stop_profile, wait_records
+from bench.routing_drain import delete_topics, figures, wait_records
 from referral_bus import topics
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec

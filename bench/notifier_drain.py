@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -45,23 +43,6 @@ def _first_fails(attempt: int) -> int:
 
 
 PROFILE_RATE = 250  # py-spy samples a second
-
-
-def _profiler(pid: int, out: Path | None) -> subprocess.Popen[bytes] | None:
-    """py-spy recording the worker into `out` until stopped (`_stop`); None without `out` or py-spy."""
-    binary = profiles.available()
-    if out is None or binary is None:
-        return None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = profiles.record_command(binary, pid, out, PROFILE_RATE)
-    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _stop(spy: subprocess.Popen[bytes] | None) -> None:
-    """Stop py-spy as Ctrl-C does: it writes its samples, then exits."""
-    if spy is not None:
-        spy.send_signal(signal.SIGINT)
-        spy.wait(60)
 
 
 async def drain(
@@ -87,7 +68,7 @@ async def drain(
                 (r["case_id"].encode(), nt.CODEC.encode("Referral", r))
             )
         load_before = os.getloadavg()
-        spy = _profiler(pid, profile)
+        spy = profiles.start_profile(pid, profile, PROFILE_RATE)
         try:
             cpu_before, t = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
             await asyncio.gather(*(nt.produce_batch(lane, records) for lane, records in lanes.items()))
@@ -95,7 +76,7 @@ async def drain(
             seconds = time.monotonic() - t
             cpu = (accounting.cpu_seconds(pid) or 0.0) - cpu_before
         finally:
-            _stop(spy)
+            profiles.stop_profile(spy)
     return {
         "referrals": n,
         "retried": retried,

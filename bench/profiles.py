@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 import subprocess
 from collections import Counter
 from pathlib import Path
@@ -47,6 +48,22 @@ def start(pids: dict[str, int], outdir: Path, seconds: float, rate: int = 50) ->
         )
         for name, pid in pids.items()
     }
+
+
+def start_profile(pid: int, profile: Path | None, rate: int = 100) -> subprocess.Popen[bytes] | None:
+    """py-spy of `pid` into `profile` until `stop_profile` (a drain's `--profile`); None without a file or py-spy."""
+    if profile is None or (binary := available()) is None:
+        return None
+    profile.parent.mkdir(parents=True, exist_ok=True)
+    cmd = record_command(binary, pid, profile, rate)
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
+    """Stop py-spy as Ctrl-C does (it writes its stacks, then exits) and wait for it."""
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
 
 
 def _short(frame: str) -> str:

@@ -13,7 +13,6 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -74,7 +73,7 @@ async def drain(n: int, profile: Path | None, rate: float = 0.0) -> dict[str, An
             await producer.start()
             await consumer.start()
             c1, t1 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-            spy = start_profile(pid, profile)
+            spy = profiles.start_profile(pid, profile)
             started = time.monotonic()
             for i, (key, value) in enumerate(cases):
                 await producer.send(f"{namespace}.{topics.CASES}", value, key=key)
@@ -83,28 +82,13 @@ async def drain(n: int, profile: Path | None, rate: float = 0.0) -> dict[str, An
             await producer.flush()
             await wait_records(consumer, f"{namespace}.{topics.DECISIONS}", n, 900)
             c2, t2 = accounting.cpu_seconds(pid) or 0.0, time.monotonic()
-            stop_profile(spy)
+            profiles.stop_profile(spy)
             await producer.stop()
             await consumer.stop()
         finally:
             workers.stop_all()
             await delete_topics(kw, namespace)
     return figures("case", n, t2 - t1, c2 - c1, idle)
-
-
-def start_profile(pid: int, profile: Path | None) -> subprocess.Popen[bytes] | None:
-    """py-spy of `pid` at 100 Hz into `profile` (raw stacks, GIL holders only); None without a file or py-spy."""
-    if profile is None or (binary := profiles.available()) is None:
-        return None
-    cmd = profiles.record_command(binary, pid, profile, 100)
-    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
-    """Stop py-spy (SIGINT: it writes its stacks) and wait for it."""
-    if spy is not None:
-        spy.send_signal(2)
-        spy.wait(60)
 
 
 async def delete_topics(kw: dict[str, Any], namespace: str) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from bench import profiles
-from bench.routing_drain import start_profile
+from bench.profiles import start_profile
 
 
 def test_samples_only_the_gil_holder_without_pausing() -> None:
