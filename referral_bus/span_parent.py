@@ -5,8 +5,9 @@ default propagators (`tracecontext,baggage`) and only then; both defer to the SD
 configuration (OTEL_PROPAGATORS, `set_global_textmap`) and for anything but the plain case (read: version
 00, lower-case hex, no extra field, no tracestate or baggage header, bytes; written: a valid span
 context without trace state or baggage), so the SDK still decides every other case
-(tests/unit/referral_bus/test_span_parent.py). The span contexts it reads and makes (`span_context`) and the
-current span (`current_span`) skip the API's per-call layers, with the API's results.
+(tests/unit/referral_bus/test_span_parent.py). The span contexts it reads and makes (`span_context`), the
+current span (`current_span`) and a span made current (`attach_span`, `detach`) skip the API's per-call layers,
+with the API's results.
 """
 
 from __future__ import annotations
