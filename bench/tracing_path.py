@@ -9,11 +9,13 @@ thread too), traced minus untraced, each in a fresh interpreter, and the traced 
 (`on_event_loop_us`; the rest is the export thread's). Untraced, the sensor is not called (a worker adds
 it only when tracing is configured, shell.Service).
 
-    python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile]
+    python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile] [--worker]
     python -m bench.tracing_path --parts [--repeats 5]
     python -m bench.tracing_path --metrics [--events 100000] [--repeats 3]
 
 Run it on two trees (PYTHONPATH=<tree>) to compare; prints µs per event (median of the repeats).
+`--worker`: the event as a worker's shell hands it to the sensor: the stream's app a Faust app (its settings read as a
+worker's are), the record's headers a tuple (as aiokafka's records hold them); else stand-ins.
 `--parts`: the process span's way in, part by part, the SDK's way (as before span_parent) and ours, alternating in
 one process (CPU µs per call, medians): extract, span start and end, Faust's sensor in and out, and the trace
 headers written for the records an event sends (once per event).
@@ -81,6 +83,9 @@ stream = SimpleNamespace(app=SimpleNamespace(conf=SimpleNamespace(id="probe.refe
 producer = aiokafka.AIOKafkaProducer.__new__(aiokafka.AIOKafkaProducer)
 incoming = [("content-type", b"avro"), ("traceparent", b"00-" + b"4bf92f3577b34da6a3ce929d0e0e4736"
             + b"-00f067aa0ba902b7-01")]
+if os.environ.get("PROBE_WORKER") == "1":  # as a worker's: its Faust app's settings, a record's headers as a tuple
+    import faust
+    stream, incoming = SimpleNamespace(app=faust.App("probe.referral-bus-routing")), tuple(incoming)
 tp = TP("probe.referrals.cases.v1", 3)
 
 async def event(i):
@@ -167,8 +172,9 @@ def metrics_cost(events: int, repeats: int) -> dict[str, Any]:
     return {"us_per_event": round(statistics.median(r["us"] for r in runs), 2), "runs": runs}
 
 
-def _variant(events: int, sends: int, traced: bool, profile: bool) -> dict[str, float]:
+def _variant(events: int, sends: int, traced: bool, profile: bool, worker: bool = False) -> dict[str, float]:
     env = {**untraced_environment(), "PROBE_EVENTS": str(events), "PROBE_SENDS": str(sends)}
+    env["PROBE_WORKER"] = "1" if worker else "0"
     env["PROBE_TRACED"] = "1" if traced else "0"
     if profile:
         env["PROBE_PROFILE"] = "1"
@@ -182,12 +188,12 @@ def _variant(events: int, sends: int, traced: bool, profile: bool) -> dict[str, 
     return out
 
 
-def run(events: int, sends: int, repeats: int, profile: bool = False) -> dict[str, Any]:
-    """Untraced and traced variants, interleaved; medians of `repeats` each."""
+def run(events: int, sends: int, repeats: int, profile: bool = False, worker: bool = False) -> dict[str, Any]:
+    """Untraced and traced variants, interleaved; medians of `repeats` each (`worker`: the event as a worker's)."""
     runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
     for _ in range(repeats):
-        runs["off"].append(_variant(events, sends, False, False))
-        runs["on"].append(_variant(events, sends, True, profile))
+        runs["off"].append(_variant(events, sends, False, False, worker))
+        runs["on"].append(_variant(events, sends, True, profile, worker))
     off, on = (statistics.median(r["us"] for r in runs[name]) for name in ("off", "on"))
     on_main = statistics.median(r["main_us"] for r in runs["on"])
     spans = runs["on"][-1]["spans"]
@@ -282,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true", help="cProfile of the traced variant, to stderr")
     parser.add_argument("--parts", action="store_true", help="the process span's way in, the SDK's and ours")
     parser.add_argument("--metrics", action="store_true", help="the per-event metrics, tracing off")
+    parser.add_argument("--worker", action="store_true", help="a Faust app's settings, the headers as a tuple")
     args = parser.parse_args(argv)
     if args.metrics:
         print(json.dumps(metrics_cost(args.events, args.repeats), indent=2))
@@ -289,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parts:
         print(json.dumps(parts(args.repeats), indent=2))
         return 0
-    print(json.dumps(run(args.events, args.sends, args.repeats, args.profile), indent=2))
+    print(json.dumps(run(args.events, args.sends, args.repeats, args.profile, args.worker), indent=2))
     return 0
 
 

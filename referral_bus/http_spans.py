@@ -22,12 +22,15 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from referral_bus import span_parent
 
 _tracer: trace.Tracer | None = None
+_lean: type | None = None  # LeanTracer, once installed (imported then: the SDK is not loaded while tracing is off)
 
 
 def install(tracer: trace.Tracer) -> None:
     """Open client spans with `tracer` from now on (tracing.configure, when traces are exported)."""
-    global _tracer
-    _tracer = tracer
+    global _tracer, _lean
+    from referral_bus.lean_spans import LeanTracer
+
+    _tracer, _lean = tracer, LeanTracer
 
 
 class Call:
@@ -103,12 +106,16 @@ def _start(tracer: trace.Tracer, method: str, url: str, headers: MutableMapping[
     """The span, its context in `headers`; None if telemetry failed (the request goes untraced, never fails)."""
     try:
         current = otel_context.get_current()
-        span = tracer.start_span(
-            method,
-            context=current,
-            kind=SpanKind.CLIENT,
-            attributes={"http.request.method": method, **url_attributes(url)},
-        )
+        attributes = {"http.request.method": method, **url_attributes(url)}  # a new dict: text keys, str and int
+        if type(tracer) is _lean:  # `start_span`, the span keeping that dict where the SDK's cleaning would
+            parent = span_parent.current_span(current).get_span_context()
+            clean = type(method) is str
+            lean: Any = tracer
+            span: trace.Span = lean.start_child(
+                method, parent, SpanKind.CLIENT, attributes, context=current, clean=clean
+            )
+        else:
+            span = tracer.start_span(method, context=current, kind=SpanKind.CLIENT, attributes=attributes)
         span_parent.inject_child(span, current, headers)  # `propagate.inject`, cheaper where plain
     except Exception:  # noqa: BLE001 - telemetry never breaks the work it observes
         return None

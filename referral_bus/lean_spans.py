@@ -28,7 +28,7 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 from opentelemetry.util import types
 
 from referral_bus.span_encoding import UNSET_STATUS, EncodedSpan, ended_span_queue, span_message
-from referral_bus.span_parent import span_context
+from referral_bus.span_parent import current_span, span_context
 
 log = logging.getLogger(__name__)
 _SCALAR_TYPES = frozenset((str, bool, int, float))  # exact types: kept as they are, one set lookup
@@ -232,7 +232,7 @@ class LeanTracer(trace.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace.Span:
         """A span child of the context's current span (a root span where it has none), sampled as the SDK does."""
-        parent = trace.get_current_span(context).get_span_context()
+        parent = current_span(context).get_span_context()  # `trace.get_current_span`, cheaper
         return self.start_child(name, parent, kind, attributes, links, start_time, context)
 
     def start_child(

@@ -5,8 +5,9 @@ default propagators (`tracecontext,baggage`) and only then; both defer to the SD
 configuration (OTEL_PROPAGATORS, `set_global_textmap`) and for anything but the plain case (read: version
 00, lower-case hex, no extra field, no tracestate or baggage header, bytes; written: a valid span
 context without trace state or baggage), so the SDK still decides every other case
-(tests/unit/referral_bus/test_span_parent.py). The span contexts it reads and makes (`span_context`) and the
-current span (`current_span`) skip the API's per-call layers, with the API's results.
+(tests/unit/referral_bus/test_span_parent.py). The span contexts it reads and makes (`span_context`), the
+current span (`current_span`) and a span made current (`attach_span`, `detach`) skip the API's per-call layers,
+with the API's results.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from opentelemetry import baggage, propagate, trace
 from opentelemetry import context as otel_context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
+from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import Getter, TextMapPropagator
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState, set_span_in_context
@@ -114,12 +116,36 @@ def current_span(context: Context | None = None) -> trace.Span:
 _SPAN_TYPES: set[type] = set()  # types found to be Spans
 
 
+def attach_span(span: trace.Span) -> Any:
+    """`context.attach(set_span_in_context(span))`: its token; the current context set in one step (contextvars)."""
+    runtime = otel_context._RUNTIME_CONTEXT
+    if type(runtime) is not ContextVarsRuntimeContext:  # OTEL_PYTHON_CONTEXT named another: the API's calls
+        return otel_context.attach(set_span_in_context(span))
+    var = runtime._current_context
+    return var.set(Context({**var.get(), _SPAN_KEY: span}))  # `set_value`'s copy with the span set
+
+
+def detach(token: Any) -> None:
+    """`context.detach(token)`: the token reset directly where it can be (else the API's call, which logs why not)."""
+    runtime = otel_context._RUNTIME_CONTEXT
+    if type(runtime) is not ContextVarsRuntimeContext:
+        otel_context.detach(token)
+        return
+    try:
+        runtime._current_context.reset(token)
+    except Exception:  # noqa: BLE001 - a token that cannot be reset: the API's call logs it, as it always did
+        otel_context.detach(token)
+
+
 def _written(found: SpanContext) -> bytes | None:
     """A valid span context without trace state as its `traceparent` value; else None."""
     trace_id, span_id, _, flags, state, valid = found  # its tuple order, without its properties
     if not valid or (state is not DEFAULT_TRACE_STATE and state):
         return None
     return f"00-{trace_id:032x}-{span_id:016x}-{flags:02x}".encode()  # valid: ids fit; cheaper than bytes' %
+
+
+_PAIRS = frozenset((list, tuple))  # header pairs as a worker's records hold them (a tuple): no Mapping check
 
 
 class _Read(Enum):
@@ -141,7 +167,7 @@ def plain_parent(headers: Any) -> SpanContext | _Read | None:
         return OTHER
     parent = None
     for name, value in (
-        headers if type(headers) is list else headers.items() if isinstance(headers, Mapping) else headers or ()
+        headers if type(headers) in _PAIRS else headers.items() if isinstance(headers, Mapping) else headers or ()
     ):
         if name == "traceparent":
             if parent is None and value is not None:

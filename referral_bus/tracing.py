@@ -321,9 +321,9 @@ def tracer() -> trace.Tracer:
 _NAMES: dict[str, str] = {}  # keyword → attribute name, made once (the same object each time: its hash kept)
 
 
-def _attributes(ids: dict[str, AttributeValue | None]) -> dict[str, Any]:
-    """`case_id=...` → `referral_bus.case_id`; keys already dotted (semconv) are kept as they are."""
-    out: dict[str, Any] = {}
+def _attributes(ids: dict[str, AttributeValue | None], out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`case_id=...` → `referral_bus.case_id`, into `out` (a new dict if None); dotted (semconv) keys kept as is."""
+    out = {} if out is None else out
     for key, value in ids.items():
         if value is None:
             continue
@@ -381,7 +381,7 @@ class _Stage:
         # Telemetry never breaks the work it observes: a span that fails to take an attribute or a status loses
         # only that attribute; the event's own outcome (and any exception of its work, re-raised) is kept.
         try:
-            span.set_attributes({STAGE_ATTRIBUTE: name, **_attributes(attributes)})
+            span.set_attributes(_attributes(attributes, {STAGE_ATTRIBUTE: name}))  # `{stage, **ids}`, one dict
         except Exception as exc:  # noqa: BLE001 - nothing is lost: only this span attribute failed
             log.debug("stage attributes not set: %s", type(exc).__name__)
 

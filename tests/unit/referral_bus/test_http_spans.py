@@ -65,13 +65,13 @@ def test_the_request_gets_the_headers_the_sdks_propagators_write(
     try:
         headers = dict(given_headers)
         started: list[Any] = []
-        real_start = tracer.start_span
+        real_start = tracer.start_child
 
-        def start_span(*args: Any, **kwargs: Any) -> Any:
+        def start_child(*args: Any, **kwargs: Any) -> Any:
             started.append(real_start(*args, **kwargs))
             return started[-1]
 
-        tracer.start_span = start_span  # type: ignore[method-assign]  # to see the span the call opened
+        tracer.start_child = start_child  # type: ignore[method-assign]  # to see the span the call opened
         with http_spans.client_span("POST", "http://hooks.example.org/in", headers) as call:
             call.answered(200)
     finally:
@@ -79,3 +79,22 @@ def test_the_request_gets_the_headers_the_sdks_propagators_write(
     expected = dict(given_headers)
     propagate.inject(expected, context=trace.set_span_in_context(started[0], context))
     assert list(headers.items()) == list(expected.items())
+
+
+@pytest.mark.parametrize(
+    "method", ["POST", ["PUT"]]
+)  # a list: a caller's wrong type, cleaned (a tuple) as the SDK does
+@pytest.mark.parametrize("url", ["http://hooks.example.org/in", "https://u:p@[::1]:8443/a?token=x"])
+def test_the_client_span_is_the_one_start_span_makes(method: Any, url: str) -> None:
+    provider = TracerProvider()
+    tracer = LeanTracer(provider, "referral_bus.http")
+    http_spans.install(tracer)
+    parent = SpanContext(7, 9, True, TraceFlags(1))
+    attributes = {"http.request.method": method, **http_spans.url_attributes(url)}
+    with trace.use_span(NonRecordingSpan(parent)):
+        expected: Any = tracer.start_span(method, kind=trace.SpanKind.CLIENT, attributes=attributes)
+        with http_spans.client_span(method, url, {}) as call:
+            span: Any = call.span
+    sdk = provider.get_tracer("sdk").start_span("sdk", attributes=attributes)
+    assert list(span._attributes.items()) == list(expected._attributes.items()) == list(sdk.attributes.items())
+    assert (span._name, span._kind, span._parent, span._context.trace_id) == (method, trace.SpanKind.CLIENT, parent, 7)

@@ -5,8 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import faust
+import pytest
 from faust.contrib.opentelemetry import OpenTelemetrySensor, _build_getter
+from faust.exceptions import AlreadyConfiguredWarning
 from faust.types import TP
+from faust.types.settings import Settings
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,3 +50,33 @@ def test_process_span_attributes_are_fausts_without_the_record_key(events: list[
         expected.pop(KEY_ATTRIBUTE, None)
         got = ours._span_attributes(stream, event, TP(topic, partition), offset)
         assert list(got.items()) == list(expected.items())
+
+
+class _Renamed(Settings):
+    """Settings of a subclass that names its group otherwise: asked, not read."""
+
+    @property
+    def id(self) -> str:
+        return "renamed"
+
+    @id.setter
+    def id(self, name: str) -> None:
+        object.__setattr__(self, "_id", name)
+
+
+def test_the_consumer_group_is_fausts_own_settings_id() -> None:
+    confs = [
+        faust.App("ns.referral-bus-routing").conf,
+        faust.App("ns.referral-bus-intake", version=3).conf,  # id with its version
+        faust.App("ns.referral-bus-intake").conf,  # the same id without it
+        _Renamed("ns.referral-bus-routing"),  # the first's id where Faust's own would keep it
+    ]
+    ours, faust_sensor = ProcessSpanSensor(), OpenTelemetrySensor()
+    event = SimpleNamespace(message=SimpleNamespace(key=None, headers=[]))
+    for step, conf in enumerate([*confs, *confs]):
+        if step == 5:
+            with pytest.warns(AlreadyConfiguredWarning):  # set again (its setter adds the version): the new id
+                confs[1].id = "ns.referral-bus-renamed"
+        stream = SimpleNamespace(app=SimpleNamespace(conf=conf))
+        expected = faust_sensor._span_attributes(stream, event, TP("t", 0), step)  # type: ignore[arg-type]  # a stand-in stream: Faust reads only its app's id
+        assert list(ours._span_attributes(stream, event, TP("t", 0), step).items()) == list(expected.items())

@@ -519,3 +519,54 @@ def test_the_current_span_is_the_apis_for_any_context_entry() -> None:
             assert span_parent.current_span() is trace.get_current_span()
         finally:
             otel_context.detach(token)
+
+
+_ENTRIES = st.dictionaries(st.sampled_from(["k", "another library's", "current-span"]), st.integers(0, 3), max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ENTRIES, st.booleans(), st.booleans())
+def test_a_span_attached_makes_the_context_the_apis_attach_makes(
+    entries: dict[str, int], spanned: bool, other_runtime: bool
+) -> None:
+    from opentelemetry.context.context import _RuntimeContext
+
+    class Recorded(_RuntimeContext):  # another runtime context (OTEL_PYTHON_CONTEXT): the API's calls go to it
+        def __init__(self) -> None:
+            self.current = Context()
+
+        def attach(self, context: Context) -> Any:
+            token, self.current = self.current, context
+            return token
+
+        def get_current(self) -> Context:
+            return self.current
+
+        def detach(self, token: Any) -> None:
+            self.current = token
+
+    outer, span = Context(entries), LeanTracer(TracerProvider(), "faust").start_span("lean")
+    if spanned:  # a span current already (another's, in its place among the entries)
+        outer = otel_context.set_value(
+            "after", 1, trace.set_span_in_context(NonRecordingSpan(SpanContext(1, 2, False)), outer)
+        )
+    runtime = otel_context._RUNTIME_CONTEXT
+    otel_context._RUNTIME_CONTEXT = Recorded() if other_runtime else runtime
+    outside = otel_context.attach(outer)
+    try:
+        expected = trace.set_span_in_context(span)
+        token = span_parent.attach_span(span)
+        now = otel_context.get_current()
+        assert (type(now), list(now.items())) == (Context, list(expected.items()))
+        span_parent.detach(token)
+        assert otel_context.get_current() is outer
+    finally:
+        otel_context.detach(outside)
+        otel_context._RUNTIME_CONTEXT = runtime
+
+
+def test_a_bad_token_is_logged_as_the_apis_detach_logs_it(caplog: pytest.LogCaptureFixture) -> None:
+    token = span_parent.attach_span(trace.INVALID_SPAN)
+    span_parent.detach(token)
+    span_parent.detach(token)  # used twice: the API logs it and goes on; never raises
+    assert [r.getMessage() for r in caplog.records] == ["Failed to detach context"]

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import structlog
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -264,3 +266,28 @@ def test_our_batch_defaults_apply_only_where_the_standard_variable_is_not_set() 
     assert batch_settings({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100"}) == {"max_queue_size": 65536}
     assert batch_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "1000"}) == {"max_export_batch_size": 1000}
     assert batch_settings({"OTEL_BSP_MAX_QUEUE_SIZE": "1000", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "10"}) == {}
+
+
+_IDS = st.dictionaries(
+    st.sampled_from(["case_id", "report_id", "stage", "referral_bus.case_id", "messaging.kafka.message.offset"]),
+    st.one_of(st.none(), st.text(max_size=3), st.integers(0, 9), st.lists(st.text(max_size=2), max_size=2)),
+    max_size=4,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_IDS, _IDS)
+def test_a_stages_attributes_are_in_the_order_an_sdk_span_keeps(first: dict[str, Any], ids: dict[str, Any]) -> None:
+    def named(given: dict[str, Any]) -> dict[str, Any]:  # our prefix unless dotted; None left out
+        return {k if "." in k else "referral_bus." + k: v for k, v in given.items() if v is not None}
+
+    process, exporter = _process_span()
+    with trace.use_span(process, end_on_exit=True):
+        tracing.span_ids(**first)
+        with stage("routing decide", **ids):
+            pass
+    sdk = TracerProvider().get_tracer("sdk").start_span("sdk")
+    sdk.set_attributes(named(first))
+    sdk.set_attributes({"referral_bus.stage": "routing decide", **named(ids)})
+    (only,) = exporter.get_finished_spans()
+    assert list((only.attributes or {}).items()) == list((sdk.attributes or {}).items())  # type: ignore[attr-defined]  # an SDK span
