@@ -1,14 +1,15 @@
 """Per-record pure-Python costs of the kernel, per call, in this tree (`python -m bench.micro_costs`).
 
 Run it from two checkouts in turn (A/B, alternating) to compare: each row is the median over `--rounds`
-of the best of 5 × `--number` calls. The rows: murmur2 of a new key (a cache miss), the producer's cached
+of the best of 5 × `--number` calls. The rows: murmur2 of a new key, a new key's partitioner hash
+(`_key_hash` on a cache miss: librdkafka's murmur2 where the tree has it), the producer's cached
 partitioner, a uuid5 id, and the reads Faust makes per consumed record (producer buffer size, its ebb
 check, event creation) and per changelog record (`kafka.started_producer`), with `faust_patches` installed,
 and the shell's per-event message view and log context, and a table read of a present and of a missing key
 (`Table.get`: a delivered referral costs the notifier 13, 7 of them misses), and the wait for an event's three
 sends (`asyncio.gather`, and `inflight.outcomes` where the tree has it, each with its loop run). `--against
-<checkout>`: that checkout's murmur2 and uuid5_text and ours timed in turn in one process (pure functions: a steadier
-ratio on a loaded machine).
+<checkout>`: that checkout's murmur2, key hash and uuid5_text and ours timed in turn in one process (pure
+functions: a steadier ratio on a loaded machine).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ _NS = uuid.UUID("9e4d2b6a-1f3c-4b7e-8d05-7a2c9e1f4b33")
 _CASE_KEY = b"case-6f1c1f8e-7d5e-4a57-9a1e-2f0b8f1c0a11"  # 41 bytes: case and referral keys
 _REPORT_KEY = b"agency-3/report-0000123456"  # status records' key
 _DIGEST = b"0f" * 32  # 64 bytes: intake's content digests
+_KEYS = (_CASE_KEY, _REPORT_KEY, _DIGEST)
 
 
 def _drive(coro: Any) -> None:
@@ -109,6 +111,7 @@ def cases() -> dict[str, Callable[[], Any]]:
         "murmur2 41-byte key (miss)": lambda: kafka.murmur2(_CASE_KEY),
         "murmur2 26-byte key (miss)": lambda: kafka.murmur2(_REPORT_KEY),
         "murmur2 64-byte digest (miss)": lambda: kafka.murmur2(_DIGEST),
+        **{f"key hash {len(k)}-byte key (miss)": functools.partial(kafka._key_hash.__wrapped__, k) for k in _KEYS},
         "partitioner, cached key": lambda: partitioner(bytes(_CASE_KEY), partitions, partitions),
         "uuid5_text": lambda: uuid5_text(_NS, "agency-3/report-0000123456/case-6f1c/ROUTED/"),
         "producer buffer size": lambda: buffer.size,
@@ -143,12 +146,18 @@ def _module_of(tree: Path, name: str) -> Any:
 
 
 def interleaved(other: Path, rounds: int, number: int) -> dict[str, dict[str, float]]:
-    """The pure functions (murmur2, uuid5_text) of `other` and of this tree, timed in turn in one process."""
+    """The pure functions (murmur2, a new key's hash, uuid5_text) of `other` and of this tree, timed in turn."""
     kafka_b, ids_b = _module_of(other, "kafka"), _module_of(other, "ids")
     pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
         f"murmur2 {len(key)}-byte key": (functools.partial(kafka_b.murmur2, key), functools.partial(kafka.murmur2, key))
-        for key in (_CASE_KEY, _REPORT_KEY, _DIGEST)
+        for key in _KEYS
     }
+    for key in _KEYS:
+        ours = kafka._key_hash.__wrapped__
+        pairs[f"key hash {len(key)}-byte key"] = (
+            functools.partial(kafka_b._key_hash.__wrapped__, key),
+            functools.partial(ours, key),
+        )
     name = "agency-3/report-0000123456/case-6f1c/ROUTED/"
     pairs["uuid5_text"] = (lambda: ids_b.uuid5_text(_NS, name), lambda: uuid5_text(_NS, name))
     out: dict[str, dict[str, list[float]]] = {row: {"other": [], "this": []} for row in pairs}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from faust.assignor.client_assignment import ClientAssignment
@@ -84,3 +85,55 @@ def test_long_keys_hash_as_aiokafkas_without_keeping_their_unpacker(data: bytes)
     """Keys of 260 bytes and more get aiokafka's hash; their unpackers are not kept (the kept set stays bounded)."""
     assert murmur2(data) == aiokafka_murmur2(data) & 0xFFFFFFFF
     assert len(data) >> 2 not in kafka._WORDS
+
+
+NATIVE = kafka._load_native()
+
+
+def test_librdkafkas_murmur2_is_loaded_here() -> None:
+    """The C hash is in use where confluent-kafka is installed (a dependency): the tests below check it."""
+    assert NATIVE is not None
+    kafka._key_hash(b"any key")
+    assert kafka._native[0] is not None
+
+
+@given(st.binary(max_size=300))
+def test_the_c_hash_is_aiokafkas(data: bytes) -> None:
+    """librdkafka's murmur2 through `hash31`, and a new key's cached hash, are aiokafka's (any bytes, NULs too)."""
+    expected = aiokafka_murmur2(data) & 0x7FFFFFFF
+    assert kafka.hash31(data, NATIVE) == expected
+    assert kafka._key_hash.__wrapped__(data) == expected
+
+
+def test_a_zero_from_librdkafka_is_worked_out_again() -> None:
+    """Its 0 stands for hash 0 or 2³¹−1: the Python hash decides; any other answer is taken as the hash."""
+    assert kafka.hash31(b"abc", lambda *_: 0) == murmur2(b"abc") & 0x7FFFFFFF != 0
+    assert kafka.hash31(b"abc", lambda *_: 7) == 7
+
+
+def test_a_c_hash_that_differs_is_not_used() -> None:
+    assert kafka.checked(lambda _r, key, n, count, *_: (murmur2(key) & 0x7FFFFFFF) % count) is not None
+    assert kafka.checked(lambda _r, key, n, count, *_: (murmur2(key[:-1]) & 0x7FFFFFFF) % count) is None
+    assert kafka.checked(lambda _r, key, n, count, *_: (murmur2(key) & 0x3FFFFFFF) % count) is None
+
+
+def _key_hashing_to(target: int) -> bytes:
+    """A 4-byte key whose murmur2 is `target` (each step of a one-word murmur2 undone: odd products, xor-shifts)."""
+    m, mask = 0x5BD1E995, 0xFFFFFFFF
+    inverse = pow(m, -1, 1 << 32)
+    h = target ^ (target >> 15) ^ (target >> 30)
+    h = (h * inverse) & mask
+    h ^= (h >> 13) ^ (h >> 26)
+    k = (h ^ (((0x9747B28C ^ 4) * m) & mask)) * inverse & mask
+    k ^= k >> 24
+    return ((k * inverse) & mask).to_bytes(4, "little")
+
+
+@pytest.mark.parametrize("hash31", [0, 1, 0x7FFFFFFE, 0x7FFFFFFF])
+@pytest.mark.parametrize("top_bit", [0, 0x80000000])
+def test_the_hashes_at_librdkafkas_modulus_are_exact(hash31: int, top_bit: int) -> None:
+    """Keys hashing to 0, 1, 2³¹−2 and 2³¹−1 (librdkafka's 0: the first and the last) partition as aiokafka's."""
+    key = _key_hashing_to(hash31 | top_bit)
+    assert murmur2(key) == aiokafka_murmur2(key) & 0xFFFFFFFF == hash31 | top_bit
+    assert kafka.hash31(key, NATIVE) == kafka._key_hash.__wrapped__(key) == hash31
+    assert key_partition(key, 7) == DefaultPartitioner()(key, list(range(7)), list(range(7)))
