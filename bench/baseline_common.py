@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Annotated, Any
 
 import httpx
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from bench.settings import _split
 from bench.sink import KEY_HEADER, SENT_HEADER
 
 SENT_KAFKA_HEADER = "bench-sent-ms"
@@ -32,6 +34,14 @@ class StageConfig(BaseSettings):
     web_port: int = 0
     mode: str = "naive"
     http_client: str = "aiohttp"
+    # BENCH_EXTRA_TOPICS (aiokafka_records): topics each consumed record also writes one record to, a name once per
+    # record (a name twice: two records); "" (the default): none, the plain loops
+    extra_topics: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("extra_topics", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split(value) or []
 
     @classmethod
     def from_env(cls) -> StageConfig:

@@ -64,6 +64,11 @@ def _table(results: dict[str, Any]) -> list[str]:
         ("ratio_to_faust", "ours ÷ plain Faust pass-through"),
         ("ratio_to_faust_take", "ours ÷ plain Faust with stream.take batching"),
         ("ratio_to_aiokafka", "ours ÷ plain aiokafka loops"),
+        ("ratio_to_aiokafka_records", "ours ÷ aiokafka loops writing as many records a report as ours"),
+        (
+            "records_baseline_to_aiokafka",
+            "aiokafka loops writing as many records a report as ours ÷ plain aiokafka loops",
+        ),
         ("faust_take_to_faust", "Faust with stream.take batching ÷ naive Faust"),
         ("faust_to_aiokafka", "naive Faust ÷ plain aiokafka loops"),
         ("httpx_to_aiohttp_aiokafka", "aiokafka loops: httpx client ÷ aiohttp client (the last hop's client)"),

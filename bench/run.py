@@ -128,7 +128,7 @@ class Plan:
 
 
 OURS = ("ours", "ours_tracing", "ours_ledger", "ours_unbatched", "ours_hops")  # ours_hops: not in the full plan
-BASELINES = ("faust", "faust_take", "aiokafka")
+BASELINES = ("faust", "faust_take", "aiokafka", "aiokafka_records")  # aiokafka_records: not in the full plan
 
 
 def known_config(name: str) -> bool:
@@ -180,6 +180,7 @@ def _stack(
         tuning,
         mode="take" if name.startswith("faust_take") else "naive",
         http_client="httpx" if name.endswith("_httpx") else "aiohttp",  # ours posts with aiohttp
+        extra_records=name.startswith("aiokafka_records"),
     )
 
 
@@ -407,6 +408,8 @@ PAIRED = (  # summary key, numerator, denominator: each also paired by round and
     ("tracing_on_to_off", "ours_tracing", "ours"),
     ("ledger_on_to_off", "ours_ledger", "ours"),  # the ledger worker and per-case sealing, against without them
     ("batched_to_unbatched", "ours", "ours_unbatched"),  # the batch loop, against one event at a time
+    ("records_baseline_to_aiokafka", "aiokafka_records", "aiokafka"),  # what our records a report cost the loops
+    ("ratio_to_aiokafka_records", "ours", "aiokafka_records"),  # ours against loops writing as many records
 )
 
 
@@ -622,7 +625,8 @@ def main(argv: list[str] | None = None) -> int:
         "--configs",
         help="comma-separated subset of: ours, ours_tracing, ours_ledger, ours_unbatched, ours_hops (every report "
         "through the correlation hops: INTAKE_LOCAL_CORRELATION=false; not in the full plan), faust, faust_take, "
-        "aiokafka, and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
+        "aiokafka, aiokafka_records (the loops also writing the records our workers write a report; not in the full "
+        "plan), and *_httpx variants of the baselines (httpx instead of aiohttp for the last hop)",
     )
     parser.add_argument("--render", action="store_true", help="only redo latest.md and latest.png from latest.json")
     args = parser.parse_args(argv)

@@ -3,6 +3,7 @@
 - `ours`: the real intake, routing and notifier workers (`faust -A services.<name>.app worker`).
 - `faust`: three plain Faust pass-through workers (bench/baseline_faust.py), naive or `take` mode.
 - `aiokafka`: three plain aiokafka consume→produce loops (bench/baseline_aiokafka.py).
+- `aiokafka_records`: the same loops, each stage also writing the records our worker writes a report (EXTRA_RECORDS).
 
 Every stack reads the same generated reports from its own intake topic and ends with one HTTP
 POST per report to the same local receiver. Each stack has its own topic namespace.
@@ -181,6 +182,15 @@ class OurStack:
         }
 
 
+# aiokafka_records: what each of our workers writes a report besides the record it forwards (bench/results/records.md);
+# a stage's topics of its own, but "status", one topic all three write (as ours' status topics of an agency)
+EXTRA_RECORDS = {
+    "intake": ("content", "content", "dedup", "status"),
+    "routing": ("decisions", "routed", "status"),
+    "notifier": ("receipts", "disclosures", "referral_state", "status"),
+}
+
+
 @dataclass
 class BaselineStack:
     """Three pass-through processes: `faust` (mode naive|take) or `aiokafka`."""
@@ -193,6 +203,7 @@ class BaselineStack:
     tuning: Tuning
     mode: str = "naive"
     http_client: str = "aiohttp"
+    extra_records: bool = False  # aiokafka_records: each stage also writes EXTRA_RECORDS
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     @property
@@ -203,8 +214,15 @@ class BaselineStack:
     def intake_topic(self) -> str:
         return self.hops[0]
 
+    def extra_topics(self, stage: str) -> list[str]:
+        """The topics a stage writes one record each to per record it consumes (a name twice: two records)."""
+        if not self.extra_records:
+            return []
+        return [f"{self.namespace}.bench.{n if n == 'status' else f'{stage}-{n}'}" for n in EXTRA_RECORDS[stage]]
+
     async def create_topics(self) -> None:
-        await ensure_topics(KafkaSettings(topic_partitions=self.tuning.partitions), self.hops)
+        extra = sorted({t for stage in SERVICES for t in self.extra_topics(stage)})
+        await ensure_topics(KafkaSettings(topic_partitions=self.tuning.partitions), [*self.hops, *extra])
 
     def start(self) -> None:
         """The three stages at once; a Faust stage (web server) returns once it listens on its free port."""
@@ -230,6 +248,7 @@ class BaselineStack:
                 "BENCH_WEB_PORT": str(port),
                 "BENCH_MODE": self.mode,
                 "BENCH_HTTP_CLIENT": self.http_client,
+                "BENCH_EXTRA_TOPICS": ",".join(self.extra_topics(stage)),
             }
             return worker_command("bench.baseline_faust", level="warn", env=env), env
 
@@ -263,6 +282,7 @@ class BaselineStack:
             "kind": self.kind,
             "mode": self.mode,
             "http_client": self.http_client,
+            "extra_records_per_report": sum(len(self.extra_topics(s)) for s in SERVICES),
             "tracing": False,
             "processes": list(SERVICES),
         }

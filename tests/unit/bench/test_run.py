@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from bench import accounting
+from bench import accounting, stacks
 from bench import run as bench_run
+from bench.baseline_common import StageConfig
 from bench.run import Plan, _stack, _summary, _warm, known_config, merge_rounds
 from bench.settings import BenchSettings
 from bench.sink import ReceiverProcess
-from bench.stacks import OurStack, Tuning
+from bench.stacks import BaselineStack, OurStack, Tuning
 from referral_bus.settings import ServiceSettings
 from services.intake.settings import IntakeSettings
 from services.notifier.settings import NotifierSettings
@@ -110,6 +112,63 @@ def test_the_summary_compares_correlation_here_with_the_hops() -> None:
 
     s = _summary({"e2e": {"ours": config(150.0, 2.0), "ours_hops": config(100.0, 4.0)}})
     assert s["here_to_hops"] == 1.5 and s["here_cpu_hops_to_here"] == 1.5  # (4+1+1) / (2+1+1); the broker aside
+
+
+def test_aiokafka_records_stages_write_as_many_records_a_report_as_our_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert known_config("aiokafka_records") and "aiokafka_records" not in Plan().configs  # on demand
+    receiver, seen, created = ReceiverProcess(), dict[str, dict[str, str]](), list[str]()
+    monkeypatch.setattr(stacks, "spawn_in_tree", lambda cmd, env, log: seen.setdefault(env["BENCH_STAGE"], env))
+
+    async def ensure_topics(settings: Any, names: list[str]) -> None:
+        created.extend(names)
+
+    monkeypatch.setattr(stacks, "ensure_topics", ensure_topics)
+    for name in ("aiokafka", "aiokafka_records"):
+        stack = _stack(name, Plan(), Tuning(), receiver, None, "ns", tmp_path)
+        assert isinstance(stack, BaselineStack) and stack.kind == "aiokafka"
+        seen.clear()
+        for i in range(3):
+            stack._start_stage(i)
+        extra: dict[str, list[str]] = {}
+        for stage, env in seen.items():  # each stage's topics as its loop reads them
+            for k, v in env.items():
+                monkeypatch.setenv(k, v)
+            extra[stage] = StageConfig.from_env().extra_topics
+        counts = {stage: len(topics) for stage, topics in extra.items()}
+        if name == "aiokafka":
+            assert counts == {"intake": 0, "routing": 0, "notifier": 0}
+            continue
+        # the report, 2 forwarded, 4 + 3 + 4 written beside: 14, as ours (bench/results/records.md)
+        assert counts == {"intake": 4, "routing": 3, "notifier": 4} and 1 + 2 + sum(counts.values()) == 14
+        assert extra["intake"].count("ns.bench.intake-content") == 2 and all(
+            t.startswith("ns.") for t in extra["routing"]
+        )
+        assert {t for topics in extra.values() for t in topics} & set(stack.hops) == set()  # never a forwarded topic
+        assert stack.describe()["extra_records_per_report"] == 11
+        asyncio.run(stack.create_topics())  # with the stack's partitions, not left to the broker's auto-creation
+        assert set(created) == {*stack.hops, *(t for topics in extra.values() for t in topics)}
+
+
+def test_the_summary_weighs_the_records_against_the_plain_loops_and_ours_against_the_same_records() -> None:
+    def config(throughputs: list[float]) -> dict[str, Any]:
+        rounds = [_round(i, t) for i, t in enumerate(throughputs)]
+        for r in rounds:
+            r["run"] |= {"round": r["round"], "cpu_ms_per_report": {"intake": 1.0}}
+        return merge_rounds(rounds, 500)
+
+    plain, records, ours = config([4000.0, 5000.0, 2000.0]), config([1000.0, 2000.0, 1000.0]), config([500.0] * 3)
+    s = _summary({"e2e": {"aiokafka": plain, "aiokafka_records": records}})
+    assert s["records_baseline_to_aiokafka_paired"] == 0.4 and s["records_baseline_to_aiokafka_per_round"] == [
+        0.25,
+        0.4,
+        0.5,
+    ]
+    assert "ratio_to_aiokafka_records_paired" not in s  # ours did not run
+    s = _summary({"e2e": {"ours": ours, "aiokafka": plain, "aiokafka_records": records}})
+    assert s["ratio_to_aiokafka_records_paired"] == 0.5 and s["ratio_to_aiokafka_records_per_round"] == [0.5, 0.25, 0.5]
+    assert s["ratio_to_aiokafka_paired"] == 0.125  # the ratio, unchanged beside them
 
 
 async def test_every_start_is_warmed_and_the_runs_first_start_longest(monkeypatch: pytest.MonkeyPatch) -> None:
