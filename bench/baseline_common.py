@@ -9,7 +9,7 @@ import httpx
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from bench.settings import _split
+from bench.settings import split_list
 from bench.sink import KEY_HEADER, SENT_HEADER
 
 SENT_KAFKA_HEADER = "bench-sent-ms"
@@ -41,7 +41,7 @@ class StageConfig(BaseSettings):
     @field_validator("extra_topics", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _split(value) or []
+        return split_list(value) or []
 
     @classmethod
     def from_env(cls) -> StageConfig:

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
-def _split(value: Any) -> Any:
+def split_list(value: Any) -> Any:
     """A comma-separated variable as a list ("" → unset)."""
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()] or None
@@ -48,13 +48,13 @@ class BenchSettings(BaseSettings):
     @field_validator("configs", "stepped", "rates", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _split(value)
+        return split_list(value)
 
     @field_validator("service_linger_ms", mode="before")
     @classmethod
     def _pairs(cls, value: Any) -> Any:
         """`name:ms,name:ms` as a mapping (a malformed pair is refused by name)."""
-        pairs = _split(value)
+        pairs = split_list(value)
         if not isinstance(pairs, list):
             return pairs
         if bad := [p for p in pairs if p.count(":") != 1]:
