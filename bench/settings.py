@@ -24,7 +24,7 @@ class BenchSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="BENCH_", extra="ignore", env_ignore_empty=True)
 
-    configs: Annotated[list[str] | None, NoDecode] = None  # BENCH_CONFIGS=ours,aiokafka (default: all eight)
+    configs: Annotated[list[str] | None, NoDecode] = None  # BENCH_CONFIGS=ours,aiokafka (default: all nine)
     stepped: Annotated[list[str] | None, NoDecode] = None  # configurations that run the knee grid
     rates: Annotated[list[float] | None, NoDecode] = None  # the knee grid, reports/s
     step_seconds: float | None = Field(default=None, ge=1)  # offered-load seconds per knee step (full run: 30)

@@ -68,6 +68,7 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
         "summary"
     ].keys()
     assert {"ratio_to_faust_take_per_round", "tracing_on_to_off_cpu_per_round"} <= results["summary"].keys()
+    assert {"records_baseline_to_aiokafka_paired", "ratio_to_aiokafka_records_paired"} <= results["summary"].keys()
     prio = results["priority"]  # P1 behind a P4 backlog (smoke size): every P1 arrived, the backlog still waited
     assert prio["p1_lost"] == 0 and prio["p1_sent"] > 0, prio
     assert prio["p4_still_waiting"] > 0 and {"p50", "p99"} <= prio["p1_latency_ms"].keys()
