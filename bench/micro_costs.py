@@ -148,16 +148,15 @@ def _module_of(tree: Path, name: str) -> Any:
 def interleaved(other: Path, rounds: int, number: int) -> dict[str, dict[str, float]]:
     """The pure functions (murmur2, a new key's hash, uuid5_text) of `other` and of this tree, timed in turn."""
     kafka_b, ids_b = _module_of(other, "kafka"), _module_of(other, "ids")
+    hashes = {  # row label → (the other tree's function, ours): the key hash uncached (a new key)
+        "murmur2": (kafka_b.murmur2, kafka.murmur2),
+        "key hash": (kafka_b._key_hash.__wrapped__, kafka._key_hash.__wrapped__),
+    }
     pairs: dict[str, tuple[Callable[[], Any], Callable[[], Any]]] = {
-        f"murmur2 {len(key)}-byte key": (functools.partial(kafka_b.murmur2, key), functools.partial(kafka.murmur2, key))
+        f"{label} {len(key)}-byte key": (functools.partial(b, key), functools.partial(a, key))
+        for label, (b, a) in hashes.items()
         for key in _KEYS
     }
-    for key in _KEYS:
-        ours = kafka._key_hash.__wrapped__
-        pairs[f"key hash {len(key)}-byte key"] = (
-            functools.partial(kafka_b._key_hash.__wrapped__, key),
-            functools.partial(ours, key),
-        )
     name = "agency-3/report-0000123456/case-6f1c/ROUTED/"
     pairs["uuid5_text"] = (lambda: ids_b.uuid5_text(_NS, name), lambda: uuid5_text(_NS, name))
     out: dict[str, dict[str, list[float]]] = {row: {"other": [], "this": []} for row in pairs}
