@@ -11,7 +11,7 @@ import argparse
 from collections import Counter
 from pathlib import Path
 
-from bench.profiles import FRAME
+from bench.profiles import short_file
 from bench.settings import split_list
 
 # (layer, path prefixes of its frames); "other" is a sample with no frame in any of them.
@@ -28,21 +28,11 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 OTHER = "other"
 CODEC = "referral_bus/codec.py"  # our Avro codec: fastavro's compiled encode and decode run inside its frames
 NAMES = [name for name, _ in LAYERS] + [OTHER]
-SITE_MARKERS = ("site-packages/", "python3.11/", "python3.12/", "/work/main/")
-
-
-def _file(frame: str) -> str:
-    """The frame's file below site-packages or the tree, e.g. `aiokafka/consumer/fetcher.py` ("" if none)."""
-    m = FRAME.match(frame.strip())
-    file = m.group("file") if m else ""
-    for marker in SITE_MARKERS:
-        file = file.rsplit(marker, 1)[-1]
-    return file
 
 
 def layer_of(frame: str) -> str | None:
     """The layer a frame such as `Fetcher.run (aiokafka/consumer/fetcher.py:562)` belongs to, or None."""
-    file = _file(frame)
+    file = short_file(frame)
     return next((name for name, prefixes in LAYERS if file.startswith(prefixes)), None)
 
 
@@ -55,7 +45,7 @@ def count(collapsed: str) -> Counter[str]:
             continue
         inner = next(((f, lay) for f in reversed(stack.split(";")) if (lay := layer_of(f)) is not None), None)
         out[inner[1] if inner else OTHER] += int(n)
-        if inner and _file(inner[0]) == CODEC:
+        if inner and short_file(inner[0]) == CODEC:
             out[CODEC] += int(n)
     return out
 

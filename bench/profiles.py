@@ -66,15 +66,22 @@ def stop_profile(spy: subprocess.Popen[bytes] | None) -> None:
         spy.wait(60)
 
 
+# where a frame's file starts to name its module: below site-packages, the standard library or this tree
+SITE_MARKERS = ("site-packages/", "python3.11/", "python3.12/", f"{Path(__file__).resolve().parents[1]}/")
+
+
+def short_file(frame: str) -> str:
+    """The frame's file below site-packages, the standard library or this tree, e.g. `aiokafka/consumer/fetcher.py`."""
+    m = FRAME.match(frame.strip())
+    file = m.group("file") if m else ""
+    for marker in SITE_MARKERS:
+        file = file.rsplit(marker, 1)[-1]
+    return file
+
+
 def _short(frame: str) -> str:
     m = FRAME.match(frame.strip())
-    if not m:
-        return frame.strip()
-    file = m.group("file")
-    for marker in ("site-packages/", "/work/main/", "python3.11/"):
-        if marker in file:
-            file = file.split(marker, 1)[1]
-    return f"{m.group('func')} ({file})"
+    return f"{m.group('func')} ({short_file(frame)})" if m else frame.strip()
 
 
 def hot_spots(path: Path, top: int = 8) -> dict[str, Any]:

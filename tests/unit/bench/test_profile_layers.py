@@ -10,7 +10,7 @@ from bench import profile_layers
 from bench.profile_layers import CODEC, count, table
 
 LOOP = "BaseEventLoop._run_once (asyncio/base_events.py:1922);Handle._run (asyncio/events.py:80)"
-SITE = "/work/main/.venv/lib/python3.11/site-packages"
+SITE = "/srv/checkout/.venv/lib/python3.11/site-packages"
 FAUST_ONLY = f"{LOOP};f (mode/services.py:1) 1"
 SAMPLE = "\n".join(
     [
