@@ -238,7 +238,7 @@ def parts(repeats: int, number: int = 20000) -> dict[str, dict[str, float]]:
     provider = TracerProvider()
     provider.add_span_processor(SpanProcessor())  # ends nowhere: the way in only, no export
     sdk_tracer, our_tracer = LeanTracer(provider, "faust"), LeanTracer(provider, "faust")
-    sdk_tracer.parent_based_on = False
+    sdk_tracer.own_decision = False
     sdk_sensor, our_sensor = SdkWay(tracer=sdk_tracer), ProcessSpanSensor(tracer=our_tracer)
     headers = [("content-type", b"avro"), ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
     event = SimpleNamespace(message=SimpleNamespace(headers=headers, key=b"k"))

@@ -24,6 +24,7 @@ from referral_bus import logging as rb_logging
 from referral_bus import metrics, summary
 from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
+from referral_bus.deferred_trace import carried, resumed
 from referral_bus.errors import AcknowledgementError, SafeguardRefusedError
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
@@ -281,6 +282,7 @@ class Notifier:
                 "not_before": outcome.not_before,
                 "value": base64.b64encode(value).decode(),
                 "partition": msg.partition,
+                "traceparent": carried(),  # released in its report's trace (and sampling decision), not a new one
             }
             return
         if outcome.unpark:
@@ -484,7 +486,8 @@ class Notifier:
                 try:
                     value = base64.b64decode(entry["value"])
                     topic = self.topics.retries.of(self._parked_priority(entry, value))
-                    await self.service.send(topic, entry["case_id"].encode(), value)
+                    with resumed(entry.get("traceparent")):
+                        await self.service.send(topic, entry["case_id"].encode(), value)
                 except Exception as exc:  # noqa: BLE001 - try again on the next tick
                     released.discard(rid)
                     log.error("could not release a parked retry", referral_id=rid, error=type(exc).__name__)

@@ -14,6 +14,7 @@ import pytest
 from referral_bus import lanes, topics
 from referral_bus import topic_catalog as catalog
 from referral_bus.codec import Codec
+from referral_bus.deferred_trace import carried, resumed
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
@@ -38,12 +39,14 @@ class FakeService:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
+        self.traceparents: list[str | None] = []  # what each record's `traceparent` header would be (tracing)
 
     def topic(self, contract: str) -> str:
         return contract
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         self.sent.append((topic, key, value))
+        self.traceparents.append(carried())
 
     def retries(self) -> list[tuple[str, dict[str, Any]]]:
         """(retry topic, referral) of every send to a retry topic."""
@@ -118,6 +121,30 @@ async def test_a_parked_retry_keeps_its_priority_and_is_released_to_its_lane(pri
     [(topic, key, value)] = service.sent
     assert topic == lane_of(priority).retry and (topic == topics.RETRY_URGENT) == (priority == "P1")
     assert (key, value) == (referral["case_id"].encode(), base64.b64decode(entry["value"]))  # the bytes as parked
+
+
+@pytest.mark.parametrize("flags", ["01", "00"], ids=["sampled", "not sampled"])
+async def test_a_parked_retry_is_released_in_its_reports_trace_with_its_sampling_decision(flags: str) -> None:
+    service = FakeService()
+    n = _notifier(service)
+    referral = nt.referral("r1", attempt=1, not_before=int(time.time() * 1000) + 60_000)
+    parent = f"00-{'ab' * 16}-{'cd' * 8}-{flags}"  # the retry event's process span
+    with resumed(parent):
+        await n.handle(_message(referral, lane_of(referral["priority"]).retry), from_retry=True)
+    n.tables.parked[referral["referral_id"]]["not_before"] = 0  # due now; the timer runs with no span current
+    await n.release_due_retries()
+    [released] = service.traceparents
+    assert released == parent  # not a root of its own: a new trace, sampled apart from its report
+
+
+async def test_a_retry_parked_untraced_is_released_untraced() -> None:
+    service = FakeService()
+    n = _notifier(service)
+    referral = nt.referral("r1", attempt=1, not_before=0)
+    value = base64.b64encode(CODEC.encode("Referral", referral)).decode()
+    n.tables.parked["r1"] = {"case_id": "c", "not_before": 0, "value": value, "partition": 0}  # no trace kept
+    await n.release_due_retries()
+    assert service.traceparents == [None]
 
 
 def _readers(lane_topics: LaneTopics) -> dict[str, tuple[Any, Lane]]:
