@@ -26,9 +26,9 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
 
 from referral_bus import http_spans, tracing
-from referral_bus.deferred_trace import carried, resumed
 from referral_bus.lean_spans import LeanTracer, root_bound
 from referral_bus.span_keys import ProcessSpanSensor
+from services.notifier.deferred_trace import carried, resumed
 
 _PARENTS = st.builds(
     SpanContext,

@@ -13,14 +13,16 @@ import pytest
 
 from referral_bus import lanes, topics
 from referral_bus import topic_catalog as catalog
+from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
-from referral_bus.deferred_trace import carried, resumed
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
 from referral_bus.shell import Service
 from referral_bus.topic_catalog import Lane, lane_of, retry_topics
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers
+from services.notifier.deferred_trace import carried, resumed
+from services.notifier.deliver import receipt
 from services.notifier.errors import DeliveryError
 from services.notifier.handlers import Notifier, Tables
 from tests.support import notifier as nt
@@ -60,7 +62,15 @@ class Failing:
         raise DeliveryError("webhook answered HTTP 503", retryable=True)
 
 
-def _notifier(service: FakeService) -> Notifier:
+class Succeeding:
+    """A deliverer whose every attempt is delivered."""
+
+    async def deliver(self, referral: dict[str, Any]) -> Any:
+        delivered = receipt(referral, "DELIVERED", channel="webhook")
+        return SimpleNamespace(duplicate=False, receipt=delivered, disclosure=None)
+
+
+def _notifier(service: FakeService, deliverer: Any = None) -> Notifier:
     as_service = cast(Service, service)
     tables = Tables(delivered={}, parked={}, state=ChangelogTable(), escalations={}, breakers={}, early_acks=None)
     return Notifier(
@@ -68,7 +78,7 @@ def _notifier(service: FakeService) -> Notifier:
         topics=nt.named_topics(as_service),
         tables=tables,
         directory=cast(Any, SimpleNamespace(get=lambda rid: None)),
-        deliverer=cast(Any, Failing()),
+        deliverer=cast(Any, deliverer or Failing()),
         policy=RetryPolicy(6, 1.0, 300.0, 86_400.0),
         breakers=Breakers(1, 30.0),
         breaker_reset_seconds=30.0,
@@ -135,6 +145,20 @@ async def test_a_parked_retry_is_released_in_its_reports_trace_with_its_sampling
     await n.release_due_retries()
     [released] = service.traceparents
     assert released == parent  # not a root of its own: a new trace, sampled apart from its report
+
+
+@pytest.mark.parametrize("delivered", [False, True], ids=["awaiting a retry", "delivered"])
+@pytest.mark.parametrize("flags", ["01", "00"], ids=["sampled", "not sampled"])
+async def test_an_overdue_referrals_escalation_continues_its_reports_trace(flags: str, delivered: bool) -> None:
+    service = FakeService()
+    n = _notifier(service, Succeeding() if delivered else None)
+    referral = nt.referral("r1", sla=60)
+    parent = f"00-{'ab' * 16}-{'cd' * 8}-{flags}"  # the referral event's process span
+    with resumed(parent):
+        await n.handle(_message(referral, lane_of(referral["priority"]).topic))  # attempted: delivered, or failed
+    sent = len(service.sent)
+    await n._check_one(referral["referral_id"], now_ms() + 3_600_000)  # the SLA timer, no span current
+    assert service.traceparents[sent:] and set(service.traceparents[sent:]) == {parent}  # ESCALATED receipt
 
 
 async def test_a_retry_parked_untraced_is_released_untraced() -> None:

@@ -1,4 +1,4 @@
-"""A report's trace kept in a table entry for work a timer does later (a parked retry's release).
+"""A report's trace kept in a table entry for work a timer does later (a parked retry's release, an escalation).
 
 `carried()` is the current span's `traceparent` (its ids and sampled flag, never a personal value); `resumed(it)`
 makes that span current again, so the records sent then carry the report's trace and its sampling decision
