@@ -57,7 +57,7 @@ def _sampled_row(s: dict[str, Any]) -> dict[str, Any]:
         f"beside it, not the target: tracing exported for {shown} of reports, each whole "
         "(OTEL_TRACES_SAMPLER=parentbased_traceidratio) ÷ disabled, median of per-round pairs"
     )
-    return _row(target, "stated", value, None if value is None else True, note)
+    return _row(target, "stated", value, None, note)  # no mark: not a target of its own
 
 
 def _met(value: Any, goal: float) -> bool | None:

@@ -284,7 +284,7 @@ class LeanTracer(trace.Tracer):
     ) -> trace.Span:
         """`start_span` given the parent's span context (None or invalid: a root span) rather than a context to read.
 
-        `context` is only shown to a sampler other than the default: with one, pass the context `parent` came from.
+        `context` is only shown to a sampler we do not decide (`root_bound`): pass the context `parent` came from.
         `clean`: `attributes` is a new dict of text keys and str, bool, int or float values, the span's to keep
         (what the SDK's cleaning keeps as it is, where no value length limit applies: not cleaned again).
         """
