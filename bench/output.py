@@ -73,6 +73,10 @@ def _table(results: dict[str, Any]) -> list[str]:
         ("faust_to_aiokafka", "naive Faust ÷ plain aiokafka loops"),
         ("httpx_to_aiohttp_aiokafka", "aiokafka loops: httpx client ÷ aiohttp client (the last hop's client)"),
         ("tracing_on_to_off", "ours with tracing exported ÷ tracing disabled"),
+        (
+            "tracing_sampled_to_off",
+            "ours with tracing exported for a share of reports (parentbased_traceidratio) ÷ tracing disabled",
+        ),
         ("ledger_on_to_off", "ours with the ledger worker and per-case sealing ÷ without them (target ≥ 0.85)"),
         ("ledger_cpu_off_to_on", "workers' CPU per report without ÷ with the ledger and sealing"),
         ("batched_to_unbatched", "ours with the batch loop ÷ one event at a time (BATCH_MAX_EVENTS=1)"),

@@ -59,6 +59,7 @@ class Plan:
         default_factory=lambda: [
             "ours",
             "ours_tracing",
+            "ours_sampled",
             "ours_ledger",
             "ours_unbatched",
             "faust",
@@ -75,6 +76,7 @@ class Plan:
     rules_cases: int = 100_000
     rules_naive_cases: int = 20_000
     seed: int = 20261130
+    traces_sampled: float = 0.1  # ours_sampled: the share of reports traced whole (BENCH_TRACES_SAMPLER_ARG)
     priority: priority.Scenario | None = field(default_factory=priority.Scenario)  # None: not run
     knee_stop_after: int = 2  # consecutive failing knee steps after which the higher rates are not run
     warm_rate: float = 50.0  # reports/s of each start's unrecorded warm-up (after the first 20 reports arrived)
@@ -120,6 +122,8 @@ class Plan:
                 setattr(plan, name, value)
         if s.knee_stop_after is not None:
             plan.knee_stop_after = s.knee_stop_after
+        if s.traces_sampler_arg is not None:
+            plan.traces_sampled = s.traces_sampler_arg
         if s.priority_backlog is not None:
             backlog = s.priority_backlog
             plan.priority = replace(priority.Scenario(), backlog=backlog) if backlog else None
@@ -128,7 +132,8 @@ class Plan:
         return plan
 
 
-OURS = ("ours", "ours_tracing", "ours_ledger", "ours_unbatched", "ours_hops")  # ours_hops: not in the full plan
+# ours_hops: not in the full plan
+OURS = ("ours", "ours_tracing", "ours_sampled", "ours_ledger", "ours_unbatched", "ours_hops")
 BASELINES = ("faust", "faust_take", "aiokafka", "aiokafka_records")
 
 
@@ -167,7 +172,8 @@ def _stack(
             work,
             receiver.base_url,
             tuning,
-            otlp_endpoint=otlp.endpoint if (otlp and name == "ours_tracing") else None,
+            otlp_endpoint=otlp.endpoint if (otlp and name in ("ours_tracing", "ours_sampled")) else None,
+            traces_sampled=plan.traces_sampled if name == "ours_sampled" else None,
             ledger=name == "ours_ledger",
             batch_max_events=1 if name == "ours_unbatched" else None,
             local_correlation=False if name == "ours_hops" else None,
@@ -407,6 +413,7 @@ PAIRED = (  # summary key, numerator, denominator: each also paired by round and
     ("ratio_to_faust_take", "ours", "faust_take"),
     ("ratio_to_aiokafka", "ours", "aiokafka"),
     ("tracing_on_to_off", "ours_tracing", "ours"),
+    ("tracing_sampled_to_off", "ours_sampled", "ours"),  # beside the target: a share of reports traced, whole
     ("ledger_on_to_off", "ours_ledger", "ours"),  # the ledger worker and per-case sealing, against without them
     ("batched_to_unbatched", "ours", "ours_unbatched"),  # the batch loop, against one event at a time
     ("records_baseline_to_aiokafka", "aiokafka_records", "aiokafka"),  # what our records a report cost the loops
@@ -448,6 +455,8 @@ def _summary(results: dict[str, Any]) -> dict[str, Any]:
     for name, cfg in e2e.items():
         if cfg.get("steps"):
             s["knee_per_s" if name == "ours" else f"knee_{name}_per_s"] = schedule.knee(cfg["steps"])
+    if (share := e2e.get("ours_sampled", {}).get("description", {}).get("traces_sampled")) is not None:
+        s["tracing_sampled_share"] = share
     if (prio := results.get("priority")) and "error" not in prio:  # target: < 1 s behind the 50,000 P4
         s["p1_p99_ms_with_p4_backlog"] = prio["p1_latency_ms"]["p99"]
         s["p4_backlog"] = prio["scenario"]["backlog"]
@@ -624,7 +633,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--configs",
-        help="comma-separated subset of: ours, ours_tracing, ours_ledger, ours_unbatched, ours_hops (every report "
+        help="comma-separated subset of: ours, ours_tracing, ours_sampled (tracing exported for a share of reports, "
+        "BENCH_TRACES_SAMPLER_ARG, default 0.1), ours_ledger, ours_unbatched, ours_hops (every report "
         "through the correlation hops: INTAKE_LOCAL_CORRELATION=false; not in the full plan), faust, faust_take, "
         "aiokafka, aiokafka_records (the loops also writing the records our workers write a report), and *_httpx "
         "variants of the baselines (httpx instead of aiohttp for the last hop)",

@@ -33,6 +33,8 @@ class BenchSettings(BaseSettings):
     warm_seconds: float | None = Field(default=None, ge=0)  # each start's unrecorded warm-up at 50/s (full run: 5)
     knee_stop_after: int | None = Field(default=None, ge=1)  # failing knee steps in a row, then the rest not run
     priority_backlog: int | None = Field(default=None, ge=0)  # P4 referrals waiting in the priority scenario; 0: skip
+    # ours_sampled's share of reports traced (OTEL_TRACES_SAMPLER_ARG of parentbased_traceidratio; full run: 0.1)
+    traces_sampler_arg: float | None = Field(default=None, ge=0, le=1)
     # our workers' consumer fetch settings (default: ServiceSettings'), for an A/B of them (bench/results/fset.md)
     fetch_min_bytes: int | None = Field(default=None, ge=1)
     fetch_max_wait_ms: int | None = Field(default=None, ge=1)

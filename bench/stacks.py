@@ -112,6 +112,7 @@ class OurStack:
     webhook_base: str
     tuning: Tuning
     otlp_endpoint: str | None = None
+    traces_sampled: float | None = None  # ours_sampled: parentbased_traceidratio at this share; None: every report
     workers: Workers | None = None
     ledger: bool = False  # ours_ledger: the ledger worker chaining every disclosure, and cases sealed per case
     batch_max_events: int | None = None  # ours_unbatched: 1 (one event at a time); None: the services' default
@@ -141,10 +142,7 @@ class OurStack:
             env["INTAKE_LOCAL_CORRELATION"] = str(self.local_correlation).lower()
         if self.ledger:
             env["REFERRAL_BUS_SECRET_CASE_KEY_KEK"] = "bench-case-key-kek"  # intake seals, the others open
-        if self.otlp_endpoint:
-            env |= {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_TRACES_EXPORTER": "otlp"}
-        else:
-            env |= {"OTEL_TRACES_EXPORTER": "none"}  # tracing off, metrics still on: the ratio isolates tracing
+        env |= self.tracing_env()
         self.workers = Workers(self.workdir, self.namespace, env)
         # Workers merges os.environ: keep the caller's OTEL_* out of the workers
         saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("OTEL_")}
@@ -156,6 +154,16 @@ class OurStack:
         finally:
             os.environ.update(saved)
         self.workers.wait_ready(timeout=300)  # a loaded machine (make test beside other suites) starts slowly
+
+    def tracing_env(self) -> dict[str, str]:
+        """The workers' OTEL_* variables: export to the sink (every report, or a share: ours_sampled), or none."""
+        if not self.otlp_endpoint:
+            return {"OTEL_TRACES_EXPORTER": "none"}  # tracing off, metrics still on: the ratio isolates tracing
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": self.otlp_endpoint, "OTEL_TRACES_EXPORTER": "otlp"}
+        if self.traces_sampled is not None:  # intake's process span decides (the driver sends no traceparent)
+            env |= {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio"}
+            env |= {"OTEL_TRACES_SAMPLER_ARG": f"{self.traces_sampled:g}"}
+        return env
 
     def pids(self) -> dict[str, int]:
         assert self.workers is not None
@@ -175,6 +183,7 @@ class OurStack:
         return {
             "kind": "ours",
             "tracing": bool(self.otlp_endpoint),
+            "traces_sampled": self.traces_sampled if self.otlp_endpoint else None,
             "ledger": self.ledger,
             "batch_max_events": self.batch_max_events or self.tuning.batch_max_events,
             "local_correlation": _LOCAL_DEFAULT if self.local_correlation is None else self.local_correlation,

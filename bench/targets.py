@@ -40,6 +40,26 @@ def _ratio_rows(s: dict[str, Any], key: str, target: str, goal: str) -> list[dic
     return rows
 
 
+def _sampled_row(s: dict[str, Any]) -> dict[str, Any]:
+    """Beside the tracing target, not it (that one traces every report): tracing exported for a share of reports."""
+    key, share = "tracing_sampled_to_off", s.get("tracing_sampled_share")
+    value = s.get(f"{key}_paired", s.get(key))
+    note = "; ".join(
+        part
+        for part in (
+            f"per round {', '.join(map(str, s[f'{key}_per_round']))}" if f"{key}_per_round" in s else "",
+            f"by CPU {s[f'{key}_cpu_paired']}" if f"{key}_cpu_paired" in s else "",
+        )
+        if part
+    )
+    shown = f"{share:g}" if share is not None else "a share"
+    target = (
+        f"beside it, not the target: tracing exported for {shown} of reports, each whole "
+        "(OTEL_TRACES_SAMPLER=parentbased_traceidratio) ÷ disabled, median of per-round pairs"
+    )
+    return _row(target, "stated", value, None, note)  # no mark: not a target of its own
+
+
 def _met(value: Any, goal: float) -> bool | None:
     return None if value is None else bool(value >= goal)
 
@@ -70,6 +90,8 @@ def evaluate(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append(_row("knee (ours): highest offered rate with p99 < 500 ms, open loop", "≥ 1,000 /s", v, met))
     for key, target, goal in RATIO_TARGETS:
         rows += _ratio_rows(s, key, target, goal)
+        if key == "tracing_on_to_off":
+            rows.append(_sampled_row(s))
     codec = results.get("codec") or {}
     ratios = {k: codec[f"ratio_{k}"] for k in ("encode", "decode", "decode_v1") if f"ratio_{k}" in codec}
     rows.append(

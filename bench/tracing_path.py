@@ -9,13 +9,15 @@ thread too), traced minus untraced, each in a fresh interpreter, and the traced 
 (`on_event_loop_us`; the rest is the export thread's). Untraced, the sensor is not called (a worker adds
 it only when tracing is configured, shell.Service).
 
-    python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile] [--worker]
+    python -m bench.tracing_path [--events 20000] [--sends 2] [--repeats 3] [--profile] [--worker] [--unsampled]
     python -m bench.tracing_path --parts [--repeats 5]
     python -m bench.tracing_path --metrics [--events 100000] [--repeats 3]
 
 Run it on two trees (PYTHONPATH=<tree>) to compare; prints µs per event (median of the repeats).
 `--worker`: the event as a worker's shell hands it to the sensor: the stream's app a Faust app (its settings read as a
 worker's are), the record's headers a tuple (as aiokafka's records hold them); else stand-ins.
+`--unsampled`: also the event of a report not sampled: `parentbased_traceidratio` (0.1), the record's `traceparent`
+flags 00 (no span recorded, the decision carried on in the records' headers).
 `--parts`: the process span's way in, part by part, the SDK's way (as before span_parent) and ours, alternating in
 one process (CPU µs per call, medians): extract, span start and end, Faust's sensor in and out, and the trace
 headers written for the records an event sends (once per event).
@@ -49,6 +51,7 @@ async def _no_send(self, topic, value=None, key=None, partition=None, timestamp_
 
 aiokafka.AIOKafkaProducer.send = _no_send
 N, SENDS, TRACED = int(os.environ["PROBE_EVENTS"]), int(os.environ["PROBE_SENDS"]), os.environ["PROBE_TRACED"] == "1"
+UNSAMPLED = os.environ.get("PROBE_UNSAMPLED") == "1"
 from referral_bus import tracing
 from faust.types import TP
 if TRACED:
@@ -71,7 +74,12 @@ if TRACED:
     exporter = Encoding()
     if hasattr(span_encoding, "encodes_with_us"):  # a tree whose lean spans reach our exporter written, as a worker's
         span_encoding.encodes_with_us(exporter)
-    provider = TracerProvider(resource=Resource.create({SERVICE_NAME: "referral-bus-probe"}))
+    resource = Resource.create({SERVICE_NAME: "referral-bus-probe"})
+    if UNSAMPLED:  # parentbased_traceidratio: the record's parent (flags 00) decides
+        from opentelemetry.sdk.trace.sampling import ParentBasedTraceIdRatio
+        provider = TracerProvider(resource=resource, sampler=ParentBasedTraceIdRatio(0.1))
+    else:
+        provider = TracerProvider(resource=resource)
     provider.add_span_processor(BatchSpanProcessor(exporter, **tracing.batch_settings({})))
     trace.set_tracer_provider(provider)
     tracing.instrument_sends()
@@ -82,7 +90,7 @@ sensor = ProcessSpanSensor()
 stream = SimpleNamespace(app=SimpleNamespace(conf=SimpleNamespace(id="probe.referral-bus-routing")))
 producer = aiokafka.AIOKafkaProducer.__new__(aiokafka.AIOKafkaProducer)
 incoming = [("content-type", b"avro"), ("traceparent", b"00-" + b"4bf92f3577b34da6a3ce929d0e0e4736"
-            + b"-00f067aa0ba902b7-01")]
+            + b"-00f067aa0ba902b7-" + (b"00" if UNSAMPLED else b"01"))]
 if os.environ.get("PROBE_WORKER") == "1":  # as a worker's: its Faust app's settings, a record's headers as a tuple
     import faust
     stream, incoming = SimpleNamespace(app=faust.App("probe.referral-bus-routing")), tuple(incoming)
@@ -172,8 +180,11 @@ def metrics_cost(events: int, repeats: int) -> dict[str, Any]:
     return {"us_per_event": round(statistics.median(r["us"] for r in runs), 2), "runs": runs}
 
 
-def _variant(events: int, sends: int, traced: bool, profile: bool, worker: bool = False) -> dict[str, float]:
+def _variant(
+    events: int, sends: int, traced: bool, profile: bool, worker: bool = False, unsampled: bool = False
+) -> dict[str, float]:
     env = {**untraced_environment(), "PROBE_EVENTS": str(events), "PROBE_SENDS": str(sends)}
+    env["PROBE_UNSAMPLED"] = "1" if unsampled else "0"
     env["PROBE_WORKER"] = "1" if worker else "0"
     env["PROBE_TRACED"] = "1" if traced else "0"
     if profile:
@@ -188,23 +199,36 @@ def _variant(events: int, sends: int, traced: bool, profile: bool, worker: bool 
     return out
 
 
-def run(events: int, sends: int, repeats: int, profile: bool = False, worker: bool = False) -> dict[str, Any]:
-    """Untraced and traced variants, interleaved; medians of `repeats` each (`worker`: the event as a worker's)."""
-    runs: dict[str, list[dict[str, float]]] = {"off": [], "on": []}
+def run(
+    events: int, sends: int, repeats: int, profile: bool = False, worker: bool = False, unsampled: bool = False
+) -> dict[str, Any]:
+    """Untraced and traced variants, interleaved; medians of `repeats` each (`worker`: the event as a worker's).
+
+    `unsampled`: a third variant, traced under `parentbased_traceidratio` (0.1), the record's parent not sampled
+    (flags 00): what an event of a report not sampled costs.
+    """
+    names = ("off", "on", "unsampled") if unsampled else ("off", "on")
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     for _ in range(repeats):
         runs["off"].append(_variant(events, sends, False, False, worker))
         runs["on"].append(_variant(events, sends, True, profile, worker))
-    off, on = (statistics.median(r["us"] for r in runs[name]) for name in ("off", "on"))
+        if unsampled:
+            runs["unsampled"].append(_variant(events, sends, True, False, worker, unsampled=True))
+    us = {name: statistics.median(r["us"] for r in runs[name]) for name in names}
     on_main = statistics.median(r["main_us"] for r in runs["on"])
     spans = runs["on"][-1]["spans"]
-    return {
-        "off_us": round(off, 1),
-        "on_us": round(on, 1),
-        "tracing_us_per_event": round(on - off, 1),
+    out: dict[str, Any] = {
+        "off_us": round(us["off"], 1),
+        "on_us": round(us["on"], 1),
+        "tracing_us_per_event": round(us["on"] - us["off"], 1),
         "on_event_loop_us": round(on_main, 1),  # the traced event's CPU in the thread that runs it, not the exporter's
         "spans_per_event": round(spans, 2),
-        "runs": runs,
     }
+    if unsampled:
+        out["unsampled_us"] = round(us["unsampled"], 1)
+        out["unsampled_tracing_us_per_event"] = round(us["unsampled"] - us["off"], 1)
+        out["unsampled_spans_per_event"] = round(runs["unsampled"][-1]["spans"], 2)
+    return {**out, "runs": runs}
 
 
 def _cpu_us(call: Any, number: int) -> float:
@@ -238,7 +262,7 @@ def parts(repeats: int, number: int = 20000) -> dict[str, dict[str, float]]:
     provider = TracerProvider()
     provider.add_span_processor(SpanProcessor())  # ends nowhere: the way in only, no export
     sdk_tracer, our_tracer = LeanTracer(provider, "faust"), LeanTracer(provider, "faust")
-    sdk_tracer.parent_based_on = False
+    sdk_tracer.own_decision = False
     sdk_sensor, our_sensor = SdkWay(tracer=sdk_tracer), ProcessSpanSensor(tracer=our_tracer)
     headers = [("content-type", b"avro"), ("traceparent", b"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")]
     event = SimpleNamespace(message=SimpleNamespace(headers=headers, key=b"k"))
@@ -289,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parts", action="store_true", help="the process span's way in, the SDK's and ours")
     parser.add_argument("--metrics", action="store_true", help="the per-event metrics, tracing off")
     parser.add_argument("--worker", action="store_true", help="a Faust app's settings, the headers as a tuple")
+    parser.add_argument("--unsampled", action="store_true", help="also an event of a report not sampled (ratio 0.1)")
     args = parser.parse_args(argv)
     if args.metrics:
         print(json.dumps(metrics_cost(args.events, args.repeats), indent=2))
@@ -296,7 +321,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.parts:
         print(json.dumps(parts(args.repeats), indent=2))
         return 0
-    print(json.dumps(run(args.events, args.sends, args.repeats, args.profile, args.worker), indent=2))
+    result = run(args.events, args.sends, args.repeats, args.profile, args.worker, args.unsampled)
+    print(json.dumps(result, indent=2))
     return 0
 
 

@@ -22,7 +22,15 @@ from opentelemetry import trace
 from opentelemetry.attributes import _clean_attribute_value as clean  # the SDK's own cleaning
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Decision, ParentBased, Sampler
+from opentelemetry.sdk.trace.sampling import (
+    ALWAYS_OFF,
+    ALWAYS_ON,
+    Decision,
+    ParentBased,
+    ParentBasedTraceIdRatio,
+    Sampler,
+    TraceIdRatioBased,
+)
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
@@ -35,6 +43,7 @@ _SCALAR_TYPES = frozenset((str, bool, int, float))  # exact types: kept as they 
 _TEXTS = frozenset((list, tuple))  # of str only: the SDK cleans each element, which keeps a str as it is
 _UNSET = UNSET_STATUS  # the span encoder writes it without reading it
 _SAMPLED, _RANDOM_ID, _SAMPLE = TraceFlags.SAMPLED, TraceFlags.RANDOM_TRACE_ID, Decision.RECORD_AND_SAMPLE
+_LOW_64 = TraceIdRatioBased.TRACE_ID_LIMIT  # the trace id bits TraceIdRatioBased decides on
 
 
 def _clean_into(out: dict[str, Any], attributes: Mapping[str, Any], max_length: int | None) -> dict[str, Any]:
@@ -68,15 +77,39 @@ def _set(out: dict[str, Any], key: str, value: Any, max_length: int | None) -> N
         out[key] = clean(value, max_length)
 
 
+_EVERY_ROOT = 1 << 64  # a bound above every trace id's low 64 bits: ALWAYS_ON as a root sampler
+_PARENT_BASED = (ParentBased, ParentBasedTraceIdRatio)  # their decision is ParentBased.should_sample's
+_CHILDREN = (ALWAYS_ON, ALWAYS_OFF, ALWAYS_ON, ALWAYS_OFF)  # follow the parent's flag, remote or local
+
+
+def root_bound(sampler: Sampler) -> int | None:
+    """The bound a root's trace id (low 64 bits) is sampled below, where we decide as `sampler` without its calls.
+
+    For `parentbased_always_on` (the default: every root) and `parentbased_traceidratio` (TraceIdRatioBased's
+    own bound): a child follows its parent's sampled flag, a root is sampled below the bound. None for any
+    other sampler: the SDK's `should_sample` decides.
+    """
+    if type(sampler) not in _PARENT_BASED:
+        return None
+    based: Any = sampler
+    children = (
+        based._remote_parent_sampled,
+        based._remote_parent_not_sampled,
+        based._local_parent_sampled,
+        based._local_parent_not_sampled,
+    )
+    if children != _CHILDREN:
+        return None
+    root = based._root
+    if root is ALWAYS_ON:
+        return _EVERY_ROOT
+    bound: int | None = root.bound if type(root) is TraceIdRatioBased else None
+    return bound
+
+
 def is_parent_based_on(sampler: Sampler) -> bool:
     """True for the SDK's default sampler (`parentbased_always_on`): follow a parent's flag, sample a root."""
-    return type(sampler) is ParentBased and (
-        sampler._root,
-        sampler._remote_parent_sampled,
-        sampler._remote_parent_not_sampled,
-        sampler._local_parent_sampled,
-        sampler._local_parent_not_sampled,
-    ) == (ALWAYS_ON, ALWAYS_ON, ALWAYS_OFF, ALWAYS_ON, ALWAYS_OFF)
+    return root_bound(sampler) == _EVERY_ROOT
 
 
 class LeanSpan(trace.Span):
@@ -205,7 +238,9 @@ class LeanTracer(trace.Tracer):
         self.ids = provider.id_generator
         self.scope = InstrumentationScope(name)
         self.max_length = provider._span_limits.max_span_attribute_length  # OTEL_(SPAN_)ATTRIBUTE_VALUE_LENGTH_LIMIT
-        self.parent_based_on = is_parent_based_on(self.sampler)
+        bound = root_bound(self.sampler)
+        self.own_decision = bound is not None  # decided here, without the sampler's calls (`root_bound`)
+        self.root_bound = bound or 0
         self._checked: tuple[Any, Any] = (None, None)  # the processors last checked, and `written_to`'s answer
 
     def written_to(self) -> Callable[[Any], None] | None:
@@ -249,7 +284,7 @@ class LeanTracer(trace.Tracer):
     ) -> trace.Span:
         """`start_span` given the parent's span context (None or invalid: a root span) rather than a context to read.
 
-        `context` is only shown to a sampler other than the default: with one, pass the context `parent` came from.
+        `context` is only shown to a sampler we do not decide (`root_bound`): pass the context `parent` came from.
         `clean`: `attributes` is a new dict of text keys and str, bool, int or float values, the span's to keep
         (what the SDK's cleaning keeps as it is, where no value length limit applies: not cleaned again).
         """
@@ -258,8 +293,11 @@ class LeanTracer(trace.Tracer):
         else:
             parent, trace_id = None, self.ids.generate_trace_id()
             random_bit = _RANDOM_ID if self.ids.is_trace_id_random() else 0
-        if self.parent_based_on:  # the default sampler's decision, without its calls and result object
-            decision = _SAMPLE if parent is None or parent[3] & _SAMPLED else Decision.DROP
+        if self.own_decision:  # a parent-based sampler's decision (`root_bound`), without its calls and result object
+            if parent is None:
+                decision = _SAMPLE if trace_id & _LOW_64 < self.root_bound else Decision.DROP
+            else:
+                decision = _SAMPLE if parent[3] & _SAMPLED else Decision.DROP
             given, trace_state = attributes, None if parent is None else parent[4]
         else:
             sampled = self.sampler.should_sample(context, trace_id, name, kind, attributes, links)

@@ -61,6 +61,8 @@ class TracingSettings(BaseSettings):
     service_name: str = ""
     bsp_max_queue_size: str = ""  # the SDK reads these itself; tracing.batch_settings only asks whether they are set
     bsp_max_export_batch_size: str = ""
+    traces_sampler: str = ""  # the SDK decides with these; `referral-bus trace` names them when a trace is absent
+    traces_sampler_arg: str = ""
 
     @property
     def enabled(self) -> bool:

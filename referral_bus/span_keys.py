@@ -59,8 +59,8 @@ class ProcessSpanSensor(OpenTelemetrySensor):
             headers, tracer = getattr(event.message, "headers", None), self.tracer
             name = self._names.get(tp.topic) or self._names.setdefault(tp.topic, f"{tp.topic} process")
             attributes, clean = self._attributes(stream, tp, offset)
-            # the plain parent as is, where the default sampler decides (it reads no context); else the SDK's way
-            default = getattr(tracer, "parent_based_on", False)
+            # the plain parent as is, where our tracer decides (it reads no context); else the SDK's way
+            default = getattr(tracer, "own_decision", False)
             found = span_parent.plain_parent(headers) if default else span_parent.OTHER
             if found is span_parent.OTHER:
                 parent = span_parent.extract(headers, self._getter)

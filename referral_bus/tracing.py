@@ -360,15 +360,22 @@ def stage(name: str, **attributes: AttributeValue | None) -> AbstractContextMana
 
     The span gets `referral_bus.stage=<name>` and the attributes (named as for `stage_span`), and is
     yielded for more; an exception leaving the block marks it as an error with the exception's type only.
-    Where no span is recording (a timer's work; a caller outside a worker) it is `stage_span`.
+    Where no span is recording (a timer's work; a caller outside a worker) it is `stage_span`, but for an event of a
+    report not sampled (a parent-based sampler would drop that span too: nothing is opened).
     Telemetry never raises: a failure to record is ignored.
     """
     span = span_parent.current_span()
     if span.is_recording():
         return _Stage(span, name, attributes)
-    if _tracer is None:  # tracing off: nothing would record a span of its own
+    if _tracer is None or _unsampled(span):  # tracing off, or a report not sampled: no span would be recorded
         return nullcontext(span)
     return stage_span(name, **attributes)
+
+
+def _unsampled(span: trace.Span) -> bool:
+    """True for a span of a report not sampled, where our sampler is parent-based (a child of it is dropped too)."""
+    context = span.get_span_context()
+    return context.is_valid and not context.trace_flags.sampled and getattr(_tracer, "own_decision", False)
 
 
 class _Stage:

@@ -15,3 +15,7 @@ class LocalRegistryError(ReferralBusError):
 
 class TraceBackendError(ReferralBusError):
     """The trace backend (Jaeger) could not be installed, started or queried, or holds no such trace."""
+
+
+class TraceNotFoundError(TraceBackendError):
+    """No trace of a report in the trace backend: a wrong id, spans not exported, or the report not sampled."""

@@ -2,7 +2,8 @@
 
 Finds the trace(s) by tag search (`referral_bus.case_id` / `referral_bus.report_id`) across every
 service Jaeger knows, and prints each as an indented tree: start offset from the trace's first span
-(where it waited), duration, service, span name and outcome.
+(where it waited), duration, service, span name and outcome. No trace: `TraceNotFoundError`, saying what to
+check, the sampling setting (OTEL_TRACES_SAMPLER) first where reports are sampled.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import json
 import re
 from typing import Any
 
+from referral_bus.settings import TracingSettings
 from referral_cli.commands import add, arg
-from referral_devstack.errors import TraceBackendError
+from referral_devstack.errors import TraceNotFoundError
 from referral_devstack.jaeger import DEFAULT_QUERY_PORT, JaegerClient
 from referral_devstack.settings import DevstackSettings
 
@@ -118,14 +120,43 @@ def find_traces(client: JaegerClient, ident: str) -> list[dict[str, Any]]:
     return sorted(traces, key=lambda t: min((s["startTime"] for s in t["spans"]), default=0))
 
 
+# OTEL_TRACES_SAMPLER values that trace every report (unset: the SDK's default, parentbased_always_on)
+EVERY_REPORT = frozenset(("", "parentbased_always_on", "always_on"))
+
+
+def not_found(jaeger: str, sampler: str, ratio: str, services: list[str]) -> str:
+    """Why a report has no trace, and what to do: the sampling setting first where it samples (no value of the id)."""
+    where = f"no trace for this id in Jaeger at {jaeger}"
+    setting = sampler.strip().lower()
+    if setting not in EVERY_REPORT:
+        share = f"OTEL_TRACES_SAMPLER_ARG={ratio or '1.0 (unset)'}"
+        return (
+            f"{where}. Reports are sampled here (OTEL_TRACES_SAMPLER={setting}, {share}): the first process of a "
+            "report (`referral-bus produce`, or intake for a report sent without a traceparent) keeps its whole "
+            "trace or none of it, so this report was most likely not sampled. To trace every report, set "
+            "OTEL_TRACES_SAMPLER=parentbased_always_on (the deployment's default) where reports start; "
+            "otherwise check the id (report id, case id or trace id)"
+        )
+    ours = [s for s in services if s.startswith("referral-bus")]
+    if not ours:
+        return (
+            f"{where}, nor any referral-bus span: check that the workers export (OTEL_EXPORTER_OTLP_ENDPOINT) to "
+            "this Jaeger and that it has not been restarted (it keeps traces in memory)"
+        )
+    return (
+        f"{where}: check the id (report id, case id or trace id). If the workers or `referral-bus produce` set "
+        "OTEL_TRACES_SAMPLER to a ratio (e.g. parentbased_traceidratio), a report not sampled has no trace at all: "
+        "parentbased_always_on (the deployment's default) traces every report"
+    )
+
+
 def _run(args: argparse.Namespace) -> int:
     client = JaegerClient(args.jaeger)
     traces = find_traces(client, args.id)
     if not traces:
-        raise TraceBackendError(
-            f"no trace for {args.id} in Jaeger at {args.jaeger}: check the id (report id, case id or trace id), "
-            "that the workers export (OTEL_EXPORTER_OTLP_ENDPOINT), that Jaeger has not been restarted, and that "
-            "OTEL_TRACES_SAMPLER (if set) sampled this report: a parent-based sampler keeps or drops a report whole"
+        settings = TracingSettings()
+        raise TraceNotFoundError(
+            not_found(args.jaeger, settings.traces_sampler, settings.traces_sampler_arg, client.services())
         )
     for n, t in enumerate(traces):
         if n:

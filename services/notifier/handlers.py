@@ -47,6 +47,7 @@ from services.notifier.decide import (
     on_arrival,
     on_failure,
 )
+from services.notifier.deferred_trace import carried, resumed
 from services.notifier.deliver import Deliverer, receipt
 from services.notifier.delivered import DeliveredMarks, keep_mark
 from services.notifier.errors import DeliveryError
@@ -233,7 +234,8 @@ class Notifier:
         rid = referral["referral_id"]
         recipient = self.directory.get(referral["recipient_id"])
         target = recipient.escalation_target if recipient else None
-        self._set_state(rid, routed_state(referral, value, msg.partition, recipient_target=target), routed=True)
+        state = routed_state(referral, value, msg.partition, recipient_target=target, traceparent=carried())
+        self._set_state(rid, state, routed=True)
         await self._apply_kept(rid, referral["case_id"])
 
     def _must_wait(self, rid: str) -> bool:
@@ -281,6 +283,7 @@ class Notifier:
                 "not_before": outcome.not_before,
                 "value": base64.b64encode(value).decode(),
                 "partition": msg.partition,
+                "traceparent": carried(),  # released in its report's trace (and sampling decision), not a new one
             }
             return
         if outcome.unpark:
@@ -349,6 +352,7 @@ class Notifier:
             msg.partition,
             recipient_target=recipient.escalation_target if recipient else None,
             delivered_at=now_ms(),
+            traceparent=carried(),
         )
         if self.actions is not None:  # the lifecycle's fields, and DELIVERED to the reporting agency
             state = await self.actions.delivered(referral, value, state)
@@ -484,7 +488,8 @@ class Notifier:
                 try:
                     value = base64.b64decode(entry["value"])
                     topic = self.topics.retries.of(self._parked_priority(entry, value))
-                    await self.service.send(topic, entry["case_id"].encode(), value)
+                    with resumed(entry.get("traceparent")):
+                        await self.service.send(topic, entry["case_id"].encode(), value)
                 except Exception as exc:  # noqa: BLE001 - try again on the next tick
                     released.discard(rid)
                     log.error("could not release a parked retry", referral_id=rid, error=type(exc).__name__)
@@ -545,7 +550,8 @@ class Notifier:
             self.due.invalidate()  # a rebalance is under way: rebuilt once it is over
             return
         try:
-            await self._escalate(rid, st, period, now)
+            with resumed(st.get("traceparent")):  # in its report's trace (and sampling decision), not a new one
+                await self._escalate(rid, st, period, now)
             await self._mark_escalated(rid, partition, period)
         except Exception as exc:  # noqa: BLE001 - try again on the next tick; the others go on
             log.error("could not escalate an overdue referral", referral_id=rid, error=type(exc).__name__)

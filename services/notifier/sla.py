@@ -53,11 +53,17 @@ def _target(referral: Mapping[str, Any], recipient_target: str | None) -> str | 
 
 
 def routed_state(
-    referral: Mapping[str, Any], value: bytes, partition: int, *, recipient_target: str | None
+    referral: Mapping[str, Any],
+    value: bytes,
+    partition: int,
+    *,
+    recipient_target: str | None,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
     """The `referral_state` entry of a referral the notifier has just taken, before any delivery attempt.
 
-    Its SLA clock runs from `created_at`; `value` is kept (base64) when there is an escalation target.
+    Its SLA clock runs from `created_at`; `value` is kept (base64) when there is an escalation target;
+    `traceparent` (where traced): its report's trace, which the SLA timer's escalation continues.
     """
     target = _target(referral, recipient_target)
     return {
@@ -71,6 +77,7 @@ def routed_state(
         "status": ROUTED,
         "referral": record_text(value) if target else None,
         "partition": partition,
+        **({"traceparent": traceparent} if traceparent else {}),
     }
 
 
@@ -91,7 +98,13 @@ def not_delivered(current: Mapping[str, Any] | None, status: str) -> dict[str, A
 
 
 def delivered_state(
-    referral: Mapping[str, Any], value: bytes, partition: int, *, recipient_target: str | None, delivered_at: int
+    referral: Mapping[str, Any],
+    value: bytes,
+    partition: int,
+    *,
+    recipient_target: str | None,
+    delivered_at: int,
+    traceparent: str | None = None,
 ) -> dict[str, Any]:
     """The `referral_state` entry of a just-delivered referral: what the SLA timer and acks need.
 
@@ -100,7 +113,7 @@ def delivered_state(
     (`recipient_target`) unless the referral is itself an escalation, which never escalates further.
     `partition` is the consumed event's, i.e. the entry's changelog partition.
     """
-    routed = routed_state(referral, value, partition, recipient_target=recipient_target)
+    routed = routed_state(referral, value, partition, recipient_target=recipient_target, traceparent=traceparent)
     return {**routed, "delivered_at": delivered_at, "status": "DELIVERED"}
 
 

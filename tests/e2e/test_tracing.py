@@ -178,3 +178,95 @@ async def test_one_report_is_one_trace_across_every_service_and_the_webhook_call
         for service in SERVICES:
             assert service in text
         assert "referral-bus produce" in text and "POST" in text
+
+
+class _FirstAttemptsFail(dict[str, Any]):
+    """The webhook receiver's behaviour for every recipient: the first attempt of its first 4 referrals fails (503).
+
+    4: below the notifier's breaker threshold (5), so no recipient is paused for its reset time.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: dict[str, int] = {}
+
+    def __contains__(self, recipient: object) -> bool:
+        return True
+
+    def __getitem__(self, recipient: str) -> Any:
+        def status(attempt: int) -> int:
+            if attempt == 1 and self.failed.get(recipient, 0) < 4:
+                self.failed[recipient] = self.failed.get(recipient, 0) + 1
+                return 503
+            return 200
+
+        return status
+
+
+def _traceparent(delivery: Any) -> tuple[str, bool]:
+    """The trace id of a delivered request and its sampled flag."""
+    _, trace_id, _, flags = delivery.headers["traceparent"].split("-")
+    return trace_id, bool(int(flags, 16) & 1)
+
+
+async def test_sampled_reports_have_their_whole_trace_and_the_others_none(
+    kafka: str, namespace: str, jaeger: Jaeger, tmp_path: Path
+) -> None:
+    """parentbased_traceidratio at 0.5: `produce` decides, every later hop (a retry after a 503 too) follows."""
+    sampler = {"OTEL_TRACES_SAMPLER": "parentbased_traceidratio", "OTEL_TRACES_SAMPLER_ARG": "0.5"}
+    stack = await start_stack(tmp_path, namespace, kafka, jaeger, sampler)
+    failing = _FirstAttemptsFail()
+    stack.web.behaviour = failing  # some referrals delivered on their retry (parked, then released)
+    client = JaegerClient(jaeger.query_url)
+    reports = []
+    for n in range(16):
+        report = sample("HL111-2026-0001")  # same agency, distinct content: 16 cases, none linked
+        report["report_id"] = f"SMP-{n}-{namespace}"
+        report["content_hashes"] = [{"algorithm": "sha256", "value": f"{n:064x}"}]
+        report["content_urls"] = [f"https://social.example.invalid/p/smp-{n}"]
+        reports.append(report)
+    try:
+        stack.produce(reports)
+
+        def by_report() -> dict[str, list[Any]] | None:
+            found: dict[str, list[Any]] = {}
+            for d in stack.web.deliveries:
+                found.setdefault(d.json()["case"]["report"]["report_id"], []).append(d)
+            settled = set(stack.web.attempts) == {d.idempotency_key for d in stack.web.deliveries}  # retries done
+            same = len({len(v) for v in found.values()}) == 1  # every report's referrals (one routing for all)
+            return found if len(found) == len(reports) and settled and same else None
+
+        delivered = await poll(by_report, 120)
+        assert delivered, stack.workers.tail("notifier")
+        decisions = {}
+        for report_id, requests in delivered.items():
+            (decision,) = {_traceparent(d) for d in requests}  # one trace and one decision for all its referrals
+            decisions[report_id] = decision
+
+        def whole(report_id: str) -> dict[str, Any] | None:
+            found = client.find("referral-bus-cli", {"referral_bus.report_id": report_id})
+            trace = client.trace(found[0]["traceID"]) if len(found) == 1 else None
+            return trace if complete(trace) else None
+
+        sampled = {r: await poll(lambda r=r: whole(r), 60) for r, (_, kept) in decisions.items() if kept}
+        assert all(sampled.values()), describe(client, "") + jaeger.tail()
+    finally:
+        await stop_stack(stack)  # flushes every worker's spans
+
+    assert {kept for _, kept in decisions.values()} == {True, False}  # 16 reports at 0.5 (odds against: 1 in 2^15)
+    assert failing.failed  # retries were part of it
+    every: dict[str, list[Any]] = {}
+    for d in stack.web.deliveries:
+        every.setdefault(d.json()["case"]["report"]["report_id"], []).append(d)
+    for report_id, (trace_id, kept) in decisions.items():
+        assert {_traceparent(d) for d in every[report_id]} == {(trace_id, kept)}
+        if kept:
+            trace = client.trace(trace_id)  # as exported by the stopped workers
+            assert trace is not None and complete(trace)
+            assert [s["operationName"] for s in trace["spans"] if not s["references"]] == ["referral-bus produce"]
+            posts = sum(stack.web.attempts[d.idempotency_key] for d in every[report_id])  # failed ones too
+            assert sum(is_http_client(s) for s in trace["spans"]) == posts, report_id  # the retries' calls in it
+        else:  # absent: no span of it in any service, not even a partial trace
+            assert client.trace(trace_id) is None, report_id
+            for service in SERVICES:
+                assert not client.find(service, {"referral_bus.report_id": report_id}), (service, report_id)

@@ -58,7 +58,8 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
         assert acct["cpu_seconds"]["driver"] > 0 and acct["cpu_seconds"]["receiver"] > 0, name
         assert all(len(la["before"]) == 3 and len(la["after"]) == 3 for la in cfg["load_average"]), name
     assert {t["target"].split(" ")[0] for t in results["targets"]} >= {"knee", "unthrottled", "codec", "correctness"}
-    assert len(results["targets"]) == 11  # three ratio targets each with a secondary row by CPU per report
+    assert len(results["targets"]) == 12  # three ratio targets each with a secondary row by CPU per report, sampled
+    assert any("not the target" in t["target"] and t["value"] is not None for t in results["targets"])
     assert sum(t["target"].startswith("secondary, by CPU") for t in results["targets"]) == 3
     assert "indexed" in results["rules"], results["rules"]  # the rules benchmark ran too (small)
     assert {"codec", "round_1", "priority", "rules", "total"} <= results["timings_seconds"].keys()
@@ -68,6 +69,8 @@ def test_smoke_run_writes_every_result_and_loses_nothing(kafka: str, namespace: 
         "summary"
     ].keys()
     assert {"ratio_to_faust_take_per_round", "tracing_on_to_off_cpu_per_round"} <= results["summary"].keys()
+    assert {"tracing_sampled_to_off_paired", "tracing_sampled_to_off_cpu_paired"} <= results["summary"].keys()
+    assert results["summary"]["tracing_sampled_share"] == 0.1
     assert {"records_baseline_to_aiokafka_paired", "ratio_to_aiokafka_records_paired"} <= results["summary"].keys()
     prio = results["priority"]  # P1 behind a P4 backlog (smoke size): every P1 arrived, the backlog still waited
     assert prio["p1_lost"] == 0 and prio["p1_sent"] > 0, prio

@@ -74,13 +74,18 @@ def otel_env(jaeger: Jaeger) -> dict[str, str]:
     }
 
 
-async def start_stack(work: Path, namespace: str, kafka: str, jaeger: Jaeger) -> Stack:
-    """Start receivers and the three workers, each with its own OTEL_SERVICE_NAME; wait until ready."""
+async def start_stack(
+    work: Path, namespace: str, kafka: str, jaeger: Jaeger, otel: dict[str, str] | None = None
+) -> Stack:
+    """Start receivers and the three workers, each with its own OTEL_SERVICE_NAME; wait until ready.
+
+    `otel`: more standard variables for the workers and `produce` (e.g. OTEL_TRACES_SAMPLER).
+    """
     web, mail = WebhookReceiver(), MailReceiver()
     await web.start()
     mail.start()
     _, agencies = local_agencies(work, web, mail)
-    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, **otel_env(jaeger)}
+    env = {"KAFKA_BOOTSTRAP_SERVERS": kafka, **otel_env(jaeger), **(otel or {})}
     workers = Workers(work, namespace, {**env, **agencies})
     for service in ("intake", "routing", "notifier"):
         workers.start(service, extra_env={"OTEL_SERVICE_NAME": f"referral-bus-{service}"})

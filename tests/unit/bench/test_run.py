@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from bench import accounting, stacks
 from bench import run as bench_run
 from bench.baseline_common import StageConfig
-from bench.run import Plan, _stack, _summary, _warm, known_config, merge_rounds
+from bench.run import OURS, Plan, _stack, _summary, _warm, known_config, merge_rounds
 from bench.settings import BenchSettings
 from bench.sink import ReceiverProcess
 from bench.stacks import BaselineStack, OurStack, Tuning
@@ -234,3 +235,37 @@ def test_bench_fetch_variables_change_only_our_workers_fetch_settings(monkeypatc
         for x in ("MIN_BYTES", "MAX_WAIT_MS", "GATHER_MAX_WAIT_MS")
     }
     assert tuned.baseline_env() == default.baseline_env()
+
+
+def test_ours_sampled_exports_the_whole_trace_of_a_share_of_reports_beside_ours_tracing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert "ours_sampled" in Plan().configs and Plan().traces_sampled == 0.1  # in every full run
+    sink = SimpleNamespace(endpoint="http://127.0.0.1:1")
+    made = {n: _stack(n, Plan(), Tuning(), ReceiverProcess(), sink, "ns", tmp_path) for n in OURS}  # type: ignore[arg-type]  # the sink's endpoint only
+    envs = {n: s.tracing_env() for n, s in made.items() if isinstance(s, OurStack)}
+    assert envs["ours_sampled"] == {
+        **envs["ours_tracing"],
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0.1",
+    }
+    assert "OTEL_TRACES_SAMPLER" not in envs["ours_tracing"] and envs["ours"] == {"OTEL_TRACES_EXPORTER": "none"}
+    monkeypatch.setenv("BENCH_TRACES_SAMPLER_ARG", "0.25")
+    plan = Plan.from_settings()
+    stack = _stack("ours_sampled", plan, Tuning(), ReceiverProcess(), sink, "ns", tmp_path)  # type: ignore[arg-type]  # as above
+    assert isinstance(stack, OurStack) and stack.tracing_env()["OTEL_TRACES_SAMPLER_ARG"] == "0.25"
+    assert stack.describe()["traces_sampled"] == 0.25
+
+
+def test_the_summary_pairs_sampled_tracing_with_tracing_off_and_names_its_share() -> None:
+    def config(throughputs: list[float], sampled: float | None) -> dict[str, Any]:
+        rounds = [_round(i, t) for i, t in enumerate(throughputs)]
+        for r in rounds:
+            r["description"] = {"kind": "ours", "traces_sampled": sampled}
+            r["run"] |= {"round": r["round"], "cpu_ms_per_report": {"intake": 1.0, "broker": 5.0}}
+        return merge_rounds(rounds, 500)
+
+    e2e = {"ours": config([100.0, 200.0, 100.0], None), "ours_sampled": config([90.0, 190.0, 100.0], 0.1)}
+    s = _summary({"e2e": e2e})
+    assert s["tracing_sampled_to_off_per_round"] == [0.9, 0.95, 1.0] and s["tracing_sampled_to_off_paired"] == 0.95
+    assert s["tracing_sampled_share"] == 0.1 and "tracing_on_to_off" not in s  # the target's own key untouched

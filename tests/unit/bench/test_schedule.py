@@ -63,4 +63,5 @@ def test_the_full_plan_has_three_rounds_and_fits_about_half_an_hour() -> None:
     assert schedule.rounds_of(plan.unthrottled_repeats) == 3 and plan.step_seconds >= 30
     estimate = schedule.estimate_seconds(plan)
     assert set(estimate) >= {"knee_grid", "unthrottled", "start_stop", "priority", "total"}
-    assert 25 * 60 <= estimate["total"] <= 40 * 60, estimate
+    # an upper estimate (ten configurations: ≈ 42 min); the nine before ours_sampled ran in 28 min (14:29, 5 Dec)
+    assert 25 * 60 <= estimate["total"] <= 45 * 60, estimate

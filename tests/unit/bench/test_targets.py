@@ -25,10 +25,10 @@ def results(**summary: Any) -> dict[str, Any]:
 
 def test_each_target_is_met_not_met_or_not_measured() -> None:
     rows = targets.evaluate(results(knee_per_s=1000, ratio_to_aiokafka=0.4))
-    knee, aiokafka, aiokafka_cpu, take, _, tracing, _, codec, p1, *_ = rows
+    knee, aiokafka, aiokafka_cpu, take, _, tracing, _, sampled, codec, p1, *_ = rows
     assert knee["met"] is True and knee["value"] == 1000
     assert aiokafka["met"] is False and take["met"] is None and aiokafka_cpu["met"] is None
-    assert tracing["met"] is None and tracing["value"] is None
+    assert tracing["met"] is None and tracing["value"] is None and sampled["met"] is None  # not measured
     assert codec["met"] is False and codec["value"] == 0.79  # the lowest of the three ratios
     assert p1["met"] is None
 
@@ -68,3 +68,15 @@ def test_a_ratio_target_is_the_median_of_per_round_pairs_with_the_ratio_of_media
 def test_without_pairs_a_ratio_target_falls_back_to_the_ratio_of_medians_and_says_so() -> None:
     row = next(r for r in targets.evaluate(results(ratio_to_aiokafka=0.6)) if "aiokafka" in r["target"])
     assert row["value"] == 0.6 and row["met"] is True and "(ratio of medians, same run)" in row["target"]
+
+
+def test_sampled_tracing_is_a_row_of_its_own_beside_the_tracing_target_which_keeps_its_definition() -> None:
+    summary = {"tracing_on_to_off_paired": 0.83, "tracing_sampled_to_off_paired": 0.97, "tracing_sampled_share": 0.1}
+    rows = targets.evaluate(results(**summary, tracing_sampled_to_off_cpu_paired=0.96))
+    at = next(i for i, r in enumerate(rows) if r["target"].startswith("tracing exported ÷ disabled"))
+    tracing, by_cpu, sampled = rows[at : at + 3]
+    assert (tracing["value"], tracing["met"]) == (0.83, False)  # every report traced: the target, not met
+    assert by_cpu["target"].startswith("secondary, by CPU")
+    assert sampled["value"] == 0.97 and "not the target" in sampled["target"] and "0.1 of reports" in sampled["target"]
+    assert sampled["goal"] == "stated" and sampled["met"] is None and "by CPU 0.96" in sampled["note"]
+    assert next(r for r in targets.evaluate(results()) if "not the target" in r["target"])["value"] is None

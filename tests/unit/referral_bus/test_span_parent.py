@@ -206,7 +206,7 @@ def test_the_default_samplers_decision_is_the_sdks(parent: SpanContext | None, a
     provider = TracerProvider()  # OTEL_TRACES_SAMPLER unset: parentbased_always_on
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     lean = LeanTracer(provider, "faust")
-    assert lean.parent_based_on
+    assert lean.own_decision
     context = None if parent is None else trace.set_span_in_context(NonRecordingSpan(parent))
     theirs = provider.get_tracer("faust").start_span("s", context=context, kind=kind, attributes=attributes)
     ours = lean.start_span("s", context=context, kind=kind, attributes=attributes)
@@ -238,13 +238,12 @@ def test_the_default_samplers_decision_is_the_sdks(parent: SpanContext | None, a
         (ParentBased(ALWAYS_ON), True),
         (ParentBased(ALWAYS_OFF), False),
         (ParentBased(ALWAYS_ON, remote_parent_not_sampled=ALWAYS_ON), False),
-        (ParentBased(TraceIdRatioBased(0.5)), False),
+        (ParentBased(TraceIdRatioBased(0.5)), False),  # decided without the SDK too: test_sampled_traces
         (ALWAYS_ON, False),
     ],
 )
-def test_only_the_default_sampler_is_decided_without_the_sdk(sampler: Any, default: bool) -> None:
+def test_only_the_default_sampler_samples_every_root(sampler: Any, default: bool) -> None:
     assert is_parent_based_on(sampler) is default
-    assert LeanTracer(TracerProvider(sampler=sampler), "faust").parent_based_on is default
 
 
 @pytest.mark.parametrize(
@@ -253,12 +252,12 @@ def test_only_the_default_sampler_is_decided_without_the_sdk(sampler: Any, defau
         (None, True),
         ("parentbased_always_on", True),
         ("always_on", False),
-        ("parentbased_traceidratio", False),
+        ("parentbased_traceidratio", True),  # no OTEL_TRACES_SAMPLER_ARG: the SDK's rate 1.0, every root
         ("parentbased_always_off", False),
         ("no-such-sampler", True),
     ],  # the SDK falls back to its default
 )
-def test_otel_traces_sampler_other_than_the_default_takes_the_sdks_path(
+def test_otel_traces_sampler_other_than_the_default_samples_every_root_only_where_it_is_the_default(
     name: str | None, default: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _environ(monkeypatch, "OTEL_TRACES_SAMPLER", name)

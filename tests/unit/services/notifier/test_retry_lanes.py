@@ -13,6 +13,7 @@ import pytest
 
 from referral_bus import lanes, topics
 from referral_bus import topic_catalog as catalog
+from referral_bus.clock import now_ms
 from referral_bus.codec import Codec
 from referral_bus.lanes import LaneTopics
 from referral_bus.message import SourceMessage
@@ -20,6 +21,8 @@ from referral_bus.shell import Service
 from referral_bus.topic_catalog import Lane, lane_of, retry_topics
 from services.notifier.backoff import RetryPolicy
 from services.notifier.breaker import Breakers
+from services.notifier.deferred_trace import carried, resumed
+from services.notifier.deliver import receipt
 from services.notifier.errors import DeliveryError
 from services.notifier.handlers import Notifier, Tables
 from tests.support import notifier as nt
@@ -38,12 +41,14 @@ class FakeService:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
+        self.traceparents: list[str | None] = []  # what each record's `traceparent` header would be (tracing)
 
     def topic(self, contract: str) -> str:
         return contract
 
     async def send(self, topic: str, key: bytes, value: bytes) -> None:
         self.sent.append((topic, key, value))
+        self.traceparents.append(carried())
 
     def retries(self) -> list[tuple[str, dict[str, Any]]]:
         """(retry topic, referral) of every send to a retry topic."""
@@ -57,7 +62,15 @@ class Failing:
         raise DeliveryError("webhook answered HTTP 503", retryable=True)
 
 
-def _notifier(service: FakeService) -> Notifier:
+class Succeeding:
+    """A deliverer whose every attempt is delivered."""
+
+    async def deliver(self, referral: dict[str, Any]) -> Any:
+        delivered = receipt(referral, "DELIVERED", channel="webhook")
+        return SimpleNamespace(duplicate=False, receipt=delivered, disclosure=None)
+
+
+def _notifier(service: FakeService, deliverer: Any = None) -> Notifier:
     as_service = cast(Service, service)
     tables = Tables(delivered={}, parked={}, state=ChangelogTable(), escalations={}, breakers={}, early_acks=None)
     return Notifier(
@@ -65,7 +78,7 @@ def _notifier(service: FakeService) -> Notifier:
         topics=nt.named_topics(as_service),
         tables=tables,
         directory=cast(Any, SimpleNamespace(get=lambda rid: None)),
-        deliverer=cast(Any, Failing()),
+        deliverer=cast(Any, deliverer or Failing()),
         policy=RetryPolicy(6, 1.0, 300.0, 86_400.0),
         breakers=Breakers(1, 30.0),
         breaker_reset_seconds=30.0,
@@ -118,6 +131,44 @@ async def test_a_parked_retry_keeps_its_priority_and_is_released_to_its_lane(pri
     [(topic, key, value)] = service.sent
     assert topic == lane_of(priority).retry and (topic == topics.RETRY_URGENT) == (priority == "P1")
     assert (key, value) == (referral["case_id"].encode(), base64.b64decode(entry["value"]))  # the bytes as parked
+
+
+@pytest.mark.parametrize("flags", ["01", "00"], ids=["sampled", "not sampled"])
+async def test_a_parked_retry_is_released_in_its_reports_trace_with_its_sampling_decision(flags: str) -> None:
+    service = FakeService()
+    n = _notifier(service)
+    referral = nt.referral("r1", attempt=1, not_before=int(time.time() * 1000) + 60_000)
+    parent = f"00-{'ab' * 16}-{'cd' * 8}-{flags}"  # the retry event's process span
+    with resumed(parent):
+        await n.handle(_message(referral, lane_of(referral["priority"]).retry), from_retry=True)
+    n.tables.parked[referral["referral_id"]]["not_before"] = 0  # due now; the timer runs with no span current
+    await n.release_due_retries()
+    [released] = service.traceparents
+    assert released == parent  # not a root of its own: a new trace, sampled apart from its report
+
+
+@pytest.mark.parametrize("delivered", [False, True], ids=["awaiting a retry", "delivered"])
+@pytest.mark.parametrize("flags", ["01", "00"], ids=["sampled", "not sampled"])
+async def test_an_overdue_referrals_escalation_continues_its_reports_trace(flags: str, delivered: bool) -> None:
+    service = FakeService()
+    n = _notifier(service, Succeeding() if delivered else None)
+    referral = nt.referral("r1", sla=60)
+    parent = f"00-{'ab' * 16}-{'cd' * 8}-{flags}"  # the referral event's process span
+    with resumed(parent):
+        await n.handle(_message(referral, lane_of(referral["priority"]).topic))  # attempted: delivered, or failed
+    sent = len(service.sent)
+    await n._check_one(referral["referral_id"], now_ms() + 3_600_000)  # the SLA timer, no span current
+    assert service.traceparents[sent:] and set(service.traceparents[sent:]) == {parent}  # ESCALATED receipt
+
+
+async def test_a_retry_parked_untraced_is_released_untraced() -> None:
+    service = FakeService()
+    n = _notifier(service)
+    referral = nt.referral("r1", attempt=1, not_before=0)
+    value = base64.b64encode(CODEC.encode("Referral", referral)).decode()
+    n.tables.parked["r1"] = {"case_id": "c", "not_before": 0, "value": value, "partition": 0}  # no trace kept
+    await n.release_due_retries()
+    assert service.traceparents == [None]
 
 
 def _readers(lane_topics: LaneTopics) -> dict[str, tuple[Any, Lane]]:
