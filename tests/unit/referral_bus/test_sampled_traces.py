@@ -23,21 +23,15 @@ from opentelemetry.sdk.trace.sampling import (
     TraceIdRatioBased,
     _get_from_env_or_default,
 )
-from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags, TraceState
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
 
 from referral_bus import http_spans, tracing
 from referral_bus.lean_spans import LeanTracer, root_bound
 from referral_bus.span_keys import ProcessSpanSensor
 from services.notifier.deferred_trace import carried, resumed
+from tests.support.span_contexts import SPAN_CONTEXTS
 
-_PARENTS = st.builds(
-    SpanContext,
-    st.one_of(st.just(0), st.integers(1, 2**128 - 1)),
-    st.one_of(st.just(0), st.integers(1, 2**64 - 1)),
-    st.booleans(),
-    st.builds(TraceFlags, st.integers(0, 255)),
-    st.one_of(st.none(), st.just(TraceState([("v", "1")]))),
-)
+_PARENTS = SPAN_CONTEXTS
 _RATES = st.one_of(st.sampled_from([0.0, 0.1, 0.5, 1.0]), st.floats(0.0, 1.0))
 
 

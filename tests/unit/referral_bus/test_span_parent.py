@@ -34,6 +34,7 @@ from referral_bus import span_parent, tracing
 from referral_bus.lean_spans import LeanTracer, is_parent_based_on
 from referral_bus.span_keys import HeaderGetter, ProcessSpanSensor
 from referral_bus.tracing import KEY_ATTRIBUTE
+from tests.support.span_contexts import SPAN_CONTEXTS
 
 HEX = "0123456789abcdef"
 
@@ -188,14 +189,7 @@ def test_otel_propagators_other_than_the_default_pair_take_the_sdks_path(
     assert span_parent.is_default(propagate._load_propagators()) is default
 
 
-_REMOTE_OR_LOCAL = st.builds(
-    SpanContext,
-    st.one_of(st.just(0), st.integers(1, 2**128 - 1)),
-    st.one_of(st.just(0), st.integers(1, 2**64 - 1)),
-    st.booleans(),
-    st.builds(TraceFlags, st.integers(0, 255)),
-    st.one_of(st.none(), st.just(TraceState([("v", "1")])), st.just(TraceState([("a", "b"), ("c", "d")]))),
-)
+_REMOTE_OR_LOCAL = SPAN_CONTEXTS
 _ATTRIBUTES = st.one_of(st.none(), st.dictionaries(st.sampled_from(["a", "b", "messaging.system"]), st.integers(0, 9)))
 
 
