@@ -11,6 +11,11 @@ def _row(target: str, goal: str, value: Any, met: bool | None, note: str = "") -
     return {"target": target, "goal": goal, "value": value, "met": met, **({"note": note} if note else {})}
 
 
+def _per_round(s: dict[str, Any], key: str) -> str:
+    """`per round a, b, c` from the summary's `<key>_per_round` ("" where the run has no pairs)."""
+    return f"per round {', '.join(map(str, s[f'{key}_per_round']))}" if f"{key}_per_round" in s else ""
+
+
 RATIO_TARGETS = (  # summary key (bench.run's PAIRED), the issue's target, its goal
     ("ratio_to_aiokafka", "unthrottled ours ÷ plain aiokafka loops", "0.5"),
     ("ratio_to_faust_take", "unthrottled ours ÷ Faust with stream.take", "1.0"),
@@ -26,7 +31,7 @@ def _ratio_rows(s: dict[str, Any], key: str, target: str, goal: str) -> list[dic
     note = "; ".join(
         part
         for part in (
-            f"per round {', '.join(map(str, s[f'{key}_per_round']))}" if f"{key}_per_round" in s else "",
+            _per_round(s, key),
             f"ratio of medians {of_medians}" if paired is not None and of_medians is not None else "",
         )
         if part
@@ -34,7 +39,7 @@ def _ratio_rows(s: dict[str, Any], key: str, target: str, goal: str) -> list[dic
     how = "median of per-round pairs" if paired is not None else "ratio of medians"
     rows = [_row(f"{target} ({how}, same run)", f"≥ {goal}", value, _met(value, float(goal)), note)]
     cpu = s.get(f"{key}_cpu_paired")
-    cpu_note = f"per round {', '.join(map(str, s[f'{key}_cpu_per_round']))}" if f"{key}_cpu_per_round" in s else ""
+    cpu_note = _per_round(s, f"{key}_cpu")
     secondary = "secondary, by CPU: the same as the workers' CPU ms per report inverted, per-round pairs (not the "
     rows.append(_row(f"{secondary}issue's definition)", f"≥ {goal}", cpu, _met(cpu, float(goal)), cpu_note))
     return rows
@@ -47,7 +52,7 @@ def _sampled_row(s: dict[str, Any]) -> dict[str, Any]:
     note = "; ".join(
         part
         for part in (
-            f"per round {', '.join(map(str, s[f'{key}_per_round']))}" if f"{key}_per_round" in s else "",
+            _per_round(s, key),
             f"by CPU {s[f'{key}_cpu_paired']}" if f"{key}_cpu_paired" in s else "",
         )
         if part
